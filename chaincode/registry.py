@@ -1,0 +1,14 @@
+"""The contracts every node runs, in one place."""
+
+from __future__ import annotations
+
+from chaincode.framework import Contract
+
+
+def default_contracts() -> list[Contract]:
+    from chaincode.kv import KeyValue
+    from chaincode.membership import Membership
+    from chaincode.params import Params
+
+    contracts: list[Contract] = [Membership(), Params(), KeyValue()]
+    return contracts

@@ -1,0 +1,214 @@
+"""Block headers, blocks, transaction results and commit certificates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.crypto import is_hex_digest, is_hex_pubkey, sha256_hex, verify_hex
+from ledger.encoding import canonical
+from ledger.errors import BlockError
+from ledger.merkle import merkle_root
+from ledger.tx import Transaction, parse_transaction
+from ledger.validators import ValidatorSet
+
+HEADER_FIELDS = (
+    "chain_id",
+    "height",
+    "time",
+    "prev_hash",
+    "txs_root",
+    "results_root",
+    "state_root",
+    "validators_hash",
+    "next_validators_hash",
+    "proposer",
+    "history_root",
+)
+MAX_BLOCK_TXS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    chain_id: str
+    height: int
+    time: int
+    prev_hash: str
+    txs_root: str
+    results_root: str
+    state_root: str
+    validators_hash: str
+    next_validators_hash: str
+    proposer: str
+    history_root: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in HEADER_FIELDS}
+
+    def hash(self) -> str:
+        return sha256_hex(canonical(self.to_json()))
+
+    @classmethod
+    def from_json(cls, obj: Any) -> BlockHeader:
+        if not isinstance(obj, Mapping) or set(obj) != set(HEADER_FIELDS):
+            raise BlockError("malformed_header", f"a header has exactly {list(HEADER_FIELDS)}")
+        for name in ("height", "time"):
+            if type(obj[name]) is not int or obj[name] < 0:
+                raise BlockError("malformed_header", f"header.{name} must be a natural number")
+        for name in (
+            "prev_hash",
+            "txs_root",
+            "results_root",
+            "state_root",
+            "validators_hash",
+            "next_validators_hash",
+            "history_root",
+        ):
+            if not is_hex_digest(obj[name]):
+                raise BlockError("malformed_header", f"header.{name} must be a hex SHA-256")
+        if not is_hex_pubkey(obj["proposer"]):
+            raise BlockError("malformed_header", "header.proposer must be a hex public key")
+        if not isinstance(obj["chain_id"], str):
+            raise BlockError("malformed_header", "header.chain_id must be a string")
+        return cls(**{name: obj[name] for name in HEADER_FIELDS})
+
+
+def tx_result(tx_id: str, code: str, message: str, events: Sequence[Mapping[str, Any]]) -> dict:
+    """The result of one transaction: ``code`` is ``"ok"`` or a stable error code."""
+    return {"code": code, "events": [dict(e) for e in events], "message": message, "tx_id": tx_id}
+
+
+def txs_root(txs: Sequence[Transaction]) -> str:
+    return merkle_root([tx.canonical_bytes() for tx in txs]).hex()
+
+
+def results_root(results: Sequence[Mapping[str, Any]]) -> str:
+    return merkle_root([canonical(r) for r in results]).hex()
+
+
+@dataclass(frozen=True)
+class Block:
+    header: BlockHeader
+    txs: tuple[Transaction, ...]
+    results: tuple[dict[str, Any], ...] = field(default=())
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    def hash(self) -> str:
+        return self.header.hash()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "header": self.header.to_json(),
+            "results": list(self.results),
+            "txs": [tx.to_json() for tx in self.txs],
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Block:
+        if not isinstance(obj, Mapping) or set(obj) != {"header", "results", "txs"}:
+            raise BlockError("malformed_block", "a block has exactly header, results, txs")
+        header = BlockHeader.from_json(obj["header"])
+        if not isinstance(obj["txs"], list) or len(obj["txs"]) > MAX_BLOCK_TXS:
+            raise BlockError("malformed_block", f"a block has at most {MAX_BLOCK_TXS} txs")
+        txs = tuple(parse_transaction(t, chain_id=header.chain_id) for t in obj["txs"])
+        results = obj["results"]
+        if not isinstance(results, list) or len(results) != len(txs):
+            raise BlockError("malformed_block", "a block has one result per transaction")
+        return cls(header=header, txs=txs, results=tuple(dict(r) for r in results))
+
+    def check_roots(self) -> None:
+        """Raise unless the header's roots commit to this block's transactions and results."""
+        if txs_root(self.txs) != self.header.txs_root:
+            raise BlockError("bad_txs_root", f"block {self.height}: transactions root mismatch")
+        if results_root(self.results) != self.header.results_root:
+            raise BlockError("bad_results_root", f"block {self.height}: results root mismatch")
+        for tx, res in zip(self.txs, self.results, strict=True):
+            if res.get("tx_id") != tx.tx_id:
+                raise BlockError("bad_results", f"block {self.height}: result/tx order mismatch")
+
+
+def vote_sign_bytes(kind: str, chain_id: str, height: int, round_: int, block_hash: str) -> bytes:
+    """The bytes a validator signs for a prevote or precommit. ``block_hash`` is ``""`` for
+    a vote for nil."""
+    if kind not in ("prevote", "precommit"):
+        raise ValueError(f"unknown vote kind {kind!r}")
+    return canonical(
+        {
+            "block_hash": block_hash,
+            "chain_id": chain_id,
+            "height": height,
+            "round": round_,
+            "type": kind,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class CommitCertificate:
+    """More than 2/3 of the voting power's precommits for one block at one height/round."""
+
+    height: int
+    round: int
+    block_hash: str
+    signatures: tuple[tuple[str, str], ...]  # (validator pub key, signature), sorted by key
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "block_hash": self.block_hash,
+            "height": self.height,
+            "round": self.round,
+            "signatures": [{"signature": s, "validator": v} for v, s in self.signatures],
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> CommitCertificate:
+        if not isinstance(obj, Mapping) or set(obj) != {
+            "block_hash",
+            "height",
+            "round",
+            "signatures",
+        }:
+            raise BlockError("malformed_commit", "a commit has block_hash, height, round, signatures")
+        if type(obj["height"]) is not int or type(obj["round"]) is not int:
+            raise BlockError("malformed_commit", "commit height and round are integers")
+        if not is_hex_digest(obj["block_hash"]):
+            raise BlockError("malformed_commit", "commit block_hash must be a hex SHA-256")
+        sigs = obj["signatures"]
+        if not isinstance(sigs, list) or len(sigs) > 1000:
+            raise BlockError("malformed_commit", "commit signatures must be a list")
+        pairs = []
+        for s in sigs:
+            if not isinstance(s, Mapping) or set(s) != {"signature", "validator"}:
+                raise BlockError("malformed_commit", "each commit signature has validator, signature")
+            pairs.append((s["validator"], s["signature"]))
+        return cls(obj["height"], obj["round"], obj["block_hash"], tuple(pairs))
+
+    def verify(self, chain_id: str, validators: ValidatorSet) -> None:
+        """Raise ``BlockError`` unless distinct validators of ``validators`` with more than
+        2/3 of its power signed the precommit for this block."""
+        msg = vote_sign_bytes("precommit", chain_id, self.height, self.round, self.block_hash)
+        seen: set[str] = set()
+        power = 0
+        for key, sig in self.signatures:
+            if key in seen:
+                raise BlockError("duplicate_signature", f"validator {key[:16]}… signed twice")
+            seen.add(key)
+            v_power = validators.power_of(key) if isinstance(key, str) else 0
+            if v_power == 0:
+                raise BlockError(
+                    "unknown_validator", f"commit signed by {str(key)[:16]}…, not a validator"
+                )
+            if not verify_hex(key, msg, sig):
+                raise BlockError(
+                    "bad_commit_signature", f"precommit signature of {key[:16]}… does not verify"
+                )
+            power += v_power
+        if not validators.has_quorum(power):
+            raise BlockError(
+                "insufficient_power",
+                f"commit has power {power} of {validators.total_power}; more than 2/3 needed",
+            )

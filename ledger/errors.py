@@ -1,0 +1,23 @@
+"""Errors with stable machine-readable codes, shared by every layer."""
+
+from __future__ import annotations
+
+
+class LedgerError(ValueError):
+    """An input was refused. ``code`` is stable (clients match on it); ``message`` is for
+    people."""
+
+    code: str = "invalid"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class TxError(LedgerError):
+    """A transaction is malformed, too large, for another chain, or wrongly signed."""
+
+
+class BlockError(LedgerError):
+    """A block, header or commit certificate does not verify."""
