@@ -77,6 +77,7 @@ class Executor:
         put(VALIDATORS_KEY, {"current": genesis.validators.to_json(), "pending": None})
         for name in sorted(self.contracts):
             self.contracts[name].genesis(genesis.app_state, put)
+            self.contracts[name].genesis_validators(genesis.validators, genesis.app_state, put)
         return overlay.write_set()
 
     # -- blocks --------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from chaincode.schema import Arg
 from ledger.encoding import canonical, decode
 from ledger.state import Overlay
+from ledger.validators import ValidatorSet
 
 MAX_EVENTS_PER_TX = 1000
 MAX_WRITES_PER_TX = 20000
@@ -209,3 +210,12 @@ class Contract:
 
     def genesis(self, app_state: Mapping[str, Any], put: Callable[[str, Any], None]) -> None:
         """Write this contract's initial state from the genesis ``app_state``."""
+
+    def genesis_validators(
+        self,
+        validators: ValidatorSet,
+        app_state: Mapping[str, Any],
+        put: Callable[[str, Any], None],
+    ) -> None:
+        """Like :meth:`genesis`, for contracts that also need the genesis validator set
+        (governance). Called by the executor after :meth:`genesis`; default: nothing."""

@@ -6,9 +6,11 @@ from chaincode.framework import Contract
 
 
 def default_contracts() -> list[Contract]:
+    from chaincode.carbon import Carbon
+    from chaincode.governance import Governance
     from chaincode.kv import KeyValue
     from chaincode.membership import Membership
     from chaincode.params import Params
 
-    contracts: list[Contract] = [Membership(), Params(), KeyValue()]
+    contracts: list[Contract] = [Membership(), Params(), KeyValue(), Carbon(), Governance()]
     return contracts

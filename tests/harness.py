@@ -43,7 +43,11 @@ class Harness:
         orgs: dict[str, tuple[list[str], str | None]] | None = None,
         params: dict[str, Any] | None = None,
         executor: Executor | None = None,
+        validators: list[dict[str, Any]] | None = None,
+        app_state: dict[str, Any] | None = None,
     ) -> None:
+        """``validators`` replaces the one-validator genesis set; ``app_state`` adds (or
+        replaces) top-level genesis app_state entries, e.g. ``validator_operators``."""
         self.orgs = dict(DEFAULT_ORGS if orgs is None else orgs)
         self.keys: dict[str, PrivateKey] = {org: det_key(org) for org in self.orgs}
         self.validator_key = det_key("validator-0")
@@ -63,12 +67,13 @@ class Harness:
                     for org, (roles, acc) in sorted(self.orgs.items())
                 ],
                 "params": app_params,
+                **copy.deepcopy(app_state or {}),
             },
             "chain_id": CHAIN_ID,
             "genesis_time": GENESIS_TIME,
-            "validators": [
-                {"name": "validator-0", "power": 10, "pub_key": self.validator_key.public_key_hex}
-            ],
+            "validators": copy.deepcopy(validators)
+            if validators is not None
+            else [{"name": "validator-0", "power": 10, "pub_key": self.validator_key.public_key_hex}],
         }
         self.genesis = Genesis.from_json(doc)
         self.executor = executor or Executor()

@@ -1,0 +1,211 @@
+"""Per-transaction cost of the single-node pipeline, stage by stage, on one core:
+
+    decode    request bytes -> JSON value (node.admission.decode_json)
+    validate  float scan, structure, canonical payload, chain id, replay check
+              (find_float, parse_transaction, store tx index, mempool)
+    verify    Ed25519 signature check (ledger.crypto via Transaction.verify_signatures)
+    pool      mempool insert
+    execute   block building: chaincode execution + txs/results/state roots
+              (node.app.Application.build_block)
+    commit    commit certificate check + one synced LevelDB batch
+              (node.app.Application.commit_block -> ledger.store.Store.commit_block)
+
+and, for a follower, ``replay`` = validate_block of the same blocks on a second node (roots,
+signatures skipped for transactions already verified in its mempool: here not, so it
+verifies them), plus end-to-end throughput through Admission + SoloDriver.step.
+
+Transactions are ``notary.record`` signed by one key (about 420 canonical bytes). Run::
+
+    .venv/bin/python bench/bench_pipeline.py [--txs 20000] [--block 2000] [--dir DIR]
+
+``--dir`` puts the LevelDB stores there (default: a temporary directory; the storage
+medium matters for the synced writes, so the report names it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from chaincode.executor import Executor
+from ledger.crypto import PrivateKey, sha256
+from ledger.genesis import Genesis
+from ledger.store import Store
+from ledger.tx import build_transaction, parse_transaction
+from node.admission import Admission, decode_json, find_float, tx_size
+from node.app import Application
+from node.mempool import Mempool
+from node.solo import SoloDriver
+
+CHAIN_ID = "fcl-bench"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}; nproc={os.cpu_count()}; Python {platform.python_version()}; {platform.system()}"
+
+
+def pin_one_core() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def genesis_for(validator: PrivateKey, regulator: PrivateKey) -> Genesis:
+    return Genesis.from_json(
+        {
+            "chain_id": CHAIN_ID,
+            "genesis_time": 1_700_000_000_000,
+            "validators": [{"name": "v0", "pub_key": validator.public_key_hex, "power": 1}],
+            "app_state": {
+                "organisations": [
+                    {"id": "regulator", "name": "R", "roles": ["regulator"],
+                     "accreditation": None, "admins": [regulator.public_key_hex],
+                     "members": []}
+                ],
+                "params": {},
+            },
+        }
+    )
+
+
+def make_raw_txs(key: PrivateKey, n: int, tag: str) -> list[bytes]:
+    out = []
+    for i in range(n):
+        tx = build_transaction(
+            chain_id=CHAIN_ID, contract="notary", method="record",
+            args={"name": f"{tag}-{i}", "note": "survey of plot 17, spring campaign",
+                  "sha256": sha256(f"{tag}-{i}".encode()).hex()},
+            nonce=f"{tag}-{i}", keys=[key],
+        )
+        out.append(json.dumps(tx.to_json()).encode())
+    return out
+
+
+class Node:
+    def __init__(self, path: Path, genesis: Genesis, key: PrivateKey, block: int) -> None:
+        self.store = Store(path)
+        self.mempool = Mempool(max_txs=10**7, max_bytes=2**40)
+        self.app = Application(self.store, Executor(), genesis, is_verified=self.mempool.is_verified)
+        self.admission = Admission(CHAIN_ID, self.store, self.mempool)
+        self.driver = SoloDriver(self.app, self.mempool, key, max_block_txs=block)
+
+
+def stages(node: Node, raws: list[bytes], block_size: int) -> tuple[dict[str, float], list]:
+    t: dict[str, float] = {}
+    c = time.perf_counter
+    s = c()
+    values = [decode_json(r) for r in raws]
+    t["decode"] = c() - s
+
+    s = c()
+    txs = []
+    for v in values:
+        if find_float(v) is not None:
+            raise AssertionError("no floats expected")
+        tx = parse_transaction(v, chain_id=CHAIN_ID)
+        if node.store.get_tx_location(tx.tx_id) is not None or tx.tx_id in node.mempool:
+            raise AssertionError("no replays expected")
+        txs.append(tx)
+    t["validate"] = c() - s
+
+    s = c()
+    for tx in txs:
+        tx.verify_signatures()
+    t["verify"] = c() - s
+
+    s = c()
+    for tx in txs:
+        node.mempool.add(tx, tx_size(tx))
+    t["pool"] = c() - s
+
+    t["execute"] = t["commit"] = 0.0
+    blocks = []
+    while len(node.mempool):
+        batch = node.mempool.reap(block_size, 2**40)
+        time_ms = node.app.tip.time + 1
+        s = c()
+        block, writes = node.app.build_block(batch, time_ms, node.driver.key.public_key_hex)
+        t["execute"] += c() - s
+        cert = node.driver.sign_commit(block)  # the validator's own vote: not a per-tx cost
+        s = c()
+        node.app.commit_block(block, cert, writes)
+        t["commit"] += c() - s
+        node.mempool.remove(tx.tx_id for tx in batch)
+        blocks.append((block, cert))
+    return t, blocks
+
+
+def one_run(tmp: Path, genesis: Genesis, validator: PrivateKey, raws: list[bytes],
+            raws_e2e: list[bytes], block_size: int) -> dict[str, float]:
+    """Seconds per stage for one fresh pair of stores."""
+    a = Node(tmp / "a", genesis, validator, block_size)
+    b = Node(tmp / "b", genesis, validator, block_size)
+    try:
+        times, blocks = stages(a, raws, block_size)
+        s = time.perf_counter()
+        for block, cert in blocks:
+            writes = b.app.validate_block(block)
+            b.app.commit_block(block, cert, writes)
+        times["replay"] = time.perf_counter() - s
+        assert b.app.tip == a.app.tip
+        s = time.perf_counter()
+        for raw in raws_e2e:
+            a.admission.admit_raw(raw)
+        while a.driver.step() is not None:
+            pass
+        times["end-to-end"] = time.perf_counter() - s
+        return times
+    finally:
+        a.store.close()
+        b.store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--txs", type=int, default=20000)
+    parser.add_argument("--block", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3, help="report the best of RUNS runs")
+    parser.add_argument("--dir", default=None, help="directory for the stores")
+    args = parser.parse_args()
+    pin_one_core()
+    validator = PrivateKey(sha256(b"bench-validator"))
+    regulator = PrivateKey(sha256(b"bench-regulator"))
+    genesis = genesis_for(validator, regulator)
+    raws = make_raw_txs(regulator, args.txs, "a")
+    raws_e2e = make_raw_txs(regulator, args.txs, "b")
+    n = args.txs
+    runs: list[dict[str, float]] = []
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            runs.append(one_run(Path(tmp), genesis, validator, raws, raws_e2e, args.block))
+    best = {name: min(r[name] for r in runs) for name in runs[0]}
+    print(f"machine: {machine()}")
+    print(f"stores under {args.dir or tempfile.gettempdir()}; {n} notary.record txs, blocks of "
+          f"{args.block}; raw tx {sum(map(len, raws)) // n} bytes; best of {args.runs} runs")
+    print(f"\n{'stage':10s} {'us/tx':>8s} {'share':>6s}")
+    pipeline = ("decode", "validate", "verify", "pool", "execute", "commit")
+    total = sum(best[name] for name in pipeline)
+    for name in pipeline:
+        print(f"{name:10s} {best[name] / n * 1e6:8.1f} {best[name] / total:6.0%}")
+    print(f"{'total':10s} {total / n * 1e6:8.1f}   -> {n / total:,.0f} tx/s on one core")
+    print(f"{'replay':10s} {best['replay'] / n * 1e6:8.1f}   (a follower: validate_block with "
+          "signatures + re-execution, then commit)")
+    print(f"{'end-to-end':10s} {best['end-to-end'] / n * 1e6:8.1f}   -> "
+          f"{n / best['end-to-end']:,.0f} tx/s (Admission.admit_raw + SoloDriver.step)")
+
+
+if __name__ == "__main__":
+    main()

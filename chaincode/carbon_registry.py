@@ -1,0 +1,960 @@
+"""The registry half of the "carbon" contract: lifecycle steps 2-8 of DOMAIN.md.
+
+Forest plots, projects (the PDD), validation attestations, registration, monitoring
+reports, verification attestations and issuance. The methods live on the mixin
+:class:`RegistryMethods`; ``chaincode/carbon.py`` assembles the contract.
+docs/contracts/carbon-registry.md is the client reference (roles, args, errors, events).
+
+Every refusal is a :class:`ChaincodeError` with a stable code; the executor then discards
+every write of the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
+from typing import Any
+
+from chaincode import units
+from chaincode.calculator import (
+    CalculationError,
+    PlotMeasurement,
+    RemovalCalculation,
+    SpeciesParams,
+    calculate_removals,
+    species_params_from_table,
+)
+from chaincode.carbon_common import (
+    PERIOD_PREFIX,
+    PLOTIDX_PREFIX,
+    attestation_key,
+    batch_key,
+    block_date,
+    date_plus_years,
+    decimal_value,
+    load_or_fail,
+    period_key,
+    plot_key,
+    plotidx_key,
+    project_key,
+    report_key,
+    require_org_signer,
+    serial_string,
+    stamp,
+    validate_date,
+    vintage_of,
+)
+from chaincode.framework import ChaincodeError, Signer, TxContext, method
+from chaincode.geometry import (
+    GeometryError,
+    Polygon,
+    geodesic_area_m2_rational,
+    parse_polygon,
+    polygons_overlap,
+)
+from chaincode.membership import accreditation_in_force
+from chaincode.schema import Arg
+from ledger.fixedpoint import ceil_int, floor_int, format_decimal
+
+#: Spatial-index grid: square cells of 0.01 degree (100 000 units of 1e-7 degree).
+GRID_CELL_E7 = 100_000
+#: A plot whose bounding box covers more cells than this is refused ("plot_too_large").
+MAX_GRID_CELLS = 2500
+#: Most plots in one project.
+MAX_PROJECT_PLOTS = 1000
+
+TENURE_DOC_TYPES = ("real_estate_cert", "forest_right_cert", "land_contract")
+#: Risk ratings are codes like the keys of parameter buffer_rates ("low", "medium", "high").
+RISK_RATING_PATTERN = r"[a-z][a-z0-9_]{0,63}"
+SPLIT_PARTS = ("farmers", "government", "owner")
+
+_DATE = Arg("str", min=10, max=10)
+_DATE_OPT = Arg("str", min=10, max=10, required=False)
+_WINDOW = Arg("object", fields={"start_date": _DATE, "end_date": _DATE}, required=False)
+
+
+# -- small helpers ----------------------------------------------------------------------
+def _param_decimal(value: Any, name: str) -> Fraction:
+    return decimal_value(value, f"parameter {name}", code="invalid_parameter")
+
+
+def _param_int(ctx: TxContext, name: str) -> int:
+    value = ctx.param(name)
+    if type(value) is not int:
+        raise ChaincodeError("invalid_parameter", f"parameter {name} must be an integer")
+    return value
+
+
+def _parse_stored_polygon(obj: Any) -> Polygon:
+    try:
+        return parse_polygon(obj)
+    except GeometryError as exc:  # cannot happen for a stored plot
+        raise ChaincodeError(exc.code, exc.message) from None
+
+
+def _grid_cells(bbox: Iterable[int]) -> list[str]:
+    """Grid cells (``"<lon_cell>:<lat_cell>"``) touched by a closed bounding box."""
+    min_lon, min_lat, max_lon, max_lat = bbox
+    cx0, cx1 = min_lon // GRID_CELL_E7, max_lon // GRID_CELL_E7
+    cy0, cy1 = min_lat // GRID_CELL_E7, max_lat // GRID_CELL_E7
+    count = (cx1 - cx0 + 1) * (cy1 - cy0 + 1)
+    if count > MAX_GRID_CELLS:
+        raise ChaincodeError(
+            "plot_too_large",
+            f"the plot's bounding box covers {count} grid cells of 0.01 degree;"
+            f" at most {MAX_GRID_CELLS} are allowed (split it into several plots)",
+        )
+    return [f"{cx}:{cy}" for cx in range(cx0, cx1 + 1) for cy in range(cy0, cy1 + 1)]
+
+
+def _boxes_share_area(a: list[int], b: list[int]) -> bool:
+    return max(a[0], b[0]) < min(a[2], b[2]) and max(a[1], b[1]) < min(a[3], b[3])
+
+
+def _overlapping_plots(ctx: TxContext, poly: Polygon, exclude: str) -> list[dict[str, Any]]:
+    """Stored plots (other than ``exclude``) whose interior overlaps ``poly``'s, in id order.
+
+    Spatial-index lookup over the grid cells of the bounding box, bounding-box prefilter,
+    then the exact polygon test.
+    """
+    bbox = list(poly.bbox)
+    candidates: set[str] = set()
+    for cell in _grid_cells(bbox):
+        for _key, entry in ctx.scan(f"{PLOTIDX_PREFIX}{cell}/"):
+            if entry["plot_id"] != exclude and _boxes_share_area(bbox, entry["bbox"]):
+                candidates.add(entry["plot_id"])
+    out = []
+    for plot_id in sorted(candidates):
+        other = ctx.get(plot_key(plot_id))
+        if other is not None and polygons_overlap(poly, _parse_stored_polygon(other["polygon"])):
+            out.append(other)
+    return out
+
+
+def _overlap_error(plot_id: str, other: Mapping[str, Any]) -> ChaincodeError:
+    where = (
+        f"project {other['project_id']}"
+        if other.get("project_id")
+        else f"unassigned plot of {other['owner_org']}"
+    )
+    return ChaincodeError(
+        "plot_overlap", f"plot {plot_id} overlaps plot {other['id']} ({where})"
+    )
+
+
+def _accredited_verifier(ctx: TxContext) -> tuple[Signer, str]:
+    """The verifier signer and the accreditation number it holds in force now."""
+    signer = ctx.signer_with_role("verifier")
+    accreditation = accreditation_in_force(signer.org, ctx.block.time)
+    if accreditation is None:
+        raise ChaincodeError(
+            "not_accredited",
+            f"verifier organisation {signer.org_id} holds no accreditation in force",
+        )
+    return signer, accreditation
+
+
+def _attestor_still_accredited(ctx: TxContext, att: Mapping[str, Any]) -> bool:
+    """The attesting organisation is still active and still holds the accreditation it
+    attested under (not revoked; expiry after the attestation does not matter)."""
+    org = ctx.get(f"org/{att['verifier_org']}") or {}
+    return org.get("status") == "active" and org.get("accreditation") == att["accreditation"]
+
+
+def _check_independent(signer: Signer, project: Mapping[str, Any]) -> None:
+    if signer.org_id == project["owner_org"]:
+        raise ChaincodeError(
+            "self_attestation",
+            f"{signer.org_id} owns project {project['id']} and may not attest it",
+        )
+
+
+def _check_window(window: Mapping[str, str] | None) -> dict[str, str] | None:
+    if window is None:
+        return None
+    start = validate_date(window["start_date"], "comment_window.start_date")
+    end = validate_date(window["end_date"], "comment_window.end_date")
+    if end < start:
+        raise ChaincodeError(
+            "invalid_period", f"comment window ends ({end}) before it starts ({start})"
+        )
+    return {"end_date": end, "start_date": start}
+
+
+def _benefit_split(ctx: TxContext, given: Mapping[str, str] | None) -> dict[str, str]:
+    split = given if given is not None else ctx.param("benefit_split_default")
+    if not isinstance(split, Mapping) or sorted(split) != list(SPLIT_PARTS):
+        raise ChaincodeError("bad_split", "benefit split needs exactly owner, farmers, government")
+    total = Fraction(0)
+    for part in SPLIT_PARTS:
+        total += decimal_value(split[part], f"benefit_split.{part}", code="bad_split")
+    if total != 1:
+        raise ChaincodeError(
+            "bad_split", f"benefit split shares must sum to exactly 1, they sum to {format_decimal(total)}"
+        )
+    return {part: split[part] for part in SPLIT_PARTS}
+
+
+def _buffer_rate(ctx: TxContext, risk_rating: str, code: str = "invalid_parameter") -> Fraction:
+    rates = ctx.param("buffer_rates")
+    if not isinstance(rates, Mapping) or risk_rating not in rates:
+        known = ", ".join(sorted(rates)) if isinstance(rates, Mapping) else ""
+        raise ChaincodeError(
+            code,
+            f"parameter buffer_rates has no rate for risk rating {risk_rating!r} (has: {known})",
+        )
+    rate = _param_decimal(rates[risk_rating], f"buffer_rates.{risk_rating}")
+    if rate > 1:
+        raise ChaincodeError("invalid_parameter", f"buffer_rates.{risk_rating} exceeds 1")
+    return rate
+
+
+def _species_table(ctx: TxContext) -> Mapping[str, Any]:
+    table = ctx.param("species_table")
+    if not isinstance(table, Mapping):
+        raise ChaincodeError("invalid_parameter", "parameter species_table must be an object")
+    return table
+
+
+def _calc_error(exc: CalculationError) -> ChaincodeError:
+    return ChaincodeError(exc.code, exc.message)
+
+
+class RegistryMethods:
+    """Plots, projects, attestations, reports and issuance of the "carbon" contract."""
+
+    # -- step 2: forest plots ------------------------------------------------------------
+    @method(
+        roles=("owner",),
+        args={
+            "plot_id": Arg("id"),
+            "polygon": Arg("object"),
+            "declared_area_ha": Arg("decimal"),
+            "county_code": Arg("str", pattern=r"[0-9]{6}"),
+            "tenure": Arg(
+                "object",
+                fields={
+                    "doc_type": Arg("str", choices=TENURE_DOC_TYPES),
+                    "doc_number": Arg("str", min=1, max=64),
+                    "scan_sha256": Arg("hex32"),
+                },
+            ),
+            "species": Arg("id"),
+            "planting_date": _DATE,
+            "non_forest_evidence": Arg(
+                "object", fields={"sha256": Arg("hex32"), "years": Arg("int", min=0, max=1000)}
+            ),
+        },
+    )
+    def register_plot(self, ctx: TxContext, args: dict) -> dict:
+        """Register a forest plot owned by the signer's organisation."""
+        owner = ctx.signer_with_role("owner")
+        plot_id = args["plot_id"]
+        if ctx.exists(plot_key(plot_id)):
+            raise ChaincodeError("plot_exists", f"plot {plot_id} is already registered")
+        try:
+            poly = parse_polygon(args["polygon"])
+        except GeometryError as exc:
+            raise ChaincodeError(exc.code, exc.message) from None
+        planting_date = validate_date(args["planting_date"], "planting_date")
+        species = args["species"]
+        if species not in _species_table(ctx):
+            raise ChaincodeError(
+                "unknown_species", f"species {species!r} is not in the parameter species_table"
+            )
+        evidence = args["non_forest_evidence"]
+        needed = _param_int(ctx, "non_forest_years")
+        if evidence["years"] < needed:
+            raise ChaincodeError(
+                "non_forest_years",
+                f"evidence covers {evidence['years']} non-forest years; at least {needed} are required",
+            )
+
+        area = geodesic_area_m2_rational(poly)
+        min_parcel = _param_decimal(ctx.param("min_parcel_m2"), "min_parcel_m2")
+        if area < min_parcel:
+            raise ChaincodeError(
+                "parcel_too_small",
+                f"the polygon's area is {format_decimal(area, 2)} m2; a parcel needs at least"
+                f" {format_decimal(min_parcel)} m2",
+            )
+        declared_ha = decimal_value(args["declared_area_ha"], "declared_area_ha")
+        tolerance = _param_decimal(ctx.param("area_tolerance"), "area_tolerance")
+        if abs(declared_ha * 10_000 - area) > tolerance * area:
+            raise ChaincodeError(
+                "area_mismatch",
+                f"declared {args['declared_area_ha']} ha but the polygon's geodesic area is"
+                f" {format_decimal(area / 10_000, 4)} ha (tolerance {format_decimal(tolerance * 100)} %)",
+            )
+
+        for other in _overlapping_plots(ctx, poly, exclude=plot_id):
+            # Same owner's unassigned plots may overlap (e.g. a re-survey); nothing else.
+            if other["project_id"] is not None or other["owner_org"] != owner.org_id:
+                raise _overlap_error(plot_id, other)
+
+        bbox = list(poly.bbox)
+        tenure = args["tenure"]
+        record = {
+            "area_m2": floor_int(area),
+            "bbox": bbox,
+            "county_code": args["county_code"],
+            "declared_area_ha": args["declared_area_ha"],
+            "id": plot_id,
+            "non_forest_evidence_sha256": evidence["sha256"],
+            "non_forest_years": evidence["years"],
+            "owner_org": owner.org_id,
+            "planting_date": planting_date,
+            "polygon": poly.to_json(),
+            "project_id": None,
+            "species": species,
+            "tenure": {
+                "doc_number": tenure["doc_number"],
+                "doc_type": tenure["doc_type"],
+                "scan_sha256": tenure["scan_sha256"],
+            },
+        }
+        ctx.put(plot_key(plot_id), stamp(ctx, record))
+        for cell in _grid_cells(bbox):
+            ctx.put(plotidx_key(cell, plot_id), {"bbox": bbox, "plot_id": plot_id})
+        ctx.emit(
+            "carbon.plot_registered",
+            plot_id=plot_id,
+            owner_org=owner.org_id,
+            area_m2=record["area_m2"],
+            county_code=args["county_code"],
+            species=species,
+            bbox=bbox,
+        )
+        return {"plot_id": plot_id, "area_m2": record["area_m2"]}
+
+    # -- step 3: project design document -------------------------------------------------
+    @method(
+        roles=("owner",),
+        args={
+            "project_id": Arg("id"),
+            "name": Arg("str", min=1, max=200),
+            "methodology": Arg("str", min=1, max=64),
+            "plots": Arg("list", min=1, max=MAX_PROJECT_PLOTS, item=Arg("id")),
+            "start_date": _DATE,
+            "crediting_period_years": Arg("int", min=1, max=1000),
+            "baseline": Arg("decimal"),
+            "benefit_split": Arg(
+                "object",
+                fields={p: Arg("decimal") for p in SPLIT_PARTS},
+                required=False,
+            ),
+            "risk_rating": Arg("str", pattern=RISK_RATING_PATTERN),
+            "pdd_sha256": Arg("hex32"),
+            "comment_window": _WINDOW,
+        },
+    )
+    def submit_project(self, ctx: TxContext, args: dict) -> dict:
+        """Submit a project design document over plots the signer's organisation owns."""
+        owner = ctx.signer_with_role("owner")
+        project_id = args["project_id"]
+        if ctx.exists(project_key(project_id)):
+            raise ChaincodeError("project_exists", f"project {project_id} already exists")
+        methodologies = ctx.param("methodologies")
+        if not isinstance(methodologies, list) or args["methodology"] not in methodologies:
+            raise ChaincodeError(
+                "unknown_methodology",
+                f"methodology {args['methodology']!r} is not accepted (parameter methodologies)",
+            )
+        start_date = validate_date(args["start_date"], "start_date")
+        years = args["crediting_period_years"]
+        lo = _param_int(ctx, "crediting_period_min_years")
+        hi = _param_int(ctx, "crediting_period_max_years")
+        if not lo <= years <= hi:
+            raise ChaincodeError(
+                "invalid_crediting_period",
+                f"crediting period of {years} years is outside {lo}..{hi} years",
+            )
+        split = _benefit_split(ctx, args["benefit_split"])
+        _buffer_rate(ctx, args["risk_rating"], "unknown_risk_rating")
+        window = _check_window(args["comment_window"])
+
+        plot_ids: list[str] = args["plots"]
+        if len(set(plot_ids)) != len(plot_ids):
+            raise ChaincodeError("duplicate_plot", "a plot is listed more than once")
+        plots = []
+        for plot_id in plot_ids:
+            plot = load_or_fail(ctx, plot_key(plot_id), "unknown_plot", f"no plot {plot_id}")
+            if plot["owner_org"] != owner.org_id:
+                raise ChaincodeError(
+                    "wrong_owner", f"plot {plot_id} belongs to {plot['owner_org']}, not {owner.org_id}"
+                )
+            if plot["project_id"] is not None:
+                raise ChaincodeError(
+                    "plot_in_project", f"plot {plot_id} is already in project {plot['project_id']}"
+                )
+            plots.append(plot)
+        members = set(plot_ids)
+        for plot in plots:
+            poly = _parse_stored_polygon(plot["polygon"])
+            for other in _overlapping_plots(ctx, poly, exclude=plot["id"]):
+                if (
+                    other["id"] in members
+                    or other["project_id"] is not None
+                    or other["owner_org"] != owner.org_id
+                ):
+                    raise _overlap_error(plot["id"], other)
+
+        record = {
+            "baseline": args["baseline"],
+            "benefit_split": split,
+            "comment_window": window,
+            "county_code": plots[0]["county_code"],
+            "crediting_period_end": date_plus_years(start_date, years),
+            "crediting_period_years": years,
+            "id": project_id,
+            "methodology": args["methodology"],
+            "name": args["name"],
+            "next_unit": 1,
+            "owner_org": owner.org_id,
+            "pdd_sha256": args["pdd_sha256"],
+            "plots": plot_ids,
+            "registration": None,
+            "risk_rating": args["risk_rating"],
+            "start_date": start_date,
+            "status": "submitted",
+            "validation_attestation": None,
+        }
+        ctx.put(project_key(project_id), stamp(ctx, record))
+        for plot in plots:
+            plot["project_id"] = project_id
+            ctx.put(plot_key(plot["id"]), stamp(ctx, plot))
+        ctx.emit(
+            "carbon.project_submitted",
+            project_id=project_id,
+            owner_org=owner.org_id,
+            methodology=args["methodology"],
+            plots=plot_ids,
+            pdd_sha256=args["pdd_sha256"],
+        )
+        return {"project_id": project_id}
+
+    @method(roles=("owner",), args={"project_id": Arg("id"), "pdd_sha256": Arg("hex32")})
+    def revise_pdd(self, ctx: TxContext, args: dict) -> dict:
+        """Replace the PDD hash of an unregistered project; any validation is void."""
+        project = self._project(ctx, args["project_id"])
+        require_org_signer(ctx, project["owner_org"])
+        self._not_registered(project)
+        if args["pdd_sha256"] == project["pdd_sha256"]:
+            raise ChaincodeError("unchanged", "the PDD hash is unchanged")
+        project["pdd_sha256"] = args["pdd_sha256"]
+        project["status"] = "submitted"
+        project["validation_attestation"] = None
+        ctx.put(project_key(project["id"]), stamp(ctx, project))
+        ctx.emit("carbon.pdd_revised", project_id=project["id"], pdd_sha256=args["pdd_sha256"])
+        return {"project_id": project["id"]}
+
+    @method(
+        roles=("owner", "regulator"),
+        args={"project_id": Arg("id"), "start_date": _DATE, "end_date": _DATE},
+    )
+    def record_comment_window(self, ctx: TxContext, args: dict) -> dict:
+        """Record (or replace) the public comment window of an unregistered project."""
+        project = self._project(ctx, args["project_id"])
+        if not any("regulator" in s.roles for s in ctx.signers()):
+            require_org_signer(ctx, project["owner_org"])
+        self._not_registered(project)
+        window = _check_window({"end_date": args["end_date"], "start_date": args["start_date"]})
+        project["comment_window"] = window
+        ctx.put(project_key(project["id"]), stamp(ctx, project))
+        ctx.emit("carbon.comment_window_recorded", project_id=project["id"], **(window or {}))
+        return {"project_id": project["id"]}
+
+    # -- step 4: validation --------------------------------------------------------------
+    @method(
+        roles=("verifier",),
+        args={
+            "attestation_id": Arg("id"),
+            "project_id": Arg("id"),
+            "pdd_sha256": Arg("hex32"),
+            "positive": Arg("bool"),
+            "site_visit_date": _DATE_OPT,
+        },
+    )
+    def attest_validation(self, ctx: TxContext, args: dict) -> dict:
+        """A validation attestation (审定) over the project's current PDD hash."""
+        signer, accreditation = _accredited_verifier(ctx)
+        project = self._project(ctx, args["project_id"])
+        _check_independent(signer, project)
+        self._not_registered(project)
+        att_id = args["attestation_id"]
+        self._new_attestation_id(ctx, att_id)
+        if args["pdd_sha256"] != project["pdd_sha256"]:
+            raise ChaincodeError(
+                "hash_mismatch",
+                f"attested hash {args['pdd_sha256']} is not project {project['id']}'s current"
+                f" PDD hash {project['pdd_sha256']}",
+            )
+        visit = args["site_visit_date"]
+        if visit is not None:
+            validate_date(visit, "site_visit_date")
+        ctx.put(
+            attestation_key(att_id),
+            stamp(
+                ctx,
+                {
+                    "accreditation": accreditation,
+                    "id": att_id,
+                    "kind": "validation",
+                    "positive": args["positive"],
+                    "project_id": project["id"],
+                    "report_id": None,
+                    "signer_key": signer.key,
+                    "site_visit_date": visit,
+                    "subject_sha256": args["pdd_sha256"],
+                    "verifier_org": signer.org_id,
+                },
+            ),
+        )
+        if args["positive"]:
+            project["status"] = "validated"
+            project["validation_attestation"] = att_id
+            ctx.put(project_key(project["id"]), stamp(ctx, project))
+        ctx.emit(
+            "carbon.validation_attested",
+            attestation_id=att_id,
+            project_id=project["id"],
+            verifier_org=signer.org_id,
+            accreditation=accreditation,
+            positive=args["positive"],
+            subject_sha256=args["pdd_sha256"],
+        )
+        return {"attestation_id": att_id}
+
+    # -- step 5: registration ------------------------------------------------------------
+    @method(roles=("regulator",), args={"project_id": Arg("id")})
+    def register_project(self, ctx: TxContext, args: dict) -> dict:
+        """Register (备案) a project with a positive, current, independent validation."""
+        project = self._project(ctx, args["project_id"])
+        self._not_registered(project)
+        att_id = project["validation_attestation"]
+        if att_id is None:
+            raise ChaincodeError(
+                "not_validated", f"project {project['id']} has no positive validation attestation"
+            )
+        att = load_or_fail(ctx, attestation_key(att_id), "not_validated", f"no attestation {att_id}")
+        if (
+            att["kind"] != "validation"
+            or not att["positive"]
+            or att["project_id"] != project["id"]
+            or att["subject_sha256"] != project["pdd_sha256"]
+            or att["verifier_org"] == project["owner_org"]
+        ):
+            raise ChaincodeError(
+                "not_validated", f"attestation {att_id} does not validate the current PDD"
+            )
+        if not _attestor_still_accredited(ctx, att):
+            raise ChaincodeError(
+                "not_validated",
+                f"validating verifier {att['verifier_org']} is no longer active or no longer"
+                f" holds accreditation {att['accreditation']}",
+            )
+        window = project["comment_window"]
+        today = block_date(ctx)
+        if window is not None and today <= window["end_date"]:
+            raise ChaincodeError(
+                "comment_window_open",
+                f"the public comment window runs until {window['end_date']} (today is {today})",
+            )
+        project["status"] = "registered"
+        project["registration"] = {"height": ctx.block.height, "tx_id": ctx.tx_id}
+        ctx.put(project_key(project["id"]), stamp(ctx, project))
+        ctx.emit(
+            "carbon.project_registered",
+            project_id=project["id"],
+            owner_org=project["owner_org"],
+            validation_attestation=att_id,
+        )
+        return {"project_id": project["id"]}
+
+    # -- step 6: monitoring report -------------------------------------------------------
+    @method(
+        roles=("owner",),
+        args={
+            "report_id": Arg("id"),
+            "project_id": Arg("id"),
+            "period_start": _DATE,
+            "period_end": _DATE,
+            "measurements": Arg(
+                "list",
+                min=1,
+                max=1000,
+                item=Arg(
+                    "object",
+                    fields={
+                        "plot_id": Arg("id"),
+                        "species": Arg("id"),
+                        "volume_start": Arg("decimal"),
+                        "volume_end": Arg("decimal"),
+                    },
+                ),
+            ),
+            "parameters": Arg(
+                "object",
+                fields={
+                    "baseline": Arg("decimal"),
+                    "leakage": Arg("decimal"),
+                    "project_emissions": Arg("decimal"),
+                    "uncertainty_deduction": Arg("decimal", required=False),
+                },
+            ),
+            "claimed_issuable": Arg("int", min=0),
+            "report_sha256": Arg("hex32"),
+        },
+    )
+    def submit_monitoring_report(self, ctx: TxContext, args: dict) -> dict:
+        """Submit a monitoring report; the ledger recomputes the removals."""
+        report_id = args["report_id"]
+        project = self._project(ctx, args["project_id"])
+        require_org_signer(ctx, project["owner_org"])
+        if project["status"] != "registered":
+            raise ChaincodeError(
+                "project_not_registered", f"project {project['id']} is not registered"
+            )
+        if ctx.exists(report_key(report_id)):
+            raise ChaincodeError("report_exists", f"report {report_id} already exists")
+        start = validate_date(args["period_start"], "period_start")
+        end = validate_date(args["period_end"], "period_end")
+        if not start < end:
+            raise ChaincodeError(
+                "invalid_period", f"monitoring period must start before it ends ({start}..{end})"
+            )
+        if start < project["start_date"] or end >= project["crediting_period_end"]:
+            raise ChaincodeError(
+                "outside_crediting_period",
+                f"period {start}..{end} is not inside the crediting period"
+                f" {project['start_date']}..{project['crediting_period_end']} (end exclusive)",
+            )
+
+        # per-plot checks, then the ledger's own calculation
+        members = set(project["plots"])
+        table = _species_table(ctx)
+        species_params: dict[str, SpeciesParams] = {}
+        measurements: list[PlotMeasurement] = []
+        for m in args["measurements"]:
+            plot_id = m["plot_id"]
+            plot = load_or_fail(ctx, plot_key(plot_id), "unknown_plot", f"no plot {plot_id}")
+            if plot_id not in members:
+                raise ChaincodeError(
+                    "plot_not_in_project", f"plot {plot_id} is not in project {project['id']}"
+                )
+            if m["species"] != plot["species"]:
+                raise ChaincodeError(
+                    "species_mismatch",
+                    f"plot {plot_id} is registered as {plot['species']}, not {m['species']}",
+                )
+            try:
+                if m["species"] not in species_params:
+                    species_params[m["species"]] = species_params_from_table(table, m["species"])
+                measurements.append(
+                    PlotMeasurement.from_strings(
+                        plot_id, m["species"], m["volume_start"], m["volume_end"]
+                    )
+                )
+            except CalculationError as exc:
+                raise _calc_error(exc) from None
+        params = args["parameters"]
+        minimum = _param_decimal(ctx.param("uncertainty_deduction"), "uncertainty_deduction")
+        if params["uncertainty_deduction"] is None:
+            deduction_text = format_decimal(minimum)
+        else:
+            deduction_text = params["uncertainty_deduction"]
+        deduction = decimal_value(deduction_text, "parameters.uncertainty_deduction")
+        if deduction < minimum:
+            raise ChaincodeError(
+                "invalid_parameter",
+                f"uncertainty deduction {deduction_text} is below the regulator's minimum"
+                f" {format_decimal(minimum)}",
+            )
+        buffer_rate = _buffer_rate(ctx, project["risk_rating"])
+        try:
+            calc: RemovalCalculation = calculate_removals(
+                measurements,
+                species_params,
+                baseline=decimal_value(params["baseline"], "parameters.baseline"),
+                leakage=decimal_value(params["leakage"], "parameters.leakage"),
+                project_emissions=decimal_value(
+                    params["project_emissions"], "parameters.project_emissions"
+                ),
+                uncertainty_deduction=deduction,
+                buffer_rate=buffer_rate,
+            )
+        except CalculationError as exc:
+            raise _calc_error(exc) from None
+        if calc.issuable != args["claimed_issuable"]:
+            raise ChaincodeError(
+                "claim_mismatch",
+                f"the ledger computes {calc.issuable} issuable t CO2e, the report claims"
+                f" {args['claimed_issuable']}",
+            )
+
+        # no monitoring period counted twice for a plot (closed date intervals)
+        for measurement in measurements:
+            plot_id = measurement.plot_id
+            for key, entry in ctx.scan(f"{PERIOD_PREFIX}{plot_id}/"):
+                other_start = key.rsplit("/", 1)[1]
+                if other_start <= end and start <= entry["period_end"]:
+                    raise ChaincodeError(
+                        "period_overlap",
+                        f"plot {plot_id}: period {start}..{end} overlaps {other_start}.."
+                        f"{entry['period_end']} of report {entry['report_id']}",
+                    )
+        for measurement in measurements:
+            ctx.put(
+                period_key(measurement.plot_id, start),
+                stamp(ctx, {"period_end": end, "report_id": report_id}),
+            )
+
+        parameters = {
+            "baseline": params["baseline"],
+            "leakage": params["leakage"],
+            "project_emissions": params["project_emissions"],
+            "species": {sp: species_params[sp].to_dict() for sp in sorted(species_params)},
+            "uncertainty_deduction": deduction_text,
+        }
+        record = {
+            "batch_id": None,
+            "calculation": calc.to_dict(),
+            "claimed_issuable": args["claimed_issuable"],
+            "id": report_id,
+            "measurements": [
+                {
+                    "plot_id": m["plot_id"],
+                    "species": m["species"],
+                    "volume_end": m["volume_end"],
+                    "volume_start": m["volume_start"],
+                }
+                for m in args["measurements"]
+            ],
+            "parameters": parameters,
+            "period_end": end,
+            "period_start": start,
+            "project_id": project["id"],
+            "report_sha256": args["report_sha256"],
+            "status": "submitted",
+            "verification_attestation": None,
+            "vintage": vintage_of(end),
+        }
+        ctx.put(report_key(report_id), stamp(ctx, record))
+        ctx.emit(
+            "carbon.report_submitted",
+            report_id=report_id,
+            project_id=project["id"],
+            period_start=start,
+            period_end=end,
+            issuable=calc.issuable,
+            report_sha256=args["report_sha256"],
+        )
+        return {"report_id": report_id, "issuable": calc.issuable}
+
+    @method(roles=("owner",), args={"report_id": Arg("id")})
+    def withdraw_report(self, ctx: TxContext, args: dict) -> dict:
+        """Withdraw an unverified report: its monitoring periods become free again."""
+        report = self._report(ctx, args["report_id"])
+        project = self._project(ctx, report["project_id"])
+        require_org_signer(ctx, project["owner_org"])
+        if report["status"] != "submitted":
+            raise ChaincodeError(
+                "report_not_open", f"report {report['id']} is {report['status']}, not submitted"
+            )
+        for plot_id in sorted({m["plot_id"] for m in report["measurements"]}):
+            ctx.delete(period_key(plot_id, report["period_start"]))
+        report["status"] = "withdrawn"
+        ctx.put(report_key(report["id"]), stamp(ctx, report))
+        ctx.emit("carbon.report_withdrawn", report_id=report["id"], project_id=project["id"])
+        return {"report_id": report["id"]}
+
+    # -- step 7: verification ------------------------------------------------------------
+    @method(
+        roles=("verifier",),
+        args={
+            "attestation_id": Arg("id"),
+            "report_id": Arg("id"),
+            "report_sha256": Arg("hex32"),
+            "verified_quantity": Arg("int", min=0),
+            "site_visit_date": _DATE,
+        },
+    )
+    def attest_verification(self, ctx: TxContext, args: dict) -> dict:
+        """A verification attestation (核证) of a monitoring report."""
+        signer, accreditation = _accredited_verifier(ctx)
+        report = self._report(ctx, args["report_id"])
+        project = self._project(ctx, report["project_id"])
+        _check_independent(signer, project)
+        if report["status"] != "submitted":
+            code = "already_verified" if report["status"] in ("verified", "issued") else "report_not_open"
+            raise ChaincodeError(code, f"report {report['id']} is {report['status']}")
+        att_id = args["attestation_id"]
+        self._new_attestation_id(ctx, att_id)
+        if args["report_sha256"] != report["report_sha256"]:
+            raise ChaincodeError(
+                "hash_mismatch",
+                f"attested hash {args['report_sha256']} is not report {report['id']}'s hash"
+                f" {report['report_sha256']}",
+            )
+        computed = report["calculation"]["issuable"]
+        quantity = args["verified_quantity"]
+        if quantity > computed:
+            raise ChaincodeError(
+                "verified_exceeds_computed",
+                f"verified {quantity} t CO2e exceeds the computed {computed} t CO2e",
+            )
+        visit = validate_date(args["site_visit_date"], "site_visit_date")
+        if visit < report["period_start"]:
+            raise ChaincodeError(
+                "invalid_date",
+                f"site visit {visit} is before the monitoring period starts ({report['period_start']})",
+            )
+        ctx.put(
+            attestation_key(att_id),
+            stamp(
+                ctx,
+                {
+                    "accreditation": accreditation,
+                    "id": att_id,
+                    "kind": "verification",
+                    "positive": True,
+                    "project_id": project["id"],
+                    "report_id": report["id"],
+                    "signer_key": signer.key,
+                    "site_visit_date": visit,
+                    "subject_sha256": args["report_sha256"],
+                    "verified_quantity": quantity,
+                    "verifier_org": signer.org_id,
+                },
+            ),
+        )
+        report["status"] = "verified"
+        report["verification_attestation"] = att_id
+        ctx.put(report_key(report["id"]), stamp(ctx, report))
+        ctx.emit(
+            "carbon.verification_attested",
+            attestation_id=att_id,
+            report_id=report["id"],
+            project_id=project["id"],
+            verifier_org=signer.org_id,
+            accreditation=accreditation,
+            verified_quantity=quantity,
+        )
+        return {"attestation_id": att_id, "verified_quantity": quantity}
+
+    # -- step 8: issuance ----------------------------------------------------------------
+    @method(roles=("regulator",), args={"report_id": Arg("id"), "batch_id": Arg("id")})
+    def issue(self, ctx: TxContext, args: dict) -> dict:
+        """Issue (签发) the verified quantity of a report as a new batch."""
+        report = self._report(ctx, args["report_id"])
+        if report["status"] == "issued":
+            raise ChaincodeError(
+                "already_issued", f"report {report['id']} was issued as batch {report['batch_id']}"
+            )
+        if report["status"] != "verified":
+            raise ChaincodeError("not_verified", f"report {report['id']} is {report['status']}, not verified")
+        batch_id = args["batch_id"]
+        if ctx.exists(batch_key(batch_id)):
+            raise ChaincodeError("batch_exists", f"batch {batch_id} already exists")
+        project = self._project(ctx, report["project_id"])
+        if project["status"] != "registered":  # cannot happen: reports need registration
+            raise ChaincodeError("project_not_registered", f"project {project['id']} is not registered")
+        att = load_or_fail(
+            ctx,
+            attestation_key(report["verification_attestation"]),
+            "not_verified",
+            f"report {report['id']} has no verification attestation",
+        )
+        if not _attestor_still_accredited(ctx, att):
+            raise ChaincodeError(
+                "not_verified",
+                f"verifying verifier {att['verifier_org']} is no longer active or no longer"
+                f" holds accreditation {att['accreditation']}",
+            )
+        quantity = att["verified_quantity"]
+        if quantity <= 0:
+            raise ChaincodeError("nothing_to_issue", f"report {report['id']} verified 0 t CO2e")
+        rate = _buffer_rate(ctx, project["risk_rating"])
+        buffer_quantity = ceil_int(quantity * rate)
+        owner_quantity = quantity - buffer_quantity
+        first = project["next_unit"]
+        last = first + quantity - 1
+        vintage = report["vintage"]
+        pid = project["id"]
+        owner_serial = None
+        buffer_serial = None
+        if owner_quantity > 0:
+            units.create_range(
+                ctx, project_id=pid, batch_id=batch_id, vintage=vintage, first=first,
+                last=first + owner_quantity - 1, account=project["owner_org"],
+            )
+            owner_serial = serial_string(pid, vintage, first, first + owner_quantity - 1)
+        if buffer_quantity > 0:
+            units.create_range(
+                ctx, project_id=pid, batch_id=batch_id, vintage=vintage,
+                first=first + owner_quantity, last=last, account=units.BUFFER_ACCOUNT,
+            )
+            buffer_serial = serial_string(pid, vintage, first + owner_quantity, last)
+        batch = {
+            "buffer_quantity": buffer_quantity,
+            "buffer_rate": format_decimal(rate),
+            "buffer_serial": buffer_serial,
+            "first": first,
+            "id": batch_id,
+            "last": last,
+            "owner_org": project["owner_org"],
+            "owner_quantity": owner_quantity,
+            "owner_serial": owner_serial,
+            "project_id": pid,
+            "quantity": quantity,
+            "report_id": report["id"],
+            "serial": serial_string(pid, vintage, first, last),
+            "serial_first": serial_string(pid, vintage, first, first),
+            "serial_last": serial_string(pid, vintage, last, last),
+            "verification_attestation": att["id"],
+            "vintage": vintage,
+        }
+        ctx.put(batch_key(batch_id), stamp(ctx, batch))
+        report["status"] = "issued"
+        report["batch_id"] = batch_id
+        ctx.put(report_key(report["id"]), stamp(ctx, report))
+        project["next_unit"] = last + 1
+        ctx.put(project_key(pid), stamp(ctx, project))
+        ctx.emit(
+            "carbon.issued",
+            batch_id=batch_id,
+            project_id=pid,
+            report_id=report["id"],
+            vintage=vintage,
+            quantity=quantity,
+            first=first,
+            last=last,
+            serial=batch["serial"],
+            owner_org=project["owner_org"],
+            owner_quantity=owner_quantity,
+            owner_serial=owner_serial,
+            buffer_quantity=buffer_quantity,
+            buffer_serial=buffer_serial,
+        )
+        return {"batch_id": batch_id, "serial": batch["serial"], "quantity": quantity}
+
+    # -- shared lookups ------------------------------------------------------------------
+    @staticmethod
+    def _project(ctx: TxContext, project_id: str) -> dict[str, Any]:
+        return load_or_fail(ctx, project_key(project_id), "unknown_project", f"no project {project_id}")
+
+    @staticmethod
+    def _report(ctx: TxContext, report_id: str) -> dict[str, Any]:
+        return load_or_fail(ctx, report_key(report_id), "unknown_report", f"no report {report_id}")
+
+    @staticmethod
+    def _not_registered(project: Mapping[str, Any]) -> None:
+        if project["status"] == "registered":
+            raise ChaincodeError(
+                "already_registered", f"project {project['id']} is already registered"
+            )
+
+    @staticmethod
+    def _new_attestation_id(ctx: TxContext, att_id: str) -> None:
+        if ctx.exists(attestation_key(att_id)):
+            raise ChaincodeError("attestation_exists", f"attestation {att_id} already exists")

@@ -1,0 +1,426 @@
+"""Membership: organisations, their roles, and their member keys.
+
+Genesis ``app_state.organisations`` bootstraps the first organisations (at least the
+regulator)::
+
+    {"id": "reg-anhui", "name": "...", "roles": ["regulator"], "accreditation": null,
+     "admins": ["<hex pubkey>", ...], "members": ["<hex pubkey>", ...]}
+
+After genesis the regulator enrols organisations, suspends and reactivates them and
+manages verifiers' accreditations; an organisation's admin keys enrol member keys; an
+admin of the organisation or the regulator revokes them. docs/contracts/membership-
+governance.md describes every method, record and event.
+
+State (besides ``org/`` and ``key/``, whose layout chaincode/framework.py owns)::
+
+    orgkey/<org_id>/<pub_key>   -> enrolment height (index: the keys of one organisation)
+    accrno/<number>             -> org id (an accreditation number belongs to one org forever)
+
+Invariants: a key belongs to one organisation forever and is never enrolled twice (a
+revoked key stays recorded as revoked); every organisation keeps at least one active
+admin key; at least one active regulator organisation remains.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chaincode.framework import (
+    KEY_PREFIX,
+    ORG_PREFIX,
+    ROLES,
+    ChaincodeError,
+    Contract,
+    Signer,
+    TxContext,
+    method,
+)
+from chaincode.schema import ID_RE, Arg
+from ledger.crypto import is_hex_pubkey
+
+ORGKEY_PREFIX = "orgkey/"
+ACCRNO_PREFIX = "accrno/"
+
+#: Accreditation numbers: upper-case letters/digits in 2..5 hyphen-separated segments,
+#: the first starting with a letter, e.g. ``CNCA-V-001``.
+ACCREDITATION_RE = re.compile(r"[A-Z][A-Z0-9]{0,15}(?:-[A-Z0-9]{1,16}){1,4}")
+MAX_ADMINS_AT_ENROL = 16
+ORG_STATUSES = ("active", "suspended")
+ACCREDITATION_ACTIONS = ("grant", "renew", "revoke")
+
+__all__ = [
+    "ACCREDITATION_RE",
+    "ACCRNO_PREFIX",
+    "ORGKEY_PREFIX",
+    "Membership",
+    "accreditation_in_force",
+    "active_admin_keys",
+    "check_accreditation_format",
+    "check_roles",
+]
+
+
+# -- helpers other contracts and queries may use ------------------------------------------
+def accreditation_in_force(org: Mapping[str, Any], time_ms: int) -> str | None:
+    """The accreditation number ``org`` holds at block time ``time_ms``, or None.
+
+    None if the organisation is not an active verifier, its accreditation was revoked
+    (or never granted), or it expired (valid while ``time_ms < accreditation_valid_until``).
+    Attestation rules should call this rather than read ``org["accreditation"]`` alone.
+    """
+    if org.get("status") != "active" or "verifier" not in org.get("roles", ()):
+        return None
+    number = org.get("accreditation")
+    if not number:
+        return None
+    until = org.get("accreditation_valid_until")
+    if until is not None and time_ms >= until:
+        return None
+    return str(number)
+
+
+def check_roles(roles: Any) -> list[str]:
+    """The roles, sorted; ChaincodeError("invalid_role") if empty, unknown or repeated."""
+    if not isinstance(roles, list) or not roles:
+        raise ChaincodeError("invalid_role", "an organisation holds at least one role")
+    for r in roles:
+        if r not in ROLES:
+            raise ChaincodeError("invalid_role", f"unknown role {r!r}; roles: {', '.join(ROLES)}")
+    if len(set(roles)) != len(roles):
+        raise ChaincodeError("invalid_role", "a role is listed twice")
+    return sorted(roles)
+
+
+def check_accreditation_format(number: Any) -> str:
+    """ChaincodeError("invalid_accreditation") unless ``number`` looks like ``CNCA-V-001``."""
+    if not isinstance(number, str) or len(number) > 64 or not ACCREDITATION_RE.fullmatch(number):
+        raise ChaincodeError(
+            "invalid_accreditation",
+            f"accreditation number {number!r} must look like CNCA-V-001 "
+            "(upper-case letters/digits in 2..5 hyphen-separated segments)",
+        )
+    return number
+
+
+def active_admin_keys(ctx: TxContext, org_id: str) -> list[str]:
+    """The active admin keys of ``org_id``, sorted."""
+    out = []
+    for index_key, _ in ctx.scan(f"{ORGKEY_PREFIX}{org_id}/"):
+        pub_key = index_key[len(ORGKEY_PREFIX) + len(org_id) + 1 :]
+        record = ctx.get(KEY_PREFIX + pub_key)
+        if record is not None and record.get("admin") and record.get("status") == "active":
+            out.append(pub_key)
+    return out
+
+
+def _org_or_fail(ctx: TxContext, org_id: str) -> dict[str, Any]:
+    org = ctx.get(ORG_PREFIX + org_id)
+    if org is None:
+        raise ChaincodeError("unknown_org", f"no organisation {org_id!r}")
+    return dict(org)
+
+
+def _check_new_key(ctx: TxContext, pub_key: str) -> None:
+    record = ctx.get(KEY_PREFIX + pub_key)
+    if record is None:
+        return
+    if record.get("status") == "revoked":
+        raise ChaincodeError(
+            "key_revoked", f"key {pub_key[:16]}… was revoked and can never be enrolled again"
+        )
+    raise ChaincodeError(
+        "key_exists", f"key {pub_key[:16]}… is already enrolled (organisation {record['org']})"
+    )
+
+
+def _check_accreditation_free(ctx: TxContext, number: str, org_id: str) -> None:
+    holder = ctx.get(ACCRNO_PREFIX + number)
+    if holder is not None and holder != org_id:
+        raise ChaincodeError(
+            "accreditation_in_use", f"accreditation {number} belongs to organisation {holder}"
+        )
+
+
+def _check_valid_until(ctx: TxContext, valid_until: int | None) -> None:
+    if valid_until is not None and valid_until <= ctx.block.time:
+        raise ChaincodeError(
+            "invalid_accreditation",
+            f"accreditation_valid_until ({valid_until}) must be after the block time "
+            f"({ctx.block.time})",
+        )
+
+
+def _key_record(admin: bool, org_id: str, height: int) -> dict[str, Any]:
+    return {"admin": admin, "enrolled_at": height, "org": org_id, "revoked_at": None,
+            "status": "active"}
+
+
+def _put_key(put: Callable[[str, Any], None], pub_key: str, org_id: str, admin: bool,
+             height: int) -> None:
+    put(KEY_PREFIX + pub_key, _key_record(admin, org_id, height))
+    put(f"{ORGKEY_PREFIX}{org_id}/{pub_key}", height)
+
+
+def _org_record(org_id: str, name: str, roles: list[str], accreditation: str | None,
+                valid_until: int | None, height: int) -> dict[str, Any]:
+    return {
+        "accreditation": accreditation,
+        "accreditation_valid_until": valid_until,
+        "enrolled_at": height,
+        "id": org_id,
+        "name": name,
+        "roles": roles,
+        "status": "active",
+        "updated_at": height,
+    }
+
+
+def _regulator_signer(ctx: TxContext) -> Signer | None:
+    for s in ctx.signers():
+        if "regulator" in s.roles:
+            return s
+    return None
+
+
+class Membership(Contract):
+    name = "membership"
+
+    # -- genesis ---------------------------------------------------------------------------
+    def genesis(self, app_state: Mapping[str, Any], put: Callable[[str, Any], None]) -> None:
+        """Write the genesis organisations; raise ValueError on a malformed entry."""
+        orgs = app_state.get("organisations", [])
+        if not isinstance(orgs, list):
+            raise ValueError("genesis app_state.organisations must be a list")
+        seen_keys: set[str] = set()
+        seen_orgs: set[str] = set()
+        seen_numbers: set[str] = set()
+        for i, org in enumerate(orgs):
+            where = f"genesis organisation {i}"
+            if not isinstance(org, Mapping):
+                raise ValueError(f"{where} must be an object")
+            extra = sorted(set(org) - {"accreditation", "admins", "id", "members", "name", "roles"})
+            if extra:
+                raise ValueError(f"{where}: unknown field(s) {', '.join(extra)}")
+            org_id = org.get("id")
+            if not isinstance(org_id, str) or not ID_RE.match(org_id):
+                raise ValueError(f"{where}: id must be an identifier")
+            where = f"genesis organisation {org_id}"
+            if org_id in seen_orgs:
+                raise ValueError(f"{where} is listed twice")
+            seen_orgs.add(org_id)
+            name = org.get("name")
+            if not isinstance(name, str) or not 1 <= len(name) <= 256:
+                raise ValueError(f"{where}: name must be a string of 1..256 characters")
+            try:
+                roles = check_roles(org.get("roles"))
+                accreditation = org.get("accreditation")
+                if "verifier" in roles:
+                    if accreditation is None:
+                        raise ChaincodeError("accreditation_required", "a verifier needs one")
+                    check_accreditation_format(accreditation)
+                elif accreditation is not None:
+                    raise ChaincodeError("invalid_accreditation", "only verifiers hold one")
+            except ChaincodeError as exc:
+                raise ValueError(f"{where}: {exc.code}: {exc.message}") from None
+            if accreditation is not None:
+                if accreditation in seen_numbers:
+                    raise ValueError(f"{where}: accreditation {accreditation} is used twice")
+                seen_numbers.add(accreditation)
+            admins = org.get("admins", [])
+            members = org.get("members", [])
+            if not isinstance(admins, list) or not admins:
+                raise ValueError(f"{where}: needs at least one admin key")
+            if not isinstance(members, list):
+                raise ValueError(f"{where}: members must be a list")
+            put(ORG_PREFIX + org_id, _org_record(org_id, name, roles, accreditation, None, 0))
+            if accreditation is not None:
+                put(ACCRNO_PREFIX + accreditation, org_id)
+            for j, key in enumerate(list(admins) + list(members)):
+                if not is_hex_pubkey(key):
+                    raise ValueError(f"{where}: key {j} is not a lowercase hex Ed25519 key")
+                if key in seen_keys:
+                    raise ValueError(f"genesis key {key[:16]}… is listed twice")
+                seen_keys.add(key)
+                _put_key(put, key, org_id, j < len(admins), 0)
+
+    # -- organisations ------------------------------------------------------------------
+    @method(
+        roles=("regulator",),
+        args={
+            "org_id": Arg("id"),
+            "name": Arg("str", min=1, max=256),
+            "roles": Arg("list", min=1, max=len(ROLES), item=Arg("str", max=32)),
+            "admins": Arg("list", min=1, max=MAX_ADMINS_AT_ENROL, item=Arg("pubkey")),
+            "accreditation": Arg("str", required=False, max=64),
+            "accreditation_valid_until": Arg("int", required=False, min=0),
+        },
+    )
+    def enrol_org(self, ctx: TxContext, args: dict) -> dict:
+        """Enrol a new organisation with its roles and first admin key(s)."""
+        org_id = args["org_id"]
+        if ctx.exists(ORG_PREFIX + org_id):
+            raise ChaincodeError("org_exists", f"organisation {org_id!r} is already enrolled")
+        roles = check_roles(args["roles"])
+        accreditation = args["accreditation"]
+        valid_until = args["accreditation_valid_until"]
+        if "verifier" in roles:
+            if accreditation is None:
+                raise ChaincodeError(
+                    "accreditation_required", "a verifier organisation needs an accreditation number"
+                )
+            check_accreditation_format(accreditation)
+            _check_accreditation_free(ctx, accreditation, org_id)
+            _check_valid_until(ctx, valid_until)
+        elif accreditation is not None or valid_until is not None:
+            raise ChaincodeError(
+                "invalid_accreditation", "only verifier organisations hold an accreditation"
+            )
+        admins = args["admins"]
+        if len(set(admins)) != len(admins):
+            raise ChaincodeError("invalid_args", "admins lists a key twice")
+        for key in admins:
+            _check_new_key(ctx, key)
+        height = ctx.block.height
+        ctx.put(ORG_PREFIX + org_id,
+                _org_record(org_id, args["name"], roles, accreditation, valid_until, height))
+        if accreditation is not None:
+            ctx.put(ACCRNO_PREFIX + accreditation, org_id)
+        for key in admins:
+            _put_key(ctx.put, key, org_id, True, height)
+        ctx.emit("membership.org_enrolled", org_id=org_id, name=args["name"], roles=roles,
+                 accreditation=accreditation, admins=list(admins))
+        return {"org_id": org_id}
+
+    @method(
+        roles=("regulator",),
+        args={
+            "org_id": Arg("id"),
+            "status": Arg("str", choices=ORG_STATUSES),
+            "reason": Arg("str", required=False, max=512),
+        },
+    )
+    def update_org_status(self, ctx: TxContext, args: dict) -> dict:
+        """Suspend or reactivate an organisation (a suspended organisation's keys sign
+        nothing). The last active regulator organisation cannot be suspended."""
+        org_id, status = args["org_id"], args["status"]
+        org = _org_or_fail(ctx, org_id)
+        if org["status"] == status:
+            raise ChaincodeError("status_unchanged", f"organisation {org_id!r} is already {status}")
+        if status == "suspended" and "regulator" in org["roles"]:
+            others = [
+                o for _, o in ctx.scan(ORG_PREFIX)
+                if o["id"] != org_id and o["status"] == "active" and "regulator" in o["roles"]
+            ]
+            if not others:
+                raise ChaincodeError(
+                    "last_regulator", "the last active regulator organisation cannot be suspended"
+                )
+        previous = org["status"]
+        org["status"] = status
+        org["updated_at"] = ctx.block.height
+        ctx.put(ORG_PREFIX + org_id, org)
+        ctx.emit("membership.org_status_changed", org_id=org_id, status=status,
+                 previous=previous, reason=args["reason"] or "")
+        return {"org_id": org_id, "status": status}
+
+    @method(
+        roles=("regulator",),
+        args={
+            "org_id": Arg("id"),
+            "action": Arg("str", choices=ACCREDITATION_ACTIONS),
+            "accreditation": Arg("str", required=False, max=64),
+            "valid_until": Arg("int", required=False, min=0),
+        },
+    )
+    def set_accreditation(self, ctx: TxContext, args: dict) -> dict:
+        """Grant, renew (new expiry) or revoke a verifier organisation's accreditation."""
+        org_id, action = args["org_id"], args["action"]
+        number, valid_until = args["accreditation"], args["valid_until"]
+        org = _org_or_fail(ctx, org_id)
+        if "verifier" not in org["roles"]:
+            raise ChaincodeError("invalid_role", f"organisation {org_id!r} is not a verifier")
+        current = org.get("accreditation")
+        if action == "grant":
+            if number is None:
+                raise ChaincodeError("accreditation_required", "grant needs an accreditation number")
+            if current is not None:
+                raise ChaincodeError(
+                    "accreditation_exists",
+                    f"organisation {org_id!r} holds accreditation {current}; renew or revoke it",
+                )
+            check_accreditation_format(number)
+            _check_accreditation_free(ctx, number, org_id)
+            _check_valid_until(ctx, valid_until)
+            org["accreditation"] = number
+            org["accreditation_valid_until"] = valid_until
+            ctx.put(ACCRNO_PREFIX + number, org_id)
+        else:
+            if current is None:
+                raise ChaincodeError("not_accredited", f"organisation {org_id!r} holds no accreditation")
+            if number is not None and number != current:
+                raise ChaincodeError(
+                    "invalid_accreditation", f"organisation {org_id!r} holds {current}, not {number}"
+                )
+            if action == "renew":
+                _check_valid_until(ctx, valid_until)
+                org["accreditation_valid_until"] = valid_until
+            else:
+                if valid_until is not None:
+                    raise ChaincodeError("invalid_args", "revoke takes no valid_until")
+                org["accreditation"] = None
+                org["accreditation_valid_until"] = None
+        org["updated_at"] = ctx.block.height
+        ctx.put(ORG_PREFIX + org_id, org)
+        ctx.emit("membership.accreditation_changed", org_id=org_id, action=action,
+                 accreditation=number if action == "grant" else current,
+                 valid_until=org["accreditation_valid_until"])
+        return {"accreditation": org["accreditation"], "org_id": org_id}
+
+    # -- keys --------------------------------------------------------------------------
+    @method(args={"org_id": Arg("id"), "pub_key": Arg("pubkey"),
+                  "admin": Arg("bool", required=False, default=False)})
+    def enrol_key(self, ctx: TxContext, args: dict) -> dict:
+        """Enrol a member key (admin or not) into the signer's own organisation; needs an
+        active admin key of that organisation."""
+        org_id, pub_key, admin = args["org_id"], args["pub_key"], bool(args["admin"])
+        _org_or_fail(ctx, org_id)
+        if not any(s.org_id == org_id and s.admin for s in ctx.signers()):
+            raise ChaincodeError(
+                "unauthorized", f"enrolling a key needs a signature by an admin key of {org_id}"
+            )
+        _check_new_key(ctx, pub_key)
+        _put_key(ctx.put, pub_key, org_id, admin, ctx.block.height)
+        ctx.emit("membership.key_enrolled", org_id=org_id, pub_key=pub_key, admin=admin)
+        return {"org_id": org_id, "pub_key": pub_key}
+
+    @method(args={"pub_key": Arg("pubkey"), "reason": Arg("str", required=False, max=512)})
+    def revoke_key(self, ctx: TxContext, args: dict) -> dict:
+        """Revoke a member key, for good. Signed by an admin key of the key's organisation
+        or by the regulator; an organisation's last active admin key cannot be revoked."""
+        pub_key = args["pub_key"]
+        record = ctx.get(KEY_PREFIX + pub_key)
+        if record is None:
+            raise ChaincodeError("unknown_key", f"key {pub_key[:16]}… was never enrolled")
+        record = dict(record)
+        org_id = record["org"]
+        if record["status"] == "revoked":
+            raise ChaincodeError("key_revoked", f"key {pub_key[:16]}… is already revoked")
+        by_admin = any(s.org_id == org_id and s.admin for s in ctx.signers())
+        if not by_admin and _regulator_signer(ctx) is None:
+            raise ChaincodeError(
+                "unauthorized",
+                f"revoking a key needs an admin key of {org_id} or the regulator",
+            )
+        if record["admin"] and active_admin_keys(ctx, org_id) == [pub_key]:
+            raise ChaincodeError(
+                "last_admin", f"{pub_key[:16]}… is the last active admin key of {org_id}"
+            )
+        record["status"] = "revoked"
+        record["revoked_at"] = ctx.block.height
+        ctx.put(KEY_PREFIX + pub_key, record)
+        ctx.emit("membership.key_revoked", org_id=org_id, pub_key=pub_key,
+                 admin=bool(record["admin"]), by="admin" if by_admin else "regulator",
+                 reason=args["reason"] or "")
+        return {"org_id": org_id, "pub_key": pub_key}

@@ -1,0 +1,422 @@
+"""Read-only queries over the "carbon" state, for RPC and the explorer.
+
+Every function takes a :class:`ledger.state.StateReader` (committed state; nothing here
+writes) and returns plain dicts and lists of JSON values. Lists are bounded: functions that
+can return many items take ``limit`` (1..:data:`MAX_LIMIT`, default :data:`DEFAULT_LIMIT`)
+and ``after`` (the ``next`` cursor of the previous page) and return ``next`` (None on the
+last page). Bad input raises :class:`ledger.errors.LedgerError` with code
+``invalid_query`` or ``invalid_serial``; an unknown id raises it with code ``not_found``.
+
+docs/contracts/queries.md describes every output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from chaincode.carbon_common import (
+    attestation_key,
+    batch_key,
+    parse_serial_string,
+    plot_key,
+    project_key,
+    report_key,
+    serial_string,
+    unit_serial,
+)
+from chaincode.carbon_market import (
+    FREEZE_PREFIX,
+    INVALIDATION_PREFIX,
+    LISTING_PREFIX,
+    LOSS_PREFIX,
+    RETIREMENT_BY_PREFIX,
+    RETIREMENT_PREFIX,
+    RETIREMENT_SEQ_PREFIX,
+    SUBSIDY_PREFIX,
+    TRADE_PREFIX,
+    TRANSFER_PREFIX,
+)
+from chaincode.units import (
+    BUFFER_ACCOUNT,
+    STATES,
+    UNIT_PREFIX,
+    batch_counts,
+    find_range,
+    holding_prefix,
+)
+from ledger.encoding import decode
+from ledger.errors import LedgerError
+from ledger.state import StateReader
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "batches",
+    "buffer_pool",
+    "holdings",
+    "parse_serial",
+    "project",
+    "retirements",
+    "totals",
+    "trace",
+]
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+#: The record each history action points to (the record id is the step's tx id).
+STEP_RECORDS = {
+    "invalidate": INVALIDATION_PREFIX,
+    "freeze": FREEZE_PREFIX,
+    "list": LISTING_PREFIX,
+    "loss": LOSS_PREFIX,
+    "retire": RETIREMENT_PREFIX,
+    "trade": TRADE_PREFIX,
+    "transfer": TRANSFER_PREFIX,
+    "unfreeze": FREEZE_PREFIX,
+}
+#: The unit state after each history action (freeze/unfreeze leave it unchanged).
+STEP_STATES = {
+    "delist": "held",
+    "invalidate": "cancelled",
+    "issue": "held",
+    "list": "listed",
+    "loss": "cancelled",
+    "retire": "retired",
+    "trade": "held",
+    "transfer": "held",
+}
+
+
+def _get(state: StateReader, key: str) -> Any:
+    raw = state.get(key)
+    return None if raw is None else decode(raw)
+
+
+def _scan(state: StateReader, prefix: str) -> Iterator[tuple[str, Any]]:
+    for key, raw in state.iter_prefix(prefix):
+        yield key, decode(raw)
+
+
+def _limit(limit: int) -> int:
+    if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
+        raise LedgerError("invalid_query", f"limit must be an integer in 1..{MAX_LIMIT}")
+    return limit
+
+
+def _page(
+    items: Iterator[tuple[str, Any]], after: str | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """Up to ``limit`` values whose cursor is > ``after``; ``next`` is the last cursor
+    returned when more remain."""
+    limit = _limit(limit)
+    if after is not None and not isinstance(after, str):
+        raise LedgerError("invalid_query", "after must be a cursor string")
+    out: list[Any] = []
+    last: str | None = None
+    for cursor, value in items:
+        if after is not None and cursor <= after:
+            continue
+        if len(out) == limit:
+            return out, last
+        out.append(value)
+        last = cursor
+    return out, None
+
+
+def _counts() -> dict[str, int]:
+    return {"cancelled": 0, "frozen": 0, "held": 0, "listed": 0, "retired": 0}
+
+
+def _range_view(project_id: str, first: int, idx: dict[str, Any], state: str) -> dict[str, Any]:
+    return {
+        "batch_id": idx["batch_id"],
+        "first": first,
+        "frozen": idx["frozen"],
+        "last": idx["last"],
+        "project_id": project_id,
+        "quantity": idx["last"] - first + 1,
+        "serial": serial_string(project_id, idx["vintage"], first, idx["last"]),
+        "state": state,
+        "vintage": idx["vintage"],
+    }
+
+
+# -- holdings ----------------------------------------------------------------------------
+def holdings(
+    state: StateReader,
+    account: str,
+    *,
+    project_id: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    after: str | None = None,
+) -> dict[str, Any]:
+    """An account's units: totals per state, per project and per batch (over all its
+    units, optionally of one project), and its ranges (a page of them), read from the
+    holdings index. ``frozen`` counts units also counted under their state."""
+    base = holding_prefix(account)
+    totals = _counts()
+    per_project: dict[str, dict[str, int]] = {}
+    per_batch: dict[str, dict[str, Any]] = {}
+
+    def entries() -> Iterator[tuple[str, Any]]:
+        for st in sorted(STATES):
+            prefix = holding_prefix(account, st, project_id)
+            for key, idx in _scan(state, prefix):
+                unit_state, pid, first = key[len(base):].split("/")
+                yield key[len(base):], (unit_state, pid, int(first), idx)
+
+    def counted() -> Iterator[tuple[str, Any]]:
+        for cursor, (unit_state, pid, first, idx) in entries():
+            n = idx["last"] - first + 1
+            for bucket in (
+                totals,
+                per_project.setdefault(pid, _counts()),
+                per_batch.setdefault(
+                    idx["batch_id"], dict(_counts(), project_id=pid, vintage=idx["vintage"])
+                ),
+            ):
+                bucket[unit_state] += n
+                if idx["frozen"]:
+                    bucket["frozen"] += n
+            yield cursor, _range_view(pid, first, idx, unit_state)
+
+    every = list(counted())  # totals need every entry; the page is cut from the same pass
+    page, nxt = _page(iter(every), after, limit)
+    return {
+        "account": account,
+        "batches": per_batch,
+        "next": nxt,
+        "projects": per_project,
+        "ranges": page,
+        "totals": totals,
+    }
+
+
+# -- projects and batches -----------------------------------------------------------------
+def _batch_totals(state: StateReader, project_id: str) -> dict[str, dict[str, int]]:
+    out = {}
+    for batch_id, counts in batch_counts(state, project_id).items():
+        counts = dict(counts)
+        counts["issued"] = sum(counts[k] for k in ("buffer", "cancelled", "held", "listed", "retired"))
+        out[batch_id] = counts
+    return out
+
+
+def _sum_totals(per_batch: dict[str, dict[str, int]]) -> dict[str, int]:
+    keys = ("buffer", "cancelled", "frozen", "held", "issued", "listed", "retired")
+    return {k: sum(c[k] for c in per_batch.values()) for k in keys}
+
+
+def project(state: StateReader, project_id: str, *, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+    """A project with its plots, monitoring reports (found through the plots' monitoring
+    periods), attestations, batches and unit totals (issued / held / listed / retired /
+    buffer / cancelled / frozen). Each list holds at most ``limit`` items."""
+    limit = _limit(limit)
+    record = _get(state, project_key(project_id))
+    if record is None:
+        raise LedgerError("not_found", f"no project {project_id!r}")
+    plots = [p for p in (_get(state, plot_key(pid)) for pid in record["plots"][:limit]) if p]
+    report_ids: set[str] = set()
+    for plot_id in record["plots"]:
+        for _key, entry in _scan(state, f"period/{plot_id}/"):
+            report_ids.add(entry["report_id"])
+    reports = [r for r in (_get(state, report_key(i)) for i in sorted(report_ids)) if r]
+    reports.sort(key=lambda r: (r["period_start"], r["id"]))
+    att_ids = [record["validation_attestation"]] + [r["verification_attestation"] for r in reports]
+    attestations = [a for a in (_get(state, attestation_key(i)) for i in att_ids if i) if a]
+    per_batch = _batch_totals(state, project_id)
+    batch_ids = sorted({r["batch_id"] for r in reports if r["batch_id"]} | set(per_batch))
+    batch_list = []
+    for batch_id in batch_ids[:limit]:
+        batch = _get(state, batch_key(batch_id))
+        if batch is not None:
+            batch_list.append(dict(batch, counts=per_batch.get(batch_id)))
+    subsidies = [s for s in (_get(state, SUBSIDY_PREFIX + b) for b in batch_ids) if s]
+    return {
+        "attestations": attestations[:limit],
+        "batches": batch_list,
+        "plots": plots,
+        "project": record,
+        "reports": reports[:limit],
+        "subsidies": subsidies[:limit],
+        "totals": _sum_totals(per_batch),
+    }
+
+
+def batches(
+    state: StateReader,
+    project_id: str | None = None,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    after: str | None = None,
+) -> dict[str, Any]:
+    """Issuance batches (by batch id), each with its unit counts; optionally one
+    project's."""
+    cache: dict[str, dict[str, dict[str, int]]] = {}
+
+    def items() -> Iterator[tuple[str, Any]]:
+        for key, batch in _scan(state, "batch/"):
+            if project_id is not None and batch["project_id"] != project_id:
+                continue
+            pid = batch["project_id"]
+            if pid not in cache:
+                cache[pid] = _batch_totals(state, pid)
+            yield key, dict(batch, counts=cache[pid].get(batch["id"]))
+
+    page, nxt = _page(items(), after, limit)
+    return {"batches": page, "next": nxt}
+
+
+def totals(state: StateReader) -> dict[str, int]:
+    """Network-wide unit totals (reads every unit range: cache per height if hot)."""
+    out = {"buffer": 0, "cancelled": 0, "frozen": 0, "held": 0, "issued": 0, "listed": 0,
+           "retired": 0}
+    for _key, r in _scan(state, UNIT_PREFIX):
+        n = r["last"] - r["first"] + 1
+        out["issued"] += n
+        if r["state"] == "held" and r["account"] == BUFFER_ACCOUNT:
+            out["buffer"] += n
+        else:
+            out[r["state"]] += n
+        if r["frozen"]:
+            out["frozen"] += n
+    out["projects"] = sum(1 for _ in state.iter_prefix("project/"))
+    out["batches"] = sum(1 for _ in state.iter_prefix("batch/"))
+    return out
+
+
+# -- buffer pool and retirements ------------------------------------------------------------
+def buffer_pool(state: StateReader, *, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+    """The buffer pool: units held per project, units cancelled by loss events, and the
+    most recent ``limit`` loss events (by height, newest first)."""
+    limit = _limit(limit)
+    projects: dict[str, dict[str, int]] = {}
+    total = {"cancelled": 0, "frozen": 0, "held": 0}
+    for st in ("held", "cancelled"):
+        prefix = holding_prefix(BUFFER_ACCOUNT, st)
+        for key, idx in _scan(state, prefix):
+            pid, first = key[len(prefix):].split("/")
+            n = idx["last"] - int(first) + 1
+            for bucket in (total, projects.setdefault(pid, {"cancelled": 0, "frozen": 0, "held": 0})):
+                bucket[st] += n
+                if idx["frozen"]:
+                    bucket["frozen"] += n
+    losses = sorted((v for _k, v in _scan(state, LOSS_PREFIX)), key=lambda r: (-r["height"], r["id"]))
+    return {"account": BUFFER_ACCOUNT, "losses": losses[:limit], "projects": projects,
+            "totals": total}
+
+
+def retirements(
+    state: StateReader,
+    *,
+    enterprise: str | None = None,
+    period: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    after: str | None = None,
+) -> dict[str, Any]:
+    """Retirement records in the order they were committed, optionally of one enterprise
+    (the retiring organisation) and/or one compliance period."""
+    prefix = RETIREMENT_SEQ_PREFIX if enterprise is None else f"{RETIREMENT_BY_PREFIX}{enterprise}/"
+
+    def items() -> Iterator[tuple[str, Any]]:
+        for key, retirement_id in _scan(state, prefix):
+            record = _get(state, RETIREMENT_PREFIX + retirement_id)
+            if record is None or (period is not None and record["period"] != period):
+                continue
+            yield key[len(prefix):], record
+
+    page, nxt = _page(items(), after, limit)
+    return {"next": nxt, "retirements": page}
+
+
+# -- trace -----------------------------------------------------------------------------------
+def parse_serial(serial: str) -> tuple[str, int]:
+    """``(project_id, unit)`` from ``"<project_id>:<unit>"`` or from a printable serial
+    (``CCER-<project>-<vintage>-<first>-<last>``: its first unit)."""
+    if not isinstance(serial, str) or not 1 <= len(serial) <= 200:
+        raise LedgerError("invalid_serial", "a serial is a string like AH-0001:1501")
+    printable = parse_serial_string(serial)
+    if printable is not None:
+        return printable[0], printable[2]
+    pid, sep, unit = serial.rpartition(":")
+    if not sep or not pid or not unit.isascii() or not unit.isdigit() or unit.startswith("0"):
+        raise LedgerError(
+            "invalid_serial", f"{serial!r} is neither <project>:<unit> nor a printable serial"
+        )
+    return pid, int(unit)
+
+
+def _ref(kind: str, record: dict[str, Any] | None, ident: str | None = None) -> dict[str, Any]:
+    return {
+        "height": None if record is None else record.get("height"),
+        "id": ident if ident is not None else (None if record is None else record.get("id")),
+        "kind": kind,
+        "record": record,
+        "tx_id": None if record is None else record.get("tx_id"),
+    }
+
+
+def trace(state: StateReader, serial: str) -> dict[str, Any]:
+    """The history of one unit: back through its issuance batch, verification
+    attestation, monitoring report, validation attestation, registration, project and plots
+    (``provenance``), and forward through every listing, trade, transfer, freeze and its
+    retirement or cancellation (``steps``); each with its tx id and height."""
+    project_id, unit = parse_serial(serial)
+    r = find_range(state, project_id, unit)
+    if r is None:
+        raise LedgerError("not_found", f"unit {unit_serial(project_id, unit)} was never issued")
+    proj = _get(state, project_key(project_id)) or {}
+    batch = _get(state, batch_key(r["batch_id"]))
+    report = None if batch is None else _get(state, report_key(batch["report_id"]))
+    verification = None
+    if report is not None and report.get("verification_attestation"):
+        verification = _get(state, attestation_key(report["verification_attestation"]))
+    validation = None
+    if proj.get("validation_attestation"):
+        validation = _get(state, attestation_key(proj["validation_attestation"]))
+    registration = proj.get("registration")
+    provenance = [
+        _ref("batch", batch),
+        _ref("verification", verification),
+        _ref("report", report),
+        _ref("validation", validation),
+        {"height": None if registration is None else registration["height"],
+         "id": project_id, "kind": "registration", "record": registration,
+         "tx_id": None if registration is None else registration["tx_id"]},
+        _ref("project", proj or None),
+    ]
+    for plot_id in proj.get("plots", []):
+        provenance.append(_ref("plot", _get(state, plot_key(plot_id)), plot_id))
+    steps = []
+    for step in r["history"]:
+        prefix = STEP_RECORDS.get(step["action"])
+        detail = None if prefix is None else _get(state, prefix + step["tx_id"])
+        if step["action"] == "issue":
+            detail = batch
+        steps.append(dict(step, record=detail, state=STEP_STATES.get(step["action"])))
+    retirement = None
+    if r["state"] == "retired":
+        retirement = _get(state, RETIREMENT_PREFIX + r["history"][-1]["tx_id"])
+    return {
+        "plots": list(proj.get("plots", [])),
+        "printable": serial_string(project_id, r["vintage"], unit, unit),
+        "project_id": project_id,
+        "provenance": provenance,
+        "range": {
+            "account": r["account"],
+            "batch_id": r["batch_id"],
+            "first": r["first"],
+            "frozen": r["frozen"],
+            "last": r["last"],
+            "serial": serial_string(project_id, r["vintage"], r["first"], r["last"]),
+            "state": r["state"],
+            "vintage": r["vintage"],
+        },
+        "retirement": retirement,
+        "serial": unit_serial(project_id, unit),
+        "steps": steps,
+        "unit": unit,
+    }
+

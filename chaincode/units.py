@@ -1,0 +1,413 @@
+"""The unit-range ledger of the "carbon" contract: who holds which tonnes, in which state.
+
+One tonne of CO2e is one unit; units are numbered per project (1, 2, ...). Units live in
+*ranges* of consecutive unit numbers of one issuance batch with one account, one state and
+one frozen flag::
+
+    unit/<project_id>/<first:012d> -> {project_id, batch_id, vintage, first, last, account,
+                                       state, frozen, history, tx_id, height}
+
+``state`` is ``held`` | ``listed`` | ``retired`` | ``cancelled``; units of the account
+:data:`BUFFER_ACCOUNT` in state ``held`` are the buffer pool. Ranges are split, never merged.
+``history`` is the list of steps ``{action, tx_id, height, from, to}`` (``from``/``to`` are
+accounts; ``from`` is null for issuance) that changed these units since issuance, copied
+on every split. The state after each action: ``issue``/``delist``/``trade``/``transfer``
+-> held, ``list`` -> listed, ``retire`` -> retired, ``loss``/``invalidate`` -> cancelled;
+``freeze``/``unfreeze`` change only the frozen flag.
+
+A per-account holdings index is kept consistent with the ranges on every write::
+
+    holding/<account>/<state>/<project_id>/<first:012d> -> {batch_id, vintage, last, frozen}
+
+so that selecting an account's units, or listing its holdings, reads only that account's
+ranges in that state. Selection order is the index key order: by project id (compared as
+``project_id + "/"``), then by unit number, ascending.
+
+Rules enforced here: frozen units never move (except :func:`move` with
+``allow_frozen=True``, used only by the regulator's invalidation), retired and cancelled
+units never move again, and a range never crosses a batch. Conservation per batch holds
+by construction: ranges are only split and re-labelled, never created except by
+:func:`create_range` (issuance) or destroyed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from chaincode.framework import ChaincodeError, TxContext
+from ledger.encoding import decode
+from ledger.state import StateReader
+
+__all__ = [
+    "BUFFER_ACCOUNT",
+    "HOLDING_PREFIX",
+    "STATES",
+    "TERMINAL_STATES",
+    "UNIT_PREFIX",
+    "Slice",
+    "account_slices",
+    "batch_counts",
+    "create_range",
+    "find_range",
+    "holding_key",
+    "holding_prefix",
+    "iter_ranges",
+    "move",
+    "select_serial_range",
+    "select_units",
+    "set_frozen",
+    "unit_key",
+    "unit_prefix",
+]
+
+BUFFER_ACCOUNT = "buffer-pool"
+UNIT_PREFIX = "unit/"
+HOLDING_PREFIX = "holding/"
+STATES = ("held", "listed", "retired", "cancelled")
+TERMINAL_STATES = ("retired", "cancelled")
+MOVABLE_STATES = ("held", "listed")
+#: Largest unit number (12 zero-padded digits in the key).
+MAX_UNIT = 10**12 - 1
+
+
+# -- keys ------------------------------------------------------------------------------
+def unit_prefix(project_id: str) -> str:
+    return f"{UNIT_PREFIX}{project_id}/"
+
+
+def unit_key(project_id: str, first: int) -> str:
+    return f"{UNIT_PREFIX}{project_id}/{first:012d}"
+
+
+def holding_prefix(account: str, state: str | None = None, project_id: str | None = None) -> str:
+    """Prefix of an account's index entries, optionally narrowed to a state and a project
+    (a project needs a state)."""
+    if state is None:
+        return f"{HOLDING_PREFIX}{account}/"
+    if project_id is None:
+        return f"{HOLDING_PREFIX}{account}/{state}/"
+    return f"{HOLDING_PREFIX}{account}/{state}/{project_id}/"
+
+
+def holding_key(account: str, state: str, project_id: str, first: int) -> str:
+    return f"{HOLDING_PREFIX}{account}/{state}/{project_id}/{first:012d}"
+
+
+def _index_value(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "batch_id": record["batch_id"],
+        "frozen": record["frozen"],
+        "last": record["last"],
+        "vintage": record["vintage"],
+    }
+
+
+def _write(ctx: TxContext, record: dict[str, Any]) -> None:
+    """Write a range record and its holdings-index entry."""
+    ctx.put(unit_key(record["project_id"], record["first"]), record)
+    ctx.put(
+        holding_key(record["account"], record["state"], record["project_id"], record["first"]),
+        _index_value(record),
+    )
+
+
+def _unindex(ctx: TxContext, record: dict[str, Any]) -> None:
+    ctx.delete(
+        holding_key(record["account"], record["state"], record["project_id"], record["first"])
+    )
+
+
+def _step(ctx: TxContext, action: str, src: str | None, dst: str) -> dict[str, Any]:
+    return {"action": action, "from": src, "height": ctx.block.height, "to": dst,
+            "tx_id": ctx.tx_id}
+
+
+# -- reading (any StateReader: a TxContext's ``ctx.state`` or committed state) -----------
+def iter_ranges(state: StateReader, project_id: str) -> Iterator[dict[str, Any]]:
+    """Every range of a project, ascending by first unit."""
+    for _key, raw in state.iter_prefix(unit_prefix(project_id)):
+        yield decode(raw)
+
+
+def find_range(state: StateReader, project_id: str, unit: int) -> dict[str, Any] | None:
+    """The range that holds ``unit`` of ``project_id``, or None."""
+    for record in iter_ranges(state, project_id):
+        if record["first"] > unit:
+            return None
+        if record["last"] >= unit:
+            return record
+    return None
+
+
+def batch_counts(state: StateReader, project_id: str) -> dict[str, dict[str, int]]:
+    """Per batch of a project: units ``held`` (outside the buffer), ``listed``,
+    ``retired``, ``cancelled``, ``buffer`` (held by the buffer pool) and ``frozen``."""
+    out: dict[str, dict[str, int]] = {}
+    for r in iter_ranges(state, project_id):
+        c = out.setdefault(
+            r["batch_id"],
+            {"buffer": 0, "cancelled": 0, "frozen": 0, "held": 0, "listed": 0, "retired": 0},
+        )
+        n = r["last"] - r["first"] + 1
+        if r["state"] == "held" and r["account"] == BUFFER_ACCOUNT:
+            c["buffer"] += n
+        else:
+            c[r["state"]] += n
+        if r["frozen"]:
+            c["frozen"] += n
+    return out
+
+
+# -- issuance --------------------------------------------------------------------------
+def create_range(
+    ctx: TxContext,
+    *,
+    project_id: str,
+    batch_id: str,
+    vintage: int,
+    first: int,
+    last: int,
+    account: str,
+    action: str = "issue",
+) -> dict[str, Any]:
+    """Create the units ``[first, last]`` (inclusive) of ``project_id`` as one range of
+    ``batch_id`` held by ``account``; return the record.
+
+    Refuses (ChaincodeError ``serial_overlap``) a range that overlaps an existing range
+    of the project, and (``invalid_range``) an empty or out-of-bounds one.
+    """
+    if (
+        type(first) is not int or type(last) is not int
+        or not 1 <= first <= last <= MAX_UNIT
+    ):
+        raise ChaincodeError("invalid_range", f"unit range [{first}, {last}] is not valid")
+    for r in iter_ranges(ctx.state, project_id):
+        if r["first"] > last:
+            break
+        if r["last"] >= first:
+            raise ChaincodeError(
+                "serial_overlap",
+                f"units {first}..{last} of {project_id} overlap existing units "
+                f"{r['first']}..{r['last']}",
+            )
+    record: dict[str, Any] = {
+        "account": account,
+        "batch_id": batch_id,
+        "first": first,
+        "frozen": False,
+        "height": ctx.block.height,
+        "history": [_step(ctx, action, None, account)],
+        "last": last,
+        "project_id": project_id,
+        "state": "held",
+        "tx_id": ctx.tx_id,
+        "vintage": vintage,
+    }
+    _write(ctx, record)
+    return record
+
+
+# -- selection -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Slice:
+    """Units ``[first, last]`` of the range stored at ``unit_key(project_id, range_first)``
+    (``record`` is that range as read when it was selected)."""
+
+    project_id: str
+    first: int
+    last: int
+    record: dict[str, Any]
+
+    @property
+    def quantity(self) -> int:
+        return self.last - self.first + 1
+
+    @property
+    def range_first(self) -> int:
+        return int(self.record["first"])
+
+
+def _holdings(
+    ctx: TxContext, account: str, state: str, project_id: str | None
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(project_id, first, index value) of an account's ranges in ``state``, in order."""
+    prefix = holding_prefix(account, state, project_id)
+    base = len(holding_prefix(account, state))
+    for key, value in ctx.scan(prefix):
+        project, first = key[base:].rsplit("/", 1)
+        yield project, int(first), value
+
+
+def select_units(
+    ctx: TxContext,
+    *,
+    account: str,
+    state: str,
+    quantity: int,
+    project_id: str | None = None,
+    batch_id: str | None = None,
+    first: int | None = None,
+    last: int | None = None,
+    code: str = "insufficient_units",
+) -> list[Slice]:
+    """The first ``quantity`` unfrozen units of ``account`` in ``state`` (ascending project
+    id, then unit number), optionally only of ``project_id``, of ``batch_id`` and within the
+    serial range ``[first, last]`` (both need ``project_id``).
+
+    Refusals (ChaincodeError): ``units_frozen`` if there would be enough counting frozen
+    units; else ``units_not_available`` if an explicit serial range was named; else
+    ``code`` (``insufficient_units`` by default).
+    """
+    if quantity < 1:
+        raise ChaincodeError("invalid_quantity", "quantity must be at least 1")
+    if (batch_id is not None or first is not None) and project_id is None:
+        raise ValueError("a batch or serial-range restriction needs the project id")
+    lo = 1 if first is None else first
+    hi = MAX_UNIT if last is None else last
+    picked: list[Slice] = []
+    need = quantity
+    frozen_seen = 0
+    for project, rfirst, idx in _holdings(ctx, account, state, project_id):
+        if rfirst > hi:
+            break
+        if batch_id is not None and idx["batch_id"] != batch_id:
+            continue
+        a, b = max(rfirst, lo), min(idx["last"], hi)
+        if a > b:
+            continue
+        if idx["frozen"]:
+            frozen_seen += b - a + 1
+            continue
+        take_last = min(b, a + need - 1)
+        record = ctx.get(unit_key(project, rfirst))
+        picked.append(Slice(project, a, take_last, record))
+        need -= take_last - a + 1
+        if need == 0:
+            return picked
+    have = quantity - need
+    if have + frozen_seen >= quantity:
+        raise ChaincodeError("units_frozen", f"only {have} of the {quantity} units are not frozen")
+    if first is not None:
+        raise ChaincodeError(
+            "units_not_available",
+            f"units {lo}..{hi} of {project_id} hold only {have} units {state} by {account}",
+        )
+    raise ChaincodeError(code, f"{account} has only {have} units {state}, {quantity} needed")
+
+
+def account_slices(
+    ctx: TxContext, *, account: str, state: str, project_id: str, first: int, last: int
+) -> list[Slice]:
+    """Every unit of ``project_id`` in ``[first, last]`` that ``account`` has in ``state``
+    (frozen or not), as slices in ascending order; reads only that account's index."""
+    out: list[Slice] = []
+    for project, rfirst, idx in _holdings(ctx, account, state, project_id):
+        if rfirst > last:
+            break
+        a, b = max(rfirst, first), min(idx["last"], last)
+        if a <= b:
+            out.append(Slice(project, a, b, ctx.get(unit_key(project, rfirst))))
+    return out
+
+
+def select_serial_range(
+    ctx: TxContext, project_id: str, first: int, last: int
+) -> list[Slice]:
+    """Every unit of ``project_id`` in ``[first, last]``, whoever holds it, as slices in
+    ascending order (gaps, i.e. unissued units, are simply absent)."""
+    out: list[Slice] = []
+    for r in iter_ranges(ctx.state, project_id):
+        if r["first"] > last:
+            break
+        a, b = max(r["first"], first), min(r["last"], last)
+        if a <= b:
+            out.append(Slice(project_id, a, b, r))
+    return out
+
+
+# -- changes ---------------------------------------------------------------------------
+def _rewrite(ctx: TxContext, piece: Slice, changes: dict[str, Any], step: dict[str, Any]) -> dict:
+    """Split the range of ``piece`` at its boundaries; apply ``changes`` and append
+    ``step`` to the selected part; return the selected part's new record."""
+    key = unit_key(piece.project_id, piece.range_first)
+    record = ctx.get(key)
+    if (
+        record is None
+        or not record["first"] <= piece.first <= piece.last <= record["last"]
+    ):
+        raise ChaincodeError("units_changed", "the selected units changed within this transaction")
+    _unindex(ctx, record)
+    stamp = {"height": ctx.block.height, "tx_id": ctx.tx_id}
+    if record["first"] < piece.first:
+        left = dict(record, last=piece.first - 1, **stamp)
+        _write(ctx, left)
+    else:
+        ctx.delete(key)  # rewritten below under the same key
+    if piece.last < record["last"]:
+        right = dict(record, first=piece.last + 1, history=list(record["history"]), **stamp)
+        _write(ctx, right)
+    middle = dict(record, first=piece.first, last=piece.last, **stamp)
+    middle.update(changes)
+    middle["history"] = [*record["history"], step]
+    _write(ctx, middle)
+    return middle
+
+
+def move(
+    ctx: TxContext,
+    slices: list[Slice],
+    *,
+    to_account: str,
+    to_state: str,
+    action: str,
+    allow_frozen: bool = False,
+) -> list[dict[str, Any]]:
+    """Move the selected units to ``to_account`` in ``to_state`` (a history step
+    ``action`` is appended); return the moved ranges' new records.
+
+    Refuses ``units_not_available`` for retired or cancelled units and ``units_frozen``
+    for frozen units unless ``allow_frozen``. Units that reach a terminal state are no
+    longer flagged frozen (so ``frozen`` implies held or listed).
+    """
+    if to_state not in STATES:
+        raise ValueError(f"unknown unit state {to_state}")
+    out = []
+    for piece in slices:
+        record = ctx.get(unit_key(piece.project_id, piece.range_first))
+        if record is None:
+            raise ChaincodeError("units_changed", "the selected units changed within this transaction")
+        if record["state"] in TERMINAL_STATES:
+            raise ChaincodeError(
+                "units_not_available",
+                f"units {piece.first}..{piece.last} of {piece.project_id} are {record['state']}",
+            )
+        if record["frozen"] and not allow_frozen:
+            raise ChaincodeError(
+                "units_frozen", f"units {piece.first}..{piece.last} of {piece.project_id} are frozen"
+            )
+        step = _step(ctx, action, record["account"], to_account)
+        changes: dict[str, Any] = {"account": to_account, "state": to_state}
+        if to_state in TERMINAL_STATES:
+            changes["frozen"] = False  # a terminal unit cannot move anyway
+        out.append(_rewrite(ctx, piece, changes, step))
+    return out
+
+
+def set_frozen(
+    ctx: TxContext, slices: list[Slice], *, frozen: bool
+) -> list[dict[str, Any]]:
+    """Freeze (or unfreeze) the selected held/listed units whose flag differs; retired
+    and cancelled units are left untouched. Returns the changed ranges' new records."""
+    out = []
+    action = "freeze" if frozen else "unfreeze"
+    for piece in slices:
+        record = ctx.get(unit_key(piece.project_id, piece.range_first))
+        if record is None:
+            raise ChaincodeError("units_changed", "the selected units changed within this transaction")
+        if record["state"] in TERMINAL_STATES or record["frozen"] == frozen:
+            continue
+        step = _step(ctx, action, record["account"], record["account"])
+        out.append(_rewrite(ctx, piece, {"frozen": frozen}, step))
+    return out

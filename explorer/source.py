@@ -1,0 +1,190 @@
+"""What the explorer reads: :class:`ExplorerSource`, supplied by the node.
+
+The explorer is read-only and holds no keys. It reads committed data from the store
+(blocks, commits, the transaction index, committed state through
+``ledger.state.StateReader``), the genesis, and asks the node for three things it cannot
+know on its own: the live status (round, peers, tx/s), the retirement certificate of a
+retirement id, and -- by default from ``ledger.certificate`` -- how to verify one.
+
+Verdicts: whatever ``verify_certificate`` returns is read by :func:`normalise_verdict`
+into a :class:`Verdict` (ok, named checks, summary); an object or mapping with ``ok`` (or
+``valid``), ``checks`` and ``summary`` (or ``message``), or a plain bool, all work.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis
+from ledger.store import Store
+
+__all__ = [
+    "Check",
+    "ExplorerSource",
+    "Verdict",
+    "default_verify_certificate",
+    "normalise_verdict",
+    "store_status",
+]
+
+
+def store_status(store: Store, genesis: Genesis) -> dict[str, Any]:
+    """A minimal status from committed data only (when the node supplies none)."""
+    return {
+        "chain_id": genesis.chain_id,
+        "genesis_hash": genesis.hash,
+        "height": store.latest_height(),
+        "latest_block_hash": store.latest_hash(),
+    }
+
+
+def _no_certificates(retirement_id: str) -> dict[str, Any]:
+    raise NotImplementedError("this node does not build retirement certificates")
+
+
+def default_verify_certificate(cert: Mapping[str, Any], genesis: Genesis) -> Any:
+    """``ledger.certificate.verify_certificate(cert, genesis=genesis)``, imported when first
+    needed; ``NotImplementedError`` if that module (or function) is not there."""
+    try:
+        module = importlib.import_module("ledger.certificate")
+    except ImportError as exc:
+        raise NotImplementedError("ledger.certificate is not available") from exc
+    verify = getattr(module, "verify_certificate", None)
+    if verify is None:
+        raise NotImplementedError("ledger.certificate has no verify_certificate")
+    return verify(cert, genesis=genesis)
+
+
+@dataclass
+class ExplorerSource:
+    """Everything the explorer reads. ``store`` holds committed data only.
+
+    * ``status()`` -- live node status; keys the dashboard shows when present:
+      ``height``, ``round``, ``peers`` (a count or a list), ``tx_per_s``, ``validators``
+      (list of ``{name, pub_key, power, ...}``; any extra key such as ``online`` is
+      shown), ``mempool``, ``halted``, ``node``, ``version``.
+    * ``build_certificate(retirement_id)`` -- the certificate (a JSON object) of a
+      retirement; raises ``LookupError`` for an unknown id.
+    * ``verify_certificate(cert)`` -- a verdict (see :func:`normalise_verdict`); default:
+      ``ledger.certificate.verify_certificate(cert, genesis=self.genesis)``.
+    * ``public_url`` -- the base URL printed in QR codes (default: the request's).
+    """
+
+    store: Store
+    genesis: Genesis
+    status: Callable[[], dict[str, Any]] | None = None
+    build_certificate: Callable[[str], dict[str, Any]] = _no_certificates
+    verify_certificate: Callable[[Mapping[str, Any]], Any] | None = None
+    public_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def get_status(self) -> dict[str, Any]:
+        if self.status is None:
+            return store_status(self.store, self.genesis)
+        return dict(self.status())
+
+    def verify(self, cert: Mapping[str, Any]) -> Any:
+        if self.verify_certificate is None:
+            return default_verify_certificate(cert, self.genesis)
+        return self.verify_certificate(cert)
+
+
+# -- verdicts -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    checks: tuple[Check, ...]
+    summary: str
+    code: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "checks": [{"message": c.message, "name": c.name, "ok": c.ok} for c in self.checks],
+            "code": self.code,
+            "ok": self.ok,
+            "summary": self.summary,
+        }
+
+
+def _get(obj: Any, *names: str) -> Any:
+    for name in names:
+        if isinstance(obj, Mapping):
+            if name in obj:
+                return obj[name]
+        elif hasattr(obj, name):
+            return getattr(obj, name)
+    return None
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        low = value.lower()
+        if low in ("ok", "pass", "passed", "valid", "true"):
+            return True
+        if low in ("fail", "failed", "invalid", "false", "error"):
+            return False
+    return None
+
+
+def _checks(raw: Any) -> list[Check]:
+    out: list[Check] = []
+    if isinstance(raw, Mapping):  # {"name": bool | {...}}
+        items: Iterable[Any] = [
+            (dict(v, name=k) if isinstance(v, Mapping) else {"name": k, "ok": v})
+            for k, v in raw.items()
+        ]
+    elif isinstance(raw, (list, tuple)):
+        items = raw
+    else:
+        return out
+    for item in items:
+        if isinstance(item, (list, tuple)) and len(item) >= 2:
+            name, ok = item[0], item[1]
+            message = item[2] if len(item) > 2 else ""
+        else:
+            name = _get(item, "name", "check", "id")
+            ok = _get(item, "ok", "passed", "valid", "status", "result")
+            message = _get(item, "message", "detail", "reason", "error", "code")
+        flag = _as_bool(ok)
+        out.append(Check(str(name), bool(flag), "" if message is None else str(message)))
+    return out
+
+
+def normalise_verdict(raw: Any) -> Verdict:
+    """A :class:`Verdict` from what a verifier returned (see the module docstring)."""
+    if isinstance(raw, Verdict):
+        return raw
+    if isinstance(raw, bool):
+        return Verdict(raw, (), "")
+    checks = tuple(_checks(_get(raw, "checks", "results", "steps")))
+    flag = _as_bool(_get(raw, "ok", "valid", "verified", "passed", "status"))
+    if flag is None:
+        flag = bool(checks) and all(c.ok for c in checks)
+    summary = _get(raw, "summary", "message", "reason")
+    code = _get(raw, "code", "error_code")
+    return Verdict(
+        ok=flag and all(c.ok for c in checks),
+        checks=checks,
+        summary="" if summary is None else str(summary),
+        code=None if code is None else str(code),
+    )
+
+
+def verdict_from_error(exc: Exception) -> Verdict:
+    """A failed verdict from an exception raised by a verifier."""
+    code = exc.code if isinstance(exc, LedgerError) else "invalid_certificate"
+    message = exc.message if isinstance(exc, LedgerError) else str(exc)
+    return Verdict(False, (Check(code, False, message),), message, code)

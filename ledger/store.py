@@ -1,0 +1,378 @@
+"""The block store: committed blocks, their commit certificates, indexes and the
+committed key-value state, in one LevelDB database (plyvel).
+
+Everything a height adds -- block, certificate, hash and transaction indexes, state
+changes, the block's write set and the new chain tip -- is written in **one**
+synchronous ``WriteBatch``: after a crash the store is at some committed height, never
+between two. The store knows nothing of consensus: it checks only that a block extends
+the chain it holds (height, previous hash, certificate and state root agree).
+
+Key layout (binary prefixes; heights are 8-byte big-endian so keys sort by height)::
+
+    b/<h8>          canonical JSON of Block.to_json()
+    c/<h8>          canonical JSON of the commit certificate
+    n/<h8>          block hash (32 raw bytes), for rebuilding the history tree
+    h/<hash32>      height of a block hash (h8)
+    t/<txid32>      location of a transaction: h8 || index (4-byte big-endian)
+    w/<h8>          the write set of height h: canonical ``[[key, value-hex|null], ...]``
+                    (height 0 holds the genesis writes); the state root is recomputed
+                    from these by ``next_state_root``
+    s/<key utf-8>   committed state value
+    x/<bytes>       extra index entries given by the caller of ``commit_block``
+    m/<name>        meta: height, hash, state_root, genesis_hash, chain_id
+
+One process, one handle: LevelDB's ``LOCK`` file refuses a second open, which is
+reported as ``StoreError("store_locked")``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+from ledger.block import Block, CommitCertificate
+from ledger.crypto import is_hex_digest, is_hex_signature, sha256, sha256_hex
+from ledger.encoding import canonical
+from ledger.errors import LedgerError
+from ledger.state import genesis_state_root
+from ledger.tx import Transaction
+
+__all__ = ["Store", "StoreError", "Writes", "block_bytes"]
+
+Writes = Iterable[tuple[str, bytes | None]]
+
+_BLOCK = b"b/"
+_COMMIT = b"c/"
+_HEIGHT_HASH = b"n/"
+_HASH_HEIGHT = b"h/"
+_TX = b"t/"
+_WRITES = b"w/"
+_STATE = b"s/"
+_EXTRA = b"x/"
+_META_HEIGHT = b"m/height"
+_META_HASH = b"m/hash"
+_META_STATE_ROOT = b"m/state_root"
+_META_GENESIS = b"m/genesis_hash"
+_META_CHAIN_ID = b"m/chain_id"
+
+
+class StoreError(LedgerError):
+    """The store refused an operation. Codes: ``store_locked``, ``store_open_failed``,
+    ``not_initialised``, ``already_initialised``, ``wrong_height``, ``wrong_prev_hash``,
+    ``wrong_chain``, ``commit_mismatch``, ``state_root_mismatch``, ``bad_write``,
+    ``store_closed``."""
+
+
+def _h8(height: int) -> bytes:
+    return struct.pack(">Q", height)
+
+
+def _write_set_bytes(writes: Writes) -> tuple[list[tuple[str, bytes | None]], bytes]:
+    """The sorted write set and its canonical bytes (the body ``next_state_root`` hashes)."""
+    items = sorted(writes)
+    keys = [k for k, _ in items]
+    if len(set(keys)) != len(keys):
+        raise StoreError("bad_write", "a write set names a key twice")
+    for key, value in items:
+        if not isinstance(key, str) or not key:
+            raise StoreError("bad_write", "state keys are non-empty strings")
+        if value is not None and not isinstance(value, bytes):
+            raise StoreError("bad_write", f"value of {key!r} is not bytes")
+    body = canonical([[k, None if v is None else v.hex()] for k, v in items])
+    return items, body
+
+
+def _tx_bytes(tx: Transaction) -> bytes:
+    """``canonical(tx.to_json())``, spliced from the already canonical payload bytes when
+    every signature is plain hex (always so for a parsed transaction); equal by
+    construction: ``"payload"`` sorts before ``"signatures"`` and hex needs no escaping."""
+    if all(is_hex_signature(sig) for sig in tx.signatures):
+        sigs = ",".join(f'"{sig}"' for sig in tx.signatures).encode("ascii")
+        return b'{"payload":' + tx.payload_bytes + b',"signatures":[' + sigs + b"]}"
+    return canonical(tx.to_json())
+
+
+def block_bytes(block: Block) -> bytes:
+    """``canonical(block.to_json())`` without re-encoding every transaction: the keys of a
+    block object are ``header`` < ``results`` < ``txs`` and lists join with ``,``."""
+    return b"".join(
+        (
+            b'{"header":',
+            canonical(block.header.to_json()),
+            b',"results":[',
+            b",".join(canonical(r) for r in block.results),
+            b'],"txs":[',
+            b",".join(_tx_bytes(tx) for tx in block.txs),
+            b"]}",
+        )
+    )
+
+
+def _chain_root(prev_root: str, write_set_body: bytes) -> str:
+    """``ledger.state.next_state_root`` over an already canonical write-set body."""
+    return sha256_hex(bytes.fromhex(prev_root) + sha256(write_set_body))
+
+
+class Store:
+    """A LevelDB store for one node. Not to be shared between processes; one handle per
+    process (a second ``Store(path)`` on the same path raises ``store_locked``).
+
+    Reads are safe from several threads while one thread commits; commits must come from
+    one writer at a time.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db: plyvel.DB | None = plyvel.DB(str(self.path), create_if_missing=True)
+        except plyvel.IOError as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                raise StoreError(
+                    "store_locked",
+                    f"the store {self.path} is in use by another process (or handle)",
+                ) from exc
+            raise StoreError("store_open_failed", f"cannot open {self.path}: {text}") from exc
+        except plyvel.Error as exc:
+            raise StoreError("store_open_failed", f"cannot open {self.path}: {exc}") from exc
+        raw_height = self._db.get(_META_HEIGHT)
+        self._height: int | None = None if raw_height is None else struct.unpack(">Q", raw_height)[0]
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def db(self) -> plyvel.DB:
+        if self._db is None:
+            raise StoreError("store_closed", "the store is closed")
+        return self._db
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def initialised(self) -> bool:
+        """True once :meth:`init_genesis` has been committed."""
+        return self._height is not None
+
+    # -- writes ----------------------------------------------------------------------------
+    def init_genesis(
+        self, genesis_hash: str, chain_id: str, genesis_writes: Writes, state_root: str
+    ) -> None:
+        """Record the genesis (height 0): its hash, chain id, initial state and the state
+        root after it. Allowed once; ``state_root`` must equal
+        ``next_state_root(genesis_state_root(genesis_hash), genesis_writes)`` as the caller
+        computed it -- the store checks that it matches the writes given."""
+        if self._height is not None:
+            raise StoreError("already_initialised", f"the store {self.path} already has a genesis")
+        if not is_hex_digest(genesis_hash) or not is_hex_digest(state_root):
+            raise StoreError("bad_write", "genesis hash and state root are hex SHA-256 digests")
+        items, body = _write_set_bytes(genesis_writes)
+        expected_root = _chain_root(genesis_state_root(genesis_hash), body)
+        if state_root != expected_root:
+            raise StoreError("state_root_mismatch", "genesis state root does not match its writes")
+        with self.db.write_batch(transaction=True, sync=True) as wb:
+            self._put_state(wb, items)
+            wb.put(_WRITES + _h8(0), body)
+            wb.put(_META_GENESIS, bytes.fromhex(genesis_hash))
+            wb.put(_META_CHAIN_ID, chain_id.encode("utf-8"))
+            wb.put(_META_HASH, bytes.fromhex(genesis_hash))
+            wb.put(_META_STATE_ROOT, bytes.fromhex(state_root))
+            wb.put(_META_HEIGHT, _h8(0))
+        self._height = 0
+
+    def commit_block(
+        self,
+        block: Block,
+        commit: CommitCertificate,
+        writes: Writes,
+        state_root: str,
+        extra_index: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Append ``block`` with its certificate, state changes and indexes, atomically.
+
+        Checks (``StoreError`` with the code named): the store is initialised
+        (``not_initialised``); ``block.height == latest_height() + 1`` (``wrong_height``);
+        ``prev_hash`` is the latest block hash (``wrong_prev_hash``); the chain id matches
+        (``wrong_chain``); the certificate names this height and block hash
+        (``commit_mismatch``); ``state_root`` equals the header's and
+        ``next_state_root(previous root, writes)`` (``state_root_mismatch``). Signatures
+        are the caller's business (the application verifies the certificate).
+
+        ``extra_index`` entries are stored under the ``x/`` prefix in the same batch.
+        """
+        db = self.db
+        if self._height is None:
+            raise StoreError("not_initialised", "init_genesis first")
+        header = block.header
+        if header.height != self._height + 1:
+            raise StoreError(
+                "wrong_height", f"block {header.height} does not follow height {self._height}"
+            )
+        if header.prev_hash != self.latest_hash():
+            raise StoreError(
+                "wrong_prev_hash", f"block {header.height} does not link to the latest block"
+            )
+        if header.chain_id != self.chain_id():
+            raise StoreError("wrong_chain", f"block is for chain {header.chain_id!r}")
+        block_hash = block.hash()
+        if commit.height != header.height or commit.block_hash != block_hash:
+            raise StoreError("commit_mismatch", "the certificate is for another block")
+        items, body = _write_set_bytes(writes)
+        expected_root = _chain_root(self.state_root(), body)
+        if state_root != header.state_root or state_root != expected_root:
+            raise StoreError(
+                "state_root_mismatch", f"block {header.height}: state root does not match writes"
+            )
+        h8 = _h8(header.height)
+        with db.write_batch(transaction=True, sync=True) as wb:
+            wb.put(_BLOCK + h8, block_bytes(block))
+            wb.put(_COMMIT + h8, canonical(commit.to_json()))
+            wb.put(_HEIGHT_HASH + h8, bytes.fromhex(block_hash))
+            wb.put(_HASH_HEIGHT + bytes.fromhex(block_hash), h8)
+            for index, tx in enumerate(block.txs):
+                wb.put(_TX + bytes.fromhex(tx.tx_id), h8 + struct.pack(">I", index))
+            self._put_state(wb, items)
+            wb.put(_WRITES + h8, body)
+            for key, value in extra_index:
+                wb.put(_EXTRA + bytes(key), bytes(value))
+            wb.put(_META_HASH, bytes.fromhex(block_hash))
+            wb.put(_META_STATE_ROOT, bytes.fromhex(state_root))
+            wb.put(_META_HEIGHT, h8)
+        self._height = header.height
+
+    @staticmethod
+    def _put_state(wb: Any, items: list[tuple[str, bytes | None]]) -> None:
+        for key, value in items:
+            skey = _STATE + key.encode("utf-8")
+            if value is None:
+                wb.delete(skey)
+            else:
+                wb.put(skey, value)
+
+    # -- meta ------------------------------------------------------------------------------
+    def latest_height(self) -> int:
+        """Height of the latest committed block (0: only the genesis)."""
+        if self._height is None:
+            raise StoreError("not_initialised", "the store has no genesis")
+        return self._height
+
+    def latest_hash(self) -> str:
+        """Hash of the latest block (the genesis hash at height 0)."""
+        return self._meta_hex(_META_HASH)
+
+    def state_root(self) -> str:
+        """State root after the latest block."""
+        return self._meta_hex(_META_STATE_ROOT)
+
+    def genesis_hash(self) -> str | None:
+        """The genesis hash, or None before :meth:`init_genesis`."""
+        raw = self.db.get(_META_GENESIS)
+        return None if raw is None else raw.hex()
+
+    def chain_id(self) -> str:
+        raw = self.db.get(_META_CHAIN_ID)
+        if raw is None:
+            raise StoreError("not_initialised", "the store has no genesis")
+        return raw.decode("utf-8")
+
+    def _meta_hex(self, key: bytes) -> str:
+        raw = self.db.get(key)
+        if raw is None:
+            raise StoreError("not_initialised", "the store has no genesis")
+        return raw.hex()
+
+    # -- blocks ----------------------------------------------------------------------------
+    def get_block_json(self, height: int) -> bytes | None:
+        """Canonical JSON bytes of block ``height``, or None."""
+        if not isinstance(height, int) or height < 1:
+            return None
+        return self.db.get(_BLOCK + _h8(height))
+
+    def get_block(self, height: int) -> Block | None:
+        """Block ``height`` parsed, or None."""
+        raw = self.get_block_json(height)
+        return None if raw is None else Block.from_json(json.loads(raw))
+
+    def get_commit_json(self, height: int) -> bytes | None:
+        if not isinstance(height, int) or height < 1:
+            return None
+        return self.db.get(_COMMIT + _h8(height))
+
+    def get_commit(self, height: int) -> CommitCertificate | None:
+        """The commit certificate of block ``height``, or None."""
+        raw = self.get_commit_json(height)
+        return None if raw is None else CommitCertificate.from_json(json.loads(raw))
+
+    def get_block_hash(self, height: int) -> str | None:
+        if not isinstance(height, int) or height < 1:
+            return None
+        raw = self.db.get(_HEIGHT_HASH + _h8(height))
+        return None if raw is None else raw.hex()
+
+    def get_height_of_hash(self, block_hash: str) -> int | None:
+        if not is_hex_digest(block_hash):
+            return None
+        raw = self.db.get(_HASH_HEIGHT + bytes.fromhex(block_hash))
+        return None if raw is None else struct.unpack(">Q", raw)[0]
+
+    def block_hashes(self) -> list[bytes]:
+        """Raw 32-byte hashes of blocks 1..latest, in height order (the history tree's
+        leaves)."""
+        return [value for _, value in self.db.iterator(prefix=_HEIGHT_HASH)]
+
+    def get_block_writes(self, height: int) -> list[tuple[str, bytes | None]] | None:
+        """The write set of ``height`` (0: the genesis writes), sorted by key, or None."""
+        if not isinstance(height, int) or height < 0:
+            return None
+        raw = self.db.get(_WRITES + _h8(height))
+        if raw is None:
+            return None
+        return [(k, None if v is None else bytes.fromhex(v)) for k, v in json.loads(raw)]
+
+    # -- transactions ----------------------------------------------------------------------
+    def get_tx_location(self, tx_id: str) -> tuple[int, int] | None:
+        """``(height, index)`` of a committed transaction, or None."""
+        if not is_hex_digest(tx_id):
+            return None
+        raw = self.db.get(_TX + bytes.fromhex(tx_id))
+        if raw is None:
+            return None
+        height, index = struct.unpack(">QI", raw)
+        return height, index
+
+    def has_tx(self, tx_id: str) -> bool:
+        return self.get_tx_location(tx_id) is not None
+
+    def get_extra(self, key: bytes) -> bytes | None:
+        """An entry written through ``commit_block(..., extra_index=...)``."""
+        return self.db.get(_EXTRA + key)
+
+    def iter_extra(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self.db.iterator(prefix=_EXTRA + prefix):
+            yield key[len(_EXTRA) :], value
+
+    # -- state (ledger.state.StateReader) --------------------------------------------------
+    def get(self, key: str) -> bytes | None:
+        """Committed value of state key ``key``."""
+        return self.db.get(_STATE + key.encode("utf-8"))
+
+    def iter_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        """Committed state under ``prefix``, in sorted key order (UTF-8 byte order equals
+        code point order, which is Python's ``str`` order)."""
+        start = len(_STATE)
+        for key, value in self.db.iterator(prefix=_STATE + prefix.encode("utf-8")):
+            yield key[start:].decode("utf-8"), value

@@ -1,0 +1,246 @@
+"""The application side of a validator: what consensus calls to make, check and commit
+blocks. It holds the chain tip (height, hash, time, state root, validator set, the
+history tree of block hashes) and knows nothing of rounds, votes or networks.
+
+* :meth:`Application.build_block` -- the proposer executes a batch of transactions and
+  gets a complete block (every root filled in) and its write set;
+* :meth:`Application.validate_block` -- every validator checks a proposed (or synced)
+  block against its own chain and re-executes it; it gets the write set back or a
+  ``BlockError`` with a stable code;
+* :meth:`Application.commit_block` -- with a verified commit certificate, the block, its
+  certificate, state changes and indexes go to the store in one atomic batch.
+
+The single-node driver (``node/solo.py``) and the BFT consensus both drive this class.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from chaincode.executor import Executor, validator_set_for
+from chaincode.framework import BlockContext
+from ledger.block import (
+    MAX_BLOCK_TXS,
+    Block,
+    BlockHeader,
+    CommitCertificate,
+    results_root,
+    txs_root,
+)
+from ledger.errors import BlockError, LedgerError, TxError
+from ledger.genesis import Genesis
+from ledger.merkle import AppendOnlyMerkleTree
+from ledger.state import Overlay, StateReader, genesis_state_root, next_state_root
+from ledger.store import Store
+from ledger.tx import Transaction
+from ledger.validators import ValidatorSet
+
+__all__ = ["Application", "ChainTip", "Writes", "init_store"]
+
+Writes = list[tuple[str, bytes | None]]
+
+
+@dataclass(frozen=True)
+class ChainTip:
+    """The committed chain as of the latest block (height 0: the genesis). Replaced as a
+    whole on each commit, so readers on other threads always see a consistent tip."""
+
+    height: int
+    block_hash: str  # the genesis hash at height 0
+    time: int  # ms; the genesis time at height 0
+    state_root: str
+    validators: ValidatorSet  # the set that signs block height + 1
+
+
+def init_store(store: Store, executor: Executor, genesis: Genesis) -> None:
+    """Write the genesis state into an empty store, or check that an initialised store
+    belongs to this genesis (``BlockError('genesis_mismatch')``)."""
+    if store.initialised:
+        if store.genesis_hash() != genesis.hash:
+            raise BlockError(
+                "genesis_mismatch",
+                f"the store {store.path} holds chain with genesis {store.genesis_hash()}, "
+                f"not {genesis.hash}",
+            )
+        return
+    writes = executor.genesis_writes(genesis)
+    root = next_state_root(genesis_state_root(genesis.hash), writes)
+    store.init_genesis(genesis.hash, genesis.chain_id, writes, root)
+
+
+def _with_writes(base: StateReader, writes: Writes) -> Overlay:
+    view = Overlay(base)
+    for key, value in writes:
+        if value is None:
+            view.delete(key)
+        else:
+            view.put(key, value)
+    return view
+
+
+class Application:
+    """Deterministic block building, checking and committing over one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        executor: Executor,
+        genesis: Genesis,
+        *,
+        is_verified: Callable[[Transaction], bool] | None = None,
+    ) -> None:
+        """Open the chain in ``store`` (writing the genesis state if it is empty).
+
+        ``is_verified(tx)`` says whether this exact transaction (payload and signatures)
+        was already verified on this node -- the mempool's :meth:`Mempool.is_verified`; such
+        transactions are not verified again in :meth:`validate_block`."""
+        init_store(store, executor, genesis)
+        self.store = store
+        self.executor = executor
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self._is_verified = is_verified or (lambda tx: False)
+        self.history = AppendOnlyMerkleTree()
+        for block_hash in store.block_hashes():
+            self.history.append(block_hash)
+        height = store.latest_height()
+        if self.history.size != height:
+            raise BlockError("store_corrupt", f"{self.history.size} block hashes for height {height}")
+        time_ms = genesis.genesis_time
+        if height > 0:
+            raw = store.get_block_json(height)
+            if raw is None:
+                raise BlockError("store_corrupt", f"block {height} is missing")
+            header = json.loads(raw)["header"]
+            time_ms = header["time"]
+            if header["state_root"] != store.state_root():
+                raise BlockError("store_corrupt", "state root of the latest block differs")
+        self.tip = ChainTip(
+            height=height,
+            block_hash=store.latest_hash(),
+            time=time_ms,
+            state_root=store.state_root(),
+            validators=validator_set_for(store, height + 1),
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def height(self) -> int:
+        return self.tip.height
+
+    def history_root(self) -> str:
+        """Merkle root over the hashes of blocks 1..height (the next block's history root)."""
+        return self.history.root().hex()
+
+    def _execute(
+        self, height: int, time_ms: int, proposer: str, txs: Sequence[Transaction]
+    ) -> tuple[list[dict], Writes, str, str]:
+        """Run ``txs`` on the committed state; results, writes, state root, next set hash."""
+        ctx = BlockContext(chain_id=self.chain_id, height=height, time=time_ms, proposer=proposer)
+        execution = self.executor.execute_block(self.store, ctx, txs)
+        writes = list(execution.writes)
+        state_root = next_state_root(self.tip.state_root, writes)
+        next_set = validator_set_for(_with_writes(self.store, writes), height + 1)
+        return execution.results, writes, state_root, next_set.hash()
+
+    # -- the three operations --------------------------------------------------------------
+    def build_block(
+        self, txs: Sequence[Transaction], time_ms: int, proposer: str
+    ) -> tuple[Block, Writes]:
+        """Execute ``txs`` as block ``height + 1`` proposed by ``proposer`` at ``time_ms``
+        and return the complete block with its write set. Does not commit."""
+        tip = self.tip
+        if time_ms <= tip.time:
+            raise BlockError("bad_time", f"block time {time_ms} is not after {tip.time}")
+        if len(txs) > MAX_BLOCK_TXS:
+            raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
+        height = tip.height + 1
+        results, writes, state_root, next_hash = self._execute(height, time_ms, proposer, txs)
+        header = BlockHeader(
+            chain_id=self.chain_id,
+            height=height,
+            time=time_ms,
+            prev_hash=tip.block_hash,
+            txs_root=txs_root(txs),
+            results_root=results_root(results),
+            state_root=state_root,
+            validators_hash=tip.validators.hash(),
+            next_validators_hash=next_hash,
+            proposer=proposer,
+            history_root=self.history_root(),
+        )
+        return Block(header=header, txs=tuple(txs), results=tuple(results)), writes
+
+    def validate_block(self, block: Block) -> Writes:
+        """Check ``block`` as the next block of this chain and re-execute it; return its
+        write set. Raises ``BlockError`` with one of the codes: ``wrong_chain``,
+        ``wrong_height``, ``bad_prev_hash``, ``bad_time``, ``unknown_proposer``,
+        ``bad_validators_hash``, ``bad_history_root``, ``too_many_txs``, ``bad_txs_root``,
+        ``bad_results_root``, ``bad_results``, ``duplicate_tx``, ``bad_signature``,
+        ``results_mismatch``, ``bad_state_root``, ``bad_next_validators_hash``."""
+        tip = self.tip
+        header = block.header
+        if header.chain_id != self.chain_id:
+            raise BlockError("wrong_chain", f"block is for chain {header.chain_id!r}")
+        if header.height != tip.height + 1:
+            raise BlockError("wrong_height", f"expected height {tip.height + 1}, got {header.height}")
+        if header.prev_hash != tip.block_hash:
+            raise BlockError("bad_prev_hash", f"block {header.height} does not link to our tip")
+        if header.time <= tip.time:
+            raise BlockError("bad_time", f"block time {header.time} is not after {tip.time}")
+        if tip.validators.power_of(header.proposer) == 0:
+            raise BlockError("unknown_proposer", "the proposer is not in the validator set")
+        if header.validators_hash != tip.validators.hash():
+            raise BlockError("bad_validators_hash", "validators hash differs from our set")
+        if header.history_root != self.history_root():
+            raise BlockError("bad_history_root", "history root differs from our chain")
+        if len(block.txs) > MAX_BLOCK_TXS:
+            raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
+        block.check_roots()
+        seen: set[str] = set()
+        for tx in block.txs:
+            if tx.tx_id in seen:
+                raise BlockError("duplicate_tx", f"transaction {tx.tx_id} appears twice")
+            seen.add(tx.tx_id)
+            if self.store.get_tx_location(tx.tx_id) is not None:
+                raise BlockError("duplicate_tx", f"transaction {tx.tx_id} is already committed")
+        for tx in block.txs:
+            if not self._is_verified(tx):
+                try:
+                    tx.verify_signatures()
+                except TxError as exc:
+                    raise BlockError(exc.code, f"transaction {tx.tx_id}: {exc.message}") from None
+        results, writes, state_root, next_hash = self._execute(
+            header.height, header.time, header.proposer, block.txs
+        )
+        if list(block.results) != results:
+            raise BlockError("results_mismatch", "re-executed results differ from the block's")
+        if state_root != header.state_root:
+            raise BlockError("bad_state_root", "re-executed state root differs from the block's")
+        if next_hash != header.next_validators_hash:
+            raise BlockError("bad_next_validators_hash", "next validators hash differs")
+        return writes
+
+    def commit_block(self, block: Block, certificate: CommitCertificate, writes: Writes) -> None:
+        """Verify ``certificate`` for ``block`` against the current validator set, then
+        store block, certificate and ``writes`` atomically and advance the tip. ``writes``
+        must be what :meth:`build_block` or :meth:`validate_block` returned for ``block``."""
+        tip = self.tip
+        block_hash = block.hash()
+        if certificate.height != block.height or certificate.block_hash != block_hash:
+            raise BlockError("commit_mismatch", "the certificate is for another block")
+        certificate.verify(self.chain_id, tip.validators)
+        try:
+            self.store.commit_block(block, certificate, writes, block.header.state_root)
+        except LedgerError as exc:
+            raise BlockError(exc.code, exc.message) from exc
+        self.history.append(bytes.fromhex(block_hash))
+        self.tip = ChainTip(
+            height=block.height,
+            block_hash=block_hash,
+            time=block.header.time,
+            state_root=block.header.state_root,
+            validators=validator_set_for(self.store, block.height + 1),
+        )

@@ -1,0 +1,349 @@
+"""The ``fcl`` command: ``fcl node init|start`` here, ``fcl keys ...`` and ``fcl tx ...``
+from the wallet (``wallet.cli.register``).
+
+Passphrases: ``--passphrase-file FILE`` (first line) if given, else ``FCL_PASSPHRASE``,
+else a prompt on the terminal -- the wallet commands use the same rule. A passphrase is
+never logged or printed.
+
+Exit codes: 0 success, 1 a valid request failed (wrong passphrase, store in use, ...),
+2 bad command line or input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ledger.errors import LedgerError
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("node.cli")
+
+DEV_CHAIN_ID = "fcl-devnet"
+VALIDATOR_POWER = 10
+_MAX_PASSPHRASE_FILE = 64 * 1024
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _passphrase(args: argparse.Namespace, *, confirm: bool) -> str:
+    """``--passphrase-file`` (first line), else ``FCL_PASSPHRASE``, else a prompt."""
+    from wallet.errors import KeystoreError
+    from wallet.keystore import resolve_passphrase
+
+    explicit: str | None = None
+    source = getattr(args, "passphrase_file", None)
+    if source is not None:
+        try:
+            with open(Path(source).expanduser(), encoding="utf-8") as f:
+                text = f.read(_MAX_PASSPHRASE_FILE)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KeystoreError(
+                "invalid_passphrase", f"cannot read passphrase file {source}: {exc}"
+            ) from None
+        explicit = text.split("\n", 1)[0].removesuffix("\r")
+        if not explicit:
+            raise KeystoreError("invalid_passphrase", f"the passphrase file {source} is empty")
+    return resolve_passphrase(explicit, prompt="Node key passphrase: ", confirm=confirm)
+
+
+# --------------------------------------------------------------------------- init
+
+
+def _dev_genesis(chain_id: str, moniker: str, validator_key: str, regulator_key: str) -> Any:
+    import time
+
+    from chaincode.params import DEFAULT_PARAMS
+    from ledger.genesis import Genesis
+
+    doc = {
+        "chain_id": chain_id,
+        "genesis_time": time.time_ns() // 1_000_000,
+        "validators": [{"name": moniker, "pub_key": validator_key, "power": VALIDATOR_POWER}],
+        "app_state": {
+            "organisations": [
+                {
+                    "id": "regulator",
+                    "name": "Development regulator",
+                    "roles": ["regulator"],
+                    "accreditation": None,
+                    "admins": [regulator_key],
+                    "members": [],
+                }
+            ],
+            "params": dict(DEFAULT_PARAMS),
+        },
+    }
+    return Genesis.from_json(doc)
+
+
+def _create_or_reuse(keystore: Any, name: str, passphrase: str) -> str:
+    """Create key ``name``, or check the passphrase of a key left by an earlier, interrupted
+    ``init`` and reuse it."""
+    if any(entry.name == name for entry in keystore.list()):
+        return str(keystore.load(name, passphrase).public_key_hex)
+    return str(keystore.create(name, passphrase))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from chaincode.executor import Executor
+    from ledger.genesis import Genesis
+    from node.home import HomeError, NodeConfig, NodeHome
+    from wallet.keystore import Keystore
+
+    home = NodeHome(args.home)
+    if home.is_initialised():
+        raise HomeError("already_initialised", f"{home.root} is already initialised")
+    given: Genesis | None = None
+    if args.genesis is not None:
+        given = Genesis.load(args.genesis)
+        if args.chain_id is not None and args.chain_id != given.chain_id:
+            raise HomeError(
+                "bad_genesis", f"--chain-id {args.chain_id} but the genesis is {given.chain_id}"
+            )
+    config = NodeConfig(
+        chain_id=given.chain_id if given else (args.chain_id or DEV_CHAIN_ID),
+        moniker=args.moniker,
+        rpc_host=args.rpc_host,
+        rpc_port=args.rpc_port,
+        block_interval_ms=args.block_interval_ms,
+    )
+    passphrase = _passphrase(args, confirm=True)
+    home.root.mkdir(parents=True, exist_ok=True)
+    validator_key = _create_or_reuse(Keystore(home.keys_dir), config.validator_key, passphrase)
+    if given is None:
+        regulator_key = _create_or_reuse(Keystore(home.wallet_dir), "regulator", passphrase)
+        genesis = _dev_genesis(config.chain_id, config.moniker, validator_key, regulator_key)
+    else:
+        genesis = given
+    Executor().genesis_writes(genesis)  # refuse a genesis the chaincode cannot apply
+    home.save_genesis(genesis)
+    home.save_config(config)
+    print(f"initialised node home {home.root}")
+    print(f"chain id:        {genesis.chain_id}")
+    print(f"genesis hash:    {genesis.hash}")
+    print(f"validator key:   {validator_key}")
+    if given is None:
+        print(f"regulator key:   {regulator_key} (keystore {home.wallet_dir}, key 'regulator')")
+    elif genesis.validators.power_of(validator_key) == 0:
+        _note(
+            "warning: this node's validator key is not in the genesis validator set; add it "
+            "to the genesis (or replace genesis.json) before `fcl node start`"
+        )
+    print(f"rpc:             http://{config.rpc_host}:{config.rpc_port}")
+    return 0
+
+
+# --------------------------------------------------------------------------- start
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    from chaincode.executor import Executor
+    from ledger.store import Store
+    from node.app import Application
+    from node.home import HomeError, NodeHome
+    from node.logs import setup_logging
+    from node.mempool import Mempool
+    from node.service import Node
+    from node.solo import SoloDriver
+    from wallet.keystore import Keystore
+
+    home = NodeHome(args.home)
+    config = home.load_config()
+    genesis = home.load_genesis()
+    if genesis.chain_id != config.chain_id:
+        raise HomeError(
+            "bad_config", f"config chain id {config.chain_id} differs from genesis {genesis.chain_id}"
+        )
+    passphrase = _passphrase(args, confirm=False)
+    key = Keystore(home.keys_dir).load(config.validator_key, passphrase)
+    del passphrase
+    setup_logging(args.log_level)
+    store = Store(home.data_dir)
+    try:
+        mempool = Mempool(config.mempool_max_txs, config.mempool_max_bytes)
+        app = Application(store, Executor(), genesis, is_verified=mempool.is_verified)
+        driver = SoloDriver(
+            app,
+            mempool,
+            key,
+            block_interval_ms=config.block_interval_ms,
+            max_block_txs=config.max_block_txs,
+        )
+        node = Node(
+            moniker=config.moniker,
+            genesis=genesis,
+            store=store,
+            app=app,
+            mempool=mempool,
+            on_admit=driver.notify,
+        )
+        host = args.rpc_host or config.rpc_host
+        port = args.rpc_port if args.rpc_port is not None else config.rpc_port
+        log.info(
+            "node starting",
+            extra={
+                "chain_id": genesis.chain_id,
+                "genesis_hash": genesis.hash,
+                "height": app.height,
+                "validator": key.public_key_hex,
+                "rpc": f"http://{host}:{port}",
+                "home": str(home.root),
+            },
+        )
+        return asyncio.run(_serve(node, driver, host, port))
+    finally:
+        store.close()
+
+
+async def _serve(node: Any, driver: Any, host: str, port: int) -> int:
+    """Run the RPC server and the block driver until a signal or a driver failure."""
+    import uvicorn
+
+    from node.rpc import create_app
+
+    class _Server(uvicorn.Server):
+        def install_signal_handlers(self) -> None:  # uvicorn < 0.29
+            pass
+
+        def capture_signals(self) -> Any:  # we handle signals ourselves (graceful stop)
+            import contextlib
+
+            return contextlib.nullcontext()
+
+    config = uvicorn.Config(
+        create_app(node),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+    )
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        log.info("stopping")
+        server.should_exit = True
+        driver.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    async def serve_rpc() -> None:
+        try:
+            await server.serve()
+        except SystemExit as exc:  # uvicorn exits when it cannot bind
+            raise RuntimeError(f"the RPC server could not start (status {exc.code})") from None
+
+    server_task = asyncio.create_task(serve_rpc(), name="rpc")
+    driver_task = asyncio.create_task(driver.run(), name="driver")
+    await asyncio.wait({server_task, driver_task}, return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if driver_task.done() and driver_task.exception() is not None:
+        exc = driver_task.exception()
+        node.halted = f"{type(exc).__name__}: {exc}"
+        log.critical("block production failed; shutting down", exc_info=exc)
+        code = 1
+    stop()
+    await asyncio.gather(server_task, driver_task, return_exceptions=True)
+    if server_task.exception() is not None:
+        log.error("rpc server failed: %s", server_task.exception())
+        _note(f"error: rpc_failed: {server_task.exception()} on {host}:{port}")
+        code = 1
+    if not server.started and code == 0:
+        code = 1  # e.g. the port was taken
+    log.info("stopped", extra={"height": node.app.height, "exit_code": code})
+    return code
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _run_node_command(args: argparse.Namespace) -> int:
+    try:
+        return int(args.node_action(args))
+    except LedgerError as exc:
+        _note(f"error: {exc.code}: {exc.message}")
+        return 2 if exc.code in ("bad_config", "bad_genesis", "malformed_genesis") else 1
+    except KeyboardInterrupt:
+        _note("error: interrupted")
+        return 130
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fcl`` argument parser with every command group."""
+    from wallet.cli import register as register_wallet
+
+    parser = argparse.ArgumentParser(
+        prog="fcl", description="Forest Carbon Ledger: node, keys and transactions."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    node = sub.add_parser("node", help="run a validator node", description="Run a node.")
+    node_sub = node.add_subparsers(dest="node_command", metavar="COMMAND", required=True)
+
+    secret = argparse.ArgumentParser(add_help=False)
+    secret.add_argument(
+        "--passphrase-file",
+        metavar="FILE",
+        help="read the key passphrase from the first line of FILE "
+        "(default: $FCL_PASSPHRASE, else ask on the terminal)",
+    )
+
+    p = node_sub.add_parser(
+        "init",
+        parents=[secret],
+        help="create a node home: validator key, genesis, config",
+        description="Create a node home. Without --genesis, writes a single-validator "
+        "development genesis that enrols a 'regulator' organisation whose admin key is "
+        "created in HOME/wallet (key name 'regulator').",
+    )
+    p.add_argument("--home", required=True, metavar="DIR")
+    p.add_argument("--chain-id", metavar="ID", help=f"chain id (default {DEV_CHAIN_ID})")
+    p.add_argument("--genesis", metavar="FILE", help="use this genesis instead of a dev genesis")
+    p.add_argument("--moniker", default="node0", metavar="NAME", help="node name (default node0)")
+    p.add_argument("--rpc-host", default="127.0.0.1", metavar="HOST")
+    p.add_argument("--rpc-port", type=_port, default=26657, metavar="PORT")
+    p.add_argument("--block-interval-ms", type=int, default=100, metavar="MS")
+    p.set_defaults(func=_run_node_command, node_action=cmd_init)
+
+    p = node_sub.add_parser(
+        "start", parents=[secret], help="run the node", description="Run the node."
+    )
+    p.add_argument("--home", required=True, metavar="DIR")
+    p.add_argument("--rpc-host", metavar="HOST", help="override config.json's rpc.host")
+    p.add_argument("--rpc-port", type=_port, metavar="PORT", help="override config.json")
+    p.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
+    p.set_defaults(func=_run_node_command, node_action=cmd_start)
+
+    register_wallet(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point of ``fcl``."""
+    parser = build_parser()
+    args = parser.parse_args(None if argv is None else list(argv))
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

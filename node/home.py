@@ -1,0 +1,179 @@
+"""The node home directory::
+
+    <home>/config.json    chain id, moniker, RPC host/port, block interval, limits,
+                          validator key name
+    <home>/genesis.json   the network's genesis document
+    <home>/keys/          wallet keystore holding the validator key (encrypted)
+    <home>/wallet/        dev networks only: keystore with the genesis regulator admin key
+    <home>/data/          the LevelDB store
+
+``config.json`` is written last by ``fcl node init``: its presence means "initialised".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis
+from ledger.tx import CHAIN_ID_RE
+
+__all__ = ["HomeError", "NodeConfig", "NodeHome"]
+
+_MONIKER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class HomeError(LedgerError):
+    """The node home is missing, incomplete or invalid: ``not_initialised``,
+    ``already_initialised``, ``bad_config``, ``bad_genesis``."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """The settings in ``config.json``."""
+
+    chain_id: str
+    moniker: str
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int = 26657
+    block_interval_ms: int = 100
+    max_block_txs: int = 2000
+    validator_key: str = "validator"
+    mempool_max_txs: int = 10_000
+    mempool_max_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        def bad(why: str) -> HomeError:
+            return HomeError("bad_config", f"config.json: {why}")
+
+        if not isinstance(self.chain_id, str) or not CHAIN_ID_RE.match(self.chain_id):
+            raise bad("chain_id is not a valid chain id")
+        if not isinstance(self.moniker, str) or not _MONIKER_RE.match(self.moniker):
+            raise bad("moniker must be 1..64 letters, digits, '.', '_', '-'")
+        if not isinstance(self.rpc_host, str) or not self.rpc_host:
+            raise bad("rpc.host must be a host name or address")
+        for name, lo, hi in (
+            ("rpc_port", 0, 65535),
+            ("block_interval_ms", 1, 60_000),
+            ("max_block_txs", 1, 5000),
+            ("mempool_max_txs", 1, 10_000_000),
+            ("mempool_max_bytes", 1, 2**40),
+        ):
+            value = getattr(self, name)
+            if type(value) is not int or not lo <= value <= hi:
+                raise bad(f"{name} must be an integer in {lo}..{hi}")
+        if not isinstance(self.validator_key, str) or not _MONIKER_RE.match(self.validator_key):
+            raise bad("validator_key must be a key name")
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {
+            "chain_id": d["chain_id"],
+            "moniker": d["moniker"],
+            "rpc": {"host": d["rpc_host"], "port": d["rpc_port"]},
+            "block_interval_ms": d["block_interval_ms"],
+            "max_block_txs": d["max_block_txs"],
+            "validator_key": d["validator_key"],
+            "mempool": {"max_txs": d["mempool_max_txs"], "max_bytes": d["mempool_max_bytes"]},
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> NodeConfig:
+        if not isinstance(obj, dict):
+            raise HomeError("bad_config", "config.json must hold an object")
+        try:
+            rpc = obj.get("rpc", {})
+            mempool = obj.get("mempool", {})
+            return cls(
+                chain_id=obj["chain_id"],
+                moniker=obj["moniker"],
+                rpc_host=rpc.get("host", "127.0.0.1"),
+                rpc_port=rpc.get("port", 26657),
+                block_interval_ms=obj.get("block_interval_ms", 100),
+                max_block_txs=obj.get("max_block_txs", 2000),
+                validator_key=obj.get("validator_key", "validator"),
+                mempool_max_txs=mempool.get("max_txs", 10_000),
+                mempool_max_bytes=mempool.get("max_bytes", 64 * 1024 * 1024),
+            )
+        except (KeyError, AttributeError, TypeError) as exc:
+            raise HomeError("bad_config", f"config.json: missing or invalid {exc}") from None
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write ``text`` to ``path`` via a synced temporary file and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class NodeHome:
+    """Paths and files of one node home."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def genesis_path(self) -> Path:
+        return self.root / "genesis.json"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def wallet_dir(self) -> Path:
+        return self.root / "wallet"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def is_initialised(self) -> bool:
+        return self.config_path.is_file()
+
+    def load_config(self) -> NodeConfig:
+        if not self.is_initialised():
+            raise HomeError(
+                "not_initialised", f"{self.root} is not a node home; run: fcl node init --home ..."
+            )
+        try:
+            obj = json.loads(self.config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise HomeError("bad_config", f"cannot read {self.config_path}: {exc}") from None
+        return NodeConfig.from_json(obj)
+
+    def save_config(self, config: NodeConfig) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.config_path, json.dumps(config.to_json(), indent=2) + "\n")
+
+    def load_genesis(self) -> Genesis:
+        try:
+            return Genesis.load(self.genesis_path)
+        except FileNotFoundError:
+            raise HomeError("bad_genesis", f"{self.genesis_path} is missing") from None
+        except LedgerError as exc:
+            raise HomeError("bad_genesis", exc.message) from None
+
+    def save_genesis(self, genesis: Genesis) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(genesis.doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        write_atomic(self.genesis_path, text)

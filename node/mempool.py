@@ -1,0 +1,98 @@
+"""The mempool: admitted (decoded, well-formed, signature-verified) transactions waiting
+for a block, in arrival order.
+
+Bounded by count and by bytes; a transaction id is held at most once. It is not
+persisted: after a restart clients resubmit what was not committed (``docs/node.md``).
+Not thread-safe: the node touches it only from its event loop.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from ledger.errors import TxError
+from ledger.tx import Transaction
+
+__all__ = ["Mempool"]
+
+DEFAULT_MAX_TXS = 10_000
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+class Mempool:
+    """FIFO of verified transactions keyed by tx id."""
+
+    def __init__(self, max_txs: int = DEFAULT_MAX_TXS, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if max_txs < 1 or max_bytes < 1:
+            raise ValueError("mempool limits must be positive")
+        self.max_txs = max_txs
+        self.max_bytes = max_bytes
+        self._txs: OrderedDict[str, tuple[Transaction, int]] = OrderedDict()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._txs)
+
+    def __contains__(self, tx_id: object) -> bool:
+        return tx_id in self._txs
+
+    @property
+    def size_bytes(self) -> int:
+        """Sum of the canonical sizes of the held transactions."""
+        return self._bytes
+
+    def get(self, tx_id: str) -> Transaction | None:
+        entry = self._txs.get(tx_id)
+        return None if entry is None else entry[0]
+
+    def is_verified(self, tx: Transaction) -> bool:
+        """True if exactly this transaction (same payload *and* signatures) was admitted,
+        so its signatures need not be checked again. The tx id covers the payload only,
+        so the signatures are compared too."""
+        entry = self._txs.get(tx.tx_id)
+        return entry is not None and entry[0].signatures == tx.signatures
+
+    def check_room(self, size: int) -> None:
+        """Raise ``TxError('mempool_full')`` unless a transaction of ``size`` bytes fits."""
+        if len(self._txs) >= self.max_txs or self._bytes + size > self.max_bytes:
+            raise TxError(
+                "mempool_full",
+                f"the mempool is full ({len(self._txs)} transactions, {self._bytes} bytes); "
+                "retry later",
+            )
+
+    def add(self, tx: Transaction, size: int) -> None:
+        """Append a verified transaction of canonical size ``size``.
+
+        Raises ``TxError('duplicate_tx')`` if its id is already held and
+        ``TxError('mempool_full')`` if a limit would be exceeded; nothing changes then."""
+        if tx.tx_id in self._txs:
+            raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
+        self.check_room(size)
+        self._txs[tx.tx_id] = (tx, size)
+        self._bytes += size
+
+    def reap(self, max_txs: int, max_bytes: int) -> list[Transaction]:
+        """The oldest transactions, in order, up to ``max_txs`` and ``max_bytes`` in total
+        (always at least one if any is pending and ``max_txs >= 1``). They stay in the pool
+        until :meth:`remove` (after they are committed)."""
+        out: list[Transaction] = []
+        total = 0
+        for tx, size in self._txs.values():
+            if len(out) >= max_txs or (out and total + size > max_bytes):
+                break
+            out.append(tx)
+            total += size
+        return out
+
+    def remove(self, tx_ids: Iterable[str]) -> int:
+        """Drop the given ids (committed transactions); unknown ids are ignored. Returns how
+        many were removed."""
+        removed = 0
+        for tx_id in tx_ids:
+            entry = self._txs.pop(tx_id, None)
+            if entry is not None:
+                self._bytes -= entry[1]
+                removed += 1
+        return removed

@@ -1,0 +1,210 @@
+"""End to end through the ``fcl`` command, every step a real process: ``node init``,
+``node start`` on a free 127.0.0.1 port, ``tx sign | tx send --wait``, read back, stop,
+restart, and a wrong passphrase."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ledger.crypto import sha256_hex
+
+PASSPHRASE = "correct horse battery staple"
+
+
+def fcl_command() -> list[str]:
+    script = Path(sys.executable).with_name("fcl")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("fcl")
+    return [found] if found else [sys.executable, "-m", "node.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*fcl_command(), *args], input=stdin, capture_output=True, text=True, timeout=120,
+        env=env,
+    )
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("FCL_PASSPHRASE", "FCL_KEYSTORE")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"node exited with {proc.returncode}: {proc.stderr.read()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("node did not become healthy")
+
+
+def start_node(home: Path, pp_file: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*fcl_command(), "node", "start", "--home", str(home), "--passphrase-file", str(pp_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=clean_env(),
+    )
+
+
+def stop_node(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return err
+
+
+@pytest.fixture
+def home(tmp_path: Path):
+    port = free_port()
+    pp_file = tmp_path / "passphrase"
+    pp_file.write_text(PASSPHRASE + "\n")
+    pp_file.chmod(0o600)
+    home = tmp_path / "node0"
+    res = run("node", "init", "--home", str(home), "--chain-id", "fcl-e2e",
+              "--rpc-port", str(port), "--passphrase-file", str(pp_file), env=clean_env())
+    assert res.returncode == 0, res.stderr
+    assert "fcl-e2e" in res.stdout
+    return home, pp_file, f"http://127.0.0.1:{port}"
+
+
+def test_init_start_sign_send_read_back_restart(home) -> None:
+    home_dir, pp_file, url = home
+    config = json.loads((home_dir / "config.json").read_text())
+    assert config["chain_id"] == "fcl-e2e"
+    key_file = (home_dir / "keys" / "validator.json").read_text()
+    assert PASSPHRASE not in key_file and "seed" not in key_file
+    assert (home_dir / "wallet" / "regulator.json").exists()
+
+    proc = start_node(home_dir, pp_file)
+    try:
+        wait_healthy(url, proc)
+        args = json.dumps({"name": "deed-42", "sha256": sha256_hex(b"deed 42")})
+        signed = run("tx", "sign", "--keystore", str(home_dir / "wallet"), "--key", "regulator",
+                     "--passphrase-file", str(pp_file), "--chain-id", "fcl-e2e",
+                     "--contract", "notary", "--method", "record", "--args", args,
+                     env=clean_env())
+        assert signed.returncode == 0, signed.stderr
+        sent = run("tx", "send", "-", "--node", url, "--wait", "--timeout", "60",
+                   stdin=signed.stdout, env=clean_env())
+        assert sent.returncode == 0, sent.stderr
+        record = json.loads(sent.stdout)
+        assert record["status"] == "committed" and record["result"]["code"] == "ok"
+        tx_id = record["tx_id"]
+        height = record["height"]
+
+        again = httpx.get(f"{url}/v1/txs/{tx_id}").json()
+        assert again == record
+        block = httpx.get(f"{url}/v1/blocks/{height}").json()
+        assert block["block"]["txs"][record["index"]] == json.loads(signed.stdout)
+        assert block["commit"]["block_hash"] == block["hash"]
+        replay = run("tx", "send", "-", "--node", url, stdin=signed.stdout, env=clean_env())
+        assert replay.returncode != 0 and "duplicate_tx" in replay.stderr
+        second = run("node", "start", "--home", str(home_dir), "--passphrase-file", str(pp_file),
+                     "--rpc-port", str(free_port()), env=clean_env())
+        assert second.returncode == 1 and "store_locked" in second.stderr
+        status = httpx.get(f"{url}/v1/status").json()
+    finally:
+        if proc.poll() is None:
+            logs = stop_node(proc)
+    assert "committed block" in logs and PASSPHRASE not in logs
+    for line in logs.splitlines():
+        json.loads(line)  # structured logs: one JSON object per line
+
+    # restart: the chain continues from the store
+    proc = start_node(home_dir, pp_file)
+    try:
+        wait_healthy(url, proc)
+        resumed = httpx.get(f"{url}/v1/status").json()
+        assert resumed["height"] == status["height"]
+        assert resumed["latest_block_hash"] == status["latest_block_hash"]
+        assert httpx.get(f"{url}/v1/txs/{tx_id}").json()["status"] == "committed"
+    finally:
+        stop_node(proc)
+
+
+def test_start_with_wrong_passphrase_fails_clearly(home, tmp_path: Path) -> None:
+    home_dir, _, _ = home
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not the passphrase\n")
+    res = run("node", "start", "--home", str(home_dir), "--passphrase-file", str(wrong),
+              env=clean_env())
+    assert res.returncode == 1
+    assert "wrong_passphrase" in res.stderr and "Traceback" not in res.stderr
+    env = {**clean_env(), "FCL_PASSPHRASE": "also wrong"}
+    res = run("node", "start", "--home", str(home_dir), env=env)
+    assert res.returncode == 1 and "wrong_passphrase" in res.stderr
+
+
+def test_init_refuses_an_initialised_home_and_start_an_empty_one(home, tmp_path: Path) -> None:
+    home_dir, pp_file, _ = home
+    res = run("node", "init", "--home", str(home_dir), "--passphrase-file", str(pp_file),
+              env=clean_env())
+    assert res.returncode == 1 and "already_initialised" in res.stderr
+    res = run("node", "start", "--home", str(tmp_path / "nowhere"),
+              "--passphrase-file", str(pp_file), env=clean_env())
+    assert res.returncode == 1 and "not_initialised" in res.stderr
+
+
+def test_start_on_a_busy_port_fails_clearly(home) -> None:
+    home_dir, pp_file, url = home
+    port = int(url.rsplit(":", 1)[1])
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        res = run("node", "start", "--home", str(home_dir), "--passphrase-file", str(pp_file),
+                  env=clean_env())
+    assert res.returncode == 1 and "rpc_failed" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_serve_exits_1_and_reports_halted_when_block_production_fails(
+    tmp_path: Path, genesis, validator_key
+) -> None:
+    import asyncio
+
+    from chaincode.executor import Executor
+    from ledger.store import Store
+    from node.app import Application
+    from node.cli import _serve
+    from node.mempool import Mempool
+    from node.service import Node
+
+    class BrokenDriver:
+        async def run(self) -> None:
+            await asyncio.sleep(0.3)
+            raise OSError("disk full")
+
+        def stop(self) -> None:
+            pass
+
+    with Store(tmp_path / "db") as store:
+        pool = Mempool()
+        node = Node(moniker="n", genesis=genesis, store=store,
+                    app=Application(store, Executor(), genesis), mempool=pool)
+        code = asyncio.run(_serve(node, BrokenDriver(), "127.0.0.1", free_port()))
+    assert code == 1
+    assert node.halted is not None and "disk full" in node.halted
