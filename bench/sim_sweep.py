@@ -46,17 +46,21 @@ def main(argv: list[str] | None = None) -> int:
             for s in range(args.start, args.start + args.seeds)]
     started = time.perf_counter()
     results: list[SimResult] = []
-    if args.jobs == 1 or len(work) == 1:
-        iterator = map(_run, work)
-    else:
-        pool = ProcessPoolExecutor(max_workers=args.jobs)
-        iterator = pool.map(_run, work, chunksize=4)
-    for result in iterator:
+
+    def report(result: SimResult) -> None:
         results.append(result)
         if args.verbose or not result.ok:
             print(result.summary(), flush=True)
         if not result.ok:
             print(f"  reproduce: {repro_command(result.seed, result.validators)}", flush=True)
+
+    if args.jobs == 1 or len(work) == 1:
+        for item in work:
+            report(_run(item))
+    else:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            for result in pool.map(_run, work, chunksize=4):
+                report(result)
     elapsed = time.perf_counter() - started
 
     failed = [r for r in results if not r.ok]

@@ -42,13 +42,20 @@ from chaincode.units import (
 from ledger.fixedpoint import floor_int
 
 __all__ = [
+    "FREEZE_PREFIX",
     "HOLDER_ROLES",
+    "INVALIDATION_PREFIX",
     "LISTING_PREFIX",
+    "LOSS_PREFIX",
     "MarketMethods",
     "OBLIGATION_PREFIX",
+    "OPEN_LISTING_PREFIX",
     "RETIREMENT_BY_PREFIX",
     "RETIREMENT_PREFIX",
     "RETIREMENT_SEQ_PREFIX",
+    "SUBSIDY_PREFIX",
+    "TRADE_PREFIX",
+    "TRANSFER_PREFIX",
     "fen_string",
     "settlement_date_after",
     "split_proceeds",

@@ -15,7 +15,7 @@ from typing import Any
 from ledger.crypto import is_hex_digest, is_hex_pubkey
 from ledger.fixedpoint import FixedPointError, parse_decimal
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 
 
 class SchemaError(ValueError):

@@ -28,7 +28,7 @@ MAX_PAGE = 100
 MAX_CURSOR_LEN = 200
 _HEIGHT_RE = re.compile(r"[0-9]{1,18}")
 _HEX64_RE = re.compile(r"[0-9a-fA-F]{64}")
-_CURSOR_RE = re.compile(r"[A-Za-z0-9._:/-]{1,%d}" % MAX_CURSOR_LEN)
+_CURSOR_RE = re.compile(r"[A-Za-z0-9._:/-]{1,200}")  # MAX_CURSOR_LEN
 _PERIOD_RE = re.compile(r"[0-9]{4}(-[0-9A-Za-z]{1,9})?")
 
 STATUS_BY_CODE: dict[str, int] = {

@@ -17,8 +17,8 @@ import nacl.exceptions
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 SEED_SIZE = 32
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_HEX128 = re.compile(r"^[0-9a-f]{128}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
+_HEX128 = re.compile(r"^[0-9a-f]{128}\Z")
 
 __all__ = [
     "PrivateKey",

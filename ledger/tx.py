@@ -23,8 +23,8 @@ from ledger.errors import TxError
 MAX_TX_BYTES = 64 * 1024
 MAX_SIGNERS = 8
 MAX_NONCE_LEN = 64
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-CHAIN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
+CHAIN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}\Z")
 PAYLOAD_KEYS = frozenset({"chain_id", "contract", "method", "args", "nonce", "signers"})
 
 __all__ = ["MAX_TX_BYTES", "Transaction", "build_transaction", "parse_transaction"]

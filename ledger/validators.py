@@ -13,7 +13,7 @@ from ledger.errors import BlockError
 
 MAX_VALIDATORS = 128
 MAX_POWER = 10**9
-VALIDATOR_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+VALIDATOR_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from ledger.tx import CHAIN_ID_RE
 
 __all__ = ["HomeError", "NodeConfig", "NodeHome"]
 
-_MONIKER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_MONIKER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
 class HomeError(LedgerError):

@@ -39,8 +39,8 @@ log = logging.getLogger("node.rpc")
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH_TXS = 1000
-_TX_ID_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-_HEIGHT_RE = re.compile(r"^[0-9]{1,18}$")
+_TX_ID_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
+_HEIGHT_RE = re.compile(r"^[0-9]{1,18}\Z")
 
 STATUS_BY_CODE: dict[str, int] = {
     "malformed_json": 400,

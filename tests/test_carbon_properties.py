@@ -38,8 +38,8 @@ from chaincode.units import BUFFER_ACCOUNT, UNIT_PREFIX
 from ledger.encoding import decode
 
 LONG = os.environ.get("FCL_HYPOTHESIS_PROFILE") == "long"
-MAX_EXAMPLES = 300 if LONG else 20
-STEPS = 60 if LONG else 25
+MAX_EXAMPLES = 300 if LONG else 40
+STEPS = 60 if LONG else 30
 
 PROJECTS = {"AH-0001": ("owner-farm", "chinese_fir", "low"),
             "AH-0002": ("coop", "masson_pine", "high")}

@@ -194,10 +194,10 @@ def test_full_mempool(tmp_path: Path, genesis, validator_key, regulator_key) -> 
 
 def test_bad_lookups(env: Env, regulator_key) -> None:
     refused(env, "GET", "/v1/txs/" + "ab" * 32, 404, "unknown_tx")
-    for bad in ("abc", "zz" * 32, "ab" * 33):
+    for bad in ("abc", "zz" * 32, "ab" * 33, "ab" * 32 + "%0A"):
         refused(env, "GET", f"/v1/txs/{bad}", 400, "bad_tx_id")
     refused(env, "GET", "/v1/blocks/latest", 404, "unknown_block")
-    for bad in ("abc", "0", "-1", "1.5", "1e3", "9" * 30):
+    for bad in ("abc", "0", "-1", "1.5", "1e3", "9" * 30, "1%0A", "%201"):
         refused(env, "GET", f"/v1/blocks/{bad}", 400, "bad_height")
     refused(env, "GET", "/v1/blocks/1", 404, "unknown_block")
     env.client.post("/v1/txs", content=body_of(notary_tx(regulator_key, "one")))

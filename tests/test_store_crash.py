@@ -196,4 +196,4 @@ def test_sigkill_during_commits_never_tears_the_store(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_sigkill_long(tmp_path: Path) -> None:
-    run_kills(tmp_path, kills=200, seed=int(os.environ.get("FCL_CRASH_SEED", "7")))
+    run_kills(tmp_path, kills=100, seed=int(os.environ.get("FCL_CRASH_SEED", "7")))

@@ -118,3 +118,21 @@ def test_cosigner_signature_swapped_fails():
 
 def test_private_key_repr_hides_secret():
     assert A.seed_bytes().hex() not in repr(A)
+
+
+def test_trailing_newline_is_not_accepted_anywhere():
+    """A relay must not be able to alter a signed transaction's bytes (``$`` matches before
+    a trailing newline; every pattern must anchor at the true end)."""
+    obj = make().to_json()
+    obj["signatures"] = [obj["signatures"][0] + "\n"]
+    with pytest.raises(TxError):
+        parse_transaction(obj)
+    for field, value in [("contract", "notary\n"), ("method", "record\n"), ("chain_id", "fcl-test\n")]:
+        obj = make().to_json()
+        obj["payload"][field] = value
+        with pytest.raises(TxError):
+            parse_transaction(obj)
+    obj = make().to_json()
+    obj["payload"]["signers"] = [obj["payload"]["signers"][0] + "\n"]
+    with pytest.raises(TxError):
+        parse_transaction(obj)

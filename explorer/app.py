@@ -1,0 +1,618 @@
+"""The explorer's routes: server-rendered HTML pages, their JSON twins and CSV exports.
+
+:func:`create_explorer_router` returns a FastAPI ``APIRouter`` that the node mounts at
+``/``. Pages live under ``/explorer/...`` (``/`` redirects to ``/explorer/``), JSON under
+``/v1/explorer/...``, CSV under ``/v1/export/...``; docs/explorer.md lists them.
+
+Every handler catches its own errors: bad input gives a 4xx HTML page (pages) or
+``{"error": {"code", "message"}}`` (JSON, CSV) with a stable code
+(:data:`explorer.inputs.STATUS_BY_CODE`), never a 500, whatever app mounts the router.
+Templates are Jinja2 with autoescaping on: every value from the ledger is untrusted.
+The explorer reads committed data only and holds no keys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, Undefined
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+
+from explorer import svg
+from explorer.data import Reader, iso_time, url_for
+from explorer.export import DEFAULT_EXPORT, MAX_EXPORT, issuances_csv, retirements_csv
+from explorer.i18n import COOKIE, LANGS, Translator, choose_lang
+from explorer.inputs import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    ExplorerError,
+    is_hex64,
+    parse_after,
+    parse_before,
+    parse_height,
+    parse_limit,
+    parse_period,
+    parse_tx_id,
+)
+from explorer.source import ExplorerSource, Verdict, normalise_verdict, verdict_from_error
+from explorer.upload import extract_certificate, parse_certificate, read_body
+from ledger.errors import LedgerError
+
+__all__ = ["create_explorer_app", "create_explorer_router"]
+
+log = logging.getLogger("explorer")
+
+_HERE = Path(__file__).parent
+STATIC_FILES = {"explorer.css": "text/css; charset=utf-8"}
+#: No scripts at all; styles and images only from the explorer itself.
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+# -- template environment ---------------------------------------------------------------------
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or value is None or isinstance(value, Undefined):
+        return "—" if value is None or isinstance(value, Undefined) else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _short(value: Any) -> str:
+    text = "" if value is None or isinstance(value, Undefined) else str(value)
+    return text if len(text) <= 20 else f"{text[:10]}…{text[-6:]}"
+
+
+def _ts(value: Any) -> str:
+    text = iso_time(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    return "—" if text is None else text.replace("T", " ").replace("+08:00", "")
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
+
+
+def make_environment() -> Environment:
+    """Jinja2 with autoescaping on for every template."""
+    env = Environment(
+        loader=FileSystemLoader(str(_HERE / "templates")),
+        autoescape=True,
+        undefined=Undefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=_num, short=_short, ts=_ts, pretty=_pretty)
+    env.globals.update(url=url_for)
+    return env
+
+
+# -- responses -------------------------------------------------------------------------------
+def _error_json(exc: ExplorerError) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": exc.code, "message": exc.message}},
+        status_code=exc.status,
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _as_explorer_error(exc: LedgerError) -> ExplorerError:
+    if exc.code == "not_found":
+        return ExplorerError("not_found", exc.message)
+    if exc.code == "invalid_serial":
+        return ExplorerError("invalid_serial", exc.message)
+    if exc.code == "invalid_query":
+        return ExplorerError("bad_cursor", exc.message)
+    return ExplorerError(exc.code, exc.message, 400)
+
+
+def _page_links(request: Request, next_cursor: Any, param: str = "after") -> dict[str, str | None]:
+    """URLs of the next and first pages, keeping the other query parameters."""
+    params = {k: v for k, v in request.query_params.items() if k not in (param, "lang")}
+    base = request.url.path
+    next_url = None
+    if next_cursor is not None:
+        next_url = f"{base}?{urlencode({**params, param: str(next_cursor)})}"
+    first_url = None
+    if request.query_params.get(param):
+        first_url = f"{base}?{urlencode(params)}" if params else base
+    return {"first_url": first_url, "next_url": next_url}
+
+
+def create_explorer_router(source: ExplorerSource) -> APIRouter:
+    """The explorer's routes over ``source`` (mount at ``/``)."""
+    reader = Reader(source)
+    env = make_environment()
+    router = APIRouter()
+    genesis = source.genesis
+
+    # -- plumbing --------------------------------------------------------------------------
+    def lang_of(request: Request) -> tuple[str, bool]:
+        query = request.query_params.get("lang")
+        lang = choose_lang(
+            query, request.cookies.get(COOKIE), request.headers.get("accept-language")
+        )
+        return lang, query in LANGS
+
+    def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+        lang, set_cookie = lang_of(request)
+        other = "en" if lang == "zh" else "zh"
+        params = {k: v for k, v in request.query_params.items() if k != "lang"}
+        params["lang"] = other
+        tr = Translator(lang)
+        body = env.get_template(template).render(
+            t=tr,
+            v=tr.value,
+            lang=lang,
+            lang_switch_url=f"{request.url.path}?{urlencode(params)}",
+            chain_id=genesis.chain_id,
+            search_q=context.pop("search_q", None),
+            **context,
+        )
+        headers = dict(_SECURITY_HEADERS)
+        headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
+        headers["Vary"] = "Cookie, Accept-Language"
+        response = HTMLResponse(body, status_code=status, headers=headers)
+        if set_cookie:
+            response.set_cookie(COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+        return response
+
+    def error_page(request: Request, exc: ExplorerError) -> Response:
+        return render(
+            request, "error.html", exc.status, code=exc.code, message=exc.message,
+            status=exc.status, search_q=request.query_params.get("q"),
+        )
+
+    def html(request: Request, build: Callable[[], Response]) -> Response:
+        try:
+            return build()
+        except ExplorerError as exc:
+            return error_page(request, exc)
+        except LedgerError as exc:
+            return error_page(request, _as_explorer_error(exc))
+
+    def api(build: Callable[[], Any]) -> Response:
+        try:
+            value = build()
+        except ExplorerError as exc:
+            return _error_json(exc)
+        except LedgerError as exc:
+            return _error_json(_as_explorer_error(exc))
+        if isinstance(value, Response):
+            return value
+        return JSONResponse(value)
+
+    def q(request: Request, name: str) -> str | None:
+        return request.query_params.get(name)
+
+    def limit_of(request: Request, default: int = DEFAULT_PAGE, maximum: int = MAX_PAGE) -> int:
+        return parse_limit(q(request, "limit"), default, maximum)
+
+    # -- entry points ------------------------------------------------------------------------
+    @router.get("/", include_in_schema=False)
+    def root() -> Response:
+        return RedirectResponse("/explorer/", status_code=307)
+
+    @router.get("/explorer", include_in_schema=False)
+    def explorer_root() -> Response:
+        return RedirectResponse("/explorer/", status_code=307)
+
+    @router.get("/explorer/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        media = STATIC_FILES.get(name)
+        if media is None:
+            return _error_json(ExplorerError("not_found", f"no static file {name!r}"))
+        data = (_HERE / "static" / name).read_bytes()
+        return Response(data, media_type=media, headers={"Cache-Control": "public, max-age=3600",
+                                                         "X-Content-Type-Options": "nosniff"})
+
+    # -- dashboard ---------------------------------------------------------------------------
+    def chart(rows: list[dict[str, int]], tr: Translator) -> Markup:
+        return svg.vintage_chart(rows, issued_label=tr("issued"), retired_label=tr("retired"))
+
+    @router.get("/explorer/", include_in_schema=False)
+    def dashboard_page(request: Request) -> Response:
+        def build() -> Response:
+            d = reader.dashboard()
+            tr = Translator(lang_of(request)[0])
+            return render(request, "dashboard.html", d=d, chart=chart(d["vintages"], tr))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/dashboard", summary="Explorer: height, totals, validators, recent blocks")
+    def dashboard_json() -> Response:
+        return api(reader.dashboard)
+
+    # -- blocks and transactions ---------------------------------------------------------------
+    @router.get("/explorer/blocks", include_in_schema=False)
+    def blocks_page(request: Request) -> Response:
+        def build() -> Response:
+            d = reader.blocks(parse_before(q(request, "before")), limit_of(request))
+            return render(request, "blocks.html", d=d, json_url="/v1/explorer/blocks",
+                          **_page_links(request, d["next"], "before"))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/blocks", summary="Explorer: block summaries, newest first")
+    def blocks_json(request: Request) -> Response:
+        return api(lambda: reader.blocks(parse_before(q(request, "before")), limit_of(request)))
+
+    @router.get("/explorer/blocks/{height}", include_in_schema=False)
+    def block_page(request: Request, height: str) -> Response:
+        def build() -> Response:
+            b = reader.block(_height_or_hash(height))
+            return render(request, "block.html", b=b, json_url=f"/v1/explorer/blocks/{b['height']}")
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/blocks/{height}", summary="Explorer: one block with its txs and commit")
+    def block_json(height: str) -> Response:
+        return api(lambda: reader.block(_height_or_hash(height)))
+
+    def _height_or_hash(text: str) -> int:
+        if is_hex64(text):
+            found = reader.block_by_hash(text)
+            if found is None:
+                raise ExplorerError("unknown_block", f"no block with hash {text.lower()}")
+            return found
+        return parse_height(text)
+
+    @router.get("/explorer/txs/{tx_id}", include_in_schema=False)
+    def tx_page(request: Request, tx_id: str) -> Response:
+        def build() -> Response:
+            x = reader.tx(parse_tx_id(tx_id))
+            return render(request, "tx.html", x=x, json_url=f"/v1/explorer/txs/{x['tx_id']}")
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/txs/{tx_id}", summary="Explorer: one committed transaction")
+    def tx_json(tx_id: str) -> Response:
+        return api(lambda: reader.tx(parse_tx_id(tx_id)))
+
+    # -- organisations and accounts ----------------------------------------------------------
+    @router.get("/explorer/orgs", include_in_schema=False)
+    def orgs_page(request: Request) -> Response:
+        def build() -> Response:
+            d = reader.orgs(parse_after(q(request, "after")), limit_of(request))
+            return render(request, "orgs.html", d=d, json_url="/v1/explorer/orgs",
+                          **_page_links(request, d["next"]))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/orgs", summary="Explorer: organisations with their roles")
+    def orgs_json(request: Request) -> Response:
+        return api(lambda: reader.orgs(parse_after(q(request, "after")), limit_of(request)))
+
+    @router.get("/explorer/accounts/{account}", include_in_schema=False)
+    def account_page(request: Request, account: str) -> Response:
+        def build() -> Response:
+            a = reader.account(account, parse_after(q(request, "after")), limit_of(request))
+            return render(request, "account.html", a=a,
+                          json_url=url_for("account", a["account"]).replace("/explorer/", "/v1/explorer/"),
+                          **_page_links(request, a["holdings"]["next"]))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/accounts/{account}", summary="Explorer: an account's organisation and holdings")
+    def account_json(request: Request, account: str) -> Response:
+        return api(lambda: reader.account(account, parse_after(q(request, "after")), limit_of(request)))
+
+    @router.get("/v1/explorer/buffer-pool", summary="Explorer: the buffer pool and loss events")
+    def buffer_json(request: Request) -> Response:
+        return api(lambda: reader.buffer_pool(limit_of(request)))
+
+    # -- projects, plots, reports, attestations --------------------------------------------------
+    @router.get("/explorer/projects", include_in_schema=False)
+    def projects_page(request: Request) -> Response:
+        def build() -> Response:
+            d = reader.projects(parse_after(q(request, "after")), limit_of(request))
+            return render(request, "projects.html", d=d, json_url="/v1/explorer/projects",
+                          **_page_links(request, d["next"]))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/projects", summary="Explorer: projects by id")
+    def projects_json(request: Request) -> Response:
+        return api(lambda: reader.projects(parse_after(q(request, "after")), limit_of(request)))
+
+    @router.get("/explorer/projects/{project_id}", include_in_schema=False)
+    def project_page(request: Request, project_id: str) -> Response:
+        def build() -> Response:
+            d = reader.project(project_id, limit_of(request, MAX_PAGE))
+            tr = Translator(lang_of(request)[0])
+            return render(
+                request, "project.html", d=d, plot_map=svg.plot_map(d["plots"]),
+                chart=chart(d["vintages"], tr),
+                json_url=url_for("project", d["project"]["id"]).replace("/explorer/", "/v1/explorer/"),
+            )
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/projects/{project_id}", summary="Explorer: a project with plots, periods, attestations, batches")
+    def project_json(request: Request, project_id: str) -> Response:
+        return api(lambda: reader.project(project_id, limit_of(request, MAX_PAGE)))
+
+    def _record_routes(kind: str, template: str, read: Callable[[str], dict[str, Any]]) -> None:
+        plural = f"{kind}s"
+
+        def page(request: Request, ident: str) -> Response:
+            def build() -> Response:
+                d = read(ident)
+                extra: dict[str, Any] = {}
+                if kind == "plot":
+                    extra["plot_map"] = svg.plot_map([d["plot"]])
+                return render(request, template, d=d,
+                              json_url=f"/v1/explorer/{plural}/{url_for(kind, ident).rsplit('/', 1)[1]}",
+                              **extra)
+
+            return html(request, build)
+
+        def as_json(ident: str) -> Response:
+            return api(lambda: read(ident))
+
+        router.add_api_route(f"/explorer/{plural}/{{ident}}", page, methods=["GET"],
+                             include_in_schema=False)
+        router.add_api_route(f"/v1/explorer/{plural}/{{ident}}", as_json, methods=["GET"],
+                             summary=f"Explorer: one {kind}")
+
+    _record_routes("plot", "plot.html", reader.plot)
+    _record_routes("report", "report.html", reader.report)
+    _record_routes("attestation", "attestation.html", reader.attestation)
+
+    # -- issuance --------------------------------------------------------------------------------
+    @router.get("/explorer/batches", include_in_schema=False)
+    def batches_page(request: Request) -> Response:
+        def build() -> Response:
+            d = reader.batches(q(request, "project"), parse_after(q(request, "after")),
+                               limit_of(request))
+            vintages = reader.vintages()
+            tr = Translator(lang_of(request)[0])
+            return render(request, "batches.html", d=d, vintages=vintages,
+                          chart=chart(vintages, tr), json_url="/v1/explorer/batches",
+                          **_page_links(request, d["next"]))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/batches", summary="Explorer: issuance batches with unit counts")
+    def batches_json(request: Request) -> Response:
+        return api(lambda: reader.batches(q(request, "project"), parse_after(q(request, "after")),
+                                          limit_of(request)))
+
+    @router.get("/v1/explorer/vintages", summary="Explorer: units issued and retired per vintage")
+    def vintages_json() -> Response:
+        return api(lambda: {"vintages": reader.vintages()})
+
+    @router.get("/explorer/batches/{batch_id}", include_in_schema=False)
+    def batch_page(request: Request, batch_id: str) -> Response:
+        def build() -> Response:
+            d = reader.batch(batch_id, parse_after(q(request, "after")), limit_of(request))
+            return render(request, "batch.html", d=d,
+                          json_url=url_for("batch", d["batch"]["id"]).replace("/explorer/", "/v1/explorer/"),
+                          **_page_links(request, d["next"]))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/batches/{batch_id}", summary="Explorer: one issuance batch and its ranges")
+    def batch_json(request: Request, batch_id: str) -> Response:
+        return api(lambda: reader.batch(batch_id, parse_after(q(request, "after")), limit_of(request)))
+
+    # -- retirements, certificates, trace -----------------------------------------------------
+    def _retirement_filters(request: Request) -> tuple[str | None, str | None]:
+        enterprise = q(request, "enterprise") or None
+        return enterprise, parse_period(q(request, "period"))
+
+    @router.get("/explorer/retirements", include_in_schema=False)
+    def retirements_page(request: Request) -> Response:
+        def build() -> Response:
+            enterprise, period = _retirement_filters(request)
+            d = reader.retirements(enterprise, period, parse_after(q(request, "after")),
+                                   limit_of(request))
+            return render(request, "retirements.html", d=d, json_url="/v1/explorer/retirements",
+                          **_page_links(request, d["next"]))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/retirements", summary="Explorer: retirements in commit order")
+    def retirements_json(request: Request) -> Response:
+        def build() -> Any:
+            enterprise, period = _retirement_filters(request)
+            return reader.retirements(enterprise, period, parse_after(q(request, "after")),
+                                      limit_of(request))
+
+        return api(build)
+
+    @router.get("/v1/explorer/retirements/{retirement_id}", summary="Explorer: one retirement record")
+    def retirement_json(retirement_id: str) -> Response:
+        return api(lambda: reader.retirement(retirement_id))
+
+    def base_url(request: Request) -> str:
+        if source.public_url:
+            return source.public_url.rstrip("/")
+        return str(request.base_url).rstrip("/")
+
+    @router.get("/explorer/certificates/{retirement_id}", include_in_schema=False)
+    def certificate_page(request: Request, retirement_id: str) -> Response:
+        def build() -> Response:
+            d = reader.retirement(retirement_id)
+            r = d["retirement"]
+            verify_url = f"{base_url(request)}{url_for('verify', r['id'])}"
+            projects = {pid: reader.state(f"project/{pid}") for pid in r.get("project_ids", [])}
+            org = reader.state(f"org/{r['enterprise']}") or {}
+            return render(
+                request, "certificate.html", d=d, qr=svg.qr_svg(verify_url),
+                verify_url=verify_url, projects=projects, enterprise_name=org.get("name"),
+                block_hash=source.store.get_block_hash(r["height"]),
+                genesis_hash=genesis.hash,
+                download_url=f"/v1/explorer/certificates/{r['id']}",
+            )
+
+        return html(request, build)
+
+    def build_certificate(retirement_id: str) -> dict[str, Any]:
+        rid = reader.retirement(retirement_id)["retirement"]["id"]
+        try:
+            cert = source.build_certificate(rid)
+        except LookupError as exc:
+            raise ExplorerError("unknown_retirement", f"no retirement {rid}: {exc}") from None
+        except LedgerError as exc:
+            if exc.code in ("not_found", "unknown_retirement", "unknown_tx"):
+                raise ExplorerError("unknown_retirement", exc.message) from None
+            raise ExplorerError("certificate_unavailable", exc.message) from None
+        except NotImplementedError as exc:
+            raise ExplorerError("certificate_unavailable", str(exc) or "no certificates") from None
+        if not isinstance(cert, Mapping):
+            raise ExplorerError("certificate_unavailable", "the node built no certificate object")
+        return dict(cert)
+
+    @router.get("/v1/explorer/certificates/{retirement_id}", summary="The retirement certificate (JSON, for offline verification)")
+    def certificate_json(retirement_id: str) -> Response:
+        def build() -> Response:
+            cert = build_certificate(retirement_id)
+            rid = retirement_id.lower()
+            return JSONResponse(cert, headers={
+                "Content-Disposition": f'attachment; filename="retirement-{rid}.json"',
+            })
+
+        return api(build)
+
+    def run_verify(cert: dict[str, Any]) -> Verdict:
+        try:
+            return normalise_verdict(source.verify(cert))
+        except NotImplementedError as exc:
+            raise ExplorerError("verifier_unavailable", str(exc) or "no verifier") from None
+        except (LedgerError, ValueError, KeyError, TypeError, IndexError) as exc:
+            return verdict_from_error(exc)
+
+    @router.get("/explorer/verify", include_in_schema=False)
+    def verify_form(request: Request) -> Response:
+        return html(request, lambda: render(request, "verify.html", verdict=None,
+                                            genesis_hash=genesis.hash))
+
+    async def _uploaded(request: Request) -> Verdict:
+        body = await read_body(request)
+        cert = parse_certificate(
+            extract_certificate(request.headers.get("content-type", ""), body)
+        )
+        return await run_in_threadpool(run_verify, cert)
+
+    @router.post("/explorer/verify", include_in_schema=False)
+    async def verify_upload_page(request: Request) -> Response:
+        try:
+            verdict = await _uploaded(request)
+        except ExplorerError as exc:
+            return error_page(request, exc)
+        return render(request, "verify.html", verdict=verdict.to_json(), genesis_hash=genesis.hash)
+
+    @router.post("/v1/explorer/verify", summary="Verify a retirement certificate (JSON body or multipart upload)")
+    async def verify_upload_json(request: Request) -> Response:
+        try:
+            verdict = await _uploaded(request)
+        except ExplorerError as exc:
+            return _error_json(exc)
+        return JSONResponse(dict(verdict.to_json(), genesis_hash=genesis.hash))
+
+    def verify_by_id(retirement_id: str) -> dict[str, Any]:
+        cert = build_certificate(retirement_id)
+        return dict(run_verify(cert).to_json(), retirement_id=retirement_id.lower(),
+                    genesis_hash=genesis.hash)
+
+    @router.get("/explorer/verify/{retirement_id}", include_in_schema=False)
+    def verify_id_page(request: Request, retirement_id: str) -> Response:
+        def build() -> Response:
+            out = verify_by_id(retirement_id)
+            return render(request, "verify.html", verdict=out, subject=out["retirement_id"],
+                          genesis_hash=genesis.hash)
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/verify/{retirement_id}", summary="Build and verify the certificate of a retirement")
+    def verify_id_json(retirement_id: str) -> Response:
+        return api(lambda: verify_by_id(retirement_id))
+
+    @router.get("/explorer/trace/{serial}", include_in_schema=False)
+    def trace_page(request: Request, serial: str) -> Response:
+        def build() -> Response:
+            d = reader.trace(serial)
+            return render(request, "trace.html", d=d,
+                          json_url=f"/v1/explorer/trace/{url_for('trace', d['serial']).rsplit('/', 1)[1]}")
+
+        return html(request, build)
+
+    @router.get("/explorer/trace", include_in_schema=False)
+    def trace_query(request: Request) -> Response:
+        serial = q(request, "serial") or ""
+        return html(request, lambda: RedirectResponse(url_for("trace", reader.trace(serial)["serial"]), 303))
+
+    @router.get("/v1/explorer/trace/{serial}", summary="Explorer: the trace of one unit")
+    def trace_json(serial: str) -> Response:
+        return api(lambda: reader.trace(serial))
+
+    # -- search ------------------------------------------------------------------------------
+    @router.get("/explorer/search", include_in_schema=False)
+    def search_page(request: Request) -> Response:
+        return html(request, lambda: RedirectResponse(reader.search(q(request, "q") or "")["url"], 303))
+
+    @router.get("/v1/explorer/search", summary="Explorer: where a search leads")
+    def search_json(request: Request) -> Response:
+        return api(lambda: reader.search(q(request, "q") or ""))
+
+    # -- CSV export --------------------------------------------------------------------------
+    def csv_response(text: str, cursor: str | None, name: str) -> Response:
+        headers = {"Content-Disposition": f'attachment; filename="{name}"',
+                   "X-Content-Type-Options": "nosniff"}
+        if cursor is not None:
+            headers["X-Next-Cursor"] = cursor
+        return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8", headers=headers)
+
+    @router.get("/v1/export/retirements.csv", summary="CSV: retirements, one row per serial range")
+    def retirements_csv_route(request: Request) -> Response:
+        def build() -> Response:
+            enterprise, period = _retirement_filters(request)
+            text, cursor = retirements_csv(
+                reader, enterprise=enterprise, period=period,
+                after=parse_after(q(request, "after")),
+                limit=limit_of(request, DEFAULT_EXPORT, MAX_EXPORT),
+            )
+            return csv_response(text, cursor, "retirements.csv")
+
+        return api(build)
+
+    @router.get("/v1/export/issuances.csv", summary="CSV: issuance batches with current unit counts")
+    def issuances_csv_route(request: Request) -> Response:
+        def build() -> Response:
+            text, cursor = issuances_csv(
+                reader, project_id=q(request, "project") or None,
+                after=parse_after(q(request, "after")),
+                limit=limit_of(request, DEFAULT_EXPORT, MAX_EXPORT),
+            )
+            return csv_response(text, cursor, "issuances.csv")
+
+        return api(build)
+
+    # -- anything else under /explorer/ --------------------------------------------------------
+    @router.get("/explorer/{rest:path}", include_in_schema=False)
+    def not_found_page(request: Request, rest: str) -> Response:
+        return error_page(request, ExplorerError("not_found", "no such page"))
+
+    return router
+
+
+def create_explorer_app(source: ExplorerSource) -> FastAPI:
+    """A stand-alone app serving only the explorer (tests, or a read-only mirror)."""
+    app = FastAPI(title="Forest Carbon Ledger explorer", docs_url=None, redoc_url=None)
+    app.include_router(create_explorer_router(source))
+    return app

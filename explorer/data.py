@@ -1,0 +1,640 @@
+"""The explorer's read model: plain JSON-able dicts built from committed data only.
+
+HTML pages and JSON endpoints render the same dicts. Every function reads through the
+store (blocks, commits, the transaction index) or through ``chaincode.queries`` over the
+committed state; nothing here writes. Unknown or malformed input raises
+:class:`explorer.inputs.ExplorerError` with a stable code.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+from chaincode import queries
+from chaincode.carbon_common import (
+    attestation_key,
+    batch_key,
+    parse_serial_string,
+    plot_key,
+    project_key,
+    report_key,
+)
+from chaincode.carbon_market import RETIREMENT_PREFIX
+from chaincode.executor import VALIDATORS_KEY
+from chaincode.framework import KEY_PREFIX, ORG_PREFIX
+from chaincode.membership import ORGKEY_PREFIX
+from chaincode.units import BUFFER_ACCOUNT, batch_counts, iter_ranges
+from explorer.inputs import ExplorerError, is_hex64, parse_id
+from explorer.source import ExplorerSource
+from ledger.encoding import decode
+from ledger.errors import LedgerError
+
+__all__ = ["CST", "Reader", "iso_time", "url_for"]
+
+CST = timezone(timedelta(hours=8))
+RECENT_BLOCKS = 10
+RATE_WINDOW = 20
+VALOP_PREFIX = "valop/"
+
+#: Argument / event keys that name records, and the page kind each leads to.
+_LINK_KEYS: dict[str, str] = {
+    "project_id": "project",
+    "project_ids": "project",
+    "batch_id": "batch",
+    "report_id": "report",
+    "attestation_id": "attestation",
+    "validation_attestation": "attestation",
+    "verification_attestation": "attestation",
+    "plot_id": "plot",
+    "plots": "plot",
+    "org_id": "account",
+    "from_org": "account",
+    "to_org": "account",
+    "buyer_org": "account",
+    "enterprise_org": "account",
+    "exchange_org": "account",
+    "owner_org": "account",
+    "seller": "account",
+    "buyer": "account",
+    "enterprise": "account",
+    "sender": "account",
+    "receiver": "account",
+    "verifier_org": "account",
+    "retirement_id": "certificate",
+    "serial": "trace",
+}
+
+
+def iso_time(ms: int | None) -> str | None:
+    """Block time (ms since the epoch) as ISO 8601 in China Standard Time."""
+    if not isinstance(ms, int) or isinstance(ms, bool):
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(CST).isoformat(
+        timespec="seconds"
+    )
+
+
+def url_for(kind: str, ident: str | int) -> str:
+    """The explorer page of a record."""
+    ident = quote(str(ident), safe="")
+    paths = {
+        "block": "/explorer/blocks/{}",
+        "tx": "/explorer/txs/{}",
+        "project": "/explorer/projects/{}",
+        "plot": "/explorer/plots/{}",
+        "report": "/explorer/reports/{}",
+        "attestation": "/explorer/attestations/{}",
+        "batch": "/explorer/batches/{}",
+        "account": "/explorer/accounts/{}",
+        "certificate": "/explorer/certificates/{}",
+        "verify": "/explorer/verify/{}",
+        "trace": "/explorer/trace/{}",
+    }
+    return paths[kind].format(ident)
+
+
+def _loads(raw: bytes | None) -> Any:
+    return None if raw is None else json.loads(raw)
+
+
+class Reader:
+    """Read-only views over one :class:`ExplorerSource`; caches whole-state aggregates
+    (totals, the vintage chart) per committed height."""
+
+    def __init__(self, source: ExplorerSource) -> None:
+        self.source = source
+        self.store = source.store
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[int, Any]] = {}
+
+    # -- small helpers ---------------------------------------------------------------------
+    def height(self) -> int:
+        return self.store.latest_height()
+
+    def _cached(self, name: str, build: Any) -> Any:
+        height = self.height()
+        with self._lock:
+            hit = self._cache.get(name)
+            if hit is not None and hit[0] == height:
+                return hit[1]
+        value = build()
+        with self._lock:
+            self._cache[name] = (height, value)
+        return value
+
+    def state(self, key: str) -> Any:
+        raw = self.store.get(key)
+        return None if raw is None else decode(raw)
+
+    def _scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
+        for key, raw in self.store.iter_prefix(prefix):
+            yield key, decode(raw)
+
+    def _page_by_key(
+        self, prefix: str, after: str | None, limit: int
+    ) -> tuple[list[Any], str | None]:
+        """Values under ``prefix`` whose key suffix is > ``after``; ``next`` is the last
+        suffix returned when more remain."""
+        out: list[Any] = []
+        last: str | None = None
+        for key, value in self._scan(prefix):
+            suffix = key[len(prefix):]
+            if after is not None and suffix <= after:
+                continue
+            if len(out) == limit:
+                return out, last
+            out.append(value)
+            last = suffix
+        return out, None
+
+    def validator_names(self) -> dict[str, str]:
+        names = {v.pub_key: v.name for v in self.source.genesis.validators.validators}
+        record = self.state(VALIDATORS_KEY) or {}
+        for group in (record.get("current") or [], (record.get("pending") or {}).get("validators") or []):
+            for v in group:
+                if isinstance(v, dict) and "pub_key" in v:
+                    names[v["pub_key"]] = v.get("name", "")
+        return names
+
+    def key_org(self, pub_key: str) -> str | None:
+        record = self.state(KEY_PREFIX + pub_key) if is_hex64(pub_key) else None
+        return None if record is None else record.get("org")
+
+    # -- blocks ----------------------------------------------------------------------------
+    def _block_summary(self, height: int, block: dict[str, Any], names: dict[str, str]) -> dict:
+        header = block["header"]
+        failed = sum(1 for r in block["results"] if r.get("code") != "ok")
+        return {
+            "failed": failed,
+            "hash": self.store.get_block_hash(height),
+            "height": height,
+            "proposer": header["proposer"],
+            "proposer_name": names.get(header["proposer"]),
+            "time": header["time"],
+            "time_iso": iso_time(header["time"]),
+            "tx_count": len(block["txs"]),
+        }
+
+    def blocks(self, before: int | None, limit: int) -> dict[str, Any]:
+        """Block summaries, newest first, below ``before`` (exclusive; default: the tip)."""
+        top = self.height() if before is None else min(before - 1, self.height())
+        names = self.validator_names()
+        out = []
+        h = top
+        while h >= 1 and len(out) < limit:
+            block = _loads(self.store.get_block_json(h))
+            if block is not None:
+                out.append(self._block_summary(h, block, names))
+            h -= 1
+        return {"blocks": out, "height": self.height(), "next": h + 1 if h >= 1 else None}
+
+    def block(self, height: int) -> dict[str, Any]:
+        block = _loads(self.store.get_block_json(height))
+        commit = _loads(self.store.get_commit_json(height))
+        if block is None or commit is None:
+            raise ExplorerError(
+                "unknown_block", f"no block at height {height} (latest is {self.height()})"
+            )
+        names = self.validator_names()
+        txs = []
+        for index, (tx, result) in enumerate(zip(block["txs"], block["results"], strict=True)):
+            payload = tx["payload"]
+            txs.append({
+                "code": result.get("code"),
+                "contract": payload.get("contract"),
+                "index": index,
+                "method": payload.get("method"),
+                "signers": [{"key": k, "org": self.key_org(k)} for k in payload.get("signers", [])],
+                "tx_id": result.get("tx_id"),
+            })
+        signatures = [
+            {"name": names.get(s["validator"]), "signature": s["signature"],
+             "validator": s["validator"]}
+            for s in commit["signatures"]
+        ]
+        return {
+            "commit": {"block_hash": commit["block_hash"], "round": commit["round"],
+                       "signatures": signatures},
+            "hash": self.store.get_block_hash(height),
+            "header": block["header"],
+            "height": height,
+            "latest": self.height(),
+            "proposer_name": names.get(block["header"]["proposer"]),
+            "time_iso": iso_time(block["header"]["time"]),
+            "txs": txs,
+        }
+
+    def block_by_hash(self, block_hash: str) -> int | None:
+        return self.store.get_height_of_hash(block_hash.lower())
+
+    def tx(self, tx_id: str) -> dict[str, Any]:
+        location = self.store.get_tx_location(tx_id)
+        if location is None:
+            raise ExplorerError("unknown_tx", f"no committed transaction {tx_id}")
+        height, index = location
+        block = _loads(self.store.get_block_json(height))
+        if block is None:
+            raise ExplorerError("unknown_tx", f"no committed transaction {tx_id}")
+        tx = block["txs"][index]
+        result = block["results"][index]
+        payload = tx["payload"]
+        signers = [{"key": k, "org": self.key_org(k)} for k in payload.get("signers", [])]
+        links = _links(payload.get("args", {}), result.get("events", []))
+        return {
+            "args": payload.get("args", {}),
+            "block_hash": self.store.get_block_hash(height),
+            "chain_id": payload.get("chain_id"),
+            "contract": payload.get("contract"),
+            "height": height,
+            "index": index,
+            "links": links,
+            "method": payload.get("method"),
+            "nonce": payload.get("nonce"),
+            "result": result,
+            "signatures": tx.get("signatures", []),
+            "signers": signers,
+            "time": block["header"]["time"],
+            "time_iso": iso_time(block["header"]["time"]),
+            "tx_id": tx_id,
+        }
+
+    # -- dashboard -------------------------------------------------------------------------
+    def tx_rate(self) -> dict[str, Any]:
+        """Committed transactions per second over the last blocks (from block times)."""
+        top = self.height()
+        if top < 1:
+            return {"blocks": 0, "tx_per_s": None}
+        start = max(top - RATE_WINDOW, 0)
+        count = 0
+        t_end = None
+        t_start = self.source.genesis.genesis_time
+        for h in range(top, start, -1):
+            block = _loads(self.store.get_block_json(h))
+            if block is None:
+                continue
+            count += len(block["txs"])
+            if t_end is None:
+                t_end = block["header"]["time"]
+        if start >= 1:
+            before = _loads(self.store.get_block_json(start))
+            if before is not None:
+                t_start = before["header"]["time"]
+        span_ms = (t_end or t_start) - t_start
+        rate = None if span_ms <= 0 else round(count * 1000 / span_ms, 2)
+        return {"blocks": top - start, "tx_per_s": rate}
+
+    def validators(self, status: dict[str, Any]) -> list[dict[str, Any]]:
+        """The validator set with who signed the latest commit (and any per-validator
+        fields the node's status gives)."""
+        given = status.get("validators")
+        if isinstance(given, list) and all(isinstance(v, dict) for v in given):
+            validators = [dict(v) for v in given]
+        else:
+            record = self.state(VALIDATORS_KEY) or {}
+            validators = [dict(v) for v in record.get("current") or []]
+        commit = _loads(self.store.get_commit_json(self.height()))
+        signed = {s["validator"] for s in commit["signatures"]} if commit else set()
+        for v in validators:
+            key = v.get("pub_key")
+            v["signed_latest"] = key in signed if commit else None
+            v["operator"] = self.state(VALOP_PREFIX + key) if is_hex64(key) else None
+        return validators
+
+    def totals(self) -> dict[str, int]:
+        return self._cached("totals", lambda: queries.totals(self.store))
+
+    def vintages(self) -> list[dict[str, int]]:
+        """Per vintage: units issued and retired (over every batch), ascending."""
+
+        def build() -> list[dict[str, int]]:
+            per: dict[int, dict[str, int]] = {}
+            counts: dict[str, dict[str, dict[str, int]]] = {}
+            for _key, batch in self._scan("batch/"):
+                pid = batch["project_id"]
+                if pid not in counts:
+                    counts[pid] = batch_counts(self.store, pid)
+                c = counts[pid].get(batch["id"], {})
+                row = per.setdefault(batch["vintage"], {"issued": 0, "retired": 0})
+                row["issued"] += batch["quantity"]
+                row["retired"] += c.get("retired", 0)
+            return [dict(per[v], vintage=v) for v in sorted(per)]
+
+        return self._cached("vintages", build)
+
+    def dashboard(self) -> dict[str, Any]:
+        status = self.source.get_status()
+        recent = self.blocks(None, RECENT_BLOCKS)["blocks"]
+        rate = self.tx_rate()
+        peers = status.get("peers")
+        return {
+            "chain_id": self.source.genesis.chain_id,
+            "genesis_hash": self.source.genesis.hash,
+            "halted": status.get("halted"),
+            "height": self.height(),
+            "mempool": status.get("mempool"),
+            "node": status.get("node"),
+            "peers": len(peers) if isinstance(peers, list) else peers,
+            "recent_blocks": recent,
+            "round": status.get("round"),
+            "totals": self.totals(),
+            "tx_per_s": status.get("tx_per_s", rate["tx_per_s"]),
+            "tx_rate_blocks": rate["blocks"],
+            "validators": self.validators(status),
+            "version": status.get("version"),
+            "vintages": self.vintages(),
+        }
+
+    # -- organisations and accounts -------------------------------------------------------
+    def orgs(self, after: str | None, limit: int) -> dict[str, Any]:
+        page, nxt = self._page_by_key(ORG_PREFIX, after, limit)
+        return {"next": nxt, "orgs": page}
+
+    def org_keys(self, org_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        out = []
+        prefix = f"{ORGKEY_PREFIX}{org_id}/"
+        for key, _height in self._scan(prefix):
+            pub_key = key[len(prefix):]
+            record = self.state(KEY_PREFIX + pub_key) or {}
+            out.append(dict(record, pub_key=pub_key))
+            if len(out) >= limit:
+                break
+        return out
+
+    def account(self, account: str, after: str | None, limit: int) -> dict[str, Any]:
+        account = parse_id(account, "account")
+        org = self.state(ORG_PREFIX + account)
+        try:
+            holdings = queries.holdings(self.store, account, limit=limit, after=after)
+        except LedgerError as exc:
+            raise ExplorerError("bad_cursor", exc.message) from None
+        has_units = any(holdings["totals"].values())
+        if org is None and account != BUFFER_ACCOUNT and not has_units:
+            raise ExplorerError("unknown_account", f"no organisation or account {account!r}")
+        out: dict[str, Any] = {
+            "account": account,
+            "holdings": holdings,
+            "keys": self.org_keys(account) if org is not None else [],
+            "org": org,
+        }
+        if account == BUFFER_ACCOUNT:
+            out["buffer_pool"] = queries.buffer_pool(self.store, limit=limit)
+        return out
+
+    def buffer_pool(self, limit: int) -> dict[str, Any]:
+        return queries.buffer_pool(self.store, limit=limit)
+
+    # -- projects ---------------------------------------------------------------------------
+    def projects(self, after: str | None, limit: int) -> dict[str, Any]:
+        page, nxt = self._page_by_key("project/", after, limit)
+        return {"next": nxt, "projects": page}
+
+    def project(self, project_id: str, limit: int) -> dict[str, Any]:
+        project_id = parse_id(project_id, "project id")
+        try:
+            out = queries.project(self.store, project_id, limit=limit)
+        except LedgerError as exc:
+            if exc.code == "not_found":
+                raise ExplorerError("unknown_project", f"no project {project_id!r}") from None
+            raise
+        per_vintage: dict[int, dict[str, int]] = {}
+        for b in out["batches"]:
+            row = per_vintage.setdefault(b["vintage"], {"issued": 0, "retired": 0})
+            row["issued"] += b["quantity"]
+            row["retired"] += (b.get("counts") or {}).get("retired", 0)
+        out["vintages"] = [dict(per_vintage[v], vintage=v) for v in sorted(per_vintage)]
+        return out
+
+    def _record(self, key: str, code: str, what: str, ident: str) -> dict[str, Any]:
+        record = self.state(key)
+        if record is None:
+            raise ExplorerError(code, f"no {what} {ident!r}")
+        return record
+
+    def plot(self, plot_id: str) -> dict[str, Any]:
+        plot_id = parse_id(plot_id, "plot id")
+        return {"plot": self._record(plot_key(plot_id), "unknown_plot", "plot", plot_id)}
+
+    def report(self, report_id: str) -> dict[str, Any]:
+        report_id = parse_id(report_id, "report id")
+        record = self._record(report_key(report_id), "unknown_report", "monitoring report",
+                              report_id)
+        att_id = record.get("verification_attestation")
+        return {
+            "attestation": self.state(attestation_key(att_id)) if att_id else None,
+            "report": record,
+        }
+
+    def attestation(self, attestation_id: str) -> dict[str, Any]:
+        attestation_id = parse_id(attestation_id, "attestation id")
+        return {
+            "attestation": self._record(
+                attestation_key(attestation_id), "unknown_attestation", "attestation",
+                attestation_id,
+            )
+        }
+
+    # -- issuance ----------------------------------------------------------------------------
+    def batches(self, project_id: str | None, after: str | None, limit: int) -> dict[str, Any]:
+        if project_id is not None:
+            project_id = parse_id(project_id, "project id")
+        cursor = None if after is None else f"batch/{after}"
+        out = queries.batches(self.store, project_id, limit=limit, after=cursor)
+        nxt = out["next"]
+        return {"batches": out["batches"], "next": None if nxt is None else nxt[len("batch/"):]}
+
+    def batch(self, batch_id: str, after: str | None, limit: int) -> dict[str, Any]:
+        batch_id = parse_id(batch_id, "batch id")
+        batch = self._record(batch_key(batch_id), "unknown_batch", "issuance batch", batch_id)
+        counts = dict(batch_counts(self.store, batch["project_id"]).get(batch_id, {}))
+        if after is not None and not after.isdigit():
+            raise ExplorerError("bad_cursor", "after is a unit number")
+        start = 0 if after is None else int(after)
+        ranges: list[dict[str, Any]] = []
+        nxt = None
+        for r in iter_ranges(self.store, batch["project_id"]):
+            if r["batch_id"] != batch_id or r["first"] <= start:
+                continue
+            if len(ranges) == limit:
+                nxt = str(ranges[-1]["first"])
+                break
+            ranges.append({k: r[k] for k in ("account", "first", "frozen", "last", "state",
+                                                "tx_id", "height")})
+        return {"batch": batch, "counts": counts, "next": nxt, "ranges": ranges}
+
+    # -- retirements and trace --------------------------------------------------------------
+    def retirements(
+        self, enterprise: str | None, period: str | None, after: str | None, limit: int
+    ) -> dict[str, Any]:
+        if enterprise is not None:
+            enterprise = parse_id(enterprise, "enterprise")
+        return queries.retirements(
+            self.store, enterprise=enterprise, period=period, limit=limit, after=after
+        )
+
+    def retirement(self, retirement_id: str) -> dict[str, Any]:
+        if not is_hex64(retirement_id):
+            raise ExplorerError("bad_tx_id", "a retirement id is the 64-hex id of its transaction")
+        retirement_id = retirement_id.lower()
+        record = self.state(RETIREMENT_PREFIX + retirement_id)
+        if record is None:
+            raise ExplorerError("unknown_retirement", f"no retirement {retirement_id}")
+        block = _loads(self.store.get_block_json(record["height"]))
+        time_ms = None if block is None else block["header"]["time"]
+        return {"retirement": record, "time": time_ms, "time_iso": iso_time(time_ms)}
+
+    def trace(self, serial: str) -> dict[str, Any]:
+        try:
+            out = queries.trace(self.store, serial)
+        except LedgerError as exc:
+            if exc.code == "not_found":
+                raise ExplorerError("unknown_serial", exc.message) from None
+            raise ExplorerError("invalid_serial", exc.message) from None
+        out["timeline"] = _timeline(out)
+        return out
+
+    # -- search ------------------------------------------------------------------------------
+    def search(self, query: str) -> dict[str, Any]:
+        """Where ``query`` leads: ``{"kind", "id", "url"}``; ``not_found`` / ``bad_query``."""
+        q = query.strip() if isinstance(query, str) else ""
+        if not q:
+            raise ExplorerError("bad_query", "type a transaction id, height, serial, project or account")
+        if len(q) > 200:
+            raise ExplorerError("bad_query", "a search is at most 200 characters")
+        if q.isascii() and q.isdigit() and len(q) <= 18:
+            height = int(q)
+            if 1 <= height <= self.height():
+                return _hit("block", height)
+            raise ExplorerError("not_found", f"no block at height {q} (latest is {self.height()})")
+        if is_hex64(q):
+            tx_id = q.lower()
+            if self.store.get_tx_location(tx_id) is not None:
+                return _hit("tx", tx_id)
+            block_height = self.block_by_hash(tx_id)
+            if block_height is not None:
+                return _hit("block", block_height)
+            raise ExplorerError("not_found", f"no transaction or block {tx_id}")
+        if parse_serial_string(q) is not None or (":" in q and q.rsplit(":", 1)[1].isdigit()):
+            try:
+                project_id, unit = queries.parse_serial(q)
+            except LedgerError as exc:
+                raise ExplorerError("invalid_serial", exc.message) from None
+            serial = f"{project_id}:{unit}"
+            try:
+                queries.trace(self.store, serial)
+            except LedgerError:
+                raise ExplorerError("not_found", f"unit {serial} was never issued") from None
+            return _hit("trace", serial)
+        try:
+            ident = parse_id(q)
+        except ExplorerError:
+            raise ExplorerError("not_found", f"nothing matches {q!r}") from None
+        for kind, key in (
+            ("project", project_key(ident)),
+            ("account", ORG_PREFIX + ident),
+            ("batch", batch_key(ident)),
+            ("report", report_key(ident)),
+            ("attestation", attestation_key(ident)),
+            ("plot", plot_key(ident)),
+        ):
+            if self.store.get(key) is not None:
+                return _hit(kind, ident)
+        if ident == BUFFER_ACCOUNT:
+            return _hit("account", ident)
+        raise ExplorerError("not_found", f"nothing matches {q!r}")
+
+
+def _hit(kind: str, ident: str | int) -> dict[str, Any]:
+    return {"id": ident, "kind": kind, "url": url_for(kind, ident)}
+
+
+def _links(args: Any, events: Any) -> list[dict[str, Any]]:
+    """Pages of the records a transaction names (arguments and result events)."""
+    seen: set[tuple[str, str]] = set()
+    out: list[dict[str, Any]] = []
+
+    def add(kind: str, value: Any) -> None:
+        if kind == "trace":
+            parsed = parse_serial_string(value) if isinstance(value, str) else None
+            if parsed is None:
+                return
+            value = f"{parsed[0]}:{parsed[2]}"
+        elif kind == "certificate":
+            if not is_hex64(value):
+                return
+        else:
+            try:
+                parse_id(value)
+            except ExplorerError:
+                return
+        if (kind, value) not in seen:
+            seen.add((kind, value))
+            out.append({"id": value, "kind": kind, "url": url_for(kind, value)})
+
+    def walk(obj: Any, depth: int) -> None:
+        if depth > 4 or not isinstance(obj, dict):
+            return
+        for key in sorted(obj):
+            value = obj[key]
+            kind = _LINK_KEYS.get(key)
+            if kind is not None:
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, str):
+                        add(kind, item)
+            elif isinstance(value, dict):
+                walk(value, depth + 1)
+
+    walk(args if isinstance(args, dict) else {}, 0)
+    for event in events if isinstance(events, list) else []:
+        walk(event, 0)
+    return out
+
+
+def _timeline(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trace as one list in the order things happened: plots, project, validation,
+    registration, monitoring report, verification, then every step of the unit's history
+    (issuance, trades, transfers, freezes, retirement or cancellation)."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for ref in trace["provenance"]:
+        by_kind.setdefault(ref["kind"], []).append(ref)
+    out: list[dict[str, Any]] = []
+    for kind in ("plot", "project", "validation", "registration", "report", "verification"):
+        for ref in by_kind.get(kind, []):
+            if ref["tx_id"] is None and ref["record"] is None:
+                continue
+            link_kind = {"validation": "attestation", "verification": "attestation",
+                         "registration": "project"}.get(kind, kind)
+            ident = ref["id"]
+            out.append({
+                "action": kind,
+                "from": None,
+                "height": ref["height"],
+                "id": ident,
+                "record": ref["record"],
+                "to": None,
+                "tx_id": ref["tx_id"],
+                "url": url_for(link_kind, ident) if isinstance(ident, str) else None,
+            })
+    for step in trace["steps"]:
+        record = step.get("record") or {}
+        ident = record.get("id") if isinstance(record, dict) else None
+        url = None
+        if step["action"] == "issue" and ident:
+            url = url_for("batch", ident)
+        elif step["action"] == "retire" and ident:
+            url = url_for("certificate", ident)
+        out.append({
+            "action": step["action"],
+            "from": step.get("from"),
+            "height": step.get("height"),
+            "id": ident,
+            "record": step.get("record"),
+            "to": step.get("to"),
+            "tx_id": step.get("tx_id"),
+            "url": url,
+        })
+    return out

@@ -1,0 +1,118 @@
+"""Reading an uploaded certificate: a size-limited body, then the JSON text out of a
+``multipart/form-data`` form (file field ``certificate`` or text field
+``certificate_json``), an ``application/x-www-form-urlencoded`` form (``certificate_json``)
+or a plain ``application/json`` body.
+
+Multipart bodies are parsed with the standard library's ``email`` parser (the body is at
+most :data:`MAX_BODY_BYTES`), so no extra dependency is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+
+from explorer.inputs import ExplorerError
+
+__all__ = ["MAX_BODY_BYTES", "MAX_CERT_BYTES", "extract_certificate", "parse_certificate", "read_body"]
+
+#: Largest certificate accepted (the JSON itself).
+MAX_CERT_BYTES = 1024 * 1024
+#: Largest request body (a certificate plus the form's own overhead).
+MAX_BODY_BYTES = MAX_CERT_BYTES + 16 * 1024
+FILE_FIELD = "certificate"
+TEXT_FIELD = "certificate_json"
+
+
+def _too_large() -> ExplorerError:
+    return ExplorerError("upload_too_large", f"a certificate is at most {MAX_CERT_BYTES} bytes (1 MiB)")
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body; ``upload_too_large`` (413) past ``limit`` bytes, judged first by
+    Content-Length and then by what actually arrives."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ExplorerError("malformed_form", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
+    try:
+        head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    except UnicodeEncodeError:
+        raise ExplorerError("malformed_form", "the Content-Type header is not valid") from None
+    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise ExplorerError("malformed_form", "the multipart form could not be read")
+    fields: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or name in fields:
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            fields[name] = payload
+    return fields
+
+
+def extract_certificate(content_type: str, body: bytes) -> bytes:
+    """The certificate's JSON bytes from a request body of ``content_type``.
+
+    Errors: ``unsupported_media_type`` (415), ``malformed_form`` (400), ``no_certificate``
+    (400: nothing uploaded or pasted), ``upload_too_large`` (413).
+    """
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json":
+        text = body
+    elif media == "multipart/form-data":
+        fields = _multipart(content_type, body)
+        upload = fields.get(FILE_FIELD, b"")
+        text = upload if upload.strip() else fields.get(TEXT_FIELD, b"")
+    elif media == "application/x-www-form-urlencoded":
+        try:
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=10)
+        except (UnicodeDecodeError, ValueError):
+            raise ExplorerError("malformed_form", "the form is not valid UTF-8 form data") from None
+        text = (form.get(TEXT_FIELD) or [""])[0].encode("utf-8")
+    else:
+        raise ExplorerError(
+            "unsupported_media_type",
+            "send the certificate as multipart/form-data, a url-encoded form or application/json",
+        )
+    if not text.strip():
+        raise ExplorerError("no_certificate", "choose a certificate file or paste its JSON")
+    if len(text) > MAX_CERT_BYTES:
+        raise _too_large()
+    return text
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_certificate(text: bytes) -> dict[str, Any]:
+    """The certificate object from JSON bytes: ``not_json`` unless the bytes are JSON,
+    ``malformed_certificate`` unless the JSON is an object."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise ExplorerError("not_json", "the certificate is not valid JSON (UTF-8)") from None
+    if not isinstance(value, dict):
+        raise ExplorerError("malformed_certificate", "a certificate is a JSON object")
+    return value
