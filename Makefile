@@ -13,7 +13,7 @@ PY          := $(VENV)/bin/python
 FCL         := $(VENV)/bin/fcl
 STAMP_TEST  := $(VENV)/.installed-test
 STAMP_RUN   := $(VENV)/.installed-run
-PYTEST_ARGS ?= -m "not slow"
+PYTEST_ARGS ?=
 
 DEVNET      := devnet
 DEV_HOME    := $(DEVNET)/node0

@@ -51,6 +51,9 @@ __all__ = ["create_explorer_app", "create_explorer_router"]
 log = logging.getLogger("explorer")
 
 _HERE = Path(__file__).parent
+#: Transactions per block page (default and most).
+MAX_BLOCK_PAGE = 100
+MAX_BLOCK_PAGE_LIMIT = 1000
 STATIC_FILES = {"explorer.css": "text/css; charset=utf-8"}
 #: No scripts at all; styles and images only from the explorer itself.
 CSP = (
@@ -148,7 +151,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         )
         return lang, query in LANGS
 
-    def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    def render(request: Request, template: str, http_status: int = 200, **context: Any) -> Response:
         lang, set_cookie = lang_of(request)
         other = "en" if lang == "zh" else "zh"
         params = {k: v for k, v in request.query_params.items() if k != "lang"}
@@ -166,7 +169,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         headers = dict(_SECURITY_HEADERS)
         headers["Content-Language"] = "zh-CN" if lang == "zh" else "en"
         headers["Vary"] = "Cookie, Accept-Language"
-        response = HTMLResponse(body, status_code=status, headers=headers)
+        response = HTMLResponse(body, status_code=http_status, headers=headers)
         if set_cookie:
             response.set_cookie(COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
         return response
@@ -254,14 +257,17 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     @router.get("/explorer/blocks/{height}", include_in_schema=False)
     def block_page(request: Request, height: str) -> Response:
         def build() -> Response:
-            b = reader.block(_height_or_hash(height))
-            return render(request, "block.html", b=b, json_url=f"/v1/explorer/blocks/{b['height']}")
+            b = reader.block(_height_or_hash(height), parse_after(q(request, "after")),
+                             limit_of(request, MAX_BLOCK_PAGE, MAX_BLOCK_PAGE_LIMIT))
+            return render(request, "block.html", b=b, json_url=f"/v1/explorer/blocks/{b['height']}",
+                          **_page_links(request, b["next"]))
 
         return html(request, build)
 
     @router.get("/v1/explorer/blocks/{height}", summary="Explorer: one block with its txs and commit")
-    def block_json(height: str) -> Response:
-        return api(lambda: reader.block(_height_or_hash(height)))
+    def block_json(request: Request, height: str) -> Response:
+        return api(lambda: reader.block(_height_or_hash(height), parse_after(q(request, "after")),
+                                        limit_of(request, MAX_BLOCK_PAGE, MAX_BLOCK_PAGE_LIMIT)))
 
     def _height_or_hash(text: str) -> int:
         if is_hex64(text):
@@ -335,7 +341,8 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
             d = reader.project(project_id, limit_of(request, MAX_PAGE))
             tr = Translator(lang_of(request)[0])
             return render(
-                request, "project.html", d=d, plot_map=svg.plot_map(d["plots"]),
+                request, "project.html", d=d,
+                plot_map=svg.plot_map(reader.plots_of(d["project"], svg.MAX_MAP_PLOTS)),
                 chart=chart(d["vintages"], tr),
                 json_url=url_for("project", d["project"]["id"]).replace("/explorer/", "/v1/explorer/"),
             )
@@ -377,7 +384,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     @router.get("/explorer/batches", include_in_schema=False)
     def batches_page(request: Request) -> Response:
         def build() -> Response:
-            d = reader.batches(q(request, "project"), parse_after(q(request, "after")),
+            d = reader.batches(q(request, "project") or None, parse_after(q(request, "after")),
                                limit_of(request))
             vintages = reader.vintages()
             tr = Translator(lang_of(request)[0])
@@ -389,7 +396,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
 
     @router.get("/v1/explorer/batches", summary="Explorer: issuance batches with unit counts")
     def batches_json(request: Request) -> Response:
-        return api(lambda: reader.batches(q(request, "project"), parse_after(q(request, "after")),
+        return api(lambda: reader.batches(q(request, "project") or None, parse_after(q(request, "after")),
                                           limit_of(request)))
 
     @router.get("/v1/explorer/vintages", summary="Explorer: units issued and retired per vintage")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -39,6 +40,7 @@ __all__ = ["CST", "Reader", "iso_time", "url_for"]
 CST = timezone(timedelta(hours=8))
 RECENT_BLOCKS = 10
 RATE_WINDOW = 20
+SUMMARY_CACHE = 4096
 VALOP_PREFIX = "valop/"
 
 #: Argument / event keys that name records, and the page kind each leads to.
@@ -74,9 +76,11 @@ def iso_time(ms: int | None) -> str | None:
     """Block time (ms since the epoch) as ISO 8601 in China Standard Time."""
     if not isinstance(ms, int) or isinstance(ms, bool):
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(CST).isoformat(
-        timespec="seconds"
-    )
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(CST)
+    except (OverflowError, OSError, ValueError):  # out of the calendar's range
+        return None
+    return moment.isoformat(timespec="seconds")
 
 
 def url_for(kind: str, ident: str | int) -> str:
@@ -111,6 +115,8 @@ class Reader:
         self.store = source.store
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[int, Any]] = {}
+        # committed blocks never change: their summaries are cached by height
+        self._summaries: OrderedDict[int, dict[str, Any]] = OrderedDict()
 
     # -- small helpers ---------------------------------------------------------------------
     def height(self) -> int:
@@ -180,20 +186,40 @@ class Reader:
             "tx_count": len(block["txs"]),
         }
 
+    def block_summary(self, height: int) -> dict[str, Any] | None:
+        with self._lock:
+            hit = self._summaries.get(height)
+            if hit is not None:
+                self._summaries.move_to_end(height)
+                return hit
+        block = _loads(self.store.get_block_json(height))
+        if block is None:
+            return None
+        summary = self._block_summary(height, block, self.validator_names())
+        with self._lock:
+            self._summaries[height] = summary
+            while len(self._summaries) > SUMMARY_CACHE:
+                self._summaries.popitem(last=False)
+        return summary
+
     def blocks(self, before: int | None, limit: int) -> dict[str, Any]:
         """Block summaries, newest first, below ``before`` (exclusive; default: the tip)."""
         top = self.height() if before is None else min(before - 1, self.height())
-        names = self.validator_names()
         out = []
         h = top
         while h >= 1 and len(out) < limit:
-            block = _loads(self.store.get_block_json(h))
-            if block is not None:
-                out.append(self._block_summary(h, block, names))
+            summary = self.block_summary(h)
+            if summary is not None:
+                out.append(summary)
             h -= 1
         return {"blocks": out, "height": self.height(), "next": h + 1 if h >= 1 else None}
 
-    def block(self, height: int) -> dict[str, Any]:
+    def block(self, height: int, after: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """A block with a page of its transactions (``after``: the index of the last
+        transaction of the previous page)."""
+        if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 5):
+            raise ExplorerError("bad_cursor", "after is a transaction index")
+        start = 0 if after is None else int(after) + 1
         block = _loads(self.store.get_block_json(height))
         commit = _loads(self.store.get_commit_json(height))
         if block is None or commit is None:
@@ -202,7 +228,9 @@ class Reader:
             )
         names = self.validator_names()
         txs = []
-        for index, (tx, result) in enumerate(zip(block["txs"], block["results"], strict=True)):
+        pairs = list(zip(block["txs"], block["results"], strict=True))
+        for index in range(start, min(start + limit, len(pairs))):
+            tx, result = pairs[index]
             payload = tx["payload"]
             txs.append({
                 "code": result.get("code"),
@@ -224,8 +252,10 @@ class Reader:
             "header": block["header"],
             "height": height,
             "latest": self.height(),
+            "next": str(start + limit - 1) if start + limit < len(pairs) else None,
             "proposer_name": names.get(block["header"]["proposer"]),
             "time_iso": iso_time(block["header"]["time"]),
+            "tx_count": len(pairs),
             "txs": txs,
         }
 
@@ -274,16 +304,16 @@ class Reader:
         t_end = None
         t_start = self.source.genesis.genesis_time
         for h in range(top, start, -1):
-            block = _loads(self.store.get_block_json(h))
-            if block is None:
+            summary = self.block_summary(h)
+            if summary is None:
                 continue
-            count += len(block["txs"])
+            count += summary["tx_count"]
             if t_end is None:
-                t_end = block["header"]["time"]
+                t_end = summary["time"]
         if start >= 1:
-            before = _loads(self.store.get_block_json(start))
+            before = self.block_summary(start)
             if before is not None:
-                t_start = before["header"]["time"]
+                t_start = before["time"]
         span_ms = (t_end or t_start) - t_start
         rate = None if span_ms <= 0 else round(count * 1000 / span_ms, 2)
         return {"blocks": top - start, "tx_per_s": rate}
@@ -378,7 +408,7 @@ class Reader:
         out: dict[str, Any] = {
             "account": account,
             "holdings": holdings,
-            "keys": self.org_keys(account) if org is not None else [],
+            "member_keys": self.org_keys(account) if org is not None else [],
             "org": org,
         }
         if account == BUFFER_ACCOUNT:
@@ -407,6 +437,16 @@ class Reader:
             row["issued"] += b["quantity"]
             row["retired"] += (b.get("counts") or {}).get("retired", 0)
         out["vintages"] = [dict(per_vintage[v], vintage=v) for v in sorted(per_vintage)]
+        return out
+
+    def plots_of(self, project: dict[str, Any], limit: int = 1000) -> list[dict[str, Any]]:
+        """Every plot of a project (at most ``limit``; a project has at most 1000), for
+        its map."""
+        out = []
+        for plot_id in project.get("plots", [])[:limit]:
+            plot = self.state(plot_key(plot_id)) if isinstance(plot_id, str) else None
+            if plot is not None:
+                out.append(plot)
         return out
 
     def _record(self, key: str, code: str, what: str, ident: str) -> dict[str, Any]:
@@ -617,6 +657,9 @@ def _timeline(trace: dict[str, Any]) -> list[dict[str, Any]]:
                 "record": ref["record"],
                 "to": None,
                 "tx_id": ref["tx_id"],
+                # plots, projects and reports are re-stamped when they change later
+                # (project assignment, issuance), so their tx is the latest change
+                "tx_role": "updated" if kind in ("plot", "project", "report") else "created",
                 "url": url_for(link_kind, ident) if isinstance(ident, str) else None,
             })
     for step in trace["steps"]:
@@ -635,6 +678,7 @@ def _timeline(trace: dict[str, Any]) -> list[dict[str, Any]]:
             "record": step.get("record"),
             "to": step.get("to"),
             "tx_id": step.get("tx_id"),
+            "tx_role": "created",
             "url": url,
         })
     return out

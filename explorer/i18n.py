@@ -266,6 +266,7 @@ LABELS: dict[str, dict[str, str]] = {
     "to": {"en": "To", "zh": "转入方"},
     "step": {"en": "Step", "zh": "步骤"},
     "trace_this": {"en": "Trace", "zh": "溯源"},
+    "last_updated": {"en": "record last changed by", "zh": "记录最近变更于交易"},
     # -- verification -------------------------------------------------------------------
     "verify": {"en": "Verify a retirement certificate", "zh": "验证注销证明"},
     "verify_lead": {
@@ -280,6 +281,8 @@ LABELS: dict[str, dict[str, str]] = {
     "checks": {"en": "Checks", "zh": "检查项"},
     "passed": {"en": "passed", "zh": "通过"},
     "failed": {"en": "failed", "zh": "未通过"},
+    "skipped": {"en": "not checked (an earlier check failed)", "zh": "未检查（前置检查未通过）"},
+    "verified_facts": {"en": "What the certificate proves", "zh": "证明所确认的内容"},
     "verdict": {"en": "Verdict", "zh": "结论"},
     "verdict_valid": {"en": "The certificate is valid.", "zh": "该注销证明有效。"},
     "verdict_invalid": {"en": "The certificate is NOT valid.", "zh": "该注销证明无效。"},
@@ -370,6 +373,8 @@ VALUES: dict[str, dict[str, dict[str, str]]] = {
     "check": {
         "ok": {"en": "passed", "zh": "通过"},
         "failed": {"en": "failed", "zh": "未通过"},
+    "skipped": {"en": "not checked (an earlier check failed)", "zh": "未检查（前置检查未通过）"},
+    "verified_facts": {"en": "What the certificate proves", "zh": "证明所确认的内容"},
     },
 }
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import LedgerError
@@ -80,7 +80,6 @@ class ExplorerSource:
     build_certificate: Callable[[str], dict[str, Any]] = _no_certificates
     verify_certificate: Callable[[Mapping[str, Any]], Any] | None = None
     public_url: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def get_status(self) -> dict[str, Any]:
         if self.status is None:
@@ -99,19 +98,26 @@ class Check:
     name: str
     ok: bool
     message: str = ""
+    skipped: bool = False
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """``ok``; every ``check``; ``summary``: one line for people; ``details``: what a valid
+    certificate proves (``ledger.certificate.CertificateSummary.to_json()``), if given."""
+
     ok: bool
     checks: tuple[Check, ...]
     summary: str
     code: str | None = None
+    details: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "checks": [{"message": c.message, "name": c.name, "ok": c.ok} for c in self.checks],
+            "checks": [{"message": c.message, "name": c.name, "ok": c.ok, "skipped": c.skipped}
+                       for c in self.checks],
             "code": self.code,
+            "details": self.details,
             "ok": self.ok,
             "summary": self.summary,
         }
@@ -124,6 +130,14 @@ def _get(obj: Any, *names: str) -> Any:
                 return obj[name]
         elif hasattr(obj, name):
             return getattr(obj, name)
+    return None
+
+
+def _first_text(obj: Any, *names: str) -> str | None:
+    for name in names:
+        value = _get(obj, name)
+        if isinstance(value, str):
+            return value
     return None
 
 
@@ -151,16 +165,26 @@ def _checks(raw: Any) -> list[Check]:
     else:
         return out
     for item in items:
+        skipped = False
         if isinstance(item, (list, tuple)) and len(item) >= 2:
             name, ok = item[0], item[1]
-            message = item[2] if len(item) > 2 else ""
+            message: Any = item[2] if len(item) > 2 else ""
         else:
             name = _get(item, "name", "check", "id")
             ok = _get(item, "ok", "passed", "valid", "status", "result")
-            message = _get(item, "message", "detail", "reason", "error", "code")
+            message = _first_text(item, "message", "detail", "reason", "error", "code")
+            skipped = _get(item, "skipped") is True
         flag = _as_bool(ok)
-        out.append(Check(str(name), bool(flag), "" if message is None else str(message)))
+        out.append(Check(str(name), bool(flag), "" if message is None else str(message), skipped))
     return out
+
+
+def _details(raw: Any) -> dict[str, Any] | None:
+    value = _get(raw, "summary", "details")
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        value = to_json()
+    return dict(value) if isinstance(value, Mapping) else None
 
 
 def normalise_verdict(raw: Any) -> Verdict:
@@ -173,13 +197,13 @@ def normalise_verdict(raw: Any) -> Verdict:
     flag = _as_bool(_get(raw, "ok", "valid", "verified", "passed", "status"))
     if flag is None:
         flag = bool(checks) and all(c.ok for c in checks)
-    summary = _get(raw, "summary", "message", "reason")
     code = _get(raw, "code", "error_code")
     return Verdict(
         ok=flag and all(c.ok for c in checks),
         checks=checks,
-        summary="" if summary is None else str(summary),
+        summary=_first_text(raw, "message", "summary", "reason") or "",
         code=None if code is None else str(code),
+        details=_details(raw),
     )
 
 
