@@ -109,7 +109,11 @@ def load_or_fail(ctx: TxContext, key: str, code: str, message: str) -> dict[str,
 
 
 def stamp(ctx: TxContext, record: dict[str, Any]) -> dict[str, Any]:
-    """Set ``tx_id`` and ``height`` of the current transaction on ``record`` (in place)."""
+    """Set ``tx_id`` and ``height`` of the current transaction on ``record`` (in place);
+    the first stamp also records ``created_tx_id`` / ``created_height`` (the transaction
+    that created the record, which traces and certificates cite)."""
+    record.setdefault("created_tx_id", ctx.tx_id)
+    record.setdefault("created_height", ctx.block.height)
     record["tx_id"] = ctx.tx_id
     record["height"] = ctx.block.height
     return record

@@ -512,7 +512,7 @@ class MarketMethods:
         ctx.put(f"{RETIREMENT_SEQ_PREFIX}{seq}", ctx.tx_id)
         ctx.put(f"{RETIREMENT_BY_PREFIX}{account}/{seq}", ctx.tx_id)
         ctx.emit("carbon.retired", retirement_id=ctx.tx_id, enterprise=account, purpose=purpose,
-                 quantity=qty, period=period)
+                 quantity=qty, period=period, ranges=record["ranges"])
         return record
 
     # -- reversals and enforcement ----------------------------------------------------------

@@ -350,11 +350,11 @@ def parse_serial(serial: str) -> tuple[str, int]:
 
 def _ref(kind: str, record: dict[str, Any] | None, ident: str | None = None) -> dict[str, Any]:
     return {
-        "height": None if record is None else record.get("height"),
+        "height": None if record is None else record.get("created_height", record.get("height")),
         "id": ident if ident is not None else (None if record is None else record.get("id")),
         "kind": kind,
         "record": record,
-        "tx_id": None if record is None else record.get("tx_id"),
+        "tx_id": None if record is None else record.get("created_tx_id", record.get("tx_id")),
     }
 
 

@@ -475,12 +475,6 @@ class _State:
         return current
 
 
-def _first_line(problems: list[str]) -> str:
-    if len(problems) == 1:
-        return problems[0]
-    return f"{problems[0]} (and {len(problems) - 1} more)"
-
-
 def verify_certificate(
     cert: Any, genesis: Genesis | None = None, genesis_hash: str | None = None
 ) -> CertificateVerdict:

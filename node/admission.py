@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from ledger.errors import TxError
 from ledger.tx import MAX_TX_BYTES, Transaction, parse_transaction
+from node.blockcodec import tx_json_key
 from node.mempool import Mempool
 
 __all__ = ["Admission", "MAX_RAW_TX_BYTES", "TxIndex", "decode_json", "find_float", "tx_size"]
@@ -141,7 +142,7 @@ class Admission:
     def admit(self, obj: Any) -> Transaction:
         """Check a decoded transaction and add it to the mempool."""
         tx = self.check(obj)
-        self.mempool.add(tx, tx_size(tx))
+        self.mempool.add(tx, tx_size(tx), tx_json_key(obj))
         return tx
 
     def admit_raw(self, raw: bytes) -> Transaction:

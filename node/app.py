@@ -6,17 +6,22 @@ history tree of block hashes) and knows nothing of rounds, votes or networks.
   gets a complete block (every root filled in) and its write set;
 * :meth:`Application.validate_block` -- every validator checks a proposed (or synced)
   block against its own chain and re-executes it; it gets the write set back or a
-  ``BlockError`` with a stable code;
+  ``BlockError`` with a stable code (:meth:`Application.check_block` is the same for a
+  block whose transactions root the caller already checked, and returns the block with
+  the results this node computed);
 * :meth:`Application.commit_block` -- with a verified commit certificate, the block, its
   certificate, state changes and indexes go to the store in one atomic batch.
 
-The single-node driver (``node/solo.py``) and the BFT consensus both drive this class.
+The BFT driver (``node/driver.py``, for every validator count) and the synchronous
+single-node block maker (``node/solo.py``, benchmarks and tests) drive this class. It is
+not thread-safe: one thread at a time builds, checks or commits (the driver runs all of
+it on one worker thread).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from chaincode.executor import Executor, validator_set_for
@@ -27,7 +32,6 @@ from ledger.block import (
     BlockHeader,
     CommitCertificate,
     results_root,
-    txs_root,
 )
 from ledger.errors import BlockError, LedgerError, TxError
 from ledger.genesis import Genesis
@@ -36,6 +40,7 @@ from ledger.state import Overlay, StateReader, genesis_state_root, next_state_ro
 from ledger.store import Store
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
+from node.blockcodec import txs_root_fast
 
 __all__ = ["Application", "ChainTip", "Writes", "init_store"]
 
@@ -70,14 +75,26 @@ def init_store(store: Store, executor: Executor, genesis: Genesis) -> None:
     store.init_genesis(genesis.hash, genesis.chain_id, writes, root)
 
 
-def _with_writes(base: StateReader, writes: Writes) -> Overlay:
-    view = Overlay(base)
-    for key, value in writes:
-        if value is None:
-            view.delete(key)
-        else:
-            view.put(key, value)
-    return view
+class _WritesView:
+    """``base`` with ``writes`` applied, for point reads (``validator_set_for``)."""
+
+    def __init__(self, base: StateReader, writes: Writes) -> None:
+        self._base = base
+        self._writes = dict(writes)
+
+    def get(self, key: str) -> bytes | None:
+        if key in self._writes:
+            return self._writes[key]
+        return self._base.get(key)
+
+    def iter_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        view = Overlay(self._base)
+        for key, value in self._writes.items():
+            if value is None:
+                view.delete(key)
+            else:
+                view.put(key, value)
+        return view.iter_prefix(prefix)
 
 
 class Application:
@@ -142,7 +159,7 @@ class Application:
         execution = self.executor.execute_block(self.store, ctx, txs)
         writes = list(execution.writes)
         state_root = next_state_root(self.tip.state_root, writes)
-        next_set = validator_set_for(_with_writes(self.store, writes), height + 1)
+        next_set = validator_set_for(_WritesView(self.store, writes), height + 1)
         return execution.results, writes, state_root, next_set.hash()
 
     # -- the three operations --------------------------------------------------------------
@@ -163,7 +180,7 @@ class Application:
             height=height,
             time=time_ms,
             prev_hash=tip.block_hash,
-            txs_root=txs_root(txs),
+            txs_root=txs_root_fast(txs),
             results_root=results_root(results),
             state_root=state_root,
             validators_hash=tip.validators.hash(),
@@ -180,6 +197,17 @@ class Application:
         ``bad_validators_hash``, ``bad_history_root``, ``too_many_txs``, ``bad_txs_root``,
         ``bad_results_root``, ``bad_results``, ``duplicate_tx``, ``bad_signature``,
         ``results_mismatch``, ``bad_state_root``, ``bad_next_validators_hash``."""
+        if len(block.txs) > MAX_BLOCK_TXS:
+            raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
+        block.check_roots()
+        return self.check_block(block)[1]
+
+    def check_block(self, block: Block) -> tuple[Block, Writes]:
+        """:meth:`validate_block` for a block whose transactions the caller already checked
+        against ``header.txs_root`` (``node.blockcodec.BlockCodec`` does): the block's own
+        ``results`` are not trusted -- this node's re-executed results must hash to
+        ``header.results_root`` (``results_mismatch``) and the returned block carries them.
+        Returns that block and its write set."""
         tip = self.tip
         header = block.header
         if header.chain_id != self.chain_id:
@@ -198,7 +226,6 @@ class Application:
             raise BlockError("bad_history_root", "history root differs from our chain")
         if len(block.txs) > MAX_BLOCK_TXS:
             raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
-        block.check_roots()
         seen: set[str] = set()
         for tx in block.txs:
             if tx.tx_id in seen:
@@ -215,13 +242,13 @@ class Application:
         results, writes, state_root, next_hash = self._execute(
             header.height, header.time, header.proposer, block.txs
         )
-        if list(block.results) != results:
+        if results_root(results) != header.results_root:
             raise BlockError("results_mismatch", "re-executed results differ from the block's")
         if state_root != header.state_root:
             raise BlockError("bad_state_root", "re-executed state root differs from the block's")
         if next_hash != header.next_validators_hash:
             raise BlockError("bad_next_validators_hash", "next validators hash differs")
-        return writes
+        return Block(header=header, txs=block.txs, results=tuple(results)), writes
 
     def commit_block(self, block: Block, certificate: CommitCertificate, writes: Writes) -> None:
         """Verify ``certificate`` for ``block`` against the current validator set, then

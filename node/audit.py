@@ -74,7 +74,6 @@ CHECKS: tuple[str, ...] = (
     "genesis",  # height 0: the source's genesis hash and chain id are the given genesis's
     "block_missing",  # the source has no block at a height up to its latest
     "block_format",  # the block or its certificate does not parse
-    "block_hash",  # the hash the source stores/reports for the block is not its header's
     "height",  # heights are consecutive from 1
     "chain_id",  # header chain id is the genesis chain id
     "prev_hash",  # header links to the previous block (the genesis hash for block 1)
@@ -92,6 +91,8 @@ CHECKS: tuple[str, ...] = (
     "results",  # re-executed results equal the block's
     "state_root",  # re-executed state root equals the header's
     "next_validators_hash",  # the set for h+1 after executing h equals the header's
+    "block_hash",  # the hash the source indexes/reports for the block is its header's hash
+    "tx_index",  # data folder only: the store's tx id -> (height, index) index is right
     "stored_state",  # data folder only, after the last block: the store's state = replay
     "chain_length",  # checkpoint check: the chain is longer than the checkpoint
     "checkpoint_root",  # checkpoint check: the node's old root is the checkpoint's root
@@ -350,17 +351,23 @@ class ChainAuditor:
         self.failed_txs = 0
         self._tx_ids: set[bytes] = set()
 
-    def check_block(self, block: Block, commit: CommitCertificate) -> None:
-        """Verify ``block`` (with ``commit``) as block ``height + 1`` and advance."""
+    def check_block(
+        self, block: Block, commit: CommitCertificate, claimed_hash: str | None = None
+    ) -> None:
+        """Verify ``block`` (with ``commit``) as block ``height + 1`` and advance.
+        ``claimed_hash`` is the hash the source indexes or reports for the block; checked
+        last, so that a changed block is reported by the check that explains it."""
         height = self.height + 1
         try:
-            self._check(height, block, commit)
+            self._check(height, block, commit, claimed_hash)
         except _Fail as fail:
             raise ChainDataError(
                 Discrepancy(height, fail.check, fail.expected, fail.found, fail.detail)
             ) from None
 
-    def _check(self, height: int, block: Block, commit: CommitCertificate) -> None:
+    def _check(
+        self, height: int, block: Block, commit: CommitCertificate, claimed_hash: str | None
+    ) -> None:
         header = block.header
         _expect("height", height, header.height)
         _expect("chain_id", self.chain_id, header.chain_id)
@@ -418,6 +425,9 @@ class ChainAuditor:
         if next_set.hash() != header.next_validators_hash:
             # The state already moved; this auditor cannot continue (it is not reused).
             raise _Fail("next_validators_hash", next_set.hash(), header.next_validators_hash)
+        if claimed_hash is not None and claimed_hash != block_hash:
+            raise _Fail("block_hash", block_hash, claimed_hash,
+                        "the hash the source indexes or reports for this height")
         self.history.append(bytes.fromhex(block_hash))
         self._tx_ids |= fresh
         self.height = height
@@ -442,11 +452,14 @@ class ChainAuditor:
 
 
 ProgressCallback = Callable[[AuditProgress], None]
+SourcedBlock = tuple[Block, CommitCertificate, str]
+"""A block, its commit certificate and the hash the source indexes or reports for it."""
+BlockItem = tuple[Block, CommitCertificate] | SourcedBlock
 
 
 def _replay(
     auditor: ChainAuditor,
-    blocks: Iterable[tuple[Block, CommitCertificate]],
+    blocks: Iterable[BlockItem],
     report: AuditReport,
     *,
     progress: ProgressCallback | None,
@@ -454,14 +467,19 @@ def _replay(
     target_height: int | None,
     started: float,
 ) -> AuditReport:
+    iterator = iter(blocks)
     try:
-        for block, commit in blocks:
-            auditor.check_block(block, commit)
+        for item in iterator:
+            auditor.check_block(*item)
             if progress is not None and progress_every > 0 and auditor.height % progress_every == 0:
                 progress(AuditProgress(auditor.height, target_height, auditor.txs,
                                        time.monotonic() - started))
     except ChainDataError as exc:
         report.discrepancy = exc.discrepancy
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()  # stop a source's prefetching at once
     auditor.fill(report)
     if report.ok and target_height is not None and auditor.height != target_height:
         report.discrepancy = Discrepancy(
@@ -473,7 +491,7 @@ def _replay(
 
 
 def audit_chain(
-    blocks: Iterable[tuple[Block, CommitCertificate]],
+    blocks: Iterable[BlockItem],
     genesis: Genesis,
     *,
     progress: ProgressCallback | None = None,
@@ -523,9 +541,9 @@ class ChainSource(Protocol):
         """(latest height H, the set the source says signs block H + 1)."""
         ...
 
-    def block(self, height: int) -> tuple[Block, CommitCertificate]: ...
+    def block(self, height: int) -> SourcedBlock: ...
 
-    def blocks(self, start: int, end: int) -> Iterator[tuple[Block, CommitCertificate]]: ...
+    def blocks(self, start: int, end: int) -> Iterator[SourcedBlock]: ...
 
     def consistency(self, old_size: int, new_size: int) -> HistoryProof: ...
 
@@ -551,13 +569,29 @@ def _parse_pair(height: int, block_obj: Any, commit_obj: Any) -> tuple[Block, Co
     return block, commit
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("duplicate object key")
+    return out
+
+
+def _no_float(text: str) -> Any:
+    raise ValueError(f"floats are not allowed (found {text})")
+
+
 def _decode(height: int, raw: bytes, what: str) -> Any:
+    """Strict JSON (no floats, NaN or duplicate keys). Unlike ``ledger.encoding.decode`` it
+    does not walk the whole value again: every part of a block that is hashed or signed is
+    canonically encoded by the checks that follow, which refuse what canonical form
+    refuses."""
     try:
-        return decode(raw)
-    except CanonicalEncodingError as exc:
+        return json.loads(raw, parse_float=_no_float, parse_constant=_no_float,
+                          object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError) as exc:
         raise ChainDataError(
             Discrepancy(height, "block_format", f"valid JSON for the {what}", "invalid JSON",
-                        str(exc))
+                        str(exc)[:200])
         ) from None
 
 
@@ -608,7 +642,7 @@ class StoreSource:
         height = self.store.latest_height()
         return height, validator_set_for(self.store, height + 1)
 
-    def block(self, height: int) -> tuple[Block, CommitCertificate]:
+    def block(self, height: int) -> SourcedBlock:
         raw_block = self.store.get_block_json(height)
         raw_commit = self.store.get_commit_json(height)
         if raw_block is None or raw_commit is None:
@@ -616,17 +650,33 @@ class StoreSource:
         block, commit = _parse_pair(
             height, _decode(height, raw_block, "block"), _decode(height, raw_commit, "commit")
         )
-        indexed = self.store.get_block_hash(height)
-        if indexed != block.hash():
-            raise ChainDataError(
-                Discrepancy(height, "block_hash", block.hash(), str(indexed),
-                            "the store's height -> hash index")
-            )
-        return block, commit
+        return block, commit, str(self.store.get_block_hash(height))
 
-    def blocks(self, start: int, end: int) -> Iterator[tuple[Block, CommitCertificate]]:
+    def blocks(self, start: int, end: int) -> Iterator[SourcedBlock]:
+        """Blocks ``start..end``. Once the auditor has accepted a block (the generator is
+        resumed), the store's transaction index for it is checked too: the node refuses
+        a replayed transaction by that index. An index entry pointing to a later block is
+        checked after the last block, so that a transaction committed twice is reported
+        as ``duplicate_tx`` where it repeats."""
+        later: list[tuple[int, int, str, tuple[int, int]]] = []
+
+        def wrong(height: int, index: int, tx_id: str, location: object) -> ChainDataError:
+            return ChainDataError(Discrepancy(
+                height, "tx_index", f"({height}, {index})", str(location),
+                f"the store's location of transaction {tx_id}",
+            ))
+
         for height in range(start, end + 1):
-            yield self.block(height)
+            item = self.block(height)
+            yield item
+            for index, tx in enumerate(item[0].txs):
+                location = self.store.get_tx_location(tx.tx_id)
+                if location is not None and location[0] > height:
+                    later.append((height, index, tx.tx_id, location))
+                elif location != (height, index):
+                    raise wrong(height, index, tx.tx_id, location)
+        for height, index, tx_id, location in later:
+            raise wrong(height, index, tx_id, location)
 
     def consistency(self, old_size: int, new_size: int) -> HistoryProof:
         if self._tree is None or self._tree.size != self.store.latest_height():
@@ -781,7 +831,7 @@ class NodeSource:
             raise AuditError("node_error", f"GET {path}: HTTP {status} {code}: {message}")
         return body
 
-    def _parse(self, height: int, raw: bytes) -> tuple[Block, CommitCertificate]:
+    def _parse(self, height: int, raw: bytes) -> SourcedBlock:
         obj = _decode(height, raw, "block response")
         if not isinstance(obj, dict) or not {"block", "commit", "hash", "height"} <= set(obj):
             raise ChainDataError(
@@ -789,17 +839,12 @@ class NodeSource:
                             _short(sorted(obj) if isinstance(obj, dict) else type(obj).__name__))
             )
         block, commit = _parse_pair(height, obj["block"], obj["commit"])
-        if obj["hash"] != block.hash():
-            raise ChainDataError(
-                Discrepancy(height, "block_hash", block.hash(), _short(obj["hash"]),
-                            "the hash the node reports")
-            )
-        return block, commit
+        return block, commit, _short(obj["hash"])
 
-    def block(self, height: int) -> tuple[Block, CommitCertificate]:
+    def block(self, height: int) -> SourcedBlock:
         return self._parse(height, self._raw_block(height))
 
-    def blocks(self, start: int, end: int) -> Iterator[tuple[Block, CommitCertificate]]:
+    def blocks(self, start: int, end: int) -> Iterator[SourcedBlock]:
         if self.prefetch == 0:
             for height in range(start, end + 1):
                 yield self.block(height)
@@ -1028,7 +1073,7 @@ def verify_checkpoint(
             "retry after the next block",
         )
     try:
-        block, commit = source.block(latest)
+        block, commit, claimed_hash = source.block(latest)
     except ChainDataError as exc:
         return done(exc.discrepancy)
     header = block.header
@@ -1039,6 +1084,7 @@ def verify_checkpoint(
         _expect("height", latest, header.height)
         _expect("commit_height", latest, commit.height)
         _expect("commit_block_hash", header.hash(), commit.block_hash)
+        _expect("block_hash", header.hash(), claimed_hash)
         _expect("next_validators_hash", reported_next.hash(), header.next_validators_hash,
                 "the set the source reports for the next block")
     except _Fail as fail:

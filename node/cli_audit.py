@@ -43,7 +43,8 @@ EXIT_UNABLE = 1
 EXIT_INPUT = 2
 EXIT_FAILED = 3
 _INPUT_CODES = frozenset(
-    {"bad_genesis", "malformed_genesis", "bad_checkpoint", "checkpoint_mismatch", "bad_source"}
+    {"bad_genesis", "malformed_genesis", "bad_checkpoint", "checkpoint_mismatch", "bad_source",
+     "no_store", "bad_usage"}
 )
 
 
@@ -190,6 +191,8 @@ def _write_checkpoint(path: str, checkpoint: Checkpoint) -> None:
 def _audit(args: argparse.Namespace) -> int:
     genesis = _load_genesis(args.genesis)
     checkpoint = None
+    if args.since_checkpoint is not None and args.to_height is not None:
+        raise AuditError("bad_usage", "--to-height is for a full audit, not --since-checkpoint")
     if args.since_checkpoint is not None:
         checkpoint = Checkpoint.from_argument(args.since_checkpoint)
     data = None if args.data is None else _data_dir(args.data)

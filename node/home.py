@@ -1,11 +1,15 @@
 """The node home directory::
 
     <home>/config.json    chain id, moniker, RPC host/port, block interval, limits,
-                          validator key name
+                          validator key name, p2p listen address and peers, consensus
+                          timeouts
     <home>/genesis.json   the network's genesis document
     <home>/keys/          wallet keystore holding the validator key (encrypted)
     <home>/wallet/        dev networks only: keystore with the genesis regulator admin key
+                          (``fcl testnet``: the admin key of this node's operator organisation)
     <home>/data/          the LevelDB store
+    <home>/consensus/     the validator's sign state (what it last signed; never delete it
+                          while the validator key is in use)
 
 ``config.json`` is written last by ``fcl node init``: its presence means "initialised".
 """
@@ -24,9 +28,43 @@ from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.tx import CHAIN_ID_RE
 
-__all__ = ["HomeError", "NodeConfig", "NodeHome"]
+__all__ = ["CONSENSUS_TUNABLES", "HomeError", "NodeConfig", "NodeHome", "PeerAddress"]
 
 _MONIKER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_PEER_RE = re.compile(r"^([0-9a-f]{64})@([A-Za-z0-9.:\[\]_-]{1,253}):([0-9]{1,5})\Z")
+DEFAULT_MAX_FRAME_BYTES = 17 * 1024 * 1024
+#: ``config.json`` ``consensus`` keys (``node.consensus.ConsensusConfig`` fields) an operator
+#: may set; the others keep the core's defaults.
+CONSENSUS_TUNABLES = (
+    "timeout_propose_ms",
+    "timeout_propose_delta_ms",
+    "timeout_prevote_ms",
+    "timeout_prevote_delta_ms",
+    "timeout_precommit_ms",
+    "timeout_precommit_delta_ms",
+    "rebroadcast_ms",
+)
+
+
+@dataclass(frozen=True)
+class PeerAddress:
+    """``<hex node key>@<host>:<port>``: whom to dial, and the key it must prove it holds."""
+
+    pub_key: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: Any) -> PeerAddress:
+        match = _PEER_RE.match(text) if isinstance(text, str) else None
+        if match is None or not 1 <= int(match.group(3)) <= 65535:
+            raise HomeError(
+                "bad_config", f"peer {text!r} is not <64 hex digit node key>@<host>:<port>"
+            )
+        return cls(match.group(1), match.group(2), int(match.group(3)))
+
+    def __str__(self) -> str:
+        return f"{self.pub_key}@{self.host}:{self.port}"
 
 
 class HomeError(LedgerError):
@@ -47,6 +85,15 @@ class NodeConfig:
     validator_key: str = "validator"
     mempool_max_txs: int = 10_000
     mempool_max_bytes: int = 64 * 1024 * 1024
+    #: p2p listen address; ``p2p_port`` None: no listener and no peers (a lone validator)
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int | None = None
+    peers: tuple[str, ...] = ()
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    #: proposals whose time is more than this ahead of the local clock get a nil prevote
+    max_clock_drift_ms: int = 2000
+    #: ``node.consensus.ConsensusConfig`` overrides (keys in ``CONSENSUS_TUNABLES``)
+    consensus: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         def bad(why: str) -> HomeError:
@@ -64,12 +111,35 @@ class NodeConfig:
             ("max_block_txs", 1, 5000),
             ("mempool_max_txs", 1, 10_000_000),
             ("mempool_max_bytes", 1, 2**40),
+            ("max_frame_bytes", 64 * 1024, 2**31),
+            ("max_clock_drift_ms", 0, 3_600_000),
         ):
             value = getattr(self, name)
             if type(value) is not int or not lo <= value <= hi:
                 raise bad(f"{name} must be an integer in {lo}..{hi}")
         if not isinstance(self.validator_key, str) or not _MONIKER_RE.match(self.validator_key):
             raise bad("validator_key must be a key name")
+        if not isinstance(self.p2p_host, str) or not self.p2p_host:
+            raise bad("p2p.host must be a host name or address")
+        if self.p2p_port is not None and (
+            type(self.p2p_port) is not int or not 0 <= self.p2p_port <= 65535
+        ):
+            raise bad("p2p.port must be null or an integer in 0..65535")
+        if not isinstance(self.peers, tuple):
+            raise bad("p2p.peers must be a list")
+        for peer in self.peers:
+            PeerAddress.parse(peer)
+        for name, value in self.consensus:
+            if name not in CONSENSUS_TUNABLES:
+                raise bad(f"consensus.{name} is not a setting ({', '.join(CONSENSUS_TUNABLES)})")
+            if type(value) is not int or not 1 <= value <= 3_600_000:
+                raise bad(f"consensus.{name} must be an integer in 1..3600000 (milliseconds)")
+
+    def peer_addresses(self) -> list[PeerAddress]:
+        return [PeerAddress.parse(p) for p in self.peers]
+
+    def consensus_overrides(self) -> dict[str, int]:
+        return dict(self.consensus)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -81,6 +151,14 @@ class NodeConfig:
             "max_block_txs": d["max_block_txs"],
             "validator_key": d["validator_key"],
             "mempool": {"max_txs": d["mempool_max_txs"], "max_bytes": d["mempool_max_bytes"]},
+            "p2p": {
+                "host": self.p2p_host,
+                "port": self.p2p_port,
+                "peers": list(self.peers),
+                "max_frame_bytes": self.max_frame_bytes,
+            },
+            "max_clock_drift_ms": self.max_clock_drift_ms,
+            "consensus": dict(self.consensus),
         }
 
     @classmethod
@@ -90,6 +168,13 @@ class NodeConfig:
         try:
             rpc = obj.get("rpc", {})
             mempool = obj.get("mempool", {})
+            p2p = obj.get("p2p", {})
+            peers = p2p.get("peers", [])
+            consensus = obj.get("consensus", {})
+            if not isinstance(peers, list):
+                raise HomeError("bad_config", "config.json: p2p.peers must be a list")
+            if not isinstance(consensus, dict):
+                raise HomeError("bad_config", "config.json: consensus must be an object")
             return cls(
                 chain_id=obj["chain_id"],
                 moniker=obj["moniker"],
@@ -100,6 +185,12 @@ class NodeConfig:
                 validator_key=obj.get("validator_key", "validator"),
                 mempool_max_txs=mempool.get("max_txs", 10_000),
                 mempool_max_bytes=mempool.get("max_bytes", 64 * 1024 * 1024),
+                p2p_host=p2p.get("host", "127.0.0.1"),
+                p2p_port=p2p.get("port"),
+                peers=tuple(peers),
+                max_frame_bytes=p2p.get("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES),
+                max_clock_drift_ms=obj.get("max_clock_drift_ms", 2000),
+                consensus=tuple(sorted(consensus.items())),
             )
         except (KeyError, AttributeError, TypeError) as exc:
             raise HomeError("bad_config", f"config.json: missing or invalid {exc}") from None
@@ -146,6 +237,10 @@ class NodeHome:
     @property
     def data_dir(self) -> Path:
         return self.root / "data"
+
+    @property
+    def consensus_dir(self) -> Path:
+        return self.root / "consensus"
 
     def is_initialised(self) -> bool:
         return self.config_path.is_file()

@@ -30,6 +30,8 @@ class Mempool:
         self.max_bytes = max_bytes
         self._txs: OrderedDict[str, tuple[Transaction, int]] = OrderedDict()
         self._bytes = 0
+        self._by_json: dict[str, Transaction] = {}  # tx_json_key -> tx (see by_json_key)
+        self._json_of: dict[str, str] = {}  # tx id -> its json key
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -62,8 +64,15 @@ class Mempool:
                 "retry later",
             )
 
-    def add(self, tx: Transaction, size: int) -> None:
-        """Append a verified transaction of canonical size ``size``.
+    def by_json_key(self, key: str) -> Transaction | None:
+        """The held transaction whose decoded JSON had exactly this
+        ``node.blockcodec.tx_json_key`` (given to :meth:`add`), or None. Safe to call from
+        another thread (a single dict lookup)."""
+        return self._by_json.get(key)
+
+    def add(self, tx: Transaction, size: int, json_key: str | None = None) -> None:
+        """Append a verified transaction of canonical size ``size``; ``json_key`` (its
+        ``tx_json_key``) lets block decoding reuse it.
 
         Raises ``TxError('duplicate_tx')`` if its id is already held and
         ``TxError('mempool_full')`` if a limit would be exceeded; nothing changes then."""
@@ -72,6 +81,9 @@ class Mempool:
         self.check_room(size)
         self._txs[tx.tx_id] = (tx, size)
         self._bytes += size
+        if json_key is not None:
+            self._by_json[json_key] = tx
+            self._json_of[tx.tx_id] = json_key
 
     def reap(self, max_txs: int, max_bytes: int) -> list[Transaction]:
         """The oldest transactions, in order, up to ``max_txs`` and ``max_bytes`` in total
@@ -95,4 +107,7 @@ class Mempool:
             if entry is not None:
                 self._bytes -= entry[1]
                 removed += 1
+                key = self._json_of.pop(tx_id, None)
+                if key is not None:
+                    self._by_json.pop(key, None)
         return removed

@@ -76,6 +76,7 @@ def test_worked_example_from_domain_md_end_to_end() -> None:
         "bef": "1.634", "cf": "0.52", "r": "0.246", "wd": "0.307"
     }
     assert f.get("period/AH-0001-P01/2018-01-01") == {
+        "created_height": f.h.height, "created_tx_id": res["tx_id"],
         "height": f.h.height, "period_end": "2022-12-31", "report_id": "R-2022", "tx_id": res["tx_id"]
     }
 

@@ -133,7 +133,7 @@ def test_sample_runs_the_whole_lifecycle_through_the_chaincode(tmp_path: Path) -
     assert result.batch_ids == ["AH-XN-0001-B2020", "AH-XN-0001-B2023"]
     assert any("[19/19] subsidy accrual: 2 tx ok" in line for line in lines)
     # every committed transaction of the sample succeeded, one stage per block
-    assert len(node.submitted) == len(result.tx_ids) == 36
+    assert len(node.submitted) == len(result.tx_ids) == 33
     assert all(rec["result"]["code"] == "ok" for rec in node.committed.values())
     assert h.height == 19 == result.final_height
     check_invariants(h.state)

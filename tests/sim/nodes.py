@@ -147,8 +147,9 @@ class SimNode:
                 self.stats_total[k] = self.stats_total.get(k, 0) + v
 
     def final_stats(self) -> dict[str, int]:
+        """Counters of every incarnation's core (call once, at the end of a run)."""
         self._collect_stats()
-        self.core = None if not self.alive else self.core
+        self.core = None
         return self.stats_total
 
     # -- driving the core ------------------------------------------------------------

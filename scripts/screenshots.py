@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Screenshots of the explorer's main pages into docs/screenshots/ (see its README.md).
+
+    .venv/bin/python scripts/screenshots.py                 # starts its own devnet
+    .venv/bin/python scripts/screenshots.py --url http://127.0.0.1:26657 --data devnet
+
+Without ``--url`` it runs ``fcl devnet --data <temp dir> --base-port <free>`` until the
+sample is loaded, takes the screenshots and stops it. Uses Debian's /usr/bin/chromium
+through /usr/bin/chromedriver (scripts/install-browser.sh), headless, nothing downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1")
+WIDTH = 1280
+MAX_HEIGHT = 2400
+
+
+def free_base_port(span: int = 40) -> int:
+    for _ in range(200):
+        base = random.randrange(20_000, 45_000)
+        try:
+            for port in range(base, base + span):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise SystemExit("no free port range")
+
+
+def start_devnet(data: Path) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "node.cli", "devnet", "--data", str(data),
+           "--base-port", str(free_base_port())]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=ROOT, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    url = ""
+    for line in proc.stdout:
+        print("  devnet | " + line.rstrip(), flush=True)
+        if line.startswith("explorer:"):
+            url = line.split(":", 1)[1].strip().removesuffix("/explorer/")
+        if line.startswith("serving;"):
+            return proc, url
+    raise SystemExit(f"the devnet stopped before serving (exit {proc.wait()})")
+
+
+def driver() -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='fcl-shots-')}")
+    options.add_argument(f"--window-size={WIDTH},900")
+    return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"),
+                            options=options)
+
+
+def shoot(d: Any, out: Path, name: str) -> None:
+    height = int(d.execute_script("return document.documentElement.scrollHeight"))
+    d.set_window_size(WIDTH, min(max(height, 600), MAX_HEIGHT))
+    time.sleep(0.2)
+    path = out / f"{name}.png"
+    d.save_screenshot(str(path))
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def submit_certificate(d: Any, base: str, path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d.get(f"{base}/explorer/verify")
+    d.find_element(By.CSS_SELECTOR, "input[type=file][name=certificate]").send_keys(str(path))
+    d.find_element(By.CSS_SELECTOR, "form.verify button[type=submit]").click()
+    WebDriverWait(d, 30).until(lambda drv: drv.find_elements(By.ID, "verdict"))
+
+
+def take(base: str, data: Path, out: Path) -> None:
+    marker = json.loads((data / "sample.json").read_text(encoding="utf-8"))
+    comp, vol = marker["compliance_retirement_id"], marker["voluntary_retirement_id"]
+    certs = data / "certificates"
+    out.mkdir(parents=True, exist_ok=True)
+    d = driver()
+    try:
+        for name, path in (("dashboard", "/explorer/"),
+                           ("project", f"/explorer/projects/{marker['project_id']}"),
+                           ("trace", f"/explorer/trace/{marker['project_id']}:1"),
+                           ("certificate", f"/explorer/certificates/{comp}")):
+            d.get(base + path)
+            shoot(d, out, name)
+        submit_certificate(d, base, certs / f"compliance-{comp}.json")
+        shoot(d, out, "verify-valid")
+        original = (certs / f"voluntary-{vol}.json").read_text(encoding="utf-8")
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            f.write(original.replace("Huangshan Scenic Area", "Huangshan Scen1c Area"))
+        submit_certificate(d, base, Path(f.name))
+        shoot(d, out, "verify-tampered")
+    finally:
+        d.quit()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="base URL of a running devnet node (needs --data)")
+    parser.add_argument("--data", type=Path, help="that devnet's --data directory")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args()
+    if args.url:
+        if args.data is None:
+            parser.error("--url needs --data (for the sample marker and certificates)")
+        take(args.url.rstrip("/"), args.data, args.out)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="fcl-shots-devnet-") as tmp:
+        data = Path(tmp) / "devnet"
+        proc, base = start_devnet(data)
+        try:
+            take(base, data, args.out)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
