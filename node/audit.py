@@ -46,7 +46,7 @@ from ledger.encoding import CanonicalEncodingError, canonical, decode
 from ledger.errors import LedgerError, TxError
 from ledger.genesis import Genesis
 from ledger.merkle import EMPTY_ROOT, AppendOnlyMerkleTree, merkle_root, verify_consistency
-from ledger.state import MemoryState, genesis_state_root, next_state_root
+from ledger.state import MemoryState, Overlay, genesis_state_root, next_state_root
 from ledger.store import Store
 from ledger.validators import ValidatorSet
 
@@ -416,18 +416,23 @@ class ChainAuditor:
                 raise _Fail("results", want.decode(), got.decode(), f"result of transaction {index}")
         writes = list(execution.writes)
         _expect("state_root", next_state_root(self.state_root, writes), header.state_root)
-        # Everything that can fail before the state changes has been checked.
-        self.state.apply(writes)
+        after = Overlay(self.state)  # the state after this block, without committing it yet
+        for key, value in writes:
+            if value is None:
+                after.delete(key)
+            else:
+                after.put(key, value)
         try:
-            next_set = validator_set_for(self.state, height + 1)
+            next_set = validator_set_for(after, height + 1)
         except (LookupError, LedgerError) as exc:  # the state itself is broken: say so
-            raise _Fail("next_validators_hash", header.next_validators_hash, f"no valid set: {exc}") from None
-        if next_set.hash() != header.next_validators_hash:
-            # The state already moved; this auditor cannot continue (it is not reused).
-            raise _Fail("next_validators_hash", next_set.hash(), header.next_validators_hash)
+            raise _Fail("next_validators_hash", header.next_validators_hash,
+                        f"no valid set: {exc}") from None
+        _expect("next_validators_hash", next_set.hash(), header.next_validators_hash)
         if claimed_hash is not None and claimed_hash != block_hash:
             raise _Fail("block_hash", block_hash, claimed_hash,
                         "the hash the source indexes or reports for this height")
+        # Every check passed: advance.
+        self.state.apply(writes)
         self.history.append(bytes.fromhex(block_hash))
         self._tx_ids |= fresh
         self.height = height
@@ -675,8 +680,8 @@ class StoreSource:
                     later.append((height, index, tx.tx_id, location))
                 elif location != (height, index):
                     raise wrong(height, index, tx.tx_id, location)
-        for height, index, tx_id, location in later:
-            raise wrong(height, index, tx_id, location)
+        if later:
+            raise wrong(*later[0])
 
     def consistency(self, old_size: int, new_size: int) -> HistoryProof:
         if self._tree is None or self._tree.size != self.store.latest_height():

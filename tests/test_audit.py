@@ -405,6 +405,11 @@ def test_tampered_tx_index_is_found(chain_dir: Path, genesis: Genesis) -> None:
     with Store(chain_dir) as store:
         store.db.put(b"t/" + bytes.fromhex(tx_id), h8(3) + struct.pack(">I", 0))
     assert expect_failure(chain_dir, genesis, 3, "tx_index").found == "(3, 0)"
+    with Store(chain_dir) as store:  # pointing to a later block: found after the last block
+        store.db.put(b"t/" + bytes.fromhex(tx_id), h8(6) + struct.pack(">I", 0))
+    report = audit_dir(chain_dir, genesis)
+    assert (report.discrepancy.height, report.discrepancy.check) == (3, "tx_index")
+    assert report.discrepancy.found == "(6, 0)" and report.final_height == BLOCKS
 
 
 def test_tampered_stored_state_is_found(chain_dir: Path, genesis: Genesis) -> None:

@@ -111,17 +111,13 @@ def test_file_format(ks: Keystore) -> None:
     assert doc["created"].endswith("Z")
 
 
-def test_default_cost_is_strong_and_fast_enough(tmp_path: Path) -> None:
-    """The only test that pays for the real scrypt parameters."""
+def test_default_cost_is_strong(tmp_path: Path) -> None:
+    """The only test that pays for the real scrypt parameters (their cost is measured in
+    docs/wallet.md, not asserted here: speed belongs to benchmarks)."""
     ks = Keystore(tmp_path / "keys")
     pk = ks.create("real", PASS)
     assert _doc(ks, "real")["kdf"]["n"] == SCRYPT_N == 2**16
-    start = time.perf_counter()
     assert ks.load("real", PASS).public_key_hex == pk
-    elapsed = time.perf_counter() - start
-    # Budget is 0.5 s (measured 0.13-0.17 s idle); the bound here is loose so a busy CI
-    # machine does not make it flaky, while still catching an accidental 16x cost.
-    assert elapsed < 1.5, elapsed
 
 
 def test_seed_never_appears_unencrypted(ks: Keystore, caplog: pytest.LogCaptureFixture) -> None:
