@@ -1,7 +1,8 @@
 # Forest Carbon Ledger -- developer entry points.
 #
 #   make test    create .venv if missing, install with test extras, ruff check, pytest
-#   make run     install, initialise devnet/node0 once, start the node on 127.0.0.1:26657
+#   make run     install, then `fcl devnet`: a 4-validator network on 127.0.0.1 with the sample
+#                lifecycle and the explorer (data in ./devnet; a second run resumes it)
 #   make bench   the benchmarks in bench/ (figures: docs/performance.md)
 #
 # Only python3.11 (or python3), pip and make are needed. The install is skipped while
@@ -16,11 +17,7 @@ STAMP_RUN   := $(VENV)/.installed-run
 PYTEST_ARGS ?=
 
 DEVNET      := devnet
-DEV_HOME    := $(DEVNET)/node0
-DEV_PASS    := $(DEVNET)/passphrase
 DEV_PORT    := 26657
-DEV_URL     := http://127.0.0.1:$(DEV_PORT)
-HELLO_SHA256 := 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824
 
 .PHONY: test test-all lint run bench clean-devnet
 
@@ -44,33 +41,14 @@ lint: $(STAMP_TEST)
 
 # pytest exits 5 when it collects no tests; make fails on any non-zero exit.
 test: lint
+	bash scripts/install-browser.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-all:
 	$(MAKE) test PYTEST_ARGS=
 
-$(DEV_PASS): | $(PY)
-	@mkdir -p $(DEVNET)
-	@umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(24))' > $@
-	@chmod 600 $@
-	@echo "created $@ (mode 0600): a development convenience only; operators use"
-	@echo "FCL_PASSPHRASE or the interactive prompt (docs/node.md)"
-
-run: $(STAMP_RUN) $(DEV_PASS)
-	@if [ ! -f $(DEV_HOME)/config.json ]; then \
-		$(FCL) node init --home $(DEV_HOME) --rpc-port $(DEV_PORT) \
-			--passphrase-file $(DEV_PASS) || exit 1; \
-	fi
-	@echo
-	@echo "node RPC: $(DEV_URL)   (status: curl $(DEV_URL)/v1/status)"
-	@echo "try, in another shell:"
-	@printf '%s\n' \
-	  '  $(FCL) tx sign --keystore $(DEV_HOME)/wallet --key regulator \' \
-	  '      --passphrase-file $(DEV_PASS) --chain-id fcl-devnet --contract notary --method record \' \
-	  '      --args "{\"name\": \"hello-$$(date +%s)\", \"sha256\": \"$(HELLO_SHA256)\"}" \' \
-	  '    | $(FCL) tx send - --node $(DEV_URL) --wait'
-	@echo
-	exec $(FCL) node start --home $(DEV_HOME) --passphrase-file $(DEV_PASS)
+run: $(STAMP_RUN)
+	exec $(FCL) devnet --data $(DEVNET) --base-port $(DEV_PORT)
 
 bench: $(STAMP_RUN)
 	$(PY) bench/bench_signatures.py

@@ -35,6 +35,7 @@ from chaincode.units import (
     Slice,
     account_slices,
     move,
+    range_quantity,
     select_serial_range,
     select_units,
     set_frozen,
@@ -151,7 +152,7 @@ def _range_view(record: dict[str, Any]) -> dict[str, Any]:
         "first": record["first"],
         "last": record["last"],
         "project_id": record["project_id"],
-        "quantity": record["last"] - record["first"] + 1,
+        "quantity": range_quantity(record),
         "serial": serial_string(
             record["project_id"], record["vintage"], record["first"], record["last"]
         ),
@@ -159,10 +160,35 @@ def _range_view(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _open_listing_key(seller: str, listing_id: str) -> str:
+    return f"{OPEN_LISTING_PREFIX}{seller}/{listing_id}"
+
+
+def _obligation_key(enterprise: str, period: str) -> str:
+    return f"{OBLIGATION_PREFIX}{enterprise}/{period}"
+
+
 def _stamped(ctx: TxContext, record: dict[str, Any]) -> dict[str, Any]:
+    """Set ``tx_id`` and ``height`` of the current transaction on ``record`` (in place).
+    Unlike ``carbon_common.stamp`` it adds no ``created_*`` fields: market records are
+    named by the transaction that created them."""
     record["tx_id"] = ctx.tx_id
     record["height"] = ctx.block.height
     return record
+
+
+def _record_range_change(
+    ctx: TxContext, prefix: str, event: str, pid: str, first: int, last: int, quantity: int,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Store the record of a regulator's action on units ``first..last`` of ``pid``
+    (``prefix`` + tx id; ``fields`` complete it), emit ``event``, return the quantity."""
+    ctx.put(prefix + ctx.tx_id, _stamped(ctx, {
+        "first": first, "id": ctx.tx_id, "last": last, "project_id": pid, "quantity": quantity,
+        **fields,
+    }))
+    ctx.emit(event, project_id=pid, first=first, last=last, quantity=quantity)
+    return {"quantity": quantity}
 
 
 # -- checks that read state ---------------------------------------------------------------
@@ -175,6 +201,14 @@ def _org(ctx: TxContext, org_id: str, roles: tuple[str, ...], what: str) -> dict
     return org
 
 
+def _save_listing(ctx: TxContext, listing: dict[str, Any]) -> None:
+    ctx.put(LISTING_PREFIX + listing["id"], _stamped(ctx, listing))
+
+
+def _batch(ctx: TxContext, batch_id: str) -> dict[str, Any]:
+    return load_or_fail(ctx, batch_key(batch_id), "unknown_batch", f"no batch {batch_id!r}")
+
+
 def _project(ctx: TxContext, project_id: str) -> dict[str, Any]:
     return load_or_fail(ctx, project_key(project_id), "unknown_project", f"no project {project_id!r}")
 
@@ -184,7 +218,7 @@ def _selection(ctx: TxContext, args: dict[str, Any]) -> dict[str, Any]:
     project_id, batch_id = args.get("project_id"), args.get("batch_id")
     first, last = args.get("first"), args.get("last")
     if batch_id is not None:
-        batch = load_or_fail(ctx, batch_key(batch_id), "unknown_batch", f"no batch {batch_id!r}")
+        batch = _batch(ctx, batch_id)
         if project_id is not None and project_id != batch["project_id"]:
             raise ChaincodeError("batch_not_in_project", f"batch {batch_id} is not of project {project_id}")
         project_id = batch["project_id"]
@@ -232,7 +266,7 @@ class MarketMethods:
         picked = select_units(ctx, account=seller, state="held", quantity=args["quantity"], **sel)
         moved = move(ctx, picked, to_account=seller, to_state="listed", action="list")
         listing_id = ctx.tx_id
-        listing = _stamped(ctx, {
+        listing = {
             "batch_id": sel["batch_id"],
             "exchange": args["exchange_org"],
             "id": listing_id,
@@ -244,9 +278,9 @@ class MarketMethods:
             "remaining": args["quantity"],
             "seller": seller,
             "status": "open",
-        })
-        ctx.put(LISTING_PREFIX + listing_id, listing)
-        ctx.put(f"{OPEN_LISTING_PREFIX}{seller}/{listing_id}", {})
+        }
+        _save_listing(ctx, listing)
+        ctx.put(_open_listing_key(seller, listing_id), {})
         ctx.emit("carbon.listed", listing_id=listing_id, seller=seller,
                  quantity=args["quantity"], price=args["price"])
         return {"listing_id": listing_id}
@@ -258,13 +292,13 @@ class MarketMethods:
         require_org_signer(ctx, listing["seller"], "unauthorized")
         for r in listing["ranges"]:
             picked = _listed_units(ctx, listing["seller"], r)
-            if sum(s.quantity for s in picked) != r["last"] - r["first"] + 1:
+            if sum(s.quantity for s in picked) != range_quantity(r):
                 raise ChaincodeError("units_frozen", "some units of this listing are frozen")
             move(ctx, picked, to_account=listing["seller"], to_state="held", action="delist")
         withdrawn = listing["remaining"]
         listing.update(ranges=[], remaining=0, status="cancelled", withdrawn=withdrawn)
-        ctx.put(LISTING_PREFIX + listing["id"], _stamped(ctx, listing))
-        ctx.delete(f"{OPEN_LISTING_PREFIX}{listing['seller']}/{listing['id']}")
+        _save_listing(ctx, listing)
+        ctx.delete(_open_listing_key(listing["seller"], listing["id"]))
         ctx.emit("carbon.listing_cancelled", listing_id=listing["id"], quantity=withdrawn)
         return {"listing_id": listing["id"], "withdrawn": withdrawn}
 
@@ -328,9 +362,7 @@ class MarketMethods:
             ranges, _ = _subtract(ranges, m["project_id"], m["first"], m["last"])
         per_project: dict[str, int] = {}
         for m in moved:
-            per_project[m["project_id"]] = per_project.get(m["project_id"], 0) + (
-                m["last"] - m["first"] + 1
-            )
+            per_project[m["project_id"]] = per_project.get(m["project_id"], 0) + range_quantity(m)
         proceeds = []
         for pid in sorted(per_project):
             project = _project(ctx, pid)
@@ -348,8 +380,8 @@ class MarketMethods:
         listing.update(ranges=ranges, remaining=listing["remaining"] - qty)
         if listing["remaining"] == 0:
             listing["status"] = "filled"
-            ctx.delete(f"{OPEN_LISTING_PREFIX}{listing['seller']}/{listing['id']}")
-        ctx.put(LISTING_PREFIX + listing["id"], _stamped(ctx, listing))
+            ctx.delete(_open_listing_key(listing["seller"], listing["id"]))
+        _save_listing(ctx, listing)
         trade = _stamped(ctx, {
             "buyer": buyer,
             "exchange": listing["exchange"],
@@ -427,7 +459,7 @@ class MarketMethods:
         """Record (or amend) an enterprise's compliance obligation for a period, in tonnes."""
         enterprise, period = args["enterprise_org"], args["period"]
         _org(ctx, enterprise, ("buyer",), "enterprise_org")
-        key = f"{OBLIGATION_PREFIX}{enterprise}/{period}"
+        key = _obligation_key(enterprise, period)
         old = ctx.get(key)
         retired = 0 if old is None else old["retired"]
         cap = self._cap(ctx, args["obligation_tonnes"])
@@ -458,7 +490,7 @@ class MarketMethods:
         the total retired for that period may not exceed floor(obligation x offset_cap)."""
         enterprise = _signer_org(ctx, ("buyer",))
         period, qty = args["period"], args["quantity"]
-        key = f"{OBLIGATION_PREFIX}{enterprise}/{period}"
+        key = _obligation_key(enterprise, period)
         obligation = load_or_fail(
             ctx, key, "no_obligation", f"no obligation recorded for {enterprise} in {period}"
         )
@@ -552,9 +584,7 @@ class MarketMethods:
         if args["batch_id"] is not None:
             if args["project_id"] is not None or args["first"] is not None:
                 raise ChaincodeError("invalid_range", "name either a batch or a serial range")
-            batch = load_or_fail(
-                ctx, batch_key(args["batch_id"]), "unknown_batch", f"no batch {args['batch_id']!r}"
-            )
+            batch = _batch(ctx, args["batch_id"])
             return batch["project_id"], batch["first"], batch["last"]
         if args["project_id"] is None or args["first"] is None or args["last"] is None:
             raise ChaincodeError("invalid_range", "name a batch_id, or project_id, first and last")
@@ -573,20 +603,14 @@ class MarketMethods:
                 f"no held or listed units of {pid} {first}..{last} are "
                 f"{'unfrozen' if frozen else 'frozen'}",
             )
-        quantity = sum(r["last"] - r["first"] + 1 for r in changed)
-        ctx.put(FREEZE_PREFIX + ctx.tx_id, _stamped(ctx, {
-            "action": action,
-            "batch_id": args["batch_id"],
-            "first": first,
-            "id": ctx.tx_id,
-            "last": last,
-            "project_id": pid,
-            "quantity": quantity,
-            "ranges": [_range_view(r) for r in changed],
-            "reason": args["reason"],
-        }))
-        ctx.emit(f"carbon.{action}", project_id=pid, first=first, last=last, quantity=quantity)
-        return {"quantity": quantity}
+        return _record_range_change(
+            ctx, FREEZE_PREFIX, f"carbon.{action}", pid, first, last,
+            sum(range_quantity(r) for r in changed),
+            action=action,
+            batch_id=args["batch_id"],
+            ranges=[_range_view(r) for r in changed],
+            reason=args["reason"],
+        )
 
     _TARGET = {"reason": REASON, **SELECTION}
 
@@ -623,19 +647,13 @@ class MarketMethods:
                           action="invalidate", allow_frozen=True)
             if s.record["state"] == "listed":
                 self._drop_from_listings(ctx, account, pid, s.first, s.last)
-        quantity = sum(s.quantity for s in slices)
-        ctx.put(INVALIDATION_PREFIX + ctx.tx_id, _stamped(ctx, {
-            "evidence_sha256": args["evidence_sha256"],
-            "first": first,
-            "id": ctx.tx_id,
-            "last": last,
-            "project_id": pid,
-            "quantity": quantity,
-            "ranges": [dict(_range_view(m), account=m["account"]) for m in moved],
-            "reason": args["reason"],
-        }))
-        ctx.emit("carbon.invalidated", project_id=pid, first=first, last=last, quantity=quantity)
-        return {"quantity": quantity}
+        return _record_range_change(
+            ctx, INVALIDATION_PREFIX, "carbon.invalidated", pid, first, last,
+            sum(s.quantity for s in slices),
+            evidence_sha256=args["evidence_sha256"],
+            ranges=[dict(_range_view(m), account=m["account"]) for m in moved],
+            reason=args["reason"],
+        )
 
     @staticmethod
     def _drop_from_listings(ctx: TxContext, seller: str, pid: str, a: int, b: int) -> None:
@@ -650,7 +668,7 @@ class MarketMethods:
             if listing["remaining"] == 0:
                 listing["status"] = "closed"
                 ctx.delete(key)
-            ctx.put(LISTING_PREFIX + listing_id, _stamped(ctx, listing))
+            _save_listing(ctx, listing)
 
     # -- subsidies -------------------------------------------------------------------------
     @method(roles=("regulator",), args={"batch_id": Arg("id")})
@@ -658,22 +676,22 @@ class MarketMethods:
         """Record the subsidy owed for an issued batch: its verified tonnes x the
         ``subsidy_rate`` parameter (RMB per tonne), floored to the fen. Once per batch."""
         batch_id = args["batch_id"]
-        batch = load_or_fail(ctx, batch_key(batch_id), "unknown_batch", f"no batch {batch_id!r}")
+        batch = _batch(ctx, batch_id)
         key = SUBSIDY_PREFIX + batch_id
         if ctx.exists(key):
             raise ChaincodeError("already_accrued", f"the subsidy of batch {batch_id} is recorded")
         rate_text = ctx.param("subsidy_rate")
         rate = decimal_value(rate_text, "param subsidy_rate", code="invalid_parameter")
         tonnes = batch["quantity"]
-        amount_fen = floor_int(Fraction(tonnes) * rate * 100)
+        amount = fen_string(floor_int(Fraction(tonnes) * rate * 100))
         project = _project(ctx, batch["project_id"])
         ctx.put(key, _stamped(ctx, {
-            "amount": fen_string(amount_fen),
+            "amount": amount,
             "batch_id": batch_id,
             "owner_org": project["owner_org"],
             "project_id": batch["project_id"],
             "rate": rate_text,
             "tonnes": tonnes,
         }))
-        ctx.emit("carbon.subsidy_accrued", batch_id=batch_id, amount=fen_string(amount_fen))
-        return {"batch_id": batch_id, "amount": fen_string(amount_fen)}
+        ctx.emit("carbon.subsidy_accrued", batch_id=batch_id, amount=amount)
+        return {"batch_id": batch_id, "amount": amount}

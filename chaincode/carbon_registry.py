@@ -44,7 +44,7 @@ from chaincode.carbon_common import (
     validate_date,
     vintage_of,
 )
-from chaincode.framework import ChaincodeError, Signer, TxContext, method
+from chaincode.framework import ORG_PREFIX, ChaincodeError, Signer, TxContext, method
 from chaincode.geometry import (
     GeometryError,
     Polygon,
@@ -85,10 +85,12 @@ def _param_int(ctx: TxContext, name: str) -> int:
     return value
 
 
-def _parse_stored_polygon(obj: Any) -> Polygon:
+def _polygon(obj: Any) -> Polygon:
+    """Parse a polygon (an argument, or a stored plot's, which always parses); a
+    GeometryError becomes a ChaincodeError with the same code and message."""
     try:
         return parse_polygon(obj)
-    except GeometryError as exc:  # cannot happen for a stored plot
+    except GeometryError as exc:
         raise ChaincodeError(exc.code, exc.message) from None
 
 
@@ -126,7 +128,7 @@ def _overlapping_plots(ctx: TxContext, poly: Polygon, exclude: str) -> list[dict
     out = []
     for plot_id in sorted(candidates):
         other = ctx.get(plot_key(plot_id))
-        if other is not None and polygons_overlap(poly, _parse_stored_polygon(other["polygon"])):
+        if other is not None and polygons_overlap(poly, _polygon(other["polygon"])):
             out.append(other)
     return out
 
@@ -154,11 +156,19 @@ def _accredited_verifier(ctx: TxContext) -> tuple[Signer, str]:
     return signer, accreditation
 
 
-def _attestor_still_accredited(ctx: TxContext, att: Mapping[str, Any]) -> bool:
+def _require_attestor_accredited(
+    ctx: TxContext, att: Mapping[str, Any], code: str, role: str
+) -> None:
     """The attesting organisation is still active and still holds the accreditation it
-    attested under (not revoked; expiry after the attestation does not matter)."""
-    org = ctx.get(f"org/{att['verifier_org']}") or {}
-    return org.get("status") == "active" and org.get("accreditation") == att["accreditation"]
+    attested under (not revoked; expiry after the attestation does not matter), else
+    ChaincodeError(code); ``role`` names the attestor in the message."""
+    org = ctx.get(ORG_PREFIX + att["verifier_org"]) or {}
+    if org.get("status") != "active" or org.get("accreditation") != att["accreditation"]:
+        raise ChaincodeError(
+            code,
+            f"{role} verifier {att['verifier_org']} is no longer active or no longer"
+            f" holds accreditation {att['accreditation']}",
+        )
 
 
 def _check_independent(signer: Signer, project: Mapping[str, Any]) -> None:
@@ -169,16 +179,20 @@ def _check_independent(signer: Signer, project: Mapping[str, Any]) -> None:
         )
 
 
-def _check_window(window: Mapping[str, str] | None) -> dict[str, str] | None:
-    if window is None:
-        return None
-    start = validate_date(window["start_date"], "comment_window.start_date")
-    end = validate_date(window["end_date"], "comment_window.end_date")
+def _comment_window(start_date: str, end_date: str) -> dict[str, str]:
+    start = validate_date(start_date, "comment_window.start_date")
+    end = validate_date(end_date, "comment_window.end_date")
     if end < start:
         raise ChaincodeError(
             "invalid_period", f"comment window ends ({end}) before it starts ({start})"
         )
     return {"end_date": end, "start_date": start}
+
+
+def _check_window(window: Mapping[str, str] | None) -> dict[str, str] | None:
+    if window is None:
+        return None
+    return _comment_window(window["start_date"], window["end_date"])
 
 
 def _benefit_split(ctx: TxContext, given: Mapping[str, str] | None) -> dict[str, str]:
@@ -214,6 +228,22 @@ def _species_table(ctx: TxContext) -> Mapping[str, Any]:
     if not isinstance(table, Mapping):
         raise ChaincodeError("invalid_parameter", "parameter species_table must be an object")
     return table
+
+
+def _put_attestation(
+    ctx: TxContext, att_id: str, signer: Signer, accreditation: str, **fields: Any
+) -> None:
+    """Store attestation ``att_id`` signed by ``signer`` under ``accreditation``; ``fields``
+    are the rest of the record (kind, positive, project_id, report_id, site_visit_date,
+    subject_sha256 and, for a verification, verified_quantity)."""
+    record = {
+        "accreditation": accreditation,
+        "id": att_id,
+        "signer_key": signer.key,
+        "verifier_org": signer.org_id,
+        **fields,
+    }
+    ctx.put(attestation_key(att_id), stamp(ctx, record))
 
 
 def _calc_error(exc: CalculationError) -> ChaincodeError:
@@ -252,10 +282,7 @@ class RegistryMethods:
         plot_id = args["plot_id"]
         if ctx.exists(plot_key(plot_id)):
             raise ChaincodeError("plot_exists", f"plot {plot_id} is already registered")
-        try:
-            poly = parse_polygon(args["polygon"])
-        except GeometryError as exc:
-            raise ChaincodeError(exc.code, exc.message) from None
+        poly = _polygon(args["polygon"])
         planting_date = validate_date(args["planting_date"], "planting_date")
         species = args["species"]
         if species not in _species_table(ctx):
@@ -313,7 +340,7 @@ class RegistryMethods:
                 "scan_sha256": tenure["scan_sha256"],
             },
         }
-        ctx.put(plot_key(plot_id), stamp(ctx, record))
+        self._save_plot(ctx, record)
         for cell in _grid_cells(bbox):
             ctx.put(plotidx_key(cell, plot_id), {"bbox": bbox, "plot_id": plot_id})
         ctx.emit(
@@ -378,7 +405,7 @@ class RegistryMethods:
             raise ChaincodeError("duplicate_plot", "a plot is listed more than once")
         plots = []
         for plot_id in plot_ids:
-            plot = load_or_fail(ctx, plot_key(plot_id), "unknown_plot", f"no plot {plot_id}")
+            plot = self._plot(ctx, plot_id)
             if plot["owner_org"] != owner.org_id:
                 raise ChaincodeError(
                     "wrong_owner", f"plot {plot_id} belongs to {plot['owner_org']}, not {owner.org_id}"
@@ -390,7 +417,7 @@ class RegistryMethods:
             plots.append(plot)
         members = set(plot_ids)
         for plot in plots:
-            poly = _parse_stored_polygon(plot["polygon"])
+            poly = _polygon(plot["polygon"])
             for other in _overlapping_plots(ctx, poly, exclude=plot["id"]):
                 if (
                     other["id"] in members
@@ -419,10 +446,10 @@ class RegistryMethods:
             "status": "submitted",
             "validation_attestation": None,
         }
-        ctx.put(project_key(project_id), stamp(ctx, record))
+        self._save_project(ctx, record)
         for plot in plots:
             plot["project_id"] = project_id
-            ctx.put(plot_key(plot["id"]), stamp(ctx, plot))
+            self._save_plot(ctx, plot)
         ctx.emit(
             "carbon.project_submitted",
             project_id=project_id,
@@ -444,7 +471,7 @@ class RegistryMethods:
         project["pdd_sha256"] = args["pdd_sha256"]
         project["status"] = "submitted"
         project["validation_attestation"] = None
-        ctx.put(project_key(project["id"]), stamp(ctx, project))
+        self._save_project(ctx, project)
         ctx.emit("carbon.pdd_revised", project_id=project["id"], pdd_sha256=args["pdd_sha256"])
         return {"project_id": project["id"]}
 
@@ -458,10 +485,10 @@ class RegistryMethods:
         if not any("regulator" in s.roles for s in ctx.signers()):
             require_org_signer(ctx, project["owner_org"])
         self._not_registered(project)
-        window = _check_window({"end_date": args["end_date"], "start_date": args["start_date"]})
+        window = _comment_window(args["start_date"], args["end_date"])
         project["comment_window"] = window
-        ctx.put(project_key(project["id"]), stamp(ctx, project))
-        ctx.emit("carbon.comment_window_recorded", project_id=project["id"], **(window or {}))
+        self._save_project(ctx, project)
+        ctx.emit("carbon.comment_window_recorded", project_id=project["id"], **window)
         return {"project_id": project["id"]}
 
     # -- step 4: validation --------------------------------------------------------------
@@ -492,28 +519,19 @@ class RegistryMethods:
         visit = args["site_visit_date"]
         if visit is not None:
             validate_date(visit, "site_visit_date")
-        ctx.put(
-            attestation_key(att_id),
-            stamp(
-                ctx,
-                {
-                    "accreditation": accreditation,
-                    "id": att_id,
-                    "kind": "validation",
-                    "positive": args["positive"],
-                    "project_id": project["id"],
-                    "report_id": None,
-                    "signer_key": signer.key,
-                    "site_visit_date": visit,
-                    "subject_sha256": args["pdd_sha256"],
-                    "verifier_org": signer.org_id,
-                },
-            ),
+        _put_attestation(
+            ctx, att_id, signer, accreditation,
+            kind="validation",
+            positive=args["positive"],
+            project_id=project["id"],
+            report_id=None,
+            site_visit_date=visit,
+            subject_sha256=args["pdd_sha256"],
         )
         if args["positive"]:
             project["status"] = "validated"
             project["validation_attestation"] = att_id
-            ctx.put(project_key(project["id"]), stamp(ctx, project))
+            self._save_project(ctx, project)
         ctx.emit(
             "carbon.validation_attested",
             attestation_id=att_id,
@@ -547,12 +565,7 @@ class RegistryMethods:
             raise ChaincodeError(
                 "not_validated", f"attestation {att_id} does not validate the current PDD"
             )
-        if not _attestor_still_accredited(ctx, att):
-            raise ChaincodeError(
-                "not_validated",
-                f"validating verifier {att['verifier_org']} is no longer active or no longer"
-                f" holds accreditation {att['accreditation']}",
-            )
+        _require_attestor_accredited(ctx, att, "not_validated", "validating")
         window = project["comment_window"]
         today = block_date(ctx)
         if window is not None and today <= window["end_date"]:
@@ -562,7 +575,7 @@ class RegistryMethods:
             )
         project["status"] = "registered"
         project["registration"] = {"height": ctx.block.height, "tx_id": ctx.tx_id}
-        ctx.put(project_key(project["id"]), stamp(ctx, project))
+        self._save_project(ctx, project)
         ctx.emit(
             "carbon.project_registered",
             project_id=project["id"],
@@ -611,10 +624,7 @@ class RegistryMethods:
         report_id = args["report_id"]
         project = self._project(ctx, args["project_id"])
         require_org_signer(ctx, project["owner_org"])
-        if project["status"] != "registered":
-            raise ChaincodeError(
-                "project_not_registered", f"project {project['id']} is not registered"
-            )
+        self._registered(project)
         if ctx.exists(report_key(report_id)):
             raise ChaincodeError("report_exists", f"report {report_id} already exists")
         start = validate_date(args["period_start"], "period_start")
@@ -637,7 +647,7 @@ class RegistryMethods:
         measurements: list[PlotMeasurement] = []
         for m in args["measurements"]:
             plot_id = m["plot_id"]
-            plot = load_or_fail(ctx, plot_key(plot_id), "unknown_plot", f"no plot {plot_id}")
+            plot = self._plot(ctx, plot_id)
             if plot_id not in members:
                 raise ChaincodeError(
                     "plot_not_in_project", f"plot {plot_id} is not in project {project['id']}"
@@ -739,7 +749,7 @@ class RegistryMethods:
             "verification_attestation": None,
             "vintage": vintage_of(end),
         }
-        ctx.put(report_key(report_id), stamp(ctx, record))
+        self._save_report(ctx, record)
         ctx.emit(
             "carbon.report_submitted",
             report_id=report_id,
@@ -764,7 +774,7 @@ class RegistryMethods:
         for plot_id in sorted({m["plot_id"] for m in report["measurements"]}):
             ctx.delete(period_key(plot_id, report["period_start"]))
         report["status"] = "withdrawn"
-        ctx.put(report_key(report["id"]), stamp(ctx, report))
+        self._save_report(ctx, report)
         ctx.emit("carbon.report_withdrawn", report_id=report["id"], project_id=project["id"])
         return {"report_id": report["id"]}
 
@@ -809,28 +819,19 @@ class RegistryMethods:
                 "invalid_date",
                 f"site visit {visit} is before the monitoring period starts ({report['period_start']})",
             )
-        ctx.put(
-            attestation_key(att_id),
-            stamp(
-                ctx,
-                {
-                    "accreditation": accreditation,
-                    "id": att_id,
-                    "kind": "verification",
-                    "positive": True,
-                    "project_id": project["id"],
-                    "report_id": report["id"],
-                    "signer_key": signer.key,
-                    "site_visit_date": visit,
-                    "subject_sha256": args["report_sha256"],
-                    "verified_quantity": quantity,
-                    "verifier_org": signer.org_id,
-                },
-            ),
+        _put_attestation(
+            ctx, att_id, signer, accreditation,
+            kind="verification",
+            positive=True,
+            project_id=project["id"],
+            report_id=report["id"],
+            site_visit_date=visit,
+            subject_sha256=args["report_sha256"],
+            verified_quantity=quantity,
         )
         report["status"] = "verified"
         report["verification_attestation"] = att_id
-        ctx.put(report_key(report["id"]), stamp(ctx, report))
+        self._save_report(ctx, report)
         ctx.emit(
             "carbon.verification_attested",
             attestation_id=att_id,
@@ -857,20 +858,14 @@ class RegistryMethods:
         if ctx.exists(batch_key(batch_id)):
             raise ChaincodeError("batch_exists", f"batch {batch_id} already exists")
         project = self._project(ctx, report["project_id"])
-        if project["status"] != "registered":  # cannot happen: reports need registration
-            raise ChaincodeError("project_not_registered", f"project {project['id']} is not registered")
+        self._registered(project)  # cannot fail: reports need registration
         att = load_or_fail(
             ctx,
             attestation_key(report["verification_attestation"]),
             "not_verified",
             f"report {report['id']} has no verification attestation",
         )
-        if not _attestor_still_accredited(ctx, att):
-            raise ChaincodeError(
-                "not_verified",
-                f"verifying verifier {att['verifier_org']} is no longer active or no longer"
-                f" holds accreditation {att['accreditation']}",
-            )
+        _require_attestor_accredited(ctx, att, "not_verified", "verifying")
         quantity = att["verified_quantity"]
         if quantity <= 0:
             raise ChaincodeError("nothing_to_issue", f"report {report['id']} verified 0 t CO2e")
@@ -917,9 +912,9 @@ class RegistryMethods:
         ctx.put(batch_key(batch_id), stamp(ctx, batch))
         report["status"] = "issued"
         report["batch_id"] = batch_id
-        ctx.put(report_key(report["id"]), stamp(ctx, report))
+        self._save_report(ctx, report)
         project["next_unit"] = last + 1
-        ctx.put(project_key(pid), stamp(ctx, project))
+        self._save_project(ctx, project)
         ctx.emit(
             "carbon.issued",
             batch_id=batch_id,
@@ -946,6 +941,29 @@ class RegistryMethods:
     @staticmethod
     def _report(ctx: TxContext, report_id: str) -> dict[str, Any]:
         return load_or_fail(ctx, report_key(report_id), "unknown_report", f"no report {report_id}")
+
+    @staticmethod
+    def _plot(ctx: TxContext, plot_id: str) -> dict[str, Any]:
+        return load_or_fail(ctx, plot_key(plot_id), "unknown_plot", f"no plot {plot_id}")
+
+    @staticmethod
+    def _save_plot(ctx: TxContext, plot: dict[str, Any]) -> None:
+        ctx.put(plot_key(plot["id"]), stamp(ctx, plot))
+
+    @staticmethod
+    def _save_project(ctx: TxContext, project: dict[str, Any]) -> None:
+        ctx.put(project_key(project["id"]), stamp(ctx, project))
+
+    @staticmethod
+    def _save_report(ctx: TxContext, report: dict[str, Any]) -> None:
+        ctx.put(report_key(report["id"]), stamp(ctx, report))
+
+    @staticmethod
+    def _registered(project: Mapping[str, Any]) -> None:
+        if project["status"] != "registered":
+            raise ChaincodeError(
+                "project_not_registered", f"project {project['id']} is not registered"
+            )
 
     @staticmethod
     def _not_registered(project: Mapping[str, Any]) -> None:

@@ -16,7 +16,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chaincode.framework import BlockContext, ChaincodeError, Contract, MethodSpec, TxContext
+from chaincode.framework import (
+    BlockContext,
+    ChaincodeError,
+    Contract,
+    MethodSpec,
+    SignerCache,
+    TxContext,
+)
 from chaincode.schema import SchemaError, validate_args
 from ledger.block import tx_result
 from ledger.encoding import canonical, decode
@@ -86,9 +93,10 @@ class Executor:
     ) -> BlockExecution:
         block_overlay = Overlay(state)
         self._promote_validators(block_overlay, ctx.height)
+        signer_cache = SignerCache()
         results = []
         for index, tx in enumerate(txs):
-            results.append(self._execute_tx(block_overlay, ctx, tx, index))
+            results.append(self._execute_tx(block_overlay, ctx, tx, index, signer_cache))
         return BlockExecution(results=results, writes=block_overlay.write_set())
 
     def _promote_validators(self, overlay: Overlay, height: int) -> None:
@@ -103,7 +111,12 @@ class Executor:
             )
 
     def _execute_tx(
-        self, block_overlay: Overlay, ctx: BlockContext, tx: Transaction, index: int
+        self,
+        block_overlay: Overlay,
+        ctx: BlockContext,
+        tx: Transaction,
+        index: int,
+        signer_cache: SignerCache | None = None,
     ) -> dict[str, Any]:
         entry = self._methods.get((tx.contract, tx.method))
         if entry is None:
@@ -115,7 +128,7 @@ class Executor:
         except SchemaError as exc:
             return tx_result(tx.tx_id, "invalid_args", str(exc), [])
         tx_overlay = block_overlay.child()
-        tctx = TxContext(tx_overlay, ctx, tx.tx_id, tx.signers, index)
+        tctx = TxContext(tx_overlay, ctx, tx.tx_id, tx.signers, index, signer_cache=signer_cache)
         try:
             if spec.roles:
                 tctx.signer_with_role(*spec.roles)

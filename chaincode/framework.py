@@ -19,6 +19,7 @@ executor then discards every write of that transaction and records the failure.
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -68,6 +69,23 @@ class Signer:
         return tuple(self.org.get("roles", ()))
 
 
+class SignerCache:
+    """What :func:`lookup_signer` learnt from key and organisation records, by their exact
+    bytes, shared by the transactions of one block (a block's transactions are mostly
+    signed by few keys). A pure function of those bytes: a record that changes has other
+    bytes. Each lookup still reads both records from the state, and gets a fresh copy of
+    the organisation record (``marshal`` keeps types and key order), so no transaction
+    sees another's objects."""
+
+    __slots__ = ("members", "orgs")
+
+    def __init__(self) -> None:
+        # key record bytes -> None (not active) or (org state key, org id, admin)
+        self.members: dict[bytes, tuple[str, str, bool] | None] = {}
+        # organisation record bytes -> None (not active) or the marshalled record
+        self.orgs: dict[bytes, bytes | None] = {}
+
+
 class TxContext:
     """What a contract method sees of the world while one transaction executes."""
 
@@ -78,14 +96,20 @@ class TxContext:
         tx_id: str,
         signers: tuple[str, ...],
         index: int,
+        *,
+        signer_cache: SignerCache | None = None,
     ) -> None:
         self.state = state
+        self._signer_cache = signer_cache
         self.block = block
         self.tx_id = tx_id
         self.signer_keys = signers
         self.index = index
         self.events: list[dict[str, Any]] = []
         self._writes = 0
+        # signers() as of state.version (a role check and the method both ask for them)
+        self._signers: list[Signer] = []
+        self._signers_of: tuple[Overlay, int] | None = None
 
     # -- state -------------------------------------------------------------------------
     def get(self, key: str) -> Any:
@@ -125,13 +149,23 @@ class TxContext:
 
     # -- who signed --------------------------------------------------------------------
     def signers(self) -> list[Signer]:
-        """The active member keys among the signers, with their organisations."""
-        out = []
-        for key in self.signer_keys:
-            signer = lookup_signer(self.state, key)
-            if signer is not None:
-                out.append(signer)
-        return out
+        """The active member keys among the signers, with their organisations (a new list
+        each call; ``Signer.org`` is the decoded record, to read, not to change).
+
+        Looked up once and reused until this transaction's state view is written to (any
+        write: a method may enrol or revoke keys and then check its signers again)."""
+        state = self.state
+        version = getattr(state, "version", None)
+        cached = self._signers_of
+        if version is None or cached is None or cached[0] is not state or cached[1] != version:
+            out = []
+            for key in self.signer_keys:
+                signer = lookup_signer(state, key, self._signer_cache)
+                if signer is not None:
+                    out.append(signer)
+            self._signers = out
+            self._signers_of = None if version is None else (state, version)
+        return list(self._signers)
 
     def signer_with_role(self, *roles: str) -> Signer:
         """The first signer whose organisation holds one of ``roles``."""
@@ -150,20 +184,43 @@ class TxContext:
         raise ChaincodeError("unauthorized", f"this needs a signature by a member of {org_id}")
 
 
-def lookup_signer(state: Overlay, key: str) -> Signer | None:
+def lookup_signer(
+    state: Overlay, key: str, cache: SignerCache | None = None
+) -> Signer | None:
+    """The signer ``key`` if it is an active member key of an active organisation."""
     raw = state.get(KEY_PREFIX + key)
     if raw is None:
         return None
-    member = decode(raw)
-    if member.get("status") != "active":
+    if cache is not None and raw in cache.members:
+        member_info = cache.members[raw]
+    else:
+        member = decode(raw)
+        if member.get("status") != "active":
+            member_info = None
+        else:
+            org_id = member["org"]
+            member_info = (ORG_PREFIX + org_id, org_id, bool(member.get("admin")))
+        if cache is not None:
+            cache.members[raw] = member_info
+    if member_info is None:
         return None
-    org_raw = state.get(ORG_PREFIX + member["org"])
+    org_key, org_id, admin = member_info
+    org_raw = state.get(org_key)
     if org_raw is None:
         return None
-    org = decode(org_raw)
-    if org.get("status") != "active":
-        return None
-    return Signer(key=key, org_id=member["org"], org=org, admin=bool(member.get("admin")))
+    if cache is not None and org_raw in cache.orgs:
+        packed = cache.orgs[org_raw]
+        if packed is None:
+            return None
+        org = marshal.loads(packed)
+    else:
+        org = decode(org_raw)
+        active = org.get("status") == "active"
+        if cache is not None:
+            cache.orgs[org_raw] = marshal.dumps(org) if active else None
+        if not active:
+            return None
+    return Signer(key=key, org_id=org_id, org=org, admin=admin)
 
 
 MethodFn = Callable[[Any, TxContext, dict], Any]

@@ -12,10 +12,13 @@ docs/contracts/queries.md describes every output.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from chaincode.carbon_common import (
+    BATCH_PREFIX,
+    PERIOD_PREFIX,
+    PROJECT_PREFIX,
     attestation_key,
     batch_key,
     parse_serial_string,
@@ -42,8 +45,10 @@ from chaincode.units import (
     STATES,
     UNIT_PREFIX,
     batch_counts,
+    count_bucket,
     find_range,
     holding_prefix,
+    range_quantity,
 )
 from ledger.encoding import decode
 from ledger.errors import LedgerError
@@ -55,6 +60,7 @@ __all__ = [
     "batches",
     "buffer_pool",
     "holdings",
+    "page",
     "parse_serial",
     "project",
     "retirements",
@@ -105,11 +111,12 @@ def _limit(limit: int) -> int:
     return limit
 
 
-def _page(
-    items: Iterator[tuple[str, Any]], after: str | None, limit: int
+def page(
+    items: Iterable[tuple[str, Any]], after: str | None, limit: int
 ) -> tuple[list[Any], str | None]:
-    """Up to ``limit`` values whose cursor is > ``after``; ``next`` is the last cursor
-    returned when more remain."""
+    """Up to ``limit`` values of ``(cursor, value)`` pairs (ascending by cursor) whose
+    cursor is > ``after``; ``next`` is the last cursor returned when more remain.
+    Raises ``invalid_query`` for a bad limit or cursor."""
     limit = _limit(limit)
     if after is not None and not isinstance(after, str):
         raise LedgerError("invalid_query", "after must be a cursor string")
@@ -127,6 +134,14 @@ def _page(
 
 def _counts() -> dict[str, int]:
     return {"cancelled": 0, "frozen": 0, "held": 0, "listed": 0, "retired": 0}
+
+
+def _tally(buckets: Iterable[dict[str, Any]], state: str, n: int, frozen: bool) -> None:
+    """Count ``n`` units in ``state`` (and as frozen, if they are) in every bucket."""
+    for bucket in buckets:
+        bucket[state] += n
+        if frozen:
+            bucket["frozen"] += n
 
 
 def _range_view(project_id: str, first: int, idx: dict[str, Any], state: str) -> dict[str, Any]:
@@ -169,27 +184,24 @@ def holdings(
 
     def counted() -> Iterator[tuple[str, Any]]:
         for cursor, (unit_state, pid, first, idx) in entries():
-            n = idx["last"] - first + 1
-            for bucket in (
+            buckets = (
                 totals,
                 per_project.setdefault(pid, _counts()),
                 per_batch.setdefault(
                     idx["batch_id"], dict(_counts(), project_id=pid, vintage=idx["vintage"])
                 ),
-            ):
-                bucket[unit_state] += n
-                if idx["frozen"]:
-                    bucket["frozen"] += n
+            )
+            _tally(buckets, unit_state, idx["last"] - first + 1, idx["frozen"])
             yield cursor, _range_view(pid, first, idx, unit_state)
 
     every = list(counted())  # totals need every entry; the page is cut from the same pass
-    page, nxt = _page(iter(every), after, limit)
+    ranges, nxt = page(every, after, limit)
     return {
         "account": account,
         "batches": per_batch,
         "next": nxt,
         "projects": per_project,
-        "ranges": page,
+        "ranges": ranges,
         "totals": totals,
     }
 
@@ -220,7 +232,7 @@ def project(state: StateReader, project_id: str, *, limit: int = DEFAULT_LIMIT) 
     plots = [p for p in (_get(state, plot_key(pid)) for pid in record["plots"][:limit]) if p]
     report_ids: set[str] = set()
     for plot_id in record["plots"]:
-        for _key, entry in _scan(state, f"period/{plot_id}/"):
+        for _key, entry in _scan(state, f"{PERIOD_PREFIX}{plot_id}/"):
             report_ids.add(entry["report_id"])
     reports = [r for r in (_get(state, report_key(i)) for i in sorted(report_ids)) if r]
     reports.sort(key=lambda r: (r["period_start"], r["id"]))
@@ -257,7 +269,7 @@ def batches(
     cache: dict[str, dict[str, dict[str, int]]] = {}
 
     def items() -> Iterator[tuple[str, Any]]:
-        for key, batch in _scan(state, "batch/"):
+        for key, batch in _scan(state, BATCH_PREFIX):
             if project_id is not None and batch["project_id"] != project_id:
                 continue
             pid = batch["project_id"]
@@ -265,8 +277,8 @@ def batches(
                 cache[pid] = _batch_totals(state, pid)
             yield key, dict(batch, counts=cache[pid].get(batch["id"]))
 
-    page, nxt = _page(items(), after, limit)
-    return {"batches": page, "next": nxt}
+    found, nxt = page(items(), after, limit)
+    return {"batches": found, "next": nxt}
 
 
 def totals(state: StateReader) -> dict[str, int]:
@@ -274,16 +286,11 @@ def totals(state: StateReader) -> dict[str, int]:
     out = {"buffer": 0, "cancelled": 0, "frozen": 0, "held": 0, "issued": 0, "listed": 0,
            "retired": 0}
     for _key, r in _scan(state, UNIT_PREFIX):
-        n = r["last"] - r["first"] + 1
+        n = range_quantity(r)
         out["issued"] += n
-        if r["state"] == "held" and r["account"] == BUFFER_ACCOUNT:
-            out["buffer"] += n
-        else:
-            out[r["state"]] += n
-        if r["frozen"]:
-            out["frozen"] += n
-    out["projects"] = sum(1 for _ in state.iter_prefix("project/"))
-    out["batches"] = sum(1 for _ in state.iter_prefix("batch/"))
+        _tally((out,), count_bucket(r), n, r["frozen"])
+    out["projects"] = sum(1 for _ in state.iter_prefix(PROJECT_PREFIX))
+    out["batches"] = sum(1 for _ in state.iter_prefix(BATCH_PREFIX))
     return out
 
 
@@ -298,11 +305,8 @@ def buffer_pool(state: StateReader, *, limit: int = DEFAULT_LIMIT) -> dict[str, 
         prefix = holding_prefix(BUFFER_ACCOUNT, st)
         for key, idx in _scan(state, prefix):
             pid, first = key[len(prefix):].split("/")
-            n = idx["last"] - int(first) + 1
-            for bucket in (total, projects.setdefault(pid, {"cancelled": 0, "frozen": 0, "held": 0})):
-                bucket[st] += n
-                if idx["frozen"]:
-                    bucket["frozen"] += n
+            buckets = (total, projects.setdefault(pid, {"cancelled": 0, "frozen": 0, "held": 0}))
+            _tally(buckets, st, idx["last"] - int(first) + 1, idx["frozen"])
     losses = sorted((v for _k, v in _scan(state, LOSS_PREFIX)), key=lambda r: (-r["height"], r["id"]))
     return {"account": BUFFER_ACCOUNT, "losses": losses[:limit], "projects": projects,
             "totals": total}
@@ -327,8 +331,8 @@ def retirements(
                 continue
             yield key[len(prefix):], record
 
-    page, nxt = _page(items(), after, limit)
-    return {"next": nxt, "retirements": page}
+    found, nxt = page(items(), after, limit)
+    return {"next": nxt, "retirements": found}
 
 
 # -- trace -----------------------------------------------------------------------------------

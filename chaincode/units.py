@@ -32,7 +32,7 @@ by construction: ranges are only split and re-labelled, never created except by
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +49,14 @@ __all__ = [
     "Slice",
     "account_slices",
     "batch_counts",
+    "count_bucket",
     "create_range",
     "find_range",
     "holding_key",
     "holding_prefix",
     "iter_ranges",
     "move",
+    "range_quantity",
     "select_serial_range",
     "select_units",
     "set_frozen",
@@ -93,6 +95,19 @@ def holding_prefix(account: str, state: str | None = None, project_id: str | Non
 
 def holding_key(account: str, state: str, project_id: str, first: int) -> str:
     return f"{HOLDING_PREFIX}{account}/{state}/{project_id}/{first:012d}"
+
+
+def range_quantity(record: Mapping[str, Any]) -> int:
+    """How many units a range (or anything with ``first`` and ``last``) holds."""
+    return record["last"] - record["first"] + 1
+
+
+def count_bucket(record: Mapping[str, Any]) -> str:
+    """Where a range counts in unit totals: ``buffer`` for the buffer pool's held units,
+    else its state."""
+    if record["state"] == "held" and record["account"] == BUFFER_ACCOUNT:
+        return "buffer"
+    return record["state"]
 
 
 def _index_value(record: dict[str, Any]) -> dict[str, Any]:
@@ -150,11 +165,8 @@ def batch_counts(state: StateReader, project_id: str) -> dict[str, dict[str, int
             r["batch_id"],
             {"buffer": 0, "cancelled": 0, "frozen": 0, "held": 0, "listed": 0, "retired": 0},
         )
-        n = r["last"] - r["first"] + 1
-        if r["state"] == "held" and r["account"] == BUFFER_ACCOUNT:
-            c["buffer"] += n
-        else:
-            c[r["state"]] += n
+        n = range_quantity(r)
+        c[count_bucket(r)] += n
         if r["frozen"]:
             c["frozen"] += n
     return out
@@ -328,16 +340,30 @@ def select_serial_range(
 
 
 # -- changes ---------------------------------------------------------------------------
-def _rewrite(ctx: TxContext, piece: Slice, changes: dict[str, Any], step: dict[str, Any]) -> dict:
-    """Split the range of ``piece`` at its boundaries; apply ``changes`` and append
-    ``step`` to the selected part; return the selected part's new record."""
+def _units_changed() -> ChaincodeError:
+    return ChaincodeError("units_changed", "the selected units changed within this transaction")
+
+
+def _current(ctx: TxContext, piece: Slice) -> dict[str, Any]:
+    """The range record ``piece`` was selected from, as it is now."""
+    record = ctx.get(unit_key(piece.project_id, piece.range_first))
+    if record is None:
+        raise _units_changed()
+    return record
+
+
+def _rewrite(
+    ctx: TxContext,
+    piece: Slice,
+    record: dict[str, Any],
+    changes: dict[str, Any],
+    step: dict[str, Any],
+) -> dict:
+    """Split ``record`` (the current range of ``piece``) at the piece's boundaries; apply
+    ``changes`` and append ``step`` to the selected part; return its new record."""
     key = unit_key(piece.project_id, piece.range_first)
-    record = ctx.get(key)
-    if (
-        record is None
-        or not record["first"] <= piece.first <= piece.last <= record["last"]
-    ):
-        raise ChaincodeError("units_changed", "the selected units changed within this transaction")
+    if not record["first"] <= piece.first <= piece.last <= record["last"]:
+        raise _units_changed()
     _unindex(ctx, record)
     stamp = {"height": ctx.block.height, "tx_id": ctx.tx_id}
     if record["first"] < piece.first:
@@ -375,9 +401,7 @@ def move(
         raise ValueError(f"unknown unit state {to_state}")
     out = []
     for piece in slices:
-        record = ctx.get(unit_key(piece.project_id, piece.range_first))
-        if record is None:
-            raise ChaincodeError("units_changed", "the selected units changed within this transaction")
+        record = _current(ctx, piece)
         if record["state"] in TERMINAL_STATES:
             raise ChaincodeError(
                 "units_not_available",
@@ -391,7 +415,7 @@ def move(
         changes: dict[str, Any] = {"account": to_account, "state": to_state}
         if to_state in TERMINAL_STATES:
             changes["frozen"] = False  # a terminal unit cannot move anyway
-        out.append(_rewrite(ctx, piece, changes, step))
+        out.append(_rewrite(ctx, piece, record, changes, step))
     return out
 
 
@@ -403,11 +427,9 @@ def set_frozen(
     out = []
     action = "freeze" if frozen else "unfreeze"
     for piece in slices:
-        record = ctx.get(unit_key(piece.project_id, piece.range_first))
-        if record is None:
-            raise ChaincodeError("units_changed", "the selected units changed within this transaction")
+        record = _current(ctx, piece)
         if record["state"] in TERMINAL_STATES or record["frozen"] == frozen:
             continue
         step = _step(ctx, action, record["account"], record["account"])
-        out.append(_rewrite(ctx, piece, {"frozen": frozen}, step))
+        out.append(_rewrite(ctx, piece, record, {"frozen": frozen}, step))
     return out

@@ -26,6 +26,8 @@ from jinja2 import Environment, FileSystemLoader, Undefined
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from chaincode.carbon_common import project_key
+from chaincode.framework import ORG_PREFIX
 from explorer import svg
 from explorer.data import Reader, iso_time, url_for
 from explorer.export import DEFAULT_EXPORT, MAX_EXPORT, issuances_csv, retirements_csv
@@ -123,6 +125,11 @@ def _as_explorer_error(exc: LedgerError) -> ExplorerError:
     return ExplorerError(exc.code, exc.message, 400)
 
 
+def _json_url(kind: str, ident: str | int) -> str:
+    """The JSON twin (``/v1/explorer/...``) of a record's page."""
+    return "/v1" + url_for(kind, ident)
+
+
 def _page_links(request: Request, next_cursor: Any, param: str = "after") -> dict[str, str | None]:
     """URLs of the next and first pages, keeping the other query parameters."""
     params = {k: v for k, v in request.query_params.items() if k not in (param, "lang")}
@@ -205,6 +212,34 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def limit_of(request: Request, default: int = DEFAULT_PAGE, maximum: int = MAX_PAGE) -> int:
         return parse_limit(q(request, "limit"), default, maximum)
 
+    def _list_routes(
+        name: str,
+        summary: str,
+        read: Callable[[Request], dict[str, Any]],
+        cursor: str = "after",
+        extra: Callable[[Request], dict[str, Any]] | None = None,
+    ) -> None:
+        """A paged list: the page ``/explorer/<name>`` (``<name>.html``, plus ``extra``'s
+        context) and its JSON twin ``/v1/explorer/<name>``, both from ``read(request)``;
+        ``cursor`` is the query parameter that pages."""
+
+        def page(request: Request) -> Response:
+            def build() -> Response:
+                d = read(request)
+                more = {} if extra is None else extra(request)
+                return render(request, f"{name}.html", d=d, json_url=f"/v1/explorer/{name}",
+                              **more, **_page_links(request, d["next"], cursor))
+
+            return html(request, build)
+
+        def as_json(request: Request) -> Response:
+            return api(lambda: read(request))
+
+        router.add_api_route(f"/explorer/{name}", page, methods=["GET"], name=f"{name}_page",
+                             include_in_schema=False)
+        router.add_api_route(f"/v1/explorer/{name}", as_json, methods=["GET"],
+                             name=f"{name}_json", summary=summary)
+
     # -- entry points ------------------------------------------------------------------------
     @router.get("/", include_in_schema=False)
     def root() -> Response:
@@ -241,18 +276,10 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         return api(reader.dashboard)
 
     # -- blocks and transactions ---------------------------------------------------------------
-    @router.get("/explorer/blocks", include_in_schema=False)
-    def blocks_page(request: Request) -> Response:
-        def build() -> Response:
-            d = reader.blocks(parse_before(q(request, "before")), limit_of(request))
-            return render(request, "blocks.html", d=d, json_url="/v1/explorer/blocks",
-                          **_page_links(request, d["next"], "before"))
-
-        return html(request, build)
-
-    @router.get("/v1/explorer/blocks", summary="Explorer: block summaries, newest first")
-    def blocks_json(request: Request) -> Response:
-        return api(lambda: reader.blocks(parse_before(q(request, "before")), limit_of(request)))
+    _list_routes(
+        "blocks", "Explorer: block summaries, newest first",
+        lambda r: reader.blocks(parse_before(q(r, "before")), limit_of(r)), cursor="before",
+    )
 
     @router.get("/explorer/blocks/{height}", include_in_schema=False)
     def block_page(request: Request, height: str) -> Response:
@@ -290,25 +317,17 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         return api(lambda: reader.tx(parse_tx_id(tx_id)))
 
     # -- organisations and accounts ----------------------------------------------------------
-    @router.get("/explorer/orgs", include_in_schema=False)
-    def orgs_page(request: Request) -> Response:
-        def build() -> Response:
-            d = reader.orgs(parse_after(q(request, "after")), limit_of(request))
-            return render(request, "orgs.html", d=d, json_url="/v1/explorer/orgs",
-                          **_page_links(request, d["next"]))
-
-        return html(request, build)
-
-    @router.get("/v1/explorer/orgs", summary="Explorer: organisations with their roles")
-    def orgs_json(request: Request) -> Response:
-        return api(lambda: reader.orgs(parse_after(q(request, "after")), limit_of(request)))
+    _list_routes(
+        "orgs", "Explorer: organisations with their roles",
+        lambda r: reader.orgs(parse_after(q(r, "after")), limit_of(r)),
+    )
 
     @router.get("/explorer/accounts/{account}", include_in_schema=False)
     def account_page(request: Request, account: str) -> Response:
         def build() -> Response:
             a = reader.account(account, parse_after(q(request, "after")), limit_of(request))
             return render(request, "account.html", a=a,
-                          json_url=url_for("account", a["account"]).replace("/explorer/", "/v1/explorer/"),
+                          json_url=_json_url("account", a["account"]),
                           **_page_links(request, a["holdings"]["next"]))
 
         return html(request, build)
@@ -322,18 +341,10 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         return api(lambda: reader.buffer_pool(limit_of(request)))
 
     # -- projects, plots, reports, attestations --------------------------------------------------
-    @router.get("/explorer/projects", include_in_schema=False)
-    def projects_page(request: Request) -> Response:
-        def build() -> Response:
-            d = reader.projects(parse_after(q(request, "after")), limit_of(request))
-            return render(request, "projects.html", d=d, json_url="/v1/explorer/projects",
-                          **_page_links(request, d["next"]))
-
-        return html(request, build)
-
-    @router.get("/v1/explorer/projects", summary="Explorer: projects by id")
-    def projects_json(request: Request) -> Response:
-        return api(lambda: reader.projects(parse_after(q(request, "after")), limit_of(request)))
+    _list_routes(
+        "projects", "Explorer: projects by id",
+        lambda r: reader.projects(parse_after(q(r, "after")), limit_of(r)),
+    )
 
     @router.get("/explorer/projects/{project_id}", include_in_schema=False)
     def project_page(request: Request, project_id: str) -> Response:
@@ -344,7 +355,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
                 request, "project.html", d=d,
                 plot_map=svg.plot_map(reader.plots_of(d["project"], svg.MAX_MAP_PLOTS)),
                 chart=chart(d["vintages"], tr),
-                json_url=url_for("project", d["project"]["id"]).replace("/explorer/", "/v1/explorer/"),
+                json_url=_json_url("project", d["project"]["id"]),
             )
 
         return html(request, build)
@@ -363,7 +374,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
                 if kind == "plot":
                     extra["plot_map"] = svg.plot_map([d["plot"]])
                 return render(request, template, d=d,
-                              json_url=f"/v1/explorer/{plural}/{url_for(kind, ident).rsplit('/', 1)[1]}",
+                              json_url=_json_url(kind, ident),
                               **extra)
 
             return html(request, build)
@@ -381,23 +392,15 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     _record_routes("attestation", "attestation.html", reader.attestation)
 
     # -- issuance --------------------------------------------------------------------------------
-    @router.get("/explorer/batches", include_in_schema=False)
-    def batches_page(request: Request) -> Response:
-        def build() -> Response:
-            d = reader.batches(q(request, "project") or None, parse_after(q(request, "after")),
-                               limit_of(request))
-            vintages = reader.vintages()
-            tr = Translator(lang_of(request)[0])
-            return render(request, "batches.html", d=d, vintages=vintages,
-                          chart=chart(vintages, tr), json_url="/v1/explorer/batches",
-                          **_page_links(request, d["next"]))
+    def vintage_context(request: Request) -> dict[str, Any]:
+        vintages = reader.vintages()
+        return {"chart": chart(vintages, Translator(lang_of(request)[0])), "vintages": vintages}
 
-        return html(request, build)
-
-    @router.get("/v1/explorer/batches", summary="Explorer: issuance batches with unit counts")
-    def batches_json(request: Request) -> Response:
-        return api(lambda: reader.batches(q(request, "project") or None, parse_after(q(request, "after")),
-                                          limit_of(request)))
+    _list_routes(
+        "batches", "Explorer: issuance batches with unit counts",
+        lambda r: reader.batches(q(r, "project") or None, parse_after(q(r, "after")), limit_of(r)),
+        extra=vintage_context,
+    )
 
     @router.get("/v1/explorer/vintages", summary="Explorer: units issued and retired per vintage")
     def vintages_json() -> Response:
@@ -408,7 +411,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         def build() -> Response:
             d = reader.batch(batch_id, parse_after(q(request, "after")), limit_of(request))
             return render(request, "batch.html", d=d,
-                          json_url=url_for("batch", d["batch"]["id"]).replace("/explorer/", "/v1/explorer/"),
+                          json_url=_json_url("batch", d["batch"]["id"]),
                           **_page_links(request, d["next"]))
 
         return html(request, build)
@@ -422,25 +425,11 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         enterprise = q(request, "enterprise") or None
         return enterprise, parse_period(q(request, "period"))
 
-    @router.get("/explorer/retirements", include_in_schema=False)
-    def retirements_page(request: Request) -> Response:
-        def build() -> Response:
-            enterprise, period = _retirement_filters(request)
-            d = reader.retirements(enterprise, period, parse_after(q(request, "after")),
-                                   limit_of(request))
-            return render(request, "retirements.html", d=d, json_url="/v1/explorer/retirements",
-                          **_page_links(request, d["next"]))
-
-        return html(request, build)
-
-    @router.get("/v1/explorer/retirements", summary="Explorer: retirements in commit order")
-    def retirements_json(request: Request) -> Response:
-        def build() -> Any:
-            enterprise, period = _retirement_filters(request)
-            return reader.retirements(enterprise, period, parse_after(q(request, "after")),
-                                      limit_of(request))
-
-        return api(build)
+    _list_routes(
+        "retirements", "Explorer: retirements in commit order",
+        lambda r: reader.retirements(*_retirement_filters(r), parse_after(q(r, "after")),
+                                     limit_of(r)),
+    )
 
     @router.get("/v1/explorer/retirements/{retirement_id}", summary="Explorer: one retirement record")
     def retirement_json(retirement_id: str) -> Response:
@@ -457,8 +446,8 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
             d = reader.retirement(retirement_id)
             r = d["retirement"]
             verify_url = f"{base_url(request)}{url_for('verify', r['id'])}"
-            projects = {pid: reader.state(f"project/{pid}") for pid in r.get("project_ids", [])}
-            org = reader.state(f"org/{r['enterprise']}") or {}
+            projects = {pid: reader.state(project_key(pid)) for pid in r.get("project_ids", [])}
+            org = reader.state(ORG_PREFIX + r["enterprise"]) or {}
             return render(
                 request, "certificate.html", d=d, qr=svg.qr_svg(verify_url),
                 verify_url=verify_url, projects=projects, enterprise_name=org.get("name"),
@@ -555,7 +544,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         def build() -> Response:
             d = reader.trace(serial)
             return render(request, "trace.html", d=d,
-                          json_url=f"/v1/explorer/trace/{url_for('trace', d['serial']).rsplit('/', 1)[1]}")
+                          json_url=_json_url("trace", d["serial"]))
 
         return html(request, build)
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
 from chaincode import queries
 from chaincode.carbon_common import (
+    BATCH_PREFIX,
+    PROJECT_PREFIX,
     attestation_key,
     batch_key,
     parse_serial_string,
@@ -146,17 +148,13 @@ class Reader:
     ) -> tuple[list[Any], str | None]:
         """Values under ``prefix`` whose key suffix is > ``after``; ``next`` is the last
         suffix returned when more remain."""
-        out: list[Any] = []
-        last: str | None = None
-        for key, value in self._scan(prefix):
-            suffix = key[len(prefix):]
-            if after is not None and suffix <= after:
-                continue
-            if len(out) == limit:
-                return out, last
-            out.append(value)
-            last = suffix
-        return out, None
+        items = ((key[len(prefix):], value) for key, value in self._scan(prefix))
+        return queries.page(items, after, limit)
+
+    def block_time(self, height: int) -> int | None:
+        """The header time of committed block ``height`` (None if there is none)."""
+        block = _loads(self.store.get_block_json(height))
+        return None if block is None else block["header"]["time"]
 
     def validator_names(self) -> dict[str, str]:
         names = {v.pub_key: v.name for v in self.source.genesis.validators.validators}
@@ -341,20 +339,16 @@ class Reader:
     def vintages(self) -> list[dict[str, int]]:
         """Per vintage: units issued and retired (over every batch), ascending."""
 
-        def build() -> list[dict[str, int]]:
-            per: dict[int, dict[str, int]] = {}
-            counts: dict[str, dict[str, dict[str, int]]] = {}
-            for _key, batch in self._scan("batch/"):
-                pid = batch["project_id"]
-                if pid not in counts:
-                    counts[pid] = batch_counts(self.store, pid)
-                c = counts[pid].get(batch["id"], {})
-                row = per.setdefault(batch["vintage"], {"issued": 0, "retired": 0})
-                row["issued"] += batch["quantity"]
-                row["retired"] += c.get("retired", 0)
-            return [dict(per[v], vintage=v) for v in sorted(per)]
+        def every_batch() -> Iterator[dict[str, Any]]:
+            cursor = None
+            while True:
+                out = queries.batches(self.store, limit=queries.MAX_LIMIT, after=cursor)
+                yield from out["batches"]
+                cursor = out["next"]
+                if cursor is None:
+                    return
 
-        return self._cached("vintages", build)
+        return self._cached("vintages", lambda: _per_vintage(every_batch()))
 
     def dashboard(self) -> dict[str, Any]:
         status = self.source.get_status()
@@ -420,7 +414,7 @@ class Reader:
 
     # -- projects ---------------------------------------------------------------------------
     def projects(self, after: str | None, limit: int) -> dict[str, Any]:
-        page, nxt = self._page_by_key("project/", after, limit)
+        page, nxt = self._page_by_key(PROJECT_PREFIX, after, limit)
         return {"next": nxt, "projects": page}
 
     def project(self, project_id: str, limit: int) -> dict[str, Any]:
@@ -431,12 +425,7 @@ class Reader:
             if exc.code == "not_found":
                 raise ExplorerError("unknown_project", f"no project {project_id!r}") from None
             raise
-        per_vintage: dict[int, dict[str, int]] = {}
-        for b in out["batches"]:
-            row = per_vintage.setdefault(b["vintage"], {"issued": 0, "retired": 0})
-            row["issued"] += b["quantity"]
-            row["retired"] += (b.get("counts") or {}).get("retired", 0)
-        out["vintages"] = [dict(per_vintage[v], vintage=v) for v in sorted(per_vintage)]
+        out["vintages"] = _per_vintage(out["batches"])
         return out
 
     def plots_of(self, project: dict[str, Any], limit: int = 1000) -> list[dict[str, Any]]:
@@ -482,10 +471,10 @@ class Reader:
     def batches(self, project_id: str | None, after: str | None, limit: int) -> dict[str, Any]:
         if project_id is not None:
             project_id = parse_id(project_id, "project id")
-        cursor = None if after is None else f"batch/{after}"
+        cursor = None if after is None else BATCH_PREFIX + after
         out = queries.batches(self.store, project_id, limit=limit, after=cursor)
         nxt = out["next"]
-        return {"batches": out["batches"], "next": None if nxt is None else nxt[len("batch/"):]}
+        return {"batches": out["batches"], "next": None if nxt is None else nxt[len(BATCH_PREFIX):]}
 
     def batch(self, batch_id: str, after: str | None, limit: int) -> dict[str, Any]:
         batch_id = parse_id(batch_id, "batch id")
@@ -523,8 +512,7 @@ class Reader:
         record = self.state(RETIREMENT_PREFIX + retirement_id)
         if record is None:
             raise ExplorerError("unknown_retirement", f"no retirement {retirement_id}")
-        block = _loads(self.store.get_block_json(record["height"]))
-        time_ms = None if block is None else block["header"]["time"]
+        time_ms = self.block_time(record["height"])
         return {"retirement": record, "time": time_ms, "time_iso": iso_time(time_ms)}
 
     def trace(self, serial: str) -> dict[str, Any]:
@@ -586,6 +574,17 @@ class Reader:
         if ident == BUFFER_ACCOUNT:
             return _hit("account", ident)
         raise ExplorerError("not_found", f"nothing matches {q!r}")
+
+
+def _per_vintage(batches: Iterable[dict[str, Any]]) -> list[dict[str, int]]:
+    """Per vintage, ascending: units issued and retired over ``batches`` (each with the
+    ``counts`` that ``chaincode.queries`` gives it)."""
+    per: dict[int, dict[str, int]] = {}
+    for b in batches:
+        row = per.setdefault(b["vintage"], {"issued": 0, "retired": 0})
+        row["issued"] += b["quantity"]
+        row["retired"] += (b.get("counts") or {}).get("retired", 0)
+    return [dict(per[v], vintage=v) for v in sorted(per)]
 
 
 def _hit(kind: str, ident: str | int) -> dict[str, Any]:

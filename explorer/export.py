@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from explorer.data import Reader, iso_time
@@ -111,9 +111,24 @@ class _Times:
         if not isinstance(height, int) or isinstance(height, bool):
             return None
         if height not in self.cache:
-            raw = self.reader.store.get_block_json(height)
-            self.cache[height] = None if raw is None else iso_time(json.loads(raw)["header"]["time"])
+            self.cache[height] = iso_time(self.reader.block_time(height))
         return self.cache[height]
+
+
+def _collect(
+    fetch: Callable[[str | None, int], dict[str, Any]], key: str, after: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to ``limit`` items (``page[key]``) read page by page through ``fetch(cursor,
+    page_limit)`` from the cursor ``after``, and the cursor after the last one."""
+    items: list[dict[str, Any]] = []
+    cursor = after
+    while len(items) < limit:
+        page = fetch(cursor, min(_QUERY_PAGE, limit - len(items)))
+        items.extend(page[key])
+        cursor = page["next"]
+        if cursor is None:
+            break
+    return items, cursor
 
 
 def retirements_csv(
@@ -121,14 +136,9 @@ def retirements_csv(
 ) -> tuple[str, str | None]:
     """CSV text of up to ``limit`` retirements (in commit order) and the next cursor."""
     times = _Times(reader)
-    records: list[dict[str, Any]] = []
-    cursor = after
-    while len(records) < limit:
-        page = reader.retirements(enterprise, period, cursor, min(_QUERY_PAGE, limit - len(records)))
-        records.extend(page["retirements"])
-        cursor = page["next"]
-        if cursor is None:
-            break
+    records, cursor = _collect(
+        lambda at, n: reader.retirements(enterprise, period, at, n), "retirements", after, limit
+    )
     rows = []
     for r in records:
         for rng in r.get("ranges") or [{}]:
@@ -158,14 +168,9 @@ def issuances_csv(
 ) -> tuple[str, str | None]:
     """CSV text of up to ``limit`` issuance batches (by batch id) and the next cursor."""
     times = _Times(reader)
-    batches: list[dict[str, Any]] = []
-    cursor = after
-    while len(batches) < limit:
-        page = reader.batches(project_id, cursor, min(_QUERY_PAGE, limit - len(batches)))
-        batches.extend(page["batches"])
-        cursor = page["next"]
-        if cursor is None:
-            break
+    batches, cursor = _collect(
+        lambda at, n: reader.batches(project_id, at, n), "batches", after, limit
+    )
     rows = []
     for b in batches:
         counts = b.get("counts") or {}

@@ -110,13 +110,21 @@ def parse_limit(text: str | None, default: int = DEFAULT_PAGE, maximum: int = MA
     return int(text)
 
 
-def parse_after(text: str | None) -> str | None:
-    """``?after=``: a page cursor as returned in ``next`` (``bad_cursor``)."""
+def _optional(text: str | None, pattern: re.Pattern[str], code: str, message: str) -> str | None:
+    """An optional query parameter: None if absent or empty, ``text`` if it matches
+    ``pattern``, else ExplorerError(code, message)."""
     if text is None or text == "":
         return None
-    if not _CURSOR_RE.fullmatch(text):
-        raise ExplorerError("bad_cursor", "after is a cursor returned as 'next' by a previous page")
+    if not pattern.fullmatch(text):
+        raise ExplorerError(code, message)
     return text
+
+
+def parse_after(text: str | None) -> str | None:
+    """``?after=``: a page cursor as returned in ``next`` (``bad_cursor``)."""
+    return _optional(
+        text, _CURSOR_RE, "bad_cursor", "after is a cursor returned as 'next' by a previous page"
+    )
 
 
 def parse_before(text: str | None) -> int | None:
@@ -130,8 +138,6 @@ def parse_before(text: str | None) -> int | None:
 
 def parse_period(text: str | None) -> str | None:
     """``?period=``: a compliance period like ``2025`` or ``2025-H1`` (``bad_period``)."""
-    if text is None or text == "":
-        return None
-    if not _PERIOD_RE.fullmatch(text):
-        raise ExplorerError("bad_period", "a compliance period looks like 2025 or 2025-H1")
-    return text
+    return _optional(
+        text, _PERIOD_RE, "bad_period", "a compliance period looks like 2025 or 2025-H1"
+    )

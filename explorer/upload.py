@@ -9,7 +9,6 @@ most :data:`MAX_BODY_BYTES`), so no extra dependency is needed.
 
 from __future__ import annotations
 
-import json
 from email import policy
 from email.parser import BytesParser
 from typing import Any
@@ -18,6 +17,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 
 from explorer.inputs import ExplorerError
+from ledger.encoding import decode
 
 __all__ = ["MAX_BODY_BYTES", "MAX_CERT_BYTES", "extract_certificate", "parse_certificate", "read_body"]
 
@@ -38,7 +38,7 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     Content-Length and then by what actually arrives."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise ExplorerError("malformed_form", "Content-Length is not a number")
         if int(declared) > limit:
             raise _too_large()
@@ -102,17 +102,18 @@ def extract_certificate(content_type: str, body: bytes) -> bytes:
     return text
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_certificate(text: bytes) -> dict[str, Any]:
     """The certificate object from JSON bytes: ``not_json`` unless the bytes are JSON,
     ``malformed_certificate`` unless the JSON is an object."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        # the same strict parser as `fcl verify` (ledger.certificate.verify_certificate_bytes):
+        # duplicate keys, floats and lone surrogates are refused, so the browser and the
+        # command line never read one file two ways
+        value = decode(text)
     except (ValueError, RecursionError):
-        raise ExplorerError("not_json", "the certificate is not valid JSON (UTF-8)") from None
+        raise ExplorerError(
+            "not_json", "the certificate is not valid JSON (UTF-8, no duplicate keys)"
+        ) from None
     if not isinstance(value, dict):
         raise ExplorerError("malformed_certificate", "a certificate is a JSON object")
     return value

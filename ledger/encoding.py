@@ -12,6 +12,14 @@ Floats (including NaN and infinities), bytes, tuples, sets and non-string keys a
 rejected with :class:`CanonicalEncodingError`, whose message names the offending field
 path (``args.plots[2].area``). For every value accepted here the output is byte-identical
 to RFC 8785; ``tests/test_encoding.py`` checks that against an independent implementation.
+
+Speed (every transaction, result, state value and write set passes through here): the
+common value -- built only of ``dict``, ``list``, ``str``, ``int``, ``bool`` and ``None``
+(exact types), with ASCII object keys -- is checked in one pass that builds nothing, and
+``json`` then writes it with ``sort_keys=True``: for ASCII keys code-point order *is*
+UTF-16 order. Anything else (a non-ASCII key, a subclass, a value that is refused) takes
+the general path, which alone produces the output or the error for such values, so both
+paths give the same bytes and the same errors (``tests/test_perf_equivalence.py``).
 """
 
 from __future__ import annotations
@@ -90,13 +98,93 @@ def _normalise(value: Any, path: str, depth: int) -> Any:
     raise CanonicalEncodingError(path, f"values of type {type(value).__name__} are not allowed")
 
 
+_MIN_INT = -MAX_SAFE_INTEGER
+
+
+def _string_ok(value: str) -> bool:
+    """``_check_string`` as a predicate (for non-ASCII strings; ASCII is always fine)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return unicodedata.is_normalized("NFC", value)
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """True if ``value`` is accepted by :func:`_normalise` and is made only of exact
+    ``dict``/``list``/``str``/``int``/``bool``/``None`` with ASCII object keys: then
+    ``json`` with ``sort_keys=True`` writes exactly its canonical form. False means "take
+    the general path" (which raises if the value is refused), never "refused"."""
+    t = type(value)
+    if t is dict:
+        if not value:
+            return True
+        if depth >= MAX_DEPTH:  # its members would be deeper than MAX_DEPTH
+            return False
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return False
+            ti = type(item)
+            if ti is str:
+                if not item.isascii() and not _string_ok(item):
+                    return False
+            elif ti is int:
+                if not _MIN_INT <= item <= MAX_SAFE_INTEGER:
+                    return False
+            elif ti is dict or ti is list:
+                if not _plain(item, depth + 1):
+                    return False
+            elif item is not None and ti is not bool:
+                return False
+        return True
+    if t is list:
+        if not value:
+            return True
+        if depth >= MAX_DEPTH:
+            return False
+        for item in value:
+            ti = type(item)
+            if ti is str:
+                if not item.isascii() and not _string_ok(item):
+                    return False
+            elif ti is int:
+                if not _MIN_INT <= item <= MAX_SAFE_INTEGER:
+                    return False
+            elif ti is dict or ti is list:
+                if not _plain(item, depth + 1):
+                    return False
+            elif item is not None and ti is not bool:
+                return False
+        return True
+    if t is str:
+        return value.isascii() or _string_ok(value)
+    if t is int:
+        return _MIN_INT <= value <= MAX_SAFE_INTEGER
+    return value is None or t is bool
+
+
+# ``json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+# sort_keys=True)`` without building an encoder per call. No circularity check is needed:
+# only values that passed ``_plain`` (depth-limited, hence acyclic) are written with it.
+_SORTED_ENCODER = json.JSONEncoder(
+    ensure_ascii=False,
+    separators=(",", ":"),
+    allow_nan=False,
+    sort_keys=True,
+    check_circular=False,
+)
+
+
 def check_canonical_value(value: Any) -> None:
     """Raise :class:`CanonicalEncodingError` unless ``value`` can be canonically encoded."""
-    _normalise(value, "", 0)
+    if not _plain(value, 0):
+        _normalise(value, "", 0)
 
 
 def canonical_str(value: Any) -> str:
     """The canonical JSON text of ``value``."""
+    if _plain(value, 0):
+        return _SORTED_ENCODER.encode(value)
     return json.dumps(
         _normalise(value, "", 0),
         ensure_ascii=False,
@@ -118,25 +206,55 @@ def _reject_constant(text: str) -> Any:
     raise CanonicalEncodingError("", f"{text} is not allowed")
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):  # name the first key that repeats
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise CanonicalEncodingError(key, "duplicate object key")
+            seen.add(key)
+    return out
+
+
+# What ``json.loads(text, parse_float=..., parse_constant=..., object_pairs_hook=...)``
+# builds on every call, built once.
+_DECODER = json.JSONDecoder(
+    parse_float=_reject_float,
+    parse_constant=_reject_constant,
+    object_pairs_hook=_no_duplicates,
+)
+
+
+# First bytes after which ``json.detect_encoding`` may answer other than UTF-8 (a byte
+# order mark, or a zero byte of UTF-16/32).
+_NOT_PLAIN_UTF8_START = frozenset((b"\x00", b"\xef", b"\xfe", b"\xff"))
+
+
+def _loads(data: bytes | str) -> Any:
+    """``json.loads`` with the hooks above, for the two common input types taken the way
+    ``json.loads`` takes them (bytes: detected encoding, ``surrogatepass``)."""
+    if type(data) is bytes:
+        if data[:1] not in _NOT_PLAIN_UTF8_START and data[1:2] != b"\x00":
+            encoding = "utf-8"  # what json.detect_encoding answers for such bytes
+        else:
+            encoding = json.detect_encoding(data)
+        return _DECODER.decode(data.decode(encoding, "surrogatepass"))
+    if type(data) is str and not data.startswith("\ufeff"):
+        return _DECODER.decode(data)
+    return json.loads(
+        data,
+        parse_float=_reject_float,
+        parse_constant=_reject_constant,
+        object_pairs_hook=_no_duplicates,
+    )
+
+
 def decode(data: bytes | str) -> Any:
     """Parse JSON text, rejecting floats, NaN and duplicate keys; the value is then checked
     to be canonically encodable. It does not require the input to be in canonical form."""
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, val in pairs:
-            if key in out:
-                raise CanonicalEncodingError(key, "duplicate object key")
-            out[key] = val
-        return out
-
     try:
-        value = json.loads(
-            data,
-            parse_float=_reject_float,
-            parse_constant=_reject_constant,
-            object_pairs_hook=no_duplicates,
-        )
+        value = _loads(data)
     except CanonicalEncodingError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:

@@ -15,6 +15,7 @@ from ledger.encoding import canonical, decode
 
 MAX_KEY_LEN = 512
 MAX_VALUE_BYTES = 256 * 1024
+_LAST_CHAR = chr(0x10FFFF)  # no string that starts with a prefix ending in it has an end
 
 
 class StateReader(Protocol):
@@ -55,13 +56,42 @@ class MemoryState:
         return [(k, self._data[k]) for k in self._keys]
 
 
+def _prefix_slice(keys: list[str], prefix: str) -> list[str]:
+    """The keys of the sorted list ``keys`` that start with ``prefix`` (a copy)."""
+    lo = bisect.bisect_left(keys, prefix)
+    if prefix and prefix[-1] < _LAST_CHAR:
+        # the keys that start with the prefix are exactly those in [prefix, after)
+        after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return keys[lo : bisect.bisect_left(keys, after, lo)]
+    hi, end = lo, len(keys)
+    while hi < end and keys[hi].startswith(prefix):
+        hi += 1
+    return keys[lo:hi]
+
+
 class Overlay:
     """Copy-on-write writes over a base state. ``child()`` makes a nested overlay whose
-    writes reach this one only on ``commit()`` (all of a transaction's writes, or none)."""
+    writes reach this one only on ``commit()`` (all of a transaction's writes, or none).
+
+    The first ``iter_prefix`` builds two sorted indexes, of the written keys and of those
+    among them not deleted, which later writes keep up to date (``bisect``), so a scan of a
+    block overlay with thousands of writes neither sorts them again for every transaction
+    nor steps over every deleted key. ``version`` changes on every write, so a reader can
+    tell that a value it derived from this view may be stale."""
 
     def __init__(self, base: StateReader) -> None:
         self._base = base
         self._writes: dict[str, bytes | None] = {}
+        # once a scan needed them: the sorted keys of _writes, and of those not deleted
+        self._index: list[str] | None = None
+        self._live: list[str] = []
+        self._version = 0
+
+    @property
+    def version(self) -> int:
+        """A number that changes whenever this overlay's writes change (put, delete, the
+        commit of a child into it, or its own commit)."""
+        return self._version
 
     def get(self, key: str) -> bytes | None:
         if key in self._writes:
@@ -72,41 +102,91 @@ class Overlay:
         raw = self.get(key)
         return None if raw is None else decode(raw)
 
+    def _index_write(self, key: str, value: bytes | None) -> None:
+        """Keep the indexes (if built) right for ``_writes[key] = value``, before it."""
+        writes = self._writes
+        if key not in writes:
+            bisect.insort(self._index, key)  # type: ignore[arg-type]
+            if value is not None:
+                bisect.insort(self._live, key)
+        elif (writes[key] is None) != (value is None):
+            if value is None:
+                del self._live[bisect.bisect_left(self._live, key)]
+            else:
+                bisect.insort(self._live, key)
+
     def put(self, key: str, value: bytes) -> None:
         if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LEN:
             raise ValueError(f"state keys are strings of 1..{MAX_KEY_LEN} characters")
         if not isinstance(value, bytes) or len(value) > MAX_VALUE_BYTES:
             raise ValueError(f"state values are bytes of at most {MAX_VALUE_BYTES}")
+        if self._index is not None:
+            self._index_write(key, value)
         self._writes[key] = value
+        self._version += 1
 
     def put_json(self, key: str, value: Any) -> None:
         self.put(key, canonical(value))
 
     def delete(self, key: str) -> None:
+        if self._index is not None:
+            self._index_write(key, None)
         self._writes[key] = None
+        self._version += 1
 
     def iter_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
-        """Merge base and overlay, in sorted key order, skipping deleted keys."""
-        mine = sorted(k for k in self._writes if k.startswith(prefix))
-        j = 0
+        """Merge base and overlay, in sorted key order, skipping deleted keys. The written
+        keys are those at the first step of the iteration; their values are read as the
+        iteration reaches them.
+
+        While nothing is written to this overlay during the scan, a run of deleted keys is
+        passed in one step (to the next key not deleted, or the next key of the base);
+        after a write, every key is looked at."""
+        if self._index is None:
+            self._index = sorted(self._writes)
+            self._live = sorted(k for k, v in self._writes.items() if v is not None)
+        mine = _prefix_slice(self._index, prefix)
+        if not mine:
+            yield from self._base.iter_prefix(prefix)
+            return
+        live = _prefix_slice(self._live, prefix)
+        n, n_live = len(mine), len(live)
+        j = li = 0
+        version = self._version
+        bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
         for key, value in self._base.iter_prefix(prefix):
-            while j < len(mine) and mine[j] < key:
-                v = self._writes[mine[j]]
+            while j < n and mine[j] < key:
+                k = mine[j]
+                v = self._writes[k]
                 if v is not None:
-                    yield mine[j], v
-                j += 1
-            if j < len(mine) and mine[j] == key:
+                    yield k, v
+                    j += 1
+                elif self._version == version:
+                    # every key up to the next live one is deleted (still: no write since
+                    # the scan began); stop at `key` too, which may be one of them
+                    li = bisect_right(live, k, li)
+                    stop = bisect_left(mine, key, j + 1)
+                    j = min(bisect_left(mine, live[li], j + 1), stop) if li < n_live else stop
+                else:
+                    j += 1
+            if j < n and mine[j] == key:
                 v = self._writes[key]
                 if v is not None:
                     yield key, v
                 j += 1
             else:
                 yield key, value
-        while j < len(mine):
-            v = self._writes[mine[j]]
+        while j < n:
+            k = mine[j]
+            v = self._writes[k]
             if v is not None:
-                yield mine[j], v
-            j += 1
+                yield k, v
+                j += 1
+            elif self._version == version:
+                li = bisect_right(live, k, li)
+                j = bisect_left(mine, live[li], j + 1) if li < n_live else n
+            else:
+                j += 1
 
     def child(self) -> Overlay:
         return Overlay(self)
@@ -116,8 +196,17 @@ class Overlay:
         parent = self._base
         if not isinstance(parent, Overlay):
             raise TypeError("commit() merges a child overlay into its parent overlay")
-        parent._writes.update(self._writes)
+        if parent._index is not None:
+            for key, value in self._writes.items():
+                parent._index_write(key, value)
+                parent._writes[key] = value
+        else:
+            parent._writes.update(self._writes)
+        parent._version += 1
         self._writes = {}
+        self._index = None
+        self._live = []
+        self._version += 1
 
     def write_set(self) -> list[tuple[str, bytes | None]]:
         return sorted(self._writes.items())

@@ -65,7 +65,18 @@ class Transaction:
         return {"payload": dict(self.payload), "signatures": list(self.signatures)}
 
     def canonical_bytes(self) -> bytes:
-        """The bytes that are a leaf of the block's transactions tree."""
+        """The bytes that are a leaf of the block's transactions tree:
+        ``canonical(self.to_json())``.
+
+        Spliced from ``payload_bytes`` (which is ``canonical(payload)``) when every
+        signature is lowercase hex, as ``parse_transaction`` requires: the object's keys
+        sort ``"payload"`` < ``"signatures"`` and hex strings need no escaping."""
+        sigs = self.signatures
+        if all(map(is_hex_signature, sigs)):
+            return b"".join(
+                (b'{"payload":', self.payload_bytes, b',"signatures":[',
+                 ",".join(f'"{sig}"' for sig in sigs).encode("ascii"), b"]}")
+            )
         return canonical(self.to_json())
 
     def verify_signatures(self) -> None:
@@ -118,13 +129,13 @@ def parse_transaction(obj: Any, *, chain_id: str | None = None) -> Transaction:
     signers = payload["signers"]
     if not isinstance(signers, list) or not 1 <= len(signers) <= MAX_SIGNERS:
         raise _fail(f"payload.signers must list 1..{MAX_SIGNERS} public keys")
-    if not all(is_hex_pubkey(s) for s in signers):
+    if not all(map(is_hex_pubkey, signers)):
         raise _fail("payload.signers must be lowercase hex Ed25519 public keys")
     if len(set(signers)) != len(signers):
         raise _fail("payload.signers lists a key twice")
     if not isinstance(sigs, list) or len(sigs) != len(signers):
         raise _fail("'signatures' must hold one signature per signer, in the same order")
-    if not all(is_hex_signature(s) for s in sigs):
+    if not all(map(is_hex_signature, sigs)):
         raise _fail("signatures must be lowercase hex Ed25519 signatures (128 hex digits)")
     try:
         payload_bytes = canonical(payload)

@@ -25,7 +25,15 @@ from ledger.tx import MAX_TX_BYTES, Transaction, parse_transaction
 from node.blockcodec import tx_json_key
 from node.mempool import Mempool
 
-__all__ = ["Admission", "MAX_RAW_TX_BYTES", "TxIndex", "decode_json", "find_float", "tx_size"]
+__all__ = [
+    "Admission",
+    "MAX_RAW_TX_BYTES",
+    "TxIndex",
+    "decode_json",
+    "decode_json_flagged",
+    "find_float",
+    "tx_size",
+]
 
 # A client may send a transaction pretty-printed; the canonical form is what is limited to
 # MAX_TX_BYTES, the raw text may be up to twice that.
@@ -52,25 +60,34 @@ def _reject_constant(text: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate object key {key!r}")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate object key {key!r}")
+            seen.add(key)
     return out
 
 
-def decode_json(raw: bytes) -> Any:
-    """Parse request bytes. Floats become markers (see :func:`find_float`); anything that
-    is not strict UTF-8 JSON raises ``TxError('malformed_json')``."""
+def decode_json_flagged(raw: bytes) -> tuple[Any, bool]:
+    """:func:`decode_json`, and whether the text had any float literal (only then need
+    the value be searched with :func:`find_float`)."""
+    floats: list[_Float] = []
+
+    def on_float(text: str) -> _Float:
+        marker = _Float(text)
+        floats.append(marker)
+        return marker
+
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TxError("malformed_json", f"body is not UTF-8: {exc.reason}") from None
     try:
-        return json.loads(
+        value = json.loads(
             text,
-            parse_float=_Float,
+            parse_float=on_float,
             parse_constant=_reject_constant,
             object_pairs_hook=_no_duplicates,
         )
@@ -78,6 +95,13 @@ def decode_json(raw: bytes) -> Any:
         raise TxError("malformed_json", "JSON nested too deeply") from None
     except ValueError as exc:
         raise TxError("malformed_json", f"not valid JSON: {exc}") from None
+    return value, bool(floats)
+
+
+def decode_json(raw: bytes) -> Any:
+    """Parse request bytes. Floats become markers (see :func:`find_float`); anything that
+    is not strict UTF-8 JSON raises ``TxError('malformed_json')``."""
+    return decode_json_flagged(raw)[0]
 
 
 def find_float(value: Any, root: str = "") -> tuple[str, str] | None:
@@ -116,16 +140,21 @@ class Admission:
             raise TxError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
         return decode_json(raw)
 
-    def check(self, obj: Any) -> Transaction:
-        """Steps 3-7 on a decoded transaction; returns it verified (not yet pooled)."""
-        found = find_float(obj)
-        if found is not None:
-            path, literal = found
-            raise TxError(
-                "malformed_tx",
-                f"{path}: floats are not allowed (found {literal}); use an integer or a "
-                "decimal string",
-            )
+    def check(self, obj: Any, *, floats: bool = True) -> Transaction:
+        """Steps 3-7 on a decoded transaction; returns it verified (not yet pooled).
+
+        ``floats=False`` skips the search for float markers: the caller knows the value
+        has none (:func:`decode_json_flagged` said so), or it was decoded by plain
+        ``json.loads``, whose ``float`` values ``parse_transaction`` refuses anyway."""
+        if floats:
+            found = find_float(obj)
+            if found is not None:
+                path, literal = found
+                raise TxError(
+                    "malformed_tx",
+                    f"{path}: floats are not allowed (found {literal}); use an integer or "
+                    "a decimal string",
+                )
         tx = parse_transaction(obj, chain_id=self.chain_id)
         location = self.index.get_tx_location(tx.tx_id)
         if location is not None:
@@ -139,12 +168,15 @@ class Admission:
         tx.verify_signatures()
         return tx
 
-    def admit(self, obj: Any) -> Transaction:
+    def admit(self, obj: Any, *, floats: bool = True) -> Transaction:
         """Check a decoded transaction and add it to the mempool."""
-        tx = self.check(obj)
+        tx = self.check(obj, floats=floats)
         self.mempool.add(tx, tx_size(tx), tx_json_key(obj))
         return tx
 
     def admit_raw(self, raw: bytes) -> Transaction:
         """Check raw bytes of one transaction and add it to the mempool."""
-        return self.admit(self.parse_raw(raw))
+        if len(raw) > MAX_RAW_TX_BYTES:
+            raise TxError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
+        obj, floats = decode_json_flagged(raw)
+        return self.admit(obj, floats=floats)

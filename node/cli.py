@@ -1,5 +1,9 @@
-"""The ``fcl`` command: ``fcl node init|start`` here, ``fcl keys ...`` and ``fcl tx ...``
-from the wallet (``wallet.cli.register``).
+"""The ``fcl`` command: ``fcl node init|start``, ``fcl testnet`` and ``fcl bench`` here,
+``fcl keys ...`` and ``fcl tx ...`` from the wallet (``wallet.cli.register``), and, when
+their modules are installed, ``fcl verify``, ``fcl audit`` and ``fcl devnet``.
+
+This is the one node module that may import the explorer (it mounts the explorer's
+routes on the node's API).
 
 Passphrases: ``--passphrase-file FILE`` (first line) if given, else ``FCL_PASSPHRASE``,
 else a prompt on the terminal -- the wallet commands use the same rule. A passphrase is
@@ -117,6 +121,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         rpc_host=args.rpc_host,
         rpc_port=args.rpc_port,
         block_interval_ms=args.block_interval_ms,
+        p2p_host=args.p2p_host,
+        p2p_port=args.p2p_port,
+        peers=tuple(args.peer or ()),
     )
     passphrase = _passphrase(args, confirm=True)
     home.root.mkdir(parents=True, exist_ok=True)
@@ -141,6 +148,8 @@ def cmd_init(args: argparse.Namespace) -> int:
             "to the genesis (or replace genesis.json) before `fcl node start`"
         )
     print(f"rpc:             http://{config.rpc_host}:{config.rpc_port}")
+    if config.p2p_port is not None:
+        print(f"p2p:             {validator_key}@{config.p2p_host}:{config.p2p_port}")
     return 0
 
 
@@ -148,14 +157,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from chaincode.executor import Executor
     from ledger.store import Store
-    from node.app import Application
+    from node import profiling
     from node.home import HomeError, NodeHome
     from node.logs import setup_logging
-    from node.mempool import Mempool
-    from node.service import Node
-    from node.solo import SoloDriver
+    from node.runtime import NodeRuntime
     from wallet.keystore import Keystore
 
     home = NodeHome(args.home)
@@ -169,25 +175,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     key = Keystore(home.keys_dir).load(config.validator_key, passphrase)
     del passphrase
     setup_logging(args.log_level)
+    if args.profile is not None:
+        profiling.set_directory(args.profile)
+        profiling.profile_this_thread("main")
     store = Store(home.data_dir)
     try:
-        mempool = Mempool(config.mempool_max_txs, config.mempool_max_bytes)
-        app = Application(store, Executor(), genesis, is_verified=mempool.is_verified)
-        driver = SoloDriver(
-            app,
-            mempool,
-            key,
-            block_interval_ms=config.block_interval_ms,
-            max_block_txs=config.max_block_txs,
-        )
-        node = Node(
-            moniker=config.moniker,
-            genesis=genesis,
-            store=store,
-            app=app,
-            mempool=mempool,
-            on_admit=driver.notify,
-        )
+        runtime = NodeRuntime(config=config, genesis=genesis, key=key, store=store,
+                              state_dir=home.consensus_dir)
         host = args.rpc_host or config.rpc_host
         port = args.rpc_port if args.rpc_port is not None else config.rpc_port
         log.info(
@@ -195,19 +189,66 @@ def cmd_start(args: argparse.Namespace) -> int:
             extra={
                 "chain_id": genesis.chain_id,
                 "genesis_hash": genesis.hash,
-                "height": app.height,
+                "height": runtime.app.height,
                 "validator": key.public_key_hex,
+                "validators": len(runtime.app.tip.validators),
                 "rpc": f"http://{host}:{port}",
+                "p2p": None if config.p2p_port is None else f"{config.p2p_host}:{config.p2p_port}",
+                "peers": len(config.peers),
                 "home": str(home.root),
             },
         )
-        return asyncio.run(_serve(node, driver, host, port))
+        if len(config.peers) == 0 and runtime.app.tip.validators.power_of(key.public_key_hex) == 0:
+            log.warning("this node's key is not a validator and it has no peers: it will "
+                        "not make blocks")
+        return _run_loop(_serve(runtime.node, runtime, host, port))
     finally:
         store.close()
+        for path in profiling.dump():
+            _note(f"profile written: {path}")
 
 
-async def _serve(node: Any, driver: Any, host: str, port: int) -> int:
-    """Run the RPC server and the block driver until a signal or a driver failure."""
+def _run_loop(coro: Any) -> int:
+    """Run the node's event loop: uvloop when installed (``uvicorn[standard]`` brings it;
+    cheaper sockets and timers), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return int(asyncio.run(coro))
+    return int(uvloop.run(coro))
+
+
+def api_routers(node: Any) -> list[Any]:
+    """The optional routes of the node's API: certificates and history proofs (when those
+    modules are installed) and the explorer, sharing one certificate builder."""
+    from node.rpc import node_routers
+
+    builder = None
+    try:
+        from node.certificates import CertificateBuilder
+    except ImportError:
+        CertificateBuilder = None  # noqa: N806
+    if CertificateBuilder is not None:
+        builder = CertificateBuilder(node.store, node.genesis)
+    routers = node_routers(node, builder)
+    try:
+        from explorer.app import create_explorer_router
+        from explorer.source import ExplorerSource
+    except ImportError:
+        return routers
+    source_args: dict[str, Any] = {"store": node.store, "genesis": node.genesis,
+                                   "status": node.status}
+    if builder is not None:
+        source_args["build_certificate"] = builder.build
+    routers.append(create_explorer_router(ExplorerSource(**source_args)))
+    return routers
+
+
+async def _serve(
+    node: Any, driver: Any, host: str, port: int, routers: list[Any] | None = None
+) -> int:
+    """Run the RPC server and the node (``driver``: anything with ``run()`` and ``stop()``,
+    normally a ``NodeRuntime``) until a signal or a failure."""
     import uvicorn
 
     from node.rpc import create_app
@@ -221,8 +262,17 @@ async def _serve(node: Any, driver: Any, host: str, port: int) -> int:
 
             return contextlib.nullcontext()
 
+    if routers is None:
+        routers = api_routers(node)
+    start_network = getattr(driver, "start_network", None)
+    if start_network is not None:
+        try:
+            await start_network()  # bind the p2p port before announcing anything
+        except RuntimeError as exc:
+            _note(f"error: p2p_failed: {exc}")
+            return 1
     config = uvicorn.Config(
-        create_app(node),
+        create_app(node, routers=routers),
         host=host,
         port=port,
         log_config=None,
@@ -250,10 +300,11 @@ async def _serve(node: Any, driver: Any, host: str, port: int) -> int:
     driver_task = asyncio.create_task(driver.run(), name="driver")
     await asyncio.wait({server_task, driver_task}, return_when=asyncio.FIRST_COMPLETED)
     code = 0
-    if driver_task.done() and driver_task.exception() is not None:
+    if driver_task.done() and not driver_task.cancelled() and driver_task.exception() is not None:
         exc = driver_task.exception()
         node.halted = f"{type(exc).__name__}: {exc}"
         log.critical("block production failed; shutting down", exc_info=exc)
+        _note(f"error: halted: {node.halted}")
         code = 1
     stop()
     await asyncio.gather(server_task, driver_task, return_exceptions=True)
@@ -321,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-host", default="127.0.0.1", metavar="HOST")
     p.add_argument("--rpc-port", type=_port, default=26657, metavar="PORT")
     p.add_argument("--block-interval-ms", type=int, default=100, metavar="MS")
+    p.add_argument("--p2p-host", default="127.0.0.1", metavar="HOST",
+                   help="p2p listen address (default 127.0.0.1)")
+    p.add_argument("--p2p-port", type=_port, metavar="PORT",
+                   help="p2p listen port (default: none, a lone validator)")
+    p.add_argument("--peer", action="append", metavar="KEY@HOST:PORT",
+                   help="a peer to dial: its node key and p2p address (repeatable)")
     p.set_defaults(func=_run_node_command, node_action=cmd_init)
 
     p = node_sub.add_parser(
@@ -332,10 +389,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error")
     )
+    p.add_argument("--profile", metavar="DIR",
+                   help="profile the node's threads (cProfile) and write the stats to DIR "
+                   "when it stops")
     p.set_defaults(func=_run_node_command, node_action=cmd_start)
 
+    from node.bench import register as register_bench
+    from node.cli_testnet import register as register_testnet
+
+    register_testnet(sub, secret)
+    register_bench(sub)
     register_wallet(sub)
+    _register_optional(sub)
     return parser
+
+
+def _register_optional(sub: Any) -> None:
+    """``fcl verify``, ``fcl audit``, ``fcl devnet``: colleagues' commands, when their
+    modules are installed (a missing one leaves the rest of the command working)."""
+    import importlib
+
+    for module in ("node.cli_verify", "node.cli_audit", "node.cli_devnet"):
+        try:
+            register = importlib.import_module(module).register
+        except ImportError as exc:
+            log.debug("command module %s unavailable: %s", module, exc)
+            continue
+        register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

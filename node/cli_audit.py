@@ -159,8 +159,10 @@ def _print_report(report: AuditReport) -> None:
     print(f"final block hash:  {report.final_block_hash}")
     print(f"final state root:  {report.final_state_root}")
     print(f"history root:      {report.history_root} (blocks 1..{report.final_height})")
-    if report.ok:
+    if report.discrepancy is None:
         print(f"checkpoint:        {report.final_height}:{report.history_root}")
+    else:
+        print(f"first discrepancy: {report.discrepancy.message()}")
     print(f"time:              {report.seconds:.2f} s")
 
 
@@ -178,6 +180,8 @@ def _print_checkpoint_report(report: CheckpointReport) -> None:
         print(f"new checkpoint:    {new.height}:{new.history_root}")
     for note in report.notes:
         print(f"note:              {note}")
+    if report.discrepancy is not None:
+        print(f"first discrepancy: {report.discrepancy.message()}")
     print(f"time:              {report.seconds:.2f} s")
 
 

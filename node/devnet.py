@@ -40,7 +40,7 @@ import httpx
 
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
-from node.devnet_sample import REGULATOR_KEY, SampleResult, load_result, run_sample
+from node.devnet_sample import SampleResult, load_result, run_sample
 from node.home import NodeHome
 
 __all__ = [
@@ -145,6 +145,7 @@ class Devnet:
         self.out = out
         self.fcl = list(fcl) if fcl is not None else fcl_command()
         self.nodes: list[NodeProcess] = []
+        self._passphrase: str | None = None
 
     # ----------------------------------------------------------------- paths
 
@@ -188,6 +189,8 @@ class Devnet:
 
     def passphrase(self) -> str:
         """The dev passphrase, created (0600) on first use."""
+        if self._passphrase is not None:
+            return self._passphrase
         path = self.passphrase_path
         if not path.exists():
             self.root.mkdir(parents=True, exist_ok=True)
@@ -196,9 +199,13 @@ class Devnet:
                 f.write(secrets.token_urlsafe(24) + "\n")
             self.out(f"created {path} (mode 0600): the dev passphrase of every key in this "
                      "devnet -- a development convenience only")
-        text = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+        elif os.stat(path).st_mode & 0o077:
+            self.out(f"warning: {path} is readable by other users; chmod 600 it")
+        # the first line, as `fcl node start --passphrase-file` reads it
+        text = path.read_text(encoding="utf-8").split("\n", 1)[0].removesuffix("\r")
         if not text:
             raise DevnetError("bad_devnet", f"{path} is empty")
+        self._passphrase = text
         return text
 
     def _run_fcl(self, args: Sequence[str], what: str, timeout_s: float) -> str:
@@ -297,37 +304,46 @@ class Devnet:
             host = "127.0.0.1" if config.rpc_host in ("0.0.0.0", "") else config.rpc_host
             self.nodes.append(NodeProcess(home.name, home, f"http://{host}:{config.rpc_port}",
                                           config.rpc_port))
-        self.ensure_regulator_key(genesis)
+        self.import_genesis_keys(genesis)
         return genesis
 
-    def ensure_regulator_key(self, genesis: Genesis) -> None:
-        """Copy the genesis regulator's admin key into ``DIR/wallet`` as ``regulator``
-        (from whichever keystore in ``DIR`` holds it), so the sample can sign with it."""
+    def import_genesis_keys(self, genesis: Genesis) -> None:
+        """Copy the admin keys of the genesis organisations (regulator, and with ``fcl
+        testnet`` the exchange and verification bodies operating the validators) from the
+        node homes' keystores into ``DIR/wallet``, named by organisation id, so the sample
+        can sign with them. The regulator's is required."""
         from wallet.keystore import Keystore
 
         wallet = Keystore(self.wallet_dir)
-        if any(e.name == REGULATOR_KEY for e in wallet.list()):
-            return
-        wanted: set[str] = set()
+        have = {e.public_key for e in wallet.list()}
+        names = {e.name for e in wallet.list()}
+        sources: dict[str, tuple[Path, str]] = {}
+        for directory in sorted(self.root.glob("*/wallet")):
+            if directory.is_dir() and directory.resolve() != self.wallet_dir.resolve():
+                for entry in Keystore(directory).list():
+                    sources.setdefault(entry.public_key, (directory, entry.name))
+        regulator_held = False
         for org in genesis.app_state.get("organisations", []) or []:
-            if isinstance(org, dict) and "regulator" in org.get("roles", []):
-                wanted.update(org.get("admins", []))
-        candidates = [self.root / "wallet", *sorted(self.root.glob("*/wallet")),
-                      *sorted(self.root.glob("*/keys"))]
-        for directory in candidates:
-            if not directory.is_dir() or directory == self.wallet_dir:
+            if not isinstance(org, dict):
                 continue
-            for entry in Keystore(directory).list():
-                if entry.public_key in wanted:
-                    key = Keystore(directory).load(entry.name, self.passphrase())
-                    wallet.import_seed(REGULATOR_KEY, key.seed_bytes(), self.passphrase())
-                    self.out(f"regulator key {entry.public_key[:16]}… copied from {directory} "
-                             f"to {self.wallet_dir}")
-                    return
-        raise DevnetError(
-            "bad_devnet",
-            f"no keystore in {self.root} holds the admin key of a genesis regulator organisation",
-        )
+            for pub in org.get("admins", []) or []:
+                if pub not in have and pub in sources:
+                    directory, name = sources[pub]
+                    key = Keystore(directory).load(name, self.passphrase())
+                    target = str(org["id"]) if str(org["id"]) not in names else f"{org['id']}-{pub[:8]}"
+                    wallet.import_seed(target, key.seed_bytes(), self.passphrase())
+                    have.add(pub)
+                    names.add(target)
+                    self.out(f"admin key of genesis organisation {org['id']} copied to "
+                             f"{self.wallet_dir} as '{target}'")
+                if pub in have and "regulator" in (org.get("roles") or []):
+                    regulator_held = True
+        if not regulator_held:
+            raise DevnetError(
+                "bad_devnet",
+                f"no keystore in {self.root} holds the admin key of a genesis regulator "
+                "organisation",
+            )
 
     # ----------------------------------------------------------------- processes
 
@@ -343,7 +359,7 @@ class Devnet:
             )
         self.out(f"starting {len(self.nodes)} node(s); logs in {self.root}/node*/node.log")
         for node in self.nodes:
-            log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child
+            log = open(node.log_path, "ab")  # handed to the child, closed below
             try:
                 node.proc = subprocess.Popen(
                     [*self.fcl, "node", "start", "--home", str(node.home),

@@ -1,15 +1,17 @@
 """The development network's sample: one afforestation project in Xiuning County (休宁县,
 Huangshan, Anhui) driven through its whole lifecycle with signed transactions.
 
-Who takes part (organisations enrolled by the genesis regulator, each with its own admin
-key; three of them enrol a further member key):
+Who takes part: the genesis regulator; the exchange and two verification bodies -- the
+genesis organisations that operate the validators when the keystore holds their admin keys
+(a ``fcl testnet`` genesis: ``exchange``, ``verifier-1``, ``verifier-2``), else enrolled by
+the sample (``ahcee``, ``ecfv``, ``wjcert``); and, always enrolled by the regulator:
 
 * ``xiuning-farm``    休宁县国有林场, the project owner (admin + a forester's member key)
 * ``longtian-coop``   龙田乡林业专业合作社, a village cooperative (owner role)
-* ``ecfv``, ``wjcert`` two accredited verification bodies
-* ``ahcee``           the regional exchange (admin + a matching-engine member key)
 * ``wanjiang-cement`` a cement maker under compliance (admin + a compliance clerk's key)
 * ``huangshan-fund``  a voluntary buyer
+
+The exchange's admin enrols a matching-engine member key, which signs the trade.
 
 The project ``AH-XN-0001`` has three Chinese-fir and two Masson-pine plots (8.9–26.8 ha,
 irregular polygons south-west of Haiyang town, county code 341022) whose declared areas
@@ -59,7 +61,7 @@ __all__ = [
     "ORGS",
     "PLOTS",
     "PROJECT_ID",
-    "REGULATOR_KEY",
+    "resolve_parties",
     "SampleError",
     "SampleResult",
     "run_sample",
@@ -70,7 +72,6 @@ Progress = Callable[[str], None]
 
 PROJECT_ID = "AH-XN-0001"
 COUNTY_CODE = "341022"  # 休宁县 Xiuning County, Huangshan City, Anhui
-REGULATOR_KEY = "regulator"  # keystore name of the genesis regulator's admin key
 RESULT_VERSION = 1
 WAIT_TIMEOUT_S = 90.0
 
@@ -85,40 +86,117 @@ class SampleError(LedgerError):
 
 @dataclass(frozen=True)
 class OrgSpec:
-    """An organisation of the sample, its admin key and extra member keys (keystore names)."""
+    """A participant of the sample (a *slot*): the organisation enrolled when the genesis
+    has none to take the part, and the member keys its admin enrols (keystore name
+    ``<org id>-<member>``)."""
 
+    slot: str
     org_id: str
     name: str
     roles: tuple[str, ...]
-    admin: str
     members: tuple[str, ...] = ()
     accreditation: str | None = None
+    from_genesis: bool = False  # may a genesis organisation with this role take the part?
 
 
 ORGS: tuple[OrgSpec, ...] = (
-    OrgSpec("xiuning-farm", "休宁县国有林场 Xiuning State Forest Farm (sample)", ("owner",),
-            "xiuning-farm-admin", ("xiuning-farm-forester",)),
-    OrgSpec("longtian-coop", "龙田乡林业专业合作社 Longtian Forestry Cooperative (sample)",
-            ("owner",), "longtian-coop-admin"),
-    OrgSpec("ecfv", "华东林业碳汇核查中心 East China Forest Carbon Verification Centre (sample)",
-            ("verifier",), "ecfv-admin", accreditation="CNCA-V-0107"),
-    OrgSpec("wjcert", "皖江认证有限公司 Wanjiang Certification Co. (sample)", ("verifier",),
-            "wjcert-admin", accreditation="CNCA-V-0212"),
-    OrgSpec("ahcee", "安徽环境能源交易中心 Anhui Environment & Energy Exchange (sample)",
-            ("exchange",), "ahcee-admin", ("ahcee-matching",)),
-    OrgSpec("wanjiang-cement", "皖江水泥股份有限公司 Wanjiang Cement Co. (sample)", ("buyer",),
-            "wanjiang-cement-admin", ("wanjiang-cement-clerk",)),
-    OrgSpec("huangshan-fund", "黄山低碳旅游基金 Huangshan Low-Carbon Tourism Fund (sample)",
-            ("buyer",), "huangshan-fund-admin"),
+    OrgSpec("owner", "xiuning-farm", "休宁县国有林场 Xiuning State Forest Farm (sample)",
+            ("owner",), ("forester",)),
+    OrgSpec("coop", "longtian-coop", "龙田乡林业专业合作社 Longtian Forestry Cooperative (sample)",
+            ("owner",)),
+    OrgSpec("verifier_a", "ecfv",
+            "华东林业碳汇核查中心 East China Forest Carbon Verification Centre (sample)",
+            ("verifier",), accreditation="CNCA-V-0107", from_genesis=True),
+    OrgSpec("verifier_b", "wjcert", "皖江认证有限公司 Wanjiang Certification Co. (sample)",
+            ("verifier",), accreditation="CNCA-V-0212", from_genesis=True),
+    OrgSpec("exchange", "ahcee", "安徽环境能源交易中心 Anhui Environment & Energy Exchange (sample)",
+            ("exchange",), ("matching",), from_genesis=True),
+    OrgSpec("cement", "wanjiang-cement", "皖江水泥股份有限公司 Wanjiang Cement Co. (sample)",
+            ("buyer",), ("clerk",)),
+    OrgSpec("fund", "huangshan-fund", "黄山低碳旅游基金 Huangshan Low-Carbon Tourism Fund (sample)",
+            ("buyer",)),
 )
 
 
-def sample_key_names() -> list[str]:
+@dataclass(frozen=True)
+class Party:
+    """Who plays a slot: organisation id, keystore name of its admin key, keystore names of
+    its member keys, and whether the sample enrols it (else the genesis did)."""
+
+    org_id: str
+    admin: str
+    members: dict[str, str]
+    enrol: OrgSpec | None
+
+
+def _genesis_orgs(genesis: Genesis) -> list[Mapping[str, Any]]:
+    orgs = genesis.app_state.get("organisations", []) if isinstance(
+        genesis.app_state, Mapping) else []
+    return [o for o in orgs or [] if isinstance(o, Mapping)]
+
+
+def resolve_parties(genesis: Genesis, key_names: Mapping[str, str]) -> dict[str, Party]:
+    """Map every slot (``regulator``, ``owner``, ``coop``, ``verifier_a``, ``verifier_b``,
+    ``exchange``, ``cement``, ``fund``) to its party. ``key_names`` maps public keys to the
+    names of the keystore's keys. The regulator, the exchange and the verification bodies
+    are the genesis' organisations when the keystore holds one of their admin keys (a
+    ``fcl testnet`` genesis has them: they operate the validators); the others are
+    enrolled by the sample."""
+
+    def held_admin(org: Mapping[str, Any]) -> str | None:
+        for pub in org.get("admins", []) or []:
+            if pub in key_names:
+                return key_names[pub]
+        return None
+
+    parties: dict[str, Party] = {}
+    taken: set[str] = set()
+    for org in _genesis_orgs(genesis):
+        if "regulator" in (org.get("roles") or []) and held_admin(org):
+            parties["regulator"] = Party(str(org["id"]), str(held_admin(org)), {}, None)
+            taken.add(str(org["id"]))
+            break
+    else:
+        raise SampleError(
+            "sample_setup",
+            "the keystore holds no admin key of a regulator organisation of this genesis; "
+            "the sample needs one (fcl devnet copies it from the node homes)",
+        )
+    existing = {str(o.get("id")) for o in _genesis_orgs(genesis)}
+    for spec in ORGS:
+        chosen: Mapping[str, Any] | None = None
+        if spec.from_genesis:
+            for org in _genesis_orgs(genesis):
+                if (str(org.get("id")) not in taken and spec.roles[0] in (org.get("roles") or [])
+                        and held_admin(org)):
+                    chosen = org
+                    break
+        if chosen is not None:
+            org_id = str(chosen["id"])
+            parties[spec.slot] = Party(
+                org_id, str(held_admin(chosen)),
+                {m: f"{org_id}-{m}" for m in spec.members}, None)
+        else:
+            if spec.org_id in existing:
+                raise SampleError(
+                    "sample_setup",
+                    f"the genesis already has an organisation {spec.org_id!r} whose admin key "
+                    "the keystore does not hold",
+                )
+            org_id = spec.org_id
+            parties[spec.slot] = Party(org_id, f"{org_id}-admin",
+                                       {m: f"{org_id}-{m}" for m in spec.members}, spec)
+        taken.add(org_id)
+    return parties
+
+
+def sample_key_names(parties: Mapping[str, Party]) -> list[str]:
     """Every keystore name the sample signs with, the regulator's first."""
-    names = [REGULATOR_KEY]
-    for org in ORGS:
-        names.append(org.admin)
-        names.extend(org.members)
+    names = [parties["regulator"].admin]
+    for spec in ORGS:
+        party = parties[spec.slot]
+        names.append(party.admin)
+        names.extend(party.members.values())
     return names
 
 
@@ -168,11 +246,6 @@ PLOTS: tuple[PlotSpec, ...] = (
         "休林证字(2015)第341022-0583号", "2016-04-05", ("0", "184.3", "462.7")),
 )
 
-OWNER = "xiuning-farm"
-COOP = "longtian-coop"
-EXCHANGE = "ahcee"
-CEMENT = "wanjiang-cement"
-FUND = "huangshan-fund"
 RISK_RATING = "medium"
 
 
@@ -187,7 +260,7 @@ class Period:
     baseline: str
     project_emissions: str
     uncertainty_deduction: str
-    verifier: str
+    verifier: str  # slot
     attestation_id: str
     site_visit: str
     batch_id: str
@@ -195,9 +268,9 @@ class Period:
 
 
 PERIODS: tuple[Period, ...] = (
-    Period("MR-XN-2020", "2016-03-01", "2020-12-31", 1, "18.4", "6.5", "0.05", "wjcert",
+    Period("MR-XN-2020", "2016-03-01", "2020-12-31", 1, "18.4", "6.5", "0.05", "verifier_b",
            "VER-WJ-2024-031", "2024-03-20", "AH-XN-0001-B2020", Fraction(1)),
-    Period("MR-XN-2023", "2021-01-01", "2023-12-31", 2, "11.2", "2.1", "0.05", "ecfv",
+    Period("MR-XN-2023", "2021-01-01", "2023-12-31", 2, "11.2", "2.1", "0.05", "verifier_a",
            "VER-ECFV-2024-118", "2024-04-18", "AH-XN-0001-B2023", Fraction(98, 100)),
 )
 
@@ -371,17 +444,22 @@ class _Sample:
     """Builds the stages of the sample; later stages read what earlier ones returned."""
 
     def __init__(self, genesis: Genesis, keys: Mapping[str, PrivateKey],
-                 regulator_org: str) -> None:
+                 parties: Mapping[str, Party]) -> None:
         self.genesis = genesis
         self.keys = keys
-        self.regulator_org = regulator_org
-        self.genesis_orgs = {
-            o.get("id") for o in genesis.app_state.get("organisations", []) or []
-            if isinstance(o, Mapping)
-        }
+        self.p = parties
 
     def pub(self, name: str) -> str:
         return self.keys[name].public_key_hex
+
+    def org(self, slot: str) -> str:
+        return self.p[slot].org_id
+
+    def admin(self, slot: str) -> str:
+        return self.p[slot].admin
+
+    def member(self, slot: str, member: str) -> str:
+        return self.p[slot].members[member]
 
     # Each stage is a list of independent transactions submitted together; a stage
     # starts once every transaction of the previous one is committed.
@@ -410,22 +488,24 @@ class _Sample:
 
     def _enrol_orgs(self) -> list[Tx]:
         out = []
-        for org in ORGS:
-            if org.org_id in self.genesis_orgs:
+        for spec in ORGS:
+            party = self.p[spec.slot]
+            if party.enrol is None:
                 continue
-            args: dict[str, Any] = {"org_id": org.org_id, "name": org.name,
-                                    "roles": list(org.roles), "admins": [self.pub(org.admin)]}
-            if org.accreditation:
-                args["accreditation"] = org.accreditation
-            out.append(Tx(f"enrol_org:{org.org_id}", f"enrol {org.org_id}", (REGULATOR_KEY,),
-                          "membership", "enrol_org", args))
+            args: dict[str, Any] = {"org_id": party.org_id, "name": spec.name,
+                                    "roles": list(spec.roles), "admins": [self.pub(party.admin)]}
+            if spec.accreditation:
+                args["accreditation"] = spec.accreditation
+            out.append(Tx(f"enrol_org:{party.org_id}", f"enrol {party.org_id}",
+                          (self.admin("regulator"),), "membership", "enrol_org", args))
         return out
 
     def _enrol_keys(self) -> list[Tx]:
         return [
-            Tx(f"enrol_key:{member}", f"enrol key {member}", (org.admin,), "membership",
-               "enrol_key", {"org_id": org.org_id, "pub_key": self.pub(member), "admin": False})
-            for org in ORGS for member in org.members
+            Tx(f"enrol_key:{name}", f"enrol key {name}", (self.admin(spec.slot),), "membership",
+               "enrol_key", {"org_id": self.org(spec.slot), "pub_key": self.pub(name),
+                             "admin": False})
+            for spec in ORGS for name in self.p[spec.slot].members.values()
         ]
 
     def _plots(self) -> list[Tx]:
@@ -433,7 +513,7 @@ class _Sample:
         for p in PLOTS:
             kind = "forest_right_cert" if p.tenure_no.startswith("休林证") else "real_estate_cert"
             out.append(Tx(f"register_plot:{p.plot_id}", f"plot {p.plot_id} ({p.species})",
-                          ("xiuning-farm-forester",), "carbon", "register_plot", {
+                          (self.member("owner", "forester"),), "carbon", "register_plot", {
                 "plot_id": p.plot_id,
                 "polygon": plot_polygon(p),
                 "declared_area_ha": declared_area_ha(p),
@@ -449,7 +529,7 @@ class _Sample:
         return out
 
     def _project(self) -> list[Tx]:
-        return [Tx("submit_project", "PDD", ("xiuning-farm-admin",), "carbon", "submit_project", {
+        return [Tx("submit_project", "PDD", (self.admin("owner"),), "carbon", "submit_project", {
             "project_id": PROJECT_ID,
             "name": "休宁县杉木马尾松造林碳汇项目 Xiuning Chinese fir and Masson pine afforestation",
             "methodology": "CCER-14-001-V01",
@@ -464,20 +544,20 @@ class _Sample:
         })]
 
     def _validation(self) -> list[Tx]:
-        return [Tx("attest_validation", "validation by ECFV", ("ecfv-admin",), "carbon",
-                   "attest_validation", {
-            "attestation_id": "VAL-ECFV-2023-077", "project_id": PROJECT_ID,
+        return [Tx("attest_validation", f"validation by {self.org('verifier_a')}",
+                   (self.admin("verifier_a"),), "carbon", "attest_validation", {
+            "attestation_id": "VAL-2023-077", "project_id": PROJECT_ID,
             "pdd_sha256": _h("PDD v1.2 " + PROJECT_ID), "positive": True,
             "site_visit_date": "2023-08-16"})]
 
     def _registration(self) -> list[Tx]:
-        return [Tx("register_project", "registration", (REGULATOR_KEY,), "carbon",
+        return [Tx("register_project", "registration", (self.admin("regulator"),), "carbon",
                    "register_project", {"project_id": PROJECT_ID})]
 
     def _report(self, period: Period) -> Tx:
         i = period.volume_index
         return Tx(f"report:{period.report_id}", f"report {period.report_id}",
-                  ("xiuning-farm-forester",), "carbon", "submit_monitoring_report", {
+                  (self.member("owner", "forester"),), "carbon", "submit_monitoring_report", {
             "report_id": period.report_id,
             "project_id": PROJECT_ID,
             "period_start": period.start,
@@ -496,62 +576,69 @@ class _Sample:
     def _verification(self, period: Period) -> Tx:
         issuable = issuable_for(period, self.genesis)
         verified = int(issuable * period.verified_share)  # whole tonnes, rounded down
-        return Tx(f"verify:{period.report_id}", f"verification of {period.report_id}",
-                  (f"{period.verifier}-admin",), "carbon", "attest_verification", {
+        return Tx(f"verify:{period.report_id}",
+                  f"verification of {period.report_id} by {self.org(period.verifier)}",
+                  (self.admin(period.verifier),), "carbon", "attest_verification", {
             "attestation_id": period.attestation_id, "report_id": period.report_id,
             "report_sha256": _h("monitoring report " + period.report_id),
             "verified_quantity": verified, "site_visit_date": period.site_visit})
 
     def _issue(self, period: Period) -> Tx:
-        return Tx(f"issue:{period.batch_id}", f"issue {period.batch_id}", (REGULATOR_KEY,),
-                  "carbon", "issue", {"report_id": period.report_id, "batch_id": period.batch_id})
+        return Tx(f"issue:{period.batch_id}", f"issue {period.batch_id}",
+                  (self.admin("regulator"),), "carbon", "issue",
+                  {"report_id": period.report_id, "batch_id": period.batch_id})
 
     def _listing(self) -> list[Tx]:
-        return [Tx("create_listing", "list 1500 t at 62.00", ("xiuning-farm-admin",), "carbon",
-                   "create_listing", {"quantity": 1500, "price": "62.00", "exchange_org": EXCHANGE,
+        return [Tx("create_listing", "list 1500 t at 62.00", (self.admin("owner"),), "carbon",
+                   "create_listing", {"quantity": 1500, "price": "62.00",
+                                      "exchange_org": self.org("exchange"),
                                       "project_id": PROJECT_ID})]
 
     def _trade(self, result: SampleResult) -> list[Tx]:
         listing_id = result.returns.get("create_listing", {}).get("listing_id")
         if not isinstance(listing_id, str):
             raise SampleError("sample_step_failed", "matched trade: the listing id is unknown")
-        return [Tx("match_trade", "trade 1200 t to Wanjiang Cement", ("ahcee-matching",),
-                   "carbon", "match_trade", {
-            "listing_id": listing_id, "buyer_org": CEMENT, "quantity": 1200, "price": "62.50",
-            "settlement_ref": "AHCEE-2025-T1-000318"})]
+        return [Tx("match_trade", f"trade 1200 t to {self.org('cement')}",
+                   (self.member("exchange", "matching"),), "carbon", "match_trade", {
+            "listing_id": listing_id, "buyer_org": self.org("cement"), "quantity": 1200,
+            "price": "62.50", "settlement_ref": "AHCEE-2025-T1-000318"})]
 
     def _transfers(self) -> list[Tx]:
+        owner = self.org("owner")
         return [
-            Tx("transfer:fund", "600 t to Huangshan fund (off-exchange)",
-               ("xiuning-farm-admin", "huangshan-fund-admin"), "carbon", "transfer", {
-                   "from_org": OWNER, "to_org": FUND, "quantity": 600, "price": "58.00",
-                   "settlement_ref": "OTC-XN-2025-0007", "project_id": PROJECT_ID}),
-            Tx("transfer:coop", "300 t to Longtian cooperative (benefit share)",
-               ("xiuning-farm-admin", "longtian-coop-admin"), "carbon", "transfer", {
-                   "from_org": OWNER, "to_org": COOP, "quantity": 300,
+            Tx("transfer:fund", f"600 t to {self.org('fund')} (off-exchange)",
+               (self.admin("owner"), self.admin("fund")), "carbon", "transfer", {
+                   "from_org": owner, "to_org": self.org("fund"), "quantity": 600,
+                   "price": "58.00", "settlement_ref": "OTC-XN-2025-0007",
+                   "project_id": PROJECT_ID}),
+            Tx("transfer:coop", f"300 t to {self.org('coop')} (benefit share)",
+               (self.admin("owner"), self.admin("coop")), "carbon", "transfer", {
+                   "from_org": owner, "to_org": self.org("coop"), "quantity": 300,
                    "settlement_ref": "BENEFIT-SHARE-2025-LT", "project_id": PROJECT_ID}),
         ]
 
     def _obligation(self) -> list[Tx]:
-        return [Tx("record_obligation", "obligation 48000 t (2025)", (REGULATOR_KEY,), "carbon",
-                   "record_obligation", {"enterprise_org": CEMENT, "period": "2025",
-                                         "obligation_tonnes": 48_000})]
+        return [Tx("record_obligation", "obligation 48000 t (2025)", (self.admin("regulator"),),
+                   "carbon", "record_obligation", {"enterprise_org": self.org("cement"),
+                                                   "period": "2025",
+                                                   "obligation_tonnes": 48_000})]
 
     def _retire_compliance(self) -> list[Tx]:
-        return [Tx("retire_compliance", "retire 1000 t for 2025", ("wanjiang-cement-clerk",),
-                   "carbon", "retire_compliance", {"period": "2025", "quantity": 1000,
-                                                   "project_id": PROJECT_ID})]
+        return [Tx("retire_compliance", "retire 1000 t for 2025",
+                   (self.member("cement", "clerk"),), "carbon", "retire_compliance",
+                   {"period": "2025", "quantity": 1000, "project_id": PROJECT_ID})]
 
     def _retire_voluntary(self) -> list[Tx]:
-        return [Tx("retire_voluntary", "retire 250 t voluntarily", ("huangshan-fund-admin",),
+        return [Tx("retire_voluntary", "retire 250 t voluntarily", (self.admin("fund"),),
                    "carbon", "retire_voluntary", {
             "quantity": 250, "project_id": PROJECT_ID,
             "beneficiary": "黄山风景区 Huangshan Scenic Area visitors 2025",
             "reason": "Offsets the 2025 emissions of the scenic area's shuttle buses"})]
 
     def _subsidies(self) -> list[Tx]:
-        return [Tx(f"accrue_subsidy:{p.batch_id}", f"subsidy {p.batch_id}", (REGULATOR_KEY,),
-                   "carbon", "accrue_subsidy", {"batch_id": p.batch_id}) for p in PERIODS]
+        return [Tx(f"accrue_subsidy:{p.batch_id}", f"subsidy {p.batch_id}",
+                   (self.admin("regulator"),), "carbon", "accrue_subsidy",
+                   {"batch_id": p.batch_id}) for p in PERIODS]
 
 
 # --------------------------------------------------------------------------- running
@@ -564,35 +651,25 @@ def _returned(result: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _regulator_org(genesis: Genesis, pub: str) -> str:
-    for org in genesis.app_state.get("organisations", []) or []:
-        if (isinstance(org, Mapping) and "regulator" in org.get("roles", [])
-                and (pub in org.get("admins", []) or pub in org.get("members", []))):
-            return str(org["id"])
-    raise SampleError(
-        "sample_setup",
-        f"the keystore's '{REGULATOR_KEY}' key ({pub[:16]}…) is not a key of a regulator "
-        "organisation in this genesis",
-    )
-
-
-def ensure_keys(keystore: Keystore, passphrase: str, progress: Progress) -> dict[str, PrivateKey]:
-    """Create the sample's participant keys that are missing (never the regulator's) and
-    unlock them all."""
-    present = {entry.name for entry in keystore.list()}
-    if REGULATOR_KEY not in present:
-        raise SampleError(
-            "sample_setup",
-            f"no '{REGULATOR_KEY}' key in {keystore.directory}: the sample needs the genesis "
-            "regulator's admin key",
-        )
-    missing = [n for n in sample_key_names() if n not in present]
+def ensure_keys(keystore: Keystore, passphrase: str, genesis: Genesis,
+                progress: Progress) -> tuple[dict[str, Party], dict[str, PrivateKey]]:
+    """Resolve who plays each part, create the participants' keys that are missing (never
+    a genesis organisation's admin key) and unlock them all."""
+    entries = keystore.list()
+    parties = resolve_parties(genesis, {e.public_key: e.name for e in entries})
+    present = {e.name for e in entries}
+    from_genesis = sorted({p.org_id for p in parties.values() if p.enrol is None})
+    enrolled = [p.org_id for p in parties.values() if p.enrol is not None]
+    progress(f"genesis organisations taking part: {', '.join(from_genesis)}; "
+             f"enrolled by the sample: {', '.join(enrolled)}")
+    names = sample_key_names(parties)
+    missing = [n for n in names if n not in present]
     if missing:
         progress(f"creating {len(missing)} participant keys in {keystore.directory}")
     for name in missing:
         keystore.create(name, passphrase)
-    progress(f"unlocking {len(sample_key_names())} keys")
-    return {name: keystore.load(name, passphrase) for name in sample_key_names()}
+    progress(f"unlocking {len(names)} keys")
+    return parties, {name: keystore.load(name, passphrase) for name in names}
 
 
 class _Runner:
@@ -655,7 +732,8 @@ def run_sample(
     """Run the sample's lifecycle against the nodes at ``client_urls`` (taking turns) and
     return what it produced.
 
-    ``keystore`` must hold the genesis regulator's admin key as ``regulator``; the other
+    ``keystore`` must hold the admin key of a genesis regulator organisation (and those of
+    the genesis exchange and verification bodies that should take part); the other
     participants' keys are created there when missing (encrypted with ``passphrase``).
     ``state_file`` (optional) records each finished step; with ``complete: true`` it is the
     marker of a finished sample and nothing is submitted again. ``client_factory`` makes
@@ -674,8 +752,8 @@ def run_sample(
     if result is None:
         result = SampleResult(chain_id=genesis.chain_id, genesis_hash=genesis.hash)
 
-    keys = ensure_keys(keystore, passphrase, progress)
-    sample = _Sample(genesis, keys, _regulator_org(genesis, keys[REGULATOR_KEY].public_key_hex))
+    parties, keys = ensure_keys(keystore, passphrase, genesis, progress)
+    sample = _Sample(genesis, keys, parties)
     make = client_factory or (lambda url: NodeClient(url, timeout_s=15.0))
     clients = [make(url) for url in client_urls]
     runner = _Runner(clients, progress)

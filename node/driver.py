@@ -50,6 +50,7 @@ from typing import Any, Protocol, TypeVar
 from ledger.block import Block, CommitCertificate
 from ledger.crypto import PrivateKey
 from ledger.errors import BlockError, LedgerError
+from node import profiling
 from node.app import Application, Writes
 from node.blockcodec import BlockCodec, block_bytes, proposal_bytes
 from node.consensus import (
@@ -132,6 +133,7 @@ class DriverConfig:
     proposal_wait_ms: int = 50
     max_queue: int = 20_000
     sync_window: int = 64
+    max_early_messages: int = 1024
 
 
 class DriverMetrics:
@@ -197,8 +199,10 @@ class ConsensusDriver:
         self.halted: str | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._app_pool = ThreadPoolExecutor(1, thread_name_prefix="fcl-app")
-        self._io_pool = ThreadPoolExecutor(1, thread_name_prefix="fcl-signstate")
+        self._app_pool = ThreadPoolExecutor(1, thread_name_prefix="fcl-app",
+                                            initializer=profiling.profile_this_thread)
+        self._io_pool = ThreadPoolExecutor(1, thread_name_prefix="fcl-signstate",
+                                           initializer=profiling.profile_this_thread)
         self._stopping = False
         self._waiting = True  # between heights: the core decided, the next has not started
         self._start_scheduled = False
@@ -206,12 +210,20 @@ class ConsensusDriver:
         self._height_started = time.perf_counter()
         self._validated: dict[str, tuple[Block, Writes]] = {}  # this height: hash -> checked
         self._wire: dict[tuple[Any, ...], bytes] = {}  # proposal identity -> wire bytes
+        self._block_bytes: dict[str, bytes] = {}  # block hash -> canonical block bytes
         self._synced: dict[int, tuple[Block, CommitCertificate]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._mempool_event = asyncio.Event()
+        self._app_jobs = 0
+        #: set while no block is being built, checked or committed (gossip admission waits
+        #: for it, briefly, so that consensus work gets the CPU first)
+        self.app_idle = asyncio.Event()
+        self.app_idle.set()
         self._step_state: tuple[int, int, int, bool] = (0, 0, 0, False)
         self._step_since = time.perf_counter()
         self._from_sync = False
+        self._early: list[bytes] = []  # consensus messages that arrived before height 1
+        self._started_once = False
         registry = metrics.registry
         registry.gauge("fcl_consensus_height", "Height being decided",
                        lambda: self.core.height)
@@ -233,7 +245,13 @@ class ConsensusDriver:
         """A consensus message from a peer; False if it was dropped (queue full)."""
         if self._queue.qsize() >= self.config.max_queue:
             return False
-        self._queue.put_nowait(MessageReceived(data))
+        if self.core.height == 0 and not self._started_once:
+            # the core drops everything before its first height: keep it until then
+            if len(self._early) >= self.config.max_early_messages:
+                return False
+            self._early.append(data)
+        else:
+            self._queue.put_nowait(MessageReceived(data))
         if self._waiting and height_hint == self.app.height + 1:
             self._trigger_start(immediately=True)
         return True
@@ -257,6 +275,10 @@ class ConsensusDriver:
     @property
     def syncing(self) -> bool:
         return bool(self._synced)
+
+    def has_synced(self, height: int) -> bool:
+        """Block sync already delivered ``height`` (not yet committed)."""
+        return height in self._synced
 
     def stop(self) -> None:
         """Ask :meth:`run` to return (after the action in progress)."""
@@ -311,7 +333,13 @@ class ConsensusDriver:
         self._height_started = now
         self._validated.clear()
         self._wire.clear()
+        self._block_bytes.clear()
         await self._handle(StartHeight(height, self.app.tip.validators, self.clock_ms()))
+        if not self._started_once:
+            self._started_once = True
+            early, self._early = self._early, []
+            for data in early:
+                await self._handle(MessageReceived(data))
         await self._feed_sync()
 
     async def _feed_sync(self) -> None:
@@ -348,6 +376,10 @@ class ConsensusDriver:
             self.metrics.step_seconds.observe(now - self._step_since, _STEP_NAMES[Step(previous[2])])
         if state[0] == previous[0] and state[1] > previous[1]:
             self.metrics.rounds.inc()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("consensus step", extra={"height": state[0], "round": state[1],
+                                               "step": core.step.label, "decided": state[3],
+                                               "ms": round((now - self._step_since) * 1000, 1)})
         self._step_state = state
         self._step_since = now
 
@@ -362,6 +394,8 @@ class ConsensusDriver:
             elif isinstance(action, BuildProposal):
                 self._spawn(self._build(action))
             elif isinstance(action, ValidateProposal):
+                log.debug("validating proposal", extra={"height": action.height,
+                                                        "round": action.round})
                 self._spawn(self._validate(action))
             elif isinstance(action, Commit):
                 await self._commit(action.block, action.certificate)
@@ -391,15 +425,29 @@ class ConsensusDriver:
 
     async def _in_app(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._loop is not None
-        return await self._loop.run_in_executor(self._app_pool, fn, *args)
+        self._app_jobs += 1
+        self.app_idle.clear()
+        try:
+            return await self._loop.run_in_executor(self._app_pool, fn, *args)
+        finally:
+            self._app_jobs -= 1
+            if self._app_jobs == 0:
+                self.app_idle.set()
 
     async def _in_io(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._loop is not None
         return await self._loop.run_in_executor(self._io_pool, fn, *args)
 
     def _block_wire(self, block_hash: str) -> bytes | None:
-        entry = self._validated.get(block_hash)
-        return None if entry is None else block_bytes(entry[0])
+        """Canonical bytes of a block this node built or checked at this height (computed
+        once: the proposal and the sign state both need them)."""
+        data = self._block_bytes.get(block_hash)
+        if data is None:
+            entry = self._validated.get(block_hash)
+            if entry is None:
+                return None
+            data = self._block_bytes[block_hash] = block_bytes(entry[0])
+        return data
 
     def _broadcast(self, action: Broadcast) -> None:
         if self.network is None:
@@ -408,11 +456,8 @@ class ConsensusDriver:
         if isinstance(msg, Proposal):
             data = self._wire.get(msg.identity)
             if data is None:
-                entry = self._validated.get(msg.block_hash)
-                if entry is not None and entry[0].hash() == msg.block_hash:
-                    data = proposal_bytes(msg, block_bytes(entry[0]))
-                else:
-                    data = msg.to_bytes()
+                wire = self._block_wire(msg.block_hash)
+                data = proposal_bytes(msg, wire) if wire is not None else msg.to_bytes()
                 self._wire[msg.identity] = data
         else:
             data = msg.to_bytes()
@@ -464,6 +509,8 @@ class ConsensusDriver:
         if block is None:
             return
         self._validated[block.hash()] = (block, writes)
+        log.debug("proposal built", extra={"height": action.height, "round": action.round,
+                                           "txs": len(block.txs)})
         self._queue.put_nowait(ProposalBuilt(action.height, action.round, block))
 
     def _build_sync(
@@ -474,6 +521,7 @@ class ConsensusDriver:
         return self.app.build_block(txs, max(time_ms, self.app.tip.time + 1), proposer)
 
     async def _validate(self, action: ValidateProposal) -> None:
+        started = time.perf_counter()
         block = action.block
         block_hash = block.hash()
         reason: str | None = None
@@ -488,6 +536,11 @@ class ConsensusDriver:
                 reason = exc.code
             else:
                 self._validated[block_hash] = (checked, writes)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("proposal checked", extra={"height": action.height, "round": action.round,
+                                                 "ok": reason is None, "txs": len(block.txs),
+                                                 "ms": round((time.perf_counter() - started)
+                                                             * 1000, 1)})
         if reason is not None:
             self.metrics.proposals_rejected.inc(1, reason)
             log.warning("proposal rejected", extra={"height": action.height,
@@ -532,6 +585,7 @@ class ConsensusDriver:
         )
         self._validated.clear()
         self._wire.clear()
+        self._block_bytes.clear()
         self._waiting = True
         if self.network is not None:
             self.network.committed(final.height)

@@ -179,6 +179,11 @@ class Registry:
 
     def __init__(self) -> None:
         self._metrics: dict[str, _Metric] = {}
+        self._collectors: list[Callable[[], None]] = []
+
+    def before_render(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` before each :meth:`render` (to copy counts kept elsewhere)."""
+        self._collectors.append(fn)
 
     def _add(self, metric: _Metric) -> _Metric:
         if metric.name in self._metrics:
@@ -217,6 +222,8 @@ class Registry:
         return self._metrics.get(name)
 
     def render(self) -> str:
+        for fn in self._collectors:
+            fn()
         out: list[str] = []
         for metric in self._metrics.values():
             out.extend(metric.header())

@@ -26,7 +26,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from node.framing import (
     OVERSIZE,
@@ -265,6 +265,10 @@ class PeerManager:
         self._changed = asyncio.Event()
 
     # -- life cycle -------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._running
+
     async def start(self) -> None:
         self._running = True
         if self.listen_port is not None:
@@ -273,6 +277,7 @@ class PeerManager:
             )
             sock = self._server.sockets[0]
             self.listen_port = int(sock.getsockname()[1])
+            self.local = replace(self.local, listen=f"{self.listen_host}:{self.listen_port}")
         for address in self.addresses:
             self._spawn(self._dial_loop(address))
         self._spawn(self._idle_loop())

@@ -14,26 +14,43 @@ Routes::
     GET  /v1/blocks/{height} {"block", "commit", "hash", "height"} (404 unknown_block)
     GET  /v1/blocks/latest   the same for the latest block
     GET  /v1/status          chain id, node, height, tip hash/time, state root,
-                             validator set, mempool size
+                             validator set, mempool size; consensus round and step, peers,
+                             last commit time, sync state (docs/node.md)
     GET  /healthz            {"status": "ok"} or 503 halted
+    GET  /metrics            Prometheus text format (docs/node.md, "Metrics")
+
+:func:`node_routers` adds, when their modules are installed, ``GET /v1/certificates/{id}``
+(``node.certificates``) and the history proofs ``/v1/history/*``
+(``node.rpc_history``); ``fcl node start`` also mounts the explorer (``node/cli.py``, the
+one place that may import it).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import LedgerError
-from node.admission import MAX_RAW_TX_BYTES, decode_json
+from node.admission import MAX_RAW_TX_BYTES, decode_json_flagged
+from node.metrics import CONTENT_TYPE
 from node.service import VERSION, Node
 
-__all__ = ["MAX_BATCH_TXS", "MAX_BODY_BYTES", "STATUS_BY_CODE", "ApiError", "create_app"]
+__all__ = [
+    "MAX_BATCH_TXS",
+    "MAX_BODY_BYTES",
+    "STATUS_BY_CODE",
+    "ApiError",
+    "create_app",
+    "node_routers",
+]
 
 log = logging.getLogger("node.rpc")
 
@@ -53,6 +70,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_signature": 422,
     "unknown_tx": 404,
     "unknown_block": 404,
+    "unknown_retirement": 404,
     "not_found": 404,
     "method_not_allowed": 405,
     "duplicate_tx": 409,
@@ -61,6 +79,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "internal_error": 500,
     "mempool_full": 503,
     "halted": 503,
+    "certificate_unavailable": 503,
 }
 
 
@@ -74,9 +93,20 @@ class ApiError(Exception):
         self.status = status if status is not None else STATUS_BY_CODE.get(code, 400)
 
 
+def safe_text(text: str) -> str:
+    """``text`` made encodable as UTF-8: a lone surrogate (which a client can put in a JSON
+    object key, and which an error message may quote) becomes ``\\udXXX``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def error_response(code: str, message: str, status: int | None = None) -> JSONResponse:
     status = status if status is not None else STATUS_BY_CODE.get(code, 400)
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSONResponse({"error": {"code": code, "message": safe_text(message)}},
+                        status_code=status)
 
 
 async def read_body(request: Request, limit: int, code: str) -> bytes:
@@ -84,7 +114,7 @@ async def read_body(request: Request, limit: int, code: str) -> bytes:
     the declared ``Content-Length``, then by what actually arrives."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise ApiError("bad_request", "Content-Length is not a number")
         if int(declared) > limit:
             raise ApiError(code, f"request body larger than {limit} bytes", 413)
@@ -130,8 +160,59 @@ def _error_doc(*codes: str) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def create_app(node: Node) -> FastAPI:
-    """The FastAPI application serving ``node``."""
+def _optional(module: str) -> Any:
+    """``module``, or None if it is not installed (a colleague's part may be missing)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if exc.name != module:
+            raise
+        return None
+
+
+def certificate_router(node: Node, builder: Any) -> APIRouter:
+    """``GET /v1/certificates/{retirement_id}``: the retirement certificate (canonical JSON)
+    built by ``builder`` (a ``node.certificates.CertificateBuilder``)."""
+    certificates = importlib.import_module("node.certificates")
+    router = APIRouter(tags=["certificates"])
+
+    @router.get(
+        "/v1/certificates/{retirement_id}",
+        summary="The retirement certificate, for offline verification (fcl verify)",
+        responses=_error_doc("unknown_retirement", "certificate_unavailable"),
+    )
+    def get_certificate(retirement_id: str) -> Response:
+        try:
+            cert = builder.build(retirement_id)
+        except certificates.UnknownRetirement as exc:
+            raise ApiError("unknown_retirement", str(exc) or "no such retirement") from None
+        except certificates.CertificateUnavailable as exc:
+            raise ApiError("certificate_unavailable", str(exc)) from None
+        return Response(certificates.certificate_bytes(cert), media_type="application/json")
+
+    return router
+
+
+def node_routers(node: Node, certificate_builder: Any = None) -> list[APIRouter]:
+    """The optional node routes whose modules are present: certificates and history."""
+    routers: list[APIRouter] = []
+    certificates = _optional("node.certificates")
+    if certificates is not None:
+        builder = certificate_builder or certificates.CertificateBuilder(node.store, node.genesis)
+        routers.append(certificate_router(node, builder))
+    history = _optional("node.rpc_history")
+    if history is not None:
+        routers.append(
+            history.create_history_router(
+                lambda: node.store, lambda: node.app.history, get_size=lambda: node.app.height
+            )
+        )
+    return routers
+
+
+def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The FastAPI application serving ``node``, with ``routers`` mounted after the core
+    routes (see :func:`node_routers`)."""
     app = FastAPI(
         title="Forest Carbon Ledger node",
         version=VERSION,
@@ -215,12 +296,12 @@ def create_app(node: Node) -> FastAPI:
     async def submit_batch(request: Request) -> JSONResponse:
         _accepting()
         raw = await read_body(request, MAX_BODY_BYTES, "request_too_large")
-        body = decode_json(raw)
+        body, floats = decode_json_flagged(raw)
         if not isinstance(body, dict) or set(body) != {"txs"} or not isinstance(body["txs"], list):
             raise ApiError("malformed_request", 'a batch is {"txs": [<transaction>, ...]}')
         if not 1 <= len(body["txs"]) <= MAX_BATCH_TXS:
             raise ApiError("malformed_request", f"a batch holds 1..{MAX_BATCH_TXS} transactions")
-        return JSONResponse({"results": node.submit_many(body["txs"])})
+        return JSONResponse({"results": node.submit_many(body["txs"], floats=floats)})
 
     @app.get(
         "/v1/txs/{tx_id}",
@@ -271,4 +352,17 @@ def create_app(node: Node) -> FastAPI:
             raise ApiError("halted", f"block production stopped: {node.halted}")
         return JSONResponse({"status": "ok", "height": node.app.height})
 
+    @app.get(
+        "/metrics",
+        summary="Metrics in the Prometheus text format",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    async def metrics() -> Response:
+        registry = node.metrics
+        body = registry.render() if registry is not None else ""
+        return Response(body, media_type=CONTENT_TYPE)
+
+    for router in routers:
+        app.include_router(router)
     return app

@@ -1,7 +1,9 @@
 """The running node as the RPC sees it: admission into the mempool, and read-only
 queries over the committed chain. Everything here runs on the event loop thread; block
-production (``node/solo.py`` or, later, the BFT consensus) commits through the
-application on its own.
+production (``node/driver.py``) commits through the application on its own.
+
+Admitted transactions are announced through ``on_admit()`` (wake the block maker) and,
+for transactions that clients sent to this node, ``on_txs(txs)`` (gossip them to peers).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Any
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.store import Store
+from ledger.tx import Transaction
 from node.admission import Admission
 from node.app import Application
 from node.mempool import Mempool
+from node.metrics import Registry
 
 __all__ = ["Node", "VERSION"]
 
@@ -36,6 +40,9 @@ class Node:
         app: Application,
         mempool: Mempool,
         on_admit: Callable[[], None] = lambda: None,
+        on_txs: Callable[[list[Transaction]], None] = lambda txs: None,
+        status_extra: Callable[[], dict[str, Any]] | None = None,
+        metrics: Registry | None = None,
     ) -> None:
         self.moniker = moniker
         self.genesis = genesis
@@ -45,37 +52,81 @@ class Node:
         self.mempool = mempool
         self.admission = Admission(genesis.chain_id, store, mempool)
         self.on_admit = on_admit
+        self.on_txs = on_txs
+        self.status_extra = status_extra
+        self.metrics = metrics
         self.halted: str | None = None  # why block production stopped, if it did
         self._blocks: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._admitted = self._refused = None
+        if metrics is not None:
+            self._admitted = metrics.counter(
+                "fcl_txs_admitted_total", "Transactions admitted to the mempool, by source",
+                "source")
+            self._refused = metrics.counter(
+                "fcl_txs_refused_total", "Transactions refused at admission, by code", "code")
+            metrics.gauge("fcl_mempool_txs", "Transactions in the mempool", lambda: len(mempool))
+            metrics.gauge("fcl_mempool_bytes", "Bytes of transactions in the mempool",
+                          lambda: mempool.size_bytes)
+            metrics.gauge("fcl_height", "Latest committed height", lambda: app.height)
+
+    def _count(self, source: str, admitted: int, refused: list[str]) -> None:
+        if self._admitted is not None and admitted:
+            self._admitted.inc(admitted, source)
+        if self._refused is not None:
+            for code in refused:
+                self._refused.inc(1, code)
 
     # -- writes ----------------------------------------------------------------------------
     def submit(self, obj: Any) -> str:
         """Admit one decoded transaction; return its id. Raises ``LedgerError``."""
-        tx = self.admission.admit(obj)
+        try:
+            tx = self.admission.admit(obj)
+        except LedgerError as exc:
+            self._count("rpc", 0, [exc.code])
+            raise
+        self._count("rpc", 1, [])
         self.on_admit()
+        self.on_txs([tx])
         return tx.tx_id
 
     def submit_raw(self, raw: bytes) -> str:
         """Admit one transaction from request bytes; return its id."""
-        tx = self.admission.admit_raw(raw)
+        try:
+            tx = self.admission.admit_raw(raw)
+        except LedgerError as exc:
+            self._count("rpc", 0, [exc.code])
+            raise
+        self._count("rpc", 1, [])
         self.on_admit()
+        self.on_txs([tx])
         return tx.tx_id
 
-    def submit_many(self, items: list[Any]) -> list[dict[str, Any]]:
-        """Admit each decoded transaction independently; one outcome per item."""
+    def submit_many(
+        self, items: list[Any], *, source: str = "rpc", floats: bool = True
+    ) -> list[dict[str, Any]]:
+        """Admit each decoded transaction independently; one outcome per item. Only
+        transactions from clients (``source="rpc"``) are passed on to ``on_txs``.
+        ``floats=False``: the items hold no float markers (``Admission.check``)."""
         out: list[dict[str, Any]] = []
+        admitted: list[Transaction] = []
+        refused: list[str] = []
         for index, obj in enumerate(items):
             try:
-                tx = self.admission.admit(obj)
+                tx = self.admission.admit(obj, floats=floats)
             except LedgerError as exc:
+                refused.append(exc.code)
+                message = exc.message.encode("utf-8", "backslashreplace").decode("utf-8")
                 out.append(
-                    {"index": index, "ok": False,
-                     "error": {"code": exc.code, "message": exc.message}}
+                    {"index": index, "ok": False, "error": {"code": exc.code, "message": message}}
                 )
             else:
+                admitted.append(tx)
                 out.append({"index": index, "ok": True, "tx_id": tx.tx_id})
-        if any(item["ok"] for item in out):
+        self._count(source, len(admitted), refused)
+        if admitted:
             self.on_admit()
+            if source == "rpc":
+                self.on_txs(admitted)
         return out
 
     # -- reads -----------------------------------------------------------------------------
@@ -151,4 +202,5 @@ class Node:
             "validators_hash": tip.validators.hash(),
             "mempool": {"txs": len(self.mempool), "bytes": self.mempool.size_bytes},
             "halted": self.halted,
+            **(self.status_extra() if self.status_extra is not None else {}),
         }

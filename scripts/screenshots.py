@@ -76,6 +76,8 @@ def driver() -> Any:
 
 
 def shoot(d: Any, out: Path, name: str) -> None:
+    d.set_window_size(WIDTH, 600)  # measure the content, not the previous window
+    time.sleep(0.2)
     height = int(d.execute_script("return document.documentElement.scrollHeight"))
     d.set_window_size(WIDTH, min(max(height, 600), MAX_HEIGHT))
     time.sleep(0.2)

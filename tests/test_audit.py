@@ -27,6 +27,7 @@ from node.audit import (
     AuditError,
     AuditProgress,
     ChainAuditor,
+    ChainDataError,
     Checkpoint,
     StoreSource,
     audit_chain,
@@ -658,3 +659,70 @@ def test_auditor_refuses_a_genesis_the_chaincode_refuses(genesis: Genesis) -> No
     with pytest.raises(AuditError) as err:
         ChainAuditor(Genesis.from_json(doc))
     assert err.value.code == "bad_genesis"
+
+
+def test_auditor_does_not_advance_on_a_discrepancy(chain_dir: Path, genesis: Genesis) -> None:
+    with Store(chain_dir) as store:
+        b1, c1 = store.get_block(1), store.get_commit(1)
+    forged = Block(dataclasses.replace(b1.header, next_validators_hash="cd" * 32), b1.txs,
+                   b1.results)
+    auditor = ChainAuditor(genesis)
+    untouched = auditor.state.items()
+    with pytest.raises(ChainDataError) as err:
+        auditor.check_block(forged, sign_commit(forged, VALIDATOR_KEYS[:3]))
+    assert err.value.discrepancy.check == "next_validators_hash"
+    with pytest.raises(ChainDataError) as err:
+        auditor.check_block(b1, c1, "ab" * 32)
+    assert err.value.discrepancy.check == "block_hash"
+    assert auditor.height == 0 and auditor.txs == 0 and auditor.state.items() == untouched
+    auditor.check_block(b1, c1, b1.hash())
+    assert auditor.height == 1 and auditor.state.items() != untouched
+
+
+def test_checkpoint_check_when_the_set_changes_at_the_next_block(
+    tmp_path: Path, genesis: Genesis
+) -> None:
+    """Two changes: genesis set -> N1 at 4 -> N2 at 7. At height 6 the set that signed the
+    latest block (N1) is neither the genesis's nor the checkpoint's, and the node reports
+    N2: the check cannot pick a set and says so. One block later it can (from the node)."""
+    path = tmp_path / "d"
+    chain = ChainBuilder(path, genesis)
+    keys = [*VALIDATOR_KEYS[:3], NEW_VALIDATOR]
+    n1 = [{"name": f"val{i}", "pub_key": k.public_key_hex, "power": 10}
+          for i, k in enumerate(keys)]
+    n2 = [dict(v, power=20) if i == 0 else v for i, v in enumerate(n1)]
+    ops = {NEW_VALIDATOR.public_key_hex: "regulator"}
+    chain.add([call("propose_validator_change",
+                    {"validators": n1, "effective_height": 4, "operators": ops}, "p1")])
+    chain.add([call("approve_validator_change", {"proposal_id": 1}, "a1")])
+    chain.add([tx("c3")])
+    b4 = chain.add([call("propose_validator_change", {"validators": n2, "effective_height": 7},
+                         "p2")])
+    assert b4.results[0]["code"] == "ok", b4.results[0]
+    b5 = chain.add([call("approve_validator_change", {"proposal_id": 2}, "a2")])
+    assert b5.results[0]["code"] == "ok", b5.results[0]
+    chain.add([tx("c6")])
+    chain.close()
+    source = StoreSource.open(path)
+    try:
+        full = run_audit(source, genesis)
+        assert full.ok, full.discrepancy
+        early = run_audit(source, genesis, to_height=2).checkpoint()
+        with pytest.raises(AuditError) as err:
+            verify_checkpoint(source, genesis, early)
+        assert err.value.code == "validator_set_changed"
+        mid = run_audit(source, genesis, to_height=5).checkpoint()  # knows N1
+        report = verify_checkpoint(source, genesis, mid)
+        assert report.ok and report.validator_set_source == "checkpoint"
+    finally:
+        source.close()
+    chain = ChainBuilder(path, genesis)
+    chain.add([tx("c7")])
+    chain.close()
+    source = StoreSource.open(path)
+    try:
+        report = verify_checkpoint(source, genesis, early)
+        assert report.ok and report.validator_set_source == "node"
+        assert run_audit(source, genesis).ok
+    finally:
+        source.close()

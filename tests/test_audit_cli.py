@@ -77,6 +77,7 @@ def test_tampered_chain_exits_3_with_the_first_discrepancy(home: Path, capsys) -
     line = one_error(err, "audit_failed")
     assert "height 5: results_root: expected " in line and ", found " in line
     assert "audit FAILED" in out and "blocks verified:   4" in out
+    assert "first discrepancy: height 5: results_root" in out
     assert not (home / "cp.json").exists()
     code = fcl_audit("--data", str(home / "data"), "--genesis", str(home / "genesis.json"),
                      "--json")

@@ -41,12 +41,12 @@ from node.devnet_sample import (
     PERIODS,
     PLOTS,
     PROJECT_ID,
-    REGULATOR_KEY,
     SampleError,
     SampleResult,
     declared_area_ha,
     issuable_for,
     plot_polygon,
+    resolve_parties,
     run_sample,
     sample_key_names,
 )
@@ -54,6 +54,10 @@ from wallet.keystore import Keystore
 
 PASSPHRASE = "devnet test passphrase"
 TEST_SCRYPT_N = 2**4
+# the organisations a `fcl testnet` genesis of 4 validators has (node/testnet.py)
+TESTNET_ORGS = {"regulator": (["regulator"], None), "exchange": (["exchange"], None),
+                "verifier-1": (["verifier"], "CNCA-V-001"),
+                "verifier-2": (["verifier"], "CNCA-V-002")}
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -63,10 +67,18 @@ def regulator_only_harness(params: dict | None = None) -> Harness:
     return Harness(orgs={"regulator": DEFAULT_ORGS["regulator"]}, params=params)
 
 
-def keystore_with_regulator(tmp_path: Path, h: Harness) -> Keystore:
+def keystore_with_regulator(tmp_path: Path, h: Harness,
+                            orgs: tuple[str, ...] = ("regulator",)) -> Keystore:
+    """A keystore holding the admin keys of the genesis organisations ``orgs`` (named by
+    organisation id, as fcl devnet copies them)."""
     ks = Keystore(tmp_path / "wallet", insecure_test_scrypt_n=TEST_SCRYPT_N)
-    ks.import_seed(REGULATOR_KEY, h.key("regulator").seed_bytes(), PASSPHRASE)
+    for org in orgs:
+        ks.import_seed(org, h.key(org).seed_bytes(), PASSPHRASE)
     return ks
+
+
+def key_map(ks: Keystore) -> dict[str, str]:
+    return {e.public_key: e.name for e in ks.list()}
 
 
 def run(h: Harness, node: ChainNode, ks: Keystore, state: Path | None,
@@ -101,13 +113,36 @@ def test_plots_are_valid_disjoint_and_declared_consistently() -> None:
     assert COUNTY_CODE == "341022"
 
 
-def test_key_names_are_unique_and_roles_cover_the_lifecycle() -> None:
-    names = sample_key_names()
-    assert len(names) == len(set(names)) and names[0] == REGULATOR_KEY
+def test_parties_come_from_the_genesis_when_their_keys_are_held(tmp_path: Path) -> None:
     roles = [r for org in ORGS for r in org.roles]
     assert roles.count("verifier") == 2 and roles.count("buyer") == 2
     assert {"owner", "exchange"} <= set(roles)
     assert all((o.accreditation is not None) == ("verifier" in o.roles) for o in ORGS)
+
+    # a dev genesis with only a regulator: the sample enrols everybody else
+    h = regulator_only_harness()
+    parties = resolve_parties(h.genesis, key_map(keystore_with_regulator(tmp_path / "a", h)))
+    assert parties["regulator"].org_id == "regulator" and parties["regulator"].enrol is None
+    assert {s: p.org_id for s, p in parties.items() if p.enrol is not None} == {
+        "owner": "xiuning-farm", "coop": "longtian-coop", "verifier_a": "ecfv",
+        "verifier_b": "wjcert", "exchange": "ahcee", "cement": "wanjiang-cement",
+        "fund": "huangshan-fund"}
+    names = sample_key_names(parties)
+    assert len(names) == len(set(names)) == 11 and names[0] == "regulator"
+
+    # a testnet genesis: its exchange and verification bodies take part
+    t = Harness(orgs=TESTNET_ORGS)
+    ks = keystore_with_regulator(tmp_path / "b", t, tuple(TESTNET_ORGS))
+    parties = resolve_parties(t.genesis, key_map(ks))
+    assert [parties[s].org_id for s in ("exchange", "verifier_a", "verifier_b")] == [
+        "exchange", "verifier-1", "verifier-2"]
+    assert parties["exchange"].members == {"matching": "exchange-matching"}
+    assert parties["exchange"].enrol is None and parties["owner"].enrol is not None
+    # ... but not when the keystore does not hold their keys
+    ks = keystore_with_regulator(tmp_path / "c", t, ("regulator", "verifier-2"))
+    parties = resolve_parties(t.genesis, key_map(ks))
+    assert [parties[s].org_id for s in ("exchange", "verifier_a", "verifier_b")] == [
+        "ahcee", "verifier-2", "wjcert"]
 
 
 def test_claims_follow_the_genesis_species_table() -> None:
@@ -161,6 +196,26 @@ def test_sample_runs_the_whole_lifecycle_through_the_chaincode(tmp_path: Path) -
     assert h.get("subsidy/AH-XN-0001-B2020")["amount"] == "80430.00"
     marker = json.loads((tmp_path / "sample.json").read_text())
     assert marker["complete"] is True and marker["genesis_hash"] == h.genesis.hash
+
+
+def test_sample_on_a_testnet_genesis_uses_its_operators(tmp_path: Path) -> None:
+    """With a `fcl testnet` genesis the exchange and verification bodies that operate the
+    validators take part; the sample enrols only the owner, cooperative and buyers."""
+    h = Harness(orgs=TESTNET_ORGS)
+    node = ChainNode(h)
+    ks = keystore_with_regulator(tmp_path, h, tuple(TESTNET_ORGS))
+    result = run(h, node, ks, None)
+    assert result.complete
+    enrolled = sorted(k.split(":", 1)[1] for k in result.tx_ids if k.startswith("enrol_org:"))
+    assert enrolled == ["huangshan-fund", "longtian-coop", "wanjiang-cement", "xiuning-farm"]
+    assert h.get("attestation/VAL-2023-077")["verifier_org"] == "verifier-1"
+    assert h.get("attestation/VER-WJ-2024-031")["verifier_org"] == "verifier-2"
+    trade = h.get(f"trade/{result.trade_id}")
+    assert trade["exchange"] == "exchange" and trade["buyer"] == "wanjiang-cement"
+    matcher = node.committed[result.trade_id]["tx"]["payload"]["signers"]
+    assert matcher == [ks.public_key("exchange-matching")]
+    assert h.get(f"key/{matcher[0]}")["org"] == "exchange"
+    check_invariants(h.state)
 
 
 def test_a_completed_sample_is_not_run_again(tmp_path: Path) -> None:
@@ -243,10 +298,16 @@ def test_setup_errors(tmp_path: Path) -> None:
     assert err.value.code == "sample_setup" and "regulator" in err.value.message
 
     stranger = Keystore(tmp_path / "stranger", insecure_test_scrypt_n=TEST_SCRYPT_N)
-    stranger.import_seed(REGULATOR_KEY, det_key("not-the-regulator").seed_bytes(), PASSPHRASE)
+    stranger.import_seed("regulator", det_key("not-the-regulator").seed_bytes(), PASSPHRASE)
     with pytest.raises(SampleError) as err:
         run(h, node, stranger, None)
-    assert err.value.code == "sample_setup" and "not a key of a regulator" in err.value.message
+    assert err.value.code == "sample_setup" and "regulator" in err.value.message
+
+    # a genesis organisation with a sample id whose key is not ours
+    taken = Harness(orgs={"regulator": DEFAULT_ORGS["regulator"], "huangshan-fund": (["buyer"], None)})
+    with pytest.raises(SampleError) as err:
+        run(taken, ChainNode(taken), keystore_with_regulator(tmp_path / "t", taken), None)
+    assert err.value.code == "sample_setup" and "huangshan-fund" in err.value.message
 
     state = tmp_path / "sample.json"
     state.write_text(json.dumps(SampleResult(chain_id="x", genesis_hash="0" * 64).to_json()))
@@ -308,7 +369,11 @@ def test_devnet_once_certificates_and_resume(tmp_path: Path) -> None:
     assert marker["complete"] and marker["genesis_hash"] == genesis.hash
     assert (data / "node0" / "node.log").stat().st_size > 0
     ks = Keystore(data / "wallet")
-    assert {e.name for e in ks.list()} == set(sample_key_names())
+    parties = resolve_parties(genesis, key_map(ks))
+    assert set(sample_key_names(parties)) <= {e.name for e in ks.list()}
+    if len(genesis.validators.to_json()) == 4:  # fcl testnet: operators take part
+        assert parties["exchange"].org_id == "exchange"
+        assert parties["verifier_b"].org_id == "verifier-2"
     certs = sorted((data / "certificates").glob("*.json"))
     assert [c.name.split("-", 1)[0] for c in certs] == ["compliance", "voluntary"]
     assert certs[0].name == f"compliance-{marker['compliance_retirement_id']}.json"

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import re
-import selectors
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ def devnet_argv() -> list[str]:
     from node.cli import build_parser
 
     parser = build_parser()
-    for action in parser._actions:  # noqa: SLF001 - argparse has no public accessor
+    for action in parser._actions:  # argparse has no public accessor
         choices = getattr(action, "choices", None)
         if isinstance(choices, dict) and "devnet" in choices:
             script = Path(sys.executable).with_name("fcl")
@@ -165,22 +166,27 @@ class ServingDevnet:
             stdin=subprocess.DEVNULL,
         )
         self.explorer_url = ""
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
 
     def wait_ready(self, timeout_s: float = 300) -> str:
         """Read the output until the devnet says it is serving; return the explorer URL."""
-        assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout_s
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
         while time.monotonic() < deadline:
-            if not sel.select(timeout=1.0):
-                if self.proc.poll() is not None:
-                    break
+            try:
+                line = self._queue.get(timeout=1.0)
+            except queue.Empty:
                 continue
-            line = self.proc.stdout.readline()
-            if not line:
+            if line is None:
                 break
-            self.lines.append(line.rstrip("\n"))
+            self.lines.append(line)
             if line.startswith("explorer:"):
                 self.explorer_url = line.split(":", 1)[1].strip()
             if line.startswith("serving;"):
@@ -194,12 +200,19 @@ class ServingDevnet:
     def stop(self, timeout_s: float = 60) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=10)
+        while True:
             try:
-                rest, _ = self.proc.communicate(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                rest, _ = self.proc.communicate()
-            self.lines.extend((rest or "").splitlines())
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.lines.append(line)
         return int(self.proc.returncode)
 
 

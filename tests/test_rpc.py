@@ -226,3 +226,80 @@ def test_openapi_document_is_served(env: Env) -> None:
     doc = env.client.get("/openapi.json").json()
     assert {"/v1/txs", "/v1/txs/batch", "/v1/txs/{tx_id}", "/v1/blocks/{height}",
             "/v1/blocks/latest", "/v1/status", "/healthz"} <= set(doc["paths"])
+
+
+def asgi_post(app, path: str, content_length: bytes, body: bytes) -> int:
+    """POST through raw ASGI (header bytes no HTTP client sends); the status answered."""
+    import asyncio
+
+    messages: list[dict] = []
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+             "server": ("testserver", 80),
+             "headers": [(b"content-length", content_length),
+                         (b"content-type", b"application/json")]}
+    asyncio.run(app(scope, receive, send))
+    return next(m["status"] for m in messages if m["type"] == "http.response.start")
+
+
+def test_content_length_must_be_ascii_digits(env: Env) -> None:
+    from node.rpc import create_app
+
+    app = create_app(env.node)
+    for path in ("/v1/txs", "/v1/txs/batch"):
+        for declared in ("²", "¹"):  # str.isdigit() is true for these; int() is not
+            before = env.state()
+            assert asgi_post(app, path, declared.encode("latin-1"), b"{}") == 400
+            assert env.state() == before
+
+
+def test_lone_surrogate_keys_are_refused_with_an_encodable_message(
+    env: Env, regulator_key
+) -> None:
+    good = notary_tx(regulator_key, "sur").to_json()
+    text = json.dumps({"payload": dict(good["payload"], args={"x": 1}),
+                       "signatures": good["signatures"]})
+    text = text.replace('"x"', '"\\ud800"')
+    err = refused(env, "POST", "/v1/txs", 400, "malformed_tx", content=text.encode())
+    assert "\\ud800" in err["message"]
+    resp = env.client.post("/v1/txs/batch", content=('{"txs": [' + text + "]}").encode())
+    assert resp.status_code == 200
+    result = resp.json()["results"][0]
+    assert result["ok"] is False and result["error"]["code"] == "malformed_tx"
+
+
+def test_metrics_route_and_optional_routers(env: Env, regulator_key) -> None:
+    from node.cli import api_routers
+    from node.metrics import Registry
+    from node.rpc import create_app, node_routers
+
+    plain = env.client.get("/metrics")
+    assert plain.status_code == 200 and plain.headers["content-type"].startswith("text/plain")
+    env.node.metrics = Registry()
+    env.node.metrics.counter("fcl_probe_total", "probe").inc(3)
+    assert "fcl_probe_total 3" in env.client.get("/metrics").text
+    routers = node_routers(env.node)
+    assert routers, "node.certificates / node.rpc_history are installed in this tree"
+    client = TestClient(create_app(env.node, routers=api_routers(env.node)),
+                        raise_server_exceptions=False)
+    resp = client.get("/v1/certificates/no-such-retirement")
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "unknown_retirement"
+    env.client.post("/v1/txs", content=body_of(notary_tx(regulator_key, "hist")))
+    env.driver.step()
+    history = client.get("/v1/history/inclusion?index=0&size=1")
+    assert history.status_code == 200 and history.json()["height"] == 1
+    assert client.get("/v1/explorer/dashboard").status_code == 200
+    assert client.get("/explorer").status_code in (200, 307)

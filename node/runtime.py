@@ -1,0 +1,278 @@
+"""One validator process, assembled: store, application, mempool, consensus driver, peer
+transport, transaction gossip, block sync, metrics, and the :class:`~node.service.Node`
+the HTTP API serves.
+
+``fcl node start`` builds a :class:`NodeRuntime` from a node home and serves it; tests
+build several in one process. A runtime with no p2p port and no peers is a lone
+validator (the n = 1 case): the same driver, with no network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from chaincode.executor import Executor, validator_set_for
+from ledger.crypto import PrivateKey
+from ledger.genesis import Genesis
+from ledger.store import Store
+from node.app import Application
+from node.blockcodec import BlockCodec
+from node.blocksync import BlockSync
+from node.consensus import ConsensusConfig
+from node.driver import (
+    CORE_DROP_REASONS,
+    ConsensusDriver,
+    DriverConfig,
+    DriverMetrics,
+    wall_clock_ms,
+)
+from node.framing import FrameType, consensus_payload, split_consensus_payload
+from node.gossip import TxGossip
+from node.handshake import LocalIdentity
+from node.home import NodeConfig
+from node.mempool import Mempool
+from node.metrics import Registry
+from node.p2p import Peer, PeerManager, TransportCounters
+from node.service import Node
+from node.signfile import SignStateFile
+
+__all__ = ["NodeRuntime"]
+
+log = logging.getLogger("node.runtime")
+
+_MAX_HEIGHT = 2**53 - 1
+
+
+class _Network:
+    """The driver's view of the network: the peer manager and block sync."""
+
+    def __init__(self, runtime: NodeRuntime) -> None:
+        self.runtime = runtime
+
+    def broadcast_consensus(self, height: int, data: bytes) -> None:
+        peers = self.runtime.peers
+        if peers is not None:
+            peers.broadcast(FrameType.CONSENSUS, consensus_payload(height, data))
+
+    def peer_behind(self, validator: str, height: int) -> None:
+        if self.runtime.sync is not None:
+            self.runtime.sync.peer_behind(validator, height)
+
+    def peer_ahead(self, validator: str, height: int) -> None:
+        if self.runtime.sync is not None:
+            self.runtime.sync.peer_ahead(validator, height)
+
+    def committed(self, height: int) -> None:
+        if self.runtime.sync is not None:
+            self.runtime.sync.committed(height)
+
+
+class NodeRuntime:
+    """Everything one node runs. ``run()`` until ``stop()``; both may be called once."""
+
+    def __init__(
+        self,
+        *,
+        config: NodeConfig,
+        genesis: Genesis,
+        key: PrivateKey,
+        store: Store,
+        state_dir: str | Path,
+        executor: Executor | None = None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        driver_config: DriverConfig | None = None,
+    ) -> None:
+        self.config = config
+        self.genesis = genesis
+        self.key = key
+        self.store = store
+        self.registry = Registry()
+        self.mempool = Mempool(config.mempool_max_txs, config.mempool_max_bytes)
+        self.app = Application(store, executor or Executor(), genesis,
+                               is_verified=self.mempool.is_verified)
+        self.codec = BlockCodec(genesis.chain_id, self.mempool.by_json_key)
+        self.dropped = self.registry.counter(
+            "fcl_messages_dropped_total",
+            "Peer frames and consensus messages dropped, by reason", "reason")
+        networked = config.p2p_port is not None or bool(config.peers)
+        self.peers: PeerManager | None = None
+        self.gossip: TxGossip | None = None
+        self.sync: BlockSync | None = None
+        self.driver = ConsensusDriver(
+            self.app,
+            self.mempool,
+            key,
+            codec=self.codec,
+            sign_file=SignStateFile(state_dir),
+            metrics=DriverMetrics(self.registry),
+            config=driver_config or DriverConfig(
+                block_interval_ms=config.block_interval_ms,
+                max_block_txs=config.max_block_txs,
+                max_clock_drift_ms=config.max_clock_drift_ms,
+            ),
+            consensus_config=ConsensusConfig(**config.consensus_overrides()),
+            network=_Network(self) if networked else None,
+            clock_ms=clock_ms,
+        )
+        self.node = Node(
+            moniker=config.moniker,
+            genesis=genesis,
+            store=store,
+            app=self.app,
+            mempool=self.mempool,
+            on_admit=self.driver.notify,
+            on_txs=self._gossip_txs,
+            status_extra=self.status_extra,
+            metrics=self.registry,
+        )
+        self._peer_keys = frozenset(p.pub_key for p in config.peer_addresses())
+        if networked:
+            self.peers = PeerManager(
+                local=LocalIdentity(
+                    key=key,
+                    chain_id=genesis.chain_id,
+                    genesis_hash=genesis.hash,
+                    listen="" if config.p2p_port is None
+                    else f"{config.p2p_host}:{config.p2p_port}",
+                    moniker=config.moniker,
+                ),
+                listen_host=config.p2p_host,
+                listen_port=config.p2p_port,
+                peers=config.peer_addresses(),
+                authorise=self.authorise,
+                on_frame=self._on_frame,
+                counters=TransportCounters.register(self.registry, self.dropped),
+                on_connect=self._on_connect,
+                max_frame_bytes=config.max_frame_bytes,
+            )
+            self.gossip = TxGossip(
+                self.peers,
+                lambda items: self.node.submit_many(items, source="peer", floats=False),
+                self.registry,
+                idle=self.driver.app_idle,
+            )
+            self.sync = BlockSync(
+                store=store, app=self.app, driver=self.driver, peers=self.peers,
+                codec=self.codec, registry=self.registry,
+            )
+        self.registry.gauge("fcl_peers", "Connected, authenticated peers",
+                            lambda: len(self.peers.peers) if self.peers is not None else 0)
+        self.registry.gauge("fcl_last_commit_time_ms",
+                            "Wall-clock time (ms) this node last committed a block",
+                            lambda: self.driver.last_commit_time_ms or 0)
+        self.registry.before_render(self._collect_core_drops)
+        self._stopped = False
+
+    # -- wiring -----------------------------------------------------------------------------
+    def _collect_core_drops(self) -> None:
+        stats = self.driver.core.stats
+        self.dropped.set_from({r: stats[r] for r in CORE_DROP_REASONS if r in stats})
+
+    def _gossip_txs(self, txs: list[Any]) -> None:
+        if self.gossip is not None:
+            self.gossip.queue(txs)
+
+    def authorise(self, key: str) -> bool:
+        """May a peer holding ``key`` connect? Validators of the current set or of a
+        scheduled change, and configured peers."""
+        if key in self._peer_keys or self.app.tip.validators.power_of(key) > 0:
+            return True
+        try:
+            return validator_set_for(self.store, _MAX_HEIGHT).power_of(key) > 0
+        except LookupError:
+            return False
+
+    def _on_connect(self, peer: Peer) -> None:
+        if self.sync is not None:
+            self.sync.on_connect(peer)
+
+    def _on_frame(self, peer: Peer, kind: int, payload: bytes) -> None:
+        if kind == FrameType.CONSENSUS:
+            split = split_consensus_payload(payload)
+            if split is None:
+                self.dropped.inc(1, "malformed_consensus_frame")
+                return
+            height, data = split
+            if len(data) > 100_000 and log.isEnabledFor(logging.DEBUG):
+                log.debug("proposal frame received", extra={"height": height,
+                                                            "bytes": len(data)})
+            if not self.driver.on_consensus_message(data, height):
+                self.dropped.inc(1, "consensus_queue_full")
+        elif kind == FrameType.TXS:
+            assert self.gossip is not None
+            self.gossip.handle(peer, payload)
+        else:
+            assert self.sync is not None
+            self.sync.handle(peer, kind, payload)
+
+    def status_extra(self) -> dict[str, Any]:
+        core = self.driver.core
+        me = self.key.public_key_hex
+        peers = sorted((p.info() for p in self.peers.peers.values()),
+                       key=lambda info: str(info["pub_key"])) if self.peers else []
+        return {
+            "round": core.round,
+            "consensus": {"height": core.height, "round": core.round,
+                          "step": core.step.label, "decided": core.decided},
+            "last_commit_time": self.driver.last_commit_time_ms,
+            "peers": peers,
+            "peer_count": len(peers),
+            "validator": {"pub_key": me, "power": self.app.tip.validators.power_of(me)},
+            "syncing": self.driver.syncing,
+            "p2p": {
+                "listen": self.peers.local.listen if self.peers is not None else None,
+                "configured_peers": len(self.config.peers),
+            },
+        }
+
+    @property
+    def p2p_port(self) -> int | None:
+        return self.peers.listen_port if self.peers is not None else None
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def start_network(self) -> None:
+        """Open the p2p listener and start dialling (raises if the port is taken)."""
+        if self.peers is None:
+            return
+        try:
+            await self.peers.start()
+        except OSError as exc:
+            raise RuntimeError(
+                f"the p2p listener could not start on {self.config.p2p_host}:"
+                f"{self.config.p2p_port}: {exc.strerror or exc}"
+            ) from None
+
+    async def run(self) -> None:
+        """Run until :meth:`stop` (or a failure, which propagates: the node halts)."""
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            if self.peers is not None and not self.peers.running:
+                await self.start_network()
+            if self.gossip is not None:
+                tasks.append(asyncio.create_task(self.gossip.run(), name="gossip"))
+            if self.sync is not None:
+                tasks.append(asyncio.create_task(self.sync.run(), name="sync"))
+            if self._stopped:
+                return
+            await self.driver.run()
+        finally:
+            if self.gossip is not None:
+                self.gossip.stop()
+            if self.sync is not None:
+                self.sync.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.peers is not None:
+                with contextlib.suppress(Exception):
+                    await self.peers.stop()
+            self.node.halted = self.driver.halted or self.node.halted
+
+    def stop(self) -> None:
+        self._stopped = True
+        self.driver.stop()
