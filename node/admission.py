@@ -10,7 +10,9 @@ Order (cheapest first, so a flood of bad input costs little):
    (``malformed_tx``, ``tx_too_large``) and the chain id (``wrong_chain``);
 5. replay: the id is neither committed (store index) nor pending (``duplicate_tx``);
 6. room in the mempool (``mempool_full``), before the costly step;
-7. signatures, verified once here and never again on this node (``bad_signature``).
+7. signatures, verified once here and never again on this node (``bad_signature``) --
+   unless this node already verified exactly this transaction in a proposal that came
+   before it (:class:`VerifiedCache`).
 
 A refused transaction changes nothing.
 """
@@ -18,6 +20,7 @@ A refused transaction changes nothing.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any, Protocol
 
 from ledger.errors import TxError
@@ -27,6 +30,7 @@ from node.mempool import Mempool
 
 __all__ = [
     "Admission",
+    "VerifiedCache",
     "MAX_RAW_TX_BYTES",
     "TxIndex",
     "decode_json",
@@ -126,13 +130,39 @@ def tx_size(tx: Transaction) -> int:
     return len(tx.payload_bytes) + 130 * len(tx.signatures) + 32
 
 
+class VerifiedCache:
+    """Transactions whose signatures this node verified outside the mempool (in a proposal
+    that arrived before the gossip carrying them), so that admitting them afterwards does
+    not verify them again. Bounded; keyed by id, and the signatures must match too. Filled
+    on the application thread, read on the event loop (single dict operations)."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self._sigs: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def add(self, tx: Transaction) -> None:
+        self._sigs[tx.tx_id] = tx.signatures
+        if len(self._sigs) > self.max_entries:
+            self._sigs.popitem(last=False)
+
+    def __contains__(self, tx: object) -> bool:
+        return isinstance(tx, Transaction) and self._sigs.get(tx.tx_id) == tx.signatures
+
+
 class Admission:
     """Checks transactions for one chain against one store and mempool."""
 
-    def __init__(self, chain_id: str, index: TxIndex, mempool: Mempool) -> None:
+    def __init__(
+        self,
+        chain_id: str,
+        index: TxIndex,
+        mempool: Mempool,
+        verified: VerifiedCache | None = None,
+    ) -> None:
         self.chain_id = chain_id
         self.index = index
         self.mempool = mempool
+        self.verified = verified
 
     def parse_raw(self, raw: bytes) -> Any:
         """Steps 1-2: size and JSON decoding of one transaction's bytes."""
@@ -165,7 +195,8 @@ class Admission:
         if tx.tx_id in self.mempool:
             raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
         self.mempool.check_room(tx_size(tx))
-        tx.verify_signatures()
+        if self.verified is None or tx not in self.verified:
+            tx.verify_signatures()
         return tx
 
     def admit(self, obj: Any, *, floats: bool = True) -> Transaction:

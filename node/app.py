@@ -31,16 +31,16 @@ from ledger.block import (
     Block,
     BlockHeader,
     CommitCertificate,
-    results_root,
 )
+from ledger.encoding import canonical
 from ledger.errors import BlockError, LedgerError, TxError
 from ledger.genesis import Genesis
-from ledger.merkle import AppendOnlyMerkleTree
+from ledger.merkle import AppendOnlyMerkleTree, merkle_root
 from ledger.state import Overlay, StateReader, genesis_state_root, next_state_root
 from ledger.store import Store
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
-from node.blockcodec import txs_root_fast
+from node.blockcodec import tx_bytes, txs_root_fast
 
 __all__ = ["Application", "ChainTip", "Writes", "init_store"]
 
@@ -75,6 +75,13 @@ def init_store(store: Store, executor: Executor, genesis: Genesis) -> None:
     store.init_genesis(genesis.hash, genesis.chain_id, writes, root)
 
 
+def _results_root(results: Sequence[dict]) -> tuple[str, list[bytes]]:
+    """``ledger.block.results_root`` and the canonical bytes of each result (kept, so the
+    block's bytes need not encode them again)."""
+    encoded = [canonical(r) for r in results]
+    return merkle_root(encoded).hex(), encoded
+
+
 class _WritesView:
     """``base`` with ``writes`` applied, for point reads (``validator_set_for``)."""
 
@@ -107,18 +114,25 @@ class Application:
         genesis: Genesis,
         *,
         is_verified: Callable[[Transaction], bool] | None = None,
+        on_verified: Callable[[Transaction], None] | None = None,
     ) -> None:
         """Open the chain in ``store`` (writing the genesis state if it is empty).
 
         ``is_verified(tx)`` says whether this exact transaction (payload and signatures)
         was already verified on this node -- the mempool's :meth:`Mempool.is_verified`; such
-        transactions are not verified again in :meth:`validate_block`."""
+        transactions are not verified again in :meth:`validate_block`. ``on_verified(tx)``
+        is told of each transaction :meth:`check_block` did verify (called on the thread
+        that checks blocks)."""
         init_store(store, executor, genesis)
         self.store = store
         self.executor = executor
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self._is_verified = is_verified or (lambda tx: False)
+        self._on_verified = on_verified or (lambda tx: None)
+        # block hash -> (the results tuple of the block this node built or checked, their
+        # canonical bytes)
+        self._result_bytes: dict[str, tuple[tuple[dict, ...], list[bytes]]] = {}
         self.history = AppendOnlyMerkleTree()
         for block_hash in store.block_hashes():
             self.history.append(block_hash)
@@ -175,20 +189,23 @@ class Application:
             raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
         height = tip.height + 1
         results, writes, state_root, next_hash = self._execute(height, time_ms, proposer, txs)
+        root, encoded = _results_root(results)
         header = BlockHeader(
             chain_id=self.chain_id,
             height=height,
             time=time_ms,
             prev_hash=tip.block_hash,
             txs_root=txs_root_fast(txs),
-            results_root=results_root(results),
+            results_root=root,
             state_root=state_root,
             validators_hash=tip.validators.hash(),
             next_validators_hash=next_hash,
             proposer=proposer,
             history_root=self.history_root(),
         )
-        return Block(header=header, txs=tuple(txs), results=tuple(results)), writes
+        block = Block(header=header, txs=tuple(txs), results=tuple(results))
+        self._result_bytes[header.hash()] = (block.results, encoded)
+        return block, writes
 
     def validate_block(self, block: Block) -> Writes:
         """Check ``block`` as the next block of this chain and re-execute it; return its
@@ -239,17 +256,35 @@ class Application:
                     tx.verify_signatures()
                 except TxError as exc:
                     raise BlockError(exc.code, f"transaction {tx.tx_id}: {exc.message}") from None
+                self._on_verified(tx)
         results, writes, state_root, next_hash = self._execute(
             header.height, header.time, header.proposer, block.txs
         )
-        if results_root(results) != header.results_root:
+        root, encoded = _results_root(results)
+        if root != header.results_root:
             raise BlockError("results_mismatch", "re-executed results differ from the block's")
         if state_root != header.state_root:
             raise BlockError("bad_state_root", "re-executed state root differs from the block's")
         if next_hash != header.next_validators_hash:
             raise BlockError("bad_next_validators_hash", "next validators hash differs")
-        return Block(header=header, txs=block.txs, results=tuple(results)), writes
+        checked = Block(header=header, txs=block.txs, results=tuple(results))
+        self._result_bytes[header.hash()] = (checked.results, encoded)
+        return checked, writes
 
+    def block_wire(self, block: Block) -> bytes:
+        """``canonical(block.to_json())`` (= ``ledger.store.block_bytes``), spliced from
+        the results' canonical bytes kept when this node built or checked the block."""
+        kept = self._result_bytes.get(block.hash())
+        if kept is not None and kept[0] is block.results:
+            encoded = kept[1]
+        else:
+            encoded = [canonical(r) for r in block.results]
+        return b"".join((
+            b'{"header":', canonical(block.header.to_json()),
+            b',"results":[', b",".join(encoded),
+            b'],"txs":[', b",".join(tx_bytes(tx) for tx in block.txs),
+            b"]}",
+        ))
     def commit_block(self, block: Block, certificate: CommitCertificate, writes: Writes) -> None:
         """Verify ``certificate`` for ``block`` against the current validator set, then
         store block, certificate and ``writes`` atomically and advance the tip. ``writes``
@@ -264,6 +299,7 @@ class Application:
         except LedgerError as exc:
             raise BlockError(exc.code, exc.message) from exc
         self.history.append(bytes.fromhex(block_hash))
+        self._result_bytes.clear()
         self.tip = ChainTip(
             height=block.height,
             block_hash=block_hash,

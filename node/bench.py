@@ -91,6 +91,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def consensus_summary(metrics_text: str) -> dict[str, Any]:
+    """Failed rounds and the mean time per consensus step, from a node's ``/metrics``."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    rounds = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith("fcl_consensus_rounds_total "):
+            rounds = float(line.rsplit(" ", 1)[1])
+        for kind, target in (("_sum{", sums), ("_count{", counts)):
+            prefix = "fcl_consensus_step_duration_seconds" + kind
+            if line.startswith(prefix):
+                step = line.split('step="', 1)[1].split('"', 1)[0]
+                target[step] = float(line.rsplit(" ", 1)[1])
+    return {
+        "failed_rounds": int(rounds),
+        "mean_step_ms": {step: round(1000 * sums[step] / counts[step], 1)
+                         for step in sorted(counts) if counts[step]},
+    }
+
+
 def _ports_free(ports: list[int]) -> bool:
     for port in ports:
         with socket.socket() as s:
@@ -431,6 +451,12 @@ def run_bench(
         if "error" in message:
             raise BenchError(f"load process failed: {message['error']}")
         result = message["result"]
+        import httpx
+
+        try:
+            node0 = consensus_summary(httpx.get(f"{nodes[0].rpc_url}/metrics", timeout=10).text)
+        except httpx.HTTPError:
+            node0 = {}
         dead = [n.moniker for n, p in zip(nodes, nodes_proc.procs, strict=True)
                 if p.poll() is not None]
         if dead:
@@ -446,6 +472,7 @@ def run_bench(
             "timeout_propose_ms": timeout_propose_ms,
             "max_outstanding": max_outstanding,
             **result,
+            "node0_consensus": node0,
             "cpu": {
                 "wall_s": round(wall, 1),
                 "validators_s": round(sum(cpu_used[:-1]), 1),
@@ -522,6 +549,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"(avg {report['avg_block_txs']} txs)")
     print(f"submitted:           {report['submitted']} (refused: {report['rejected'] or 0}, "
           f"never seen committed: {report['not_seen_committed']})")
+    consensus = report.get("node0_consensus") or {}
+    if consensus:
+        steps = ", ".join(f"{k} {v} ms" for k, v in consensus["mean_step_ms"].items())
+        print(f"node0 consensus:     {consensus['failed_rounds']} failed rounds; mean {steps}")
     cpu = report["cpu"]
     print(f"cpu:                 validators {cpu['validators_s']} s, load {cpu['load_s']} s "
           f"in {cpu['wall_s']} s ({cpu['validator_ms_per_tx']} ms of validator CPU per "

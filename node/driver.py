@@ -52,7 +52,7 @@ from ledger.crypto import PrivateKey
 from ledger.errors import BlockError, LedgerError
 from node import profiling
 from node.app import Application, Writes
-from node.blockcodec import BlockCodec, block_bytes, proposal_bytes
+from node.blockcodec import BlockCodec, proposal_bytes
 from node.consensus import (
     Action,
     Broadcast,
@@ -446,7 +446,7 @@ class ConsensusDriver:
             entry = self._validated.get(block_hash)
             if entry is None:
                 return None
-            data = self._block_bytes[block_hash] = block_bytes(entry[0])
+            data = self._block_bytes[block_hash] = self.app.block_wire(entry[0])
         return data
 
     def _broadcast(self, action: Broadcast) -> None:

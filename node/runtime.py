@@ -20,6 +20,7 @@ from chaincode.executor import Executor, validator_set_for
 from ledger.crypto import PrivateKey
 from ledger.genesis import Genesis
 from ledger.store import Store
+from node.admission import VerifiedCache
 from node.app import Application
 from node.blockcodec import BlockCodec
 from node.blocksync import BlockSync
@@ -93,8 +94,10 @@ class NodeRuntime:
         self.store = store
         self.registry = Registry()
         self.mempool = Mempool(config.mempool_max_txs, config.mempool_max_bytes)
+        self.verified = VerifiedCache()
         self.app = Application(store, executor or Executor(), genesis,
-                               is_verified=self.mempool.is_verified)
+                               is_verified=self.mempool.is_verified,
+                               on_verified=self.verified.add)
         self.codec = BlockCodec(genesis.chain_id, self.mempool.by_json_key)
         self.dropped = self.registry.counter(
             "fcl_messages_dropped_total",
@@ -129,6 +132,7 @@ class NodeRuntime:
             on_txs=self._gossip_txs,
             status_extra=self.status_extra,
             metrics=self.registry,
+            verified=self.verified,
         )
         self._peer_keys = frozenset(p.pub_key for p in config.peer_addresses())
         if networked:

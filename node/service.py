@@ -17,7 +17,7 @@ from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.store import Store
 from ledger.tx import Transaction
-from node.admission import Admission
+from node.admission import Admission, VerifiedCache
 from node.app import Application
 from node.mempool import Mempool
 from node.metrics import Registry
@@ -43,6 +43,7 @@ class Node:
         on_txs: Callable[[list[Transaction]], None] = lambda txs: None,
         status_extra: Callable[[], dict[str, Any]] | None = None,
         metrics: Registry | None = None,
+        verified: VerifiedCache | None = None,
     ) -> None:
         self.moniker = moniker
         self.genesis = genesis
@@ -50,7 +51,7 @@ class Node:
         self.store = store
         self.app = app
         self.mempool = mempool
-        self.admission = Admission(genesis.chain_id, store, mempool)
+        self.admission = Admission(genesis.chain_id, store, mempool, verified)
         self.on_admit = on_admit
         self.on_txs = on_txs
         self.status_extra = status_extra

@@ -1,4 +1,4 @@
-"""The single-validator driver: consensus for n = 1.
+"""A synchronous one-validator block maker (benchmarks and unit tests).
 
 When transactions are pending (and at most once every ``block_interval_ms``) it reaps a
 batch from the mempool, builds a block through the :class:`~node.app.Application`, signs
@@ -6,7 +6,10 @@ its own precommit (``ledger.block.vote_sign_bytes``, round 0) to form a one-sign
 commit certificate, and commits. Blocks are cut only when there is something to put in
 them (no empty blocks).
 
-The BFT consensus replaces this module; the application and the store do not change.
+``fcl node start`` does not use it: a lone validator runs the BFT driver
+(``node/driver.py``) as the n = 1 case, so one code path serves every network size. This
+module remains because it makes blocks without timers, threads or a sign state, which is
+what ``bench/bench_pipeline.py`` and API unit tests need.
 """
 
 from __future__ import annotations

@@ -208,3 +208,26 @@ def test_serve_exits_1_and_reports_halted_when_block_production_fails(
         code = asyncio.run(_serve(node, BrokenDriver(), "127.0.0.1", free_port()))
     assert code == 1
     assert node.halted is not None and "disk full" in node.halted
+
+
+def test_init_with_p2p_settings_and_refusals(tmp_path: Path) -> None:
+    pp_file = tmp_path / "passphrase"
+    pp_file.write_text(PASSPHRASE + "\n")
+    peer = "ab" * 32 + "@127.0.0.1:26800"
+    res = run("node", "init", "--home", str(tmp_path / "n"), "--p2p-port", "26801",
+              "--peer", peer, "--passphrase-file", str(pp_file), env=clean_env())
+    assert res.returncode == 0, res.stderr
+    config = json.loads((tmp_path / "n" / "config.json").read_text())
+    assert config["p2p"]["port"] == 26801 and config["p2p"]["peers"] == [peer]
+    assert "p2p:" in res.stdout and "@127.0.0.1:26801" in res.stdout
+    bad = run("node", "init", "--home", str(tmp_path / "m"), "--peer", "nokey@host:1",
+              "--passphrase-file", str(pp_file), env=clean_env())
+    assert bad.returncode == 2 and "bad_config" in bad.stderr
+    assert not (tmp_path / "m" / "config.json").exists()
+
+
+def test_colleague_commands_are_registered() -> None:
+    res = run("--help", env=clean_env())
+    assert res.returncode == 0
+    for command in ("node", "testnet", "bench", "keys", "tx", "verify", "audit", "devnet"):
+        assert command in res.stdout, command

@@ -363,3 +363,43 @@ def test_config_p2p_and_consensus_settings_and_refusals() -> None:
             NodeConfig.from_json({**old, **bad})
         assert err.value.code == "bad_config", bad
 
+
+
+def test_block_wire_equals_the_stored_block_bytes(app, validator_key) -> None:
+    block, _ = built(app, validator_key, 3, "wire")
+    assert app.block_wire(block) == block_bytes(block) == canonical(block.to_json())
+    other = Block(block.header, block.txs, tuple(dict(r, message="x") for r in block.results))
+    assert app.block_wire(other) == block_bytes(other)  # kept bytes only for its own results
+
+
+def test_a_transaction_verified_in_a_proposal_is_not_verified_again_at_admission(
+    tmp_path: Path, genesis, validator_key, regulator_key, monkeypatch
+) -> None:
+    from ledger.tx import Transaction
+    from node.admission import Admission, VerifiedCache
+
+    cache = VerifiedCache(max_entries=2)
+    proposer = Application(Store(tmp_path / "a"), Executor(), genesis)
+    checker = Application(Store(tmp_path / "b"), Executor(), genesis, on_verified=cache.add)
+    try:
+        txs = [notary_tx(regulator_key, f"v{i}") for i in range(3)]
+        block, _ = proposer.build_block(txs, GENESIS_TIME + 1, validator_key.public_key_hex)
+        checker.check_block(block)  # verifies all three, remembers the last two
+        assert txs[0] not in cache and txs[1] in cache and txs[2] in cache
+        forged = Transaction(txs[2].payload, ("00" * 64,), txs[2].payload_bytes, txs[2].tx_id)
+        assert forged not in cache  # same id, other signatures
+        calls: list[str] = []
+        original = Transaction.verify_signatures
+
+        def counting(self) -> None:
+            calls.append(self.tx_id)
+            original(self)
+
+        monkeypatch.setattr(Transaction, "verify_signatures", counting)
+        admission = Admission(genesis.chain_id, checker.store, Mempool(), cache)
+        for tx in txs:
+            admission.admit(tx.to_json())
+        assert calls == [txs[0].tx_id]
+    finally:
+        proposer.store.close()
+        checker.store.close()

@@ -695,14 +695,20 @@ def test_depth_limit_matches_reference(levels: int, leaf: Any, dicts: bool) -> N
     assert _outcome(canonical, value) == _outcome(_ref_canonical, value)
 
 
-json_texts = values.map(lambda v: json.dumps(v, ensure_ascii=False, default=repr)) | st.sampled_from(
+json_texts = (
+    values.map(lambda v: json.dumps(v, ensure_ascii=False, default=repr))
+    | values.map(lambda v: json.dumps(v, ensure_ascii=True, default=repr))
+) | st.sampled_from(
     [
         '{"a": 1.0}', '{"a": 1e3}', '{"a": NaN}', '{"a": -Infinity}', '{"a":1,"a":2}',
         '{"a":{"b":1,"c":2,"b":3}}', '[{"x":1},{"x":1,"y":2,"x":3}]', "{", '"\\ud800"',
         '{"\\ud83d\\ude00":1,"\\ufb01":2}', '{"s":"e\\u0301"}', "[9007199254740992]",
         "[-9007199254740991]", '{"a":[1,2,{"b":null}]}', " [true , false] ", "",
         "[" * 64 + "]" * 64, "[" * 65 + "]" * 65, "[" * 65 + "1" + "]" * 65, '"\\u00e9"',
-        '{"k":"v"} x', "\ufeff[1]",
+        '{"k":"v"} x', "\ufeff[1]", "[999999999999999]", "[-999999999999999]",
+        "[1000000000000000]", "[12345678901234567]", '"\\\\u00e9"', '{"a":"\\u0041"}',
+        '{"a":"ab\\u0000"}', '[{"a":' * 32 + "1" + "}]" * 32, '[{"a":' * 33 + "1" + "}]" * 33, '[{"a":[{"b":[]}]}]',
+        '["a","a","\\/"]', "[01]", "[-0]", "[1,]", '{"a":1,}',
     ]
 )
 
