@@ -381,7 +381,7 @@ def run_bench(
     batch: int = 250,
     warmup_s: float = 2.0,
     drain_s: float = 15.0,
-    max_outstanding: int = 6000,
+    max_outstanding: int = 3000,
     rate: int | None = None,
     max_rate: int = 3000,
     block_txs: int = 1000,
@@ -580,8 +580,8 @@ def register(sub: Any) -> None:
                    help="load before the window opens (default 2)")
     p.add_argument("--batch", type=_positive(int, 1, 1000), default=250, metavar="TXS",
                    help="transactions per POST /v1/txs/batch (default 250)")
-    p.add_argument("--max-outstanding", type=_positive(int, 1, 1_000_000), default=6000,
-                   metavar="TXS", help="submitted but not yet committed (default 6000)")
+    p.add_argument("--max-outstanding", type=_positive(int, 1, 1_000_000), default=3000,
+                   metavar="TXS", help="submitted but not yet committed (default 3000)")
     p.add_argument("--rate", type=_positive(int, 1, 100_000), metavar="TX_PER_S",
                    help="offer this many tx/s (open loop, still capped by --max-outstanding); "
                    "default: as fast as the cap allows (closed loop)")

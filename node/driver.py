@@ -14,7 +14,9 @@ processes a deterministic sequence. The actions:
   answer comes back through the queue. A proposal whose time is more than
   ``max_clock_drift_ms`` ahead of the local clock, or not after the previous block, is
   answered ``ok=False`` (this node prevotes nil). The proposer builds from its mempool;
-  if the mempool is empty it waits up to ``proposal_wait_ms`` for transactions first.
+  if the mempool is empty it waits up to ``proposal_wait_ms`` for transactions first, and
+  it first admits transactions gossip delivered but had not yet admitted
+  (``before_build``).
 * ``Commit`` -- the block is checked (unless this node already validated or built it) and
   committed (``Application.commit_block``, which verifies the certificate against the
   validator set) on the application thread, awaited; the committed transactions leave
@@ -177,8 +179,10 @@ class ConsensusDriver:
         consensus_config: ConsensusConfig | None = None,
         network: Network | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        before_build: Callable[[int], object] = lambda limit: None,
     ) -> None:
         self.app = app
+        self.before_build = before_build
         self.mempool = mempool
         self.key = key
         self.codec = codec
@@ -496,6 +500,9 @@ class ConsensusDriver:
                 pass
         if self.core.height != action.height or self.core.decided:
             return
+        # admit what peers already sent (gossip waiting for an idle moment) so the block
+        # can carry it
+        self.before_build(self.config.max_block_txs)
         txs = self.mempool.reap(self.config.max_block_txs, self.config.max_block_bytes)
         proposer = self.key.public_key_hex if self.key is not None else ""
         time_ms = max(self.clock_ms(), self.app.tip.time + 1)

@@ -121,6 +121,7 @@ class NodeRuntime:
             consensus_config=ConsensusConfig(**config.consensus_overrides()),
             network=_Network(self) if networked else None,
             clock_ms=clock_ms,
+            before_build=self._admit_gossip,
         )
         self.node = Node(
             moniker=config.moniker,
@@ -176,6 +177,10 @@ class NodeRuntime:
     def _collect_core_drops(self) -> None:
         stats = self.driver.core.stats
         self.dropped.set_from({r: stats[r] for r in CORE_DROP_REASONS if r in stats})
+
+    def _admit_gossip(self, limit: int) -> None:
+        if self.gossip is not None:
+            self.gossip.admit_pending(limit)
 
     def _gossip_txs(self, txs: list[Any]) -> None:
         if self.gossip is not None:
