@@ -35,6 +35,7 @@ from explorer.i18n import COOKIE, LANGS, Translator, choose_lang
 from explorer.inputs import (
     DEFAULT_PAGE,
     MAX_PAGE,
+    STATUS_BY_CODE,
     ExplorerError,
     is_hex64,
     parse_after,
@@ -107,6 +108,57 @@ def make_environment() -> Environment:
 
 
 # -- responses -------------------------------------------------------------------------------
+class CSVResponse(Response):
+    """A CSV body (the OpenAPI document then lists ``text/csv`` for the route)."""
+
+    media_type = "text/csv"
+
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+    }},
+}
+
+
+def _error_responses() -> dict[int | str, dict[str, Any]]:
+    """The error answers of the JSON and CSV routes, by status, each with its stable codes
+    (:data:`explorer.inputs.STATUS_BY_CODE`), for the OpenAPI document."""
+    by_status: dict[int, list[str]] = {}
+    for code, status in sorted(STATUS_BY_CODE.items()):
+        by_status.setdefault(status, []).append(code)
+    return {
+        status: {"description": "error codes: " + ", ".join(codes),
+                 "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+        for status, codes in sorted(by_status.items())
+    }
+
+
+#: The request body of ``POST /v1/explorer/verify``: a certificate as JSON, a form upload
+#: with the certificate in its ``certificate`` file field, or a form with the pasted JSON in
+#: ``certificate_json`` (explorer/upload.py).
+_VERIFY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["certificate"],
+                "properties": {"certificate": {"type": "string", "format": "binary"}},
+            }},
+            "application/x-www-form-urlencoded": {"schema": {
+                "type": "object", "required": ["certificate_json"],
+                "properties": {"certificate_json": {"type": "string"}},
+            }},
+        },
+    },
+}
+
+
 def _error_json(exc: ExplorerError) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": exc.code, "message": exc.message}},
@@ -147,7 +199,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     """The explorer's routes over ``source`` (mount at ``/``)."""
     reader = Reader(source)
     env = make_environment()
-    router = APIRouter()
+    router = APIRouter(responses=_error_responses())
     genesis = source.genesis
 
     # -- plumbing --------------------------------------------------------------------------
@@ -513,7 +565,8 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
             return error_page(request, exc)
         return render(request, "verify.html", verdict=verdict.to_json(), genesis_hash=genesis.hash)
 
-    @router.post("/v1/explorer/verify", summary="Verify a retirement certificate (JSON body or multipart upload)")
+    @router.post("/v1/explorer/verify", openapi_extra=_VERIFY_BODY,
+                 summary="Verify a retirement certificate (JSON body or multipart upload)")
     async def verify_upload_json(request: Request) -> Response:
         try:
             verdict = await _uploaded(request)
@@ -572,9 +625,11 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
                    "X-Content-Type-Options": "nosniff"}
         if cursor is not None:
             headers["X-Next-Cursor"] = cursor
-        return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8", headers=headers)
+        return CSVResponse(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                           headers=headers)
 
-    @router.get("/v1/export/retirements.csv", summary="CSV: retirements, one row per serial range")
+    @router.get("/v1/export/retirements.csv", response_class=CSVResponse,
+                summary="CSV: retirements, one row per serial range")
     def retirements_csv_route(request: Request) -> Response:
         def build() -> Response:
             enterprise, period = _retirement_filters(request)
@@ -587,7 +642,8 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
 
         return api(build)
 
-    @router.get("/v1/export/issuances.csv", summary="CSV: issuance batches with current unit counts")
+    @router.get("/v1/export/issuances.csv", response_class=CSVResponse,
+                summary="CSV: issuance batches with current unit counts")
     def issuances_csv_route(request: Request) -> Response:
         def build() -> Response:
             text, cursor = issuances_csv(

@@ -18,7 +18,8 @@ through consensus). One request is outstanding at a time (with a timeout).
 
 Nothing a peer sends is trusted. Received blocks are decoded (transactions must match
 the header's root) off the event loop and handed to the driver, which feeds each one to
-the consensus core when the core reaches its height: the core verifies the certificate
+the consensus core when the core reaches its height (only an answer from the peer asked is read; others are
+dropped as ``unsolicited_blocks``): the core verifies the certificate
 against the validator set of *that* height (which the driver derives from the committed
 state, so a governance change of the set is followed block by block), then the block is
 re-executed and committed through the application, which verifies the certificate again.
@@ -188,6 +189,9 @@ class BlockSync:
         return out, height if type(height) is int else 0
 
     async def _on_blocks(self, peer: Peer, payload: bytes) -> None:
+        if self._inflight is None or self._inflight[0] != peer.key:
+            self.peers.drop("unsolicited_blocks")  # only answers to our request are read
+            return
         loop = asyncio.get_running_loop()
         try:
             entries, height = await loop.run_in_executor(None, self._decode_blocks, payload)

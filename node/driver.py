@@ -134,7 +134,7 @@ class DriverConfig:
     max_clock_drift_ms: int = 2000
     proposal_wait_ms: int = 50
     max_queue: int = 20_000
-    sync_window: int = 64
+    sync_window: int = 32
     max_early_messages: int = 1024
 
 
@@ -296,8 +296,9 @@ class ConsensusDriver:
             self._waiting = True
             self._last_start = 0.0
             signed = self.core.sign_state
-            if signed.height == self.app.height + 1 or len(self.mempool):
-                self._trigger_start(immediately=True)  # resume a height we were voting in
+            if (signed.height == self.app.height + 1  # resume a height we were voting in
+                    or len(self.mempool) or self.app.height + 1 in self._synced):
+                self._trigger_start(immediately=True)
             while not self._stopping:
                 event = await self._queue.get()
                 if isinstance(event, _Stop):

@@ -283,8 +283,12 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
                             "required": ["txs"],
                             "additionalProperties": False,
                             "properties": {
-                                "txs": {"type": "array", "maxItems": MAX_BATCH_TXS,
-                                        "items": _TX_SCHEMA}
+                                # any item: a bad one is refused in its own outcome
+                                # (200), not by failing the whole batch
+                                "txs": {"type": "array", "minItems": 1,
+                                        "maxItems": MAX_BATCH_TXS,
+                                        "items": {"description": "a signed transaction, "
+                                                  "as for POST /v1/txs"}}
                             },
                         }
                     }

@@ -20,7 +20,7 @@ from ledger.tx import Transaction
 from node.admission import Admission, VerifiedCache
 from node.app import Application
 from node.mempool import Mempool
-from node.metrics import Registry
+from node.metrics import Counter, Registry
 
 __all__ = ["Node", "VERSION"]
 
@@ -58,7 +58,8 @@ class Node:
         self.metrics = metrics
         self.halted: str | None = None  # why block production stopped, if it did
         self._blocks: OrderedDict[int, dict[str, Any]] = OrderedDict()
-        self._admitted = self._refused = None
+        self._admitted: Counter | None = None
+        self._refused: Counter | None = None
         if metrics is not None:
             self._admitted = metrics.counter(
                 "fcl_txs_admitted_total", "Transactions admitted to the mempool, by source",

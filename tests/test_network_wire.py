@@ -245,6 +245,7 @@ def test_malformed_and_oversize_frames_are_dropped_and_counted(tmp_path: Path) -
                 encode_frame(FrameType.CONSENSUS, consensus_payload(1, b"garbage"), limit),
                 encode_frame(FrameType.GET_BLOCKS, b'{"from": 0}', limit),
                 encode_frame(FrameType.STATUS, b'{"height": -1}', limit),
+                encode_frame(FrameType.BLOCKS, b'{"blocks": [], "height": 9}', limit),
                 encode_frame(FrameType.TXS, b"x" * (100 * 1024), limit),  # over 64 KiB
             ]
             for frame in frames:
@@ -286,6 +287,6 @@ def test_malformed_and_oversize_frames_are_dropped_and_counted(tmp_path: Path) -
     counts = run(scenario())
     for reason in ("unexpected_frame_type", "malformed_txs_frame", "malformed_consensus_frame",
                    "malformed_message", "malformed_get_blocks", "malformed_status",
-                   "oversize_frame"):
+                   "oversize_frame", "unsolicited_blocks"):
         assert counts.get(reason, 0) >= 1, (reason, counts)
     assert counts["unexpected_frame_type"] == 2

@@ -403,3 +403,55 @@ def test_a_transaction_verified_in_a_proposal_is_not_verified_again_at_admission
     finally:
         proposer.store.close()
         checker.store.close()
+
+
+def test_synced_blocks_commit_only_with_a_valid_certificate(
+    tmp_path: Path, genesis, validator_key, regulator_key
+) -> None:
+    """An observer fed blocks by sync: a forged certificate is refused (the core checks
+    it against the height's validator set), the real one commits the re-executed block."""
+    from ledger.block import CommitCertificate
+    from node.solo import SoloDriver
+
+    source = Store(tmp_path / "source")
+    pool = Mempool()
+    maker = SoloDriver(Application(source, Executor(), genesis), pool, validator_key,
+                       clock_ms=lambda: GENESIS_TIME)
+    for i in range(2):
+        tx = notary_tx(regulator_key, f"s{i}")
+        pool.add(tx, tx_size(tx))
+        maker.step()
+    blocks = [(source.get_block(h), source.get_commit(h)) for h in (1, 2)]
+    source.close()
+    config = NodeConfig(chain_id=genesis.chain_id, moniker="observer", block_interval_ms=5)
+
+    async def scenario() -> tuple[int, dict]:
+        store = Store(tmp_path / "observer")
+        rt = NodeRuntime(config=config, genesis=genesis, key=det_key("observer"), store=store,
+                         state_dir=tmp_path / "consensus")
+        task = asyncio.create_task(rt.run())
+        try:
+            block1, cert1 = blocks[0]
+            outsider = det_key("outsider")
+            forged = CommitCertificate(1, 0, block1.hash(), (
+                (outsider.public_key_hex, "00" * 64),))
+            assert rt.driver.offer_synced([(block1, forged)]) == 1
+            for _ in range(500):
+                if rt.driver.core.stats.get("bad_certificate"):
+                    break
+                await asyncio.sleep(0.01)
+            assert rt.driver.core.stats.get("bad_certificate") == 1
+            assert store.latest_height() == 0 and not rt.driver.syncing
+            assert rt.driver.offer_synced([(block1, cert1), blocks[1]]) == 2
+            for _ in range(500):
+                if store.latest_height() == 2:
+                    break
+                await asyncio.sleep(0.01)
+            return store.latest_height(), rt.driver.core.stats
+        finally:
+            rt.stop()
+            await asyncio.wait_for(task, 10)
+            store.close()
+
+    height, stats = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert height == 2 and stats["bad_certificate"] == 1
