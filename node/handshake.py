@@ -106,9 +106,23 @@ def _frame(frame_type: FrameType, obj: Any) -> bytes:
     return encode_frame(frame_type, canonical(obj), MAX_HANDSHAKE_FRAME)
 
 
+def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """Write to a connection the peer (or the loop) may have closed meanwhile: uvloop
+    refuses writes on a closed transport with ``RuntimeError``, the standard loop ignores
+    them; either way it is a lost connection (``ConnectionResetError``)."""
+    if writer.is_closing():
+        raise ConnectionResetError("the connection is closed")
+    try:
+        writer.write(data)
+    except RuntimeError as exc:
+        if not writer.is_closing():
+            raise
+        raise ConnectionResetError(str(exc)) from None
+
+
 async def _send_refusal(writer: asyncio.StreamWriter, code: str, message: str) -> None:
     try:
-        writer.write(_frame(FrameType.REFUSE, {"code": code, "message": message[:300]}))
+        _write(writer, _frame(FrameType.REFUSE, {"code": code, "message": message[:300]}))
         await asyncio.wait_for(writer.drain(), 1)
     except (TimeoutError, OSError, ConnectionError):
         pass
@@ -178,7 +192,8 @@ async def _run(
     expected_key: str | None,
 ) -> PeerIdentity:
     my_nonce = os.urandom(32).hex()
-    writer.write(
+    _write(
+        writer,
         _frame(
             FrameType.HELLO,
             {
@@ -206,7 +221,7 @@ async def _run(
               "initiator_nonce": init_nonce, "responder_nonce": resp_nonce}
     mine = auth_bytes(**common, role=my_role, signer=local.key.public_key_hex,
                       listen=local.listen)
-    writer.write(_frame(FrameType.AUTH, {"signature": local.key.sign_hex(mine)}))
+    _write(writer, _frame(FrameType.AUTH, {"signature": local.key.sign_hex(mine)}))
     await writer.drain()
     auth = await _expect(reader, FrameType.AUTH)
     signature = auth.get("signature")

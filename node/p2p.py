@@ -340,6 +340,12 @@ class PeerManager:
             self._refused(exc, writer.get_extra_info("peername"))
             writer.close()
             return
+        except Exception:  # a bug in one handshake must not go unnoticed or stay open
+            log.exception("accepting a peer failed",
+                          extra={"remote": str(writer.get_extra_info("peername"))})
+            self.counters.handshake_failures.inc(1, "accept_error")
+            writer.close()
+            return
         finally:
             self._pending -= 1
         await self._adopt(identity, reader, writer, outbound=False)
@@ -387,6 +393,11 @@ class PeerManager:
                 log.exception("on_disconnect failed")
 
     async def _dial_loop(self, address: PeerAddress) -> None:
+        """Keep one connection to ``address``: dial, handshake, serve; after a failure,
+        wait with a jittered exponential back-off (0.2 s doubling to 5 s). Nothing that
+        goes wrong with one attempt ends the loop -- an unexpected error is logged and
+        counted (``fcl_p2p_handshake_failures_total{reason="dial_error"}``) and the next
+        attempt follows the back-off."""
         backoff = 0.2
         while self._running:
             if address.pub_key in self.peers:
@@ -396,26 +407,42 @@ class PeerManager:
                 backoff = 0.2
                 continue
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(address.host, address.port, limit=2**20), 3
-                )
-            except (TimeoutError, OSError):
-                await asyncio.sleep(backoff * (1 + random.random() / 2))
-                backoff = min(backoff * 2, 5.0)
+                connected = await self._dial_once(address)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dialling a peer failed",
+                              extra={"remote": f"{address.host}:{address.port}"})
+                self.counters.handshake_failures.inc(1, "dial_error")
+                connected = False
+            if connected:
+                backoff = 0.2
                 continue
-            try:
-                identity = await handshake(
-                    reader, writer, self.local, initiator=True, authorise=self.authorise,
-                    expected_key=address.pub_key, timeout_s=self.handshake_timeout_s,
-                )
-            except HandshakeError as exc:
-                self._refused(exc, f"{address.host}:{address.port}")
-                writer.close()
-                await asyncio.sleep(backoff * (1 + random.random() / 2))
-                backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = 0.2
-            await self._adopt(identity, reader, writer, outbound=True)
+            await asyncio.sleep(backoff * (1 + random.random() / 2))
+            backoff = min(backoff * 2, 5.0)
+
+    async def _dial_once(self, address: PeerAddress) -> bool:
+        """One attempt: False if no authenticated connection came of it, True after the
+        connection it made has ended."""
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(address.host, address.port, limit=2**20), 3
+            )
+        except (TimeoutError, OSError):
+            return False
+        try:
+            identity = await handshake(
+                reader, writer, self.local, initiator=True, authorise=self.authorise,
+                expected_key=address.pub_key, timeout_s=self.handshake_timeout_s,
+            )
+        except BaseException as exc:
+            writer.close()
+            if not isinstance(exc, HandshakeError):
+                raise
+            self._refused(exc, f"{address.host}:{address.port}")
+            return False
+        await self._adopt(identity, reader, writer, outbound=True)
+        return True
 
     async def _idle_loop(self) -> None:
         while self._running:

@@ -212,6 +212,87 @@ def test_a_silent_client_times_out_and_garbage_is_malformed() -> None:
     assert run(scenario()) == ["handshake_timeout", "malformed_handshake"]
 
 
+@pytest.mark.parametrize("loop_factory", ["asyncio", "uvloop"])
+def test_a_connection_closed_under_the_handshake_is_a_handshake_error(loop_factory) -> None:
+    """uvloop (the nodes' loop) raises RuntimeError on a write to a closed transport; the
+    handshake reports it as a lost connection, like the standard loop's silence."""
+    import uvloop
+
+    async def scenario() -> HandshakeError | None:
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", server.sockets[0].getsockname()[1])
+        writer.close()
+        await asyncio.sleep(0.05)  # the transport is now closed
+        try:
+            await handshake(reader, writer, identity(validator_key(0)), initiator=True,
+                            authorise=lambda k: True, timeout_s=2)
+        except HandshakeError as exc:
+            return exc
+        finally:
+            server.close()
+        return None
+
+    factory = uvloop.new_event_loop if loop_factory == "uvloop" else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        result = runner.run(asyncio.wait_for(scenario(), 10))
+    assert isinstance(result, HandshakeError) and result.code == "connection_closed"
+
+
+def test_the_dialler_survives_an_unexpected_error(monkeypatch) -> None:
+    """An error no one planned for in one dial attempt is logged and counted; the dialler
+    keeps trying and connects once the error is gone."""
+    import node.p2p as p2p
+    from node.home import PeerAddress
+    from node.metrics import Registry
+
+    real = p2p.handshake
+    calls = {"n": 0, "accepted": 0}
+
+    async def flaky(*args, **kwargs):
+        if kwargs["initiator"]:
+            calls["n"] += 1
+            if calls["n"] <= 2:
+                raise RuntimeError("a bug in one attempt")
+        else:
+            calls["accepted"] += 1
+            if calls["accepted"] == 1:
+                raise RuntimeError("a bug on the accepting side")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(p2p, "handshake", flaky)
+
+    def manager(i: int, peers: list, registry: Registry) -> p2p.PeerManager:
+        counters = p2p.TransportCounters.register(
+            registry, registry.counter("fcl_dropped_total", "dropped", "reason"))
+        return p2p.PeerManager(
+            local=identity(validator_key(i)), listen_host="127.0.0.1", listen_port=0,
+            peers=peers, authorise=lambda k: True, on_frame=lambda *a: None,
+            counters=counters)
+
+    async def scenario() -> tuple[int, int, str, str]:
+        registry, server_registry = Registry(), Registry()
+        server = manager(0, [], server_registry)
+        await server.start()
+        address = PeerAddress(validator_key(0).public_key_hex, "127.0.0.1", server.listen_port)
+        client = manager(1, [address], registry)
+        await client.start()
+        try:
+            for _ in range(500):
+                if client.peers:
+                    break
+                await asyncio.sleep(0.01)
+            return len(client.peers), calls["n"], registry.render(), server_registry.render()
+        finally:
+            await client.stop()
+            await server.stop()
+
+    peers, attempts, metrics, server_metrics = run(scenario(), 60)
+    assert peers == 1 and attempts == 3
+    assert 'fcl_p2p_handshake_failures_total{reason="dial_error"} 2' in metrics, metrics
+    assert 'fcl_p2p_handshake_failures_total{reason="accept_error"} 1' in server_metrics
+
+
 # -- a node under bad frames ----------------------------------------------------------------
 
 
