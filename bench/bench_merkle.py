@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import platform
 import time
 from collections.abc import Callable
+
+from benchlib import machine, pin_one_core
 
 from ledger.merkle import (
     AppendOnlyMerkleTree,
@@ -22,24 +22,6 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}; nproc={os.cpu_count()}; Python {platform.python_version()}; {platform.system()}"
-
-
-def pin_one_core() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def best_s(fn: Callable[[], object], repeat: int, inner: int = 1) -> float:

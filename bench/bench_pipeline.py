@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import machine, pin_one_core
 
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext
@@ -61,24 +61,6 @@ from node.solo import SoloDriver
 CHAIN_ID = "fcl-bench"
 EXECUTE_PARTS = ("chaincode", "state_root", "txs_root", "results_root")
 clock = time.perf_counter  # --clock cpu: time.thread_time
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}; nproc={os.cpu_count()}; Python {platform.python_version()}; {platform.system()}"
-
-
-def pin_one_core() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def genesis_for(validator: PrivateKey, regulator: PrivateKey) -> Genesis:

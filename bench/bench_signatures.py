@@ -11,35 +11,16 @@ pinned to one CPU core where the OS allows it.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from collections.abc import Callable
 
 import cryptography
 import nacl
 import nacl.bindings
+from benchlib import machine, pin_one_core
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.crypto import verify
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}; nproc={os.cpu_count()}; Python {platform.python_version()}; {platform.system()}"
-
-
-def pin_one_core() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
 def per_op_us(fn: Callable[[], None], n: int, repeat: int) -> float:

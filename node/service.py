@@ -81,20 +81,15 @@ class Node:
     # -- writes ----------------------------------------------------------------------------
     def submit(self, obj: Any) -> str:
         """Admit one decoded transaction; return its id. Raises ``LedgerError``."""
-        try:
-            tx = self.admission.admit(obj)
-        except LedgerError as exc:
-            self._count("rpc", 0, [exc.code])
-            raise
-        self._count("rpc", 1, [])
-        self.on_admit()
-        self.on_txs([tx])
-        return tx.tx_id
+        return self._submit_one(self.admission.admit, obj)
 
     def submit_raw(self, raw: bytes) -> str:
         """Admit one transaction from request bytes; return its id."""
+        return self._submit_one(self.admission.admit_raw, raw)
+
+    def _submit_one(self, admit: Callable[[Any], Transaction], value: Any) -> str:
         try:
-            tx = self.admission.admit_raw(raw)
+            tx = admit(value)
         except LedgerError as exc:
             self._count("rpc", 0, [exc.code])
             raise

@@ -1,0 +1,29 @@
+"""What the benchmarks in this folder share: a one-line description of the machine for
+their reports, and pinning the process to one core (figures per core)."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+__all__ = ["machine", "pin_one_core"]
+
+
+def machine() -> str:
+    """CPU model, core count, Python version and system, for a figure's caption."""
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}; nproc={os.cpu_count()}; Python {platform.python_version()}; {platform.system()}"
+
+
+def pin_one_core() -> None:
+    """Run on the lowest-numbered allowed core only (where the OS allows pinning)."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
