@@ -114,6 +114,8 @@ class CSVResponse(Response):
     media_type = "text/csv"
 
 
+#: The body of every error answer; the node documents its own errors with the same schema
+#: (``node/openapi_errors.py``), which the explorer may not import (layers).
 _ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],

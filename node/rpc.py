@@ -41,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger.errors import LedgerError
 from node.admission import MAX_RAW_TX_BYTES, decode_json_flagged
 from node.metrics import CONTENT_TYPE
+from node.openapi_errors import error_doc
 from node.service import VERSION, Node
 
 __all__ = [
@@ -152,12 +153,7 @@ _TX_SCHEMA: dict[str, Any] = {
 
 
 def _error_doc(*codes: str) -> dict[int | str, dict[str, Any]]:
-    out: dict[int | str, dict[str, Any]] = {}
-    for code in codes:
-        out.setdefault(STATUS_BY_CODE[code], {"description": ""})
-        desc = out[STATUS_BY_CODE[code]]["description"]
-        out[STATUS_BY_CODE[code]]["description"] = f"{desc}, {code}" if desc else code
-    return out
+    return error_doc(STATUS_BY_CODE, *codes)
 
 
 def _optional(module: str) -> Any:

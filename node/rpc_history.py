@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse
 
 from ledger.merkle import AppendOnlyMerkleTree
 from ledger.store import Store
+from node.openapi_errors import error_doc
 
 __all__ = ["HISTORY_ERROR_STATUS", "create_history_router"]
 
@@ -48,6 +49,10 @@ HISTORY_ERROR_STATUS: dict[str, int] = {
     "beyond_chain": 404,
     "internal_error": 500,
 }
+
+
+_ERRORS = error_doc(HISTORY_ERROR_STATUS, "missing_parameter", "bad_number", "bad_range",
+                    "beyond_chain")
 
 
 class _Refused(Exception):
@@ -123,8 +128,7 @@ def create_history_router(
     @router.get(
         "/v1/history/consistency",
         summary="RFC 9162 consistency proof between two sizes of the history tree",
-        responses={400: {"description": "missing_parameter, bad_number, bad_range"},
-                   404: {"description": "beyond_chain"}},
+        responses=_ERRORS,
     )
     def consistency(old_size: str | None = None, new_size: str | None = None) -> JSONResponse:
         try:
@@ -150,8 +154,7 @@ def create_history_router(
     @router.get(
         "/v1/history/inclusion",
         summary="RFC 9162 inclusion proof of block index+1's hash in the history tree",
-        responses={400: {"description": "missing_parameter, bad_number, bad_range"},
-                   404: {"description": "beyond_chain"}},
+        responses=_ERRORS,
     )
     def inclusion(index: str | None = None, size: str | None = None) -> JSONResponse:
         try:
