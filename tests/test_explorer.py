@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-from test_explorer_fixtures import XSS, Scenario, build_scenario, make_client
+from test_explorer_fixtures import XSS, Scenario, module_fixtures
 
 from chaincode import queries
 from chaincode.units import find_range
 
-
-@pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    scenario = build_scenario(Path(tmp_path_factory.mktemp("explorer")) / "store")
-    yield scenario
-    scenario.store.close()
-
-
-@pytest.fixture(scope="module")
-def client(sc: Scenario) -> Any:
-    with make_client(sc) as c:
-        yield c
+sc, client = module_fixtures("explorer")
 
 
 def main_of(html: str) -> str:

@@ -7,35 +7,22 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from test_explorer_fixtures import (
     XSS,
     Scenario,
-    build_scenario,
     certificate_functions,
     make_client,
+    module_fixtures,
 )
 
 from chaincode import queries
 from explorer.export import ISSUANCE_COLUMNS, RETIREMENT_COLUMNS
 from explorer.upload import MAX_CERT_BYTES
 
-
-@pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    scenario = build_scenario(Path(tmp_path_factory.mktemp("explorer-cert")) / "store")
-    yield scenario
-    scenario.store.close()
-
-
-@pytest.fixture(scope="module")
-def client(sc: Scenario) -> Any:
-    with make_client(sc) as c:
-        yield c
+sc, client = module_fixtures("explorer-cert")
 
 
 @pytest.fixture(scope="module")

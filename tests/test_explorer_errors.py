@@ -4,29 +4,17 @@ with a stable code, never a 500; and the small pure pieces (labels, SVG, verdict
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_explorer_fixtures import Scenario, build_scenario, make_client
+from test_explorer_fixtures import module_fixtures
 
 from explorer import svg
 from explorer.i18n import LABELS, LANGS, VALUES, Translator, choose_lang
 from explorer.source import Check, Verdict, normalise_verdict
 
-
-@pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    scenario = build_scenario(Path(tmp_path_factory.mktemp("explorer-err")) / "store")
-    yield scenario
-    scenario.store.close()
-
-
-@pytest.fixture(scope="module")
-def client(sc: Scenario) -> Any:
-    with make_client(sc) as c:
-        yield c
+sc, client = module_fixtures("explorer-err")
 
 
 ZERO = "0" * 64

@@ -17,7 +17,7 @@ verifier.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,3 +286,24 @@ def make_client(scenario: Scenario, **over: Any) -> Any:
     from fastapi.testclient import TestClient
 
     return TestClient(create_explorer_app(make_source(scenario, **over)))
+
+
+def module_fixtures(name: str) -> tuple[Any, Any]:
+    """The module-scoped ``sc`` (a scenario in a temporary store named ``name``) and
+    ``client`` (a test client over it) fixtures that the explorer test modules share:
+    ``sc, client = module_fixtures("explorer")``."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+        scenario = build_scenario(Path(tmp_path_factory.mktemp(name)) / "store")
+        yield scenario
+        scenario.store.close()
+
+    @pytest.fixture(scope="module")
+    def client(sc: Scenario) -> Iterator[Any]:
+        with make_client(sc) as c:
+            yield c
+
+    return sc, client
+
