@@ -1,6 +1,6 @@
 # Forest Carbon Ledger -- developer entry points.
 #
-#   make test    create .venv if missing, install with test extras, ruff check, pytest
+#   make test    create .venv if missing, install with test extras, ruff, mypy, pytest
 #   make run     install, then `fcl devnet`: a 4-validator network on 127.0.0.1 with the sample
 #                lifecycle and the explorer (data in ./devnet; a second run resumes it)
 #   make bench   the benchmarks in bench/ (figures: docs/performance.md)
@@ -38,6 +38,7 @@ $(STAMP_RUN): pyproject.toml | $(PY)
 
 lint: $(STAMP_TEST)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collects no tests; make fails on any non-zero exit.
 test: lint
@@ -51,9 +52,9 @@ run: $(STAMP_RUN)
 	exec $(FCL) devnet --data $(DEVNET) --base-port $(DEV_PORT)
 
 bench: $(STAMP_RUN)
-	$(PY) bench/bench_signatures.py
-	$(PY) bench/bench_merkle.py
-	$(PY) bench/bench_pipeline.py
+	$(PY) -m bench.bench_signatures
+	$(PY) -m bench.bench_merkle
+	$(PY) -m bench.bench_pipeline
 
 clean-devnet:
 	rm -rf $(DEVNET)

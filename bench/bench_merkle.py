@@ -1,7 +1,7 @@
 """RFC 9162 Merkle costs (ledger/merkle.py): per-block roots, inclusion proofs and their
 verification, and the append-only history tree over block hashes. Run::
 
-    .venv/bin/python bench/bench_merkle.py [--repeat 5]
+    .venv/bin/python -m bench.bench_merkle [--repeat 5]
 
 Pinned to one CPU core where the OS allows it; best of ``--repeat`` runs.
 """
@@ -13,8 +13,7 @@ import hashlib
 import time
 from collections.abc import Callable
 
-from benchlib import machine, pin_one_core
-
+from bench.benchlib import machine, pin_one_core
 from ledger.merkle import (
     AppendOnlyMerkleTree,
     inclusion_proof,

@@ -16,7 +16,7 @@ verifies them), plus end-to-end throughput through Admission + SoloDriver.step.
 
 Transactions are ``notary.record`` signed by one key (about 420 canonical bytes). Run::
 
-    .venv/bin/python bench/bench_pipeline.py [--txs 20000] [--block 2000] [--runs 3]
+    .venv/bin/python -m bench.bench_pipeline [--txs 20000] [--block 2000] [--runs 3]
         [--dir DIR] [--clock wall|cpu] [--json FILE]
 
 ``--dir`` puts the LevelDB stores there (default: a temporary directory; the storage
@@ -43,8 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import machine, pin_one_core
-
+from bench.benchlib import machine, pin_one_core
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext
 from ledger.block import results_root, txs_root
@@ -53,10 +52,10 @@ from ledger.genesis import Genesis
 from ledger.state import next_state_root
 from ledger.store import Store
 from ledger.tx import build_transaction, parse_transaction
-from node.admission import Admission, decode_json, find_float, tx_size
-from node.app import Application
-from node.mempool import Mempool
-from node.solo import SoloDriver
+from node.chain.app import Application
+from node.driver.solo import SoloDriver
+from node.txpool.admission import Admission, decode_json, find_float, tx_size
+from node.txpool.mempool import Mempool
 
 CHAIN_ID = "fcl-bench"
 EXECUTE_PARTS = ("chaincode", "state_root", "txs_root", "results_root")
@@ -192,11 +191,8 @@ def one_run(tmp: Path, genesis: Genesis, validator: PrivateKey, raws: list[bytes
 
 def carbon_block(n: int, runs: int) -> None:
     """µs per transaction of one block of ``n`` carbon transactions (see the module doc)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from harness import Harness
-    from test_carbon_market_fixtures import Market
+    from tests.support.carbon_market import Market
+    from tests.support.harness import Harness
 
     h = Harness()
     m = Market(harness=h)

@@ -2,7 +2,7 @@
 
 Backs the choice in docs/architecture.md (every node verifies with PyNaCl). Run::
 
-    .venv/bin/python bench/bench_signatures.py [--n 20000] [--repeat 5]
+    .venv/bin/python -m bench.bench_signatures [--n 20000] [--repeat 5]
 
 Prints the best time per operation over ``--repeat`` runs of ``--n`` operations each,
 pinned to one CPU core where the OS allows it.
@@ -17,9 +17,9 @@ from collections.abc import Callable
 import cryptography
 import nacl
 import nacl.bindings
-from benchlib import machine, pin_one_core
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from bench.benchlib import machine, pin_one_core
 from ledger.crypto import verify
 
 

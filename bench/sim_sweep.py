@@ -1,7 +1,7 @@
 """Sweep the deterministic consensus simulation over many seeds.
 
-    python bench/sim_sweep.py --seeds 5000                  # the long sweep
-    python bench/sim_sweep.py --seeds 1 --start 42 --validators 7 -v   # replay one seed
+    python -m bench.sim_sweep --seeds 5000                  # the long sweep
+    python -m bench.sim_sweep --seeds 1 --start 42 --validators 7 -v   # replay one seed
 
 Each seed runs n validators (by default a mix of 4, 7 and 1; ``--validators`` fixes n)
 with seeded faults (drops, delays, duplicates, partitions, crashes and restarts, up to f
@@ -17,11 +17,8 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from sim import SimResult, repro_command, run_simulation, validators_for_seed  # noqa: E402
+from tests.support.sim import SimResult, repro_command, run_simulation, validators_for_seed
 
 
 def _run(args: tuple[int, int]) -> SimResult:

@@ -24,18 +24,16 @@ from chaincode.framework import (
     SignerCache,
     TxContext,
 )
+from chaincode.registry import default_contracts
 from chaincode.schema import SchemaError, validate_args
+from chaincode.validator_state import VALIDATORS_KEY
 from ledger.block import tx_result
 from ledger.encoding import canonical, decode
 from ledger.genesis import Genesis
 from ledger.state import MemoryState, Overlay, StateReader
 from ledger.tx import Transaction
-from ledger.validators import ValidatorSet
 
 log = logging.getLogger(__name__)
-
-VALIDATORS_KEY = "sys/validators"  # {"current": [...], "pending": null | {"height", "validators"}}
-
 
 @dataclass(frozen=True)
 class BlockExecution:
@@ -43,24 +41,9 @@ class BlockExecution:
     writes: list[tuple[str, bytes | None]]  # sorted by key
 
 
-def validator_set_for(state: StateReader, height: int) -> ValidatorSet:
-    """The validator set that signs block ``height``, from committed state at ``height-1``
-    or later (a pending change applies from its effective height on)."""
-    raw = state.get(VALIDATORS_KEY)
-    if raw is None:
-        raise LookupError("state has no validator set (genesis not applied)")
-    record = decode(raw)
-    pending = record.get("pending")
-    if pending is not None and height >= pending["height"]:
-        return ValidatorSet.from_json(pending["validators"])
-    return ValidatorSet.from_json(record["current"])
-
-
 class Executor:
     def __init__(self, contracts: Sequence[Contract] | None = None) -> None:
         if contracts is None:
-            from chaincode.registry import default_contracts
-
             contracts = default_contracts()
         self.contracts: dict[str, Contract] = {}
         self._methods: dict[tuple[str, str], tuple[Contract, MethodSpec]] = {}

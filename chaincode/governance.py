@@ -37,9 +37,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chaincode.executor import VALIDATORS_KEY
 from chaincode.framework import ORG_PREFIX, ChaincodeError, Contract, TxContext, method
 from chaincode.schema import ID_RE, Arg
+from chaincode.validator_state import VALIDATORS_KEY
 from ledger.crypto import is_hex_pubkey
 from ledger.errors import BlockError
 from ledger.validators import MAX_VALIDATORS, ValidatorSet

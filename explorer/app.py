@@ -115,7 +115,7 @@ class CSVResponse(Response):
 
 
 #: The body of every error answer; the node documents its own errors with the same schema
-#: (``node/openapi_errors.py``), which the explorer may not import (layers).
+#: (``node/api/openapi_errors.py``), which the explorer may not import (layers).
 _ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
@@ -184,7 +184,7 @@ def _json_url(kind: str, ident: str | int) -> str:
     return "/v1" + url_for(kind, ident)
 
 
-def _page_links(request: Request, next_cursor: Any, param: str = "after") -> dict[str, str | None]:
+def _page_links(request: Request, next_cursor: Any, param: str = "after") -> dict[str, Any]:
     """URLs of the next and first pages, keeping the other query parameters."""
     params = {k: v for k, v in request.query_params.items() if k not in (param, "lang")}
     base = request.url.path

@@ -28,10 +28,10 @@ from chaincode.carbon_common import (
     report_key,
 )
 from chaincode.carbon_market import RETIREMENT_PREFIX
-from chaincode.executor import VALIDATORS_KEY
 from chaincode.framework import KEY_PREFIX, ORG_PREFIX
 from chaincode.membership import ORGKEY_PREFIX
 from chaincode.units import BUFFER_ACCOUNT, batch_counts, iter_ranges
+from chaincode.validator_state import VALIDATORS_KEY
 from explorer.inputs import ExplorerError, is_hex64, parse_id
 from explorer.source import ExplorerSource
 from ledger.encoding import decode
@@ -203,7 +203,7 @@ class Reader:
     def blocks(self, before: int | None, limit: int) -> dict[str, Any]:
         """Block summaries, newest first, below ``before`` (exclusive; default: the tip)."""
         top = self.height() if before is None else min(before - 1, self.height())
-        out = []
+        out: list[dict[str, Any]] = []
         h = top
         while h >= 1 and len(out) < limit:
             summary = self.block_summary(h)

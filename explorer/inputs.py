@@ -8,6 +8,7 @@ its HTTP status comes from :data:`STATUS_BY_CODE`.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 from chaincode.schema import ID_RE
 
@@ -88,7 +89,7 @@ def parse_tx_id(text: str) -> str:
     return text.lower()
 
 
-def is_hex64(text: str) -> bool:
+def is_hex64(text: object) -> TypeGuard[str]:
     return isinstance(text, str) and _HEX64_RE.fullmatch(text) is not None
 
 

@@ -14,7 +14,7 @@ field and the verification algorithm step by step.
 when every check passed, a :class:`CertificateSummary` built only from verified data.
 
 This module imports only ``ledger``; the node builds certificates in
-``node/certificates.py`` with :func:`make_entry` and :func:`assemble_certificate`.
+``node/api/certificates.py`` with :func:`make_entry` and :func:`assemble_certificate`.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ _MAX_HEIGHT = 2**53 - 1
 
 
 # ------------------------------------------------------------------------------------------
-# Building blocks shared by the builder (node/certificates.py) and the verifier
+# Building blocks shared by the builder (node/api/certificates.py) and the verifier
 # ------------------------------------------------------------------------------------------
 def tx_leaf(tx_json: Mapping[str, Any]) -> bytes:
     """Leaf data of a transaction in its block's ``txs_root``: ``canonical(tx)``."""
@@ -915,6 +915,11 @@ class _Verifier:
 # ------------------------------------------------------------------------------------------
 # Semantic links: retirement -> batches -> reports -> attestations -> projects -> plots
 # ------------------------------------------------------------------------------------------
+def _arg_equals(name: str, value: object) -> Callable[[_Entry], bool]:
+    """A match on one argument of an entry's transaction."""
+    return lambda entry: entry.args.get(name) == value
+
+
 class _Linker:
     def __init__(self, state: _State) -> None:
         self.s = state
@@ -1091,8 +1096,7 @@ class _Linker:
         if not isinstance(plots, list) or not plots or not all(isinstance(p, str) for p in plots):
             raise _Problem(f"{sub.label}: the project lists no plots")
         for plot_id in plots:
-            plot = self._one("plot_registration", f"plot {plot_id}",
-                             lambda e, p=plot_id: e.args.get("plot_id") == p)
+            plot = self._one("plot_registration", f"plot {plot_id}", _arg_equals("plot_id", plot_id))
             self._before(plot, sub)
             if self._event(plot, "carbon.plot_registered").get("owner_org") != owner:
                 raise _Problem(f"{plot.label}: plot {plot_id} was registered by another owner")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import TypeGuard
 
 import nacl.bindings
 import nacl.exceptions
@@ -40,7 +41,7 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def is_hex_pubkey(value: object) -> bool:
+def is_hex_pubkey(value: object) -> TypeGuard[str]:
     """A lowercase hex Ed25519 public key (64 hex digits)."""
     return isinstance(value, str) and _HEX64.match(value) is not None
 
@@ -48,7 +49,7 @@ def is_hex_pubkey(value: object) -> bool:
 is_hex_digest = is_hex_pubkey
 
 
-def is_hex_signature(value: object) -> bool:
+def is_hex_signature(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _HEX128.match(value) is not None
 
 

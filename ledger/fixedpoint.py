@@ -88,12 +88,12 @@ def parse_decimal(
     if isinstance(s, bool):
         raise FixedPointError(field, "expected a decimal string, got a boolean")
     if isinstance(s, int):
-        value = int(s)
-        if value < 0 and not allow_negative:
+        integer = int(s)
+        if integer < 0 and not allow_negative:
             raise FixedPointError(field, "must not be negative")
-        if abs(value) >= _INT_LIMIT:
+        if abs(integer) >= _INT_LIMIT:
             raise FixedPointError(field, f"more than {MAX_INTEGER_DIGITS} integer digits")
-        return Fraction(value)
+        return Fraction(integer)
     if not isinstance(s, str):
         raise FixedPointError(field, f"expected a decimal string, got {type(s).__name__}")
     if len(s) > _MAX_TEXT_LEN:
@@ -111,8 +111,7 @@ def parse_decimal(
         raise FixedPointError(field, f"more than {MAX_INTEGER_DIGITS} integer digits")
     if len(frac_part) > max_places:
         raise FixedPointError(field, f"more than {max_places} decimal places: {s!r}")
-    numerator = int(int_part + frac_part)
-    value = Fraction(numerator, 10 ** len(frac_part))
+    value = Fraction(int(int_part + frac_part), 10 ** len(frac_part))
     return -value if sign else value
 
 

@@ -51,7 +51,7 @@ class Transaction:
 
     @property
     def args(self) -> Mapping[str, Any]:
-        return self.payload["args"]  # type: ignore[no-any-return]
+        return self.payload["args"]
 
     @property
     def nonce(self) -> str:

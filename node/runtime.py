@@ -16,31 +16,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chaincode.executor import Executor, validator_set_for
+from chaincode.executor import Executor
+from chaincode.validator_state import validator_set_for
 from ledger.crypto import PrivateKey
 from ledger.genesis import Genesis
 from ledger.store import Store
-from node.admission import VerifiedCache
-from node.app import Application
-from node.blockcodec import BlockCodec
-from node.blocksync import BlockSync
+from node.api.service import Node
+from node.chain.app import Application
+from node.chain.blockcodec import BlockCodec
 from node.consensus import ConsensusConfig
-from node.driver import (
+from node.driver.asyncio_driver import (
     CORE_DROP_REASONS,
     ConsensusDriver,
     DriverConfig,
     DriverMetrics,
     wall_clock_ms,
 )
-from node.framing import FrameType, consensus_payload, split_consensus_payload
-from node.gossip import TxGossip
-from node.handshake import LocalIdentity
+from node.driver.signfile import SignStateFile
 from node.home import NodeConfig
-from node.mempool import Mempool
-from node.metrics import Registry
-from node.p2p import Peer, PeerManager, TransportCounters
-from node.service import Node
-from node.signfile import SignStateFile
+from node.net.framing import FrameType, consensus_payload, split_consensus_payload
+from node.net.handshake import LocalIdentity
+from node.net.p2p import Peer, PeerManager, TransportCounters
+from node.ops.metrics import Registry
+from node.sync.blocksync import BlockSync
+from node.txpool.admission import VerifiedCache
+from node.txpool.gossip import TxGossip
+from node.txpool.mempool import Mempool
 
 __all__ = ["NodeRuntime"]
 

@@ -45,7 +45,7 @@ def free_base_port(span: int = 40) -> int:
 
 
 def start_devnet(data: Path) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "node.cli", "devnet", "--data", str(data),
+    cmd = [sys.executable, "-m", "fcl", "devnet", "--data", str(data),
            "--base-port", str(free_base_port())]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=ROOT, stdin=subprocess.DEVNULL)

@@ -1,68 +1,13 @@
-"""Shared fixtures: deterministic keys, a small genesis, and signed notary transactions."""
+"""Shared fixtures: a deterministic validator and regulator key and a one-validator genesis
+(the helpers behind them are in ``tests/support/common.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
-from ledger.crypto import PrivateKey, sha256
+from ledger.crypto import PrivateKey
 from ledger.genesis import Genesis
-from ledger.tx import Transaction, build_transaction
-
-CHAIN_ID = "fcl-test"
-GENESIS_TIME = 1_700_000_000_000
-
-
-def det_key(name: str) -> PrivateKey:
-    """A deterministic key for tests (never for real use)."""
-    return PrivateKey(sha256(b"fcl-test-key:" + name.encode()))
-
-
-def make_genesis(
-    validators: Sequence[tuple[PrivateKey, int]],
-    regulator: PrivateKey,
-    chain_id: str = CHAIN_ID,
-) -> Genesis:
-    """A genesis with the given validators (key, power) and one 'regulator' organisation
-    whose admin key is ``regulator``."""
-    return Genesis.from_json(
-        {
-            "chain_id": chain_id,
-            "genesis_time": GENESIS_TIME,
-            "validators": [
-                {"name": f"val{i}", "pub_key": key.public_key_hex, "power": power}
-                for i, (key, power) in enumerate(validators)
-            ],
-            "app_state": {
-                "organisations": [
-                    {
-                        "id": "regulator",
-                        "name": "Test regulator",
-                        "roles": ["regulator"],
-                        "accreditation": None,
-                        "admins": [regulator.public_key_hex],
-                        "members": [],
-                    }
-                ],
-                "params": {},
-            },
-        }
-    )
-
-
-def notary_tx(
-    key: PrivateKey, name: str, *, chain_id: str = CHAIN_ID, nonce: str = "n1"
-) -> Transaction:
-    """A signed ``notary.record`` transaction."""
-    return build_transaction(
-        chain_id=chain_id,
-        contract="notary",
-        method="record",
-        args={"name": name, "sha256": sha256(name.encode()).hex()},
-        nonce=nonce,
-        keys=[key],
-    )
+from tests.support.common import det_key, make_genesis
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The ``fcl keys ...`` and ``fcl tx ...`` command groups.
 
-``node/cli.py`` (the ``fcl`` entry point) calls :func:`register` with its subparsers and
+``fcl/main.py`` (the ``fcl`` entry point) calls :func:`register` with its subparsers and
 then ``args.func(args)``; every subcommand here sets ``func`` to :func:`handle`, which runs
 the command and turns expected errors into ``error: <code>: <message>`` on stderr and an
 exit code (2: the command line or an input is invalid or names something that does not

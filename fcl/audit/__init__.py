@@ -1,0 +1,1 @@
+"""``fcl audit``: the whole chain re-verified from genesis (docs/audit.md)."""

@@ -1,0 +1,1 @@
+"""``fcl devnet``: a 4-validator network on loopback running the sample lifecycle."""

@@ -1,0 +1,1 @@
+"""``fcl testnet``: the genesis, keys and configuration of an N-validator network."""

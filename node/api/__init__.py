@@ -1,0 +1,1 @@
+"""The node's HTTP API: transaction submission, reads, certificates and history proofs."""

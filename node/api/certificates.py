@@ -1,0 +1,368 @@
+"""Building retirement certificates from a node's committed store.
+
+:func:`build_certificate` (or a long-lived :class:`CertificateBuilder`, which caches what
+it learnt about older blocks) reads only committed data: the retirement record
+``retirement/<id>`` and the records it links to, the blocks holding the transactions that
+created them, their commit certificates, block hashes (for the history proofs) and the
+write sets that changed ``sys/validators``. The format and its verification live in
+``ledger/certificate.py``; docs/certificates.md describes both.
+
+How each transaction is found (records carry the id of the transaction that *last*
+changed them, so creation is not always on the record):
+
+==================== =====================================================================
+role                 where the transaction id comes from
+==================== =====================================================================
+retirement           the retirement id itself
+issuance             ``batch/<id>.tx_id`` (a batch is written once)
+verification         ``attestation/<report.verification_attestation>.tx_id`` (written once)
+monitoring_report    ``period/<plot>/<period_start>.tx_id`` of the report's first plot
+validation           ``attestation/<project.validation_attestation>.tx_id``
+registration         ``project.registration.tx_id``
+project_submission   ``plot/<first plot>.tx_id`` (plots are last written by submit_project)
+plot_registration    no record keeps it: blocks are scanned downwards from the project's
+                     submission for ``register_plot`` with that ``plot_id``
+custody steps        the ``history`` of each retired unit range (``unit/<project>/<first>``)
+==================== =====================================================================
+
+Every hint is checked (method, argument, result ``ok``); when one does not hold, the
+blocks below the next known height are scanned (a byte pre-filter skips blocks that do
+not mention the id). Validator-set changes are found by scanning headers for
+``next_validators_hash != validators_hash``; the new set is read from the latest write of
+``sys/validators`` at or below the change block. Both scans are linear in the chain's
+length; the builder caches the change list, but an index written at commit time (plot id
+-> registration tx, height -> new validator set) would make them O(1).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from chaincode.carbon_common import attestation_key, batch_key, period_key, plot_key, project_key
+from chaincode.carbon_common import report_key as report_record_key
+from chaincode.carbon_market import RETIREMENT_PREFIX
+from chaincode.units import unit_key
+from chaincode.validator_state import VALIDATORS_KEY, validator_set_for
+from ledger.block import Block, CommitCertificate
+from ledger.certificate import ROLE_METHODS, assemble_certificate, make_entry
+from ledger.crypto import is_hex_digest
+from ledger.encoding import canonical, canonical_str, decode
+from ledger.genesis import Genesis
+from ledger.merkle import AppendOnlyMerkleTree
+from ledger.state import MemoryState
+from ledger.validators import ValidatorSet
+
+__all__ = [
+    "CertificateBuilder",
+    "CertificateStore",
+    "CertificateUnavailable",
+    "UnknownRetirement",
+    "build_certificate",
+    "certificate_bytes",
+]
+
+#: Unit-history actions that become custody entries, and their certificate roles.
+CUSTODY_ACTIONS = {
+    "delist": "delisting",
+    "freeze": "freeze",
+    "list": "listing",
+    "trade": "trade",
+    "transfer": "transfer",
+    "unfreeze": "unfreeze",
+}
+_HEADER_PREFIX = b'{"header":'
+_HEADER_END = b',"results":'
+
+
+class CertificateStore(Protocol):
+    """The read API of ``ledger.store.Store`` that the builder uses."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def get_block(self, height: int) -> Block | None: ...
+
+    def get_block_json(self, height: int) -> bytes | None: ...
+
+    def get_commit(self, height: int) -> CommitCertificate | None: ...
+
+    def get_block_hash(self, height: int) -> str | None: ...
+
+    def get_block_writes(self, height: int) -> list[tuple[str, bytes | None]] | None: ...
+
+    def get_tx_location(self, tx_id: str) -> tuple[int, int] | None: ...
+
+    def latest_height(self) -> int: ...
+
+
+class UnknownRetirement(LookupError):
+    """No committed retirement has this id (the RPC answers 404)."""
+
+
+class CertificateUnavailable(RuntimeError):
+    """The committed data needed for the certificate is missing or inconsistent."""
+
+
+def build_certificate(
+    store: CertificateStore, genesis: Genesis, retirement_id: str
+) -> dict[str, Any]:
+    """The certificate (a JSON object) of retirement ``retirement_id``; raises
+    :class:`UnknownRetirement` (a ``LookupError``) for an unknown or malformed id."""
+    return CertificateBuilder(store, genesis).build(retirement_id)
+
+
+class CertificateBuilder:
+    """Builds certificates over one store; remembers the validator-set changes and the
+    history tree of block hashes it has already read (committed blocks never change)."""
+
+    def __init__(self, store: CertificateStore, genesis: Genesis) -> None:
+        self.store = store
+        self.genesis = genesis
+        self._lock = threading.Lock()
+        self._scanned = 0  # headers 1.._scanned were scanned for validator-set changes
+        self._changes: list[dict[str, Any]] = []
+        self._history = AppendOnlyMerkleTree()
+
+    def build(self, retirement_id: str) -> dict[str, Any]:
+        with self._lock:
+            return _Build(self, retirement_id).run()
+
+    # -- cached chain facts ----------------------------------------------------------------
+    def changes_below(self, height: int) -> list[dict[str, Any]]:
+        """Validator-set change entries of blocks ``< height``, in height order."""
+        for h in range(self._scanned + 1, height):
+            header = self._header(h)
+            if header["next_validators_hash"] != header["validators_hash"]:
+                commit = self.store.get_commit(h)
+                if commit is None:
+                    raise CertificateUnavailable(f"block {h} has no commit certificate")
+                new_set = self._set_after(h)
+                if _set_hash(new_set) != header["next_validators_hash"]:
+                    raise CertificateUnavailable(f"block {h}: the stored new validator set differs")
+                self._changes.append(
+                    {"commit": commit.to_json(), "header": header, "height": h, "validators": new_set}
+                )
+            self._scanned = h
+        return [c for c in self._changes if c["height"] < height]
+
+    def history_proof(self, height: int, anchor: int) -> list[str]:
+        """Inclusion proof of block ``height``'s hash in the history tree of blocks
+        ``1..anchor-1`` (the ``history_root`` of block ``anchor``)."""
+        self._extend_history(anchor - 1)
+        return [p.hex() for p in self._history.inclusion_proof(height - 1, anchor - 1)]
+
+    def history_root(self, anchor: int) -> str:
+        """Root of the history tree of blocks ``1..anchor-1``, from the stored hashes."""
+        self._extend_history(anchor - 1)
+        return self._history.root_at(anchor - 1).hex()
+
+    def _extend_history(self, size: int) -> None:
+        while self._history.size < size:
+            block_hash = self.store.get_block_hash(self._history.size + 1)
+            if block_hash is None:
+                raise CertificateUnavailable(f"block {self._history.size + 1} is missing")
+            self._history.append(bytes.fromhex(block_hash))
+
+    def _header(self, height: int) -> dict[str, Any]:
+        raw = self.store.get_block_json(height)
+        if raw is None:
+            raise CertificateUnavailable(f"block {height} is missing")
+        end = raw.find(_HEADER_END)
+        if raw.startswith(_HEADER_PREFIX) and end > 0:
+            header = json.loads(raw[len(_HEADER_PREFIX):end])
+        else:
+            header = json.loads(raw)["header"]
+        return dict(header)
+
+    def _set_after(self, height: int) -> list[dict[str, Any]]:
+        """The validator set (JSON) that signs block ``height + 1``, from the latest write
+        of ``sys/validators`` at or below ``height``."""
+        for h in range(height, -1, -1):
+            for key, value in self.store.get_block_writes(h) or []:
+                if key == VALIDATORS_KEY and value is not None:
+                    state = MemoryState([(key, value)])
+                    return validator_set_for(state, height + 1).to_json()
+        raise CertificateUnavailable("no validator set was ever written")
+
+
+def _set_hash(validators: list[dict[str, Any]]) -> str:
+    return ValidatorSet.from_json(validators).hash()
+
+
+class _Build:
+    """One certificate: the walk from the retirement record to the plots."""
+
+    def __init__(self, builder: CertificateBuilder, retirement_id: str) -> None:
+        self.b = builder
+        self.store = builder.store
+        self.rid = retirement_id
+        self.blocks: dict[int, Block] = {}
+        self.found: dict[str, tuple[str, int, int]] = {}  # tx_id -> (role, height, index)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _record(self, key: str) -> Any:
+        raw = self.store.get(key)
+        return None if raw is None else decode(raw)
+
+    def _need(self, key: str) -> dict[str, Any]:
+        value = self._record(key)
+        if not isinstance(value, dict):
+            raise CertificateUnavailable(f"committed state has no {key}")
+        return value
+
+    def _block(self, height: int) -> Block:
+        if height not in self.blocks:
+            block = self.store.get_block(height)
+            if block is None:
+                raise CertificateUnavailable(f"block {height} is missing")
+            self.blocks[height] = block
+        return self.blocks[height]
+
+    def _matches(self, height: int, index: int, method: str, args: Mapping[str, Any]) -> bool:
+        block = self._block(height)
+        if index >= len(block.txs):
+            return False
+        tx = block.txs[index]
+        return (
+            tx.contract == "carbon"
+            and tx.method == method
+            and all(tx.args.get(k) == v for k, v in args.items())
+            and block.results[index].get("code") == "ok"
+        )
+
+    def _add(self, role: str, height: int, index: int) -> tuple[int, int]:
+        tx_id = self._block(height).txs[index].tx_id
+        self.found.setdefault(tx_id, (role, height, index))
+        return height, index
+
+    def _find(
+        self, role: str, args: Mapping[str, Any], hint: Any, below: int
+    ) -> tuple[int, int]:
+        """Locate the successful ``carbon.<method of role>`` transaction with ``args``: at
+        the committed location of ``hint`` (a tx id) if it matches, else by scanning
+        blocks ``below, below-1, ..., 1``."""
+        method = ROLE_METHODS[role][0]
+        if isinstance(hint, str) and is_hex_digest(hint):
+            loc = self.store.get_tx_location(hint)
+            if loc is not None and self._matches(*loc, method, args):
+                return self._add(role, *loc)
+        markers = [f'"method":{canonical_str(method)}'.encode()]
+        markers += [f"{canonical_str(k)}:{canonical_str(v)}".encode() for k, v in args.items()]
+        for h in range(below, 0, -1):
+            raw = self.store.get_block_json(h)
+            if raw is None or not all(m in raw for m in markers):
+                continue
+            for i in range(len(self._block(h).txs)):
+                if self._matches(h, i, method, args):
+                    return self._add(role, h, i)
+        what = ", ".join(f"{k}={v}" for k, v in args.items())
+        raise CertificateUnavailable(f"cannot find the {role} transaction ({what})")
+
+    # -- the walk --------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        rid = self.rid
+        if not isinstance(rid, str) or not is_hex_digest(rid):
+            raise UnknownRetirement(f"{rid!r} is not a retirement id (64 lowercase hex digits)")
+        record = self._record(RETIREMENT_PREFIX + rid)
+        if not isinstance(record, dict):
+            raise UnknownRetirement(f"no committed retirement {rid}")
+        loc = self.store.get_tx_location(rid)
+        if loc is None:
+            raise CertificateUnavailable(f"retirement {rid} is in state but not in any block")
+        anchor, ret_index = loc
+        if self._block(anchor).txs[ret_index].method not in ROLE_METHODS["retirement"]:
+            raise CertificateUnavailable(f"transaction {rid} is not a retirement")
+        ranges = record.get("ranges") or []
+
+        projects: dict[str, int] = {}  # project id -> height of its first report
+        for batch_id in sorted({r["batch_id"] for r in ranges}):
+            project_id, report_height = self._batch(batch_id, anchor)
+            projects[project_id] = min(report_height, projects.get(project_id, report_height))
+        for project_id, first_report in sorted(projects.items()):
+            self._project(project_id, first_report)
+        self._custody(ranges)
+
+        entries: list[dict[str, Any]] = []
+        for tx_id, (role, height, index) in self.found.items():
+            if tx_id != rid:
+                entries.append(make_entry(role, self._block(height), index))
+        entries.sort(key=lambda e: (e["height"], e["index"]))
+        retirement = make_entry("retirement", self._block(anchor), ret_index)
+        heights = sorted({anchor} | {e["height"] for e in entries})
+        headers = {h: self._block(h).header.to_json() for h in heights}
+        commits = {}
+        for h in heights:
+            commit = self.store.get_commit(h)
+            if commit is None:
+                raise CertificateUnavailable(f"block {h} has no commit certificate")
+            commits[h] = commit.to_json()
+        history = {h: self.b.history_proof(h, anchor) for h in heights if h < anchor}
+        if self.b.history_root(anchor) != headers[anchor]["history_root"]:
+            raise CertificateUnavailable(f"block {anchor}: stored block hashes disagree with its history root")
+        return assemble_certificate(
+            genesis=self.b.genesis,
+            retirement=retirement,
+            provenance=entries,
+            headers=headers,
+            commits=commits,
+            history=history,
+            validator_set_changes=self.b.changes_below(anchor),
+        )
+
+    def _batch(self, batch_id: str, anchor: int) -> tuple[str, int]:
+        """Issuance, verification and report of a batch; (project id, report height)."""
+        batch = self._need(batch_key(batch_id))
+        iss_h, _ = self._find("issuance", {"batch_id": batch_id}, batch.get("tx_id"), anchor)
+        report_id = batch["report_id"]
+        report = self._need(report_record_key(report_id))
+        att = self._record(attestation_key(str(report.get("verification_attestation"))))
+        ver_h, _ = self._find("verification", {"report_id": report_id},
+                              None if att is None else att.get("tx_id"), iss_h)
+        hint = None
+        measurements = report.get("measurements") or []
+        if measurements:
+            period = self._record(period_key(measurements[0]["plot_id"], report["period_start"]))
+            hint = None if period is None else period.get("tx_id")
+        rep_h, _ = self._find("monitoring_report", {"report_id": report_id}, hint, ver_h)
+        return batch["project_id"], rep_h
+
+    def _project(self, project_id: str, first_report: int) -> None:
+        project = self._need(project_key(project_id))
+        registration = project.get("registration") or {}
+        reg_h, _ = self._find("registration", {"project_id": project_id},
+                              registration.get("tx_id"), first_report)
+        att_id = project.get("validation_attestation")
+        att = self._record(attestation_key(str(att_id)))
+        val_h, _ = self._find("validation", {"attestation_id": att_id},
+                              None if att is None else att.get("tx_id"), reg_h)
+        plots: list[str] = list(project.get("plots") or [])
+        first_plot = self._record(plot_key(plots[0])) if plots else None
+        sub_h, _ = self._find("project_submission", {"project_id": project_id},
+                              None if first_plot is None else first_plot.get("tx_id"), val_h)
+        for plot_id in plots:
+            self._find("plot_registration", {"plot_id": plot_id}, None, sub_h)
+
+    def _custody(self, ranges: Iterable[Mapping[str, Any]]) -> None:
+        for r in ranges:
+            unit = self._record(unit_key(r["project_id"], r["first"]))
+            if not isinstance(unit, dict) or unit.get("last") != r["last"]:
+                continue
+            for step in unit.get("history") or []:
+                role = CUSTODY_ACTIONS.get(step.get("action"))
+                tx_id = step.get("tx_id")
+                if role is None or tx_id in self.found:
+                    continue
+                loc = self.store.get_tx_location(tx_id)
+                if loc is None:
+                    raise CertificateUnavailable(f"custody step {tx_id} is not in any block")
+                tx = self._block(loc[0]).txs[loc[1]]
+                if tx.method in ROLE_METHODS[role]:
+                    self._add(role, *loc)
+
+
+def certificate_bytes(cert: Mapping[str, Any]) -> bytes:
+    """The canonical JSON bytes of a certificate (what the RPC serves)."""
+    return canonical(cert)
+

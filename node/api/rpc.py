@@ -1,0 +1,351 @@
+"""The node's HTTP API (FastAPI).
+
+Every error, including FastAPI's own (unknown route, wrong method, bad path parameter),
+has one JSON shape: ``{"error": {"code": "<stable code>", "message": "<for people>"}}``.
+Request bodies are limited to 1 MiB before anything is parsed: by ``Content-Length``
+when given, and by counting what is actually read.
+
+Routes::
+
+    POST /v1/txs             one signed transaction            -> 202 {"tx_id", "status"}
+    POST /v1/txs/batch       {"txs": [...]} (<= 1000)          -> 200 {"results": [...]}
+    GET  /v1/txs/{id}        {"status": "pending"|"committed", "tx_id", "tx", "height",
+                             "index", "result"}                   (404 unknown_tx)
+    GET  /v1/blocks/{height} {"block", "commit", "hash", "height"} (404 unknown_block)
+    GET  /v1/blocks/latest   the same for the latest block
+    GET  /v1/status          chain id, node, height, tip hash/time, state root,
+                             validator set, mempool size; consensus round and step, peers,
+                             last commit time, sync state (docs/node.md)
+    GET  /healthz            {"status": "ok"} or 503 halted
+    GET  /metrics            Prometheus text format (docs/node.md, "Metrics")
+
+:func:`node_routers` adds, when their modules are installed, ``GET /v1/certificates/{id}``
+(``node.certificates``) and the history proofs ``/v1/history/*``
+(``node.rpc_history``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
+one place that may import it).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import LedgerError
+from node.api import certificates, history
+from node.api.openapi_errors import error_doc
+from node.api.service import VERSION, Node
+from node.ops.metrics import CONTENT_TYPE
+from node.txpool.admission import MAX_RAW_TX_BYTES, decode_json_flagged
+
+__all__ = [
+    "MAX_BATCH_TXS",
+    "MAX_BODY_BYTES",
+    "STATUS_BY_CODE",
+    "ApiError",
+    "create_app",
+    "node_routers",
+]
+
+log = logging.getLogger("node.rpc")
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_BATCH_TXS = 1000
+_TX_ID_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
+_HEIGHT_RE = re.compile(r"^[0-9]{1,18}\Z")
+
+STATUS_BY_CODE: dict[str, int] = {
+    "malformed_json": 400,
+    "malformed_tx": 400,
+    "malformed_request": 400,
+    "bad_tx_id": 400,
+    "bad_height": 400,
+    "bad_request": 400,
+    "wrong_chain": 422,
+    "bad_signature": 422,
+    "unknown_tx": 404,
+    "unknown_block": 404,
+    "unknown_retirement": 404,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "duplicate_tx": 409,
+    "tx_too_large": 413,
+    "request_too_large": 413,
+    "internal_error": 500,
+    "mempool_full": 503,
+    "halted": 503,
+    "certificate_unavailable": 503,
+}
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with ``status``."""
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status if status is not None else STATUS_BY_CODE.get(code, 400)
+
+
+def safe_text(text: str) -> str:
+    """``text`` made encodable as UTF-8: a lone surrogate (which a client can put in a JSON
+    object key, and which an error message may quote) becomes ``\\udXXX``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def error_response(code: str, message: str, status: int | None = None) -> JSONResponse:
+    status = status if status is not None else STATUS_BY_CODE.get(code, 400)
+    return JSONResponse({"error": {"code": code, "message": safe_text(message)}},
+                        status_code=status)
+
+
+async def read_body(request: Request, limit: int, code: str) -> bytes:
+    """The request body, refusing (``code``, 413) anything over ``limit`` bytes: first by
+    the declared ``Content-Length``, then by what actually arrives."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            raise ApiError("bad_request", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise ApiError(code, f"request body larger than {limit} bytes", 413)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(code, f"request body larger than {limit} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_TX_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["payload", "signatures"],
+    "additionalProperties": False,
+    "properties": {
+        "payload": {
+            "type": "object",
+            "required": ["chain_id", "contract", "method", "args", "nonce", "signers"],
+            "additionalProperties": False,
+            "properties": {
+                "chain_id": {"type": "string"},
+                "contract": {"type": "string"},
+                "method": {"type": "string"},
+                "args": {"type": "object"},
+                "nonce": {"type": "string", "minLength": 1, "maxLength": 64},
+                "signers": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "signatures": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def _error_doc(*codes: str) -> dict[int | str, dict[str, Any]]:
+    return error_doc(STATUS_BY_CODE, *codes)
+
+
+def certificate_router(node: Node, builder: Any) -> APIRouter:
+    """``GET /v1/certificates/{retirement_id}``: the retirement certificate (canonical JSON)
+    built by ``builder`` (a ``node.certificates.CertificateBuilder``)."""
+    router = APIRouter(tags=["certificates"])
+
+    @router.get(
+        "/v1/certificates/{retirement_id}",
+        summary="The retirement certificate, for offline verification (fcl verify)",
+        responses=_error_doc("unknown_retirement", "certificate_unavailable"),
+    )
+    def get_certificate(retirement_id: str) -> Response:
+        try:
+            cert = builder.build(retirement_id)
+        except certificates.UnknownRetirement as exc:
+            raise ApiError("unknown_retirement", str(exc) or "no such retirement") from None
+        except certificates.CertificateUnavailable as exc:
+            raise ApiError("certificate_unavailable", str(exc)) from None
+        return Response(certificates.certificate_bytes(cert), media_type="application/json")
+
+    return router
+
+
+def node_routers(node: Node, certificate_builder: Any = None) -> list[APIRouter]:
+    """The node's routes beside the core ones: certificates and history proofs."""
+    builder = certificate_builder or certificates.CertificateBuilder(node.store, node.genesis)
+    return [
+        certificate_router(node, builder),
+        history.create_history_router(
+            lambda: node.store, lambda: node.app.history, get_size=lambda: node.app.height
+        ),
+    ]
+
+
+def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The FastAPI application serving ``node``, with ``routers`` mounted after the core
+    routes (see :func:`node_routers`)."""
+    app = FastAPI(
+        title="Forest Carbon Ledger node",
+        version=VERSION,
+        description="Submit signed transactions and read committed blocks.",
+    )
+
+    # -- errors: one shape for everything --------------------------------------------------
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.code, exc.message, exc.status)
+
+    @app.exception_handler(LedgerError)
+    async def _ledger_error(_: Request, exc: LedgerError) -> JSONResponse:
+        return error_response(exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        where = ".".join(str(p) for p in errors[0].get("loc", ())) if errors else ""
+        what = errors[0].get("msg", "invalid") if errors else "invalid request"
+        return error_response("bad_request", f"{where}: {what}" if where else str(what), 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(code, str(exc.detail), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        return error_response("internal_error", "internal error; see the node's log", 500)
+
+    # -- transactions ----------------------------------------------------------------------
+    def _accepting() -> None:
+        if node.halted is not None:
+            raise ApiError("halted", f"the node stopped making blocks: {node.halted}")
+
+    @app.post(
+        "/v1/txs",
+        status_code=202,
+        summary="Submit one signed transaction",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _TX_SCHEMA}},
+            }
+        },
+        responses=_error_doc(
+            "malformed_json", "wrong_chain", "duplicate_tx", "tx_too_large", "mempool_full"
+        ),
+    )
+    async def submit_tx(request: Request) -> JSONResponse:
+        _accepting()
+        raw = await read_body(request, min(MAX_BODY_BYTES, MAX_RAW_TX_BYTES), "tx_too_large")
+        tx_id = node.submit_raw(raw)
+        return JSONResponse({"status": "pending", "tx_id": tx_id}, status_code=202)
+
+    @app.post(
+        "/v1/txs/batch",
+        summary="Submit up to 1000 signed transactions; one outcome each",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["txs"],
+                            "additionalProperties": False,
+                            "properties": {
+                                # any item: a bad one is refused in its own outcome
+                                # (200), not by failing the whole batch
+                                "txs": {"type": "array", "minItems": 1,
+                                        "maxItems": MAX_BATCH_TXS,
+                                        "items": {"description": "a signed transaction, "
+                                                  "as for POST /v1/txs"}}
+                            },
+                        }
+                    }
+                },
+            }
+        },
+        responses=_error_doc("malformed_json", "malformed_request", "request_too_large"),
+    )
+    async def submit_batch(request: Request) -> JSONResponse:
+        _accepting()
+        raw = await read_body(request, MAX_BODY_BYTES, "request_too_large")
+        body, floats = decode_json_flagged(raw)
+        if not isinstance(body, dict) or set(body) != {"txs"} or not isinstance(body["txs"], list):
+            raise ApiError("malformed_request", 'a batch is {"txs": [<transaction>, ...]}')
+        if not 1 <= len(body["txs"]) <= MAX_BATCH_TXS:
+            raise ApiError("malformed_request", f"a batch holds 1..{MAX_BATCH_TXS} transactions")
+        return JSONResponse({"results": node.submit_many(body["txs"], floats=floats)})
+
+    @app.get(
+        "/v1/txs/{tx_id}",
+        summary="A transaction: pending, or committed with its block height, index, result",
+        responses=_error_doc("bad_tx_id", "unknown_tx"),
+    )
+    async def get_tx(tx_id: str) -> JSONResponse:
+        if not _TX_ID_RE.match(tx_id):
+            raise ApiError("bad_tx_id", "a transaction id is 64 hex digits")
+        record = node.tx_status(tx_id.lower())
+        if record is None:
+            raise ApiError("unknown_tx", f"no pending or committed transaction {tx_id.lower()}")
+        return JSONResponse(record)
+
+    # -- blocks ----------------------------------------------------------------------------
+    def _block(height: int) -> Response:
+        body = node.block_response(height)
+        if body is None:
+            raise ApiError("unknown_block", f"no block at height {height} (latest is {node.app.height})")
+        return Response(body, media_type="application/json")
+
+    @app.get(
+        "/v1/blocks/latest",
+        summary="The latest committed block with its commit certificate",
+        responses=_error_doc("unknown_block"),
+    )
+    async def latest_block() -> Response:
+        return _block(node.app.height)
+
+    @app.get(
+        "/v1/blocks/{height}",
+        summary="A committed block with its commit certificate",
+        responses=_error_doc("bad_height", "unknown_block"),
+    )
+    async def get_block(height: str) -> Response:
+        if not _HEIGHT_RE.match(height) or int(height) < 1:
+            raise ApiError("bad_height", "a height is a whole number from 1, or 'latest'")
+        return _block(int(height))
+
+    # -- node ------------------------------------------------------------------------------
+    @app.get("/v1/status", summary="Chain and node status")
+    async def status() -> JSONResponse:
+        return JSONResponse(node.status())
+
+    @app.get("/healthz", summary="Liveness: 200 while the node makes progress")
+    async def healthz() -> JSONResponse:
+        if node.halted is not None:
+            raise ApiError("halted", f"block production stopped: {node.halted}")
+        return JSONResponse({"status": "ok", "height": node.app.height})
+
+    @app.get(
+        "/metrics",
+        summary="Metrics in the Prometheus text format",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    async def metrics() -> Response:
+        registry = node.metrics
+        body = registry.render() if registry is not None else ""
+        return Response(body, media_type=CONTENT_TYPE)
+
+    for router in routers:
+        app.include_router(router)
+    return app

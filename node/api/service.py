@@ -1,0 +1,203 @@
+"""The running node as the RPC sees it: admission into the mempool, and read-only
+queries over the committed chain. Everything here runs on the event loop thread; block
+production (``node/driver/asyncio_driver.py``) commits through the application on its own.
+
+Admitted transactions are announced through ``on_admit()`` (wake the block maker) and,
+for transactions that clients sent to this node, ``on_txs(txs)`` (gossip them to peers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from ledger.errors import LedgerError
+from ledger.genesis import Genesis
+from ledger.store import Store
+from ledger.tx import Transaction
+from node.chain.app import Application
+from node.ops.metrics import Counter, Registry
+from node.txpool.admission import Admission, VerifiedCache
+from node.txpool.mempool import Mempool
+
+__all__ = ["Node", "VERSION"]
+
+VERSION = "0.1.0"
+_BLOCK_CACHE = 64
+
+
+class Node:
+    """The pieces a serving node is made of, and the queries the RPC answers."""
+
+    def __init__(
+        self,
+        *,
+        moniker: str,
+        genesis: Genesis,
+        store: Store,
+        app: Application,
+        mempool: Mempool,
+        on_admit: Callable[[], None] = lambda: None,
+        on_txs: Callable[[list[Transaction]], None] = lambda txs: None,
+        status_extra: Callable[[], dict[str, Any]] | None = None,
+        metrics: Registry | None = None,
+        verified: VerifiedCache | None = None,
+    ) -> None:
+        self.moniker = moniker
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.store = store
+        self.app = app
+        self.mempool = mempool
+        self.admission = Admission(genesis.chain_id, store, mempool, verified)
+        self.on_admit = on_admit
+        self.on_txs = on_txs
+        self.status_extra = status_extra
+        self.metrics = metrics
+        self.halted: str | None = None  # why block production stopped, if it did
+        self._blocks: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._admitted: Counter | None = None
+        self._refused: Counter | None = None
+        if metrics is not None:
+            self._admitted = metrics.counter(
+                "fcl_txs_admitted_total", "Transactions admitted to the mempool, by source",
+                "source")
+            self._refused = metrics.counter(
+                "fcl_txs_refused_total", "Transactions refused at admission, by code", "code")
+            metrics.gauge("fcl_mempool_txs", "Transactions in the mempool", lambda: len(mempool))
+            metrics.gauge("fcl_mempool_bytes", "Bytes of transactions in the mempool",
+                          lambda: mempool.size_bytes)
+            metrics.gauge("fcl_height", "Latest committed height", lambda: app.height)
+
+    def _count(self, source: str, admitted: int, refused: list[str]) -> None:
+        if self._admitted is not None and admitted:
+            self._admitted.inc(admitted, source)
+        if self._refused is not None:
+            for code in refused:
+                self._refused.inc(1, code)
+
+    # -- writes ----------------------------------------------------------------------------
+    def submit(self, obj: Any) -> str:
+        """Admit one decoded transaction; return its id. Raises ``LedgerError``."""
+        return self._submit_one(self.admission.admit, obj)
+
+    def submit_raw(self, raw: bytes) -> str:
+        """Admit one transaction from request bytes; return its id."""
+        return self._submit_one(self.admission.admit_raw, raw)
+
+    def _submit_one(self, admit: Callable[[Any], Transaction], value: Any) -> str:
+        try:
+            tx = admit(value)
+        except LedgerError as exc:
+            self._count("rpc", 0, [exc.code])
+            raise
+        self._count("rpc", 1, [])
+        self.on_admit()
+        self.on_txs([tx])
+        return tx.tx_id
+
+    def submit_many(
+        self, items: list[Any], *, source: str = "rpc", floats: bool = True
+    ) -> list[dict[str, Any]]:
+        """Admit each decoded transaction independently; one outcome per item. Only
+        transactions from clients (``source="rpc"``) are passed on to ``on_txs``.
+        ``floats=False``: the items hold no float markers (``Admission.check``)."""
+        out: list[dict[str, Any]] = []
+        admitted: list[Transaction] = []
+        refused: list[str] = []
+        for index, obj in enumerate(items):
+            try:
+                tx = self.admission.admit(obj, floats=floats)
+            except LedgerError as exc:
+                refused.append(exc.code)
+                message = exc.message.encode("utf-8", "backslashreplace").decode("utf-8")
+                out.append(
+                    {"index": index, "ok": False, "error": {"code": exc.code, "message": message}}
+                )
+            else:
+                admitted.append(tx)
+                out.append({"index": index, "ok": True, "tx_id": tx.tx_id})
+        self._count(source, len(admitted), refused)
+        if admitted:
+            self.on_admit()
+            if source == "rpc":
+                self.on_txs(admitted)
+        return out
+
+    # -- reads -----------------------------------------------------------------------------
+    def _block_dict(self, height: int) -> dict[str, Any] | None:
+        cached = self._blocks.get(height)
+        if cached is not None:
+            self._blocks.move_to_end(height)
+            return cached
+        raw = self.store.get_block_json(height)
+        if raw is None:
+            return None
+        block = json.loads(raw)
+        self._blocks[height] = block
+        if len(self._blocks) > _BLOCK_CACHE:
+            self._blocks.popitem(last=False)
+        return block
+
+    def tx_status(self, tx_id: str) -> dict[str, Any] | None:
+        """``{"status": "committed"|"pending", "tx_id", "tx", "height", "index", "result"}``
+        or None if the node does not know the id. Committed data is checked first."""
+        location = self.store.get_tx_location(tx_id)
+        if location is not None:
+            height, index = location
+            block = self._block_dict(height)
+            if block is not None:
+                return {
+                    "status": "committed",
+                    "tx_id": tx_id,
+                    "tx": block["txs"][index],
+                    "height": height,
+                    "index": index,
+                    "result": block["results"][index],
+                }
+        pending = self.mempool.get(tx_id)
+        if pending is not None:
+            return {
+                "status": "pending",
+                "tx_id": tx_id,
+                "tx": pending.to_json(),
+                "height": None,
+                "index": None,
+                "result": None,
+            }
+        return None
+
+    def block_response(self, height: int) -> bytes | None:
+        """JSON bytes ``{"block", "commit", "hash", "height"}`` for a committed height,
+        spliced from the stored canonical bytes without decoding them."""
+        block = self.store.get_block_json(height)
+        commit = self.store.get_commit_json(height)
+        block_hash = self.store.get_block_hash(height)
+        if block is None or commit is None or block_hash is None:
+            return None
+        return b"".join(
+            (
+                b'{"block":', block, b',"commit":', commit,
+                b',"hash":"', block_hash.encode(), b'","height":', str(height).encode(), b"}",
+            )
+        )
+
+    def status(self) -> dict[str, Any]:
+        tip = self.app.tip
+        return {
+            "chain_id": self.chain_id,
+            "node": self.moniker,
+            "version": VERSION,
+            "genesis_hash": self.genesis.hash,
+            "height": tip.height,
+            "latest_block_hash": tip.block_hash,
+            "latest_block_time": tip.time,
+            "state_root": tip.state_root,
+            "validators": tip.validators.to_json(),
+            "validators_hash": tip.validators.hash(),
+            "mempool": {"txs": len(self.mempool), "bytes": self.mempool.size_bytes},
+            "halted": self.halted,
+            **(self.status_extra() if self.status_extra is not None else {}),
+        }

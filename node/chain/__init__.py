@@ -1,0 +1,1 @@
+"""The chain itself: blocks built, checked, executed and committed; their byte codec."""

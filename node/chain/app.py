@@ -1,0 +1,310 @@
+"""The application side of a validator: what consensus calls to make, check and commit
+blocks. It holds the chain tip (height, hash, time, state root, validator set, the
+history tree of block hashes) and knows nothing of rounds, votes or networks.
+
+* :meth:`Application.build_block` -- the proposer executes a batch of transactions and
+  gets a complete block (every root filled in) and its write set;
+* :meth:`Application.validate_block` -- every validator checks a proposed (or synced)
+  block against its own chain and re-executes it; it gets the write set back or a
+  ``BlockError`` with a stable code (:meth:`Application.check_block` is the same for a
+  block whose transactions root the caller already checked, and returns the block with
+  the results this node computed);
+* :meth:`Application.commit_block` -- with a verified commit certificate, the block, its
+  certificate, state changes and indexes go to the store in one atomic batch.
+
+The BFT driver (``node/driver/asyncio_driver.py``, for every validator count) and the synchronous
+single-node block maker (``node/driver/solo.py``, benchmarks and tests) drive this class. It is
+not thread-safe: one thread at a time builds, checks or commits (the driver runs all of
+it on one worker thread).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from chaincode.executor import Executor
+from chaincode.framework import BlockContext
+from chaincode.validator_state import validator_set_for
+from ledger.block import (
+    MAX_BLOCK_TXS,
+    Block,
+    BlockHeader,
+    CommitCertificate,
+)
+from ledger.encoding import canonical
+from ledger.errors import BlockError, LedgerError, TxError
+from ledger.genesis import Genesis
+from ledger.merkle import AppendOnlyMerkleTree, merkle_root
+from ledger.state import Overlay, StateReader, genesis_state_root, next_state_root
+from ledger.store import Store
+from ledger.tx import Transaction
+from ledger.validators import ValidatorSet
+from node.chain.blockcodec import tx_bytes, txs_root_fast
+
+__all__ = ["Application", "ChainTip", "Writes", "init_store"]
+
+Writes = list[tuple[str, bytes | None]]
+
+
+@dataclass(frozen=True)
+class ChainTip:
+    """The committed chain as of the latest block (height 0: the genesis). Replaced as a
+    whole on each commit, so readers on other threads always see a consistent tip."""
+
+    height: int
+    block_hash: str  # the genesis hash at height 0
+    time: int  # ms; the genesis time at height 0
+    state_root: str
+    validators: ValidatorSet  # the set that signs block height + 1
+
+
+def init_store(store: Store, executor: Executor, genesis: Genesis) -> None:
+    """Write the genesis state into an empty store, or check that an initialised store
+    belongs to this genesis (``BlockError('genesis_mismatch')``)."""
+    if store.initialised:
+        if store.genesis_hash() != genesis.hash:
+            raise BlockError(
+                "genesis_mismatch",
+                f"the store {store.path} holds chain with genesis {store.genesis_hash()}, "
+                f"not {genesis.hash}",
+            )
+        return
+    writes = executor.genesis_writes(genesis)
+    root = next_state_root(genesis_state_root(genesis.hash), writes)
+    store.init_genesis(genesis.hash, genesis.chain_id, writes, root)
+
+
+def _results_root(results: Sequence[dict]) -> tuple[str, list[bytes]]:
+    """``ledger.block.results_root`` and the canonical bytes of each result (kept, so the
+    block's bytes need not encode them again)."""
+    encoded = [canonical(r) for r in results]
+    return merkle_root(encoded).hex(), encoded
+
+
+class _WritesView:
+    """``base`` with ``writes`` applied, for point reads (``validator_set_for``)."""
+
+    def __init__(self, base: StateReader, writes: Writes) -> None:
+        self._base = base
+        self._writes = dict(writes)
+
+    def get(self, key: str) -> bytes | None:
+        if key in self._writes:
+            return self._writes[key]
+        return self._base.get(key)
+
+    def iter_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        view = Overlay(self._base)
+        for key, value in self._writes.items():
+            if value is None:
+                view.delete(key)
+            else:
+                view.put(key, value)
+        return view.iter_prefix(prefix)
+
+
+class Application:
+    """Deterministic block building, checking and committing over one store."""
+
+    def __init__(
+        self,
+        store: Store,
+        executor: Executor,
+        genesis: Genesis,
+        *,
+        is_verified: Callable[[Transaction], bool] | None = None,
+        on_verified: Callable[[Transaction], None] | None = None,
+    ) -> None:
+        """Open the chain in ``store`` (writing the genesis state if it is empty).
+
+        ``is_verified(tx)`` says whether this exact transaction (payload and signatures)
+        was already verified on this node -- the mempool's :meth:`Mempool.is_verified`; such
+        transactions are not verified again in :meth:`validate_block`. ``on_verified(tx)``
+        is told of each transaction :meth:`check_block` did verify (called on the thread
+        that checks blocks)."""
+        init_store(store, executor, genesis)
+        self.store = store
+        self.executor = executor
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self._is_verified = is_verified or (lambda tx: False)
+        self._on_verified = on_verified or (lambda tx: None)
+        # block hash -> (the results tuple of the block this node built or checked, their
+        # canonical bytes)
+        self._result_bytes: dict[str, tuple[tuple[dict, ...], list[bytes]]] = {}
+        self.history = AppendOnlyMerkleTree()
+        for block_hash in store.block_hashes():
+            self.history.append(block_hash)
+        height = store.latest_height()
+        if self.history.size != height:
+            raise BlockError("store_corrupt", f"{self.history.size} block hashes for height {height}")
+        time_ms = genesis.genesis_time
+        if height > 0:
+            raw = store.get_block_json(height)
+            if raw is None:
+                raise BlockError("store_corrupt", f"block {height} is missing")
+            header = json.loads(raw)["header"]
+            time_ms = header["time"]
+            if header["state_root"] != store.state_root():
+                raise BlockError("store_corrupt", "state root of the latest block differs")
+        self.tip = ChainTip(
+            height=height,
+            block_hash=store.latest_hash(),
+            time=time_ms,
+            state_root=store.state_root(),
+            validators=validator_set_for(store, height + 1),
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def height(self) -> int:
+        return self.tip.height
+
+    def history_root(self) -> str:
+        """Merkle root over the hashes of blocks 1..height (the next block's history root)."""
+        return self.history.root().hex()
+
+    def _execute(
+        self, height: int, time_ms: int, proposer: str, txs: Sequence[Transaction]
+    ) -> tuple[list[dict], Writes, str, str]:
+        """Run ``txs`` on the committed state; results, writes, state root, next set hash."""
+        ctx = BlockContext(chain_id=self.chain_id, height=height, time=time_ms, proposer=proposer)
+        execution = self.executor.execute_block(self.store, ctx, txs)
+        writes = list(execution.writes)
+        state_root = next_state_root(self.tip.state_root, writes)
+        next_set = validator_set_for(_WritesView(self.store, writes), height + 1)
+        return execution.results, writes, state_root, next_set.hash()
+
+    # -- the three operations --------------------------------------------------------------
+    def build_block(
+        self, txs: Sequence[Transaction], time_ms: int, proposer: str
+    ) -> tuple[Block, Writes]:
+        """Execute ``txs`` as block ``height + 1`` proposed by ``proposer`` at ``time_ms``
+        and return the complete block with its write set. Does not commit."""
+        tip = self.tip
+        if time_ms <= tip.time:
+            raise BlockError("bad_time", f"block time {time_ms} is not after {tip.time}")
+        if len(txs) > MAX_BLOCK_TXS:
+            raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
+        height = tip.height + 1
+        results, writes, state_root, next_hash = self._execute(height, time_ms, proposer, txs)
+        root, encoded = _results_root(results)
+        header = BlockHeader(
+            chain_id=self.chain_id,
+            height=height,
+            time=time_ms,
+            prev_hash=tip.block_hash,
+            txs_root=txs_root_fast(txs),
+            results_root=root,
+            state_root=state_root,
+            validators_hash=tip.validators.hash(),
+            next_validators_hash=next_hash,
+            proposer=proposer,
+            history_root=self.history_root(),
+        )
+        block = Block(header=header, txs=tuple(txs), results=tuple(results))
+        self._result_bytes[header.hash()] = (block.results, encoded)
+        return block, writes
+
+    def validate_block(self, block: Block) -> Writes:
+        """Check ``block`` as the next block of this chain and re-execute it; return its
+        write set. Raises ``BlockError`` with one of the codes: ``wrong_chain``,
+        ``wrong_height``, ``bad_prev_hash``, ``bad_time``, ``unknown_proposer``,
+        ``bad_validators_hash``, ``bad_history_root``, ``too_many_txs``, ``bad_txs_root``,
+        ``bad_results_root``, ``bad_results``, ``duplicate_tx``, ``bad_signature``,
+        ``results_mismatch``, ``bad_state_root``, ``bad_next_validators_hash``."""
+        if len(block.txs) > MAX_BLOCK_TXS:
+            raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
+        block.check_roots()
+        return self.check_block(block)[1]
+
+    def check_block(self, block: Block) -> tuple[Block, Writes]:
+        """:meth:`validate_block` for a block whose transactions the caller already checked
+        against ``header.txs_root`` (``node.blockcodec.BlockCodec`` does): the block's own
+        ``results`` are not trusted -- this node's re-executed results must hash to
+        ``header.results_root`` (``results_mismatch``) and the returned block carries them.
+        Returns that block and its write set."""
+        tip = self.tip
+        header = block.header
+        if header.chain_id != self.chain_id:
+            raise BlockError("wrong_chain", f"block is for chain {header.chain_id!r}")
+        if header.height != tip.height + 1:
+            raise BlockError("wrong_height", f"expected height {tip.height + 1}, got {header.height}")
+        if header.prev_hash != tip.block_hash:
+            raise BlockError("bad_prev_hash", f"block {header.height} does not link to our tip")
+        if header.time <= tip.time:
+            raise BlockError("bad_time", f"block time {header.time} is not after {tip.time}")
+        if tip.validators.power_of(header.proposer) == 0:
+            raise BlockError("unknown_proposer", "the proposer is not in the validator set")
+        if header.validators_hash != tip.validators.hash():
+            raise BlockError("bad_validators_hash", "validators hash differs from our set")
+        if header.history_root != self.history_root():
+            raise BlockError("bad_history_root", "history root differs from our chain")
+        if len(block.txs) > MAX_BLOCK_TXS:
+            raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
+        seen: set[str] = set()
+        for tx in block.txs:
+            if tx.tx_id in seen:
+                raise BlockError("duplicate_tx", f"transaction {tx.tx_id} appears twice")
+            seen.add(tx.tx_id)
+            if self.store.get_tx_location(tx.tx_id) is not None:
+                raise BlockError("duplicate_tx", f"transaction {tx.tx_id} is already committed")
+        for tx in block.txs:
+            if not self._is_verified(tx):
+                try:
+                    tx.verify_signatures()
+                except TxError as exc:
+                    raise BlockError(exc.code, f"transaction {tx.tx_id}: {exc.message}") from None
+                self._on_verified(tx)
+        results, writes, state_root, next_hash = self._execute(
+            header.height, header.time, header.proposer, block.txs
+        )
+        root, encoded = _results_root(results)
+        if root != header.results_root:
+            raise BlockError("results_mismatch", "re-executed results differ from the block's")
+        if state_root != header.state_root:
+            raise BlockError("bad_state_root", "re-executed state root differs from the block's")
+        if next_hash != header.next_validators_hash:
+            raise BlockError("bad_next_validators_hash", "next validators hash differs")
+        checked = Block(header=header, txs=block.txs, results=tuple(results))
+        self._result_bytes[header.hash()] = (checked.results, encoded)
+        return checked, writes
+
+    def block_wire(self, block: Block) -> bytes:
+        """``canonical(block.to_json())`` (= ``ledger.store.block_bytes``), spliced from
+        the results' canonical bytes kept when this node built or checked the block."""
+        kept = self._result_bytes.get(block.hash())
+        if kept is not None and kept[0] is block.results:
+            encoded = kept[1]
+        else:
+            encoded = [canonical(r) for r in block.results]
+        return b"".join((
+            b'{"header":', canonical(block.header.to_json()),
+            b',"results":[', b",".join(encoded),
+            b'],"txs":[', b",".join(tx_bytes(tx) for tx in block.txs),
+            b"]}",
+        ))
+    def commit_block(self, block: Block, certificate: CommitCertificate, writes: Writes) -> None:
+        """Verify ``certificate`` for ``block`` against the current validator set, then
+        store block, certificate and ``writes`` atomically and advance the tip. ``writes``
+        must be what :meth:`build_block` or :meth:`validate_block` returned for ``block``."""
+        tip = self.tip
+        block_hash = block.hash()
+        if certificate.height != block.height or certificate.block_hash != block_hash:
+            raise BlockError("commit_mismatch", "the certificate is for another block")
+        certificate.verify(self.chain_id, tip.validators)
+        try:
+            self.store.commit_block(block, certificate, writes, block.header.state_root)
+        except LedgerError as exc:
+            raise BlockError(exc.code, exc.message) from exc
+        self.history.append(bytes.fromhex(block_hash))
+        self._result_bytes.clear()
+        self.tip = ChainTip(
+            height=block.height,
+            block_hash=block_hash,
+            time=block.header.time,
+            state_root=block.header.state_root,
+            validators=validator_set_for(self.store, block.height + 1),
+        )

@@ -1,0 +1,1 @@
+"""Peer transport: length-prefixed frames, the authenticated handshake, the peer manager."""

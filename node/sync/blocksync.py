@@ -1,0 +1,262 @@
+"""Block sync: a node that is behind fetches committed blocks and their certificates
+from its peers, over the same connections as consensus.
+
+Frames (canonical JSON)::
+
+    STATUS      {"height": <latest committed>, "hash": <its block hash>,
+                 "consensus_height", "round"}
+    GET_STATUS  {}
+    GET_BLOCKS  {"from": h, "count": n}                          (n <= 64)
+    BLOCKS      {"blocks": [{"block", "certificate"}, ...], "height": <sender's latest>}
+
+Every node sends ``STATUS`` when a connection opens, after each commit and every
+``status_interval_s`` (which also keeps idle connections alive). Knowing its peers'
+heights, a node whose next height ``h`` a peer has already committed asks that peer for
+blocks from ``h``: at once if the peer is two or more blocks ahead, otherwise after
+``grace_s`` without deciding ``h`` itself (a node one block behind usually catches up
+through consensus). One request is outstanding at a time (with a timeout).
+
+Nothing a peer sends is trusted. Received blocks are decoded (transactions must match
+the header's root) off the event loop and handed to the driver, which feeds each one to
+the consensus core when the core reaches its height (only an answer from the peer asked is read; others are
+dropped as ``unsolicited_blocks``): the core verifies the certificate
+against the validator set of *that* height (which the driver derives from the committed
+state, so a governance change of the set is followed block by block), then the block is
+re-executed and committed through the application, which verifies the certificate again.
+The core's ``PeerBehind``/``PeerAhead`` hints make a node send its status to a lagging
+peer, or ask a leading one for its status, at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+from ledger.block import CommitCertificate
+from ledger.encoding import CanonicalEncodingError, canonical, decode
+from ledger.errors import LedgerError
+from ledger.store import Store
+from node.chain.app import Application
+from node.chain.blockcodec import BlockCodec
+from node.driver.asyncio_driver import ConsensusDriver
+from node.net.framing import FrameType
+from node.net.p2p import Peer, PeerManager
+from node.ops.metrics import Registry
+
+__all__ = ["BlockSync"]
+
+log = logging.getLogger("node.sync")
+
+MAX_REQUEST_BLOCKS = 64
+
+
+class BlockSync:
+    """Serves and fetches committed blocks."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        app: Application,
+        driver: ConsensusDriver,
+        peers: PeerManager,
+        codec: BlockCodec,
+        registry: Registry,
+        batch_blocks: int = 16,
+        max_batch_bytes: int = 8 * 1024 * 1024,
+        status_interval_s: float = 2.0,
+        grace_s: float = 2.0,
+        request_timeout_s: float = 15.0,
+    ) -> None:
+        self.store = store
+        self.app = app
+        self.driver = driver
+        self.peers = peers
+        self.codec = codec
+        self.batch_blocks = batch_blocks
+        self.max_batch_bytes = max_batch_bytes
+        self.status_interval_s = status_interval_s
+        self.grace_s = grace_s
+        self.request_timeout_s = request_timeout_s
+        self._inflight: tuple[str, int, float] | None = None  # peer, from height, deadline
+        self._behind_since: float | None = None
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.blocks_received = registry.counter(
+            "fcl_sync_blocks_received_total", "Blocks received through block sync")
+        self.blocks_served = registry.counter(
+            "fcl_sync_blocks_served_total", "Blocks sent to peers through block sync")
+        self.requests = registry.counter("fcl_sync_requests_total", "Block requests sent")
+
+    # -- status -----------------------------------------------------------------------------
+    def status_payload(self) -> bytes:
+        core = self.driver.core
+        tip = self.app.tip
+        return canonical({"consensus_height": core.height, "hash": tip.block_hash,
+                          "height": tip.height, "round": core.round})
+
+    def on_connect(self, peer: Peer) -> None:
+        peer.send(FrameType.STATUS, self.status_payload())
+
+    def committed(self, height: int) -> None:
+        """This node committed ``height``: tell the peers, and fetch more if behind."""
+        self._behind_since = None
+        if self._inflight is not None and self._inflight[1] <= height:
+            if not self.driver.has_synced(height + 1):
+                self._inflight = None
+        self.peers.broadcast(FrameType.STATUS, self.status_payload())
+        self.maybe_request()
+
+    def peer_behind(self, validator: str, height: int) -> None:
+        self.peers.send_to(validator, FrameType.STATUS, self.status_payload())
+
+    def peer_ahead(self, validator: str, height: int) -> None:
+        self.peers.send_to(validator, FrameType.GET_STATUS, b"{}")
+
+    # -- frames -----------------------------------------------------------------------------
+    def handle(self, peer: Peer, kind: int, payload: bytes) -> None:
+        if kind == FrameType.STATUS:
+            self._on_status(peer, payload)
+        elif kind == FrameType.GET_STATUS:
+            peer.send(FrameType.STATUS, self.status_payload())
+        elif kind == FrameType.GET_BLOCKS:
+            self._on_get_blocks(peer, payload)
+        elif kind == FrameType.BLOCKS:
+            self._spawn(self._on_blocks(peer, payload))
+
+    def _on_status(self, peer: Peer, payload: bytes) -> None:
+        try:
+            obj = decode(payload)
+            height = obj["height"]
+        except (CanonicalEncodingError, KeyError, TypeError):
+            self.peers.drop("malformed_status")
+            return
+        if type(height) is not int or height < 0:
+            self.peers.drop("malformed_status")
+            return
+        peer.status_height = height
+        peer.status_at = time.monotonic()
+        self.maybe_request()
+
+    def _on_get_blocks(self, peer: Peer, payload: bytes) -> None:
+        try:
+            obj = decode(payload)
+            start, count = obj["from"], obj["count"]
+        except (CanonicalEncodingError, KeyError, TypeError):
+            self.peers.drop("malformed_get_blocks")
+            return
+        if type(start) is not int or type(count) is not int or start < 1 or not (
+            1 <= count <= MAX_REQUEST_BLOCKS
+        ):
+            self.peers.drop("malformed_get_blocks")
+            return
+        parts: list[bytes] = []
+        size = 0
+        for height in range(start, start + count):
+            block = self.store.get_block_json(height)
+            commit = self.store.get_commit_json(height)
+            if block is None or commit is None:
+                break
+            if parts and size + len(block) + len(commit) > self.max_batch_bytes:
+                break
+            parts.append(b'{"block":' + block + b',"certificate":' + commit + b"}")
+            size += len(block) + len(commit)
+        body = (b'{"blocks":[' + b",".join(parts) + b'],"height":'
+                + str(self.app.height).encode() + b"}")
+        if peer.send(FrameType.BLOCKS, body):
+            self.blocks_served.inc(len(parts))
+
+    def _decode_blocks(self, payload: bytes) -> tuple[list[tuple[Any, CommitCertificate]], int]:
+        obj = decode(payload)
+        if not isinstance(obj, dict) or set(obj) != {"blocks", "height"}:
+            raise ValueError("a BLOCKS frame has exactly blocks, height")
+        entries = obj["blocks"]
+        if not isinstance(entries, list) or len(entries) > MAX_REQUEST_BLOCKS:
+            raise ValueError("blocks must be a list")
+        out = []
+        for entry in entries:
+            if not isinstance(entry, dict) or set(entry) != {"block", "certificate"}:
+                raise ValueError("each entry has exactly block, certificate")
+            block = self.codec.decode(entry["block"])
+            cert = CommitCertificate.from_json(entry["certificate"])
+            if cert.height != block.height or cert.block_hash != block.hash():
+                raise ValueError(f"certificate does not name block {block.height}")
+            out.append((block, cert))
+        height = obj["height"]
+        return out, height if type(height) is int else 0
+
+    async def _on_blocks(self, peer: Peer, payload: bytes) -> None:
+        if self._inflight is None or self._inflight[0] != peer.key:
+            self.peers.drop("unsolicited_blocks")  # only answers to our request are read
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            entries, height = await loop.run_in_executor(None, self._decode_blocks, payload)
+        except (CanonicalEncodingError, LedgerError, ValueError, TypeError, KeyError) as exc:
+            self.peers.drop("malformed_blocks")
+            log.warning("bad BLOCKS frame", extra={"peer": peer.key[:16], "detail": str(exc)})
+            if self._inflight is not None and self._inflight[0] == peer.key:
+                self._inflight = None
+            return
+        if height > (peer.status_height or 0):
+            peer.status_height = height
+        self.blocks_received.inc(len(entries))
+        kept = self.driver.offer_synced(entries)
+        if self._inflight is not None and self._inflight[0] == peer.key:
+            if not entries or not kept:
+                self._inflight = None
+        if entries:
+            log.info("blocks received", extra={"peer": peer.key[:16], "count": len(entries),
+                                               "from": entries[0][0].height, "kept": kept})
+
+    # -- fetching ---------------------------------------------------------------------------
+    def maybe_request(self) -> None:
+        """Ask a peer for blocks if one has committed the height this node needs next."""
+        now = time.monotonic()
+        if self._inflight is not None:
+            if now < self._inflight[2] and self._inflight[0] in self.peers.peers:
+                return
+            self._inflight = None
+        need = self.app.height + 1
+        if self.driver.has_synced(need):
+            return
+        candidates = [p for p in self.peers.peers.values()
+                      if p.status_height is not None and p.status_height >= need]
+        if not candidates:
+            self._behind_since = None
+            return
+        best = max(p.status_height or 0 for p in candidates)
+        if best < need + 1:
+            if self._behind_since is None:
+                self._behind_since = now
+                return
+            if now - self._behind_since < self.grace_s:
+                return
+        top = [p for p in candidates if p.status_height == best]
+        peer = random.choice(top)
+        count = min(self.batch_blocks, best - need + 1)
+        if peer.send(FrameType.GET_BLOCKS, canonical({"count": count, "from": need})):
+            self._inflight = (peer.key, need, now + self.request_timeout_s)
+            self.requests.inc()
+            log.info("requesting blocks", extra={"peer": peer.key[:16], "from": need,
+                                                 "count": count, "peer_height": best})
+
+    async def run(self) -> None:
+        """Announce the status periodically and retry requests."""
+        while not self._stopping:
+            await asyncio.sleep(min(self.status_interval_s, self.grace_s / 2))
+            self.peers.broadcast(FrameType.STATUS, self.status_payload())
+            self.maybe_request()
+
+    def stop(self) -> None:
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,1 @@
+"""Where a transaction waits: admission checks, the mempool, and gossip to peers."""

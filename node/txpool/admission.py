@@ -1,0 +1,213 @@
+"""Transaction admission: everything a transaction must pass before it enters the
+mempool, each refusal with a stable code.
+
+Order (cheapest first, so a flood of bad input costs little):
+
+1. size of the raw bytes (``tx_too_large``);
+2. JSON decoding: UTF-8, no duplicate keys, no NaN/Infinity (``malformed_json``);
+3. no floats anywhere (``malformed_tx``, naming the field, e.g. ``payload.args.area``);
+4. structure, canonical encodability and canonical size via ``ledger.tx.parse_transaction``
+   (``malformed_tx``, ``tx_too_large``) and the chain id (``wrong_chain``);
+5. replay: the id is neither committed (store index) nor pending (``duplicate_tx``);
+6. room in the mempool (``mempool_full``), before the costly step;
+7. signatures, verified once here and never again on this node (``bad_signature``) --
+   unless this node already verified exactly this transaction in a proposal that came
+   before it (:class:`VerifiedCache`).
+
+A refused transaction changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any, Protocol
+
+from ledger.errors import TxError
+from ledger.tx import MAX_TX_BYTES, Transaction, parse_transaction
+from node.chain.blockcodec import tx_json_key
+from node.txpool.mempool import Mempool
+
+__all__ = [
+    "Admission",
+    "VerifiedCache",
+    "MAX_RAW_TX_BYTES",
+    "TxIndex",
+    "decode_json",
+    "decode_json_flagged",
+    "find_float",
+    "tx_size",
+]
+
+# A client may send a transaction pretty-printed; the canonical form is what is limited to
+# MAX_TX_BYTES, the raw text may be up to twice that.
+MAX_RAW_TX_BYTES = 2 * MAX_TX_BYTES
+
+
+class TxIndex(Protocol):
+    """What admission needs of the store."""
+
+    def get_tx_location(self, tx_id: str) -> tuple[int, int] | None: ...
+
+
+class _Float:
+    """Stands in for a float literal while decoding, so the field can be named later."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _reject_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not allowed")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate object key {key!r}")
+            seen.add(key)
+    return out
+
+
+def decode_json_flagged(raw: bytes) -> tuple[Any, bool]:
+    """:func:`decode_json`, and whether the text had any float literal (only then need
+    the value be searched with :func:`find_float`)."""
+    floats: list[_Float] = []
+
+    def on_float(text: str) -> _Float:
+        marker = _Float(text)
+        floats.append(marker)
+        return marker
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TxError("malformed_json", f"body is not UTF-8: {exc.reason}") from None
+    try:
+        value = json.loads(
+            text,
+            parse_float=on_float,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicates,
+        )
+    except RecursionError:
+        raise TxError("malformed_json", "JSON nested too deeply") from None
+    except ValueError as exc:
+        raise TxError("malformed_json", f"not valid JSON: {exc}") from None
+    return value, bool(floats)
+
+
+def decode_json(raw: bytes) -> Any:
+    """Parse request bytes. Floats become markers (see :func:`find_float`); anything that
+    is not strict UTF-8 JSON raises ``TxError('malformed_json')``."""
+    return decode_json_flagged(raw)[0]
+
+
+def find_float(value: Any, root: str = "") -> tuple[str, str] | None:
+    """``(field path, literal)`` of the first float in ``value`` (depth first, in document
+    order), or None. Iterative, so any nesting JSON decoding accepted is fine."""
+    stack: list[tuple[Any, str]] = [(value, root)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, _Float):
+            return path or "<root>", item.text
+        if isinstance(item, dict):
+            children = [(v, f"{path}.{k}" if path else str(k)) for k, v in item.items()]
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(reversed([(v, f"{path}[{i}]") for i, v in enumerate(item)]))
+    return None
+
+
+def tx_size(tx: Transaction) -> int:
+    """The size a transaction is charged in the mempool (its canonical size, estimated as
+    ``parse_transaction`` does without encoding it again)."""
+    return len(tx.payload_bytes) + 130 * len(tx.signatures) + 32
+
+
+class VerifiedCache:
+    """Transactions whose signatures this node verified outside the mempool (in a proposal
+    that arrived before the gossip carrying them), so that admitting them afterwards does
+    not verify them again. Bounded; keyed by id, and the signatures must match too. Filled
+    on the application thread, read on the event loop (single dict operations)."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self._sigs: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def add(self, tx: Transaction) -> None:
+        self._sigs[tx.tx_id] = tx.signatures
+        if len(self._sigs) > self.max_entries:
+            self._sigs.popitem(last=False)
+
+    def __contains__(self, tx: object) -> bool:
+        return isinstance(tx, Transaction) and self._sigs.get(tx.tx_id) == tx.signatures
+
+
+class Admission:
+    """Checks transactions for one chain against one store and mempool."""
+
+    def __init__(
+        self,
+        chain_id: str,
+        index: TxIndex,
+        mempool: Mempool,
+        verified: VerifiedCache | None = None,
+    ) -> None:
+        self.chain_id = chain_id
+        self.index = index
+        self.mempool = mempool
+        self.verified = verified
+
+    def parse_raw(self, raw: bytes) -> Any:
+        """Steps 1-2: size and JSON decoding of one transaction's bytes."""
+        if len(raw) > MAX_RAW_TX_BYTES:
+            raise TxError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
+        return decode_json(raw)
+
+    def check(self, obj: Any, *, floats: bool = True) -> Transaction:
+        """Steps 3-7 on a decoded transaction; returns it verified (not yet pooled).
+
+        ``floats=False`` skips the search for float markers: the caller knows the value
+        has none (:func:`decode_json_flagged` said so), or it was decoded by plain
+        ``json.loads``, whose ``float`` values ``parse_transaction`` refuses anyway."""
+        if floats:
+            found = find_float(obj)
+            if found is not None:
+                path, literal = found
+                raise TxError(
+                    "malformed_tx",
+                    f"{path}: floats are not allowed (found {literal}); use an integer or "
+                    "a decimal string",
+                )
+        tx = parse_transaction(obj, chain_id=self.chain_id)
+        location = self.index.get_tx_location(tx.tx_id)
+        if location is not None:
+            raise TxError(
+                "duplicate_tx",
+                f"transaction {tx.tx_id} is already committed at height {location[0]}",
+            )
+        if tx.tx_id in self.mempool:
+            raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
+        self.mempool.check_room(tx_size(tx))
+        if self.verified is None or tx not in self.verified:
+            tx.verify_signatures()
+        return tx
+
+    def admit(self, obj: Any, *, floats: bool = True) -> Transaction:
+        """Check a decoded transaction and add it to the mempool."""
+        tx = self.check(obj, floats=floats)
+        self.mempool.add(tx, tx_size(tx), tx_json_key(obj))
+        return tx
+
+    def admit_raw(self, raw: bytes) -> Transaction:
+        """Check raw bytes of one transaction and add it to the mempool."""
+        if len(raw) > MAX_RAW_TX_BYTES:
+            raise TxError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
+        obj, floats = decode_json_flagged(raw)
+        return self.admit(obj, floats=floats)

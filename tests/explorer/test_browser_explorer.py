@@ -1,0 +1,260 @@
+"""The explorer in headless Chromium against a real running devnet.
+
+A module fixture starts ``fcl devnet --data TMP --base-port P`` (validators as
+subprocesses, the sample lifecycle, the explorer mounted by the node) and Selenium drives
+Debian's ``/usr/bin/chromium`` through ``/usr/bin/chromedriver`` (nothing is downloaded:
+the driver path is given, so selenium-manager is not used). Pages: the dashboard, the
+project with its plot map (SVG polygons), the trace of a serial, the certificate page
+with its QR code, and the verification page accepting an uploaded certificate and
+rejecting a tampered one (file input and pasted JSON).
+
+Without the browser these tests skip with the reason; with ``CI=true`` they fail instead
+(``scripts/install-browser.sh`` installs it; CI runs as root).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fcl.devnet.sample import PLOTS, PROJECT_ID
+from ledger.genesis import Genesis
+from tests.support.devnet import ServingDevnet, free_base_port, sample_marker
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--window-size=1280,1600",
+)
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if importlib.util.find_spec("selenium") is None:
+        return "the Python package selenium is not installed (pip install -e '.[test]')"
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not path.exists():
+            return f"{path} is missing (run scripts/install-browser.sh as root)"
+    return None
+
+
+def make_driver(user_data_dir: str) -> Any:
+    """Headless Debian Chromium through its own chromedriver; nothing is downloaded."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={user_data_dir}")
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
+                              options=options)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    reason = browser_missing()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests cannot run under CI: {reason}")
+        pytest.skip(reason)
+    with tempfile.TemporaryDirectory(prefix="fcl-chromium-") as profile:
+        driver = make_driver(profile)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+@dataclass
+class Net:
+    base_url: str
+    data: Path
+    marker: dict[str, Any]
+    genesis: Genesis
+
+    def page(self, path: str) -> str:
+        return self.base_url + path
+
+    def certificate(self, purpose: str) -> Path:
+        rid = self.marker[f"{purpose}_retirement_id"]
+        return self.data / "certificates" / f"{purpose}-{rid}.json"
+
+
+@pytest.fixture(scope="module")
+def net(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
+    """A devnet serving for the whole module (``browser`` first: no browser, no devnet)."""
+    data = tmp_path_factory.mktemp("browser") / "devnet"
+    serving = ServingDevnet(data, free_base_port())
+    try:
+        url = serving.wait_ready()
+        yield Net(url.removesuffix("/explorer/"), data, sample_marker(data),
+                  Genesis.load(data / "genesis.json"))
+    finally:
+        code = serving.stop()
+    assert code == 0, "\n".join(serving.lines[-30:])
+
+
+def number(text: str) -> int:
+    digits = re.sub(r"[^0-9]", "", text)
+    assert digits, f"no number in {text!r}"
+    return int(digits)
+
+
+def css(driver: Any, selector: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return list(driver.find_elements(By.CSS_SELECTOR, selector))
+
+
+def one(driver: Any, selector: str) -> Any:
+    found = css(driver, selector)
+    assert len(found) == 1, f"{selector}: {len(found)} elements on {driver.current_url}"
+    return found[0]
+
+
+def wait_for(driver: Any, condition: Any, timeout_s: float = 30) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout_s).until(condition)
+
+
+def issued_total(marker: dict[str, Any]) -> int:
+    return sum(v["quantity"] for k, v in marker["returns"].items() if k.startswith("issue:"))
+
+
+def test_dashboard(browser: Any, net: Net) -> None:
+    browser.get(net.page("/explorer/"))
+    assert number(one(browser, "#height").text) >= net.marker["final_height"]
+    assert number(one(browser, "[data-total=issued]").text) == issued_total(net.marker) == 6503
+    assert number(one(browser, "[data-total=retired]").text) == 1250
+    assert number(one(browser, "[data-total=projects]").text) == 1
+    rows = css(browser, "#validators tr")[1:]
+    assert len(rows) == len(net.genesis.validators.to_json())
+    assert net.genesis.chain_id in browser.page_source
+
+
+def test_project_page_shows_the_plots_on_a_map(browser: Any, net: Net) -> None:
+    browser.get(net.page(f"/explorer/projects/{PROJECT_ID}"))
+    assert PROJECT_ID in one(browser, "h1").text
+    polygons = css(browser, "#plot-map svg polygon")
+    assert sorted(p.get_attribute("data-plot") for p in polygons) == sorted(
+        p.plot_id for p in PLOTS)
+    for poly in polygons:
+        assert len(poly.get_attribute("points").split()) >= 7  # irregular, 7-9 vertices
+        assert poly.size["width"] > 5 and poly.size["height"] > 5  # drawn, not collapsed
+    assert len(css(browser, "#plots tr")) == 1 + len(PLOTS)
+    assert len(css(browser, "#batches tr")) == 3  # header + two vintages
+    # a polygon links to its plot's page
+    target = next(p for p in polygons if p.get_attribute("data-plot") == "XN-SF-01")
+    target.click()  # a real mouse click on the polygon, inside its SVG <a>
+    wait_for(browser, lambda d: d.current_url.endswith("/explorer/plots/XN-SF-01"))
+    assert "341022" in browser.page_source
+
+
+def test_serial_trace_from_plots_to_retirement(browser: Any, net: Net) -> None:
+    browser.get(net.page(f"/explorer/trace/{PROJECT_ID}:1"))
+    actions = [li.get_attribute("data-action") for li in css(browser, "#timeline li")]
+    assert actions[:len(PLOTS)] == ["plot"] * len(PLOTS)
+    assert actions[len(PLOTS):] == ["project", "validation", "registration", "report",
+                                    "verification", "issue", "list", "trade", "retire"]
+    tx_links = css(browser, "#timeline a.tx-link")
+    assert net.marker["tx_ids"]["retire_compliance"] in [a.text for a in tx_links]
+    assert "retire" in one(browser, "#state").text.lower()
+    # the trace leads on to the retirement's certificate
+    link = next(a for a in css(browser, "a") if "/explorer/certificates/" in
+                (a.get_attribute("href") or ""))
+    link.click()
+    wait_for(browser, lambda d: net.marker["compliance_retirement_id"] in d.current_url)
+
+
+def test_certificate_page_has_a_qr_code(browser: Any, net: Net) -> None:
+    rid = net.marker["compliance_retirement_id"]
+    browser.get(net.page(f"/explorer/certificates/{rid}"))
+    qr = one(browser, "#qr svg")
+    assert qr.size["width"] >= 100 and qr.size["height"] >= 100
+    assert len(css(browser, "#qr svg path, #qr svg rect")) >= 1
+    serials = one(browser, "#serials").text
+    assert "CCER-AH-XN-0001-2020-000000001-000001000" in serials
+    assert "wanjiang-cement" in browser.page_source or "Wanjiang" in browser.page_source
+
+
+def verdict(browser: Any) -> tuple[bool, list[tuple[str, bool]]]:
+    wait_for(browser, lambda d: css(d, "#verdict"))
+    section = one(browser, "#verdict")
+    checks = [(tr.get_attribute("data-check"), tr.get_attribute("data-ok") == "true")
+              for tr in css(browser, "#checks tr[data-check]")]
+    return section.get_attribute("data-ok") == "true", checks
+
+
+def submit_file(browser: Any, net: Net, path: Path) -> None:
+    browser.get(net.page("/explorer/verify"))
+    one(browser, "input[type=file][name=certificate]").send_keys(str(path))
+    one(browser, "form.verify button[type=submit]").click()
+
+
+def submit_pasted(browser: Any, net: Net, text: str) -> None:
+    browser.get(net.page("/explorer/verify"))
+    area = one(browser, "textarea[name=certificate_json]")
+    browser.execute_script("arguments[0].value = arguments[1];", area, text)
+    one(browser, "form.verify button[type=submit]").click()
+
+
+def assert_caught_by_proofs(checks: list[tuple[str, bool]]) -> None:
+    """The certificate is still well formed and signed by the network; what fails is the
+    Merkle inclusion of the changed transaction or result."""
+    result = dict(checks)
+    assert result.get("inclusion") is False, checks
+    assert all(result.get(name) for name in ("format", "genesis", "chain_id", "headers",
+                                              "commits")), checks
+
+
+def test_verification_page_accepts_a_good_certificate(browser: Any, net: Net) -> None:
+    submit_file(browser, net, net.certificate("compliance"))
+    ok, checks = verdict(browser)
+    assert ok and checks and all(passed for _, passed in checks), checks
+    submit_pasted(browser, net, net.certificate("voluntary").read_text(encoding="utf-8"))
+    ok, checks = verdict(browser)
+    assert ok and all(passed for _, passed in checks), checks
+    assert net.genesis.hash in browser.page_source
+
+
+def test_verification_page_rejects_a_tampered_certificate(
+    browser: Any, net: Net, tmp_path: Path
+) -> None:
+    original = net.certificate("voluntary").read_text(encoding="utf-8")
+    tampered = original.replace("Huangshan Scenic Area", "Huangshan Scen1c Area")
+    assert tampered != original
+    path = tmp_path / "tampered.json"
+    path.write_text(tampered, encoding="utf-8")
+    submit_file(browser, net, path)
+    ok, checks = verdict(browser)
+    assert not ok
+    assert_caught_by_proofs(checks)
+
+    # pasted: the compliance certificate with one more tonne claimed
+    doc = json.loads(net.certificate("compliance").read_text(encoding="utf-8"))
+    text = json.dumps(doc, ensure_ascii=False)
+    bumped = text.replace('"quantity": 1000', '"quantity": 1001', 1)
+    assert bumped != text
+    submit_pasted(browser, net, bumped)
+    ok, checks = verdict(browser)
+    assert not ok
+    assert_caught_by_proofs(checks)

@@ -1,0 +1,141 @@
+"""``fcl audit`` against a real node: ``fcl node init`` and ``fcl node start`` as a process on
+a free 127.0.0.1 port, transactions signed with the dev regulator key, then the audit over
+HTTP (with the prefetching fetcher), on the data folder while the node runs (refused) and
+after it stopped (same verdict as over HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fcl.audit.cli import EXIT_OK, EXIT_UNABLE, register
+from ledger.crypto import sha256_hex
+from ledger.tx import build_transaction
+from tests.support.fcl_process import (
+    PASSPHRASE,
+    clean_env,
+    free_port,
+    run,
+    start_node,
+    stop_node,
+    wait_healthy,
+)
+from wallet.keystore import Keystore
+
+CHAIN = "fcl-audit-e2e"
+
+
+def fcl_audit(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="fcl")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["audit", *argv])
+    return int(args.func(args))
+
+
+class RunningNode:
+    def __init__(self, home: Path, pp_file: Path, url: str) -> None:
+        self.home, self.pp_file, self.url = home, pp_file, url
+        self.key = Keystore(home / "wallet").load("regulator", PASSPHRASE)
+        self.proc = start_node(home, pp_file)
+        wait_healthy(url, self.proc)
+        self.sent = 0
+
+    def block_of_txs(self, count: int, *, failing: bool = False) -> int:
+        """Send ``count`` notary records in one batch, wait until they are committed, and
+        return the height. ``failing`` adds a record of an already recorded name."""
+        names = [f"audit-{self.sent + i}" for i in range(count)]
+        self.sent += count
+        if failing:
+            names.append("audit-0")
+        txs = [
+            build_transaction(chain_id=CHAIN, contract="notary", method="record",
+                              args={"name": n, "sha256": sha256_hex(n.encode())},
+                              nonce=f"{n}-{self.sent}", keys=[self.key])
+            for n in names
+        ]
+        resp = httpx.post(f"{self.url}/v1/txs/batch",
+                          json={"txs": [t.to_json() for t in txs]}, timeout=30)
+        assert resp.status_code == 200 and all(r["ok"] for r in resp.json()["results"]), resp.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            record = httpx.get(f"{self.url}/v1/txs/{txs[-1].tx_id}", timeout=10).json()
+            if record["status"] == "committed":
+                return int(record["height"])
+            time.sleep(0.05)
+        raise AssertionError("transactions were not committed")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            stop_node(self.proc)
+
+
+@pytest.fixture
+def node(tmp_path: Path):
+    port = free_port()
+    pp_file = tmp_path / "passphrase"
+    pp_file.write_text(PASSPHRASE + "\n")
+    pp_file.chmod(0o600)
+    home = tmp_path / "node0"
+    res = run("node", "init", "--home", str(home), "--chain-id", CHAIN, "--rpc-port", str(port),
+              "--passphrase-file", str(pp_file), env=clean_env())
+    assert res.returncode == 0, res.stderr
+    running = RunningNode(home, pp_file, f"http://127.0.0.1:{port}")
+    yield running
+    running.stop()
+
+
+def test_audit_a_running_node_then_its_data_folder(node: RunningNode, capsys) -> None:
+    heights = [node.block_of_txs(3, failing=(i == 1)) for i in range(4)]
+    assert heights == sorted(set(heights))  # one block per batch
+    genesis = str(node.home / "genesis.json")
+    checkpoint = node.home.parent / "checkpoint.json"
+    assert fcl_audit("--node", node.url, "--genesis", genesis, "--json",
+                     "--write-checkpoint", str(checkpoint)) == EXIT_OK
+    over_http = json.loads(capsys.readouterr().out)
+    assert over_http["ok"] and over_http["final_height"] >= heights[-1]
+    assert over_http["txs"] == 13 and over_http["failed_txs"] == 1
+    status = httpx.get(f"{node.url}/v1/status").json()
+    assert over_http["final_block_hash"] == status["latest_block_hash"]
+    assert over_http["final_state_root"] == status["state_root"]
+    assert json.loads(checkpoint.read_text())["height"] == over_http["final_height"]
+
+    # LevelDB allows one process: the data folder of a running node is refused, clearly
+    assert fcl_audit("--data", str(node.home / "data"), "--genesis", genesis) == EXIT_UNABLE
+    err = capsys.readouterr().err
+    assert "error: store_locked: " in err and "--node" in err and "Traceback" not in err
+
+    node.stop()
+    assert fcl_audit("--data", str(node.home), "--genesis", genesis, "--json") == EXIT_OK
+    offline = json.loads(capsys.readouterr().out)
+    for key in ("final_height", "final_block_hash", "final_state_root", "history_root", "txs"):
+        assert offline[key] == over_http[key], key
+
+
+def test_checkpoint_check_against_a_running_node(node: RunningNode, capsys) -> None:
+    probe = httpx.get(f"{node.url}/v1/history/consistency?old_size=0&new_size=0")
+    if probe.status_code == 404 and probe.json()["error"]["code"] == "not_found":
+        pytest.skip("node/api/rpc.py does not include the history router yet")
+    genesis = str(node.home / "genesis.json")
+    for _ in range(3):
+        node.block_of_txs(2)
+    checkpoint = node.home.parent / "checkpoint.json"
+    assert fcl_audit("--node", node.url, "--genesis", genesis, "--write-checkpoint",
+                     str(checkpoint)) == EXIT_OK
+    for _ in range(3):
+        node.block_of_txs(2)
+    capsys.readouterr()
+    assert fcl_audit("--node", node.url, "--genesis", genesis, "--since-checkpoint",
+                     str(checkpoint), "--json") == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["validator_set_source"] == "checkpoint"
+    assert report["new_checkpoint"]["height"] == report["latest_height"] - 1
+    saved = json.loads(checkpoint.read_text())
+    forged = f"{saved['height']}:{'ee' * 32}"
+    assert fcl_audit("--node", node.url, "--genesis", genesis, "--since-checkpoint",
+                     forged) == 3
+    assert "checkpoint_root" in capsys.readouterr().err

@@ -1,0 +1,457 @@
+"""The pieces of the BFT node around the consensus core: block codec and byte splicing,
+check_block's own results, the sign-state file, the driver for one validator (with and
+without a network: persist before broadcast), metrics and the extended config."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from chaincode.executor import Executor
+from ledger.block import Block, results_root
+from ledger.encoding import canonical
+from ledger.errors import BlockError, LedgerError
+from ledger.store import Store
+from ledger.tx import build_transaction
+from node.chain.app import Application
+from node.chain.blockcodec import BlockCodec, block_bytes, proposal_bytes, tx_bytes, tx_json_key
+from node.consensus import ConsensusConfig, Proposal, SignState, SignStateError, Step, Vote
+from node.driver.asyncio_driver import ConsensusDriver, DriverConfig, DriverMetrics
+from node.driver.signfile import SignStateFile
+from node.home import HomeError, NodeConfig
+from node.ops.metrics import Registry
+from node.runtime import NodeRuntime
+from node.txpool.admission import tx_size
+from node.txpool.mempool import Mempool
+from tests.support.common import GENESIS_TIME, det_key, make_genesis, notary_tx
+
+
+@pytest.fixture
+def app(tmp_path: Path, genesis):
+    store = Store(tmp_path / "db")
+    yield Application(store, Executor(), genesis)
+    store.close()
+
+
+def built(app: Application, key, n: int = 3, tag: str = "b") -> tuple[Block, list]:
+    txs = [notary_tx(det_key("regulator"), f"{tag}{i}") for i in range(n)]
+    return app.build_block(txs, GENESIS_TIME + 1, key.public_key_hex)
+
+
+# -- splicing and decoding ------------------------------------------------------------------
+
+
+def test_spliced_bytes_equal_canonical_encoding(app, validator_key) -> None:
+    block, _ = built(app, validator_key, 4)
+    for tx in block.txs:
+        assert tx_bytes(tx) == canonical(tx.to_json())
+    assert block_bytes(block) == canonical(block.to_json())
+    for pol in (-1, 0):
+        prop = Proposal.sign(validator_key, app.chain_id, 1, block, pol)
+        assert proposal_bytes(prop, block_bytes(block)) == prop.to_bytes()
+
+
+def test_codec_reuses_only_exactly_identical_verified_transactions(app, validator_key) -> None:
+    reg = det_key("regulator")
+    tx = build_transaction(chain_id=app.chain_id, contract="notary", method="record",
+                           args={"name": "x", "sha256": "00" * 32, "flag": 1}, nonce="n",
+                           keys=[reg])
+    pool = Mempool()
+    pool.add(tx, tx_size(tx), tx_json_key(tx.to_json()))
+    codec = BlockCodec(app.chain_id, pool.by_json_key)
+    block, _ = app.build_block([tx], GENESIS_TIME + 1, validator_key.public_key_hex)
+    obj = json.loads(canonical(block.to_json()))
+    decoded = codec.decode(obj)
+    assert decoded.txs[0] is tx and codec.reused == 1 and decoded.hash() == block.hash()
+    # the same JSON but `true` for `1`: not the verified transaction, so parsed; its
+    # canonical bytes differ from what the header committed to
+    obj["txs"][0]["payload"]["args"]["flag"] = True
+    with pytest.raises(BlockError) as err:
+        codec.decode(obj)
+    assert err.value.code == "bad_txs_root" and codec.parsed == 1
+
+
+def test_codec_refusals(app, validator_key) -> None:
+    block, _ = built(app, validator_key)
+    codec = BlockCodec(app.chain_id)
+    good = json.loads(canonical(block.to_json()))
+
+    def refused(obj, code: str) -> None:
+        with pytest.raises(LedgerError) as err:
+            codec.decode(obj)
+        assert err.value.code == code
+
+    refused([], "malformed_block")
+    refused({**good, "extra": 1}, "malformed_block")
+    refused({**good, "results": good["results"][:1]}, "malformed_block")
+    refused({**good, "results": [1, 2, 3]}, "malformed_block")
+    refused({**good, "txs": good["txs"][:2], "results": good["results"][:2]}, "bad_txs_root")
+    refused({**good, "header": {**good["header"], "height": -1}}, "malformed_header")
+    other = BlockCodec("other-chain")
+    with pytest.raises(BlockError) as err:
+        other.decode(good)
+    assert err.value.code == "wrong_chain"
+    bad_tx = json.loads(json.dumps(good))
+    bad_tx["txs"][0]["signatures"] = ["zz"]
+    refused(bad_tx, "malformed_tx")
+
+
+def test_check_block_commits_its_own_results(tmp_path: Path, genesis, validator_key) -> None:
+    a = Application(Store(tmp_path / "a"), Executor(), genesis)
+    b = Application(Store(tmp_path / "b"), Executor(), genesis)
+    try:
+        block, writes = built(a, validator_key)
+        garbage = tuple(dict(r, message="forged") for r in block.results)
+        carried = Block(block.header, block.txs, garbage)  # results the header does not cover
+        checked, checked_writes = b.check_block(carried)
+        assert checked.results == block.results and checked_writes == writes
+        forged_header = dataclasses.replace(block.header, results_root=results_root(garbage))
+        with pytest.raises(BlockError) as err:
+            b.check_block(Block(forged_header, block.txs, garbage))
+        assert err.value.code == "results_mismatch"
+    finally:
+        a.store.close()
+        b.store.close()
+
+
+# -- sign state file ------------------------------------------------------------------------
+
+
+def sample_state(block: Block | None, height: int = 3, round_: int = 1) -> SignState:
+    vote = Vote.sign(det_key("v"), "prevote", "fcl-test", height, round_, "")
+    if block is None:
+        return SignState(height=height, round=round_, step=Step.PREVOTE, sign_digest="aa" * 32,
+                         votes=(vote.to_json(),))
+    return SignState(height=height, round=round_, step=Step.PRECOMMIT, sign_digest="bb" * 32,
+                     block_hash=block.hash(), locked_round=round_, locked_hash=block.hash(),
+                     valid_round=round_, valid_block=block.to_json(), valid_pol=(),
+                     votes=(vote.to_json(),))
+
+
+def test_sign_state_round_trip_and_torn_writes(tmp_path: Path, app, validator_key) -> None:
+    block, _ = built(app, validator_key)
+    f = SignStateFile(tmp_path / "ss")
+    assert f.load() is None
+    first = sample_state(None)
+    f.save(first)
+    second = sample_state(block, round_=2)
+    f.save(second, lambda h: block_bytes(block) if h == block.hash() else None)
+    f.close()
+    loaded = SignStateFile(tmp_path / "ss").load()
+    assert loaded == second
+    assert len(list((tmp_path / "ss").glob("valid-*.json"))) == 1
+    # a torn newest record: the previous one is loaded
+    newest = tmp_path / "ss" / "sign_state.0"
+    newest.write_bytes(newest.read_bytes()[:-5])
+    assert SignStateFile(tmp_path / "ss").load() == first
+    # saving again after loading continues the sequence (and prunes the unused block file)
+    g = SignStateFile(tmp_path / "ss")
+    g.load()
+    third = sample_state(None, height=4, round_=0)
+    g.save(third)
+    g.close()
+    assert SignStateFile(tmp_path / "ss").load() == third
+    assert list((tmp_path / "ss").glob("valid-*.json")) == []
+
+
+def test_sign_state_refuses_to_forget(tmp_path: Path, app, validator_key) -> None:
+    block, _ = built(app, validator_key)
+    f = SignStateFile(tmp_path / "ss")
+    f.save(sample_state(block))
+    f.close()
+    for path in (tmp_path / "ss").glob("valid-*.json"):
+        path.unlink()
+    with pytest.raises(SignStateError) as err:
+        SignStateFile(tmp_path / "ss").load()
+    assert err.value.code == "malformed_sign_state"
+    # an intact record (checksum right) that is not a sign state
+    import hashlib
+    import struct
+
+    body = canonical({"height": "x"})
+    record = b"FCLSS1\n" + struct.pack(">QI32s", 9, len(body), hashlib.sha256(body).digest()) + body
+    (tmp_path / "ss" / "sign_state.1").write_bytes(record)
+    with pytest.raises(SignStateError):
+        SignStateFile(tmp_path / "ss").load()
+
+
+# -- the driver -----------------------------------------------------------------------------
+
+
+class RecordingFile(SignStateFile):
+    def __init__(self, directory: Path, log: list) -> None:
+        super().__init__(directory)
+        self.log = log
+
+    def save(self, state, block_wire=lambda h: None) -> None:
+        super().save(state, block_wire)
+        self.log.append(("persist", state.position))
+
+
+class RecordingNetwork:
+    def __init__(self, log: list) -> None:
+        self.log = log
+        self.committed_heights: list[int] = []
+
+    def broadcast_consensus(self, height: int, data: bytes) -> None:
+        obj = json.loads(data)
+        step = {"proposal": 1, "prevote": 2, "precommit": 3}[obj["type"]]
+        self.log.append(("send", (height, obj["round"], step)))
+
+    def peer_behind(self, validator: str, height: int) -> None: ...
+
+    def peer_ahead(self, validator: str, height: int) -> None: ...
+
+    def committed(self, height: int) -> None:
+        self.committed_heights.append(height)
+
+
+def test_driver_persists_before_sending_and_makes_no_empty_blocks(
+    tmp_path: Path, genesis, validator_key, regulator_key
+) -> None:
+    log: list = []
+
+    async def scenario() -> None:
+        store = Store(tmp_path / "db")
+        pool = Mempool()
+        app = Application(store, Executor(), genesis, is_verified=pool.is_verified)
+        network = RecordingNetwork(log)
+        driver = ConsensusDriver(
+            app, pool, validator_key, codec=BlockCodec(app.chain_id, pool.by_json_key),
+            sign_file=RecordingFile(tmp_path / "ss", log), metrics=DriverMetrics(Registry()),
+            config=DriverConfig(block_interval_ms=5), consensus_config=ConsensusConfig(),
+            network=network,
+        )
+        task = asyncio.create_task(driver.run())
+        try:
+            await asyncio.sleep(0.2)
+            assert app.height == 0  # nothing to do, no block
+            for i in range(3):
+                tx = notary_tx(regulator_key, f"d{i}")
+                pool.add(tx, tx_size(tx), tx_json_key(tx.to_json()))
+                driver.notify()
+                while store.get_tx_location(tx.tx_id) is None:
+                    await asyncio.sleep(0.01)
+            height = app.height
+            await asyncio.sleep(0.3)
+            assert app.height == height  # idle again: no empty blocks
+            assert network.committed_heights == list(range(1, height + 1))
+        finally:
+            driver.stop()
+            await asyncio.wait_for(task, 10)
+            store.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+    persisted = (0, 0, 0)
+    sends = 0
+    for kind, position in log:
+        if kind == "persist":
+            persisted = max(persisted, position)
+        else:
+            sends += 1
+            assert position <= persisted, f"{position} sent before it was persisted"
+    assert sends >= 9  # proposal, prevote, precommit per block
+
+
+def test_single_validator_runtime_commits_restarts_and_continues(
+    tmp_path: Path, genesis, validator_key, regulator_key
+) -> None:
+    config = NodeConfig(chain_id=genesis.chain_id, moniker="solo", block_interval_ms=5)
+
+    async def session(tag: str) -> tuple[int, str]:
+        store = Store(tmp_path / "db")
+        rt = NodeRuntime(config=config, genesis=genesis, key=validator_key, store=store,
+                         state_dir=tmp_path / "consensus")
+        assert rt.peers is None
+        task = asyncio.create_task(rt.run())
+        try:
+            txs = [notary_tx(regulator_key, f"{tag}{i}") for i in range(20)]
+            outcome = rt.node.submit_many([t.to_json() for t in txs])
+            assert all(o["ok"] for o in outcome)
+            while any(store.get_tx_location(t.tx_id) is None for t in txs):
+                await asyncio.sleep(0.01)
+            status = rt.node.status()
+            assert status["peer_count"] == 0 and status["p2p"]["listen"] is None
+            return store.latest_height(), store.latest_hash()
+        finally:
+            rt.stop()
+            await asyncio.wait_for(task, 10)
+            store.close()
+
+    h1, _ = asyncio.run(asyncio.wait_for(session("one"), 60))
+    h2, _ = asyncio.run(asyncio.wait_for(session("two"), 60))
+    assert h1 >= 1 and h2 > h1
+    with Store(tmp_path / "db") as store:
+        for h in range(1, h2 + 1):
+            cert = store.get_commit(h)
+            cert.verify(genesis.chain_id, genesis.validators)
+
+
+def test_a_validator_that_is_not_in_the_set_makes_no_blocks(tmp_path: Path, regulator_key) -> None:
+    genesis = make_genesis([(det_key("someone-else"), 10)], regulator_key)
+    config = NodeConfig(chain_id=genesis.chain_id, moniker="observer", block_interval_ms=5)
+
+    async def scenario() -> int:
+        store = Store(tmp_path / "db")
+        rt = NodeRuntime(config=config, genesis=genesis, key=det_key("not-a-validator"),
+                         store=store, state_dir=tmp_path / "consensus")
+        task = asyncio.create_task(rt.run())
+        try:
+            tx = notary_tx(regulator_key, "o")
+            rt.node.submit_many([tx.to_json()])
+            await asyncio.sleep(0.5)
+            return store.latest_height()
+        finally:
+            rt.stop()
+            await asyncio.wait_for(task, 10)
+            store.close()
+
+    assert asyncio.run(scenario()) == 0
+
+
+# -- metrics and config ---------------------------------------------------------------------
+
+
+def test_metrics_render_in_prometheus_text_format() -> None:
+    r = Registry()
+    c = r.counter("fcl_things_total", "Things", "reason")
+    c.inc(2, 'a"b')
+    c.inc(1, "z")
+    r.gauge("fcl_level", "Level", lambda: 7)
+    r.gauge("fcl_by", "By label", lambda: {"x": 1, "y": 2.5}, label="kind")
+    h = r.histogram("fcl_wait_seconds", "Wait", "step", buckets=(0.1, 1.0))
+    for value in (0.05, 0.1, 0.5, 3.0):
+        h.observe(value, "propose")
+    text = r.render()
+    assert '# TYPE fcl_things_total counter\nfcl_things_total{reason="a\\"b"} 2\n' in text
+    assert "fcl_level 7\n" in text and 'fcl_by{kind="y"} 2.5' in text
+    assert 'fcl_wait_seconds_bucket{step="propose",le="0.1"} 2' in text
+    assert 'fcl_wait_seconds_bucket{step="propose",le="1"} 3' in text
+    assert 'fcl_wait_seconds_bucket{step="propose",le="+Inf"} 4' in text
+    assert 'fcl_wait_seconds_count{step="propose"} 4' in text
+    with pytest.raises(ValueError):
+        r.counter("fcl_things_total", "again")
+    with pytest.raises(ValueError):
+        c.inc(-1, "a")
+
+
+def test_config_p2p_and_consensus_settings_and_refusals() -> None:
+    key = "ab" * 32
+    cfg = NodeConfig(chain_id="fcl-test", moniker="n", p2p_port=26757,
+                     peers=(f"{key}@127.0.0.1:26758",), consensus=(("timeout_propose_ms", 900),))
+    again = NodeConfig.from_json(json.loads(json.dumps(cfg.to_json())))
+    assert again == cfg
+    assert again.peer_addresses()[0].pub_key == key and again.consensus_overrides() == {
+        "timeout_propose_ms": 900}
+    old = {"chain_id": "fcl-test", "moniker": "n"}  # written before p2p existed
+    assert NodeConfig.from_json(old).p2p_port is None
+    for bad in (
+        {"p2p": {"peers": ["nokey@127.0.0.1:1"]}},
+        {"p2p": {"peers": [f"{key}@127.0.0.1:0"]}},
+        {"p2p": {"peers": "x"}},
+        {"p2p": {"port": 70000}},
+        {"consensus": {"timeout_lunch_ms": 5}},
+        {"consensus": {"timeout_propose_ms": 0}},
+        {"consensus": []},
+        {"max_clock_drift_ms": -1},
+    ):
+        with pytest.raises(HomeError) as err:
+            NodeConfig.from_json({**old, **bad})
+        assert err.value.code == "bad_config", bad
+
+
+
+def test_block_wire_equals_the_stored_block_bytes(app, validator_key) -> None:
+    block, _ = built(app, validator_key, 3, "wire")
+    assert app.block_wire(block) == block_bytes(block) == canonical(block.to_json())
+    other = Block(block.header, block.txs, tuple(dict(r, message="x") for r in block.results))
+    assert app.block_wire(other) == block_bytes(other)  # kept bytes only for its own results
+
+
+def test_a_transaction_verified_in_a_proposal_is_not_verified_again_at_admission(
+    tmp_path: Path, genesis, validator_key, regulator_key, monkeypatch
+) -> None:
+    from ledger.tx import Transaction
+    from node.txpool.admission import Admission, VerifiedCache
+
+    cache = VerifiedCache(max_entries=2)
+    proposer = Application(Store(tmp_path / "a"), Executor(), genesis)
+    checker = Application(Store(tmp_path / "b"), Executor(), genesis, on_verified=cache.add)
+    try:
+        txs = [notary_tx(regulator_key, f"v{i}") for i in range(3)]
+        block, _ = proposer.build_block(txs, GENESIS_TIME + 1, validator_key.public_key_hex)
+        checker.check_block(block)  # verifies all three, remembers the last two
+        assert txs[0] not in cache and txs[1] in cache and txs[2] in cache
+        forged = Transaction(txs[2].payload, ("00" * 64,), txs[2].payload_bytes, txs[2].tx_id)
+        assert forged not in cache  # same id, other signatures
+        calls: list[str] = []
+        original = Transaction.verify_signatures
+
+        def counting(self) -> None:
+            calls.append(self.tx_id)
+            original(self)
+
+        monkeypatch.setattr(Transaction, "verify_signatures", counting)
+        admission = Admission(genesis.chain_id, checker.store, Mempool(), cache)
+        for tx in txs:
+            admission.admit(tx.to_json())
+        assert calls == [txs[0].tx_id]
+    finally:
+        proposer.store.close()
+        checker.store.close()
+
+
+def test_synced_blocks_commit_only_with_a_valid_certificate(
+    tmp_path: Path, genesis, validator_key, regulator_key
+) -> None:
+    """An observer fed blocks by sync: a forged certificate is refused (the core checks
+    it against the height's validator set), the real one commits the re-executed block."""
+    from ledger.block import CommitCertificate
+    from node.driver.solo import SoloDriver
+
+    source = Store(tmp_path / "source")
+    pool = Mempool()
+    maker = SoloDriver(Application(source, Executor(), genesis), pool, validator_key,
+                       clock_ms=lambda: GENESIS_TIME)
+    for i in range(2):
+        tx = notary_tx(regulator_key, f"s{i}")
+        pool.add(tx, tx_size(tx))
+        maker.step()
+    blocks = [(source.get_block(h), source.get_commit(h)) for h in (1, 2)]
+    source.close()
+    config = NodeConfig(chain_id=genesis.chain_id, moniker="observer", block_interval_ms=5)
+
+    async def scenario() -> tuple[int, dict]:
+        store = Store(tmp_path / "observer")
+        rt = NodeRuntime(config=config, genesis=genesis, key=det_key("observer"), store=store,
+                         state_dir=tmp_path / "consensus")
+        task = asyncio.create_task(rt.run())
+        try:
+            block1, cert1 = blocks[0]
+            outsider = det_key("outsider")
+            forged = CommitCertificate(1, 0, block1.hash(), (
+                (outsider.public_key_hex, "00" * 64),))
+            assert rt.driver.offer_synced([(block1, forged)]) == 1
+            for _ in range(500):
+                if rt.driver.core.stats.get("bad_certificate"):
+                    break
+                await asyncio.sleep(0.01)
+            assert rt.driver.core.stats.get("bad_certificate") == 1
+            assert store.latest_height() == 0 and not rt.driver.syncing
+            assert rt.driver.offer_synced([(block1, cert1), blocks[1]]) == 2
+            for _ in range(500):
+                if store.latest_height() == 2:
+                    break
+                await asyncio.sleep(0.01)
+            return store.latest_height(), rt.driver.core.stats
+        finally:
+            rt.stop()
+            await asyncio.wait_for(task, 10)
+            store.close()
+
+    height, stats = asyncio.run(asyncio.wait_for(scenario(), 60))
+    assert height == 2 and stats["bad_certificate"] == 1

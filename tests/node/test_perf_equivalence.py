@@ -1,0 +1,939 @@
+"""The pipeline's fast paths change no consensus-visible byte.
+
+Two kinds of proof:
+
+* **Golden values** recorded with the code as it was *before* the fast paths went in
+  (commit f75d03b plus the working tree of that day): block hashes of fixed scenarios
+  (every header commits to its transactions root, results root and state root, and the
+  state root to every value written), the canonical bytes of a corpus of values, and a
+  node's stored blocks. Each scenario is deterministic (fixed keys, nonces and times;
+  Ed25519 signatures are deterministic).
+* **Differential tests** against verbatim copies of the previous implementations
+  (``_ref_*`` below): canonical encoding and decoding, including every refusal (same
+  field path, same reason), and the copy-on-write overlay.
+
+If a consensus rule is changed on purpose, the golden values change with it: regenerate
+them with ``python tests/test_perf_equivalence.py`` and say so in the change.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import json
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chaincode.executor import Executor
+from chaincode.framework import BlockContext, SignerCache, TxContext, lookup_signer
+from chaincode.validator_state import validator_set_for
+from ledger.block import BlockHeader, results_root, tx_result, txs_root
+from ledger.crypto import PrivateKey, sha256, sha256_hex
+from ledger.encoding import (
+    MAX_SAFE_INTEGER,
+    CanonicalEncodingError,
+    canonical,
+    canonical_str,
+    decode,
+)
+from ledger.errors import TxError
+from ledger.genesis import Genesis
+from ledger.merkle import AppendOnlyMerkleTree, merkle_root
+from ledger.state import MemoryState, Overlay, next_state_root
+from ledger.store import Store
+from ledger.tx import Transaction, build_transaction, parse_transaction
+from node.chain.app import Application
+from node.driver.solo import SoloDriver
+from node.txpool.mempool import Mempool
+from tests.support.carbon_market import (
+    ANHUI_PINE_RING,
+    ANHUI_RING,
+    Market,
+    area_ha,
+    h256,
+    polygon,
+    square,
+)
+from tests.support.harness import CHAIN_ID, Harness, det_key
+
+# ---------------------------------------------------------------------------------------
+# verbatim copies of the implementations before the fast paths (the reference behaviour)
+# ---------------------------------------------------------------------------------------
+_REF_MAX_DEPTH = 64
+
+
+def _ref_join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _ref_check_string(value: str, path: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CanonicalEncodingError(path, "string is not valid Unicode (lone surrogate)") from exc
+    if not unicodedata.is_normalized("NFC", value):
+        raise CanonicalEncodingError(path, "string is not in Unicode normalisation form NFC")
+
+
+def _ref_normalise(value: Any, path: str, depth: int) -> Any:
+    if depth > _REF_MAX_DEPTH:
+        raise CanonicalEncodingError(path, f"nesting deeper than {_REF_MAX_DEPTH} levels")
+    if value is None or value is True or value is False:
+        return value
+    if isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise CanonicalEncodingError(path, "integer outside +/-(2^53-1)")
+        return int(value)
+    if isinstance(value, str):
+        _ref_check_string(value, path)
+        return value
+    if isinstance(value, float):
+        raise CanonicalEncodingError(
+            path, "floats are not allowed; use an integer or a decimal string"
+        )
+    if isinstance(value, list):
+        return [_ref_normalise(item, _ref_join(path, i), depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise CanonicalEncodingError(path, f"object key {key!r} is not a string")
+            _ref_check_string(key, _ref_join(path, key))
+        ordered = sorted(value, key=lambda k: k.encode("utf-16-be"))
+        return {key: _ref_normalise(value[key], _ref_join(path, key), depth + 1) for key in ordered}
+    raise CanonicalEncodingError(path, f"values of type {type(value).__name__} are not allowed")
+
+
+def _ref_canonical(value: Any) -> bytes:
+    return json.dumps(
+        _ref_normalise(value, "", 0), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode("utf-8")
+
+
+def _ref_reject_float(text: str) -> Any:
+    raise CanonicalEncodingError("", f"floats are not allowed (found {text})")
+
+
+def _ref_reject_constant(text: str) -> Any:
+    raise CanonicalEncodingError("", f"{text} is not allowed")
+
+
+def _ref_decode(data: bytes | str) -> Any:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, val in pairs:
+            if key in out:
+                raise CanonicalEncodingError(key, "duplicate object key")
+            out[key] = val
+        return out
+
+    try:
+        value = json.loads(
+            data,
+            parse_float=_ref_reject_float,
+            parse_constant=_ref_reject_constant,
+            object_pairs_hook=no_duplicates,
+        )
+    except CanonicalEncodingError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CanonicalEncodingError("", f"not valid JSON: {exc}") from exc
+    _ref_normalise(value, "", 0)
+    return value
+
+
+class _RefOverlay:
+    """The overlay before the sorted index (iter_prefix sorted every write per call)."""
+
+    def __init__(self, base: Any) -> None:
+        self._base = base
+        self._writes: dict[str, bytes | None] = {}
+
+    def get(self, key: str) -> bytes | None:
+        if key in self._writes:
+            return self._writes[key]
+        return self._base.get(key)
+
+    def put(self, key: str, value: bytes) -> None:
+        self._writes[key] = value
+
+    def delete(self, key: str) -> None:
+        self._writes[key] = None
+
+    def iter_prefix(self, prefix: str) -> Any:
+        mine = sorted(k for k in self._writes if k.startswith(prefix))
+        j = 0
+        for key, value in self._base.iter_prefix(prefix):
+            while j < len(mine) and mine[j] < key:
+                v = self._writes[mine[j]]
+                if v is not None:
+                    yield mine[j], v
+                j += 1
+            if j < len(mine) and mine[j] == key:
+                v = self._writes[key]
+                if v is not None:
+                    yield key, v
+                j += 1
+            else:
+                yield key, value
+        while j < len(mine):
+            v = self._writes[mine[j]]
+            if v is not None:
+                yield mine[j], v
+            j += 1
+
+    def child(self) -> _RefOverlay:
+        return _RefOverlay(self)
+
+    def commit(self) -> None:
+        self._base._writes.update(self._writes)
+        self._writes = {}
+
+    def write_set(self) -> list[tuple[str, bytes | None]]:
+        return sorted(self._writes.items())
+
+
+def _outcome(fn: Any, *args: Any) -> tuple[str, Any]:
+    """``("ok", value)`` or ``("error", (type, path, reason))`` -- comparable across
+    implementations."""
+    try:
+        return "ok", fn(*args)
+    except CanonicalEncodingError as exc:
+        return "error", ("CanonicalEncodingError", exc.path, exc.reason, str(exc))
+
+
+# ---------------------------------------------------------------------------------------
+# scenarios
+# ---------------------------------------------------------------------------------------
+class Color(enum.IntEnum):
+    RED = 1
+
+
+class Text(str):
+    pass
+
+
+class Items(list):  # type: ignore[type-arg]
+    pass
+
+
+CORPUS: list[Any] = [
+    None, True, False, 0, 1, -1, MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER, "", "a", "é", "\u00e9\u4e2d",
+    "\U0001f600", '"\\\n\t\x00\x1f\x7f\u2028', [], {}, [[]], {"": {}},
+    {"b": [1, True, None], "a": "é"},
+    {"\ufb01": 1, "\U0001f600": 2, "a": 3, "\u00e9": 4, "Z": 5, "\uffff": 6, "\ud7ff": 7},
+    {"payload": {"args": {"k": "v"}, "chain_id": "c"}, "signatures": ["ab", "cd"]},
+    {"nested": {"z": [{"y": 1, "x": [2, {"w": "中文"}]}], "a": None}},
+    [Color.RED, Text("sub"), Items([1, 2]), collections.OrderedDict([("b", 1), ("a", 2)])],
+    {"x": True, "y": False, "n": None, "i": -(2**40), "s": "\u212b"[0:0] + "\u00c5"},
+]
+
+
+def _deep(levels: int, leaf: Any) -> Any:
+    value = leaf
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+CORPUS += [_deep(64, 1), _deep(64, []), _deep(63, {"a": 1}), _deep(64, {})]
+
+BAD_CORPUS: list[Any] = [
+    {"args": {"area": 1.5}}, {"x": [1, float("nan")]}, {"x": b"bytes"}, {1: "non-string key"},
+    {"big": 2**53}, {"small": -(2**53)}, {"s": "e\u0301"}, {"s": "\ud800"}, {"t": (1, 2)},
+    {"set": {1}}, {"k\u0301": 1}, {"\udc00": 1}, _deep(65, 1), _deep(65, []), _deep(100, 1),
+    {"a": {"b": [0, {"c": 2**60}]}}, {"é": {"ü": 1.0}}, [{"ok": 1}, {"z": object()}],
+    {"a": 1, 2: 3}, 1.0, b"", Color, [True, 2**53 + 1],
+]
+
+
+def corpus_digest() -> dict[str, Any]:
+    ok = [sha256_hex(canonical(v)) for v in CORPUS]
+    errors = [list(_outcome(canonical, v)[1][1:3]) for v in BAD_CORPUS]
+    return {"ok": ok, "errors": errors}
+
+
+class HeaderHarness(Harness):
+    """A Harness that also builds each block's header the way a node does."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prev_hash = self.genesis.hash
+        self.history = AppendOnlyMerkleTree()
+        self.headers: list[BlockHeader] = []
+
+    def run_block(self, txs: Any, time_step_ms: int = 1000) -> list[dict[str, Any]]:
+        txs = list(txs)
+        validators = validator_set_for(self.state, self.height + 1)
+        results = super().run_block(txs, time_step_ms)
+        header = BlockHeader(
+            chain_id=CHAIN_ID,
+            height=self.height,
+            time=self.time,
+            prev_hash=self.prev_hash,
+            txs_root=txs_root(txs),
+            results_root=results_root(results),
+            state_root=self.state_root,
+            validators_hash=validators.hash(),
+            next_validators_hash=validator_set_for(self.state, self.height + 1).hash(),
+            proposer=self.validator_key.public_key_hex,
+            history_root=self.history.root().hex(),
+        )
+        self.headers.append(header)
+        self.prev_hash = header.hash()
+        self.history.append(bytes.fromhex(self.prev_hash))
+        return results
+
+
+def lifecycle_scenario() -> list[str]:
+    """The carbon lifecycle (enrolment to retirement, with refusals), one transaction per
+    block; returns the block hashes."""
+    h = HeaderHarness()
+    m = Market(harness=h)
+    cement, clerk = "buyer-cement", "buyer-cement-clerk"
+    h.call("regulator", "membership", "enrol_org", {
+        "org_id": cement, "name": "Anhui Conch Cement (test)", "roles": ["buyer"],
+        "admins": [h.key(cement).public_key_hex]})
+    h.call(cement, "membership", "enrol_key", {"org_id": cement,
+                                               "pub_key": h.key(clerk).public_key_hex})
+    plots = ["AH-FIR-01", "AH-PINE-01"]
+    for plot_id, ring, species, doc in ((plots[0], ANHUI_RING, "chinese_fir", "皖(2019)第0001号"),
+                                        (plots[1], ANHUI_PINE_RING, "masson_pine", "皖第0002号")):
+        m.call("owner-farm", "register_plot", {
+            "plot_id": plot_id, "polygon": polygon(ring), "declared_area_ha": area_ha(ring),
+            "county_code": "340122",
+            "tenure": {"doc_type": "forest_right_cert", "doc_number": doc,
+                       "scan_sha256": h256("tenure-scan:" + plot_id)},
+            "species": species, "planting_date": "2018-03-12",
+            "non_forest_evidence": {"sha256": h256("landsat:" + plot_id), "years": 4}})
+    m.call("owner-farm", "submit_project", {
+        "project_id": "AH-0001", "name": "肥东县造林碳汇项目 (Feidong afforestation)",
+        "methodology": "CCER-14-001-V01", "plots": plots, "start_date": "2018-01-01",
+        "crediting_period_years": 30, "baseline": "0", "risk_rating": "medium",
+        "pdd_sha256": h256("pdd"),
+        "comment_window": {"start_date": "2023-09-01", "end_date": "2023-09-28"}})
+    m.call("verifier-a", "attest_validation", {
+        "attestation_id": "VAL-2023-017", "project_id": "AH-0001", "pdd_sha256": h256("pdd"),
+        "positive": True, "site_visit_date": "2023-06-20"})
+    m.call("verifier-a", "register_project", {"project_id": "AH-0001"})  # unauthorized
+    m.call("regulator", "register_project", {"project_id": "AH-0001"})
+    rows = [(plots[0], "chinese_fir", "0", "2500"), (plots[1], "masson_pine", "0", "300")]
+    m.call("owner-farm", "submit_monitoring_report", {
+        "report_id": "MR-2022", "project_id": "AH-0001", "period_start": "2018-01-01",
+        "period_end": "2022-12-31",
+        "measurements": [{"plot_id": p, "species": s, "volume_start": a, "volume_end": b}
+                         for p, s, a, b in rows],
+        "parameters": {"baseline": "0", "leakage": "0", "project_emissions": "0"},
+        "claimed_issuable": 3315, "report_sha256": h256("mr")})
+    m.call("verifier-b", "attest_verification", {
+        "attestation_id": "VER-2023-044", "report_id": "MR-2022", "report_sha256": h256("mr"),
+        "verified_quantity": 3315, "site_visit_date": "2023-07-11"})
+    m.call("regulator", "issue", {"report_id": "MR-2022", "batch_id": "AH-0001-B1"})
+    lid = h.returned(m.call("owner-farm", "create_listing", {
+        "quantity": 800, "price": "68.50", "exchange_org": "exchange"})).get("listing_id", "x")
+    m.call("exchange", "match_trade", {
+        "listing_id": lid, "buyer_org": "buyer-steel", "quantity": 500, "price": "68.50",
+        "settlement_ref": "AHEX-20231115-0001"})
+    m.call("owner-farm", "cancel_listing", {"listing_id": lid})
+    m.call("owner-farm", "transfer", {"from_org": "owner-farm", "to_org": cement,
+                                      "quantity": 1000})  # missing signature
+    m.call(["owner-farm", clerk], "transfer", {
+        "from_org": "owner-farm", "to_org": cement, "quantity": 1000,
+        "settlement_ref": "OTC-2023-0042", "price": "66"})
+    h.call("regulator", "carbon", "record_obligation",
+           {"enterprise_org": cement, "period": "2025", "obligation_tonnes": 12_000})
+    m.call(clerk, "retire_compliance", {"period": "2025", "quantity": 450})
+    m.call(clerk, "retire_compliance", {"period": "2025", "quantity": 151})  # cap
+    m.call("buyer-steel", "retire_voluntary", {"quantity": 100, "beneficiary": "Ma'anshan Steel",
+                                               "reason": "2023 product carbon label"})
+    m.call("regulator", "record_loss_event", {
+        "project_id": "AH-0001", "quantity": 60, "cause": "fire",
+        "evidence_sha256": h256("fire"), "description": "compartment 7"})
+    m.call("regulator", "freeze", {"project_id": "AH-0001", "first": 2001, "last": 2100,
+                                   "reason": "tenure dispute"})
+    m.call("regulator", "unfreeze", {"project_id": "AH-0001", "first": 2001, "last": 2100,
+                                     "reason": "settled"})
+    m.call("regulator", "invalidate", {"project_id": "AH-0001", "first": 2801, "last": 2810,
+                                       "reason": "double-counted parcel",
+                                       "evidence_sha256": h256("audit")})
+    m.call("regulator", "accrue_subsidy", {"batch_id": "AH-0001-B1"})
+    m.call(clerk, "retire_compliance", {"period": "2025", "quantity": 150})
+    m.call("buyer-steel", "retire_voluntary", {
+        "quantity": 50, "beneficiary": "Hefei Marathon 2024", "reason": "event footprint"})
+    return [header.hash() for header in h.headers]
+
+
+def notary_blocks_scenario() -> list[str]:
+    """Blocks of many transactions: notary records that succeed and fail (duplicates in
+    one block, unknown signers, bad and non-ASCII arguments, unknown methods), key
+    enrolment and revocation with later use of those keys in the same block, an
+    organisation suspended mid-block, and parameter and carbon calls that iterate state."""
+    h = HeaderHarness()
+    m = Market(harness=h)
+    stranger = det_key("stranger")
+
+    def notary(signer: str, name: str, note: Any = None, **extra: Any) -> Transaction:
+        args: dict[str, Any] = {"name": name, "sha256": h256(name), **extra}
+        if note is not None:
+            args["note"] = note
+        return h.make_tx(signer, "notary", "record", args)
+
+    clerk = "owner-farm-clerk"
+    block1 = [
+        notary("regulator", "doc-1", "survey of plot 17"),
+        notary("owner-farm", "doc-2", "林权证扫描件 🌲 Å"),
+        notary("owner-farm", "doc-1"),  # already recorded in this block
+        h.make_tx("owner-farm", "membership", "enrol_key",
+                  {"org_id": "owner-farm", "pub_key": h.key(clerk).public_key_hex}),
+        notary(clerk, "doc-3", "by the new clerk key"),
+        h.make_tx("owner-farm", "notary", "record", {"name": "doc-4", "sha256": "00" * 32,
+                                                     "\ufb01": 1, "\U0001f600": 2}),
+        h.make_tx("owner-farm", "notary", "nope", {}),
+        h.make_tx("owner-farm", "nocontract", "record", {}),
+        notary("verifier-a", "doc-5", "x" * 300),  # note too long
+    ]
+    block1.append(build_transaction(
+        chain_id=CHAIN_ID, contract="notary", method="record",
+        args={"name": "doc-6", "sha256": h256("doc-6")}, nonce="stranger-1", keys=[stranger]))
+    h.run_block(block1)
+    block2 = [
+        h.make_tx(clerk, "membership", "revoke_key", {"pub_key": h.key(clerk).public_key_hex}),
+        h.make_tx("owner-farm", "membership", "revoke_key",
+                  {"pub_key": h.key(clerk).public_key_hex, "reason": "left the company"}),
+        notary(clerk, "doc-7"),  # revoked in this block
+        h.make_tx("regulator", "membership", "update_org_status",
+                  {"org_id": "coop", "status": "suspended", "reason": "audit"}),
+        notary("coop", "doc-8"),  # suspended in this block
+        h.make_tx("regulator", "params", "set_param",
+                  {"name": "subsidy_rate", "value": "35", "reason": "2024 policy"}),
+        h.make_tx("regulator", "membership", "update_org_status",
+                  {"org_id": "coop", "status": "active"}),
+        notary("coop", "doc-9", "back again"),
+    ]
+    block2 += [notary("buyer-steel", f"bulk-{i:03d}", f"note {i} ü") for i in range(40)]
+    h.run_block(block2)
+    # carbon calls that scan state (plots overlap checks, unit ranges) in one block
+    block3 = []
+    for i in range(6):
+        plot_id = f"SQ-{i}"
+        ring = square(i)
+        block3.append(h.make_tx("owner-farm" if i % 2 else "coop", "carbon", "register_plot", {
+            "plot_id": plot_id, "polygon": polygon(ring), "declared_area_ha": area_ha(ring),
+            "county_code": "340122",
+            "tenure": {"doc_type": "forest_right_cert", "doc_number": f"皖林权{plot_id}",
+                       "scan_sha256": h256("scan:" + plot_id)},
+            "species": "chinese_fir", "planting_date": "2018-03-12",
+            "non_forest_evidence": {"sha256": h256("nf:" + plot_id), "years": 3}}))
+    block3.append(block3[0])  # the same transaction twice: plot exists
+    h.run_block(block3)
+    m.plots.update({f"SQ-{i}": {"owner": "owner-farm", "ring": square(i),
+                                "species": "chinese_fir"} for i in (1, 3)})
+    m.project("PRJ-1", plots=[("SQ-1", "chinese_fir"), ("SQ-3", "chinese_fir")])
+    m.issue("PRJ-1", "PRJ-1-B1", volume="250")
+    block4 = []
+    for i in range(5):
+        block4.append(h.make_tx("owner-farm", "carbon", "create_listing",
+                                {"quantity": 3 + i, "price": "50", "exchange_org": "exchange"}))
+        block4.append(h.make_tx(["owner-farm", "buyer-power"], "carbon", "transfer",
+                                {"from_org": "owner-farm", "to_org": "buyer-power",
+                                 "quantity": 2 + i}))
+    block4.append(h.make_tx("buyer-power", "carbon", "retire_voluntary",
+                            {"quantity": 3, "beneficiary": "Power Co", "reason": "test"}))
+    h.run_block(block4)
+    return [header.hash() for header in h.headers]
+
+
+def node_scenario(tmp: Path) -> dict[str, Any]:
+    """A node (Application over a LevelDB store) building and committing notary blocks:
+    block hashes, the stored block bytes and the state root."""
+    validator = _equiv_key("node-validator")
+    regulator = _equiv_key("node-regulator")
+    genesis = Genesis.from_json({
+        "chain_id": "fcl-equiv", "genesis_time": 1_700_000_000_000,
+        "validators": [{"name": "v0", "pub_key": validator.public_key_hex, "power": 1}],
+        "app_state": {"organisations": [
+            {"id": "regulator", "name": "R", "roles": ["regulator"], "accreditation": None,
+             "admins": [regulator.public_key_hex], "members": []}], "params": {}}})
+    store = Store(tmp / "store")
+    try:
+        mempool = Mempool(max_txs=10**6, max_bytes=2**30)
+        app = Application(store, Executor(), genesis, is_verified=mempool.is_verified)
+        driver = SoloDriver(app, mempool, validator, max_block_txs=25)
+        hashes = []
+        stored = []
+        for b in range(3):
+            for i in range(25):
+                n = b * 25 + i
+                tx = build_transaction(
+                    chain_id="fcl-equiv", contract="notary", method="record",
+                    args={"name": f"n-{n % 60}", "note": f"survey {n} ünïcode",
+                          "sha256": sha256(str(n).encode()).hex()},
+                    nonce=f"nonce-{n}", keys=[regulator])
+                tx = parse_transaction(json.loads(json.dumps(tx.to_json())), chain_id="fcl-equiv")
+                tx.verify_signatures()
+                mempool.add(tx, len(tx.payload_bytes))
+            batch = mempool.reap(25, 2**30)
+            block, writes = app.build_block(batch, app.tip.time + 1000,
+                                            validator.public_key_hex)
+            cert = driver.sign_commit(block)
+            app.commit_block(block, cert, writes)
+            mempool.remove(tx.tx_id for tx in batch)
+            hashes.append(block.hash())
+            raw = store.get_block_json(block.height)
+            stored.append(sha256_hex(raw if isinstance(raw, bytes) else raw.encode("utf-8")))
+        return {"hashes": hashes, "stored": stored, "state_root": app.tip.state_root}
+    finally:
+        store.close()
+
+
+def _equiv_key(name: str) -> PrivateKey:
+    return PrivateKey(sha256(b"fcl-equiv:" + name.encode()))
+
+
+def golden_now(tmp: Path) -> dict[str, Any]:
+    return {
+        "corpus": corpus_digest(),
+        "lifecycle": lifecycle_scenario(),
+        "notary_blocks": notary_blocks_scenario(),
+        "node": node_scenario(tmp),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# golden values, recorded before the fast paths
+# ---------------------------------------------------------------------------------------
+GOLDEN: dict[str, Any] = {
+    "corpus": {
+        "ok": [
+            "74234e98afe7498fb5daf1f36ac2d78acc339464f950703b8c019892f982b90b",
+            "b5bea41b6c623f7c09f1bf24dcae58ebab3c0cdd90ad966bc43a45b44867e12b",
+            "fcbcf165908dd18a9e49f7ff27810176db8e9f63b4352213741664245224f8aa",
+            "5feceb66ffc86f38d952786c6d696c79c2dbc239dd4e91b46729d73a27fb57e9",
+            "6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b",
+            "1bad6b8cf97131fceab8543e81f7757195fbb1d36b376ee994ad1cf17699c464",
+            "f40b423c2dd95ff2b2f027e22208f438cf7242862e5e746860e697308c9add26",
+            "4c933a456bb8f2e9894b2d0b26480439cd72d52fb8a27cbf8fd7f323f22c7815",
+            "12ae32cb1ec02d01eda3581b127c1fee3b0dc53572ed6baf239721a03d82e126",
+            "ac8d8342bbb2362d13f0a559a3621bb407011368895164b628a54f7fc33fc43c",
+            "f2886017e9c7abacf804b54d64787dce2b611c9544ba21f3affdd126a6e50086",
+            "19baed9542afa72e04fdd2b845b9354f0067bfd47cb6f5723354d37fc8f73e0c",
+            "7a0c50b92434b015545fe93ab723db2d4b2cdd14a441405624a9ce8be29f1d5a",
+            "e07b8f0872807ba4bf0a9a5068f0be9b0567163ffb1f5d5736ef7701863b25f2",
+            "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            "cf1cbb66a638b4860a516671fb74850e6ccf787fe6c4c8d29e9c04efe880bd05",
+            "53ed392aab7233d10f2fc1915f8d15da641501c8b04ee20cb89ab851380188ec",
+            "170409917e32971e79e71df2c0a04cc84c3c089ef0c7c2a94dbde72cafebd52d",
+            "e1cfa7b470ef077b6162816758beb4144183f4638b934dde7d0bcba454b8aa22",
+            "b632334ac44c144f4ba190dd386a4170aeb6deae03912e398d8400392b719d06",
+            "3e878534b9320ca477f4bb01d8679eabcc7f9e24b5d6cb828df26991baa9c083",
+            "f0a961bd666fbee5b871a8bb01a8b0d4ca1c811cc10cc638d7251d2a83824466",
+            "2c7aab83d596ba09b23b5e6ac2e5b02a7ac5015b27d07c12b24c9d0e98d67279",
+            "36127fd491fb6253bca865d070b1c735abaf9d9b4d8a225ea3392e9c36ad193a",
+            "d3ee90dfd8c7ae285b99965bc228314571a3a09deb168b69aa871a2d5bcef236",
+            "d3c4abd407fedd37ac45d9deca6ef9ad95da0d002ea15e1e7b9168bb73507d92",
+            "3147a2c3832a9f5fc4543bd86c66e410caa35f1f980e8a42c7f293d7a8de5410",
+        ],
+        "errors": [
+            ["args.area", "floats are not allowed; use an integer or a decimal string"],
+            ["x[1]", "floats are not allowed; use an integer or a decimal string"],
+            ["x", "values of type bytes are not allowed"],
+            ["", "object key 1 is not a string"],
+            ["big", "integer outside +/-(2^53-1)"],
+            ["small", "integer outside +/-(2^53-1)"],
+            ["s", "string is not in Unicode normalisation form NFC"],
+            ["s", "string is not valid Unicode (lone surrogate)"],
+            ["t", "values of type tuple are not allowed"],
+            ["set", "values of type set are not allowed"],
+            ["k\u0301", "string is not in Unicode normalisation form NFC"],
+            ["\udc00", "string is not valid Unicode (lone surrogate)"],
+            ["[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]", "nesting deeper than 64 levels"],
+            ["[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]", "nesting deeper than 64 levels"],
+            ["[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]", "nesting deeper than 64 levels"],
+            ["a.b[1].c", "integer outside +/-(2^53-1)"],
+            ["\u00e9.\u00fc", "floats are not allowed; use an integer or a decimal string"],
+            ["[1].z", "values of type object are not allowed"],
+            ["", "object key 2 is not a string"],
+            ["", "floats are not allowed; use an integer or a decimal string"],
+            ["", "values of type bytes are not allowed"],
+            ["", "values of type EnumType are not allowed"],
+            ["[1]", "integer outside +/-(2^53-1)"],
+        ],
+    },
+    "lifecycle": [
+        "d31f05c4129b9d619b5b386bb4a974c190ec185ab70783befc752632af0d4a98",
+        "10d452958a22f1844dca91188682f81e0f8a8a8b65286f274d9ec608ced40e49",
+        "0ac26be5dbb118d55b9b7a0933ad88f9da7f2e4d6166a39f6689891ad3fc35ac",
+        "2f7c00375525d91e965ca6129f10cd7680c16b8d9103f82eeb278194ba35897c",
+        "1919d44c68adebd65a912a494729cc7789f0248613cf52edcefe74f493246f3e",
+        "ba0398e3f64f3266afda89b72953d0da92d5e5e6d72ced49b809f8055757a2d5",
+        "9e82c24d5ad4fabcb6f9c04fd8485ca8d59360399637dbeed65bc2e3a1f73b64",
+        "5a944e5b00a19e161122e23ab635b6b824b75c46ab5acf04dfe4e99610e7680d",
+        "7d9434975e277175395a9c5340ffacb7e3b6d0d9492abba8bf7c2f46db6aa109",
+        "aec096013b1de5d2809e3e3e1c2bfb25e89e8034264b03d9cf1a4046f9d45009",
+        "5cbb0a36adec5f01fc6dec09da1cb232c10a0e3e314d7d39da9c220ad79cfe12",
+        "9c09bb26ed7a43e0569c54f55280d5b822bc33033a2ddd3cc9242bec683ee108",
+        "10b4928e09843fe94f9eaf9279883105893b46af13f4c664a4e510f49b735451",
+        "81ad13057e37d2201a8419c26783c44c6add5a44b379a5c820a742ca5b2a7437",
+        "46fc9c7394d707697122b37c61a308595979e89bb5e3ef5e89d45896916c0a35",
+        "1a16c2dd7a8e9911a1af3d8f2dc86db8925d8c3a5d2696ead32b92f78cc42e27",
+        "4ea3a4699e87fc689d31a588329419e1d3fbadc20814ada02e88e5ec99ba36d0",
+        "d22e0f9e0771f7e68e9c1b47eaf89b332b7446fa51eb91526c8d105adf755c37",
+        "a6e7ec22995ae86b67dabe06962459b93a3c8c6529d8a41ac3617159a37f9def",
+        "ca983e4bbd154875ce0116df981977ae3e1a991062e224794b05e4e3e30b607d",
+        "b07f9d04019301dec8f36c58696c6932e8f1aa58ca3082093d0cc56ffe57a491",
+        "5f79cf0f8a3af4f5aa3beca8f934375ec77b72347a8e19103dbb740d3d318713",
+        "2ff695429012ec24b45a30be3aebae9e1c3b6d432a4a11d3ba3229bf970548dd",
+        "a5049a4081e758394a0e05904ad598284419ddf03ceecce45f378fc21cdb3795",
+        "7c563d37b57bb7c253257d5c08e63794853d2e35bc84c88d0eaccaae26a35ae4",
+        "d478f288a19d99fe42a623fc445741f2c9096a239d4167072dea8ec3d29d1d32",
+        "162c2395536e1442c5259e1ad5b5b54cc2813e79986d8343824b21f2a197e1de",
+    ],
+    "notary_blocks": [
+        "d79c1909d45f1af31b116b348fc3f0eea237c38ad49996d95211a09be60b30df",
+        "5fe770e1092863cc2cab8cb011caaef5adf8b6ae4b26ab76d9a88b154f6354e4",
+        "202a74b823e91f003f38ba43b76d626e6d7e17e72eeca064f4128a0f270ce854",
+        "1c9ea87e37abd9da9ec2580b0ce759a07edbde69fd1d4c529638f0b431995ab2",
+        "73301708639b5fb4fca38a233815bd3cd101f18db1f03aa4b8c50228fd37f074",
+        "a86ca7bdf3ddb42c9398ff43562b85c5a8a1741c56ef351f7b1de57773329b61",
+        "bb3810995bf49632f6230ce38a656f43e981566ba3ef2a8248d32b7afd5cab66",
+        "d9f1f2e8c4a85fdc7be2ddff985534389defe678d217a7ad2abb430328dc72ad",
+        "a1381724f7ab6dcf2061e32b00520afb9551a78bd6ffdcb52ee002242e6a1493",
+        "bef581c55e66ad18aee4915b3ab937107ccca91970d84cdd70f81a7f54027b0f",
+    ],
+    "node": {
+        "hashes": [
+            "643e748ef29f8a314476e1fe4738c536e4a8d27e8fcc7955de2b2d7a23fec98d",
+            "6e47f375a354096ba599b50d15ee34a8e8c940072d6fdd709df8e85cf3acf5a3",
+            "8f267a346ee918736d402ea9967ad6bfa8f912b43cf34b4909f4314d4ec8b185",
+        ],
+        "stored": [
+            "a5e063cc61348da6f00dad56ecf845fca283c53c8bc9339c8943ec9bba7823a1",
+            "9a72686eb70fd5d2c55040fa0595b95259ce267988998cbe2a883f0c21326051",
+            "b719788d27fd178ed4e7761e9a38431f2ce6ec0867b3d17e2ac63a5ab7dfd68d",
+        ],
+        "state_root": "8f73ed5c3ca6d75ffac2c066c0eb9fb9276fceb877886c10c0603d57724a416b",
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------
+# the tests
+# ---------------------------------------------------------------------------------------
+def test_corpus_bytes_and_refusals_are_unchanged() -> None:
+    assert corpus_digest() == GOLDEN["corpus"]
+
+
+def test_lifecycle_block_hashes_are_unchanged() -> None:
+    assert lifecycle_scenario() == GOLDEN["lifecycle"]
+
+
+def test_multi_transaction_block_hashes_are_unchanged() -> None:
+    assert notary_blocks_scenario() == GOLDEN["notary_blocks"]
+
+
+def test_node_blocks_and_state_root_are_unchanged(tmp_path: Path) -> None:
+    assert node_scenario(tmp_path) == GOLDEN["node"]
+
+
+@pytest.mark.parametrize("value", CORPUS + BAD_CORPUS)
+def test_corpus_matches_reference(value: Any) -> None:
+    assert _outcome(canonical, value) == _outcome(_ref_canonical, value)
+    assert _outcome(lambda v: canonical_str(v).encode("utf-8"), value) == _outcome(
+        _ref_canonical, value
+    )
+
+
+# keys and strings that exercise the UTF-16 key order, NFC, escapes and lone surrogates
+any_text = st.text(
+    alphabet=st.sampled_from(
+        ["a", "b", "Z", "_", "\x00", "\x1f", '"', "\\", "\x7f", "é", "e", "\u0301", "\u00c5",
+         "\u212b", "中", "\ud7ff", "\ue000", "\ufb01", "\uffff", "\U0001f600", "\U00010000",
+         "\ud800", "\udfff"]
+    ),
+    max_size=6,
+)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**54), max_value=2**54)
+    | st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
+    | any_text
+    | st.text(max_size=8)
+    | st.sampled_from([Color.RED, Text("sub"), 1.0, float("nan"), b"x", (1,), frozenset()])
+)
+values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(any_text | st.text(max_size=4), children, max_size=4)
+    | st.dictionaries(st.integers(0, 3), children, min_size=1, max_size=2)
+    | st.lists(children, max_size=3).map(Items)
+    | st.dictionaries(any_text, children, max_size=3).map(collections.OrderedDict),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(values)
+def test_canonical_matches_reference(value: Any) -> None:
+    assert _outcome(canonical, value) == _outcome(_ref_canonical, value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=60, max_value=70), st.sampled_from([1, [], {}, "x", {"a": 1}]),
+       st.booleans())
+def test_depth_limit_matches_reference(levels: int, leaf: Any, dicts: bool) -> None:
+    value = leaf
+    for i in range(levels):
+        value = {"k": value} if dicts and i % 2 else [value]
+    assert _outcome(canonical, value) == _outcome(_ref_canonical, value)
+
+
+json_texts = (
+    values.map(lambda v: json.dumps(v, ensure_ascii=False, default=repr))
+    | values.map(lambda v: json.dumps(v, ensure_ascii=True, default=repr))
+) | st.sampled_from(
+    [
+        '{"a": 1.0}', '{"a": 1e3}', '{"a": NaN}', '{"a": -Infinity}', '{"a":1,"a":2}',
+        '{"a":{"b":1,"c":2,"b":3}}', '[{"x":1},{"x":1,"y":2,"x":3}]', "{", '"\\ud800"',
+        '{"\\ud83d\\ude00":1,"\\ufb01":2}', '{"s":"e\\u0301"}', "[9007199254740992]",
+        "[-9007199254740991]", '{"a":[1,2,{"b":null}]}', " [true , false] ", "",
+        "[" * 64 + "]" * 64, "[" * 65 + "]" * 65, "[" * 65 + "1" + "]" * 65, '"\\u00e9"',
+        '{"k":"v"} x', "\ufeff[1]", "[999999999999999]", "[-999999999999999]",
+        "[1000000000000000]", "[12345678901234567]", '"\\\\u00e9"', '{"a":"\\u0041"}',
+        '{"a":"ab\\u0000"}', '[{"a":' * 32 + "1" + "}]" * 32, '[{"a":' * 33 + "1" + "}]" * 33, '[{"a":[{"b":[]}]}]',
+        '["a","a","\\/"]', "[01]", "[-0]", "[1,]", '{"a":1,}',
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_texts)
+def test_decode_matches_reference(text: str) -> None:
+    assert _outcome(decode, text) == _outcome(_ref_decode, text)
+    raw = text.encode("utf-8", "surrogatepass")
+    assert _outcome(decode, raw) == _outcome(_ref_decode, raw)
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32",
+                 "utf-32-le", "utf-32-be"]
+)
+@pytest.mark.parametrize("text", ['{"a":[1,"é"]}', "[]", '"x"', "1", "", " {}", "[1,2.5]", "{}"])
+def test_decode_of_other_encodings_matches_reference(encoding: str, text: str) -> None:
+    raw = text.encode(encoding)
+    assert _outcome(decode, raw) == _outcome(_ref_decode, raw)
+    assert _outcome(decode, raw[:3]) == _outcome(_ref_decode, raw[:3])
+    assert _outcome(decode, bytearray(raw)) == _outcome(_ref_decode, bytearray(raw))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(any_text | st.text(max_size=5), values, max_size=4),
+    st.integers(min_value=1, max_value=3),
+)
+def test_transaction_bytes_match_reference(args: dict[str, Any], n_keys: int) -> None:
+    keys = [det_key(f"k{i}") for i in range(n_keys)]
+    try:
+        tx = build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
+                               args=args, nonce="n", keys=keys)
+    except (TxError, CanonicalEncodingError) as exc:  # refused: so is the reference
+        assert _outcome(_ref_canonical, {"args": args})[0] == "error", exc
+        return
+    expected = _ref_canonical(tx.to_json())
+    assert tx.canonical_bytes() == expected
+    assert tx.payload_bytes == _ref_canonical(dict(tx.payload))
+    assert tx.tx_id == sha256_hex(_ref_canonical(dict(tx.payload)))
+    odd = Transaction(tx.payload, ("NOT-HEX", "\u00e9") [:n_keys], tx.payload_bytes, tx.tx_id)
+    assert odd.canonical_bytes() == _ref_canonical(odd.to_json())
+    assert txs_root([tx, odd]) == txs_root([tx, odd])
+
+
+def test_roots_match_reference() -> None:
+    keys = [det_key("a"), det_key("b")]
+    txs = [build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
+                             args={"name": f"n{i}", "note": "ü" * i, "\U0001f600": i},
+                             nonce=f"{i}", keys=keys[: 1 + i % 2]) for i in range(7)]
+    results = [tx_result(tx.tx_id, "ok" if i % 2 else "already_recorded", "m\u00e9",
+                         [{"type": "x", "n": i, "\ufb01": [i, None, True]}])
+               for i, tx in enumerate(txs)]
+    assert txs_root(txs) == merkle_root([_ref_canonical(tx.to_json()) for tx in txs]).hex()
+    assert results_root(results) == merkle_root([_ref_canonical(r) for r in results]).hex()
+    writes: list[tuple[str, bytes | None]] = [("b", b"1"), ("a", None), ("\u00e9", b"{}")]
+    body = _ref_canonical([[k, None if v is None else v.hex()] for k, v in sorted(writes)])
+    assert next_state_root("00" * 32, writes) == sha256_hex(bytes.fromhex("00" * 32) + sha256(body))
+
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["put", "delete", "child", "commit", "scan", "scan_put", "get"]),
+        st.sampled_from(["", "a", "a/", "a/b", "a/c", "a0", "a.", "ab", "b", "b/1", "b/2", "é",
+                         "a/\U0001f600", "a/\U0010ffff", "a/\U0010ffffz", "\U0010ffff",
+                         "\U0010ffff\U0010ffff", "\U0010ffffa"]),
+        st.integers(0, 3),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(ops)
+def test_overlay_matches_reference(script: list[tuple[str, str, int]]) -> None:
+    base_items = [("a/b", b"0"), ("a/x", b"1"), ("a0", b"4"), ("b/1", b"2"), ("c", b"3"),
+                  ("\U0010ffff", b"5"), ("\U0010ffffb", b"6")]
+    new_stack: list[Any] = [Overlay(MemoryState(base_items))]
+    ref_stack: list[Any] = [_RefOverlay(MemoryState(base_items))]
+    for op, key, n in script:
+        new, ref = new_stack[-1], ref_stack[-1]
+        value = bytes([48 + n])
+        if op == "put" and key:
+            new.put(key, value)
+            ref.put(key, value)
+        elif op == "delete":
+            new.delete(key)
+            ref.delete(key)
+        elif op == "child" and len(new_stack) < 4:
+            new_stack.append(new.child())
+            ref_stack.append(ref.child())
+        elif op == "commit" and len(new_stack) > 1:
+            new.commit()
+            ref.commit()
+            new_stack.pop()
+            ref_stack.pop()
+        elif op == "get":
+            assert new.get(key) == ref.get(key)
+        elif op in ("scan", "scan_put"):
+            # writes while a scan is under way: both see the keys of the scan's start
+            got, want = [], []
+            for out, ov in ((got, new), (want, ref)):
+                for i, item in enumerate(ov.iter_prefix(key)):
+                    out.append(item)
+                    if op == "scan_put" and i == n:
+                        ov.put(item[0] + "/z", b"9")
+                        ov.put("a/0", b"8")
+            assert got == want
+        for o1, o2 in zip(new_stack, ref_stack, strict=True):
+            assert list(o1.iter_prefix("")) == list(o2.iter_prefix(""))
+            assert o1.write_set() == o2.write_set()
+
+
+@pytest.mark.parametrize("during", ["nothing", "resurrect", "delete_ahead", "put_new", "child"])
+@pytest.mark.parametrize("at", [0, 3, 7])
+def test_overlay_scan_over_runs_of_deleted_keys_matches_reference(during: str, at: int) -> None:
+    """Runs of deleted keys (some of them shadowing base keys) are passed in one step while
+    nothing is written; a write during the scan makes it look at every key again."""
+    base_items = [(f"p/{i:03d}", b"b%d" % i) for i in range(0, 40, 2)]
+    base_items += [("p/200", b"b200"), ("q", b"q")]
+    overlays = [Overlay(MemoryState(base_items)), _RefOverlay(MemoryState(base_items))]
+    for ov in overlays:
+        for i in range(1, 39):
+            if i % 7 == 0:
+                ov.put(f"p/{i:03d}", b"w%d" % i)
+            else:
+                ov.delete(f"p/{i:03d}")
+        # long runs of deleted keys with no base key among them: before the base's last
+        # key (p/1..) and after it (p/3..)
+        for i in [*range(100, 140), *range(300, 340)]:
+            ov.delete(f"p/{i:03d}")
+        ov.put("p/120", b"live")
+        ov.put("p/321", b"live")
+        list(ov.iter_prefix("p/"))  # build the indexes, then change them
+        ov.delete("p/014")
+        ov.put("p/005", b"again")
+    outs = []
+    for ov in overlays:
+        out = []
+        for i, (key, value) in enumerate(ov.iter_prefix("p/")):
+            out.append((key, value))
+            if i == at:
+                if during == "resurrect":
+                    for key in ("p/033", "p/020", "p/110", "p/131", "p/310", "p/333"):
+                        ov.put(key, b"back")
+                elif during == "delete_ahead":
+                    for key in ("p/035", "p/038", "p/120", "p/321"):
+                        ov.delete(key)
+                elif during == "put_new":
+                    ov.put("p/0255", b"new")
+                    ov.put("p/1255", b"new")
+                elif during == "child":
+                    child = ov.child()
+                    child.put("p/031", b"c")
+                    child.put("p/125", b"c")
+                    child.put("p/335", b"c")
+                    child.delete("p/028")
+                    child.commit()
+        outs.append(out)
+        outs.append(list(ov.iter_prefix("p/")))
+        outs.append(list(ov.iter_prefix("")))
+    assert outs[:3] == outs[3:]
+
+
+def test_signer_lookup_sees_writes_of_the_same_transaction() -> None:
+    h = Harness()
+    key = h.key("owner-farm").public_key_hex
+    ctx = TxContext(Overlay(h.state).child(), BlockContext(CHAIN_ID, 1, 1, key), "t", (key,), 0)
+    assert [s.org_id for s in ctx.signers()] == ["owner-farm"]
+    member = ctx.get("key/" + key)
+    ctx.put("key/" + key, {**member, "status": "revoked"})
+    assert ctx.signers() == []
+    ctx.put("key/" + key, member)
+    assert [s.org_id for s in ctx.signers()] == ["owner-farm"]
+    org = ctx.get("org/owner-farm")
+    ctx.put("org/owner-farm", {**org, "status": "suspended"})
+    assert ctx.signers() == []
+    ctx.put("org/owner-farm", {**org, "roles": ["buyer"]})
+    assert ctx.signers()[0].roles == ("buyer",)
+    ctx.delete("key/" + key)
+    assert ctx.signers() == []
+
+
+def test_signer_cache_hands_out_fresh_records() -> None:
+    h = Harness()
+    key = h.key("verifier-a").public_key_hex
+    cache = SignerCache()
+    view = Overlay(h.state)
+    first = lookup_signer(view, key, cache)
+    assert first is not None and first == lookup_signer(view, key)
+    first.org["roles"].append("regulator")  # type: ignore[attr-defined]
+    first.org["status"] = "changed"  # type: ignore[index]
+    second = lookup_signer(view, key, cache)
+    assert second == lookup_signer(view, key)
+    assert second is not None and second.roles == ("verifier",)
+    assert list(second.org) == list(decode(h.state.get("org/verifier-a") or b""))
+    # inactive records are remembered as such, and a changed record is looked up afresh
+    view.put("org/verifier-a", canonical({**second.org, "status": "suspended"}))
+    assert lookup_signer(view, key, cache) is None
+    assert lookup_signer(view, key, cache) is None
+    view.put("org/verifier-a", canonical({**second.org, "name": "Renamed"}))
+    renamed = lookup_signer(view, key, cache)
+    assert renamed is not None and renamed.org["name"] == "Renamed"
+    view.put("key/" + key, canonical({**decode(h.state.get("key/" + key) or b""),
+                                       "status": "revoked"}))
+    assert lookup_signer(view, key, cache) is None
+
+
+def test_executor_results_do_not_depend_on_block_grouping() -> None:
+    """The signer cache lives for one block: the same transactions executed one block each
+    or all in one block give the same results where no earlier transaction interferes."""
+    grouped, single = Harness(), Harness()
+    txs = [grouped.make_tx(org, "notary", "record", {"name": f"{org}-{i}", "sha256": h256(org)})
+           for i in range(3) for org in ("regulator", "verifier-a", "owner-farm", "coop")]
+    together = grouped.run_block(txs)
+    apart = [single.run_block([tx])[0] for tx in txs]
+    assert together == apart
+    assert isinstance(grouped.executor, Executor)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    sys.setrecursionlimit(10_000)
+    with tempfile.TemporaryDirectory() as d:
+        print(json.dumps(golden_now(Path(d)), indent=1, ensure_ascii=True))

@@ -1,0 +1,275 @@
+"""Shared builders and invariant checks for the carbon market tests (no tests here).
+
+``Market`` drives the real "carbon" contract through the chaincode Harness: plots,
+projects, validation, registration, monitoring reports, verification and issuance are
+real signed transactions, so every unit a market test moves was issued the real way.
+``check_invariants`` checks the unit ledger's integrity rules on a committed state.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from chaincode.calculator import PlotMeasurement, calculate_removals, species_params_from_table
+from chaincode.carbon_market import LISTING_PREFIX, OPEN_LISTING_PREFIX
+from chaincode.geometry import geodesic_area_m2_rational, parse_polygon
+from chaincode.params import DEFAULT_PARAMS
+from chaincode.units import (
+    BUFFER_ACCOUNT,
+    HOLDING_PREFIX,
+    STATES,
+    TERMINAL_STATES,
+    UNIT_PREFIX,
+    holding_key,
+    unit_key,
+)
+from ledger.crypto import sha256
+from ledger.encoding import decode
+from ledger.fixedpoint import ceil_int, format_decimal, parse_decimal
+from ledger.state import StateReader
+from tests.support.harness import Harness
+
+Ring = list[list[int]]
+
+# 0.001 x 0.001 degree squares (about 1.05 ha) east of Hefei, Anhui, in 1e-7 degree.
+BASE_LON = 1174000000
+BASE_LAT = 318000000
+STEP = 10_000
+
+# An irregular ~99.93 ha pentagon near lon 117.30, lat 31.80 (Hefei, Anhui).
+ANHUI_RING: Ring = [
+    [1173000000, 318000000],
+    [1173110000, 318003000],
+    [1173113000, 318074000],
+    [1173056000, 318099000],
+    [1172995000, 318066000],
+]
+# A ~12 ha quadrilateral of Masson pine a little north (Feidong county hills).
+ANHUI_PINE_RING: Ring = [
+    [1173300000, 318200000],
+    [1173340000, 318201000],
+    [1173338000, 318230000],
+    [1173301000, 318228000],
+]
+
+
+def h256(label: str) -> str:
+    return sha256(label.encode()).hex()
+
+
+def polygon(ring: Ring) -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": [[list(p) for p in ring] + [list(ring[0])]]}
+
+
+def square(i: int) -> Ring:
+    lon = BASE_LON + (i % 50) * 2 * STEP
+    lat = BASE_LAT + (i // 50) * 2 * STEP
+    return [[lon, lat], [lon + STEP, lat], [lon + STEP, lat + STEP], [lon, lat + STEP]]
+
+
+def area_ha(ring: Ring) -> str:
+    return format_decimal(geodesic_area_m2_rational(parse_polygon(polygon(ring))) / 10_000, 4)
+
+
+def expected_issuance(
+    measurements: list[tuple[str, str, str, str]], risk: str
+) -> tuple[int, int]:
+    """(issuable, to_buffer) the ledger computes for (plot, species, v0, v1) rows."""
+    table = DEFAULT_PARAMS["species_table"]
+    params = {sp: species_params_from_table(table, sp) for _, sp, _, _ in measurements}
+    calc = calculate_removals(
+        [PlotMeasurement.from_strings(p, sp, v0, v1) for p, sp, v0, v1 in measurements],
+        params,
+        baseline=Fraction(0),
+        leakage=Fraction(0),
+        project_emissions=Fraction(0),
+        uncertainty_deduction=parse_decimal(DEFAULT_PARAMS["uncertainty_deduction"], field="u"),
+        buffer_rate=parse_decimal(DEFAULT_PARAMS["buffer_rates"][risk], field="b"),
+    )
+    return calc.issuable, ceil_int(calc.issuable * parse_decimal(
+        DEFAULT_PARAMS["buffer_rates"][risk], field="b"))
+
+
+class Market:
+    """A Harness running the default contracts, with builders for whole lifecycle steps."""
+
+    def __init__(self, params: dict | None = None, harness: Harness | None = None) -> None:
+        self.h = harness or Harness(params=params)
+        self.plots: dict[str, dict[str, Any]] = {}  # plot_id -> {ring, species, owner}
+        self.projects: dict[str, dict[str, Any]] = {}  # project_id -> {plots, risk, year}
+        self._square = 0
+
+    # -- calls ------------------------------------------------------------------------
+    def ok(self, signers: str | list[str], method: str, args: dict) -> dict:
+        return self.h.returned(self.h.ok(signers, "carbon", method, args))
+
+    def fails(self, code: str, signers: str | list[str], method: str, args: dict) -> dict:
+        return self.h.fails(code, signers, "carbon", method, args)
+
+    def call(self, signers: str | list[str], method: str, args: dict) -> dict:
+        return self.h.call(signers, "carbon", method, args)
+
+    def get(self, key: str) -> Any:
+        return self.h.get(key)
+
+    # -- lifecycle steps --------------------------------------------------------------------
+    def plot(self, plot_id: str, owner: str, species: str = "chinese_fir",
+             ring: Ring | None = None) -> dict:
+        if ring is None:
+            ring = square(self._square)
+            self._square += 1
+        self.plots[plot_id] = {"owner": owner, "ring": ring, "species": species}
+        return self.ok(owner, "register_plot", {
+            "plot_id": plot_id,
+            "polygon": polygon(ring),
+            "declared_area_ha": area_ha(ring),
+            "county_code": "340122",
+            "tenure": {"doc_type": "forest_right_cert", "doc_number": f"皖林权{plot_id}",
+                       "scan_sha256": h256("scan:" + plot_id)},
+            "species": species,
+            "planting_date": "2018-03-12",
+            "non_forest_evidence": {"sha256": h256("nf:" + plot_id), "years": 3},
+        })
+
+    def project(
+        self,
+        project_id: str,
+        owner: str = "owner-farm",
+        plots: list[tuple[str, str]] | None = None,
+        risk: str = "low",
+        split: dict[str, str] | None = None,
+        register: bool = True,
+    ) -> None:
+        """Plots (``(plot_id, species)``, registered unless known), PDD, validation by
+        verifier-a, registration by the regulator."""
+        plots = plots or [(f"{project_id}-P1", "chinese_fir")]
+        for plot_id, species in plots:
+            if plot_id not in self.plots:
+                self.plot(plot_id, owner, species)
+        args = {
+            "project_id": project_id,
+            "name": f"Afforestation {project_id}",
+            "methodology": "CCER-14-001-V01",
+            "plots": [p for p, _ in plots],
+            "start_date": "2018-01-01",
+            "crediting_period_years": 30,
+            "baseline": "0",
+            "risk_rating": risk,
+            "pdd_sha256": h256("pdd:" + project_id),
+        }
+        if split is not None:
+            args["benefit_split"] = split
+        self.ok(owner, "submit_project", args)
+        self.projects[project_id] = {"owner": owner, "plots": [p for p, _ in plots],
+                                     "risk": risk, "year": 2018}
+        self.ok("verifier-a", "attest_validation", {
+            "attestation_id": f"VAL-{project_id}", "project_id": project_id,
+            "pdd_sha256": h256("pdd:" + project_id), "positive": True,
+            "site_visit_date": "2018-06-01",
+        })
+        if register:
+            self.ok("regulator", "register_project", {"project_id": project_id})
+
+    def issue(self, project_id: str, batch_id: str, volume: str = "25.2") -> dict[str, Any]:
+        """A one-year monitoring report (every plot grows from 0 to ``volume`` m3), its
+        verification by verifier-b, and issuance; returns the batch record."""
+        p = self.projects[project_id]
+        year = p["year"]
+        p["year"] += 1
+        rows = [(pl, self.plots[pl]["species"], "0", volume) for pl in p["plots"]]
+        issuable, _ = expected_issuance(rows, p["risk"])
+        report_id = f"{batch_id}-R"
+        self.ok(p["owner"], "submit_monitoring_report", {
+            "report_id": report_id,
+            "project_id": project_id,
+            "period_start": f"{year}-01-01",
+            "period_end": f"{year}-12-31",
+            "measurements": [{"plot_id": pl, "species": sp, "volume_start": v0,
+                              "volume_end": v1} for pl, sp, v0, v1 in rows],
+            "parameters": {"baseline": "0", "leakage": "0", "project_emissions": "0"},
+            "claimed_issuable": issuable,
+            "report_sha256": h256("report:" + report_id),
+        })
+        self.ok("verifier-b", "attest_verification", {
+            "attestation_id": f"VER-{report_id}", "report_id": report_id,
+            "report_sha256": h256("report:" + report_id), "verified_quantity": issuable,
+            "site_visit_date": f"{year + 1}-03-15",
+        })
+        self.ok("regulator", "issue", {"report_id": report_id, "batch_id": batch_id})
+        return self.get(f"batch/{batch_id}")
+
+    # -- reading ------------------------------------------------------------------------
+    def ranges(self, project_id: str) -> list[dict[str, Any]]:
+        return [decode(v) for _, v in self.h.state.iter_prefix(f"unit/{project_id}/")]
+
+    def count(self, account: str, state: str = "held", project_id: str | None = None) -> int:
+        prefix = f"holding/{account}/{state}/" + (f"{project_id}/" if project_id else "")
+        return sum(decode(v)["last"] - int(k.rsplit("/", 1)[1]) + 1
+                   for k, v in self.h.state.iter_prefix(prefix))
+
+
+def check_invariants(state: StateReader) -> None:
+    """The integrity rules of DOMAIN.md on a committed state; AssertionError if broken.
+
+    * ranges of a project never overlap, keys match records, states are known,
+      only held/listed units are frozen, and history steps carry tx id and height;
+    * every unit of every batch is in exactly one range of that batch (so no serial is
+      in two states) and per-batch conservation holds;
+    * the holdings index has exactly one entry per range, with matching values;
+    * open listings: remaining = units in their intervals, all listed by the seller.
+    """
+    ranges: dict[str, dict[str, Any]] = {}
+    per_batch: dict[str, int] = {}
+    last_seen: dict[str, int] = {}
+    for key, raw in state.iter_prefix(UNIT_PREFIX):
+        r = decode(raw)
+        pid = r["project_id"]
+        assert key == unit_key(pid, r["first"]), key
+        assert 1 <= r["first"] <= r["last"], r
+        assert r["first"] > last_seen.get(pid, 0), f"overlapping ranges at {key}"
+        last_seen[pid] = r["last"]
+        assert r["state"] in STATES, r
+        assert not (r["frozen"] and r["state"] in TERMINAL_STATES), r
+        assert r["history"] and r["history"][0]["action"] == "issue", r
+        assert all(isinstance(s["tx_id"], str) and s["height"] >= 1 for s in r["history"])
+        if r["account"] == BUFFER_ACCOUNT:
+            assert r["state"] in ("held", "cancelled"), r
+        ranges[key] = r
+        per_batch[r["batch_id"]] = per_batch.get(r["batch_id"], 0) + r["last"] - r["first"] + 1
+    batches = {decode(v)["id"]: decode(v) for _, v in state.iter_prefix("batch/")}
+    for batch_id, batch in batches.items():
+        # conservation: issued = held + listed + retired + cancelled + buffer, and every
+        # unit of the batch lies in its [first, last] (checked per range below)
+        assert per_batch.get(batch_id, 0) == batch["quantity"], (batch_id, per_batch, batch)
+    for r in ranges.values():
+        b = batches[r["batch_id"]]
+        assert b["project_id"] == r["project_id"]
+        assert b["first"] <= r["first"] and r["last"] <= b["last"], r
+        assert r["vintage"] == b["vintage"]
+    expected_index = {
+        holding_key(r["account"], r["state"], r["project_id"], r["first"]): {
+            "batch_id": r["batch_id"], "frozen": r["frozen"], "last": r["last"],
+            "vintage": r["vintage"],
+        }
+        for r in ranges.values()
+    }
+    index = {k: decode(v) for k, v in state.iter_prefix(HOLDING_PREFIX)}
+    assert index == expected_index, "holdings index out of step with the unit ranges"
+    for key, _ in state.iter_prefix(OPEN_LISTING_PREFIX):
+        listing = decode(state.get(LISTING_PREFIX + key.rsplit("/", 1)[1]))
+        assert listing["status"] == "open"
+        assert listing["remaining"] == sum(i["last"] - i["first"] + 1 for i in listing["ranges"])
+        for i in listing["ranges"]:
+            covered = sum(
+                min(r["last"], i["last"]) - max(r["first"], i["first"]) + 1
+                for r in ranges.values()
+                if r["project_id"] == i["project_id"] and r["first"] <= i["last"]
+                and r["last"] >= i["first"] and r["state"] == "listed"
+                and r["account"] == listing["seller"]
+            )
+            assert covered == i["last"] - i["first"] + 1, (listing, i)
+    for _, raw in state.iter_prefix(LISTING_PREFIX):
+        listing = decode(raw)
+        open_key = f"{OPEN_LISTING_PREFIX}{listing['seller']}/{listing['id']}"
+        assert (state.get(open_key) is not None) == (listing["status"] == "open")
