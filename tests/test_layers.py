@@ -176,3 +176,28 @@ def test_benchmarks_and_scripts_import_packages_without_path_tricks() -> None:
     for path in [*sorted((ROOT / "bench").glob("*.py")), *sorted((ROOT / "scripts").glob("*.py"))]:
         text = path.read_text(encoding="utf-8")
         assert "sys.path" not in text and "PYTHONPATH" not in text, path
+
+
+def _doc_table(heading: str) -> dict[str, set[str]]:
+    """The two-column table under ``heading`` in docs/architecture.md, as name -> names."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split(heading, 1)[1]
+    table: dict[str, set[str]] = {}
+    for line in section.splitlines()[1:]:
+        if line.startswith("## ") or (table and not line.strip()):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 2 or not cells[0].startswith("`"):
+            continue
+        name = cells[0].strip("`")
+        if cells[1] == "every stage above":
+            table[name] = set(table)
+        else:
+            table[name] = set(re.findall(r"`([a-z.]+)`", cells[1]))
+    return table
+
+
+def test_docs_draw_the_same_tables() -> None:
+    """docs/architecture.md shows exactly the tables this module enforces."""
+    assert _doc_table("## Layers: who may import whom") == LAYERS
+    assert _doc_table("Inside the validator, a stage imports only") == NODE_STAGES

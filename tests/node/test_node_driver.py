@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from ledger.tx import build_transaction
 from node.chain.app import Application
 from node.chain.blockcodec import BlockCodec, block_bytes, proposal_bytes, tx_bytes, tx_json_key
 from node.consensus import ConsensusConfig, Proposal, SignState, SignStateError, Step, Vote
+from node.consensus.actions import ValidateProposal
+from node.consensus.events import ProposalValidated
 from node.driver.asyncio_driver import ConsensusDriver, DriverConfig, DriverMetrics
 from node.driver.signfile import SignStateFile
 from node.home import HomeError, NodeConfig
@@ -255,6 +258,47 @@ def test_driver_persists_before_sending_and_makes_no_empty_blocks(
             sends += 1
             assert position <= persisted, f"{position} sent before it was persisted"
     assert sends >= 9  # proposal, prevote, precommit per block
+
+
+class NotABlock:
+    """A decoded proposal value that is not a ``Block`` (the core accepts any
+    ``ConsensusBlock``): it has a height and a hash, no transactions."""
+
+    height = 1
+
+    def hash(self) -> str:
+        return "ab" * 32
+
+
+def test_a_proposal_that_is_not_a_block_is_refused_also_with_debug_logging(
+    tmp_path: Path, genesis, validator_key, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The driver's debug line once read ``len(block.txs)`` of any proposal, so with DEBUG
+    logging a non-Block proposal raised inside the task and was never answered."""
+    metrics = DriverMetrics(Registry())
+
+    async def scenario() -> object:
+        store = Store(tmp_path / "db")
+        pool = Mempool()
+        app = Application(store, Executor(), genesis, is_verified=pool.is_verified)
+        driver = ConsensusDriver(
+            app, pool, validator_key, codec=BlockCodec(app.chain_id, pool.by_json_key),
+            sign_file=SignStateFile(tmp_path / "ss"), metrics=metrics,
+            config=DriverConfig(block_interval_ms=5), consensus_config=ConsensusConfig(),
+            network=RecordingNetwork([]),
+        )
+        try:
+            with caplog.at_level(logging.DEBUG, logger="node.consensus"):
+                await driver._validate(ValidateProposal(1, 0, NotABlock()))
+            return driver._queue.get_nowait()
+        finally:
+            store.close()
+
+    answer = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert answer == ProposalValidated("ab" * 32, False)
+    assert metrics.proposals_rejected.value("not_a_block") == 1
+    checked = [r for r in caplog.records if r.getMessage() == "proposal checked"]
+    assert len(checked) == 1 and checked[0].txs is None and checked[0].ok is False
 
 
 def test_single_validator_runtime_commits_restarts_and_continues(
