@@ -3,20 +3,19 @@
 ``certificate_json``), an ``application/x-www-form-urlencoded`` form (``certificate_json``)
 or a plain ``application/json`` body.
 
-Multipart bodies are parsed with the standard library's ``email`` parser (the body is at
-most :data:`MAX_BODY_BYTES`), so no extra dependency is needed.
+The body is refused past :data:`MAX_BODY_BYTES` before any parsing; multipart bodies are
+then read by the strict, linear-time reader of :mod:`explorer.multipart`.
 """
 
 from __future__ import annotations
 
-from email import policy
-from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 
 from explorer.inputs import ExplorerError
+from explorer.multipart import MultipartError, parse_form
 from ledger.encoding import decode
 
 __all__ = ["MAX_BODY_BYTES", "MAX_CERT_BYTES", "extract_certificate", "parse_certificate", "read_body"]
@@ -54,21 +53,9 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
     try:
-        head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    except UnicodeEncodeError:
-        raise ExplorerError("malformed_form", "the Content-Type header is not valid") from None
-    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
-    if not message.is_multipart():
-        raise ExplorerError("malformed_form", "the multipart form could not be read")
-    fields: dict[str, bytes] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or name in fields:
-            continue
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            fields[name] = payload
-    return fields
+        return parse_form(content_type, body)
+    except MultipartError as exc:
+        raise ExplorerError("malformed_form", f"the multipart form could not be read: {exc}") from None
 
 
 def extract_certificate(content_type: str, body: bytes) -> bytes:

@@ -165,6 +165,15 @@ def test_verify_by_retirement_id_is_where_the_qr_code_leads(client, sc: Scenario
         (b"--zzz\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\n{}\r\n--zzz--\r\n",
          "multipart/form-data; boundary=zzz", 400, "no_certificate"),
         (b"\xff\xfe", "application/x-www-form-urlencoded", 400, "malformed_form"),
+        # a 60 KB crafted Content-Disposition once froze the node's event loop for ~26 s
+        (b"--zzz\r\nContent-Disposition: form-data" + b"; a=b" * 12_000
+         + b"\r\n\r\nv\r\n--zzz--\r\n", "multipart/form-data; boundary=zzz", 400,
+         "malformed_form"),
+        # deep nesting once answered 500 (RecursionError): a part's content is opaque now
+        (b"--zzz\r\nContent-Disposition: form-data; name=\"certificate\"\r\n"
+         b"Content-Type: multipart/mixed; boundary=a\r\n\r\n"
+         + b"--a\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n" * 3000
+         + b"\r\n--zzz--\r\n", "multipart/form-data; boundary=zzz", 400, "not_json"),
     ],
 )
 def test_verify_bad_uploads(client, body: bytes, content_type: str, status: int, code: str) -> None:
