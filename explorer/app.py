@@ -489,21 +489,21 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def retirement_json(retirement_id: str) -> Response:
         return api(lambda: reader.retirement(retirement_id))
 
-    def base_url(request: Request) -> str:
-        if source.public_url:
-            return source.public_url.rstrip("/")
-        return str(request.base_url).rstrip("/")
+    # the configured base URL, never the request's Host header (a client must not choose
+    # where a printed certificate's QR code and verify link point)
+    public_base = source.public_url.rstrip("/") if source.public_url else ""
 
     @router.get("/explorer/certificates/{retirement_id}", include_in_schema=False)
     def certificate_page(request: Request, retirement_id: str) -> Response:
         def build() -> Response:
             d = reader.retirement(retirement_id)
             r = d["retirement"]
-            verify_url = f"{base_url(request)}{url_for('verify', r['id'])}"
+            verify_url = f"{public_base}{url_for('verify', r['id'])}"
             projects = {pid: reader.state(project_key(pid)) for pid in r.get("project_ids", [])}
             org = reader.state(ORG_PREFIX + r["enterprise"]) or {}
             return render(
-                request, "certificate.html", d=d, qr=svg.qr_svg(verify_url),
+                request, "certificate.html", d=d,
+                qr=svg.qr_svg(verify_url) if public_base else None,
                 verify_url=verify_url, projects=projects, enterprise_name=org.get("name"),
                 block_hash=source.store.get_block_hash(r["height"]),
                 genesis_hash=genesis.hash,

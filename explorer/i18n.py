@@ -251,6 +251,8 @@ LABELS: dict[str, dict[str, str]] = _by_lang({
         "节点暂时无法生成该注销证明。",
     ),
     "verification_url": ("Verification page", "验证页面"),
+    "no_public_url": ("No QR code: this node has no public URL configured (public_url).",
+                      "无二维码：本节点未配置公开地址（public_url）。"),
     "trace": ("Trace of a serial number", "序列号溯源"),
     "trace_lead": (
         "Every signed step from the forest plot to this unit's present state.",

@@ -63,7 +63,9 @@ class ExplorerSource:
       retirement; raises ``LookupError`` for an unknown id.
     * ``verify_certificate(cert)`` -- a verdict (see :func:`normalise_verdict`); default:
       ``ledger.certificate.verify_certificate(cert, genesis=self.genesis)``.
-    * ``public_url`` -- the base URL printed in QR codes (default: the request's).
+    * ``public_url`` -- the base URL of the links printed on certificates (QR code, verify
+      link). None: relative links and no QR code. The request's ``Host`` header is never
+      used: whoever sends a request must not choose where a printed certificate points.
     """
 
     store: Store

@@ -184,7 +184,12 @@ def cmd_start(args: argparse.Namespace) -> int:
         if len(config.peers) == 0 and runtime.app.tip.validators.power_of(key.public_key_hex) == 0:
             log.warning("this node's key is not a validator and it has no peers: it will "
                         "not make blocks")
-        return _run_loop(_serve(runtime.node, runtime, host, port))
+        if config.public_url is None and host in ("0.0.0.0", "::", ""):
+            log.warning("the RPC listens on every address and public_url is not set: "
+                        "certificate QR codes will name %s; set public_url in config.json",
+                        config.base_url(host, port))
+        return _run_loop(_serve(runtime.node, runtime, host, port,
+                                public_url=config.base_url(host, port)))
     finally:
         store.close()
         for path in profiling.dump():
@@ -201,9 +206,10 @@ def _run_loop(coro: Any) -> int:
     return int(uvloop.run(coro))
 
 
-def api_routers(node: Any) -> list[Any]:
+def api_routers(node: Any, public_url: str | None = None) -> list[Any]:
     """The routes of the node's API beside the core ones: certificates and history proofs,
-    and the explorer, sharing one certificate builder."""
+    and the explorer, sharing one certificate builder. ``public_url`` is the base of the
+    links printed on certificates (None: relative links and no QR code)."""
     from explorer.app import create_explorer_router
     from explorer.source import ExplorerSource
     from node.api.certificates import CertificateBuilder
@@ -212,13 +218,14 @@ def api_routers(node: Any) -> list[Any]:
     builder = CertificateBuilder(node.store, node.genesis)
     routers = node_routers(node, builder)
     source = ExplorerSource(store=node.store, genesis=node.genesis, status=node.status,
-                            build_certificate=builder.build)
+                            build_certificate=builder.build, public_url=public_url)
     routers.append(create_explorer_router(source))
     return routers
 
 
 async def _serve(
-    node: Any, driver: Any, host: str, port: int, routers: list[Any] | None = None
+    node: Any, driver: Any, host: str, port: int, routers: list[Any] | None = None,
+    public_url: str | None = None,
 ) -> int:
     """Run the RPC server and the node (``driver``: anything with ``run()`` and ``stop()``,
     normally a ``NodeRuntime``) until a signal or a failure."""
@@ -236,7 +243,7 @@ async def _serve(
             return contextlib.nullcontext()
 
     if routers is None:
-        routers = api_routers(node)
+        routers = api_routers(node, public_url)
     start_network = getattr(driver, "start_network", None)
     if start_network is not None:
         try:

@@ -94,6 +94,9 @@ class NodeConfig:
     max_clock_drift_ms: int = 2000
     #: ``node.consensus.ConsensusConfig`` overrides (keys in ``CONSENSUS_TUNABLES``)
     consensus: tuple[tuple[str, int], ...] = ()
+    #: the base URL printed on certificates (QR code, verify link); None: the RPC address.
+    #: A request's ``Host`` header never chooses it.
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         def bad(why: str) -> HomeError:
@@ -135,6 +138,19 @@ class NodeConfig:
             if type(value) is not int or not 1 <= value <= 3_600_000:
                 raise bad(f"consensus.{name} must be an integer in 1..3600000 (milliseconds)")
 
+        if self.public_url is not None and not is_public_url(self.public_url):
+            raise bad("public_url must be an http:// or https:// URL with a host and no "
+                      "query or fragment, at most 200 characters")
+
+    def base_url(self, host: str | None = None, port: int | None = None) -> str:
+        """The base URL of certificate links: ``public_url``, else the RPC address
+        (``host``/``port`` override the configured ones, as ``fcl node start`` flags do)."""
+        if self.public_url is not None:
+            return self.public_url.rstrip("/")
+        host = host or self.rpc_host
+        port = self.rpc_port if port is None else port
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
     def peer_addresses(self) -> list[PeerAddress]:
         return [PeerAddress.parse(p) for p in self.peers]
 
@@ -159,6 +175,7 @@ class NodeConfig:
             },
             "max_clock_drift_ms": self.max_clock_drift_ms,
             "consensus": dict(self.consensus),
+            "public_url": self.public_url,
         }
 
     @classmethod
@@ -191,9 +208,22 @@ class NodeConfig:
                 max_frame_bytes=p2p.get("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES),
                 max_clock_drift_ms=obj.get("max_clock_drift_ms", 2000),
                 consensus=tuple(sorted(consensus.items())),
+                public_url=obj.get("public_url"),
             )
         except (KeyError, AttributeError, TypeError) as exc:
             raise HomeError("bad_config", f"config.json: missing or invalid {exc}") from None
+
+
+_PUBLIC_URL_RE = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?")
+_IPV6_URL_RE = re.compile(r"https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?")
+
+
+def is_public_url(value: object) -> bool:
+    """An absolute http(s) URL of a host (name, IPv4 or [IPv6]) with an optional port and
+    path, no user info, query or fragment, at most 200 characters."""
+    return (isinstance(value, str) and len(value) <= 200
+            and (_PUBLIC_URL_RE.fullmatch(value) is not None
+                 or _IPV6_URL_RE.fullmatch(value) is not None))
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:

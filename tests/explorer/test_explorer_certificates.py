@@ -71,10 +71,24 @@ def test_qr_code_encodes_the_verification_url(client, sc: Scenario) -> None:
     assert other.svg_inline(scale=4, dark="#000", light="#fff", svgclass="qr") not in qr
 
 
-def test_public_url_is_used_in_the_qr_code(sc: Scenario) -> None:
+def test_public_url_is_used_in_the_qr_code_and_the_host_header_never(sc: Scenario) -> None:
+    import segno
+
+    rid = sc.ids["compliance"]
     with make_client(sc, public_url="https://registry.example.cn/") as c:
-        page = c.get(f"/explorer/certificates/{sc.ids['compliance']}").text
-    assert f"https://registry.example.cn/explorer/verify/{sc.ids['compliance']}" in page
+        page = c.get(f"/explorer/certificates/{rid}", headers={"host": "evil.example"}).text
+    assert f"https://registry.example.cn/explorer/verify/{rid}" in page
+    assert "evil.example" not in page
+    qr = page.split('id="qr"')[1].split("</figure>")[0]
+    expected = segno.make(f"https://registry.example.cn/explorer/verify/{rid}", error="m",
+                          micro=False)
+    assert expected.svg_inline(scale=4, dark="#000", light="#fff", svgclass="qr") in qr
+    # no public URL: relative links, no QR code, and still nothing from the Host header
+    with make_client(sc, public_url=None) as c:
+        page = c.get(f"/explorer/certificates/{rid}", headers={"host": "evil.example"}).text
+    assert "evil.example" not in page and "<svg" not in page.split('id="qr"')[1].split(
+        "</figure>")[0]
+    assert f'href="/explorer/verify/{rid}"' in page and "public_url" in page
 
 
 def test_certificate_page_has_print_css(client, sc: Scenario) -> None:

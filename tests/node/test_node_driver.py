@@ -402,10 +402,28 @@ def test_config_p2p_and_consensus_settings_and_refusals() -> None:
         {"consensus": {"timeout_propose_ms": 0}},
         {"consensus": []},
         {"max_clock_drift_ms": -1},
+        {"public_url": "registry.example.cn"},
+        {"public_url": "ftp://registry.example.cn"},
+        {"public_url": "https://registry.example.cn/?q=1"},
+        {"public_url": "https://user@registry.example.cn"},
+        {"public_url": "https://registry.example.cn/#x"},
+        {"public_url": "https://" + "a" * 200 + ".cn"},
+        {"public_url": 5},
     ):
         with pytest.raises(HomeError) as err:
             NodeConfig.from_json({**old, **bad})
         assert err.value.code == "bad_config", bad
+
+
+def test_certificate_links_use_public_url_else_the_rpc_address() -> None:
+    cfg = NodeConfig(chain_id="fcl-test", moniker="n", rpc_port=8080)
+    assert cfg.base_url() == "http://127.0.0.1:8080"
+    assert cfg.base_url("::1", 9000) == "http://[::1]:9000"
+    cfg = NodeConfig.from_json({**cfg.to_json(), "public_url": "https://registry.example.cn/"})
+    assert cfg.base_url("0.0.0.0", 1) == "https://registry.example.cn"
+    assert NodeConfig.from_json(cfg.to_json()) == cfg
+    for good in ("http://[::1]:26657", "https://r.example.cn/fcl/", "http://10.0.0.2"):
+        assert NodeConfig(chain_id="fcl-test", moniker="n", public_url=good).public_url == good
 
 
 

@@ -276,7 +276,8 @@ def make_source(scenario: Scenario, **over: Any) -> ExplorerSource:
                 "validators": genesis.validators.to_json(), **status_extra}
 
     kwargs: dict[str, Any] = {"store": scenario.store, "genesis": genesis, "status": status,
-                              "build_certificate": build, "verify_certificate": verify}
+                              "build_certificate": build, "verify_certificate": verify,
+                              "public_url": "http://testserver"}
     kwargs.update(over)
     return ExplorerSource(**kwargs)
 
