@@ -11,8 +11,10 @@ an 8-byte big-endian height hint followed by the consensus message's own wire by
 (``Proposal.to_bytes()`` / ``Vote.to_bytes()``, passed to the core untouched), and
 ``TXS``/``BLOCKS``, whose JSON is spliced from already canonical pieces.
 
-A frame longer than ``max_frame_bytes`` is read and discarded in chunks (never buffered),
-and reported as :data:`OVERSIZE`; the connection stays up. See docs/network.md.
+A frame that announces more than ``max_frame_bytes`` is refused as soon as its length
+prefix arrives (:class:`OversizeFrame`): none of its body is read, and the caller closes
+the connection -- a peer that sends one is broken or hostile, and reading on would only
+spend bandwidth it chooses. See docs/network.md.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import struct
 from enum import IntEnum
 
 __all__ = [
-    "FrameType",
-    "OVERSIZE",
     "FrameTooLarge",
+    "FrameType",
+    "OversizeFrame",
     "consensus_payload",
     "encode_frame",
     "read_frame",
@@ -33,7 +35,6 @@ __all__ = [
 
 _LEN = struct.Struct(">I")
 _HEIGHT = struct.Struct(">Q")
-_DISCARD_CHUNK = 64 * 1024
 MAX_WIRE_LENGTH = 2**32 - 1
 
 
@@ -51,12 +52,18 @@ class FrameType(IntEnum):
     BLOCKS = 21
 
 
-#: ``read_frame`` result for a frame that was longer than the limit (its bytes were skipped).
-OVERSIZE = (-1, b"")
-
-
 class FrameTooLarge(ValueError):
     """An outgoing frame exceeds the limit; it is not sent."""
+
+
+class OversizeFrame(ValueError):
+    """An incoming frame announces ``length`` bytes, more than ``limit``; nothing of it
+    was read past its length prefix. The connection must be closed."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(f"a {length}-byte frame exceeds the {limit}-byte limit")
+        self.length = length
+        self.limit = limit
 
 
 def encode_frame(frame_type: int, payload: bytes, max_frame_bytes: int) -> bytes:
@@ -68,20 +75,14 @@ def encode_frame(frame_type: int, payload: bytes, max_frame_bytes: int) -> bytes
 
 
 async def read_frame(reader: asyncio.StreamReader, max_frame_bytes: int) -> tuple[int, bytes]:
-    """The next frame as ``(type, payload)``; :data:`OVERSIZE` for a frame over the limit
-    (skipped), ``(0, b"")`` for an empty frame. Raises ``asyncio.IncompleteReadError`` at
-    end of stream."""
+    """The next frame as ``(type, payload)``, ``(0, b"")`` for an empty frame. Raises
+    :class:`OversizeFrame` as soon as a length prefix exceeds ``max_frame_bytes`` (the
+    frame's body is not read) and ``asyncio.IncompleteReadError`` at end of stream."""
     (length,) = _LEN.unpack(await reader.readexactly(_LEN.size))
     if length == 0:
         return 0, b""
     if length > max_frame_bytes:
-        remaining = length
-        while remaining:
-            chunk = await reader.read(min(remaining, _DISCARD_CHUNK))
-            if not chunk:
-                raise asyncio.IncompleteReadError(b"", remaining)
-            remaining -= len(chunk)
-        return OVERSIZE
+        raise OversizeFrame(length, max_frame_bytes)
     data = await reader.readexactly(length)
     return data[0], data[1:]
 

@@ -32,7 +32,7 @@ from typing import Any
 from ledger.crypto import PrivateKey, is_hex_digest, is_hex_pubkey, is_hex_signature, verify_hex
 from ledger.encoding import CanonicalEncodingError, canonical, decode
 from ledger.errors import LedgerError
-from node.net.framing import OVERSIZE, FrameType, encode_frame, read_frame
+from node.net.framing import FrameType, OversizeFrame, encode_frame, read_frame
 
 __all__ = [
     "AUTH_DOMAIN",
@@ -131,10 +131,10 @@ async def _send_refusal(writer: asyncio.StreamWriter, code: str, message: str) -
 async def _expect(reader: asyncio.StreamReader, frame_type: FrameType) -> dict[str, Any]:
     try:
         kind, payload = await read_frame(reader, MAX_HANDSHAKE_FRAME)
+    except OversizeFrame as exc:
+        raise HandshakeError("malformed_handshake", f"handshake frame too large: {exc}") from None
     except (asyncio.IncompleteReadError, ConnectionError, OSError):
         raise HandshakeError("connection_closed", "the peer closed the connection") from None
-    if (kind, payload) == OVERSIZE:
-        raise HandshakeError("malformed_handshake", "handshake frame too large")
     try:
         obj = decode(payload)
     except CanonicalEncodingError:

@@ -31,9 +31,9 @@ from typing import Any
 
 from node.home import PeerAddress
 from node.net.framing import (
-    OVERSIZE,
     FrameTooLarge,
     FrameType,
+    OversizeFrame,
     encode_frame,
     read_frame,
 )
@@ -172,13 +172,17 @@ class Peer:
         manager = self.manager
         limit = manager.max_frame_bytes
         while not self._closed:
-            kind, payload = await read_frame(self.reader, limit)
-            self.last_recv = time.monotonic()
-            manager.counters.bytes_in.inc(len(payload) + 5)
-            if (kind, payload) == OVERSIZE:
+            try:
+                kind, payload = await read_frame(self.reader, limit)
+            except OversizeFrame as exc:
+                # refused at its length prefix: nothing more is read, the connection ends
                 manager.counters.frames_in.inc(1, "oversize")
                 manager.drop("oversize_frame")
-                continue
+                log.warning("peer sent an oversized frame; disconnecting",
+                            extra={"peer": self.key[:16], "bytes": exc.length})
+                return
+            self.last_recv = time.monotonic()
+            manager.counters.bytes_in.inc(len(payload) + 5)
             manager.counters.frames_in.inc(1, _TYPE_NAMES.get(kind, "unknown"))
             if kind not in _DATA_TYPES:
                 manager.drop("unexpected_frame_type")

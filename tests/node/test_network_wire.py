@@ -15,9 +15,9 @@ from ledger.encoding import canonical
 from ledger.store import Store
 from node.home import NodeConfig
 from node.net.framing import (
-    OVERSIZE,
     FrameTooLarge,
     FrameType,
+    OversizeFrame,
     consensus_payload,
     encode_frame,
     read_frame,
@@ -47,23 +47,28 @@ def reader_of(data: bytes) -> asyncio.StreamReader:
 # -- framing --------------------------------------------------------------------------------
 
 
-def test_frames_round_trip_and_oversize_frames_are_skipped() -> None:
+def test_frames_round_trip_and_oversize_frames_are_refused_at_their_length() -> None:
     async def scenario() -> None:
         limit = 1024
         data = (encode_frame(FrameType.STATUS, b'{"a":1}', limit)
-                + struct.pack(">I", 5000) + b"x" * 5000          # too large: skipped
                 + struct.pack(">I", 0)                            # empty frame
                 + encode_frame(FrameType.TXS, b"[]", limit))
         reader = reader_of(data)
         assert await read_frame(reader, limit) == (FrameType.STATUS, b'{"a":1}')
-        assert await read_frame(reader, limit) == OVERSIZE
         assert await read_frame(reader, limit) == (0, b"")
         assert await read_frame(reader, limit) == (FrameType.TXS, b"[]")
         with pytest.raises(asyncio.IncompleteReadError):
             await read_frame(reader, limit)
-        truncated = reader_of(struct.pack(">I", 5000) + b"x" * 10)
+        truncated = reader_of(struct.pack(">I", 500) + b"x" * 10)
         with pytest.raises(asyncio.IncompleteReadError):
             await read_frame(truncated, limit)
+        # a 4 GiB announcement is refused at its prefix: not one byte of the body is read
+        body = b"x" * 5000
+        huge = reader_of(struct.pack(">I", 2**32 - 1) + body)
+        with pytest.raises(OversizeFrame) as err:
+            await read_frame(huge, limit)
+        assert (err.value.length, err.value.limit) == (2**32 - 1, limit)
+        assert await huge.read() == body
 
     run(scenario())
     with pytest.raises(FrameTooLarge):
@@ -212,6 +217,36 @@ def test_a_silent_client_times_out_and_garbage_is_malformed() -> None:
     assert run(scenario()) == ["handshake_timeout", "malformed_handshake"]
 
 
+def test_an_oversized_handshake_frame_is_refused_without_reading_it() -> None:
+    """A client announcing a 2 GB HELLO is refused at the length prefix, at once (the
+    node once read and discarded 2.1 GB in 4 s before refusing)."""
+    async def scenario() -> tuple[list[str], bytes]:
+        outcomes: list[str] = []
+
+        async def on_conn(reader, writer) -> None:
+            try:
+                await handshake(reader, writer, identity(validator_key(0)), initiator=False,
+                                authorise=lambda k: True, timeout_s=30)
+            except HandshakeError as exc:
+                outcomes.append(exc.code)
+            writer.close()
+
+        server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(struct.pack(">I", 2_000_000_000) + bytes([FrameType.HELLO]) + b"x" * 1000)
+        await writer.drain()
+        # the server refuses and closes long before its 30 s handshake timeout
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        server.close()
+        return outcomes, answer
+
+    outcomes, answer = run(scenario())
+    assert outcomes == ["malformed_handshake"]
+    assert len(answer) < 4096  # at most the server's own HELLO, then end of stream
+
+
 @pytest.mark.parametrize("loop_factory", ["asyncio", "uvloop"])
 def test_a_connection_closed_under_the_handshake_is_a_handshake_error(loop_factory) -> None:
     """uvloop (the nodes' loop) raises RuntimeError on a write to a closed transport; the
@@ -327,7 +362,6 @@ def test_malformed_and_oversize_frames_are_dropped_and_counted(tmp_path: Path) -
                 encode_frame(FrameType.GET_BLOCKS, b'{"from": 0}', limit),
                 encode_frame(FrameType.STATUS, b'{"height": -1}', limit),
                 encode_frame(FrameType.BLOCKS, b'{"blocks": [], "height": 9}', limit),
-                encode_frame(FrameType.TXS, b"x" * (100 * 1024), limit),  # over 64 KiB
             ]
             for frame in frames:
                 writer.write(frame)
@@ -352,6 +386,16 @@ def test_malformed_and_oversize_frames_are_dropped_and_counted(tmp_path: Path) -
                     break
                 await asyncio.sleep(0.02)
             assert len(runtime.peers.peers) == 1
+            # a frame over the 64 KiB limit: refused at its length, the connection closed
+            writer.write(struct.pack(">I", 100 * 1024) + bytes([FrameType.TXS]) + b"x" * 1000)
+            await writer.drain()
+            while await asyncio.wait_for(reader.read(65536), 10):
+                pass  # drain what the node still sent, up to its close
+            for _ in range(200):
+                if not runtime.peers.peers:
+                    break
+                await asyncio.sleep(0.02)
+            assert not runtime.peers.peers
             text = runtime.registry.render()
             writer.close()
         finally:
