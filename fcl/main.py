@@ -1,9 +1,9 @@
-"""The ``fcl`` command: ``fcl node init|start``, ``fcl testnet`` and ``fcl bench`` here,
-``fcl keys ...`` and ``fcl tx ...`` from the wallet (``wallet.cli.register``), and, when
-their modules are installed, ``fcl verify``, ``fcl audit`` and ``fcl devnet``.
+"""The ``fcl`` command: ``fcl node init|start`` here; ``fcl keys ...`` and ``fcl tx ...``
+from the wallet (``wallet.cli``); ``fcl verify``, ``fcl audit``, ``fcl devnet``,
+``fcl testnet`` and ``fcl bench`` from their modules in ``fcl/``, imported plainly.
 
-This is the one node module that may import the explorer (it mounts the explorer's
-routes on the node's API).
+The composition root: it mounts the explorer's routes on the node's API, which no module
+of ``node/`` may do (docs/architecture.md, "Layers").
 
 Passphrases: ``--passphrase-file FILE`` (first line) if given, else ``FCL_PASSPHRASE``,
 else a prompt on the terminal -- the wallet commands use the same rule. A passphrase is
@@ -30,6 +30,7 @@ import fcl.testnet.cli
 import fcl.verify
 from fcl.passphrase import node_passphrase
 from ledger.errors import LedgerError
+from node.home import NodeConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -189,7 +190,7 @@ def cmd_start(args: argparse.Namespace) -> int:
                         "certificate QR codes will name %s; set public_url in config.json",
                         config.base_url(host, port))
         return _run_loop(_serve(runtime.node, runtime, host, port,
-                                public_url=config.base_url(host, port)))
+                                public_url=config.base_url(host, port), config=config))
     finally:
         store.close()
         for path in profiling.dump():
@@ -225,13 +226,24 @@ def api_routers(node: Any, public_url: str | None = None) -> list[Any]:
 
 async def _serve(
     node: Any, driver: Any, host: str, port: int, routers: list[Any] | None = None,
-    public_url: str | None = None,
+    public_url: str | None = None, config: NodeConfig | None = None,
 ) -> int:
     """Run the RPC server and the node (``driver``: anything with ``run()`` and ``stop()``,
-    normally a ``NodeRuntime``) until a signal or a failure."""
+    normally a ``NodeRuntime``) until a signal or a failure. ``config`` gives the HTTP
+    server's limits (defaults: ``NodeConfig``'s)."""
     import uvicorn
 
+    from node.api.http_server import HttpLimits, descriptor_budget, guarded_protocol
     from node.api.rpc import create_app
+
+    settings = config or NodeConfig(chain_id=node.genesis.chain_id, moniker="node")
+    max_connections, fd_limit = descriptor_budget(settings.rpc_max_connections)
+    if max_connections < settings.rpc_max_connections:
+        log.warning("the descriptor limit allows only %d HTTP connections", max_connections,
+                    extra={"nofile": fd_limit, "wanted": settings.rpc_max_connections})
+    limits = HttpLimits(max_connections=max_connections,
+                        header_timeout_s=settings.rpc_header_timeout_ms / 1000,
+                        body_timeout_s=settings.rpc_body_timeout_ms / 1000)
 
     class _Server(uvicorn.Server):
         def install_signal_handlers(self) -> None:  # uvicorn < 0.29
@@ -251,7 +263,7 @@ async def _serve(
         except RuntimeError as exc:
             _note(f"error: p2p_failed: {exc}")
             return 1
-    config = uvicorn.Config(
+    server_config = uvicorn.Config(
         create_app(node, routers=routers),
         host=host,
         port=port,
@@ -259,8 +271,13 @@ async def _serve(
         access_log=False,
         lifespan="off",
         server_header=False,
+        http=guarded_protocol(limits),
+        timeout_keep_alive=max(1, settings.rpc_keep_alive_ms // 1000),
+        # one more than the guard's limit: the guard answers 503 first, uvicorn never does
+        limit_concurrency=max_connections + 1,
+        backlog=min(2048, max_connections),
     )
-    server = _Server(config)
+    server = _Server(server_config)
     loop = asyncio.get_running_loop()
 
     def stop() -> None:

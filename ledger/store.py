@@ -130,7 +130,11 @@ class Store:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         try:
-            self._db: plyvel.DB | None = plyvel.DB(str(self.path), create_if_missing=True)
+            # the table cache holds at most 256 files open: the node keeps its descriptors
+            # for peers and clients (node/api/http_server.py reserves room for these)
+            self._db: plyvel.DB | None = plyvel.DB(
+                str(self.path), create_if_missing=True, max_open_files=256
+            )
         except plyvel.IOError as exc:
             text = str(exc)
             if "lock" in text.lower():

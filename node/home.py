@@ -80,6 +80,12 @@ class NodeConfig:
     moniker: str
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 26657
+    #: HTTP server limits (node/api/http_server.py): connections at once (fewer if the
+    #: descriptor limit is lower), time for a request's head and body, idle keep-alive
+    rpc_max_connections: int = 1000
+    rpc_header_timeout_ms: int = 10_000
+    rpc_body_timeout_ms: int = 30_000
+    rpc_keep_alive_ms: int = 5_000
     block_interval_ms: int = 100
     max_block_txs: int = 2000
     validator_key: str = "validator"
@@ -110,6 +116,10 @@ class NodeConfig:
             raise bad("rpc.host must be a host name or address")
         for name, lo, hi in (
             ("rpc_port", 0, 65535),
+            ("rpc_max_connections", 1, 100_000),
+            ("rpc_header_timeout_ms", 100, 600_000),
+            ("rpc_body_timeout_ms", 100, 600_000),
+            ("rpc_keep_alive_ms", 100, 600_000),
             ("block_interval_ms", 1, 60_000),
             ("max_block_txs", 1, 5000),
             ("mempool_max_txs", 1, 10_000_000),
@@ -162,7 +172,11 @@ class NodeConfig:
         return {
             "chain_id": d["chain_id"],
             "moniker": d["moniker"],
-            "rpc": {"host": d["rpc_host"], "port": d["rpc_port"]},
+            "rpc": {"host": d["rpc_host"], "port": d["rpc_port"],
+                    "max_connections": d["rpc_max_connections"],
+                    "header_timeout_ms": d["rpc_header_timeout_ms"],
+                    "body_timeout_ms": d["rpc_body_timeout_ms"],
+                    "keep_alive_ms": d["rpc_keep_alive_ms"]},
             "block_interval_ms": d["block_interval_ms"],
             "max_block_txs": d["max_block_txs"],
             "validator_key": d["validator_key"],
@@ -197,6 +211,10 @@ class NodeConfig:
                 moniker=obj["moniker"],
                 rpc_host=rpc.get("host", "127.0.0.1"),
                 rpc_port=rpc.get("port", 26657),
+                rpc_max_connections=rpc.get("max_connections", 1000),
+                rpc_header_timeout_ms=rpc.get("header_timeout_ms", 10_000),
+                rpc_body_timeout_ms=rpc.get("body_timeout_ms", 30_000),
+                rpc_keep_alive_ms=rpc.get("keep_alive_ms", 5_000),
                 block_interval_ms=obj.get("block_interval_ms", 100),
                 max_block_txs=obj.get("max_block_txs", 2000),
                 validator_key=obj.get("validator_key", "validator"),

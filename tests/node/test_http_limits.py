@@ -1,0 +1,138 @@
+"""node.api.http_server: the HTTP server's connection limit and its header, body and
+keep-alive deadlines, on a real uvicorn server over 127.0.0.1; the descriptor budget."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import resource
+from collections.abc import AsyncIterator
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from node.api.http_server import HttpLimits, descriptor_budget, guarded_protocol
+
+
+async def echo(request: Request) -> JSONResponse:
+    body = await request.body()
+    return JSONResponse({"bytes": len(body)})
+
+
+APP = Starlette(routes=[Route("/", echo, methods=["GET", "POST"])])
+
+
+@contextlib.asynccontextmanager
+async def serving(limits: HttpLimits) -> AsyncIterator[tuple[int, type]]:
+    protocol = guarded_protocol(limits)
+    config = uvicorn.Config(APP, host="127.0.0.1", port=0, log_config=None, access_log=False,
+                            lifespan="off", http=protocol, timeout_keep_alive=1)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield port, protocol
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def request(port: int, raw: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return answer
+
+
+GET = b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+
+
+def status_and_code(answer: bytes) -> tuple[int, str | None]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    try:
+        return status, json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return status, None
+
+
+def test_requests_are_served_and_connections_over_the_limit_get_503() -> None:
+    async def scenario() -> None:
+        limits = HttpLimits(max_connections=4, header_timeout_s=0.5, body_timeout_s=0.5)
+        async with serving(limits) as (port, protocol):
+            assert status_and_code(await request(port, GET)) == (200, None)
+            idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+            await asyncio.sleep(0.05)
+            # the fifth is answered at once and closed: its descriptor is free again
+            assert status_and_code(await request(port, GET)) == (503, "too_many_connections")
+            assert protocol.refused == 1
+            # the idle ones reach their header deadline: 408, closed
+            for reader, _writer in idle:
+                answer = await asyncio.wait_for(reader.read(), 5)
+                assert status_and_code(answer) == (408, "request_timeout")
+            assert status_and_code(await request(port, GET)) == (200, None)
+
+    asyncio.run(scenario())
+
+
+def test_slow_heads_and_slow_bodies_are_cut_off() -> None:
+    async def scenario() -> None:
+        limits = HttpLimits(max_connections=10, header_timeout_s=0.4, body_timeout_s=0.4)
+        async with serving(limits) as (port, protocol):
+            # a head that never ends (slowloris)
+            answer = await request(port, b"GET / HTTP/1.1\r\nhost: x\r\n")
+            assert status_and_code(answer) == (408, "request_timeout")
+            # a body that never arrives in full: the connection is closed
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n" + b"x" * 10)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            assert not answer.startswith(b"HTTP/1.1 200")
+            assert protocol.timed_out == 2
+            # a body sent in time is served, and a kept-alive connection serves again
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(2):
+                writer.write(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc")
+                await writer.drain()
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                assert head.startswith(b"HTTP/1.1 200")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                assert json.loads(await reader.readexactly(length)) == {"bytes": 3}
+            # idle after a response: uvicorn's keep-alive timeout closes it
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(AssertionError):
+        HttpLimits(max_connections=0)
+    with pytest.raises(AssertionError):
+        HttpLimits(header_timeout_s=0)
+
+
+def test_the_descriptor_budget_raises_the_soft_limit_and_keeps_a_reserve(monkeypatch) -> None:
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (1024, 4096))
+    monkeypatch.setattr(resource, "setrlimit", lambda _which, limits: calls.append(limits))
+    assert descriptor_budget(1000) == (1000, 4096) and calls == [(4096, 4096)]
+    assert descriptor_budget(5000, reserve=512) == (4096 - 512, 4096)
+
+    def refuse(_which: int, _limits: tuple[int, int]) -> None:
+        raise ValueError("not permitted")
+
+    monkeypatch.setattr(resource, "setrlimit", refuse)
+    assert descriptor_budget(1000) == (1024 - 512, 1024)  # the soft limit stays
+    monkeypatch.setattr(resource, "getrlimit", lambda _which: (300, 300))
+    assert descriptor_budget(1000) == (16, 300)  # never below 16
