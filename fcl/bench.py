@@ -218,7 +218,6 @@ class _Nodes:
 def _presign(spec: dict[str, Any]) -> tuple[list[bytes], list[list[str]]]:
     from ledger.crypto import sha256
     from ledger.tx import build_transaction
-    from node.chain.blockcodec import tx_bytes
     from wallet.keystore import Keystore
 
     keys = [Keystore(Path(home) / "wallet").load(org, spec["passphrase"])
@@ -236,7 +235,7 @@ def _presign(spec: dict[str, Any]) -> tuple[list[bytes], list[list[str]]]:
                 args={"name": f"b{run}-{i}", "sha256": sha256(f"{run}:{i}".encode()).hex()},
                 nonce="bench", keys=[keys[i % len(keys)]],
             )
-            parts.append(tx_bytes(tx))
+            parts.append(tx.canonical_bytes)
             batch_ids.append(tx.tx_id)
         bodies.append(b'{"txs":[' + b",".join(parts) + b"]}")
         ids.append(batch_ids)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ledger.crypto import is_hex_digest, is_hex_pubkey, sha256_hex, verify_hex
@@ -42,12 +43,23 @@ class BlockHeader:
     next_validators_hash: str
     proposer: str
     history_root: str
+    # canonical(self.to_json()), filled on first use by `canonical_bytes`
+    _canonical: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in HEADER_FIELDS}
 
+    @property
+    def canonical_bytes(self) -> bytes:
+        """``canonical(self.to_json())``, computed once per header."""
+        data = self._canonical
+        if data is None:
+            data = canonical(self.to_json())
+            object.__setattr__(self, "_canonical", data)
+        return data
+
     def hash(self) -> str:
-        return sha256_hex(canonical(self.to_json()))
+        return sha256_hex(self.canonical_bytes)
 
     @classmethod
     def from_json(cls, obj: Any) -> BlockHeader:
@@ -80,7 +92,7 @@ def tx_result(tx_id: str, code: str, message: str, events: Sequence[Mapping[str,
 
 
 def txs_root(txs: Sequence[Transaction]) -> str:
-    return merkle_root([tx.canonical_bytes() for tx in txs]).hex()
+    return merkle_root([tx.canonical_bytes for tx in txs]).hex()
 
 
 def results_root(results: Sequence[Mapping[str, Any]]) -> str:
@@ -89,6 +101,11 @@ def results_root(results: Sequence[Mapping[str, Any]]) -> str:
 
 @dataclass(frozen=True)
 class Block:
+    """A block. Its canonical bytes (and those of its results) are made here, once per
+    object (:attr:`canonical_bytes`, :attr:`result_bytes`): the transactions root, the
+    results root, the proposal, the sign state and the store all use these. A block is
+    not to be changed after it is made (nor the results dicts it holds)."""
+
     header: BlockHeader
     txs: tuple[Transaction, ...]
     results: tuple[dict[str, Any], ...] = field(default=())
@@ -99,6 +116,40 @@ class Block:
 
     def hash(self) -> str:
         return self.header.hash()
+
+    @classmethod
+    def assemble(
+        cls, txs: Sequence[Transaction], results: Sequence[dict[str, Any]], **header: Any
+    ) -> Block:
+        """A new block over ``txs`` and ``results`` whose header (the other fields given
+        by name) gets its transactions and results roots from the canonical bytes this
+        block then keeps."""
+        encoded = tuple(canonical(r) for r in results)
+        block = cls(
+            BlockHeader(txs_root=txs_root(txs), results_root=merkle_root(encoded).hex(), **header),
+            tuple(txs),
+            tuple(results),
+        )
+        block.__dict__["result_bytes"] = encoded  # what the cached property would compute
+        return block
+
+    @cached_property
+    def result_bytes(self) -> tuple[bytes, ...]:
+        """``canonical(result)`` of each result, in order (the results tree's leaves)."""
+        return tuple(canonical(r) for r in self.results)
+
+    @cached_property
+    def canonical_bytes(self) -> bytes:
+        """``canonical(self.to_json())``, joined from the parts' canonical bytes: a block
+        object's keys sort ``header`` < ``results`` < ``txs`` and lists join with ``,``."""
+        return b"".join(
+            (
+                b'{"header":', self.header.canonical_bytes,
+                b',"results":[', b",".join(self.result_bytes),
+                b'],"txs":[', b",".join(tx.canonical_bytes for tx in self.txs),
+                b"]}",
+            )
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -124,7 +175,7 @@ class Block:
         """Raise unless the header's roots commit to this block's transactions and results."""
         if txs_root(self.txs) != self.header.txs_root:
             raise BlockError("bad_txs_root", f"block {self.height}: transactions root mismatch")
-        if results_root(self.results) != self.header.results_root:
+        if merkle_root(self.result_bytes).hex() != self.header.results_root:
             raise BlockError("bad_results_root", f"block {self.height}: results root mismatch")
         for tx, res in zip(self.txs, self.results, strict=True):
             if res.get("tx_id") != tx.tx_id:

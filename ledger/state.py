@@ -216,10 +216,67 @@ def genesis_state_root(genesis_hash: str) -> str:
     return sha256_hex(b"fcl/state/v1" + bytes.fromhex(genesis_hash))
 
 
+class WriteSet:
+    """The write set of a block: ``(key, value or None)`` pairs sorted by key, with its
+    canonical body (``[[key, value-hex|null], ...]``) and the state root it leads to from a
+    given root -- the one place these are computed, each once per object. The application
+    computes the root when it executes a block and the store checks the same object again
+    at commit at no cost (the root after the same previous root is remembered)."""
+
+    __slots__ = ("_body", "_root", "items")
+
+    def __init__(self, writes: Iterable[tuple[str, bytes | None]]) -> None:
+        self.items: tuple[tuple[str, bytes | None], ...] = tuple(sorted(writes))
+        self._body: bytes | None = None
+        self._root: tuple[str, str] | None = None  # (previous root, root after this set)
+
+    @classmethod
+    def of(cls, writes: Iterable[tuple[str, bytes | None]]) -> WriteSet:
+        """``writes`` itself if it is a ``WriteSet``, else a new one over it."""
+        return writes if isinstance(writes, WriteSet) else cls(writes)
+
+    def __iter__(self) -> Iterator[tuple[str, bytes | None]]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, WriteSet):
+            return self.items == other.items
+        if isinstance(other, list | tuple):
+            return list(self.items) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"WriteSet({list(self.items)!r})"
+
+    @property
+    def body(self) -> bytes:
+        """``canonical([[key, value-hex or null], ...])`` in key order."""
+        body = self._body
+        if body is None:
+            body = self._body = canonical(
+                [[k, None if v is None else v.hex()] for k, v in self.items]
+            )
+        return body
+
+    def root_after(self, prev_root: str) -> str:
+        """The state root after this write set: SHA-256(prev_root || SHA-256(body))."""
+        known = self._root
+        if known is not None and known[0] == prev_root:
+            return known[1]
+        root = sha256_hex(bytes.fromhex(prev_root) + sha256(self.body))
+        self._root = (prev_root, root)
+        return root
+
+
 def next_state_root(prev_root: str, writes: Iterable[tuple[str, bytes | None]]) -> str:
     """State root after a block: SHA-256(prev_root || SHA-256(canonical(write set))).
 
-    The write set is the sorted list of ``[key, value-hex-or-null]`` pairs the block wrote.
+    The write set is the sorted list of ``[key, value-hex-or-null]`` pairs the block wrote
+    (:class:`WriteSet`; pass one to have its body and root kept).
     """
-    body = canonical([[k, None if v is None else v.hex()] for k, v in sorted(writes)])
-    return sha256_hex(bytes.fromhex(prev_root) + sha256(body))
+    return WriteSet.of(writes).root_after(prev_root)

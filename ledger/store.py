@@ -9,14 +9,14 @@ the chain it holds (height, previous hash, certificate and state root agree).
 
 Key layout (binary prefixes; heights are 8-byte big-endian so keys sort by height)::
 
-    b/<h8>          canonical JSON of Block.to_json()
+    b/<h8>          canonical JSON of Block.to_json() (``Block.canonical_bytes``)
     c/<h8>          canonical JSON of the commit certificate
     n/<h8>          block hash (32 raw bytes), for rebuilding the history tree
     h/<hash32>      height of a block hash (h8)
     t/<txid32>      location of a transaction: h8 || index (4-byte big-endian)
     w/<h8>          the write set of height h: canonical ``[[key, value-hex|null], ...]``
-                    (height 0 holds the genesis writes); the state root is recomputed
-                    from these by ``next_state_root``
+                    (height 0 holds the genesis writes; ``WriteSet.body``); the state
+                    root is recomputed from these by ``next_state_root``
     s/<key utf-8>   committed state value
     x/<bytes>       extra index entries given by the caller of ``commit_block``
     m/<name>        meta: height, hash, state_root, genesis_hash, chain_id
@@ -36,13 +36,12 @@ from typing import Any
 import plyvel
 
 from ledger.block import Block, CommitCertificate
-from ledger.crypto import is_hex_digest, is_hex_signature, sha256, sha256_hex
+from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical
 from ledger.errors import LedgerError
-from ledger.state import genesis_state_root
-from ledger.tx import Transaction
+from ledger.state import WriteSet, genesis_state_root
 
-__all__ = ["Store", "StoreError", "Writes", "block_bytes"]
+__all__ = ["Store", "StoreError", "Writes"]
 
 Writes = Iterable[tuple[str, bytes | None]]
 
@@ -72,50 +71,20 @@ def _h8(height: int) -> bytes:
     return struct.pack(">Q", height)
 
 
-def _write_set_bytes(writes: Writes) -> tuple[list[tuple[str, bytes | None]], bytes]:
-    """The sorted write set and its canonical bytes (the body ``next_state_root`` hashes)."""
-    items = sorted(writes)
-    keys = [k for k, _ in items]
-    if len(set(keys)) != len(keys):
-        raise StoreError("bad_write", "a write set names a key twice")
-    for key, value in items:
+def _checked(writes: Writes) -> WriteSet:
+    """``writes`` as a :class:`~ledger.state.WriteSet`, refused (``bad_write``) unless its
+    keys are distinct non-empty strings and its values bytes or None."""
+    ws = WriteSet.of(writes)
+    previous: str | None = None
+    for key, value in ws.items:
         if not isinstance(key, str) or not key:
             raise StoreError("bad_write", "state keys are non-empty strings")
+        if key == previous:
+            raise StoreError("bad_write", "a write set names a key twice")
         if value is not None and not isinstance(value, bytes):
             raise StoreError("bad_write", f"value of {key!r} is not bytes")
-    body = canonical([[k, None if v is None else v.hex()] for k, v in items])
-    return items, body
-
-
-def _tx_bytes(tx: Transaction) -> bytes:
-    """``canonical(tx.to_json())``, spliced from the already canonical payload bytes when
-    every signature is plain hex (always so for a parsed transaction); equal by
-    construction: ``"payload"`` sorts before ``"signatures"`` and hex needs no escaping."""
-    if all(is_hex_signature(sig) for sig in tx.signatures):
-        sigs = ",".join(f'"{sig}"' for sig in tx.signatures).encode("ascii")
-        return b'{"payload":' + tx.payload_bytes + b',"signatures":[' + sigs + b"]}"
-    return canonical(tx.to_json())
-
-
-def block_bytes(block: Block) -> bytes:
-    """``canonical(block.to_json())`` without re-encoding every transaction: the keys of a
-    block object are ``header`` < ``results`` < ``txs`` and lists join with ``,``."""
-    return b"".join(
-        (
-            b'{"header":',
-            canonical(block.header.to_json()),
-            b',"results":[',
-            b",".join(canonical(r) for r in block.results),
-            b'],"txs":[',
-            b",".join(_tx_bytes(tx) for tx in block.txs),
-            b"]}",
-        )
-    )
-
-
-def _chain_root(prev_root: str, write_set_body: bytes) -> str:
-    """``ledger.state.next_state_root`` over an already canonical write-set body."""
-    return sha256_hex(bytes.fromhex(prev_root) + sha256(write_set_body))
+        previous = key
+    return ws
 
 
 class Store:
@@ -184,13 +153,12 @@ class Store:
             raise StoreError("already_initialised", f"the store {self.path} already has a genesis")
         if not is_hex_digest(genesis_hash) or not is_hex_digest(state_root):
             raise StoreError("bad_write", "genesis hash and state root are hex SHA-256 digests")
-        items, body = _write_set_bytes(genesis_writes)
-        expected_root = _chain_root(genesis_state_root(genesis_hash), body)
-        if state_root != expected_root:
+        ws = _checked(genesis_writes)
+        if state_root != ws.root_after(genesis_state_root(genesis_hash)):
             raise StoreError("state_root_mismatch", "genesis state root does not match its writes")
         with self.db.write_batch(transaction=True, sync=True) as wb:
-            self._put_state(wb, items)
-            wb.put(_WRITES + _h8(0), body)
+            self._put_state(wb, ws)
+            wb.put(_WRITES + _h8(0), ws.body)
             wb.put(_META_GENESIS, bytes.fromhex(genesis_hash))
             wb.put(_META_CHAIN_ID, chain_id.encode("utf-8"))
             wb.put(_META_HASH, bytes.fromhex(genesis_hash))
@@ -235,22 +203,23 @@ class Store:
         block_hash = block.hash()
         if commit.height != header.height or commit.block_hash != block_hash:
             raise StoreError("commit_mismatch", "the certificate is for another block")
-        items, body = _write_set_bytes(writes)
-        expected_root = _chain_root(self.state_root(), body)
-        if state_root != header.state_root or state_root != expected_root:
+        # the root after the previous one: computed when the application executed the
+        # block, if it passes the same WriteSet (then this check costs nothing)
+        ws = _checked(writes)
+        if state_root != header.state_root or state_root != ws.root_after(self.state_root()):
             raise StoreError(
                 "state_root_mismatch", f"block {header.height}: state root does not match writes"
             )
         h8 = _h8(header.height)
         with db.write_batch(transaction=True, sync=True) as wb:
-            wb.put(_BLOCK + h8, block_bytes(block))
+            wb.put(_BLOCK + h8, block.canonical_bytes)
             wb.put(_COMMIT + h8, canonical(commit.to_json()))
             wb.put(_HEIGHT_HASH + h8, bytes.fromhex(block_hash))
             wb.put(_HASH_HEIGHT + bytes.fromhex(block_hash), h8)
             for index, tx in enumerate(block.txs):
                 wb.put(_TX + bytes.fromhex(tx.tx_id), h8 + struct.pack(">I", index))
-            self._put_state(wb, items)
-            wb.put(_WRITES + h8, body)
+            self._put_state(wb, ws)
+            wb.put(_WRITES + h8, ws.body)
             for key, value in extra_index:
                 wb.put(_EXTRA + bytes(key), bytes(value))
             wb.put(_META_HASH, bytes.fromhex(block_hash))
@@ -259,8 +228,8 @@ class Store:
         self._height = header.height
 
     @staticmethod
-    def _put_state(wb: Any, items: list[tuple[str, bytes | None]]) -> None:
-        for key, value in items:
+    def _put_state(wb: Any, ws: WriteSet) -> None:
+        for key, value in ws.items:
             skey = _STATE + key.encode("utf-8")
             if value is None:
                 wb.delete(skey)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.crypto import PrivateKey, is_hex_pubkey, is_hex_signature, sha256_hex, verify
@@ -36,6 +36,8 @@ class Transaction:
     signatures: tuple[str, ...]
     payload_bytes: bytes
     tx_id: str
+    # canonical(self.to_json()), filled on first use by `canonical_bytes`
+    _canonical: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def chain_id(self) -> str:
@@ -64,20 +66,27 @@ class Transaction:
     def to_json(self) -> dict[str, Any]:
         return {"payload": dict(self.payload), "signatures": list(self.signatures)}
 
+    @property
     def canonical_bytes(self) -> bytes:
-        """The bytes that are a leaf of the block's transactions tree:
-        ``canonical(self.to_json())``.
+        """``canonical(self.to_json())``: the transaction's leaf in the block's transactions
+        tree, its part of the block's bytes and what gossip sends. The one place these
+        bytes are made; computed once per object.
 
         Spliced from ``payload_bytes`` (which is ``canonical(payload)``) when every
         signature is lowercase hex, as ``parse_transaction`` requires: the object's keys
         sort ``"payload"`` < ``"signatures"`` and hex strings need no escaping."""
-        sigs = self.signatures
-        if all(map(is_hex_signature, sigs)):
-            return b"".join(
-                (b'{"payload":', self.payload_bytes, b',"signatures":[',
-                 ",".join(f'"{sig}"' for sig in sigs).encode("ascii"), b"]}")
-            )
-        return canonical(self.to_json())
+        data = self._canonical
+        if data is None:
+            sigs = self.signatures
+            if all(map(is_hex_signature, sigs)):
+                data = b"".join(
+                    (b'{"payload":', self.payload_bytes, b',"signatures":[',
+                     ",".join(f'"{sig}"' for sig in sigs).encode("ascii"), b"]}")
+                )
+            else:
+                data = canonical(self.to_json())
+            object.__setattr__(self, "_canonical", data)
+        return data
 
     def verify_signatures(self) -> None:
         """Raise ``TxError('bad_signature')`` unless every signer signed the payload."""
@@ -118,9 +127,9 @@ def parse_transaction(obj: Any, *, chain_id: str | None = None) -> Transaction:
             "wrong_chain",
             f"transaction is for chain {payload['chain_id']!r}, this network is {chain_id!r}",
         )
-    for field in ("contract", "method"):
-        if not isinstance(payload[field], str) or not NAME_RE.match(payload[field]):
-            raise _fail(f"payload.{field} must match {NAME_RE.pattern}")
+    for name in ("contract", "method"):
+        if not isinstance(payload[name], str) or not NAME_RE.match(payload[name]):
+            raise _fail(f"payload.{name} must match {NAME_RE.pattern}")
     if not isinstance(payload["args"], dict):
         raise _fail("payload.args must be an object")
     nonce = payload["nonce"]

@@ -27,25 +27,20 @@ from dataclasses import dataclass
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext
 from chaincode.validator_state import validator_set_for
-from ledger.block import (
-    MAX_BLOCK_TXS,
-    Block,
-    BlockHeader,
-    CommitCertificate,
-)
-from ledger.encoding import canonical
+from ledger.block import MAX_BLOCK_TXS, Block, CommitCertificate
 from ledger.errors import BlockError, LedgerError, TxError
 from ledger.genesis import Genesis
 from ledger.merkle import AppendOnlyMerkleTree, merkle_root
-from ledger.state import Overlay, StateReader, genesis_state_root, next_state_root
+from ledger.state import Overlay, StateReader, WriteSet, genesis_state_root
 from ledger.store import Store
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
-from node.chain.blockcodec import tx_bytes, txs_root_fast
 
 __all__ = ["Application", "ChainTip", "Writes", "init_store"]
 
-Writes = list[tuple[str, bytes | None]]
+#: A block's write set; its body and the state root after it are computed once, when the
+#: block is executed, and reused by the store at commit.
+Writes = WriteSet
 
 
 @dataclass(frozen=True)
@@ -71,22 +66,15 @@ def init_store(store: Store, executor: Executor, genesis: Genesis) -> None:
                 f"not {genesis.hash}",
             )
         return
-    writes = executor.genesis_writes(genesis)
-    root = next_state_root(genesis_state_root(genesis.hash), writes)
+    writes = WriteSet(executor.genesis_writes(genesis))
+    root = writes.root_after(genesis_state_root(genesis.hash))
     store.init_genesis(genesis.hash, genesis.chain_id, writes, root)
-
-
-def _results_root(results: Sequence[dict]) -> tuple[str, list[bytes]]:
-    """``ledger.block.results_root`` and the canonical bytes of each result (kept, so the
-    block's bytes need not encode them again)."""
-    encoded = [canonical(r) for r in results]
-    return merkle_root(encoded).hex(), encoded
 
 
 class _WritesView:
     """``base`` with ``writes`` applied, for point reads (``validator_set_for``)."""
 
-    def __init__(self, base: StateReader, writes: Writes) -> None:
+    def __init__(self, base: StateReader, writes: WriteSet) -> None:
         self._base = base
         self._writes = dict(writes)
 
@@ -131,9 +119,6 @@ class Application:
         self.chain_id = genesis.chain_id
         self._is_verified = is_verified or (lambda tx: False)
         self._on_verified = on_verified or (lambda tx: None)
-        # block hash -> (the results tuple of the block this node built or checked, their
-        # canonical bytes)
-        self._result_bytes: dict[str, tuple[tuple[dict, ...], list[bytes]]] = {}
         self.history = AppendOnlyMerkleTree()
         for block_hash in store.block_hashes():
             self.history.append(block_hash)
@@ -172,8 +157,8 @@ class Application:
         """Run ``txs`` on the committed state; results, writes, state root, next set hash."""
         ctx = BlockContext(chain_id=self.chain_id, height=height, time=time_ms, proposer=proposer)
         execution = self.executor.execute_block(self.store, ctx, txs)
-        writes = list(execution.writes)
-        state_root = next_state_root(self.tip.state_root, writes)
+        writes = WriteSet(execution.writes)
+        state_root = writes.root_after(self.tip.state_root)
         next_set = validator_set_for(_WritesView(self.store, writes), height + 1)
         return execution.results, writes, state_root, next_set.hash()
 
@@ -190,22 +175,19 @@ class Application:
             raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
         height = tip.height + 1
         results, writes, state_root, next_hash = self._execute(height, time_ms, proposer, txs)
-        root, encoded = _results_root(results)
-        header = BlockHeader(
+        block = Block.assemble(
+            txs,
+            results,
             chain_id=self.chain_id,
             height=height,
             time=time_ms,
             prev_hash=tip.block_hash,
-            txs_root=txs_root_fast(txs),
-            results_root=root,
             state_root=state_root,
             validators_hash=tip.validators.hash(),
             next_validators_hash=next_hash,
             proposer=proposer,
             history_root=self.history_root(),
         )
-        block = Block(header=header, txs=tuple(txs), results=tuple(results))
-        self._result_bytes[header.hash()] = (block.results, encoded)
         return block, writes
 
     def validate_block(self, block: Block) -> Writes:
@@ -261,31 +243,15 @@ class Application:
         results, writes, state_root, next_hash = self._execute(
             header.height, header.time, header.proposer, block.txs
         )
-        root, encoded = _results_root(results)
-        if root != header.results_root:
+        checked = Block(header=header, txs=block.txs, results=tuple(results))
+        if merkle_root(checked.result_bytes).hex() != header.results_root:
             raise BlockError("results_mismatch", "re-executed results differ from the block's")
         if state_root != header.state_root:
             raise BlockError("bad_state_root", "re-executed state root differs from the block's")
         if next_hash != header.next_validators_hash:
             raise BlockError("bad_next_validators_hash", "next validators hash differs")
-        checked = Block(header=header, txs=block.txs, results=tuple(results))
-        self._result_bytes[header.hash()] = (checked.results, encoded)
         return checked, writes
 
-    def block_wire(self, block: Block) -> bytes:
-        """``canonical(block.to_json())`` (= ``ledger.store.block_bytes``), spliced from
-        the results' canonical bytes kept when this node built or checked the block."""
-        kept = self._result_bytes.get(block.hash())
-        if kept is not None and kept[0] is block.results:
-            encoded = kept[1]
-        else:
-            encoded = [canonical(r) for r in block.results]
-        return b"".join((
-            b'{"header":', canonical(block.header.to_json()),
-            b',"results":[', b",".join(encoded),
-            b'],"txs":[', b",".join(tx_bytes(tx) for tx in block.txs),
-            b"]}",
-        ))
     def commit_block(self, block: Block, certificate: CommitCertificate, writes: Writes) -> None:
         """Verify ``certificate`` for ``block`` against the current validator set, then
         store block, certificate and ``writes`` atomically and advance the tip. ``writes``
@@ -300,7 +266,6 @@ class Application:
         except LedgerError as exc:
             raise BlockError(exc.code, exc.message) from exc
         self.history.append(bytes.fromhex(block_hash))
-        self._result_bytes.clear()
         self.tip = ChainTip(
             height=block.height,
             block_hash=block_hash,

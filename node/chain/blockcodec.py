@@ -12,72 +12,27 @@ block and commits its own results, after checking that they hash to
 ``header.results_root`` (``Application.check_block``). So the decoded block is fully
 determined by its hash, as the core requires.
 
-The splicing helpers produce ``canonical(...)`` bytes from pieces that are already
-canonical (payload bytes, hex signatures, block bytes) instead of re-encoding whole
-blocks; tests check them byte for byte against ``ledger.encoding.canonical``.
+Canonical bytes are not made here: a transaction and a block own theirs
+(``Transaction.canonical_bytes``, ``Block.canonical_bytes``), each computed once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from ledger.block import MAX_BLOCK_TXS, Block, BlockHeader
-from ledger.crypto import is_hex_signature
-from ledger.encoding import canonical
+from ledger.block import MAX_BLOCK_TXS, Block, BlockHeader, txs_root
 from ledger.errors import BlockError
-from ledger.merkle import merkle_root
-from ledger.store import block_bytes
 from ledger.tx import Transaction, parse_transaction
-from node.consensus.messages import Proposal
 
-__all__ = [
-    "BlockCodec",
-    "block_bytes",
-    "proposal_bytes",
-    "tx_bytes",
-    "tx_json_key",
-    "txs_root_fast",
-]
+__all__ = ["BlockCodec", "tx_json_key"]
 
 
 def tx_json_key(obj: Any) -> str:
     """A text that is equal for two decoded JSON values iff they are the same value with
     the same types (``json.dumps`` with sorted keys: ``true`` and ``1`` differ)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def tx_bytes(tx: Transaction) -> bytes:
-    """``canonical(tx.to_json())`` spliced from the canonical payload bytes: the object's
-    keys are ``payload`` < ``signatures`` and hex signatures need no escaping."""
-    if all(is_hex_signature(sig) for sig in tx.signatures):
-        sigs = ",".join(f'"{sig}"' for sig in tx.signatures).encode("ascii")
-        return b'{"payload":' + tx.payload_bytes + b',"signatures":[' + sigs + b"]}"
-    return canonical(tx.to_json())
-
-
-def txs_root_fast(txs: Sequence[Transaction]) -> str:
-    """``ledger.block.txs_root(txs)`` without re-encoding every transaction."""
-    return merkle_root([tx_bytes(tx) for tx in txs]).hex()
-
-
-def proposal_bytes(prop: Proposal, block_wire: bytes) -> bytes:
-    """``prop.to_bytes()`` spliced around ``block_wire`` (the block's canonical bytes).
-    Keys in canonical order; chain ids, hex strings and integers need no escaping."""
-    return b"".join(
-        (
-            b'{"block":', block_wire,
-            b',"block_hash":"', prop.block_hash.encode("ascii"),
-            b'","chain_id":"', prop.chain_id.encode("ascii"),
-            b'","height":', str(prop.height).encode("ascii"),
-            b',"pol_round":', str(prop.pol_round).encode("ascii"),
-            b',"proposer":"', prop.proposer.encode("ascii"),
-            b'","round":', str(prop.round).encode("ascii"),
-            b',"signature":"', prop.signature.encode("ascii"),
-            b'","type":"proposal"}',
-        )
-    )
 
 
 class BlockCodec:
@@ -118,7 +73,7 @@ class BlockCodec:
             else:
                 self.reused += 1
             txs.append(tx)
-        if txs_root_fast(txs) != header.txs_root:
+        if txs_root(txs) != header.txs_root:
             raise BlockError("bad_txs_root", f"block {header.height}: transactions root mismatch")
         return Block(header=header, txs=tuple(txs), results=tuple(dict(r) for r in results))
 

@@ -221,9 +221,15 @@ class Proposal:
         }
 
     def to_bytes(self) -> bytes:
-        """The wire bytes (computed once: a proposal carries a whole block)."""
+        """The wire bytes, ``canonical(self.to_json())`` (computed once: a proposal carries a
+        whole block). The block's own canonical bytes are used as they are: ``"block"``
+        sorts before every other key of a proposal."""
         if not self._wire:
-            self._wire.append(canonical(self.to_json()))
+            rest = canonical({"block_hash": self.block_hash, "chain_id": self.chain_id,
+                              "height": self.height, "pol_round": self.pol_round,
+                              "proposer": self.proposer, "round": self.round,
+                              "signature": self.signature, "type": PROPOSAL})
+            self._wire.append(b'{"block":' + self.block.canonical_bytes + b"," + rest[1:])
         return self._wire[0]
 
     @classmethod

@@ -34,6 +34,11 @@ class ConsensusBlock(Protocol):
         """A canonically encodable JSON value (``ledger.encoding.canonical`` accepts it)."""
         ...
 
+    @property
+    def canonical_bytes(self) -> bytes:
+        """``ledger.encoding.canonical(self.to_json())`` (best computed once)."""
+        ...
+
 
 #: Turns a block's JSON (from a proposal, or the persisted sign state) back into a block.
 #: Must raise ``ValueError`` (``LedgerError`` is one), ``TypeError`` or ``KeyError`` on bad

@@ -53,7 +53,7 @@ from ledger.block import Block, CommitCertificate
 from ledger.crypto import PrivateKey
 from ledger.errors import BlockError, LedgerError
 from node.chain.app import Application, Writes
-from node.chain.blockcodec import BlockCodec, proposal_bytes
+from node.chain.blockcodec import BlockCodec
 from node.consensus import (
     Action,
     Broadcast,
@@ -214,7 +214,6 @@ class ConsensusDriver:
         self._height_started = time.perf_counter()
         self._validated: dict[str, tuple[Block, Writes]] = {}  # this height: hash -> checked
         self._wire: dict[tuple[Any, ...], bytes] = {}  # proposal identity -> wire bytes
-        self._block_bytes: dict[str, bytes] = {}  # block hash -> canonical block bytes
         self._synced: dict[int, tuple[Block, CommitCertificate]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._mempool_event = asyncio.Event()
@@ -338,7 +337,6 @@ class ConsensusDriver:
         self._height_started = now
         self._validated.clear()
         self._wire.clear()
-        self._block_bytes.clear()
         await self._handle(StartHeight(height, self.app.tip.validators, self.clock_ms()))
         if not self._started_once:
             self._started_once = True
@@ -444,15 +442,10 @@ class ConsensusDriver:
         return await self._loop.run_in_executor(self._io_pool, fn, *args)
 
     def _block_wire(self, block_hash: str) -> bytes | None:
-        """Canonical bytes of a block this node built or checked at this height (computed
-        once: the proposal and the sign state both need them)."""
-        data = self._block_bytes.get(block_hash)
-        if data is None:
-            entry = self._validated.get(block_hash)
-            if entry is None:
-                return None
-            data = self._block_bytes[block_hash] = self.app.block_wire(entry[0])
-        return data
+        """Canonical bytes of a block this node built or checked at this height (the
+        block keeps them: the proposal, the sign state and the store share them)."""
+        entry = self._validated.get(block_hash)
+        return None if entry is None else entry[0].canonical_bytes
 
     def _broadcast(self, action: Broadcast) -> None:
         if self.network is None:
@@ -461,9 +454,7 @@ class ConsensusDriver:
         if isinstance(msg, Proposal):
             data = self._wire.get(msg.identity)
             if data is None:
-                wire = self._block_wire(msg.block_hash)
-                data = proposal_bytes(msg, wire) if wire is not None else msg.to_bytes()
-                self._wire[msg.identity] = data
+                data = self._wire[msg.identity] = msg.to_bytes()
         else:
             data = msg.to_bytes()
         self.network.broadcast_consensus(msg.height, data)
@@ -525,7 +516,7 @@ class ConsensusDriver:
         self, height: int, txs: list[Any], time_ms: int, proposer: str
     ) -> tuple[Block | None, Writes]:
         if self.app.height + 1 != height:
-            return None, []
+            return None, Writes(())
         return self.app.build_block(txs, max(time_ms, self.app.tip.time + 1), proposer)
 
     async def _validate(self, action: ValidateProposal) -> None:
@@ -595,7 +586,6 @@ class ConsensusDriver:
         )
         self._validated.clear()
         self._wire.clear()
-        self._block_bytes.clear()
         self._waiting = True
         if self.network is not None:
             self.network.committed(final.height)

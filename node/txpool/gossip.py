@@ -30,7 +30,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ledger.tx import Transaction
-from node.chain.blockcodec import tx_bytes
 from node.net.framing import FrameType
 from node.net.p2p import Peer, PeerManager
 from node.ops.metrics import Registry
@@ -85,7 +84,7 @@ class TxGossip:
         if not self.peers.peers:
             return
         for tx in txs:
-            data = tx_bytes(tx)
+            data = tx.canonical_bytes
             if self._pending_bytes + len(data) > self.max_pending_bytes:
                 self.peers.drop("gossip_queue_full")
                 continue

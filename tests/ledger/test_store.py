@@ -285,18 +285,20 @@ def test_closed_store_refuses_use(tmp_path: Path) -> None:
     Store(tmp_path / "db").close()
 
 
-def test_chain_root_shortcut_equals_ledger_rule() -> None:
-    from ledger.store import _chain_root, _write_set_bytes
+def test_write_set_body_and_root_equal_ledger_rule() -> None:
+    from ledger.state import WriteSet
 
     writes = [("b", None), ("a", b"\x00\xff"), ("c", b"{}")]
-    _, body = _write_set_bytes(writes)
+    ws = WriteSet(writes)
+    assert ws.body == canonical([[k, None if v is None else v.hex()] for k, v in sorted(writes)])
     prev = sha256(b"prev").hex()
-    assert _chain_root(prev, body) == next_state_root(prev, writes)
+    expected = sha256_hex(bytes.fromhex(prev) + sha256(ws.body))
+    assert ws.root_after(prev) == expected == next_state_root(prev, writes)
+    assert ws.root_after(prev) == expected  # remembered, still the same
 
 
 def test_block_bytes_equal_canonical_encoding() -> None:
     from ledger.block import Block
-    from ledger.store import block_bytes
     from ledger.tx import Transaction
 
     keys = [det_key("a"), det_key("b")]
@@ -307,9 +309,33 @@ def test_block_bytes_equal_canonical_encoding() -> None:
     )
     block, _, _ = make_block(1, GENESIS_HASH, genesis_root(), [], n_txs=3)
     mixed = Block(block.header, (*block.txs, tx), (*block.results, tx_result(tx.tx_id, "ok", "", [{"k": "ä"}])))
-    assert block_bytes(mixed) == canonical(mixed.to_json())
+    assert mixed.canonical_bytes == canonical(mixed.to_json())
     empty = Block(block.header, (), ())
-    assert block_bytes(empty) == canonical(empty.to_json())
+    assert empty.canonical_bytes == canonical(empty.to_json())
     odd = Transaction(tx.payload, ("NOT-HEX", "x"), tx.payload_bytes, tx.tx_id)
     weird = Block(block.header, (odd,), (tx_result(tx.tx_id, "ok", "", []),))
-    assert block_bytes(weird) == canonical(weird.to_json())
+    assert weird.canonical_bytes == canonical(weird.to_json())
+
+
+def test_commit_reuses_the_write_sets_root_and_the_blocks_bytes(store: Store, monkeypatch) -> None:
+    """Block bytes and the state root are computed once per commit: the store's check
+    reuses the root a WriteSet already computed from the same previous root, and stores
+    the bytes the block already holds."""
+    import ledger.state
+    from ledger.state import WriteSet
+
+    ws = WriteSet([("k", b"1"), ("a", None)])
+    block, commit, root = make_block(1, GENESIS_HASH, store.state_root(), list(ws))
+    assert ws.root_after(store.state_root()) == root
+    body, data = ws.body, block.canonical_bytes
+
+    def no_hash(_: bytes) -> bytes:
+        raise AssertionError("the state root was computed again")
+
+    monkeypatch.setattr(ledger.state, "sha256", no_hash)
+    store.commit_block(block, commit, ws, root)
+    assert store.get_block_json(1) is not None and store.get_block_json(1) == data
+    assert ws.body is body and block.canonical_bytes is data
+    # a different previous root is not taken from the memo
+    monkeypatch.undo()
+    assert ws.root_after("00" * 32) != root

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from chaincode.executor import Executor
-from ledger.block import Block, results_root
+from ledger.block import Block, CommitCertificate, results_root, vote_sign_bytes
 from ledger.encoding import canonical
 from ledger.errors import BlockError, LedgerError
 from ledger.store import Store
 from ledger.tx import build_transaction
 from node.chain.app import Application
-from node.chain.blockcodec import BlockCodec, block_bytes, proposal_bytes, tx_bytes, tx_json_key
+from node.chain.blockcodec import BlockCodec, tx_json_key
 from node.consensus import ConsensusConfig, Proposal, SignState, SignStateError, Step, Vote
 from node.consensus.actions import ValidateProposal
 from node.consensus.events import ProposalValidated
@@ -48,14 +48,15 @@ def built(app: Application, key, n: int = 3, tag: str = "b") -> tuple[Block, lis
 # -- splicing and decoding ------------------------------------------------------------------
 
 
-def test_spliced_bytes_equal_canonical_encoding(app, validator_key) -> None:
+def test_cached_bytes_equal_canonical_encoding(app, validator_key) -> None:
     block, _ = built(app, validator_key, 4)
     for tx in block.txs:
-        assert tx_bytes(tx) == canonical(tx.to_json())
-    assert block_bytes(block) == canonical(block.to_json())
+        assert tx.canonical_bytes == canonical(tx.to_json())
+    assert block.canonical_bytes == canonical(block.to_json())
+    assert block.result_bytes == tuple(canonical(r) for r in block.results)
     for pol in (-1, 0):
         prop = Proposal.sign(validator_key, app.chain_id, 1, block, pol)
-        assert proposal_bytes(prop, block_bytes(block)) == prop.to_bytes()
+        assert prop.to_bytes() == canonical(prop.to_json())
 
 
 def test_codec_reuses_only_exactly_identical_verified_transactions(app, validator_key) -> None:
@@ -142,7 +143,7 @@ def test_sign_state_round_trip_and_torn_writes(tmp_path: Path, app, validator_ke
     first = sample_state(None)
     f.save(first)
     second = sample_state(block, round_=2)
-    f.save(second, lambda h: block_bytes(block) if h == block.hash() else None)
+    f.save(second, lambda h: block.canonical_bytes if h == block.hash() else None)
     f.close()
     loaded = SignStateFile(tmp_path / "ss").load()
     assert loaded == second
@@ -431,11 +432,16 @@ def test_certificate_links_use_public_url_else_the_rpc_address() -> None:
 
 
 
-def test_block_wire_equals_the_stored_block_bytes(app, validator_key) -> None:
-    block, _ = built(app, validator_key, 3, "wire")
-    assert app.block_wire(block) == block_bytes(block) == canonical(block.to_json())
+def test_the_stored_block_bytes_are_the_blocks_own(app, validator_key) -> None:
+    block, writes = built(app, validator_key, 3, "wire")
     other = Block(block.header, block.txs, tuple(dict(r, message="x") for r in block.results))
-    assert app.block_wire(other) == block_bytes(other)  # kept bytes only for its own results
+    assert other.canonical_bytes == canonical(other.to_json()) != block.canonical_bytes
+    cert = CommitCertificate(1, 0, block.hash(), (
+        (validator_key.public_key_hex,
+         validator_key.sign_hex(vote_sign_bytes("precommit", app.chain_id, 1, 0, block.hash()))),
+    ))
+    app.commit_block(block, cert, writes)
+    assert app.store.get_block_json(1) == block.canonical_bytes == canonical(block.to_json())
 
 
 def test_a_transaction_verified_in_a_proposal_is_not_verified_again_at_admission(

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext, SignerCache, TxContext, lookup_signer
 from chaincode.validator_state import validator_set_for
-from ledger.block import BlockHeader, results_root, tx_result, txs_root
+from ledger.block import Block, BlockHeader, results_root, tx_result, txs_root
 from ledger.crypto import PrivateKey, sha256, sha256_hex
 from ledger.encoding import (
     MAX_SAFE_INTEGER,
@@ -45,7 +45,7 @@ from ledger.encoding import (
 from ledger.errors import TxError
 from ledger.genesis import Genesis
 from ledger.merkle import AppendOnlyMerkleTree, merkle_root
-from ledger.state import MemoryState, Overlay, next_state_root
+from ledger.state import MemoryState, Overlay, WriteSet, next_state_root
 from ledger.store import Store
 from ledger.tx import Transaction, build_transaction, parse_transaction
 from node.chain.app import Application
@@ -748,12 +748,29 @@ def test_transaction_bytes_match_reference(args: dict[str, Any], n_keys: int) ->
         assert _outcome(_ref_canonical, {"args": args})[0] == "error", exc
         return
     expected = _ref_canonical(tx.to_json())
-    assert tx.canonical_bytes() == expected
+    assert tx.canonical_bytes == expected
+    assert tx.canonical_bytes is tx.canonical_bytes  # computed once
     assert tx.payload_bytes == _ref_canonical(dict(tx.payload))
     assert tx.tx_id == sha256_hex(_ref_canonical(dict(tx.payload)))
     odd = Transaction(tx.payload, ("NOT-HEX", "\u00e9") [:n_keys], tx.payload_bytes, tx.tx_id)
-    assert odd.canonical_bytes() == _ref_canonical(odd.to_json())
+    assert odd.canonical_bytes == _ref_canonical(odd.to_json())
     assert txs_root([tx, odd]) == txs_root([tx, odd])
+    # a block's bytes, and its results', are joined from the parts' cached bytes
+    results = ({"code": "ok", "events": [dict(args)], "message": "", "tx_id": tx.tx_id},
+               {"code": "x", "events": [], "message": "\u00e9\"", "tx_id": odd.tx_id})
+    header = BlockHeader(CHAIN_ID, 1, 2, "00" * 32, txs_root([tx, odd]), "11" * 32, "22" * 32,
+                         "33" * 32, "44" * 32, keys[0].public_key_hex, "55" * 32)
+    for block in (Block(header, (tx, odd), results), Block(header, (), ())):
+        assert block.canonical_bytes == _ref_canonical(block.to_json())
+        assert block.result_bytes == tuple(_ref_canonical(r) for r in block.results)
+        assert block.header.canonical_bytes == _ref_canonical(header.to_json())
+    built = Block.assemble([tx, odd], list(results), chain_id=CHAIN_ID, height=1, time=2,
+                           prev_hash="00" * 32, state_root="22" * 32, validators_hash="33" * 32,
+                           next_validators_hash="44" * 32, proposer=keys[0].public_key_hex,
+                           history_root="55" * 32)
+    assert built.canonical_bytes == _ref_canonical(built.to_json())
+    assert built.header.results_root == results_root(list(results))
+    assert built.header.txs_root == txs_root([tx, odd])
 
 
 def test_roots_match_reference() -> None:
@@ -769,6 +786,10 @@ def test_roots_match_reference() -> None:
     writes: list[tuple[str, bytes | None]] = [("b", b"1"), ("a", None), ("\u00e9", b"{}")]
     body = _ref_canonical([[k, None if v is None else v.hex()] for k, v in sorted(writes)])
     assert next_state_root("00" * 32, writes) == sha256_hex(bytes.fromhex("00" * 32) + sha256(body))
+    ws = WriteSet(writes)
+    assert ws.body == body and list(ws) == sorted(writes)
+    assert ws.root_after("00" * 32) == next_state_root("00" * 32, writes)
+    assert ws.root_after("11" * 32) == next_state_root("11" * 32, writes)  # other prev root
 
 
 ops = st.lists(

@@ -52,9 +52,13 @@ class FakeBlock:
             "txs": list(self.txs),
         }
 
+    @property
+    def canonical_bytes(self) -> bytes:
+        return canonical(self.to_json())
+
     def hash(self) -> str:
         if not self._cache:
-            self._cache.append(sha256_hex(canonical(self.to_json())))
+            self._cache.append(sha256_hex(self.canonical_bytes))
         return self._cache[0]
 
     @classmethod
