@@ -77,10 +77,12 @@ __all__ = [
     "check_body",
     "check_chain_id",
     "check_commit",
+    "check_commit_target",
     "check_header",
     "check_link",
     "check_next_block",
     "check_outcome",
+    "check_proposer",
     "check_validators_hash",
 ]
 
@@ -177,9 +179,14 @@ def check_link(prev: Predecessor, header: BlockHeader) -> None:
             "bad_time", f"block time {header.time} is not after {prev.time}",
             f"a time after {prev.time}", header.time,
         )
-    if prev.validators.power_of(header.proposer) == 0:
+    check_proposer(prev.validators, header)
+
+
+def check_proposer(validators: ValidatorSet, header: BlockHeader) -> None:
+    """``unknown_proposer``: the proposer is a member of ``validators``, the set in force."""
+    if validators.power_of(header.proposer) == 0:
         raise NextBlockError(
-            "unknown_proposer", "the proposer is not in the validator set",
+            "unknown_proposer", f"block {header.height}: the proposer is not in the validator set",
             "a member of the validator set", header.proposer,
         )
 
@@ -210,9 +217,22 @@ def check_commit(
     distinct members of ``validators`` holding more than 2/3 of its power signed it
     (``duplicate_signature``, ``unknown_validator``, ``bad_commit_signature``,
     ``insufficient_power``). ``block_hash`` is ``header.hash()`` if the caller has it."""
+    check_commit_target(header, commit, block_hash=block_hash)
+    try:
+        commit.verify(chain_id, validators)
+    except BlockError as exc:
+        raise NextBlockError(
+            exc.code, exc.message, "precommits of more than 2/3 of the power", exc.code
+        ) from None
+
+
+def check_commit_target(
+    header: BlockHeader, commit: CommitCertificate, *, block_hash: str | None = None
+) -> None:
+    """``commit_wrong_height``, ``commit_wrong_block``: ``commit`` is for ``header``."""
     if commit.height != header.height:
         raise NextBlockError(
-            "commit_wrong_height", f"the commit is for height {commit.height}",
+            "commit_wrong_height", f"block {header.height}: the commit is for height {commit.height}",
             header.height, commit.height,
         )
     block_hash = header.hash() if block_hash is None else block_hash
@@ -221,12 +241,6 @@ def check_commit(
             "commit_wrong_block", f"block {header.height}: the commit is for another block hash",
             block_hash, commit.block_hash,
         )
-    try:
-        commit.verify(chain_id, validators)
-    except BlockError as exc:
-        raise NextBlockError(
-            exc.code, exc.message, "precommits of more than 2/3 of the power", exc.code
-        ) from None
 
 
 # -- 3. the body ---------------------------------------------------------------------------------
