@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chaincode.certificate_links import CARBON_LINKS
 from ledger.certificate import verify_certificate
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
@@ -47,8 +48,9 @@ def _no_certificates(retirement_id: str) -> dict[str, Any]:
 
 
 def default_verify_certificate(cert: Mapping[str, Any], genesis: Genesis) -> Any:
-    """``verify_certificate(cert, genesis=genesis)``: the offline verification a buyer runs."""
-    return verify_certificate(cert, genesis=genesis)
+    """``verify_certificate(cert, genesis=genesis, links=CARBON_LINKS)``: the offline
+    verification a buyer runs, with the carbon contract's provenance links."""
+    return verify_certificate(cert, genesis=genesis, links=CARBON_LINKS)
 
 
 @dataclass
@@ -62,7 +64,8 @@ class ExplorerSource:
     * ``build_certificate(retirement_id)`` -- the certificate (a JSON object) of a
       retirement; raises ``LookupError`` for an unknown id.
     * ``verify_certificate(cert)`` -- a verdict (see :func:`normalise_verdict`); default:
-      ``ledger.certificate.verify_certificate(cert, genesis=self.genesis)``.
+      ``ledger.certificate.verify_certificate(cert, genesis=self.genesis,
+      links=CARBON_LINKS)``.
     * ``public_url`` -- the base URL of the links printed on certificates (QR code, verify
       link). None: relative links and no QR code. The request's ``Host`` header is never
       used: whoever sends a request must not choose where a printed certificate points.
@@ -98,7 +101,7 @@ class Check:
 @dataclass(frozen=True)
 class Verdict:
     """``ok``; every ``check``; ``summary``: one line for people; ``details``: what a valid
-    certificate proves (``ledger.certificate.CertificateSummary.to_json()``), if given."""
+    certificate proves (``chaincode.certificate_links.CertificateSummary.to_json()``), if given."""
 
     ok: bool
     checks: tuple[Check, ...]

@@ -1,7 +1,8 @@
 """``fcl verify CERT.json (--genesis GENESIS.json | --genesis-hash HEX) [--json]``.
 
 Checks a retirement certificate offline (no network access) with
-``ledger.certificate.verify_certificate_bytes`` and prints ``VALID`` with what the
+``ledger.certificate.verify_certificate_bytes`` (with the carbon contract's provenance
+links, ``chaincode.certificate_links.CARBON_LINKS``) and prints ``VALID`` with what the
 certificate proves, or ``INVALID: <check>: <detail>`` naming the first check that failed.
 
 Exit codes: 0 the certificate is valid; 1 it is not (including a file that is not a
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from chaincode.certificate_links import CARBON_LINKS, CertificateSummary
 from ledger.certificate import MAX_CERT_BYTES, CertificateVerdict, verify_certificate_bytes
 from ledger.crypto import is_hex_digest
 from ledger.errors import LedgerError
@@ -73,7 +75,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             data = f.read(MAX_CERT_BYTES + 1)
     except OSError as exc:
         return _error(f"cannot read certificate {args.certificate}: {exc.strerror or exc}")
-    verdict = verify_certificate_bytes(data, genesis=genesis, genesis_hash=genesis_hash)
+    verdict = verify_certificate_bytes(
+        data, genesis=genesis, genesis_hash=genesis_hash, links=CARBON_LINKS
+    )
     if args.json:
         sys.stdout.write(json.dumps(verdict.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:
@@ -81,7 +85,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_VALID if verdict.ok else EXIT_INVALID
 
 
-def render(verdict: CertificateVerdict) -> str:
+def render(verdict: CertificateVerdict[CertificateSummary]) -> str:
     """The verdict as text: VALID / INVALID line, the summary, then every check."""
     lines = [verdict.message]
     if verdict.summary is not None:

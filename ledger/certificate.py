@@ -1,7 +1,8 @@
 """Retirement certificates: the format, and its verification with no network access.
 
-A certificate proves that one retirement of carbon credits was committed on one network,
-and where the retired credits came from. It carries the signed transactions and their
+A certificate proves that one transaction (the subject, the retirement) was committed on
+one network, together with the committed transactions it derives from (its provenance).
+It carries the signed transactions and their
 results, each with RFC 9162 inclusion proofs to the ``txs_root`` / ``results_root`` of its
 block header; the headers with their commit certificates; RFC 9162 proofs that every
 earlier header is an ancestor of the retirement's block (its ``history_root``); the chain
@@ -10,20 +11,24 @@ the one thing the verifier must trust. docs/certificates.md specifies the format
 field and the verification algorithm step by step.
 
 ``verify_certificate`` never raises on malformed input: it returns a
-:class:`CertificateVerdict` listing every check (``passed``, ``skipped``, ``detail``) and,
-when every check passed, a :class:`CertificateSummary` built only from verified data.
+:class:`CertificateVerdict` listing every check (``passed``, ``skipped``, ``detail``, and
+``code`` when a header or commit breaks the next-block rule of ``ledger.next_block``) and,
+when every check passed, the summary the linking rules built only from verified data.
 
-This module imports only ``ledger``; the node builds certificates in
-``node/api/certificates.py`` with :func:`make_entry` and :func:`assemble_certificate`.
+This module is generic: what the entries' roles are and how the provenance must link to
+the subject are rules of the chaincode, passed in as :class:`LinkRules` (see
+``chaincode/certificate_links.py``). It imports only ``ledger``;
+the node builds certificates in ``node/api/certificates.py`` with :func:`make_entry` and
+:func:`assemble_certificate`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from ledger.block import MAX_BLOCK_TXS, Block, BlockHeader, CommitCertificate
 from ledger.crypto import is_hex_digest, sha256_hex
@@ -31,6 +36,7 @@ from ledger.encoding import CanonicalEncodingError, canonical, decode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.merkle import inclusion_proof, verify_inclusion
+from ledger.next_block import NextBlockError, check_chain_id, check_commit, check_validators_hash
 from ledger.tx import Transaction, parse_transaction
 from ledger.validators import ValidatorSet
 
@@ -38,15 +44,15 @@ __all__ = [
     "CERT_FORMAT",
     "CERT_VERSION",
     "CHECK_NAMES",
-    "CUSTODY_ROLES",
     "MAX_CERT_BYTES",
-    "ROLE_METHODS",
-    "CertificateSummary",
+    "CertificateEntry",
     "CertificateVerdict",
     "Check",
+    "LinkContext",
+    "LinkError",
+    "LinkRules",
     "assemble_certificate",
     "make_entry",
-    "printable_serial",
     "result_leaf",
     "tx_leaf",
     "verify_certificate",
@@ -61,33 +67,6 @@ MAX_ENTRIES = 5000
 MAX_VALIDATOR_SET_CHANGES = 4096
 #: An RFC 9162 inclusion proof for a tree of < 2**64 leaves has at most 64 items.
 MAX_PROOF_ITEMS = 64
-#: The contract whose transactions a certificate links.
-CONTRACT = "carbon"
-#: Printable serials: ``CCER-<project>-<vintage>-<first:09d>-<last:09d>``
-#: (chaincode.carbon_common.serial_string; the tests check the two agree).
-PROGRAMME = "CCER"
-
-#: The method(s) of contract ``carbon`` each entry role must be.
-ROLE_METHODS: dict[str, tuple[str, ...]] = {
-    "retirement": ("retire_compliance", "retire_voluntary"),
-    "plot_registration": ("register_plot",),
-    "project_submission": ("submit_project",),
-    "validation": ("attest_validation",),
-    "registration": ("register_project",),
-    "monitoring_report": ("submit_monitoring_report",),
-    "verification": ("attest_verification",),
-    "issuance": ("issue",),
-    "listing": ("create_listing",),
-    "delisting": ("cancel_listing",),
-    "trade": ("match_trade",),
-    "transfer": ("transfer",),
-    "freeze": ("freeze",),
-    "unfreeze": ("unfreeze",),
-}
-#: Roles of the steps that moved (or froze) the retired units between issuance and
-#: retirement: proven committed and successful, shown in the summary.
-CUSTODY_ROLES = ("listing", "delisting", "trade", "transfer", "freeze", "unfreeze")
-
 #: Every check, in the order it runs; a verdict always lists all of them.
 CHECK_NAMES = (
     "format",
@@ -124,6 +103,8 @@ _ENTRY_FIELDS = frozenset(
 )
 _CHANGE_FIELDS = frozenset({"height", "header", "commit", "validators"})
 _RESULT_FIELDS = frozenset({"code", "events", "message", "tx_id"})
+SummaryT = TypeVar("SummaryT")
+SummaryCo = TypeVar("SummaryCo", covariant=True)
 _HEIGHT_KEY = re.compile(r"^[1-9][0-9]{0,15}$")
 _MAX_HEIGHT = 2**53 - 1
 
@@ -141,16 +122,9 @@ def result_leaf(result: Mapping[str, Any]) -> bytes:
     return canonical(result)
 
 
-def printable_serial(project_id: str, vintage: int, first: int, last: int) -> str:
-    """``CCER-<project>-<vintage>-<first:09d>-<last:09d>`` (inclusive unit range)."""
-    return f"{PROGRAMME}-{project_id}-{vintage}-{first:09d}-{last:09d}"
-
-
 def make_entry(role: str, block: Block, index: int) -> dict[str, Any]:
-    """The certificate entry for transaction ``index`` of ``block``, with its inclusion
-    proofs against the header's ``txs_root`` and ``results_root``."""
-    if role not in ROLE_METHODS:
-        raise ValueError(f"unknown certificate role {role!r}")
+    """The certificate entry for transaction ``index`` of ``block`` in ``role``, with its
+    inclusion proofs against the header's ``txs_root`` and ``results_root``."""
     tx_leaves = [tx_leaf(tx.to_json()) for tx in block.txs]
     result_leaves = [result_leaf(r) for r in block.results]
     return {
@@ -203,139 +177,30 @@ def _tx_id_of(tx_json: Mapping[str, Any]) -> str:
 @dataclass(frozen=True)
 class Check:
     """One verification step: ``passed``; ``skipped`` when an earlier check it depends on
-    failed (then ``passed`` is False too); ``detail`` says what was found."""
+    failed (then ``passed`` is False too); ``detail`` says what was found; ``code`` is the
+    ``ledger.next_block`` code when a header or commit breaks the next-block rule."""
 
     name: str
     passed: bool
     detail: str
     skipped: bool = False
+    code: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.passed
 
     def to_json(self) -> dict[str, Any]:
-        return {"detail": self.detail, "name": self.name, "passed": self.passed,
-                "skipped": self.skipped}
+        return {"code": self.code, "detail": self.detail, "name": self.name,
+                "passed": self.passed, "skipped": self.skipped}
 
 
 @dataclass(frozen=True)
-class RetiredRange:
-    project_id: str
-    batch_id: str
-    vintage: int
-    first: int
-    last: int
+class CertificateVerdict(Generic[SummaryT]):
+    """Every check, and what the linking rules summarised if every check passed."""
 
-    @property
-    def quantity(self) -> int:
-        return self.last - self.first + 1
-
-    @property
-    def serial(self) -> str:
-        return printable_serial(self.project_id, self.vintage, self.first, self.last)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"batch_id": self.batch_id, "first": self.first, "last": self.last,
-                "project_id": self.project_id, "quantity": self.quantity,
-                "serial": self.serial, "vintage": self.vintage}
-
-
-@dataclass(frozen=True)
-class CertificateSummary:
-    """What a valid certificate proves, in plain terms (built from verified data only)."""
-
-    chain_id: str
-    genesis_hash: str
-    retirement_id: str
-    height: int
-    time_ms: int
-    purpose: str  # "compliance" | "voluntary"
-    quantity: int
-    enterprise: str  # the retiring organisation
-    beneficiary: str
-    period: str | None  # compliance period
-    reason: str | None  # voluntary reason
-    ranges: tuple[RetiredRange, ...]
-    projects: tuple[dict[str, Any], ...]  # {project_id, name, methodology, owner_org, plots, ...}
-    batches: tuple[dict[str, Any], ...]  # {batch_id, report_id, vintage, issued_height, ...}
-    plot_ids: tuple[str, ...]
-    custody: tuple[dict[str, Any], ...]  # {role, tx_id, height}
-    signed_by: tuple[str, ...]  # names of the validators whose precommits commit the block
-
-    @property
-    def time_utc(self) -> str:
-        return _utc(self.time_ms)
-
-    @property
-    def serials(self) -> tuple[str, ...]:
-        return tuple(r.serial for r in self.ranges)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "batches": [dict(b) for b in self.batches],
-            "beneficiary": self.beneficiary,
-            "chain_id": self.chain_id,
-            "custody": [dict(c) for c in self.custody],
-            "enterprise": self.enterprise,
-            "genesis_hash": self.genesis_hash,
-            "height": self.height,
-            "period": self.period,
-            "plot_ids": list(self.plot_ids),
-            "projects": [dict(p) for p in self.projects],
-            "purpose": self.purpose,
-            "quantity": self.quantity,
-            "ranges": [r.to_json() for r in self.ranges],
-            "reason": self.reason,
-            "retirement_id": self.retirement_id,
-            "signed_by": list(self.signed_by),
-            "time_ms": self.time_ms,
-            "time_utc": self.time_utc,
-        }
-
-    def lines(self) -> list[str]:
-        """The summary as ``label: value`` lines for people."""
-        out = [
-            f"retirement:  {self.retirement_id}",
-            f"committed:   block {self.height} at {self.time_utc} on {self.chain_id}",
-            f"purpose:     {self.purpose}"
-            + (f" (compliance period {self.period})" if self.period is not None else ""),
-            f"quantity:    {self.quantity} t CO2e",
-        ]
-        for i, r in enumerate(self.ranges):
-            label = "serials:" if i == 0 else ""
-            out.append(f"{label:<12} {r.serial} ({r.quantity} t, batch {r.batch_id})")
-        out.append(f"enterprise:  {self.enterprise}")
-        out.append(f"beneficiary: {self.beneficiary}")
-        if self.reason is not None:
-            out.append(f"reason:      {self.reason}")
-        for p in self.projects:
-            out.append(
-                f"project:     {p['project_id']} {p['name']!r} ({p['methodology']}),"
-                f" owner {p['owner_org']}, registered in block {p['registration_height']}"
-            )
-        out.append(f"plots:       {', '.join(self.plot_ids)}")
-        for b in self.batches:
-            v = b["verification"]
-            out.append(
-                f"issued:      batch {b['batch_id']} in block {b['issued_height']}: report"
-                f" {b['report_id']} ({b['period_start']}..{b['period_end']}) verified by"
-                f" {v['verifier_org']} ({v['accreditation']})"
-            )
-        if self.custody:
-            steps = ", ".join(f"{c['role']} (block {c['height']})" for c in self.custody)
-            out.append(f"custody:     {steps}")
-        out.append(f"signed by:   {', '.join(self.signed_by)}")
-        return out
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
-
-
-@dataclass(frozen=True)
-class CertificateVerdict:
     checks: tuple[Check, ...]
-    summary: CertificateSummary | None = None
+    summary: SummaryT | None = None
 
     @property
     def ok(self) -> bool:
@@ -375,25 +240,30 @@ class CertificateVerdict:
             "code": self.code,
             "message": self.message,
             "ok": self.ok,
-            "summary": None if self.summary is None else self.summary.to_json(),
+            "summary": None if self.summary is None else _summary_json(self.summary),
         }
-
-
-def _utc(ms: int) -> str:
-    seconds, millis = divmod(ms, 1000)
-    stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{millis:03d}Z"
 
 
 # ------------------------------------------------------------------------------------------
 # Verification
 # ------------------------------------------------------------------------------------------
 class _Problem(Exception):
-    """A check failed; the message says where and why."""
+    """A check failed; the message says where and why (``code``: the next-block rule's)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class LinkError(_Problem):
+    """Raised by :class:`LinkRules` for provenance that does not link: fails ``links``."""
 
 
 @dataclass
-class _Entry:
+class CertificateEntry:
+    """One entry (subject or provenance) as the linking rules read it: its transaction
+    and result are proven committed in block ``height`` at ``index``."""
+
     where: str  # "retirement" or "provenance[3]"
     role: str
     height: int
@@ -441,6 +311,44 @@ class _Entry:
         return None
 
 
+@dataclass(frozen=True)
+class LinkContext:
+    """The verified chain data the linking rules may use besides the entries."""
+
+    chain_id: str
+    genesis_hash: str
+    headers: Mapping[int, BlockHeader]  # the verified header of every referenced block
+    signers: Mapping[int, tuple[str, ...]]  # names of the validators whose precommits commit it
+
+    def header(self, height: int) -> BlockHeader:
+        return self.headers[height]
+
+    def signed_by(self, height: int) -> tuple[str, ...]:
+        return self.signers[height]
+
+
+class LinkRules(Protocol[SummaryCo]):
+    """How a certificate's entries must link (a rule of the chaincode): the roles an entry
+    may have, the subject's role, and :meth:`link`, which checks the verified entries
+    (``entries[0]`` is the subject) and returns a detail line and the summary of what the
+    certificate proves, or raises :class:`LinkError`."""
+
+    @property
+    def subject_role(self) -> str: ...
+
+    @property
+    def roles(self) -> Collection[str]: ...
+
+    def link(
+        self, entries: Sequence[CertificateEntry], chain: LinkContext
+    ) -> tuple[str, SummaryCo]: ...
+
+
+def _summary_json(summary: Any) -> Any:
+    to_json = getattr(summary, "to_json", None)
+    return to_json() if callable(to_json) else summary
+
+
 @dataclass
 class _Change:
     height: int
@@ -455,7 +363,7 @@ class _State:
     """What the checks learn, for later checks and the summary."""
 
     cert: dict[str, Any] = field(default_factory=dict)
-    entries: list[_Entry] = field(default_factory=list)
+    entries: list[CertificateEntry] = field(default_factory=list)
     headers: dict[int, BlockHeader] = field(default_factory=dict)
     header_json: dict[int, dict[str, Any]] = field(default_factory=dict)
     commits: dict[int, CommitCertificate] = field(default_factory=dict)
@@ -465,7 +373,7 @@ class _State:
     genesis: Genesis | None = None
     chain_id: str | None = None
     sets: list[tuple[int, ValidatorSet]] = field(default_factory=list)  # (from height, set)
-    summary: CertificateSummary | None = None
+    summary: Any = None
 
     def set_at(self, height: int) -> ValidatorSet:
         current = self.sets[0][1]
@@ -476,16 +384,25 @@ class _State:
 
 
 def verify_certificate(
-    cert: Any, genesis: Genesis | None = None, genesis_hash: str | None = None
-) -> CertificateVerdict:
+    cert: Any,
+    genesis: Genesis | None = None,
+    genesis_hash: str | None = None,
+    *,
+    links: LinkRules[SummaryT],
+) -> CertificateVerdict[SummaryT]:
     """Verify a decoded certificate against a trusted genesis (the document, or only its
-    hash). Never raises; see docs/certificates.md for what each check does."""
-    return _Verifier(cert, genesis, genesis_hash).run()
+    hash), its provenance with the chaincode's ``links``. Never raises; see
+    docs/certificates.md for what each check does."""
+    return _Verifier(cert, genesis, genesis_hash, links).run()
 
 
 def verify_certificate_bytes(
-    data: bytes, genesis: Genesis | None = None, genesis_hash: str | None = None
-) -> CertificateVerdict:
+    data: bytes,
+    genesis: Genesis | None = None,
+    genesis_hash: str | None = None,
+    *,
+    links: LinkRules[SummaryT],
+) -> CertificateVerdict[SummaryT]:
     """Decode JSON bytes (no floats, no duplicate keys; at most :data:`MAX_CERT_BYTES`)
     and verify them; undecodable input fails the ``format`` check."""
     if not isinstance(data, (bytes, bytearray)):
@@ -496,13 +413,28 @@ def verify_certificate_bytes(
         cert = decode(bytes(data))
     except (CanonicalEncodingError, ValueError, RecursionError) as exc:
         return _failed_format(f"not a valid JSON certificate: {exc}")
-    return verify_certificate(cert, genesis=genesis, genesis_hash=genesis_hash)
+    return verify_certificate(cert, genesis=genesis, genesis_hash=genesis_hash, links=links)
 
 
-def _failed_format(detail: str) -> CertificateVerdict:
+def _failed_format(detail: str) -> CertificateVerdict[Any]:
     checks = [Check("format", False, detail)]
     checks += [Check(n, False, "not checked: format failed", True) for n in CHECK_NAMES[1:]]
     return CertificateVerdict(tuple(checks))
+
+
+@contextmanager
+def _rule(where: str = "", hint: str = "") -> Iterator[None]:
+    """A ``ledger.next_block`` failure as the failure of the check that runs it, with the
+    rule's code: ``<where>: <code>: <message> <hint>``."""
+    try:
+        yield
+    except NextBlockError as exc:
+        text = f"{exc.code}: {exc.message}"
+        if where:
+            text = f"{where}: {text}"
+        if hint:
+            text = f"{text} {hint}"
+        raise _Problem(text, exc.code) from None
 
 
 # the checks each check needs to have passed
@@ -521,14 +453,21 @@ _DEPENDS: dict[str, tuple[str, ...]] = {
 }
 
 
-class _Verifier:
-    def __init__(self, cert: Any, genesis: Genesis | None, genesis_hash: str | None) -> None:
+class _Verifier(Generic[SummaryT]):
+    def __init__(
+        self,
+        cert: Any,
+        genesis: Genesis | None,
+        genesis_hash: str | None,
+        links: LinkRules[SummaryT],
+    ) -> None:
         self.raw = cert
         self.trusted_genesis = genesis
         self.trusted_hash = genesis_hash
+        self.links = links
         self.s = _State()
 
-    def run(self) -> CertificateVerdict:
+    def run(self) -> CertificateVerdict[SummaryT]:
         steps: dict[str, Callable[[], str]] = {
             "format": self._format,
             "genesis": self._genesis,
@@ -555,12 +494,12 @@ class _Verifier:
                 checks.append(Check(name, True, detail))
                 outcome[name] = True
             except _Problem as exc:
-                checks.append(Check(name, False, str(exc)))
+                checks.append(Check(name, False, str(exc), code=exc.code))
                 outcome[name] = False
             except Exception as exc:  # a malformed value reached a path we did not foresee
                 checks.append(Check(name, False, f"malformed certificate ({type(exc).__name__}: {exc})"))
                 outcome[name] = False
-        verdict = CertificateVerdict(tuple(checks))
+        verdict: CertificateVerdict[SummaryT] = CertificateVerdict(tuple(checks))
         if verdict.ok:
             verdict = CertificateVerdict(verdict.checks, self.s.summary)
         return verdict
@@ -593,16 +532,17 @@ class _Verifier:
             raise _Problem("genesis must be the genesis document (an object)")
         s = self.s
         s.cert = cert
+        subject = self.links.subject_role
         s.entries.append(self._entry(cert["retirement"], "retirement"))
-        if s.entries[0].role != "retirement":
-            raise _Problem("retirement: role must be 'retirement'")
+        if s.entries[0].role != subject:
+            raise _Problem(f"retirement: role must be {subject!r}")
         prov = cert["provenance"]
         if not isinstance(prov, list) or len(prov) > MAX_ENTRIES:
             raise _Problem(f"provenance must be a list of at most {MAX_ENTRIES} entries")
         for i, item in enumerate(prov):
             entry = self._entry(item, f"provenance[{i}]")
-            if entry.role == "retirement":
-                raise _Problem(f"provenance[{i}]: role 'retirement' is for the subject only")
+            if entry.role == subject:
+                raise _Problem(f"provenance[{i}]: role {subject!r} is for the subject only")
             s.entries.append(entry)
         s.anchor = s.entries[0].height
         referenced = {e.height for e in s.entries}
@@ -650,11 +590,11 @@ class _Verifier:
             f" {len(s.changes)} validator-set changes"
         )
 
-    def _entry(self, obj: Any, where: str) -> _Entry:
+    def _entry(self, obj: Any, where: str) -> CertificateEntry:
         if not isinstance(obj, dict) or set(obj) != _ENTRY_FIELDS:
             raise _Problem(f"{where} must have exactly {sorted(_ENTRY_FIELDS)}")
         role = obj["role"]
-        if role not in ROLE_METHODS:
+        if role not in self.links.roles:
             raise _Problem(f"{where}: unknown role {role!r}")
         height, index, size = obj["height"], obj["index"], obj["size"]
         if type(height) is not int or not 1 <= height <= _MAX_HEIGHT:
@@ -665,7 +605,7 @@ class _Verifier:
             raise _Problem(f"{where}.index must be 0..size-1")
         if not isinstance(obj["tx"], dict) or not isinstance(obj["result"], dict):
             raise _Problem(f"{where}: tx and result must be objects")
-        return _Entry(
+        return CertificateEntry(
             where=where,
             role=role,
             height=height,
@@ -756,12 +696,11 @@ class _Verifier:
         chain_id = s.genesis.chain_id
         if s.cert["chain_id"] != chain_id:
             raise _Problem(f"chain_id {s.cert['chain_id']!r} is not the genesis chain id {chain_id!r}")
-        for h, header in sorted(s.headers.items()):
-            if header.chain_id != chain_id:
-                raise _Problem(f"block {h} is for chain {header.chain_id!r}, not {chain_id!r}")
-        for ch in s.changes:
-            if ch.header.chain_id != chain_id:
-                raise _Problem(f"block {ch.height} is for chain {ch.header.chain_id!r}, not {chain_id!r}")
+        with _rule():
+            for _, header in sorted(s.headers.items()):
+                check_chain_id(chain_id, header)
+            for ch in s.changes:
+                check_chain_id(chain_id, ch.header)
         for e in s.entries:
             if e.payload.get("chain_id") != chain_id:
                 raise _Problem(f"{e.label}: the transaction is for chain {e.payload.get('chain_id')!r}")
@@ -779,11 +718,8 @@ class _Verifier:
                 raise _Problem(f"{where}: changes must be listed in increasing height order")
             previous = ch.height
             current = s.set_at(ch.height)
-            if ch.header.validators_hash != current.hash():
-                raise _Problem(
-                    f"{where}: its validators_hash is not the hash of the set in force"
-                    " (is an earlier change missing?)"
-                )
+            with _rule(where, "(is an earlier change missing?)"):
+                check_validators_hash(current, ch.header)
             self._verify_commit(ch.commit, ch.header, current, where)
             try:
                 new_set = ValidatorSet.from_json(ch.validators)
@@ -800,25 +736,16 @@ class _Verifier:
         self, commit: CommitCertificate, header: BlockHeader, vset: ValidatorSet, where: str
     ) -> None:
         assert self.s.chain_id is not None
-        if commit.height != header.height:
-            raise _Problem(f"{where}: the commit is for height {commit.height}")
-        if commit.block_hash != header.hash():
-            raise _Problem(f"{where}: the commit is for another block hash")
-        try:
-            commit.verify(self.s.chain_id, vset)
-        except LedgerError as exc:
-            raise _Problem(f"{where}: {exc.code}: {exc.message}") from None
+        with _rule(where):
+            check_commit(self.s.chain_id, vset, header, commit)
 
     # -- headers and commits -----------------------------------------------------------------------
     def _headers(self) -> str:
         s = self.s
         change_at = {ch.height: ch for ch in s.changes}
         for h, header in sorted(s.headers.items()):
-            if header.validators_hash != s.set_at(h).hash():
-                raise _Problem(
-                    f"block {h}: validators_hash is not the hash of the validator set in force"
-                    " (a validator-set change is missing from the certificate?)"
-                )
+            with _rule("", "(a validator-set change is missing from the certificate?)"):
+                check_validators_hash(s.set_at(h), header)
             if h in change_at:
                 if change_at[h].header_json != s.header_json[h]:
                     raise _Problem(f"block {h}: two different headers are given")
@@ -904,283 +831,14 @@ class _Verifier:
 
     # -- links -----------------------------------------------------------------------------------------
     def _links(self) -> str:
-        linker = _Linker(self.s)
-        linker.run()
-        return (
-            f"{len(linker.batches)} batch(es) of {len(linker.projects)} project(s),"
-            f" {len(linker.plots)} plot(s), {len(linker.custody)} custody step(s)"
-        )
-
-
-# ------------------------------------------------------------------------------------------
-# Semantic links: retirement -> batches -> reports -> attestations -> projects -> plots
-# ------------------------------------------------------------------------------------------
-def _arg_equals(name: str, value: object) -> Callable[[_Entry], bool]:
-    """A match on one argument of an entry's transaction."""
-    return lambda entry: entry.args.get(name) == value
-
-
-class _Linker:
-    def __init__(self, state: _State) -> None:
-        self.s = state
-        self.used: set[int] = set()  # ids of entries a link uses
-        self.by_role: dict[str, list[_Entry]] = {}
-        for e in state.entries[1:]:
-            self.by_role.setdefault(e.role, []).append(e)
-        self.report_of: dict[str, _Entry] = {}
-        self.verification_of: dict[str, _Entry] = {}
-        self.batches: list[dict[str, Any]] = []
-        self.projects: list[dict[str, Any]] = []
-        self.plots: list[str] = []
-        self.custody: list[dict[str, Any]] = []
-
-    # helpers -------------------------------------------------------------------------------------
-    def _one(self, role: str, what: str, match: Callable[[_Entry], bool]) -> _Entry:
-        found = [e for e in self.by_role.get(role, []) if match(e)]
-        if not found:
-            raise _Problem(f"no {role} entry for {what}")
-        if len(found) > 1:
-            raise _Problem(f"two {role} entries for {what}")
-        self.used.add(id(found[0]))
-        return found[0]
-
-    @staticmethod
-    def _event(e: _Entry, event_type: str) -> dict[str, Any]:
-        ev = e.event(event_type)
-        if ev is None:
-            raise _Problem(f"{e.label}: the result has no {event_type} event")
-        return ev
-
-    @staticmethod
-    def _before(a: _Entry, b: _Entry) -> None:
-        if not a.position < b.position:
-            raise _Problem(f"{a.label} must come before {b.label}")
-
-    # the walk ------------------------------------------------------------------------------------
-    def run(self) -> None:
-        for e in self.s.entries:
-            if e.payload.get("contract") != CONTRACT or e.method not in ROLE_METHODS[e.role]:
-                raise _Problem(
-                    f"{e.label}: a {e.role} entry is a {CONTRACT}.{'/'.join(ROLE_METHODS[e.role])}"
-                    f" transaction, not {e.payload.get('contract')}.{e.method}"
-                )
-        ret = self.s.entries[0]
-        ranges = self._retirement(ret)
-        issuances: dict[str, _Entry] = {}
-        for batch_id in sorted({r.batch_id for r in ranges}):
-            issuances[batch_id] = self._batch(batch_id, [r for r in ranges if r.batch_id == batch_id], ret)
-        owners: dict[str, set[str]] = {}
-        reports: dict[str, list[_Entry]] = {}
-        for batch_id, iss in issuances.items():
-            iev = self._event(iss, "carbon.issued")
-            owners.setdefault(iev["project_id"], set()).add(iev["owner_org"])
-            reports.setdefault(iev["project_id"], []).append(self.report_of[batch_id])
-        for project_id in sorted(owners):
-            self._project(project_id, owners[project_id], reports[project_id])
-        self._custody(ret, list(issuances.values()))
-        unused = [e for e in self.s.entries[1:] if id(e) not in self.used]
-        if unused:
-            raise _Problem(f"{unused[0].label} is not linked to the retirement")
-        self._summary(ret, ranges, issuances)
-
-    def _retirement(self, ret: _Entry) -> list[RetiredRange]:
-        ev = self._event(ret, "carbon.retired")
-        if ev.get("retirement_id") != ret.tx_id:
-            raise _Problem("the carbon.retired event names another retirement")
-        raw = ev.get("ranges")
-        if not isinstance(raw, list) or not raw:
-            raise _Problem(
-                "the retirement result does not list the retired ranges"
-                " (its carbon.retired event needs 'ranges')"
-            )
-        ranges: list[RetiredRange] = []
-        for i, r in enumerate(raw):
-            where = f"retired range {i}"
-            if not isinstance(r, dict):
-                raise _Problem(f"{where} is not an object")
-            pid, bid, vintage = r.get("project_id"), r.get("batch_id"), r.get("vintage")
-            first, last = r.get("first"), r.get("last")
-            if not (isinstance(pid, str) and isinstance(bid, str) and type(vintage) is int
-                    and type(first) is int and type(last) is int and 1 <= first <= last):
-                raise _Problem(f"{where}: needs project_id, batch_id, vintage, first <= last")
-            rr = RetiredRange(pid, bid, vintage, first, last)
-            if "quantity" in r and r["quantity"] != rr.quantity:
-                raise _Problem(f"{where}: quantity {r['quantity']} is not last - first + 1")
-            if "serial" in r and r["serial"] != rr.serial:
-                raise _Problem(f"{where}: serial {r['serial']!r} does not match the range")
-            ranges.append(rr)
-        ordered = sorted(ranges, key=lambda r: (r.project_id, r.first))
-        for a, b in zip(ordered, ordered[1:], strict=False):
-            if a.project_id == b.project_id and b.first <= a.last:
-                raise _Problem(f"retired ranges {a.serial} and {b.serial} overlap")
-        total = sum(r.quantity for r in ranges)
-        args = ret.args
-        if args.get("quantity") != total or ev.get("quantity") != total:
-            raise _Problem(
-                f"the retirement quantity {args.get('quantity')!r} is not the sum of its"
-                f" ranges ({total})"
-            )
-        purpose = "compliance" if ret.method == "retire_compliance" else "voluntary"
-        if ev.get("purpose") != purpose:
-            raise _Problem(f"the retirement event's purpose is not {purpose}")
-        if purpose == "compliance" and ev.get("period") != args.get("period"):
-            raise _Problem("the retirement event's period is not the transaction's")
-        if purpose == "voluntary" and not (
-            isinstance(args.get("beneficiary"), str) and isinstance(args.get("reason"), str)
-        ):
-            raise _Problem("a voluntary retirement names its beneficiary and reason")
-        if not isinstance(ev.get("enterprise"), str):
-            raise _Problem("the retirement event does not name the retiring enterprise")
-        return ranges
-
-    def _batch(self, batch_id: str, ranges: list[RetiredRange], ret: _Entry) -> _Entry:
-        iss = self._one("issuance", f"batch {batch_id}", lambda e: e.args.get("batch_id") == batch_id)
-        iev = self._event(iss, "carbon.issued")
-        for name, kind in (("batch_id", str), ("project_id", str), ("report_id", str),
-                           ("owner_org", str), ("vintage", int), ("first", int),
-                           ("last", int), ("quantity", int)):
-            if type(iev.get(name)) is not kind:
-                raise _Problem(f"{iss.label}: the carbon.issued event lacks {name}")
-        if iev["batch_id"] != batch_id or iev["report_id"] != iss.args.get("report_id"):
-            raise _Problem(f"{iss.label}: the carbon.issued event is for another batch or report")
-        for r in ranges:
-            if r.project_id != iev["project_id"] or r.vintage != iev["vintage"]:
-                raise _Problem(f"retired range {r.serial} is not of batch {batch_id}'s project and vintage")
-            if not iev["first"] <= r.first <= r.last <= iev["last"]:
-                raise _Problem(
-                    f"retired range {r.serial} lies outside batch {batch_id}"
-                    f" ({iev['first']}..{iev['last']})"
-                )
-        self._before(iss, ret)
-        report_id = iev["report_id"]
-        ver = self._one("verification", f"report {report_id}",
-                        lambda e: e.args.get("report_id") == report_id)
-        self._before(ver, iss)
-        if ver.args.get("verified_quantity") != iev["quantity"]:
-            raise _Problem(f"{iss.label}: issued {iev['quantity']} t, but {ver.label} verified"
-                           f" {ver.args.get('verified_quantity')!r} t")
-        rep = self._one("monitoring_report", f"report {report_id}",
-                        lambda e: e.args.get("report_id") == report_id)
-        self._before(rep, ver)
-        if rep.args.get("project_id") != iev["project_id"]:
-            raise _Problem(f"{rep.label}: the report is of another project")
-        if rep.args.get("report_sha256") != ver.args.get("report_sha256"):
-            raise _Problem(f"{ver.label}: the attested report hash is not the report's")
-        end = rep.args.get("period_end")
-        if not isinstance(end, str) or not end[:4].isdigit() or int(end[:4]) != iev["vintage"]:
-            raise _Problem(f"{iss.label}: vintage {iev['vintage']} is not the year the period ends")
-        self.report_of[batch_id] = rep
-        self.verification_of[batch_id] = ver
-        return iss
-
-    def _project(self, project_id: str, owners: set[str], reports: list[_Entry]) -> None:
-        reg = self._one("registration", f"project {project_id}",
-                        lambda e: e.args.get("project_id") == project_id)
-        for rep in reports:
-            self._before(reg, rep)
-        rev = self._event(reg, "carbon.project_registered")
-        att_id = rev.get("validation_attestation")
-        val = self._one("validation", f"attestation {att_id!r}",
-                        lambda e: e.args.get("attestation_id") == att_id)
-        self._before(val, reg)
-        if val.args.get("project_id") != project_id or val.args.get("positive") is not True:
-            raise _Problem(f"{val.label}: not a positive validation of project {project_id}")
-        sub = self._one("project_submission", f"project {project_id}",
-                        lambda e: e.args.get("project_id") == project_id)
-        self._before(sub, val)
-        sev = self._event(sub, "carbon.project_submitted")
-        owner = sev.get("owner_org")
-        if owners != {owner}:
-            raise _Problem(f"{sub.label}: the project's owner {owner!r} did not receive its issuance")
-        plots = sub.args.get("plots")
-        if not isinstance(plots, list) or not plots or not all(isinstance(p, str) for p in plots):
-            raise _Problem(f"{sub.label}: the project lists no plots")
-        for plot_id in plots:
-            plot = self._one("plot_registration", f"plot {plot_id}", _arg_equals("plot_id", plot_id))
-            self._before(plot, sub)
-            if self._event(plot, "carbon.plot_registered").get("owner_org") != owner:
-                raise _Problem(f"{plot.label}: plot {plot_id} was registered by another owner")
-        for rep in reports:
-            measured = rep.args.get("measurements")
-            ids = [m.get("plot_id") for m in measured] if isinstance(measured, list) else [None]
-            if not all(isinstance(m, str) and m in plots for m in ids):
-                raise _Problem(f"{rep.label}: the report measures a plot outside project {project_id}")
-        self.plots.extend(p for p in plots if p not in self.plots)
-        args = sub.args
-        self.projects.append({
-            "methodology": args.get("methodology"),
-            "name": args.get("name"),
-            "owner_org": owner,
-            "pdd_sha256": val.args.get("pdd_sha256"),
-            "plots": list(plots),
-            "project_id": project_id,
-            "registration_height": reg.height,
-            "registration_tx": reg.tx_id,
-            "validation": {
-                "accreditation": self._event(val, "carbon.validation_attested").get("accreditation"),
-                "attestation_id": att_id,
-                "verifier_org": self._event(val, "carbon.validation_attested").get("verifier_org"),
-            },
-        })
-
-    def _custody(self, ret: _Entry, issuances: list[_Entry]) -> None:
-        earliest = min(e.position for e in issuances)
-        for role in CUSTODY_ROLES:
-            for e in self.by_role.get(role, []):
-                if not earliest < e.position < ret.position:
-                    raise _Problem(f"{e.label}: a custody step must lie between issuance and retirement")
-                self.used.add(id(e))
-                self.custody.append({"height": e.height, "role": role, "tx_id": e.tx_id})
-        self.custody.sort(key=lambda c: (c["height"], c["tx_id"]))
-
-    def _summary(self, ret: _Entry, ranges: list[RetiredRange], issuances: dict[str, _Entry]) -> None:
         s = self.s
-        ev = self._event(ret, "carbon.retired")
-        args = ret.args
-        purpose = ev["purpose"]
-        enterprise = ev["enterprise"]
-        for batch_id, iss in sorted(issuances.items()):
-            iev = self._event(iss, "carbon.issued")
-            ver = self.verification_of[batch_id]
-            vev = self._event(ver, "carbon.verification_attested")
-            rep = self.report_of[batch_id]
-            self.batches.append({
-                "batch_id": batch_id,
-                "issued_height": iss.height,
-                "period_end": rep.args.get("period_end"),
-                "period_start": rep.args.get("period_start"),
-                "project_id": iev["project_id"],
-                "quantity": iev["quantity"],
-                "report_id": iev["report_id"],
-                "serial": printable_serial(iev["project_id"], iev["vintage"], iev["first"], iev["last"]),
-                "verification": {
-                    "accreditation": vev.get("accreditation"),
-                    "attestation_id": ver.args.get("attestation_id"),
-                    "verifier_org": vev.get("verifier_org"),
-                },
-                "vintage": iev["vintage"],
-            })
-        anchor = s.headers[ret.height]
-        commit = s.commits[ret.height]
-        vset = s.set_at(ret.height)
-        names = sorted(v.name for k, _ in commit.signatures if (v := vset.by_key(k)) is not None)
         assert s.chain_id is not None and s.genesis is not None
-        s.summary = CertificateSummary(
-            chain_id=s.chain_id,
-            genesis_hash=s.genesis.hash,
-            retirement_id=ret.tx_id,
-            height=ret.height,
-            time_ms=anchor.time,
-            purpose=purpose,
-            quantity=sum(r.quantity for r in ranges),
-            enterprise=enterprise,
-            beneficiary=args["beneficiary"] if purpose == "voluntary" else enterprise,
-            period=args.get("period") if purpose == "compliance" else None,
-            reason=args.get("reason") if purpose == "voluntary" else None,
-            ranges=tuple(sorted(ranges, key=lambda r: (r.project_id, r.first))),
-            projects=tuple(self.projects),
-            batches=tuple(self.batches),
-            plot_ids=tuple(self.plots),
-            custody=tuple(self.custody),
-            signed_by=tuple(names),
-        )
+        signers: dict[int, tuple[str, ...]] = {}
+        for h, commit in s.commits.items():
+            vset = s.set_at(h)
+            signers[h] = tuple(sorted(
+                v.name for k, _ in commit.signatures if (v := vset.by_key(k)) is not None
+            ))
+        chain = LinkContext(s.chain_id, s.genesis.hash, dict(s.headers), signers)
+        detail, s.summary = self.links.link(tuple(s.entries), chain)
+        return detail

@@ -23,6 +23,7 @@ from fcl.audit.checks import (
     Discrepancy,
     check_signed,
     expect,
+    failed_rule,
 )
 from fcl.audit.sources import ChainSource, genesis_discrepancy
 from ledger.block import BlockHeader
@@ -31,6 +32,7 @@ from ledger.encoding import CanonicalEncodingError, decode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.merkle import EMPTY_ROOT, verify_consistency
+from ledger.next_block import NextBlockError, check_chain_id, check_commit_target
 from ledger.validators import ValidatorSet
 
 __all__ = ["Checkpoint", "CheckpointReport", "verify_checkpoint"]
@@ -265,13 +267,18 @@ def verify_checkpoint(
     report.latest_block_hash = block_hash
     report.history_root = header.history_root
     try:
-        expect("chain_id", genesis.chain_id, header.chain_id)
-        expect("height", latest, header.height)
-        expect("commit_height", latest, commit.height)
-        expect("commit_block_hash", block_hash, commit.block_hash)
+        check_chain_id(genesis.chain_id, header)
+        if header.height != latest:
+            raise NextBlockError("wrong_height", f"the latest block is {latest}", latest,
+                                 header.height)
+        check_commit_target(header, commit, block_hash=block_hash)
         expect("block_hash", block_hash, claimed_hash)
-        expect("next_validators_hash", reported_next.hash(), header.next_validators_hash,
-               "the set the source reports for the next block")
+        if header.next_validators_hash != reported_next.hash():
+            raise NextBlockError("bad_next_validators_hash",
+                                 "the set the source reports for the next block",
+                                 reported_next.hash(), header.next_validators_hash)
+    except NextBlockError as exc:
+        return done(failed_rule(exc).at(latest))
     except CheckFailed as fail:
         return done(fail.at(latest))
     report.validator_set_source, vset = _signing_set(

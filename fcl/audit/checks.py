@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from ledger.block import BlockHeader, CommitCertificate
 from ledger.errors import LedgerError
+from ledger.next_block import CODES as NEXT_BLOCK_CODES
+from ledger.next_block import NextBlockError, check_commit, check_proposer
 from ledger.state import MemoryState
 from ledger.validators import ValidatorSet
 
@@ -24,32 +26,19 @@ __all__ = [
     "CheckFailed",
     "Discrepancy",
     "check_signed",
+    "failed_rule",
     "expect",
     "shorten",
 ]
 
-# The checks, in the order they run for each block (docs/audit.md). Stable names.
+# The checks, in the order they run for each block (docs/audit.md). Stable names. The
+# checks of the block itself are the next-block rule's codes (ledger.next_block.CODES):
+# the validator refuses the same tampered block with the same code.
 CHECKS: tuple[str, ...] = (
     "genesis",  # height 0: the source's genesis hash and chain id are the given genesis's
     "block_missing",  # the source has no block at a height up to its latest
     "block_format",  # the block or its certificate does not parse
-    "height",  # heights are consecutive from 1
-    "chain_id",  # header chain id is the genesis chain id
-    "prev_hash",  # header links to the previous block (the genesis hash for block 1)
-    "time",  # time strictly increases (block 1: after the genesis time)
-    "commit_height",  # the certificate is for this height
-    "commit_block_hash",  # the certificate is for this block
-    "validators_hash",  # header names the set in force at this height (from the replay)
-    "proposer",  # the proposer is a member of that set
-    "commit_signatures",  # distinct members with > 2/3 of the power signed the precommit
-    "history_root",  # root over the hashes of blocks 1..h-1
-    "txs_root",  # root over the block's transactions
-    "results_root",  # root over the block's results
-    "tx_signature",  # every transaction is signed by all its signers
-    "duplicate_tx",  # no transaction id appears twice in the chain
-    "results",  # re-executed results equal the block's
-    "state_root",  # re-executed state root equals the header's
-    "next_validators_hash",  # the set for h+1 after executing h equals the header's
+    *NEXT_BLOCK_CODES,  # the next-block rule, in its order (wrong_chain ... bad_next_validators_hash)
     "block_hash",  # the hash the source indexes/reports for the block is its header's hash
     "tx_index",  # data folder only: the store's tx id -> (height, index) index is right
     "stored_state",  # data folder only, after the last block: the store's state = replay
@@ -139,16 +128,19 @@ def expect(check: str, expected: Any, found: Any, detail: str = "") -> None:
         raise CheckFailed(check, expected, found, detail)
 
 
+def failed_rule(exc: NextBlockError) -> CheckFailed:
+    """A failure of the next-block rule as the failed check of the same name."""
+    return CheckFailed(exc.code, exc.expected, exc.found, exc.message)
+
+
 def check_signed(
     header: BlockHeader, commit: CommitCertificate, chain_id: str, validators: ValidatorSet
 ) -> None:
-    """The proposer is a member of ``validators`` and members with more than 2/3 of its
-    power signed ``commit`` (checks ``proposer`` and ``commit_signatures``)."""
-    if validators.power_of(header.proposer) == 0:
-        raise CheckFailed("proposer", "a member of the validator set", header.proposer)
+    """The proposer is a member of ``validators`` (``unknown_proposer``) and ``commit``
+    commits ``header`` with the signatures of members holding more than 2/3 of its power
+    (``ledger.next_block.check_commit``'s codes)."""
     try:
-        commit.verify(chain_id, validators)
-    except LedgerError as exc:
-        raise CheckFailed(
-            "commit_signatures", "precommits of more than 2/3 of the power", exc.code, exc.message
-        ) from None
+        check_proposer(validators, header)
+        check_commit(chain_id, validators, header, commit)
+    except NextBlockError as exc:
+        raise failed_rule(exc) from None

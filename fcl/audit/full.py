@@ -24,15 +24,22 @@ from fcl.audit.checks import (
     ChainDataError,
     CheckFailed,
     Discrepancy,
-    check_signed,
-    expect,
+    failed_rule,
 )
 from fcl.audit.sources import ChainSource, genesis_discrepancy
-from ledger.block import Block, CommitCertificate, txs_root
+from ledger.block import Block, CommitCertificate
 from ledger.encoding import canonical
-from ledger.errors import LedgerError, TxError
+from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.merkle import EMPTY_ROOT, AppendOnlyMerkleTree, merkle_root
+from ledger.next_block import (
+    NextBlockError,
+    Predecessor,
+    check_body,
+    check_commit,
+    check_header,
+    check_outcome,
+)
 from ledger.state import MemoryState, Overlay, genesis_state_root, next_state_root
 from ledger.validators import ValidatorSet
 
@@ -149,61 +156,26 @@ class ChainAuditor:
         self, height: int, block: Block, commit: CommitCertificate, claimed_hash: str | None
     ) -> None:
         header = block.header
-        expect("height", height, header.height)
-        expect("chain_id", self.chain_id, header.chain_id)
-        expect("prev_hash", self.block_hash, header.prev_hash)
-        if header.time <= self.time:
-            raise CheckFailed("time", f"a time after {self.time}", header.time)
         block_hash = header.hash()
-        expect("commit_height", height, commit.height)
-        expect("commit_block_hash", block_hash, commit.block_hash)
-        expect("validators_hash", self.validators.hash(), header.validators_hash)
-        check_signed(header, commit, self.chain_id, self.validators)
-        expect("history_root", self.history.root().hex(), header.history_root)
-        expect("txs_root", txs_root(block.txs), header.txs_root)
-        found_results = [canonical(r) for r in block.results]
-        expect("results_root", merkle_root(found_results).hex(), header.results_root)
-        fresh: set[bytes] = set()
-        for index, tx in enumerate(block.txs):
-            try:
-                tx.verify_signatures()
-            except TxError as exc:
-                raise CheckFailed("tx_signature", "valid signatures", exc.code,
-                                  f"transaction {index} ({tx.tx_id}): {exc.message}") from None
-            raw_id = bytes.fromhex(tx.tx_id)
-            if raw_id in self._tx_ids or raw_id in fresh:
-                raise CheckFailed("duplicate_tx", "a transaction id not seen before", tx.tx_id,
-                                  f"transaction {index}")
-            fresh.add(raw_id)
-        ctx = BlockContext(
-            chain_id=self.chain_id, height=height, time=header.time, proposer=header.proposer
+        prev = Predecessor(
+            chain_id=self.chain_id,
+            height=self.height,
+            block_hash=self.block_hash,
+            time=self.time,
+            validators=self.validators,
+            history_root=self.history.root().hex(),
         )
-        execution = self.executor.execute_block(self.state, ctx, block.txs)
-        expected_results = [canonical(r) for r in execution.results]
-        for index, (want, got) in enumerate(zip(expected_results, found_results, strict=True)):
-            if want != got:
-                raise CheckFailed("results", want.decode(), got.decode(), f"result of transaction {index}")
-        writes = list(execution.writes)
-        expect("state_root", next_state_root(self.state_root, writes), header.state_root)
-        after = Overlay(self.state)  # the state after this block, without committing it yet
-        for key, value in writes:
-            if value is None:
-                after.delete(key)
-            else:
-                after.put(key, value)
         try:
-            next_set = validator_set_for(after, height + 1)
-        except (LookupError, LedgerError) as exc:  # the state itself is broken: say so
-            raise CheckFailed("next_validators_hash", header.next_validators_hash,
-                              f"no valid set: {exc}") from None
-        expect("next_validators_hash", next_set.hash(), header.next_validators_hash)
+            writes, next_set = self._check_rule(prev, height, block, commit, block_hash)
+        except NextBlockError as exc:
+            raise failed_rule(exc) from None
         if claimed_hash is not None and claimed_hash != block_hash:
             raise CheckFailed("block_hash", block_hash, claimed_hash,
                               "the hash the source indexes or reports for this height")
         # Every check passed: advance.
         self.state.apply(writes)
         self.history.append(bytes.fromhex(block_hash))
-        self._tx_ids |= fresh
+        self._tx_ids.update(bytes.fromhex(tx.tx_id) for tx in block.txs)
         self.height = height
         self.block_hash = block_hash
         self.time = header.time
@@ -211,6 +183,60 @@ class ChainAuditor:
         self.validators = next_set
         self.txs += len(block.txs)
         self.failed_txs += sum(1 for r in block.results if r.get("code") != "ok")
+
+    def _check_rule(
+        self,
+        prev: Predecessor,
+        height: int,
+        block: Block,
+        commit: CommitCertificate,
+        block_hash: str,
+    ) -> tuple[list[tuple[str, bytes | None]], ValidatorSet]:
+        """The next-block rule (``ledger.next_block``) with this replay as the chain:
+        header, commit, body, then re-execution. Returns the write set and the next set."""
+        header = block.header
+        check_header(prev, header)
+        check_commit(self.chain_id, self.validators, header, commit, block_hash=block_hash)
+        found_results = [canonical(r) for r in block.results]
+        check_body(
+            header,
+            block.txs,
+            block.results,
+            result_bytes=found_results,
+            is_committed=lambda tx_id: bytes.fromhex(tx_id) in self._tx_ids,
+        )
+        ctx = BlockContext(
+            chain_id=self.chain_id, height=height, time=header.time, proposer=header.proposer
+        )
+        execution = self.executor.execute_block(self.state, ctx, block.txs)
+        expected_results = [canonical(r) for r in execution.results]
+        writes = list(execution.writes)
+        state_root = next_state_root(self.state_root, writes)
+        after = Overlay(self.state)  # the state after this block, without committing it yet
+        for key, value in writes:
+            if value is None:
+                after.delete(key)
+            else:
+                after.put(key, value)
+        try:
+            next_set: ValidatorSet | None = validator_set_for(after, height + 1)
+            broken = ""
+        except (LookupError, LedgerError) as exc:  # the state itself is broken: say so
+            next_set, broken = None, f"no valid set: {exc}"
+        check_outcome(
+            header,
+            results_root=merkle_root(expected_results).hex(),
+            state_root=state_root,
+            next_validators_hash=header.next_validators_hash if next_set is None else next_set.hash(),
+            results=expected_results,
+            block_results=found_results,
+        )
+        if next_set is None:
+            raise NextBlockError(
+                "bad_next_validators_hash", "the state after the block holds no valid set",
+                header.next_validators_hash, broken,
+            )
+        return writes, next_set
 
     def fill(self, report: AuditReport) -> AuditReport:
         """Copy where the replay stands into ``report``."""

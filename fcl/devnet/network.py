@@ -489,10 +489,12 @@ class Devnet:
 
     def verify_certificates(self, paths: dict[str, Path], genesis: Genesis) -> None:
         """Verify every certificate offline against DIR/genesis.json."""
+        from chaincode.certificate_links import CARBON_LINKS
         from ledger.certificate import verify_certificate_bytes
 
         for purpose, path in paths.items():
-            verdict = verify_certificate_bytes(path.read_bytes(), genesis=genesis)
+            verdict = verify_certificate_bytes(path.read_bytes(), genesis=genesis,
+                                               links=CARBON_LINKS)
             if not verdict.ok:
                 raise DevnetError("certificate_invalid",
                                   f"{path} does not verify: {verdict.message}")

@@ -5,7 +5,8 @@ it learnt about older blocks) reads only committed data: the retirement record
 ``retirement/<id>`` and the records it links to, the blocks holding the transactions that
 created them, their commit certificates, block hashes (for the history proofs) and the
 write sets that changed ``sys/validators``. The format and its verification live in
-``ledger/certificate.py``; docs/certificates.md describes both.
+``ledger/certificate.py``, the carbon provenance-linking rules (roles, methods) in
+``chaincode/certificate_links.py``; docs/certificates.md describes both.
 
 How each transaction is found (records carry the id of the transaction that *last*
 changed them, so creation is not always on the record):
@@ -44,10 +45,11 @@ from typing import Any, Protocol
 from chaincode.carbon_common import attestation_key, batch_key, period_key, plot_key, project_key
 from chaincode.carbon_common import report_key as report_record_key
 from chaincode.carbon_market import RETIREMENT_PREFIX
+from chaincode.certificate_links import ROLE_METHODS, make_entry
 from chaincode.units import unit_key
 from chaincode.validator_state import VALIDATORS_KEY, validator_set_for
 from ledger.block import Block, CommitCertificate
-from ledger.certificate import ROLE_METHODS, assemble_certificate, make_entry
+from ledger.certificate import assemble_certificate
 from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical, canonical_str, decode
 from ledger.genesis import Genesis

@@ -28,9 +28,17 @@ from chaincode.executor import Executor
 from chaincode.framework import BlockContext
 from chaincode.validator_state import validator_set_for
 from ledger.block import MAX_BLOCK_TXS, Block, CommitCertificate
-from ledger.errors import BlockError, LedgerError, TxError
+from ledger.errors import BlockError, LedgerError
 from ledger.genesis import Genesis
 from ledger.merkle import AppendOnlyMerkleTree, merkle_root
+from ledger.next_block import (
+    NextBlockError,
+    Predecessor,
+    check_body,
+    check_commit,
+    check_header,
+    check_outcome,
+)
 from ledger.state import Overlay, StateReader, WriteSet, genesis_state_root
 from ledger.store import Store
 from ledger.tx import Transaction
@@ -170,9 +178,9 @@ class Application:
         and return the complete block with its write set. Does not commit."""
         tip = self.tip
         if time_ms <= tip.time:
-            raise BlockError("bad_time", f"block time {time_ms} is not after {tip.time}")
+            raise NextBlockError("bad_time", f"block time {time_ms} is not after {tip.time}")
         if len(txs) > MAX_BLOCK_TXS:
-            raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
+            raise NextBlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
         height = tip.height + 1
         results, writes, state_root, next_hash = self._execute(height, time_ms, proposer, txs)
         block = Block.assemble(
@@ -190,17 +198,27 @@ class Application:
         )
         return block, writes
 
+    def predecessor(self) -> Predecessor:
+        """What the tip established for the next block (``ledger.next_block``)."""
+        tip = self.tip
+        return Predecessor(
+            chain_id=self.chain_id,
+            height=tip.height,
+            block_hash=tip.block_hash,
+            time=tip.time,
+            validators=tip.validators,
+            history_root=self.history_root(),
+        )
+
     def validate_block(self, block: Block) -> Writes:
         """Check ``block`` as the next block of this chain and re-execute it; return its
-        write set. Raises ``BlockError`` with one of the codes: ``wrong_chain``,
-        ``wrong_height``, ``bad_prev_hash``, ``bad_time``, ``unknown_proposer``,
-        ``bad_validators_hash``, ``bad_history_root``, ``too_many_txs``, ``bad_txs_root``,
-        ``bad_results_root``, ``bad_results``, ``duplicate_tx``, ``bad_signature``,
-        ``results_mismatch``, ``bad_state_root``, ``bad_next_validators_hash``."""
-        if len(block.txs) > MAX_BLOCK_TXS:
-            raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
-        block.check_roots()
-        return self.check_block(block)[1]
+        write set. Raises ``ledger.next_block.NextBlockError`` (a ``BlockError``) with one
+        of the next-block rule's codes (``ledger.next_block.CODES``): the header's
+        (``wrong_chain`` … ``bad_history_root``), the body's (``too_many_txs``,
+        ``bad_txs_root``, ``bad_results_root``, ``bad_results``, ``duplicate_tx``,
+        ``bad_signature``) and re-execution's (``results_mismatch``, ``bad_state_root``,
+        ``bad_next_validators_hash``)."""
+        return self._check(block, trust_txs_root=False, results=block.results)[1]
 
     def check_block(self, block: Block) -> tuple[Block, Writes]:
         """:meth:`validate_block` for a block whose transactions the caller already checked
@@ -208,59 +226,44 @@ class Application:
         ``results`` are not trusted -- this node's re-executed results must hash to
         ``header.results_root`` (``results_mismatch``) and the returned block carries them.
         Returns that block and its write set."""
-        tip = self.tip
+        return self._check(block, trust_txs_root=True, results=None)
+
+    def _check(
+        self, block: Block, *, trust_txs_root: bool, results: Sequence[dict] | None
+    ) -> tuple[Block, Writes]:
         header = block.header
-        if header.chain_id != self.chain_id:
-            raise BlockError("wrong_chain", f"block is for chain {header.chain_id!r}")
-        if header.height != tip.height + 1:
-            raise BlockError("wrong_height", f"expected height {tip.height + 1}, got {header.height}")
-        if header.prev_hash != tip.block_hash:
-            raise BlockError("bad_prev_hash", f"block {header.height} does not link to our tip")
-        if header.time <= tip.time:
-            raise BlockError("bad_time", f"block time {header.time} is not after {tip.time}")
-        if tip.validators.power_of(header.proposer) == 0:
-            raise BlockError("unknown_proposer", "the proposer is not in the validator set")
-        if header.validators_hash != tip.validators.hash():
-            raise BlockError("bad_validators_hash", "validators hash differs from our set")
-        if header.history_root != self.history_root():
-            raise BlockError("bad_history_root", "history root differs from our chain")
-        if len(block.txs) > MAX_BLOCK_TXS:
-            raise BlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
-        seen: set[str] = set()
-        for tx in block.txs:
-            if tx.tx_id in seen:
-                raise BlockError("duplicate_tx", f"transaction {tx.tx_id} appears twice")
-            seen.add(tx.tx_id)
-            if self.store.get_tx_location(tx.tx_id) is not None:
-                raise BlockError("duplicate_tx", f"transaction {tx.tx_id} is already committed")
-        for tx in block.txs:
-            if not self._is_verified(tx):
-                try:
-                    tx.verify_signatures()
-                except TxError as exc:
-                    raise BlockError(exc.code, f"transaction {tx.tx_id}: {exc.message}") from None
-                self._on_verified(tx)
-        results, writes, state_root, next_hash = self._execute(
+        check_header(self.predecessor(), header)
+        check_body(
+            header,
+            block.txs,
+            results,
+            check_txs_root=not trust_txs_root,
+            is_committed=lambda tx_id: self.store.get_tx_location(tx_id) is not None,
+            is_verified=self._is_verified,
+            on_verified=self._on_verified,
+        )
+        results_, writes, state_root, next_hash = self._execute(
             header.height, header.time, header.proposer, block.txs
         )
-        checked = Block(header=header, txs=block.txs, results=tuple(results))
-        if merkle_root(checked.result_bytes).hex() != header.results_root:
-            raise BlockError("results_mismatch", "re-executed results differ from the block's")
-        if state_root != header.state_root:
-            raise BlockError("bad_state_root", "re-executed state root differs from the block's")
-        if next_hash != header.next_validators_hash:
-            raise BlockError("bad_next_validators_hash", "next validators hash differs")
+        checked = Block(header=header, txs=block.txs, results=tuple(results_))
+        check_outcome(
+            header,
+            results_root=merkle_root(checked.result_bytes).hex(),
+            state_root=state_root,
+            next_validators_hash=next_hash,
+        )
         return checked, writes
 
     def commit_block(self, block: Block, certificate: CommitCertificate, writes: Writes) -> None:
-        """Verify ``certificate`` for ``block`` against the current validator set, then
+        """Verify ``certificate`` for ``block`` against the current validator set
+        (``ledger.next_block.check_commit``: ``commit_wrong_height``, ``commit_wrong_block``,
+        ``duplicate_signature``, ``unknown_validator``, ``bad_commit_signature``,
+        ``insufficient_power``), then
         store block, certificate and ``writes`` atomically and advance the tip. ``writes``
         must be what :meth:`build_block` or :meth:`validate_block` returned for ``block``."""
         tip = self.tip
         block_hash = block.hash()
-        if certificate.height != block.height or certificate.block_hash != block_hash:
-            raise BlockError("commit_mismatch", "the certificate is for another block")
-        certificate.verify(self.chain_id, tip.validators)
+        check_commit(self.chain_id, tip.validators, block.header, certificate, block_hash=block_hash)
         try:
             self.store.commit_block(block, certificate, writes, block.header.state_root)
         except LedgerError as exc:

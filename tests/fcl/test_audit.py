@@ -105,7 +105,7 @@ def test_audit_chain_over_an_iterable_of_blocks(chain_dir: Path, genesis: Genesi
     short = audit_chain(pairs[:5], genesis, target_height=BLOCKS)
     assert (short.discrepancy.height, short.discrepancy.check) == (6, "block_missing")
     swapped = audit_chain([pairs[0], pairs[2], pairs[1]], genesis)
-    assert (swapped.discrepancy.height, swapped.discrepancy.check) == (2, "height")
+    assert (swapped.discrepancy.height, swapped.discrepancy.check) == (2, "wrong_height")
     assert swapped.final_height == 1
 
 
@@ -129,20 +129,20 @@ def test_audit_to_height_stops_there(chain_dir: Path, genesis: Genesis) -> None:
 
 def test_changed_result_is_found(chain_dir: Path, genesis: Genesis) -> None:
     edit_block(chain_dir, 5, lambda b: b["results"][0].update(message="tampered"))
-    d = expect_failure(chain_dir, genesis, 5, "results_root")
+    d = expect_failure(chain_dir, genesis, 5, "bad_results_root")
     assert d.expected != d.found
 
 
 def test_changed_tx_arg_is_found(chain_dir: Path, genesis: Genesis) -> None:
     edit_block(chain_dir, 3, lambda b: b["txs"][0]["payload"]["args"].update(sha256="ab" * 32))
-    expect_failure(chain_dir, genesis, 3, "txs_root")
+    expect_failure(chain_dir, genesis, 3, "bad_txs_root")
 
 
 def test_changed_header_time_is_found(chain_dir: Path, genesis: Genesis) -> None:
     with Store(chain_dir) as store:
         t5 = store.get_block(5).header.time
     edit_block(chain_dir, 6, lambda b: b["header"].update(time=t5))
-    d = expect_failure(chain_dir, genesis, 6, "time")
+    d = expect_failure(chain_dir, genesis, 6, "bad_time")
     assert d.found == str(t5)
 
 
@@ -150,7 +150,7 @@ def test_changed_header_time_that_still_increases_breaks_the_commit(
     chain_dir: Path, genesis: Genesis
 ) -> None:
     edit_block(chain_dir, 6, lambda b: b["header"].update(time=b["header"]["time"] + 1))
-    expect_failure(chain_dir, genesis, 6, "commit_block_hash")
+    expect_failure(chain_dir, genesis, 6, "commit_wrong_block")
 
 
 def test_tampered_hash_index_is_found(chain_dir: Path, genesis: Genesis) -> None:
@@ -163,7 +163,7 @@ def test_tampered_hash_index_is_found(chain_dir: Path, genesis: Genesis) -> None
 
 def test_removed_commit_signature_is_found(chain_dir: Path, genesis: Genesis) -> None:
     edit_commit(chain_dir, 4, lambda c: c["signatures"].pop())
-    d = expect_failure(chain_dir, genesis, 4, "commit_signatures")
+    d = expect_failure(chain_dir, genesis, 4, "insufficient_power")
     assert d.found == "insufficient_power"
 
 
@@ -173,9 +173,9 @@ def test_forged_or_foreign_commit_signatures_are_found(chain_dir: Path, genesis:
         c["signatures"][0]["signature"] = ("0" if sig[0] != "0" else "1") + sig[1:]
 
     edit_commit(chain_dir, 2, corrupt)
-    assert expect_failure(chain_dir, genesis, 2, "commit_signatures").found == "bad_commit_signature"
+    assert expect_failure(chain_dir, genesis, 2, "bad_commit_signature").found == "bad_commit_signature"
     resign(chain_dir, 2, [*VALIDATOR_KEYS[:2], STRANGER])
-    assert expect_failure(chain_dir, genesis, 2, "commit_signatures").found == "unknown_validator"
+    assert expect_failure(chain_dir, genesis, 2, "unknown_validator").found == "unknown_validator"
     resign(chain_dir, 2, VALIDATOR_KEYS[1:])  # another valid quorum: fine
     assert audit_dir(chain_dir, genesis).ok
 
@@ -189,7 +189,7 @@ def test_swapped_blocks_are_found(chain_dir: Path, genesis: Genesis) -> None:
             store.db.put(b"b/" + h8(height), block)
             store.db.put(b"c/" + h8(height), commit)
             store.db.put(b"n/" + h8(height), index)
-    d = expect_failure(chain_dir, genesis, 3, "height")
+    d = expect_failure(chain_dir, genesis, 3, "wrong_height")
     assert (d.expected, d.found) == ("3", "4")
 
 
@@ -223,7 +223,7 @@ def test_results_forged_by_the_validators_themselves_are_found_by_replay(
 
     edit_block(chain_dir, FAILING_AT, forge)
     resign(chain_dir, FAILING_AT, VALIDATOR_KEYS[:3])
-    d = expect_failure(chain_dir, genesis, FAILING_AT, "results")
+    d = expect_failure(chain_dir, genesis, FAILING_AT, "results_mismatch")
     assert "unauthorized" in d.expected and '"code":"ok"' in d.found
     assert "transaction 3" in d.detail
 
@@ -233,13 +233,13 @@ def test_forged_state_root_signed_by_the_validators_is_found(
 ) -> None:
     edit_block(chain_dir, BLOCKS, lambda b: b["header"].update(state_root="ab" * 32))
     resign(chain_dir, BLOCKS, VALIDATOR_KEYS[:3])
-    expect_failure(chain_dir, genesis, BLOCKS, "state_root")
+    expect_failure(chain_dir, genesis, BLOCKS, "bad_state_root")
 
 
 def test_forged_history_and_validator_hashes_are_found(chain_dir: Path, genesis: Genesis) -> None:
-    for field, check in (("history_root", "history_root"),
-                         ("next_validators_hash", "next_validators_hash"),
-                         ("validators_hash", "validators_hash")):
+    for field, check in (("history_root", "bad_history_root"),
+                         ("next_validators_hash", "bad_next_validators_hash"),
+                         ("validators_hash", "bad_validators_hash")):
         with Store(chain_dir) as store:
             saved = store.get_block_json(BLOCKS), store.get_commit_json(BLOCKS)
             index = store.db.get(b"n/" + h8(BLOCKS))
@@ -256,7 +256,7 @@ def test_forged_history_and_validator_hashes_are_found(chain_dir: Path, genesis:
 def test_unknown_proposer_and_bad_tx_signature_are_found(chain_dir: Path, genesis: Genesis) -> None:
     edit_block(chain_dir, BLOCKS, lambda b: b["header"].update(proposer=STRANGER.public_key_hex))
     resign(chain_dir, BLOCKS, VALIDATOR_KEYS[:3])
-    expect_failure(chain_dir, genesis, BLOCKS, "proposer")
+    expect_failure(chain_dir, genesis, BLOCKS, "unknown_proposer")
 
 
 def test_tx_with_a_bad_signature_is_found(tmp_path: Path, genesis: Genesis) -> None:
@@ -269,7 +269,7 @@ def test_tx_with_a_bad_signature_is_found(tmp_path: Path, genesis: Genesis) -> N
     bad = dataclasses.replace(good, signatures=(("0" if sig[0] != "0" else "1") + sig[1:],))
     chain.add([bad])
     chain.close()
-    d = expect_failure(tmp_path / "d", genesis, 2, "tx_signature")
+    d = expect_failure(tmp_path / "d", genesis, 2, "bad_signature")
     assert d.found == "bad_signature"
 
 
@@ -347,13 +347,13 @@ def test_validator_set_change_is_tracked(tmp_path: Path, genesis: Genesis) -> No
     assert report.next_validators.hash() == h5.validators_hash
     # block 5 re-signed by the old set (val3 left at height 5): refused
     resign(path, effective, VALIDATOR_KEYS[1:])
-    d = expect_failure(path, genesis, effective, "commit_signatures")
+    d = expect_failure(path, genesis, effective, "unknown_validator")
     assert d.found == "unknown_validator"
     # block 4 signed by the new set before it took effect: refused as well
     resign(path, effective, [*VALIDATOR_KEYS[:2], NEW_VALIDATOR])
     assert audit_dir(path, genesis).ok
     resign(path, effective - 1, [VALIDATOR_KEYS[0], VALIDATOR_KEYS[1], NEW_VALIDATOR])
-    d = expect_failure(path, genesis, effective - 1, "commit_signatures")
+    d = expect_failure(path, genesis, effective - 1, "unknown_validator")
     assert d.found == "unknown_validator"
 
 
@@ -460,7 +460,7 @@ def test_checkpoint_check_verifies_the_latest_commit(chain_dir: Path, genesis: G
     try:
         report = verify_checkpoint(source, genesis, checkpoint)
         assert (report.discrepancy.height, report.discrepancy.check) == (
-            BLOCKS, "commit_signatures")
+            BLOCKS, "insufficient_power")
     finally:
         source.close()
 
@@ -557,7 +557,7 @@ def test_auditor_does_not_advance_on_a_discrepancy(chain_dir: Path, genesis: Gen
     untouched = auditor.state.items()
     with pytest.raises(ChainDataError) as err:
         auditor.check_block(forged, sign_commit(forged, VALIDATOR_KEYS[:3]))
-    assert err.value.discrepancy.check == "next_validators_hash"
+    assert err.value.discrepancy.check == "bad_next_validators_hash"
     with pytest.raises(ChainDataError) as err:
         auditor.check_block(b1, c1, "ab" * 32)
     assert err.value.discrepancy.check == "block_hash"

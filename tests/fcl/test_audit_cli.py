@@ -82,15 +82,15 @@ def test_tampered_chain_exits_3_with_the_first_discrepancy(home: Path, capsys) -
     out, err = capsys.readouterr()
     assert code == EXIT_FAILED
     line = one_error(err, "audit_failed")
-    assert "height 5: results_root: expected " in line and ", found " in line
+    assert "height 5: bad_results_root: expected " in line and ", found " in line
     assert "audit FAILED" in out and "blocks verified:   4" in out
-    assert "first discrepancy: height 5: results_root" in out
+    assert "first discrepancy: height 5: bad_results_root" in out
     assert not (home / "cp.json").exists()
     code = fcl_audit("--data", str(home / "data"), "--genesis", str(home / "genesis.json"),
                      "--json")
     out, _ = capsys.readouterr()
     assert code == EXIT_FAILED
-    assert json.loads(out)["discrepancy"]["check"] == "results_root"
+    assert json.loads(out)["discrepancy"]["check"] == "bad_results_root"
 
 
 def test_checkpoint_from_a_file_and_from_the_command_line(home: Path, genesis: Genesis,

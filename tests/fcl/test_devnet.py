@@ -21,6 +21,7 @@ import pytest
 from shapely.geometry import Polygon as ShapelyPolygon
 
 from chaincode import queries
+from chaincode.certificate_links import CARBON_LINKS
 from chaincode.params import DEFAULT_PARAMS
 from fcl.devnet.cli import register
 from fcl.devnet.sample import (
@@ -378,13 +379,13 @@ def test_devnet_once_certificates_and_resume(tmp_path: Path) -> None:
     assert [c.name.split("-", 1)[0] for c in certs] == ["compliance", "voluntary"]
     assert certs[0].name == f"compliance-{marker['compliance_retirement_id']}.json"
     for cert in certs:
-        verdict = verify_certificate_bytes(cert.read_bytes(), genesis=genesis)
+        verdict = verify_certificate_bytes(cert.read_bytes(), genesis=genesis, links=CARBON_LINKS)
         assert verdict.ok, verdict.message
     # a tampered certificate does not verify against the same genesis
     doc = json.loads(certs[1].read_text())
     text = json.dumps(doc).replace("Huangshan Scenic Area", "Huangshan Scen1c Area")
     assert text != json.dumps(doc)
-    assert not verify_certificate_bytes(text.encode(), genesis=genesis).ok
+    assert not verify_certificate_bytes(text.encode(), genesis=genesis, links=CARBON_LINKS).ok
     height = [line for line in out.splitlines() if line.startswith("chain height:")]
     assert all(port_free(p) for p in node_ports(data)), "nodes left running"
 

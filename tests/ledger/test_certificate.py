@@ -11,13 +11,12 @@ import pytest
 
 import ledger.certificate as certificate
 from chaincode.carbon_common import serial_string
+from chaincode.certificate_links import CARBON_LINKS, make_entry, printable_serial
 from ledger.block import vote_sign_bytes
 from ledger.certificate import (
     CHECK_NAMES,
     CertificateVerdict,
     Check,
-    make_entry,
-    printable_serial,
     verify_certificate,
     verify_certificate_bytes,
 )
@@ -40,7 +39,7 @@ def world(tmp_path_factory) -> World:
 
 
 def verify(world: World, cert: Any) -> CertificateVerdict:
-    return verify_certificate(cert, genesis=world.chain.genesis)
+    return verify_certificate(cert, genesis=world.chain.genesis, links=CARBON_LINKS)
 
 
 def failure(world: World, cert: Any) -> Check:
@@ -147,7 +146,7 @@ def test_voluntary_certificate_after_a_validator_set_change(world):
     assert change["header"]["next_validators_hash"] != change["header"]["validators_hash"]
     # the listing's block is the change block: its header appears in both places, equal
     assert cert["headers"][str(world.change_height)] == change["header"]
-    verdict = verify_certificate(cert, genesis_hash=world.chain.genesis.hash)
+    verdict = verify_certificate(cert, genesis_hash=world.chain.genesis.hash, links=CARBON_LINKS)
     assert verdict.ok, verdict.message
     s = verdict.summary
     assert s is not None
@@ -173,7 +172,7 @@ def test_retirement_spanning_two_projects(world):
 
 def test_canonical_bytes_verify_and_builds_are_deterministic(world):
     cert = world.cert(world.multi_id)
-    assert verify_certificate_bytes(canonical(cert), genesis=world.chain.genesis).ok
+    assert verify_certificate_bytes(canonical(cert), genesis=world.chain.genesis, links=CARBON_LINKS).ok
     builder = CertificateBuilder(world.chain.store, world.chain.genesis)
     for rid in (world.multi_id, world.compliance_id, world.voluntary_id):  # reuses its caches
         assert builder.build(rid) == build_certificate(world.chain.store, world.chain.genesis, rid)
@@ -291,14 +290,14 @@ def test_wrong_chain_id(world):
 def test_verified_against_another_networks_genesis(world, tmp_path_factory):
     cert = world.cert(world.compliance_id)
     other = Genesis.from_json(genesis_doc("fcl-other"))
-    verdict = verify_certificate(cert, genesis=other)
+    verdict = verify_certificate(cert, genesis=other, links=CARBON_LINKS)
     assert verdict.first_failure is not None and verdict.first_failure.name == "genesis"
     assert "not the trusted genesis" in verdict.first_failure.detail
-    assert not verify_certificate(cert, genesis_hash=other.hash).ok
+    assert not verify_certificate(cert, genesis_hash=other.hash, links=CARBON_LINKS).ok
     # a certificate of the other network, checked against ours
     other_world = shared_world(tmp_path_factory, "fcl-other")
     foreign = other_world.cert(other_world.compliance_id)
-    assert verify_certificate(foreign, genesis=other_world.chain.genesis).ok
+    assert verify_certificate(foreign, genesis=other_world.chain.genesis, links=CARBON_LINKS).ok
     assert_fails(world, foreign, "genesis", "fcl-other")
     # ... with our genesis pasted in, its blocks still name the other chain
     foreign["genesis"] = copy.deepcopy(dict(world.chain.genesis.doc))
@@ -310,11 +309,11 @@ def test_verified_against_another_networks_genesis(world, tmp_path_factory):
 
 def test_trust_anchor_is_required_and_must_agree(world):
     cert = world.cert(world.compliance_id)
-    assert verify_certificate(cert).first_failure.name == "genesis"  # type: ignore[union-attr]
+    assert verify_certificate(cert, links=CARBON_LINKS).first_failure.name == "genesis"  # type: ignore[union-attr]
     other = Genesis.from_json(genesis_doc("fcl-other"))
-    verdict = verify_certificate(cert, genesis=world.chain.genesis, genesis_hash=other.hash)
+    verdict = verify_certificate(cert, genesis=world.chain.genesis, genesis_hash=other.hash, links=CARBON_LINKS)
     assert verdict.first_failure is not None and verdict.first_failure.name == "genesis"
-    assert not verify_certificate(cert, genesis_hash="ABC").ok
+    assert not verify_certificate(cert, genesis_hash="ABC", links=CARBON_LINKS).ok
 
 
 def test_embedded_genesis_must_hash_to_genesis_hash(world):
@@ -526,7 +525,7 @@ def test_not_a_certificate(world, value):
 def test_size_limit(world, monkeypatch):
     data = canonical(world.cert(world.compliance_id))
     monkeypatch.setattr(certificate, "MAX_CERT_BYTES", len(data) - 1)
-    verdict = verify_certificate_bytes(data, genesis=world.chain.genesis)
+    verdict = verify_certificate_bytes(data, genesis=world.chain.genesis, links=CARBON_LINKS)
     assert verdict.first_failure is not None and verdict.first_failure.name == "format"
     assert not verify(world, decode(data)).ok
 
@@ -534,7 +533,7 @@ def test_size_limit(world, monkeypatch):
 @pytest.mark.parametrize("data", [b"", b"{", b"[]", b'{"a":1.5}', b'{"a":1,"a":2}', b"\xff",
                                   "null"])
 def test_undecodable_bytes(world, data):
-    verdict = verify_certificate_bytes(data, genesis=world.chain.genesis)  # type: ignore[arg-type]
+    verdict = verify_certificate_bytes(data, genesis=world.chain.genesis, links=CARBON_LINKS)  # type: ignore[arg-type]
     assert not verdict.ok and verdict.first_failure.name == "format"  # type: ignore[union-attr]
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chaincode.certificate_links import CARBON_LINKS
 from ledger.certificate import CertificateVerdict, verify_certificate, verify_certificate_bytes
 from ledger.encoding import CanonicalEncodingError, canonical, decode
 from tests.support.certificates import World, shared_world
@@ -29,7 +30,7 @@ def originals(world) -> dict[str, tuple[bytes, CertificateVerdict]]:
     out = {}
     for name, rid in (("compliance", world.compliance_id), ("voluntary", world.voluntary_id)):
         data = canonical(world.cert(rid))
-        verdict = verify_certificate_bytes(data, genesis=world.chain.genesis)
+        verdict = verify_certificate_bytes(data, genesis=world.chain.genesis, links=CARBON_LINKS)
         assert verdict.ok and verdict.summary is not None
         out[name] = (data, verdict)
     return out
@@ -50,7 +51,7 @@ def _strip_positions(cert: Any) -> Any:
 
 def assert_rejected_or_harmless(world: World, original: bytes, base: CertificateVerdict,
                                 mutated: bytes) -> None:
-    verdict = verify_certificate_bytes(mutated, genesis=world.chain.genesis)
+    verdict = verify_certificate_bytes(mutated, genesis=world.chain.genesis, links=CARBON_LINKS)
     if not verdict.ok:
         assert verdict.first_failure is not None
         return
@@ -127,7 +128,7 @@ def test_any_value_replaced_fails_and_nothing_raises(world, originals):
         try:
             mutated_bytes = canonical(mutated)
         except CanonicalEncodingError:
-            verdict = verify_certificate(mutated, genesis=world.chain.genesis)
+            verdict = verify_certificate(mutated, genesis=world.chain.genesis, links=CARBON_LINKS)
             assert not verdict.ok and verdict.first_failure.name == "format"  # type: ignore[union-attr]
             return
         assert_rejected_or_harmless(world, data, base, mutated_bytes)
@@ -138,7 +139,7 @@ def test_any_value_replaced_fails_and_nothing_raises(world, originals):
 @SETTINGS
 @given(value=JSON)
 def test_arbitrary_json_is_not_a_certificate(value):
-    verdict = verify_certificate(value, genesis_hash="00" * 32)
+    verdict = verify_certificate(value, genesis_hash="00" * 32, links=CARBON_LINKS)
     assert isinstance(verdict, CertificateVerdict) and not verdict.ok
 
 
@@ -148,9 +149,9 @@ def test_tree_size_is_not_committed_by_the_header(world):
     transaction and result, so nothing the certificate states changes."""
     cert = world.cert(world.compliance_id)
     assert (cert["retirement"]["index"], cert["retirement"]["size"]) == (1, 3)
-    base = verify_certificate(cert, genesis=world.chain.genesis)
+    base = verify_certificate(cert, genesis=world.chain.genesis, links=CARBON_LINKS)
     cert["retirement"]["size"] = 4
-    verdict = verify_certificate(cert, genesis=world.chain.genesis)
+    verdict = verify_certificate(cert, genesis=world.chain.genesis, links=CARBON_LINKS)
     assert verdict.ok and verdict.summary == base.summary
     cert["retirement"]["size"] = 5
-    assert verify_certificate(cert, genesis=world.chain.genesis).code == "inclusion"
+    assert verify_certificate(cert, genesis=world.chain.genesis, links=CARBON_LINKS).code == "inclusion"

@@ -190,7 +190,7 @@ def test_tampered_block_over_http_is_found(tmp_path: Path, genesis: Genesis) -> 
         node = Node(moniker="n", genesis=genesis, store=store, app=app, mempool=Mempool())
         source = NodeSource("http://testserver", client=TestClient(create_app(node)), prefetch=2)
         report = run_audit(source, genesis)
-    assert (report.discrepancy.height, report.discrepancy.check) == (5, "results_root")
+    assert (report.discrepancy.height, report.discrepancy.check) == (5, "bad_results_root")
     assert report.final_height == 4
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chaincode.certificate_links import CARBON_LINKS
 from ledger.certificate import verify_certificate
 from ledger.encoding import canonical, decode
 from node.api.certificates import CertificateBuilder, CertificateUnavailable, build_certificate
@@ -80,7 +81,7 @@ def test_wrong_hints_fall_back_to_scanning(world):
 def test_hints_keep_block_reads_small(world):
     proxy = Proxy(world.chain.store)
     cert = build_certificate(proxy, world.chain.genesis, world.multi_id)
-    assert verify_certificate(cert, genesis=world.chain.genesis).ok
+    assert verify_certificate(cert, genesis=world.chain.genesis, links=CARBON_LINKS).ok
     blocks = len(cert["headers"])
     # each referenced block once, the header scan for validator-set changes, and the
     # downward scans for plot registrations (a byte filter skips blocks without the id)

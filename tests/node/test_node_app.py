@@ -200,7 +200,7 @@ def test_commit_requires_a_valid_certificate(two, regulator_key) -> None:
     other, _ = a.build([notary_tx(regulator_key, "other")])
     with pytest.raises(BlockError) as err:
         a.app.commit_block(block, sign_commit(other, a.key, a.app.chain_id), writes)
-    assert err.value.code == "commit_mismatch"
+    assert err.value.code == "commit_wrong_block"
     assert a.app.height == 0 and a.store.latest_height() == 0
     a.commit(block, writes)
     assert a.app.height == 1
