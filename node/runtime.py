@@ -69,6 +69,10 @@ class _Network:
         if self.runtime.sync is not None:
             self.runtime.sync.peer_ahead(validator, height)
 
+    def sync_refused(self, height: int, peer: str, reason: str) -> None:
+        if self.runtime.sync is not None:
+            self.runtime.sync.sync_refused(height, peer, reason)
+
     def committed(self, height: int) -> None:
         if self.runtime.sync is not None:
             self.runtime.sync.committed(height)

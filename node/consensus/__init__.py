@@ -1,19 +1,24 @@
 """BFT consensus: the Tendermint algorithm as a sans-I/O state machine.
 
-``ConsensusCore.handle(event) -> list[Action]``; see docs/consensus.md. This package
+``ConsensusCore.handle(event) -> Ready`` (one typed batch of work per event); see
+docs/consensus.md. This package
 imports only ``ledger`` and the standard library (no clock, socket, thread or randomness).
 """
 
 from node.consensus.actions import (
+    SYNC_REFUSAL_REASONS,
     Action,
+    AppRequest,
     Broadcast,
     BuildProposal,
     Commit,
     EquivocationDetected,
     PeerAhead,
     PeerBehind,
-    PersistSignState,
+    Ready,
+    Report,
     ScheduleTimeout,
+    SyncRefused,
     ValidateProposal,
 )
 from node.consensus.config import TIMEOUT_KINDS, ConsensusConfig
@@ -27,6 +32,7 @@ from node.consensus.events import (
     StartHeight,
     TimeoutFired,
 )
+from node.consensus.invariants import InvariantViolation
 from node.consensus.messages import (
     NIL,
     PRECOMMIT,
@@ -47,8 +53,10 @@ __all__ = [
     "PRECOMMIT",
     "PREVOTE",
     "PROPOSAL",
+    "SYNC_REFUSAL_REASONS",
     "TIMEOUT_KINDS",
     "Action",
+    "AppRequest",
     "BlockDecoder",
     "Broadcast",
     "BuildProposal",
@@ -59,20 +67,23 @@ __all__ = [
     "ConsensusCore",
     "EquivocationDetected",
     "Event",
+    "InvariantViolation",
     "Message",
     "MessageError",
     "MessageReceived",
     "PeerAhead",
     "PeerBehind",
-    "PersistSignState",
     "Proposal",
     "ProposalBuilt",
     "ProposalValidated",
+    "Ready",
+    "Report",
     "ScheduleTimeout",
     "SignState",
     "SignStateError",
     "StartHeight",
     "Step",
+    "SyncRefused",
     "TimeoutFired",
     "ValidateProposal",
     "Vote",

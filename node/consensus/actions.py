@@ -1,10 +1,22 @@
-"""Actions: everything the consensus core asks its driver to do.
+"""Actions: everything the consensus core asks its driver to do, as one typed batch.
 
-``ConsensusCore.handle`` returns a list of actions that the driver must perform **in list
-order**. One ordering rule is about safety: a ``PersistSignState`` must be durable
-(written and fsynced) before the driver performs any action that follows it in the list;
-the core always places it before the ``Broadcast`` of the message it covers. If persisting
-fails the driver must stop without performing the rest.
+``ConsensusCore.handle`` returns one :class:`Ready` per event (in the spirit of etcd raft's
+``Ready``): a frozen record whose fields are the kinds of work, in the order the driver
+performs them:
+
+1. ``persist`` -- the sign state to write durably (written **and fsynced**), or ``None``;
+2. ``sends`` -- the messages to broadcast;
+3. ``timers`` -- the timeouts to schedule;
+4. ``requests`` -- the application work (build or validate a proposal);
+5. ``commits`` -- the decided block, with its certificate;
+6. ``reports`` -- what happened, for the operator and block sync (equivocation evidence,
+   peers behind or ahead, refused synced certificates).
+
+The safety rule "a signed message never leaves the process before the sign state that
+covers it is durable" holds by structure: the batch carries at most one sign state (the
+newest, which covers every message of ``sends``), and a driver persists it before it
+performs anything else. If persisting fails the driver must stop, performing nothing of
+the batch.
 """
 
 from __future__ import annotations
@@ -14,39 +26,24 @@ from dataclasses import dataclass
 from ledger.block import CommitCertificate
 from node.consensus.messages import Message
 from node.consensus.protocol import ConsensusBlock
-from node.consensus.signstate import SignState, Step
+from node.consensus.signstate import SignState
 
 __all__ = [
     "Action",
+    "AppRequest",
     "Broadcast",
     "BuildProposal",
     "Commit",
     "EquivocationDetected",
     "PeerAhead",
     "PeerBehind",
-    "PersistSignState",
+    "Ready",
+    "Report",
+    "SYNC_REFUSAL_REASONS",
     "ScheduleTimeout",
+    "SyncRefused",
     "ValidateProposal",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class PersistSignState:
-    """Write ``state`` durably (fsync) before performing any later action of this list."""
-
-    state: SignState
-
-    @property
-    def height(self) -> int:
-        return self.state.height
-
-    @property
-    def round(self) -> int:
-        return self.state.round
-
-    @property
-    def step(self) -> Step:
-        return self.state.step
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +129,60 @@ class PeerAhead:
     height: int
 
 
-Action = (
-    PersistSignState
-    | Broadcast
-    | ScheduleTimeout
-    | BuildProposal
-    | ValidateProposal
-    | Commit
-    | EquivocationDetected
-    | PeerBehind
-    | PeerAhead
-)
+@dataclass(frozen=True, slots=True)
+class SyncRefused:
+    """The core refused a block and commit certificate that block sync handed it
+    (``CommitCertificateReceived``): nothing was decided. ``height`` is the height the
+    certificate claims, ``peer`` the peer it came from (as given in the event; ``""`` if
+    unknown) and ``reason`` one of :data:`SYNC_REFUSAL_REASONS`."""
+
+    height: int
+    peer: str
+    reason: str
+
+
+#: Why a synced certificate is refused: the core has not started a height or has already
+#: decided it (``decided``), the block or certificate is for another height
+#: (``wrong_height``), the block cannot be hashed (``bad_block``), the certificate names
+#: another block (``block_mismatch``), or it does not verify against the height's
+#: validator set (``bad_certificate``).
+SYNC_REFUSAL_REASONS = ("not_started", "decided", "wrong_height", "bad_block",
+                        "block_mismatch", "bad_certificate")
+
+AppRequest = BuildProposal | ValidateProposal
+"""Work for the application; each is answered with an event."""
+
+Report = EquivocationDetected | PeerBehind | PeerAhead | SyncRefused
+"""Facts for the operator (logs, metrics) and for block sync; nothing is answered."""
+
+Action = Broadcast | ScheduleTimeout | AppRequest | Commit | Report
+"""Any entry of a :class:`Ready` batch other than the sign state."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """One step's work, in the order a driver performs it (see the module docstring).
+
+    ``persist`` is the sign state to make durable first (``None``: unchanged). Every
+    message of ``sends`` signed by this node is covered by it (or by a state persisted
+    in an earlier batch), so persisting before sending is all a driver has to do.
+    Within each field, entries keep the order in which the core produced them.
+    """
+
+    persist: SignState | None = None
+    sends: tuple[Broadcast, ...] = ()
+    timers: tuple[ScheduleTimeout, ...] = ()
+    requests: tuple[AppRequest, ...] = ()
+    commits: tuple[Commit, ...] = ()
+    reports: tuple[Report, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to do."""
+        return (self.persist is None and not self.sends and not self.timers
+                and not self.requests and not self.commits and not self.reports)
+
+    def actions(self) -> tuple[Action, ...]:
+        """Every entry but the sign state, in the order of the fields (for tests, traces
+        and logs; a driver dispatches field by field)."""
+        return (*self.sends, *self.timers, *self.requests, *self.commits, *self.reports)

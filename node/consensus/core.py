@@ -1,6 +1,6 @@
 """The Tendermint consensus state machine, sans I/O.
 
-``ConsensusCore.handle(event) -> list[Action]``: the core owns no socket, clock, thread or
+``ConsensusCore.handle(event) -> Ready``: the core owns no socket, clock, thread or
 random source. It implements Algorithm 1 of Buchman, Kwon and Milosevic, "The latest
 gossip on BFT consensus" (arXiv:1807.04938); the comments name the paper's line numbers.
 docs/consensus.md states every rule, the deviations and the driver's obligations.
@@ -20,15 +20,17 @@ from ledger.crypto import PrivateKey, sha256, sha256_hex
 from ledger.errors import BlockError
 from ledger.validators import ValidatorSet
 from node.consensus.actions import (
-    Action,
+    AppRequest,
     Broadcast,
     BuildProposal,
     Commit,
     EquivocationDetected,
     PeerAhead,
     PeerBehind,
-    PersistSignState,
+    Ready,
+    Report,
     ScheduleTimeout,
+    SyncRefused,
     ValidateProposal,
 )
 from node.consensus.config import TIMEOUT_KINDS, ConsensusConfig
@@ -41,6 +43,7 @@ from node.consensus.events import (
     StartHeight,
     TimeoutFired,
 )
+from node.consensus.invariants import SignedLedger, StepView, check_step
 from node.consensus.messages import (
     NIL,
     PRECOMMIT,
@@ -95,12 +98,30 @@ class _Height:
         return rs
 
 
+class _Batch:
+    """The work of the step being handled, collected by kind (see ``Ready``)."""
+
+    __slots__ = ("persist", "sends", "timers", "requests", "commits", "reports")
+
+    def __init__(self) -> None:
+        self.persist: SignState | None = None
+        self.sends: list[Broadcast] = []
+        self.timers: list[ScheduleTimeout] = []
+        self.requests: list[AppRequest] = []
+        self.commits: list[Commit] = []
+        self.reports: list[Report] = []
+
+    def ready(self) -> Ready:
+        return Ready(self.persist, tuple(self.sends), tuple(self.timers),
+                     tuple(self.requests), tuple(self.commits), tuple(self.reports))
+
+
 class ConsensusCore:
     """One validator's (or an observer's) consensus state machine.
 
     ``private_key`` is ``None`` for a non-validating observer; a key whose validator is not
     in a height's set also only observes that height. ``sign_state`` is the last state the
-    driver persisted (``PersistSignState``); pass it after every restart.
+    driver persisted (``Ready.persist``); pass it after every restart.
     """
 
     def __init__(
@@ -124,7 +145,8 @@ class ConsensusCore:
         self._future_per_signer: dict[str, int] = {}
         self._now_ms = 0
         self._stats: dict[str, int] = {}
-        self._out: list[Action] = []
+        self._out = _Batch()
+        self._signed_ledger = SignedLedger()
 
     # -- read-only views ---------------------------------------------------------------
     @property
@@ -170,27 +192,41 @@ class ConsensusCore:
         return self._me
 
     # -- the one entry point -----------------------------------------------------------
-    def handle(self, event: Event) -> list[Action]:
-        """Apply ``event``; return the actions the driver must perform, in order."""
-        self._out = []
-        if isinstance(event, MessageReceived):
-            self._on_message(event.data)
-        elif isinstance(event, TimeoutFired):
-            self._on_timeout(event)
-        elif isinstance(event, StartHeight):
-            self._on_start_height(event)
-        elif isinstance(event, ProposalBuilt):
-            self._on_proposal_built(event)
-        elif isinstance(event, ProposalValidated):
-            self._on_proposal_validated(event)
-        elif isinstance(event, CommitCertificateReceived):
-            self._on_certificate(event)
-        else:
-            raise TypeError(f"not a consensus event: {type(event).__name__}")
+    def handle(self, event: Event) -> Ready:
+        """Apply ``event``; return the batch of work the driver must perform.
+
+        At the end of every step the protocol's invariants are checked
+        (``node.consensus.invariants``); a violation raises ``InvariantViolation``."""
+        before = self._view()
+        self._out = _Batch()
+        match event:
+            case MessageReceived():
+                self._on_message(event.data)
+            case TimeoutFired():
+                self._on_timeout(event)
+            case StartHeight():
+                self._on_start_height(event)
+            case ProposalBuilt():
+                self._on_proposal_built(event)
+            case ProposalValidated():
+                self._on_proposal_validated(event)
+            case CommitCertificateReceived():
+                self._on_certificate(event)
+            case _:
+                raise TypeError(f"not a consensus event: {type(event).__name__}")
         if self._hs is not None:
             self._advance()
-        out, self._out = self._out, []
-        return out
+        ready = self._out.ready()
+        check_step(before, self._view(), ready, self._me, self._signed_ledger)
+        return ready
+
+    def _view(self) -> StepView:
+        hs = self._hs
+        if hs is None:
+            return StepView(0, 0, Step.NONE, False, -1, "", -1, False, self._sign_state)
+        return StepView(hs.height, hs.round, hs.step, hs.decided, hs.locked_round,
+                        hs.locked_hash, hs.valid_round, hs.valid_block is not None,
+                        self._sign_state)
 
     # -- helpers -----------------------------------------------------------------------
     def _count(self, key: str, by: int = 1) -> None:
@@ -200,7 +236,7 @@ class ConsensusCore:
         hs = self._hs
         assert hs is not None
         duration = self.config.timeout_ms(kind, round_)
-        self._out.append(ScheduleTimeout(kind, hs.height, round_, duration))
+        self._out.timers.append(ScheduleTimeout(kind, hs.height, round_, duration))
 
     def _power(self, key: str | None) -> int:
         assert self._hs is not None
@@ -315,7 +351,7 @@ class ConsensusCore:
             self._propose(hs.valid_block, hs.valid_round)
         elif hs.build_requested < round_:  # line 18: getValue(), answered by ProposalBuilt
             hs.build_requested = round_
-            self._out.append(BuildProposal(hs.height, round_, self._now_ms))
+            self._out.requests.append(BuildProposal(hs.height, round_, self._now_ms))
 
     def _on_proposal_built(self, ev: ProposalBuilt) -> None:
         hs = self._hs
@@ -356,7 +392,7 @@ class ConsensusCore:
         prop = Proposal(self.chain_id, hs.height, r, pol_round, block_hash, self._me,
                         self._key.sign_hex(body), block)
         self._signed(Step.PROPOSE, r, body, block_hash)
-        self._out.append(Broadcast(prop))
+        self._out.sends.append(Broadcast(prop))
         hs.own.append(prop)
         hs.seen.add(prop.identity)
         rs = hs.round_state(r)
@@ -378,14 +414,15 @@ class ConsensusCore:
         return True
 
     def _signed(self, step: Step, round_: int, body: bytes, block_hash: str) -> None:
-        """Record a new signature; the PersistSignState precedes its Broadcast."""
+        """Record a new signature: the batch persists the new sign state before it sends
+        anything."""
         hs = self._hs
         assert hs is not None
         self._sign_state = self._with_lock_and_valid(
             SignState(height=hs.height, round=round_, step=step, sign_digest=sha256_hex(body),
                       block_hash=block_hash)
         )
-        self._out.append(PersistSignState(self._sign_state))
+        self._out.persist = self._sign_state
         self._count("signed")
 
     def _with_lock_and_valid(self, state: SignState) -> SignState:
@@ -413,7 +450,7 @@ class ConsensusCore:
         if self._key is None or self._sign_state.height != hs.height:
             return
         self._sign_state = self._with_lock_and_valid(self._sign_state)
-        self._out.append(PersistSignState(self._sign_state))
+        self._out.persist = self._sign_state
 
     def _vote(self, kind: str, block_hash: str) -> None:
         """Broadcast <PREVOTE|PRECOMMIT, h, round, block_hash> (if this node may sign)."""
@@ -429,7 +466,7 @@ class ConsensusCore:
                     self._key.sign_hex(body))
         self._add_own_vote(vote)  # first, so that the persisted state includes it
         self._signed(step, r, body, block_hash)
-        self._out.append(Broadcast(vote))
+        self._out.sends.append(Broadcast(vote))
 
     def _add_own_vote(self, vote: Vote) -> None:
         hs = self._hs
@@ -522,7 +559,7 @@ class ConsensusCore:
         signer = msg.signer
         if signer in hs.powers and signer != self._me and signer not in hs.hinted:
             hs.hinted[signer] = None
-            self._out.append(hint)
+            self._out.reports.append(hint)
 
     def _buffer(self, msg: Message) -> None:
         """Keep a message for a future height (unverified: that height's validator set is
@@ -571,7 +608,7 @@ class ConsensusCore:
             hs.blocks[msg.block_hash] = msg.block
         if msg.block_hash not in hs.validity:
             hs.validity[msg.block_hash] = None
-            self._out.append(ValidateProposal(hs.height, msg.round, msg.block))
+            self._out.requests.append(ValidateProposal(hs.height, msg.round, msg.block))
         self._participate(rs, msg.round, msg.proposer)
         return True
 
@@ -622,7 +659,7 @@ class ConsensusCore:
 
     def _evidence(self, first: Message, second: Message) -> None:
         self._count("equivocation")
-        self._out.append(
+        self._out.reports.append(
             EquivocationDetected(first.signer, first.height, first.round, first.kind, first,
                                  second)
         )
@@ -638,30 +675,36 @@ class ConsensusCore:
             self._count("invalid_proposal")
 
     def _on_certificate(self, ev: CommitCertificateReceived) -> None:
-        """Jump ahead with a block and its certificate from block sync."""
+        """Jump ahead with a block and its certificate from block sync. A refusal is
+        counted (``stale_certificate`` / ``bad_certificate``) and reported
+        (``SyncRefused``)."""
         hs = self._hs
         if hs is None or hs.decided:
-            self._count("stale_certificate")
+            self._refuse(ev, "stale_certificate", "not_started" if hs is None else "decided")
             return
         cert = ev.certificate
         try:
             block_hash = ev.block.hash()
             block_height = ev.block.height
         except (ValueError, TypeError, AttributeError):
-            self._count("bad_certificate")
+            self._refuse(ev, "bad_certificate", "bad_block")
             return
         if block_height != hs.height or cert.height != hs.height:
-            self._count("stale_certificate")
+            self._refuse(ev, "stale_certificate", "wrong_height")
             return
         if cert.block_hash != block_hash:
-            self._count("bad_certificate")
+            self._refuse(ev, "bad_certificate", "block_mismatch")
             return
         try:
             cert.verify(self.chain_id, hs.validators)
         except BlockError:
-            self._count("bad_certificate")
+            self._refuse(ev, "bad_certificate", "bad_certificate")
             return
         self._decide(ev.block, cert)
+
+    def _refuse(self, ev: CommitCertificateReceived, counter: str, reason: str) -> None:
+        self._count(counter)
+        self._out.reports.append(SyncRefused(ev.certificate.height, ev.peer, reason))
 
     # -- timeouts: lines 57-67 and the gossip timer ------------------------------------
     def _on_timeout(self, ev: TimeoutFired) -> None:
@@ -706,13 +749,13 @@ class ConsensusCore:
         self._count("rebroadcasts")
         for m in hs.own:
             if m.round >= hs.round - 1:
-                self._out.append(Broadcast(m))
+                self._out.sends.append(Broadcast(m))
                 if isinstance(m, Proposal) and m.round == hs.round and m.pol_round >= 0:
                     pol = hs.rounds.get(m.pol_round)
                     if pol is not None:
                         for v in pol.prevotes.for_hash(m.block_hash):
                             if v.validator != self._me:
-                                self._out.append(Broadcast(v))
+                                self._out.sends.append(Broadcast(v))
 
     # -- the upon rules ----------------------------------------------------------------
     def _advance(self) -> None:
@@ -873,7 +916,7 @@ class ConsensusCore:
         assert hs is not None
         hs.decided = True
         self._count("commits")
-        self._out.append(Commit(hs.height, block, cert))
+        self._out.commits.append(Commit(hs.height, block, cert))
 
     def _rule_round_skip(self) -> bool:
         """Line 55: messages of a higher round from more than 1/3 of the voting power."""

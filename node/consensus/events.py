@@ -73,10 +73,13 @@ class ProposalValidated:
 @dataclass(frozen=True, slots=True)
 class CommitCertificateReceived:
     """A block and a commit certificate for the current height from block sync; the core
-    checks the certificate against this height's validator set and decides the block."""
+    checks the certificate against this height's validator set and decides the block, or
+    refuses it with a ``SyncRefused`` report naming ``peer`` (the peer the block came
+    from, ``""`` if unknown)."""
 
     block: ConsensusBlock
     certificate: CommitCertificate
+    peer: str = ""
 
 
 Event = (

@@ -1,15 +1,19 @@
 """The asyncio driver of the BFT consensus core, for any number of validators (n = 1 too).
 
 One task owns the core: it takes events from one queue, calls ``core.handle(event)`` and
-performs the returned actions **in order** before taking the next event, so each node
-processes a deterministic sequence. The actions:
+performs the returned :class:`~node.consensus.Ready` batch, field by field, before taking
+the next event, so each node processes a deterministic sequence. Every field is
+dispatched with an exhaustive ``match`` (``assert_never``): a new kind of work that is not
+handled is a mypy error and an ``AssertionError``, never silently dropped.
 
-* ``PersistSignState`` -- written and fsynced (``node.signfile``) on the I/O thread and
-  awaited, so nothing after it (in particular the ``Broadcast`` it covers) happens
-  before it is durable. If the write fails the driver stops (the node halts).
-* ``Broadcast`` -- handed to the network (proposal bytes spliced, not re-encoded).
-* ``ScheduleTimeout`` -- a loop timer that queues ``TimeoutFired`` (with the clock).
-* ``BuildProposal`` / ``ValidateProposal`` -- run through the :class:`Application` on the
+* ``persist`` -- the sign state, written and fsynced (``node.driver.signfile``) on the I/O
+  thread and awaited **before anything else of the batch**, so no message it covers
+  leaves before it is durable. If the write fails the driver stops (the node halts).
+* ``sends``: ``Broadcast`` -- handed to the network (proposal bytes spliced, not
+  re-encoded).
+* ``timers``: ``ScheduleTimeout`` -- a loop timer that queues ``TimeoutFired`` (with the
+  clock).
+* ``requests``: ``BuildProposal`` / ``ValidateProposal`` -- run through the :class:`Application` on the
   one application thread (so building, checking and committing never overlap); the
   answer comes back through the queue. A proposal whose time is more than
   ``max_clock_drift_ms`` ahead of the local clock, or not after the previous block, is
@@ -17,13 +21,15 @@ processes a deterministic sequence. The actions:
   if the mempool is empty it waits up to ``proposal_wait_ms`` for transactions first, and
   it first admits transactions gossip delivered but had not yet admitted
   (``before_build``).
-* ``Commit`` -- the block is checked (unless this node already validated or built it) and
+* ``commits``: ``Commit`` -- the block is checked (unless this node already validated or built it) and
   committed (``Application.commit_block``, which verifies the certificate against the
   validator set) on the application thread, awaited; the committed transactions leave
   the mempool. A failure here halts the node loudly: 2f+1 validators certified a block
   this node cannot apply.
-* ``EquivocationDetected`` -- logged as a warning with both messages and counted.
-* ``PeerBehind`` / ``PeerAhead`` -- hints passed to block sync.
+* ``reports``: ``EquivocationDetected`` -- logged as a warning with both messages and
+  counted; ``PeerBehind`` / ``PeerAhead`` -- hints passed to block sync;
+  ``SyncRefused`` -- a synced block the core refused: logged, counted by reason
+  (``fcl_sync_refused_total``) and passed to block sync (``Network.sync_refused``).
 
 Between heights the driver waits for work: the next height starts when the mempool holds
 transactions (and ``block_interval_ms`` has passed since the previous height started),
@@ -33,10 +39,11 @@ blocks. ``StartHeight`` carries the validator set the application derives from t
 committed state (``app.tip.validators``), so a governance change takes effect exactly at
 its effective height.
 
-Blocks from block sync enter through :meth:`offer_synced`; each is fed to the core as
-``CommitCertificateReceived`` when the core is at its height, so the certificate is
-verified against the validator set of that height (the core checks it, and
-``commit_block`` checks it again), then the block is re-executed and committed.
+Blocks from block sync enter through :meth:`offer_synced` (with the peer they came from);
+each is fed to the core as ``CommitCertificateReceived`` when the core is at its height,
+so the certificate is verified against the validator set of that height (the core checks
+it, and ``commit_block`` checks it again), then the block is re-executed and committed.
+A refusal comes back as a ``SyncRefused`` report in the core's batch.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, assert_never
 
 from ledger.block import Block, CommitCertificate
 from ledger.crypto import PrivateKey
@@ -55,7 +62,6 @@ from ledger.errors import BlockError, LedgerError
 from node.chain.app import Application, Writes
 from node.chain.blockcodec import BlockCodec
 from node.consensus import (
-    Action,
     Broadcast,
     BuildProposal,
     Commit,
@@ -67,13 +73,14 @@ from node.consensus import (
     MessageReceived,
     PeerAhead,
     PeerBehind,
-    PersistSignState,
     Proposal,
     ProposalBuilt,
     ProposalValidated,
+    Ready,
     ScheduleTimeout,
     StartHeight,
     Step,
+    SyncRefused,
     TimeoutFired,
     ValidateProposal,
 )
@@ -123,6 +130,8 @@ class Network(Protocol):
 
     def peer_ahead(self, validator: str, height: int) -> None: ...
 
+    def sync_refused(self, height: int, peer: str, reason: str) -> None: ...
+
     def committed(self, height: int) -> None: ...
 
 
@@ -161,6 +170,10 @@ class DriverMetrics:
             "fcl_equivocations_total", "Validators caught signing two messages for one step")
         self.rounds = registry.counter(
             "fcl_consensus_rounds_total", "Rounds started above round 0 (failed rounds)")
+        self.sync_refused = registry.counter(
+            "fcl_sync_refused_total",
+            "Blocks with certificates from block sync that the consensus core refused, by "
+            "reason", "reason")
 
 
 class ConsensusDriver:
@@ -214,7 +227,7 @@ class ConsensusDriver:
         self._height_started = time.perf_counter()
         self._validated: dict[str, tuple[Block, Writes]] = {}  # this height: hash -> checked
         self._wire: dict[tuple[Any, ...], bytes] = {}  # proposal identity -> wire bytes
-        self._synced: dict[int, tuple[Block, CommitCertificate]] = {}
+        self._synced: dict[int, tuple[Block, CommitCertificate, str]] = {}  # + the peer
         self._tasks: set[asyncio.Task[None]] = set()
         self._mempool_event = asyncio.Event()
         self._app_jobs = 0
@@ -259,15 +272,16 @@ class ConsensusDriver:
             self._trigger_start(immediately=True)
         return True
 
-    def offer_synced(self, entries: list[tuple[Block, CommitCertificate]]) -> int:
-        """Blocks with certificates from block sync (verified when fed to the core, in
-        height order). Returns how many were kept."""
+    def offer_synced(self, entries: list[tuple[Block, CommitCertificate]], peer: str = "") -> int:
+        """Blocks with certificates from block sync, sent by ``peer`` (verified when fed
+        to the core, in height order; a refusal is reported naming ``peer``). Returns how
+        many were kept."""
         base = self.app.height + 1
         kept = 0
         for block, cert in entries:
             if base <= block.height < base + self.config.sync_window:
                 if block.height not in self._synced:
-                    self._synced[block.height] = (block, cert)
+                    self._synced[block.height] = (block, cert, peer)
                     kept += 1
         if kept:
             if self._waiting and base in self._synced:
@@ -353,20 +367,16 @@ class ConsensusDriver:
             return
         entry = self._synced.pop(core.height, None)
         if entry is not None:
-            before = core.stats.get("bad_certificate", 0)
             self._from_sync = True
             try:
-                await self._handle(CommitCertificateReceived(entry[0], entry[1]))
+                await self._handle(CommitCertificateReceived(*entry))
             finally:
                 self._from_sync = False
-            if core.stats.get("bad_certificate", 0) > before:
-                log.warning("synced block refused: bad certificate",
-                            extra={"height": entry[0].height})
 
     async def _handle(self, event: Event) -> None:
-        actions = self.core.handle(event)
+        ready = self.core.handle(event)
         self._observe_step()
-        await self._perform(actions)
+        await self._perform(ready)
 
     def _observe_step(self) -> None:
         core = self.core
@@ -386,39 +396,73 @@ class ConsensusDriver:
         self._step_state = state
         self._step_since = now
 
-    async def _perform(self, actions: list[Action]) -> None:
-        for action in actions:
-            if isinstance(action, PersistSignState):
-                await self._in_io(self.sign_file.save, action.state, self._block_wire)
-            elif isinstance(action, Broadcast):
-                self._broadcast(action)
-            elif isinstance(action, ScheduleTimeout):
-                self._schedule(action)
-            elif isinstance(action, BuildProposal):
-                self._spawn(self._build(action))
-            elif isinstance(action, ValidateProposal):
-                log.debug("validating proposal", extra={"height": action.height,
-                                                        "round": action.round})
-                self._spawn(self._validate(action))
-            elif isinstance(action, Commit):
-                await self._commit(action.block, action.certificate)
-            elif isinstance(action, EquivocationDetected):
-                self.metrics.equivocations.inc()
-                log.warning(
-                    "equivocation detected",
-                    extra={"validator": action.validator, "height": action.height,
-                           "round": action.round, "kind": action.kind,
-                           "first": action.first.to_json() if action.kind != "proposal"
-                           else action.first.block_hash,
-                           "second": action.second.to_json() if action.kind != "proposal"
-                           else action.second.block_hash},
-                )
-            elif isinstance(action, PeerBehind):
-                if self.network is not None:
-                    self.network.peer_behind(action.validator, action.height)
-            elif isinstance(action, PeerAhead):
-                if self.network is not None:
-                    self.network.peer_ahead(action.validator, action.height)
+    async def _perform(self, ready: Ready) -> None:
+        """Perform one batch, field by field (see the module docstring)."""
+        if ready.persist is not None:
+            # durable before anything of the batch is performed; a failure raises (halt)
+            await self._in_io(self.sign_file.save, ready.persist, self._block_wire)
+        for send in ready.sends:
+            match send:
+                case Broadcast():
+                    self._broadcast(send)
+                case _:
+                    assert_never(send)
+        for timer in ready.timers:
+            match timer:
+                case ScheduleTimeout():
+                    self._schedule(timer)
+                case _:
+                    assert_never(timer)
+        for request in ready.requests:
+            match request:
+                case BuildProposal():
+                    self._spawn(self._build(request))
+                case ValidateProposal():
+                    log.debug("validating proposal", extra={"height": request.height,
+                                                            "round": request.round})
+                    self._spawn(self._validate(request))
+                case _:
+                    assert_never(request)
+        for commit in ready.commits:
+            match commit:
+                case Commit():
+                    await self._commit(commit.block, commit.certificate)
+                case _:
+                    assert_never(commit)
+        for report in ready.reports:
+            match report:
+                case EquivocationDetected():
+                    self._equivocation(report)
+                case PeerBehind():
+                    if self.network is not None:
+                        self.network.peer_behind(report.validator, report.height)
+                case PeerAhead():
+                    if self.network is not None:
+                        self.network.peer_ahead(report.validator, report.height)
+                case SyncRefused():
+                    self._sync_refused(report)
+                case _:
+                    assert_never(report)
+
+    def _equivocation(self, report: EquivocationDetected) -> None:
+        self.metrics.equivocations.inc()
+        log.warning(
+            "equivocation detected",
+            extra={"validator": report.validator, "height": report.height,
+                   "round": report.round, "kind": report.kind,
+                   "first": report.first.to_json() if report.kind != "proposal"
+                   else report.first.block_hash,
+                   "second": report.second.to_json() if report.kind != "proposal"
+                   else report.second.block_hash},
+        )
+
+    def _sync_refused(self, report: SyncRefused) -> None:
+        self.metrics.sync_refused.inc(1, report.reason)
+        log.warning("synced block refused", extra={"height": report.height,
+                                                   "peer": report.peer[:16],
+                                                   "reason": report.reason})
+        if self.network is not None:
+            self.network.sync_refused(report.height, report.peer, report.reason)
 
     # -- helpers ----------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:

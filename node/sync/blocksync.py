@@ -24,7 +24,10 @@ against the validator set of *that* height (which the driver derives from the co
 state, so a governance change of the set is followed block by block), then the block is
 re-executed and committed through the application, which verifies the certificate again.
 The core's ``PeerBehind``/``PeerAhead`` hints make a node send its status to a lagging
-peer, or ask a leading one for its status, at once.
+peer, or ask a leading one for its status, at once. When the core refuses a synced block (a ``SyncRefused``
+report: wrong height, a certificate for another block, or one that does not verify), the
+driver tells block sync which peer sent it, and the request that peer answered is
+forgotten, so the next one may go to another peer.
 """
 
 from __future__ import annotations
@@ -116,6 +119,13 @@ class BlockSync:
     def peer_ahead(self, validator: str, height: int) -> None:
         self.peers.send_to(validator, FrameType.GET_STATUS, b"{}")
 
+    def sync_refused(self, height: int, peer: str, reason: str) -> None:
+        """The consensus core refused block ``height`` that ``peer`` sent (a
+        ``SyncRefused`` report, logged and counted by the driver): forget the request it answered,
+        so the next attempt (on the next status or tick) may ask another peer."""
+        if self._inflight is not None and self._inflight[0] == peer:
+            self._inflight = None
+
     # -- frames -----------------------------------------------------------------------------
     def handle(self, peer: Peer, kind: int, payload: bytes) -> None:
         if kind == FrameType.STATUS:
@@ -204,7 +214,7 @@ class BlockSync:
         if height > (peer.status_height or 0):
             peer.status_height = height
         self.blocks_received.inc(len(entries))
-        kept = self.driver.offer_synced(entries)
+        kept = self.driver.offer_synced(entries, peer.key)
         if self._inflight is not None and self._inflight[0] == peer.key:
             if not entries or not kept:
                 self._inflight = None

@@ -13,7 +13,6 @@ from ledger.encoding import canonical
 from ledger.validators import ValidatorSet
 from node.consensus import (
     NIL,
-    Broadcast,
     BuildProposal,
     Commit,
     CommitCertificateReceived,
@@ -23,14 +22,15 @@ from node.consensus import (
     MessageReceived,
     PeerAhead,
     PeerBehind,
-    PersistSignState,
     Proposal,
     ProposalBuilt,
     ProposalValidated,
+    Ready,
     ScheduleTimeout,
     SignState,
     StartHeight,
     Step,
+    SyncRefused,
     TimeoutFired,
     ValidateProposal,
     Vote,
@@ -73,8 +73,8 @@ def core(i: int = 0, sign_state: SignState | None = None, vset: ValidatorSet = V
                          decode_block=FakeBlock.from_json, config=CFG, sign_state=sign_state)
 
 
-def start(c: ConsensusCore, h: int = 1, vset: ValidatorSet = VSET) -> list:
-    return c.handle(StartHeight(h, vset, 1000))
+def start(c: ConsensusCore, h: int = 1, vset: ValidatorSet = VSET) -> list[Ready]:
+    return [c.handle(StartHeight(h, vset, 1000))]
 
 
 def prop(block: FakeBlock, r: int, pol: int = -1, signer: int | None = None) -> MessageReceived:
@@ -87,23 +87,35 @@ def vote(i: int, kind: str, r: int, block_hash: str, h: int = 1,
     return MessageReceived(Vote.sign(key or KEYS[i], kind, CHAIN, h, r, block_hash).to_bytes())
 
 
-def sent(actions: list) -> list:
-    return [a.message for a in actions if isinstance(a, Broadcast)]
+Out = Ready | list[Ready]  # one batch, or the batches of several events in order
 
 
-def sent_votes(actions: list, kind: str) -> list[str]:
-    return [m.block_hash for m in sent(actions) if isinstance(m, Vote) and m.kind == kind]
+def batches(out: Out) -> list[Ready]:
+    return [out] if isinstance(out, Ready) else out
 
 
-def of(actions: list, cls: type) -> list:
-    return [a for a in actions if isinstance(a, cls)]
+def actions(out: Out) -> list:
+    return [a for r in batches(out) for a in r.actions()]
 
 
-def feed(c: ConsensusCore, *events) -> list:
-    out: list = []
-    for ev in events:
-        out += c.handle(ev)
-    return out
+def persisted(out: Out) -> list[SignState]:
+    return [r.persist for r in batches(out) if r.persist is not None]
+
+
+def sent(out: Out) -> list:
+    return [a.message for r in batches(out) for a in r.sends]
+
+
+def sent_votes(out: Out, kind: str) -> list[str]:
+    return [m.block_hash for m in sent(out) if isinstance(m, Vote) and m.kind == kind]
+
+
+def of(out: Out, cls: type) -> list:
+    return [a for a in actions(out) if isinstance(a, cls)]
+
+
+def feed(c: ConsensusCore, *events) -> list[Ready]:
+    return [c.handle(ev) for ev in events]
 
 
 def validated(block: FakeBlock, ok: bool = True) -> ProposalValidated:
@@ -123,17 +135,19 @@ def to_round(c: ConsensusCore, r: int) -> list:
     return out
 
 
-def check_persist_before_broadcast(actions: list, me: str) -> None:
-    """Every own signed message is preceded, in the same list, by a PersistSignState at
-    or past its position."""
-    persisted = (0, 0, 0)
+def check_persist_before_broadcast(out: Out, me: str) -> None:
+    """Every own signed message is covered by the sign state its batch persists (which a
+    driver makes durable before sending anything), or by one persisted in an earlier batch
+    of ``out``, at or past its position."""
+    covered = (0, 0, 0)
     steps = {"proposal": 1, "prevote": 2, "precommit": 3}
-    for a in actions:
-        if isinstance(a, PersistSignState):
-            persisted = a.state.position
-        elif isinstance(a, Broadcast) and a.message.signer == me:
+    for ready in batches(out):
+        if ready.persist is not None:
+            covered = ready.persist.position
+        for a in ready.sends:
             m = a.message
-            assert persisted >= (m.height, m.round, steps[m.kind])
+            if m.signer == me:
+                assert covered >= (m.height, m.round, steps[m.kind])
 
 
 # -- the happy path ------------------------------------------------------------------------
@@ -144,9 +158,12 @@ def test_single_validator_commits_alone_in_order():
     out = start(c, 1, solo)
     assert of(out, BuildProposal) == [BuildProposal(1, 0, 1000)]
     out = c.handle(ProposalBuilt(1, 0, B))
-    kinds = [type(a).__name__ for a in out]
-    assert kinds == ["PersistSignState", "Broadcast", "PersistSignState", "Broadcast",
-                     "PersistSignState", "Broadcast", "Commit"]
+    # one sign state to persist (the last signed step, covering all three messages), then
+    # the proposal, the prevote and the precommit, then the commit
+    assert out.persist is not None and out.persist.position == (1, 0, int(Step.PRECOMMIT))
+    kinds = [type(a).__name__ for a in out.actions()]
+    assert kinds == ["Broadcast", "Broadcast", "Broadcast", "Commit"]
+    assert [m.kind for m in sent(out)] == ["proposal", "prevote", "precommit"]
     check_persist_before_broadcast(out, solo_key.public_key_hex)
     commit = of(out, Commit)[0]
     assert commit.height == 1 and commit.block == B
@@ -338,7 +355,7 @@ def test_round_skip_on_f_plus_one_messages_of_a_higher_round():
     assert c.round == 0  # f = 1 message: not enough
     out = c.handle(vote(2, "precommit", 5, NIL))  # f+1 = 2 validators in round 5
     assert c.round == 5 and c.step == Step.PROPOSE
-    assert ScheduleTimeout("propose", 1, 5, 800) in out
+    assert ScheduleTimeout("propose", 1, 5, 800) in out.timers
     assert c.stats["round_skips"] == 1
 
 
@@ -498,7 +515,8 @@ def test_jump_ahead_with_a_commit_certificate_and_bad_certificates():
     cert = CommitCertificate(1, 4, B.hash(), tuple(sorted(sigs)))
     [commit] = of(c.handle(CommitCertificateReceived(B, cert)), Commit)
     assert commit.certificate == cert and c.decided
-    assert c.handle(CommitCertificateReceived(B, cert)) == []
+    again = c.handle(CommitCertificateReceived(B, cert, "peer-x"))
+    assert again.persist is None and again.actions() == (SyncRefused(1, "peer-x", "decided"),)
     assert c.stats["stale_certificate"] == 1
 
 
@@ -549,7 +567,7 @@ def test_observer_without_key_decides_but_never_signs():
     out += feed(c, prop(B, 0), validated(B), TimeoutFired("propose", 1, 0),
                 *[vote(i, "prevote", 0, B.hash()) for i in (1, 2, 3)],
                 *[vote(i, "precommit", 0, B.hash()) for i in (1, 2, 3)])
-    assert not sent(out) and not of(out, PersistSignState)
+    assert not sent(out) and not persisted(out)
     assert of(out, Commit)[0].block == B
 
 
@@ -576,12 +594,12 @@ def test_restart_re_sends_its_persisted_votes_without_new_signatures():
     c = core(0)
     start(c)
     feed(c, prop(B, 0), validated(B), TimeoutFired("propose", 1, 0))
-    before = [m for m in c.handle(TimeoutFired("rebroadcast", 1, 0)) if isinstance(m, Broadcast)]
+    before = list(c.handle(TimeoutFired("rebroadcast", 1, 0)).sends)
     r = core(0, sign_state=SignState.from_json(c.sign_state.to_json()))
     start(r)
     out = r.handle(TimeoutFired("rebroadcast", 1, 0))
-    assert [a.message for a in out if isinstance(a, Broadcast)] == [b.message for b in before]
-    assert not of(out, PersistSignState) and r.stats.get("signed", 0) == 0
+    assert [a.message for a in out.sends] == [b.message for b in before]
+    assert not persisted(out) and r.stats.get("signed", 0) == 0
 
 
 def test_lock_survives_a_restart():
@@ -615,7 +633,7 @@ def test_restart_at_a_later_height_than_the_store_refuses_to_sign():
     saved = SignState(height=5, round=0, step=Step.PRECOMMIT, sign_digest=sha256_hex(b"x"))
     c = core(1, sign_state=saved)  # proposer of (1, 0)
     out = start(c, 1)
-    out += c.handle(ProposalBuilt(1, 0, B))
+    out += [c.handle(ProposalBuilt(1, 0, B))]
     out += feed(c, TimeoutFired("propose", 1, 0))
     assert not sent(out) and c.stats["sign_refused"] >= 2
 

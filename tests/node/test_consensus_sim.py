@@ -14,7 +14,7 @@ import pytest
 from ledger.block import CommitCertificate
 from ledger.crypto import PrivateKey, sha256
 from ledger.validators import ValidatorSet
-from node.consensus import PersistSignState, Proposal, Vote
+from node.consensus import Proposal, SignState, Vote
 from tests.support.sim import (
     SimResult,
     Violation,
@@ -147,17 +147,13 @@ def test_checker_catches_disagreement_and_bad_certificates():
 
 
 def test_a_driver_that_does_not_persist_its_sign_state_is_caught(monkeypatch):
-    """Mutation check: with PersistSignState ignored, a restarted validator forgets what
-    it signed; the sweep must notice the double signing."""
-    original = SimNode.perform
+    """Mutation check: with the batch's sign state not persisted, a restarted validator
+    forgets what it signed; the sweep must notice the double signing."""
 
-    def forgetful(self: SimNode, action: object) -> None:
-        if isinstance(action, PersistSignState):
-            self.disk.position = action.state.position  # pretend, but keep nothing
-            return
-        original(self, action)
+    def forgetful(self: SimNode, state: SignState) -> None:
+        self.disk.position = state.position  # pretend, but keep nothing
 
-    monkeypatch.setattr(SimNode, "perform", forgetful)
+    monkeypatch.setattr(SimNode, "persist", forgetful)
     caught = [r for r in (run_simulation(seed, 4, byzantine=0) for seed in range(40))
               if not r.ok and "double-signed" in (r.violation or "")]
     assert caught

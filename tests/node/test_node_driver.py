@@ -200,6 +200,7 @@ class RecordingNetwork:
     def __init__(self, log: list) -> None:
         self.log = log
         self.committed_heights: list[int] = []
+        self.refused: list[tuple[int, str, str]] = []
 
     def broadcast_consensus(self, height: int, data: bytes) -> None:
         obj = json.loads(data)
@@ -209,6 +210,9 @@ class RecordingNetwork:
     def peer_behind(self, validator: str, height: int) -> None: ...
 
     def peer_ahead(self, validator: str, height: int) -> None: ...
+
+    def sync_refused(self, height: int, peer: str, reason: str) -> None:
+        self.refused.append((height, peer, reason))
 
     def committed(self, height: int) -> None:
         self.committed_heights.append(height)
@@ -507,11 +511,14 @@ def test_synced_blocks_commit_only_with_a_valid_certificate(
             outsider = det_key("outsider")
             forged = CommitCertificate(1, 0, block1.hash(), (
                 (outsider.public_key_hex, "00" * 64),))
-            assert rt.driver.offer_synced([(block1, forged)]) == 1
+            refused = rt.driver.metrics.sync_refused
+            assert rt.driver.offer_synced([(block1, forged)], "peer-key") == 1
             for _ in range(500):
-                if rt.driver.core.stats.get("bad_certificate"):
+                if refused.value("bad_certificate"):
                     break
                 await asyncio.sleep(0.01)
+            # the refusal is reported explicitly (SyncRefused), not inferred from counters
+            assert refused.value("bad_certificate") == 1
             assert rt.driver.core.stats.get("bad_certificate") == 1
             assert store.latest_height() == 0 and not rt.driver.syncing
             assert rt.driver.offer_synced([(block1, cert1), blocks[1]]) == 2

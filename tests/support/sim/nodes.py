@@ -1,7 +1,7 @@
 """Simulated validators: an honest driver around ``ConsensusCore`` and a Byzantine one.
 
-The honest driver does what the real node's driver must do: performs the core's actions
-in order (``PersistSignState`` is written to "disk" before anything after it), runs the
+The honest driver does what the real node's driver must do: performs the core's ``Ready``
+batch field by field (its sign state is written to "disk" before anything else), runs the
 application work after a simulated delay, keeps committed blocks on "disk", answers
 ``PeerBehind`` with committed blocks and certificates (block sync), and after a crash
 restarts from "disk" alone.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from ledger.block import CommitCertificate
 from ledger.crypto import PrivateKey, sha256, sha256_hex
@@ -31,13 +31,14 @@ from node.consensus import (
     MessageReceived,
     PeerAhead,
     PeerBehind,
-    PersistSignState,
     Proposal,
     ProposalBuilt,
     ProposalValidated,
+    Ready,
     ScheduleTimeout,
     SignState,
     StartHeight,
+    SyncRefused,
     TimeoutFired,
     ValidateProposal,
     Vote,
@@ -75,12 +76,23 @@ def describe_event(ev: Event) -> str:
     return f"cert:{ev.certificate.height}:{ev.certificate.block_hash[:16]}"
 
 
-def describe_action(a: Action) -> str:
+#: One unit of a batch's work, in the order it is performed: the sign state, then actions.
+Work = SignState | Action
+
+
+def work_of(ready: Ready) -> list[Work]:
+    """The batch as the sequence of units the simulated driver performs (the sign state
+    first, by structure)."""
+    head: list[Work] = [ready.persist] if ready.persist is not None else []
+    return head + list(ready.actions())
+
+
+def describe_action(a: Work) -> str:
     if isinstance(a, Broadcast):
         m = a.message
         return f"B:{m.kind}:{m.height}:{m.round}:{m.block_hash[:8]}:{m.signer[:8]}"
-    if isinstance(a, PersistSignState):
-        return "P:" + ":".join(str(x) for x in a.state.position)
+    if isinstance(a, SignState):
+        return "P:" + ":".join(str(x) for x in a.position)
     if isinstance(a, ScheduleTimeout):
         return f"T:{a.kind}:{a.round}:{a.duration_ms}"
     if isinstance(a, Commit):
@@ -104,7 +116,7 @@ class SimNode:
         self.incarnation = 0
         self.core: ConsensusCore | None = None
         self.app = FakeApp()
-        self.sync_buffer: dict[int, tuple[FakeBlock, CommitCertificate]] = {}
+        self.sync_buffer: dict[int, tuple[FakeBlock, CommitCertificate, str]] = {}
         self.tx_counter = 0
         self.crash_mid = False
         self.restarts = 0
@@ -156,17 +168,17 @@ class SimNode:
     def handle(self, event: Event) -> None:
         if not self.alive or self.core is None:
             return
-        actions = self.core.handle(event)
+        work = work_of(self.core.handle(event))
         self.world.clock.trace(
             f"{self.name} {describe_event(event)} -> "
-            + ",".join(describe_action(a) for a in actions)
+            + ",".join(describe_action(a) for a in work)
         )
-        cut = self.rng.randrange(len(actions) + 1) if self.crash_mid else None
-        for i, action in enumerate(actions):
+        cut = self.rng.randrange(len(work) + 1) if self.crash_mid else None
+        for i, unit in enumerate(work):
             if cut is not None and i == cut:
-                self.crash()  # a crash in the middle of performing the actions
+                self.crash()  # a crash in the middle of performing the batch
                 return
-            self.perform(action)
+            self.perform(unit)
         if cut is not None:
             self.crash()
 
@@ -179,37 +191,45 @@ class SimNode:
                 event = TimeoutFired(event.kind, event.height, event.round, self.world.clock.now)
             self.handle(event)
 
-    def perform(self, action: Action) -> None:
+    def persist(self, state: SignState) -> None:
+        """The "fsync": durable before anything else of the batch is performed."""
+        self.disk.sign_state = canonical(state.to_json())
+        self.disk.position = state.position
+
+    def perform(self, unit: Work) -> None:
         world = self.world
-        if isinstance(action, PersistSignState):
-            # the "fsync": durable before the next action is performed
-            self.disk.sign_state = canonical(action.state.to_json())
-            self.disk.position = action.state.position
-        elif isinstance(action, Broadcast):
-            self.broadcast(action.message)
-        elif isinstance(action, ScheduleTimeout):
-            self._later(action.duration_ms,
-                        TimeoutFired(action.kind, action.height, action.round))
-        elif isinstance(action, BuildProposal):
-            block = self.app.build(action.height, action.now_ms, self.pub, self.make_txs())
-            self._later(self.rng.randint(1, world.app_delay_ms),
-                        ProposalBuilt(action.height, action.round, block))
-        elif isinstance(action, ValidateProposal):
-            block = action.block
-            ok = isinstance(block, FakeBlock) and self.app.check(block) == ""
-            self._later(self.rng.randint(1, world.app_delay_ms),
-                        ProposalValidated(block.hash(), ok))
-        elif isinstance(action, Commit):
-            self.commit(action)
-        elif isinstance(action, EquivocationDetected):
-            world.evidence += 1
-        elif isinstance(action, PeerBehind):
-            self.send_sync(action.validator, action.height)
-        elif isinstance(action, PeerAhead):
-            peer = world.name_by_key.get(action.validator)
-            if peer is not None and self.core is not None:
-                request = canonical({"height": self.core.height})
-                world.network.send(self.name, peer, "sync-request", request)
+        match unit:
+            case SignState():
+                self.persist(unit)
+            case Broadcast():
+                self.broadcast(unit.message)
+            case ScheduleTimeout():
+                self._later(unit.duration_ms, TimeoutFired(unit.kind, unit.height, unit.round))
+            case BuildProposal():
+                built = self.app.build(unit.height, unit.now_ms, self.pub, self.make_txs())
+                self._later(self.rng.randint(1, world.app_delay_ms),
+                            ProposalBuilt(unit.height, unit.round, built))
+            case ValidateProposal():
+                block = unit.block
+                ok = isinstance(block, FakeBlock) and self.app.check(block) == ""
+                self._later(self.rng.randint(1, world.app_delay_ms),
+                            ProposalValidated(block.hash(), ok))
+            case Commit():
+                self.commit(unit)
+            case EquivocationDetected():
+                world.evidence += 1
+            case PeerBehind():
+                self.send_sync(unit.validator, unit.height)
+            case PeerAhead():
+                peer = world.name_by_key.get(unit.validator)
+                if peer is not None and self.core is not None:
+                    request = canonical({"height": self.core.height})
+                    world.network.send(self.name, peer, "sync-request", request)
+            case SyncRefused():
+                if self.honest:
+                    world.sync_refused += 1
+            case _:
+                assert_never(unit)
 
     def make_txs(self) -> list[str]:
         txs = []
@@ -282,7 +302,7 @@ class SimNode:
             return
         for block, cert in parsed:
             if core.height <= block.height < core.height + 2 * SYNC_BATCH:
-                self.sync_buffer[block.height] = (block, cert)
+                self.sync_buffer[block.height] = (block, cert, src)
         self.feed_sync()
 
     def feed_sync(self) -> None:
@@ -293,7 +313,7 @@ class SimNode:
             del self.sync_buffer[h]
         entry = self.sync_buffer.pop(core.height, None)
         if entry is not None:
-            self.handle(CommitCertificateReceived(entry[0], entry[1]))
+            self.handle(CommitCertificateReceived(*entry))
 
 
 class ByzantineNode(SimNode):
@@ -313,10 +333,10 @@ class ByzantineNode(SimNode):
         super().start()
         self.world.clock.after(self.rng.randint(50, 300), self._mischief, self.incarnation)
 
-    def perform(self, action: Action) -> None:
-        if isinstance(action, ValidateProposal):
-            self._remember(action.block.hash())
-        super().perform(action)
+    def perform(self, unit: Work) -> None:
+        if isinstance(unit, ValidateProposal):
+            self._remember(unit.block.hash())
+        super().perform(unit)
 
     def _remember(self, block_hash: str) -> None:
         if block_hash not in self.known_hashes:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ledger.crypto import PrivateKey, sha256
 from ledger.validators import ValidatorSet
-from node.consensus import ConsensusConfig
+from node.consensus import ConsensusConfig, InvariantViolation
 
 from .invariants import Checker, Violation
 from .nodes import ByzantineNode, SimNode
@@ -68,6 +68,7 @@ class SimResult:
     events: int = 0
     messages: int = 0
     evidence: int = 0
+    sync_refused: int = 0
     restarts: int = 0
     stats: dict[str, int] = field(default_factory=dict)
 
@@ -125,6 +126,7 @@ class World:
         self.honest = [x for x in self.nodes if x.honest]
         self.checker = Checker(self.chain_id, self.validators)
         self.evidence = 0
+        self.sync_refused = 0  # SyncRefused reports of honest cores
         self.target: int | None = None
         self.reached_at: int | None = None
         self.partitions = 0
@@ -216,6 +218,8 @@ def run_simulation(seed: int, validators: int, *, byzantine: int | None = None) 
         world.run()
     except Violation as exc:
         result.violation = str(exc)
+    except InvariantViolation as exc:  # asserted by a core at the end of a step
+        result.violation = f"core invariant: {exc}"
     result.trace_hash = world.clock.trace_hash
     result.sim_ms = world.clock.now
     result.heights = min(len(x.disk.blocks) for x in world.honest)
@@ -224,6 +228,7 @@ def run_simulation(seed: int, validators: int, *, byzantine: int | None = None) 
     result.events = world.clock.events
     result.messages = world.network.sent
     result.evidence = world.evidence
+    result.sync_refused = world.sync_refused
     result.restarts = sum(x.restarts for x in world.honest)
     stats: dict[str, int] = {}
     for node in world.honest:
