@@ -1,6 +1,6 @@
 """Per-transaction cost of the single-node pipeline, stage by stage, on one core:
 
-    decode    request bytes -> JSON value (node.admission.decode_json)
+    decode    request bytes -> JSON value (node.txpool.admission.decode_json)
     validate  float scan, structure, canonical payload, chain id, replay check
               (find_float, parse_transaction, store tx index, mempool)
     verify    Ed25519 signature check (ledger.crypto via Transaction.verify_signatures)

@@ -3,7 +3,7 @@ commit latency of a real local network.
 
 1. A testnet of N validators is written to a temporary directory (``fcl/testnet/files.py``,
    free ports on 127.0.0.1) and each validator is started as its own process
-   (``python -m node.cli node start``); the bench waits until every node is connected to
+   (``python -m fcl node start``); the bench waits until every node is connected to
    all the others.
 2. A separate load process (``multiprocessing``, spawn) decrypts the operator
    organisations' admin keys, **pre-signs** ``notary.record`` transactions and encodes

@@ -100,7 +100,7 @@ def render(verdict: CertificateVerdict[CertificateSummary]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m node.cli_verify verify ...`` (the same command as ``fcl verify``)."""
+    """``python -m fcl.verify verify ...`` (the same command as ``fcl verify``)."""
     parser = argparse.ArgumentParser(prog="fcl", description="Verify retirement certificates.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     register(sub)

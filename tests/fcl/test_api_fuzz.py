@@ -1,7 +1,7 @@
 """Fuzzing the node's HTTP API against its own OpenAPI document (DESIGN.md, "Testing").
 
-The app is assembled as ``fcl node start`` assembles it (``node.rpc.create_app`` with
-``node.cli.api_routers``: certificates, history proofs, explorer) over a real store holding
+The app is assembled as ``fcl node start`` assembles it (``node.api.rpc.create_app`` with
+``fcl.main.api_routers``: certificates, history proofs, explorer) over a real store holding
 the explorer's lifecycle scenario (30 committed blocks). Schemathesis reads
 ``/openapi.json`` from the app; every documented operation gets a sweep of the identifiers
 that exist on the chain and then generated requests (schema-valid, and schema-violating

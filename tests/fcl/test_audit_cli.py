@@ -1,4 +1,4 @@
-"""``fcl audit`` through node.cli_audit.register(): a data folder, checkpoints, and every
+"""``fcl audit`` through fcl.audit.cli.register(): a data folder, checkpoints, and every
 bad input (one ``error: <code>: <message>`` line, no traceback, the documented exit code)."""
 
 from __future__ import annotations
