@@ -96,6 +96,13 @@ class NodeConfig:
     p2p_port: int | None = None
     peers: tuple[str, ...] = ()
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    #: authenticated peers at most; connections in their handshake have their own slots:
+    #: at most ``p2p_max_handshakes`` at once (configured peers' addresses not counted),
+    #: ``p2p_max_handshakes_per_address`` from one address, each ``p2p_handshake_timeout_ms``
+    p2p_max_peers: int = 64
+    p2p_max_handshakes: int = 64
+    p2p_max_handshakes_per_address: int = 8
+    p2p_handshake_timeout_ms: int = 5000
     #: proposals whose time is more than this ahead of the local clock get a nil prevote
     max_clock_drift_ms: int = 2000
     #: ``node.consensus.ConsensusConfig`` overrides (keys in ``CONSENSUS_TUNABLES``)
@@ -125,6 +132,10 @@ class NodeConfig:
             ("mempool_max_txs", 1, 10_000_000),
             ("mempool_max_bytes", 1, 2**40),
             ("max_frame_bytes", 64 * 1024, 2**31),
+            ("p2p_max_peers", 1, 10_000),
+            ("p2p_max_handshakes", 1, 10_000),
+            ("p2p_max_handshakes_per_address", 1, 10_000),
+            ("p2p_handshake_timeout_ms", 100, 600_000),
             ("max_clock_drift_ms", 0, 3_600_000),
         ):
             value = getattr(self, name)
@@ -186,6 +197,10 @@ class NodeConfig:
                 "port": self.p2p_port,
                 "peers": list(self.peers),
                 "max_frame_bytes": self.max_frame_bytes,
+                "max_peers": self.p2p_max_peers,
+                "max_handshakes": self.p2p_max_handshakes,
+                "max_handshakes_per_address": self.p2p_max_handshakes_per_address,
+                "handshake_timeout_ms": self.p2p_handshake_timeout_ms,
             },
             "max_clock_drift_ms": self.max_clock_drift_ms,
             "consensus": dict(self.consensus),
@@ -224,6 +239,10 @@ class NodeConfig:
                 p2p_port=p2p.get("port"),
                 peers=tuple(peers),
                 max_frame_bytes=p2p.get("max_frame_bytes", DEFAULT_MAX_FRAME_BYTES),
+                p2p_max_peers=p2p.get("max_peers", 64),
+                p2p_max_handshakes=p2p.get("max_handshakes", 64),
+                p2p_max_handshakes_per_address=p2p.get("max_handshakes_per_address", 8),
+                p2p_handshake_timeout_ms=p2p.get("handshake_timeout_ms", 5000),
                 max_clock_drift_ms=obj.get("max_clock_drift_ms", 2000),
                 consensus=tuple(sorted(consensus.items())),
                 public_url=obj.get("public_url"),

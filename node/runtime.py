@@ -159,6 +159,10 @@ class NodeRuntime:
                 counters=TransportCounters.register(self.registry, self.dropped),
                 on_connect=self._on_connect,
                 max_frame_bytes=config.max_frame_bytes,
+                max_peers=config.p2p_max_peers,
+                max_handshakes=config.p2p_max_handshakes,
+                max_handshakes_per_address=config.p2p_max_handshakes_per_address,
+                handshake_timeout_s=config.p2p_handshake_timeout_ms / 1000,
             )
             self.gossip = TxGossip(
                 self.peers,

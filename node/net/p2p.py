@@ -227,6 +227,14 @@ class Peer:
                 task.cancel()
 
 
+def _remote_address(writer: asyncio.StreamWriter) -> str:
+    """The remote IP address of a connection ("" if the transport does not say)."""
+    peername = writer.get_extra_info("peername")
+    if isinstance(peername, tuple) and peername and isinstance(peername[0], str):
+        return peername[0]
+    return ""
+
+
 class PeerManager:
     """All peer connections of one node."""
 
@@ -244,10 +252,19 @@ class PeerManager:
         on_disconnect: Callable[[Peer], None] = lambda peer: None,
         max_frame_bytes: int = 17 * 1024 * 1024,
         max_peers: int = 64,
+        max_handshakes: int = 64,
+        max_handshakes_per_address: int = 8,
         max_send_queue_bytes: int = 96 * 1024 * 1024,
         idle_timeout_s: float = 30.0,
         handshake_timeout_s: float = 5.0,
     ) -> None:
+        """``max_peers`` bounds authenticated peers. Connections still in their handshake
+        have slots of their own: at most ``max_handshakes`` at once, at most
+        ``max_handshakes_per_address`` from one remote address, each for at most
+        ``handshake_timeout_s``. Addresses of configured ``peers`` are not counted against
+        ``max_handshakes`` (only against the per-address limit), so strangers filling the
+        handshake slots cannot keep a configured validator out."""
+        assert max_peers >= 1 and max_handshakes >= 1 and max_handshakes_per_address >= 1
         self.local = local
         self.listen_host = listen_host
         self.listen_port = listen_port
@@ -259,13 +276,17 @@ class PeerManager:
         self.counters = counters
         self.max_frame_bytes = max_frame_bytes
         self.max_peers = max_peers
+        self.max_handshakes = max_handshakes
+        self.max_handshakes_per_address = max_handshakes_per_address
         self.max_send_queue_bytes = max_send_queue_bytes
         self.idle_timeout_s = idle_timeout_s
         self.handshake_timeout_s = handshake_timeout_s
         self.peers: dict[str, Peer] = {}
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._pending = 0
+        self._reserved_hosts = frozenset(a.host for a in self.addresses)
+        self._handshaking: dict[str, int] = {}  # remote address -> connections in handshake
+        self._handshaking_unreserved = 0
         self._running = False
         self._changed = asyncio.Event()
 
@@ -330,12 +351,33 @@ class PeerManager:
         return peer is not None and peer.send(frame_type, payload)
 
     # -- connections ------------------------------------------------------------------------
+    @property
+    def handshaking(self) -> int:
+        """Inbound connections in their handshake now."""
+        return sum(self._handshaking.values())
+
+    def _handshake_slot(self, address: str) -> str | None:
+        """Why a new inbound connection from ``address`` gets no handshake slot, or None."""
+        if self._handshaking.get(address, 0) >= self.max_handshakes_per_address:
+            return "too_many_from_address"
+        if (address not in self._reserved_hosts
+                and self._handshaking_unreserved >= self.max_handshakes):
+            return "too_many_handshakes"
+        return None
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self.peers) + self._pending >= self.max_peers or not self._running:
-            self.counters.handshake_failures.inc(1, "too_many_peers")
+        if not self._running:
             writer.close()
             return
-        self._pending += 1
+        address = _remote_address(writer)
+        refused = self._handshake_slot(address)
+        if refused is not None:
+            self.counters.handshake_failures.inc(1, refused)
+            writer.close()
+            return
+        reserved = address in self._reserved_hosts
+        self._handshaking[address] = self._handshaking.get(address, 0) + 1
+        self._handshaking_unreserved += 0 if reserved else 1
         try:
             identity = await handshake(
                 reader, writer, self.local, initiator=False, authorise=self.authorise,
@@ -352,7 +394,17 @@ class PeerManager:
             writer.close()
             return
         finally:
-            self._pending -= 1
+            left = self._handshaking[address] - 1
+            if left:
+                self._handshaking[address] = left
+            else:
+                del self._handshaking[address]
+            self._handshaking_unreserved -= 0 if reserved else 1
+            assert self._handshaking_unreserved >= 0
+        if len(self.peers) >= self.max_peers and identity.pub_key not in self.peers:
+            self.counters.handshake_failures.inc(1, "too_many_peers")
+            writer.close()
+            return
         await self._adopt(identity, reader, writer, outbound=False)
 
     def _refused(self, exc: HandshakeError, where: object) -> None:

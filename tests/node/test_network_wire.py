@@ -328,6 +328,109 @@ def test_the_dialler_survives_an_unexpected_error(monkeypatch) -> None:
     assert 'fcl_p2p_handshake_failures_total{reason="accept_error"} 1' in server_metrics
 
 
+def _manager(i: int, peers: list, registry, **limits):
+    import node.net.p2p as p2p
+
+    counters = p2p.TransportCounters.register(
+        registry, registry.counter("fcl_dropped_total", "dropped", "reason"))
+    return p2p.PeerManager(
+        local=identity(validator_key(i)), listen_host="127.0.0.1", listen_port=0,
+        peers=peers, authorise=lambda k: True, on_frame=lambda *a: None,
+        counters=counters, **limits)
+
+
+async def _stranger(port: int, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter,
+                                                     bool]:
+    """A connection from ``source`` that never authenticates; True if the node gave it a
+    handshake slot (it sends its HELLO at once), False if it closed the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    try:
+        first = await asyncio.wait_for(reader.read(1), 5)
+    except (ConnectionError, TimeoutError):
+        first = b""
+    return reader, writer, first != b""
+
+
+def test_handshake_slots_are_bounded_per_address_and_in_total_and_keep_peers_reachable() -> None:
+    """Strangers that connect and never authenticate get at most
+    ``max_handshakes_per_address`` slots per address and ``max_handshakes`` in all; a
+    configured peer's address is not counted against the total, so it still connects while
+    the slots are full. Slots are given back when those connections end."""
+    from node.home import PeerAddress
+    from node.ops.metrics import Registry
+
+    async def scenario() -> tuple[list[bool], int, int, int, str]:
+        registry = Registry()
+        configured = PeerAddress(validator_key(1).public_key_hex, "127.0.0.1", free_port())
+        server = _manager(0, [configured], registry, max_handshakes=3,
+                          max_handshakes_per_address=2, handshake_timeout_s=30.0)
+        await server.start()
+        assert server.listen_port is not None
+        held = []
+        slots = []
+        for source in ("127.0.0.2", "127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.4"):
+            reader, writer, slot = await _stranger(server.listen_port, source)
+            held.append(writer)
+            slots.append(slot)
+        address = PeerAddress(validator_key(0).public_key_hex, "127.0.0.1", server.listen_port)
+        client = _manager(1, [address], Registry())
+        await client.start()
+        try:
+            for _ in range(500):
+                if server.peers:
+                    break
+                await asyncio.sleep(0.01)
+            in_handshake = server.handshaking
+            connected = len(server.peers)
+            for writer in held:
+                writer.close()
+            for _ in range(500):
+                if server.handshaking == 0:
+                    break
+                await asyncio.sleep(0.01)
+            return slots, in_handshake, connected, server.handshaking, registry.render()
+        finally:
+            await client.stop()
+            await server.stop()
+
+    slots, in_handshake, connected, after, metrics = run(scenario(), 60)
+    # 127.0.0.2: two slots, the third refused (per address); 127.0.0.3: the third slot in
+    # all; 127.0.0.4: refused (all taken) -- and the configured peer still connects
+    assert slots == [True, True, False, True, False]
+    assert in_handshake == 3 and connected == 1 and after == 0
+    assert 'fcl_p2p_handshake_failures_total{reason="too_many_from_address"} 1' in metrics
+    assert 'fcl_p2p_handshake_failures_total{reason="too_many_handshakes"} 1' in metrics
+
+
+def test_authenticated_peers_are_bounded_by_max_peers() -> None:
+    from node.home import PeerAddress
+    from node.ops.metrics import Registry
+
+    async def scenario() -> tuple[int, str]:
+        registry = Registry()
+        server = _manager(0, [], registry, max_peers=1)
+        await server.start()
+        address = PeerAddress(validator_key(0).public_key_hex, "127.0.0.1", server.listen_port)
+        clients = [_manager(i, [address], Registry()) for i in (1, 2)]
+        for client in clients:
+            await client.start()
+        try:
+            for _ in range(500):
+                if server.peers and "too_many_peers" in registry.render():
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)
+            return len(server.peers), registry.render()
+        finally:
+            for client in clients:
+                await client.stop()
+            await server.stop()
+
+    peers, metrics = run(scenario(), 60)
+    assert peers == 1
+    assert 'fcl_p2p_handshake_failures_total{reason="too_many_peers"}' in metrics
+
+
 # -- a node under bad frames ----------------------------------------------------------------
 
 

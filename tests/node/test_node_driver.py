@@ -391,9 +391,10 @@ def test_metrics_render_in_prometheus_text_format() -> None:
 def test_config_p2p_and_consensus_settings_and_refusals() -> None:
     key = "ab" * 32
     cfg = NodeConfig(chain_id="fcl-test", moniker="n", p2p_port=26757,
-                     peers=(f"{key}@127.0.0.1:26758",), consensus=(("timeout_propose_ms", 900),))
+                     peers=(f"{key}@127.0.0.1:26758",), consensus=(("timeout_propose_ms", 900),),
+                     p2p_max_handshakes_per_address=3, p2p_handshake_timeout_ms=2000)
     again = NodeConfig.from_json(json.loads(json.dumps(cfg.to_json())))
-    assert again == cfg
+    assert again == cfg and again.p2p_max_handshakes_per_address == 3
     assert again.peer_addresses()[0].pub_key == key and again.consensus_overrides() == {
         "timeout_propose_ms": 900}
     old = {"chain_id": "fcl-test", "moniker": "n"}  # written before p2p existed
@@ -418,6 +419,10 @@ def test_config_p2p_and_consensus_settings_and_refusals() -> None:
         {"rpc": {"header_timeout_ms": 50}},
         {"rpc": {"body_timeout_ms": "30000"}},
         {"rpc": {"keep_alive_ms": 10**9}},
+        {"p2p": {"max_peers": 0}},
+        {"p2p": {"max_handshakes": -1}},
+        {"p2p": {"max_handshakes_per_address": True}},
+        {"p2p": {"handshake_timeout_ms": 10}},
     ):
         with pytest.raises(HomeError) as err:
             NodeConfig.from_json({**old, **bad})
