@@ -14,7 +14,14 @@ Every node sends ``STATUS`` when a connection opens, after each commit and every
 heights, a node whose next height ``h`` a peer has already committed asks that peer for
 blocks from ``h``: at once if the peer is two or more blocks ahead, otherwise after
 ``grace_s`` without deciding ``h`` itself (a node one block behind usually catches up
-through consensus). One request is outstanding at a time (with a timeout).
+through consensus). One request is outstanding at a time; which peer it goes to, when
+another peer is asked too and which peers are left alone for a while is the policy of
+:class:`~node.sync.scheduler.SyncScheduler`: requests go round the peers that claim the
+height; an empty, malformed, refused or missing answer demotes the peer (10 s, doubling
+up to 5 min); a peer that has not answered within ``hedge_s`` (3 s) gets company -- the
+same request goes to another peer, the first useful answer wins and the late peer is
+demoted as ``slow``. A peer that claims
+heights it never serves therefore cannot stall a node's catch-up.
 
 Nothing a peer sends is trusted. Received blocks are decoded (transactions must match
 the header's root) off the event loop and handed to the driver, which feeds each one to
@@ -26,16 +33,17 @@ re-executed and committed through the application, which verifies the certificat
 The core's ``PeerBehind``/``PeerAhead`` hints make a node send its status to a lagging
 peer, or ask a leading one for its status, at once. When the core refuses a synced block (a ``SyncRefused``
 report: wrong height, a certificate for another block, or one that does not verify), the
-driver tells block sync which peer sent it, and the request that peer answered is
-forgotten, so the next one may go to another peer.
+driver tells block sync which peer sent it; that peer is demoted and the next request
+goes to another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.block import CommitCertificate
@@ -48,12 +56,23 @@ from node.driver.asyncio_driver import ConsensusDriver
 from node.net.framing import FrameType
 from node.net.p2p import Peer, PeerManager
 from node.ops.metrics import Registry
+from node.sync.scheduler import SyncScheduler
 
 __all__ = ["BlockSync"]
 
 log = logging.getLogger("node.sync")
 
 MAX_REQUEST_BLOCKS = 64
+
+
+@dataclass
+class _Request:
+    """The outstanding request: blocks from ``need``; the peers asked, with deadlines."""
+
+    need: int
+    count: int
+    asked: dict[str, float] = field(default_factory=dict)  # peer -> answer deadline
+    last_ask: float = 0.0
 
 
 class BlockSync:
@@ -73,6 +92,8 @@ class BlockSync:
         status_interval_s: float = 2.0,
         grace_s: float = 2.0,
         request_timeout_s: float = 15.0,
+        scheduler: SyncScheduler | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.app = app
@@ -84,7 +105,9 @@ class BlockSync:
         self.status_interval_s = status_interval_s
         self.grace_s = grace_s
         self.request_timeout_s = request_timeout_s
-        self._inflight: tuple[str, int, float] | None = None  # peer, from height, deadline
+        self.scheduler = scheduler or SyncScheduler()
+        self.clock = clock
+        self._request: _Request | None = None
         self._behind_since: float | None = None
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -93,6 +116,9 @@ class BlockSync:
         self.blocks_served = registry.counter(
             "fcl_sync_blocks_served_total", "Blocks sent to peers through block sync")
         self.requests = registry.counter("fcl_sync_requests_total", "Block requests sent")
+        self.demotions = registry.counter(
+            "fcl_sync_peer_demotions_total",
+            "Peers block sync stopped asking for a while, by reason", "reason")
 
     # -- status -----------------------------------------------------------------------------
     def status_payload(self) -> bytes:
@@ -107,9 +133,8 @@ class BlockSync:
     def committed(self, height: int) -> None:
         """This node committed ``height``: tell the peers, and fetch more if behind."""
         self._behind_since = None
-        if self._inflight is not None and self._inflight[1] <= height:
-            if not self.driver.has_synced(height + 1):
-                self._inflight = None
+        if self._request is not None and self._request.need <= height:
+            self._request = None
         self.peers.broadcast(FrameType.STATUS, self.status_payload())
         self.maybe_request()
 
@@ -121,10 +146,20 @@ class BlockSync:
 
     def sync_refused(self, height: int, peer: str, reason: str) -> None:
         """The consensus core refused block ``height`` that ``peer`` sent (a
-        ``SyncRefused`` report, logged and counted by the driver): forget the request it answered,
-        so the next attempt (on the next status or tick) may ask another peer."""
-        if self._inflight is not None and self._inflight[0] == peer:
-            self._inflight = None
+        ``SyncRefused`` report, logged and counted by the driver): demote that peer and
+        forget the request it answered, so the next one goes to another peer."""
+        self._failed(peer, "refused")
+        if self._request is not None:
+            self._request.asked.pop(peer, None)
+            if not self._request.asked:
+                self._request = None
+        self.maybe_request()
+
+    def _failed(self, peer: str, reason: str) -> None:
+        seconds = self.scheduler.failed(peer, reason, self.clock())
+        self.demotions.inc(1, reason)
+        log.info("sync peer demoted", extra={"peer": peer[:16], "reason": reason,
+                                              "seconds": seconds})
 
     # -- frames -----------------------------------------------------------------------------
     def handle(self, peer: Peer, kind: int, payload: bytes) -> None:
@@ -148,7 +183,7 @@ class BlockSync:
             self.peers.drop("malformed_status")
             return
         peer.status_height = height
-        peer.status_at = time.monotonic()
+        peer.status_at = self.clock()
         self.maybe_request()
 
     def _on_get_blocks(self, peer: Peer, payload: bytes) -> None:
@@ -199,7 +234,8 @@ class BlockSync:
         return out, height if type(height) is int else 0
 
     async def _on_blocks(self, peer: Peer, payload: bytes) -> None:
-        if self._inflight is None or self._inflight[0] != peer.key:
+        request = self._request
+        if request is None or peer.key not in request.asked:
             self.peers.drop("unsolicited_blocks")  # only answers to our request are read
             return
         loop = asyncio.get_running_loop()
@@ -208,51 +244,99 @@ class BlockSync:
         except (CanonicalEncodingError, LedgerError, ValueError, TypeError, KeyError) as exc:
             self.peers.drop("malformed_blocks")
             log.warning("bad BLOCKS frame", extra={"peer": peer.key[:16], "detail": str(exc)})
-            if self._inflight is not None and self._inflight[0] == peer.key:
-                self._inflight = None
+            self.answered(peer, None, 0)
             return
-        if height > (peer.status_height or 0):
-            peer.status_height = height
-        self.blocks_received.inc(len(entries))
-        kept = self.driver.offer_synced(entries, peer.key)
-        if self._inflight is not None and self._inflight[0] == peer.key:
-            if not entries or not kept:
-                self._inflight = None
-        if entries:
+        self.answered(peer, entries, height)
+
+    def answered(
+        self, peer: Peer, entries: list[tuple[Any, CommitCertificate]] | None, height: int
+    ) -> None:
+        """``peer`` answered the outstanding request with ``entries`` (None: malformed)."""
+        request = self._request
+        if request is None or peer.key not in request.asked:
+            self.peers.drop("unsolicited_blocks")  # e.g. another peer answered first
+            return
+        del request.asked[peer.key]
+        if entries is None:
+            self._failed(peer.key, "malformed")
+        elif not entries:
+            self._failed(peer.key, "empty")  # it claimed the height, and sent nothing
+        else:
+            if height > (peer.status_height or 0):
+                peer.status_height = height
+            self.blocks_received.inc(len(entries))
+            kept = self.driver.offer_synced(entries, peer.key)
             log.info("blocks received", extra={"peer": peer.key[:16], "count": len(entries),
                                                "from": entries[0][0].height, "kept": kept})
+            if self.driver.has_synced(request.need):
+                self.scheduler.succeeded(peer.key, kept)
+                self._request = None  # answered; the next request follows the commits
+                return
+            self._failed(peer.key, "empty")  # blocks, but not the one asked for
+        if not request.asked:
+            self._request = None
+        self.maybe_request()
 
     # -- fetching ---------------------------------------------------------------------------
     def maybe_request(self) -> None:
-        """Ask a peer for blocks if one has committed the height this node needs next."""
-        now = time.monotonic()
-        if self._inflight is not None:
-            if now < self._inflight[2] and self._inflight[0] in self.peers.peers:
-                return
-            self._inflight = None
+        """Ask a peer for blocks if one has committed the height this node needs next;
+        ask another one as well if the one asked is late (``SyncScheduler.hedge_s``)."""
+        now = self.clock()
         need = self.app.height + 1
+        request = self._request
+        if request is not None:
+            for key, deadline in list(request.asked.items()):
+                if key not in self.peers.peers:
+                    del request.asked[key]
+                elif now >= deadline:
+                    del request.asked[key]
+                    self._failed(key, "timeout")
+            if not request.asked or request.need != need:
+                self._request = request = None
         if self.driver.has_synced(need):
             return
-        candidates = [p for p in self.peers.peers.values()
-                      if p.status_height is not None and p.status_height >= need]
-        if not candidates:
+        candidates = [(p.key, p.status_height) for p in self.peers.peers.values()
+                      if p.status_height is not None]  # (key, claimed height)
+        if request is not None:
+            if now - request.last_ask < self.scheduler.hedge_s:
+                return
+            extra = self.scheduler.pick(candidates, need, now, exclude=request.asked)
+            if extra is not None:
+                for late in request.asked:  # still welcome to answer, but not asked next
+                    self._failed(late, "slow")
+                self._ask(extra, request, now, hedge=True)
+            return
+        claimed = [h for k, h in candidates if h >= need]
+        if not claimed:
             self._behind_since = None
             return
-        best = max(p.status_height or 0 for p in candidates)
+        best = max(claimed)
         if best < need + 1:
             if self._behind_since is None:
                 self._behind_since = now
                 return
             if now - self._behind_since < self.grace_s:
                 return
-        top = [p for p in candidates if p.status_height == best]
-        peer = random.choice(top)
-        count = min(self.batch_blocks, best - need + 1)
-        if peer.send(FrameType.GET_BLOCKS, canonical({"count": count, "from": need})):
-            self._inflight = (peer.key, need, now + self.request_timeout_s)
+        chosen = self.scheduler.pick(candidates, need, now)
+        if chosen is None:
+            return  # every peer that claims the height is demoted for now
+        peer_height = dict(candidates)[chosen]
+        request = _Request(need=need, count=min(self.batch_blocks, peer_height - need + 1))
+        self._ask(chosen, request, now, hedge=False)
+        if request.asked:
+            self._request = request
+
+    def _ask(self, key: str, request: _Request, now: float, *, hedge: bool) -> None:
+        peer = self.peers.peers[key]
+        body = canonical({"count": request.count, "from": request.need})
+        if peer.send(FrameType.GET_BLOCKS, body):
+            request.asked[key] = now + self.request_timeout_s
+            request.last_ask = now
+            self.scheduler.asked(key, now)
             self.requests.inc()
-            log.info("requesting blocks", extra={"peer": peer.key[:16], "from": need,
-                                                 "count": count, "peer_height": best})
+            log.info("requesting blocks", extra={"peer": key[:16], "from": request.need,
+                                                 "count": request.count, "hedge": hedge,
+                                                 "peer_height": peer.status_height})
 
     async def run(self) -> None:
         """Announce the status periodically and retry requests."""
