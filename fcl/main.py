@@ -242,6 +242,7 @@ async def _serve(
         log.warning("the descriptor limit allows only %d HTTP connections", max_connections,
                     extra={"nofile": fd_limit, "wanted": settings.rpc_max_connections})
     limits = HttpLimits(max_connections=max_connections,
+                        max_connections_per_address=settings.rpc_max_connections_per_address,
                         header_timeout_s=settings.rpc_header_timeout_ms / 1000,
                         body_timeout_s=settings.rpc_body_timeout_ms / 1000)
 
@@ -273,8 +274,9 @@ async def _serve(
         server_header=False,
         http=guarded_protocol(limits),
         timeout_keep_alive=max(1, settings.rpc_keep_alive_ms // 1000),
-        # one more than the guard's limit: the guard answers 503 first, uvicorn never does
-        limit_concurrency=max_connections + 1,
+        # only a backstop: the guard refuses connections over its limits before uvicorn
+        # counts them; requests in flight never exceed admitted connections
+        limit_concurrency=2 * max_connections + 64,
         backlog=min(2048, max_connections),
     )
     server = _Server(server_config)

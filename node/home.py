@@ -83,6 +83,7 @@ class NodeConfig:
     #: HTTP server limits (node/api/http_server.py): connections at once (fewer if the
     #: descriptor limit is lower), time for a request's head and body, idle keep-alive
     rpc_max_connections: int = 1000
+    rpc_max_connections_per_address: int = 100
     rpc_header_timeout_ms: int = 10_000
     rpc_body_timeout_ms: int = 30_000
     rpc_keep_alive_ms: int = 5_000
@@ -124,6 +125,7 @@ class NodeConfig:
         for name, lo, hi in (
             ("rpc_port", 0, 65535),
             ("rpc_max_connections", 1, 100_000),
+            ("rpc_max_connections_per_address", 1, 100_000),
             ("rpc_header_timeout_ms", 100, 600_000),
             ("rpc_body_timeout_ms", 100, 600_000),
             ("rpc_keep_alive_ms", 100, 600_000),
@@ -185,6 +187,7 @@ class NodeConfig:
             "moniker": d["moniker"],
             "rpc": {"host": d["rpc_host"], "port": d["rpc_port"],
                     "max_connections": d["rpc_max_connections"],
+                    "max_connections_per_address": d["rpc_max_connections_per_address"],
                     "header_timeout_ms": d["rpc_header_timeout_ms"],
                     "body_timeout_ms": d["rpc_body_timeout_ms"],
                     "keep_alive_ms": d["rpc_keep_alive_ms"]},
@@ -227,6 +230,7 @@ class NodeConfig:
                 rpc_host=rpc.get("host", "127.0.0.1"),
                 rpc_port=rpc.get("port", 26657),
                 rpc_max_connections=rpc.get("max_connections", 1000),
+                rpc_max_connections_per_address=rpc.get("max_connections_per_address", 100),
                 rpc_header_timeout_ms=rpc.get("header_timeout_ms", 10_000),
                 rpc_body_timeout_ms=rpc.get("body_timeout_ms", 30_000),
                 rpc_keep_alive_ms=rpc.get("keep_alive_ms", 5_000),

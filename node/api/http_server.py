@@ -8,6 +8,9 @@ files``). :func:`guarded_protocol` returns the same protocol with limits:
 
 * **connections** -- at most ``max_connections`` at once; one more is answered ``503``
   (``too_many_connections``) and closed at once, so its descriptor is freed;
+* **connections per address** -- at most ``max_connections_per_address`` from one client
+  address; one more is answered ``429`` (``too_many_connections_from_address``) and
+  closed, so a client on a few addresses cannot take every connection;
 * **headers** -- a request's head (request line and headers) must arrive within
   ``header_timeout_s`` of the connection opening or of the request's first byte, else
   ``408`` (``request_timeout``) and close: idle and slow-header connections end;
@@ -43,11 +46,13 @@ DESCRIPTOR_RESERVE = 512
 @dataclass(frozen=True)
 class HttpLimits:
     max_connections: int = 1000
+    max_connections_per_address: int = 100
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         assert self.max_connections >= 1, "max_connections must be positive"
+        assert self.max_connections_per_address >= 1, "the per-address limit is positive"
         assert self.header_timeout_s > 0 and self.body_timeout_s > 0, "timeouts are positive"
 
 
@@ -78,23 +83,47 @@ def guarded_protocol(limits: HttpLimits) -> type[asyncio.Protocol]:
 
     class GuardedHttpProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
-        refused = 0  # connections refused over the limit (for tests and metrics)
+        _address: str | None = None  # counted in ``per_address`` while open
+        refused = 0  # connections refused over a limit (for tests and metrics)
         timed_out = 0  # connections closed by the header or body deadline
+        per_address: dict[str, int] = {}  # open connections by client address
+        open_connections = 0  # connections admitted and not yet closed
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            crowded = len(self.connections) >= limits.max_connections
+            cls = type(self)
             super().connection_made(transport)
-            if crowded:
-                type(self).refused += 1
-                transport.write(_response(
-                    503, "Service Unavailable", "too_many_connections",
-                    "the node has too many open connections; try again shortly"))
-                transport.close()
+            address = self.client[0] if self.client else ""
+            if cls.open_connections >= limits.max_connections:
+                self._refuse(503, "Service Unavailable", "too_many_connections",
+                             "the node has too many open connections; try again shortly")
                 return
+            if cls.per_address.get(address, 0) >= limits.max_connections_per_address:
+                self._refuse(429, "Too Many Requests", "too_many_connections_from_address",
+                             f"at most {limits.max_connections_per_address} connections "
+                             "from one address; close some and try again")
+                return
+            self._address = address
+            cls.per_address[address] = cls.per_address.get(address, 0) + 1
+            cls.open_connections += 1
             self._arm(limits.header_timeout_s, self._head_too_slow)
+
+        def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
+            type(self).refused += 1
+            self.transport.write(_response(status, reason, code, message))
+            self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            if self._address is not None:
+                cls = type(self)
+                left = cls.per_address[self._address] - 1
+                if left:
+                    cls.per_address[self._address] = left
+                else:
+                    del cls.per_address[self._address]
+                cls.open_connections -= 1
+                assert cls.open_connections >= 0
+                self._address = None
             super().connection_lost(exc)
 
         def _arm(self, delay: float, callback: Any) -> None:

@@ -44,8 +44,8 @@ async def serving(limits: HttpLimits) -> AsyncIterator[tuple[int, type]]:
         await asyncio.wait_for(task, 10)
 
 
-async def request(port: int, raw: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def request(port: int, raw: bytes, source: str = "127.0.0.1") -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     writer.write(raw)
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), 10)
@@ -80,6 +80,33 @@ def test_requests_are_served_and_connections_over_the_limit_get_503() -> None:
                 answer = await asyncio.wait_for(reader.read(), 5)
                 assert status_and_code(answer) == (408, "request_timeout")
             assert status_and_code(await request(port, GET)) == (200, None)
+
+    asyncio.run(scenario())
+
+
+def test_one_address_gets_at_most_its_share_of_connections() -> None:
+    """Over ``max_connections_per_address`` from one address: 429, closed; other addresses
+    are still served, and the address gets its share back when its connections close."""
+
+    async def scenario() -> None:
+        limits = HttpLimits(max_connections=10, max_connections_per_address=2,
+                            header_timeout_s=5, body_timeout_s=5)
+        async with serving(limits) as (port, protocol):
+            held = [await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+                    for _ in range(2)]
+            await asyncio.sleep(0.05)
+            assert status_and_code(await request(port, GET, "127.0.0.2")) == (
+                429, "too_many_connections_from_address")
+            assert status_and_code(await request(port, GET, "127.0.0.3")) == (200, None)
+            assert protocol.per_address == {"127.0.0.2": 2}
+            for _reader, writer in held:
+                writer.close()
+            for _ in range(100):
+                if not protocol.per_address:
+                    break
+                await asyncio.sleep(0.01)
+            assert protocol.per_address == {} and protocol.open_connections == 0
+            assert status_and_code(await request(port, GET, "127.0.0.2")) == (200, None)
 
     asyncio.run(scenario())
 
@@ -120,6 +147,8 @@ def test_limits_are_checked() -> None:
         HttpLimits(max_connections=0)
     with pytest.raises(AssertionError):
         HttpLimits(header_timeout_s=0)
+    with pytest.raises(AssertionError):
+        HttpLimits(max_connections_per_address=0)
 
 
 def test_the_descriptor_budget_raises_the_soft_limit_and_keeps_a_reserve(monkeypatch) -> None:

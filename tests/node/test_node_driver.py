@@ -416,6 +416,7 @@ def test_config_p2p_and_consensus_settings_and_refusals() -> None:
         {"public_url": "https://" + "a" * 200 + ".cn"},
         {"public_url": 5},
         {"rpc": {"max_connections": 0}},
+        {"rpc": {"max_connections_per_address": 0}},
         {"rpc": {"header_timeout_ms": 50}},
         {"rpc": {"body_timeout_ms": "30000"}},
         {"rpc": {"keep_alive_ms": 10**9}},
