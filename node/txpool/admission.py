@@ -11,8 +11,10 @@ Order (cheapest first, so a flood of bad input costs little):
 5. replay: the id is neither committed (store index) nor pending (``duplicate_tx``);
 6. room in the mempool (``mempool_full``), before the costly step;
 7. signatures, verified once here and never again on this node (``bad_signature``) --
-   unless this node already verified exactly this transaction in a proposal that came
-   before it (:class:`VerifiedCache`).
+   unless this node already verified exactly this transaction (same payload and
+   signatures) in a proposal that came before it: the node's one
+   :class:`~node.chain.verified.VerifiedTxs`, which the mempool holds and records every
+   admitted transaction in.
 
 A refused transaction changes nothing.
 """
@@ -20,17 +22,16 @@ A refused transaction changes nothing.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from typing import Any, Protocol
 
 from ledger.errors import TxError
 from ledger.tx import MAX_TX_BYTES, Transaction, parse_transaction
 from node.chain.blockcodec import tx_json_key
+from node.chain.verified import VerifiedTxs
 from node.txpool.mempool import Mempool
 
 __all__ = [
     "Admission",
-    "VerifiedCache",
     "MAX_RAW_TX_BYTES",
     "TxIndex",
     "decode_json",
@@ -130,25 +131,6 @@ def tx_size(tx: Transaction) -> int:
     return len(tx.payload_bytes) + 130 * len(tx.signatures) + 32
 
 
-class VerifiedCache:
-    """Transactions whose signatures this node verified outside the mempool (in a proposal
-    that arrived before the gossip carrying them), so that admitting them afterwards does
-    not verify them again. Bounded; keyed by id, and the signatures must match too. Filled
-    on the application thread, read on the event loop (single dict operations)."""
-
-    def __init__(self, max_entries: int = 50_000) -> None:
-        self.max_entries = max_entries
-        self._sigs: OrderedDict[str, tuple[str, ...]] = OrderedDict()
-
-    def add(self, tx: Transaction) -> None:
-        self._sigs[tx.tx_id] = tx.signatures
-        if len(self._sigs) > self.max_entries:
-            self._sigs.popitem(last=False)
-
-    def __contains__(self, tx: object) -> bool:
-        return isinstance(tx, Transaction) and self._sigs.get(tx.tx_id) == tx.signatures
-
-
 class Admission:
     """Checks transactions for one chain against one store and mempool."""
 
@@ -157,12 +139,16 @@ class Admission:
         chain_id: str,
         index: TxIndex,
         mempool: Mempool,
-        verified: VerifiedCache | None = None,
+        verified: VerifiedTxs | None = None,
     ) -> None:
+        """``verified`` is the node's one verified set; it must be the mempool's (the
+        default), so that what admission verifies and pools is known to block checks."""
+        if verified is not None and verified is not mempool.verified:
+            raise ValueError("admission and the mempool must share one VerifiedTxs")
         self.chain_id = chain_id
         self.index = index
         self.mempool = mempool
-        self.verified = verified
+        self.verified = mempool.verified
 
     def parse_raw(self, raw: bytes) -> Any:
         """Steps 1-2: size and JSON decoding of one transaction's bytes."""
@@ -195,8 +181,8 @@ class Admission:
         if tx.tx_id in self.mempool:
             raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
         self.mempool.check_room(tx_size(tx))
-        if self.verified is None or tx not in self.verified:
-            tx.verify_signatures()
+        if tx not in self.verified:
+            tx.verify_signatures()  # recorded in self.verified when the mempool adds it
         return tx
 
     def admit(self, obj: Any, *, floats: bool = True) -> Transaction:
