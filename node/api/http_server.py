@@ -27,9 +27,12 @@ import json
 import logging
 import resource
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ledger.api_errors import error_body, status_of
 
 __all__ = ["DESCRIPTOR_RESERVE", "HttpLimits", "descriptor_budget", "guarded_protocol"]
 
@@ -66,9 +69,11 @@ def descriptor_budget(wanted: int, reserve: int = DESCRIPTOR_RESERVE) -> tuple[i
     return max(16, min(wanted, soft - reserve)), soft
 
 
-def _response(status: int, reason: str, code: str, message: str) -> bytes:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode("ascii")
-    head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+def _response(code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 error answer for ``code``, its status from the shared table."""
+    status = HTTPStatus(status_of(code))
+    body = json.dumps(error_body(code, message)).encode("ascii")
+    head = (f"HTTP/1.1 {status.value} {status.phrase}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
     return head.encode("ascii") + body
 
@@ -87,7 +92,7 @@ def guarded_protocol(limits: HttpLimits) -> type[asyncio.Protocol]:
             if crowded:
                 type(self).refused += 1
                 transport.write(_response(
-                    503, "Service Unavailable", "too_many_connections",
+                    "too_many_connections",
                     "the node has too many open connections; try again shortly"))
                 transport.close()
                 return
@@ -111,7 +116,7 @@ def guarded_protocol(limits: HttpLimits) -> type[asyncio.Protocol]:
             if not self.transport.is_closing():
                 type(self).timed_out += 1
                 self.transport.write(_response(
-                    408, "Request Timeout", "request_timeout",
+                    "request_timeout",
                     f"no complete request head within {limits.header_timeout_s:g} s"))
                 self.transport.close()
 
