@@ -213,6 +213,7 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
     )
     async def submit_tx(request: Request) -> JSONResponse:
         _accepting()
+        # the one raw-size check of a client's transaction (Admission.admit_raw relies on it)
         raw = await read_body(request, min(MAX_BODY_BYTES, MAX_RAW_TX_BYTES), "tx_too_large")
         tx_id = node.submit_raw(raw)
         return JSONResponse({"status": "pending", "tx_id": tx_id}, status_code=202)

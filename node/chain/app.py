@@ -177,6 +177,8 @@ class Application:
         tip = self.tip
         if time_ms <= tip.time:
             raise NextBlockError("bad_time", f"block time {time_ms} is not after {tip.time}")
+        # the drivers reap at most the operator's max_block_txs, which nothing else holds
+        # to MAX_BLOCK_TXS: this keeps a block this node makes one its peers accept
         if len(txs) > MAX_BLOCK_TXS:
             raise NextBlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
         height = tip.height + 1
@@ -230,6 +232,8 @@ class Application:
         self, block: Block, *, trust_txs_root: bool, results: Sequence[dict] | None
     ) -> tuple[Block, Writes]:
         header = block.header
+        # the whole next-block rule: its wrong_chain repeats BlockCodec's for peer blocks,
+        # but validate_block also takes blocks from any caller (solo, bench, tests)
         check_header(self.predecessor(), header)
         check_body(
             header,

@@ -3,7 +3,9 @@ mempool, each refusal with a stable code.
 
 Order (cheapest first, so a flood of bad input costs little):
 
-1. size of the raw bytes (``tx_too_large``);
+1. size of the raw bytes (``tx_too_large``): checked once, where the bytes enter -- the
+   HTTP route reads at most :data:`MAX_RAW_TX_BYTES` of a body (``node/api/rpc.py``
+   ``read_body``); gossip hands over decoded items from frames the p2p layer bounded;
 2. JSON decoding: UTF-8, no duplicate keys, no NaN/Infinity (``malformed_json``);
 3. no floats anywhere (``malformed_tx``, naming the field, e.g. ``payload.args.area``);
 4. structure, canonical encodability and canonical size via ``ledger.tx.parse_transaction``
@@ -150,12 +152,6 @@ class Admission:
         self.mempool = mempool
         self.verified = mempool.verified
 
-    def parse_raw(self, raw: bytes) -> Any:
-        """Steps 1-2: size and JSON decoding of one transaction's bytes."""
-        if len(raw) > MAX_RAW_TX_BYTES:
-            raise TxError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
-        return decode_json(raw)
-
     def check(self, obj: Any, *, floats: bool = True) -> Transaction:
         """Steps 3-7 on a decoded transaction; returns it verified (not yet pooled).
 
@@ -171,6 +167,7 @@ class Admission:
                     f"{path}: floats are not allowed (found {literal}); use an integer or "
                     "a decimal string",
                 )
+        # the boundary for client and gossip transactions: shape, canonical size, chain id
         tx = parse_transaction(obj, chain_id=self.chain_id)
         location = self.index.get_tx_location(tx.tx_id)
         if location is not None:
@@ -180,7 +177,7 @@ class Admission:
             )
         if tx.tx_id in self.mempool:
             raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
-        self.mempool.check_room(tx_size(tx))
+        self.mempool.check_room(tx_size(tx))  # before the costly step; Mempool.add holds it too
         if tx not in self.verified:
             tx.verify_signatures()  # recorded in self.verified when the mempool adds it
         return tx
@@ -192,8 +189,7 @@ class Admission:
         return tx
 
     def admit_raw(self, raw: bytes) -> Transaction:
-        """Check raw bytes of one transaction and add it to the mempool."""
-        if len(raw) > MAX_RAW_TX_BYTES:
-            raise TxError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
+        """Check raw bytes of one transaction and add it to the mempool. The caller bounds
+        ``raw`` (step 1: the HTTP route reads at most :data:`MAX_RAW_TX_BYTES`)."""
         obj, floats = decode_json_flagged(raw)
         return self.admit(obj, floats=floats)

@@ -81,6 +81,9 @@ class Mempool:
 
         Raises ``TxError('duplicate_tx')`` if its id is already held and
         ``TxError('mempool_full')`` if a limit would be exceeded; nothing changes then."""
+        # Kept though admission checked both just before: these hold the pool's own
+        # invariants (one entry per id, its bounds) for every caller, and admission had to
+        # check first, before the costly signature step, for client and gossip input.
         if tx.tx_id in self._txs:
             raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
         self.check_room(size)
