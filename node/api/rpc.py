@@ -69,6 +69,7 @@ MAX_BATCH_TXS = 1000
 _TX_ID_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
 _HEIGHT_RE = re.compile(r"^[0-9]{1,18}\Z")
 
+
 def error_response(code: str, message: str, status: int | None = None) -> JSONResponse:
     """The error answer for ``code``: its one status from the shared table
     (``ledger.api_errors``); ``status`` only for a code whose status is the framework's

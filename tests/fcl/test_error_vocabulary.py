@@ -73,9 +73,12 @@ CODE_ARG: dict[str, int] = {
 
 #: Functions that pass on a code they were given (the code is checked at their callers,
 #: which the scan sees) -- a new forwarding site must be added here, deliberately.
-FORWARDERS = {"read_body", "_optional", "_record", "_as_explorer_error", "_api_error",
-              "_ledger_error", "_http_error", "error_response", "_error", "_response",
-              "_error_json", "get_proof", "consistency", "inclusion"}
+FORWARDERS = {
+    "read_body", "_optional", "_record",  # their callers pass literal codes (scanned)
+    "_api_error", "_ledger_error", "_http_error",  # node/api/rpc.py exception handlers
+    "_as_explorer_error",  # a lower layer's LedgerError code: status_of() (400 if unlisted)
+    "consistency", "inclusion",  # node/api/history.py: answer a refusal raised above
+}
 
 SCANNED = [*sorted((ROOT / "node" / "api").glob("*.py")), *sorted((ROOT / "node" / "txpool").glob("*.py")),
            ROOT / "ledger" / "tx.py", *sorted((ROOT / "explorer").glob("*.py"))]
