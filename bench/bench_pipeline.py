@@ -97,7 +97,7 @@ class Node:
     def __init__(self, path: Path, genesis: Genesis, key: PrivateKey, block: int) -> None:
         self.store = Store(path)
         self.mempool = Mempool(max_txs=10**7, max_bytes=2**40)
-        self.app = Application(self.store, Executor(), genesis, is_verified=self.mempool.is_verified)
+        self.app = Application(self.store, Executor(), genesis, verified=self.mempool.verified)
         self.admission = Admission(CHAIN_ID, self.store, self.mempool)
         self.driver = SoloDriver(self.app, self.mempool, key, max_block_txs=block)
 

@@ -91,8 +91,6 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if k != "FCL_KEYSTORE"}
         env["FCL_PASSPHRASE"] = self.passphrase
         env["PYTHONUNBUFFERED"] = "1"
-        if self.code is not None:
-            env["PYTHONPATH"] = str(self.code)
         return env
 
     def start(self, i: int) -> None:
@@ -103,7 +101,7 @@ class Cluster:
                 [sys.executable, "-m", "fcl", "node", "start", "--home", str(node.home),
                  "--log-level", "warning"],
                 stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL, env=self.env(),
-                cwd=self.code)  # ``python -m`` puts the working directory first on the path
+                cwd=self.code)  # ``python -m`` imports from the working directory first
         finally:
             log.close()
         with self.lock:

@@ -6,7 +6,7 @@
 
 Every handler catches its own errors: bad input gives a 4xx HTML page (pages) or
 ``{"error": {"code", "message"}}`` (JSON, CSV) with a stable code
-(:data:`explorer.inputs.STATUS_BY_CODE`), never a 500, whatever app mounts the router.
+(``ledger.api_errors.STATUS_BY_CODE``, shared with the node's API), never a 500, whatever app mounts the router.
 Templates are Jinja2 with autoescaping on: every value from the ledger is untrusted.
 The explorer reads committed data only and holds no keys.
 """
@@ -34,8 +34,8 @@ from explorer.export import DEFAULT_EXPORT, MAX_EXPORT, issuances_csv, retiremen
 from explorer.i18n import COOKIE, LANGS, Translator, choose_lang
 from explorer.inputs import (
     DEFAULT_PAGE,
+    EXPLORER_CODES,
     MAX_PAGE,
-    STATUS_BY_CODE,
     ExplorerError,
     is_hex64,
     parse_after,
@@ -47,6 +47,7 @@ from explorer.inputs import (
 )
 from explorer.source import ExplorerSource, Verdict, normalise_verdict, verdict_from_error
 from explorer.upload import extract_certificate, parse_certificate, read_body
+from ledger.api_errors import error_body, error_responses
 from ledger.errors import LedgerError
 
 __all__ = ["create_explorer_app", "create_explorer_router"]
@@ -114,30 +115,10 @@ class CSVResponse(Response):
     media_type = "text/csv"
 
 
-#: The body of every error answer; the node documents its own errors with the same schema
-#: (``node/api/openapi_errors.py``), which the explorer may not import (layers).
-_ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {"error": {
-        "type": "object",
-        "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-    }},
-}
-
-
 def _error_responses() -> dict[int | str, dict[str, Any]]:
     """The error answers of the JSON and CSV routes, by status, each with its stable codes
-    (:data:`explorer.inputs.STATUS_BY_CODE`), for the OpenAPI document."""
-    by_status: dict[int, list[str]] = {}
-    for code, status in sorted(STATUS_BY_CODE.items()):
-        by_status.setdefault(status, []).append(code)
-    return {
-        status: {"description": "error codes: " + ", ".join(codes),
-                 "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
-        for status, codes in sorted(by_status.items())
-    }
+    (:data:`explorer.inputs.EXPLORER_CODES`), for the OpenAPI document."""
+    return error_responses(sorted(EXPLORER_CODES))
 
 
 #: The request body of ``POST /v1/explorer/verify``: a certificate as JSON, a form upload
@@ -163,7 +144,7 @@ _VERIFY_BODY: dict[str, Any] = {
 
 def _error_json(exc: ExplorerError) -> JSONResponse:
     return JSONResponse(
-        {"error": {"code": exc.code, "message": exc.message}},
+        error_body(exc.code, exc.message),
         status_code=exc.status,
         headers={"X-Content-Type-Options": "nosniff"},
     )
@@ -176,7 +157,8 @@ def _as_explorer_error(exc: LedgerError) -> ExplorerError:
         return ExplorerError("invalid_serial", exc.message)
     if exc.code == "invalid_query":
         return ExplorerError("bad_cursor", exc.message)
-    return ExplorerError(exc.code, exc.message, 400)
+    # any other code from a lower layer: its status in the shared table (400 if unlisted)
+    return ExplorerError(exc.code, exc.message)
 
 
 def _json_url(kind: str, ident: str | int) -> str:

@@ -2,7 +2,9 @@
 explorer's error type with its stable codes.
 
 An :class:`ExplorerError` becomes a 4xx HTML page or ``{"error": {"code", "message"}}``;
-its HTTP status comes from :data:`STATUS_BY_CODE`.
+its HTTP status comes from the table the node's API uses too
+(``ledger.api_errors.STATUS_BY_CODE``); :data:`EXPLORER_CODES` are the codes the explorer
+answers.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import re
 from typing import TypeGuard
 
 from chaincode.schema import ID_RE
+from ledger.api_errors import ApiError
 
 __all__ = [
     "DEFAULT_PAGE",
     "MAX_PAGE",
-    "STATUS_BY_CODE",
+    "EXPLORER_CODES",
     "ExplorerError",
     "parse_after",
     "parse_height",
@@ -32,47 +35,20 @@ _HEX64_RE = re.compile(r"[0-9a-fA-F]{64}")
 _CURSOR_RE = re.compile(r"[A-Za-z0-9._:/-]{1,200}")  # MAX_CURSOR_LEN
 _PERIOD_RE = re.compile(r"[0-9]{4}(-[0-9A-Za-z]{1,9})?")
 
-STATUS_BY_CODE: dict[str, int] = {
-    "bad_height": 400,
-    "bad_tx_id": 400,
-    "bad_id": 400,
-    "bad_limit": 400,
-    "bad_cursor": 400,
-    "bad_query": 400,
-    "bad_period": 400,
-    "invalid_serial": 400,
-    "no_certificate": 400,
-    "not_json": 400,
-    "malformed_certificate": 400,
-    "malformed_form": 400,
-    "unknown_block": 404,
-    "unknown_tx": 404,
-    "unknown_account": 404,
-    "unknown_org": 404,
-    "unknown_project": 404,
-    "unknown_plot": 404,
-    "unknown_report": 404,
-    "unknown_attestation": 404,
-    "unknown_batch": 404,
-    "unknown_retirement": 404,
-    "unknown_serial": 404,
-    "not_found": 404,
-    "upload_too_large": 413,
-    "unsupported_media_type": 415,
-    "certificate_unavailable": 503,
-    "verifier_unavailable": 503,
-}
+#: Every code the explorer answers (its status: ``ledger.api_errors.STATUS_BY_CODE``).
+EXPLORER_CODES: tuple[str, ...] = (
+    "bad_height", "bad_tx_id", "bad_id", "bad_limit", "bad_cursor", "bad_query", "bad_period",
+    "invalid_serial", "no_certificate", "not_json", "malformed_certificate", "malformed_form",
+    "unknown_block", "unknown_tx", "unknown_account", "unknown_org", "unknown_project",
+    "unknown_plot", "unknown_report", "unknown_attestation", "unknown_batch",
+    "unknown_retirement", "unknown_serial", "not_found", "upload_too_large",
+    "unsupported_media_type", "certificate_unavailable", "verifier_unavailable",
+)
 
 
-class ExplorerError(Exception):
-    """A request the explorer refuses: a stable ``code``, a message for people, a 4xx (or
-    503 when a node-supplied service is missing) status."""
-
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status if status is not None else STATUS_BY_CODE.get(code, 400)
+class ExplorerError(ApiError):
+    """A request the explorer refuses: a stable ``code``, a message for people, and the
+    code's one status (4xx, or 503 when a node-supplied service is missing)."""
 
 
 def parse_height(text: str) -> int:

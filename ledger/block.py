@@ -163,6 +163,7 @@ class Block:
         if not isinstance(obj, Mapping) or set(obj) != {"header", "results", "txs"}:
             raise BlockError("malformed_block", "a block has exactly header, results, txs")
         header = BlockHeader.from_json(obj["header"])
+        # blocks read from disk or from a node (auditor, certificates) are untrusted input
         if not isinstance(obj["txs"], list) or len(obj["txs"]) > MAX_BLOCK_TXS:
             raise BlockError("malformed_block", f"a block has at most {MAX_BLOCK_TXS} txs")
         txs = tuple(parse_transaction(t, chain_id=header.chain_id) for t in obj["txs"])

@@ -266,6 +266,8 @@ def check_body(
     ``is_committed(tx_id)``), ``bad_signature`` (transactions for which ``is_verified(tx)``
     is false are verified, then ``on_verified(tx)`` is told)."""
     height = header.height
+    # repeats the parsers' limit (BlockCodec, Block.from_json) so the rule holds for a
+    # body from any caller (the auditor runs it on the blocks it reads)
     if len(txs) > MAX_BLOCK_TXS:
         raise NextBlockError(
             "too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions",
@@ -299,6 +301,8 @@ def check_body(
                     "bad_results", f"block {height}: result/tx order mismatch at {index}",
                     tx.tx_id, res.get("tx_id"),
                 )
+    # replay: a peer's or a stored block is untrusted (admission checked only this node's
+    # own mempool transactions, and only against the chain as it was then)
     seen: set[str] = set()
     for index, tx in enumerate(txs):
         if tx.tx_id in seen:

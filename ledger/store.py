@@ -178,11 +178,14 @@ class Store:
 
         Checks (``StoreError`` with the code named): the store is initialised
         (``not_initialised``); ``block.height == latest_height() + 1`` (``wrong_height``);
-        ``prev_hash`` is the latest block hash (``wrong_prev_hash``); the chain id matches
-        (``wrong_chain``); the certificate names this height and block hash
+        ``prev_hash`` is the latest block hash (``wrong_prev_hash``); the certificate names
+        this height and block hash
         (``commit_mismatch``); ``state_root`` equals the header's and
         ``next_state_root(previous root, writes)`` (``state_root_mismatch``). Signatures
-        are the caller's business (the application verifies the certificate).
+        are the caller's business (the application verifies the certificate). The
+        chain id is not checked here: the one caller, ``Application.commit_block``, passes
+        a block whose header ``check_header`` checked (``wrong_chain``) or that it built
+        itself, under a certificate verified for this chain's id.
 
         ``extra_index`` entries are stored under the ``x/`` prefix in the same batch.
         """
@@ -198,8 +201,6 @@ class Store:
             raise StoreError(
                 "wrong_prev_hash", f"block {header.height} does not link to the latest block"
             )
-        if header.chain_id != self.chain_id():
-            raise StoreError("wrong_chain", f"block is for chain {header.chain_id!r}")
         block_hash = block.hash()
         if commit.height != header.height or commit.block_hash != block_hash:
             raise StoreError("commit_mismatch", "the certificate is for another block")

@@ -24,6 +24,7 @@ from ledger.store import Store
 from node.api.service import Node
 from node.chain.app import Application
 from node.chain.blockcodec import BlockCodec
+from node.chain.verified import DEFAULT_MAX_ENTRIES, VerifiedTxs
 from node.consensus import ConsensusConfig
 from node.driver.asyncio_driver import (
     CORE_DROP_REASONS,
@@ -39,7 +40,6 @@ from node.net.handshake import LocalIdentity
 from node.net.p2p import Peer, PeerManager, TransportCounters
 from node.ops.metrics import Registry
 from node.sync.blocksync import BlockSync
-from node.txpool.admission import VerifiedCache
 from node.txpool.gossip import TxGossip
 from node.txpool.mempool import Mempool
 
@@ -98,11 +98,12 @@ class NodeRuntime:
         self.key = key
         self.store = store
         self.registry = Registry()
-        self.mempool = Mempool(config.mempool_max_txs, config.mempool_max_bytes)
-        self.verified = VerifiedCache()
-        self.app = Application(store, executor or Executor(), genesis,
-                               is_verified=self.mempool.is_verified,
-                               on_verified=self.verified.add)
+        # The one verified-transaction set: the mempool (and its admission) and the
+        # application share it; room for a full mempool and as much again of proposals.
+        self.verified = VerifiedTxs(max(DEFAULT_MAX_ENTRIES, 2 * config.mempool_max_txs))
+        self.mempool = Mempool(config.mempool_max_txs, config.mempool_max_bytes,
+                               verified=self.verified)
+        self.app = Application(store, executor or Executor(), genesis, verified=self.verified)
         self.codec = BlockCodec(genesis.chain_id, self.mempool.by_json_key)
         self.dropped = self.registry.counter(
             "fcl_messages_dropped_total",
@@ -138,7 +139,6 @@ class NodeRuntime:
             on_txs=self._gossip_txs,
             status_extra=self.status_extra,
             metrics=self.registry,
-            verified=self.verified,
         )
         self._peer_keys = frozenset(p.pub_key for p in config.peer_addresses())
         if networked:

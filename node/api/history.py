@@ -34,45 +34,29 @@ from collections.abc import Callable
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from ledger.api_errors import ApiError, error_body, error_responses, status_of
 from ledger.merkle import AppendOnlyMerkleTree
 from ledger.store import Store
-from node.api.openapi_errors import error_doc
 
-__all__ = ["HISTORY_ERROR_STATUS", "create_history_router"]
+__all__ = ["HISTORY_ERRORS", "create_history_router"]
 
 _NUMBER_RE = re.compile(r"^[0-9]{1,18}\Z")
 
-HISTORY_ERROR_STATUS: dict[str, int] = {
-    "missing_parameter": 400,
-    "bad_number": 400,
-    "bad_range": 400,
-    "beyond_chain": 404,
-    "internal_error": 500,
-}
+#: The codes the history routes answer (statuses: ``ledger.api_errors.STATUS_BY_CODE``).
+HISTORY_ERRORS: tuple[str, ...] = ("missing_parameter", "bad_number", "bad_range", "beyond_chain")
 
-
-_ERRORS = error_doc(HISTORY_ERROR_STATUS, "missing_parameter", "bad_number", "bad_range",
-                    "beyond_chain")
-
-
-class _Refused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+_ERRORS = error_responses(HISTORY_ERRORS)
 
 
 def _error(code: str, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=HISTORY_ERROR_STATUS[code]
-    )
+    return JSONResponse(error_body(code, message), status_code=status_of(code))
 
 
 def _number(name: str, text: str | None) -> int:
     if text is None:
-        raise _Refused("missing_parameter", f"the query parameter {name} is required")
+        raise ApiError("missing_parameter", f"the query parameter {name} is required")
     if not _NUMBER_RE.match(text):
-        raise _Refused("bad_number", f"{name} must be a whole number (at most 18 digits)")
+        raise ApiError("bad_number", f"{name} must be a whole number (at most 18 digits)")
     return int(text)
 
 
@@ -135,10 +119,10 @@ def create_history_router(
             old = _number("old_size", old_size)
             new = _number("new_size", new_size)
             if old > new:
-                raise _Refused("bad_range", f"old_size {old} is larger than new_size {new}")
+                raise ApiError("bad_range", f"old_size {old} is larger than new_size {new}")
             tree, size = tree_and_size()
             if new > size:
-                raise _Refused("beyond_chain", f"new_size {new}: the chain has {size} blocks")
+                raise ApiError("beyond_chain", f"new_size {new}: the chain has {size} blocks")
             with own.lock if tree is own.tree else contextlib.nullcontext():
                 body = {
                     "old_size": old,
@@ -147,7 +131,7 @@ def create_history_router(
                     "new_root": tree.root_at(new).hex(),
                     "proof": [p.hex() for p in tree.consistency_proof(old, new)],
                 }
-        except _Refused as exc:
+        except ApiError as exc:
             return _error(exc.code, exc.message)
         return JSONResponse(body)
 
@@ -161,15 +145,15 @@ def create_history_router(
             i = _number("index", index)
             n = _number("size", size)
             if n == 0:
-                raise _Refused("bad_range", "the tree of size 0 has no leaves")
+                raise ApiError("bad_range", "the tree of size 0 has no leaves")
             if i >= n:
-                raise _Refused("bad_range", f"index {i} is not below size {n}")
+                raise ApiError("bad_range", f"index {i} is not below size {n}")
             tree, chain = tree_and_size()
             if n > chain:
-                raise _Refused("beyond_chain", f"size {n}: the chain has {chain} blocks")
+                raise ApiError("beyond_chain", f"size {n}: the chain has {chain} blocks")
             block_hash = get_store().get_block_hash(i + 1)
             if block_hash is None:
-                raise _Refused("internal_error", f"block {i + 1} has no stored hash")
+                raise ApiError("internal_error", f"block {i + 1} has no stored hash")
             with own.lock if tree is own.tree else contextlib.nullcontext():
                 body = {
                     "index": i,
@@ -179,7 +163,7 @@ def create_history_router(
                     "root": tree.root_at(n).hex(),
                     "proof": [p.hex() for p in tree.inclusion_proof(i, n)],
                 }
-        except _Refused as exc:
+        except ApiError as exc:
             return _error(exc.code, exc.message)
         return JSONResponse(body)
 

@@ -30,9 +30,12 @@ import json
 import logging
 import resource
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ledger.api_errors import error_body, status_of
 
 __all__ = ["DESCRIPTOR_RESERVE", "HttpLimits", "descriptor_budget", "guarded_protocol"]
 
@@ -71,9 +74,11 @@ def descriptor_budget(wanted: int, reserve: int = DESCRIPTOR_RESERVE) -> tuple[i
     return max(16, min(wanted, soft - reserve)), soft
 
 
-def _response(status: int, reason: str, code: str, message: str) -> bytes:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode("ascii")
-    head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+def _response(code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 error answer for ``code``, its status from the shared table."""
+    status = HTTPStatus(status_of(code))
+    body = json.dumps(error_body(code, message)).encode("ascii")
+    head = (f"HTTP/1.1 {status.value} {status.phrase}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n")
     return head.encode("ascii") + body
 
@@ -94,11 +99,11 @@ def guarded_protocol(limits: HttpLimits) -> type[asyncio.Protocol]:
             super().connection_made(transport)
             address = self.client[0] if self.client else ""
             if cls.open_connections >= limits.max_connections:
-                self._refuse(503, "Service Unavailable", "too_many_connections",
+                self._refuse("too_many_connections",
                              "the node has too many open connections; try again shortly")
                 return
             if cls.per_address.get(address, 0) >= limits.max_connections_per_address:
-                self._refuse(429, "Too Many Requests", "too_many_connections_from_address",
+                self._refuse("too_many_connections_from_address",
                              f"at most {limits.max_connections_per_address} connections "
                              "from one address; close some and try again")
                 return
@@ -107,9 +112,9 @@ def guarded_protocol(limits: HttpLimits) -> type[asyncio.Protocol]:
             cls.open_connections += 1
             self._arm(limits.header_timeout_s, self._head_too_slow)
 
-        def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
+        def _refuse(self, code: str, message: str) -> None:
             type(self).refused += 1
-            self.transport.write(_response(status, reason, code, message))
+            self.transport.write(_response(code, message))
             self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
@@ -140,7 +145,7 @@ def guarded_protocol(limits: HttpLimits) -> type[asyncio.Protocol]:
             if not self.transport.is_closing():
                 type(self).timed_out += 1
                 self.transport.write(_response(
-                    408, "Request Timeout", "request_timeout",
+                    "request_timeout",
                     f"no complete request head within {limits.header_timeout_s:g} s"))
                 self.transport.close()
 

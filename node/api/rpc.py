@@ -1,7 +1,9 @@
 """The node's HTTP API (FastAPI).
 
 Every error, including FastAPI's own (unknown route, wrong method, bad path parameter),
-has one JSON shape: ``{"error": {"code": "<stable code>", "message": "<for people>"}}``.
+has one JSON shape: ``{"error": {"code": "<stable code>", "message": "<for people>"}}``,
+and each code one HTTP status: the table ``ledger.api_errors.STATUS_BY_CODE``, which the
+explorer uses too.
 Request bodies are limited to 1 MiB before anything is parsed: by ``Content-Length``
 when given, and by counting what is actually read.
 
@@ -37,9 +39,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledger.api_errors import (
+    PASSTHROUGH_CODES,
+    STATUS_BY_CODE,
+    ApiError,
+    error_body,
+    error_responses,
+    status_of,
+)
 from ledger.errors import LedgerError
 from node.api import certificates, history
-from node.api.openapi_errors import error_doc
 from node.api.service import VERSION, Node
 from node.ops.metrics import CONTENT_TYPE
 from node.txpool.admission import MAX_RAW_TX_BYTES, decode_json_flagged
@@ -60,71 +69,31 @@ MAX_BATCH_TXS = 1000
 _TX_ID_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
 _HEIGHT_RE = re.compile(r"^[0-9]{1,18}\Z")
 
-STATUS_BY_CODE: dict[str, int] = {
-    "malformed_json": 400,
-    "malformed_tx": 400,
-    "malformed_request": 400,
-    "bad_tx_id": 400,
-    "bad_height": 400,
-    "bad_request": 400,
-    "wrong_chain": 422,
-    "bad_signature": 422,
-    "unknown_tx": 404,
-    "unknown_block": 404,
-    "unknown_retirement": 404,
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "duplicate_tx": 409,
-    "tx_too_large": 413,
-    "request_too_large": 413,
-    "internal_error": 500,
-    "mempool_full": 503,
-    "halted": 503,
-    "certificate_unavailable": 503,
-}
-
-
-class ApiError(Exception):
-    """An error answered as ``{"error": {"code", "message"}}`` with ``status``."""
-
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status if status is not None else STATUS_BY_CODE.get(code, 400)
-
-
-def safe_text(text: str) -> str:
-    """``text`` made encodable as UTF-8: a lone surrogate (which a client can put in a JSON
-    object key, and which an error message may quote) becomes ``\\udXXX``."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
 
 def error_response(code: str, message: str, status: int | None = None) -> JSONResponse:
-    status = status if status is not None else STATUS_BY_CODE.get(code, 400)
-    return JSONResponse({"error": {"code": code, "message": safe_text(message)}},
-                        status_code=status)
+    """The error answer for ``code``: its one status from the shared table
+    (``ledger.api_errors``); ``status`` only for a code whose status is the framework's
+    (``PASSTHROUGH_CODES``)."""
+    if status is None or code not in PASSTHROUGH_CODES:
+        status = status_of(code)
+    return JSONResponse(error_body(code, message), status_code=status)
 
 
 async def read_body(request: Request, limit: int, code: str) -> bytes:
-    """The request body, refusing (``code``, 413) anything over ``limit`` bytes: first by
+    """The request body, refusing (``code``, a 413 code) anything over ``limit`` bytes: first by
     the declared ``Content-Length``, then by what actually arrives."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not (declared.isascii() and declared.isdigit()):
             raise ApiError("bad_request", "Content-Length is not a number")
         if int(declared) > limit:
-            raise ApiError(code, f"request body larger than {limit} bytes", 413)
+            raise ApiError(code, f"request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(code, f"request body larger than {limit} bytes", 413)
+            raise ApiError(code, f"request body larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -153,7 +122,7 @@ _TX_SCHEMA: dict[str, Any] = {
 
 
 def _error_doc(*codes: str) -> dict[int | str, dict[str, Any]]:
-    return error_doc(STATUS_BY_CODE, *codes)
+    return error_responses(codes)
 
 
 def certificate_router(node: Node, builder: Any) -> APIRouter:
@@ -201,7 +170,7 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
     # -- errors: one shape for everything --------------------------------------------------
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.code, exc.message, exc.status)
+        return error_response(exc.code, exc.message)
 
     @app.exception_handler(LedgerError)
     async def _ledger_error(_: Request, exc: LedgerError) -> JSONResponse:
@@ -212,7 +181,7 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
         errors = exc.errors()
         where = ".".join(str(p) for p in errors[0].get("loc", ())) if errors else ""
         what = errors[0].get("msg", "invalid") if errors else "invalid request"
-        return error_response("bad_request", f"{where}: {what}" if where else str(what), 400)
+        return error_response("bad_request", f"{where}: {what}" if where else str(what))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -222,7 +191,7 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error in %s %s", request.method, request.url.path)
-        return error_response("internal_error", "internal error; see the node's log", 500)
+        return error_response("internal_error", "internal error; see the node's log")
 
     # -- transactions ----------------------------------------------------------------------
     def _accepting() -> None:
@@ -245,6 +214,7 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
     )
     async def submit_tx(request: Request) -> JSONResponse:
         _accepting()
+        # the one raw-size check of a client's transaction (Admission.admit_raw relies on it)
         raw = await read_body(request, min(MAX_BODY_BYTES, MAX_RAW_TX_BYTES), "tx_too_large")
         tx_id = node.submit_raw(raw)
         return JSONResponse({"status": "pending", "tx_id": tx_id}, status_code=202)

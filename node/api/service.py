@@ -19,7 +19,7 @@ from ledger.store import Store
 from ledger.tx import Transaction
 from node.chain.app import Application
 from node.ops.metrics import Counter, Registry
-from node.txpool.admission import Admission, VerifiedCache
+from node.txpool.admission import Admission
 from node.txpool.mempool import Mempool
 
 __all__ = ["Node", "VERSION"]
@@ -43,7 +43,6 @@ class Node:
         on_txs: Callable[[list[Transaction]], None] = lambda txs: None,
         status_extra: Callable[[], dict[str, Any]] | None = None,
         metrics: Registry | None = None,
-        verified: VerifiedCache | None = None,
     ) -> None:
         self.moniker = moniker
         self.genesis = genesis
@@ -51,7 +50,7 @@ class Node:
         self.store = store
         self.app = app
         self.mempool = mempool
-        self.admission = Admission(genesis.chain_id, store, mempool, verified)
+        self.admission = Admission(genesis.chain_id, store, mempool)
         self.on_admit = on_admit
         self.on_txs = on_txs
         self.status_extra = status_extra

@@ -21,7 +21,7 @@ it on one worker thread).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from chaincode.executor import Executor
@@ -43,6 +43,7 @@ from ledger.state import Overlay, StateReader, WriteSet, genesis_state_root
 from ledger.store import Store
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
+from node.chain.verified import VerifiedTxs
 
 __all__ = ["Application", "ChainTip", "Writes", "init_store"]
 
@@ -110,23 +111,20 @@ class Application:
         executor: Executor,
         genesis: Genesis,
         *,
-        is_verified: Callable[[Transaction], bool] | None = None,
-        on_verified: Callable[[Transaction], None] | None = None,
+        verified: VerifiedTxs | None = None,
     ) -> None:
         """Open the chain in ``store`` (writing the genesis state if it is empty).
 
-        ``is_verified(tx)`` says whether this exact transaction (payload and signatures)
-        was already verified on this node -- the mempool's :meth:`Mempool.is_verified`; such
-        transactions are not verified again in :meth:`validate_block`. ``on_verified(tx)``
-        is told of each transaction :meth:`check_block` did verify (called on the thread
-        that checks blocks)."""
+        ``verified`` is the node's one :class:`~node.chain.verified.VerifiedTxs` (shared
+        with the mempool and admission; a private one if not given): transactions in it
+        are not verified again when a block is checked, those a block check does verify
+        are recorded in it, and the transactions of each committed block leave it."""
         init_store(store, executor, genesis)
         self.store = store
         self.executor = executor
         self.genesis = genesis
         self.chain_id = genesis.chain_id
-        self._is_verified = is_verified or (lambda tx: False)
-        self._on_verified = on_verified or (lambda tx: None)
+        self.verified = verified if verified is not None else VerifiedTxs()
         self.history = AppendOnlyMerkleTree()
         for block_hash in store.block_hashes():
             self.history.append(block_hash)
@@ -179,6 +177,8 @@ class Application:
         tip = self.tip
         if time_ms <= tip.time:
             raise NextBlockError("bad_time", f"block time {time_ms} is not after {tip.time}")
+        # the drivers reap at most the operator's max_block_txs, which nothing else holds
+        # to MAX_BLOCK_TXS: this keeps a block this node makes one its peers accept
         if len(txs) > MAX_BLOCK_TXS:
             raise NextBlockError("too_many_txs", f"a block holds at most {MAX_BLOCK_TXS} transactions")
         height = tip.height + 1
@@ -232,6 +232,8 @@ class Application:
         self, block: Block, *, trust_txs_root: bool, results: Sequence[dict] | None
     ) -> tuple[Block, Writes]:
         header = block.header
+        # the whole next-block rule: its wrong_chain repeats BlockCodec's for peer blocks,
+        # but validate_block also takes blocks from any caller (solo, bench, tests)
         check_header(self.predecessor(), header)
         check_body(
             header,
@@ -239,8 +241,8 @@ class Application:
             results,
             check_txs_root=not trust_txs_root,
             is_committed=lambda tx_id: self.store.get_tx_location(tx_id) is not None,
-            is_verified=self._is_verified,
-            on_verified=self._on_verified,
+            is_verified=self.verified.__contains__,
+            on_verified=self.verified.add,
         )
         results_, writes, state_root, next_hash = self._execute(
             header.height, header.time, header.proposer, block.txs
@@ -268,6 +270,7 @@ class Application:
             self.store.commit_block(block, certificate, writes, block.header.state_root)
         except LedgerError as exc:
             raise BlockError(exc.code, exc.message) from exc
+        self.verified.discard(block.txs)
         self.history.append(bytes.fromhex(block_hash))
         self.tip = ChainTip(
             height=block.height,

@@ -55,9 +55,11 @@ class BlockCodec:
         if not isinstance(obj, Mapping) or set(obj) != {"header", "results", "txs"}:
             raise BlockError("malformed_block", "a block has exactly header, results, txs")
         header = BlockHeader.from_json(obj["header"])
+        # a peer's proposal or synced block is untrusted: refuse another chain before parsing
         if header.chain_id != self.chain_id:
             raise BlockError("wrong_chain", f"block is for chain {header.chain_id!r}")
         raw_txs, results = obj["txs"], obj["results"]
+        # bound the work before parsing a peer's transactions (check_body repeats it later)
         if not isinstance(raw_txs, list) or len(raw_txs) > MAX_BLOCK_TXS:
             raise BlockError("malformed_block", f"a block has at most {MAX_BLOCK_TXS} txs")
         if not isinstance(results, list) or len(results) != len(raw_txs):
@@ -67,7 +69,7 @@ class BlockCodec:
         txs: list[Transaction] = []
         for raw in raw_txs:
             tx = self.known(tx_json_key(raw)) if isinstance(raw, dict) else None
-            if tx is None:
+            if tx is None:  # a peer's transaction: shape, size and chain id, as at admission
                 tx = parse_transaction(raw, chain_id=self.chain_id)
                 self.parsed += 1
             else:

@@ -3,7 +3,9 @@ mempool, each refusal with a stable code.
 
 Order (cheapest first, so a flood of bad input costs little):
 
-1. size of the raw bytes (``tx_too_large``);
+1. size of the raw bytes (``tx_too_large``): checked once, where the bytes enter -- the
+   HTTP route reads at most :data:`MAX_RAW_TX_BYTES` of a body (``node/api/rpc.py``
+   ``read_body``); gossip hands over decoded items from frames the p2p layer bounded;
 2. JSON decoding: UTF-8, no duplicate keys, no NaN/Infinity (``malformed_json``);
 3. no floats anywhere (``malformed_tx``, naming the field, e.g. ``payload.args.area``);
 4. structure, canonical encodability and canonical size via ``ledger.tx.parse_transaction``
@@ -11,8 +13,10 @@ Order (cheapest first, so a flood of bad input costs little):
 5. replay: the id is neither committed (store index) nor pending (``duplicate_tx``);
 6. room in the mempool (``mempool_full``), before the costly step;
 7. signatures, verified once here and never again on this node (``bad_signature``) --
-   unless this node already verified exactly this transaction in a proposal that came
-   before it (:class:`VerifiedCache`).
+   unless this node already verified exactly this transaction (same payload and
+   signatures) in a proposal that came before it: the node's one
+   :class:`~node.chain.verified.VerifiedTxs`, which the mempool holds and records every
+   admitted transaction in.
 
 A refused transaction changes nothing.
 """
@@ -20,17 +24,16 @@ A refused transaction changes nothing.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from typing import Any, Protocol
 
 from ledger.errors import TxError
 from ledger.tx import MAX_TX_BYTES, Transaction, parse_transaction
 from node.chain.blockcodec import tx_json_key
+from node.chain.verified import VerifiedTxs
 from node.txpool.mempool import Mempool
 
 __all__ = [
     "Admission",
-    "VerifiedCache",
     "MAX_RAW_TX_BYTES",
     "TxIndex",
     "decode_json",
@@ -130,25 +133,6 @@ def tx_size(tx: Transaction) -> int:
     return len(tx.payload_bytes) + 130 * len(tx.signatures) + 32
 
 
-class VerifiedCache:
-    """Transactions whose signatures this node verified outside the mempool (in a proposal
-    that arrived before the gossip carrying them), so that admitting them afterwards does
-    not verify them again. Bounded; keyed by id, and the signatures must match too. Filled
-    on the application thread, read on the event loop (single dict operations)."""
-
-    def __init__(self, max_entries: int = 50_000) -> None:
-        self.max_entries = max_entries
-        self._sigs: OrderedDict[str, tuple[str, ...]] = OrderedDict()
-
-    def add(self, tx: Transaction) -> None:
-        self._sigs[tx.tx_id] = tx.signatures
-        if len(self._sigs) > self.max_entries:
-            self._sigs.popitem(last=False)
-
-    def __contains__(self, tx: object) -> bool:
-        return isinstance(tx, Transaction) and self._sigs.get(tx.tx_id) == tx.signatures
-
-
 class Admission:
     """Checks transactions for one chain against one store and mempool."""
 
@@ -157,18 +141,16 @@ class Admission:
         chain_id: str,
         index: TxIndex,
         mempool: Mempool,
-        verified: VerifiedCache | None = None,
+        verified: VerifiedTxs | None = None,
     ) -> None:
+        """``verified`` is the node's one verified set; it must be the mempool's (the
+        default), so that what admission verifies and pools is known to block checks."""
+        if verified is not None and verified is not mempool.verified:
+            raise ValueError("admission and the mempool must share one VerifiedTxs")
         self.chain_id = chain_id
         self.index = index
         self.mempool = mempool
-        self.verified = verified
-
-    def parse_raw(self, raw: bytes) -> Any:
-        """Steps 1-2: size and JSON decoding of one transaction's bytes."""
-        if len(raw) > MAX_RAW_TX_BYTES:
-            raise TxError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
-        return decode_json(raw)
+        self.verified = mempool.verified
 
     def check(self, obj: Any, *, floats: bool = True) -> Transaction:
         """Steps 3-7 on a decoded transaction; returns it verified (not yet pooled).
@@ -185,6 +167,7 @@ class Admission:
                     f"{path}: floats are not allowed (found {literal}); use an integer or "
                     "a decimal string",
                 )
+        # the boundary for client and gossip transactions: shape, canonical size, chain id
         tx = parse_transaction(obj, chain_id=self.chain_id)
         location = self.index.get_tx_location(tx.tx_id)
         if location is not None:
@@ -194,9 +177,9 @@ class Admission:
             )
         if tx.tx_id in self.mempool:
             raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
-        self.mempool.check_room(tx_size(tx))
-        if self.verified is None or tx not in self.verified:
-            tx.verify_signatures()
+        self.mempool.check_room(tx_size(tx))  # before the costly step; Mempool.add holds it too
+        if tx not in self.verified:
+            tx.verify_signatures()  # recorded in self.verified when the mempool adds it
         return tx
 
     def admit(self, obj: Any, *, floats: bool = True) -> Transaction:
@@ -206,8 +189,7 @@ class Admission:
         return tx
 
     def admit_raw(self, raw: bytes) -> Transaction:
-        """Check raw bytes of one transaction and add it to the mempool."""
-        if len(raw) > MAX_RAW_TX_BYTES:
-            raise TxError("tx_too_large", f"a transaction is at most {MAX_TX_BYTES} bytes")
+        """Check raw bytes of one transaction and add it to the mempool. The caller bounds
+        ``raw`` (step 1: the HTTP route reads at most :data:`MAX_RAW_TX_BYTES`)."""
         obj, floats = decode_json_flagged(raw)
         return self.admit(obj, floats=floats)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from ledger.errors import TxError
 from ledger.tx import Transaction
+from node.chain.verified import VerifiedTxs
 
 __all__ = ["Mempool"]
 
@@ -21,11 +22,22 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 class Mempool:
-    """FIFO of verified transactions keyed by tx id."""
+    """FIFO of verified transactions keyed by tx id.
 
-    def __init__(self, max_txs: int = DEFAULT_MAX_TXS, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    ``verified`` is the node's one :class:`~node.chain.verified.VerifiedTxs` (a new one if
+    not given): every transaction added here is recorded in it, so that a block carrying
+    it is not verified again (``Application``), and admission consults it."""
+
+    def __init__(
+        self,
+        max_txs: int = DEFAULT_MAX_TXS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        *,
+        verified: VerifiedTxs | None = None,
+    ) -> None:
         if max_txs < 1 or max_bytes < 1:
             raise ValueError("mempool limits must be positive")
+        self.verified = verified if verified is not None else VerifiedTxs()
         self.max_txs = max_txs
         self.max_bytes = max_bytes
         self._txs: OrderedDict[str, tuple[Transaction, int]] = OrderedDict()
@@ -48,13 +60,6 @@ class Mempool:
         entry = self._txs.get(tx_id)
         return None if entry is None else entry[0]
 
-    def is_verified(self, tx: Transaction) -> bool:
-        """True if exactly this transaction (same payload *and* signatures) was admitted,
-        so its signatures need not be checked again. The tx id covers the payload only,
-        so the signatures are compared too."""
-        entry = self._txs.get(tx.tx_id)
-        return entry is not None and entry[0].signatures == tx.signatures
-
     def check_room(self, size: int) -> None:
         """Raise ``TxError('mempool_full')`` unless a transaction of ``size`` bytes fits."""
         if len(self._txs) >= self.max_txs or self._bytes + size > self.max_bytes:
@@ -71,16 +76,20 @@ class Mempool:
         return self._by_json.get(key)
 
     def add(self, tx: Transaction, size: int, json_key: str | None = None) -> None:
-        """Append a verified transaction of canonical size ``size``; ``json_key`` (its
-        ``tx_json_key``) lets block decoding reuse it.
+        """Append a verified transaction of canonical size ``size`` (and record it in
+        :attr:`verified`); ``json_key`` (its ``tx_json_key``) lets block decoding reuse it.
 
         Raises ``TxError('duplicate_tx')`` if its id is already held and
         ``TxError('mempool_full')`` if a limit would be exceeded; nothing changes then."""
+        # Kept though admission checked both just before: these hold the pool's own
+        # invariants (one entry per id, its bounds) for every caller, and admission had to
+        # check first, before the costly signature step, for client and gossip input.
         if tx.tx_id in self._txs:
             raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
         self.check_room(size)
         self._txs[tx.tx_id] = (tx, size)
         self._bytes += size
+        self.verified.add(tx)
         if json_key is not None:
             self._by_json[json_key] = tx
             self._json_of[tx.tx_id] = json_key

@@ -34,7 +34,7 @@ class Chain:
         self.key = key
         self.app = Application(
             self.store, Executor(), genesis,
-            is_verified=mempool.is_verified if mempool is not None else None,
+            verified=mempool.verified if mempool is not None else None,
         )
 
     def build(self, txs: list[Transaction], time_ms: int | None = None) -> tuple[Block, list]:

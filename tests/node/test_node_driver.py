@@ -226,7 +226,7 @@ def test_driver_persists_before_sending_and_makes_no_empty_blocks(
     async def scenario() -> None:
         store = Store(tmp_path / "db")
         pool = Mempool()
-        app = Application(store, Executor(), genesis, is_verified=pool.is_verified)
+        app = Application(store, Executor(), genesis, verified=pool.verified)
         network = RecordingNetwork(log)
         driver = ConsensusDriver(
             app, pool, validator_key, codec=BlockCodec(app.chain_id, pool.by_json_key),
@@ -285,7 +285,7 @@ def test_a_proposal_that_is_not_a_block_is_refused_also_with_debug_logging(
     async def scenario() -> object:
         store = Store(tmp_path / "db")
         pool = Mempool()
-        app = Application(store, Executor(), genesis, is_verified=pool.is_verified)
+        app = Application(store, Executor(), genesis, verified=pool.verified)
         driver = ConsensusDriver(
             app, pool, validator_key, codec=BlockCodec(app.chain_id, pool.by_json_key),
             sign_file=SignStateFile(tmp_path / "ss"), metrics=metrics,
@@ -458,11 +458,12 @@ def test_a_transaction_verified_in_a_proposal_is_not_verified_again_at_admission
     tmp_path: Path, genesis, validator_key, regulator_key, monkeypatch
 ) -> None:
     from ledger.tx import Transaction
-    from node.txpool.admission import Admission, VerifiedCache
+    from node.chain.verified import VerifiedTxs
+    from node.txpool.admission import Admission
 
-    cache = VerifiedCache(max_entries=2)
+    cache = VerifiedTxs(max_entries=2)
     proposer = Application(Store(tmp_path / "a"), Executor(), genesis)
-    checker = Application(Store(tmp_path / "b"), Executor(), genesis, on_verified=cache.add)
+    checker = Application(Store(tmp_path / "b"), Executor(), genesis, verified=cache)
     try:
         txs = [notary_tx(regulator_key, f"v{i}") for i in range(3)]
         block, _ = proposer.build_block(txs, GENESIS_TIME + 1, validator_key.public_key_hex)
@@ -478,8 +479,8 @@ def test_a_transaction_verified_in_a_proposal_is_not_verified_again_at_admission
             original(self)
 
         monkeypatch.setattr(Transaction, "verify_signatures", counting)
-        admission = Admission(genesis.chain_id, checker.store, Mempool(), cache)
-        for tx in txs:
+        admission = Admission(genesis.chain_id, checker.store, Mempool(verified=cache), cache)
+        for tx in reversed(txs):  # the two remembered first: admitting one makes it newest
             admission.admit(tx.to_json())
         assert calls == [txs[0].tx_id]
     finally:

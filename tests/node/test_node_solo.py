@@ -27,7 +27,7 @@ def store(tmp_path: Path):
 
 def driver_for(store, genesis, key, clock=lambda: GENESIS_TIME, **kw) -> SoloDriver:
     pool = Mempool()
-    app = Application(store, Executor(), genesis, is_verified=pool.is_verified)
+    app = Application(store, Executor(), genesis, verified=pool.verified)
     return SoloDriver(app, pool, key, clock_ms=clock, **kw)
 
 

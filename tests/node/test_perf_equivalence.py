@@ -464,7 +464,7 @@ def node_scenario(tmp: Path) -> dict[str, Any]:
     store = Store(tmp / "store")
     try:
         mempool = Mempool(max_txs=10**6, max_bytes=2**30)
-        app = Application(store, Executor(), genesis, is_verified=mempool.is_verified)
+        app = Application(store, Executor(), genesis, verified=mempool.verified)
         driver = SoloDriver(app, mempool, validator, max_block_txs=25)
         hashes = []
         stored = []

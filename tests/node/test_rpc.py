@@ -26,7 +26,7 @@ class Env:
     def __init__(self, path: Path, genesis: Genesis, key: PrivateKey, max_txs: int = 100):
         self.store = Store(path)
         self.mempool = Mempool(max_txs=max_txs)
-        self.app = Application(self.store, Executor(), genesis, is_verified=self.mempool.is_verified)
+        self.app = Application(self.store, Executor(), genesis, verified=self.mempool.verified)
         self.driver = SoloDriver(self.app, self.mempool, key)
         self.node = Node(
             moniker="test-node", genesis=genesis, store=self.store, app=self.app,
