@@ -1,5 +1,5 @@
 """One tampered block, three parties, one code: the validator (``Application.validate_block``
-then ``commit_block``), the auditor's replay of a store holding the tampered block (and,
+or ``check_block``, then ``commit_block``), the auditor's replay of a store holding the tampered block (and,
 for what it checks, its checkpoint check of the latest header) and the retirement
 certificate verifier (library and ``fcl verify --json``) refuse the same tampered block
 with the same ``ledger.next_block`` code.
@@ -218,13 +218,26 @@ def tampered(c: Chain, code: str, monkeypatch: pytest.MonkeyPatch) -> Tampered:
 # -- the three parties ------------------------------------------------------------------------
 
 
-def validator_code(c: Chain, block: Block, cert: CommitCertificate, tmp: Path) -> str | None:
-    shutil.copytree(c.prefix, tmp / "validator")
-    with Store(tmp / "validator") as store:
+#: ``Application.check_block`` is for a block whose transactions the caller (the block
+#: codec) already checked against ``txs_root``: it neither checks that root nor reads the
+#: block's own results (it re-executes and compares with ``results_root``).
+CHECK_BLOCK_SKIPS = ("bad_txs_root", "bad_results_root", "bad_results")
+
+
+def validator_code(c: Chain, block: Block, cert: CommitCertificate, tmp: Path,
+                   *, trusted_txs: bool = False) -> str | None:
+    """What a validator at height - 1 says: ``validate_block`` (or ``check_block``) then
+    ``commit_block``."""
+    path = tmp / ("checker" if trusted_txs else "validator")
+    shutil.copytree(c.prefix, path)
+    with Store(path) as store:
         app = Application(store, executor(), c.genesis)
         try:
-            writes = app.validate_block(block)
-            app.commit_block(block, cert, writes)
+            if trusted_txs:
+                checked, writes = app.check_block(block)
+                app.commit_block(checked, cert, writes)
+            else:
+                app.commit_block(block, cert, app.validate_block(block))
         except NextBlockError as exc:
             assert app.height == c.height - 1  # nothing was committed
             return exc.code
@@ -309,6 +322,7 @@ def cli_code(c: Chain, doc: dict[str, Any], tmp: Path, capsys: pytest.CaptureFix
 
 def test_the_genuine_block_passes_everywhere(chain: Chain, tmp_path: Path) -> None:
     assert validator_code(chain, chain.block, chain.commit, tmp_path) is None
+    assert validator_code(chain, chain.block, chain.commit, tmp_path, trusted_txs=True) is None
     path = store_tampered(chain, chain.block, chain.commit, tmp_path)
     assert audit_code(chain, path) is None
     assert checkpoint_code(chain, path) is None
@@ -327,6 +341,8 @@ def test_validator_and_auditor_refuse_the_same_tampered_block_with_the_same_code
 ) -> None:
     block, cert = tampered(chain, code, monkeypatch)
     assert validator_code(chain, block, cert, tmp_path) == code
+    if code not in CHECK_BLOCK_SKIPS:
+        assert validator_code(chain, block, cert, tmp_path, trusted_txs=True) == code
     assert replay_code(chain, block, cert) == code
     path = store_tampered(chain, block, cert, tmp_path)
     if code not in STORED_AS_FORMAT:
