@@ -85,9 +85,10 @@ B = block_on(FakeApp(), "b")
 C = block_on(FakeApp(), "c")
 
 
-def new_core(key: PrivateKey | None = KEYS[ME]) -> ConsensusCore:
+def new_core(key: PrivateKey | None = KEYS[ME],
+             sign_state: SignState | None = None) -> ConsensusCore:
     return ConsensusCore(chain_id=CHAIN, private_key=key, decode_block=FakeBlock.from_json,
-                         config=CFG)
+                         config=CFG, sign_state=sign_state)
 
 
 def proposal(block: FakeBlock, round_: int = 0, pol: int = -1) -> MessageReceived:
@@ -342,17 +343,26 @@ class Scenario:
     """Valid events for one core: the proposals of the right proposers, the answers of the
     application to what the core asked, votes of the other validators (honest or not; one
     at a time or a quorum at once),
-    timers of the current height, certificates from block sync, and ``StartHeight`` after
-    each ``Commit``."""
+    timers of the current height, certificates from block sync, ``StartHeight`` after
+    each ``Commit``, and crashes: a new core from the last persisted sign state."""
 
     def __init__(self) -> None:
         self.core = new_core()
+        self.persisted = SignState()  # what the "disk" holds
         self.app = FakeApp()
         self.blocks = {"b": block_on(self.app, "b"), "c": block_on(self.app, "c")}
         self.requests: list[BuildProposal | ValidateProposal] = []
         self.perform(self.core.handle(StartHeight(1, VSET, 1000)))
 
+    def restart(self) -> None:
+        self.core = new_core(sign_state=self.persisted)
+        self.requests = []
+        height = self.app.height + 1
+        self.perform(self.core.handle(StartHeight(height, VSET, 1000 * height)))
+
     def perform(self, ready: Ready) -> None:
+        if ready.persist is not None:
+            self.persisted = ready.persist
         self.requests.extend(ready.requests)
         for commit in ready.commits:
             assert isinstance(commit, Commit)
@@ -367,7 +377,10 @@ class Scenario:
         c = self.core
         h, r = c.height, c.round
         kind = draw(st.sampled_from(["proposal", "answer", "answer", "vote", "vote", "quorum",
-                                     "timeout", "certificate"]))
+                                     "timeout", "certificate", "restart"]))
+        if kind == "restart":
+            self.restart()
+            return
         block = self.blocks[draw(st.sampled_from(["b", "c"]))]
         round_ = draw(st.integers(max(0, r - 1), r + 1))
         if kind == "proposal":
