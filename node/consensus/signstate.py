@@ -2,9 +2,9 @@
 
 A validator must never sign two different messages for the same height, round and step,
 even across a crash. The core keeps a :class:`SignState` and, before any new signature
-leaves the process, asks the driver to persist it (``PersistSignState``, which the driver
-must complete durably -- written and fsynced -- before it performs any later action of the
-same list). After a restart the core is constructed from the last persisted state and
+leaves the process, asks the driver to persist it (``Ready.persist``, which the driver
+must complete durably -- written and fsynced -- before it performs anything else of the
+same batch). After a restart the core is constructed from the last persisted state and
 refuses to sign anything at or below it, except byte-identical statements (Ed25519 is
 deterministic, so re-signing the same bytes yields the same signature: no conflict).
 
