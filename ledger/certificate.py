@@ -36,7 +36,13 @@ from ledger.encoding import CanonicalEncodingError, canonical, decode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.merkle import inclusion_proof, verify_inclusion
-from ledger.next_block import NextBlockError, check_chain_id, check_commit, check_validators_hash
+from ledger.next_block import (
+    NextBlockError,
+    check_chain_id,
+    check_commit,
+    check_proposer,
+    check_validators_hash,
+)
 from ledger.tx import Transaction, parse_transaction
 from ledger.validators import ValidatorSet
 
@@ -746,6 +752,8 @@ class _Verifier(Generic[SummaryT]):
         for h, header in sorted(s.headers.items()):
             with _rule("", "(a validator-set change is missing from the certificate?)"):
                 check_validators_hash(s.set_at(h), header)
+            with _rule():
+                check_proposer(s.set_at(h), header)
             if h in change_at:
                 if change_at[h].header_json != s.header_json[h]:
                     raise _Problem(f"block {h}: two different headers are given")

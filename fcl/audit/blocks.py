@@ -1,4 +1,4 @@
-"""Blocks and history proofs as an audit source serves them (node.audit): strict JSON,
+"""Blocks and history proofs as an audit source serves them: strict JSON,
 parsing into a block and its commit certificate, and the ``block_format`` /
 ``block_missing`` discrepancies for data that cannot be delivered as a block."""
 
@@ -8,9 +8,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from fcl.audit.checks import ChainDataError, Discrepancy
-from ledger.block import Block, CommitCertificate
+from fcl.audit.checks import ChainDataError, Discrepancy, failed_rule
+from ledger.block import Block, BlockHeader, CommitCertificate
 from ledger.errors import LedgerError
+from ledger.next_block import NextBlockError, check_chain_id
 
 __all__ = [
     "HistoryProof",
@@ -43,11 +44,23 @@ def block_format_error(
     return ChainDataError(Discrepancy(height, "block_format", expected, found, detail))
 
 
-def parse_block(height: int, block_obj: Any, commit_obj: Any) -> tuple[Block, CommitCertificate]:
-    """The block and commit certificate at ``height`` from their JSON values."""
+def parse_block(
+    height: int, block_obj: Any, commit_obj: Any, chain_id: str | None = None
+) -> tuple[Block, CommitCertificate]:
+    """The block and commit certificate at ``height`` from their JSON values. With
+    ``chain_id``, a block whose header parses but names another chain is that rule's
+    failure (``wrong_chain``, ``ledger.next_block.check_chain_id``), not ``block_format``:
+    its transactions cannot parse against its header, but the header is what is wrong."""
     try:
         block = Block.from_json(block_obj)
     except LedgerError as exc:
+        if chain_id is not None and isinstance(block_obj, dict):
+            try:
+                check_chain_id(chain_id, BlockHeader.from_json(block_obj.get("header")))
+            except NextBlockError as wrong:
+                raise ChainDataError(failed_rule(wrong).at(height)) from None
+            except LedgerError:
+                pass  # the header does not parse either: block_format below
         raise block_format_error(height, "a well-formed block", exc.code, exc.message) from None
     try:
         commit = CommitCertificate.from_json(commit_obj)

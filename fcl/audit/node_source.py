@@ -155,7 +155,7 @@ class NodeSource:
                 height, '{"block", "commit", "hash", "height"}',
                 shorten(sorted(obj) if isinstance(obj, dict) else type(obj).__name__),
             )
-        block, commit = parse_block(height, obj["block"], obj["commit"])
+        block, commit = parse_block(height, obj["block"], obj["commit"], self.identity()[1])
         return block, commit, shorten(obj["hash"])
 
     def block(self, height: int) -> SourcedBlock:

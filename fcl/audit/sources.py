@@ -102,7 +102,7 @@ class StoreSource:
             raise missing_block(height, self.store.latest_height())
         block, commit = parse_block(
             height, decode_strict(height, raw_block, "block"),
-            decode_strict(height, raw_commit, "commit"),
+            decode_strict(height, raw_commit, "commit"), self.store.chain_id(),
         )
         return block, commit, str(self.store.get_block_hash(height))
 
