@@ -38,6 +38,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ledger.api_errors import (
     PASSTHROUGH_CODES,
@@ -90,11 +91,15 @@ async def read_body(request: Request, limit: int, code: str) -> bytes:
             raise ApiError(code, f"request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(code, f"request body larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(code, f"request body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # not an error of ours: no traceback, nothing to answer
+        raise ApiError("client_disconnected",
+                       "the client closed the connection before sending the whole body") from None
     return b"".join(chunks)
 
 
