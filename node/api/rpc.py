@@ -266,13 +266,13 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
         summary="A transaction: pending, or committed with its block height, index, result",
         responses=_error_doc("bad_tx_id", "unknown_tx"),
     )
-    async def get_tx(tx_id: str) -> JSONResponse:
+    async def get_tx(tx_id: str) -> Response:
         if not _TX_ID_RE.match(tx_id):
             raise ApiError("bad_tx_id", "a transaction id is 64 hex digits")
         record = node.tx_status(tx_id.lower())
         if record is None:
             raise ApiError("unknown_tx", f"no pending or committed transaction {tx_id.lower()}")
-        return JSONResponse(record)
+        return Response(record, media_type="application/json")
 
     # -- blocks ----------------------------------------------------------------------------
     def _block(height: int) -> Response:
