@@ -22,8 +22,8 @@ Routes::
     GET  /metrics            Prometheus text format (docs/node.md, "Metrics")
 
 :func:`node_routers` adds, when their modules are installed, ``GET /v1/certificates/{id}``
-(``node.certificates``) and the history proofs ``/v1/history/*``
-(``node.rpc_history``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
+(``node.api.certificates``) and the history proofs ``/v1/history/*``
+(``node.api.history``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
 one place that may import it).
 """
 
@@ -132,7 +132,7 @@ def _error_doc(*codes: str) -> dict[int | str, dict[str, Any]]:
 
 def certificate_router(node: Node, builder: Any) -> APIRouter:
     """``GET /v1/certificates/{retirement_id}``: the retirement certificate (canonical JSON)
-    built by ``builder`` (a ``node.certificates.CertificateBuilder``)."""
+    built by ``builder`` (a ``node.api.certificates.CertificateBuilder``)."""
     router = APIRouter(tags=["certificates"])
 
     @router.get(

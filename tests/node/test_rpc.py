@@ -1,4 +1,4 @@
-"""node.rpc through FastAPI's TestClient: the happy path and every bad input, each of
+"""node.api.rpc through FastAPI's TestClient: the happy path and every bad input, each of
 which must leave the store and the mempool unchanged."""
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ def test_metrics_route_and_optional_routers(env: Env, regulator_key) -> None:
     env.node.metrics.counter("fcl_probe_total", "probe").inc(3)
     assert "fcl_probe_total 3" in env.client.get("/metrics").text
     routers = node_routers(env.node)
-    assert routers, "node.certificates / node.rpc_history are installed in this tree"
+    assert routers, "node.api.certificates / node.api.history are installed in this tree"
     client = TestClient(create_app(env.node, routers=api_routers(env.node)),
                         raise_server_exceptions=False)
     resp = client.get("/v1/certificates/no-such-retirement")
