@@ -218,7 +218,8 @@ class Membership(Contract):
             if not isinstance(org_id, str) or not ID_RE.match(org_id):
                 raise ValueError(f"{where}: id must be an identifier")
             where = f"genesis organisation {org_id}"
-            _check_not_reserved(org_id)
+            if org_id in RESERVED_ACCOUNTS:
+                raise ValueError(f"{where}: reserved_account: a system account the ledger owns")
             if org_id in seen_orgs:
                 raise ValueError(f"{where} is listed twice")
             seen_orgs.add(org_id)

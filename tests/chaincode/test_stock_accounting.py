@@ -16,6 +16,7 @@ from chaincode.units import BUFFER_ACCOUNT
 from ledger.encoding import canonical, decode
 from ledger.errors import LedgerError
 from tests.support.carbon_registry import Flow, small_ring
+from tests.support.harness import DEFAULT_ORGS, Harness
 
 # t CO2e stock of Chinese fir, micro-tonnes: V x 0.307 x 1.634 x 1.246 x 0.52 x 44/12
 STOCK_120 = 143_009_368  # 120 m3 -> 143.009368 t
@@ -245,6 +246,11 @@ def test_buffer_pool_id_cannot_be_enrolled() -> None:
         "org_id": BUFFER_ACCOUNT, "name": "Pool", "roles": ["owner"],
         "admins": [f.h.key("pool-admin").public_key_hex]})
     assert BUFFER_ACCOUNT in res["message"]
+
+
+def test_buffer_pool_id_cannot_be_a_genesis_organisation() -> None:
+    with pytest.raises(ValueError, match="reserved_account"):
+        Harness(orgs={**DEFAULT_ORGS, BUFFER_ACCOUNT: (["owner"], None)})
 
 
 def test_invalidation_never_takes_units_from_the_pool() -> None:
