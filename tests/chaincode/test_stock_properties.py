@@ -8,7 +8,8 @@ high-water mark only), every reversal (a fall net of loss events since the last 
 the one shared buffer pool and each project's compensation obligation. After EVERY step:
 
 * for each project: issued - reversed <= creditable growth above the baseline after
-  deductions (the sum of its plots' high-water marks; baseline 0, no deductions here);
+  deductions (the PDD's pro-rata baseline and a 5 % uncertainty deduction applied to
+  each period's growth above the high-water marks), and issued <= the plots' marks;
 * the buffer pool never goes negative and holds exactly what the model says;
 * no tonne of growth is credited twice: for each plot the credited growth of its history
   sums to its high-water mark, and each period credits only max(0, E - H);
@@ -29,6 +30,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from chaincode.calculator import STOCK_SCALE, species_params_from_table, stock_micro
 from chaincode.params import DEFAULT_PARAMS
+from chaincode.stock import period_baseline
 from chaincode.units import BUFFER_ACCOUNT
 from ledger.encoding import decode
 from ledger.fixedpoint import ceil_int, floor_int
@@ -41,6 +43,10 @@ PROJECTS = {
     "AH-0001": ("owner-farm", [("A1", "chinese_fir"), ("A2", "masson_pine")], "low"),
     "AH-0002": ("coop", [("B1", "chinese_fir")], "high"),
 }
+#: The PDDs' baselines (t CO2e a year) and the regulator's uncertainty deduction: the
+#: deductions apply to the growth above the high-water marks.
+BASELINES = {"AH-0001": "0", "AH-0002": "12.5"}
+UNCERTAINTY = Fraction(5, 100)
 VOLUMES = [0, 20, 50, 100, 150, 200, 250, 300, 400]
 TABLE = DEFAULT_PARAMS["species_table"]
 
@@ -66,13 +72,15 @@ class StockMachine(RuleBasedStateMachine):
         self.compensation = dict.fromkeys(PROJECTS, 0)
         self.pool = 0  # units held by the buffer pool
         self.unissued: list[tuple[str, str, int]] = []  # (project, report, verified)
+        # creditable growth above the baseline after deductions, summed over reports
+        self.creditable = dict.fromkeys(PROJECTS, Fraction(0))
         self.n = 0
 
     @initialize()
     def setup(self) -> None:
-        self.m = Market()
+        self.m = Market(params={"uncertainty_deduction": "0.05"})
         for pid, (owner, plots, risk) in PROJECTS.items():
-            self.m.project(pid, owner, plots, risk=risk)
+            self.m.project(pid, owner, plots, risk=risk, baseline=BASELINES[pid])
             for plot, _species in plots:
                 self.volume[plot] = self.stock[plot] = self.high[plot] = self.pending[plot] = 0
 
@@ -95,7 +103,10 @@ class StockMachine(RuleBasedStateMachine):
         self.periods[pid] += 1
         new = {plot: data.draw(st.sampled_from(VOLUMES), label=plot) for plot, _ in plots}
         growth = sum(max(0, stock_of(sp, new[p]) - self.high[p]) for p, sp in plots)
-        issuable = floor_int(Fraction(growth, STOCK_SCALE))
+        er = Fraction(growth, STOCK_SCALE) - period_baseline(BASELINES[pid], start, end)
+        creditable = max(Fraction(0), er) * (1 - UNCERTAINTY)
+        issuable = floor_int(creditable)
+        self.creditable[pid] += creditable
         self.n += 1
         rid = f"R{self.n}"
         measurements = [{"plot_id": p, "species": sp, "volume_end": str(new[p])}
@@ -171,9 +182,10 @@ class StockMachine(RuleBasedStateMachine):
         batches = [decode(v) for _k, v in state.iter_prefix("batch/")]
         for pid, (_owner, plots, _risk) in PROJECTS.items():
             issued = sum(b["quantity"] for b in batches if b["project_id"] == pid)
-            creditable = sum(self.high[p] for p, _ in plots)
-            assert issued * STOCK_SCALE <= creditable  # issued alone never exceeds growth
-            assert (issued - self.charged[pid]) * STOCK_SCALE <= creditable
+            growth = sum(self.high[p] for p, _ in plots)  # above the baseline stock 0
+            assert issued * STOCK_SCALE <= growth  # issued alone never exceeds growth
+            # issued - reversed <= creditable growth above the baseline after deductions
+            assert issued - self.charged[pid] <= issued <= self.creditable[pid]
             acct = self.m.get(f"poolacct/{pid}")
             assert (0 if acct is None else acct["charged"]) == self.charged[pid]
             comp = self.m.get(f"compensation/{pid}")
@@ -194,7 +206,7 @@ class StockMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if not hasattr(self, "m"):
             return
-        fresh = Harness()
+        fresh = Harness(params={"uncertainty_deduction": "0.05"})
         for txs, results in self.m.h.blocks:
             assert fresh.run_block(txs) == results
         assert fresh.state_root == self.m.h.state_root

@@ -164,6 +164,7 @@ class Market:
         risk: str = "low",
         split: dict[str, str] | None = None,
         register: bool = True,
+        baseline: str = "0",
     ) -> None:
         """Plots (``(plot_id, species)``, registered unless known), PDD, validation by
         verifier-a, registration by the regulator."""
@@ -178,7 +179,7 @@ class Market:
             "plots": [p for p, _ in plots],
             "start_date": "2018-01-01",
             "crediting_period_years": 30,
-            "baseline": "0",
+            "baseline": baseline,
             "risk_rating": risk,
             "pdd_sha256": h256("pdd:" + project_id),
         }
