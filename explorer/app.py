@@ -408,6 +408,11 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def project_json(request: Request, project_id: str) -> Response:
         return api(lambda: reader.project(project_id, limit_of(request, MAX_PAGE)))
 
+    @router.get("/v1/explorer/projects/{project_id}/stocks",
+                summary="Explorer: a project's plot stocks, high-water marks, reversals and compensation")
+    def project_stocks_json(request: Request, project_id: str) -> Response:
+        return api(lambda: reader.project_stocks(project_id))
+
     def _record_routes(kind: str, template: str, read: Callable[[str], dict[str, Any]]) -> None:
         plural = f"{kind}s"
 
