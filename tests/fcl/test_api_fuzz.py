@@ -34,6 +34,7 @@ import itertools
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,7 @@ class Api:
                          on_admit=self.driver.notify, metrics=Registry())
         self.routers = api_routers(self.node)
         self.app = create_app(self.node, routers=self.routers)
+        self.app.add_middleware(CountAnswers)
         self.client = TestClient(self.app, raise_server_exceptions=False)
         self.schema = schemathesis.openapi.from_asgi("/openapi.json", self.app,
                                                      config=schemathesis.Config())
@@ -180,13 +182,40 @@ class Api:
         return sorted(set(core + mounted))
 
 
+#: Every answer the app gave in this module, by status (all requests pass the middleware).
+ANSWERS: Counter[int] = Counter()
+
+
+class CountAnswers:
+    """ASGI middleware counting every answer by status, for the run's figures."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def counting(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                ANSWERS[message["status"]] += 1
+            await send(message)
+
+        await self.app(scope, receive, counting)
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     scenario = build_scenario(Path(tmp_path_factory.mktemp("fuzz")) / "store")
+    ANSWERS.clear()
     try:
         yield Api(scenario)
     finally:
         scenario.store.close()
+        total = sum(ANSWERS.values())
+        by_class = {f"{c}xx": sum(n for s, n in ANSWERS.items() if s // 100 == c)
+                    for c in (2, 3, 4, 5)}
+        report = os.environ.get("FCL_FUZZ_REPORT")  # the run's figures, as JSON
+        if report:
+            Path(report).write_text(json.dumps({"examples": EXAMPLES, "answers": total,
+                                                **by_class}) + "\n")
 
 
 # -- properties ----------------------------------------------------------------------------
