@@ -294,10 +294,15 @@ class _Linker:
                 raise LinkError(f"retired ranges {a.serial} and {b.serial} overlap")
         total = sum(r.quantity for r in ranges)
         args = ret.args
-        if args.get("quantity") != total or ev.get("quantity") != total:
+        if args.get("quantity") != total:
             raise LinkError(
-                f"the retirement quantity {args.get('quantity')!r} is not the sum of its"
-                f" ranges ({total})"
+                f"the retirement transaction's quantity {args.get('quantity')!r} is not the"
+                f" sum of its retired ranges ({total})"
+            )
+        if ev.get("quantity") != total:
+            raise LinkError(
+                f"the retirement event's quantity {ev.get('quantity')!r} is not the sum of"
+                f" its retired ranges ({total})"
             )
         purpose = "compliance" if ret.method == "retire_compliance" else "voluntary"
         if ev.get("purpose") != purpose:
