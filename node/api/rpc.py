@@ -209,7 +209,8 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
             }
         },
         responses=_error_doc(
-            "malformed_json", "wrong_chain", "duplicate_tx", "tx_too_large", "mempool_full"
+            "malformed_json", "wrong_chain", "duplicate_tx", "tx_too_large", "mempool_full",
+            "unenrolled_signer", "org_quota_exceeded",
         ),
     )
     async def submit_tx(request: Request) -> JSONResponse:

@@ -56,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, assert_never
 
+from chaincode.membership import touches_membership
 from ledger.block import Block, CommitCertificate
 from ledger.crypto import PrivateKey
 from ledger.errors import BlockError, LedgerError
@@ -551,6 +552,14 @@ class ConsensusDriver:
             return
         if block is None:
             return
+        if len(block.txs) != len(txs):
+            # build_block left out transactions whose signers the committed state no longer
+            # admits (revoked or suspended since admission): they leave the mempool, or
+            # every later reap would offer them again
+            kept = {tx.tx_id for tx in block.txs}
+            dropped = self.mempool.remove(tx.tx_id for tx in txs if tx.tx_id not in kept)
+            log.info("dropped transactions of signers no longer admitted",
+                     extra={"height": action.height, "txs": dropped})
         self._validated[block.hash()] = (block, writes)
         log.debug("proposal built", extra={"height": action.height, "round": action.round,
                                            "txs": len(block.txs)})
@@ -613,6 +622,10 @@ class ConsensusDriver:
             )
             raise
         self.mempool.remove(tx.tx_id for tx in final.txs)
+        if touches_membership(writes):
+            # recheck: what signers this block revoked or suspended still have pending can
+            # no longer enter a block
+            self.mempool.recheck(self.app.signer_refusal)
         now = time.perf_counter()
         self.metrics.step_seconds.observe(now - started, "commit")
         self._step_since = now

@@ -11,8 +11,13 @@ Order (cheapest first, so a flood of bad input costs little):
 4. structure, canonical encodability and canonical size via ``ledger.tx.parse_transaction``
    (``malformed_tx``, ``tx_too_large``) and the chain id (``wrong_chain``);
 5. replay: the id is neither committed (store index) nor pending (``duplicate_tx``);
-6. room in the mempool (``mempool_full``), before the costly step;
-7. signatures, verified once here and never again on this node (``bad_signature``) --
+6. permissioned admission (``unenrolled_signer``): every signer is an active key of an
+   active organisation in the committed state -- the state the next block starts from
+   (``chaincode.membership.check_signers``, a few state reads, no signature work); the
+   same rule refuses a block carrying such a transaction (``ledger/next_block.py``);
+7. room in the mempool (``mempool_full``) and in the quota of each signer's organisation
+   (``org_quota_exceeded``), before the costly step;
+8. signatures, verified once here and never again on this node (``bad_signature``) --
    unless this node already verified exactly this transaction (same payload and
    signatures) in a proposal that came before it: the node's one
    :class:`~node.chain.verified.VerifiedTxs`, which the mempool holds and records every
@@ -26,6 +31,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from chaincode.membership import check_signers
 from ledger.errors import TxError
 from ledger.tx import MAX_TX_BYTES, Transaction, parse_transaction
 from node.chain.blockcodec import tx_json_key
@@ -48,9 +54,12 @@ MAX_RAW_TX_BYTES = 2 * MAX_TX_BYTES
 
 
 class TxIndex(Protocol):
-    """What admission needs of the store."""
+    """What admission needs of the store: its transaction index and its committed state
+    (the membership records, ``ledger.state.StateReader.get``)."""
 
     def get_tx_location(self, tx_id: str) -> tuple[int, int] | None: ...
+
+    def get(self, key: str) -> bytes | None: ...
 
 
 class _Float:
@@ -153,11 +162,15 @@ class Admission:
         self.verified = mempool.verified
 
     def check(self, obj: Any, *, floats: bool = True) -> Transaction:
-        """Steps 3-7 on a decoded transaction; returns it verified (not yet pooled).
+        """Steps 3-8 on a decoded transaction; returns it verified (not yet pooled).
 
         ``floats=False`` skips the search for float markers: the caller knows the value
         has none (:func:`decode_json_flagged` said so), or it was decoded by plain
         ``json.loads``, whose ``float`` values ``parse_transaction`` refuses anyway."""
+        return self._check(obj, floats)[0]
+
+    def _check(self, obj: Any, floats: bool) -> tuple[Transaction, tuple[str, ...]]:
+        """:meth:`check`, and the organisations of the signers (for their quotas)."""
         if floats:
             found = find_float(obj)
             if found is not None:
@@ -177,15 +190,20 @@ class Admission:
             )
         if tx.tx_id in self.mempool:
             raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
-        self.mempool.check_room(tx_size(tx))  # before the costly step; Mempool.add holds it too
+        # who may write: before any signature work, so an outsider's flood costs lookups only
+        signers = check_signers(self.index, tx.signers)
+        if signers.refusal is not None:
+            raise TxError("unenrolled_signer", signers.refusal)
+        # before the costly step; Mempool.add holds both too
+        self.mempool.check_room(tx_size(tx), signers.orgs)
         if tx not in self.verified:
             tx.verify_signatures()  # recorded in self.verified when the mempool adds it
-        return tx
+        return tx, signers.orgs
 
     def admit(self, obj: Any, *, floats: bool = True) -> Transaction:
         """Check a decoded transaction and add it to the mempool."""
-        tx = self.check(obj, floats=floats)
-        self.mempool.add(tx, tx_size(tx), tx_json_key(obj))
+        tx, orgs = self._check(obj, floats)
+        self.mempool.add(tx, tx_size(tx), tx_json_key(obj), orgs)
         return tx
 
     def admit_raw(self, raw: bytes) -> Transaction:
