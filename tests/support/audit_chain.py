@@ -97,6 +97,8 @@ class ChainBuilder:
         tip = self.app.tip
         proposer = tip.validators.proposer(tip.height + 1, 0).pub_key
         block, writes = self.app.build_block(txs, tip.time + 1000, proposer)
+        # every signer is enrolled (else build_block leaves the transaction out)
+        assert len(block.txs) == len(txs), "a fixture signed with a key no organisation enrolled"
         self.app.commit_block(block, sign_commit(block, self.signers()), writes)
         return block
 
