@@ -430,6 +430,24 @@ def test_config_p2p_and_consensus_settings_and_refusals() -> None:
         assert err.value.code == "bad_config", bad
 
 
+def test_mempool_quota_settings_default_to_a_quarter_and_are_validated() -> None:
+    cfg = NodeConfig(chain_id="fcl-test", moniker="n")
+    assert cfg.mempool_org_limits() == (2500, 16 * 1024 * 1024)
+    assert NodeConfig.from_json(cfg.to_json()) == cfg
+    doc = cfg.to_json()
+    doc["mempool"] = {"max_txs": 100, "max_bytes": 10_000, "max_txs_per_org": 30,
+                      "max_bytes_per_org": 5000}
+    custom = NodeConfig.from_json(doc)
+    assert custom.mempool_org_limits() == (30, 5000)
+    assert NodeConfig.from_json(custom.to_json()) == custom
+    for bad in ({"max_txs_per_org": 0}, {"max_txs_per_org": 101}, {"max_bytes_per_org": "1"},
+                {"max_bytes_per_org": 10_001}, {"max_txs_per_org": True}):
+        doc["mempool"] = {"max_txs": 100, "max_bytes": 10_000, **bad}
+        with pytest.raises(HomeError) as err:
+            NodeConfig.from_json(doc)
+        assert err.value.code == "bad_config" and "per_org" in err.value.message, bad
+
+
 def test_certificate_links_use_public_url_else_the_rpc_address() -> None:
     cfg = NodeConfig(chain_id="fcl-test", moniker="n", rpc_port=8080)
     assert cfg.base_url() == "http://127.0.0.1:8080"
