@@ -6,9 +6,9 @@
     verify    Ed25519 signature check (ledger.crypto via Transaction.verify_signatures)
     pool      mempool insert
     execute   block building: chaincode execution + txs/results/state roots
-              (node.app.Application.build_block)
+              (node.chain.app.Application.build_block)
     commit    commit certificate check + one synced LevelDB batch
-              (node.app.Application.commit_block -> ledger.store.Store.commit_block)
+              (node.chain.app.Application.commit_block -> ledger.store.Store.commit_block)
 
 and, for a follower, ``replay`` = validate_block of the same blocks on a second node (roots,
 signatures skipped for transactions already verified in its mempool: here not, so it

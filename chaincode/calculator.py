@@ -37,14 +37,21 @@ __all__ = [
     "DEFAULT_SPECIES_TABLE",
     "MAX_MEASUREMENTS",
     "SPECIES_PARAM_KEYS",
+    "STOCK_SCALE",
     "CalculationError",
     "PlotMeasurement",
+    "PlotStock",
     "PlotResult",
     "RemovalCalculation",
     "SpeciesParams",
+    "StockCalculation",
     "calculate_removals",
+    "calculate_stock_removals",
     "load_species_table",
+    "micro_text",
+    "micro_to_tonnes_up",
     "species_params_from_table",
+    "stock_micro",
 ]
 
 #: Molecular-weight ratio CO2 / C.
@@ -413,6 +420,153 @@ def calculate_removals(
         carbon_start=carbon_start,
         carbon_end=carbon_end,
         delta_c_project=delta_c_project,
+        baseline=baseline_q,
+        leakage=leakage_q,
+        project_emissions=emissions_q,
+        er=er,
+        uncertainty_deduction=uncertainty_q,
+        uncertainty_deduction_amount=deduction,
+        issuable=issuable,
+        buffer_rate=buffer_q,
+        to_buffer=to_buffer,
+        to_owner=issuable - to_buffer,
+    )
+
+
+# -- stock accounting (DOMAIN.md "Stock accounting") ---------------------------------------
+#: Scale of stocks kept on the ledger: integers of 1e-6 t CO2e ("micro-tonnes").
+STOCK_SCALE = 10**6
+
+
+def stock_micro(volume: Fraction, params: SpeciesParams) -> int:
+    """The stock of ``volume`` m3 of one species in micro-tonnes of CO2e, rounded DOWN:
+    ``floor(V * WD * BEF * (1 + R) * CF * 44/12 * 10^6)``."""
+    v = _rational(volume, code="invalid_measurement", name="volume")
+    if v < 0:
+        raise CalculationError("invalid_measurement", f"volume must be >= 0, got {v}")
+    return floor_int(v * params.biomass_per_m3 * params.cf * CO2_PER_C * STOCK_SCALE)
+
+
+def micro_text(micro: int) -> str:
+    """Micro-tonnes as a decimal string of tonnes (exact: at most 6 places)."""
+    return format_decimal(Fraction(micro, STOCK_SCALE))
+
+
+def micro_to_tonnes_up(micro: int) -> int:
+    """Micro-tonnes as whole tonnes rounded UP (reversals are cancelled in whole units,
+    never fewer than the stock lost)."""
+    return ceil_int(Fraction(micro, STOCK_SCALE))
+
+
+@dataclass(frozen=True)
+class PlotStock:
+    """One plot's stock figures in a period (micro-tonnes of CO2e, integers).
+
+    ``start`` is the ledger's last verified stock S, ``high_water`` the mark H before the
+    period, ``end`` the stock E the ledger computes from the measured volume;
+    ``growth = max(0, E - H)`` (creditable), ``fall = max(0, S - E)`` (a reversal),
+    ``high_water_after = max(H, E)``."""
+
+    plot_id: str
+    start: int
+    high_water: int
+    end: int
+
+    @property
+    def growth(self) -> int:
+        return max(0, self.end - self.high_water)
+
+    @property
+    def fall(self) -> int:
+        return max(0, self.start - self.end)
+
+    @property
+    def high_water_after(self) -> int:
+        return max(self.high_water, self.end)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "end": self.end,
+            "fall": self.fall,
+            "growth": self.growth,
+            "high_water": self.high_water,
+            "high_water_after": self.high_water_after,
+            "plot_id": self.plot_id,
+            "start": self.start,
+        }
+
+
+@dataclass(frozen=True)
+class StockCalculation:
+    """Result of :func:`calculate_stock_removals` (all Fractions exact)."""
+
+    plots: tuple[PlotStock, ...]  # in input order
+    growth: Fraction  # sum of max(0, E - H), t CO2e: what enters the formula
+    fall: Fraction  # sum of max(0, S - E), t CO2e
+    baseline: Fraction
+    leakage: Fraction
+    project_emissions: Fraction
+    er: Fraction  # growth - baseline - leakage - project_emissions; may be negative
+    uncertainty_deduction: Fraction
+    uncertainty_deduction_amount: Fraction
+    issuable: int  # floor(ER * (1 - u)), 0 if ER <= 0
+    buffer_rate: Fraction
+    to_buffer: int
+    to_owner: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Stocks as integers of micro-tonnes; other figures as decimal strings truncated
+        toward zero to 6 places; tonnes to issue as ints."""
+        return {
+            "stocks": [p.to_dict() for p in self.plots],
+            "growth": format_decimal(self.growth),
+            "fall": format_decimal(self.fall),
+            "baseline": format_decimal(self.baseline),
+            "leakage": format_decimal(self.leakage),
+            "project_emissions": format_decimal(self.project_emissions),
+            "er": format_decimal(self.er),
+            "uncertainty_deduction": format_decimal(self.uncertainty_deduction),
+            "uncertainty_deduction_amount": format_decimal(self.uncertainty_deduction_amount),
+            "issuable": self.issuable,
+            "buffer_rate": format_decimal(self.buffer_rate),
+            "to_buffer": self.to_buffer,
+            "to_owner": self.to_owner,
+        }
+
+
+def calculate_stock_removals(
+    stocks: Sequence[PlotStock],
+    *,
+    baseline: Fraction,
+    leakage: Fraction,
+    project_emissions: Fraction,
+    uncertainty_deduction: Fraction,
+    buffer_rate: Fraction,
+) -> StockCalculation:
+    """Removals of one period under the ledger's stock accounting: only growth above each
+    plot's high-water mark is creditable; baseline, leakage, project emissions and the
+    uncertainty deduction apply to it exactly as in :func:`calculate_removals`."""
+    if not stocks:
+        raise CalculationError("no_measurements", "at least one plot stock is required")
+    baseline_q = _nonneg(baseline, "baseline")
+    leakage_q = _nonneg(leakage, "leakage")
+    emissions_q = _nonneg(project_emissions, "project_emissions")
+    uncertainty_q = _rate(uncertainty_deduction, "uncertainty_deduction")
+    buffer_q = _rate(buffer_rate, "buffer_rate")
+    growth = Fraction(sum(p.growth for p in stocks), STOCK_SCALE)
+    fall = Fraction(sum(p.fall for p in stocks), STOCK_SCALE)
+    er = growth - baseline_q - leakage_q - emissions_q
+    if er > 0:
+        deduction = er * uncertainty_q
+        issuable = floor_int(er - deduction)
+    else:
+        deduction = Fraction(0)
+        issuable = 0
+    to_buffer = ceil_int(issuable * buffer_q)
+    return StockCalculation(
+        plots=tuple(stocks),
+        growth=growth,
+        fall=fall,
         baseline=baseline_q,
         leakage=leakage_q,
         project_emissions=emissions_q,

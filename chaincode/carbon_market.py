@@ -29,7 +29,9 @@ from chaincode.carbon_common import (
     validate_date,
 )
 from chaincode.framework import ORG_PREFIX, ChaincodeError, TxContext, method
+from chaincode.pool import cancel_from_pool
 from chaincode.schema import Arg
+from chaincode.stock import load_stock, save_stock
 from chaincode.units import (
     BUFFER_ACCOUNT,
     Slice,
@@ -556,28 +558,44 @@ class MarketMethods:
             "cause": Arg("str", choices=("fire", "pests", "illegal_felling", "other")),
             "evidence_sha256": Arg("hex32"),
             "description": Arg("str", required=False, max=1024),
+            "plot_id": Arg("id", required=False),
         },
     )
     def record_loss_event(self, ctx: TxContext, args: dict) -> dict:
-        """A reversal (fire, pests, illegal felling...): cancel the same quantity from the
-        project's units in the buffer pool."""
+        """A loss between reports (fire, pests, illegal felling...): cancel the regulator's
+        estimate from the buffer pool shared by all projects at once (the project's own
+        pool units first); a shortfall becomes the project's compensation obligation. The
+        next verified report settles the estimate against the measured stock of the plot
+        (``plot_id``; without it, of the project's first plot)."""
         pid = args["project_id"]
-        _project(ctx, pid)
-        picked = select_units(ctx, account=BUFFER_ACCOUNT, state="held", quantity=args["quantity"],
-                              project_id=pid, code="insufficient_buffer")
-        moved = move(ctx, picked, to_account=BUFFER_ACCOUNT, to_state="cancelled", action="loss")
+        project = _project(ctx, pid)
+        plot_id = args["plot_id"]
+        if plot_id is None:
+            plot_id = project["plots"][0]
+        elif plot_id not in project["plots"]:
+            raise ChaincodeError("plot_not_in_project", f"plot {plot_id} is not in project {pid}")
+        quantity = args["quantity"]
+        moved, shortfall = cancel_from_pool(ctx, pid, quantity, "loss")
+        stock = load_stock(ctx, plot_id)
+        stock["pending_loss"] += quantity
+        save_stock(ctx, stock)
         ctx.put(LOSS_PREFIX + ctx.tx_id, _stamped(ctx, {
+            "cancelled": quantity - shortfall,
             "cause": args["cause"],
             "description": args["description"],
             "evidence_sha256": args["evidence_sha256"],
             "id": ctx.tx_id,
+            "plot_id": plot_id,
             "project_id": pid,
-            "quantity": args["quantity"],
+            "quantity": quantity,
             "ranges": [_range_view(m) for m in moved],
+            "shortfall": shortfall,
         }))
-        ctx.emit("carbon.loss_recorded", loss_id=ctx.tx_id, project_id=pid,
-                 quantity=args["quantity"], cause=args["cause"])
-        return {"loss_id": ctx.tx_id}
+        ctx.emit("carbon.loss_recorded", loss_id=ctx.tx_id, project_id=pid, plot_id=plot_id,
+                 quantity=quantity, cause=args["cause"], cancelled=quantity - shortfall,
+                 compensation=shortfall)
+        return {"loss_id": ctx.tx_id, "cancelled": quantity - shortfall,
+                "compensation": shortfall}
 
     def _target_range(self, ctx: TxContext, args: dict) -> tuple[str, int, int]:
         """(project_id, first, last) named by ``batch_id`` or by ``project_id+first+last``."""
@@ -634,9 +652,10 @@ class MarketMethods:
         """Fraud: cancel every held or listed unit (frozen or not) in a serial range;
         retired units are never touched. Open listings lose the cancelled units."""
         pid, first, last = self._target_range(ctx, {**args, "batch_id": None})
+        # units leave the buffer pool only by reversals and loss events
         slices: list[Slice] = [
             s for s in select_serial_range(ctx, pid, first, last)
-            if s.record["state"] in ("held", "listed")
+            if s.record["state"] in ("held", "listed") and s.record["account"] != BUFFER_ACCOUNT
         ]
         if not slices:
             raise ChaincodeError("nothing_to_invalidate", f"no held or listed units of {pid} {first}..{last}")

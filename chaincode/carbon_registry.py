@@ -19,10 +19,15 @@ from chaincode import units
 from chaincode.calculator import (
     CalculationError,
     PlotMeasurement,
-    RemovalCalculation,
+    PlotStock,
     SpeciesParams,
+    StockCalculation,
     calculate_removals,
+    calculate_stock_removals,
+    micro_text,
+    micro_to_tonnes_up,
     species_params_from_table,
+    stock_micro,
 )
 from chaincode.carbon_common import (
     PERIOD_PREFIX,
@@ -53,7 +58,15 @@ from chaincode.geometry import (
     polygons_overlap,
 )
 from chaincode.membership import accreditation_in_force
+from chaincode.pool import add_pool_units, cancel_from_pool, repay_compensation
 from chaincode.schema import Arg
+from chaincode.stock import (
+    load_stock,
+    period_baseline,
+    reversal_key,
+    save_stock,
+    stockhist_key,
+)
 from ledger.fixedpoint import ceil_int, floor_int, format_decimal
 
 #: Spatial-index grid: square cells of 0.01 degree (100 000 units of 1e-7 degree).
@@ -437,6 +450,7 @@ class RegistryMethods:
             "methodology": args["methodology"],
             "name": args["name"],
             "next_unit": 1,
+            "open_report": None,
             "owner_org": owner.org_id,
             "pdd_sha256": args["pdd_sha256"],
             "plots": plot_ids,
@@ -601,7 +615,7 @@ class RegistryMethods:
                     fields={
                         "plot_id": Arg("id"),
                         "species": Arg("id"),
-                        "volume_start": Arg("decimal"),
+                        "volume_start": Arg("decimal", required=False),
                         "volume_end": Arg("decimal"),
                     },
                 ),
@@ -609,7 +623,7 @@ class RegistryMethods:
             "parameters": Arg(
                 "object",
                 fields={
-                    "baseline": Arg("decimal"),
+                    "baseline": Arg("decimal", required=False),
                     "leakage": Arg("decimal"),
                     "project_emissions": Arg("decimal"),
                     "uncertainty_deduction": Arg("decimal", required=False),
@@ -640,11 +654,36 @@ class RegistryMethods:
                 f" {project['start_date']}..{project['crediting_period_end']} (end exclusive)",
             )
 
-        # per-plot checks, then the ledger's own calculation
+        today = block_date(ctx)
+        if end > today:
+            raise ChaincodeError(
+                "period_in_future",
+                f"period {start}..{end} ends after the block's date {today}",
+            )
+        params = args["parameters"]
+        baseline = period_baseline(project["baseline"], start, end)
+        if params["baseline"] is not None:
+            stated = decimal_value(params["baseline"], "parameters.baseline")
+            if stated != baseline:
+                raise ChaincodeError(
+                    "baseline_mismatch",
+                    f"the validated PDD's baseline of {project['baseline']} t CO2e a year gives"
+                    f" {format_decimal(baseline)} t CO2e for period {start}..{end}; the"
+                    f" report's baseline of {params['baseline']} is not accepted",
+                )
+        open_report = project.get("open_report")
+        if open_report is not None:
+            raise ChaincodeError(
+                "report_pending",
+                f"report {open_report} of project {project['id']} is not verified yet; the next"
+                " period starts from its verified stock",
+            )
+
+        # every plot of the project, each once, each with its own species
         members = set(project["plots"])
         table = _species_table(ctx)
         species_params: dict[str, SpeciesParams] = {}
-        measurements: list[PlotMeasurement] = []
+        given: dict[str, Mapping[str, Any]] = {}
         for m in args["measurements"]:
             plot_id = m["plot_id"]
             plot = self._plot(ctx, plot_id)
@@ -652,22 +691,69 @@ class RegistryMethods:
                 raise ChaincodeError(
                     "plot_not_in_project", f"plot {plot_id} is not in project {project['id']}"
                 )
+            if plot_id in given:
+                raise ChaincodeError(
+                    "duplicate_measurement", f"plot {plot_id} is measured more than once"
+                )
             if m["species"] != plot["species"]:
                 raise ChaincodeError(
                     "species_mismatch",
                     f"plot {plot_id} is registered as {plot['species']}, not {m['species']}",
                 )
+            if start < plot["planting_date"]:
+                raise ChaincodeError(
+                    "before_planting",
+                    f"period {start}..{end} starts before plot {plot_id} was planted"
+                    f" ({plot['planting_date']})",
+                )
+            given[plot_id] = m
+        missing = [p for p in project["plots"] if p not in given]
+        if missing:
+            raise ChaincodeError(
+                "missing_plots",
+                f"a report covers every plot of project {project['id']}; missing: "
+                + ", ".join(missing),
+            )
+
+        # the ledger's own start (S), high-water mark (H) and end stock (E) per plot
+        stocks: list[PlotStock] = []
+        for plot_id in project["plots"]:
+            m = given[plot_id]
+            stock = load_stock(ctx, plot_id)
             try:
                 if m["species"] not in species_params:
                     species_params[m["species"]] = species_params_from_table(table, m["species"])
-                measurements.append(
-                    PlotMeasurement.from_strings(
-                        plot_id, m["species"], m["volume_start"], m["volume_end"]
-                    )
-                )
+                volume_end = PlotMeasurement.from_strings(
+                    plot_id, m["species"], "0", m["volume_end"]
+                ).volume_end
+                end_micro = stock_micro(volume_end, species_params[m["species"]])
             except CalculationError as exc:
                 raise _calc_error(exc) from None
-        params = args["parameters"]
+            if stock["last_period_end"] is not None and start <= stock["last_period_end"]:
+                raise ChaincodeError(
+                    "period_out_of_order",
+                    f"plot {plot_id}: period {start}..{end} does not start after its last"
+                    f" verified period, which ended {stock['last_period_end']}",
+                )
+            if m["volume_start"] is not None:
+                stated = decimal_value(m["volume_start"], f"{plot_id}.volume_start")
+                if stated != decimal_value(stock["volume"], "stock volume"):
+                    try:
+                        stated_micro = stock_micro(stated, species_params[m["species"]])
+                    except CalculationError as exc:
+                        raise _calc_error(exc) from None
+                    raise ChaincodeError(
+                        "start_stock_mismatch",
+                        f"period {stock['periods'] + 1} starts from the ledger's verified stock"
+                        f" of {micro_text(stock['stock'])} t CO2e"
+                        f" ({stock['volume']} m3) for plot {plot_id}; the report's start of"
+                        f" {micro_text(stated_micro)} t CO2e ({m['volume_start']} m3) is not"
+                        " accepted",
+                    )
+            stocks.append(
+                PlotStock(plot_id, stock["stock"], stock["high_water"], end_micro)
+            )
+
         minimum = _param_decimal(ctx.param("uncertainty_deduction"), "uncertainty_deduction")
         if params["uncertainty_deduction"] is None:
             deduction_text = format_decimal(minimum)
@@ -682,10 +768,9 @@ class RegistryMethods:
             )
         buffer_rate = _buffer_rate(ctx, project["risk_rating"])
         try:
-            calc: RemovalCalculation = calculate_removals(
-                measurements,
-                species_params,
-                baseline=decimal_value(params["baseline"], "parameters.baseline"),
+            calc: StockCalculation = calculate_stock_removals(
+                stocks,
+                baseline=baseline,
                 leakage=decimal_value(params["leakage"], "parameters.leakage"),
                 project_emissions=decimal_value(
                     params["project_emissions"], "parameters.project_emissions"
@@ -695,16 +780,34 @@ class RegistryMethods:
             )
         except CalculationError as exc:
             raise _calc_error(exc) from None
+        # every intermediate figure of the formula, per plot, from the ledger's start volume
+        try:
+            figures = calculate_removals(
+                [
+                    PlotMeasurement.from_strings(
+                        p, given[p]["species"], load_stock(ctx, p)["volume"], given[p]["volume_end"]
+                    )
+                    for p in project["plots"]
+                ],
+                species_params,
+                baseline=Fraction(0),
+                leakage=Fraction(0),
+                project_emissions=Fraction(0),
+                uncertainty_deduction=Fraction(0),
+                buffer_rate=Fraction(0),
+            ).to_dict()
+        except CalculationError as exc:
+            raise _calc_error(exc) from None
         if calc.issuable != args["claimed_issuable"]:
             raise ChaincodeError(
                 "claim_mismatch",
-                f"the ledger computes {calc.issuable} issuable t CO2e, the report claims"
+                f"the ledger computes {calc.issuable} issuable t CO2e (growth above the"
+                f" high-water marks {format_decimal(calc.growth)} t CO2e), the report claims"
                 f" {args['claimed_issuable']}",
             )
 
         # no monitoring period counted twice for a plot (closed date intervals)
-        for measurement in measurements:
-            plot_id = measurement.plot_id
+        for plot_id in project["plots"]:
             for key, entry in ctx.scan(f"{PERIOD_PREFIX}{plot_id}/"):
                 other_start = key.rsplit("/", 1)[1]
                 if other_start <= end and start <= entry["period_end"]:
@@ -713,14 +816,14 @@ class RegistryMethods:
                         f"plot {plot_id}: period {start}..{end} overlaps {other_start}.."
                         f"{entry['period_end']} of report {entry['report_id']}",
                     )
-        for measurement in measurements:
+        for plot_id in project["plots"]:
             ctx.put(
-                period_key(measurement.plot_id, start),
+                period_key(plot_id, start),
                 stamp(ctx, {"period_end": end, "report_id": report_id}),
             )
 
         parameters = {
-            "baseline": params["baseline"],
+            "baseline": format_decimal(baseline),
             "leakage": params["leakage"],
             "project_emissions": params["project_emissions"],
             "species": {sp: species_params[sp].to_dict() for sp in sorted(species_params)},
@@ -728,17 +831,22 @@ class RegistryMethods:
         }
         record = {
             "batch_id": None,
-            "calculation": calc.to_dict(),
+            "calculation": {
+                **calc.to_dict(),
+                "carbon_end": figures["carbon_end"],
+                "carbon_start": figures["carbon_start"],
+                "plots": figures["plots"],
+            },
             "claimed_issuable": args["claimed_issuable"],
             "id": report_id,
             "measurements": [
                 {
-                    "plot_id": m["plot_id"],
-                    "species": m["species"],
-                    "volume_end": m["volume_end"],
-                    "volume_start": m["volume_start"],
+                    "plot_id": p.plot_id,
+                    "species": given[p.plot_id]["species"],
+                    "volume_end": given[p.plot_id]["volume_end"],
+                    "volume_start": load_stock(ctx, p.plot_id)["volume"],
                 }
-                for m in args["measurements"]
+                for p in stocks
             ],
             "parameters": parameters,
             "period_end": end,
@@ -750,6 +858,8 @@ class RegistryMethods:
             "vintage": vintage_of(end),
         }
         self._save_report(ctx, record)
+        project["open_report"] = report_id
+        self._save_project(ctx, project)
         ctx.emit(
             "carbon.report_submitted",
             report_id=report_id,
@@ -775,6 +885,9 @@ class RegistryMethods:
             ctx.delete(period_key(plot_id, report["period_start"]))
         report["status"] = "withdrawn"
         self._save_report(ctx, report)
+        if project.get("open_report") == report["id"]:
+            project["open_report"] = None
+            self._save_project(ctx, project)
         ctx.emit("carbon.report_withdrawn", report_id=report["id"], project_id=project["id"])
         return {"report_id": report["id"]}
 
@@ -814,10 +927,12 @@ class RegistryMethods:
                 f"verified {quantity} t CO2e exceeds the computed {computed} t CO2e",
             )
         visit = validate_date(args["site_visit_date"], "site_visit_date")
-        if visit < report["period_start"]:
+        today = block_date(ctx)
+        if not report["period_end"] <= visit <= today:
             raise ChaincodeError(
-                "invalid_date",
-                f"site visit {visit} is before the monitoring period starts ({report['period_start']})",
+                "site_visit_out_of_range",
+                f"site visit {visit} must lie between the end of the monitoring period"
+                f" ({report['period_end']}) and the block's date ({today})",
             )
         _put_attestation(
             ctx, att_id, signer, accreditation,
@@ -831,7 +946,11 @@ class RegistryMethods:
         )
         report["status"] = "verified"
         report["verification_attestation"] = att_id
+        reversal = self._apply_stocks(ctx, project, report, quantity)
+        report["reversal"] = reversal
         self._save_report(ctx, report)
+        project["open_report"] = None
+        self._save_project(ctx, project)
         ctx.emit(
             "carbon.verification_attested",
             attestation_id=att_id,
@@ -870,7 +989,12 @@ class RegistryMethods:
         if quantity <= 0:
             raise ChaincodeError("nothing_to_issue", f"report {report['id']} verified 0 t CO2e")
         rate = _buffer_rate(ctx, project["risk_rating"])
-        buffer_quantity = ceil_int(quantity * rate)
+        risk_quantity = ceil_int(quantity * rate)
+        # the project's compensation obligation is repaid to the pool before the owner
+        # receives anything
+        compensation = repay_compensation(ctx, project["id"], quantity - risk_quantity)
+        add_pool_units(ctx, project["id"], risk_quantity, compensation)
+        buffer_quantity = risk_quantity + compensation
         owner_quantity = quantity - buffer_quantity
         first = project["next_unit"]
         last = first + quantity - 1
@@ -894,6 +1018,7 @@ class RegistryMethods:
             "buffer_quantity": buffer_quantity,
             "buffer_rate": format_decimal(rate),
             "buffer_serial": buffer_serial,
+            "compensation_quantity": compensation,
             "first": first,
             "id": batch_id,
             "last": last,
@@ -930,8 +1055,97 @@ class RegistryMethods:
             owner_serial=owner_serial,
             buffer_quantity=buffer_quantity,
             buffer_serial=buffer_serial,
+            compensation_quantity=compensation,
         )
         return {"batch_id": batch_id, "serial": batch["serial"], "quantity": quantity}
+
+    # -- stock accounting ------------------------------------------------------------
+    @staticmethod
+    def _apply_stocks(
+        ctx: TxContext, project: Mapping[str, Any], report: Mapping[str, Any], verified: int
+    ) -> dict[str, Any] | None:
+        """A verified report moves each plot's stock: S := E, H := max(H, E); a fall
+        S - E (whole tonnes, rounded up) net of what loss events already cancelled for
+        the plot since its last period is cancelled from the pool at once. Returns the
+        reversal record (None if nothing fell)."""
+        plots = []
+        total = 0
+        for entry in report["calculation"]["stocks"]:
+            plot_id = entry["plot_id"]
+            stock = load_stock(ctx, plot_id)
+            if stock["stock"] != entry["start"] or stock["high_water"] != entry["high_water"]:
+                raise ChaincodeError(
+                    "stale_report",
+                    f"plot {plot_id}'s verified stock changed since report {report['id']} was"
+                    " submitted; withdraw it and submit it again",
+                )
+            fall = micro_to_tonnes_up(entry["fall"])
+            pending = stock["pending_loss"]
+            settled = max(0, fall - pending)
+            overestimate = max(0, pending - fall)
+            volume = next(m["volume_end"] for m in report["measurements"] if m["plot_id"] == plot_id)
+            n = stock["periods"] + 1
+            ctx.put(stockhist_key(plot_id, n), {
+                "credited": entry["growth"],
+                "end": entry["end"],
+                "high_water": entry["high_water_after"],
+                "loss_events": pending,
+                "loss_overestimate": overestimate,
+                "n": n,
+                "period_end": report["period_end"],
+                "period_start": report["period_start"],
+                "report_id": report["id"],
+                "reversed": settled,
+                "start": entry["start"],
+                "tx_id": ctx.tx_id,
+                "height": ctx.block.height,
+                "volume_end": volume,
+            })
+            stock.update(
+                credited=stock["credited"] + entry["growth"],
+                high_water=entry["high_water_after"],
+                last_period_end=report["period_end"],
+                pending_loss=0,
+                periods=n,
+                reversed=stock["reversed"] + settled,
+                stock=entry["end"],
+                volume=volume,
+            )
+            save_stock(ctx, stock)
+            if fall or pending:
+                plots.append({"fall": fall, "loss_events": pending,
+                              "loss_overestimate": overestimate, "plot_id": plot_id,
+                              "reversed": settled})
+            total += settled
+        if not plots:
+            return None
+        moved, shortfall = cancel_from_pool(ctx, project["id"], total, "reversal")
+        record = {
+            "cancelled": total - shortfall,
+            "id": report["id"],
+            "plots": plots,
+            "project_id": project["id"],
+            "quantity": total,
+            "ranges": [
+                {"batch_id": r["batch_id"], "first": r["first"], "last": r["last"],
+                 "project_id": r["project_id"], "quantity": r["last"] - r["first"] + 1,
+                 "serial": serial_string(r["project_id"], r["vintage"], r["first"], r["last"])}
+                for r in moved
+            ],
+            "report_id": report["id"],
+            "shortfall": shortfall,
+            "verified_quantity": verified,
+        }
+        ctx.put(reversal_key(report["id"]), stamp(ctx, record))
+        ctx.emit(
+            "carbon.reversed",
+            report_id=report["id"],
+            project_id=project["id"],
+            quantity=total,
+            cancelled=total - shortfall,
+            compensation=shortfall,
+        )
+        return {"cancelled": total - shortfall, "quantity": total, "shortfall": shortfall}
 
     # -- shared lookups ------------------------------------------------------------------
     @staticmethod

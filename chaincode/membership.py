@@ -40,6 +40,7 @@ from chaincode.framework import (
     method,
 )
 from chaincode.schema import ID_RE, Arg
+from chaincode.units import RESERVED_ACCOUNTS
 from ledger.crypto import is_hex_pubkey
 
 ORGKEY_PREFIX = "orgkey/"
@@ -182,6 +183,16 @@ def active_admin_keys(ctx: TxContext, org_id: str) -> list[str]:
     return out
 
 
+def _check_not_reserved(org_id: str) -> None:
+    """ChaincodeError("reserved_account") for an account id the ledger owns."""
+    if org_id in RESERVED_ACCOUNTS:
+        raise ChaincodeError(
+            "reserved_account",
+            f"{org_id!r} is a system account the ledger owns (the buffer pool); it cannot be"
+            " enrolled as an organisation",
+        )
+
+
 def _org_or_fail(ctx: TxContext, org_id: str) -> dict[str, Any]:
     org = ctx.get(ORG_PREFIX + org_id)
     if org is None:
@@ -274,6 +285,8 @@ class Membership(Contract):
             if not isinstance(org_id, str) or not ID_RE.match(org_id):
                 raise ValueError(f"{where}: id must be an identifier")
             where = f"genesis organisation {org_id}"
+            if org_id in RESERVED_ACCOUNTS:
+                raise ValueError(f"{where}: reserved_account: a system account the ledger owns")
             if org_id in seen_orgs:
                 raise ValueError(f"{where} is listed twice")
             seen_orgs.add(org_id)
@@ -327,6 +340,7 @@ class Membership(Contract):
     def enrol_org(self, ctx: TxContext, args: dict) -> dict:
         """Enrol a new organisation with its roles and first admin key(s)."""
         org_id = args["org_id"]
+        _check_not_reserved(org_id)
         if ctx.exists(ORG_PREFIX + org_id):
             raise ChaincodeError("org_exists", f"organisation {org_id!r} is already enrolled")
         roles = check_roles(args["roles"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from chaincode.calculator import micro_text
 from chaincode.carbon_common import (
     BATCH_PREFIX,
     PERIOD_PREFIX,
@@ -40,6 +41,8 @@ from chaincode.carbon_market import (
     TRADE_PREFIX,
     TRANSFER_PREFIX,
 )
+from chaincode.pool import COMPENSATION_PREFIX, POOLACCT_PREFIX
+from chaincode.stock import REVERSAL_PREFIX, STOCKHIST_PREFIX, stock_key
 from chaincode.units import (
     BUFFER_ACCOUNT,
     STATES,
@@ -59,10 +62,13 @@ __all__ = [
     "MAX_LIMIT",
     "batches",
     "buffer_pool",
+    "compensation",
     "holdings",
     "page",
     "parse_serial",
+    "plot_stock",
     "project",
+    "project_stocks",
     "retirements",
     "totals",
     "trace",
@@ -77,6 +83,7 @@ STEP_RECORDS = {
     "freeze": FREEZE_PREFIX,
     "list": LISTING_PREFIX,
     "loss": LOSS_PREFIX,
+    "reversal": REVERSAL_PREFIX,
     "retire": RETIREMENT_PREFIX,
     "trade": TRADE_PREFIX,
     "transfer": TRANSFER_PREFIX,
@@ -90,6 +97,7 @@ STEP_STATES = {
     "list": "listed",
     "loss": "cancelled",
     "retire": "retired",
+    "reversal": "cancelled",
     "trade": "held",
     "transfer": "held",
 }
@@ -308,8 +316,73 @@ def buffer_pool(state: StateReader, *, limit: int = DEFAULT_LIMIT) -> dict[str, 
             buckets = (total, projects.setdefault(pid, {"cancelled": 0, "frozen": 0, "held": 0}))
             _tally(buckets, st, idx["last"] - int(first) + 1, idx["frozen"])
     losses = sorted((v for _k, v in _scan(state, LOSS_PREFIX)), key=lambda r: (-r["height"], r["id"]))
-    return {"account": BUFFER_ACCOUNT, "losses": losses[:limit], "projects": projects,
+    reversals = sorted((v for _k, v in _scan(state, REVERSAL_PREFIX)),
+                       key=lambda r: (-r["height"], r["id"]))
+    accounts = {k[len(POOLACCT_PREFIX):]: v for k, v in _scan(state, POOLACCT_PREFIX)}
+    obligations = {k[len(COMPENSATION_PREFIX):]: v for k, v in _scan(state, COMPENSATION_PREFIX)}
+    return {"account": BUFFER_ACCOUNT, "accounts": accounts, "compensation": obligations,
+            "losses": losses[:limit], "projects": projects, "reversals": reversals[:limit],
             "totals": total}
+
+
+# -- stock accounting -------------------------------------------------------------------------
+def _tonnes(record: dict[str, Any], *names: str) -> dict[str, Any]:
+    """``record`` with a ``<name>_t`` decimal string of tonnes next to each micro-tonne
+    figure ``name``."""
+    out = dict(record)
+    for name in names:
+        out[f"{name}_t"] = micro_text(record[name])
+    return out
+
+
+def plot_stock(state: StateReader, plot_id: str) -> dict[str, Any]:
+    """A plot's stock account and its history, one entry per verified period: ``start``
+    (S), ``end`` (E), ``high_water`` (H after the period), ``credited`` (growth above H,
+    micro-tonnes), ``reversed`` (tonnes cancelled for the fall), ``loss_events`` (tonnes
+    loss events had cancelled before), ``loss_overestimate``; each micro-tonne figure also
+    as ``<name>_t`` in tonnes."""
+    plot = _get(state, plot_key(plot_id))
+    if plot is None:
+        raise LedgerError("not_found", f"no plot {plot_id!r}")
+    account = _get(state, stock_key(plot_id)) or {
+        "credited": 0, "high_water": 0, "last_period_end": None, "pending_loss": 0,
+        "periods": 0, "plot_id": plot_id, "reversed": 0, "stock": 0, "volume": "0",
+    }
+    history = [
+        _tonnes(v, "start", "end", "high_water", "credited")
+        for _k, v in _scan(state, f"{STOCKHIST_PREFIX}{plot_id}/")
+    ]
+    return {
+        "account": _tonnes(account, "stock", "high_water", "credited"),
+        "history": history,
+        "plot_id": plot_id,
+        "project_id": plot["project_id"],
+    }
+
+
+def project_stocks(state: StateReader, project_id: str) -> dict[str, Any]:
+    """Every plot's stock account and history (:func:`plot_stock`), the project's
+    reversals (newest first), its pool account and its compensation obligation."""
+    record = _get(state, project_key(project_id))
+    if record is None:
+        raise LedgerError("not_found", f"no project {project_id!r}")
+    reversals = [v for _k, v in _scan(state, REVERSAL_PREFIX) if v["project_id"] == project_id]
+    reversals.sort(key=lambda r: (-r["height"], r["id"]))
+    return {
+        "compensation": compensation(state, project_id),
+        "plots": [plot_stock(state, p) for p in record["plots"]],
+        "pool": _get(state, POOLACCT_PREFIX + project_id),
+        "project_id": project_id,
+        "reversals": reversals,
+    }
+
+
+def compensation(state: StateReader, project_id: str) -> dict[str, Any]:
+    """A project's compensation obligation: ``incurred`` (reversal tonnes the pool could
+    not cover), ``repaid`` (units its issuances put in the pool for it), ``outstanding``."""
+    return _get(state, COMPENSATION_PREFIX + project_id) or {
+        "incurred": 0, "outstanding": 0, "project_id": project_id, "repaid": 0,
+    }
 
 
 def retirements(

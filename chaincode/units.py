@@ -43,6 +43,7 @@ from ledger.state import StateReader
 __all__ = [
     "BUFFER_ACCOUNT",
     "HOLDING_PREFIX",
+    "RESERVED_ACCOUNTS",
     "STATES",
     "TERMINAL_STATES",
     "UNIT_PREFIX",
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 BUFFER_ACCOUNT = "buffer-pool"
+#: Account ids the ledger owns (never enrolled as organisations, membership.py).
+RESERVED_ACCOUNTS: tuple[str, ...] = (BUFFER_ACCOUNT,)
 UNIT_PREFIX = "unit/"
 HOLDING_PREFIX = "holding/"
 STATES = ("held", "listed", "retired", "cancelled")

@@ -13,6 +13,7 @@ The explorer reads committed data only and holds no keys.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -57,6 +58,12 @@ log = logging.getLogger("explorer")
 _HERE = Path(__file__).parent
 #: Transactions per block page (default and most).
 MAX_BLOCK_PAGE = 100
+#: Uploaded certificates verified at once: verification is CPU work done for anonymous
+#: requests (off the event loop, in a worker thread); more uploads wait for a slot at most
+#: VERIFY_WAIT_S, then get 503 ``verifier_busy``, so a flood of uploads cannot take every
+#: worker thread from the other pages.
+MAX_CONCURRENT_VERIFICATIONS = 2
+VERIFY_WAIT_S = 5.0
 MAX_BLOCK_PAGE_LIMIT = 1000
 STATIC_FILES = {"explorer.css": "text/css; charset=utf-8"}
 #: No scripts at all; styles and images only from the explorer itself.
@@ -182,6 +189,7 @@ def _page_links(request: Request, next_cursor: Any, param: str = "after") -> dic
 def create_explorer_router(source: ExplorerSource) -> APIRouter:
     """The explorer's routes over ``source`` (mount at ``/``)."""
     reader = Reader(source)
+    verify_slots = asyncio.Semaphore(MAX_CONCURRENT_VERIFICATIONS)
     env = make_environment()
     router = APIRouter(responses=_error_responses())
     genesis = source.genesis
@@ -400,6 +408,11 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def project_json(request: Request, project_id: str) -> Response:
         return api(lambda: reader.project(project_id, limit_of(request, MAX_PAGE)))
 
+    @router.get("/v1/explorer/projects/{project_id}/stocks",
+                summary="Explorer: a project's plot stocks, high-water marks, reversals and compensation")
+    def project_stocks_json(request: Request, project_id: str) -> Response:
+        return api(lambda: reader.project_stocks(project_id))
+
     def _record_routes(kind: str, template: str, read: Callable[[str], dict[str, Any]]) -> None:
         plural = f"{kind}s"
 
@@ -539,7 +552,15 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         cert = parse_certificate(
             extract_certificate(request.headers.get("content-type", ""), body)
         )
-        return await run_in_threadpool(run_verify, cert)
+        try:
+            await asyncio.wait_for(verify_slots.acquire(), VERIFY_WAIT_S)
+        except TimeoutError:
+            raise ExplorerError("verifier_busy", "too many certificates are being verified; "
+                                "try again in a few seconds") from None
+        try:
+            return await run_in_threadpool(run_verify, cert)
+        finally:
+            verify_slots.release()
 
     @router.post("/explorer/verify", include_in_schema=False)
     async def verify_upload_page(request: Request) -> Response:

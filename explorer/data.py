@@ -444,6 +444,17 @@ class Reader:
             raise ExplorerError(code, f"no {what} {ident!r}")
         return record
 
+    def project_stocks(self, project_id: str) -> dict[str, Any]:
+        """Stock accounting of a project: each plot's verified stock, high-water mark and
+        history, its reversals, pool account and compensation obligation."""
+        project_id = parse_id(project_id, "project id")
+        try:
+            return queries.project_stocks(self.store, project_id)
+        except LedgerError as exc:
+            if exc.code == "not_found":
+                raise ExplorerError("unknown_project", f"no project {project_id!r}") from None
+            raise
+
     def plot(self, plot_id: str) -> dict[str, Any]:
         plot_id = parse_id(plot_id, "plot id")
         return {"plot": self._record(plot_key(plot_id), "unknown_plot", "plot", plot_id)}

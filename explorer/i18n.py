@@ -337,6 +337,7 @@ _VALUE_TEXTS: dict[str, dict[str, Texts]] = {
         "transfer": ("off-exchange transfer", "场外转让"),
         "retire": ("retirement", "注销"),
         "loss": ("loss event (reversal)", "损失事件（逆转）"),
+        "reversal": ("reversal (verified stock fell)", "逆转（核证蓄积下降）"),
         "invalidate": ("invalidated", "作废"),
         "freeze": ("frozen", "冻结"),
         "unfreeze": ("unfrozen", "解冻"),

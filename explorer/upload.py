@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from explorer.inputs import ExplorerError
 from explorer.multipart import MultipartError, parse_form
@@ -43,11 +43,16 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
             raise _too_large()
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large()
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large()
+            chunks.append(chunk)
+    except ClientDisconnect:  # not an error of ours: no traceback, nothing to answer
+        raise ExplorerError("client_disconnected",
+                            "the client closed the connection before sending the whole body"
+                            ) from None
     return b"".join(chunks)
 
 

@@ -35,6 +35,7 @@ __all__ = [
 STATUS_BY_CODE: dict[str, int] = {
     # 400: the request is malformed
     "bad_request": 400,
+    "client_disconnected": 400,  # never delivered: the client left before its body ended
     "malformed_json": 400,
     "malformed_tx": 400,
     "malformed_request": 400,
@@ -88,6 +89,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "too_many_connections": 503,
     "certificate_unavailable": 503,
     "verifier_unavailable": 503,
+    "verifier_busy": 503,
 }
 
 #: The status of a code a lower layer raised (a ``LedgerError`` reaching a route) that

@@ -23,15 +23,23 @@ Key layout (binary prefixes; heights are 8-byte big-endian so keys sort by heigh
 
 One process, one handle: LevelDB's ``LOCK`` file refuses a second open, which is
 reported as ``StoreError("store_locked")``.
+
+``Store.in_memory()`` runs the same ``Store`` over :class:`MemoryDB`, a dict-backed
+stand-in for exactly the part of plyvel the store uses (``get``, ``write_batch`` with
+transaction semantics, ordered ``iterator``). Keys are kept sorted as bytes, as LevelDB's
+default comparator orders them, so every read is deterministic. The deterministic
+simulation (``tests/support/sim``) keeps a node's ``MemoryDB`` across a simulated crash
+as its "disk".
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import plyvel
 
@@ -41,7 +49,7 @@ from ledger.encoding import canonical
 from ledger.errors import LedgerError
 from ledger.state import WriteSet, genesis_state_root
 
-__all__ = ["Store", "StoreError", "Writes"]
+__all__ = ["MemoryDB", "Store", "StoreError", "Writes"]
 
 Writes = Iterable[tuple[str, bytes | None]]
 
@@ -65,6 +73,116 @@ class StoreError(LedgerError):
     ``not_initialised``, ``already_initialised``, ``wrong_height``, ``wrong_prev_hash``,
     ``wrong_chain``, ``commit_mismatch``, ``state_root_mismatch``, ``bad_write``,
     ``store_closed``."""
+
+
+class MemoryDB:
+    """The subset of ``plyvel.DB`` the store uses, in memory: deterministic and ordered
+    (keys sorted as bytes, LevelDB's default order).
+
+    * ``get(key, default=None)``; ``put``; ``delete``;
+    * ``write_batch(transaction=..., sync=...)``: a context manager collecting ``put`` /
+      ``delete`` in order, applied when the block ends; with ``transaction=True`` nothing
+      is applied if the block raises (plyvel's semantics);
+    * ``iterator(prefix=, start=, stop=, reverse=, include_value=)``: ``start`` inclusive,
+      ``stop`` exclusive, ``prefix`` not combined with either (``TypeError``, as plyvel);
+      it reads a snapshot taken when it is created.
+
+    ``close()`` closes this handle only; the data stays (it is the "disk"), and a new
+    ``Store.in_memory(db)`` reopens it.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+        self._keys: list[bytes] = []  # sorted
+
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
+        return self._data.get(bytes(key), default)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        key, value = bytes(key), bytes(value)
+        if key not in self._data:
+            bisect.insort(self._keys, key)
+        self._data[key] = value
+
+    def delete(self, key: bytes) -> None:
+        key = bytes(key)
+        if self._data.pop(key, None) is not None:
+            del self._keys[bisect.bisect_left(self._keys, key)]
+
+    def write_batch(self, *, transaction: bool = False, sync: bool = False) -> _MemoryBatch:
+        return _MemoryBatch(self, transaction)
+
+    def iterator(
+        self,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+        include_value: bool = True,
+    ) -> Iterator[Any]:
+        keys = self._keys
+        if prefix is not None:
+            if start is not None or stop is not None:
+                raise TypeError("'prefix' cannot be used together with 'start' or 'stop'")
+            lo = bisect.bisect_left(keys, prefix)
+            hi = lo
+            while hi < len(keys) and keys[hi].startswith(prefix):
+                hi += 1
+        else:
+            lo = 0 if start is None else bisect.bisect_left(keys, start)
+            hi = len(keys) if stop is None else bisect.bisect_left(keys, stop)
+        chosen = keys[lo:max(lo, hi)]
+        if reverse:
+            chosen.reverse()
+        if include_value:
+            data = self._data
+            return iter([(k, data[k]) for k in chosen])
+        return iter(chosen)
+
+    def close(self) -> None:
+        """Nothing to release: the data outlives the handle."""
+
+
+class _MemoryBatch:
+    def __init__(self, db: MemoryDB, transaction: bool) -> None:
+        self._db = db
+        self._transaction = transaction
+        self._ops: list[tuple[bytes, bytes | None]] = []
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._ops.append((bytes(key), bytes(value)))
+
+    def delete(self, key: bytes) -> None:
+        self._ops.append((bytes(key), None))
+
+    def write(self) -> None:
+        for key, value in self._ops:
+            if value is None:
+                self._db.delete(key)
+            else:
+                self._db.put(key, value)
+        self._ops = []
+
+    def __enter__(self) -> _MemoryBatch:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None or not self._transaction:
+            self.write()
+        self._ops = []
+
+
+class _Backend(Protocol):
+    """What the store needs of its database: plyvel.DB or :class:`MemoryDB`."""
+
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None: ...
+
+    def write_batch(self, *, transaction: bool = ..., sync: bool = ...) -> Any: ...
+
+    def iterator(self, *, prefix: bytes | None = ...) -> Iterator[Any]: ...
+
+    def close(self) -> None: ...
 
 
 def _h8(height: int) -> bytes:
@@ -101,7 +219,7 @@ class Store:
         try:
             # the table cache holds at most 256 files open: the node keeps its descriptors
             # for peers and clients (node/api/http_server.py reserves room for these)
-            self._db: plyvel.DB | None = plyvel.DB(
+            self._db: _Backend | None = plyvel.DB(
                 str(self.path), create_if_missing=True, max_open_files=256
             )
         except plyvel.IOError as exc:
@@ -114,12 +232,26 @@ class Store:
             raise StoreError("store_open_failed", f"cannot open {self.path}: {text}") from exc
         except plyvel.Error as exc:
             raise StoreError("store_open_failed", f"cannot open {self.path}: {exc}") from exc
-        raw_height = self._db.get(_META_HEIGHT)
+        self._load_height()
+
+    @classmethod
+    def in_memory(cls, db: MemoryDB | None = None) -> Store:
+        """A store over ``db`` (a new, empty :class:`MemoryDB` if None): the same code as
+        on LevelDB, nothing on the file system. Reopening the same ``db`` after
+        :meth:`close` (or after dropping the handle) finds what was committed."""
+        store = cls.__new__(cls)
+        store.path = Path(":memory:")
+        store._db = db if db is not None else MemoryDB()
+        store._load_height()
+        return store
+
+    def _load_height(self) -> None:
+        raw_height = self.db.get(_META_HEIGHT)
         self._height: int | None = None if raw_height is None else struct.unpack(">Q", raw_height)[0]
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
-    def db(self) -> plyvel.DB:
+    def db(self) -> _Backend:
         if self._db is None:
             raise StoreError("store_closed", "the store is closed")
         return self._db

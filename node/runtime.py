@@ -1,5 +1,5 @@
 """One validator process, assembled: store, application, mempool, consensus driver, peer
-transport, transaction gossip, block sync, metrics, and the :class:`~node.service.Node`
+transport, transaction gossip, block sync, metrics, and the :class:`~node.api.service.Node`
 the HTTP API serves.
 
 ``fcl node start`` builds a :class:`NodeRuntime` from a node home and serves it; tests

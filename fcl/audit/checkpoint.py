@@ -1,4 +1,4 @@
-"""Checkpoints and the checkpoint check (node.audit, docs/audit.md).
+"""Checkpoints and the checkpoint check (``fcl audit``, docs/audit.md).
 
 A checkpoint ``(h, r)``: ``r`` is the RFC 9162 root over the hashes of blocks ``1..h``,
 which is ``header(h + 1).history_root``. :func:`verify_checkpoint` checks that today's

@@ -1,4 +1,4 @@
-"""What an audit checks and what it finds (node.audit): the stable check names, a
+"""What an audit checks and what it finds (``fcl audit``): the stable check names, a
 :class:`Discrepancy`, the errors, and the checks that the full audit and the checkpoint
 check both run on a block's commit certificate.
 

@@ -1,4 +1,4 @@
-"""The full audit (node.audit, docs/audit.md): every block from height 1 is checked
+"""The full audit (``fcl audit``, docs/audit.md): every block from height 1 is checked
 against the previous one and re-executed through the chaincode on a fresh in-memory
 state that starts from the genesis writes. The validator set that must sign each block is
 tracked by replaying (``validator_set_for(state, h)``), so every commit certificate is

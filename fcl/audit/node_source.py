@@ -1,4 +1,4 @@
-"""An audit source over a node's HTTP API (node.audit): ``GET /v1/status``,
+"""An audit source over a node's HTTP API (``fcl audit``): ``GET /v1/status``,
 ``/v1/blocks/{h}`` and ``/v1/history/consistency``, with bounded responses, retries and a
 prefetching thread."""
 

@@ -1,6 +1,6 @@
-"""Where an audit's blocks come from (node.audit): the :class:`ChainSource` protocol, a
+"""Where an audit's blocks come from (``fcl audit``): the :class:`ChainSource` protocol, a
 node's data folder (:class:`StoreSource`), :func:`open_source` (a data folder or a node's
-HTTP API, :class:`node.audit_node_source.NodeSource`) and the genesis check both audits
+HTTP API, :class:`fcl.audit.node_source.NodeSource`) and the genesis check both audits
 start with."""
 
 from __future__ import annotations

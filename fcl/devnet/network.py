@@ -1,5 +1,5 @@
 """A local development network in one directory: validators as subprocesses on
-127.0.0.1, the sample lifecycle of :mod:`node.devnet_sample`, its two retirement
+127.0.0.1, the sample lifecycle of :mod:`fcl.devnet.sample`, its two retirement
 certificates verified offline, and the explorer's URL.
 
 Layout of ``DIR`` (docs/devnet.md)::

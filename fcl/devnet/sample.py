@@ -15,7 +15,7 @@ The exchange's admin enrols a matching-engine member key, which signs the trade.
 
 The project ``AH-XN-0001`` has three Chinese-fir and two Masson-pine plots (8.9–26.8 ha,
 irregular polygons south-west of Haiyang town, county code 341022) whose declared areas
-are their geodesic areas rounded to 0.01 ha. Two monitoring periods (2016-03-01 ..
+are their geodesic areas rounded to 0.01 ha. Two monitoring periods (2016-04-05 ..
 2020-12-31 and 2021-01-01 .. 2023-12-31) are reported, verified and issued; then a listing
 and a matched trade, off-exchange transfers to the fund and the cooperative, a compliance
 obligation with a retirement under the 5 % cap, a voluntary retirement and the subsidy of
@@ -40,12 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from chaincode.calculator import (
-    PlotMeasurement,
-    calculate_removals,
+    PlotStock,
+    calculate_stock_removals,
     species_params_from_table,
+    stock_micro,
 )
 from chaincode.geometry import geodesic_area_m2_rational, parse_polygon
 from chaincode.params import DEFAULT_PARAMS
+from chaincode.stock import period_baseline
 from ledger.crypto import PrivateKey, sha256_hex
 from ledger.errors import LedgerError
 from ledger.fixedpoint import format_decimal, parse_decimal
@@ -247,6 +249,9 @@ PLOTS: tuple[PlotSpec, ...] = (
 )
 
 RISK_RATING = "medium"
+#: The PDD's ex-ante baseline removals, t CO2e a year; every report's baseline figure is
+#: the ledger's pro-rata share of it (chaincode.stock.period_baseline).
+PDD_BASELINE = "6.1"
 
 
 @dataclass(frozen=True)
@@ -257,7 +262,6 @@ class Period:
     start: str
     end: str
     volume_index: int  # PlotSpec.volumes[i - 1] -> volumes[i]
-    baseline: str
     project_emissions: str
     uncertainty_deduction: str
     verifier: str  # slot
@@ -268,9 +272,9 @@ class Period:
 
 
 PERIODS: tuple[Period, ...] = (
-    Period("MR-XN-2020", "2016-03-01", "2020-12-31", 1, "18.4", "6.5", "0.05", "verifier_b",
+    Period("MR-XN-2020", "2016-04-05", "2020-12-31", 1, "6.5", "0.05", "verifier_b",
            "VER-WJ-2024-031", "2024-03-20", "AH-XN-0001-B2020", Fraction(1)),
-    Period("MR-XN-2023", "2021-01-01", "2023-12-31", 2, "11.2", "2.1", "0.05", "verifier_a",
+    Period("MR-XN-2023", "2021-01-01", "2023-12-31", 2, "2.1", "0.05", "verifier_a",
            "VER-ECFV-2024-118", "2024-04-18", "AH-XN-0001-B2023", Fraction(98, 100)),
 )
 
@@ -318,16 +322,17 @@ def issuable_for(period: Period, genesis: Genesis) -> int:
     """What the ledger will compute for ``period`` (the genesis parameters in force)."""
     params = _params(genesis)
     table = params["species_table"]
-    rows = [
-        PlotMeasurement.from_strings(p.plot_id, p.species, p.volumes[period.volume_index - 1],
-                                     p.volumes[period.volume_index])
-        for p in PLOTS
-    ]
-    species = {p.species: species_params_from_table(table, p.species) for p in PLOTS}
-    calc = calculate_removals(
+    # the ledger's stock accounting: growth above each plot's high-water mark (the sample's
+    # stands only grow, so the mark is the previous period's end volume)
+    rows = []
+    for p in PLOTS:
+        species = species_params_from_table(table, p.species)
+        start = stock_micro(parse_decimal(p.volumes[period.volume_index - 1], field="v0"), species)
+        end = stock_micro(parse_decimal(p.volumes[period.volume_index], field="v1"), species)
+        rows.append(PlotStock(p.plot_id, start, start, end))
+    calc = calculate_stock_removals(
         rows,
-        species,
-        baseline=parse_decimal(period.baseline, field="baseline"),
+        baseline=period_baseline(PDD_BASELINE, period.start, period.end),
         leakage=Fraction(0),
         project_emissions=parse_decimal(period.project_emissions, field="project_emissions"),
         uncertainty_deduction=parse_decimal(period.uncertainty_deduction, field="u"),
@@ -471,7 +476,7 @@ class _Sample:
             ("submit the project design document", self._project),
             ("validation attestation", self._validation),
             ("registration", self._registration),
-            ("monitoring report 1 (2016-03 .. 2020-12)", lambda: [self._report(PERIODS[0])]),
+            ("monitoring report 1 (2016-04 .. 2020-12)", lambda: [self._report(PERIODS[0])]),
             ("verification of report 1", lambda: [self._verification(PERIODS[0])]),
             ("issuance of vintage 2020", lambda: [self._issue(PERIODS[0])]),
             ("monitoring report 2 (2021-01 .. 2023-12)", lambda: [self._report(PERIODS[1])]),
@@ -536,7 +541,7 @@ class _Sample:
             "plots": [p.plot_id for p in PLOTS],
             "start_date": "2016-03-01",
             "crediting_period_years": 30,
-            "baseline": "6.1",
+            "baseline": PDD_BASELINE,
             "benefit_split": {"owner": "0.6", "farmers": "0.3", "government": "0.1"},
             "risk_rating": RISK_RATING,
             "pdd_sha256": _h("PDD v1.2 " + PROJECT_ID),
@@ -566,7 +571,7 @@ class _Sample:
                 {"plot_id": p.plot_id, "species": p.species, "volume_start": p.volumes[i - 1],
                  "volume_end": p.volumes[i]} for p in PLOTS
             ],
-            "parameters": {"baseline": period.baseline, "leakage": "0",
+            "parameters": {"leakage": "0",
                            "project_emissions": period.project_emissions,
                            "uncertainty_deduction": period.uncertainty_deduction},
             "claimed_issuable": issuable_for(period, self.genesis),

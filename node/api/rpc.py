@@ -22,8 +22,8 @@ Routes::
     GET  /metrics            Prometheus text format (docs/node.md, "Metrics")
 
 :func:`node_routers` adds, when their modules are installed, ``GET /v1/certificates/{id}``
-(``node.certificates``) and the history proofs ``/v1/history/*``
-(``node.rpc_history``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
+(``node.api.certificates``) and the history proofs ``/v1/history/*``
+(``node.api.history``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
 one place that may import it).
 """
 
@@ -38,6 +38,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ledger.api_errors import (
     PASSTHROUGH_CODES,
@@ -90,11 +91,15 @@ async def read_body(request: Request, limit: int, code: str) -> bytes:
             raise ApiError(code, f"request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(code, f"request body larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(code, f"request body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # not an error of ours: no traceback, nothing to answer
+        raise ApiError("client_disconnected",
+                       "the client closed the connection before sending the whole body") from None
     return b"".join(chunks)
 
 
@@ -127,7 +132,7 @@ def _error_doc(*codes: str) -> dict[int | str, dict[str, Any]]:
 
 def certificate_router(node: Node, builder: Any) -> APIRouter:
     """``GET /v1/certificates/{retirement_id}``: the retirement certificate (canonical JSON)
-    built by ``builder`` (a ``node.certificates.CertificateBuilder``)."""
+    built by ``builder`` (a ``node.api.certificates.CertificateBuilder``)."""
     router = APIRouter(tags=["certificates"])
 
     @router.get(
@@ -262,13 +267,13 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
         summary="A transaction: pending, or committed with its block height, index, result",
         responses=_error_doc("bad_tx_id", "unknown_tx"),
     )
-    async def get_tx(tx_id: str) -> JSONResponse:
+    async def get_tx(tx_id: str) -> Response:
         if not _TX_ID_RE.match(tx_id):
             raise ApiError("bad_tx_id", "a transaction id is 64 hex digits")
         record = node.tx_status(tx_id.lower())
         if record is None:
             raise ApiError("unknown_tx", f"no pending or committed transaction {tx_id.lower()}")
-        return JSONResponse(record)
+        return Response(record, media_type="application/json")
 
     # -- blocks ----------------------------------------------------------------------------
     def _block(height: int) -> Response:

@@ -235,7 +235,7 @@ class Application:
 
     def check_block(self, block: Block) -> tuple[Block, Writes]:
         """:meth:`validate_block` for a block whose transactions the caller already checked
-        against ``header.txs_root`` (``node.blockcodec.BlockCodec`` does): the block's own
+        against ``header.txs_root`` (``node.chain.blockcodec.BlockCodec`` does): the block's own
         ``results`` are not trusted -- this node's re-executed results must hash to
         ``header.results_root`` (``results_mismatch``) and the returned block carries them.
         Returns that block and its write set."""

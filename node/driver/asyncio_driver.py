@@ -44,6 +44,11 @@ each is fed to the core as ``CommitCertificateReceived`` when the core is at its
 so the certificate is verified against the validator set of that height (the core checks
 it, and ``commit_block`` checks it again), then the block is re-executed and committed.
 A refusal comes back as a ``SyncRefused`` report in the core's batch.
+
+The application work itself -- building, checking and committing blocks, the mempool's
+reaping and clean-up, which synced blocks are kept -- is ``node/driver/appwork.py``
+(:class:`AppWork`), which has no asyncio and is what the deterministic simulation runs;
+this module adds the event loop, the threads, the timers, the clock and the network.
 """
 
 from __future__ import annotations
@@ -53,14 +58,12 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, assert_never
 
-from chaincode.membership import touches_membership
 from ledger.block import Block, CommitCertificate
 from ledger.crypto import PrivateKey
-from ledger.errors import BlockError, LedgerError
-from node.chain.app import Application, Writes
+from ledger.errors import LedgerError
+from node.chain.app import Application
 from node.chain.blockcodec import BlockCodec
 from node.consensus import (
     Broadcast,
@@ -75,7 +78,6 @@ from node.consensus import (
     PeerAhead,
     PeerBehind,
     Proposal,
-    ProposalBuilt,
     ProposalValidated,
     Ready,
     ScheduleTimeout,
@@ -85,6 +87,7 @@ from node.consensus import (
     TimeoutFired,
     ValidateProposal,
 )
+from node.driver.appwork import AppWork, DriverConfig
 from node.driver.signfile import SignStateFile
 from node.ops import profiling
 from node.ops.metrics import Registry
@@ -134,18 +137,6 @@ class Network(Protocol):
     def sync_refused(self, height: int, peer: str, reason: str) -> None: ...
 
     def committed(self, height: int) -> None: ...
-
-
-@dataclass(frozen=True)
-class DriverConfig:
-    block_interval_ms: int = 100
-    max_block_txs: int = 2000
-    max_block_bytes: int = 4 * 1024 * 1024
-    max_clock_drift_ms: int = 2000
-    proposal_wait_ms: int = 50
-    max_queue: int = 20_000
-    sync_window: int = 32
-    max_early_messages: int = 1024
 
 
 class DriverMetrics:
@@ -226,9 +217,9 @@ class ConsensusDriver:
         self._start_scheduled = False
         self._last_start = 0.0
         self._height_started = time.perf_counter()
-        self._validated: dict[str, tuple[Block, Writes]] = {}  # this height: hash -> checked
+        self.work = AppWork(app, mempool, key.public_key_hex if key is not None else "",
+                            self.config)
         self._wire: dict[tuple[Any, ...], bytes] = {}  # proposal identity -> wire bytes
-        self._synced: dict[int, tuple[Block, CommitCertificate, str]] = {}  # + the peer
         self._tasks: set[asyncio.Task[None]] = set()
         self._mempool_event = asyncio.Event()
         self._app_jobs = 0
@@ -277,26 +268,20 @@ class ConsensusDriver:
         """Blocks with certificates from block sync, sent by ``peer`` (verified when fed
         to the core, in height order; a refusal is reported naming ``peer``). Returns how
         many were kept."""
-        base = self.app.height + 1
-        kept = 0
-        for block, cert in entries:
-            if base <= block.height < base + self.config.sync_window:
-                if block.height not in self._synced:
-                    self._synced[block.height] = (block, cert, peer)
-                    kept += 1
+        kept = self.work.offer_synced(entries, peer)
         if kept:
-            if self._waiting and base in self._synced:
+            if self._waiting and self.app.height + 1 in self.work.synced:
                 self._trigger_start(immediately=True)
             self._queue.put_nowait(_FeedSync())
         return kept
 
     @property
     def syncing(self) -> bool:
-        return bool(self._synced)
+        return bool(self.work.synced)
 
     def has_synced(self, height: int) -> bool:
         """Block sync already delivered ``height`` (not yet committed)."""
-        return height in self._synced
+        return height in self.work.synced
 
     def stop(self) -> None:
         """Ask :meth:`run` to return (after the action in progress)."""
@@ -311,7 +296,7 @@ class ConsensusDriver:
             self._last_start = 0.0
             signed = self.core.sign_state
             if (signed.height == self.app.height + 1  # resume a height we were voting in
-                    or len(self.mempool) or self.app.height + 1 in self._synced):
+                    or len(self.mempool) or self.app.height + 1 in self.work.synced):
                 self._trigger_start(immediately=True)
             while not self._stopping:
                 event = await self._queue.get()
@@ -350,7 +335,7 @@ class ConsensusDriver:
         self._waiting = False
         self._last_start = now
         self._height_started = now
-        self._validated.clear()
+        self.work.start_height()
         self._wire.clear()
         await self._handle(StartHeight(height, self.app.tip.validators, self.clock_ms()))
         if not self._started_once:
@@ -362,11 +347,10 @@ class ConsensusDriver:
 
     async def _feed_sync(self) -> None:
         core = self.core
-        for h in [h for h in self._synced if h <= self.app.height]:
-            del self._synced[h]
         if self._waiting or core.decided:
+            self.work.next_synced(0)  # only forgets what is committed
             return
-        entry = self._synced.pop(core.height, None)
+        entry = self.work.next_synced(core.height)
         if entry is not None:
             self._from_sync = True
             try:
@@ -401,7 +385,7 @@ class ConsensusDriver:
         """Perform one batch, field by field (see the module docstring)."""
         if ready.persist is not None:
             # durable before anything of the batch is performed; a failure raises (halt)
-            await self._in_io(self.sign_file.save, ready.persist, self._block_wire)
+            await self._in_io(self.sign_file.save, ready.persist, self.work.block_wire)
         for send in ready.sends:
             match send:
                 case Broadcast():
@@ -459,9 +443,11 @@ class ConsensusDriver:
 
     def _sync_refused(self, report: SyncRefused) -> None:
         self.metrics.sync_refused.inc(1, report.reason)
+        dropped = self.work.forget_synced_from(report.peer) if report.peer else 0
         log.warning("synced block refused", extra={"height": report.height,
                                                    "peer": report.peer[:16],
-                                                   "reason": report.reason})
+                                                   "reason": report.reason,
+                                                   "dropped": dropped})
         if self.network is not None:
             self.network.sync_refused(report.height, report.peer, report.reason)
 
@@ -485,12 +471,6 @@ class ConsensusDriver:
     async def _in_io(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._loop is not None
         return await self._loop.run_in_executor(self._io_pool, fn, *args)
-
-    def _block_wire(self, block_hash: str) -> bytes | None:
-        """Canonical bytes of a block this node built or checked at this height (the
-        block keeps them: the proposal, the sign state and the store share them)."""
-        entry = self._validated.get(block_hash)
-        return None if entry is None else entry[0].canonical_bytes
 
     def _broadcast(self, action: Broadcast) -> None:
         if self.network is None:
@@ -540,54 +520,36 @@ class ConsensusDriver:
         # admit what peers already sent (gossip waiting for an idle moment) so the block
         # can carry it
         self.before_build(self.config.max_block_txs)
-        txs = self.mempool.reap(self.config.max_block_txs, self.config.max_block_bytes)
-        proposer = self.key.public_key_hex if self.key is not None else ""
-        time_ms = max(self.clock_ms(), self.app.tip.time + 1)
+        work = self.work
+        txs = work.reap()
+        time_ms = work.proposal_time(self.clock_ms())
         try:
-            block, writes = await self._in_app(self._build_sync, action.height, txs, time_ms,
-                                               proposer)
+            block, writes = await self._in_app(work.build, action.height, txs, time_ms)
         except LedgerError as exc:
             log.error("building a proposal failed", extra={"code": exc.code,
                                                            "detail": exc.message})
             return
         if block is None:
             return
-        if len(block.txs) != len(txs):
-            # build_block left out transactions whose signers the committed state no longer
-            # admits (revoked or suspended since admission): they leave the mempool, or
-            # every later reap would offer them again
-            kept = {tx.tx_id for tx in block.txs}
-            dropped = self.mempool.remove(tx.tx_id for tx in txs if tx.tx_id not in kept)
-            log.info("dropped transactions of signers no longer admitted",
-                     extra={"height": action.height, "txs": dropped})
-        self._validated[block.hash()] = (block, writes)
+        built = work.built(action, block, writes, txs)  # drops what build_block left out
         log.debug("proposal built", extra={"height": action.height, "round": action.round,
                                            "txs": len(block.txs)})
-        self._queue.put_nowait(ProposalBuilt(action.height, action.round, block))
-
-    def _build_sync(
-        self, height: int, txs: list[Any], time_ms: int, proposer: str
-    ) -> tuple[Block | None, Writes]:
-        if self.app.height + 1 != height:
-            return None, Writes(())
-        return self.app.build_block(txs, max(time_ms, self.app.tip.time + 1), proposer)
+        self._queue.put_nowait(built)
 
     async def _validate(self, action: ValidateProposal) -> None:
         started = time.perf_counter()
         block = action.block
         block_hash = block.hash()
-        reason: str | None = None
-        if not isinstance(block, Block):
-            reason = "not_a_block"
-        elif block.header.time > self.clock_ms() + self.config.max_clock_drift_ms:
-            reason = "time_too_far_ahead"
-        else:
+        work = self.work
+        reason = work.precheck(block, self.clock_ms())
+        if reason is None:
+            assert isinstance(block, Block)
             try:
-                checked, writes = await self._in_app(self.app.check_block, block)
+                checked, writes = await self._in_app(work.check, block)
             except LedgerError as exc:
                 reason = exc.code
             else:
-                self._validated[block_hash] = (checked, writes)
+                work.checked(block_hash, checked, writes)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("proposal checked", extra={"height": action.height, "round": action.round,
                                                  "ok": reason is None,
@@ -605,15 +567,14 @@ class ConsensusDriver:
     async def _commit(self, block: Any, certificate: CommitCertificate) -> None:
         started = time.perf_counter()
         block_hash = block.hash()
-        entry = self._validated.get(block_hash)
+        work = self.work
         source = "sync" if self._from_sync else "consensus"
         try:
+            entry = work.decided(block)
             if entry is None:
-                if not isinstance(block, Block):
-                    raise BlockError("not_a_block", "decided value is not a block")
-                entry = await self._in_app(self.app.check_block, block)
+                entry = await self._in_app(work.check, block)
             final, writes = entry
-            await self._in_app(self.app.commit_block, final, certificate, writes)
+            await self._in_app(work.commit_checked, final, certificate, writes)
         except LedgerError as exc:
             log.critical(
                 "cannot commit a decided block; halting",
@@ -621,11 +582,7 @@ class ConsensusDriver:
                        "detail": exc.message},
             )
             raise
-        self.mempool.remove(tx.tx_id for tx in final.txs)
-        if touches_membership(writes):
-            # recheck: what signers this block revoked or suspended still have pending can
-            # no longer enter a block
-            self.mempool.recheck(self.app.signer_refusal)
+        work.committed(final, writes)  # and the recheck after a membership change
         now = time.perf_counter()
         self.metrics.step_seconds.observe(now - started, "commit")
         self._step_since = now
@@ -641,12 +598,11 @@ class ConsensusDriver:
                    "commit_ms": round((now - started) * 1000, 1),
                    "mempool": len(self.mempool)},
         )
-        self._validated.clear()
         self._wire.clear()
         self._waiting = True
         if self.network is not None:
             self.network.committed(final.height)
-        if self.app.height + 1 in self._synced:
+        if self.app.height + 1 in self.work.synced:
             self._trigger_start(immediately=True)
         elif len(self.mempool):
             self._trigger_start()

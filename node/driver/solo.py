@@ -1,7 +1,7 @@
 """A synchronous one-validator block maker (benchmarks and unit tests).
 
 When transactions are pending (and at most once every ``block_interval_ms``) it reaps a
-batch from the mempool, builds a block through the :class:`~node.app.Application`, signs
+batch from the mempool, builds a block through the :class:`~node.chain.app.Application`, signs
 its own precommit (``ledger.block.vote_sign_bytes``, round 0) to form a one-signature
 commit certificate, and commits. Blocks are cut only when there is something to put in
 them (no empty blocks).

@@ -100,7 +100,7 @@ class Mempool:
 
     def by_json_key(self, key: str) -> Transaction | None:
         """The held transaction whose decoded JSON had exactly this
-        ``node.blockcodec.tx_json_key`` (given to :meth:`add`), or None. Safe to call from
+        ``node.chain.blockcodec.tx_json_key`` (given to :meth:`add`), or None. Safe to call from
         another thread (a single dict lookup)."""
         return self._by_json.get(key)
 

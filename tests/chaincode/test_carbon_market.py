@@ -428,7 +428,7 @@ def test_voluntary_retirement(m: Market) -> None:
 
 
 # -- loss events ---------------------------------------------------------------------------------
-def test_loss_event_cancels_buffer_units_of_that_project(m: Market) -> None:
+def test_loss_event_cancels_from_the_shared_pool_own_units_first(m: Market) -> None:
     out = m.ok("regulator", "record_loss_event", {
         "project_id": "AH-0002", "quantity": 4, "cause": "pests", "evidence_sha256": EVIDENCE,
         "description": "pine wilt nematode, compartment 12"})
@@ -438,8 +438,19 @@ def test_loss_event_cancels_buffer_units_of_that_project(m: Market) -> None:
     assert m.count(BUFFER_ACCOUNT, "held", "AH-0002") == 2
     assert m.count(BUFFER_ACCOUNT, "cancelled", "AH-0002") == 4
     assert m.count(BUFFER_ACCOUNT, "held", "AH-0001") == 3  # other project untouched
-    m.fails("insufficient_buffer", "regulator", "record_loss_event", {
+    # one pool for all projects: AH-0002's last 2 units, then 1 of AH-0001's
+    out = m.ok("regulator", "record_loss_event", {
         "project_id": "AH-0002", "quantity": 3, "cause": "fire", "evidence_sha256": EVIDENCE})
+    assert (out["cancelled"], out["compensation"]) == (3, 0)
+    assert m.count(BUFFER_ACCOUNT, "held", "AH-0002") == 0
+    assert m.count(BUFFER_ACCOUNT, "held", "AH-0001") == 2
+    # the pool cannot cover 5: 2 cancelled, 3 become AH-0002's compensation obligation
+    out = m.ok("regulator", "record_loss_event", {
+        "project_id": "AH-0002", "quantity": 5, "cause": "fire", "evidence_sha256": EVIDENCE})
+    assert (out["cancelled"], out["compensation"]) == (2, 3)
+    assert m.count(BUFFER_ACCOUNT, "held") == 0
+    assert m.get("compensation/AH-0002") == {
+        "incurred": 3, "outstanding": 3, "project_id": "AH-0002", "repaid": 0}
     check_invariants(m.h.state)
 
 
@@ -449,7 +460,7 @@ def test_loss_event_cancels_buffer_units_of_that_project(m: Market) -> None:
         ("unauthorized", "owner-farm", {}),
         ("unauthorized", "verifier-a", {}),
         ("unknown_project", "regulator", {"project_id": "AH-0404"}),
-        ("insufficient_buffer", "regulator", {"quantity": 4}),
+        ("plot_not_in_project", "regulator", {"plot_id": "M1"}),
         ("invalid_args", "regulator", {"cause": "flood"}),
         ("invalid_args", "regulator", {"evidence_sha256": "abc"}),
         ("invalid_args", "regulator", {"quantity": 0}),
@@ -472,8 +483,11 @@ def test_freeze_blocks_every_move_until_unfrozen(m: Market) -> None:
             {"quantity": 1, "price": "1", "exchange_org": EXCHANGE})
     m.fails("units_frozen", "owner-farm", "retire_voluntary",
             {"quantity": 1, "beneficiary": "b", "reason": "r"})
-    m.fails("units_frozen", "regulator", "record_loss_event", {
+    # frozen pool units are never cancelled: the loss takes AH-0002's pool units
+    m.ok("regulator", "record_loss_event", {
         "project_id": "AH-0001", "quantity": 1, "cause": "fire", "evidence_sha256": EVIDENCE})
+    assert m.count(BUFFER_ACCOUNT, "cancelled", "AH-0002") == 1
+    assert m.count(BUFFER_ACCOUNT, "cancelled", "AH-0001") == 0
     m.fails("nothing_to_freeze", "regulator", "freeze", {"batch_id": "B1", "reason": "again"})
     m.ok("regulator", "unfreeze", {"project_id": "AH-0001", "first": 1, "last": 10, "reason": "ok"})
     m.ok(["owner-farm", "buyer-power"], "transfer", transfer_args(10))

@@ -34,7 +34,7 @@ from hypothesis.stateful import (
 
 from chaincode.units import BUFFER_ACCOUNT, UNIT_PREFIX
 from ledger.encoding import decode
-from tests.support.carbon_market import Market, check_invariants, expected_issuance, h256
+from tests.support.carbon_market import Market, check_invariants, h256
 from tests.support.harness import Harness
 
 LONG = os.environ.get("FCL_HYPOTHESIS_PROFILE") == "long"
@@ -67,6 +67,7 @@ class UnitLedgerMachine(RuleBasedStateMachine):
         self.retired_for: dict[str, int] = dict.fromkeys(BUYERS, 0)
         self.retired_records: dict[str, bytes] = {}
         self.batches = 0
+        self.compensation = dict.fromkeys(PROJECTS, 0)  # outstanding obligation per project
 
     # -- setup -----------------------------------------------------------------------------
     @initialize()
@@ -97,13 +98,17 @@ class UnitLedgerMachine(RuleBasedStateMachine):
         return [], "units_frozen" if len(cands) >= qty else short
 
     def _issue(self, pid: str, volume: str) -> None:
-        owner, species, risk = PROJECTS[pid]
-        issuable, to_buffer = expected_issuance([(f"{pid}-P1", species, "0", volume)], risk)
+        owner, _species, _risk = PROJECTS[pid]
+        issuable, to_buffer = self.m.expected(pid, volume)
+        repay = min(self.compensation[pid], issuable - to_buffer)
+        self.compensation[pid] -= repay
+        to_buffer += repay  # the compensation obligation is repaid to the pool first
         self.batches += 1
         batch = self.m.issue(pid, f"B{self.batches}", volume=volume)
         first = self.next_unit[pid]
         assert (batch["first"], batch["quantity"], batch["buffer_quantity"]) == (
             first, issuable, to_buffer)
+        assert batch["compensation_quantity"] == repay
         for n in range(first, first + issuable):
             acct = owner if n < first + issuable - to_buffer else BUFFER_ACCOUNT
             self.units[(pid, n)] = [acct, "held", False]
@@ -204,15 +209,22 @@ class UnitLedgerMachine(RuleBasedStateMachine):
 
     @rule(pid=st.sampled_from(sorted(PROJECTS)), qty=st.integers(1, 8))
     def loss_event(self, pid: str, qty: int) -> None:
-        keys, code = self._pick(BUFFER_ACCOUNT, "held", qty, pid, short="insufficient_buffer")
+        # one pool for all projects: the project's own unfrozen pool units first, then the
+        # others' in selection order; what the pool cannot cover becomes compensation
+        pool = sorted((k for k, (a, s, f) in self.units.items()
+                       if a == BUFFER_ACCOUNT and s == "held" and not f), key=order)
+        keys = ([k for k in pool if k[0] == pid] + [k for k in pool if k[0] != pid])[:qty]
         res = self.m.call("regulator", "record_loss_event", {
             "project_id": pid, "quantity": qty, "cause": "fire", "evidence_sha256": h256(pid)})
-        if self._expect(res, code):
-            self._set(keys, BUFFER_ACCOUNT, "cancelled")
+        self._expect(res, "ok")
+        self._set(keys, BUFFER_ACCOUNT, "cancelled")
+        self.compensation[pid] += qty - len(keys)
+        assert self.m.h.returned(res)["compensation"] == qty - len(keys)
 
-    def _in_range(self, pid: str, first: int, last: int) -> list[Key]:
+    def _in_range(self, pid: str, first: int, last: int, pool: bool = True) -> list[Key]:
         return [(pid, n) for n in range(first, last + 1)
-                if (pid, n) in self.units and self.units[(pid, n)][1] in ("held", "listed")]
+                if (pid, n) in self.units and self.units[(pid, n)][1] in ("held", "listed")
+                and (pool or self.units[(pid, n)][0] != BUFFER_ACCOUNT)]
 
     @rule(pid=st.sampled_from(sorted(PROJECTS)), first=st.integers(1, 80),
           span=st.integers(0, 15), frozen=st.booleans())
@@ -228,7 +240,7 @@ class UnitLedgerMachine(RuleBasedStateMachine):
 
     @rule(pid=st.sampled_from(sorted(PROJECTS)), first=st.integers(1, 80), span=st.integers(0, 6))
     def invalidate(self, pid: str, first: int, span: int) -> None:
-        keys = self._in_range(pid, first, first + span)
+        keys = self._in_range(pid, first, first + span, pool=False)  # pool units never
         code = "ok" if keys else "nothing_to_invalidate"
         res = self.m.call("regulator", "invalidate", {"project_id": pid, "first": first,
                                                       "last": first + span, "reason": "fraud"})
@@ -266,6 +278,9 @@ class UnitLedgerMachine(RuleBasedStateMachine):
             assert rec["status"] == lst["status"] and rec["remaining"] == len(lst["units"])
         for buyer in BUYERS:
             assert self.m.get(f"obligation/{buyer}/2025")["retired"] == self.retired_for[buyer]
+        for pid, outstanding in self.compensation.items():
+            comp = self.m.get(f"compensation/{pid}")
+            assert (0 if comp is None else comp["outstanding"]) == outstanding
 
     def teardown(self) -> None:
         if not hasattr(self, "m"):

@@ -68,7 +68,10 @@ def test_worked_example_from_domain_md_end_to_end() -> None:
     calc = report["calculation"]
     assert calc["plots"][0]["biomass_end"] == "1562.60237"
     assert calc["carbon_end"] == "812.553232"  # 812.5532324 truncated to 6 places
-    assert calc["delta_c_project"] == "2979.361852"
+    assert calc["growth"] == "2979.361852"  # above the high-water mark 0
+    assert calc["stocks"] == [{
+        "end": 2979361852, "fall": 0, "growth": 2979361852, "high_water": 0,
+        "high_water_after": 2979361852, "plot_id": "AH-0001-P01", "start": 0}]
     assert calc["issuable"] == 2979 and calc["buffer_rate"] == "0.1"
     assert report["vintage"] == 2022 and report["status"] == "submitted"
     assert report["parameters"]["species"]["chinese_fir"] == {
@@ -117,11 +120,11 @@ def test_cf_047_variant_of_the_worked_example_gives_2692() -> None:
 def test_serials_continue_across_batches_and_vintages() -> None:
     f = Flow()
     f.registered_project(plots=[("P1", small_ring(0)), ("P2", small_ring(1))])
-    f.verified_report("R1", measurements=[("P1", "0", "25.2")], claimed=30,
+    f.verified_report("R1", measurements=[("P1", "0", "25.2"), ("P2", "0", "0")], claimed=30,
                       start="2018-01-01", end="2022-12-31")
     f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
     f.verified_report("R2", measurements=[("P1", "25.2", "50.4"), ("P2", "0", "10")], claimed=41,
-                      start="2023-01-01", end="2023-12-31")
+                      start="2023-01-01", end="2023-03-01")
     res = f.ok("regulator", "issue", {"report_id": "R2", "batch_id": "B2"})
     (issued,) = _events(res, "carbon.issued")
     # 41 t: buffer ceil(4.1) = 5, owner 36, units 31..71
@@ -277,12 +280,12 @@ def test_uncertainty_deduction_defaults_to_the_regulators_minimum() -> None:
     f.ok("owner-farm", "submit_monitoring_report",
          f.report_args("R1", "AH-0001", [("P1", "0", "2500")], 2681))
     assert f.get("report/R1")["parameters"]["uncertainty_deduction"] == "0.1"
-    params = {"baseline": "100", "leakage": "0", "project_emissions": "5",
-              "uncertainty_deduction": "0.2"}
+    f.ok("verifier-b", "attest_verification", f.verification_args("VER-1", "R1", 2681))
+    params = {"leakage": "0", "project_emissions": "105", "uncertainty_deduction": "0.2"}
     # floor((2979.361852 - 105) * 0.8) = 2299
     f.ok("owner-farm", "submit_monitoring_report",
          f.report_args("R2", "AH-0001", [("P1", "2500", "5000")], 2299, parameters=params,
-                       start="2023-01-01", end="2023-06-30"))
+                       start="2023-01-01", end="2023-03-01"))
 
 
 def test_verified_zero_report_cannot_be_issued_but_is_closed() -> None:

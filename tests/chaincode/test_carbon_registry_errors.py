@@ -333,7 +333,11 @@ def f2() -> Flow:
 
 
 def _report(f: Flow, claimed: int = 30, **over: object) -> dict:
-    return f.report_args("R1", "AH-0001", [("P1", "0", "25.2")], claimed, **over)
+    """R1 over every plot of AH-0001: P1 grows 0 -> 25.2 m3 (30 t), P2 (if any) stays at 0."""
+    rows = [("P1", "0", "25.2")]
+    if "P2" in f.get("project/AH-0001")["plots"]:
+        rows.append(("P2", "0", "0"))
+    return f.report_args("R1", "AH-0001", rows, claimed, **over)
 
 
 def test_report_role_ownership_and_registration(f2: Flow) -> None:
@@ -362,7 +366,11 @@ def test_report_dates_and_periods(f2: Flow) -> None:
     # crediting period 2018-01-01 + 30 years: the last day is 2047-12-31
     f.fails("outside_crediting_period", "owner-farm", "submit_monitoring_report",
             _report(f, start="2047-01-01", end="2048-01-01"))
-    f.ok("owner-farm", "submit_monitoring_report", _report(f, start="2047-01-01", end="2047-12-31"))
+    # the block is dated 2023-11-15 (China Standard Time): no period may end after it
+    res = f.fails("period_in_future", "owner-farm", "submit_monitoring_report",
+                  _report(f, start="2023-01-01", end="2023-11-16"))
+    assert "2023-11-16" in res["message"] and "block's date" in res["message"]
+    f.ok("owner-farm", "submit_monitoring_report", _report(f, start="2023-01-01", end="2023-11-15"))
 
 
 def test_report_measurement_refusals(f2: Flow) -> None:
@@ -376,7 +384,7 @@ def test_report_measurement_refusals(f2: Flow) -> None:
                   ra("R1", "AH-0001", [("P1", "0", "25.2")], 30, species="eucalyptus"))
     assert "chinese_fir" in res["message"]
     f.fails("duplicate_measurement", "owner-farm", "submit_monitoring_report",
-            ra("R1", "AH-0001", [("P1", "0", "10"), ("P1", "0", "15.2")], 30))
+            ra("R1", "AH-0001", [("P1", "0", "10"), ("P1", "0", "15.2"), ("P2", "0", "0")], 30))
     f.fails("invalid_args", "owner-farm", "submit_monitoring_report",
             ra("R1", "AH-0001", [("P1", "0", "-25.2")], 30))
     f.fails("invalid_args", "owner-farm", "submit_monitoring_report",
@@ -417,27 +425,44 @@ def test_report_id_unique(f2: Flow) -> None:
     ("start", "end"),
     [
         ("2018-01-01", "2022-12-31"),  # the same period
-        ("2022-12-31", "2023-12-31"),  # shares the last day
+        ("2022-12-31", "2023-06-30"),  # shares the last day
         ("2019-06-01", "2019-07-01"),  # inside it
-        ("2018-01-01", "2030-01-01"),  # contains it
-        ("2020-01-01", "2024-01-01"),  # straddles the end
+        ("2018-01-01", "2023-01-01"),  # contains it
+        ("2017-06-01", "2017-12-31"),  # before it (and before the project: crediting first)
     ],
 )
-def test_period_overlap_for_a_plot(f2: Flow, start: str, end: str) -> None:
+def test_period_must_start_after_the_last_verified_period(f2: Flow, start: str, end: str) -> None:
     f = f2
-    f.ok("owner-farm", "submit_monitoring_report",
-         f.report_args("R1", "AH-0001", [("P1", "0", "25.2")], 30))
-    # P2 is new, P1 was counted already
-    args = f.report_args("R2", "AH-0001", [("P2", "0", "25.2"), ("P1", "25.2", "50.4")], 60,
+    f.verified_report("R1", measurements=[("P1", "0", "25.2"), ("P2", "0", "0")])
+    args = f.report_args("R2", "AH-0001", [("P1", "25.2", "50.4"), ("P2", "0", "0")], 30,
                          start=start, end=end)
-    res = f.fails("period_overlap", "owner-farm", "submit_monitoring_report", args)
-    assert "P1" in res["message"] and "R1" in res["message"]
+    if start < "2018-01-01":
+        f.fails("outside_crediting_period", "owner-farm", "submit_monitoring_report", args)
+        return
+    res = f.fails("period_out_of_order", "owner-farm", "submit_monitoring_report", args)
+    assert "P1" in res["message"] and "2022-12-31" in res["message"]
 
 
-def test_period_overlap_is_per_plot(f2: Flow) -> None:
+def test_report_pending_blocks_the_next_report(f2: Flow) -> None:
     f = f2
-    f.ok("owner-farm", "submit_monitoring_report", f.report_args("R1", "AH-0001", [("P1", "0", "25.2")], 30))
-    f.ok("owner-farm", "submit_monitoring_report", f.report_args("R2", "AH-0001", [("P2", "0", "25.2")], 30))
+    f.ok("owner-farm", "submit_monitoring_report", _report(f))
+    args = f.report_args("R2", "AH-0001", [("P1", "25.2", "50.4"), ("P2", "0", "0")], 30,
+                         start="2023-01-01", end="2023-06-30")
+    res = f.fails("report_pending", "owner-farm", "submit_monitoring_report", args)
+    assert "R1" in res["message"]
+    f.ok("owner-farm", "withdraw_report", {"report_id": "R1"})
+    f.fails("start_stock_mismatch", "owner-farm", "submit_monitoring_report", args)
+
+
+def test_report_must_cover_every_plot(f2: Flow) -> None:
+    f = f2
+    res = f.fails("missing_plots", "owner-farm", "submit_monitoring_report",
+                  f.report_args("R1", "AH-0001", [("P1", "0", "25.2")], 30))
+    assert "missing: P2" in res["message"]
+    res = f.fails("missing_plots", "owner-farm", "submit_monitoring_report",
+                  f.report_args("R1", "AH-0001", [("P2", "0", "25.2")], 30))
+    assert "missing: P1" in res["message"]
+    f.ok("owner-farm", "submit_monitoring_report", _report(f))
 
 
 # -- withdraw_report -----------------------------------------------------------------------
@@ -472,9 +497,12 @@ def test_attest_verification_refusals() -> None:
     res = f.fails("verified_exceeds_computed", "verifier-a", "attest_verification", vr("A1", "R1", 31))
     assert "31" in res["message"] and "30" in res["message"]
     f.fails("invalid_date", "verifier-a", "attest_verification", vr("A1", "R1", 30, site_visit_date="2023-02-29"))
-    res = f.fails("invalid_date", "verifier-a", "attest_verification",
-                  vr("A1", "R1", 30, site_visit_date="2017-12-31"))
-    assert "before the monitoring period" in res["message"]
+    res = f.fails("site_visit_out_of_range", "verifier-a", "attest_verification",
+                  vr("A1", "R1", 30, site_visit_date="2022-12-30"))
+    assert "2022-12-30" in res["message"] and "(2022-12-31)" in res["message"]
+    res = f.fails("site_visit_out_of_range", "verifier-a", "attest_verification",
+                  vr("A1", "R1", 30, site_visit_date="2023-11-16"))
+    assert "block's date (2023-11-15)" in res["message"]
     f.fails("attestation_exists", "verifier-a", "attest_verification", vr("VAL-AH-0001", "R1", 30))
     f.ok("verifier-a", "attest_verification", vr("A1", "R1", 30))
     f.fails("already_verified", "verifier-b", "attest_verification", vr("A2", "R1", 30))
@@ -503,7 +531,8 @@ def test_issue_refusals(f2: Flow) -> None:
     res = f.fails("already_issued", "regulator", "issue", args)
     assert "B1" in res["message"]
     f.fails("already_issued", "regulator", "issue", dict(args, batch_id="B2"))
-    f.verified_report("R2", measurements=[("P2", "0", "25.2")])
+    f.verified_report("R2", measurements=[("P1", "25.2", "25.2"), ("P2", "0", "25.2")],
+                      start="2023-01-01", end="2023-03-01")
     f.fails("batch_exists", "regulator", "issue", {"report_id": "R2", "batch_id": "B1"})
 
 

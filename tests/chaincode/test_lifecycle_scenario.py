@@ -49,7 +49,7 @@ def plot_args(plot_id: str, ring: list[list[int]], species: str, doc: str) -> di
         "tenure": {"doc_type": "forest_right_cert", "doc_number": doc,
                    "scan_sha256": h256("tenure-scan:" + plot_id)},
         "species": species,
-        "planting_date": "2018-03-12",
+        "planting_date": "2017-11-20",
         "non_forest_evidence": {"sha256": h256("landsat-2014-2017:" + plot_id), "years": 4},
     }
 
@@ -141,9 +141,10 @@ def test_full_lifecycle() -> None:
         "project_id": PROJECT, "quantity": 60, "cause": "fire",
         "evidence_sha256": h256("fire-report-2023-12"), "description": "compartment 7"})
     assert m.count("buffer-pool", "held", PROJECT) == 438
-    m.fails("insufficient_buffer", "regulator", "record_loss_event", {
+    assert m.get(f"stock/{PLOTS[0]}")["pending_loss"] == 60  # settled by the next report
+    m.fails("plot_not_in_project", "regulator", "record_loss_event", {
         "project_id": PROJECT, "quantity": 439, "cause": "pests",
-        "evidence_sha256": h256("pests")})
+        "evidence_sha256": h256("pests"), "plot_id": "NOT-A-PLOT"})
     # enforcement: freeze, blocked move, unfreeze; invalidate a fraudulent range
     m.ok("regulator", "freeze", {"project_id": PROJECT, "first": 2001, "last": 2100,
                                  "reason": "tenure dispute on compartment 3"})

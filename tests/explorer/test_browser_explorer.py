@@ -143,7 +143,7 @@ def issued_total(marker: dict[str, Any]) -> int:
 def test_dashboard(browser: Any, net: Net) -> None:
     browser.get(net.page("/explorer/"))
     assert number(one(browser, "#height").text) >= net.marker["final_height"]
-    assert number(one(browser, "[data-total=issued]").text) == issued_total(net.marker) == 6503
+    assert number(one(browser, "[data-total=issued]").text) == issued_total(net.marker) == 6486
     assert number(one(browser, "[data-total=retired]").text) == 1250
     assert number(one(browser, "[data-total=projects]").text) == 1
     rows = css(browser, "#validators tr")[1:]

@@ -19,6 +19,7 @@ from tests.support.explorer import (
     Scenario,
     certificate_functions,
     make_client,
+    make_source,
     module_fixtures,
 )
 
@@ -391,3 +392,45 @@ def test_real_certificate_tampered_fails_its_checks(sc: Scenario) -> None:
         other["genesis_hash"] = "0" * 64
         checks = {ch["name"]: ch for ch in c.post("/v1/explorer/verify", json=other).json()["checks"]}
         assert not checks["genesis"]["ok"] and checks["chain_id"]["skipped"]
+
+
+def test_uploads_beyond_the_verification_slots_wait_then_get_verifier_busy(
+    sc: Scenario, cert: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verification of uploads is bounded: one slot here; a second upload waits for it
+    (at most VERIFY_WAIT_S) and is answered 503 ``verifier_busy`` if it never frees; once
+    the slot is free, uploads are verified again."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    import explorer.app as explorer_app
+
+    monkeypatch.setattr(explorer_app, "MAX_CONCURRENT_VERIFICATIONS", 1)
+    monkeypatch.setattr(explorer_app, "VERIFY_WAIT_S", 0.3)
+    release = threading.Event()
+    base = make_source(sc)
+
+    def slow_verify(doc: dict[str, Any]) -> Any:
+        release.wait(10)
+        return base.verify(doc)
+
+    app = explorer_app.create_explorer_app(make_source(sc, verify_certificate=slow_verify))
+
+    async def scenario() -> list[tuple[int, str | None]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            first = asyncio.create_task(c.post("/v1/explorer/verify", json=cert))
+            await asyncio.sleep(0.1)
+            busy = await c.post("/v1/explorer/verify", json=cert)
+            release.set()
+            done = await first
+            again = await c.post("/v1/explorer/verify", json=cert)
+        out = []
+        for r in (busy, done, again):
+            body = r.json()
+            out.append((r.status_code, body["error"]["code"] if "error" in body else None))
+        return out
+
+    assert asyncio.run(scenario()) == [(503, "verifier_busy"), (200, None), (200, None)]

@@ -1,4 +1,4 @@
-"""node.audit: a full audit of a real chain built with node.app.Application passes, and every
+"""fcl.audit: a full audit of a real chain built with node.chain.app.Application passes, and every
 kind of tampering with the stored chain is found at the right height by the right check."""
 
 from __future__ import annotations

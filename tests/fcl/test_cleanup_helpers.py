@@ -1,6 +1,6 @@
 """Helpers that the clean-up made shared: chaincode.queries.page (the explorer pages with
 it too), the unit-range tallies of chaincode.units, the audit's shared checks, and the
-names node.audit still exports after its split into node/audit_*.py."""
+names fcl.audit (the package) exports from its modules."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_malformed_served_blocks_are_block_format_discrepancies() -> None:
         "block_missing", "block 9 (latest is 8)", "nothing")
 
 
-def test_node_audit_still_exports_every_name_it_had() -> None:
+def test_the_audit_package_exports_every_name_from_its_home_module() -> None:
     homes = {
         "CHECKS": audit_checks, "AuditError": audit_checks, "ChainDataError": audit_checks,
         "Discrepancy": audit_checks, "AuditProgress": audit_full, "AuditReport": audit_full,

@@ -62,12 +62,12 @@ BEFORE: dict[str, dict[str, int]] = {
         "unsupported_media_type": 415, "certificate_unavailable": 503,
         "verifier_unavailable": 503,
     },
-    "http_server": {"too_many_connections": 503, "request_timeout": 408,
-                    "too_many_connections_from_address": 429},
-    # added after the merge, deliberately (issue 11, permissioned admission): a signer that
-    # is not an active key of an active organisation is forbidden; an organisation over its
+    "http_server": {"too_many_connections": 503, "request_timeout": 408},
+    # codes added since, each deliberately (issue 11); permissioned admission: a signer that
+    # is not an active key of an active organisation is forbidden, an organisation over its
     # mempool quota is told to slow down
-    "admission": {"unenrolled_signer": 403, "org_quota_exceeded": 429},
+    "added": {"too_many_connections_from_address": 429, "client_disconnected": 400,
+              "verifier_busy": 503, "unenrolled_signer": 403, "org_quota_exceeded": 429},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import plyvel
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger.block import (
     Block,
@@ -21,7 +24,7 @@ from ledger.block import (
 from ledger.crypto import sha256, sha256_hex
 from ledger.encoding import canonical
 from ledger.state import MemoryState, genesis_state_root, next_state_root
-from ledger.store import Store, StoreError
+from ledger.store import MemoryDB, Store, StoreError
 from ledger.tx import build_transaction
 from tests.support.common import det_key
 
@@ -263,7 +266,7 @@ def test_second_open_in_process_is_refused(tmp_path: Path, store: Store) -> None
 def test_second_open_in_another_process_is_refused(store: Store) -> None:
     code = (
         "import sys\n"
-        "from ledger.store import Store, StoreError\n"
+        "from ledger.store import MemoryDB, Store, StoreError\n"
         "try:\n"
         f"    Store({str(store.path)!r})\n"
         "except StoreError as e:\n"
@@ -341,3 +344,101 @@ def test_commit_reuses_the_write_sets_root_and_the_blocks_bytes(store: Store, mo
     # a different previous root is not taken from the memo
     monkeypatch.undo()
     assert ws.root_after("00" * 32) != root
+
+
+# -- the in-memory backend: the same results as LevelDB ------------------------------------
+
+_KEYS = st.binary(min_size=0, max_size=3).map(lambda b: b"k" + b)  # plyvel refuses b""
+_OP = st.tuples(st.sampled_from(["put", "delete"]), _KEYS, st.binary(max_size=4))
+_BATCH = st.tuples(st.lists(_OP, max_size=12), st.booleans())  # (ops, raise inside)
+_BOUND = st.one_of(st.none(), st.binary(max_size=4))
+_READ = st.tuples(st.one_of(st.none(), st.binary(max_size=2)), _BOUND, _BOUND,
+                  st.booleans(), st.booleans())
+
+
+class _Abort(Exception):
+    pass
+
+
+def _apply(db: object, batches: list[tuple[list[tuple[str, bytes, bytes]], bool]]) -> None:
+    for ops, abort in batches:
+        try:
+            with db.write_batch(transaction=True, sync=False) as wb:  # type: ignore[attr-defined]
+                for op, key, value in ops:
+                    if op == "put":
+                        wb.put(key, value)
+                    else:
+                        wb.delete(key)
+                if abort:
+                    raise _Abort
+        except _Abort:
+            pass
+
+
+def _read(db: object, read: tuple[bytes | None, bytes | None, bytes | None, bool, bool]) -> object:
+    prefix, start, stop, reverse, include_value = read
+    kwargs: dict[str, object] = {"reverse": reverse, "include_value": include_value}
+    if prefix is not None:
+        kwargs["prefix"] = prefix
+    else:
+        kwargs.update(start=start, stop=stop)
+    return list(db.iterator(**kwargs))  # type: ignore[attr-defined]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(_BATCH, max_size=6), reads=st.lists(_READ, min_size=1, max_size=6),
+       probes=st.lists(_KEYS, max_size=6))
+def test_memory_backend_matches_leveldb(tmp_path_factory: pytest.TempPathFactory, batches: list,
+                                        reads: list, probes: list[bytes]) -> None:
+    """Random write batches (some aborted by an exception: nothing of them is written),
+    then ordered range reads (prefix, start/stop, reverse, keys only) and point reads:
+    LevelDB and MemoryDB answer the same."""
+    level = plyvel.DB(str(tmp_path_factory.mktemp("level")), create_if_missing=True)
+    memory = MemoryDB()
+    try:
+        _apply(level, batches)
+        _apply(memory, batches)
+        assert list(level.iterator()) == list(memory.iterator())
+        for read in reads:
+            assert _read(level, read) == _read(memory, read)
+        for key in probes:
+            assert level.get(key) == memory.get(key)
+    finally:
+        level.close()
+
+
+def test_memory_backend_refuses_prefix_with_bounds_as_leveldb_does() -> None:
+    with pytest.raises(TypeError):
+        MemoryDB().iterator(prefix=b"a", start=b"a")
+
+
+def test_the_store_gives_the_same_bytes_on_leveldb_and_in_memory(tmp_path: Path) -> None:
+    level = Store(tmp_path / "db")
+    memory = Store.in_memory()
+    try:
+        for s in (level, memory):
+            s.init_genesis(GENESIS_HASH, CHAIN, GENESIS_WRITES, genesis_root())
+            append(s, [("g/a", None), ("g/c", b'"gamma"')])
+            append(s, [("g/b", b'"beta2"'), ("h/x", b"1")], n_txs=3)
+        assert snapshot(level) == snapshot(memory)
+        assert list(level.iter_prefix("g/")) == list(memory.iter_prefix("g/"))
+        assert level.block_hashes() == memory.block_hashes()
+        block, commit, root = make_block(5, memory.latest_hash(), memory.state_root(), [])
+        with pytest.raises(StoreError) as err:  # the same refusals, from the same code
+            memory.commit_block(block, commit, [], root)
+        assert err.value.code == "wrong_height" and memory.latest_height() == 2
+    finally:
+        level.close()
+        memory.close()
+
+
+def test_an_in_memory_store_reopens_what_was_committed() -> None:
+    db = MemoryDB()
+    first = Store.in_memory(db)
+    first.init_genesis(GENESIS_HASH, CHAIN, GENESIS_WRITES, genesis_root())
+    block = append(first, [("g/c", b'"gamma"')])
+    first.close()
+    again = Store.in_memory(db)  # a "restart": a new handle over the same data
+    assert again.latest_height() == 1 and again.latest_hash() == block.hash()
+    assert again.get("g/c") == b'"gamma"' and again.get_block(1) == block
+    assert not Store.in_memory().initialised

@@ -1,5 +1,5 @@
-"""node.rpc_history (consistency and inclusion proofs over the history tree) and the audit
-through a node's HTTP API (node.rpc + the history router, in process)."""
+"""node.api.history (consistency and inclusion proofs over the history tree) and the audit
+through a node's HTTP API (node.api.rpc + the history router, in process)."""
 
 from __future__ import annotations
 

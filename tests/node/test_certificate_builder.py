@@ -1,4 +1,4 @@
-"""node.certificates: finding every transaction of a certificate in the committed store,
+"""node.api.certificates: finding every transaction of a certificate in the committed store,
 with and without the hints the state records give."""
 
 from __future__ import annotations

@@ -165,3 +165,39 @@ def test_the_descriptor_budget_raises_the_soft_limit_and_keeps_a_reserve(monkeyp
     assert descriptor_budget(1000) == (1024 - 512, 1024)  # the soft limit stays
     monkeypatch.setattr(resource, "getrlimit", lambda _which: (300, 300))
     assert descriptor_budget(1000) == (16, 300)  # never below 16
+
+
+def test_a_client_that_leaves_mid_body_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """The node's and the explorer's body readers turn a client disconnect into the
+    ``client_disconnected`` refusal (never delivered) -- no traceback, no 5xx."""
+    from starlette.requests import Request as StarletteRequest
+
+    from explorer.inputs import ExplorerError
+    from explorer.upload import read_body as explorer_read_body
+    from ledger.api_errors import ApiError, status_of
+    from node.api.rpc import read_body as node_read_body
+
+    def leaving_request() -> StarletteRequest:
+        messages = [{"type": "http.request", "body": b"x" * 1000, "more_body": True},
+                    {"type": "http.disconnect"}]
+
+        async def receive() -> dict:
+            return messages.pop(0)
+
+        scope = {"type": "http", "method": "POST", "path": "/", "headers": [
+            (b"content-length", b"100000")]}
+        return StarletteRequest(scope, receive)
+
+    async def scenario() -> list[str]:
+        codes = []
+        for reader in (lambda r: node_read_body(r, 1 << 20, "request_too_large"),
+                       explorer_read_body):
+            with pytest.raises(ApiError) as err:
+                await reader(leaving_request())
+            codes.append(err.value.code)
+        return codes
+
+    with caplog.at_level("DEBUG"):
+        assert asyncio.run(scenario()) == ["client_disconnected", "client_disconnected"]
+    assert issubclass(ExplorerError, ApiError) and status_of("client_disconnected") == 400
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]

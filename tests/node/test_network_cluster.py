@@ -5,6 +5,7 @@ status and metrics."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -85,8 +86,8 @@ def test_gossip_fills_a_peer_mempool_without_quorum(tmp_path: Path) -> None:
             assert all(r["ok"] for r in c[0].submit(txs))
             await c.wait_for(lambda: all(tx.tx_id in c[1].rt.mempool for tx in txs),
                              10, "gossip to node1")
-            status = c[1].rt.node.tx_status(txs[0].tx_id)
-            assert status is not None and status["status"] == "pending"
+            raw = c[1].rt.node.tx_status(txs[0].tx_id)
+            assert raw is not None and json.loads(raw)["status"] == "pending"
             assert c[0].height == 0 and c[1].height == 0
             text = c[1].rt.registry.render()
             assert metric(text, 'fcl_txs_admitted_total{source="peer"}') == 25
@@ -165,7 +166,8 @@ def test_governance_changes_the_set_and_sync_follows_it(tmp_path: Path) -> None:
             c[1].submit(approvals)
             await c.wait_committed(approvals)
             store = c[0].rt.store
-            results = [c[0].rt.node.tx_status(a.tx_id)["result"] for a in approvals]
+            results = [json.loads(c[0].rt.node.tx_status(a.tx_id) or b"null")["result"]
+                       for a in approvals]
             assert all(r["code"] == "ok" for r in results), results
             assert c[0].height < effective - 1
             # drive the chain past the effective height, one block at a time

@@ -1,4 +1,4 @@
-"""node.app: build, validate on an independent node, commit; refusals; restart."""
+"""node.chain.app: build, validate on an independent node, commit; refusals; restart."""
 
 from __future__ import annotations
 

@@ -21,8 +21,9 @@ from ledger.tx import build_transaction
 from node.chain.app import Application
 from node.chain.blockcodec import BlockCodec, tx_json_key
 from node.consensus import ConsensusConfig, Proposal, SignState, SignStateError, Step, Vote
-from node.consensus.actions import ValidateProposal
-from node.consensus.events import ProposalValidated
+from node.consensus.actions import BuildProposal, Commit, ValidateProposal
+from node.consensus.events import ProposalBuilt, ProposalValidated
+from node.driver.appwork import AppWork
 from node.driver.asyncio_driver import ConsensusDriver, DriverConfig, DriverMetrics
 from node.driver.signfile import SignStateFile
 from node.home import HomeError, NodeConfig
@@ -537,7 +538,8 @@ def test_synced_blocks_commit_only_with_a_valid_certificate(
             forged = CommitCertificate(1, 0, block1.hash(), (
                 (outsider.public_key_hex, "00" * 64),))
             refused = rt.driver.metrics.sync_refused
-            assert rt.driver.offer_synced([(block1, forged)], "peer-key") == 1
+            # the forged block 1 and a genuine block 2, both from peer-key
+            assert rt.driver.offer_synced([(block1, forged), blocks[1]], "peer-key") == 2
             for _ in range(500):
                 if refused.value("bad_certificate"):
                     break
@@ -545,8 +547,10 @@ def test_synced_blocks_commit_only_with_a_valid_certificate(
             # the refusal is reported explicitly (SyncRefused), not inferred from counters
             assert refused.value("bad_certificate") == 1
             assert rt.driver.core.stats.get("bad_certificate") == 1
+            # everything peer-key sent is dropped with its refused block, so the same
+            # heights are taken from another peer
             assert store.latest_height() == 0 and not rt.driver.syncing
-            assert rt.driver.offer_synced([(block1, cert1), blocks[1]]) == 2
+            assert rt.driver.offer_synced([(block1, cert1), blocks[1]], "other") == 2
             for _ in range(500):
                 if store.latest_height() == 2:
                     break
@@ -559,3 +563,44 @@ def test_synced_blocks_commit_only_with_a_valid_certificate(
 
     height, stats = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert height == 2 and stats["bad_certificate"] == 1
+
+
+# -- the driver's application work without asyncio (node/driver/appwork.py) -------------------
+
+
+def test_appwork_builds_checks_and_commits_in_one_thread(genesis, validator_key) -> None:
+    """What the simulation runs: a proposer's AppWork reaps its mempool and builds at the
+    given time; another node's AppWork refuses a block too far ahead of its clock, checks
+    the proposal, commits it (reusing the checked write set) and empties its mempool."""
+    reg = det_key("regulator")
+    nodes = []
+    for _ in range(2):
+        pool = Mempool()
+        app = Application(Store.in_memory(), Executor(), genesis, verified=pool.verified)
+        nodes.append(AppWork(app, pool, validator_key.public_key_hex, DriverConfig(max_block_txs=2)))
+    proposer, other = nodes
+    txs = [notary_tx(reg, f"w{i}") for i in range(3)]
+    for work in nodes:
+        for tx in txs:
+            work.mempool.add(tx, tx_size(tx))
+    built = proposer.answer(BuildProposal(1, 0, GENESIS_TIME + 5), GENESIS_TIME + 7)
+    assert isinstance(built, ProposalBuilt)
+    block = built.block
+    assert isinstance(block, Block)
+    assert [tx.tx_id for tx in block.txs] == [tx.tx_id for tx in txs[:2]]  # max_block_txs
+    assert block.header.time == GENESIS_TIME + 7 and block.hash() in proposer.validated
+    request = ValidateProposal(1, 0, block)
+    answer, reason = other.validate_proposal(request, block.header.time - 2001)
+    assert (answer, reason) == (ProposalValidated(block.hash(), False), "time_too_far_ahead")
+    assert other.answer(request, GENESIS_TIME) == ProposalValidated(block.hash(), True)
+    msg = vote_sign_bytes("precommit", genesis.chain_id, 1, 0, block.hash())
+    cert = CommitCertificate(1, 0, block.hash(), ((validator_key.public_key_hex,
+                                                   validator_key.sign_hex(msg)),))
+    for work in nodes:
+        final = work.commit(Commit(1, block, cert))
+        assert final.hash() == block.hash() and work.app.height == 1
+        assert len(work.mempool) == 1 and not work.validated
+    assert nodes[0].app.tip.state_root == nodes[1].app.tip.state_root
+    # block sync: kept within the window above the chain, first offer wins
+    assert other.offer_synced([(block, cert)], "p") == 0  # already committed
+    assert other.next_synced(2) is None

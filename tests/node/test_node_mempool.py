@@ -1,4 +1,4 @@
-"""node.mempool and node.admission."""
+"""node.txpool.mempool and node.txpool.admission."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""node.solo: the single-validator driver."""
+"""node.driver.solo: the single-validator driver."""
 
 from __future__ import annotations
 

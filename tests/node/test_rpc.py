@@ -1,4 +1,4 @@
-"""node.rpc through FastAPI's TestClient: the happy path and every bad input, each of
+"""node.api.rpc through FastAPI's TestClient: the happy path and every bad input, each of
 which must leave the store and the mempool unchanged."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chaincode.executor import Executor
 from ledger.crypto import PrivateKey
@@ -292,7 +294,7 @@ def test_metrics_route_and_optional_routers(env: Env, regulator_key) -> None:
     env.node.metrics.counter("fcl_probe_total", "probe").inc(3)
     assert "fcl_probe_total 3" in env.client.get("/metrics").text
     routers = node_routers(env.node)
-    assert routers, "node.certificates / node.rpc_history are installed in this tree"
+    assert routers, "node.api.certificates / node.api.history are installed in this tree"
     client = TestClient(create_app(env.node, routers=api_routers(env.node)),
                         raise_server_exceptions=False)
     resp = client.get("/v1/certificates/no-such-retirement")
@@ -303,6 +305,26 @@ def test_metrics_route_and_optional_routers(env: Env, regulator_key) -> None:
     assert history.status_code == 200 and history.json()["height"] == 1
     assert client.get("/v1/explorer/dashboard").status_code == 200
     assert client.get("/explorer").status_code in (200, 307)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=30), st.text(max_size=30)), min_size=1, max_size=8))
+def test_a_transaction_is_cut_out_of_the_stored_block_exactly(items) -> None:
+    """``block_element`` finds element i of ``txs`` and ``results`` in canonical block
+    bytes without decoding the block -- also when strings hold quotes, brackets, commas,
+    the markers themselves or any Unicode."""
+    from ledger.encoding import canonical
+    from node.api.service import block_element
+
+    txs = [{"payload": {"args": {"name": a, "note": f',"txs":[{b}'}}, "signatures": [b]}
+           for a, b in items]
+    results = [{"code": "ok", "message": f'],"results":["{a}', "tx_id": str(i)}
+               for i, (a, _) in enumerate(items)]
+    raw = canonical({"header": {"chain_id": "x", "note": ',"txs":[1]'}, "results": results,
+                     "txs": txs})
+    for i in range(len(items)):
+        assert block_element(raw, "txs", i) == canonical(txs[i])
+        assert block_element(raw, "results", i) == canonical(results[i])
 
 
 def test_an_unenrolled_signer_is_refused_by_every_path_and_counted(

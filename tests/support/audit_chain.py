@@ -83,7 +83,7 @@ def sign_commit(block: Block, keys: list[PrivateKey], round_: int = 0) -> Commit
 
 class ChainBuilder:
     """Blocks built, signed (by the first three validators of the set in force) and
-    committed through node.app.Application into a real store."""
+    committed through node.chain.app.Application into a real store."""
 
     def __init__(self, path: Path, genesis: Genesis) -> None:
         self.path = path

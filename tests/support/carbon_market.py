@@ -11,7 +11,12 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from chaincode.calculator import PlotMeasurement, calculate_removals, species_params_from_table
+from chaincode.calculator import (
+    PlotStock,
+    calculate_stock_removals,
+    species_params_from_table,
+    stock_micro,
+)
 from chaincode.carbon_market import LISTING_PREFIX, OPEN_LISTING_PREFIX
 from chaincode.geometry import geodesic_area_m2_rational, parse_polygon
 from chaincode.params import DEFAULT_PARAMS
@@ -26,7 +31,7 @@ from chaincode.units import (
 )
 from ledger.crypto import sha256
 from ledger.encoding import decode
-from ledger.fixedpoint import ceil_int, format_decimal, parse_decimal
+from ledger.fixedpoint import format_decimal, parse_decimal
 from ledger.state import StateReader
 from tests.support.harness import Harness
 
@@ -75,20 +80,39 @@ def area_ha(ring: Ring) -> str:
 def expected_issuance(
     measurements: list[tuple[str, str, str, str]], risk: str
 ) -> tuple[int, int]:
-    """(issuable, to_buffer) the ledger computes for (plot, species, v0, v1) rows."""
+    """(issuable, to_buffer) the ledger computes for (plot, species, v0, v1) rows, where
+    v0 is each plot's verified volume and also its high-water mark (growth from v0)."""
     table = DEFAULT_PARAMS["species_table"]
-    params = {sp: species_params_from_table(table, sp) for _, sp, _, _ in measurements}
-    calc = calculate_removals(
-        [PlotMeasurement.from_strings(p, sp, v0, v1) for p, sp, v0, v1 in measurements],
-        params,
+    stocks = []
+    for p, sp, v0, v1 in measurements:
+        params = species_params_from_table(table, sp)
+        stocks.append(PlotStock(
+            p, stock_micro(parse_decimal(v0, field="v0"), params),
+            stock_micro(parse_decimal(v0, field="v0"), params),
+            stock_micro(parse_decimal(v1, field="v1"), params)))
+    calc = calculate_stock_removals(
+        stocks,
         baseline=Fraction(0),
         leakage=Fraction(0),
         project_emissions=Fraction(0),
         uncertainty_deduction=parse_decimal(DEFAULT_PARAMS["uncertainty_deduction"], field="u"),
         buffer_rate=parse_decimal(DEFAULT_PARAMS["buffer_rates"][risk], field="b"),
     )
-    return calc.issuable, ceil_int(calc.issuable * parse_decimal(
-        DEFAULT_PARAMS["buffer_rates"][risk], field="b"))
+    return calc.issuable, calc.to_buffer
+
+
+def monitoring_period(k: int) -> tuple[str, str, str]:
+    """(start, end, site visit) of a project's k-th monitoring period (k = 0, 1, ...):
+    calendar years 2018..2022, then months of 2023 (the harness's blocks are dated
+    2023-11-14, and every period ends before the block's date)."""
+    if k < 5:
+        year = 2018 + k
+        return f"{year}-01-01", f"{year}-12-31", f"{year + 1}-03-15"
+    month = k - 4
+    if month > 10:
+        raise ValueError("the test calendar has room for 15 monitoring periods a project")
+    last_day = 30 if month in (4, 6, 9) else (28 if month == 2 else 31)
+    return f"2023-{month:02d}-01", f"2023-{month:02d}-{last_day}", "2023-11-01"
 
 
 class Market:
@@ -128,7 +152,7 @@ class Market:
             "tenure": {"doc_type": "forest_right_cert", "doc_number": f"皖林权{plot_id}",
                        "scan_sha256": h256("scan:" + plot_id)},
             "species": species,
-            "planting_date": "2018-03-12",
+            "planting_date": "2017-11-20",
             "non_forest_evidence": {"sha256": h256("nf:" + plot_id), "years": 3},
         })
 
@@ -140,6 +164,7 @@ class Market:
         risk: str = "low",
         split: dict[str, str] | None = None,
         register: bool = True,
+        baseline: str = "0",
     ) -> None:
         """Plots (``(plot_id, species)``, registered unless known), PDD, validation by
         verifier-a, registration by the regulator."""
@@ -154,7 +179,7 @@ class Market:
             "plots": [p for p, _ in plots],
             "start_date": "2018-01-01",
             "crediting_period_years": 30,
-            "baseline": "0",
+            "baseline": baseline,
             "risk_rating": risk,
             "pdd_sha256": h256("pdd:" + project_id),
         }
@@ -171,20 +196,42 @@ class Market:
         if register:
             self.ok("regulator", "register_project", {"project_id": project_id})
 
-    def issue(self, project_id: str, batch_id: str, volume: str = "25.2") -> dict[str, Any]:
-        """A one-year monitoring report (every plot grows from 0 to ``volume`` m3), its
-        verification by verifier-b, and issuance; returns the batch record."""
+    def volume(self, plot_id: str) -> str:
+        """The plot's last verified stand volume (m3) as the ledger keeps it."""
+        stock = self.get(f"stock/{plot_id}")
+        return "0" if stock is None else stock["volume"]
+
+    def next_rows(self, project_id: str, volume: str) -> list[tuple[str, str, str, str]]:
+        """(plot, species, v0, v1) of the next report: every plot grows ``volume`` m3."""
         p = self.projects[project_id]
-        year = p["year"]
+        rows = []
+        for pl in p["plots"]:
+            v0 = self.volume(pl)
+            v1 = format_decimal(parse_decimal(v0, field="v0") + parse_decimal(volume, field="v"))
+            rows.append((pl, self.plots[pl]["species"], v0, v1))
+        return rows
+
+    def expected(self, project_id: str, volume: str) -> tuple[int, int]:
+        """(issuable, to_buffer) of the next :meth:`issue` (growth above the ledger's
+        verified stock, which tests here keep at its high-water mark)."""
+        return expected_issuance(self.next_rows(project_id, volume), self.projects[project_id]["risk"])
+
+    def issue(self, project_id: str, batch_id: str, volume: str = "25.2") -> dict[str, Any]:
+        """A monitoring report (every plot grows ``volume`` m3 from its verified volume;
+        periods from :func:`monitoring_period`), its verification by verifier-b, and
+        issuance; returns the batch record."""
+        p = self.projects[project_id]
+        k = p["year"] - 2018
         p["year"] += 1
-        rows = [(pl, self.plots[pl]["species"], "0", volume) for pl in p["plots"]]
+        start, end, visit = monitoring_period(k)
+        rows = self.next_rows(project_id, volume)
         issuable, _ = expected_issuance(rows, p["risk"])
         report_id = f"{batch_id}-R"
         self.ok(p["owner"], "submit_monitoring_report", {
             "report_id": report_id,
             "project_id": project_id,
-            "period_start": f"{year}-01-01",
-            "period_end": f"{year}-12-31",
+            "period_start": start,
+            "period_end": end,
             "measurements": [{"plot_id": pl, "species": sp, "volume_start": v0,
                               "volume_end": v1} for pl, sp, v0, v1 in rows],
             "parameters": {"baseline": "0", "leakage": "0", "project_emissions": "0"},
@@ -194,7 +241,7 @@ class Market:
         self.ok("verifier-b", "attest_verification", {
             "attestation_id": f"VER-{report_id}", "report_id": report_id,
             "report_sha256": h256("report:" + report_id), "verified_quantity": issuable,
-            "site_visit_date": f"{year + 1}-03-15",
+            "site_visit_date": visit,
         })
         self.ok("regulator", "issue", {"report_id": report_id, "batch_id": batch_id})
         return self.get(f"batch/{batch_id}")

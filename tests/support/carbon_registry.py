@@ -95,7 +95,7 @@ class Flow:
                 "scan_sha256": h256("scan:" + plot_id),
             },
             "species": "chinese_fir",
-            "planting_date": "2018-03-12",
+            "planting_date": "2017-11-20",
             "non_forest_evidence": {"sha256": h256("evidence:" + plot_id), "years": 3},
         }
         args.update(over)

@@ -1,6 +1,6 @@
 """A real chain for the certificate tests (no tests in this module).
 
-:class:`CertChain` runs the node's own :class:`node.app.Application` over a LevelDB
+:class:`CertChain` runs the node's own :class:`node.chain.app.Application` over a LevelDB
 :class:`ledger.store.Store`: every block is built (all header roots, the history root,
 validator hashes), committed with a certificate of precommits signed by 3 of the 4
 validators of the set in force, and stored. :func:`lifecycle` drives two projects from

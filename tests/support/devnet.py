@@ -105,19 +105,11 @@ class ChainNode:
 
 
 def devnet_argv() -> list[str]:
-    """``fcl devnet`` when fcl/main.py has it, else ``python -m node.devnet`` (the same
-    options; used only until the command is wired into ``fcl``)."""
-    from fcl.main import build_parser
-
-    parser = build_parser()
-    for action in parser._actions:  # argparse has no public accessor
-        choices = getattr(action, "choices", None)
-        if isinstance(choices, dict) and "devnet" in choices:
-            script = Path(sys.executable).with_name("fcl")
-            if script.exists():
-                return [str(script), "devnet"]
-            return [sys.executable, "-m", "fcl", "devnet"]
-    return [sys.executable, "-m", "fcl.devnet.network"]
+    """The ``fcl devnet`` command: the installed ``fcl`` script, else ``python -m fcl``."""
+    script = Path(sys.executable).with_name("fcl")
+    if script.exists():
+        return [str(script), "devnet"]
+    return [sys.executable, "-m", "fcl", "devnet"]
 
 
 def free_base_port(span: int = 40) -> int:

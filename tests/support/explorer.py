@@ -1,7 +1,7 @@
 """Shared builders for the explorer tests (no tests in this module).
 
 ``Chain`` commits real blocks to a real ``ledger.store.Store`` through
-``node.app.Application`` (tests only: the explorer itself never imports ``node``), with a
+``node.chain.app.Application`` (tests only: the explorer itself never imports ``node``), with a
 one-validator commit certificate signed like ``node/driver/solo.py`` does. ``build_scenario``
 runs a lifecycle over it: plots (Anhui polygons and squares), projects, validation,
 registration, reports, verification, issuance, an exchange trade, an off-exchange

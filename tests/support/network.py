@@ -48,7 +48,7 @@ def admin_key(i: int) -> PrivateKey:
 
 def make_genesis(validators: int, chain_id: str = CHAIN) -> Genesis:
     """``validators`` validators of power 1, each operated by its own organisation
-    (``node.testnet.operator_of``), the default parameters."""
+    (``fcl.testnet.files.operator_of``), the default parameters."""
     orgs = [operator_of(i) for i in range(validators)]
     return Genesis.from_json({
         "chain_id": chain_id,

@@ -72,3 +72,21 @@ class Checker:
         prev_root = self.roots.setdefault(height, root)
         if prev_root != root:
             raise Violation(f"{node}: state root at height {height} differs")
+
+    def check_stores(self, chains: dict[str, list[tuple[str, str, str]]]) -> None:
+        """At the end of a run: what every honest node holds on its "disk" -- per height
+        the block hash, the state root after it and a digest of its writes -- is what
+        was committed, and the same on every node (a divergence that a commit did not
+        report, e.g. a write lost between execution and the store, shows here)."""
+        seen: dict[int, tuple[str, str, str]] = {}
+        for node, chain in sorted(chains.items()):
+            for height, entry in enumerate(chain, start=1):
+                block_hash, root, _ = entry
+                if self.committed.get(height, block_hash) != block_hash:
+                    raise Violation(f"{node} stores block {block_hash[:12]} at height "
+                                    f"{height}, not the committed one")
+                if self.roots.get(height, root) != root:
+                    raise Violation(f"{node}: stored state root at height {height} differs")
+                if seen.setdefault(height, entry) != entry:
+                    raise Violation(f"{node}: stored block, state root or writes at height "
+                                    f"{height} differ from another honest node's")

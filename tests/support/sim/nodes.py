@@ -1,19 +1,18 @@
 """Simulated validators: an honest driver around ``ConsensusCore`` and a Byzantine one.
 
 The honest driver does what the real node's driver must do: performs the core's ``Ready``
-batch field by field (its sign state is written to "disk" before anything else), runs the
-application work after a simulated delay, keeps committed blocks on "disk", answers
-``PeerBehind`` with committed blocks and certificates (block sync), and after a crash
-restarts from "disk" alone.
+batch field by field (its sign state is written to "disk" before anything else), has the
+application work done (``chain.py``: with the real application, by the production
+``node.driver.appwork.AppWork``) and answers after a simulated delay, keeps committed
+blocks on "disk", answers ``PeerBehind`` with committed blocks and certificates (block
+sync), gossips client transactions, and after a crash restarts from "disk" alone.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, assert_never
 
-from ledger.block import CommitCertificate
 from ledger.crypto import PrivateKey, sha256, sha256_hex
 from ledger.encoding import CanonicalEncodingError, canonical, decode
 from ledger.errors import LedgerError
@@ -44,22 +43,13 @@ from node.consensus import (
     Vote,
 )
 
-from .app import FakeApp, FakeBlock
+from .chain import Chain, CommitRefused, Disk, FakeChain, RealChain
 from .invariants import Violation
 
 if TYPE_CHECKING:
     from .scenario import World
 
 SYNC_BATCH = 8
-
-
-@dataclass
-class Disk:
-    """What survives a crash: the last persisted sign state and the committed blocks."""
-
-    sign_state: bytes | None = None
-    position: tuple[int, int, int] = (0, 0, 0)
-    blocks: list[tuple[FakeBlock, CommitCertificate]] = field(default_factory=list)
 
 
 def describe_event(ev: Event) -> str:
@@ -115,14 +105,19 @@ class SimNode:
         self.alive = False
         self.incarnation = 0
         self.core: ConsensusCore | None = None
-        self.app = FakeApp()
-        self.sync_buffer: dict[int, tuple[FakeBlock, CommitCertificate, str]] = {}
+        self.chain: Chain = self._new_chain()
         self.tx_counter = 0
         self.crash_mid = False
         self.restarts = 0
         self.stats_total: dict[str, int] = {}
 
     # -- life cycle ------------------------------------------------------------------
+    def _new_chain(self) -> Chain:
+        spec = self.world.spec
+        if self.world.real_app:
+            return RealChain(self.disk, spec, self.key, self.make_txs)
+        return FakeChain(self.disk, spec, self.pub, self.make_txs)
+
     def start(self) -> None:
         """Start (or restart) from the disk alone."""
         self.incarnation += 1
@@ -130,18 +125,22 @@ class SimNode:
         state = None
         if self.disk.sign_state is not None:
             state = SignState.from_json(decode(self.disk.sign_state))
+        self.chain = chain = self._new_chain()  # process memory is rebuilt from disk
         self.core = ConsensusCore(
             chain_id=self.world.chain_id,
             private_key=self.key,
-            decode_block=FakeBlock.from_json,
+            decode_block=chain.decode_block,
             config=self.world.consensus_config,
             sign_state=state,
         )
-        self.app = FakeApp()
-        for block, _ in self.disk.blocks:
-            self.app.apply(block)
-        self.sync_buffer = {}
-        self.handle(StartHeight(self.app.height + 1, self.world.validators, self.world.clock.now))
+        self._start_height(chain.height + 1)
+
+    def _start_height(self, height: int) -> None:
+        self.chain.start_height()
+        self.handle(StartHeight(height, self.chain.validators(), self.world.now_ms()))
+
+    def committed_txs(self) -> int:
+        return self.disk.txs
 
     def crash(self) -> None:
         if not self.alive:
@@ -188,7 +187,7 @@ class SimNode:
     def _fire(self, incarnation: int, event: Event) -> None:
         if incarnation == self.incarnation and self.alive:
             if isinstance(event, TimeoutFired):
-                event = TimeoutFired(event.kind, event.height, event.round, self.world.clock.now)
+                event = TimeoutFired(event.kind, event.height, event.round, self.world.now_ms())
             self.handle(event)
 
     def persist(self, state: SignState) -> None:
@@ -206,14 +205,17 @@ class SimNode:
             case ScheduleTimeout():
                 self._later(unit.duration_ms, TimeoutFired(unit.kind, unit.height, unit.round))
             case BuildProposal():
-                built = self.app.build(unit.height, unit.now_ms, self.pub, self.make_txs())
-                self._later(self.rng.randint(1, world.app_delay_ms),
-                            ProposalBuilt(unit.height, unit.round, built))
+                for raw in self.chain.submit():  # clients' transactions, gossiped
+                    for other in world.names:
+                        if other != self.name:
+                            world.network.send(self.name, other, "tx", raw)
+                answer = self.chain.answer(unit, world.now_ms())
+                if answer is not None:
+                    self._later(self.rng.randint(1, world.app_delay_ms), answer)
             case ValidateProposal():
-                block = unit.block
-                ok = isinstance(block, FakeBlock) and self.app.check(block) == ""
-                self._later(self.rng.randint(1, world.app_delay_ms),
-                            ProposalValidated(block.hash(), ok))
+                answer = self.chain.answer(unit, world.now_ms())
+                assert isinstance(answer, ProposalValidated)
+                self._later(self.rng.randint(1, world.app_delay_ms), answer)
             case Commit():
                 self.commit(unit)
             case EquivocationDetected():
@@ -248,16 +250,14 @@ class SimNode:
 
     def commit(self, action: Commit) -> None:
         block = action.block
-        assert isinstance(block, FakeBlock)
-        reason = self.app.check(block)
-        if reason:
+        try:
+            root = self.chain.commit(action)
+        except CommitRefused as exc:
             raise Violation(f"{self.name} decided block {block.hash()[:12]} at "
-                            f"{action.height} that its application rejects ({reason})")
-        self.app.apply(block)
-        self.disk.blocks.append((block, action.certificate))
+                            f"{action.height} that its application rejects ({exc})") from exc
         if self.honest:
             self.world.checker.on_commit(self.name, action.height, block.hash(),
-                                         action.certificate, self.app.state_root)
+                                         action.certificate, root)
             self.world.on_commit()
         self.world.clock.after(self.world.commit_delay_ms, self._next_height, self.incarnation,
                                action.height + 1)
@@ -265,22 +265,27 @@ class SimNode:
     def _next_height(self, incarnation: int, height: int) -> None:
         if incarnation != self.incarnation or not self.alive:
             return
-        self.handle(StartHeight(height, self.world.validators, self.world.clock.now))
+        self._start_height(height)
         self.feed_sync()
 
     # -- block sync (driver side; the core only hints with PeerBehind) ----------------
     def send_sync(self, validator: str, height: int) -> None:
         peer = self.world.name_by_key.get(validator)
-        entries = self.disk.blocks[height - 1 : height - 1 + SYNC_BATCH]
-        if peer is None or not entries:
+        if peer is None:
             return
-        payload = canonical({"blocks": [{"block": b.to_json(), "certificate": c.to_json()}
-                                        for b, c in entries]})
+        entries = self.chain.sync_entries(height, SYNC_BATCH)
+        if not entries:
+            return
+        payload = canonical({"blocks": entries})
         self.world.network.send(self.name, peer, "sync", payload)
 
     def receive(self, src: str, kind: str, payload: bytes) -> None:
         if kind == "consensus":
             self.handle(MessageReceived(payload))
+            return
+        if kind == "tx":
+            if self.alive:
+                self.chain.admit(payload)
             return
         core = self.core
         if core is None:
@@ -296,22 +301,17 @@ class SimNode:
         try:
             obj = decode(payload)
             entries = obj["blocks"]
-            parsed = [(FakeBlock.from_json(e["block"]),
-                       CommitCertificate.from_json(e["certificate"])) for e in entries]
+            parsed = [self.chain.parse_synced(e) for e in entries]
         except (CanonicalEncodingError, LedgerError, ValueError, KeyError, TypeError):
             return
-        for block, cert in parsed:
-            if core.height <= block.height < core.height + 2 * SYNC_BATCH:
-                self.sync_buffer[block.height] = (block, cert, src)
+        self.chain.offer_synced(parsed, src, core)
         self.feed_sync()
 
     def feed_sync(self) -> None:
         core = self.core
-        if core is None or core.decided:
+        if core is None:
             return
-        for h in [h for h in self.sync_buffer if h < core.height]:
-            del self.sync_buffer[h]
-        entry = self.sync_buffer.pop(core.height, None)
+        entry = self.chain.next_synced(core)
         if entry is not None:
             self.handle(CommitCertificateReceived(*entry))
 
@@ -374,13 +374,12 @@ class ByzantineNode(SimNode):
             return
         assert isinstance(msg, Proposal)
         block = msg.block
-        assert isinstance(block, FakeBlock)
         self.tx_counter += 1
-        alt = self.app.build(block.height, block.time + 1, self.pub,
-                             [f"tx-evil-{self.name}-{self.tx_counter}"])
-        if self.rng.randrange(100) < 30:  # an invalid block (wrong app hash)
-            alt = FakeBlock(alt.height, alt.time, alt.prev_hash, alt.proposer, alt.txs,
-                            sha256_hex(b"wrong"))
+        invalid = self.rng.randrange(100) < 30  # an invalid block (wrong app/state hash)
+        alt = self.chain.alt_block(block, f"tx-evil-{self.name}-{self.tx_counter}", invalid)
+        if alt is None:
+            super().broadcast(msg)
+            return
         self._remember(alt.hash())
         other = Proposal.sign(self.key, chain, msg.round, alt, msg.pol_round).to_bytes()
         for peer in self._peers():
@@ -411,9 +410,10 @@ class ByzantineNode(SimNode):
             data = b"{" + b" " * (self.world.consensus_config.max_proposal_bytes + 1) + b"}"
         elif choice == 5:  # a proposal although not the proposer (or an extra one)
             self.tx_counter += 1
-            block = self.app.build(h, self.world.clock.now, self.pub,
-                                   [f"tx-rogue-{self.name}-{self.tx_counter}"])
-            data = Proposal.sign(self.key, chain, r, block, -1).to_bytes()
+            rogue = self.chain.rogue_block(h, self.world.now_ms(),
+                                           f"tx-rogue-{self.name}-{self.tx_counter}")
+            data = (b"" if rogue is None
+                    else Proposal.sign(self.key, chain, r, rogue, -1).to_bytes())
         elif choice == 6:  # a vote for a far-away round
             data = Vote.sign(self.key, kind, chain, h, r + 1000, NIL).to_bytes()
         elif choice == 7:  # votes for future heights

@@ -2,17 +2,23 @@
 
 Everything random comes from ``random.Random(seed)``, so a seed alone reproduces a run
 (``run_simulation(seed, n).trace_hash`` is identical every time).
+
+``app="real"`` (the default) runs the production application stack on every validator
+(``chain.RealChain``); ``app="fake"`` the fake application (``chain.FakeChain``).
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ledger.crypto import PrivateKey, sha256
 from ledger.validators import ValidatorSet
 from node.consensus import ConsensusConfig, InvariantViolation
+from tests.support.common import GENESIS_TIME, make_genesis
 
+from .chain import SimChainSpec
 from .invariants import Checker, Violation
 from .nodes import ByzantineNode, SimNode
 from .world import Clock, FaultPlan, Network
@@ -33,6 +39,8 @@ SIM_CONSENSUS = ConsensusConfig(
 LIVENESS_HEIGHTS = 3  # heights every honest node must commit after GST ...
 LIVENESS_BOUND_MS = 30_000  # ... within this much simulated time
 MAX_SIM_MS = 200_000
+AppMode = Literal["real", "fake"]
+APP_MODES: tuple[AppMode, ...] = ("real", "fake")
 
 
 def validators_for_seed(seed: int) -> int:
@@ -40,8 +48,9 @@ def validators_for_seed(seed: int) -> int:
     return (4, 7, 4, 7, 1)[seed % 5]
 
 
-def repro_command(seed: int, validators: int) -> str:
-    return f"python -m bench.sim_sweep --start {seed} --seeds 1 --validators {validators} -v"
+def repro_command(seed: int, validators: int, app: AppMode = "real") -> str:
+    return (f"python -m bench.sim_sweep --start {seed} --seeds 1 --validators {validators} "
+            f"--app {app} -v")
 
 
 _KEYS: dict[int, PrivateKey] = {}
@@ -53,11 +62,15 @@ def _key(i: int) -> PrivateKey:
     return _KEYS[i]
 
 
+CLIENT_KEY = PrivateKey(sha256(b"fcl-sim-client"))
+
+
 @dataclass
 class SimResult:
     seed: int
     validators: int
     byzantine: int
+    app: AppMode = "real"
     trace_hash: str = ""
     violation: str | None = None
     faults: str = ""
@@ -71,6 +84,7 @@ class SimResult:
     sync_refused: int = 0
     restarts: int = 0
     stats: dict[str, int] = field(default_factory=dict)
+    txs: int = 0  # transactions committed (lowest among honest nodes; real app only)
 
     @property
     def ok(self) -> bool:
@@ -78,7 +92,8 @@ class SimResult:
 
     def summary(self) -> str:
         status = "ok" if self.ok else f"VIOLATION: {self.violation}"
-        return (f"seed={self.seed} n={self.validators} byz={self.byzantine} {self.faults} "
+        return (f"seed={self.seed} n={self.validators} app={self.app} byz={self.byzantine} "
+                f"{self.faults} txs={self.txs} "
                 f"heights={self.heights} gst={self.gst_ms} recovery={self.recovery_ms}ms "
                 f"events={self.events} evidence={self.evidence} restarts={self.restarts} "
                 f"trace={self.trace_hash[:16]} {status}")
@@ -87,9 +102,12 @@ class SimResult:
 class World:
     """Clock, network, nodes and the invariant checker of one run."""
 
-    def __init__(self, seed: int, n: int, byzantine: int | None = None) -> None:
+    def __init__(self, seed: int, n: int, byzantine: int | None = None,
+                 app: AppMode = "real") -> None:
         self.rng = random.Random(seed)
         rng = self.rng
+        self.real_app = app == "real"
+        self.epoch_ms = GENESIS_TIME if self.real_app else 0  # simulated time 0, as a date
         self.chain_id = CHAIN_ID
         self.consensus_config = SIM_CONSENSUS
         self.clock = Clock()
@@ -110,10 +128,16 @@ class World:
         self.commit_delay_ms = rng.randint(20, 150)
         keys = [_key(i) for i in range(n)]
         self.names = [f"v{i}" for i in range(n)]
-        self.validators = ValidatorSet.from_json(
-            [{"name": name, "power": 1, "pub_key": k.public_key_hex}
-             for name, k in zip(self.names, keys, strict=True)]
-        )
+        if self.real_app:
+            genesis = make_genesis([(k, 1) for k in keys], CLIENT_KEY, chain_id=CHAIN_ID)
+            self.validators = genesis.validators
+            self.spec = SimChainSpec(CHAIN_ID, genesis.validators, genesis, CLIENT_KEY)
+        else:
+            self.validators = ValidatorSet.from_json(
+                [{"name": name, "power": 1, "pub_key": k.public_key_hex}
+                 for name, k in zip(self.names, keys, strict=True)]
+            )
+            self.spec = SimChainSpec(CHAIN_ID, self.validators)
         self.name_by_key = {k.public_key_hex: name for name, k in zip(self.names, keys,
                                                                      strict=True)}
         byz = sorted(rng.sample(range(n), self.byzantine))
@@ -158,6 +182,10 @@ class World:
                     t = restart + rng.randint(50, 2000)
         self.clock.at(gst, self._at_gst)
 
+    def now_ms(self) -> int:
+        """The simulated clock as the nodes see it (block times, ``now_ms`` of events)."""
+        return self.epoch_ms + self.clock.now
+
     def _partition(self, sides: dict[str, int] | None) -> None:
         self.network.partition = sides
         self.clock.trace(f"partition {sides}")
@@ -182,13 +210,13 @@ class World:
                 node.restarts += 1
                 node.start()
             node.crash_mid = False
-        self.target = max(len(x.disk.blocks) for x in self.honest) + LIVENESS_HEIGHTS
+        self.target = max(x.disk.height for x in self.honest) + LIVENESS_HEIGHTS
         self.clock.trace(f"gst target={self.target}")
         self.on_commit()
 
     def on_commit(self) -> None:
         if self.target is not None and self.reached_at is None:
-            if all(len(x.disk.blocks) >= self.target for x in self.honest):
+            if all(x.disk.height >= self.target for x in self.honest):
                 self.reached_at = self.clock.now
 
     def faults(self) -> str:
@@ -204,25 +232,28 @@ class World:
             if not self.clock.step():
                 raise Violation("the simulation ran out of events")
             if self.clock.now > gst + LIVENESS_BOUND_MS or self.clock.now > MAX_SIM_MS:
-                heights = [len(x.disk.blocks) for x in self.honest]
+                heights = [x.disk.height for x in self.honest]
                 raise Violation(f"liveness: honest nodes at heights {heights}, target "
                                 f"{self.target} not reached {LIVENESS_BOUND_MS} ms after GST")
 
 
-def run_simulation(seed: int, validators: int, *, byzantine: int | None = None) -> SimResult:
+def run_simulation(seed: int, validators: int, *, byzantine: int | None = None,
+                   app: AppMode = "real") -> SimResult:
     """Run one seeded simulation; a violated invariant is reported in ``violation``."""
-    world = World(seed, validators, byzantine)
-    result = SimResult(seed=seed, validators=validators, byzantine=world.byzantine,
+    world = World(seed, validators, byzantine, app)
+    result = SimResult(seed=seed, validators=validators, byzantine=world.byzantine, app=app,
                        faults=world.faults(), gst_ms=world.plan.gst_ms)
     try:
         world.run()
+        world.checker.check_stores({x.name: x.chain.stored_chain() for x in world.honest})
     except Violation as exc:
         result.violation = str(exc)
     except InvariantViolation as exc:  # asserted by a core at the end of a step
         result.violation = f"core invariant: {exc}"
     result.trace_hash = world.clock.trace_hash
     result.sim_ms = world.clock.now
-    result.heights = min(len(x.disk.blocks) for x in world.honest)
+    result.heights = min(x.disk.height for x in world.honest)
+    result.txs = min(x.committed_txs() for x in world.honest)
     if world.reached_at is not None:
         result.recovery_ms = world.reached_at - world.plan.gst_ms
     result.events = world.clock.events

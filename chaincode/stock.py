@@ -1,0 +1,91 @@
+"""Per-plot stock accounting records (DOMAIN.md "Stock accounting").
+
+State keys::
+
+    stock/<plot_id>                 the plot's stock account (below)
+    stockhist/<plot_id>/<n:04d>     one entry per verified period n = 1, 2, ...
+    reversal/<report_id>            the reversal a verified report caused
+
+A stock account: ``stock`` (S, the last verified stock) and ``high_water`` (H, the largest
+verified stock), integers of micro-tonnes CO2e (scale 1e-6 t, rounded down from the exact
+figure, ``chaincode.calculator.stock_micro``); ``volume`` the last verified stand volume
+(m3, decimal string); ``periods`` how many periods were verified; ``last_period_end``;
+``credited`` (micro-tonnes of growth above H credited so far), ``reversed`` (tonnes
+charged to the plot by reversals), ``pending_loss`` (tonnes regulators' loss events
+cancelled for the plot since its last verified period; settled by the next one).
+Before the first verified period the account is implicit: S = H = 0 (the baseline stock:
+plots are afforestation land, ``register_plot`` requires non-forest evidence), volume 0.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from fractions import Fraction
+from typing import Any
+
+from chaincode.carbon_common import decimal_value
+from chaincode.framework import TxContext
+from ledger.fixedpoint import ceil_int
+
+__all__ = [
+    "REVERSAL_PREFIX",
+    "STOCK_PREFIX",
+    "STOCKHIST_PREFIX",
+    "load_stock",
+    "period_baseline",
+    "period_days",
+    "reversal_key",
+    "save_stock",
+    "stock_key",
+    "stockhist_key",
+]
+
+STOCK_PREFIX = "stock/"
+STOCKHIST_PREFIX = "stockhist/"
+REVERSAL_PREFIX = "reversal/"
+#: Scale of the per-period baseline figure: 6 decimal places, rounded UP.
+BASELINE_SCALE = 10**6
+
+
+def stock_key(plot_id: str) -> str:
+    return STOCK_PREFIX + plot_id
+
+
+def stockhist_key(plot_id: str, n: int) -> str:
+    return f"{STOCKHIST_PREFIX}{plot_id}/{n:04d}"
+
+
+def reversal_key(report_id: str) -> str:
+    return REVERSAL_PREFIX + report_id
+
+
+def load_stock(ctx: TxContext, plot_id: str) -> dict[str, Any]:
+    """The plot's stock account (the implicit initial one if none is stored)."""
+    return ctx.get(stock_key(plot_id)) or {
+        "credited": 0,
+        "high_water": 0,
+        "last_period_end": None,
+        "pending_loss": 0,
+        "periods": 0,
+        "plot_id": plot_id,
+        "reversed": 0,
+        "stock": 0,
+        "volume": "0",
+    }
+
+
+def save_stock(ctx: TxContext, record: dict[str, Any]) -> None:
+    ctx.put(stock_key(record["plot_id"]), record)
+
+
+def period_days(start: str, end: str) -> int:
+    """Days of the closed period ``start..end`` (validated dates)."""
+    return (date.fromisoformat(end) - date.fromisoformat(start)).days + 1
+
+
+def period_baseline(rate_text: str, start: str, end: str) -> Fraction:
+    """The baseline removals of a period from the validated PDD's figure (t CO2e a year):
+    ``rate x days / 365``, rounded UP to 6 decimal places (the conservative side)."""
+    rate = decimal_value(rate_text, "project baseline")
+    exact = rate * period_days(start, end) / 365
+    return Fraction(ceil_int(exact * BASELINE_SCALE), BASELINE_SCALE)

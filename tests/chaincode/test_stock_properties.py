@@ -1,0 +1,221 @@
+"""Stateful property test of stock accounting (Hypothesis RuleBasedStateMachine).
+
+Random sequences of monitoring reports whose plots grow, burn, regrow and grow past their
+old peak, verifications of part or all of the computed quantity, issuances (now or later),
+regulators' loss events, transfers and retirements run as signed transactions through the
+real "carbon" contract. A small model predicts every computed quantity (growth above the
+high-water mark only), every reversal (a fall net of loss events since the last period),
+the one shared buffer pool and each project's compensation obligation. After EVERY step:
+
+* for each project: issued - reversed <= creditable growth above the baseline after
+  deductions (the PDD's pro-rata baseline and a 5 % uncertainty deduction applied to
+  each period's growth above the high-water marks), and issued <= the plots' marks;
+* the buffer pool never goes negative and holds exactly what the model says;
+* no tonne of growth is credited twice: for each plot the credited growth of its history
+  sums to its high-water mark, and each period credits only max(0, E - H);
+* conservation per batch and the unit ledger's integrity rules (``check_invariants``);
+* retired units never move.
+
+At teardown the same blocks replayed on a fresh Harness give the identical state root.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from chaincode.calculator import STOCK_SCALE, species_params_from_table, stock_micro
+from chaincode.params import DEFAULT_PARAMS
+from chaincode.stock import period_baseline
+from chaincode.units import BUFFER_ACCOUNT
+from ledger.encoding import decode
+from ledger.fixedpoint import ceil_int, floor_int
+from tests.support.carbon_market import Market, check_invariants, h256, monitoring_period
+from tests.support.harness import Harness
+
+LONG = os.environ.get("FCL_HYPOTHESIS_PROFILE") == "long"
+
+PROJECTS = {
+    "AH-0001": ("owner-farm", [("A1", "chinese_fir"), ("A2", "masson_pine")], "low"),
+    "AH-0002": ("coop", [("B1", "chinese_fir")], "high"),
+}
+#: The PDDs' baselines (t CO2e a year) and the regulator's uncertainty deduction: the
+#: deductions apply to the growth above the high-water marks.
+BASELINES = {"AH-0001": "0", "AH-0002": "12.5"}
+UNCERTAINTY = Fraction(5, 100)
+VOLUMES = [0, 20, 50, 100, 150, 200, 250, 300, 400]
+TABLE = DEFAULT_PARAMS["species_table"]
+
+
+def stock_of(species: str, volume: int) -> int:
+    return stock_micro(Fraction(volume), species_params_from_table(TABLE, species))
+
+
+def rate(risk: str) -> Fraction:
+    return Fraction(DEFAULT_PARAMS["buffer_rates"][risk])
+
+
+class StockMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.m: Market
+        self.periods = dict.fromkeys(PROJECTS, 0)
+        self.volume: dict[str, int] = {}  # plot -> last verified volume (m3)
+        self.stock: dict[str, int] = {}  # S, micro-tonnes
+        self.high: dict[str, int] = {}  # H, micro-tonnes
+        self.pending: dict[str, int] = {}  # tonnes of loss events since the last period
+        self.charged = dict.fromkeys(PROJECTS, 0)
+        self.compensation = dict.fromkeys(PROJECTS, 0)
+        self.pool = 0  # units held by the buffer pool
+        self.unissued: list[tuple[str, str, int]] = []  # (project, report, verified)
+        # creditable growth above the baseline after deductions, summed over reports
+        self.creditable = dict.fromkeys(PROJECTS, Fraction(0))
+        self.n = 0
+
+    @initialize()
+    def setup(self) -> None:
+        self.m = Market(params={"uncertainty_deduction": "0.05"})
+        for pid, (owner, plots, risk) in PROJECTS.items():
+            self.m.project(pid, owner, plots, risk=risk, baseline=BASELINES[pid])
+            for plot, _species in plots:
+                self.volume[plot] = self.stock[plot] = self.high[plot] = self.pending[plot] = 0
+
+    # -- rules --------------------------------------------------------------------------------
+    def _cancel(self, pid: str, qty: int) -> None:
+        covered = min(qty, self.pool)
+        self.pool -= covered
+        self.compensation[pid] += qty - covered
+        self.charged[pid] += qty
+
+    @precondition(lambda self: min(self.periods.values()) < 15)
+    @rule(pid=st.sampled_from(sorted(PROJECTS)), data=st.data(),
+          share=st.sampled_from([Fraction(1), Fraction(1, 2), Fraction(0)]),
+          issue_now=st.booleans())
+    def report(self, pid: str, data: st.DataObject, share: Fraction, issue_now: bool) -> None:
+        if self.periods[pid] >= 15:
+            return
+        owner, plots, _risk = PROJECTS[pid]
+        start, end, visit = monitoring_period(self.periods[pid])
+        self.periods[pid] += 1
+        new = {plot: data.draw(st.sampled_from(VOLUMES), label=plot) for plot, _ in plots}
+        growth = sum(max(0, stock_of(sp, new[p]) - self.high[p]) for p, sp in plots)
+        er = Fraction(growth, STOCK_SCALE) - period_baseline(BASELINES[pid], start, end)
+        creditable = max(Fraction(0), er) * (1 - UNCERTAINTY)
+        issuable = floor_int(creditable)
+        self.creditable[pid] += creditable
+        self.n += 1
+        rid = f"R{self.n}"
+        measurements = [{"plot_id": p, "species": sp, "volume_end": str(new[p])}
+                        for p, sp in plots]
+        if self.n % 2:  # half the reports state the ledger's start figure, half omit it
+            for m in measurements:
+                m["volume_start"] = str(self.volume[m["plot_id"]])
+        self.m.ok(owner, "submit_monitoring_report", {
+            "report_id": rid, "project_id": pid, "period_start": start, "period_end": end,
+            "measurements": measurements,
+            "parameters": {"leakage": "0", "project_emissions": "0"},
+            "claimed_issuable": issuable, "report_sha256": h256(rid)})
+        verified = floor_int(issuable * share)
+        self.m.ok("verifier-b", "attest_verification", {
+            "attestation_id": f"V{self.n}", "report_id": rid, "report_sha256": h256(rid),
+            "verified_quantity": verified, "site_visit_date": visit})
+        fall = 0
+        for p, sp in plots:
+            end_stock = stock_of(sp, new[p])
+            drop = ceil_int(Fraction(max(0, self.stock[p] - end_stock), STOCK_SCALE))
+            fall += max(0, drop - self.pending[p])
+            self.pending[p] = 0
+            self.stock[p] = end_stock
+            self.high[p] = max(self.high[p], end_stock)
+            self.volume[p] = new[p]
+        if fall:
+            self._cancel(pid, fall)
+        if verified > 0:
+            self.unissued.append((pid, rid, verified))
+            if issue_now:
+                self._issue(len(self.unissued) - 1)
+
+    def _issue(self, index: int) -> None:
+        pid, rid, verified = self.unissued.pop(index)
+        to_buffer = ceil_int(verified * rate(PROJECTS[pid][2]))
+        repay = min(self.compensation[pid], verified - to_buffer)
+        self.compensation[pid] -= repay
+        self.pool += to_buffer + repay
+        self.m.ok("regulator", "issue", {"report_id": rid, "batch_id": f"B-{rid}"})
+        batch = self.m.get(f"batch/B-{rid}")
+        assert (batch["quantity"], batch["compensation_quantity"]) == (verified, repay)
+
+    @precondition(lambda self: bool(self.unissued))
+    @rule(data=st.data())
+    def issue_later(self, data: st.DataObject) -> None:
+        self._issue(data.draw(st.integers(0, len(self.unissued) - 1), label="which"))
+
+    @rule(pid=st.sampled_from(sorted(PROJECTS)), which=st.integers(0, 1), qty=st.integers(1, 60))
+    def loss_event(self, pid: str, which: int, qty: int) -> None:
+        plots = PROJECTS[pid][1]
+        plot = plots[which % len(plots)][0]
+        out = self.m.ok("regulator", "record_loss_event", {
+            "project_id": pid, "plot_id": plot, "quantity": qty, "cause": "fire",
+            "evidence_sha256": h256(plot)})
+        self.pending[plot] += qty
+        before = self.compensation[pid]
+        self._cancel(pid, qty)
+        assert out["compensation"] == self.compensation[pid] - before
+
+    @rule(qty=st.integers(1, 20))
+    def retire(self, qty: int) -> None:
+        held = self.m.count("owner-farm")
+        res = self.m.call("owner-farm", "retire_voluntary",
+                          {"quantity": qty, "beneficiary": "b", "reason": "r"})
+        assert res["code"] == ("ok" if held >= qty else "insufficient_units"), res
+
+    # -- after every step -----------------------------------------------------------------------
+    @invariant()
+    def stock_rules_hold(self) -> None:
+        state = self.m.h.state
+        check_invariants(state)
+        assert self.m.count(BUFFER_ACCOUNT) == self.pool >= 0
+        batches = [decode(v) for _k, v in state.iter_prefix("batch/")]
+        for pid, (_owner, plots, _risk) in PROJECTS.items():
+            issued = sum(b["quantity"] for b in batches if b["project_id"] == pid)
+            growth = sum(self.high[p] for p, _ in plots)  # above the baseline stock 0
+            assert issued * STOCK_SCALE <= growth  # issued alone never exceeds growth
+            # issued - reversed <= creditable growth above the baseline after deductions
+            assert issued - self.charged[pid] <= issued <= self.creditable[pid]
+            acct = self.m.get(f"poolacct/{pid}")
+            assert (0 if acct is None else acct["charged"]) == self.charged[pid]
+            comp = self.m.get(f"compensation/{pid}")
+            assert (0 if comp is None else comp["outstanding"]) == self.compensation[pid]
+            for plot, _ in plots:
+                rec = self.m.get(f"stock/{plot}") or {"stock": 0, "high_water": 0, "credited": 0,
+                                                      "pending_loss": 0}
+                assert (rec["stock"], rec["high_water"], rec["pending_loss"]) == (
+                    self.stock[plot], self.high[plot], self.pending[plot])
+                hist = [decode(v) for _k, v in state.iter_prefix(f"stockhist/{plot}/")]
+                mark = 0
+                for h in hist:  # each period credits only growth above the mark before it
+                    assert h["credited"] == max(0, h["end"] - mark)
+                    mark = max(mark, h["end"])
+                    assert h["high_water"] == mark
+                assert sum(h["credited"] for h in hist) == rec["credited"] == self.high[plot]
+
+    def teardown(self) -> None:
+        if not hasattr(self, "m"):
+            return
+        fresh = Harness(params={"uncertainty_deduction": "0.05"})
+        for txs, results in self.m.h.blocks:
+            assert fresh.run_block(txs) == results
+        assert fresh.state_root == self.m.h.state_root
+
+
+StockMachine.TestCase.settings = settings(
+    max_examples=200 if LONG else 40,
+    stateful_step_count=50 if LONG else 30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+TestStockAccounting = StockMachine.TestCase
