@@ -18,6 +18,7 @@ connect from 127.0.0.2 and above, so they never share an address with the valida
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -42,6 +43,7 @@ import httpx
 from fcl.bench import pick_base_port
 from fcl.testnet.files import TestnetNode, create_testnet
 from ledger.crypto import PrivateKey, sha256
+from ledger.encoding import canonical
 from ledger.tx import build_transaction
 from wallet.keystore import Keystore
 
@@ -138,6 +140,11 @@ class Cluster:
 
     def url(self, i: int) -> str:
         return self.nodes[i].rpc_url
+
+    def keys_public(self) -> list[str]:
+        """The operators' admin public keys (enrolled in the genesis)."""
+        return [Keystore(n.home / "wallet").load(n.org_id, self.passphrase).public_key_hex
+                for n in self.nodes]
 
     def status(self, i: int, timeout: float = 3.0) -> dict[str, Any]:
         return httpx.get(f"{self.url(i)}/v1/status", timeout=timeout).json()
@@ -482,18 +489,60 @@ def _oversized_handshake(cluster: Cluster, stop: threading.Event) -> dict[str, A
     return {"attempts": len(accepted), "max_bytes_accepted": max(accepted, default=0)}
 
 
-def _bad_signature_batches(cluster: Cluster, stop: threading.Event) -> dict[str, Any]:
-    """``POST /v1/txs/batch`` of 1,000 well-formed transactions whose signatures do not
-    verify, from four threads against two validators."""
+def _unenrolled_writer(cluster: Cluster, stop: threading.Event) -> dict[str, Any]:
+    """Batches of 25 validly signed ``notary.record`` transactions (each with a 32 KB note)
+    by a key no organisation enrolled, from four threads against two validators: before
+    permissioned admission they were admitted and committed (4.7 MB/s of store growth per
+    node); now each is refused with ``unenrolled_signer`` at a state lookup, before its
+    signature is looked at."""
     key = PrivateKey.generate()
+    counter = itertools.count()
+    statuses: Counter[int] = Counter()
+    codes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        with httpx.Client(timeout=60) as client:
+            while not stop.is_set():
+                txs = [build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
+                                         args={"name": f"intruder-{n}", "note": "x" * 32_000,
+                                               "sha256": sha256(b"%d" % n).hex()},
+                                         nonce="intruder", keys=[key]).to_json()
+                       for n in itertools.islice(counter, 25)]
+                try:
+                    r = client.post(f"{cluster.url(i)}/v1/txs/batch", json={"txs": txs})
+                except httpx.HTTPError:
+                    with lock:
+                        statuses[0] += 1
+                    continue
+                with lock:
+                    statuses[r.status_code] += 1
+                    if r.status_code == 200:
+                        for item in r.json()["results"]:
+                            codes["admitted" if item.get("ok") else item["error"]["code"]] += 1
+
+    threads = [threading.Thread(target=worker, args=(i % 2,), daemon=True) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"batches": sum(statuses.values()), "statuses": dict(sorted(statuses.items())),
+            "outcomes": dict(sorted(codes.items()))}
+
+
+def _bad_signature_batches(cluster: Cluster, stop: threading.Event) -> dict[str, Any]:
+    """``POST /v1/txs/batch`` of 1,000 well-formed transactions that name an enrolled
+    member's key (public, in the genesis) as their signer but carry signatures by another
+    key, from four threads against two validators: they pass the membership check, so
+    every signature must be verified before it is refused ``bad_signature``."""
+    key = PrivateKey.generate()
+    member = cluster.keys_public()[0]
     txs = []
     for n in range(1000):
-        tx = build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
-                               args={"name": f"bad-{n}", "sha256": sha256(b"%d" % n).hex()},
-                               nonce="x", keys=[key])
-        obj = tx.to_json()
-        obj["signatures"] = [key.sign_hex(b"something else %d" % n)]
-        txs.append(obj)
+        payload = {"args": {"name": f"bad-{n}", "sha256": sha256(b"%d" % n).hex()},
+                   "chain_id": CHAIN_ID, "contract": "notary", "method": "record",
+                   "nonce": "x", "signers": [member]}
+        txs.append({"payload": payload, "signatures": [key.sign_hex(canonical(payload))]})
     body = json.dumps({"txs": txs}).encode()
     statuses: Counter[int] = Counter()
 
@@ -515,6 +564,69 @@ def _bad_signature_batches(cluster: Cluster, stop: threading.Event) -> dict[str,
     return {"batches": sum(statuses.values()), "statuses": dict(sorted(statuses.items()))}
 
 
+def _memory_amplifier(cluster: Cluster, stop: threading.Event) -> dict[str, Any]:
+    """An enrolled member's transactions, each about 55 KB of empty JSON objects (about 19
+    times that once decoded), in batches of 8 from one thread, while two more threads
+    read back every one acknowledged with ``GET /v1/txs/{id}``: what the mempool holds and
+    what reads decode must stay bounded in memory, not only in bytes received."""
+    insider = Keystore(cluster.nodes[1].home / "wallet").load(cluster.nodes[1].org_id,
+                                                                cluster.passphrase)
+    counter = itertools.count()
+    acknowledged: list[str] = []
+    statuses: Counter[int] = Counter()
+    codes: Counter[str] = Counter()
+    reads: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def writer(i: int) -> None:
+        with httpx.Client(timeout=60) as client:
+            while not stop.is_set():
+                txs = [build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
+                                         args={"name": f"pad-{n}", "pad": [{}] * 18_000},
+                                         nonce="pad", keys=[insider]).to_json()
+                       for n in itertools.islice(counter, 8)]
+                try:
+                    r = client.post(f"{cluster.url(i)}/v1/txs/batch", json={"txs": txs})
+                except httpx.HTTPError:
+                    with lock:
+                        statuses[0] += 1
+                    continue
+                with lock:
+                    statuses[r.status_code] += 1
+                    if r.status_code == 200:
+                        for item in r.json()["results"]:
+                            if item.get("ok"):
+                                acknowledged.append(item["tx_id"])
+                                codes["admitted"] += 1
+                            else:
+                                codes[item["error"]["code"]] += 1
+
+    def reader(i: int) -> None:
+        with httpx.Client(timeout=60) as client:
+            n = 0
+            while not stop.is_set():
+                with lock:
+                    ids = list(acknowledged[-32:])
+                if not ids:
+                    stop.wait(0.2)
+                    continue
+                try:
+                    r = client.get(f"{cluster.url(i)}/v1/txs/{ids[n % len(ids)]}")
+                    reads[r.status_code] += 1
+                except httpx.HTTPError:
+                    reads[0] += 1
+                n += 1
+
+    threads = [threading.Thread(target=writer, args=(0,), daemon=True)]
+    threads += [threading.Thread(target=reader, args=(i,), daemon=True) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"batches": sum(statuses.values()), "statuses": dict(sorted(statuses.items())),
+            "outcomes": dict(sorted(codes.items())), "reads": dict(sorted(reads.items()))}
+
+
 ATTACKS: dict[str, Attack] = {a.name: a for a in (
     Attack("upload_bomb", "crafted 60 KB multipart headers to the certificate upload",
            _upload_bomb),
@@ -523,8 +635,12 @@ ATTACKS: dict[str, Attack] = {a.name: a for a in (
            "restarts", _p2p_slot_flood, restarts=(3,)),
     Attack("oversized_handshake", "a handshake frame announcing 2 GiB",
            _oversized_handshake),
-    Attack("bad_signature_batches", "anonymous batches of 1,000 bad signatures",
-           _bad_signature_batches, defended=False),
+    Attack("unenrolled_writer", "validly signed transactions by a key no organisation "
+           "enrolled", _unenrolled_writer),
+    Attack("bad_signature_batches", "batches of 1,000 bad signatures naming a member's key",
+           _bad_signature_batches),
+    Attack("memory_amplifier", "a member's transactions of small JSON objects, read back",
+           _memory_amplifier),
 )}
 
 

@@ -116,6 +116,9 @@ class Executor:
             if spec.roles:
                 tctx.signer_with_role(*spec.roles)
             elif not tctx.signers():
+                # permissioned admission (membership.check_signers) kept every signer out
+                # that the block's starting state does not admit; this catches a key
+                # revoked, or an organisation suspended, earlier in the same block
                 raise ChaincodeError("unauthorized", "no signer is an enrolled, active member key")
             value = spec.fn(contract, tctx, args)
         except ChaincodeError as exc:

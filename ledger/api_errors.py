@@ -54,6 +54,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_json": 400,
     "malformed_certificate": 400,
     "malformed_form": 400,
+    # 403: the signer may not write (permissioned admission)
+    "unenrolled_signer": 403,
     # 404: nothing there
     "not_found": 404,
     "unknown_tx": 404,
@@ -68,7 +70,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_batch": 404,
     "unknown_serial": 404,
     "beyond_chain": 404,
-    # 405, 408, 409, 413, 415, 422, 429
+    # 405, 408, 409, 413, 415, 422, 429 (too much from one address or one organisation)
     "method_not_allowed": 405,
     "request_timeout": 408,
     "duplicate_tx": 409,
@@ -79,9 +81,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "wrong_chain": 422,
     "bad_signature": 422,
     "too_many_connections_from_address": 429,
+    "org_quota_exceeded": 429,
     # 5xx
     "internal_error": 500,
     "mempool_full": 503,
+    "admission_busy": 503,
     "halted": 503,
     "too_many_connections": 503,
     "certificate_unavailable": 503,

@@ -46,6 +46,8 @@ code                            what failed
                                 results (checked only where the results are read)
 ``bad_results``                 the block's results are not one per transaction, in order
 ``duplicate_tx``                a transaction id appears twice in the block or the chain
+``unenrolled_signer``           a transaction names a signer that is not an active key of an
+                                active organisation in the state the block starts from
 ``bad_signature``               a transaction is not signed by every signer it names
 ``results_mismatch``            re-executed results differ from the block's
 ``bad_state_root``              the re-executed state root differs from ``header.state_root``
@@ -106,6 +108,7 @@ CODES: dict[str, str] = {
     "bad_results_root": "header.results_root is not the root over the block's results",
     "bad_results": "the block's results are not one per transaction, in order",
     "duplicate_tx": "a transaction id appears twice in the block or the chain",
+    "unenrolled_signer": "a signer is not an active key of an active organisation",
     "bad_signature": "a transaction is not signed by every signer it names",
     "results_mismatch": "re-executed results differ from the block's",
     "bad_state_root": "the re-executed state root differs from header.state_root",
@@ -248,6 +251,10 @@ def _never(tx_id: str) -> bool:
     return False
 
 
+def _anyone(tx: Transaction) -> str | None:
+    return None
+
+
 def check_body(
     header: BlockHeader,
     txs: Sequence[Transaction],
@@ -255,6 +262,7 @@ def check_body(
     *,
     check_txs_root: bool = True,
     is_committed: Callable[[str], bool] = _never,
+    signer_refusal: Callable[[Transaction], str | None] = _anyone,
     is_verified: Callable[[Transaction], bool] = lambda tx: False,
     on_verified: Callable[[Transaction], None] = lambda tx: None,
     result_bytes: Sequence[bytes] | None = None,
@@ -263,8 +271,12 @@ def check_body(
     caller already checked it: ``check_txs_root=False``), ``bad_results_root`` and
     ``bad_results`` (only if ``results`` are given; ``result_bytes`` are their canonical
     bytes if the caller has them), ``duplicate_tx`` (within the block, or
-    ``is_committed(tx_id)``), ``bad_signature`` (transactions for which ``is_verified(tx)``
-    is false are verified, then ``on_verified(tx)`` is told)."""
+    ``is_committed(tx_id)``), ``unenrolled_signer`` (``signer_refusal(tx)`` is not None:
+    the permissioned-admission rule, which lives in chaincode -- ``ledger`` may not import
+    it -- and which the validator and the auditor pass over the state the block starts
+    from; run for every transaction before any signature is verified, because it is a cheap
+    lookup), ``bad_signature`` (transactions for which ``is_verified(tx)`` is false are
+    verified, then ``on_verified(tx)`` is told)."""
     height = header.height
     # repeats the parsers' limit (BlockCodec, Block.from_json) so the rule holds for a
     # body from any caller (the auditor runs it on the blocks it reads)
@@ -315,6 +327,14 @@ def check_body(
             raise NextBlockError(
                 "duplicate_tx", f"transaction {index} ({tx.tx_id}) is already committed",
                 "a transaction id not seen before", tx.tx_id,
+            )
+    # permissioned admission, before the costly signature checks below
+    for index, tx in enumerate(txs):
+        refusal = signer_refusal(tx)
+        if refusal is not None:
+            raise NextBlockError(
+                "unenrolled_signer", f"transaction {index} ({tx.tx_id}): {refusal}",
+                "signers that are active keys of active organisations", refusal,
             )
     for index, tx in enumerate(txs):
         if is_verified(tx):
@@ -377,6 +397,7 @@ def check_next_block(
     commit: CommitCertificate | None = None,
     *,
     is_committed: Callable[[str], bool] = _never,
+    signer_refusal: Callable[[Transaction], str | None] = _anyone,
 ) -> None:
     """The whole rule short of re-execution: :func:`check_header`, then (if given)
     :func:`check_commit` and :func:`check_body`. Raises :class:`NextBlockError`."""
@@ -384,4 +405,5 @@ def check_next_block(
     if commit is not None:
         check_commit(prev.chain_id, prev.validators, header, commit)
     if txs is not None:
-        check_body(header, txs, results, is_committed=is_committed)
+        check_body(header, txs, results, is_committed=is_committed,
+                   signer_refusal=signer_refusal)

@@ -92,6 +92,10 @@ class NodeConfig:
     validator_key: str = "validator"
     mempool_max_txs: int = 10_000
     mempool_max_bytes: int = 64 * 1024 * 1024
+    #: what one organisation may have pending (the organisations of a transaction's
+    #: signers); None: a quarter of the total limit (``mempool_org_limits``)
+    mempool_max_txs_per_org: int | None = None
+    mempool_max_bytes_per_org: int | None = None
     #: p2p listen address; ``p2p_port`` None: no listener and no peers (a lone validator)
     p2p_host: str = "127.0.0.1"
     p2p_port: int | None = None
@@ -143,6 +147,12 @@ class NodeConfig:
             value = getattr(self, name)
             if type(value) is not int or not lo <= value <= hi:
                 raise bad(f"{name} must be an integer in {lo}..{hi}")
+        for name, total in (("mempool_max_txs_per_org", self.mempool_max_txs),
+                            ("mempool_max_bytes_per_org", self.mempool_max_bytes)):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or not 1 <= value <= total):
+                raise bad(f"mempool.{name.removeprefix('mempool_')} must be null or an integer "
+                          f"in 1..{total} (the total limit)")
         if not isinstance(self.validator_key, str) or not _MONIKER_RE.match(self.validator_key):
             raise bad("validator_key must be a key name")
         if not isinstance(self.p2p_host, str) or not self.p2p_host:
@@ -174,6 +184,15 @@ class NodeConfig:
         port = self.rpc_port if port is None else port
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
+    def mempool_org_limits(self) -> tuple[int, int]:
+        """(transactions, bytes) one organisation may have pending in the mempool: the
+        settings, else a quarter of the total limits (at least 1), so that at least four
+        members can fill the pool before any of them is refused."""
+        txs = self.mempool_max_txs_per_org
+        size = self.mempool_max_bytes_per_org
+        return (max(1, self.mempool_max_txs // 4) if txs is None else txs,
+                max(1, self.mempool_max_bytes // 4) if size is None else size)
+
     def peer_addresses(self) -> list[PeerAddress]:
         return [PeerAddress.parse(p) for p in self.peers]
 
@@ -194,7 +213,9 @@ class NodeConfig:
             "block_interval_ms": d["block_interval_ms"],
             "max_block_txs": d["max_block_txs"],
             "validator_key": d["validator_key"],
-            "mempool": {"max_txs": d["mempool_max_txs"], "max_bytes": d["mempool_max_bytes"]},
+            "mempool": {"max_txs": d["mempool_max_txs"], "max_bytes": d["mempool_max_bytes"],
+                        "max_txs_per_org": d["mempool_max_txs_per_org"],
+                        "max_bytes_per_org": d["mempool_max_bytes_per_org"]},
             "p2p": {
                 "host": self.p2p_host,
                 "port": self.p2p_port,
@@ -239,6 +260,8 @@ class NodeConfig:
                 validator_key=obj.get("validator_key", "validator"),
                 mempool_max_txs=mempool.get("max_txs", 10_000),
                 mempool_max_bytes=mempool.get("max_bytes", 64 * 1024 * 1024),
+                mempool_max_txs_per_org=mempool.get("max_txs_per_org"),
+                mempool_max_bytes_per_org=mempool.get("max_bytes_per_org"),
                 p2p_host=p2p.get("host", "127.0.0.1"),
                 p2p_port=p2p.get("port"),
                 peers=tuple(peers),

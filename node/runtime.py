@@ -101,8 +101,10 @@ class NodeRuntime:
         # The one verified-transaction set: the mempool (and its admission) and the
         # application share it; room for a full mempool and as much again of proposals.
         self.verified = VerifiedTxs(max(DEFAULT_MAX_ENTRIES, 2 * config.mempool_max_txs))
+        org_txs, org_bytes = config.mempool_org_limits()
         self.mempool = Mempool(config.mempool_max_txs, config.mempool_max_bytes,
-                               verified=self.verified)
+                               verified=self.verified, max_txs_per_org=org_txs,
+                               max_bytes_per_org=org_bytes)
         self.app = Application(store, executor or Executor(), genesis, verified=self.verified)
         self.codec = BlockCodec(genesis.chain_id, self.mempool.by_json_key)
         self.dropped = self.registry.counter(

@@ -16,6 +16,7 @@ from typing import Any
 
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext
+from chaincode.membership import signer_refusal
 from chaincode.validator_state import validator_set_for
 from fcl.audit.blocks import SourcedBlock
 from fcl.audit.checkpoint import Checkpoint
@@ -204,6 +205,9 @@ class ChainAuditor:
             block.results,
             result_bytes=found_results,
             is_committed=lambda tx_id: bytes.fromhex(tx_id) in self._tx_ids,
+            # permissioned admission over the replayed state before this block, as the
+            # validator checks it over its committed state (node/chain/app.py)
+            signer_refusal=lambda tx: signer_refusal(self.state, tx.signers),
         )
         ctx = BlockContext(
             chain_id=self.chain_id, height=height, time=header.time, proposer=header.proposer

@@ -214,14 +214,15 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
             }
         },
         responses=_error_doc(
-            "malformed_json", "wrong_chain", "duplicate_tx", "tx_too_large", "mempool_full"
+            "malformed_json", "wrong_chain", "duplicate_tx", "tx_too_large", "mempool_full",
+            "unenrolled_signer", "org_quota_exceeded", "admission_busy",
         ),
     )
     async def submit_tx(request: Request) -> JSONResponse:
         _accepting()
         # the one raw-size check of a client's transaction (Admission.admit_raw relies on it)
         raw = await read_body(request, min(MAX_BODY_BYTES, MAX_RAW_TX_BYTES), "tx_too_large")
-        tx_id = node.submit_raw(raw)
+        tx_id = await node.submit_raw_async(raw)
         return JSONResponse({"status": "pending", "tx_id": tx_id}, status_code=202)
 
     @app.post(
@@ -259,7 +260,8 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
             raise ApiError("malformed_request", 'a batch is {"txs": [<transaction>, ...]}')
         if not 1 <= len(body["txs"]) <= MAX_BATCH_TXS:
             raise ApiError("malformed_request", f"a batch holds 1..{MAX_BATCH_TXS} transactions")
-        return JSONResponse({"results": node.submit_many(body["txs"], floats=floats)})
+        return JSONResponse(
+            {"results": await node.submit_many_async(body["txs"], floats=floats)})
 
     @app.get(
         "/v1/txs/{tx_id}",

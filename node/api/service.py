@@ -12,14 +12,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, TxError
 from ledger.genesis import Genesis
 from ledger.store import Store
 from ledger.tx import Transaction
 from node.chain.app import Application
 from node.ops.metrics import Counter, Registry
-from node.txpool.admission import Admission
+from node.txpool.admission import Admission, Candidate, decode_json_flagged
 from node.txpool.mempool import Mempool
+from node.txpool.verifier import SignatureVerifier
 
 __all__ = ["Node", "VERSION"]
 
@@ -41,6 +42,7 @@ class Node:
         on_txs: Callable[[list[Transaction]], None] = lambda txs: None,
         status_extra: Callable[[], dict[str, Any]] | None = None,
         metrics: Registry | None = None,
+        verifier: SignatureVerifier | None = None,
     ) -> None:
         self.moniker = moniker
         self.genesis = genesis
@@ -49,6 +51,8 @@ class Node:
         self.app = app
         self.mempool = mempool
         self.admission = Admission(genesis.chain_id, store, mempool)
+        #: client transactions' signatures are checked here, off the event loop
+        self.verifier = verifier or SignatureVerifier()
         self.on_admit = on_admit
         self.on_txs = on_txs
         self.status_extra = status_extra
@@ -108,10 +112,59 @@ class Node:
                 tx = self.admission.admit(obj, floats=floats)
             except LedgerError as exc:
                 refused.append(exc.code)
-                message = exc.message.encode("utf-8", "backslashreplace").decode("utf-8")
-                out.append(
-                    {"index": index, "ok": False, "error": {"code": exc.code, "message": message}}
-                )
+                out.append(_refusal(index, exc))
+            else:
+                admitted.append(tx)
+                out.append({"index": index, "ok": True, "tx_id": tx.tx_id})
+        self._count(source, len(admitted), refused)
+        if admitted:
+            self.on_admit()
+            if source == "rpc":
+                self.on_txs(admitted)
+        return out
+
+    async def submit_raw_async(self, raw: bytes) -> str:
+        """:meth:`submit_raw` with the signatures verified off the event loop."""
+        obj, floats = decode_json_flagged(raw)
+        outcome = (await self.submit_many_async([obj], floats=floats))[0]
+        if not outcome["ok"]:
+            error = outcome["error"]
+            raise TxError(error["code"], error["message"])
+        return str(outcome["tx_id"])
+
+    async def submit_many_async(
+        self, items: list[Any], *, source: str = "rpc", floats: bool = True
+    ) -> list[dict[str, Any]]:
+        """:meth:`submit_many` for requests served on the event loop: every check but the
+        signatures runs here, the signatures of the candidates this node has not verified
+        before in :attr:`verifier`'s worker threads, then the candidates enter the mempool
+        in order (what may have changed meanwhile is checked again). Same outcomes, same
+        codes, plus ``admission_busy`` when the verifier has no room."""
+        outcomes: list[dict[str, Any] | Candidate] = []
+        for index, obj in enumerate(items):
+            try:
+                outcomes.append(self.admission.prepare(obj, floats=floats))
+            except LedgerError as exc:
+                outcomes.append(_refusal(index, exc))
+        waiting = [c for c in outcomes if isinstance(c, Candidate) and not c.verified]
+        errors = await self.verifier.verify([c.tx for c in waiting])
+        failed = {id(c): e for c, e in zip(waiting, errors, strict=True) if e is not None}
+        out: list[dict[str, Any]] = []
+        admitted: list[Transaction] = []
+        refused: list[str] = []
+        for index, item in enumerate(outcomes):
+            if not isinstance(item, Candidate):
+                refused.append(item["error"]["code"])
+                out.append(item)
+                continue
+            try:
+                error = failed.get(id(item))
+                if error is not None:
+                    raise error
+                tx = self.admission.enter(item)
+            except LedgerError as exc:
+                refused.append(exc.code)
+                out.append(_refusal(index, exc))
             else:
                 admitted.append(tx)
                 out.append({"index": index, "ok": True, "tx_id": tx.tx_id})
@@ -207,3 +260,8 @@ def block_element(raw: bytes, key: str, index: int) -> bytes:
         element_start = pos
         _, pos = _DECODER.raw_decode(text, pos)
     return text[element_start:pos].encode("utf-8")
+
+
+def _refusal(index: int, exc: LedgerError) -> dict[str, Any]:
+    message = exc.message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return {"index": index, "ok": False, "error": {"code": exc.code, "message": message}}

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext
+from chaincode.membership import check_signers
 from chaincode.validator_state import validator_set_for
 from ledger.block import MAX_BLOCK_TXS, Block, CommitCertificate
 from ledger.errors import BlockError, LedgerError
@@ -168,13 +169,25 @@ class Application:
         next_set = validator_set_for(_WritesView(self.store, writes), height + 1)
         return execution.results, writes, state_root, next_set.hash()
 
+    def signer_refusal(self, tx: Transaction) -> str | None:
+        """Why ``tx`` may not enter the next block: a signer that is not an active key of an
+        active organisation in the committed state (the state the next block starts from;
+        ``chaincode.membership.check_signers``), or None."""
+        return check_signers(self.store, tx.signers).refusal
+
     # -- the three operations --------------------------------------------------------------
     def build_block(
         self, txs: Sequence[Transaction], time_ms: int, proposer: str
     ) -> tuple[Block, Writes]:
         """Execute ``txs`` as block ``height + 1`` proposed by ``proposer`` at ``time_ms``
-        and return the complete block with its write set. Does not commit."""
+        and return the complete block with its write set. Does not commit.
+
+        Transactions :meth:`signer_refusal` refuses (a signer revoked, or its organisation
+        suspended, after the transaction was admitted) are left out, so that this node
+        never proposes a block its peers refuse (``unenrolled_signer``); the caller drops
+        them from its mempool (the reaped ids that are not in the block)."""
         tip = self.tip
+        txs = [tx for tx in txs if self.signer_refusal(tx) is None]
         if time_ms <= tip.time:
             raise NextBlockError("bad_time", f"block time {time_ms} is not after {tip.time}")
         # the drivers reap at most the operator's max_block_txs, which nothing else holds
@@ -216,7 +229,7 @@ class Application:
         of the next-block rule's codes (``ledger.next_block.CODES``): the header's
         (``wrong_chain`` … ``bad_history_root``), the body's (``too_many_txs``,
         ``bad_txs_root``, ``bad_results_root``, ``bad_results``, ``duplicate_tx``,
-        ``bad_signature``) and re-execution's (``results_mismatch``, ``bad_state_root``,
+        ``unenrolled_signer``, ``bad_signature``) and re-execution's (``results_mismatch``, ``bad_state_root``,
         ``bad_next_validators_hash``)."""
         return self._check(block, trust_txs_root=False, results=block.results)[1]
 
@@ -241,6 +254,7 @@ class Application:
             results,
             check_txs_root=not trust_txs_root,
             is_committed=lambda tx_id: self.store.get_tx_location(tx_id) is not None,
+            signer_refusal=self.signer_refusal,  # the committed state: the predecessor's
             is_verified=self.verified.__contains__,
             on_verified=self.verified.add,
         )

@@ -21,9 +21,11 @@ kept and offered to the core -- are made by one piece of code in both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
+from chaincode.membership import touches_membership
 from ledger.block import Block, CommitCertificate
 from ledger.errors import BlockError, LedgerError
 from ledger.tx import Transaction
@@ -103,8 +105,21 @@ class AppWork:
             return None, Writes(())
         return self.app.build_block(txs, self.proposal_time(time_ms), self.proposer)
 
-    def built(self, request: BuildProposal, block: Block, writes: Writes) -> ProposalBuilt:
-        """Remember a built block (it is valid by construction) and answer the core."""
+    def built(
+        self,
+        request: BuildProposal,
+        block: Block,
+        writes: Writes,
+        reaped: Sequence[Transaction] = (),
+    ) -> ProposalBuilt:
+        """Remember a built block (it is valid by construction) and answer the core.
+
+        Of the ``reaped`` transactions, those ``build_block`` left out -- their signers the
+        committed state no longer admits (revoked, or the organisation suspended, since
+        admission) -- leave the mempool: else every later reap would offer them again."""
+        if len(block.txs) != len(reaped):
+            kept = {tx.tx_id for tx in block.txs}
+            self.mempool.remove(tx.tx_id for tx in reaped if tx.tx_id not in kept)
         self.validated[block.hash()] = (block, writes)
         return ProposalBuilt(request.height, request.round, block)
 
@@ -113,7 +128,7 @@ class AppWork:
         could be built (the core's propose timeout then takes over)."""
         txs = self.reap()
         block, writes = self.build(request.height, txs, self.proposal_time(now_ms))
-        return None if block is None else self.built(request, block, writes)
+        return None if block is None else self.built(request, block, writes, txs)
 
     # -- ValidateProposal ---------------------------------------------------------------
     def precheck(self, block: ConsensusBlock, now_ms: int) -> str | None:
@@ -176,9 +191,13 @@ class AppWork:
         """Application step: verify the certificate and store the block atomically."""
         self.app.commit_block(block, certificate, writes)
 
-    def committed(self, block: Block) -> None:
-        """After the commit: its transactions leave the mempool; the height is over."""
+    def committed(self, block: Block, writes: Writes) -> None:
+        """After the commit: its transactions leave the mempool; the height is over. If the
+        block wrote key or organisation records, the pending transactions whose signers
+        the new state no longer admits leave too (CometBFT's "recheck")."""
         self.mempool.remove(tx.tx_id for tx in block.txs)
+        if touches_membership(writes):
+            self.mempool.recheck(self.app.signer_refusal)
         self.validated.clear()
 
     def commit(self, action: Commit) -> Block:
@@ -191,7 +210,7 @@ class AppWork:
             entry = self.check(action.block)
         final, writes = entry
         self.commit_checked(final, action.certificate, writes)
-        self.committed(final)
+        self.committed(final, writes)
         return final
 
     # -- block sync -------------------------------------------------------------------------

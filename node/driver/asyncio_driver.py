@@ -531,7 +531,7 @@ class ConsensusDriver:
             return
         if block is None:
             return
-        built = work.built(action, block, writes)
+        built = work.built(action, block, writes, txs)  # drops what build_block left out
         log.debug("proposal built", extra={"height": action.height, "round": action.round,
                                            "txs": len(block.txs)})
         self._queue.put_nowait(built)
@@ -582,7 +582,7 @@ class ConsensusDriver:
                        "detail": exc.message},
             )
             raise
-        work.committed(final)
+        work.committed(final, writes)  # and the recheck after a membership change
         now = time.perf_counter()
         self.metrics.step_seconds.observe(now - started, "commit")
         self._step_since = now

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from chaincode.membership import touches_membership
 from ledger.block import MAX_BLOCK_TXS, Block, CommitCertificate, vote_sign_bytes
 from ledger.crypto import PrivateKey
 from ledger.errors import BlockError
@@ -63,6 +64,7 @@ class SoloDriver:
         self.clock_ms = clock_ms
         self._wake = asyncio.Event()
         self._stopping = False
+        self._recheck = False  # the last block changed keys or organisations
         self.check_can_sign()
 
     def check_can_sign(self) -> None:
@@ -99,7 +101,16 @@ class SoloDriver:
         block, writes = self.app.build_block(txs, time_ms, self.key.public_key_hex)
         certificate = self.sign_commit(block)
         self.app.commit_block(block, certificate, writes)
+        self._recheck = touches_membership(writes)
         return block
+
+    def _prune(self, txs: list) -> None:
+        """After a block: the reaped transactions leave the mempool (committed, or left out
+        by ``build_block`` because a signer is no longer admitted), and if the block changed
+        keys or organisations, so does whatever their signers still have pending."""
+        self.mempool.remove(tx.tx_id for tx in txs)
+        if self._recheck:
+            self.mempool.recheck(self.app.signer_refusal)
 
     def step(self) -> Block | None:
         """Reap, commit a block and prune the mempool; None if nothing was pending."""
@@ -107,7 +118,7 @@ class SoloDriver:
         if not txs:
             return None
         block = self.make_block(txs)
-        self.mempool.remove(tx.tx_id for tx in txs)
+        self._prune(txs)
         return block
 
     # -- the loop --------------------------------------------------------------------------
@@ -136,7 +147,7 @@ class SoloDriver:
             txs = self.mempool.reap(self.max_block_txs, self.max_block_bytes)
             started = time.perf_counter()
             block = await asyncio.to_thread(self.make_block, txs)
-            self.mempool.remove(tx.tx_id for tx in txs)
+            self._prune(txs)
             log.info(
                 "committed block",
                 extra={

@@ -11,8 +11,13 @@ Order (cheapest first, so a flood of bad input costs little):
 4. structure, canonical encodability and canonical size via ``ledger.tx.parse_transaction``
    (``malformed_tx``, ``tx_too_large``) and the chain id (``wrong_chain``);
 5. replay: the id is neither committed (store index) nor pending (``duplicate_tx``);
-6. room in the mempool (``mempool_full``), before the costly step;
-7. signatures, verified once here and never again on this node (``bad_signature``) --
+6. permissioned admission (``unenrolled_signer``): every signer is an active key of an
+   active organisation in the committed state -- the state the next block starts from
+   (``chaincode.membership.check_signers``, a few state reads, no signature work); the
+   same rule refuses a block carrying such a transaction (``ledger/next_block.py``);
+7. room in the mempool (``mempool_full``) and in the quota of each signer's organisation
+   (``org_quota_exceeded``), before the costly step;
+8. signatures, verified once here and never again on this node (``bad_signature``) --
    unless this node already verified exactly this transaction (same payload and
    signatures) in a proposal that came before it: the node's one
    :class:`~node.chain.verified.VerifiedTxs`, which the mempool holds and records every
@@ -24,8 +29,11 @@ A refused transaction changes nothing.
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chaincode.membership import check_signers
 from ledger.errors import TxError
 from ledger.tx import MAX_TX_BYTES, Transaction, parse_transaction
 from node.chain.blockcodec import tx_json_key
@@ -34,10 +42,12 @@ from node.txpool.mempool import Mempool
 
 __all__ = [
     "Admission",
+    "Candidate",
     "MAX_RAW_TX_BYTES",
     "TxIndex",
     "decode_json",
     "decode_json_flagged",
+    "decoded_size",
     "find_float",
     "tx_size",
 ]
@@ -48,9 +58,12 @@ MAX_RAW_TX_BYTES = 2 * MAX_TX_BYTES
 
 
 class TxIndex(Protocol):
-    """What admission needs of the store."""
+    """What admission needs of the store: its transaction index and its committed state
+    (the membership records, ``ledger.state.StateReader.get``)."""
 
     def get_tx_location(self, tx_id: str) -> tuple[int, int] | None: ...
+
+    def get(self, key: str) -> bytes | None: ...
 
 
 class _Float:
@@ -128,9 +141,43 @@ def find_float(value: Any, root: str = "") -> tuple[str, str] | None:
 
 
 def tx_size(tx: Transaction) -> int:
-    """The size a transaction is charged in the mempool (its canonical size, estimated as
-    ``parse_transaction`` does without encoding it again)."""
-    return len(tx.payload_bytes) + 130 * len(tx.signatures) + 32
+    """The size a transaction is charged in the mempool: the larger of its canonical size
+    (estimated as ``parse_transaction`` does, without encoding it again) and the memory it
+    takes once decoded (:func:`decoded_size` of its payload, plus its bytes kept beside).
+    A transaction packed with small JSON objects takes about 19 times its size decoded;
+    charging that keeps ``mempool.max_bytes`` (and the per-organisation quota) a bound on
+    memory, not only on bytes received."""
+    wire = len(tx.payload_bytes) + 130 * len(tx.signatures) + 32
+    return max(wire, decoded_size(tx.payload) + 2 * wire)
+
+
+def decoded_size(value: Any) -> int:
+    """The bytes CPython holds for a decoded JSON value: every container and string (their
+    ``sys.getsizeof``); integers too, but ``True``, ``False`` and ``None`` are shared. A
+    local accounting figure (it may differ between interpreters), never consensus data."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None or item is True or item is False:
+            continue
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            total += sum(sys.getsizeof(k) for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return total
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A transaction that passed every admission check but its signatures."""
+
+    tx: Transaction
+    orgs: tuple[str, ...]  # the signers' organisations (for the quotas)
+    json_key: str  # ``tx_json_key`` of the decoded value (the mempool's proposal lookup)
+    verified: bool  # this node already verified exactly these signatures
 
 
 class Admission:
@@ -153,11 +200,51 @@ class Admission:
         self.verified = mempool.verified
 
     def check(self, obj: Any, *, floats: bool = True) -> Transaction:
-        """Steps 3-7 on a decoded transaction; returns it verified (not yet pooled).
+        """Steps 3-8 on a decoded transaction; returns it verified (not yet pooled).
 
         ``floats=False`` skips the search for float markers: the caller knows the value
         has none (:func:`decode_json_flagged` said so), or it was decoded by plain
         ``json.loads``, whose ``float`` values ``parse_transaction`` refuses anyway."""
+        return self._check(obj, floats)[0]
+
+    def _check(self, obj: Any, floats: bool) -> tuple[Transaction, tuple[str, ...]]:
+        """:meth:`check`, and the organisations of the signers (for their quotas)."""
+        tx, orgs = self._prepare(obj, floats)
+        if tx not in self.verified:
+            tx.verify_signatures()  # recorded in self.verified when the mempool adds it
+        return tx, orgs
+
+    def prepare(self, obj: Any, *, floats: bool = True) -> Candidate:
+        """Every check but the signatures (steps 3-7), on the event loop; the signatures
+        are then verified elsewhere (``node/txpool/verifier.py``) unless
+        ``candidate.verified``, and :meth:`enter` pools the candidate."""
+        tx, orgs = self._prepare(obj, floats)
+        return Candidate(tx, orgs, tx_json_key(obj), tx in self.verified)
+
+    def enter(self, candidate: Candidate) -> Transaction:
+        """Pool a candidate whose signatures verified. What may have changed while they were
+        checked is checked again: committed or pending meanwhile (``duplicate_tx``), the
+        signer's membership (``unenrolled_signer``), room (``mempool_full``,
+        ``org_quota_exceeded``)."""
+        tx = candidate.tx
+        self._not_duplicate(tx)
+        signers = check_signers(self.index, tx.signers)
+        if signers.refusal is not None:
+            raise TxError("unenrolled_signer", signers.refusal)
+        self.mempool.add(tx, tx_size(tx), candidate.json_key, signers.orgs)
+        return tx
+
+    def _not_duplicate(self, tx: Transaction) -> None:
+        location = self.index.get_tx_location(tx.tx_id)
+        if location is not None:
+            raise TxError(
+                "duplicate_tx",
+                f"transaction {tx.tx_id} is already committed at height {location[0]}",
+            )
+        if tx.tx_id in self.mempool:
+            raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
+
+    def _prepare(self, obj: Any, floats: bool) -> tuple[Transaction, tuple[str, ...]]:
         if floats:
             found = find_float(obj)
             if found is not None:
@@ -169,23 +256,19 @@ class Admission:
                 )
         # the boundary for client and gossip transactions: shape, canonical size, chain id
         tx = parse_transaction(obj, chain_id=self.chain_id)
-        location = self.index.get_tx_location(tx.tx_id)
-        if location is not None:
-            raise TxError(
-                "duplicate_tx",
-                f"transaction {tx.tx_id} is already committed at height {location[0]}",
-            )
-        if tx.tx_id in self.mempool:
-            raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
-        self.mempool.check_room(tx_size(tx))  # before the costly step; Mempool.add holds it too
-        if tx not in self.verified:
-            tx.verify_signatures()  # recorded in self.verified when the mempool adds it
-        return tx
+        self._not_duplicate(tx)
+        # who may write: before any signature work, so an outsider's flood costs lookups only
+        signers = check_signers(self.index, tx.signers)
+        if signers.refusal is not None:
+            raise TxError("unenrolled_signer", signers.refusal)
+        # before the costly step; Mempool.add holds both too
+        self.mempool.check_room(tx_size(tx), signers.orgs)
+        return tx, signers.orgs
 
     def admit(self, obj: Any, *, floats: bool = True) -> Transaction:
         """Check a decoded transaction and add it to the mempool."""
-        tx = self.check(obj, floats=floats)
-        self.mempool.add(tx, tx_size(tx), tx_json_key(obj))
+        tx, orgs = self._check(obj, floats)
+        self.mempool.add(tx, tx_size(tx), tx_json_key(obj), orgs)
         return tx
 
     def admit_raw(self, raw: bytes) -> Transaction:

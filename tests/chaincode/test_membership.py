@@ -9,7 +9,13 @@ import pytest
 from chaincode.executor import Executor
 from chaincode.governance import Governance
 from chaincode.kv import KeyValue
-from chaincode.membership import Membership, accreditation_in_force
+from chaincode.membership import (
+    Membership,
+    accreditation_in_force,
+    check_signers,
+    signer_refusal,
+    touches_membership,
+)
 from chaincode.params import Params
 from ledger.crypto import sha256
 from ledger.genesis import Genesis
@@ -443,3 +449,28 @@ def test_default_registry_runs_membership_and_governance():
 
     names = {c.name for c in default_contracts()}
     assert {"membership", "params", "governance"} <= names
+
+
+# -- permissioned admission: check_signers over the records the contract writes ----------
+def test_check_signers_follows_enrolment_revocation_and_suspension(h):
+    farm, verifier = pk(h, "owner-farm"), pk(h, "verifier-a")
+    assert check_signers(h.state, [farm, verifier, farm]).orgs == ("owner-farm", "verifier-a")
+    assert check_signers(h.state, [farm]).refusal is None
+    assert check_signers(h.state, []).refusal is None  # parse_transaction requires a signer
+    stranger = pk(h, "m")
+    assert signer_refusal(h.state, [stranger]) == f"signer {stranger} is not an enrolled key"
+    # the first signer refused is named, whatever the others are
+    assert stranger in (signer_refusal(h.state, [farm, stranger]) or "")
+    h.ok("owner-farm", "membership", "enrol_key", {"org_id": "owner-farm", "pub_key": stranger})
+    assert signer_refusal(h.state, [farm, stranger]) is None
+    h.ok("owner-farm", "membership", "revoke_key", {"pub_key": stranger})
+    assert signer_refusal(h.state, [stranger]) == f"signer {stranger} is a revoked key of owner-farm"
+    h.ok("regulator", "membership", "update_org_status",
+         {"org_id": "owner-farm", "status": "suspended"})
+    assert signer_refusal(h.state, [verifier, farm]) == (
+        f"signer {farm} belongs to organisation owner-farm, which is not active")
+    h.ok("regulator", "membership", "update_org_status", {"org_id": "owner-farm", "status": "active"})
+    assert signer_refusal(h.state, [farm]) is None
+    assert not touches_membership([("notary/x", b"{}"), ("orgkey/o/k", None)])
+    assert touches_membership([("org/owner-farm", None)])
+    assert touches_membership([("key/" + stranger, b"{}")])

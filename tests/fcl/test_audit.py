@@ -90,7 +90,7 @@ def test_full_audit_of_a_real_chain_passes(chain_dir: Path, genesis: Genesis) ->
         hashes = store.block_hashes()
         assert report.history_root == merkle_root(hashes).hex()
         block = store.get_block(FAILING_AT)
-    assert [r["code"] for r in block.results] == ["ok", "ok", "already_recorded", "unauthorized"]
+    assert [r["code"] for r in block.results] == ["ok", "ok", "already_recorded", "unknown_method"]
     assert [p.height for p in seen] == [3, 6]
     assert all(p.target == BLOCKS for p in seen) and seen[-1].txs == 6 * 2 + 2
     cp = report.checkpoint()
@@ -224,7 +224,7 @@ def test_results_forged_by_the_validators_themselves_are_found_by_replay(
     edit_block(chain_dir, FAILING_AT, forge)
     resign(chain_dir, FAILING_AT, VALIDATOR_KEYS[:3])
     d = expect_failure(chain_dir, genesis, FAILING_AT, "results_mismatch")
-    assert "unauthorized" in d.expected and '"code":"ok"' in d.found
+    assert "unknown_method" in d.expected and '"code":"ok"' in d.found
     assert "transaction 3" in d.detail
 
 
@@ -613,3 +613,20 @@ def test_checkpoint_check_when_the_set_changes_at_the_next_block(
         assert run_audit(source, genesis).ok
     finally:
         source.close()
+
+
+def test_a_block_carrying_an_unenrolled_signer_is_found(
+    tmp_path: Path, genesis: Genesis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validators that ignore permissioned admission commit a stranger's transaction (it
+    fails in execution, but it is written): the audit refuses the block with the code a
+    validator refuses it with, before looking at any signature."""
+    chain = ChainBuilder(tmp_path / "d", genesis)
+    chain.add([tx("a")])
+    monkeypatch.setattr(chain.app, "signer_refusal", lambda t: None)
+    stranger = tx("by-stranger", key=STRANGER)
+    block = chain.add([tx("b"), stranger])
+    assert [r["code"] for r in block.results] == ["ok", "unauthorized"]
+    chain.close()
+    d = expect_failure(tmp_path / "d", genesis, 2, "unenrolled_signer")
+    assert STRANGER.public_key_hex in d.found and "not an enrolled key" in d.found

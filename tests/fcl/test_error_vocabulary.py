@@ -63,9 +63,12 @@ BEFORE: dict[str, dict[str, int]] = {
         "verifier_unavailable": 503,
     },
     "http_server": {"too_many_connections": 503, "request_timeout": 408},
-    # codes added since, each deliberately (issue 11)
+    # codes added since, each deliberately (issue 11); permissioned admission: a signer that
+    # is not an active key of an active organisation is forbidden, an organisation over its
+    # mempool quota is told to slow down
     "added": {"too_many_connections_from_address": 429, "client_disconnected": 400,
-              "verifier_busy": 503},
+              "verifier_busy": 503, "unenrolled_signer": 403, "org_quota_exceeded": 429,
+              "admission_busy": 503},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.
@@ -79,7 +82,8 @@ CODE_ARG: dict[str, int] = {
 FORWARDERS = {
     "read_body", "_optional", "_record", "_refuse",  # callers pass literal codes (scanned)
     "_api_error", "_ledger_error", "_http_error",  # node/api/rpc.py exception handlers
-    "_as_explorer_error",  # a lower layer's LedgerError code: status_of() (400 if unlisted)
+    "_as_explorer_error",
+    "submit_raw_async",  # node/api/service.py: re-raises the code admission gave the item  # a lower layer's LedgerError code: status_of() (400 if unlisted)
     "consistency", "inclusion",  # node/api/history.py: answer a refusal raised above
 }
 

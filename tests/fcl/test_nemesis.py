@@ -48,6 +48,16 @@ def test_what_each_attacker_got(report: dict[str, Any]) -> None:
     assert p2p["connections_opened"] > 0, p2p
     assert p2p["restarted_validator_all_peers_s"] is not None, p2p  # it got all its peers
     assert attacks["oversized_handshake"]["attacker"]["attempts"] > 0
+    forged = attacks["bad_signature_batches"]["attacker"]
+    assert forged["batches"] > 0 and set(forged["statuses"]) == {200}, forged
+    padded = attacks["memory_amplifier"]["attacker"]
+    assert padded["outcomes"].get("admitted", 0) > 0, padded
+    assert set(padded["outcomes"]) <= {"admitted", "org_quota_exceeded", "mempool_full",
+                                       "admission_busy"}, padded
+    assert set(padded["reads"]) <= {200}, padded
+    intruder = attacks["unenrolled_writer"]["attacker"]
+    # every transaction of the unenrolled key refused, none admitted (so none committed)
+    assert intruder["batches"] > 0 and set(intruder["outcomes"]) == {"unenrolled_signer"}, intruder
 
 
 def test_no_acknowledged_transaction_is_lost(report: dict[str, Any]) -> None:

@@ -26,7 +26,14 @@ from chaincode.certificate_links import CARBON_LINKS
 from chaincode.executor import Executor
 from fcl.audit.run import Checkpoint, StoreSource, audit_chain, run_audit, verify_checkpoint
 from fcl.verify import main as fcl_main
-from ledger.block import Block, BlockHeader, CommitCertificate, results_root, vote_sign_bytes
+from ledger.block import (
+    Block,
+    BlockHeader,
+    CommitCertificate,
+    results_root,
+    tx_result,
+    vote_sign_bytes,
+)
 from ledger.certificate import verify_certificate
 from ledger.crypto import PrivateKey, sha256_hex
 from ledger.encoding import canonical
@@ -37,7 +44,7 @@ from ledger.validators import ValidatorSet
 from node.chain.app import Application
 from tests.support.audit_chain import h8
 from tests.support.certificates import NEW_SET, contracts, lifecycle, validator_key
-from tests.support.common import det_key
+from tests.support.common import det_key, notary_tx
 
 #: The codes the certificate verifier can find: it holds a block's header and commit, not
 #: the previous block (so not the link or history codes) nor the body (only proofs of it).
@@ -157,6 +164,14 @@ def bad_signature(c: Chain) -> Tampered:
     return body(c, [bad, *c.block.txs[1:]], list(c.block.results))
 
 
+def unenrolled_signer(c: Chain) -> Tampered:
+    """The block also carries a transaction signed (validly) by a key no organisation
+    enrolled, with the result execution would give it."""
+    outsider = notary_tx(STRANGER, "outsider", chain_id=c.genesis.chain_id)
+    result = tx_result(outsider.tx_id, "unauthorized", "not a member", [])
+    return body(c, [*c.block.txs, outsider], [*c.block.results, result])
+
+
 def forged_result(c: Chain) -> Tampered:
     results = [dict(r) for r in c.block.results]
     results[0] = dict(results[0], code="cap_exceeded", message="forged", events=[])
@@ -193,6 +208,7 @@ TAMPERINGS: dict[str, Callable[[Chain], Tampered]] = {
         c, [dict(c.block.results[0], tx_id=c.previous.txs[0].tx_id), *c.block.results[1:]]),
     "duplicate_tx": lambda c: body(c, [*c.block.txs, c.previous.txs[0]],
                                    [*c.block.results, c.previous.results[0]]),
+    "unenrolled_signer": unenrolled_signer,
     "bad_signature": bad_signature,
     "results_mismatch": forged_result,
     "bad_state_root": lambda c: header(c, state_root=sha256_hex(b"another state")),

@@ -57,6 +57,16 @@ PREV = Predecessor(
     history_root=merkle_root([bytes.fromhex(BLOCK_1)]).hex(),
 )
 COMMITTED = notary_tx(USER, "in-block-1", chain_id=CHAIN)  # committed in block 1
+#: the keys the state the block starts from admits (the validator and the auditor pass
+#: chaincode.membership's rule as the callback; this module is pure)
+ENROLLED = frozenset({USER.public_key_hex})
+
+
+def signer_refusal(tx: Transaction) -> str | None:
+    for key in tx.signers:
+        if key not in ENROLLED:
+            return f"signer {key} is not an enrolled key"
+    return None
 
 
 def ok_result(tx: Transaction) -> dict[str, Any]:
@@ -104,7 +114,8 @@ class Case:
 
     def check(self) -> None:
         check_next_block(PREV, self.header, self.txs, self.results, self.commit,
-                         is_committed=lambda tx_id: tx_id == COMMITTED.tx_id)
+                         is_committed=lambda tx_id: tx_id == COMMITTED.tx_id,
+                         signer_refusal=signer_refusal)
         check_outcome(self.header, **self.outcome)
 
 
@@ -187,6 +198,12 @@ def bad_tx_signature() -> Case:
     return body_changed([bad, *GENUINE_TXS[1:]], [ok_result(t) for t in [bad, *GENUINE_TXS[1:]]])
 
 
+def unenrolled_signer() -> Case:
+    """A transaction signed (validly) by a key the state does not admit."""
+    txs = [*GENUINE_TXS, notary_tx(STRANGER, "outsider", chain_id=CHAIN)]
+    return body_changed(txs, [ok_result(t) for t in txs])
+
+
 TAMPERINGS: dict[str, Callable[..., Case]] = {
     "wrong_chain": lambda: header_changed(chain_id="another-chain"),
     "wrong_height": lambda: header_changed(height=PREV.height + 2),
@@ -216,6 +233,7 @@ TAMPERINGS: dict[str, Callable[..., Case]] = {
     "bad_results": misordered_results,
     "duplicate_tx": lambda: body_changed([*GENUINE_TXS, COMMITTED],
                                          [ok_result(t) for t in [*GENUINE_TXS, COMMITTED]]),
+    "unenrolled_signer": unenrolled_signer,
     "bad_signature": bad_tx_signature,
     "results_mismatch": forged_results,
     "bad_state_root": lambda: header_changed(state_root=sha256_hex(b"another state")),
@@ -340,3 +358,32 @@ def test_any_changed_header_field_is_always_refused_by_check_next_block(
     assert err.value.code in CODES
     if name not in LINKED:
         assert err.value.code == "commit_wrong_block"
+
+
+def test_unenrolled_signer_is_refused_before_any_signature_is_verified(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the outsider's transaction is last and its signature is forged: the rule names the
+    # signer, not the signature, and verified no signature at all
+    outsider = notary_tx(STRANGER, "outsider", chain_id=CHAIN)
+    forged = dataclasses.replace(outsider, signatures=(flip(outsider.signatures[0]),))
+    case = body_changed([*GENUINE_TXS, forged], [ok_result(t) for t in [*GENUINE_TXS, forged]])
+    verified: list[str] = []
+    real = Transaction.verify_signatures
+
+    def counting(tx: Transaction) -> None:
+        verified.append(tx.tx_id)
+        real(tx)
+
+    monkeypatch.setattr(Transaction, "verify_signatures", counting)
+    with pytest.raises(NextBlockError) as err:
+        case.check()
+    assert err.value.code == "unenrolled_signer"
+    assert STRANGER.public_key_hex in err.value.message
+    assert verified == []
+    # and with the outsider enrolled, the same block fails only on its signature
+    monkeypatch.setattr(f"{__name__}.ENROLLED", ENROLLED | {STRANGER.public_key_hex})
+    with pytest.raises(NextBlockError) as err:
+        case.check()
+    assert err.value.code == "bad_signature"
+    assert len(verified) == len(GENUINE_TXS) + 1

@@ -53,7 +53,9 @@ from node.consensus.invariants import InvariantViolation
 from node.driver.asyncio_driver import ConsensusDriver, DriverConfig, DriverMetrics
 from node.driver.signfile import SignStateFile
 from node.ops.metrics import Registry
+from node.txpool.admission import tx_size
 from node.txpool.mempool import Mempool
+from tests.support.common import det_key, notary_tx
 from tests.support.sim.app import FakeApp, FakeBlock
 
 CHAIN = "fcl-invariants"
@@ -601,3 +603,30 @@ def test_a_sync_refusal_is_counted_by_reason_and_passed_to_block_sync(
                        (9, "other", "bad_certificate")]
     assert (bad, wrong) == (2, 1)
     assert 'fcl_sync_refused_total{reason="bad_certificate"} 2' in text
+
+
+def test_the_proposer_leaves_out_and_drops_transactions_of_signers_no_longer_admitted(
+    tmp_path: Path, genesis: Genesis, validator_key: PrivateKey, regulator_key: PrivateKey
+) -> None:
+    """A pending transaction whose signer the committed state does not admit (revoked
+    since admission: here, never enrolled) is not proposed -- every validator would refuse
+    the block -- and leaves the mempool, so it is not reaped again."""
+    member = notary_tx(regulator_key, "member")
+    gone = notary_tx(det_key("no-longer-admitted"), "gone")
+
+    async def body(driver: ConsensusDriver) -> Any:
+        for tx in (gone, member):
+            driver.mempool.add(tx, tx_size(tx), orgs=["regulator"])
+        started = driver.core.handle(StartHeight(1, driver.app.tip.validators,
+                                                 2_000_000_000_000))
+        (build,) = started.requests
+        assert isinstance(build, BuildProposal)
+        await driver._build(build)
+        built = driver._queue.get_nowait()
+        assert isinstance(built, ProposalBuilt)
+        return built.block, driver.mempool
+
+    block, pool = run_driver(tmp_path, genesis, validator_key, [], body)
+    assert list(block.txs) == [member]
+    assert gone.tx_id not in pool and member.tx_id in pool  # the member's waits for commit
+    assert pool.org_usage("regulator") == (1, tx_size(member))

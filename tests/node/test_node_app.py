@@ -15,10 +15,17 @@ from ledger.genesis import Genesis
 from ledger.merkle import merkle_root
 from ledger.state import genesis_state_root, next_state_root
 from ledger.store import Store
-from ledger.tx import Transaction, parse_transaction
+from ledger.tx import Transaction, build_transaction, parse_transaction
 from node.chain.app import Application
 from node.txpool.mempool import Mempool
-from tests.support.common import GENESIS_TIME, det_key, make_genesis, notary_tx
+from tests.support.common import (
+    CHAIN_ID,
+    GENESIS_TIME,
+    det_key,
+    make_genesis,
+    membership_tx,
+    notary_tx,
+)
 
 
 def sign_commit(block: Block, key: PrivateKey, chain_id: str) -> CommitCertificate:
@@ -88,11 +95,11 @@ def test_build_validate_commit_on_two_independent_nodes(two, regulator_key) -> N
 
 def test_failed_transactions_are_recorded_not_dropped(two, regulator_key) -> None:
     a, b = two
-    stranger = det_key("stranger")
-    txs = [notary_tx(regulator_key, "x"), notary_tx(regulator_key, "x", nonce="again"),
-           notary_tx(stranger, "y")]
+    unknown = build_transaction(chain_id=CHAIN_ID, contract="notary", method="erase",
+                                args={}, nonce="n", keys=[regulator_key])
+    txs = [notary_tx(regulator_key, "x"), notary_tx(regulator_key, "x", nonce="again"), unknown]
     block, writes = a.build(txs)
-    assert [r["code"] for r in block.results] == ["ok", "already_recorded", "unauthorized"]
+    assert [r["code"] for r in block.results] == ["ok", "already_recorded", "unknown_method"]
     b.app.validate_block(block)
     a.commit(block, writes)
     for i, tx in enumerate(txs):
@@ -233,3 +240,63 @@ def test_store_of_another_genesis_is_refused(tmp_path: Path, genesis, validator_
             Application(store, Executor(), other)
         assert err.value.code == "genesis_mismatch"
         assert store.genesis_hash() == genesis.hash
+
+
+def test_keys_sign_from_the_block_after_their_enrolment_until_revoked(two, regulator_key) -> None:
+    a, b = two
+    member = det_key("app-member")
+    enrol = membership_tx(regulator_key, "enrol_key",
+                          {"org_id": "regulator", "pub_key": member.public_key_hex})
+    early = notary_tx(member, "early")
+    # the enrolment and the member's first transaction in one block: the block starts from
+    # a state without the key, so the proposer leaves the transaction out
+    block, writes = a.build([enrol, early])
+    assert list(block.txs) == [enrol] and block.results[0]["code"] == "ok"
+    b.app.validate_block(block)
+    a.commit(block, writes)
+    b.commit(block, writes)
+    assert a.app.signer_refusal(early) is None
+    block, writes = a.build([early])
+    assert list(block.txs) == [early] and block.results[0]["code"] == "ok"
+    b.app.validate_block(block)
+    a.commit(block, writes)
+    b.commit(block, writes)
+    revoke = membership_tx(regulator_key, "revoke_key", {"pub_key": member.public_key_hex})
+    late = notary_tx(member, "late")
+    # revoked inside the block: the executor's own check refuses it, committed as failed
+    block, writes = a.build([revoke, late])
+    assert [r["code"] for r in block.results] == ["ok", "unauthorized"]
+    b.app.validate_block(block)
+    a.commit(block, writes)
+    b.commit(block, writes)
+    # revoked before the block: left out, and a block carrying it is refused
+    after = notary_tx(member, "after")
+    assert "revoked" in (a.app.signer_refusal(after) or "")
+    block, _ = a.build([after, notary_tx(regulator_key, "still")])
+    assert [tx.signers for tx in block.txs] == [(regulator_key.public_key_hex,)]
+
+
+def test_a_block_carrying_an_unenrolled_signer_is_refused(
+    two, regulator_key, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two
+    outsider = notary_tx(det_key("app-outsider"), "outsider")
+    # a proposer that ignores the rule (its own check switched off)
+    monkeypatch.setattr(a.app, "signer_refusal", lambda tx: None)
+    block, _ = a.build([notary_tx(regulator_key, "fine"), outsider])
+    assert [r["code"] for r in block.results] == ["ok", "unauthorized"]
+    verified: list[str] = []
+    real = Transaction.verify_signatures
+
+    def counting(tx: Transaction) -> None:
+        verified.append(tx.tx_id)
+        real(tx)
+
+    monkeypatch.setattr(Transaction, "verify_signatures", counting)
+    for check in (b.app.validate_block, b.app.check_block):
+        with pytest.raises(BlockError) as err:
+            check(block)
+        assert err.value.code == "unenrolled_signer"
+        assert "not an enrolled key" in err.value.message
+    assert verified == []  # refused before any signature was verified
+    assert b.app.tip.height == 0

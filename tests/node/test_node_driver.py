@@ -31,7 +31,7 @@ from node.ops.metrics import Registry
 from node.runtime import NodeRuntime
 from node.txpool.admission import tx_size
 from node.txpool.mempool import Mempool
-from tests.support.common import GENESIS_TIME, det_key, make_genesis, notary_tx
+from tests.support.common import GENESIS_TIME, det_key, make_genesis, membership_tx, notary_tx
 
 
 @pytest.fixture
@@ -431,6 +431,24 @@ def test_config_p2p_and_consensus_settings_and_refusals() -> None:
         assert err.value.code == "bad_config", bad
 
 
+def test_mempool_quota_settings_default_to_a_quarter_and_are_validated() -> None:
+    cfg = NodeConfig(chain_id="fcl-test", moniker="n")
+    assert cfg.mempool_org_limits() == (2500, 16 * 1024 * 1024)
+    assert NodeConfig.from_json(cfg.to_json()) == cfg
+    doc = cfg.to_json()
+    doc["mempool"] = {"max_txs": 100, "max_bytes": 10_000, "max_txs_per_org": 30,
+                      "max_bytes_per_org": 5000}
+    custom = NodeConfig.from_json(doc)
+    assert custom.mempool_org_limits() == (30, 5000)
+    assert NodeConfig.from_json(custom.to_json()) == custom
+    for bad in ({"max_txs_per_org": 0}, {"max_txs_per_org": 101}, {"max_bytes_per_org": "1"},
+                {"max_bytes_per_org": 10_001}, {"max_txs_per_org": True}):
+        doc["mempool"] = {"max_txs": 100, "max_bytes": 10_000, **bad}
+        with pytest.raises(HomeError) as err:
+            NodeConfig.from_json(doc)
+        assert err.value.code == "bad_config" and "per_org" in err.value.message, bad
+
+
 def test_certificate_links_use_public_url_else_the_rpc_address() -> None:
     cfg = NodeConfig(chain_id="fcl-test", moniker="n", rpc_port=8080)
     assert cfg.base_url() == "http://127.0.0.1:8080"
@@ -586,3 +604,44 @@ def test_appwork_builds_checks_and_commits_in_one_thread(genesis, validator_key)
     # block sync: kept within the window above the chain, first offer wins
     assert other.offer_synced([(block, cert)], "p") == 0  # already committed
     assert other.next_synced(2) is None
+
+
+def test_appwork_drops_what_the_state_no_longer_admits(genesis, validator_key) -> None:
+    """A proposer's AppWork leaves a transaction of a key no longer admitted out of its
+    proposal and out of its mempool; after a block that revokes a key, every AppWork drops
+    what that key still has pending (the recheck)."""
+    reg = det_key("regulator")
+    member = det_key("appwork-member")
+    pool = Mempool()
+    app = Application(Store.in_memory(), Executor(), genesis, verified=pool.verified)
+    work = AppWork(app, pool, validator_key.public_key_hex, DriverConfig(max_block_txs=2))
+
+    def commit(height: int, block: Block, writes) -> None:
+        msg = vote_sign_bytes("precommit", genesis.chain_id, height, 0, block.hash())
+        cert = CommitCertificate(height, 0, block.hash(), ((validator_key.public_key_hex,
+                                                            validator_key.sign_hex(msg)),))
+        work.commit_checked(block, cert, writes)
+        work.committed(block, writes)
+
+    enrol = membership_tx(reg, "enrol_key", {"org_id": "regulator",
+                                             "pub_key": member.public_key_hex})
+    commit(1, *app.build_block([enrol], GENESIS_TIME + 1, validator_key.public_key_hex))
+    revoke = membership_tx(reg, "revoke_key", {"pub_key": member.public_key_hex})
+    pending = [notary_tx(member, f"m{i}") for i in range(2)]
+    for tx in (revoke, *pending):
+        pool.add(tx, tx_size(tx), orgs=["regulator"])
+    # the proposal holds the revocation and the first of the member's (max_block_txs=2):
+    # at the state the block starts from, the member is still active
+    built = work.answer(BuildProposal(2, 0, GENESIS_TIME + 2), GENESIS_TIME + 2)
+    assert isinstance(built, ProposalBuilt)
+    assert [tx.tx_id for tx in built.block.txs] == [revoke.tx_id, pending[0].tx_id]
+    final, writes = work.validated[built.block.hash()]
+    assert [r["code"] for r in final.results] == ["ok", "unauthorized"]
+    commit(2, final, writes)
+    assert len(pool) == 0  # the block's two left, and the recheck dropped the other
+    # a transaction of the revoked key reaped anyway is left out and leaves the mempool
+    late = notary_tx(member, "late")
+    pool.add(late, tx_size(late), orgs=["regulator"])
+    built = work.answer(BuildProposal(3, 0, GENESIS_TIME + 3), GENESIS_TIME + 3)
+    assert isinstance(built, ProposalBuilt) and built.block.txs == ()
+    assert late.tx_id not in pool and pool.org_usage("regulator") == (0, 0)

@@ -13,9 +13,9 @@ from ledger.errors import BlockError
 from ledger.store import Store
 from node.chain.app import Application
 from node.driver.solo import SoloDriver
-from node.txpool.admission import tx_size
+from node.txpool.admission import Admission, tx_size
 from node.txpool.mempool import Mempool
-from tests.support.common import GENESIS_TIME, det_key, make_genesis, notary_tx
+from tests.support.common import GENESIS_TIME, det_key, make_genesis, membership_tx, notary_tx
 
 
 @pytest.fixture
@@ -94,3 +94,46 @@ def test_run_loop_cuts_blocks_when_woken_and_stops(store, genesis, validator_key
     asyncio.run(asyncio.wait_for(scenario(), 30))
     assert store.latest_height() >= 1
     assert all(store.get(f"notary/loop{i}") is not None for i in range(3))
+
+
+def _admit(d: SoloDriver, tx) -> None:
+    Admission(d.app.chain_id, d.app.store, d.mempool).admit(tx.to_json())
+
+
+def test_a_transaction_whose_key_was_revoked_after_admission_is_dropped_and_leaves(
+    store, genesis, validator_key, regulator_key
+) -> None:
+    d = driver_for(store, genesis, validator_key)
+    member = det_key("solo-member")
+    d.make_block([membership_tx(regulator_key, "enrol_key",
+                                {"org_id": "regulator", "pub_key": member.public_key_hex})])
+    pending = notary_tx(member, "pending")
+    _admit(d, pending)
+    assert pending.tx_id in d.mempool
+    # revoked behind the mempool's back (the block does not go through step)
+    d.make_block([membership_tx(regulator_key, "revoke_key",
+                                {"pub_key": member.public_key_hex})])
+    other = notary_tx(regulator_key, "other")
+    _admit(d, other)
+    block = d.step()
+    assert block is not None and list(block.txs) == [other]
+    assert len(d.mempool) == 0 and d.mempool.org_usage("regulator") == (0, 0)
+    assert store.get_tx_location(pending.tx_id) is None
+
+
+def test_after_a_block_that_revokes_a_key_its_pending_transactions_leave(
+    store, genesis, validator_key, regulator_key
+) -> None:
+    d = driver_for(store, genesis, validator_key, max_block_txs=1)
+    member = det_key("solo-recheck")
+    d.make_block([membership_tx(regulator_key, "enrol_key",
+                                {"org_id": "regulator", "pub_key": member.public_key_hex})])
+    revoke = membership_tx(regulator_key, "revoke_key", {"pub_key": member.public_key_hex})
+    _admit(d, revoke)
+    pending = [notary_tx(member, f"p{i}") for i in range(2)]
+    for tx in pending:
+        _admit(d, tx)
+    block = d.step()  # one transaction per block: the revocation alone
+    assert block is not None and list(block.txs) == [revoke]
+    assert len(d.mempool) == 0  # the recheck dropped what the revoked key had pending
+    assert d.step() is None

@@ -325,3 +325,50 @@ def test_a_transaction_is_cut_out_of_the_stored_block_exactly(items) -> None:
     for i in range(len(items)):
         assert block_element(raw, "txs", i) == canonical(txs[i])
         assert block_element(raw, "results", i) == canonical(results[i])
+
+
+def test_an_unenrolled_signer_is_refused_by_every_path_and_counted(
+    tmp_path: Path, genesis: Genesis, validator_key: PrivateKey, regulator_key: PrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ledger.tx import Transaction
+    from node.ops.metrics import Registry
+
+    registry = Registry()
+    e = Env(tmp_path / "m", genesis, validator_key)
+    e.node = Node(moniker="test-node", genesis=genesis, store=e.store, app=e.app,
+                  mempool=e.mempool, metrics=registry)
+    e.client = TestClient(create_app(e.node), raise_server_exceptions=False)
+    verified: list[str] = []
+    real = Transaction.verify_signatures
+
+    def counting(tx: Transaction) -> None:
+        verified.append(tx.tx_id)
+        real(tx)
+
+    monkeypatch.setattr(Transaction, "verify_signatures", counting)
+    try:
+        stranger = det_key("rpc-stranger")
+        err = refused(e, "POST", "/v1/txs", 403, "unenrolled_signer",
+                      content=body_of(notary_tx(stranger, "one")))
+        assert stranger.public_key_hex in err["message"]
+        before = e.state()
+        resp = e.client.post("/v1/txs/batch", json={"txs": [
+            notary_tx(stranger, "two").to_json(), notary_tx(regulator_key, "member").to_json()]})
+        assert resp.status_code == 200
+        outcomes = resp.json()["results"]
+        assert outcomes[0]["error"]["code"] == "unenrolled_signer" and outcomes[1]["ok"]
+        assert len(e.mempool) == len(before[2]) + 1
+        # a peer's gossip goes through the same admission
+        gossip = e.node.submit_many([notary_tx(stranger, "three").to_json()], source="peer")
+        assert gossip[0]["error"]["code"] == "unenrolled_signer"
+        assert verified == [notary_tx(regulator_key, "member").tx_id]
+        text = registry.render()
+        assert 'fcl_txs_refused_total{code="unenrolled_signer"} 3' in text
+        # the OpenAPI document lists the new codes for POST /v1/txs
+        doc = e.client.get("/openapi.json").json()
+        responses = doc["paths"]["/v1/txs"]["post"]["responses"]
+        assert "unenrolled_signer" in responses["403"]["description"]
+        assert "org_quota_exceeded" in responses["429"]["description"]
+    finally:
+        e.store.close()

@@ -1,5 +1,5 @@
-"""A real chain for the auditor's tests: four validators, notary transactions (one block
-holding failing ones), blocks committed through ``node.chain.app.Application`` into a real
+"""A real chain for the auditor's tests: four validators, notary transactions signed by the
+regulator's enrolled key (one block holding failing ones), blocks committed through ``node.chain.app.Application`` into a real
 store, and helpers that tamper with that store directly."""
 
 from __future__ import annotations
@@ -63,6 +63,13 @@ def tx(name: str, *, key: PrivateKey = REGULATOR, nonce: str = "n1") -> Transact
     return notary_tx(key, name, chain_id=AUDIT_CHAIN, nonce=nonce)
 
 
+def unknown_method(nonce: str) -> Transaction:
+    """A regulator's transaction calling a method no contract has (fails: ``unknown_method``).
+    Every signer here is an enrolled key: a stranger's transaction enters no block."""
+    return build_transaction(chain_id=AUDIT_CHAIN, contract="notary", method="erase",
+                             args={}, nonce=nonce, keys=[REGULATOR])
+
+
 def call(method: str, args: dict, nonce: str) -> Transaction:
     return build_transaction(chain_id=AUDIT_CHAIN, contract="governance", method=method,
                              args=args, nonce=nonce, keys=[REGULATOR])
@@ -90,6 +97,8 @@ class ChainBuilder:
         tip = self.app.tip
         proposer = tip.validators.proposer(tip.height + 1, 0).pub_key
         block, writes = self.app.build_block(txs, tip.time + 1000, proposer)
+        # every signer is enrolled (else build_block leaves the transaction out)
+        assert len(block.txs) == len(txs), "a fixture signed with a key no organisation enrolled"
         self.app.commit_block(block, sign_commit(block, self.signers()), writes)
         return block
 
@@ -101,7 +110,7 @@ def standard_txs(height: int) -> list[Transaction]:
     txs = [tx(f"doc-{height}-{i}") for i in range(2)]
     if height == FAILING_AT:
         txs.append(tx("doc-1-0", nonce="again"))  # already recorded: fails, is kept
-        txs.append(tx("by-stranger", key=STRANGER))  # not a member: fails
+        txs.append(unknown_method("no-such-method"))  # a member calls nothing: fails
     return txs
 
 

@@ -135,6 +135,8 @@ class CertChain:
         self.time += 60_000
         proposer = tip.validators.proposer(tip.height + 1, 0).pub_key
         block, writes = self.app.build_block(txs, self.time, proposer)
+        # every signer is enrolled (else build_block leaves the transaction out)
+        assert len(block.txs) == len(txs), "a fixture signed with a key no organisation enrolled"
         self.app.commit_block(block, self.sign(block.header, tip.validators), writes)
         return list(block.results)
 

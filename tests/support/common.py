@@ -4,6 +4,7 @@ transactions."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ledger.crypto import PrivateKey, sha256
 from ledger.genesis import Genesis
@@ -60,5 +61,17 @@ def notary_tx(
         method="record",
         args={"name": name, "sha256": sha256(name.encode()).hex()},
         nonce=nonce,
+        keys=[key],
+    )
+
+
+def membership_tx(
+    key: PrivateKey, method: str, args: dict[str, Any], *, chain_id: str = CHAIN_ID,
+    nonce: str = "m1",
+) -> Transaction:
+    """A signed ``membership.<method>`` transaction (enrol or revoke a key, suspend an
+    organisation: what permissioned admission reads)."""
+    return build_transaction(
+        chain_id=chain_id, contract="membership", method=method, args=args, nonce=nonce,
         keys=[key],
     )

@@ -50,6 +50,8 @@ class Chain:
     def block(self, txs: list[Transaction]) -> list[dict[str, Any]]:
         self.time += 60_000
         block, writes = self.app.build_block(txs, self.time, self.key.public_key_hex)
+        # every signer is enrolled (else build_block leaves the transaction out)
+        assert len(block.txs) == len(txs), "a fixture signed with a key no organisation enrolled"
         block_hash = block.hash()
         msg = vote_sign_bytes("precommit", CHAIN_ID, block.height, 0, block_hash)
         cert = CommitCertificate(block.height, 0, block_hash,
