@@ -277,12 +277,20 @@ class Slice:
 
 
 def _holdings(
-    ctx: TxContext, account: str, state: str, project_id: str | None
+    ctx: TxContext, account: str, state: str, project_id: str | None, unit: int | None = None
 ) -> Iterator[tuple[str, int, dict[str, Any]]]:
-    """(project_id, first, index value) of an account's ranges in ``state``, in order."""
+    """(project_id, first, index value) of an account's ranges in ``state``, in order;
+    with a project and a ``unit``, from the range that may hold ``unit`` on (one seek:
+    the ranges before it end before ``unit``)."""
     prefix = holding_prefix(account, state, project_id)
     base = len(holding_prefix(account, state))
-    for key, value in ctx.scan(prefix):
+    start: str | None = None
+    if project_id is not None and unit is not None and 1 < unit <= MAX_UNIT:
+        start = holding_key(account, state, project_id, unit)
+        found = ctx.last_at_or_before(prefix, start)
+        if found is not None:
+            start = found[0]
+    for key, value in ctx.scan(prefix, start):
         project, first = key[base:].rsplit("/", 1)
         yield project, int(first), value
 
@@ -316,7 +324,7 @@ def select_units(
     picked: list[Slice] = []
     need = quantity
     frozen_seen = 0
-    for project, rfirst, idx in _holdings(ctx, account, state, project_id):
+    for project, rfirst, idx in _holdings(ctx, account, state, project_id, first):
         if rfirst > hi:
             break
         if batch_id is not None and idx["batch_id"] != batch_id:
@@ -350,7 +358,7 @@ def account_slices(
     """Every unit of ``project_id`` in ``[first, last]`` that ``account`` has in ``state``
     (frozen or not), as slices in ascending order; reads only that account's index."""
     out: list[Slice] = []
-    for project, rfirst, idx in _holdings(ctx, account, state, project_id):
+    for project, rfirst, idx in _holdings(ctx, account, state, project_id, first):
         if rfirst > last:
             break
         a, b = max(rfirst, first), min(idx["last"], last)
