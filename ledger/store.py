@@ -37,6 +37,7 @@ from __future__ import annotations
 import bisect
 import json
 import struct
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -95,22 +96,25 @@ class MemoryDB:
         self._data: dict[bytes, bytes] = {}
         self._keys: list[bytes] = []  # sorted
         self._shared = False  # an iterator holds _keys and _data: copy them before writing
+        self._lock = threading.Lock()  # readers take a snapshot while one thread writes
 
     def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
         return self._data.get(bytes(key), default)
 
     def put(self, key: bytes, value: bytes) -> None:
         key, value = bytes(key), bytes(value)
-        self._unshare()
-        if key not in self._data:
-            bisect.insort(self._keys, key)
-        self._data[key] = value
+        with self._lock:
+            self._unshare()
+            if key not in self._data:
+                bisect.insort(self._keys, key)
+            self._data[key] = value
 
     def delete(self, key: bytes) -> None:
         key = bytes(key)
-        self._unshare()
-        if self._data.pop(key, None) is not None:
-            del self._keys[bisect.bisect_left(self._keys, key)]
+        with self._lock:
+            self._unshare()
+            if self._data.pop(key, None) is not None:
+                del self._keys[bisect.bisect_left(self._keys, key)]
 
     def write_batch(self, *, transaction: bool = False, sync: bool = False) -> _MemoryBatch:
         return _MemoryBatch(self, transaction)
@@ -128,9 +132,10 @@ class MemoryDB:
             if start is not None or stop is not None:
                 raise TypeError("'prefix' cannot be used together with 'start' or 'stop'")
             start, stop = prefix, prefix_end(prefix)
-        # the snapshot: these very objects, which a later write copies before changing
-        self._shared = True
-        keys, data = self._keys, self._data
+        with self._lock:
+            # the snapshot: these very objects, which a later write copies before changing
+            self._shared = True
+            keys, data = self._keys, self._data
         lo = 0 if start is None else bisect.bisect_left(keys, start)
         hi = len(keys) if stop is None else bisect.bisect_left(keys, stop)
         return _memory_iter(keys, data, lo, hi, reverse, include_value)
