@@ -6,6 +6,7 @@ accounts, frozen or not, read through a transaction overlay over committed state
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -148,3 +149,49 @@ def test_the_overlap_message_names_the_lowest_range_that_overlaps() -> None:
     assert units.find_range(ctx.state, PID, 10**12) is None
     assert units.find_range(ctx.state, PID, 0) is None
     assert units.select_serial_range(ctx, PID, 3, 2) == []
+
+
+class CountingReader:
+    """A StateReader that counts the entries it hands out (iterated or sought)."""
+
+    def __init__(self, base: MemoryState) -> None:
+        self.base = base
+        self.read = 0
+
+    def get(self, key: str) -> bytes | None:
+        return self.base.get(key)
+
+    def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
+        for item in self.base.iter_prefix(prefix, start):
+            self.read += 1
+            yield item
+
+    def last_at_or_before(
+        self, prefix: str, key: str, *, strict: bool = False
+    ) -> tuple[str, bytes] | None:
+        self.read += 1
+        return self.base.last_at_or_before(prefix, key, strict=strict)
+
+
+def test_range_reads_touch_a_few_ranges_not_the_project() -> None:
+    """With 1,000 ranges, issuance, find_range and a serial selection read only the
+    ranges next to the units they name (a scan would read up to all 1,000)."""
+    state = MemoryState()
+    ctx = ctx_over(state)
+    for i in range(1000):
+        units.create_range(ctx, project_id=PID, batch_id="B", vintage=2020, first=1 + 10 * i,
+                           last=10 * (i + 1), account=("o1", "o2")[i % 2])
+    state.apply(ctx.state.write_set())
+    reader = CountingReader(state)
+    ctx = TxContext(Overlay(reader).child(), BlockContext("fcl-test", 5, 0, "p"), "d" * 64, (),
+                    0)
+    units.create_range(ctx, project_id=PID, batch_id="B2", vintage=2021, first=10_001,
+                       last=10_100, account="o1")
+    with pytest.raises(ChaincodeError):
+        units.create_range(ctx, project_id=PID, batch_id="B2", vintage=2021, first=5_005,
+                           last=5_025, account="o1")
+    assert units.find_range(ctx.state, PID, 7_777) is not None
+    assert len(units.select_serial_range(ctx, PID, 5_005, 5_025)) == 3
+    assert len(units.account_slices(ctx, account="o2", state="held", project_id=PID,
+                                     first=5_005, last=5_025)) == 1
+    assert reader.read <= 20
