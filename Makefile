@@ -55,6 +55,7 @@ bench: $(STAMP_RUN)
 	$(PY) -m bench.bench_signatures
 	$(PY) -m bench.bench_merkle
 	$(PY) -m bench.bench_pipeline
+	$(PY) -m bench.bench_ranges
 
 clean-devnet:
 	rm -rf $(DEVNET)

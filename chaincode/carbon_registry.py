@@ -807,15 +807,22 @@ class RegistryMethods:
             )
 
         # no monitoring period counted twice for a plot (closed date intervals)
+        # (a plot's periods never overlap each other, so only the one starting last by
+        # ``end`` can overlap; if it does, the message names the earliest that does)
         for plot_id in project["plots"]:
-            for key, entry in ctx.scan(f"{PERIOD_PREFIX}{plot_id}/"):
+            prefix = f"{PERIOD_PREFIX}{plot_id}/"
+            below = ctx.last_at_or_before(prefix, prefix + end)
+            if below is not None and start <= below[1]["period_end"]:
+                found = ctx.last_at_or_before(prefix, prefix + start)
+                if found is None or found[1]["period_end"] < start:
+                    found = next(ctx.scan(prefix, prefix + start))
+                key, entry = found
                 other_start = key.rsplit("/", 1)[1]
-                if other_start <= end and start <= entry["period_end"]:
-                    raise ChaincodeError(
-                        "period_overlap",
-                        f"plot {plot_id}: period {start}..{end} overlaps {other_start}.."
-                        f"{entry['period_end']} of report {entry['report_id']}",
-                    )
+                raise ChaincodeError(
+                    "period_overlap",
+                    f"plot {plot_id}: period {start}..{end} overlaps {other_start}.."
+                    f"{entry['period_end']} of report {entry['report_id']}",
+                )
         for plot_id in project["plots"]:
             ctx.put(
                 period_key(plot_id, start),

@@ -128,10 +128,17 @@ class TxContext:
     def exists(self, key: str) -> bool:
         return self.state.get(key) is not None
 
-    def scan(self, prefix: str) -> Iterator[tuple[str, Any]]:
-        """Keys under ``prefix`` in sorted order with their decoded values."""
-        for key, raw in self.state.iter_prefix(prefix):
+    def scan(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, Any]]:
+        """Keys under ``prefix`` (from ``start`` on, if given: one ordered seek) in sorted
+        order with their decoded values."""
+        for key, raw in self.state.iter_prefix(prefix, start):
             yield key, decode(raw)
+
+    def last_at_or_before(self, prefix: str, key: str) -> tuple[str, Any] | None:
+        """The greatest key under ``prefix`` at or before ``key`` (which starts with
+        ``prefix``) with its decoded value, or None: one ordered seek."""
+        found = self.state.last_at_or_before(prefix, key)
+        return None if found is None else (found[0], decode(found[1]))
 
     def param(self, name: str) -> Any:
         value = self.get(PARAM_PREFIX + name)

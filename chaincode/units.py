@@ -149,14 +149,45 @@ def iter_ranges(state: StateReader, project_id: str) -> Iterator[dict[str, Any]]
         yield decode(raw)
 
 
+def _range_at_or_before(
+    state: StateReader, project_id: str, unit: int
+) -> tuple[str, dict[str, Any]] | None:
+    """(key, record) of the range of ``project_id`` with the greatest first unit
+    ``<= unit`` (``1 <= unit <= MAX_UNIT``), or None: one ordered seek. Ranges never
+    overlap, so only this range can hold ``unit``."""
+    found = state.last_at_or_before(unit_prefix(project_id), unit_key(project_id, unit))
+    return None if found is None else (found[0], decode(found[1]))
+
+
 def find_range(state: StateReader, project_id: str, unit: int) -> dict[str, Any] | None:
-    """The range that holds ``unit`` of ``project_id``, or None."""
-    for record in iter_ranges(state, project_id):
-        if record["first"] > unit:
-            return None
-        if record["last"] >= unit:
-            return record
-    return None
+    """The range that holds ``unit`` of ``project_id``, or None (one seek)."""
+    if not 1 <= unit <= MAX_UNIT:
+        return None  # no range holds a unit outside the numbering
+    found = _range_at_or_before(state, project_id, unit)
+    if found is None or found[1]["last"] < unit:
+        return None
+    return found[1]
+
+
+def _ranges_touching(
+    state: StateReader, project_id: str, first: int, last: int
+) -> Iterator[dict[str, Any]]:
+    """The ranges of ``project_id`` that hold a unit of ``[first, last]``, ascending by
+    first unit: one seek to the range that may hold ``first``, then forward over the ranges
+    that start by ``last`` (and the one after them)."""
+    if last < 1 or first > MAX_UNIT or first > last:
+        return
+    prefix = unit_prefix(project_id)
+    start: str | None = None
+    if first > 1:
+        found = _range_at_or_before(state, project_id, first)
+        start = unit_key(project_id, first) if found is None else found[0]
+    for _key, raw in state.iter_prefix(prefix, start):
+        r = decode(raw)
+        if r["first"] > last:
+            return
+        if r["last"] >= first:
+            yield r
 
 
 def batch_counts(state: StateReader, project_id: str) -> dict[str, dict[str, int]]:
@@ -198,11 +229,12 @@ def create_range(
         or not 1 <= first <= last <= MAX_UNIT
     ):
         raise ChaincodeError("invalid_range", f"unit range [{first}, {last}] is not valid")
-    for r in iter_ranges(ctx.state, project_id):
-        if r["first"] > last:
-            break
-        if r["last"] >= first:
-            raise ChaincodeError(
+    # the range with the greatest first unit <= last overlaps iff it reaches first (ranges
+    # never overlap each other); the message names the lowest range that overlaps
+    below = _range_at_or_before(ctx.state, project_id, last)
+    if below is not None and below[1]["last"] >= first:
+        r = next(_ranges_touching(ctx.state, project_id, first, last))
+        raise ChaincodeError(
                 "serial_overlap",
                 f"units {first}..{last} of {project_id} overlap existing units "
                 f"{r['first']}..{r['last']}",
@@ -245,12 +277,20 @@ class Slice:
 
 
 def _holdings(
-    ctx: TxContext, account: str, state: str, project_id: str | None
+    ctx: TxContext, account: str, state: str, project_id: str | None, unit: int | None = None
 ) -> Iterator[tuple[str, int, dict[str, Any]]]:
-    """(project_id, first, index value) of an account's ranges in ``state``, in order."""
+    """(project_id, first, index value) of an account's ranges in ``state``, in order;
+    with a project and a ``unit``, from the range that may hold ``unit`` on (one seek:
+    the ranges before it end before ``unit``)."""
     prefix = holding_prefix(account, state, project_id)
     base = len(holding_prefix(account, state))
-    for key, value in ctx.scan(prefix):
+    start: str | None = None
+    if project_id is not None and unit is not None and 1 < unit <= MAX_UNIT:
+        start = holding_key(account, state, project_id, unit)
+        found = ctx.last_at_or_before(prefix, start)
+        if found is not None:
+            start = found[0]
+    for key, value in ctx.scan(prefix, start):
         project, first = key[base:].rsplit("/", 1)
         yield project, int(first), value
 
@@ -284,7 +324,7 @@ def select_units(
     picked: list[Slice] = []
     need = quantity
     frozen_seen = 0
-    for project, rfirst, idx in _holdings(ctx, account, state, project_id):
+    for project, rfirst, idx in _holdings(ctx, account, state, project_id, first):
         if rfirst > hi:
             break
         if batch_id is not None and idx["batch_id"] != batch_id:
@@ -318,7 +358,7 @@ def account_slices(
     """Every unit of ``project_id`` in ``[first, last]`` that ``account`` has in ``state``
     (frozen or not), as slices in ascending order; reads only that account's index."""
     out: list[Slice] = []
-    for project, rfirst, idx in _holdings(ctx, account, state, project_id):
+    for project, rfirst, idx in _holdings(ctx, account, state, project_id, first):
         if rfirst > last:
             break
         a, b = max(rfirst, first), min(idx["last"], last)
@@ -333,12 +373,8 @@ def select_serial_range(
     """Every unit of ``project_id`` in ``[first, last]``, whoever holds it, as slices in
     ascending order (gaps, i.e. unissued units, are simply absent)."""
     out: list[Slice] = []
-    for r in iter_ranges(ctx.state, project_id):
-        if r["first"] > last:
-            break
-        a, b = max(r["first"], first), min(r["last"], last)
-        if a <= b:
-            out.append(Slice(project_id, a, b, r))
+    for r in _ranges_touching(ctx.state, project_id, first, last):
+        out.append(Slice(project_id, max(r["first"], first), min(r["last"], last), r))
     return out
 
 

@@ -19,9 +19,40 @@ _LAST_CHAR = chr(0x10FFFF)  # no string that starts with a prefix ending in it h
 
 
 class StateReader(Protocol):
+    """Point reads and ordered reads of a state.
+
+    * ``iter_prefix(prefix, start)``: the keys that start with ``prefix`` (and are not
+      before ``start``, if given), in sorted order, with their values;
+    * ``last_at_or_before(prefix, key, strict=False)``: the greatest key that starts with
+      ``prefix`` and is ``<= key`` (``< key`` if ``strict``), with its value, or None.
+      ``key`` must itself start with ``prefix``.
+
+    Both cost O(log n) in the state's size to find their first key (an ordered seek)."""
+
     def get(self, key: str) -> bytes | None: ...
 
-    def iter_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]: ...
+    def iter_prefix(
+        self, prefix: str, start: str | None = None
+    ) -> Iterator[tuple[str, bytes]]: ...
+
+    def last_at_or_before(
+        self, prefix: str, key: str, *, strict: bool = False
+    ) -> tuple[str, bytes] | None: ...
+
+
+def check_seek(prefix: str, key: str) -> None:
+    """Refuse (``ValueError``) a seek key outside its prefix."""
+    if not key.startswith(prefix):
+        raise ValueError(f"seek key {key!r} does not start with its prefix {prefix!r}")
+
+
+def last_index_at_or_before(keys: list[str], prefix: str, key: str, strict: bool) -> int:
+    """In the sorted list ``keys``: the index of the greatest key that starts with
+    ``prefix`` and is ``<= key`` (``< key`` if ``strict``), or -1. ``key`` starts with
+    ``prefix``, so every key in ``[prefix, key]`` does too."""
+    check_seek(prefix, key)
+    i = (bisect.bisect_left if strict else bisect.bisect_right)(keys, key) - 1
+    return i if i >= 0 and keys[i] >= prefix else -1
 
 
 class MemoryState:
@@ -34,12 +65,18 @@ class MemoryState:
     def get(self, key: str) -> bytes | None:
         return self._data.get(key)
 
-    def iter_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
-        i = bisect.bisect_left(self._keys, prefix)
+    def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
         keys = self._keys
+        i = bisect.bisect_left(keys, prefix if start is None or start < prefix else start)
         while i < len(keys) and keys[i].startswith(prefix):
             yield keys[i], self._data[keys[i]]
             i += 1
+
+    def last_at_or_before(
+        self, prefix: str, key: str, *, strict: bool = False
+    ) -> tuple[str, bytes] | None:
+        i = last_index_at_or_before(self._keys, prefix, key, strict)
+        return None if i < 0 else (self._keys[i], self._data[self._keys[i]])
 
     def apply(self, writes: Iterable[tuple[str, bytes | None]]) -> None:
         for key, value in writes:
@@ -56,9 +93,10 @@ class MemoryState:
         return [(k, self._data[k]) for k in self._keys]
 
 
-def _prefix_slice(keys: list[str], prefix: str) -> list[str]:
-    """The keys of the sorted list ``keys`` that start with ``prefix`` (a copy)."""
-    lo = bisect.bisect_left(keys, prefix)
+def _prefix_slice(keys: list[str], prefix: str, start: str | None = None) -> list[str]:
+    """The keys of the sorted list ``keys`` that start with ``prefix`` and are not before
+    ``start`` (a copy)."""
+    lo = bisect.bisect_left(keys, prefix if start is None or start < prefix else start)
     if prefix and prefix[-1] < _LAST_CHAR:
         # the keys that start with the prefix are exactly those in [prefix, after)
         after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
@@ -134,27 +172,57 @@ class Overlay:
         self._writes[key] = None
         self._version += 1
 
-    def iter_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
-        """Merge base and overlay, in sorted key order, skipping deleted keys. The written
-        keys are those at the first step of the iteration; their values are read as the
-        iteration reaches them.
+    def _build_index(self) -> None:
+        if self._index is None:
+            self._index = sorted(self._writes)
+            self._live = sorted(k for k, v in self._writes.items() if v is not None)
+
+    def last_at_or_before(
+        self, prefix: str, key: str, *, strict: bool = False
+    ) -> tuple[str, bytes] | None:
+        """The greatest key of the merged view under ``prefix`` at or before ``key``:
+        the greater of this overlay's last live write there and the base's last key there
+        that this overlay did not delete (base keys it deleted are passed one seek each)."""
+        if not self._writes:
+            return self._base.last_at_or_before(prefix, key, strict=strict)
+        self._build_index()
+        i = last_index_at_or_before(self._live, prefix, key, strict)
+        mine = self._live[i] if i >= 0 else None
+        writes = self._writes
+        while True:
+            found = self._base.last_at_or_before(prefix, key, strict=strict)
+            if found is None or (mine is not None and found[0] <= mine):
+                break
+            if found[0] not in writes:
+                return found
+            # written here and after the last live write at or before key: deleted
+            key, strict = found[0], True
+        if mine is None:
+            return None
+        value = writes[mine]
+        assert value is not None
+        return mine, value
+
+    def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
+        """Merge base and overlay, in sorted key order, skipping deleted keys (from
+        ``start`` on, if given). The written keys are those at the first step of the
+        iteration; their values are read as the iteration reaches them.
 
         While nothing is written to this overlay during the scan, a run of deleted keys is
         passed in one step (to the next key not deleted, or the next key of the base);
         after a write, every key is looked at."""
-        if self._index is None:
-            self._index = sorted(self._writes)
-            self._live = sorted(k for k, v in self._writes.items() if v is not None)
-        mine = _prefix_slice(self._index, prefix)
+        self._build_index()
+        assert self._index is not None
+        mine = _prefix_slice(self._index, prefix, start)
         if not mine:
-            yield from self._base.iter_prefix(prefix)
+            yield from self._base.iter_prefix(prefix, start)
             return
-        live = _prefix_slice(self._live, prefix)
+        live = _prefix_slice(self._live, prefix, start)
         n, n_live = len(mine), len(live)
         j = li = 0
         version = self._version
         bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
-        for key, value in self._base.iter_prefix(prefix):
+        for key, value in self._base.iter_prefix(prefix, start):
             while j < n and mine[j] < key:
                 k = mine[j]
                 v = self._writes[k]

@@ -37,6 +37,7 @@ from __future__ import annotations
 import bisect
 import json
 import struct
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,7 +48,7 @@ from ledger.block import Block, CommitCertificate
 from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical
 from ledger.errors import LedgerError
-from ledger.state import WriteSet, genesis_state_root
+from ledger.state import WriteSet, check_seek, genesis_state_root
 
 __all__ = ["MemoryDB", "Store", "StoreError", "Writes"]
 
@@ -94,20 +95,26 @@ class MemoryDB:
     def __init__(self) -> None:
         self._data: dict[bytes, bytes] = {}
         self._keys: list[bytes] = []  # sorted
+        self._shared = False  # an iterator holds _keys and _data: copy them before writing
+        self._lock = threading.Lock()  # readers take a snapshot while one thread writes
 
     def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
         return self._data.get(bytes(key), default)
 
     def put(self, key: bytes, value: bytes) -> None:
         key, value = bytes(key), bytes(value)
-        if key not in self._data:
-            bisect.insort(self._keys, key)
-        self._data[key] = value
+        with self._lock:
+            self._unshare()
+            if key not in self._data:
+                bisect.insort(self._keys, key)
+            self._data[key] = value
 
     def delete(self, key: bytes) -> None:
         key = bytes(key)
-        if self._data.pop(key, None) is not None:
-            del self._keys[bisect.bisect_left(self._keys, key)]
+        with self._lock:
+            self._unshare()
+            if self._data.pop(key, None) is not None:
+                del self._keys[bisect.bisect_left(self._keys, key)]
 
     def write_batch(self, *, transaction: bool = False, sync: bool = False) -> _MemoryBatch:
         return _MemoryBatch(self, transaction)
@@ -121,27 +128,46 @@ class MemoryDB:
         reverse: bool = False,
         include_value: bool = True,
     ) -> Iterator[Any]:
-        keys = self._keys
         if prefix is not None:
             if start is not None or stop is not None:
                 raise TypeError("'prefix' cannot be used together with 'start' or 'stop'")
-            lo = bisect.bisect_left(keys, prefix)
-            hi = lo
-            while hi < len(keys) and keys[hi].startswith(prefix):
-                hi += 1
-        else:
-            lo = 0 if start is None else bisect.bisect_left(keys, start)
-            hi = len(keys) if stop is None else bisect.bisect_left(keys, stop)
-        chosen = keys[lo:max(lo, hi)]
-        if reverse:
-            chosen.reverse()
-        if include_value:
-            data = self._data
-            return iter([(k, data[k]) for k in chosen])
-        return iter(chosen)
+            start, stop = prefix, prefix_end(prefix)
+        with self._lock:
+            # the snapshot: these very objects, which a later write copies before changing
+            self._shared = True
+            keys, data = self._keys, self._data
+        lo = 0 if start is None else bisect.bisect_left(keys, start)
+        hi = len(keys) if stop is None else bisect.bisect_left(keys, stop)
+        return _memory_iter(keys, data, lo, hi, reverse, include_value)
+
+    def _unshare(self) -> None:
+        """Copy the keys and values before a write if an iterator may be reading them."""
+        if self._shared:
+            self._keys = list(self._keys)
+            self._data = dict(self._data)
+            self._shared = False
 
     def close(self) -> None:
         """Nothing to release: the data outlives the handle."""
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The least byte string after every string that starts with ``prefix`` (None: no
+    such bound, the prefix is empty or all 0xff bytes)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+def _memory_iter(
+    keys: list[bytes], data: dict[bytes, bytes], lo: int, hi: int, reverse: bool, values: bool
+) -> Iterator[Any]:
+    """``keys[lo:hi]`` (reversed if ``reverse``), with their values if ``values``, one
+    at a time: a seek costs the two bisections, not a copy of the range."""
+    indexes = range(hi - 1, lo - 1, -1) if reverse else range(lo, hi)
+    for i in indexes:
+        yield (keys[i], data[keys[i]]) if values else keys[i]
 
 
 class _MemoryBatch:
@@ -180,7 +206,14 @@ class _Backend(Protocol):
 
     def write_batch(self, *, transaction: bool = ..., sync: bool = ...) -> Any: ...
 
-    def iterator(self, *, prefix: bytes | None = ...) -> Iterator[Any]: ...
+    def iterator(
+        self,
+        *,
+        prefix: bytes | None = ...,
+        start: bytes | None = ...,
+        stop: bytes | None = ...,
+        reverse: bool = ...,
+    ) -> Iterator[Any]: ...
 
     def close(self) -> None: ...
 
@@ -476,9 +509,32 @@ class Store:
         """Committed value of state key ``key``."""
         return self.db.get(_STATE + key.encode("utf-8"))
 
-    def iter_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
-        """Committed state under ``prefix``, in sorted key order (UTF-8 byte order equals
-        code point order, which is Python's ``str`` order)."""
-        start = len(_STATE)
-        for key, value in self.db.iterator(prefix=_STATE + prefix.encode("utf-8")):
-            yield key[start:].decode("utf-8"), value
+    def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
+        """Committed state under ``prefix`` (from ``start`` on, if given), in sorted key
+        order (UTF-8 byte order equals code point order, which is Python's ``str`` order)."""
+        skip = len(_STATE)
+        low = _STATE + prefix.encode("utf-8")
+        if start is None or start <= prefix:
+            it = self.db.iterator(prefix=low)
+        else:
+            it = self.db.iterator(start=_STATE + start.encode("utf-8"), stop=prefix_end(low))
+        for key, value in it:
+            yield key[skip:].decode("utf-8"), value
+
+    def last_at_or_before(
+        self, prefix: str, key: str, *, strict: bool = False
+    ) -> tuple[str, bytes] | None:
+        """The committed key under ``prefix`` at or before ``key`` (before, if ``strict``),
+        with its value: one reverse seek."""
+        check_seek(prefix, key)
+        bound = _STATE + key.encode("utf-8")
+        # no ``start``: plyvel 1.5 yields nothing backwards when the only key in
+        # [start, stop) is ``start`` itself; a key found below the prefix means none in it
+        low = _STATE + prefix.encode("utf-8")
+        for found, value in self.db.iterator(
+            stop=bound if strict else bound + b"\x00", reverse=True
+        ):
+            if found.startswith(low):
+                return found[len(_STATE):].decode("utf-8"), value
+            break
+        return None

@@ -93,14 +93,22 @@ class _WritesView:
             return self._writes[key]
         return self._base.get(key)
 
-    def iter_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+    def _view(self) -> Overlay:
         view = Overlay(self._base)
         for key, value in self._writes.items():
             if value is None:
                 view.delete(key)
             else:
                 view.put(key, value)
-        return view.iter_prefix(prefix)
+        return view
+
+    def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
+        return self._view().iter_prefix(prefix, start)
+
+    def last_at_or_before(
+        self, prefix: str, key: str, *, strict: bool = False
+    ) -> tuple[str, bytes] | None:
+        return self._view().last_at_or_before(prefix, key, strict=strict)
 
 
 class Application:

@@ -25,9 +25,15 @@ class RecordingReader:
     def get(self, key: str) -> bytes | None:
         return self.base.get(key)
 
-    def iter_prefix(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+    def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
         self.prefixes.append(prefix)
-        return self.base.iter_prefix(prefix)
+        return self.base.iter_prefix(prefix, start)
+
+    def last_at_or_before(
+        self, prefix: str, key: str, *, strict: bool = False
+    ) -> tuple[str, bytes] | None:
+        self.prefixes.append(prefix)
+        return self.base.last_at_or_before(prefix, key, strict=strict)
 
 
 def tx_context(state: StateReader, height: int = 99, tx_id: str = "t" * 64) -> TxContext:
