@@ -42,6 +42,7 @@ from ledger.next_block import (
     check_outcome,
 )
 from ledger.state import MemoryState, Overlay, genesis_state_root, next_state_root
+from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 
 __all__ = [
@@ -199,6 +200,14 @@ class ChainAuditor:
         check_header(prev, header)
         check_commit(self.chain_id, self.validators, header, commit, block_hash=block_hash)
         found_results = [canonical(r) for r in block.results]
+        refusals: dict[tuple[str, ...], str | None] = {}  # per signer set, for this block
+
+        def refusal(tx: Transaction) -> str | None:
+            key = tuple(tx.signers)
+            if key not in refusals:
+                refusals[key] = signer_refusal(self.state, key)
+            return refusals[key]
+
         check_body(
             header,
             block.txs,
@@ -207,7 +216,7 @@ class ChainAuditor:
             is_committed=lambda tx_id: bytes.fromhex(tx_id) in self._tx_ids,
             # permissioned admission over the replayed state before this block, as the
             # validator checks it over its committed state (node/chain/app.py)
-            signer_refusal=lambda tx: signer_refusal(self.state, tx.signers),
+            signer_refusal=refusal,
         )
         ctx = BlockContext(
             chain_id=self.chain_id, height=height, time=header.time, proposer=header.proposer

@@ -50,7 +50,8 @@ class Node:
         self.store = store
         self.app = app
         self.mempool = mempool
-        self.admission = Admission(genesis.chain_id, store, mempool)
+        self.admission = Admission(genesis.chain_id, store, mempool,
+                                   signer_check=app.signer_check)
         #: client transactions' signatures are checked here, off the event loop
         self.verifier = verifier or SignatureVerifier()
         self.on_admit = on_admit

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext
-from chaincode.membership import check_signers
+from chaincode.membership import SignerCheck, check_signers
 from chaincode.validator_state import validator_set_for
 from ledger.block import MAX_BLOCK_TXS, Block, CommitCertificate
 from ledger.errors import BlockError, LedgerError
@@ -51,6 +51,10 @@ __all__ = ["Application", "ChainTip", "Writes", "init_store"]
 #: A block's write set; its body and the state root after it are computed once, when the
 #: block is executed, and reused by the store at commit.
 Writes = WriteSet
+
+
+#: Signer sets whose membership answer is remembered per committed height (a bound).
+_SIGNER_CACHE = 4096
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,8 @@ class Application:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.verified = verified if verified is not None else VerifiedTxs()
+        # check_signers answers for the committed height (see signer_check)
+        self._signer_checks: tuple[int, dict[tuple[str, ...], SignerCheck]] = (-1, {})
         self.history = AppendOnlyMerkleTree()
         for block_hash in store.block_hashes():
             self.history.append(block_hash)
@@ -181,7 +187,24 @@ class Application:
         """Why ``tx`` may not enter the next block: a signer that is not an active key of an
         active organisation in the committed state (the state the next block starts from;
         ``chaincode.membership.check_signers``), or None."""
-        return check_signers(self.store, tx.signers).refusal
+        return self.signer_check(tx.signers).refusal
+
+    def signer_check(self, signers: Sequence[str]) -> SignerCheck:
+        """``check_signers`` over the committed state, remembered until the next commit:
+        a block's transactions come from a few members, so this is a handful of state reads
+        per block instead of four per transaction at admission and again in every block
+        check (the answer can change only when a block commits)."""
+        key = tuple(signers)
+        height = self.tip.height
+        cache = self._signer_checks
+        if cache[0] != height:
+            cache = self._signer_checks = (height, {})
+        found = cache[1].get(key)
+        if found is None:
+            found = check_signers(self.store, key)
+            if len(cache[1]) < _SIGNER_CACHE:
+                cache[1][key] = found
+        return found
 
     # -- the three operations --------------------------------------------------------------
     def build_block(

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chaincode.membership import check_signers
+from chaincode.membership import SignerCheck, check_signers
 from ledger.errors import TxError
 from ledger.tx import MAX_TX_BYTES, Transaction, parse_transaction
 from node.chain.blockcodec import tx_json_key
@@ -189,6 +190,7 @@ class Admission:
         index: TxIndex,
         mempool: Mempool,
         verified: VerifiedTxs | None = None,
+        signer_check: Callable[[Sequence[str]], SignerCheck] | None = None,
     ) -> None:
         """``verified`` is the node's one verified set; it must be the mempool's (the
         default), so that what admission verifies and pools is known to block checks."""
@@ -198,6 +200,9 @@ class Admission:
         self.index = index
         self.mempool = mempool
         self.verified = mempool.verified
+        #: the membership rule over the committed state (the node passes the application's
+        #: remembered ``Application.signer_check``)
+        self.signer_check = signer_check or (lambda signers: check_signers(index, signers))
 
     def check(self, obj: Any, *, floats: bool = True) -> Transaction:
         """Steps 3-8 on a decoded transaction; returns it verified (not yet pooled).
@@ -228,7 +233,7 @@ class Admission:
         ``org_quota_exceeded``)."""
         tx = candidate.tx
         self._not_duplicate(tx)
-        signers = check_signers(self.index, tx.signers)
+        signers = self.signer_check(tx.signers)
         if signers.refusal is not None:
             raise TxError("unenrolled_signer", signers.refusal)
         self.mempool.add(tx, tx_size(tx), candidate.json_key, signers.orgs)
@@ -258,7 +263,7 @@ class Admission:
         tx = parse_transaction(obj, chain_id=self.chain_id)
         self._not_duplicate(tx)
         # who may write: before any signature work, so an outsider's flood costs lookups only
-        signers = check_signers(self.index, tx.signers)
+        signers = self.signer_check(tx.signers)
         if signers.refusal is not None:
             raise TxError("unenrolled_signer", signers.refusal)
         # before the costly step; Mempool.add holds both too
