@@ -7,10 +7,11 @@ messages, block sync, every other request (a burst once cut block production abo
 PyNaCl calls libsodium through cffi, which releases the interpreter lock, so the threads
 verify in parallel with each other and with the loop.
 
-It bounds what it accepts: at most ``max_jobs`` batches are verified or waiting at once;
-a batch that finds no place within ``wait_s`` seconds is refused as a whole
-(``admission_busy``, 503: try again), so a flood queues a bounded amount of work and the
-clients that caused it are the ones told to slow down. A batch is split across the
+It bounds what it accepts: at most ``max_jobs`` batches are verified at once and at most
+``max_waiting`` more wait for a place; a batch that finds the queue full, or no place
+within ``wait_s`` seconds, is refused as a whole (``admission_busy``, 503: try again). So
+a flood queues a bounded amount of work -- and holds a bounded number of decoded request
+bodies while it waits -- and the clients that caused it are the ones told to slow down. A batch is split across the
 workers. Everything else admission does -- parsing, the membership and quota checks, the
 mempool -- stays on the loop, before and after.
 """
@@ -45,10 +46,13 @@ def _verify_all(txs: Sequence[Transaction]) -> list[TxError | None]:
 class SignatureVerifier:
     """Verifies transactions' signatures in worker threads, with bounded waiting."""
 
-    def __init__(self, workers: int = 2, max_jobs: int = 8, wait_s: float = 5.0) -> None:
-        assert workers >= 1 and max_jobs >= 1 and wait_s > 0
+    def __init__(self, workers: int = 2, max_jobs: int = 8, wait_s: float = 5.0,
+                 max_waiting: int = 8) -> None:
+        assert workers >= 1 and max_jobs >= 1 and wait_s > 0 and max_waiting >= 0
         self.workers = workers
         self.max_jobs = max_jobs
+        self.max_waiting = max_waiting
+        self._waiting = 0
         self.wait_s = wait_s
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fcl-verify")
         self._slots: dict[int, asyncio.Semaphore] = {}  # per event loop (tests run several)
@@ -67,13 +71,15 @@ class SignatureVerifier:
         if not txs:
             return []
         slot = self._slot()
+        if slot.locked() and self._waiting >= self.max_waiting:
+            return self._busy(len(txs))
+        self._waiting += 1
         try:
             await asyncio.wait_for(slot.acquire(), self.wait_s)
         except TimeoutError:
-            self.refused_jobs += 1
-            busy = TxError("admission_busy", "the node is verifying too many transactions; "
-                                             "try again in a few seconds")
-            return [busy] * len(txs)
+            return self._busy(len(txs))
+        finally:
+            self._waiting -= 1
         try:
             loop = asyncio.get_running_loop()
             size = -(-len(txs) // self.workers)  # ceiling: one chunk per worker
@@ -83,6 +89,12 @@ class SignatureVerifier:
             return [result for part in parts for result in part]
         finally:
             slot.release()
+
+    def _busy(self, n: int) -> list[TxError | None]:
+        self.refused_jobs += 1
+        busy = TxError("admission_busy", "the node is verifying too many transactions; "
+                                         "try again in a few seconds")
+        return [busy] * n
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

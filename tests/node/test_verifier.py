@@ -143,3 +143,45 @@ def test_one_raw_transaction_goes_the_same_way(
         assert err.value.code == "malformed_tx"
     finally:
         node.store.close()
+
+
+def test_a_full_queue_refuses_at_once(
+    tmp_path: Path, genesis: Genesis, regulator_key: PrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One batch verifying, one waiting: a third is refused at once, not after the wait
+    (so a flood holds a bounded number of decoded bodies)."""
+    import time
+
+    release = threading.Event()
+    real = ledger_tx.verify
+
+    def slow(*args: Any) -> bool:
+        release.wait(10)
+        return real(*args)
+
+    verifier = SignatureVerifier(workers=1, max_jobs=1, wait_s=30.0, max_waiting=1)
+    node = make_node(tmp_path / "db", genesis, verifier)
+    monkeypatch.setattr(ledger_tx, "verify", slow)
+
+    async def scenario() -> tuple[list[str], float, list[str], list[str]]:
+        def batch(tag: str) -> list[dict[str, Any]]:
+            return [notary_tx(regulator_key, tag).to_json()]
+
+        running = asyncio.create_task(node.submit_many_async(batch("running")))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.create_task(node.submit_many_async(batch("waiting")))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        third = outcome_codes(await node.submit_many_async(batch("third")))
+        took = time.monotonic() - started
+        release.set()
+        return third, took, outcome_codes(await running), outcome_codes(await waiting)
+
+    try:
+        third, took, running, waiting = asyncio.run(scenario())
+        assert third == [BUSY] and took < 10.0  # refused at once, not after the 30 s wait
+        assert running == ["ok"] and waiting == ["ok"]
+    finally:
+        node.store.close()
+        verifier.close()
