@@ -18,6 +18,7 @@ connect from 127.0.0.2 and above, so they never share an address with the valida
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import json
 import os
@@ -627,6 +628,117 @@ def _memory_amplifier(cluster: Cluster, stop: threading.Event) -> dict[str, Any]
             "outcomes": dict(sorted(codes.items())), "reads": dict(sorted(reads.items()))}
 
 
+class _LyingValidator:
+    """Validator 3's key in a process of ours: it authenticates as validator 3 (on its p2p
+    port, and dialling the others), tells every peer it has committed a height far ahead,
+    answers every block request with no blocks, and never votes."""
+
+    CLAIM = 10**9
+
+    def __init__(self, cluster: Cluster, index: int) -> None:
+        from node.home import NodeHome, PeerAddress
+
+        node = cluster.nodes[index]
+        self.genesis = NodeHome(node.home).load_genesis()
+        self.key = Keystore(node.home / "keys").load("validator", cluster.passphrase)
+        self.port = node.p2p_port
+        self.peers = [PeerAddress(
+            Keystore(n.home / "keys").load("validator", cluster.passphrase).public_key_hex,
+            "127.0.0.1", n.p2p_port) for i, n in enumerate(cluster.nodes) if i != index]
+        self.answered = 0
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.manager: Any = None
+        self._announcer: Any = None
+
+    def _status(self) -> bytes:
+        return canonical({"consensus_height": self.CLAIM + 1, "hash": "00" * 32,
+                          "height": self.CLAIM, "round": 0})
+
+    def _on_frame(self, peer: Any, kind: int, payload: bytes) -> None:
+        from node.net.framing import FrameType
+
+        if kind == FrameType.GET_STATUS:
+            peer.send(FrameType.STATUS, self._status())
+        elif kind == FrameType.GET_BLOCKS:
+            self.answered += 1
+            peer.send(FrameType.BLOCKS, canonical({"blocks": [], "height": self.CLAIM}))
+
+    async def _start(self) -> None:
+        from node.net.framing import FrameType
+        from node.net.handshake import LocalIdentity
+        from node.net.p2p import PeerManager, TransportCounters
+        from node.ops.metrics import Registry
+
+        registry = Registry()
+        counters = TransportCounters.register(
+            registry, registry.counter("fcl_dropped_total", "dropped", "reason"))
+        self.manager = PeerManager(
+            local=LocalIdentity(key=self.key, chain_id=self.genesis.chain_id,
+                                genesis_hash=self.genesis.hash,
+                                listen=f"127.0.0.1:{self.port}", moniker="liar"),
+            listen_host="127.0.0.1", listen_port=self.port, peers=self.peers,
+            authorise=lambda key: True, on_frame=self._on_frame, counters=counters,
+            on_connect=lambda peer: peer.send(FrameType.STATUS, self._status()))
+        await self.manager.start()
+
+    async def _announce(self) -> None:
+        from node.net.framing import FrameType
+
+        while True:
+            await asyncio.sleep(1)
+            self.manager.broadcast(FrameType.STATUS, self._status())
+
+    def start(self) -> None:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
+        self._announcer = asyncio.run_coroutine_threadsafe(self._announce(), self.loop)
+
+    def stop(self) -> None:
+        if self._announcer is not None:
+            self._announcer.cancel()
+        if self.manager is not None:
+            asyncio.run_coroutine_threadsafe(self.manager.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def _sync_liar(cluster: Cluster, stop: threading.Event) -> dict[str, Any]:
+    """A lagging validator catches up while another lies to it. Validator 2 stops while
+    0, 1 and 3 go on committing; then validator 3 is replaced by a liar holding its key
+    (:class:`_LyingValidator`: claims a height far ahead, answers every block request with
+    nothing, never votes) and validator 2 restarts. Until 2 has caught up, only 0 and 1
+    vote, so the chain waits for it: the figure is how long 2 takes to reach the height it
+    missed. Then the real validator 3 returns."""
+    cluster.stop(2)
+    start_height = int(cluster.status(0)["height"])
+    time.sleep(6)
+    target = int(cluster.status(0)["height"])
+    cluster.stop(3)
+    liar = _LyingValidator(cluster, 3)
+    liar.start()
+    restarted = time.monotonic()
+    cluster.start(2)
+    caught_up = None
+    while time.monotonic() - restarted < 90:
+        try:
+            if int(cluster.status(2, 2)["height"]) >= target:
+                caught_up = round(time.monotonic() - restarted, 2)
+                break
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    stop.wait()
+    liar.stop()
+    cluster.start(3)
+    try:
+        cluster.wait_connected(3, 60)
+    except RuntimeError:
+        pass
+    return {"blocks_missed": target - start_height, "restarted_validator_caught_up_s": caught_up,
+            "empty_answers_given": liar.answered}
+
+
 ATTACKS: dict[str, Attack] = {a.name: a for a in (
     Attack("upload_bomb", "crafted 60 KB multipart headers to the certificate upload",
            _upload_bomb),
@@ -641,6 +753,8 @@ ATTACKS: dict[str, Attack] = {a.name: a for a in (
            _bad_signature_batches),
     Attack("memory_amplifier", "a member's transactions of small JSON objects, read back",
            _memory_amplifier),
+    Attack("sync_liar", "a validator that claims a far height and answers sync with nothing, "
+           "while another catches up", _sync_liar, restarts=(0, 1, 2, 3)),
 )}
 
 
