@@ -8,6 +8,7 @@ committed state; nothing here writes. Unknown or malformed input raises
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import OrderedDict
@@ -34,6 +35,7 @@ from chaincode.units import BUFFER_ACCOUNT, batch_counts, iter_ranges
 from chaincode.validator_state import VALIDATORS_KEY
 from explorer.inputs import ExplorerError, is_hex64, parse_id
 from explorer.source import ExplorerSource
+from ledger.block import stored_block_elements, stored_block_header
 from ledger.encoding import decode
 from ledger.errors import LedgerError
 
@@ -152,9 +154,10 @@ class Reader:
         return queries.page(items, after, limit)
 
     def block_time(self, height: int) -> int | None:
-        """The header time of committed block ``height`` (None if there is none)."""
-        block = _loads(self.store.get_block_json(height))
-        return None if block is None else block["header"]["time"]
+        """The header time of committed block ``height`` (None if there is none); only the
+        header is decoded (``ledger.block.stored_block_header``)."""
+        raw = self.store.get_block_json(height)
+        return None if raw is None else int(stored_block_header(raw)["time"])
 
     def validator_names(self) -> dict[str, str]:
         names = {v.pub_key: v.name for v in self.source.genesis.validators.validators}
@@ -170,9 +173,13 @@ class Reader:
         return None if record is None else record.get("org")
 
     # -- blocks ----------------------------------------------------------------------------
-    def _block_summary(self, height: int, block: dict[str, Any], names: dict[str, str]) -> dict:
-        header = block["header"]
-        failed = sum(1 for r in block["results"] if r.get("code") != "ok")
+    def _block_summary(self, height: int, raw: bytes, names: dict[str, str]) -> dict:
+        # element by element: a block is never held decoded whole (ledger.block)
+        header = stored_block_header(raw)
+        count = failed = 0
+        for result in stored_block_elements(raw, "results"):
+            count += 1
+            failed += decode(result).get("code") != "ok"
         return {
             "failed": failed,
             "hash": self.store.get_block_hash(height),
@@ -181,7 +188,7 @@ class Reader:
             "proposer_name": names.get(header["proposer"]),
             "time": header["time"],
             "time_iso": iso_time(header["time"]),
-            "tx_count": len(block["txs"]),
+            "tx_count": count,
         }
 
     def block_summary(self, height: int) -> dict[str, Any] | None:
@@ -190,10 +197,10 @@ class Reader:
             if hit is not None:
                 self._summaries.move_to_end(height)
                 return hit
-        block = _loads(self.store.get_block_json(height))
-        if block is None:
+        raw = self.store.get_block_json(height)
+        if raw is None:
             return None
-        summary = self._block_summary(height, block, self.validator_names())
+        summary = self._block_summary(height, raw, self.validator_names())
         with self._lock:
             self._summaries[height] = summary
             while len(self._summaries) > SUMMARY_CACHE:
@@ -218,17 +225,23 @@ class Reader:
         if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 5):
             raise ExplorerError("bad_cursor", "after is a transaction index")
         start = 0 if after is None else int(after) + 1
-        block = _loads(self.store.get_block_json(height))
+        raw = self.store.get_block_json(height)
         commit = _loads(self.store.get_commit_json(height))
-        if block is None or commit is None:
+        if raw is None or commit is None:
             raise ExplorerError(
                 "unknown_block", f"no block at height {height} (latest is {self.height()})"
             )
         names = self.validator_names()
+        header = stored_block_header(raw)
         txs = []
-        pairs = list(zip(block["txs"], block["results"], strict=True))
-        for index in range(start, min(start + limit, len(pairs))):
-            tx, result = pairs[index]
+        count = 0  # the block is read element by element, only the page decoded
+        for index, (tx_raw, result_raw) in enumerate(zip(
+                stored_block_elements(raw, "txs"), stored_block_elements(raw, "results"),
+                strict=True)):
+            count += 1
+            if not start <= index < start + limit:
+                continue
+            tx, result = decode(tx_raw), decode(result_raw)
             payload = tx["payload"]
             txs.append({
                 "code": result.get("code"),
@@ -247,13 +260,13 @@ class Reader:
             "commit": {"block_hash": commit["block_hash"], "round": commit["round"],
                        "signatures": signatures},
             "hash": self.store.get_block_hash(height),
-            "header": block["header"],
+            "header": header,
             "height": height,
             "latest": self.height(),
-            "next": str(start + limit - 1) if start + limit < len(pairs) else None,
-            "proposer_name": names.get(block["header"]["proposer"]),
-            "time_iso": iso_time(block["header"]["time"]),
-            "tx_count": len(pairs),
+            "next": str(start + limit - 1) if start + limit < count else None,
+            "proposer_name": names.get(header["proposer"]),
+            "time_iso": iso_time(header["time"]),
+            "tx_count": count,
             "txs": txs,
         }
 
@@ -265,11 +278,14 @@ class Reader:
         if location is None:
             raise ExplorerError("unknown_tx", f"no committed transaction {tx_id}")
         height, index = location
-        block = _loads(self.store.get_block_json(height))
-        if block is None:
+        raw = self.store.get_block_json(height)
+        if raw is None:
             raise ExplorerError("unknown_tx", f"no committed transaction {tx_id}")
-        tx = block["txs"][index]
-        result = block["results"][index]
+        # only this transaction, its result and the header are decoded (ledger.block)
+        header_time = stored_block_header(raw)["time"]
+        tx = decode(next(itertools.islice(stored_block_elements(raw, "txs"), index, None)))
+        result = decode(next(itertools.islice(stored_block_elements(raw, "results"), index,
+                                              None)))
         payload = tx["payload"]
         signers = [{"key": k, "org": self.key_org(k)} for k in payload.get("signers", [])]
         links = _links(payload.get("args", {}), result.get("events", []))
@@ -286,8 +302,8 @@ class Reader:
             "result": result,
             "signatures": tx.get("signatures", []),
             "signers": signers,
-            "time": block["header"]["time"],
-            "time_iso": iso_time(block["header"]["time"]),
+            "time": header_time,
+            "time_iso": iso_time(header_time),
             "tx_id": tx_id,
         }
 

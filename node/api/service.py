@@ -8,10 +8,10 @@ for transactions that clients sent to this node, ``on_txs(txs)`` (gossip them to
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
+from ledger.block import stored_block_elements
 from ledger.errors import LedgerError, TxError
 from ledger.genesis import Genesis
 from ledger.store import Store
@@ -237,30 +237,13 @@ class Node:
         }
 
 
-_DECODER = json.JSONDecoder()
-
-
 def block_element(raw: bytes, key: str, index: int) -> bytes:
-    """The canonical bytes of element ``index`` of the top-level array ``key`` (``txs`` or
-    ``results``) of a stored block (``canonical(block.to_json())``: ``{"header": {...},
-    "results": [...], "txs": [...]}``). The array is found by its key: inside a JSON
-    string a quote is escaped, so ``,"<key>":[`` can only be the top-level key. Elements
-    before ``index`` are decoded one at a time and dropped; canonical JSON has no
-    whitespace, so the element's bytes are the span the decoder consumed."""
-    marker = f',"{key}":['.encode()
-    at = raw.find(marker)
-    if at < 0:
-        raise LedgerError("corrupt_block", f"a stored block has no {key} array")
-    text = raw[at + len(marker):].decode("utf-8")
-    pos = 0
-    for i in range(index + 1):
-        if i:
-            if text[pos:pos + 1] != ",":
-                raise LedgerError("corrupt_block", f"the block's {key} has no element {index}")
-            pos += 1
-        element_start = pos
-        _, pos = _DECODER.raw_decode(text, pos)
-    return text[element_start:pos].encode("utf-8")
+    """The canonical bytes of element ``index`` of the array ``key`` (``txs`` or
+    ``results``) of a stored block (``ledger.block.stored_block_elements``)."""
+    for i, element in enumerate(stored_block_elements(raw, key)):
+        if i == index:
+            return element
+    raise LedgerError("corrupt_block", f"the block's {key} has no element {index}")
 
 
 def _refusal(index: int, exc: LedgerError) -> dict[str, Any]:

@@ -160,3 +160,22 @@ def test_commit_from_json_rejects_malformed():
                 {"block_hash": ZERO, "height": 1, "round": 0, "signatures": [{"validator": "a"}]}]:
         with pytest.raises(BlockError):
             CommitCertificate.from_json(bad)
+
+
+def test_a_stored_block_is_read_element_by_element_exactly() -> None:
+    """``stored_block_header`` and ``stored_block_elements`` give the header and the
+    canonical bytes of each transaction and result of ``canonical(block.to_json())``
+    without decoding the rest -- also when strings hold quotes, brackets and the markers."""
+    from ledger.block import stored_block_elements, stored_block_header
+    from ledger.encoding import canonical
+
+    txs = [{"payload": {"args": {"note": f'x"],"results":[{i}', "n": [[], {}]}}, "signatures": ["s"]}
+           for i in range(5)]
+    results = [{"code": "ok", "message": '},"results":["', "tx_id": str(i)} for i in range(5)]
+    header = {"chain_id": "c", "height": 3, "time": 7}
+    raw = canonical({"header": header, "results": results, "txs": txs})
+    assert stored_block_header(raw) == header
+    assert list(stored_block_elements(raw, "txs")) == [canonical(t) for t in txs]
+    assert list(stored_block_elements(raw, "results")) == [canonical(r) for r in results]
+    empty = canonical({"header": header, "results": [], "txs": []})
+    assert list(stored_block_elements(empty, "txs")) == []
