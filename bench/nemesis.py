@@ -628,6 +628,10 @@ def _memory_amplifier(cluster: Cluster, stop: threading.Event) -> dict[str, Any]
             "outcomes": dict(sorted(codes.items())), "reads": dict(sorted(reads.items()))}
 
 
+#: How long validator 2 is down before it restarts behind the liar (sync_liar).
+LIAR_OUTAGE_S = 20.0
+
+
 class _LyingValidator:
     """Validator 3's key in a process of ours: it authenticates as validator 3 (on its p2p
     port, and dialling the others), tells every peer it has committed a height far ahead,
@@ -712,7 +716,7 @@ def _sync_liar(cluster: Cluster, stop: threading.Event) -> dict[str, Any]:
     missed. Then the real validator 3 returns."""
     cluster.stop(2)
     start_height = int(cluster.status(0)["height"])
-    time.sleep(6)
+    time.sleep(LIAR_OUTAGE_S)  # long enough that catching up takes several requests
     target = int(cluster.status(0)["height"])
     cluster.stop(3)
     liar = _LyingValidator(cluster, 3)
