@@ -490,6 +490,35 @@ def _oversized_handshake(cluster: Cluster, stop: threading.Event) -> dict[str, A
     return {"attempts": len(accepted), "max_bytes_accepted": max(accepted, default=0)}
 
 
+def _post_batches(
+    url: str, batch: Callable[[], list[dict[str, Any]]], stop: threading.Event,
+    lock: threading.Lock, statuses: Counter[int], codes: Counter[str],
+    acknowledged: list[str] | None = None,
+) -> None:
+    """POST ``batch()`` to ``url``/v1/txs/batch until ``stop``; count answers by status and
+    items by outcome (``admitted`` or the refusal's code); the admitted ids are appended
+    to ``acknowledged`` if given."""
+    with httpx.Client(timeout=60) as client:
+        while not stop.is_set():
+            try:
+                r = client.post(f"{url}/v1/txs/batch", json={"txs": batch()})
+            except httpx.HTTPError:
+                with lock:
+                    statuses[0] += 1
+                continue
+            with lock:
+                statuses[r.status_code] += 1
+                if r.status_code != 200:
+                    continue
+                for item in r.json()["results"]:
+                    if item.get("ok"):
+                        codes["admitted"] += 1
+                        if acknowledged is not None:
+                            acknowledged.append(item["tx_id"])
+                    else:
+                        codes[item["error"]["code"]] += 1
+
+
 def _unenrolled_writer(cluster: Cluster, stop: threading.Event) -> dict[str, Any]:
     """Batches of 25 validly signed ``notary.record`` transactions (each with a 32 KB note)
     by a key no organisation enrolled, from four threads against two validators: before
@@ -502,25 +531,15 @@ def _unenrolled_writer(cluster: Cluster, stop: threading.Event) -> dict[str, Any
     codes: Counter[str] = Counter()
     lock = threading.Lock()
 
+    def batch() -> list[dict[str, Any]]:
+        return [build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
+                                  args={"name": f"intruder-{n}", "note": "x" * 32_000,
+                                        "sha256": sha256(b"%d" % n).hex()},
+                                  nonce="intruder", keys=[key]).to_json()
+                for n in itertools.islice(counter, 25)]
+
     def worker(i: int) -> None:
-        with httpx.Client(timeout=60) as client:
-            while not stop.is_set():
-                txs = [build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
-                                         args={"name": f"intruder-{n}", "note": "x" * 32_000,
-                                               "sha256": sha256(b"%d" % n).hex()},
-                                         nonce="intruder", keys=[key]).to_json()
-                       for n in itertools.islice(counter, 25)]
-                try:
-                    r = client.post(f"{cluster.url(i)}/v1/txs/batch", json={"txs": txs})
-                except httpx.HTTPError:
-                    with lock:
-                        statuses[0] += 1
-                    continue
-                with lock:
-                    statuses[r.status_code] += 1
-                    if r.status_code == 200:
-                        for item in r.json()["results"]:
-                            codes["admitted" if item.get("ok") else item["error"]["code"]] += 1
+        _post_batches(cluster.url(i), batch, stop, lock, statuses, codes)
 
     threads = [threading.Thread(target=worker, args=(i % 2,), daemon=True) for i in range(4)]
     for t in threads:
@@ -579,28 +598,14 @@ def _memory_amplifier(cluster: Cluster, stop: threading.Event) -> dict[str, Any]
     reads: Counter[int] = Counter()
     lock = threading.Lock()
 
+    def batch() -> list[dict[str, Any]]:
+        return [build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
+                                  args={"name": f"pad-{n}", "pad": [{}] * 18_000},
+                                  nonce="pad", keys=[insider]).to_json()
+                for n in itertools.islice(counter, 8)]
+
     def writer(i: int) -> None:
-        with httpx.Client(timeout=60) as client:
-            while not stop.is_set():
-                txs = [build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
-                                         args={"name": f"pad-{n}", "pad": [{}] * 18_000},
-                                         nonce="pad", keys=[insider]).to_json()
-                       for n in itertools.islice(counter, 8)]
-                try:
-                    r = client.post(f"{cluster.url(i)}/v1/txs/batch", json={"txs": txs})
-                except httpx.HTTPError:
-                    with lock:
-                        statuses[0] += 1
-                    continue
-                with lock:
-                    statuses[r.status_code] += 1
-                    if r.status_code == 200:
-                        for item in r.json()["results"]:
-                            if item.get("ok"):
-                                acknowledged.append(item["tx_id"])
-                                codes["admitted"] += 1
-                            else:
-                                codes[item["error"]["code"]] += 1
+        _post_batches(cluster.url(i), batch, stop, lock, statuses, codes, acknowledged)
 
     def reader(i: int) -> None:
         with httpx.Client(timeout=60) as client:

@@ -8,6 +8,7 @@ for transactions that clients sent to this node, ``on_txs(txs)`` (gossip them to
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -105,12 +106,24 @@ class Node:
         """Admit each decoded transaction independently; one outcome per item. Only
         transactions from clients (``source="rpc"``) are passed on to ``on_txs``.
         ``floats=False``: the items hold no float markers (``Admission.check``)."""
+        return self._outcomes(
+            source, [functools.partial(self.admission.admit, obj, floats=floats) for obj in items])
+
+    def _outcomes(
+        self, source: str, attempts: list[Callable[[], Transaction] | dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Run each attempt (or take its refusal, already made); one outcome per item, the
+        counters, and the callbacks for what was admitted."""
         out: list[dict[str, Any]] = []
         admitted: list[Transaction] = []
         refused: list[str] = []
-        for index, obj in enumerate(items):
+        for index, attempt in enumerate(attempts):
+            if isinstance(attempt, dict):
+                refused.append(attempt["error"]["code"])
+                out.append(attempt)
+                continue
             try:
-                tx = self.admission.admit(obj, floats=floats)
+                tx = attempt()
             except LedgerError as exc:
                 refused.append(exc.code)
                 out.append(_refusal(index, exc))
@@ -150,31 +163,16 @@ class Node:
         waiting = [c for c in outcomes if isinstance(c, Candidate) and not c.verified]
         errors = await self.verifier.verify([c.tx for c in waiting])
         failed = {id(c): e for c, e in zip(waiting, errors, strict=True) if e is not None}
-        out: list[dict[str, Any]] = []
-        admitted: list[Transaction] = []
-        refused: list[str] = []
-        for index, item in enumerate(outcomes):
-            if not isinstance(item, Candidate):
-                refused.append(item["error"]["code"])
-                out.append(item)
-                continue
-            try:
-                error = failed.get(id(item))
-                if error is not None:
-                    raise error
-                tx = self.admission.enter(item)
-            except LedgerError as exc:
-                refused.append(exc.code)
-                out.append(_refusal(index, exc))
-            else:
-                admitted.append(tx)
-                out.append({"index": index, "ok": True, "tx_id": tx.tx_id})
-        self._count(source, len(admitted), refused)
-        if admitted:
-            self.on_admit()
-            if source == "rpc":
-                self.on_txs(admitted)
-        return out
+        return self._outcomes(source, [
+            item if isinstance(item, dict)
+            else functools.partial(self._enter, item, failed.get(id(item)))
+            for item in outcomes
+        ])
+
+    def _enter(self, candidate: Candidate, error: LedgerError | None) -> Transaction:
+        if error is not None:
+            raise error
+        return self.admission.enter(candidate)
 
     # -- reads -----------------------------------------------------------------------------
     def tx_status(self, tx_id: str) -> bytes | None:

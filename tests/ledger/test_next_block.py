@@ -38,7 +38,7 @@ from ledger.next_block import (
 )
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
-from tests.support.common import GENESIS_TIME, det_key, notary_tx
+from tests.support.common import GENESIS_TIME, count_verifications, det_key, notary_tx
 
 CHAIN = "fcl-next-block"
 KEYS = [det_key(f"next-block-validator-{i}") for i in range(4)]
@@ -368,14 +368,7 @@ def test_unenrolled_signer_is_refused_before_any_signature_is_verified(
     outsider = notary_tx(STRANGER, "outsider", chain_id=CHAIN)
     forged = dataclasses.replace(outsider, signatures=(flip(outsider.signatures[0]),))
     case = body_changed([*GENUINE_TXS, forged], [ok_result(t) for t in [*GENUINE_TXS, forged]])
-    verified: list[str] = []
-    real = Transaction.verify_signatures
-
-    def counting(tx: Transaction) -> None:
-        verified.append(tx.tx_id)
-        real(tx)
-
-    monkeypatch.setattr(Transaction, "verify_signatures", counting)
+    verified = count_verifications(monkeypatch)
     with pytest.raises(NextBlockError) as err:
         case.check()
     assert err.value.code == "unenrolled_signer"

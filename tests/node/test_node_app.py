@@ -21,6 +21,7 @@ from node.txpool.mempool import Mempool
 from tests.support.common import (
     CHAIN_ID,
     GENESIS_TIME,
+    count_verifications,
     det_key,
     make_genesis,
     membership_tx,
@@ -285,14 +286,7 @@ def test_a_block_carrying_an_unenrolled_signer_is_refused(
     monkeypatch.setattr(a.app, "signer_refusal", lambda tx: None)
     block, _ = a.build([notary_tx(regulator_key, "fine"), outsider])
     assert [r["code"] for r in block.results] == ["ok", "unauthorized"]
-    verified: list[str] = []
-    real = Transaction.verify_signatures
-
-    def counting(tx: Transaction) -> None:
-        verified.append(tx.tx_id)
-        real(tx)
-
-    monkeypatch.setattr(Transaction, "verify_signatures", counting)
+    verified = count_verifications(monkeypatch)
     for check in (b.app.validate_block, b.app.check_block):
         with pytest.raises(BlockError) as err:
             check(block)

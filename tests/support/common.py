@@ -75,3 +75,17 @@ def membership_tx(
         chain_id=chain_id, contract="membership", method=method, args=args, nonce=nonce,
         keys=[key],
     )
+
+
+def count_verifications(monkeypatch: Any) -> list[str]:
+    """From now on, record the id of every transaction whose signatures are verified
+    (``Transaction.verify_signatures``), in order; the verification still happens."""
+    verified: list[str] = []
+    real = Transaction.verify_signatures
+
+    def counting(tx: Transaction) -> None:
+        verified.append(tx.tx_id)
+        real(tx)
+
+    monkeypatch.setattr(Transaction, "verify_signatures", counting)
+    return verified
