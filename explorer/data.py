@@ -578,29 +578,39 @@ class Reader:
                 project_id, unit = queries.parse_serial(q)
             except LedgerError as exc:
                 raise ExplorerError("invalid_serial", exc.message) from None
-            serial = f"{project_id}:{unit}"
-            try:
-                queries.trace(self.store, serial)
-            except LedgerError:
-                raise ExplorerError("not_found", f"unit {serial} was never issued") from None
-            return _hit("trace", serial)
+            # identifiers are case-sensitive on the ledger; a search is not: the exact
+            # spelling first, then upper and lower case
+            for project in _spellings(project_id):
+                serial = f"{project}:{unit}"
+                try:
+                    queries.trace(self.store, serial)
+                except LedgerError:
+                    continue
+                return _hit("trace", serial)
+            raise ExplorerError("not_found", f"unit {project_id}:{unit} was never issued")
         try:
             ident = parse_id(q)
         except ExplorerError:
             raise ExplorerError("not_found", f"nothing matches {q!r}") from None
-        for kind, key in (
-            ("project", project_key(ident)),
-            ("account", ORG_PREFIX + ident),
-            ("batch", batch_key(ident)),
-            ("report", report_key(ident)),
-            ("attestation", attestation_key(ident)),
-            ("plot", plot_key(ident)),
-        ):
-            if self.store.get(key) is not None:
-                return _hit(kind, ident)
-        if ident == BUFFER_ACCOUNT:
-            return _hit("account", ident)
+        for spelling in _spellings(ident):
+            for kind, key in (
+                ("project", project_key(spelling)),
+                ("account", ORG_PREFIX + spelling),
+                ("batch", batch_key(spelling)),
+                ("report", report_key(spelling)),
+                ("attestation", attestation_key(spelling)),
+                ("plot", plot_key(spelling)),
+            ):
+                if self.store.get(key) is not None:
+                    return _hit(kind, spelling)
+            if spelling == BUFFER_ACCOUNT:
+                return _hit("account", spelling)
         raise ExplorerError("not_found", f"nothing matches {q!r}")
+
+
+def _spellings(ident: str) -> list[str]:
+    """``ident`` as typed, then in upper and in lower case (each once, in that order)."""
+    return list(dict.fromkeys((ident, ident.upper(), ident.lower())))
 
 
 def _per_vintage(batches: Iterable[dict[str, Any]]) -> list[dict[str, int]]:

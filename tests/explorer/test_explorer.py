@@ -237,6 +237,12 @@ def test_batches_list_and_project_filter(client, sc: Scenario) -> None:
         ("AH-0001:3", "/explorer/trace/AH-0001%3A3"),
         ("CCER-AH-0001-2018-000000003-000000009", "/explorer/trace/AH-0001%3A3"),
         ("  AH-0002  ", "/explorer/projects/AH-0002"),
+        # a search is not case-sensitive; the page is the identifier's own spelling
+        ("ah-0001", "/explorer/projects/AH-0001"),
+        ("Buyer-Steel", "/explorer/accounts/buyer-steel"),
+        ("b1-r", "/explorer/reports/B1-R"),
+        ("f2", "/explorer/plots/F2"),
+        ("ah-0001:3", "/explorer/trace/AH-0001%3A3"),
     ],
 )
 def test_search_routes_each_kind_to_its_page(client, query: str, expected: str) -> None:
