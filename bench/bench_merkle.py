@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import time
-from collections.abc import Callable
 
-from bench.benchlib import machine, pin_one_core
+from bench.benchlib import best_s, machine, pin_one_core
 from ledger.merkle import (
     AppendOnlyMerkleTree,
     inclusion_proof,
@@ -21,16 +20,6 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-
-
-def best_s(fn: Callable[[], object], repeat: int, inner: int = 1) -> float:
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        runs.append((time.perf_counter() - start) / inner)
-    return min(runs)
 
 
 def row(n: int, repeat: int) -> None:

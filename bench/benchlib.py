@@ -1,12 +1,15 @@
 """What the benchmarks in this folder share: a one-line description of the machine for
-their reports, and pinning the process to one core (figures per core)."""
+their reports, pinning the process to one core (figures per core), and the best-of-N
+timing of a call."""
 
 from __future__ import annotations
 
 import os
 import platform
+import time
+from collections.abc import Callable
 
-__all__ = ["machine", "pin_one_core"]
+__all__ = ["best_s", "machine", "pin_one_core"]
 
 
 def machine() -> str:
@@ -27,3 +30,14 @@ def pin_one_core() -> None:
     """Run on the lowest-numbered allowed core only (where the OS allows pinning)."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def best_s(fn: Callable[[], object], repeat: int, inner: int = 1) -> float:
+    """Seconds per call of ``fn``: the best of ``repeat`` runs of ``inner`` calls each."""
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        runs.append((time.perf_counter() - start) / inner)
+    return min(runs)

@@ -296,16 +296,7 @@ class RemovalCalculation:
             "carbon_start": format_decimal(self.carbon_start),
             "carbon_end": format_decimal(self.carbon_end),
             "delta_c_project": format_decimal(self.delta_c_project),
-            "baseline": format_decimal(self.baseline),
-            "leakage": format_decimal(self.leakage),
-            "project_emissions": format_decimal(self.project_emissions),
-            "er": format_decimal(self.er),
-            "uncertainty_deduction": format_decimal(self.uncertainty_deduction),
-            "uncertainty_deduction_amount": format_decimal(self.uncertainty_deduction_amount),
-            "issuable": self.issuable,
-            "buffer_rate": format_decimal(self.buffer_rate),
-            "to_buffer": self.to_buffer,
-            "to_owner": self.to_owner,
+            **_deductions_json(self),
         }
 
 
@@ -321,6 +312,60 @@ def _rate(value: object, name: str) -> Fraction:
     if not 0 <= q <= 1:
         raise CalculationError("invalid_parameter", f"{name} must be in [0, 1], got {q}")
     return q
+
+
+@dataclass(frozen=True)
+class _Deductions:
+    """The formula's terms after the gross removals (validated), applied by :meth:`apply`
+    the same way by both calculations: ER, the uncertainty deduction, whole tonnes rounded
+    down, the buffer share rounded up."""
+
+    baseline: Fraction
+    leakage: Fraction
+    project_emissions: Fraction
+    uncertainty_deduction: Fraction
+    buffer_rate: Fraction
+
+    @classmethod
+    def parse(cls, baseline: object, leakage: object, project_emissions: object,
+              uncertainty_deduction: object, buffer_rate: object) -> _Deductions:
+        return cls(_nonneg(baseline, "baseline"), _nonneg(leakage, "leakage"),
+                   _nonneg(project_emissions, "project_emissions"),
+                   _rate(uncertainty_deduction, "uncertainty_deduction"),
+                   _rate(buffer_rate, "buffer_rate"))
+
+    def apply(self, gross: Fraction) -> dict[str, Any]:
+        """The fields ``baseline`` … ``to_owner`` of a calculation with ``gross`` removals."""
+        er = gross - self.baseline - self.leakage - self.project_emissions
+        if er > 0:
+            deduction = er * self.uncertainty_deduction
+            issuable = floor_int(er - deduction)  # = floor(ER * (1 - u)), rounded DOWN
+        else:
+            deduction = Fraction(0)
+            issuable = 0  # negative or zero ER issues nothing
+        to_buffer = ceil_int(issuable * self.buffer_rate)  # rounded UP
+        return {"baseline": self.baseline, "leakage": self.leakage,
+                "project_emissions": self.project_emissions, "er": er,
+                "uncertainty_deduction": self.uncertainty_deduction,
+                "uncertainty_deduction_amount": deduction, "issuable": issuable,
+                "buffer_rate": self.buffer_rate, "to_buffer": to_buffer,
+                "to_owner": issuable - to_buffer}
+
+
+def _deductions_json(calc: RemovalCalculation | StockCalculation) -> dict[str, Any]:
+    """The deduction figures of a calculation as ``to_dict`` gives them."""
+    return {
+        "baseline": format_decimal(calc.baseline),
+        "leakage": format_decimal(calc.leakage),
+        "project_emissions": format_decimal(calc.project_emissions),
+        "er": format_decimal(calc.er),
+        "uncertainty_deduction": format_decimal(calc.uncertainty_deduction),
+        "uncertainty_deduction_amount": format_decimal(calc.uncertainty_deduction_amount),
+        "issuable": calc.issuable,
+        "buffer_rate": format_decimal(calc.buffer_rate),
+        "to_buffer": calc.to_buffer,
+        "to_owner": calc.to_owner,
+    }
 
 
 def calculate_removals(
@@ -353,11 +398,8 @@ def calculate_removals(
         )
     if not isinstance(params, Mapping):
         raise CalculationError("invalid_parameter", "params must map species to SpeciesParams")
-    baseline_q = _nonneg(baseline, "baseline")
-    leakage_q = _nonneg(leakage, "leakage")
-    emissions_q = _nonneg(project_emissions, "project_emissions")
-    uncertainty_q = _rate(uncertainty_deduction, "uncertainty_deduction")
-    buffer_q = _rate(buffer_rate, "buffer_rate")
+    deductions = _Deductions.parse(baseline, leakage, project_emissions, uncertainty_deduction,
+                                   buffer_rate)
 
     seen: set[tuple[str, str]] = set()
     results: list[PlotResult] = []
@@ -407,29 +449,12 @@ def calculate_removals(
         )
 
     delta_c_project = (carbon_end - carbon_start) * CO2_PER_C
-    er = delta_c_project - baseline_q - leakage_q - emissions_q
-    if er > 0:
-        deduction = er * uncertainty_q
-        issuable = floor_int(er - deduction)  # = floor(ER * (1 - u)), rounded DOWN
-    else:
-        deduction = Fraction(0)
-        issuable = 0  # negative or zero ER issues nothing
-    to_buffer = ceil_int(issuable * buffer_q)  # rounded UP
     return RemovalCalculation(
         plots=tuple(results),
         carbon_start=carbon_start,
         carbon_end=carbon_end,
         delta_c_project=delta_c_project,
-        baseline=baseline_q,
-        leakage=leakage_q,
-        project_emissions=emissions_q,
-        er=er,
-        uncertainty_deduction=uncertainty_q,
-        uncertainty_deduction_amount=deduction,
-        issuable=issuable,
-        buffer_rate=buffer_q,
-        to_buffer=to_buffer,
-        to_owner=issuable - to_buffer,
+        **deductions.apply(delta_c_project),
     )
 
 
@@ -521,16 +546,7 @@ class StockCalculation:
             "stocks": [p.to_dict() for p in self.plots],
             "growth": format_decimal(self.growth),
             "fall": format_decimal(self.fall),
-            "baseline": format_decimal(self.baseline),
-            "leakage": format_decimal(self.leakage),
-            "project_emissions": format_decimal(self.project_emissions),
-            "er": format_decimal(self.er),
-            "uncertainty_deduction": format_decimal(self.uncertainty_deduction),
-            "uncertainty_deduction_amount": format_decimal(self.uncertainty_deduction_amount),
-            "issuable": self.issuable,
-            "buffer_rate": format_decimal(self.buffer_rate),
-            "to_buffer": self.to_buffer,
-            "to_owner": self.to_owner,
+            **_deductions_json(self),
         }
 
 
@@ -548,33 +564,9 @@ def calculate_stock_removals(
     uncertainty deduction apply to it exactly as in :func:`calculate_removals`."""
     if not stocks:
         raise CalculationError("no_measurements", "at least one plot stock is required")
-    baseline_q = _nonneg(baseline, "baseline")
-    leakage_q = _nonneg(leakage, "leakage")
-    emissions_q = _nonneg(project_emissions, "project_emissions")
-    uncertainty_q = _rate(uncertainty_deduction, "uncertainty_deduction")
-    buffer_q = _rate(buffer_rate, "buffer_rate")
+    deductions = _Deductions.parse(baseline, leakage, project_emissions, uncertainty_deduction,
+                                   buffer_rate)
     growth = Fraction(sum(p.growth for p in stocks), STOCK_SCALE)
     fall = Fraction(sum(p.fall for p in stocks), STOCK_SCALE)
-    er = growth - baseline_q - leakage_q - emissions_q
-    if er > 0:
-        deduction = er * uncertainty_q
-        issuable = floor_int(er - deduction)
-    else:
-        deduction = Fraction(0)
-        issuable = 0
-    to_buffer = ceil_int(issuable * buffer_q)
-    return StockCalculation(
-        plots=tuple(stocks),
-        growth=growth,
-        fall=fall,
-        baseline=baseline_q,
-        leakage=leakage_q,
-        project_emissions=emissions_q,
-        er=er,
-        uncertainty_deduction=uncertainty_q,
-        uncertainty_deduction_amount=deduction,
-        issuable=issuable,
-        buffer_rate=buffer_q,
-        to_buffer=to_buffer,
-        to_owner=issuable - to_buffer,
-    )
+    return StockCalculation(plots=tuple(stocks), growth=growth, fall=fall,
+                            **deductions.apply(growth))

@@ -8,7 +8,6 @@ committed state; nothing here writes. Unknown or malformed input raises
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 from collections import OrderedDict
@@ -35,7 +34,7 @@ from chaincode.units import BUFFER_ACCOUNT, batch_counts, iter_ranges
 from chaincode.validator_state import VALIDATORS_KEY
 from explorer.inputs import ExplorerError, is_hex64, parse_id
 from explorer.source import ExplorerSource
-from ledger.block import stored_block_elements, stored_block_header
+from ledger.block import stored_block_element, stored_block_elements, stored_block_header
 from ledger.encoding import decode
 from ledger.errors import LedgerError
 
@@ -283,9 +282,8 @@ class Reader:
             raise ExplorerError("unknown_tx", f"no committed transaction {tx_id}")
         # only this transaction, its result and the header are decoded (ledger.block)
         header_time = stored_block_header(raw)["time"]
-        tx = decode(next(itertools.islice(stored_block_elements(raw, "txs"), index, None)))
-        result = decode(next(itertools.islice(stored_block_elements(raw, "results"), index,
-                                              None)))
+        tx = decode(stored_block_element(raw, "txs", index))
+        result = decode(stored_block_element(raw, "results", index))
         payload = tx["payload"]
         signers = [{"key": k, "org": self.key_org(k)} for k in payload.get("signers", [])]
         links = _links(payload.get("args", {}), result.get("events", []))

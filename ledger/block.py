@@ -313,3 +313,12 @@ def stored_block_elements(raw: bytes, key: str) -> Iterator[bytes]:
         if text[pos:pos + 1] != ",":
             return
         pos += 1
+
+
+def stored_block_element(raw: bytes, key: str, index: int) -> bytes:
+    """The canonical bytes of element ``index`` of the array ``key`` of a stored block
+    (:func:`stored_block_elements`); ``BlockError('malformed_block')`` if there is none."""
+    for i, element in enumerate(stored_block_elements(raw, key)):
+        if i == index:
+            return element
+    raise BlockError("malformed_block", f"the stored block's {key} has no element {index}")

@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from ledger.block import stored_block_elements
+from ledger.block import stored_block_element
 from ledger.errors import LedgerError, TxError
 from ledger.genesis import Genesis
 from ledger.store import Store
@@ -105,7 +105,7 @@ class Node:
     ) -> list[dict[str, Any]]:
         """Admit each decoded transaction independently; one outcome per item. Only
         transactions from clients (``source="rpc"``) are passed on to ``on_txs``.
-        ``floats=False``: the items hold no float markers (``Admission.check``)."""
+        ``floats=False``: the items hold no float markers (``Admission.prepare``)."""
         return self._outcomes(
             source, [functools.partial(self.admission.admit, obj, floats=floats) for obj in items])
 
@@ -187,7 +187,8 @@ class Node:
             height, index = location
             raw = self.store.get_block_json(height)
             if raw is not None:
-                tx, result = block_element(raw, "txs", index), block_element(raw, "results", index)
+                tx = stored_block_element(raw, "txs", index)
+                result = stored_block_element(raw, "results", index)
                 return b"".join((
                     b'{"height":', str(height).encode(), b',"index":', str(index).encode(),
                     b',"result":', result, b',"status":"committed","tx":', tx,
@@ -233,15 +234,6 @@ class Node:
             "halted": self.halted,
             **(self.status_extra() if self.status_extra is not None else {}),
         }
-
-
-def block_element(raw: bytes, key: str, index: int) -> bytes:
-    """The canonical bytes of element ``index`` of the array ``key`` (``txs`` or
-    ``results``) of a stored block (``ledger.block.stored_block_elements``)."""
-    for i, element in enumerate(stored_block_elements(raw, key)):
-        if i == index:
-            return element
-    raise LedgerError("corrupt_block", f"the block's {key} has no element {index}")
 
 
 def _refusal(index: int, exc: LedgerError) -> dict[str, Any]:

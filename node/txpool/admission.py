@@ -17,7 +17,9 @@ Order (cheapest first, so a flood of bad input costs little):
    same rule refuses a block carrying such a transaction (``ledger/next_block.py``);
 7. room in the mempool (``mempool_full``) and in the quota of each signer's organisation
    (``org_quota_exceeded``), before the costly step;
-8. signatures, verified once here and never again on this node (``bad_signature``) --
+8. signatures, verified once and never again on this node (``bad_signature``): for client
+   requests in worker threads (``node/txpool/verifier.py``, between :meth:`Admission.prepare`
+   and :meth:`Admission.enter`), for gossip here in :meth:`Admission.admit` --
    unless this node already verified exactly this transaction (same payload and
    signatures) in a proposal that came before it: the node's one
    :class:`~node.chain.verified.VerifiedTxs`, which the mempool holds and records every
@@ -177,6 +179,7 @@ class Candidate:
 
     tx: Transaction
     orgs: tuple[str, ...]  # the signers' organisations (for the quotas)
+    size: int  # what the mempool charges it (:func:`tx_size`)
     json_key: str  # ``tx_json_key`` of the decoded value (the mempool's proposal lookup)
     verified: bool  # this node already verified exactly these signatures
 
@@ -204,52 +207,14 @@ class Admission:
         #: remembered ``Application.signer_check``)
         self.signer_check = signer_check or (lambda signers: check_signers(index, signers))
 
-    def check(self, obj: Any, *, floats: bool = True) -> Transaction:
-        """Steps 3-8 on a decoded transaction; returns it verified (not yet pooled).
+    def prepare(self, obj: Any, *, floats: bool = True) -> Candidate:
+        """Every check but the signatures (steps 3-7 above), on the event loop; the signatures
+        are then verified (:meth:`admit` here, ``node/txpool/verifier.py`` in worker
+        threads) unless ``candidate.verified``, and the candidate is pooled.
 
         ``floats=False`` skips the search for float markers: the caller knows the value
         has none (:func:`decode_json_flagged` said so), or it was decoded by plain
         ``json.loads``, whose ``float`` values ``parse_transaction`` refuses anyway."""
-        return self._check(obj, floats)[0]
-
-    def _check(self, obj: Any, floats: bool) -> tuple[Transaction, tuple[str, ...]]:
-        """:meth:`check`, and the organisations of the signers (for their quotas)."""
-        tx, orgs = self._prepare(obj, floats)
-        if tx not in self.verified:
-            tx.verify_signatures()  # recorded in self.verified when the mempool adds it
-        return tx, orgs
-
-    def prepare(self, obj: Any, *, floats: bool = True) -> Candidate:
-        """Every check but the signatures (steps 3-7), on the event loop; the signatures
-        are then verified elsewhere (``node/txpool/verifier.py``) unless
-        ``candidate.verified``, and :meth:`enter` pools the candidate."""
-        tx, orgs = self._prepare(obj, floats)
-        return Candidate(tx, orgs, tx_json_key(obj), tx in self.verified)
-
-    def enter(self, candidate: Candidate) -> Transaction:
-        """Pool a candidate whose signatures verified. What may have changed while they were
-        checked is checked again: committed or pending meanwhile (``duplicate_tx``), the
-        signer's membership (``unenrolled_signer``), room (``mempool_full``,
-        ``org_quota_exceeded``)."""
-        tx = candidate.tx
-        self._not_duplicate(tx)
-        signers = self.signer_check(tx.signers)
-        if signers.refusal is not None:
-            raise TxError("unenrolled_signer", signers.refusal)
-        self.mempool.add(tx, tx_size(tx), candidate.json_key, signers.orgs)
-        return tx
-
-    def _not_duplicate(self, tx: Transaction) -> None:
-        location = self.index.get_tx_location(tx.tx_id)
-        if location is not None:
-            raise TxError(
-                "duplicate_tx",
-                f"transaction {tx.tx_id} is already committed at height {location[0]}",
-            )
-        if tx.tx_id in self.mempool:
-            raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
-
-    def _prepare(self, obj: Any, floats: bool) -> tuple[Transaction, tuple[str, ...]]:
         if floats:
             found = find_float(obj)
             if found is not None:
@@ -263,18 +228,46 @@ class Admission:
         tx = parse_transaction(obj, chain_id=self.chain_id)
         self._not_duplicate(tx)
         # who may write: before any signature work, so an outsider's flood costs lookups only
+        signers = self._signers(tx)
+        size = tx_size(tx)  # a walk over the decoded payload: once per transaction
+        # before the costly step; Mempool.add holds both too
+        self.mempool.check_room(size, signers.orgs)
+        return Candidate(tx, signers.orgs, size, tx_json_key(obj), tx in self.verified)
+
+    def enter(self, candidate: Candidate) -> Transaction:
+        """Pool a candidate whose signatures verified elsewhere. What may have changed
+        while they were checked is checked again: committed or pending meanwhile
+        (``duplicate_tx``), the signer's membership (``unenrolled_signer``), room
+        (``mempool_full``, ``org_quota_exceeded``, in ``Mempool.add``)."""
+        tx = candidate.tx
+        self._not_duplicate(tx)
+        self.mempool.add(tx, candidate.size, candidate.json_key, self._signers(tx).orgs)
+        return tx
+
+    def _signers(self, tx: Transaction) -> SignerCheck:
         signers = self.signer_check(tx.signers)
         if signers.refusal is not None:
             raise TxError("unenrolled_signer", signers.refusal)
-        # before the costly step; Mempool.add holds both too
-        self.mempool.check_room(tx_size(tx), signers.orgs)
-        return tx, signers.orgs
+        return signers
+
+    def _not_duplicate(self, tx: Transaction) -> None:
+        location = self.index.get_tx_location(tx.tx_id)
+        if location is not None:
+            raise TxError(
+                "duplicate_tx",
+                f"transaction {tx.tx_id} is already committed at height {location[0]}",
+            )
+        if tx.tx_id in self.mempool:
+            raise TxError("duplicate_tx", f"transaction {tx.tx_id} is already pending")
 
     def admit(self, obj: Any, *, floats: bool = True) -> Transaction:
-        """Check a decoded transaction and add it to the mempool."""
-        tx, orgs = self._check(obj, floats)
-        self.mempool.add(tx, tx_size(tx), tx_json_key(obj), orgs)
-        return tx
+        """Check a decoded transaction, verify its signatures here (gossip, tests) and add
+        it to the mempool."""
+        candidate = self.prepare(obj, floats=floats)
+        if not candidate.verified:
+            candidate.tx.verify_signatures()  # recorded in self.verified by Mempool.add
+        self.mempool.add(candidate.tx, candidate.size, candidate.json_key, candidate.orgs)
+        return candidate.tx
 
     def admit_raw(self, raw: bytes) -> Transaction:
         """Check raw bytes of one transaction and add it to the mempool. The caller bounds

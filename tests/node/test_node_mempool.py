@@ -13,7 +13,7 @@ from ledger.errors import TxError
 from ledger.tx import MAX_TX_BYTES, Transaction, build_transaction
 from node.txpool.admission import MAX_RAW_TX_BYTES, Admission, decode_json, find_float, tx_size
 from node.txpool.mempool import Mempool
-from tests.support.common import CHAIN_ID, det_key, notary_tx
+from tests.support.common import CHAIN_ID, count_verifications, det_key, notary_tx
 
 KEY = det_key("mempool")
 KEY_B = det_key("mempool-org-b")
@@ -110,15 +110,7 @@ def adm() -> Admission:
 @pytest.fixture
 def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The ids of the transactions whose signatures are verified from now on."""
-    seen: list[str] = []
-    real = Transaction.verify_signatures
-
-    def counting(tx: Transaction) -> None:
-        seen.append(tx.tx_id)
-        real(tx)
-
-    monkeypatch.setattr(Transaction, "verify_signatures", counting)
-    return seen
+    return count_verifications(monkeypatch)
 
 
 def raw(tx) -> bytes:

@@ -315,11 +315,11 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30).map(
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(_TEXT, _TEXT), min_size=1, max_size=8))
 def test_a_transaction_is_cut_out_of_the_stored_block_exactly(items) -> None:
-    """``block_element`` finds element i of ``txs`` and ``results`` in canonical block
+    """``ledger.block.stored_block_element`` finds element i of ``txs`` and ``results`` in canonical block
     bytes without decoding the block -- also when strings hold quotes, brackets, commas,
     the markers themselves or any Unicode."""
+    from ledger.block import stored_block_element as block_element
     from ledger.encoding import canonical
-    from node.api.service import block_element
 
     txs = [{"payload": {"args": {"name": a, "note": f',"txs":[{b}'}}, "signatures": [b]}
            for a, b in items]

@@ -20,22 +20,7 @@ from node.chain.app import Application, Writes
 from node.chain.verified import VerifiedTxs
 from node.txpool.admission import Admission
 from node.txpool.mempool import Mempool
-from tests.support.common import GENESIS_TIME, notary_tx
-
-
-class Counter:
-    """Counts calls of ``Transaction.verify_signatures`` by tx id."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls: list[str] = []
-        original = Transaction.verify_signatures
-        calls = self.calls
-
-        def counting(tx: Transaction) -> None:
-            calls.append(tx.tx_id)
-            original(tx)
-
-        monkeypatch.setattr(Transaction, "verify_signatures", counting)
+from tests.support.common import GENESIS_TIME, count_verifications, notary_tx
 
 
 @pytest.fixture
@@ -69,12 +54,12 @@ def test_verified_at_admission_is_not_verified_again_when_its_block_is_validated
     admission = Admission(genesis.chain_id, stores[1], pool, verified)
     txs = [notary_tx(regulator_key, f"a{i}") for i in range(3)]
     block, _ = proposer.build_block(txs, GENESIS_TIME + 1, validator_key.public_key_hex)
-    counter = Counter(monkeypatch)
+    calls = count_verifications(monkeypatch)
     for tx in txs:
         admission.admit(tx.to_json())
-    assert counter.calls == [tx.tx_id for tx in txs]  # once each, at admission
+    assert calls == [tx.tx_id for tx in txs]  # once each, at admission
     writes = validator.validate_block(block)
-    assert counter.calls == [tx.tx_id for tx in txs]  # not again for the block
+    assert calls == [tx.tx_id for tx in txs]  # not again for the block
     assert all(tx in verified for tx in txs)
     _commit(validator, block, writes, validator_key)
     assert len(verified) == 0 and not any(tx in verified for tx in txs)  # committed: gone
@@ -97,18 +82,18 @@ def test_same_id_other_signature_is_verified_again_and_refused(
     good, _ = proposer.build_block([tx], GENESIS_TIME + 1, validator_key.public_key_hex)
     bad = Block(dataclasses.replace(good.header, txs_root=txs_root([forged])), (forged,),
                 good.results)
-    counter = Counter(monkeypatch)
+    calls = count_verifications(monkeypatch)
     with pytest.raises(BlockError) as err:
         validator.check_block(bad)
     assert err.value.code == "bad_signature"
-    assert counter.calls == [tx.tx_id]
+    assert calls == [tx.tx_id]
     assert forged not in verified
     # and at admission of another node's pool (the id is already pending here)
     other = Admission(genesis.chain_id, stores[0], Mempool(verified=verified))
     with pytest.raises(TxError) as terr:
         other.admit(forged.to_json())
     assert terr.value.code == "bad_signature"
-    assert counter.calls == [tx.tx_id, tx.tx_id]
+    assert calls == [tx.tx_id, tx.tx_id]
 
 
 def test_the_bound_holds_oldest_first(regulator_key: PrivateKey) -> None:
