@@ -14,6 +14,7 @@ from ledger.errors import LedgerError
 from ledger.next_block import NextBlockError, check_chain_id
 
 __all__ = [
+    "HistoryInclusion",
     "HistoryProof",
     "SourcedBlock",
     "block_format_error",
@@ -34,6 +35,17 @@ class HistoryProof:
     new_size: int
     old_root: str
     new_root: str
+    proof: list[bytes]
+
+
+@dataclass(frozen=True)
+class HistoryInclusion:
+    """An inclusion proof of leaf ``index`` (the hash of block ``index + 1``) in the tree of
+    ``size`` blocks, as a source serves it; ``root`` is the source's claim."""
+
+    index: int
+    size: int
+    root: str
     proof: list[bytes]
 
 

@@ -2,8 +2,10 @@
 
 A checkpoint ``(h, r)``: ``r`` is the RFC 9162 root over the hashes of blocks ``1..h``,
 which is ``header(h + 1).history_root``. :func:`verify_checkpoint` checks that today's
-chain extends it, with one consistency proof and the latest header (and its commit),
-without downloading blocks.
+chain extends it, with the latest header (and its commit) and three proofs, without
+downloading blocks: the root over ``1..H`` for the latest height ``H`` is established from
+header ``H`` (which signs the root over ``1..H-1``) and block ``H``'s certified hash, so a
+checkpoint at the tip -- what a full audit of an idle chain writes -- checks at once.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ledger.crypto import is_hex_digest
 from ledger.encoding import CanonicalEncodingError, decode
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
-from ledger.merkle import EMPTY_ROOT, verify_consistency
+from ledger.merkle import EMPTY_ROOT, verify_consistency, verify_inclusion
 from ledger.next_block import NextBlockError, check_chain_id, check_commit_target
 from ledger.validators import ValidatorSet
 
@@ -130,8 +132,9 @@ class Checkpoint:
 
 @dataclass
 class CheckpointReport:
-    """The outcome of a checkpoint check. ``new_checkpoint`` is ``(H - 1,
-    header(H).history_root)``, which the verified latest header commits to."""
+    """The outcome of a checkpoint check. ``new_checkpoint`` is ``(H, root over 1..H)`` for
+    the latest height ``H``, the root established by :func:`_tip_root`; ``history_root`` is
+    that root."""
 
     checkpoint: Checkpoint
     latest_height: int = 0
@@ -199,27 +202,65 @@ def _signing_set(
 
 
 def _extension_discrepancy(
-    source: ChainSource, checkpoint: Checkpoint, new_size: int, new_root: str, latest: int
+    source: ChainSource, checkpoint: Checkpoint, latest: int, tip_root: str
 ) -> Discrepancy | None:
     """None if the source proves that blocks ``1..checkpoint.height`` (the checkpoint's
-    root) are a prefix of blocks ``1..new_size`` (``new_root``, from header ``latest``)."""
-    served = source.consistency(checkpoint.height, new_size)
+    root) are a prefix of blocks ``1..latest`` (``tip_root``, established)."""
+    served = source.consistency(checkpoint.height, latest)
     if served.old_root != checkpoint.history_root:
         return Discrepancy(
             checkpoint.height, "checkpoint_root", checkpoint.history_root, served.old_root,
             f"the source's root over blocks 1..{checkpoint.height}",
         )
     if not verify_consistency(
-        checkpoint.height, new_size, bytes.fromhex(checkpoint.history_root),
-        bytes.fromhex(new_root), served.proof,
+        checkpoint.height, latest, bytes.fromhex(checkpoint.history_root),
+        bytes.fromhex(tip_root), served.proof,
     ):
         return Discrepancy(
             latest, "history_consistency",
-            f"a proof that blocks 1..{checkpoint.height} are a prefix of blocks 1..{new_size}",
+            f"a proof that blocks 1..{checkpoint.height} are a prefix of blocks 1..{latest}",
             "a proof that does not verify",
-            f"from {checkpoint.history_root} to header {latest}'s history root {new_root}",
+            f"from {checkpoint.history_root} to the root over blocks 1..{latest} {tip_root}",
         )
     return None
+
+
+def _tip_root(
+    source: ChainSource, latest: int, signed_root: str, block_hash: str
+) -> tuple[str, Discrepancy | None]:
+    """(the root over blocks ``1..latest``, None) or ("", the discrepancy).
+
+    Header ``latest`` signs ``signed_root``, the root over blocks ``1..latest-1``, and its
+    commit certifies ``block_hash``. The source serves the root over ``1..latest`` with a
+    consistency proof from ``signed_root`` (the first ``latest - 1`` leaves are the signed
+    ones) and an inclusion proof of ``block_hash`` as leaf ``latest - 1`` (the last leaf is
+    the certified block): together they leave one possible root."""
+    served = source.consistency(latest - 1, latest)
+    if served.old_root != signed_root:
+        return "", Discrepancy(
+            latest, "history_root", signed_root, served.old_root,
+            f"the source's root over blocks 1..{latest - 1} against header {latest}'s",
+        )
+    if not verify_consistency(latest - 1, latest, bytes.fromhex(signed_root),
+                              bytes.fromhex(served.new_root), served.proof):
+        return "", Discrepancy(
+            latest, "history_consistency",
+            f"a proof that blocks 1..{latest - 1} are a prefix of blocks 1..{latest}",
+            "a proof that does not verify",
+            f"from header {latest}'s history root {signed_root} to {served.new_root}",
+        )
+    included = source.inclusion(latest - 1, latest)
+    if included.root != served.new_root or not verify_inclusion(
+        bytes.fromhex(block_hash), latest - 1, latest, included.proof,
+        bytes.fromhex(served.new_root),
+    ):
+        return "", Discrepancy(
+            latest, "tip_inclusion",
+            f"a proof that block {latest} ({block_hash}) is the last of blocks 1..{latest}",
+            "a proof that does not verify",
+            f"in the tree with root {served.new_root}",
+        )
+    return served.new_root, None
 
 
 def verify_checkpoint(
@@ -230,9 +271,11 @@ def verify_checkpoint(
     The latest block ``H`` is fetched with its commit certificate, which must verify
     against the set that signs ``H``: the checkpoint's set or the genesis set if its hash
     is ``header(H).validators_hash``, else the set the source reports (docs/audit.md
-    explains why only a full audit establishes that one). Then an RFC 9162 consistency
-    proof from the source between the trees of ``checkpoint.height`` and ``H - 1`` blocks
-    must verify from the checkpoint's root to ``header(H).history_root``."""
+    explains why only a full audit establishes that one). The root over blocks ``1..H`` is
+    established from that header (:func:`_tip_root`); then an RFC 9162 consistency proof
+    from the source between the trees of ``checkpoint.height`` and ``H`` blocks must verify
+    from the checkpoint's root to it. ``checkpoint.height == H`` needs no more than the
+    roots being equal."""
     started = time.monotonic()
     _check_checkpoint_context(checkpoint, genesis)
     report = CheckpointReport(checkpoint=checkpoint, source=source.describe())
@@ -252,12 +295,14 @@ def verify_checkpoint(
             latest, "chain_length", f"a chain of at least {checkpoint.height + 1} blocks",
             f"{latest} blocks", "the chain is shorter than the checkpoint",
         ))
-    if checkpoint.height == latest:
-        raise AuditError(
-            "checkpoint_too_new",
-            f"the root over blocks 1..{latest} is first committed in header {latest + 1}; "
-            "retry after the next block",
+    if latest == 0:  # only the genesis: the checkpoint (0, empty root) was checked above
+        report.history_root = EMPTY_ROOT.hex()
+        report.validator_set_source = "genesis"
+        report.new_checkpoint = Checkpoint(
+            height=0, history_root=EMPTY_ROOT.hex(), chain_id=genesis.chain_id,
+            genesis_hash=genesis.hash, validators=genesis.validators,
         )
+        return done()
     try:
         block, commit, claimed_hash = source.block(latest)
     except ChainDataError as exc:
@@ -265,7 +310,6 @@ def verify_checkpoint(
     header = block.header
     block_hash = header.hash()
     report.latest_block_hash = block_hash
-    report.history_root = header.history_root
     try:
         check_chain_id(genesis.chain_id, header)
         if header.height != latest:
@@ -293,16 +337,21 @@ def verify_checkpoint(
         check_signed(header, commit, genesis.chain_id, vset)
     except CheckFailed as fail:
         return done(fail.at(latest))
-    new_size = latest - 1
-    wrong = _extension_discrepancy(source, checkpoint, new_size, header.history_root, latest)
+    tip_root, wrong = _tip_root(source, latest, header.history_root, block_hash)
     if wrong is not None:
         return done(wrong)
+    report.history_root = tip_root
+    wrong = _extension_discrepancy(source, checkpoint, latest, tip_root)
+    if wrong is not None:
+        return done(wrong)
+    # the set that signs block H + 1 is the one header H names (checked above); it is as
+    # established as the set that signed header H
     report.new_checkpoint = Checkpoint(
-        height=new_size,
-        history_root=header.history_root,
+        height=latest,
+        history_root=tip_root,
         chain_id=genesis.chain_id,
         genesis_hash=genesis.hash,
-        block_hash=header.prev_hash,
-        validators=vset if report.validator_set_source != "node" else None,
+        block_hash=block_hash,
+        validators=reported_next if report.validator_set_source != "node" else None,
     )
     return done()

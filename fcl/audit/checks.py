@@ -104,7 +104,7 @@ class AuditError(LedgerError):
     """The audit could not run. Codes: ``node_unreachable``, ``node_timeout``,
     ``node_error``, ``bad_response``, ``response_too_large``, ``history_unsupported``,
     ``no_store``, ``store_locked``, ``not_initialised``, ``bad_checkpoint``,
-    ``checkpoint_mismatch``, ``checkpoint_too_new``, ``validator_set_changed``,
+    ``checkpoint_mismatch``, ``validator_set_changed``,
     ``bad_source``."""
 
 

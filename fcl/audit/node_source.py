@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from fcl.audit.blocks import (
+    HistoryInclusion,
     HistoryProof,
     SourcedBlock,
     block_format_error,
@@ -208,16 +209,21 @@ class NodeSource:
             stop.set()
             worker.join(timeout=DEFAULT_TIMEOUT_S)
 
-    def consistency(self, old_size: int, new_size: int) -> HistoryProof:
-        path = f"/v1/history/consistency?old_size={old_size}&new_size={new_size}"
+    def _history_get(self, path: str) -> bytes:
+        """The body of a 200 answer to a ``/v1/history/...`` request."""
         status, body = self._get(path)
         if status == 404 and _error_of(body)[0] == "not_found":
             raise AuditError(
                 "history_unsupported",
-                f"{self.url} does not serve /v1/history/consistency; run a full audit instead",
+                f"{self.url} does not serve {path.split('?')[0]}; run a full audit instead",
             )
         if status != 200:
             raise _node_error(path, status, body)
+        return body
+
+    def consistency(self, old_size: int, new_size: int) -> HistoryProof:
+        path = f"/v1/history/consistency?old_size={old_size}&new_size={new_size}"
+        body = self._history_get(path)
         try:
             obj = json.loads(body)
             proof = obj["proof"]
@@ -237,6 +243,27 @@ class NodeSource:
             ) from None
         return HistoryProof(old_size, new_size, obj["old_root"], obj["new_root"],
                             [bytes.fromhex(p) for p in proof])
+
+    def inclusion(self, index: int, size: int) -> HistoryInclusion:
+        path = f"/v1/history/inclusion?index={index}&size={size}"
+        body = self._history_get(path)
+        try:
+            obj = json.loads(body)
+            proof = obj["proof"]
+            if (
+                obj["index"] != index
+                or obj["size"] != size
+                or not is_hex_digest(obj["root"])
+                or not isinstance(proof, list)
+                or len(proof) > 64
+                or not all(is_hex_digest(p) for p in proof)
+            ):
+                raise ValueError("fields")
+        except (ValueError, KeyError, TypeError):
+            raise AuditError(
+                "bad_response", f"GET {path}: not an inclusion proof for this leaf and size"
+            ) from None
+        return HistoryInclusion(index, size, obj["root"], [bytes.fromhex(p) for p in proof])
 
     def final_check(self, auditor: AuditedChain) -> Discrepancy | None:
         return None

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from chaincode.validator_state import validator_set_for
 from fcl.audit.blocks import (
+    HistoryInclusion,
     HistoryProof,
     SourcedBlock,
     decode_strict,
@@ -48,6 +49,10 @@ class ChainSource(Protocol):
     def blocks(self, start: int, end: int) -> Iterator[SourcedBlock]: ...
 
     def consistency(self, old_size: int, new_size: int) -> HistoryProof: ...
+
+    def inclusion(self, index: int, size: int) -> HistoryInclusion:
+        """An inclusion proof of block ``index + 1``'s hash in the tree of ``size`` blocks."""
+        ...
 
     def final_check(self, auditor: AuditedChain) -> Discrepancy | None: ...
 
@@ -132,19 +137,29 @@ class StoreSource:
         if later:
             raise wrong(*later[0])
 
-    def consistency(self, old_size: int, new_size: int) -> HistoryProof:
+    def _history(self) -> AppendOnlyMerkleTree:
         if self._tree is None or self._tree.size != self.store.latest_height():
             tree = AppendOnlyMerkleTree()
             for block_hash in self.store.block_hashes():
                 tree.append(block_hash)
             self._tree = tree
-        tree = self._tree
+        return self._tree
+
+    def consistency(self, old_size: int, new_size: int) -> HistoryProof:
+        tree = self._history()
         if not 0 <= old_size <= new_size <= tree.size:
             raise AuditError("bad_source", f"sizes {old_size}..{new_size} beyond {tree.size}")
         return HistoryProof(
             old_size, new_size, tree.root_at(old_size).hex(), tree.root_at(new_size).hex(),
             tree.consistency_proof(old_size, new_size),
         )
+
+    def inclusion(self, index: int, size: int) -> HistoryInclusion:
+        tree = self._history()
+        if not 0 <= index < size <= tree.size:
+            raise AuditError("bad_source", f"leaf {index} of {size} beyond {tree.size}")
+        return HistoryInclusion(index, size, tree.root_at(size).hex(),
+                                tree.inclusion_proof(index, size))
 
     def final_check(self, auditor: AuditedChain) -> Discrepancy | None:
         """The store's state equals the replayed state, key by key (a value changed in the

@@ -380,16 +380,21 @@ def test_checkpoint_at_3_verifies_against_the_chain_at_8(tmp_path: Path, genesis
         assert report.latest_height == BLOCKS
         assert report.validator_set_source == "checkpoint"
         new = report.new_checkpoint
-        assert new.height == BLOCKS - 1
-        assert new.history_root == source.store.get_block(BLOCKS).header.history_root
+        assert new.height == BLOCKS
+        assert new.block_hash == source.store.get_block(BLOCKS).header.hash()
         # the plain HEIGHT:ROOT form: the set comes from the genesis (it never changed)
         plain = Checkpoint.parse(f"3:{checkpoint.history_root}")
         report = verify_checkpoint(source, genesis, plain)
         assert report.ok and report.validator_set_source == "genesis"
-        # a checkpoint one block behind the latest header: nothing to prove but equality
-        assert verify_checkpoint(source, genesis, new).ok
+        # the new checkpoint is at the tip: nothing to prove but equality
+        again = verify_checkpoint(source, genesis, new)
+        assert again.ok and again.validator_set_source == "checkpoint"
         # the new checkpoint agrees with a full audit up to that height
-        assert audit_dir_open(source, genesis, BLOCKS - 1).history_root == new.history_root
+        assert audit_dir_open(source, genesis, BLOCKS).history_root == new.history_root
+        # one block behind the tip: the root header(BLOCKS) signs
+        behind = Checkpoint(height=BLOCKS - 1,
+                            history_root=source.store.get_block(BLOCKS).header.history_root)
+        assert verify_checkpoint(source, genesis, behind).ok
     finally:
         source.close()
 
@@ -430,13 +435,56 @@ def test_a_lying_source_is_caught_by_the_proof(chain_dir: Path, genesis: Genesis
         source.close()
 
 
+def test_a_lying_source_cannot_move_the_tip_root(chain_dir: Path, genesis: Genesis) -> None:
+    """The root over 1..H comes from the signed header H (root over 1..H-1) and block H's
+    certified hash: a source that serves another old root, a proof that does not extend
+    the signed one, or a last leaf that is not block H is caught."""
+    good = audit_dir(chain_dir, genesis, to_height=3).checkpoint()
+
+    class OtherOldRoot(StoreSource):
+        def consistency(self, old_size: int, new_size: int):
+            real = super().consistency(old_size, new_size)
+            if old_size == BLOCKS - 1:
+                return dataclasses.replace(real, old_root="ab" * 32)
+            return real
+
+    class ForgedExtension(StoreSource):
+        def consistency(self, old_size: int, new_size: int):
+            real = super().consistency(old_size, new_size)
+            if old_size == BLOCKS - 1:
+                return dataclasses.replace(real, new_root="cd" * 32)
+            return real
+
+    class OtherLastLeaf(StoreSource):
+        def inclusion(self, index: int, size: int):
+            real = super().inclusion(index, size)
+            return dataclasses.replace(real, proof=[sha256(p) for p in real.proof])
+
+    for liar, check in ((OtherOldRoot, "history_root"),
+                        (ForgedExtension, "history_consistency"),
+                        (OtherLastLeaf, "tip_inclusion")):
+        source = liar(Store(chain_dir))
+        try:
+            report = verify_checkpoint(source, genesis, good)
+            assert not report.ok and report.new_checkpoint is None, liar
+            assert (report.discrepancy.height, report.discrepancy.check) == (BLOCKS, check)
+        finally:
+            source.close()
+
+
 def test_checkpoint_heights_at_or_beyond_the_tip(chain_dir: Path, genesis: Genesis) -> None:
     source = StoreSource.open(chain_dir)
     try:
+        # what a full audit of an idle chain writes checks at once
         full = run_audit(source, genesis)
-        with pytest.raises(AuditError) as err:
-            verify_checkpoint(source, genesis, full.checkpoint())
-        assert err.value.code == "checkpoint_too_new"
+        report = verify_checkpoint(source, genesis, full.checkpoint())
+        assert report.ok and report.latest_height == BLOCKS
+        assert report.new_checkpoint.height == BLOCKS
+        assert report.new_checkpoint.history_root == full.history_root
+        wrong_tip = Checkpoint(height=BLOCKS, history_root="ee" * 32)
+        report = verify_checkpoint(source, genesis, wrong_tip)
+        assert (report.discrepancy.height, report.discrepancy.check) == (
+            BLOCKS, "checkpoint_root")
         beyond = Checkpoint(height=BLOCKS + 5, history_root="aa" * 32)
         report = verify_checkpoint(source, genesis, beyond)
         assert report.discrepancy.check == "chain_length"
@@ -630,3 +678,19 @@ def test_a_block_carrying_an_unenrolled_signer_is_found(
     chain.close()
     d = expect_failure(tmp_path / "d", genesis, 2, "unenrolled_signer")
     assert STRANGER.public_key_hex in d.found and "not an enrolled key" in d.found
+
+
+def test_checkpoint_of_a_chain_with_no_block_yet(tmp_path: Path, genesis: Genesis) -> None:
+    path = tmp_path / "empty"
+    build_chain(path, genesis, blocks=0).close()
+    source = StoreSource.open(path)
+    try:
+        full = run_audit(source, genesis)
+        report = verify_checkpoint(source, genesis, full.checkpoint())
+        assert report.ok and report.latest_height == 0
+        assert report.new_checkpoint.height == 0
+        assert report.new_checkpoint.history_root == merkle_root([]).hex()
+        report = verify_checkpoint(source, genesis, Checkpoint(height=1, history_root="aa" * 32))
+        assert report.discrepancy.check == "chain_length"
+    finally:
+        source.close()
