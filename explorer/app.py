@@ -214,6 +214,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
             lang=lang,
             lang_switch_url=f"{request.url.path}?{urlencode(params)}",
             chain_id=genesis.chain_id,
+            footer_genesis_hash=genesis.hash,
             search_q=context.pop("search_q", None),
             **context,
         )

@@ -71,6 +71,10 @@ LABELS: dict[str, dict[str, str]] = _by_lang({
     "dashboard": ("Dashboard", "概览"),
     "chain_id": ("Chain id", "链标识"),
     "genesis_hash": ("Genesis hash", "创世哈希"),
+    "genesis_hash_help": (
+        "SHA-256 of the canonical genesis document: pass it to fcl verify --genesis-hash",
+        "规范化创世文档的 SHA-256：用于 fcl verify --genesis-hash",
+    ),
     "height": ("Height", "高度"),
     "round": ("Round", "轮次"),
     "peers": ("Peers", "对等节点"),

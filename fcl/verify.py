@@ -43,7 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     anchor = p.add_mutually_exclusive_group(required=True)
     anchor.add_argument("--genesis", metavar="FILE", help="the network's genesis document")
     anchor.add_argument(
-        "--genesis-hash", metavar="HEX", help="SHA-256 of the network's genesis (64 hex digits)"
+        "--genesis-hash", metavar="HEX",
+        help="the network's genesis hash (64 hex digits): SHA-256 of the genesis document's "
+        "canonical JSON encoding (docs/certificates.md), not of the file's bytes -- as "
+        "`fcl node init`, the devnet's banner, the explorer's footer and certificate page "
+        "print it",
     )
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
     p.set_defaults(func=cmd_verify)

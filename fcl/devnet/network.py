@@ -579,8 +579,9 @@ def run_devnet(
         out(f"explorer:      {devnet.explorer_url}")
         out(f"node RPC:      {', '.join(n.rpc_url for n in devnet.nodes)}")
         out(f"certificates:  {devnet.certificates_dir}")
+        out(f"genesis hash:  {genesis.hash} (to trust: SHA-256 of the canonical genesis)")
         out(f"verify one:    fcl verify {next(iter(paths.values()), '<certificate>')} "
-            f"--genesis {devnet.genesis_path}")
+            f"--genesis-hash {genesis.hash}")
         out(f"ready in {time.monotonic() - started:.1f} s")
         if once:
             return 0

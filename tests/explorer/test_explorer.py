@@ -38,6 +38,18 @@ def test_dashboard_totals_match_queries_totals(client, sc: Scenario) -> None:
     assert body["height"] == sc.store.latest_height()
 
 
+def test_every_page_footer_prints_the_genesis_hash_to_trust(client, sc: Scenario) -> None:
+    """The hash a buyer passes to ``fcl verify --genesis-hash`` is on every page, in both
+    languages, with what it hashes."""
+    expected = sc.store.genesis_hash()
+    for path in ("/explorer/", "/explorer/verify", f"/explorer/blocks/{sc.store.latest_height()}"):
+        for lang in ("en", "zh"):
+            footer = client.get(f"{path}?lang={lang}").text.split("<footer")[1]
+            assert '<code class="hash" title="' in footer and f">{expected}</code>" in footer
+            assert "--genesis-hash" in footer
+    client.cookies.clear()  # ?lang= set the language cookie of the shared client
+
+
 def test_dashboard_shows_height_blocks_validators_and_rate(client, sc: Scenario) -> None:
     page = client.get("/explorer/").text
     height = sc.store.latest_height()
