@@ -42,7 +42,12 @@ __all__ = ["CST", "Reader", "iso_time", "url_for"]
 
 CST = timezone(timedelta(hours=8))
 RECENT_BLOCKS = 10
-RATE_WINDOW = 20
+#: The dashboard's rate: committed transactions over the last 60 s (at most 10,000 blocks).
+RATE_WINDOW_S = 60
+RATE_MAX_BLOCKS = 10_000
+#: Validators' signing record: the last 100 commits; "lagging" = signed one of the last 10.
+SIGNING_WINDOW = 100
+LAGGING_BLOCKS = 10
 SUMMARY_CACHE = 4096
 VALOP_PREFIX = "valop/"
 
@@ -307,45 +312,88 @@ class Reader:
 
     # -- dashboard -------------------------------------------------------------------------
     def tx_rate(self) -> dict[str, Any]:
-        """Committed transactions per second over the last blocks (from block times)."""
-        top = self.height()
-        if top < 1:
-            return {"blocks": 0, "tx_per_s": None}
-        start = max(top - RATE_WINDOW, 0)
-        count = 0
-        t_end = None
-        t_start = self.source.genesis.genesis_time
-        for h in range(top, start, -1):
+        """Committed transactions per second over the last ``RATE_WINDOW_S`` seconds up to
+        now (the source's clock): an idle chain's rate falls to 0 instead of repeating the
+        last busy blocks' figure. Also the tip's age. At most ``RATE_MAX_BLOCKS`` blocks
+        are read."""
+        now_ms = int(self.source.clock() * 1000)
+        since_ms = now_ms - RATE_WINDOW_S * 1000
+        count = blocks = 0
+        tip_time = None
+        h = self.height()
+        while h >= 1 and blocks < RATE_MAX_BLOCKS:
             summary = self.block_summary(h)
+            h -= 1
             if summary is None:
                 continue
-            count += summary["tx_count"]
-            if t_end is None:
-                t_end = summary["time"]
-        if start >= 1:
-            before = self.block_summary(start)
-            if before is not None:
-                t_start = before["time"]
-        span_ms = (t_end or t_start) - t_start
-        rate = None if span_ms <= 0 else round(count * 1000 / span_ms, 2)
-        return {"blocks": top - start, "tx_per_s": rate}
+            if tip_time is None:
+                tip_time = summary["time"]
+            if summary["time"] <= since_ms:
+                break
+            if summary["time"] <= now_ms:
+                count += summary["tx_count"]
+                blocks += 1
+        return {
+            "blocks": blocks,
+            "tip_age_s": None if tip_time is None else max(0, (now_ms - tip_time) // 1000),
+            "tx_per_s": round(count / RATE_WINDOW_S, 2),
+            "window_s": RATE_WINDOW_S,
+        }
 
     def validators(self, status: dict[str, Any]) -> list[dict[str, Any]]:
-        """The validator set with who signed the latest commit (and any per-validator
-        fields the node's status gives)."""
+        """The validator set with, from the last ``SIGNING_WINDOW`` commits: whether each
+        signed the latest, how many it signed, the last height it signed and when (last
+        seen), and a status -- ``signing`` (signed the latest commit), ``lagging`` (one of
+        the last ``LAGGING_BLOCKS`` but not the latest), ``absent`` (none of those) -- plus
+        any per-validator fields the node's status gives."""
         given = status.get("validators")
         if isinstance(given, list) and all(isinstance(v, dict) for v in given):
             validators = [dict(v) for v in given]
         else:
             record = self.state(VALIDATORS_KEY) or {}
             validators = [dict(v) for v in record.get("current") or []]
-        commit = _loads(self.store.get_commit_json(self.height()))
-        signed = {s["validator"] for s in commit["signatures"]} if commit else set()
+        signing = self._cached("signing", self._signing_record)
+        window = signing["window"]
         for v in validators:
             key = v.get("pub_key")
-            v["signed_latest"] = key in signed if commit else None
             v["operator"] = self.state(VALOP_PREFIX + key) if is_hex64(key) else None
+            seen = signing["last"].get(key) if isinstance(key, str) else None
+            v["signed_latest"] = None if not window else seen is not None and seen[0] == window[0]
+            v["signed_recent"] = signing["count"].get(key, 0) if isinstance(key, str) else 0
+            v["recent_blocks"] = len(window)
+            v["last_signed_height"] = None if seen is None else seen[0]
+            v["last_seen"] = None if seen is None else iso_time(seen[1])
+            if not window:
+                v["status"] = None
+            elif v["signed_latest"]:
+                v["status"] = "signing"
+            elif seen is not None and seen[0] > window[0] - LAGGING_BLOCKS:
+                v["status"] = "lagging"
+            else:
+                v["status"] = "absent"
         return validators
+
+    def _signing_record(self) -> dict[str, Any]:
+        """Over the commits of the last ``SIGNING_WINDOW`` blocks (newest first in
+        ``window``): per validator key, how many it signed and (height, block time) of the
+        newest it signed."""
+        window: list[int] = []
+        count: dict[str, int] = {}
+        last: dict[str, tuple[int, int]] = {}
+        top = self.height()
+        for h in range(top, max(top - SIGNING_WINDOW, 0), -1):
+            commit = _loads(self.store.get_commit_json(h))
+            summary = self.block_summary(h)
+            if commit is None or summary is None:
+                continue
+            window.append(h)
+            for sig in commit.get("signatures", []):
+                key = sig.get("validator")
+                if not isinstance(key, str):
+                    continue
+                count[key] = count.get(key, 0) + 1
+                last.setdefault(key, (h, summary["time"]))
+        return {"count": count, "last": last, "window": window}
 
     def totals(self) -> dict[str, int]:
         return self._cached("totals", lambda: queries.totals(self.store))
@@ -380,8 +428,10 @@ class Reader:
             "recent_blocks": recent,
             "round": status.get("round"),
             "totals": self.totals(),
+            "tip_age_s": rate["tip_age_s"],
             "tx_per_s": status.get("tx_per_s", rate["tx_per_s"]),
             "tx_rate_blocks": rate["blocks"],
+            "tx_rate_window_s": rate["window_s"],
             "validators": self.validators(status),
             "version": status.get("version"),
             "vintages": self.vintages(),

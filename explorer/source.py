@@ -13,6 +13,7 @@ into a :class:`Verdict` (ok, named checks, summary); an object or mapping with `
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +70,8 @@ class ExplorerSource:
     * ``public_url`` -- the base URL of the links printed on certificates (QR code, verify
       link). None: relative links and no QR code. The request's ``Host`` header is never
       used: whoever sends a request must not choose where a printed certificate points.
+    * ``clock()`` -- now, in seconds since the epoch (the dashboard's rate window and the
+      validators' "last seen"; a read-only view, never consensus). Default: the wall clock.
     """
 
     store: Store
@@ -77,6 +80,7 @@ class ExplorerSource:
     build_certificate: Callable[[str], dict[str, Any]] = _no_certificates
     verify_certificate: Callable[[Mapping[str, Any]], Any] | None = None
     public_url: str | None = None
+    clock: Callable[[], float] = time.time
 
     def get_status(self) -> dict[str, Any]:
         if self.status is None:

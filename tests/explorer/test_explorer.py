@@ -5,10 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
+from fastapi.testclient import TestClient
 
 from chaincode import queries
 from chaincode.units import find_range
-from tests.support.explorer import XSS, Scenario, module_fixtures
+from explorer.app import create_explorer_app
+from explorer.source import ExplorerSource
+from tests.support.common import det_key
+from tests.support.explorer import XSS, Chain, Scenario, make_client, module_fixtures
+from tests.support.harness import Harness
 
 sc, client = module_fixtures("explorer")
 
@@ -63,6 +68,67 @@ def test_dashboard_shows_height_blocks_validators_and_rate(client, sc: Scenario)
     assert body["peers"] == 2 and body["round"] == 0
     assert body["tx_per_s"] is not None and body["tx_per_s"] > 0
     assert [b["height"] for b in body["recent_blocks"]] == list(range(height, height - 10, -1))
+
+
+def test_dashboard_rate_is_over_the_last_minute_and_falls_to_zero_when_idle(
+    sc: Scenario,
+) -> None:
+    tip = sc.store.get_block(sc.store.latest_height()).header.time
+    now_s = tip / 1000 + 30
+    expected = 0
+    for h in range(sc.store.latest_height(), 0, -1):
+        block = sc.store.get_block(h)
+        if block.header.time <= now_s * 1000 - 60_000:
+            break
+        expected += len(block.txs)
+    assert expected > 0  # the fixture's last blocks carry transactions
+    with make_client(sc, clock=lambda: now_s) as busy:
+        body = busy.get("/v1/explorer/dashboard").json()
+        assert body["tx_per_s"] == round(expected / 60, 2) and body["tx_rate_window_s"] == 60
+        assert body["tip_age_s"] == 30
+    with make_client(sc, clock=lambda: tip / 1000 + 3600) as idle:
+        body = idle.get("/v1/explorer/dashboard").json()
+        assert body["tx_per_s"] == 0 and body["tx_rate_blocks"] == 0
+        assert body["tip_age_s"] == 3600
+        assert "last block 3600 s ago" in idle.get("/explorer/?lang=en").text
+
+
+def test_validators_status_from_their_recent_commits(tmp_path) -> None:
+    """signing (signed the latest commit), lagging (one of the last 10, not the latest),
+    absent (none of the last 10), with how many of the last blocks each signed and when it
+    was last seen."""
+    old_key, new_key = det_key("validator-old"), det_key("validator-new")
+    never = det_key("validator-never").public_key_hex
+    listed = [
+        {"name": "old", "power": 1, "pub_key": old_key.public_key_hex},
+        {"name": "new", "power": 10, "pub_key": new_key.public_key_hex},
+        {"name": "never", "power": 1, "pub_key": never},
+    ]
+    chain = Chain(tmp_path / "store", Harness(validators=listed))
+    chain.key = new_key
+    try:
+        for _ in range(3):
+            chain.block([], signers=[old_key, new_key])
+        chain.block([], signers=[new_key])  # 10 of 12: more than 2/3 without the old key
+        source = ExplorerSource(store=chain.store, genesis=chain.h.genesis,
+                                status=lambda: {"validators": listed},
+                                clock=lambda: chain.time / 1000)
+        with TestClient(create_explorer_app(source)) as c:
+            rows = {v["name"]: v for v in c.get("/v1/explorer/dashboard").json()["validators"]}
+            assert rows["new"]["status"] == "signing" and rows["new"]["signed_latest"] is True
+            assert rows["old"]["status"] == "lagging" and rows["old"]["signed_latest"] is False
+            assert rows["old"]["signed_recent"] == 3 and rows["old"]["recent_blocks"] == 4
+            assert rows["old"]["last_signed_height"] == 3
+            assert rows["never"]["status"] == "absent" and rows["never"]["last_seen"] is None
+            page = c.get("/explorer/?lang=en").text.split('id="validators"')[1]
+            assert 'data-status="lagging"' in page and "signed 3 of the last 4 blocks" in page
+            assert 'data-status="absent"' in page and 'data-status="signing"' in page
+            for _ in range(10):  # ten more blocks without the old key: it is absent
+                chain.block([], signers=[new_key])
+            rows = {v["name"]: v for v in c.get("/v1/explorer/dashboard").json()["validators"]}
+            assert rows["old"]["status"] == "absent" and rows["old"]["last_signed_height"] == 3
+    finally:
+        chain.store.close()
 
 
 def test_vintage_chart_is_server_rendered_svg(client, sc: Scenario) -> None:

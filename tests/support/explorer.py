@@ -26,7 +26,7 @@ from chaincode.executor import Executor
 from explorer.app import create_explorer_app
 from explorer.source import Check, ExplorerSource, Verdict
 from ledger.block import CommitCertificate, vote_sign_bytes
-from ledger.crypto import sha256_hex
+from ledger.crypto import PrivateKey, sha256_hex
 from ledger.encoding import canonical, decode
 from ledger.store import Store
 from ledger.tx import Transaction
@@ -40,22 +40,27 @@ __all__ = ["Chain", "Scenario", "build_scenario", "certificate_functions", "make
 class Chain:
     """Blocks committed to a Store through the real Application."""
 
-    def __init__(self, path: Path) -> None:
-        self.h = Harness()
+    def __init__(self, path: Path, harness: Harness | None = None) -> None:
+        self.h = harness or Harness()
         self.store = Store(path)
         self.app = Application(self.store, Executor(), self.h.genesis)
         self.time = GENESIS_TIME
         self.key = self.h.validator_key
 
-    def block(self, txs: list[Transaction]) -> list[dict[str, Any]]:
+    def block(
+        self, txs: list[Transaction], signers: list[PrivateKey] | None = None
+    ) -> list[dict[str, Any]]:
+        """Commit a block of ``txs`` proposed by ``self.key``, its commit signed by
+        ``signers`` (default: ``self.key``), sorted by public key as commits are."""
         self.time += 60_000
         block, writes = self.app.build_block(txs, self.time, self.key.public_key_hex)
         # every signer is enrolled (else build_block leaves the transaction out)
         assert len(block.txs) == len(txs), "a fixture signed with a key no organisation enrolled"
         block_hash = block.hash()
         msg = vote_sign_bytes("precommit", CHAIN_ID, block.height, 0, block_hash)
+        keys = sorted(signers or [self.key], key=lambda k: k.public_key_hex)
         cert = CommitCertificate(block.height, 0, block_hash,
-                                 ((self.key.public_key_hex, self.key.sign_hex(msg)),))
+                                 tuple((k.public_key_hex, k.sign_hex(msg)) for k in keys))
         self.app.commit_block(block, cert, writes)
         return list(block.results)
 
@@ -277,9 +282,12 @@ def make_source(scenario: Scenario, **over: Any) -> ExplorerSource:
         return {"chain_id": genesis.chain_id, "height": scenario.store.latest_height(),
                 "validators": genesis.validators.to_json(), **status_extra}
 
+    tip = scenario.store.get_block(scenario.store.latest_height())
     kwargs: dict[str, Any] = {"store": scenario.store, "genesis": genesis, "status": status,
                               "build_certificate": build, "verify_certificate": verify,
-                              "public_url": "http://testserver"}
+                              "public_url": "http://testserver",
+                              # "now" is the tip's time: the dashboard's rate window ends there
+                              "clock": lambda: tip.header.time / 1000}
     kwargs.update(over)
     return ExplorerSource(**kwargs)
 
