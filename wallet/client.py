@@ -167,6 +167,19 @@ class NodeClient:
             raise ClientError("bad_response", "GET /v1/status: the answer has no chain_id")
         return data
 
+    def dashboard(self) -> dict[str, Any] | None:
+        """``GET /v1/explorer/dashboard`` (rate, validators' signing status, totals), or None
+        if the node serves no explorer."""
+        try:
+            data = self._request("GET", "/v1/explorer/dashboard")
+        except ClientError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if not isinstance(data, dict):
+            raise ClientError("bad_response", "GET /v1/explorer/dashboard: not a JSON object")
+        return data
+
     def submit(self, tx: TxLike) -> str:
         """``POST /v1/txs``: submit one signed transaction; return its id."""
         body = _tx_json(tx)
