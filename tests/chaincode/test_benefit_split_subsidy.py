@@ -7,6 +7,8 @@ changing nothing (``Harness.fails``)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chaincode import queries
 from tests.support.carbon_market import Market, check_invariants, h256
@@ -258,3 +260,47 @@ def test_paid_date_messages_name_the_dates(m: Market) -> None:
     early = m.fails("invalid_paid_date", "regulator", "record_subsidy_paid",
                     {"batch_id": "B1", "payment_ref": "P", "paid_date": "2023-11-14"})
     assert "2023-11-14" in early["message"] and "2023-11-15" in early["message"]
+
+
+# -- property: resales never change the project's income ----------------------------------------
+SALE = st.tuples(st.sampled_from(["owner-farm", "buyer-steel", "buyer-power"]),
+                 st.integers(min_value=1, max_value=4), st.integers(min_value=1, max_value=99999),
+                 st.booleans())
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sales=st.lists(SALE, min_size=1, max_size=6))
+def test_only_the_owners_sales_add_to_the_farmers_income(sales: list) -> None:
+    """Random sales by the owner and by later holders, on and off the exchange: the
+    project's income is exactly the split of the owner's sales; each resale only adds to
+    the resale figures."""
+    mk = Market()
+    mk.project("AH-0001", "owner-farm", [("F1", "chinese_fir")], risk="low")
+    mk.issue("AH-0001", "B1")
+    buyers = {"owner-farm": "buyer-steel", "buyer-steel": "buyer-power",
+              "buyer-power": "buyer-steel"}
+    farmers = primary = resale = 0
+    for seller, qty, cents, on_exchange in sales:
+        held = mk.count(seller, "held")
+        if held == 0:
+            continue
+        qty = min(qty, held)
+        price = f"{cents // 100}.{cents % 100:02d}"
+        buyer = buyers[seller]
+        if on_exchange:
+            out = sell_on_exchange(mk, seller, buyer, qty, price)
+        else:
+            out = mk.ok([seller, buyer], "transfer", {"from_org": seller, "to_org": buyer,
+                                                      "quantity": qty, "price": price})
+        [entry] = out["proceeds"]
+        assert entry["sale"] == ("primary" if seller == "owner-farm" else "resale")
+        if seller == "owner-farm":
+            farmers += qty * cents * 3 // 10
+            primary += qty
+        else:
+            resale += qty
+            assert entry["farmers"] is None
+    got = queries.benefit_shares(mk.h.state, "AH-0001")
+    assert got["farmers"] == f"{farmers // 100}.{farmers % 100:02d}"
+    assert (got["primary_quantity"], got["resale_quantity"]) == (primary, resale)
+    check_invariants(mk.h.state)
