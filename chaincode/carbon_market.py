@@ -246,6 +246,44 @@ def _listed_units(ctx: TxContext, seller: str, interval: dict[str, Any]) -> list
     return [s for s in slices if not s.record["frozen"]]
 
 
+def _sale_proceeds(
+    ctx: TxContext, seller: str, moved: list[dict[str, Any]], unit_fen: int
+) -> list[dict[str, Any]]:
+    """The benefit-split record of one sale of the ranges ``moved`` at ``unit_fen`` fen per
+    unit by ``seller``, shared by ``match_trade`` and a priced ``transfer``: one entry per
+    project of the units sold, by project id. Units whose project's ``owner_org`` is the
+    seller are a **primary** sale (project income): the entry carries the split of its
+    gross by the project's ``benefit_split``. Units sold by a later holder are a
+    **resale**: not project income, so ``owner``/``farmers``/``government`` are null."""
+    per_project: dict[str, int] = {}
+    for m in moved:
+        per_project[m["project_id"]] = per_project.get(m["project_id"], 0) + range_quantity(m)
+    proceeds = []
+    for pid in sorted(per_project):
+        project = _project(ctx, pid)
+        gross = per_project[pid] * unit_fen
+        entry: dict[str, Any] = {
+            "farmers": None,
+            "government": None,
+            "gross": fen_string(gross),
+            "owner": None,
+            "owner_org": project["owner_org"],
+            "project_id": pid,
+            "quantity": per_project[pid],
+            "sale": "resale",
+        }
+        if project["owner_org"] == seller:
+            shares = split_proceeds(gross, project["benefit_split"])
+            entry.update(
+                farmers=fen_string(shares["farmers"]),
+                government=fen_string(shares["government"]),
+                owner=fen_string(shares["owner"]),
+                sale="primary",
+            )
+        proceeds.append(entry)
+    return proceeds
+
+
 def _signer_org(ctx: TxContext, roles: tuple[str, ...]) -> str:
     return ctx.signer_with_role(*roles).org_id
 
@@ -318,7 +356,8 @@ class MarketMethods:
     def match_trade(self, ctx: TxContext, args: dict) -> dict:
         """The exchange records a matched trade: ``quantity`` units of a listing go to
         ``buyer_org`` at ``price`` (>= the listing's price); settlement is off-ledger, T+1,
-        under ``settlement_ref``. Records the proceeds split per project."""
+        under ``settlement_ref``. Records the proceeds per project: the benefit split for
+        units the seller sells as their project's owner, none for resold units."""
         listing = self._open_listing(ctx, args["listing_id"])
         require_org_signer(ctx, listing["exchange"], "wrong_exchange")
         buyer = args["buyer_org"]
@@ -362,23 +401,7 @@ class MarketMethods:
         ranges = listing["ranges"]
         for m in moved:
             ranges, _ = _subtract(ranges, m["project_id"], m["first"], m["last"])
-        per_project: dict[str, int] = {}
-        for m in moved:
-            per_project[m["project_id"]] = per_project.get(m["project_id"], 0) + range_quantity(m)
-        proceeds = []
-        for pid in sorted(per_project):
-            project = _project(ctx, pid)
-            gross = per_project[pid] * unit_fen
-            shares = split_proceeds(gross, project["benefit_split"])
-            proceeds.append({
-                "farmers": fen_string(shares["farmers"]),
-                "government": fen_string(shares["government"]),
-                "gross": fen_string(gross),
-                "owner": fen_string(shares["owner"]),
-                "owner_org": project["owner_org"],
-                "project_id": pid,
-                "quantity": per_project[pid],
-            })
+        proceeds = _sale_proceeds(ctx, listing["seller"], moved, unit_fen)
         listing.update(ranges=ranges, remaining=listing["remaining"] - qty)
         if listing["remaining"] == 0:
             listing["status"] = "filled"
@@ -425,7 +448,9 @@ class MarketMethods:
     )
     def transfer(self, ctx: TxContext, args: dict) -> dict:
         """Off-exchange (block) transfer of held units, signed by members of BOTH the
-        sending and the receiving organisation (two signers on one transaction)."""
+        sending and the receiving organisation (two signers on one transaction). With a
+        ``price`` it is an off-exchange sale: the proceeds per project are recorded as for
+        a matched trade (the split on the owner's primary units only)."""
         src, dst = args["from_org"], args["to_org"]
         if src == dst:
             raise ChaincodeError("self_transfer", "sender and receiver are the same organisation")
@@ -433,15 +458,18 @@ class MarketMethods:
             require_org_signer(ctx, org_id, "missing_signature")
         _org(ctx, src, HOLDER_ROLES, "from_org")
         _org(ctx, dst, HOLDER_ROLES, "to_org")
-        if args["price"] is not None:
-            price_fen(args["price"])
+        unit_fen = None if args["price"] is None else price_fen(args["price"])
         sel = _selection(ctx, args)
         picked = select_units(ctx, account=src, state="held", quantity=args["quantity"], **sel)
         moved = move(ctx, picked, to_account=dst, to_state="held", action="transfer")
+        # a transfer without a price is not a sale: no gross, no split
+        proceeds = [] if unit_fen is None else _sale_proceeds(ctx, src, moved, unit_fen)
         ctx.put(TRANSFER_PREFIX + ctx.tx_id, _stamped(ctx, {
             "from": src,
+            "gross": None if unit_fen is None else fen_string(args["quantity"] * unit_fen),
             "id": ctx.tx_id,
             "price": args["price"],
+            "proceeds": proceeds,
             "quantity": args["quantity"],
             "ranges": [_range_view(m) for m in moved],
             "settlement_ref": args["settlement_ref"],
@@ -449,7 +477,7 @@ class MarketMethods:
         }))
         ctx.emit("carbon.transferred", transfer_id=ctx.tx_id, sender=src, receiver=dst,
                  quantity=args["quantity"])
-        return {"transfer_id": ctx.tx_id}
+        return {"transfer_id": ctx.tx_id, "proceeds": proceeds}
 
     # -- compliance and retirement --------------------------------------------------------
     @method(
@@ -692,25 +720,86 @@ class MarketMethods:
     # -- subsidies -------------------------------------------------------------------------
     @method(roles=("regulator",), args={"batch_id": Arg("id")})
     def accrue_subsidy(self, ctx: TxContext, args: dict) -> dict:
-        """Record the subsidy owed for an issued batch: its verified tonnes x the
-        ``subsidy_rate`` parameter (RMB per tonne), floored to the fen. Once per batch."""
+        """Record the subsidy owed for an issued batch: the owner's share of its tonnes
+        (``owner_quantity``: neither the buffer share nor compensation repaid to the pool)
+        x the ``subsidy_rate`` parameter (RMB per tonne), floored to the fen. Once per
+        batch; the regulator records the payment with ``record_subsidy_paid``."""
         batch_id = args["batch_id"]
         batch = _batch(ctx, batch_id)
         key = SUBSIDY_PREFIX + batch_id
         if ctx.exists(key):
             raise ChaincodeError("already_accrued", f"the subsidy of batch {batch_id} is recorded")
+        tonnes = batch["owner_quantity"]
+        if tonnes == 0:
+            raise ChaincodeError(
+                "no_owner_share",
+                f"batch {batch_id} gave its owner 0 of its {batch['quantity']} t CO2e "
+                f"({batch['buffer_quantity']} t to the buffer pool, of which "
+                f"{batch['compensation_quantity']} t repaid compensation); a subsidy accrues "
+                "only on the owner's share",
+            )
         rate_text = ctx.param("subsidy_rate")
         rate = decimal_value(rate_text, "param subsidy_rate", code="invalid_parameter")
-        tonnes = batch["quantity"]
         amount = fen_string(floor_int(Fraction(tonnes) * rate * 100))
         project = _project(ctx, batch["project_id"])
         ctx.put(key, _stamped(ctx, {
+            "accrued_date": block_date(ctx),
             "amount": amount,
             "batch_id": batch_id,
             "owner_org": project["owner_org"],
+            "paid_date": None,
+            "paid_height": None,
+            "paid_tx_id": None,
+            "payment_ref": None,
             "project_id": batch["project_id"],
             "rate": rate_text,
+            "status": "accrued",
             "tonnes": tonnes,
         }))
         ctx.emit("carbon.subsidy_accrued", batch_id=batch_id, amount=amount)
         return {"batch_id": batch_id, "amount": amount}
+
+    @method(
+        roles=("regulator",),
+        args={"batch_id": Arg("id"), "payment_ref": Arg("str", min=1, max=128),
+              "paid_date": Arg("str", min=10, max=10)},
+    )
+    def record_subsidy_paid(self, ctx: TxContext, args: dict) -> dict:
+        """Record that the accrued subsidy of a batch was paid to the project owner on
+        ``paid_date`` (between the accrual's date and the block's date, inclusive) under
+        ``payment_ref``. Once per batch."""
+        batch_id = args["batch_id"]
+        _batch(ctx, batch_id)
+        key = SUBSIDY_PREFIX + batch_id
+        subsidy = load_or_fail(
+            ctx, key, "subsidy_not_accrued",
+            f"no subsidy is accrued for batch {batch_id}; accrue it before recording a payment",
+        )
+        if subsidy["status"] == "paid":
+            raise ChaincodeError(
+                "already_paid",
+                f"the subsidy of batch {batch_id} ({subsidy['amount']} RMB) was recorded paid "
+                f"on {subsidy['paid_date']} under {subsidy['payment_ref']!r}",
+            )
+        paid = validate_date(args["paid_date"], "paid_date")
+        today = block_date(ctx)
+        if paid > today:
+            raise ChaincodeError(
+                "invalid_paid_date",
+                f"paid_date {paid} is after the block's date {today}; a payment is recorded "
+                "once it is made",
+            )
+        if paid < subsidy["accrued_date"]:
+            raise ChaincodeError(
+                "invalid_paid_date",
+                f"paid_date {paid} is before the subsidy of batch {batch_id} was accrued "
+                f"on {subsidy['accrued_date']}",
+            )
+        subsidy.update(
+            paid_date=paid, paid_height=ctx.block.height, paid_tx_id=ctx.tx_id,
+            payment_ref=args["payment_ref"], status="paid",
+        )
+        ctx.put(key, subsidy)
+        ctx.emit("carbon.subsidy_paid", batch_id=batch_id, amount=subsidy["amount"],
+                 payment_ref=args["payment_ref"], paid_date=paid)
+        return {"batch_id": batch_id, "amount": subsidy["amount"], "paid_date": paid}

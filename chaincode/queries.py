@@ -40,6 +40,7 @@ from chaincode.carbon_market import (
     SUBSIDY_PREFIX,
     TRADE_PREFIX,
     TRANSFER_PREFIX,
+    fen_string,
 )
 from chaincode.pool import COMPENSATION_PREFIX, POOLACCT_PREFIX
 from chaincode.stock import REVERSAL_PREFIX, STOCKHIST_PREFIX, stock_key
@@ -61,6 +62,7 @@ __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "batches",
+    "benefit_shares",
     "buffer_pool",
     "compensation",
     "holdings",
@@ -257,12 +259,61 @@ def project(state: StateReader, project_id: str, *, limit: int = DEFAULT_LIMIT) 
     return {
         "attestations": attestations[:limit],
         "batches": batch_list,
+        "benefit_shares": benefit_shares(state, project_id),
         "plots": plots,
         "project": record,
         "reports": reports[:limit],
         "subsidies": subsidies[:limit],
+        "subsidy_totals": _subsidy_totals(subsidies),
         "totals": _sum_totals(per_batch),
     }
+
+
+def _fen(amount: str) -> int:
+    """A ledger amount string with exactly two places (``"344.04"``) in whole fen."""
+    whole, _, cents = amount.partition(".")
+    sign = -1 if whole.startswith("-") else 1
+    return sign * (abs(int(whole)) * 100 + int(cents or "0"))
+
+
+def _subsidy_totals(subsidies: list[dict[str, Any]]) -> dict[str, str]:
+    """Accrued, paid and outstanding (accrued, not yet paid) subsidy amounts in RMB."""
+    accrued = sum(_fen(s["amount"]) for s in subsidies)
+    paid = sum(_fen(s["amount"]) for s in subsidies if s.get("status") == "paid")
+    return {"accrued": fen_string(accrued), "outstanding": fen_string(accrued - paid),
+            "paid": fen_string(paid)}
+
+
+def _sale_seller(record: dict[str, Any]) -> str:
+    """The selling organisation of a trade (``seller``) or transfer (``from``) record."""
+    return str(record["seller"] if "seller" in record else record["from"])
+
+
+def benefit_shares(state: StateReader, project_id: str) -> dict[str, Any]:
+    """What the project's units earned: the sum of the proceeds entries of ``project_id``
+    over every matched trade and priced transfer. Only **primary** sales (by the project
+    owner) are project income and count in ``gross``/``owner``/``farmers``/``government``;
+    resold tonnes are counted apart (``resale_quantity``, ``resale_gross``) and never in
+    the farmers' or the government's income. Reads every trade and transfer record."""
+    fen = {"farmers": 0, "government": 0, "gross": 0, "owner": 0, "resale_gross": 0}
+    qty = {"primary_quantity": 0, "resale_quantity": 0}
+    for prefix in (TRADE_PREFIX, TRANSFER_PREFIX):
+        for _key, sale_record in _scan(state, prefix):
+            for entry in sale_record.get("proceeds") or ():
+                if entry["project_id"] != project_id:
+                    continue
+                # records written before the primary/resale distinction: primary when the
+                # seller is the project's owner
+                sale = entry.get("sale") or (
+                    "primary" if _sale_seller(sale_record) == entry["owner_org"] else "resale")
+                if sale == "primary":
+                    qty["primary_quantity"] += entry["quantity"]
+                    for part in ("farmers", "government", "gross", "owner"):
+                        fen[part] += _fen(entry[part])
+                else:
+                    qty["resale_quantity"] += entry["quantity"]
+                    fen["resale_gross"] += _fen(entry["gross"])
+    return {**{k: fen_string(v) for k, v in fen.items()}, **qty}
 
 
 def batches(

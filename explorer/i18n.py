@@ -233,7 +233,23 @@ LABELS: dict[str, dict[str, str]] = _by_lang({
     "serial": ("Serial numbers", "序列号"),
     "first_unit": ("First unit", "起始单位"),
     "last_unit": ("Last unit", "结束单位"),
-    "subsidies": ("Subsidies owed", "应付补贴"),
+    "subsidies": ("Subsidies (on the owner's share)", "补贴（按业主所得部分）"),
+    "accrued_date": ("Accrued on", "计提日期"),
+    "paid_date": ("Paid on", "支付日期"),
+    "payment_ref": ("Payment reference", "支付凭证号"),
+    "subsidy_accrued_total": ("Accrued", "应付合计"),
+    "subsidy_paid_total": ("Paid", "已付合计"),
+    "subsidy_outstanding": ("Outstanding", "未付余额"),
+    "benefit_shares": ("Sales and benefit sharing (RMB)", "销售收入与收益分配（元）"),
+    "benefit_shares_note": (
+        "Only primary sales by the project owner (on the exchange or off it, with a price) "
+        "are project income and are split; resales by later holders are not.",
+        "仅项目业主的首次销售（场内或场外、有成交价）计为项目收入并分配；后续持有人的转售不分配。",
+    ),
+    "primary_quantity": ("Sold by the owner (t)", "业主出售量（吨）"),
+    "gross": ("Gross", "成交总额"),
+    "resale_quantity": ("Resold by later holders (t, not split)", "后续转售量（吨，不分配）"),
+    "resale_gross": ("Resale gross (not project income)", "转售总额（非项目收入）"),
     "amount": ("Amount (RMB)", "金额（元）"),
     "rate": ("Rate (RMB per t)", "标准（元/吨）"),
     # -- retirements, trace, certificates --------------------------------------------
@@ -358,6 +374,10 @@ _VALUE_TEXTS: dict[str, dict[str, Texts]] = {
         "report": ("monitoring report", "监测报告"),
         "verification": ("verification", "核证"),
         "batch": ("issuance", "签发"),
+    },
+    "subsidy_status": {
+        "accrued": ("accrued, not paid", "已计提，未支付"),
+        "paid": ("paid", "已支付"),
     },
     "cause": {
         "fire": ("fire", "火灾"),

@@ -151,7 +151,7 @@ def test_match_trade_moves_units_and_records_proceeds(m: Market) -> None:
     # 34404 fen: farmers floor(0.3 x) = 10321, government floor(0.1 x) = 3440, owner rest
     assert trade["proceeds"] == [{
         "farmers": "103.21", "government": "34.40", "gross": "344.04", "owner": "206.43",
-        "owner_org": "owner-farm", "project_id": "AH-0001", "quantity": 4,
+        "owner_org": "owner-farm", "project_id": "AH-0001", "quantity": 4, "sale": "primary",
     }]
     assert trade["ranges"][0]["serial"] == "CCER-AH-0001-2018-000000001-000000004"
     assert m.count("buyer-steel", "held") == 4
@@ -180,7 +180,7 @@ def test_trade_proceeds_follow_the_projects_own_split() -> None:
     # 777 fen: farmers floor(256.41) = 256, government floor(132.09) = 132, owner 389
     assert out["proceeds"][0] == {
         "farmers": "2.56", "government": "1.32", "gross": "7.77", "owner": "3.89",
-        "owner_org": "coop", "project_id": "AH-0003", "quantity": 7}
+        "owner_org": "coop", "project_id": "AH-0003", "quantity": 7, "sale": "primary"}
 
 
 def test_listing_spanning_two_projects_splits_proceeds_per_project(m: Market) -> None:
@@ -191,8 +191,10 @@ def test_listing_spanning_two_projects_splits_proceeds_per_project(m: Market) ->
     assert [(r["project_id"], r["first"], r["last"]) for r in rec["ranges"]] == [
         ("AH-0001", 1, 5), ("AH-0002", 1, 5)]
     out = m.ok(EXCHANGE, "match_trade", trade_args(lid, quantity=7, price="50"))
-    assert [(p["project_id"], p["quantity"], p["gross"], p["owner_org"]) for p in out["proceeds"]] == [
-        ("AH-0001", 5, "250.00", "owner-farm"), ("AH-0002", 2, "100.00", "coop")]
+    assert [(p["project_id"], p["quantity"], p["gross"], p["owner_org"], p["sale"], p["farmers"])
+            for p in out["proceeds"]] == [
+        ("AH-0001", 5, "250.00", "owner-farm", "resale", None),
+        ("AH-0002", 2, "100.00", "coop", "resale", None)]
     check_invariants(m.h.state)
 
 
@@ -592,9 +594,9 @@ def test_invalidate_refusals(m: Market, code: str, signer: str, over: dict) -> N
 # -- subsidies ---------------------------------------------------------------------------------
 def test_subsidy_accrues_once_per_batch(m: Market) -> None:
     out = m.ok("regulator", "accrue_subsidy", {"batch_id": "B1"})
-    assert out["amount"] == "900.00"  # 30 t x 30 RMB/t
+    assert out["amount"] == "810.00"  # the owner's 27 t (not the buffer's 3) x 30 RMB/t
     rec = m.get("subsidy/B1")
-    assert rec["tonnes"] == 30 and rec["rate"] == "30" and rec["owner_org"] == "owner-farm"
+    assert rec["tonnes"] == 27 and rec["rate"] == "30" and rec["owner_org"] == "owner-farm"
     m.fails("already_accrued", "regulator", "accrue_subsidy", {"batch_id": "B1"})
     m.fails("unknown_batch", "regulator", "accrue_subsidy", {"batch_id": "B9"})
     m.fails("unauthorized", "owner-farm", "accrue_subsidy", {"batch_id": "B2"})
@@ -605,5 +607,5 @@ def test_subsidy_rate_is_a_parameter() -> None:
     mk = Market(params={"subsidy_rate": "22.33"})
     mk.project("AH-0001")
     mk.issue("AH-0001", "B1")
-    # 30 t x 22.33 RMB/t = 669.90 (the rate has at most 2 places, so this is exact)
-    assert mk.ok("regulator", "accrue_subsidy", {"batch_id": "B1"})["amount"] == "669.90"
+    # the owner's 27 t x 22.33 RMB/t = 602.91 (the rate has at most 2 places: exact)
+    assert mk.ok("regulator", "accrue_subsidy", {"batch_id": "B1"})["amount"] == "602.91"

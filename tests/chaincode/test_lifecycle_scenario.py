@@ -118,14 +118,19 @@ def test_full_lifecycle() -> None:
         "settlement_ref": "AHEX-20231115-0001"})
     assert trade["proceeds"] == [{
         "farmers": "10275.00", "government": "3425.00", "gross": "34250.00",
-        "owner": "20550.00", "owner_org": OWNER, "project_id": PROJECT, "quantity": 500}]
+        "owner": "20550.00", "owner_org": OWNER, "project_id": PROJECT, "quantity": 500,
+        "sale": "primary"}]
     m.ok(OWNER, "cancel_listing", {"listing_id": lid})  # 501-800 back to held
     # 9b. off-exchange block transfer to the cement maker, signed by both parties
     # (selection starts at the lowest held unit: 501-1500)
     m.fails("missing_signature", OWNER, "transfer",
             {"from_org": OWNER, "to_org": cement, "quantity": 1000})
-    m.ok([OWNER, clerk], "transfer", {"from_org": OWNER, "to_org": cement, "quantity": 1000,
-                                      "settlement_ref": "OTC-2023-0042", "price": "66"})
+    otc = m.ok([OWNER, clerk], "transfer", {"from_org": OWNER, "to_org": cement,
+                                            "quantity": 1000, "settlement_ref": "OTC-2023-0042",
+                                            "price": "66"})
+    # the owner's off-exchange sale is primary: 66000.00 split 60/30/10
+    assert [(p["sale"], p["gross"], p["farmers"]) for p in otc["proceeds"]] == [
+        ("primary", "66000.00", "19800.00")]
     assert m.count(cement) == 1000  # units 501-1500
 
     # 10a. compliance: obligation 12 000 t for 2025, cap floor(12000 x 0.05) = 600
@@ -156,9 +161,12 @@ def test_full_lifecycle() -> None:
     m.ok("regulator", "invalidate", {"project_id": PROJECT, "first": 2801, "last": 2810,
                                      "reason": "double-counted parcel",
                                      "evidence_sha256": h256("audit")})
-    # 12. subsidy: 3315 t x 30 RMB
-    assert m.ok("regulator", "accrue_subsidy", {"batch_id": "AH-0001-B1"})["amount"] == "99450.00"
+    # 12. subsidy: the owner's share 2817 t (not the buffer's 498) x 30 RMB, then its payment
+    assert m.ok("regulator", "accrue_subsidy", {"batch_id": "AH-0001-B1"})["amount"] == "84510.00"
     m.fails("already_accrued", "regulator", "accrue_subsidy", {"batch_id": "AH-0001-B1"})
+    paid = {"batch_id": "AH-0001-B1", "payment_ref": "XN-FIN-2023-031", "paid_date": "2023-11-15"}
+    assert m.ok("regulator", "record_subsidy_paid", paid)["amount"] == "84510.00"
+    m.fails("already_paid", "regulator", "record_subsidy_paid", paid)
 
     # the end: a compliance retirement (reaching the cap) and a voluntary one
     comp = m.ok(clerk, "retire_compliance", {"period": "2025", "quantity": 150})

@@ -263,6 +263,41 @@ def test_project_page_draws_one_polygon_per_plot(client, sc: Scenario) -> None:
     assert 'id="status">registered<' in main
 
 
+def test_project_page_shows_subsidies_accrued_and_paid(client, sc: Scenario) -> None:
+    b1 = client.get("/v1/explorer/projects/AH-0001").json()
+    owner_share = b1["batches"][0]["owner_quantity"]
+    amount = f"{owner_share * 30}.00"  # the owner's share x 30 RMB/t
+    assert [(s["batch_id"], s["tonnes"], s["status"], s["payment_ref"]) for s in b1["subsidies"]] == [
+        ("B1", owner_share, "paid", "AH-FIN-0001")]
+    assert b1["subsidy_totals"] == {"accrued": amount, "outstanding": "0.00", "paid": amount}
+    main = main_of(client.get("/explorer/projects/AH-0001").text)
+    table = main.split('id="subsidies"')[1].split("</table>")[0]
+    assert ">paid<" in table and "AH-FIN-0001" in table and amount in table
+    totals = main.split('id="subsidy-totals"')[1].split("</dl>")[0]
+    assert totals.count(amount) == 2 and "0.00" in totals
+    other = client.get("/v1/explorer/projects/AH-0002").json()
+    assert other["subsidies"][0]["status"] == "accrued"
+    assert other["subsidy_totals"]["paid"] == "0.00"
+    assert other["subsidy_totals"]["outstanding"] == other["subsidies"][0]["amount"]
+    page = main_of(client.get("/explorer/projects/AH-0002",
+                              headers={"Accept-Language": "zh-CN"}).text)
+    assert "已计提，未支付" in page.split('id="subsidies"')[1]
+
+
+def test_project_page_shows_primary_sales_and_their_split(client, sc: Scenario) -> None:
+    # the owner sold 4 t at 90 on the exchange and 5 t at 80 off it: 760.00, split 60/30/10
+    shares = client.get("/v1/explorer/projects/AH-0001").json()["benefit_shares"]
+    assert shares == {"farmers": "228.00", "government": "76.00", "gross": "760.00",
+                      "owner": "456.00", "primary_quantity": 9, "resale_gross": "0.00",
+                      "resale_quantity": 0}
+    assert shares == queries.benefit_shares(sc.store, "AH-0001")
+    main = main_of(client.get("/explorer/projects/AH-0001").text)
+    row = main.split('id="benefit-shares"')[1].split("</table>")[0]
+    assert "760.00" in row and "228.00" in row
+    # AH-0002's units were never sold: no section
+    assert 'id="benefit-shares"' not in main_of(client.get("/explorer/projects/AH-0002").text)
+
+
 def test_plot_pages_and_projects_list(client, sc: Scenario) -> None:
     main = main_of(client.get("/explorer/plots/F1").text)
     assert main.count("<polygon") == 1 and 'href="/explorer/projects/AH-0001"' in main

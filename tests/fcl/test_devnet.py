@@ -202,7 +202,12 @@ def test_sample_runs_the_whole_lifecycle_through_the_chaincode(tmp_path: Path) -
     # the off-exchange transfers carry both parties' signatures
     fund_tx = node.committed[result.tx_ids["transfer:fund"]]["tx"]["payload"]
     assert len(fund_tx["signers"]) == 2
-    assert h.get("subsidy/AH-XN-0001-B2020")["amount"] == "80130.00"
+    # the subsidy accrues on the owner's share: 2671 t less 401 t to the buffer pool, x 30
+    assert h.get(f"batch/{result.batch_ids[0]}")["owner_quantity"] == 2270
+    assert h.get("subsidy/AH-XN-0001-B2020")["amount"] == "68100.00"
+    # both sales by the owner (1200 t at 62.50 on the exchange, 600 t at 58.00 off it) are
+    # primary: 109800.00 split 60/30/10
+    assert queries.benefit_shares(h.state, PROJECT_ID)["farmers"] == "32940.00"
     marker = json.loads((tmp_path / "sample.json").read_text())
     assert marker["complete"] is True and marker["genesis_hash"] == h.genesis.hash
 

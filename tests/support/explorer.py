@@ -5,8 +5,8 @@
 one-validator commit certificate signed like ``node/driver/solo.py`` does. ``build_scenario``
 runs a lifecycle over it: plots (Anhui polygons and squares), projects, validation,
 registration, reports, verification, issuance, an exchange trade, an off-exchange
-transfer, compliance and voluntary retirements, a loss event, a freeze, a subsidy, a
-failed transaction and a block with several transactions.
+transfer, compliance and voluntary retirements, a loss event, a freeze, two subsidies (one
+recorded paid), a failed transaction and a block with several transactions.
 
 Certificates: most explorer tests use a small stub (a digest over the retirement record
 and its block hash) so that the pages are tested whatever the certificate format does;
@@ -146,6 +146,10 @@ def build_scenario(path: Path) -> Scenario:
     ids["loss_tx"] = loss["_tx_id"]
     m.ok("regulator", "freeze", {"batch_id": "B2", "reason": "under investigation"})
     m.ok("regulator", "accrue_subsidy", {"batch_id": "B1"})
+    m.ok("regulator", "accrue_subsidy", {"batch_id": "B3"})
+    accrued = decode(chain.store.get("subsidy/B1"))["accrued_date"]
+    m.ok("regulator", "record_subsidy_paid",
+         {"batch_id": "B1", "payment_ref": "AH-FIN-0001", "paid_date": accrued})
     failed_tx, failed = chain.call("buyer-power", "retire_voluntary", {
         "quantity": 100000, "beneficiary": "nobody", "reason": "too many"})
     assert failed["code"] != "ok"
