@@ -47,6 +47,7 @@ from ledger.fixedpoint import floor_int
 __all__ = [
     "FREEZE_PREFIX",
     "HOLDER_ROLES",
+    "INCOME_PREFIX",
     "INVALIDATION_PREFIX",
     "LISTING_PREFIX",
     "LOSS_PREFIX",
@@ -78,6 +79,10 @@ LOSS_PREFIX = "loss/"
 FREEZE_PREFIX = "freeze/"
 INVALIDATION_PREFIX = "invalidation/"
 SUBSIDY_PREFIX = "subsidy/"  # subsidy/<batch_id>
+#: income/<project_id>: the project's sales so far, kept at every sale (whole fen, tonnes):
+#: primary_quantity, gross, owner, farmers, government (primary sales: project income),
+#: resale_quantity, resale_gross (later holders' sales: not project income)
+INCOME_PREFIX = "income/"
 
 #: Organisations that may hold units.
 HOLDER_ROLES = ("owner", "buyer")
@@ -272,6 +277,10 @@ def _sale_proceeds(
             "quantity": per_project[pid],
             "sale": "resale",
         }
+        income = ctx.get(INCOME_PREFIX + pid) or {
+            "farmers": 0, "government": 0, "gross": 0, "owner": 0, "primary_quantity": 0,
+            "project_id": pid, "resale_gross": 0, "resale_quantity": 0,
+        }
         if project["owner_org"] == seller:
             shares = split_proceeds(gross, project["benefit_split"])
             entry.update(
@@ -280,6 +289,14 @@ def _sale_proceeds(
                 owner=fen_string(shares["owner"]),
                 sale="primary",
             )
+            income["primary_quantity"] += per_project[pid]
+            income["gross"] += gross
+            for part in ("farmers", "government", "owner"):
+                income[part] += shares[part]
+        else:
+            income["resale_quantity"] += per_project[pid]
+            income["resale_gross"] += gross
+        ctx.put(INCOME_PREFIX + pid, income)
         proceeds.append(entry)
     return proceeds
 

@@ -31,6 +31,7 @@ from chaincode.carbon_common import (
 )
 from chaincode.carbon_market import (
     FREEZE_PREFIX,
+    INCOME_PREFIX,
     INVALIDATION_PREFIX,
     LISTING_PREFIX,
     LOSS_PREFIX,
@@ -284,36 +285,19 @@ def _subsidy_totals(subsidies: list[dict[str, Any]]) -> dict[str, str]:
             "paid": fen_string(paid)}
 
 
-def _sale_seller(record: dict[str, Any]) -> str:
-    """The selling organisation of a trade (``seller``) or transfer (``from``) record."""
-    return str(record["seller"] if "seller" in record else record["from"])
-
-
 def benefit_shares(state: StateReader, project_id: str) -> dict[str, Any]:
-    """What the project's units earned: the sum of the proceeds entries of ``project_id``
-    over every matched trade and priced transfer. Only **primary** sales (by the project
-    owner) are project income and count in ``gross``/``owner``/``farmers``/``government``;
-    resold tonnes are counted apart (``resale_quantity``, ``resale_gross``) and never in
-    the farmers' or the government's income. Reads every trade and transfer record."""
-    fen = {"farmers": 0, "government": 0, "gross": 0, "owner": 0, "resale_gross": 0}
-    qty = {"primary_quantity": 0, "resale_quantity": 0}
-    for prefix in (TRADE_PREFIX, TRANSFER_PREFIX):
-        for _key, sale_record in _scan(state, prefix):
-            for entry in sale_record.get("proceeds") or ():
-                if entry["project_id"] != project_id:
-                    continue
-                # records written before the primary/resale distinction: primary when the
-                # seller is the project's owner
-                sale = entry.get("sale") or (
-                    "primary" if _sale_seller(sale_record) == entry["owner_org"] else "resale")
-                if sale == "primary":
-                    qty["primary_quantity"] += entry["quantity"]
-                    for part in ("farmers", "government", "gross", "owner"):
-                        fen[part] += _fen(entry[part])
-                else:
-                    qty["resale_quantity"] += entry["quantity"]
-                    fen["resale_gross"] += _fen(entry["gross"])
-    return {**{k: fen_string(v) for k, v in fen.items()}, **qty}
+    """What the project's units earned, from the ``income/<project_id>`` record every sale
+    updates (one read): only **primary** sales (by the project owner) are project income
+    and count in ``gross``/``owner``/``farmers``/``government``; resold tonnes are counted
+    apart (``resale_quantity``, ``resale_gross``) and never in the farmers' or the
+    government's income. Amounts in RMB with two places."""
+    income = _get(state, INCOME_PREFIX + project_id) or {}
+    money = ("farmers", "government", "gross", "owner", "resale_gross")
+    return {
+        **{k: fen_string(int(income.get(k, 0))) for k in money},
+        "primary_quantity": int(income.get("primary_quantity", 0)),
+        "resale_quantity": int(income.get("resale_quantity", 0)),
+    }
 
 
 def batches(

@@ -72,7 +72,8 @@ def _text(value: object) -> str:
 def render(status: Mapping[str, Any], dashboard: Mapping[str, Any] | None, now_s: float) -> str:
     """The one-screen text of a node's ``/v1/status`` and (if it serves one) its
     explorer dashboard, at ``now_s`` (seconds since the epoch)."""
-    mempool = status.get("mempool") if isinstance(status.get("mempool"), Mapping) else {}
+    given = status.get("mempool")
+    mempool: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     peers = status.get("peers")
     lines = [
         f"node:          {_text(status.get('node'))} ({_text(status.get('version'))})",

@@ -6,11 +6,14 @@ changing nothing (``Harness.fails``)."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaincode import queries
+from ledger.encoding import decode
 from tests.support.carbon_market import Market, check_invariants, h256
 
 EXCHANGE = "exchange"
@@ -303,4 +306,22 @@ def test_only_the_owners_sales_add_to_the_farmers_income(sales: list) -> None:
     got = queries.benefit_shares(mk.h.state, "AH-0001")
     assert got["farmers"] == f"{farmers // 100}.{farmers % 100:02d}"
     assert (got["primary_quantity"], got["resale_quantity"]) == (primary, resale)
+    # the income record kept at every sale is the sum of every sale's proceeds entries
+    summed = {"primary": 0, "resale": 0, "gross": 0, "resale_gross": 0}
+    for prefix in ("trade/", "transfer/"):
+        for _key, raw in mk.h.state.iter_prefix(prefix):
+            for entry in decode(raw)["proceeds"]:
+                cents = round(Fraction(entry["gross"]) * 100)
+                if entry["sale"] == "primary":
+                    summed["primary"] += entry["quantity"]
+                    summed["gross"] += cents
+                else:
+                    summed["resale"] += entry["quantity"]
+                    summed["resale_gross"] += cents
+    stored = mk.h.state.get("income/AH-0001")
+    income = {} if stored is None else decode(stored)
+    assert (income.get("primary_quantity", 0), income.get("resale_quantity", 0)) == (
+        summed["primary"], summed["resale"])
+    assert (income.get("gross", 0), income.get("resale_gross", 0)) == (
+        summed["gross"], summed["resale_gross"])
     check_invariants(mk.h.state)

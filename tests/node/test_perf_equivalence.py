@@ -13,7 +13,8 @@ Two kinds of proof:
   field path, same reason), and the copy-on-write overlay.
 
 If a consensus rule is changed on purpose, the golden values change with it: regenerate
-them with ``python tests/test_perf_equivalence.py`` and say so in the change.
+them with ``python -m tests.node.test_perf_equivalence`` (it prints the new values) and say so
+in the change.
 """
 
 from __future__ import annotations
@@ -539,102 +540,102 @@ GOLDEN: dict[str, Any] = {
             "36127fd491fb6253bca865d070b1c735abaf9d9b4d8a225ea3392e9c36ad193a",
             "d3ee90dfd8c7ae285b99965bc228314571a3a09deb168b69aa871a2d5bcef236",
             "d3c4abd407fedd37ac45d9deca6ef9ad95da0d002ea15e1e7b9168bb73507d92",
-            "3147a2c3832a9f5fc4543bd86c66e410caa35f1f980e8a42c7f293d7a8de5410",
+            "3147a2c3832a9f5fc4543bd86c66e410caa35f1f980e8a42c7f293d7a8de5410"
         ],
         "errors": [
             [
                 "args.area",
-                "floats are not allowed; use an integer or a decimal string",
+                "floats are not allowed; use an integer or a decimal string"
             ],
             [
                 "x[1]",
-                "floats are not allowed; use an integer or a decimal string",
+                "floats are not allowed; use an integer or a decimal string"
             ],
             [
                 "x",
-                "values of type bytes are not allowed",
+                "values of type bytes are not allowed"
             ],
             [
                 "",
-                "object key 1 is not a string",
+                "object key 1 is not a string"
             ],
             [
                 "big",
-                "integer outside +/-(2^53-1)",
+                "integer outside +/-(2^53-1)"
             ],
             [
                 "small",
-                "integer outside +/-(2^53-1)",
+                "integer outside +/-(2^53-1)"
             ],
             [
                 "s",
-                "string is not in Unicode normalisation form NFC",
+                "string is not in Unicode normalisation form NFC"
             ],
             [
                 "s",
-                "string is not valid Unicode (lone surrogate)",
+                "string is not valid Unicode (lone surrogate)"
             ],
             [
                 "t",
-                "values of type tuple are not allowed",
+                "values of type tuple are not allowed"
             ],
             [
                 "set",
-                "values of type set are not allowed",
+                "values of type set are not allowed"
             ],
             [
                 "k\u0301",
-                "string is not in Unicode normalisation form NFC",
+                "string is not in Unicode normalisation form NFC"
             ],
             [
                 "\udc00",
-                "string is not valid Unicode (lone surrogate)",
+                "string is not valid Unicode (lone surrogate)"
             ],
             [
                 "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]",
-                "nesting deeper than 64 levels",
+                "nesting deeper than 64 levels"
             ],
             [
                 "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]",
-                "nesting deeper than 64 levels",
+                "nesting deeper than 64 levels"
             ],
             [
                 "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]",
-                "nesting deeper than 64 levels",
+                "nesting deeper than 64 levels"
             ],
             [
                 "a.b[1].c",
-                "integer outside +/-(2^53-1)",
+                "integer outside +/-(2^53-1)"
             ],
             [
                 "\u00e9.\u00fc",
-                "floats are not allowed; use an integer or a decimal string",
+                "floats are not allowed; use an integer or a decimal string"
             ],
             [
                 "[1].z",
-                "values of type object are not allowed",
+                "values of type object are not allowed"
             ],
             [
                 "",
-                "object key 2 is not a string",
+                "object key 2 is not a string"
             ],
             [
                 "",
-                "floats are not allowed; use an integer or a decimal string",
+                "floats are not allowed; use an integer or a decimal string"
             ],
             [
                 "",
-                "values of type bytes are not allowed",
+                "values of type bytes are not allowed"
             ],
             [
                 "",
-                "values of type EnumType are not allowed",
+                "values of type EnumType are not allowed"
             ],
             [
                 "[1]",
-                "integer outside +/-(2^53-1)",
-            ],
-        ],
+                "integer outside +/-(2^53-1)"
+            ]
+        ]
     },
     "lifecycle": [
         "d31f05c4129b9d619b5b386bb4a974c190ec185ab70783befc752632af0d4a98",
@@ -649,21 +650,21 @@ GOLDEN: dict[str, Any] = {
         "bfca14aa2e4c2666c9d207ac6874930c2e7cef77535cd59e68950392c1e3c8e5",
         "67db7a62b97a7f7eb305393da57fac9f27d2645ec510d78a4e0ef163f8c638d3",
         "d5fcf9bf298a1479c73f49a812f0271bf05162a1db896fcd4f1c3d710ab1e467",
-        "1feaca717242084fc52f6034f0477c6be33c7b67c5a96e6e88e0dbadbaee4c21",
-        "c9adfd8aa7bd54d2d70538b38ba8b0c245e7b3ad3cabfde832b02dec632c22fa",
-        "65843d0c5b6e047484a3a0415a8caa757aba7fd9a36fe0c8599a865e137591f0",
-        "fc94cb10471703082b10b8c84eb5604012b5310ed0585d05efc126d853b9bf0f",
-        "285a228aacd4f0b80947c5153450d5aa41c60e41aa2181f46578cddd2586f1a1",
-        "c237dd5db80ed3ae5d300f16c713b5dd5ca45a0aa3242f4010ec56d5c9e8a737",
-        "693b2a906cb58b1cb149b5fcab08817011d631096e4bc655e376dc71d22eb2a1",
-        "e1a1d8318c1b7f19aca54b89c75d57bf364a3833f2992dce49bea1d338c9d97e",
-        "e1933d0f1546011503bcc08911de1a65d72424ad328dabd0a64bb334fc4f78a1",
-        "dfefafcb2bfc5229ed644741cf122dadfa64f06e3926da34cc9dbb941c2708c4",
-        "bcdbcf913d65e4d8ca0f6cf2135e614e5654db6e7d86cf1f3884db44c19ae4f3",
-        "5864f6b0c13273988f5aed099c5d1511559d060fef1373aba409bf05657c5767",
-        "01ea5e00588f467572f961b4f2ff1722f9faa6dc79d3395fa63e548ee80e0675",
-        "7be14260f49bcd9e1f832fc82a0916c80dc99b6976eda366e202b8b7c76de0de",
-        "12c8a057d09d4faad61a8ed7ecbec033acb92c82716591236ab8d453a914b781",
+        "0a3c9ff22308aba66ff8fc8e69dd7a4aed67e58bd422bc6d9ef9a75d91bc3a0e",
+        "d74a0229ed49d5bb0dbf83d12e8648f024925c179defccdc9f7b647f23739d22",
+        "f8441403df0601e17887c3293812e4a787b538f5d24c60bc5c3f5492482e0254",
+        "a091bbfc61cb69e2af2314879bc1361957f2833c68cd60a64b8d940025370e78",
+        "c2ee28e709e397a439a2b9efb8944ed469d019e920e42b12482a79caa410f6a5",
+        "5d8f3790cda2326e0650298b3d21cf7825deb2d96de6181884d4888351bfa869",
+        "ce5b828493f59b4de663bd3df398d00455b2137a46ecc345c023f2ff8b1dc017",
+        "51aa81dff681c8bbd100f72e125cc2132220432d5b5f6d408568cf4b2d1207f5",
+        "cce309237ced9cc99546ba589988224fd72b4570aa56bb13a86ca693be94b9d0",
+        "c39cfd6f414bbd4f9a4010d8c0d8247fba00d3d95ccf8a9c3127188cacf27cd9",
+        "d326024054ef080eff6af5bbdca890762c9e2afe8bb5e9b92b9376167df6168b",
+        "3066567f6744f905b8d23402930c351e7b16321a72dc6d81c1da2b76434c2502",
+        "bd6cd34e6389ffd53729cabb1aadc005c25d8097599f3084bf6c9348ebeef96d",
+        "413fd1b434d19a5bf7207ca5f5bacef6465fe81c7a8f3cafdc97e65278619d23",
+        "2028bee4039f532e7b592736ae0f4bcb3c0beee8a466f66e523e67c6eb950dd3"
     ],
     "notary_blocks": [
         "d79c1909d45f1af31b116b348fc3f0eea237c38ad49996d95211a09be60b30df",
@@ -675,21 +676,21 @@ GOLDEN: dict[str, Any] = {
         "68a903c1634d31dcc8d713ff115bddf192cc4dbec609dfdf9166b9502591eef7",
         "e35ce03a310d5a3bc49b77fa4bca261dff40e890047d2c95b6f286505c948f2b",
         "d9b4632b36ae7b995de0f83892166eb75769597cc053b5120452da8470fa651e",
-        "9a7a8a2dc64954476155a777e1e1fe4955866a1745bd8491df32db9d95105507",
+        "9a7a8a2dc64954476155a777e1e1fe4955866a1745bd8491df32db9d95105507"
     ],
     "node": {
         "hashes": [
             "643e748ef29f8a314476e1fe4738c536e4a8d27e8fcc7955de2b2d7a23fec98d",
             "6e47f375a354096ba599b50d15ee34a8e8c940072d6fdd709df8e85cf3acf5a3",
-            "8f267a346ee918736d402ea9967ad6bfa8f912b43cf34b4909f4314d4ec8b185",
+            "8f267a346ee918736d402ea9967ad6bfa8f912b43cf34b4909f4314d4ec8b185"
         ],
         "stored": [
             "a5e063cc61348da6f00dad56ecf845fca283c53c8bc9339c8943ec9bba7823a1",
             "9a72686eb70fd5d2c55040fa0595b95259ce267988998cbe2a883f0c21326051",
-            "b719788d27fd178ed4e7761e9a38431f2ce6ec0867b3d17e2ac63a5ab7dfd68d",
+            "b719788d27fd178ed4e7761e9a38431f2ce6ec0867b3d17e2ac63a5ab7dfd68d"
         ],
-        "state_root": "8f73ed5c3ca6d75ffac2c066c0eb9fb9276fceb877886c10c0603d57724a416b",
-    },
+        "state_root": "8f73ed5c3ca6d75ffac2c066c0eb9fb9276fceb877886c10c0603d57724a416b"
+    }
 }
 
 
