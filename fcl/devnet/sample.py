@@ -1,10 +1,11 @@
 """The development network's sample: one afforestation project in Xiuning County (休宁县,
 Huangshan, Anhui) driven through its whole lifecycle with signed transactions.
 
-Who takes part: the genesis regulator; the exchange and two verification bodies -- the
+Who takes part: the genesis regulator; the exchange and three verification bodies -- the
 genesis organisations that operate the validators when the keystore holds their admin keys
 (a ``fcl testnet`` genesis: ``exchange``, ``verifier-1``, ``verifier-2``), else enrolled by
-the sample (``ahcee``, ``ecfv``, ``wjcert``); and, always enrolled by the regulator:
+the sample (``ahcee``, ``ecfv``, ``wjcert``, ``hlcert``); and, always enrolled by the
+regulator:
 
 * ``xiuning-farm``    休宁县国有林场, the project owner (admin + a forester's member key)
 * ``longtian-coop``   龙田乡林业专业合作社, a village cooperative (owner role)
@@ -19,7 +20,10 @@ are their geodesic areas rounded to 0.01 ha. Two monitoring periods (2016-04-05 
 2020-12-31 and 2021-01-01 .. 2023-12-31) are reported, verified and issued; then a listing
 and a matched trade, off-exchange transfers to the fund and the cooperative, a compliance
 obligation with a retirement under the 5 % cap, a voluntary retirement and the subsidy of
-both batches.
+both batches. Then stock accounting: a regulator's loss event (fire on XN-SF-03), a 2024
+report whose verified stock falls (its reversal cancels units from the buffer pool), a
+2025 report that regrows below the high-water marks and earns nothing (not issued), and a
+2026 report above the old peaks, issued as a third batch (:data:`PERIODS`).
 
 :func:`run_sample` is safe to run again: every transaction has a deterministic nonce, so
 a step that was already submitted is the *same* transaction (``duplicate_tx`` at the node,
@@ -60,6 +64,9 @@ from wallet.keystore import Keystore
 
 __all__ = [
     "COUNTY_CODE",
+    "LOSS_ESTIMATE",
+    "LOSS_PLOT",
+    "PERIODS",
     "ORGS",
     "PLOTS",
     "PROJECT_ID",
@@ -141,7 +148,7 @@ def _genesis_orgs(genesis: Genesis) -> list[Mapping[str, Any]]:
 
 def resolve_parties(genesis: Genesis, key_names: Mapping[str, str]) -> dict[str, Party]:
     """Map every slot (``regulator``, ``owner``, ``coop``, ``verifier_a``, ``verifier_b``,
-    ``exchange``, ``cement``, ``fund``) to its party. ``key_names`` maps public keys to the
+    ``verifier_c``, ``exchange``, ``cement``, ``fund``) to its party. ``key_names`` maps public keys to the
     names of the keystore's keys. The regulator, the exchange and the verification bodies
     are the genesis' organisations when the keystore holds one of their admin keys (a
     ``fcl testnet`` genesis has them: they operate the validators); the others are
