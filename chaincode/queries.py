@@ -340,7 +340,12 @@ def totals(state: StateReader) -> dict[str, int]:
 # -- buffer pool and retirements ------------------------------------------------------------
 def buffer_pool(state: StateReader, *, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
     """The buffer pool: units held per project, units cancelled by loss events, and the
-    most recent ``limit`` loss events (by height, newest first)."""
+    most recent ``limit`` loss events (by height, newest first).
+
+    ``charges`` splits what was charged to each project by kind: ``reversal_quantity``,
+    ``reversal_cancelled``, ``reversal_shortfall`` (over its reports' reversals) and
+    ``loss_quantity``, ``loss_cancelled``, ``loss_shortfall`` (over its loss events);
+    ``cancelled`` is taken from the pool, ``shortfall`` became compensation obligation."""
     limit = _limit(limit)
     projects: dict[str, dict[str, int]] = {}
     total = {"cancelled": 0, "frozen": 0, "held": 0}
@@ -355,7 +360,16 @@ def buffer_pool(state: StateReader, *, limit: int = DEFAULT_LIMIT) -> dict[str, 
                        key=lambda r: (-r["height"], r["id"]))
     accounts = {k[len(POOLACCT_PREFIX):]: v for k, v in _scan(state, POOLACCT_PREFIX)}
     obligations = {k[len(COMPENSATION_PREFIX):]: v for k, v in _scan(state, COMPENSATION_PREFIX)}
-    return {"account": BUFFER_ACCOUNT, "accounts": accounts, "compensation": obligations,
+    charges: dict[str, dict[str, int]] = {}
+    for kind, records in (("loss", losses), ("reversal", reversals)):
+        for r in records:
+            c = charges.setdefault(r["project_id"], {
+                f"{k}_{f}": 0 for k in ("loss", "reversal")
+                for f in ("cancelled", "quantity", "shortfall")})
+            for f in ("cancelled", "quantity", "shortfall"):
+                c[f"{kind}_{f}"] += r[f]
+    return {"account": BUFFER_ACCOUNT, "accounts": accounts,
+            "charges": {k: charges[k] for k in sorted(charges)}, "compensation": obligations,
             "losses": losses[:limit], "projects": projects, "reversals": reversals[:limit],
             "totals": total}
 
@@ -395,20 +409,39 @@ def plot_stock(state: StateReader, plot_id: str) -> dict[str, Any]:
     }
 
 
-def project_stocks(state: StateReader, project_id: str) -> dict[str, Any]:
-    """Every plot's stock account and history (:func:`plot_stock`), the project's
-    reversals (newest first), its pool account and its compensation obligation."""
+def project_stocks(
+    state: StateReader,
+    project_id: str,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    after: str | None = None,
+) -> dict[str, Any]:
+    """A page of the project's plots (in the project's plot order: ``after`` is the last
+    plot id of the previous page, ``next`` the last of this one when more remain), each
+    with its stock account and history (:func:`plot_stock`); the project's most recent
+    ``limit`` reversals (newest first), its pool account and its compensation
+    obligation."""
+    limit = _limit(limit)
     record = _get(state, project_key(project_id))
     if record is None:
         raise LedgerError("not_found", f"no project {project_id!r}")
+    plot_ids: list[str] = record["plots"]
+    start = 0
+    if after is not None:
+        if after not in plot_ids:
+            raise LedgerError("invalid_query", f"after must be a plot of project {project_id}")
+        start = plot_ids.index(after) + 1
+    chosen = plot_ids[start:start + limit]
+    more = start + limit < len(plot_ids)
     reversals = [v for _k, v in _scan(state, REVERSAL_PREFIX) if v["project_id"] == project_id]
     reversals.sort(key=lambda r: (-r["height"], r["id"]))
     return {
         "compensation": compensation(state, project_id),
-        "plots": [plot_stock(state, p) for p in record["plots"]],
+        "next": chosen[-1] if more and chosen else None,
+        "plots": [plot_stock(state, p) for p in chosen],
         "pool": _get(state, POOLACCT_PREFIX + project_id),
         "project_id": project_id,
-        "reversals": reversals,
+        "reversals": reversals[:limit],
     }
 
 

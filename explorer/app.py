@@ -97,6 +97,16 @@ def _ts(value: Any) -> str:
     return "—" if text is None else text.replace("T", " ").replace("+08:00", "")
 
 
+def _micro(value: Any) -> str:
+    """Micro-tonnes (an integer, scale 1e-6 t) as decimal tonnes with all six places,
+    digits grouped: 2846363139 -> ``2,846.363139``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "—"
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(value), 10**6)
+    return f"{sign}{whole:,}.{frac:06d}"
+
+
 def _pretty(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
 
@@ -110,7 +120,7 @@ def make_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=_num, short=_short, ts=_ts, pretty=_pretty)
+    env.filters.update(num=_num, short=_short, ts=_ts, pretty=_pretty, micro=_micro)
     env.globals.update(url=url_for)
     return env
 
@@ -381,7 +391,17 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def account_json(request: Request, account: str) -> Response:
         return api(lambda: reader.account(account, parse_after(q(request, "after")), limit_of(request)))
 
-    @router.get("/v1/explorer/buffer-pool", summary="Explorer: the buffer pool and loss events")
+    @router.get("/explorer/buffer-pool", include_in_schema=False)
+    def buffer_page(request: Request) -> Response:
+        def build() -> Response:
+            d = reader.buffer_pool(limit_of(request))
+            return render(request, "buffer_pool.html", d=d,
+                          json_url="/v1/explorer/buffer-pool")
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/buffer-pool",
+                summary="Explorer: the buffer pool per project, reversals, loss events, compensation")
     def buffer_json(request: Request) -> Response:
         return api(lambda: reader.buffer_pool(limit_of(request)))
 
@@ -412,7 +432,19 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     @router.get("/v1/explorer/projects/{project_id}/stocks",
                 summary="Explorer: a project's plot stocks, high-water marks, reversals and compensation")
     def project_stocks_json(request: Request, project_id: str) -> Response:
-        return api(lambda: reader.project_stocks(project_id))
+        return api(lambda: reader.project_stocks(project_id, parse_after(q(request, "after")),
+                                                 limit_of(request)))
+
+    @router.get("/explorer/projects/{project_id}/stocks", include_in_schema=False)
+    def project_stocks_page(request: Request, project_id: str) -> Response:
+        def build() -> Response:
+            d = reader.project_stocks(project_id, parse_after(q(request, "after")),
+                                      limit_of(request))
+            return render(request, "stocks.html", d=d,
+                          json_url="/v1" + url_for("stocks", d["project_id"]),
+                          **_page_links(request, d["next"]))
+
+        return html(request, build)
 
     def _record_routes(kind: str, template: str, read: Callable[[str], dict[str, Any]]) -> None:
         plural = f"{kind}s"

@@ -30,6 +30,7 @@ from chaincode.carbon_common import (
 from chaincode.carbon_market import RETIREMENT_PREFIX
 from chaincode.framework import KEY_PREFIX, ORG_PREFIX
 from chaincode.membership import ORGKEY_PREFIX
+from chaincode.stock import reversal_key
 from chaincode.units import BUFFER_ACCOUNT, batch_counts, iter_ranges
 from chaincode.validator_state import VALIDATORS_KEY
 from explorer.inputs import ExplorerError, is_hex64, parse_id
@@ -106,6 +107,7 @@ def url_for(kind: str, ident: str | int) -> str:
         "certificate": "/explorer/certificates/{}",
         "verify": "/explorer/verify/{}",
         "trace": "/explorer/trace/{}",
+        "stocks": "/explorer/projects/{}/stocks",
     }
     return paths[kind].format(ident)
 
@@ -473,8 +475,25 @@ class Reader:
             out["buffer_pool"] = queries.buffer_pool(self.store, limit=limit)
         return out
 
+    def _dated(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` with the ``time`` and ``time_iso`` of the block at its ``height``."""
+        time_ms = self.block_time(record["height"]) if isinstance(record.get("height"), int) \
+            else None
+        return dict(record, time=time_ms, time_iso=iso_time(time_ms))
+
     def buffer_pool(self, limit: int) -> dict[str, Any]:
-        return queries.buffer_pool(self.store, limit=limit)
+        """``chaincode.queries.buffer_pool`` plus ``events``: the most recent ``limit``
+        reversals and loss events in one list (newest first, each with ``kind``
+        ``reversal`` or ``loss`` and its block's date), and ``obligations``: the
+        compensation obligations still outstanding, by project id."""
+        out = queries.buffer_pool(self.store, limit=limit)
+        events = [dict(r, kind="reversal") for r in out["reversals"]]
+        events += [dict(r, kind="loss") for r in out["losses"]]
+        events.sort(key=lambda r: (-r["height"], r["kind"], r["id"]))
+        out["events"] = [self._dated(r) for r in events[:limit]]
+        out["obligations"] = [c for _pid, c in sorted(out["compensation"].items())
+                              if c["outstanding"] > 0]
+        return out
 
     # -- projects ---------------------------------------------------------------------------
     def projects(self, after: str | None, limit: int) -> dict[str, Any]:
@@ -508,29 +527,41 @@ class Reader:
             raise ExplorerError(code, f"no {what} {ident!r}")
         return record
 
-    def project_stocks(self, project_id: str) -> dict[str, Any]:
-        """Stock accounting of a project: each plot's verified stock, high-water mark and
-        history, its reversals, pool account and compensation obligation."""
+    def project_stocks(self, project_id: str, after: str | None = None,
+                       limit: int = queries.DEFAULT_LIMIT) -> dict[str, Any]:
+        """Stock accounting of a project: a page of its plots, each with its verified
+        stock, high-water mark and history; its reversals (each with its block's date),
+        pool account and compensation obligation; ``project`` is the project record."""
         project_id = parse_id(project_id, "project id")
         try:
-            return queries.project_stocks(self.store, project_id)
+            out = queries.project_stocks(self.store, project_id, limit=limit, after=after)
         except LedgerError as exc:
             if exc.code == "not_found":
                 raise ExplorerError("unknown_project", f"no project {project_id!r}") from None
+            if exc.code == "invalid_query":
+                raise ExplorerError("bad_cursor", exc.message) from None
             raise
+        out["reversals"] = [self._dated(r) for r in out["reversals"]]
+        out["project"] = self.state(project_key(project_id))
+        return out
 
     def plot(self, plot_id: str) -> dict[str, Any]:
+        """A plot and its stock account with one history entry per verified period
+        (``chaincode.queries.plot_stock``)."""
         plot_id = parse_id(plot_id, "plot id")
-        return {"plot": self._record(plot_key(plot_id), "unknown_plot", "plot", plot_id)}
+        plot = self._record(plot_key(plot_id), "unknown_plot", "plot", plot_id)
+        return {"plot": plot, "stock": queries.plot_stock(self.store, plot_id)}
 
     def report(self, report_id: str) -> dict[str, Any]:
         report_id = parse_id(report_id, "report id")
         record = self._record(report_key(report_id), "unknown_report", "monitoring report",
                               report_id)
         att_id = record.get("verification_attestation")
+        reversal = self.state(reversal_key(report_id))
         return {
             "attestation": self.state(attestation_key(att_id)) if att_id else None,
             "report": record,
+            "reversal": None if reversal is None else self._dated(reversal),
         }
 
     def attestation(self, attestation_id: str) -> dict[str, Any]:

@@ -165,6 +165,54 @@ LABELS: dict[str, dict[str, str]] = _by_lang({
         "events cancel units from it.",
         "缓冲池持有每次签发中按非持久性风险留存的部分；损失事件从中作废相应数量。",
     ),
+    # -- stock accounting and the buffer pool per project -------------------------------
+    "stocks": ("Stock accounting", "碳储量核算"),
+    "stock_note": (
+        "Carbon stocks in t CO₂e, exact to 0.000001 t (micro-tonnes, rounded down). Only "
+        "growth above a plot's high-water mark earns credits; a fall below its last "
+        "verified stock is reversed: whole tonnes (rounded up), net of loss events already "
+        "cancelled for the plot, are cancelled from the buffer pool.",
+        "碳储量单位为吨二氧化碳当量，精确到 0.000001 吨（微吨，向下取整）。只有超过地块历史最高"
+        "储量的增长才可签发；低于上次核证储量的下降即为逆转：按整吨（向上取整）扣除已由损失事件"
+        "作废的部分后，从缓冲池作废。",
+    ),
+    "stock_s": ("Verified stock S (t CO₂e)", "核证碳储量 S（吨二氧化碳当量）"),
+    "high_water": ("High-water mark H (t CO₂e)", "历史最高储量 H（吨二氧化碳当量）"),
+    "credited": ("Credited growth (t CO₂e)", "计入签发的增长（吨二氧化碳当量）"),
+    "reversed": ("Reversed (t)", "逆转（吨）"),
+    "pending_loss": ("Loss events pending settlement (t)", "待结算损失事件（吨）"),
+    "verified_periods": ("Verified periods", "已核证监测期"),
+    "last_period_end": ("last period ended", "上一监测期截止"),
+    "stock_history": ("Stock history", "储量历史"),
+    "stock_start": ("Start S (t CO₂e)", "期初 S（吨二氧化碳当量）"),
+    "stock_end": ("End E (t CO₂e)", "期末 E（吨二氧化碳当量）"),
+    "loss_events_settled": ("Loss events settled (t)", "结算的损失事件（吨）"),
+    "fall": ("Fall (t, rounded up)", "下降（吨，向上取整）"),
+    "reversal": ("Reversal", "逆转"),
+    "reversals": ("Reversals", "逆转"),
+    "reversal_note": (
+        "The verified stock of this report's plots fell; the fall, net of loss events "
+        "already cancelled, was cancelled from the buffer pool when the report was verified.",
+        "本报告核证的地块碳储量下降；扣除已由损失事件作废的部分后，下降量在核证时从缓冲池作废。",
+    ),
+    "per_plot": ("Per plot", "按地块"),
+    "per_project": ("Per project", "按项目"),
+    "pool_account": ("Buffer pool account", "缓冲池账户"),
+    "pool_balance": ("Balance in the pool (t)", "缓冲池余额（吨）"),
+    "contributed": ("Contributed (t)", "划入缓冲池（吨）"),
+    "compensation_repaid": ("Compensation repaid (t)", "已偿还补偿（吨）"),
+    "cancelled_reversals": ("Cancelled by reversals (t)", "逆转作废（吨）"),
+    "cancelled_losses": ("Cancelled by loss events (t)", "损失事件作废（吨）"),
+    "cancelled_from": ("Of its units cancelled (t)", "其单位被作废（吨）"),
+    "cancelled_from_pool": ("Cancelled from the pool (t)", "从缓冲池作废（吨）"),
+    "charged": ("Charged to the project (t)", "计入本项目（吨）"),
+    "shortfall": ("Shortfall: compensation owed (t)", "缺口：应补偿（吨）"),
+    "compensation": ("Compensation obligation", "补偿义务"),
+    "incurred": ("Incurred (t)", "产生（吨）"),
+    "outstanding": ("Outstanding (t)", "未偿还（吨）"),
+    "open_obligations": ("Open compensation obligations", "未清偿的补偿义务"),
+    "pool_events": ("Reversals and loss events", "逆转与损失事件"),
+    "date": ("Date (UTC+8)", "日期（北京时间）"),
     "losses": ("Loss events", "损失事件"),
     "cause": ("Cause", "原因"),
     # -- projects -------------------------------------------------------------------------

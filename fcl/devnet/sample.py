@@ -1,10 +1,11 @@
 """The development network's sample: one afforestation project in Xiuning County (休宁县,
 Huangshan, Anhui) driven through its whole lifecycle with signed transactions.
 
-Who takes part: the genesis regulator; the exchange and two verification bodies -- the
+Who takes part: the genesis regulator; the exchange and three verification bodies -- the
 genesis organisations that operate the validators when the keystore holds their admin keys
 (a ``fcl testnet`` genesis: ``exchange``, ``verifier-1``, ``verifier-2``), else enrolled by
-the sample (``ahcee``, ``ecfv``, ``wjcert``); and, always enrolled by the regulator:
+the sample (``ahcee``, ``ecfv``, ``wjcert``, ``hlcert``); and, always enrolled by the
+regulator:
 
 * ``xiuning-farm``    休宁县国有林场, the project owner (admin + a forester's member key)
 * ``longtian-coop``   龙田乡林业专业合作社, a village cooperative (owner role)
@@ -19,7 +20,10 @@ are their geodesic areas rounded to 0.01 ha. Two monitoring periods (2016-04-05 
 2020-12-31 and 2021-01-01 .. 2023-12-31) are reported, verified and issued; then a listing
 and a matched trade, off-exchange transfers to the fund and the cooperative, a compliance
 obligation with a retirement under the 5 % cap, a voluntary retirement and the subsidy of
-both batches.
+both batches. Then stock accounting: a regulator's loss event (fire on XN-SF-03), a 2024
+report whose verified stock falls (its reversal cancels units from the buffer pool), a
+2025 report that regrows below the high-water marks and earns nothing (not issued), and a
+2026 report above the old peaks, issued as a third batch (:data:`PERIODS`).
 
 :func:`run_sample` is safe to run again: every transaction has a deterministic nonce, so
 a step that was already submitted is the *same* transaction (``duplicate_tx`` at the node,
@@ -60,6 +64,9 @@ from wallet.keystore import Keystore
 
 __all__ = [
     "COUNTY_CODE",
+    "LOSS_ESTIMATE",
+    "LOSS_PLOT",
+    "PERIODS",
     "ORGS",
     "PLOTS",
     "PROJECT_ID",
@@ -111,6 +118,8 @@ ORGS: tuple[OrgSpec, ...] = (
             ("verifier",), accreditation="CNCA-V-0107", from_genesis=True),
     OrgSpec("verifier_b", "wjcert", "皖江认证有限公司 Wanjiang Certification Co. (sample)",
             ("verifier",), accreditation="CNCA-V-0212", from_genesis=True),
+    OrgSpec("verifier_c", "hlcert", "徽林认证有限公司 Huilin Certification Co. (sample)",
+            ("verifier",), accreditation="CNCA-V-0356", from_genesis=True),
     OrgSpec("exchange", "ahcee", "安徽环境能源交易中心 Anhui Environment & Energy Exchange (sample)",
             ("exchange",), ("matching",), from_genesis=True),
     OrgSpec("cement", "wanjiang-cement", "皖江水泥股份有限公司 Wanjiang Cement Co. (sample)",
@@ -139,7 +148,7 @@ def _genesis_orgs(genesis: Genesis) -> list[Mapping[str, Any]]:
 
 def resolve_parties(genesis: Genesis, key_names: Mapping[str, str]) -> dict[str, Party]:
     """Map every slot (``regulator``, ``owner``, ``coop``, ``verifier_a``, ``verifier_b``,
-    ``exchange``, ``cement``, ``fund``) to its party. ``key_names`` maps public keys to the
+    ``verifier_c``, ``exchange``, ``cement``, ``fund``) to its party. ``key_names`` maps public keys to the
     names of the keystore's keys. The regulator, the exchange and the verification bodies
     are the genesis' organisations when the keystore holds one of their admin keys (a
     ``fcl testnet`` genesis has them: they operate the validators); the others are
@@ -208,8 +217,8 @@ def sample_key_names(parties: Mapping[str, Party]) -> list[str]:
 @dataclass(frozen=True)
 class PlotSpec:
     """A forest plot: boundary in WGS 84 degrees (decimal strings, open ring), species,
-    township, tenure certificate, and stand volume (m3) at the start of the project, the
-    end of monitoring period 1 and the end of period 2."""
+    township, tenure certificate, and stand volume (m3) at the start of the project and at
+    the end of each monitoring period 1..5 (:data:`PERIODS`)."""
 
     plot_id: str
     township: str
@@ -217,7 +226,7 @@ class PlotSpec:
     ring: tuple[tuple[str, str], ...]
     tenure_no: str
     planting_date: str
-    volumes: tuple[str, str, str]
+    volumes: tuple[str, str, str, str, str, str]
 
 
 PLOTS: tuple[PlotSpec, ...] = (
@@ -225,27 +234,27 @@ PLOTS: tuple[PlotSpec, ...] = (
         ("118.120722", "29.710253"), ("118.120111", "29.713549"), ("118.118468", "29.712893"),
         ("118.115668", "29.712310"), ("118.115557", "29.710280"), ("118.115818", "29.708347"),
         ("118.117589", "29.707539"), ("118.120386", "29.707512")),
-        "皖(2016)休宁县不动产权第0003417号", "2016-03-14", ("0", "861.4", "2093.6")),
+        "皖(2016)休宁县不动产权第0003417号", "2016-03-14", ("0", "861.4", "2093.6", "1985.2", "2071.9", "2388.4")),
     PlotSpec("XN-SF-02", "海阳镇 Haiyang", "chinese_fir", (
         ("118.129276", "29.714454"), ("118.128282", "29.716399"), ("118.125480", "29.717220"),
         ("118.124119", "29.716042"), ("118.123937", "29.713883"), ("118.126230", "29.712740"),
         ("118.128163", "29.712707")),
-        "皖(2016)休宁县不动产权第0003418号", "2016-03-16", ("0", "598.7", "1466.2")),
+        "皖(2016)休宁县不动产权第0003418号", "2016-03-16", ("0", "598.7", "1466.2", "1402.7", "1455.0", "1688.3")),
     PlotSpec("XN-SF-03", "海阳镇 Haiyang", "chinese_fir", (
         ("118.123065", "29.719316"), ("118.122335", "29.720128"), ("118.121278", "29.720346"),
         ("118.120012", "29.720299"), ("118.118939", "29.719164"), ("118.118864", "29.718260"),
         ("118.119819", "29.717054"), ("118.120828", "29.717255"), ("118.122326", "29.718014")),
-        "皖(2016)休宁县不动产权第0003421号", "2016-03-19", ("0", "336.9", "808.5")),
+        "皖(2016)休宁县不动产权第0003421号", "2016-03-19", ("0", "336.9", "808.5", "392.6", "455.1", "612.0")),
     PlotSpec("XN-MP-01", "商山镇 Shangshan", "masson_pine", (
         ("118.137240", "29.723995"), ("118.136792", "29.725960"), ("118.134689", "29.726364"),
         ("118.132678", "29.724887"), ("118.131677", "29.723880"), ("118.132366", "29.721848"),
         ("118.134309", "29.721844"), ("118.136894", "29.721632")),
-        "休林证字(2015)第341022-0582号", "2016-04-02", ("0", "446.2", "1109.8")),
+        "休林证字(2015)第341022-0582号", "2016-04-02", ("0", "446.2", "1109.8", "1071.5", "1102.3", "1290.6")),
     PlotSpec("XN-MP-02", "商山镇 Shangshan", "masson_pine", (
         ("118.141483", "29.727364"), ("118.140786", "29.728812"), ("118.140012", "29.729652"),
         ("118.138092", "29.728638"), ("118.138676", "29.726791"), ("118.139726", "29.725729"),
         ("118.141314", "29.726546")),
-        "休林证字(2015)第341022-0583号", "2016-04-05", ("0", "184.3", "462.7")),
+        "休林证字(2015)第341022-0583号", "2016-04-05", ("0", "184.3", "462.7", "447.9", "460.2", "540.8")),
 )
 
 RISK_RATING = "medium"
@@ -267,16 +276,33 @@ class Period:
     verifier: str  # slot
     attestation_id: str
     site_visit: str
-    batch_id: str
+    batch_id: str | None  # None: the period earns nothing, so nothing is issued
     verified_share: Fraction  # of the computed issuable tonnes (rounded down)
 
 
+#: Periods 1-2 grow; in period 3 (2024) the February ice storm breaks crowns on every plot
+#: and a fire burns most of XN-SF-03 (the regulator's loss event cancels its estimate from
+#: the buffer pool at once; the verified fall beyond it is the report's reversal); period 4
+#: (2025) regrows below every plot's high-water mark and earns nothing (no issuance); in
+#: period 5 (2026-01..09) four plots grow above their old peaks and earn credits again
+#: (XN-SF-03 is still below its own). The verifications alternate between two bodies that
+#: did not validate the project (never more than two in a row by one body).
 PERIODS: tuple[Period, ...] = (
     Period("MR-XN-2020", "2016-04-05", "2020-12-31", 1, "6.5", "0.05", "verifier_b",
            "VER-WJ-2024-031", "2024-03-20", "AH-XN-0001-B2020", Fraction(1)),
-    Period("MR-XN-2023", "2021-01-01", "2023-12-31", 2, "2.1", "0.05", "verifier_a",
-           "VER-ECFV-2024-118", "2024-04-18", "AH-XN-0001-B2023", Fraction(98, 100)),
+    Period("MR-XN-2023", "2021-01-01", "2023-12-31", 2, "2.1", "0.05", "verifier_b",
+           "VER-WJ-2024-118", "2024-04-18", "AH-XN-0001-B2023", Fraction(98, 100)),
+    Period("MR-XN-2024", "2024-01-01", "2024-12-31", 3, "0.9", "0.05", "verifier_c",
+           "VER-HL-2025-012", "2025-03-12", None, Fraction(1)),
+    Period("MR-XN-2025", "2025-01-01", "2025-12-31", 4, "0.9", "0.05", "verifier_c",
+           "VER-HL-2026-007", "2026-02-10", None, Fraction(1)),
+    Period("MR-XN-2026", "2026-01-01", "2026-09-30", 5, "0.7", "0.05", "verifier_b",
+           "VER-WJ-2026-144", "2026-10-20", "AH-XN-0001-B2026", Fraction(1)),
 )
+#: The regulator's loss event between periods 2 and 3: its estimate (t CO2e) of the fire
+#: on XN-SF-03, cancelled from the buffer pool when it is recorded.
+LOSS_PLOT = "XN-SF-03"
+LOSS_ESTIMATE = 420
 
 
 def ring_to_geojson(ring: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -322,14 +348,14 @@ def issuable_for(period: Period, genesis: Genesis) -> int:
     """What the ledger will compute for ``period`` (the genesis parameters in force)."""
     params = _params(genesis)
     table = params["species_table"]
-    # the ledger's stock accounting: growth above each plot's high-water mark (the sample's
-    # stands only grow, so the mark is the previous period's end volume)
+    # the ledger's stock accounting: only growth above each plot's high-water mark (the
+    # largest stock of the earlier periods' ends) is creditable
     rows = []
     for p in PLOTS:
         species = species_params_from_table(table, p.species)
-        start = stock_micro(parse_decimal(p.volumes[period.volume_index - 1], field="v0"), species)
-        end = stock_micro(parse_decimal(p.volumes[period.volume_index], field="v1"), species)
-        rows.append(PlotStock(p.plot_id, start, start, end))
+        stocks = [stock_micro(parse_decimal(v, field="volume"), species)
+                  for v in p.volumes[:period.volume_index + 1]]
+        rows.append(PlotStock(p.plot_id, stocks[-2], max(stocks[:-1]), stocks[-1]))
     calc = calculate_stock_removals(
         rows,
         baseline=period_baseline(PDD_BASELINE, period.start, period.end),
@@ -489,6 +515,16 @@ class _Sample:
             ("compliance retirement (under the 5 % cap)", self._retire_compliance),
             ("voluntary retirement", self._retire_voluntary),
             ("subsidy accrual", self._subsidies),
+            ("loss event: fire on XN-SF-03", self._loss_event),
+            ("monitoring report 3 (2024: the stock fell)", lambda: [self._report(PERIODS[2])]),
+            ("verification of report 3 (reversal)", lambda: [self._verification(PERIODS[2])]),
+            ("monitoring report 4 (2025: regrowth below the peak)",
+             lambda: [self._report(PERIODS[3])]),
+            ("verification of report 4 (earns nothing)", lambda: [self._verification(PERIODS[3])]),
+            ("monitoring report 5 (2026-01 .. 2026-09: above the peak)",
+             lambda: [self._report(PERIODS[4])]),
+            ("verification of report 5", lambda: [self._verification(PERIODS[4])]),
+            ("issuance of vintage 2026", lambda: [self._issue(PERIODS[4])]),
         ]
 
     def _enrol_orgs(self) -> list[Tx]:
@@ -589,6 +625,8 @@ class _Sample:
             "verified_quantity": verified, "site_visit_date": period.site_visit})
 
     def _issue(self, period: Period) -> Tx:
+        if period.batch_id is None:
+            raise SampleError("sample_setup", f"period {period.report_id} issues nothing")
         return Tx(f"issue:{period.batch_id}", f"issue {period.batch_id}",
                   (self.admin("regulator"),), "carbon", "issue",
                   {"report_id": period.report_id, "batch_id": period.batch_id})
@@ -643,7 +681,15 @@ class _Sample:
     def _subsidies(self) -> list[Tx]:
         return [Tx(f"accrue_subsidy:{p.batch_id}", f"subsidy {p.batch_id}",
                    (self.admin("regulator"),), "carbon", "accrue_subsidy",
-                   {"batch_id": p.batch_id}) for p in PERIODS]
+                   {"batch_id": p.batch_id}) for p in PERIODS[:2]]
+
+    def _loss_event(self) -> list[Tx]:
+        return [Tx("loss:fire", f"loss event: {LOSS_ESTIMATE} t on {LOSS_PLOT}",
+                   (self.admin("regulator"),), "carbon", "record_loss_event", {
+            "project_id": PROJECT_ID, "plot_id": LOSS_PLOT, "quantity": LOSS_ESTIMATE,
+            "cause": "fire", "evidence_sha256": _h("forestry bureau fire report 2024-04 "
+                                                  + LOSS_PLOT),
+            "description": "2024-04 forest fire on XN-SF-03 (estimate before re-measurement)"})]
 
 
 # --------------------------------------------------------------------------- running
@@ -805,7 +851,8 @@ def run_sample(
 def _collect(result: SampleResult) -> None:
     """Copy the ids the later steps and the caller need out of the recorded returns."""
     r = result.returns
-    result.batch_ids = [p.batch_id for p in PERIODS if f"issue:{p.batch_id}" in result.tx_ids]
+    result.batch_ids = [p.batch_id for p in PERIODS
+                        if p.batch_id is not None and f"issue:{p.batch_id}" in result.tx_ids]
     result.listing_id = r.get("create_listing", {}).get("listing_id", result.listing_id)
     result.trade_id = r.get("match_trade", {}).get("trade_id", result.trade_id)
     result.compliance_retirement_id = r.get("retire_compliance", {}).get(

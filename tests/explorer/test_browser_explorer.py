@@ -143,7 +143,7 @@ def issued_total(marker: dict[str, Any]) -> int:
 def test_dashboard(browser: Any, net: Net) -> None:
     browser.get(net.page("/explorer/"))
     assert number(one(browser, "#height").text) >= net.marker["final_height"]
-    assert number(one(browser, "[data-total=issued]").text) == issued_total(net.marker) == 6486
+    assert number(one(browser, "[data-total=issued]").text) == issued_total(net.marker) == 6486 + 855
     assert number(one(browser, "[data-total=retired]").text) == 1250
     assert number(one(browser, "[data-total=projects]").text) == 1
     rows = css(browser, "#validators tr")[1:]
@@ -161,12 +161,25 @@ def test_project_page_shows_the_plots_on_a_map(browser: Any, net: Net) -> None:
         assert len(poly.get_attribute("points").split()) >= 7  # irregular, 7-9 vertices
         assert poly.size["width"] > 5 and poly.size["height"] > 5  # drawn, not collapsed
     assert len(css(browser, "#plots tr")) == 1 + len(PLOTS)
-    assert len(css(browser, "#batches tr")) == 3  # header + two vintages
+    assert len(css(browser, "#batches tr")) == 4  # header + three vintages
     # a polygon links to its plot's page
     target = next(p for p in polygons if p.get_attribute("data-plot") == "XN-SF-01")
     target.click()  # a real mouse click on the polygon, inside its SVG <a>
     wait_for(browser, lambda d: d.current_url.endswith("/explorer/plots/XN-SF-01"))
     assert "341022" in browser.page_source
+
+
+def test_stock_pages_show_the_reversal(browser: Any, net: Net) -> None:
+    browser.get(net.page(f"/explorer/projects/{PROJECT_ID}"))
+    one(browser, "#stocks-link a").click()
+    wait_for(browser, lambda d: d.current_url.endswith(f"/explorer/projects/{PROJECT_ID}/stocks"))
+    assert len(css(browser, "#plot-stocks tr")) == 1 + len(PLOTS)
+    assert len(css(browser, "#history-XN-SF-03 tr.fall")) == 1  # the 2024 fall
+    [reversal] = css(browser, "#reversals tr")[1:]
+    assert "MR-XN-2024" in reversal.text and "342" in reversal.text
+    browser.get(net.page("/explorer/buffer-pool"))
+    kinds = [r.get_attribute("class") for r in css(browser, "#pool-events tr")[1:]]
+    assert kinds == ["event-reversal", "event-loss"]
 
 
 def test_serial_trace_from_plots_to_retirement(browser: Any, net: Net) -> None:

@@ -237,7 +237,11 @@ def test_buffer_pool_account_shows_losses(client, sc: Scenario) -> None:
     assert sc.ids["loss_tx"][:10] in losses and "fire" in losses
     pool = client.get("/v1/explorer/buffer-pool").json()
     assert pool["totals"]["cancelled"] == 2
+    # the query's figures, plus the page's merged event list and open obligations
+    extra = {k: pool.pop(k) for k in ("events", "obligations")}
     assert pool == queries.buffer_pool(sc.store, limit=25)
+    assert [(e["kind"], e["id"]) for e in extra["events"]] == [("loss", sc.ids["loss_tx"])]
+    assert extra["events"][0]["time_iso"].endswith("+08:00") and extra["obligations"] == []
 
 
 # -- projects, plots, reports, attestations, batches -----------------------------------------

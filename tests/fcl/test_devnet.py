@@ -64,9 +64,10 @@ TESTNET_ORGS = {"regulator": (["regulator"], None), "exchange": (["exchange"], N
 # --------------------------------------------------------------------------- fixtures
 
 
-#: 2025-01-01 00:00 UTC: the sample's monitoring periods, site visits and issuances are
-#: business dates the ledger checks against block time, so its blocks come after them.
-SAMPLE_BLOCK_TIME_MS = 1_735_689_600_000
+#: 2026-11-01 00:00 UTC: the sample's monitoring periods, site visits and issuances are
+#: business dates the ledger checks against block time, so its blocks come after them
+#: (the last period ends 2026-09-30, its site visit is 2026-10-20).
+SAMPLE_BLOCK_TIME_MS = 1_793_491_200_000
 
 
 def regulator_only_harness(params: dict | None = None) -> Harness:
@@ -123,7 +124,7 @@ def test_plots_are_valid_disjoint_and_declared_consistently() -> None:
 
 def test_parties_come_from_the_genesis_when_their_keys_are_held(tmp_path: Path) -> None:
     roles = [r for org in ORGS for r in org.roles]
-    assert roles.count("verifier") == 2 and roles.count("buyer") == 2
+    assert roles.count("verifier") == 3 and roles.count("buyer") == 2
     assert {"owner", "exchange"} <= set(roles)
     assert all((o.accreditation is not None) == ("verifier" in o.roles) for o in ORGS)
 
@@ -133,18 +134,19 @@ def test_parties_come_from_the_genesis_when_their_keys_are_held(tmp_path: Path) 
     assert parties["regulator"].org_id == "regulator" and parties["regulator"].enrol is None
     assert {s: p.org_id for s, p in parties.items() if p.enrol is not None} == {
         "owner": "xiuning-farm", "coop": "longtian-coop", "verifier_a": "ecfv",
-        "verifier_b": "wjcert", "exchange": "ahcee", "cement": "wanjiang-cement",
+        "verifier_b": "wjcert", "verifier_c": "hlcert", "exchange": "ahcee", "cement": "wanjiang-cement",
         "fund": "huangshan-fund"}
     names = sample_key_names(parties)
-    assert len(names) == len(set(names)) == 11 and names[0] == "regulator"
+    assert len(names) == len(set(names)) == 12 and names[0] == "regulator"
 
     # a testnet genesis: its exchange and verification bodies take part
     t = Harness(orgs=TESTNET_ORGS)
     t.time = SAMPLE_BLOCK_TIME_MS
     ks = keystore_with_regulator(tmp_path / "b", t, tuple(TESTNET_ORGS))
     parties = resolve_parties(t.genesis, key_map(ks))
-    assert [parties[s].org_id for s in ("exchange", "verifier_a", "verifier_b")] == [
-        "exchange", "verifier-1", "verifier-2"]
+    assert [parties[s].org_id for s in ("exchange", "verifier_a", "verifier_b", "verifier_c")] == [
+        "exchange", "verifier-1", "verifier-2", "hlcert"]
+    assert parties["verifier_c"].enrol is not None  # a testnet genesis has two verifiers
     assert parties["exchange"].members == {"matching": "exchange-matching"}
     assert parties["exchange"].enrol is None and parties["owner"].enrol is not None
     # ... but not when the keystore does not hold their keys
@@ -156,7 +158,8 @@ def test_parties_come_from_the_genesis_when_their_keys_are_held(tmp_path: Path) 
 
 def test_claims_follow_the_genesis_species_table() -> None:
     genesis = regulator_only_harness().genesis
-    assert [issuable_for(p, genesis) for p in PERIODS] == [2671, 3893]
+    # growth, growth, the fall (nothing), regrowth below the peak (nothing), above the peak
+    assert [issuable_for(p, genesis) for p in PERIODS] == [2671, 3893, 0, 0, 855]
     # a genesis with other parameters gives other claims (they are not constants)
     table = json.loads(json.dumps(DEFAULT_PARAMS["species_table"]))
     table["chinese_fir"]["cf"] = "0.47"
@@ -174,16 +177,17 @@ def test_sample_runs_the_whole_lifecycle_through_the_chaincode(tmp_path: Path) -
     result = run(h, node, keystore_with_regulator(tmp_path, h), tmp_path / "sample.json", lines)
 
     assert result.complete and result.project_id == PROJECT_ID
-    assert result.batch_ids == ["AH-XN-0001-B2020", "AH-XN-0001-B2023"]
-    assert any("[19/19] subsidy accrual: 2 tx ok" in line for line in lines)
+    assert result.batch_ids == ["AH-XN-0001-B2020", "AH-XN-0001-B2023", "AH-XN-0001-B2026"]
+    assert any("[19/27] subsidy accrual: 2 tx ok" in line for line in lines)
+    assert any("[27/27] issuance of vintage 2026: 1 tx ok" in line for line in lines)
     # every committed transaction of the sample succeeded, one stage per block
-    assert len(node.submitted) == len(result.tx_ids) == 33
+    assert len(node.submitted) == len(result.tx_ids) == 42
     assert all(rec["result"]["code"] == "ok" for rec in node.committed.values())
-    assert h.height == 19 == result.final_height
+    assert h.height == 27 == result.final_height
     check_invariants(h.state)
 
     totals = queries.totals(h.state)
-    assert totals["issued"] == 2671 + 3815 and totals["retired"] == 1250
+    assert totals["issued"] == 2671 + 3815 + 855 and totals["retired"] == 1250
     assert totals["issued"] == sum(totals[k] for k in
                                    ("held", "listed", "retired", "cancelled", "buffer"))
     rets = queries.retirements(h.state)["retirements"]
@@ -222,9 +226,12 @@ def test_sample_on_a_testnet_genesis_uses_its_operators(tmp_path: Path) -> None:
     result = run(h, node, ks, None)
     assert result.complete
     enrolled = sorted(k.split(":", 1)[1] for k in result.tx_ids if k.startswith("enrol_org:"))
-    assert enrolled == ["huangshan-fund", "longtian-coop", "wanjiang-cement", "xiuning-farm"]
+    assert enrolled == ["hlcert", "huangshan-fund", "longtian-coop", "wanjiang-cement",
+                        "xiuning-farm"]
     assert h.get("attestation/VAL-2023-077")["verifier_org"] == "verifier-1"
-    assert h.get("attestation/VER-WJ-2024-031")["verifier_org"] == "verifier-2"
+    # the validating body verifies none of the periods; no body verifies three in a row
+    verifiers = [h.get(f"attestation/{p.attestation_id}")["verifier_org"] for p in PERIODS]
+    assert verifiers == ["verifier-2", "verifier-2", "hlcert", "hlcert", "verifier-2"]
     trade = h.get(f"trade/{result.trade_id}")
     assert trade["exchange"] == "exchange" and trade["buyer"] == "wanjiang-cement"
     matcher = node.committed[result.trade_id]["tx"]["payload"]["signers"]
@@ -375,7 +382,7 @@ def test_devnet_once_certificates_and_resume(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stdout + first.stderr
     out = first.stdout
     assert "explorer:" in out and f"http://127.0.0.1:{port}" in out
-    assert "[19/19] subsidy accrual" in out
+    assert "[19/27] subsidy accrual" in out and "[27/27] issuance of vintage 2026" in out
 
     # files in DIR
     assert stat.S_IMODE(os.stat(data / "passphrase").st_mode) == 0o600
