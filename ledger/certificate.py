@@ -12,7 +12,8 @@ field and the verification algorithm step by step.
 
 ``verify_certificate`` never raises on malformed input: it returns a
 :class:`CertificateVerdict` listing every check (``passed``, ``skipped``, ``detail``, and
-``code`` when a header or commit breaks the next-block rule of ``ledger.next_block``) and,
+``code`` when a header or commit breaks the next-block rule of ``ledger.next_block``, or
+for the failures of :data:`CHECK_CODES` and the link rules' codes) and,
 when every check passed, the summary the linking rules built only from verified data.
 
 This module is generic: what the entries' roles are and how the provenance must link to
@@ -199,7 +200,9 @@ def _tx_id_of(tx_json: Mapping[str, Any]) -> str:
 class Check:
     """One verification step: ``passed``; ``skipped`` when an earlier check it depends on
     failed (then ``passed`` is False too); ``detail`` says what was found; ``code`` is the
-    ``ledger.next_block`` code when a header or commit breaks the next-block rule."""
+    ``ledger.next_block`` code when a header or commit breaks the next-block rule, one of
+    :data:`CHECK_CODES` or a link rule's code (``LINK_CODES`` of the carbon rules), else
+    None (docs/certificates.md §6)."""
 
     name: str
     passed: bool
