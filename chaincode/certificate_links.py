@@ -26,6 +26,7 @@ __all__ = [
     "CARBON_LINKS",
     "CONTRACT",
     "CUSTODY_ROLES",
+    "LINK_CODES",
     "ROLE_METHODS",
     "SUBJECT_ROLE",
     "CarbonLinks",
@@ -60,6 +61,16 @@ ROLE_METHODS: dict[str, tuple[str, ...]] = {
 #: Roles of the steps that moved (or froze) the retired units between issuance and
 #: retirement: proven committed and successful, shown in the summary.
 CUSTODY_ROLES = ("listing", "delisting", "trade", "transfer", "freeze", "unfreeze")
+
+#: The codes the ``links`` check gives for these two rules (any other broken link has no
+#: code; its detail names the entries): docs/certificates.md §6.
+LINK_CODES: dict[str, str] = {
+    "duplicate_event": "a result carries more than one event of a type the links read"
+                       " (carbon.retired, carbon.issued, ...): exactly one is required",
+    "registration_project_mismatch": "the registration's carbon.project_registered event"
+                                     " names another project than the one it links",
+}
+
 
 def printable_serial(project_id: str, vintage: int, first: int, last: int) -> str:
     """``CCER-<project>-<vintage>-<first:09d>-<last:09d>`` (inclusive unit range): the
@@ -225,10 +236,19 @@ class _Linker:
 
     @staticmethod
     def _event(e: CertificateEntry, event_type: str) -> dict[str, Any]:
-        ev = e.event(event_type)
-        if ev is None:
+        """The one ``event_type`` event of ``e``'s result. The contract emits exactly one
+        per transaction; a result with two could say two different things (two range
+        lists, two batches), so it is refused rather than read by position."""
+        found = e.events(event_type)
+        if not found:
             raise LinkError(f"{e.label}: the result has no {event_type} event")
-        return ev
+        if len(found) > 1:
+            raise LinkError(
+                f"{e.label}: the result carries {len(found)} {event_type} events; exactly one"
+                " is required",
+                "duplicate_event",
+            )
+        return found[0]
 
     @staticmethod
     def _before(a: CertificateEntry, b: CertificateEntry) -> None:
@@ -363,6 +383,13 @@ class _Linker:
         for rep in reports:
             self._before(reg, rep)
         rev = self._event(reg, "carbon.project_registered")
+        if rev.get("project_id") != project_id:
+            raise LinkError(
+                f"{reg.label}: its carbon.project_registered event names project"
+                f" {rev.get('project_id')!r}, not {project_id!r}, the project its transaction"
+                " registers",
+                "registration_project_mismatch",
+            )
         att_id = rev.get("validation_attestation")
         val = self._one("validation", f"attestation {att_id!r}",
                         lambda e: e.args.get("attestation_id") == att_id)

@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from explorer.inputs import ExplorerError
 from explorer.multipart import MultipartError, parse_form
-from ledger.encoding import decode
+from ledger.certificate import decode_certificate
 
 __all__ = ["MAX_BODY_BYTES", "MAX_CERT_BYTES", "extract_certificate", "parse_certificate", "read_body"]
 
@@ -98,10 +98,10 @@ def parse_certificate(text: bytes) -> dict[str, Any]:
     """The certificate object from JSON bytes: ``not_json`` unless the bytes are JSON,
     ``malformed_certificate`` unless the JSON is an object."""
     try:
-        # the same strict parser as `fcl verify` (ledger.certificate.verify_certificate_bytes):
-        # duplicate keys, floats and lone surrogates are refused, so the browser and the
-        # command line never read one file two ways
-        value = decode(text)
+        # the same strict reader as `fcl verify` (ledger.certificate.decode_certificate):
+        # UTF-8 without a byte-order mark; duplicate keys, floats and lone surrogates are
+        # refused, so the browser and the command line never read one file two ways
+        value = decode_certificate(text)
     except (ValueError, RecursionError):
         raise ExplorerError(
             "not_json", "the certificate is not valid JSON (UTF-8, no duplicate keys)"

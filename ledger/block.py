@@ -184,6 +184,11 @@ class Block:
                 raise BlockError("bad_results", f"block {self.height}: result/tx order mismatch")
 
 
+#: The largest consensus round (node/consensus/messages.py reads it from here): a vote, a
+#: proposal or a commit certificate with a round outside ``0..MAX_ROUND`` is malformed.
+MAX_ROUND = 2**31 - 1
+
+
 def vote_sign_bytes(kind: str, chain_id: str, height: int, round_: int, block_hash: str) -> bytes:
     """The bytes a validator signs for a prevote or precommit. ``block_hash`` is ``""`` for
     a vote for nil."""
@@ -228,6 +233,12 @@ class CommitCertificate:
             raise BlockError("malformed_commit", "a commit has block_hash, height, round, signatures")
         if type(obj["height"]) is not int or type(obj["round"]) is not int:
             raise BlockError("malformed_commit", "commit height and round are integers")
+        if not 0 <= obj["round"] <= MAX_ROUND:
+            raise BlockError(
+                "bad_commit_round",
+                f"commit round {obj['round']} is outside 0..{MAX_ROUND}, the rounds consensus"
+                " can reach",
+            )
         if not is_hex_digest(obj["block_hash"]):
             raise BlockError("malformed_commit", "commit block_hash must be a hex SHA-256")
         sigs = obj["signatures"]

@@ -12,7 +12,8 @@ field and the verification algorithm step by step.
 
 ``verify_certificate`` never raises on malformed input: it returns a
 :class:`CertificateVerdict` listing every check (``passed``, ``skipped``, ``detail``, and
-``code`` when a header or commit breaks the next-block rule of ``ledger.next_block``) and,
+``code`` when a header or commit breaks the next-block rule of ``ledger.next_block``, or
+for the failures of :data:`CHECK_CODES` and the link rules' codes) and,
 when every check passed, the summary the linking rules built only from verified data.
 
 This module is generic: what the entries' roles are and how the provenance must link to
@@ -49,6 +50,7 @@ from ledger.validators import ValidatorSet
 __all__ = [
     "CERT_FORMAT",
     "CERT_VERSION",
+    "CHECK_CODES",
     "CHECK_NAMES",
     "MAX_CERT_BYTES",
     "CertificateEntry",
@@ -58,6 +60,7 @@ __all__ = [
     "LinkError",
     "LinkRules",
     "assemble_certificate",
+    "decode_certificate",
     "make_entry",
     "result_leaf",
     "tx_leaf",
@@ -87,6 +90,19 @@ CHECK_NAMES = (
     "results",
     "links",
 )
+
+#: The codes the verifier itself gives a failed check, with the check that gives each
+#: (besides these, ``headers``, ``commits``, ``validator_set_changes`` and ``chain_id`` carry
+#: the ``ledger.next_block`` code of the rule a header or commit breaks). docs/certificates.md
+#: §6 lists them; ``LinkRules`` may add their own (``chaincode/certificate_links.py``).
+CHECK_CODES: dict[str, str] = {
+    "not_utf8": "format",
+    "byte_order_mark": "format",
+    "provenance_order": "format",
+    "malformed_header": "format",
+    "malformed_commit": "format",
+    "bad_commit_round": "format",
+}
 
 _TOP_FIELDS = frozenset(
     {
@@ -184,7 +200,9 @@ def _tx_id_of(tx_json: Mapping[str, Any]) -> str:
 class Check:
     """One verification step: ``passed``; ``skipped`` when an earlier check it depends on
     failed (then ``passed`` is False too); ``detail`` says what was found; ``code`` is the
-    ``ledger.next_block`` code when a header or commit breaks the next-block rule."""
+    ``ledger.next_block`` code when a header or commit breaks the next-block rule, one of
+    :data:`CHECK_CODES` or a link rule's code (``LINK_CODES`` of the carbon rules), else
+    None (docs/certificates.md §6)."""
 
     name: str
     passed: bool
@@ -254,7 +272,8 @@ class CertificateVerdict(Generic[SummaryT]):
 # Verification
 # ------------------------------------------------------------------------------------------
 class _Problem(Exception):
-    """A check failed; the message says where and why (``code``: the next-block rule's)."""
+    """A check failed; the message says where and why (``code``: the next-block rule's, or
+    one of :data:`CHECK_CODES`, or a link rule's)."""
 
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
@@ -307,14 +326,18 @@ class CertificateEntry:
     def tx_id(self) -> str:
         return self.parsed.tx_id if self.parsed is not None else _tx_id_of(self.tx)
 
-    def event(self, event_type: str) -> dict[str, Any] | None:
+    def events(self, event_type: str) -> list[dict[str, Any]]:
+        """Every event of ``event_type`` in the result, in order."""
         events = self.result.get("events")
         if not isinstance(events, list):
-            return None
-        for e in events:
-            if isinstance(e, dict) and e.get("type") == event_type:
-                return e
-        return None
+            return []
+        return [e for e in events if isinstance(e, dict) and e.get("type") == event_type]
+
+    def event(self, event_type: str) -> dict[str, Any] | None:
+        """The first event of ``event_type`` (linking rules require there be only one:
+        see :meth:`events`)."""
+        found = self.events(event_type)
+        return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -416,14 +439,38 @@ def verify_certificate_bytes(
     if len(data) > MAX_CERT_BYTES:
         return _failed_format(f"a certificate is at most {MAX_CERT_BYTES} bytes")
     try:
-        cert = decode(bytes(data))
-    except (CanonicalEncodingError, ValueError, RecursionError) as exc:
-        return _failed_format(f"not a valid JSON certificate: {exc}")
+        cert = decode_certificate(bytes(data))
+    except LedgerError as exc:
+        return _failed_format(exc.message, None if exc.code == "not_json" else exc.code)
     return verify_certificate(cert, genesis=genesis, genesis_hash=genesis_hash, links=links)
 
 
-def _failed_format(detail: str) -> CertificateVerdict[Any]:
-    checks = [Check("format", False, detail)]
+def decode_certificate(data: bytes) -> Any:
+    """The JSON value of a certificate's bytes, read the one way every verifier reads them
+    (``fcl verify``, the explorer's upload): UTF-8 without a byte-order mark (RFC 8259
+    §8.1), no floats, no duplicate keys. A UTF-16 or UTF-32 text is refused even where a
+    JSON library would detect it. Raises ``LedgerError`` with code ``byte_order_mark``,
+    ``not_utf8`` or ``not_json``; the value is not checked to be a certificate."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise LedgerError("byte_order_mark", "the certificate starts with a UTF-8 byte-order"
+                          " mark; a certificate is UTF-8 JSON text without one")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data:
+        raise LedgerError("not_utf8", "the certificate is UTF-16 or UTF-32 text (it has a"
+                          " UTF-16 byte-order mark or NUL bytes); a certificate is UTF-8 JSON"
+                          " text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LedgerError("not_utf8", f"the certificate is not UTF-8 text (byte {exc.start}:"
+                          f" {exc.reason}); a certificate is UTF-8 JSON text") from None
+    try:
+        return decode(text)
+    except (CanonicalEncodingError, ValueError, RecursionError) as exc:
+        raise LedgerError("not_json", f"not a valid JSON certificate: {exc}") from None
+
+
+def _failed_format(detail: str, code: str | None = None) -> CertificateVerdict[Any]:
+    checks = [Check("format", False, detail, code=code)]
     checks += [Check(n, False, "not checked: format failed", True) for n in CHECK_NAMES[1:]]
     return CertificateVerdict(tuple(checks))
 
@@ -549,6 +596,16 @@ class _Verifier(Generic[SummaryT]):
             entry = self._entry(item, f"provenance[{i}]")
             if entry.role == subject:
                 raise _Problem(f"provenance[{i}]: role {subject!r} is for the subject only")
+            if len(s.entries) > 1 and not s.entries[-1].position < entry.position:
+                previous = s.entries[-1]
+                same = previous.position == entry.position
+                raise _Problem(
+                    f"provenance[{i}] (block {entry.height}, index {entry.index}) "
+                    + ("is at the same position as" if same else "comes before")
+                    + f" provenance[{i - 1}] (block {previous.height}, index {previous.index}):"
+                    " provenance is ordered by (height, index), each transaction once",
+                    "provenance_order",
+                )
             s.entries.append(entry)
         s.anchor = s.entries[0].height
         referenced = {e.height for e in s.entries}
@@ -655,17 +712,18 @@ class _Verifier(Generic[SummaryT]):
         try:
             return BlockHeader.from_json(obj)
         except LedgerError as exc:
-            raise _Problem(f"{where}: {exc.message}") from None
+            raise _Problem(f"{where}: {exc.message}", exc.code) from None
 
     @staticmethod
     def _parse_commit(obj: Any, where: str) -> CommitCertificate:
         try:
             commit = CommitCertificate.from_json(obj)
         except LedgerError as exc:
-            raise _Problem(f"{where}: {exc.message}") from None
+            raise _Problem(f"{where}: {exc.message}", exc.code) from None
         for key, sig in commit.signatures:
             if not isinstance(key, str) or not isinstance(sig, str):
-                raise _Problem(f"{where}: validator keys and signatures are hex strings")
+                raise _Problem(f"{where}: validator keys and signatures are hex strings",
+                               "malformed_commit")
         return commit
 
     # -- genesis -------------------------------------------------------------------------------

@@ -4,6 +4,10 @@ One verification implementation on every node: libsodium through PyNaCl
 (``crypto_sign_open`` over signature || message). It is the faster of the two candidates measured
 (``bench/bench_signatures.py``) and it rejects non-canonical signature scalars and
 small-order public keys, so every validator accepts exactly the same signatures.
+
+Those strictness rules are a consensus rule, so they are also written here
+(:func:`strictness_violation`, checked before libsodium runs) rather than left to how
+libsodium was built: docs/formats.md, "Ed25519", states them for third-party verifiers.
 """
 
 from __future__ import annotations
@@ -22,15 +26,52 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 _HEX128 = re.compile(r"^[0-9a-f]{128}\Z")
 
 __all__ = [
+    "ED25519_L",
+    "ED25519_P",
+    "SMALL_ORDER_Y",
     "PrivateKey",
     "is_hex_pubkey",
     "is_hex_signature",
     "is_hex_digest",
     "sha256",
     "sha256_hex",
+    "strictness_violation",
     "verify",
     "verify_hex",
 ]
+
+
+#: The order of the Ed25519 base point (RFC 8032 §5.1: ``L``).
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
+#: The field prime ``p = 2^255 - 19``.
+ED25519_P = 2**255 - 19
+_Y8 = 2707385501144840649318225287225658788936804267575313519463743609750303402022
+#: The y-coordinates (the 255 low bits of an encoding, sign bit ignored) that encode a
+#: point of small order -- the eight points of the torsion subgroup: the identity (y = 1),
+#: the point of order 2 (y = p - 1), the two of order 4 (y = 0) and the four of order 8
+#: (y = _Y8, p - _Y8) -- and the non-canonical aliases p and p + 1 of y = 0 and y = 1.
+#: libsodium refuses exactly these as a public key or as R.
+SMALL_ORDER_Y = frozenset({0, 1, _Y8, ED25519_P - _Y8, ED25519_P - 1, ED25519_P, ED25519_P + 1})
+_Y_MASK = (1 << 255) - 1
+
+
+def strictness_violation(public_key: bytes, signature: bytes) -> str | None:
+    """Why a (32-byte key, 64-byte signature) pair breaks the strict rules every node
+    applies on top of RFC 8032 (as libsodium does), or None: ``S`` (the signature's last
+    32 bytes, little-endian) must be below ``L``; the key must be a canonical encoding
+    (``y < p``) and neither the key nor ``R`` (the first 32 bytes) may encode a point of
+    small order (:data:`SMALL_ORDER_Y`). RFC 8032 verification then does the rest (it
+    also refuses a non-canonical ``R``: the recomputed ``R`` is compared as bytes)."""
+    if int.from_bytes(signature[32:], "little") >= ED25519_L:
+        return "non-canonical signature: S is not below the group order L"
+    key_y = int.from_bytes(public_key, "little") & _Y_MASK
+    if key_y in SMALL_ORDER_Y:
+        return "the public key is a point of small order"
+    if key_y >= ED25519_P:
+        return "the public key is not a canonical point encoding (y is not below p)"
+    if int.from_bytes(signature[:32], "little") & _Y_MASK in SMALL_ORDER_Y:
+        return "the signature's R is a point of small order"
+    return None
 
 
 def sha256(data: bytes) -> bytes:
@@ -63,6 +104,8 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
         and len(public_key) == PUBLIC_KEY_SIZE
         and len(signature) == SIGNATURE_SIZE
     ):
+        return False
+    if strictness_violation(public_key, signature) is not None:
         return False
     try:
         nacl.bindings.crypto_sign_open(signature + message, public_key)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.block import vote_sign_bytes
+from ledger.block import MAX_ROUND, vote_sign_bytes
 from ledger.crypto import PrivateKey, is_hex_digest, is_hex_pubkey, is_hex_signature, verify_hex
 from ledger.encoding import MAX_SAFE_INTEGER, CanonicalEncodingError, canonical, decode
 from ledger.errors import LedgerError
@@ -50,7 +50,6 @@ PREVOTE = "prevote"
 PRECOMMIT = "precommit"
 VOTE_KINDS = (PREVOTE, PRECOMMIT)
 NIL = ""  # the block hash of a vote for nil
-MAX_ROUND = 2**31 - 1
 
 _VOTE_KEYS = frozenset({"type", "chain_id", "height", "round", "block_hash", "validator",
                         "signature"})

@@ -381,6 +381,8 @@ def test_unrelated_entry_is_refused(world):
     block = world.chain.store.get_block(p1["height"])
     index = next(i for i, tx in enumerate(block.txs) if tx.args.get("plot_id") == "P9")
     cert["provenance"].append(make_entry("plot_registration", block, index))
+    assert_fails(world, cert, "format", "ordered by (height, index)")
+    cert["provenance"].sort(key=lambda e: (e["height"], e["index"]))
     assert_fails(world, cert, "links", "is not linked to the retirement")
 
 
@@ -392,8 +394,10 @@ def test_entry_with_the_wrong_role(world):
 
 def test_duplicated_entry(world):
     cert = world.cert(world.compliance_id)
-    cert["provenance"].append(copy.deepcopy(cert["provenance"][0]))
-    assert_fails(world, cert, "transactions", "the same transaction")
+    cert["provenance"].insert(1, copy.deepcopy(cert["provenance"][0]))
+    found = assert_fails(world, cert, "format", "provenance[1] (block", "same position as",
+                         "each transaction once")
+    assert found.code == "provenance_order"
 
 
 def _resealed_retirement(world: World, **event_changes: Any) -> dict[str, Any]:

@@ -262,6 +262,7 @@ def real_certificate(scenario: Scenario, retirement_id: str) -> dict[str, Any]:
         for step in find_range(store, rng["project_id"], rng["first"])["history"]:
             if step["action"] in _CUSTODY:
                 add(_CUSTODY[step["action"]], step["tx_id"])
+    entries.sort(key=lambda e: (e["height"], e["index"]))  # the format's order
     height, index = store.get_tx_location(retirement_id)
     retirement = make_entry("retirement", block(height), index)
     heights = sorted({height} | {e["height"] for e in entries})
