@@ -10,6 +10,8 @@ import bisect
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from sortedcontainers import SortedList
+
 from ledger.crypto import sha256, sha256_hex
 from ledger.encoding import canonical, decode
 
@@ -56,37 +58,50 @@ def last_index_at_or_before(keys: list[str], prefix: str, key: str, strict: bool
 
 
 class MemoryState:
-    """A committed state held in memory (tests, simulation)."""
+    """A committed state held in memory (tests, simulation, the auditor's replay).
+
+    The keys are kept in a ``sortedcontainers.SortedList`` (a list of sorted chunks with an
+    index of their maxima): an insert or a delete costs O(log n) searches plus moving at
+    most one chunk's entries, so replaying a chain stays linear however large the state
+    grows (a plain sorted list moves half the keys on every insert: 106 µs at 1M keys)."""
 
     def __init__(self, items: Iterable[tuple[str, bytes]] = ()) -> None:
         self._data: dict[str, bytes] = dict(items)
-        self._keys: list[str] = sorted(self._data)
+        self._keys: SortedList = SortedList(self._data)
 
     def get(self, key: str) -> bytes | None:
         return self._data.get(key)
 
+    def __len__(self) -> int:
+        return len(self._data)
+
     def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
-        keys = self._keys
-        i = bisect.bisect_left(keys, prefix if start is None or start < prefix else start)
-        while i < len(keys) and keys[i].startswith(prefix):
-            yield keys[i], self._data[keys[i]]
-            i += 1
+        first = prefix if start is None or start < prefix else start
+        for key in self._keys.irange(minimum=first):
+            if not key.startswith(prefix):
+                return
+            yield key, self._data[key]
 
     def last_at_or_before(
         self, prefix: str, key: str, *, strict: bool = False
     ) -> tuple[str, bytes] | None:
-        i = last_index_at_or_before(self._keys, prefix, key, strict)
-        return None if i < 0 else (self._keys[i], self._data[self._keys[i]])
+        check_seek(prefix, key)
+        keys = self._keys
+        i = (keys.bisect_left(key) if strict else keys.bisect_right(key)) - 1
+        if i < 0:
+            return None
+        found: str = keys[i]
+        return (found, self._data[found]) if found >= prefix else None
 
     def apply(self, writes: Iterable[tuple[str, bytes | None]]) -> None:
         for key, value in writes:
             if value is None:
                 if key in self._data:
                     del self._data[key]
-                    self._keys.pop(bisect.bisect_left(self._keys, key))
+                    self._keys.remove(key)
             else:
                 if key not in self._data:
-                    bisect.insort(self._keys, key)
+                    self._keys.add(key)
                 self._data[key] = value
 
     def items(self) -> list[tuple[str, bytes]]:
