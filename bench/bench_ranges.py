@@ -15,17 +15,16 @@ the executor runs a transaction. Pinned to one CPU core where the OS allows it; 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from bench.benchlib import best_s as best_of
-from bench.benchlib import machine, pin_one_core
+from bench.benchlib import committed_store, machine, pin_one_core
 from chaincode import units
 from chaincode.framework import BlockContext, TxContext
 from ledger.encoding import canonical
-from ledger.state import Overlay, WriteSet, genesis_state_root
+from ledger.state import Overlay
 from ledger.store import Store
 
 PROJECT = "P-BENCH"
@@ -56,17 +55,8 @@ def ranges_state(n: int) -> list[tuple[str, bytes | None]]:
     return writes
 
 
-@contextmanager
-def store_with(n: int, backend: str) -> Iterator[Store]:
-    ws = WriteSet(ranges_state(n))
-    root = ws.root_after(genesis_state_root(GENESIS))
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(tmp) if backend == "leveldb" else Store.in_memory()
-        try:
-            store.init_genesis(GENESIS, "fcl-bench", ws, root)
-            yield store
-        finally:
-            store.close()
+def store_with(n: int, backend: str) -> AbstractContextManager[Store]:
+    return committed_store(ranges_state(n), backend)
 
 
 def tx(store: Store) -> TxContext:

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import os
 import platform
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-__all__ = ["best_s", "machine", "pin_one_core"]
+from ledger.state import WriteSet, genesis_state_root
+from ledger.store import Store
+
+__all__ = ["best_s", "committed_store", "machine", "pin_one_core"]
+
+#: The genesis hash of the benchmarks' stores.
+BENCH_GENESIS = "00" * 32
 
 
 def machine() -> str:
@@ -41,3 +49,20 @@ def best_s(fn: Callable[[], object], repeat: int, inner: int = 1) -> float:
             fn()
         runs.append((time.perf_counter() - start) / inner)
     return min(runs)
+
+
+@contextmanager
+def committed_store(
+    writes: list[tuple[str, bytes | None]], backend: str = "leveldb"
+) -> Iterator[Store]:
+    """A store (LevelDB in a temporary folder, or in memory) whose genesis state is
+    ``writes``, closed and removed on exit."""
+    ws = WriteSet(writes)
+    root = ws.root_after(genesis_state_root(BENCH_GENESIS))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(tmp) if backend == "leveldb" else Store.in_memory()
+        try:
+            store.init_genesis(BENCH_GENESIS, "fcl-bench", ws, root)
+            yield store
+        finally:
+            store.close()

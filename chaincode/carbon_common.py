@@ -3,7 +3,7 @@
 State keys (docs/contracts/carbon-registry.md describes every record)::
 
     plot/<plot_id>                     a forest plot
-    plotidx/<cell>/<plot_id>           spatial index: the plot's bbox touches grid cell <cell>
+    plotqt/<cell>/q<path>/<plot_id>    spatial index (chaincode/plot_index.py)
     project/<project_id>               a project (its PDD)
     attestation/<attestation_id>       a validation or verification attestation
     report/<report_id>                 a monitoring report
@@ -27,7 +27,6 @@ __all__ = [
     "ATTESTATION_PREFIX",
     "BATCH_PREFIX",
     "PERIOD_PREFIX",
-    "PLOTIDX_PREFIX",
     "PLOT_PREFIX",
     "PROGRAMME",
     "PROJECT_PREFIX",
@@ -41,7 +40,6 @@ __all__ = [
     "parse_serial_string",
     "period_key",
     "plot_key",
-    "plotidx_key",
     "project_key",
     "report_key",
     "require_org_signer",
@@ -53,7 +51,6 @@ __all__ = [
 ]
 
 PLOT_PREFIX = "plot/"
-PLOTIDX_PREFIX = "plotidx/"
 PROJECT_PREFIX = "project/"
 ATTESTATION_PREFIX = "attestation/"
 REPORT_PREFIX = "report/"
@@ -72,11 +69,6 @@ _SERIAL_RE = re.compile(
 # -- keys ------------------------------------------------------------------------------
 def plot_key(plot_id: str) -> str:
     return PLOT_PREFIX + plot_id
-
-
-def plotidx_key(cell: str, plot_id: str) -> str:
-    """Spatial-index entry: ``cell`` is ``"<lon_cell>:<lat_cell>"`` (see carbon_registry)."""
-    return f"{PLOTIDX_PREFIX}{cell}/{plot_id}"
 
 
 def project_key(project_id: str) -> str:

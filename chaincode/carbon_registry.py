@@ -11,7 +11,7 @@ every write of the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -31,7 +31,6 @@ from chaincode.calculator import (
 )
 from chaincode.carbon_common import (
     PERIOD_PREFIX,
-    PLOTIDX_PREFIX,
     attestation_key,
     batch_key,
     block_date,
@@ -40,7 +39,6 @@ from chaincode.carbon_common import (
     load_or_fail,
     period_key,
     plot_key,
-    plotidx_key,
     project_key,
     report_key,
     require_org_signer,
@@ -58,6 +56,7 @@ from chaincode.geometry import (
     polygons_overlap,
 )
 from chaincode.membership import accreditation_in_force
+from chaincode.plot_index import candidate_plots, index_entries
 from chaincode.pool import add_pool_units, cancel_from_pool, repay_compensation
 from chaincode.schema import Arg
 from chaincode.stock import (
@@ -69,10 +68,6 @@ from chaincode.stock import (
 )
 from ledger.fixedpoint import ceil_int, floor_int, format_decimal
 
-#: Spatial-index grid: square cells of 0.01 degree (100 000 units of 1e-7 degree).
-GRID_CELL_E7 = 100_000
-#: A plot whose bounding box covers more cells than this is refused ("plot_too_large").
-MAX_GRID_CELLS = 2500
 #: Most plots in one project.
 MAX_PROJECT_PLOTS = 1000
 
@@ -107,21 +102,6 @@ def _polygon(obj: Any) -> Polygon:
         raise ChaincodeError(exc.code, exc.message) from None
 
 
-def _grid_cells(bbox: Iterable[int]) -> list[str]:
-    """Grid cells (``"<lon_cell>:<lat_cell>"``) touched by a closed bounding box."""
-    min_lon, min_lat, max_lon, max_lat = bbox
-    cx0, cx1 = min_lon // GRID_CELL_E7, max_lon // GRID_CELL_E7
-    cy0, cy1 = min_lat // GRID_CELL_E7, max_lat // GRID_CELL_E7
-    count = (cx1 - cx0 + 1) * (cy1 - cy0 + 1)
-    if count > MAX_GRID_CELLS:
-        raise ChaincodeError(
-            "plot_too_large",
-            f"the plot's bounding box covers {count} grid cells of 0.01 degree;"
-            f" at most {MAX_GRID_CELLS} are allowed (split it into several plots)",
-        )
-    return [f"{cx}:{cy}" for cx in range(cx0, cx1 + 1) for cy in range(cy0, cy1 + 1)]
-
-
 def _boxes_share_area(a: list[int], b: list[int]) -> bool:
     return max(a[0], b[0]) < min(a[2], b[2]) and max(a[1], b[1]) < min(a[3], b[3])
 
@@ -129,17 +109,16 @@ def _boxes_share_area(a: list[int], b: list[int]) -> bool:
 def _overlapping_plots(ctx: TxContext, poly: Polygon, exclude: str) -> list[dict[str, Any]]:
     """Stored plots (other than ``exclude``) whose interior overlaps ``poly``'s, in id order.
 
-    Spatial-index lookup over the grid cells of the bounding box, bounding-box prefilter,
-    then the exact polygon test.
+    Spatial-index lookup (chaincode/plot_index.py: a loose quadtree per grid cell),
+    bounding-box prefilter, then the exact polygon test.
     """
     bbox = list(poly.bbox)
-    candidates: set[str] = set()
-    for cell in _grid_cells(bbox):
-        for _key, entry in ctx.scan(f"{PLOTIDX_PREFIX}{cell}/"):
-            if entry["plot_id"] != exclude and _boxes_share_area(bbox, entry["bbox"]):
-                candidates.add(entry["plot_id"])
+    candidates = [
+        plot_id for plot_id, other_box in sorted(candidate_plots(ctx, poly.bbox).items())
+        if plot_id != exclude and _boxes_share_area(bbox, other_box)
+    ]
     out = []
-    for plot_id in sorted(candidates):
+    for plot_id in candidates:
         other = ctx.get(plot_key(plot_id))
         if other is not None and polygons_overlap(poly, _polygon(other["polygon"])):
             out.append(other)
@@ -354,8 +333,8 @@ class RegistryMethods:
             },
         }
         self._save_plot(ctx, record)
-        for cell in _grid_cells(bbox):
-            ctx.put(plotidx_key(cell, plot_id), {"bbox": bbox, "plot_id": plot_id})
+        for key, entry in index_entries(plot_id, poly.bbox):
+            ctx.put(key, entry)
         ctx.emit(
             "carbon.plot_registered",
             plot_id=plot_id,

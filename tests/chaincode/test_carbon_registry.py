@@ -164,10 +164,12 @@ def test_touching_plots_of_different_owners_do_not_overlap() -> None:
 def test_spatial_index_keys_cover_the_bounding_box_cells() -> None:
     f = Flow()
     f.ok("owner-farm", "register_plot", f.plot_args("AH-P", ANHUI_RING, "100"))
-    keys = sorted(k for k, _ in f.h.state.items() if k.startswith("plotidx/"))
-    # lon 117.2995..117.3113 -> cells 11729..11731; lat 31.8000..31.8099 -> cell 3180
-    assert keys == ["plotidx/11729:3180/AH-P", "plotidx/11730:3180/AH-P", "plotidx/11731:3180/AH-P"]
-    assert f.get("plotidx/11730:3180/AH-P") == {
+    keys = sorted(k for k, _ in f.h.state.items() if k.startswith("plotqt/"))
+    # lon 117.2995..117.3113 -> cells 11729..11731; lat 31.8000..31.8099 -> cell 3180; the
+    # box is wider than half a cell, so it is stored at the top of each cell's tree
+    assert keys == ["plotqt/11729:3180/q/AH-P", "plotqt/11730:3180/q/AH-P",
+                    "plotqt/11731:3180/q/AH-P"]
+    assert f.get("plotqt/11730:3180/q/AH-P") == {
         "bbox": [1172995000, 318000000, 1173113000, 318099000], "plot_id": "AH-P"
     }
 
@@ -178,7 +180,11 @@ def test_overlap_found_through_a_neighbouring_cell() -> None:
     # 117.4097..117.4103: straddles the lon cell boundary at 117.41
     straddle = rect(1174097000, 318005000, 6000, 6000)
     f.ok("owner-farm", "register_plot", f.plot_args("S", straddle))
-    assert f.get("plotidx/11740:3180/S") is not None and f.get("plotidx/11741:3180/S") is not None
+    # 6,000 units wide: depth 3 (side 12,500 >= 2 x 6,000); its centre is on the border,
+    # so in the west cell it is clamped to the east edge (quadrants 1, 1, 1), in the east
+    # cell to the west edge (quadrants 0, 0, 0)
+    assert f.get("plotqt/11740:3180/q111/S") is not None
+    assert f.get("plotqt/11741:3180/q000/S") is not None
     # entirely in the east cell, overlapping S's eastern half
     east = rect(1174100000, 318006000, 2500, 2500)
     f.fails("plot_overlap", "coop", "register_plot", f.plot_args("E", east))
