@@ -333,3 +333,32 @@ def test_regulator_parameters_drive_the_sampling_rule() -> None:
     assert sampling["target"] == "0.6" and sampling["t"] == "2.92" and sampling["df"] == 2
     assert F("0.1") < parse_decimal(sampling["relative_half_width"], field="r") < F("0.6")
     assert sampling["conservative"] is False and sampling["factor"] == "1"
+
+
+def test_census_of_a_single_species_stratified_plot_is_checked_per_plot() -> None:
+    """Two age classes of fir: the census form is allowed (one species) and the volume
+    ceiling applies over the whole plot."""
+    strata = [dict(STRATA[0], age_class="I"),
+              dict(STRATA[1], species="chinese_fir", age_class="II")]
+    f = flow(strata=strata)
+    area = parse_decimal(DECLARED, field="a")
+    over = format_decimal(700 * area + F(1, 1000))
+    res = f.fails("implausible_volume", "owner-farm", "submit_monitoring_report",
+                  report("R1", [{"plot_id": "P1", "species": "chinese_fir",
+                                 "volume_end": over}], 0))
+    assert res["message"].startswith("plot P1 (chinese_fir): a stand volume of 700.000")
+    ok = report("R1", [{"plot_id": "P1", "species": "chinese_fir",
+                        "volume_end": format_decimal(700 * area)}], 0)
+    f.ok("owner-farm", "submit_monitoring_report", dict(ok, claimed_issuable=claim_of(f, ok)))
+
+
+def test_growth_ceiling_set_by_the_regulator_applies_from_its_block() -> None:
+    f = Flow()
+    f.registered_project(plots=[("P1", RING)])
+    args = f.report_args("R1", "AH-0001", [("P1", "0", "300")], 0)  # 57 m3/ha a year
+    claimed = claim_of(f, args)
+    f.h.ok("regulator", "params", "set_param",
+           {"name": "species_table", "value": GROWTH_TABLE, "reason": "issue 10 ceilings"})
+    f.fails("implausible_growth", "owner-farm", "submit_monitoring_report",
+            dict(args, claimed_issuable=claimed))
+    assert f.get("paramhist/species_table/000000000000")["value"] == TABLE
