@@ -908,9 +908,8 @@ class RegistryMethods:
                     rows.append(PlotMeasurement.from_strings(
                         p, given[p]["species"], accounts[p]["volume"], given[p]["volume_end"]))
                     continue
-                assert sampling is not None
                 by_species: dict[str, tuple[Fraction, Fraction]] = {}
-                for est in sampling.strata:
+                for est in sampling.strata if sampling is not None else ():
                     if est.sample.plot_id == p:
                         v0, v1 = by_species.get(est.sample.species, (Fraction(0), Fraction(0)))
                         by_species[est.sample.species] = (
