@@ -36,6 +36,7 @@ __all__ = [
     "CO2_PER_C",
     "DEFAULT_SPECIES_TABLE",
     "MAX_MEASUREMENTS",
+    "SPECIES_CEILING_KEYS",
     "SPECIES_PARAM_KEYS",
     "STOCK_SCALE",
     "CalculationError",
@@ -62,6 +63,9 @@ MAX_MEASUREMENTS = 1000
 
 #: Keys of one species row in a parameter table, in canonical order.
 SPECIES_PARAM_KEYS: tuple[str, ...] = ("wd", "bef", "r", "cf")
+#: Optional plausibility ceilings a species row may also have (m3/ha; m3/ha/yr); read by
+#: the contract (``SpeciesCeilings``), not by the allometric calculation.
+SPECIES_CEILING_KEYS: tuple[str, ...] = ("max_growth_per_ha_year", "max_volume_per_ha")
 
 #: DOMAIN.md's default table (decimal strings). Used ONLY to seed genesis
 #: parameters; rule code reads the regulator's table from state instead.
@@ -158,9 +162,9 @@ def species_params_from_table(
 ) -> SpeciesParams:
     """Read one species' row from a parameter table of decimal strings.
 
-    A row must have exactly the keys ``wd``, ``bef``, ``r``, ``cf`` (extra or
-    misspelt keys are rejected, so a typo cannot silently fall back to
-    anything). Raises :class:`CalculationError` with code ``unknown_species`` if
+    A row must have exactly the keys ``wd``, ``bef``, ``r``, ``cf`` and optionally the
+    ceilings ``max_volume_per_ha`` and ``max_growth_per_ha_year`` (other or misspelt keys
+    are rejected, so a typo cannot silently fall back to anything). Raises :class:`CalculationError` with code ``unknown_species`` if
     the species is not in the table, ``invalid_parameter`` for a bad row.
     """
     if not isinstance(table, Mapping):
@@ -175,13 +179,13 @@ def species_params_from_table(
     if not isinstance(row, Mapping):
         raise CalculationError("invalid_parameter", f"parameters of {species!r} must be a mapping")
     keys = set(row)
-    if keys != set(SPECIES_PARAM_KEYS):
+    if not set(SPECIES_PARAM_KEYS) <= keys <= set(SPECIES_PARAM_KEYS + SPECIES_CEILING_KEYS):
         missing = sorted(set(SPECIES_PARAM_KEYS) - keys)
-        extra = sorted(str(k) for k in keys - set(SPECIES_PARAM_KEYS))
+        extra = sorted(str(k) for k in keys - set(SPECIES_PARAM_KEYS + SPECIES_CEILING_KEYS))
         raise CalculationError(
             "invalid_parameter",
-            f"parameters of {species!r} must have exactly keys wd, bef, r, cf"
-            f" (missing: {missing}, unexpected: {extra})",
+            f"parameters of {species!r} must have exactly keys wd, bef, r, cf and optionally"
+            f" {', '.join(SPECIES_CEILING_KEYS)} (missing: {missing}, unexpected: {extra})",
         )
     values = [
         _parse(row[key], code="invalid_parameter", name=f"{species}.{key}")

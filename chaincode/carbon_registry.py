@@ -17,6 +17,7 @@ from typing import Any
 
 from chaincode import units
 from chaincode.calculator import (
+    STOCK_SCALE,
     CalculationError,
     PlotMeasurement,
     PlotStock,
@@ -58,13 +59,25 @@ from chaincode.geometry import (
 from chaincode.membership import accreditation_in_force
 from chaincode.plot_index import candidate_plots, index_entries
 from chaincode.pool import add_pool_units, cancel_from_pool, repay_compensation
+from chaincode.sampling import SamplingEstimate, StratumSample, estimate_stocks, stock_per_m3
 from chaincode.schema import Arg
 from chaincode.stock import (
     load_stock,
     period_baseline,
+    period_days,
     reversal_key,
     save_stock,
     stockhist_key,
+)
+from chaincode.strata import (
+    PLOT_STRATA_ARG,
+    REPORT_STRATA_ARG,
+    check_growth,
+    check_volume,
+    parse_plot_strata,
+    plot_strata,
+    sampled_strata,
+    t_table,
 )
 from ledger.fixedpoint import ceil_int, floor_int, format_decimal
 
@@ -242,6 +255,41 @@ def _calc_error(exc: CalculationError) -> ChaincodeError:
     return ChaincodeError(exc.code, exc.message)
 
 
+def _stratum_start_volumes(
+    ctx: TxContext, plot: Mapping[str, Any], stock: Mapping[str, Any], start_volume: Fraction
+) -> dict[str, Fraction]:
+    """Each stratum's stand volume (m3) at the start of the period: the figures of the
+    plot's last verified period if it was measured by strata, else the plot's verified
+    volume shared by area (0 before the first verified period)."""
+    strata = plot_strata(plot)
+    if stock["periods"] > 0:
+        last = ctx.get(stockhist_key(plot["id"], stock["periods"])) or {}
+        recorded = {s["stratum_id"]: s["volume"] for s in last.get("strata", [])}
+        if set(recorded) == {s["stratum_id"] for s in strata}:
+            return {sid: decimal_value(v, "stratum volume") for sid, v in recorded.items()}
+    area = decimal_value(plot["declared_area_ha"], "declared_area_ha")
+    return {s["stratum_id"]: start_volume * decimal_value(s["area_ha"], "stratum area") / area
+            for s in strata}
+
+
+def _measurement_record(
+    m: Mapping[str, Any], volume_start: str, sampled_volume: Fraction | None
+) -> dict[str, Any]:
+    """A plot's measurement as the report record keeps it (a sampled plot's volume_end is
+    the estimate truncated to 6 places)."""
+    if sampled_volume is None:
+        return {"plot_id": m["plot_id"], "species": m["species"], "volume_end": m["volume_end"],
+                "volume_start": volume_start}
+    return {
+        "plot_id": m["plot_id"],
+        "species": m["species"],
+        "strata": [{"sample_plot_area_ha": s["sample_plot_area_ha"], "samples": s["samples"],
+                    "stratum_id": s["stratum_id"]} for s in m["strata"]],
+        "volume_end": format_decimal(sampled_volume),
+        "volume_start": volume_start,
+    }
+
+
 class RegistryMethods:
     """Plots, projects, attestations, reports and issuance of the "carbon" contract."""
 
@@ -266,6 +314,7 @@ class RegistryMethods:
             "non_forest_evidence": Arg(
                 "object", fields={"sha256": Arg("hex32"), "years": Arg("int", min=0, max=1000)}
             ),
+            "strata": PLOT_STRATA_ARG,
         },
     )
     def register_plot(self, ctx: TxContext, args: dict) -> dict:
@@ -281,6 +330,10 @@ class RegistryMethods:
             raise ChaincodeError(
                 "unknown_species", f"species {species!r} is not in the parameter species_table"
             )
+        strata = None
+        if args["strata"] is not None:
+            strata = parse_plot_strata(_species_table(ctx), plot_id, species,
+                                       args["declared_area_ha"], args["strata"])
         evidence = args["non_forest_evidence"]
         needed = _param_int(ctx, "non_forest_years")
         if evidence["years"] < needed:
@@ -332,6 +385,8 @@ class RegistryMethods:
                 "scan_sha256": tenure["scan_sha256"],
             },
         }
+        if strata is not None:
+            record["strata"] = strata
         self._save_plot(ctx, record)
         for key, entry in index_entries(plot_id, poly.bbox):
             ctx.put(key, entry)
@@ -595,7 +650,8 @@ class RegistryMethods:
                         "plot_id": Arg("id"),
                         "species": Arg("id"),
                         "volume_start": Arg("decimal", required=False),
-                        "volume_end": Arg("decimal"),
+                        "volume_end": Arg("decimal", required=False),
+                        "strata": REPORT_STRATA_ARG,
                     },
                 ),
             ),
@@ -663,9 +719,11 @@ class RegistryMethods:
         table = _species_table(ctx)
         species_params: dict[str, SpeciesParams] = {}
         given: dict[str, Mapping[str, Any]] = {}
+        plots: dict[str, dict[str, Any]] = {}
         for m in args["measurements"]:
             plot_id = m["plot_id"]
             plot = self._plot(ctx, plot_id)
+            plots[plot_id] = plot
             if plot_id not in members:
                 raise ChaincodeError(
                     "plot_not_in_project", f"plot {plot_id} is not in project {project['id']}"
@@ -685,6 +743,18 @@ class RegistryMethods:
                     f"period {start}..{end} starts before plot {plot_id} was planted"
                     f" ({plot['planting_date']})",
                 )
+            if (m["volume_end"] is None) == (m["strata"] is None):
+                raise ChaincodeError(
+                    "invalid_measurement",
+                    f"plot {plot_id}: give either volume_end (a census of every tree) or strata"
+                    " (sample plots per stratum), not both and not neither",
+                )
+            if m["strata"] is None and len({s["species"] for s in plot_strata(plot)}) > 1:
+                raise ChaincodeError(
+                    "strata_required",
+                    f"plot {plot_id} has strata of several species; measure it by strata, a"
+                    " single volume_end cannot say which species it is",
+                )
             given[plot_id] = m
         missing = [p for p in project["plots"] if p not in given]
         if missing:
@@ -695,17 +765,18 @@ class RegistryMethods:
             )
 
         # the ledger's own start (S), high-water mark (H) and end stock (E) per plot
-        stocks: list[PlotStock] = []
+        days = period_days(start, end)
+        accounts: dict[str, dict[str, Any]] = {}
+        census: list[tuple[str, Fraction]] = []
+        samples: list[StratumSample] = []
+        begins: dict[str, dict[str, Fraction]] = {}
         for plot_id in project["plots"]:
-            m = given[plot_id]
-            stock = load_stock(ctx, plot_id)
+            m, plot = given[plot_id], plots[plot_id]
+            stock = accounts[plot_id] = load_stock(ctx, plot_id)
             try:
-                if m["species"] not in species_params:
-                    species_params[m["species"]] = species_params_from_table(table, m["species"])
-                volume_end = PlotMeasurement.from_strings(
-                    plot_id, m["species"], "0", m["volume_end"]
-                ).volume_end
-                end_micro = stock_micro(volume_end, species_params[m["species"]])
+                for sp in sorted({s["species"] for s in plot_strata(plot)} | {m["species"]}):
+                    if sp not in species_params:
+                        species_params[sp] = species_params_from_table(table, sp)
             except CalculationError as exc:
                 raise _calc_error(exc) from None
             if stock["last_period_end"] is not None and start <= stock["last_period_end"]:
@@ -714,9 +785,10 @@ class RegistryMethods:
                     f"plot {plot_id}: period {start}..{end} does not start after its last"
                     f" verified period, which ended {stock['last_period_end']}",
                 )
+            start_volume = decimal_value(stock["volume"], "stock volume")
             if m["volume_start"] is not None:
                 stated = decimal_value(m["volume_start"], f"{plot_id}.volume_start")
-                if stated != decimal_value(stock["volume"], "stock volume"):
+                if stated != start_volume:
                     try:
                         stated_micro = stock_micro(stated, species_params[m["species"]])
                     except CalculationError as exc:
@@ -729,9 +801,56 @@ class RegistryMethods:
                         f" {micro_text(stated_micro)} t CO2e ({m['volume_start']} m3) is not"
                         " accepted",
                     )
-            stocks.append(
-                PlotStock(plot_id, stock["stock"], stock["high_water"], end_micro)
-            )
+            if m["strata"] is None:  # census: complete enumeration, no sampling error
+                try:
+                    volume_end = PlotMeasurement.from_strings(
+                        plot_id, m["species"], "0", m["volume_end"]
+                    ).volume_end
+                except CalculationError as exc:
+                    raise _calc_error(exc) from None
+                area = decimal_value(plot["declared_area_ha"], "declared_area_ha")
+                check_volume(table, plot_id, None, m["species"], volume_end / area)
+                check_growth(table, plot_id, None, m["species"],
+                             (volume_end - start_volume) / area, days)
+                census.append((plot_id, volume_end * stock_per_m3(species_params[m["species"]])))
+                continue
+            try:
+                strata = sampled_strata(plot, m["strata"], _param_int(ctx, "min_sample_plots"))
+            except CalculationError as exc:
+                raise _calc_error(exc) from None
+            begin = begins[plot_id] = _stratum_start_volumes(ctx, plot, stock, start_volume)
+            for st in strata:
+                per_ha = sum((v / st.sample_plot_area_ha for v in st.samples), Fraction(0))
+                per_ha /= len(st.samples)
+                check_volume(table, plot_id, st.stratum_id, st.species, per_ha)
+                check_growth(table, plot_id, st.stratum_id, st.species,
+                             per_ha - begin[st.stratum_id] / st.area_ha, days)
+            samples.extend(strata)
+        sampling: SamplingEstimate | None = None
+        if samples:
+            try:
+                sampling = estimate_stocks(
+                    samples, census, species_params, t_table=t_table(ctx),
+                    target=_param_decimal(ctx.param("sampling_precision_target"),
+                                          "sampling_precision_target"),
+                )
+            except CalculationError as exc:
+                raise _calc_error(exc) from None
+        stocks: list[PlotStock] = []
+        for plot_id, exact in census:
+            if sampling is None:  # = stock_micro(volume_end, species), as before sampling
+                end_micro = floor_int(exact * STOCK_SCALE)
+            else:
+                end_micro = sampling.plot_end_micro(plot_id)
+            stocks.append(PlotStock(plot_id, accounts[plot_id]["stock"],
+                                    accounts[plot_id]["high_water"], end_micro))
+        if sampling is not None:
+            for plot_id in begins:
+                stocks.append(PlotStock(plot_id, accounts[plot_id]["stock"],
+                                        accounts[plot_id]["high_water"],
+                                        sampling.plot_end_micro(plot_id)))
+        order = {p: i for i, p in enumerate(project["plots"])}
+        stocks.sort(key=lambda p: order[p.plot_id])
 
         minimum = _param_decimal(ctx.param("uncertainty_deduction"), "uncertainty_deduction")
         if params["uncertainty_deduction"] is None:
@@ -760,14 +879,24 @@ class RegistryMethods:
         except CalculationError as exc:
             raise _calc_error(exc) from None
         # every intermediate figure of the formula, per plot, from the ledger's start volume
+        rows: list[PlotMeasurement] = []
+        plot_volumes: dict[str, Fraction] = {}
         try:
+            for p in project["plots"]:
+                if given[p]["strata"] is None:
+                    rows.append(PlotMeasurement.from_strings(
+                        p, given[p]["species"], accounts[p]["volume"], given[p]["volume_end"]))
+                    continue
+                by_species: dict[str, tuple[Fraction, Fraction]] = {}
+                for est in sampling.strata if sampling is not None else ():
+                    if est.sample.plot_id == p:
+                        v0, v1 = by_species.get(est.sample.species, (Fraction(0), Fraction(0)))
+                        by_species[est.sample.species] = (
+                            v0 + begins[p][est.sample.stratum_id], v1 + est.volume)
+                rows.extend(PlotMeasurement(p, sp, v0, v1) for sp, (v0, v1) in by_species.items())
+                plot_volumes[p] = sum((v1 for _, v1 in by_species.values()), Fraction(0))
             figures = calculate_removals(
-                [
-                    PlotMeasurement.from_strings(
-                        p, given[p]["species"], load_stock(ctx, p)["volume"], given[p]["volume_end"]
-                    )
-                    for p in project["plots"]
-                ],
+                rows,
                 species_params,
                 baseline=Fraction(0),
                 leakage=Fraction(0),
@@ -822,16 +951,13 @@ class RegistryMethods:
                 "carbon_end": figures["carbon_end"],
                 "carbon_start": figures["carbon_start"],
                 "plots": figures["plots"],
+                **({} if sampling is None else {"sampling": sampling.to_dict()}),
             },
             "claimed_issuable": args["claimed_issuable"],
             "id": report_id,
             "measurements": [
-                {
-                    "plot_id": p.plot_id,
-                    "species": given[p.plot_id]["species"],
-                    "volume_end": given[p.plot_id]["volume_end"],
-                    "volume_start": load_stock(ctx, p.plot_id)["volume"],
-                }
+                _measurement_record(given[p.plot_id], accounts[p.plot_id]["volume"],
+                                    plot_volumes.get(p.plot_id))
                 for p in stocks
             ],
             "parameters": parameters,
@@ -1071,7 +1197,14 @@ class RegistryMethods:
             overestimate = max(0, pending - fall)
             volume = next(m["volume_end"] for m in report["measurements"] if m["plot_id"] == plot_id)
             n = stock["periods"] + 1
+            sampling = report["calculation"].get("sampling")
+            strata = [] if sampling is None else [
+                {k: s[k] for k in ("mean", "n", "species", "stratum_id", "total", "variance",
+                                   "volume", "volume_per_ha")}
+                for s in sampling["strata"] if s["plot_id"] == plot_id]
+            extra = {} if not strata else {"sampling_factor": sampling["factor"], "strata": strata}
             ctx.put(stockhist_key(plot_id, n), {
+                **extra,
                 "credited": entry["growth"],
                 "end": entry["end"],
                 "high_water": entry["high_water_after"],

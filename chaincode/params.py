@@ -47,11 +47,32 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "buffer_rates": {"high": "0.2", "low": "0.1", "medium": "0.15"},
     # uncertainty deduction applied to emission reductions before issuance
     "uncertainty_deduction": "0",
-    # methodology species parameters (wd, bef, r, cf) per species code
+    # methodology species parameters (wd, bef, r, cf) per species code, and the
+    # plausibility ceiling on stand volume, m3/ha †: above what the best stands of the
+    # species reach (docs/domain.md "Plausibility ceilings"). The optional growth ceiling
+    # max_growth_per_ha_year (m3/ha/yr) is not set at genesis (docs/domain.md says why).
     "species_table": {
-        "chinese_fir": {"bef": "1.634", "cf": "0.520", "r": "0.246", "wd": "0.307"},
-        "eucalyptus": {"bef": "1.263", "cf": "0.525", "r": "0.221", "wd": "0.578"},
-        "masson_pine": {"bef": "1.472", "cf": "0.460", "r": "0.187", "wd": "0.380"},
+        "chinese_fir": {"bef": "1.634", "cf": "0.520", "r": "0.246", "wd": "0.307",
+                        "max_volume_per_ha": "700"},
+        "eucalyptus": {"bef": "1.263", "cf": "0.525", "r": "0.221", "wd": "0.578",
+                       "max_volume_per_ha": "500"},
+        "masson_pine": {"bef": "1.472", "cf": "0.460", "r": "0.187", "wd": "0.380",
+                        "max_volume_per_ha": "600"},
+    },
+    # sampling: fewest sample plots per stratum †, the target relative half-width of the
+    # 90 % confidence interval † (wider: the conservative lower bound is used), and
+    # Student's t (two-sided 90 %) by degrees of freedom (public t table; the entry of the
+    # greatest listed df <= the report's df applies, the last one beyond the table)
+    "min_sample_plots": 3,
+    "sampling_precision_target": "0.1",
+    "sampling_t90": {
+        "1": "6.314", "2": "2.920", "3": "2.353", "4": "2.132", "5": "2.015",
+        "6": "1.943", "7": "1.895", "8": "1.860", "9": "1.833", "10": "1.812",
+        "11": "1.796", "12": "1.782", "13": "1.771", "14": "1.761", "15": "1.753",
+        "16": "1.746", "17": "1.740", "18": "1.734", "19": "1.729", "20": "1.725",
+        "21": "1.721", "22": "1.717", "23": "1.714", "24": "1.711", "25": "1.708",
+        "26": "1.706", "27": "1.703", "28": "1.701", "29": "1.699", "30": "1.697",
+        "40": "1.684", "60": "1.671", "120": "1.658",
     },
     # methodologies accepted for registration
     "methodologies": ["CCER-14-001-V01"],
@@ -76,6 +97,8 @@ CODE_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 METHODOLOGY_RE = re.compile(r"[A-Z][A-Z0-9]{0,15}(?:[-.][A-Za-z0-9]{1,16}){0,8}")
 #: Plausibility ceilings of species parameters (a typo like "307" for "0.307" is refused).
 SPECIES_MAX = {"bef": Fraction(10), "cf": Fraction(1), "r": Fraction(5), "wd": Fraction(2)}
+#: Optional per-species plausibility ceilings (m3/ha, m3/ha/yr) and their upper bounds.
+CEILING_MAX = {"max_growth_per_ha_year": Fraction(1000), "max_volume_per_ha": Fraction(10000)}
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -163,15 +186,42 @@ def _species_table(value: Any, path: str) -> None:
         if not CODE_RE.fullmatch(species):
             raise InvalidParam(where, "a species code is lower-case letters, digits and _")
         row = obj[species]
-        if not isinstance(row, Mapping) or sorted(row) != sorted(SPECIES_MAX):
-            raise InvalidParam(where, "must have exactly the keys bef, cf, r, wd")
+        if not isinstance(row, Mapping) or not set(SPECIES_MAX) <= set(row) <= (
+            set(SPECIES_MAX) | set(CEILING_MAX)
+        ):
+            raise InvalidParam(
+                where,
+                "must have exactly the keys bef, cf, r, wd and optionally"
+                " max_growth_per_ha_year, max_volume_per_ha",
+            )
         for key in sorted(SPECIES_MAX):
             _decimal(row[key], f"{where}.{key}", lo=Fraction(0), hi=SPECIES_MAX[key],
+                     lo_open=True)
+        for key in sorted(set(CEILING_MAX) & set(row)):
+            _decimal(row[key], f"{where}.{key}", lo=Fraction(0), hi=CEILING_MAX[key],
                      lo_open=True)
     try:  # the calculator must accept every row the ledger accepts
         load_species_table(obj)
     except CalculationError as exc:
         raise InvalidParam(path, exc.message) from None
+
+
+def _t_table(value: Any, path: str) -> None:
+    obj = _object(value, path, max_items=200)
+    previous: Fraction | None = None
+    if "1" not in obj:
+        raise InvalidParam(path, "must list t for 1 degree of freedom")
+    for df in sorted(obj, key=lambda k: (len(k), k)):
+        if not isinstance(df, str) or not re.fullmatch(r"[1-9][0-9]{0,5}", df):
+            raise InvalidParam(f"{path}.{df}", "degrees of freedom are integers 1..999999")
+        t = _decimal(obj[df], f"{path}.{df}", lo=Fraction(1), hi=Fraction(100))
+        if previous is not None and t > previous:
+            raise InvalidParam(f"{path}.{df}", "t must not grow with the degrees of freedom")
+        previous = t
+
+
+def _open_rate(value: Any, path: str) -> None:
+    _decimal(value, path, lo=Fraction(0), hi=Fraction(1), lo_open=True)
 
 
 def _subsidy_rate(value: Any, path: str) -> None:
@@ -211,8 +261,20 @@ PARAM_SPECS: dict[str, ParamSpec] = {
     "uncertainty_deduction": ParamSpec(_rate, "decimal in [0, 1]"),
     "species_table": ParamSpec(
         _species_table,
-        "object species code -> {wd in (0,2], bef in (0,10], r in (0,5], cf in (0,1]}; "
-        "1..500 species",
+        "object species code -> {wd in (0,2], bef in (0,10], r in (0,5], cf in (0,1],"
+        " optional max_volume_per_ha in (0,10000] m3/ha, optional max_growth_per_ha_year in"
+        " (0,1000] m3/ha/yr}; 1..500 species",
+    ),
+    "min_sample_plots": ParamSpec(
+        _int_range(2, 200), "integer, 2..200: fewest sample plots per stratum"
+    ),
+    "sampling_precision_target": ParamSpec(
+        _open_rate, "decimal in (0, 1]: target relative half-width of the 90 % CI"
+    ),
+    "sampling_t90": ParamSpec(
+        _t_table,
+        "object degrees of freedom (\"1\"..\"999999\", must include \"1\") -> Student t"
+        " (two-sided 90 %) in [1, 100], not growing with df; 1..200 entries",
     ),
     "methodologies": ParamSpec(_methodologies, "list of 0..64 distinct methodology ids"),
     "area_tolerance": ParamSpec(_rate, "decimal in [0, 1]"),

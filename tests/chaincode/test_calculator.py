@@ -422,3 +422,15 @@ def test_issuable_antitone_in_deductions(ms, kw):
     more = dict(kw)
     more["uncertainty_deduction"] = min(F(1), kw["uncertainty_deduction"] + F(1, 10))
     assert calc(ms, **more).issuable <= base.issuable
+
+
+def test_species_row_may_carry_the_plausibility_ceilings() -> None:
+    from chaincode.calculator import species_params_from_table
+
+    row = {"wd": "0.307", "bef": "1.634", "r": "0.246", "cf": "0.520",
+           "max_volume_per_ha": "700", "max_growth_per_ha_year": "35"}
+    assert species_params_from_table({"chinese_fir": row}, "chinese_fir").to_dict() == {
+        "wd": "0.307", "bef": "1.634", "r": "0.246", "cf": "0.52"}
+    with pytest.raises(CalculationError) as exc:
+        species_params_from_table({"chinese_fir": dict(row, max_height="40")}, "chinese_fir")
+    assert exc.value.code == "invalid_parameter" and "max_height" in exc.value.message
