@@ -2,7 +2,9 @@
 
 Random sequences of monitoring reports whose plots grow, burn, regrow and grow past their
 old peak, verifications of part or all of the computed quantity, issuances (now or later),
-regulators' loss events, transfers and retirements run as signed transactions through the
+regulators' loss events, the regulator's plot exclusions (the plot's credited stock is
+reversed at once, S := 0, H kept; later reports may omit the plot or include it again,
+which re-admits it), transfers and retirements run as signed transactions through the
 real "carbon" contract. A small model predicts every computed quantity (growth above the
 high-water mark only), every reversal (a fall net of loss events since the last period),
 the one shared buffer pool and each project's compensation obligation. After EVERY step:
@@ -49,6 +51,10 @@ BASELINES = {"AH-0001": "0", "AH-0002": "12.5"}
 UNCERTAINTY = Fraction(5, 100)
 VOLUMES = [0, 20, 50, 100, 150, 200, 250, 300, 400]
 TABLE = DEFAULT_PARAMS["species_table"]
+#: Genesis parameters: up to 15 periods per project are all verified by verifier-b, so the
+#: independence limit on consecutive verifications is lifted explicitly (the limit itself is
+#: tested in tests/chaincode/test_independence_exclusion.py).
+PARAMS = {"uncertainty_deduction": "0.05", "max_consecutive_verifications": 0}
 
 
 def stock_of(species: str, volume: int) -> int:
@@ -68,6 +74,7 @@ class StockMachine(RuleBasedStateMachine):
         self.stock: dict[str, int] = {}  # S, micro-tonnes
         self.high: dict[str, int] = {}  # H, micro-tonnes
         self.pending: dict[str, int] = {}  # tonnes of loss events since the last period
+        self.excluded: set[str] = set()  # plots under the regulator's exclusion record
         self.charged = dict.fromkeys(PROJECTS, 0)
         self.compensation = dict.fromkeys(PROJECTS, 0)
         self.pool = 0  # units held by the buffer pool
@@ -78,7 +85,7 @@ class StockMachine(RuleBasedStateMachine):
 
     @initialize()
     def setup(self) -> None:
-        self.m = Market(params={"uncertainty_deduction": "0.05"})
+        self.m = Market(params=PARAMS)
         for pid, (owner, plots, risk) in PROJECTS.items():
             self.m.project(pid, owner, plots, risk=risk, baseline=BASELINES[pid])
             for plot, _species in plots:
@@ -101,6 +108,10 @@ class StockMachine(RuleBasedStateMachine):
         owner, plots, _risk = PROJECTS[pid]
         start, end, visit = monitoring_period(self.periods[pid])
         self.periods[pid] += 1
+        # an excluded plot is left out, or reported again (which re-admits it)
+        plots = [(p, sp) for p, sp in plots
+                 if p not in self.excluded or data.draw(st.booleans(), label=f"readmit {p}")]
+        plots = plots or PROJECTS[pid][1][:1]  # a report measures at least one plot
         new = {plot: data.draw(st.sampled_from(VOLUMES), label=plot) for plot, _ in plots}
         growth = sum(max(0, stock_of(sp, new[p]) - self.high[p]) for p, sp in plots)
         er = Fraction(growth, STOCK_SCALE) - period_baseline(BASELINES[pid], start, end)
@@ -132,6 +143,7 @@ class StockMachine(RuleBasedStateMachine):
             self.stock[p] = end_stock
             self.high[p] = max(self.high[p], end_stock)
             self.volume[p] = new[p]
+            self.excluded.discard(p)
         if fall:
             self._cancel(pid, fall)
         if verified > 0:
@@ -166,6 +178,27 @@ class StockMachine(RuleBasedStateMachine):
         self._cancel(pid, qty)
         assert out["compensation"] == self.compensation[pid] - before
 
+    @rule(pid=st.sampled_from(sorted(PROJECTS)), which=st.integers(0, 1))
+    def exclude(self, pid: str, which: int) -> None:
+        plots = PROJECTS[pid][1]
+        plot = plots[which % len(plots)][0]
+        args = {"project_id": pid, "plot_id": plot, "reason": "flooded, cannot be measured"}
+        if plot in self.excluded:
+            self.m.fails("already_excluded", "regulator", "exclude_plot", args)
+            return
+        out = self.m.ok("regulator", "exclude_plot", args)
+        # like a verified fall to the baseline stock 0, net of loss events since the period
+        fall = ceil_int(Fraction(self.stock[plot], STOCK_SCALE))
+        settled = max(0, fall - self.pending[plot])
+        self.pending[plot] = 0
+        self.stock[plot] = self.volume[plot] = 0
+        self.excluded.add(plot)
+        before = self.compensation[pid]
+        if settled:
+            self._cancel(pid, settled)
+        assert (out["reversed"], out["compensation"]) == (
+            settled, self.compensation[pid] - before)
+
     @rule(qty=st.integers(1, 20))
     def retire(self, qty: int) -> None:
         held = self.m.count("owner-farm")
@@ -195,6 +228,7 @@ class StockMachine(RuleBasedStateMachine):
                                                       "pending_loss": 0}
                 assert (rec["stock"], rec["high_water"], rec["pending_loss"]) == (
                     self.stock[plot], self.high[plot], self.pending[plot])
+                assert (rec.get("excluded") is not None) == (plot in self.excluded)
                 hist = [decode(v) for _k, v in state.iter_prefix(f"stockhist/{plot}/")]
                 mark = 0
                 for h in hist:  # each period credits only growth above the mark before it
@@ -206,7 +240,7 @@ class StockMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if not hasattr(self, "m"):
             return
-        fresh = Harness(params={"uncertainty_deduction": "0.05"})
+        fresh = Harness(params=PARAMS)
         for txs, results in self.m.h.blocks:
             assert fresh.run_block(txs) == results
         assert fresh.state_root == self.m.h.state_root
