@@ -230,6 +230,11 @@ def _check_verification_independent(
         )
 
 
+def _baseline_text(baselines: Iterable[Mapping[str, str]]) -> str:
+    """``P1 120 m3, P2 0 m3`` (``none`` for an empty list)."""
+    return ", ".join(f"{b['plot_id']} {b['volume']} m3" for b in baselines) or "none"
+
+
 def _comment_window(start_date: str, end_date: str) -> dict[str, str]:
     start = validate_date(start_date, "comment_window.start_date")
     end = validate_date(end_date, "comment_window.end_date")
@@ -587,8 +592,9 @@ class RegistryMethods:
             ):
                 raise ChaincodeError(
                     "baseline_requires_revision",
-                    f"attestation {previous} already validated PDD {project['pdd_sha256']} of"
-                    f" project {project['id']} with other baseline stocks; changing the"
+                    f"attestation {previous} validated project {project['id']}'s current PDD"
+                    f" with baseline stocks {_baseline_text(earlier.get('baseline_stocks', []))};"
+                    f" this attestation states {_baseline_text(baselines)}: changing the"
                     " baseline needs a revised PDD (revise_pdd) and a new validation",
                 )
         _put_attestation(

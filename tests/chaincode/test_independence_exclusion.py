@@ -210,7 +210,12 @@ def test_changing_the_baseline_needs_a_revised_pdd_and_a_new_validation() -> Non
     res = f.fails("baseline_requires_revision", "verifier-b", "attest_validation",
                   f.validation_args("VAL-2", "AH-0001",
                                     baseline_stocks=[{"plot_id": "P1", "volume": "50"}]))
-    assert "revised PDD" in res["message"] and "VAL-1" in res["message"]
+    assert res["message"] == (
+        "attestation VAL-1 validated project AH-0001's current PDD with baseline stocks"
+        " P1 120 m3; this attestation states P1 50 m3: changing the baseline needs a revised"
+        " PDD (revise_pdd) and a new validation")
+    f.fails("baseline_requires_revision", "verifier-b", "attest_validation",
+            f.validation_args("VAL-2", "AH-0001"))  # none is a different baseline too
     # the same figures may be attested again; a negative attestation binds nothing
     f.ok("verifier-b", "attest_validation", f.validation_args(
         "VAL-2", "AH-0001", baseline_stocks=[{"plot_id": "P1", "volume": "120"}]))
