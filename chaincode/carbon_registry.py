@@ -11,7 +11,7 @@ every write of the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -62,6 +62,7 @@ from chaincode.pool import add_pool_units, cancel_from_pool, repay_compensation
 from chaincode.sampling import SamplingEstimate, StratumSample, estimate_stocks, stock_per_m3
 from chaincode.schema import Arg
 from chaincode.stock import (
+    initial_stock,
     load_stock,
     period_baseline,
     period_days,
@@ -184,6 +185,48 @@ def _check_independent(signer: Signer, project: Mapping[str, Any]) -> None:
         )
 
 
+def _check_verification_independent(
+    ctx: TxContext, signer: Signer, project: Mapping[str, Any]
+) -> None:
+    """The regulator's independence parameters (DOMAIN.md "Integrity rules"): the body
+    that signed the project's validation may verify only if
+    ``verifier_may_validate_and_verify`` is true, and no body verifies more than
+    ``max_consecutive_verifications`` verified reports of one project in a row."""
+    may_both = ctx.param("verifier_may_validate_and_verify")
+    if type(may_both) is not bool:
+        raise ChaincodeError(
+            "invalid_parameter", "parameter verifier_may_validate_and_verify must be a boolean"
+        )
+    att_id = project["validation_attestation"]
+    validation = ctx.get(attestation_key(att_id)) if att_id is not None else None
+    if not may_both and validation is not None and validation["verifier_org"] == signer.org_id:
+        raise ChaincodeError(
+            "same_body_validated",
+            f"{signer.org_id} validated project {project['id']} (attestation {att_id}) and may"
+            " not also verify its reports (parameter verifier_may_validate_and_verify is"
+            " false)",
+        )
+    limit = _param_int(ctx, "max_consecutive_verifications")
+    streak = project.get("verification_streak")
+    if (
+        limit > 0
+        and streak is not None
+        and streak["verifier_org"] == signer.org_id
+        and streak["count"] >= limit
+    ):
+        raise ChaincodeError(
+            "consecutive_verifications",
+            f"{signer.org_id} verified the last {streak['count']} verified reports of project"
+            f" {project['id']}; parameter max_consecutive_verifications allows at most"
+            f" {limit} in a row, another body must verify this one",
+        )
+
+
+def _baseline_text(baselines: Iterable[Mapping[str, str]]) -> str:
+    """``P1 120 m3, P2 0 m3`` (``none`` for an empty list)."""
+    return ", ".join(f"{b['plot_id']} {b['volume']} m3" for b in baselines) or "none"
+
+
 def _comment_window(start_date: str, end_date: str) -> dict[str, str]:
     start = validate_date(start_date, "comment_window.start_date")
     end = validate_date(end_date, "comment_window.end_date")
@@ -263,7 +306,8 @@ def _stratum_start_volumes(
     volume shared by area (0 before the first verified period)."""
     strata = plot_strata(plot)
     if stock["periods"] > 0:
-        last = ctx.get(stockhist_key(plot["id"], stock["periods"])) or {}
+        # the latest entry: a verified period, or an exclusion (which has no strata)
+        last = ctx.get(stockhist_key(plot["id"], stock["periods"] + stock["exclusions"])) or {}
         recorded = {s["stratum_id"]: s["volume"] for s in last.get("strata", [])}
         if set(recorded) == {s["stratum_id"] for s in strata}:
             return {sid: decimal_value(v, "stratum volume") for sid, v in recorded.items()}
@@ -548,6 +592,12 @@ class RegistryMethods:
             "pdd_sha256": Arg("hex32"),
             "positive": Arg("bool"),
             "site_visit_date": _DATE_OPT,
+            "baseline_stocks": Arg(
+                "list",
+                required=False,
+                max=MAX_PROJECT_PLOTS,
+                item=Arg("object", fields={"plot_id": Arg("id"), "volume": Arg("decimal")}),
+            ),
         },
     )
     def attest_validation(self, ctx: TxContext, args: dict) -> dict:
@@ -567,6 +617,21 @@ class RegistryMethods:
         visit = args["site_visit_date"]
         if visit is not None:
             validate_date(visit, "site_visit_date")
+        baselines = self._baseline_stocks(ctx, project, args["baseline_stocks"] or [])
+        previous = project["validation_attestation"]
+        if args["positive"] and previous is not None:
+            earlier = ctx.get(attestation_key(previous)) or {}
+            if (
+                earlier.get("subject_sha256") == project["pdd_sha256"]
+                and earlier.get("baseline_stocks", []) != baselines
+            ):
+                raise ChaincodeError(
+                    "baseline_requires_revision",
+                    f"attestation {previous} validated project {project['id']}'s current PDD"
+                    f" with baseline stocks {_baseline_text(earlier.get('baseline_stocks', []))};"
+                    f" this attestation states {_baseline_text(baselines)}: changing the"
+                    " baseline needs a revised PDD (revise_pdd) and a new validation",
+                )
         _put_attestation(
             ctx, att_id, signer, accreditation,
             kind="validation",
@@ -575,6 +640,7 @@ class RegistryMethods:
             report_id=None,
             site_visit_date=visit,
             subject_sha256=args["pdd_sha256"],
+            baseline_stocks=baselines,
         )
         if args["positive"]:
             project["status"] = "validated"
@@ -621,6 +687,15 @@ class RegistryMethods:
                 "comment_window_open",
                 f"the public comment window runs until {window['end_date']} (today is {today})",
             )
+        table = _species_table(ctx)
+        for entry in att.get("baseline_stocks", []):
+            plot = self._plot(ctx, entry["plot_id"])
+            try:
+                volume = decimal_value(entry["volume"], f"{plot['id']} baseline volume")
+                s0 = stock_micro(volume, species_params_from_table(table, plot["species"]))
+            except CalculationError as exc:
+                raise _calc_error(exc) from None
+            save_stock(ctx, initial_stock(plot["id"], s0, entry["volume"]))
         project["status"] = "registered"
         project["registration"] = {"height": ctx.block.height, "tx_id": ctx.tx_id}
         self._save_project(ctx, project)
@@ -756,13 +831,19 @@ class RegistryMethods:
                     " single volume_end cannot say which species it is",
                 )
             given[plot_id] = m
-        missing = [p for p in project["plots"] if p not in given]
+        # every plot without the regulator's exclusion record (an excluded plot may be
+        # reported again, which re-admits it)
+        missing = [
+            p for p in project["plots"]
+            if p not in given and load_stock(ctx, p)["excluded"] is None
+        ]
         if missing:
             raise ChaincodeError(
                 "missing_plots",
-                f"a report covers every plot of project {project['id']}; missing: "
-                + ", ".join(missing),
+                f"a report covers every plot of project {project['id']} that the regulator"
+                " has not excluded; missing: " + ", ".join(missing),
             )
+        covered = [p for p in project["plots"] if p in given]
 
         # the ledger's own start (S), high-water mark (H) and end stock (E) per plot
         days = period_days(start, end)
@@ -770,7 +851,7 @@ class RegistryMethods:
         census: list[tuple[str, Fraction]] = []
         samples: list[StratumSample] = []
         begins: dict[str, dict[str, Fraction]] = {}
-        for plot_id in project["plots"]:
+        for plot_id in covered:
             m, plot = given[plot_id], plots[plot_id]
             stock = accounts[plot_id] = load_stock(ctx, plot_id)
             try:
@@ -882,7 +963,7 @@ class RegistryMethods:
         rows: list[PlotMeasurement] = []
         plot_volumes: dict[str, Fraction] = {}
         try:
-            for p in project["plots"]:
+            for p in covered:
                 if given[p]["strata"] is None:
                     rows.append(PlotMeasurement.from_strings(
                         p, given[p]["species"], accounts[p]["volume"], given[p]["volume_end"]))
@@ -917,7 +998,7 @@ class RegistryMethods:
         # no monitoring period counted twice for a plot (closed date intervals)
         # (a plot's periods never overlap each other, so only the one starting last by
         # ``end`` can overlap; if it does, the message names the earliest that does)
-        for plot_id in project["plots"]:
+        for plot_id in covered:
             prefix = f"{PERIOD_PREFIX}{plot_id}/"
             below = ctx.last_at_or_before(prefix, prefix + end)
             if below is not None and start <= below[1]["period_end"]:
@@ -931,7 +1012,7 @@ class RegistryMethods:
                     f"plot {plot_id}: period {start}..{end} overlaps {other_start}.."
                     f"{entry['period_end']} of report {entry['report_id']}",
                 )
-        for plot_id in project["plots"]:
+        for plot_id in covered:
             ctx.put(
                 period_key(plot_id, start),
                 stamp(ctx, {"period_end": end, "report_id": report_id}),
@@ -1003,6 +1084,109 @@ class RegistryMethods:
         ctx.emit("carbon.report_withdrawn", report_id=report["id"], project_id=project["id"])
         return {"report_id": report["id"]}
 
+    @method(
+        roles=("regulator",),
+        args={
+            "project_id": Arg("id"),
+            "plot_id": Arg("id"),
+            "reason": Arg("str", min=1, max=1024),
+            "evidence_sha256": Arg("hex32", required=False),
+        },
+    )
+    def exclude_plot(self, ctx: TxContext, args: dict) -> dict:
+        """The regulator's exclusion record for a plot that cannot be measured: the plot's
+        credited stock still standing (S - S0) is reversed at once from the buffer pool,
+        S := S0 (H unchanged), and reports need not cover the plot until one includes it
+        again (which re-admits it)."""
+        signer = ctx.signer_with_role("regulator")
+        project = self._project(ctx, args["project_id"])
+        plot = self._plot(ctx, args["plot_id"])
+        plot_id = plot["id"]
+        if plot_id not in project["plots"]:
+            raise ChaincodeError(
+                "plot_not_in_project", f"plot {plot_id} is not in project {project['id']}"
+            )
+        self._registered(project)
+        open_report = project.get("open_report")
+        if open_report is not None:
+            raise ChaincodeError(
+                "report_pending",
+                f"report {open_report} of project {project['id']} is not verified yet and was"
+                f" computed from plot {plot_id}'s current stock; verify or withdraw it before"
+                " excluding the plot",
+            )
+        stock = load_stock(ctx, plot_id)
+        if stock["excluded"] is not None:
+            raise ChaincodeError(
+                "already_excluded",
+                f"plot {plot_id} of project {project['id']} is already excluded (exclusion"
+                f" {stock['excluded']['n']} at height {stock['excluded']['height']})",
+            )
+        s0 = stock["baseline_stock"]
+        before = stock["stock"]
+        # like a verified fall to the baseline stock; a plot already below it keeps its
+        # lower stock (nothing above S0 is left to reverse)
+        after = min(before, s0)
+        fall = micro_to_tonnes_up(before - after)
+        pending = stock["pending_loss"]
+        settled = max(0, fall - pending)
+        overestimate = max(0, pending - fall)
+        moved, shortfall = cancel_from_pool(ctx, project["id"], settled, "reversal")
+        n = stock["periods"] + stock["exclusions"] + 1
+        ctx.put(stockhist_key(plot_id, n), {
+            "cancelled": settled - shortfall,
+            "credited": 0,
+            "end": after,
+            "evidence_sha256": args["evidence_sha256"],
+            "fall": fall,
+            "height": ctx.block.height,
+            "high_water": stock["high_water"],
+            "kind": "exclusion",
+            "loss_events": pending,
+            "loss_overestimate": overestimate,
+            "n": n,
+            "ranges": [
+                {"batch_id": r["batch_id"], "first": r["first"], "last": r["last"],
+                 "project_id": r["project_id"], "quantity": r["last"] - r["first"] + 1,
+                 "serial": serial_string(r["project_id"], r["vintage"], r["first"], r["last"])}
+                for r in moved
+            ],
+            "reason": args["reason"],
+            "reversed": settled,
+            "set_by": signer.key,
+            "shortfall": shortfall,
+            "start": before,
+            "tx_id": ctx.tx_id,
+        })
+        stock.update(
+            excluded={
+                "evidence_sha256": args["evidence_sha256"],
+                "height": ctx.block.height,
+                "n": n,
+                "reason": args["reason"],
+                "reversed": settled,
+                "tx_id": ctx.tx_id,
+            },
+            exclusions=stock["exclusions"] + 1,
+            pending_loss=0,
+            reversed=stock["reversed"] + settled,
+            stock=after,
+        )
+        if after != before:
+            stock["volume"] = stock["baseline_volume"]
+        save_stock(ctx, stock)
+        ctx.emit(
+            "carbon.plot_excluded",
+            project_id=project["id"],
+            plot_id=plot_id,
+            reason=args["reason"],
+            quantity=settled,
+            cancelled=settled - shortfall,
+            compensation=shortfall,
+        )
+        return {"plot_id": plot_id, "reversed": settled, "cancelled": settled - shortfall,
+                "compensation": shortfall}
+
     # -- step 7: verification ------------------------------------------------------------
     @method(
         roles=("verifier",),
@@ -1023,6 +1207,7 @@ class RegistryMethods:
         if report["status"] != "submitted":
             code = "already_verified" if report["status"] in ("verified", "issued") else "report_not_open"
             raise ChaincodeError(code, f"report {report['id']} is {report['status']}")
+        _check_verification_independent(ctx, signer, project)
         att_id = args["attestation_id"]
         self._new_attestation_id(ctx, att_id)
         if args["report_sha256"] != report["report_sha256"]:
@@ -1062,6 +1247,9 @@ class RegistryMethods:
         report["reversal"] = reversal
         self._save_report(ctx, report)
         project["open_report"] = None
+        streak = project.get("verification_streak")
+        count = streak["count"] + 1 if streak and streak["verifier_org"] == signer.org_id else 1
+        project["verification_streak"] = {"count": count, "verifier_org": signer.org_id}
         self._save_project(ctx, project)
         ctx.emit(
             "carbon.verification_attested",
@@ -1203,17 +1391,20 @@ class RegistryMethods:
                                    "volume", "volume_per_ha")}
                 for s in sampling["strata"] if s["plot_id"] == plot_id]
             extra = {} if not strata else {"sampling_factor": sampling["factor"], "strata": strata}
-            ctx.put(stockhist_key(plot_id, n), {
+            readmitted = stock["excluded"] is not None
+            ctx.put(stockhist_key(plot_id, n + stock["exclusions"]), {
                 **extra,
                 "credited": entry["growth"],
                 "end": entry["end"],
                 "high_water": entry["high_water_after"],
+                "kind": "period",
                 "loss_events": pending,
                 "loss_overestimate": overestimate,
                 "n": n,
                 "period_end": report["period_end"],
                 "period_start": report["period_start"],
                 "report_id": report["id"],
+                "readmitted": readmitted,
                 "reversed": settled,
                 "start": entry["start"],
                 "tx_id": ctx.tx_id,
@@ -1222,6 +1413,7 @@ class RegistryMethods:
             })
             stock.update(
                 credited=stock["credited"] + entry["growth"],
+                excluded=None,
                 high_water=entry["high_water_after"],
                 last_period_end=report["period_end"],
                 pending_loss=0,
@@ -1265,6 +1457,35 @@ class RegistryMethods:
             compensation=shortfall,
         )
         return {"cancelled": total - shortfall, "quantity": total, "shortfall": shortfall}
+
+    def _baseline_stocks(
+        self, ctx: TxContext, project: Mapping[str, Any], given: list[dict[str, Any]]
+    ) -> list[dict[str, str]]:
+        """A validation's baseline stocks (stand volume of pre-existing trees per plot),
+        checked and in the PDD's plot order: each a plot of the project, at most once, a
+        volume the species factors turn into a stock."""
+        table = _species_table(ctx)
+        volumes: dict[str, str] = {}
+        for entry in given:
+            plot_id = entry["plot_id"]
+            if plot_id not in project["plots"]:
+                raise ChaincodeError(
+                    "plot_not_in_project",
+                    f"baseline stock for plot {plot_id}, which is not in project {project['id']}",
+                )
+            if plot_id in volumes:
+                raise ChaincodeError(
+                    "duplicate_plot",
+                    f"baseline_stocks lists plot {plot_id} more than once",
+                )
+            plot = self._plot(ctx, plot_id)
+            volume = decimal_value(entry["volume"], f"{plot_id} baseline volume")
+            try:
+                stock_micro(volume, species_params_from_table(table, plot["species"]))
+            except CalculationError as exc:
+                raise _calc_error(exc) from None
+            volumes[plot_id] = format_decimal(volume)  # canonical: "120.50" -> "120.5"
+        return [{"plot_id": p, "volume": volumes[p]} for p in project["plots"] if p in volumes]
 
     # -- shared lookups ------------------------------------------------------------------
     @staticmethod

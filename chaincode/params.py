@@ -87,6 +87,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "non_forest_years": 3,
     # blocks between a validator-set change being approved and taking effect
     "validator_change_delay": 2,
+    # independence (DOMAIN.md "Integrity rules"): may the body that validated a project
+    # also verify its reports (CCER practice forbids it), and how many consecutive
+    # verified reports of one project one body may verify (0 = no limit)
+    "verifier_may_validate_and_verify": False,
+    "max_consecutive_verifications": 3,
 }
 
 #: Parties of a benefit-sharing split.
@@ -149,6 +154,11 @@ def _int_range(lo: int, hi: int) -> Callable[[Any, str], None]:
             raise InvalidParam(path, f"must be an integer in {lo}..{hi}")
 
     return check
+
+
+def _bool(value: Any, path: str) -> None:
+    if type(value) is not bool:
+        raise InvalidParam(path, "must be true or false")
 
 
 def _object(value: Any, path: str, *, max_items: int) -> Mapping[str, Any]:
@@ -287,6 +297,14 @@ PARAM_SPECS: dict[str, ParamSpec] = {
     ),
     "non_forest_years": ParamSpec(_int_range(0, 100), "integer years, 0..100"),
     "validator_change_delay": ParamSpec(_int_range(1, 100_000), "integer blocks, 1..100000"),
+    "verifier_may_validate_and_verify": ParamSpec(
+        _bool, "boolean: may the organisation that validated a project verify its reports"
+    ),
+    "max_consecutive_verifications": ParamSpec(
+        _int_range(0, 1000),
+        "integer 0..1000: most consecutive verified reports of one project by one"
+        " organisation (0 = no limit)",
+    ),
 }
 
 

@@ -44,7 +44,7 @@ from chaincode.carbon_market import (
     fen_string,
 )
 from chaincode.pool import COMPENSATION_PREFIX, POOLACCT_PREFIX
-from chaincode.stock import REVERSAL_PREFIX, STOCKHIST_PREFIX, stock_key
+from chaincode.stock import REVERSAL_PREFIX, STOCKHIST_PREFIX, initial_stock, stock_key
 from chaincode.units import (
     BUFFER_ACCOUNT,
     STATES,
@@ -388,21 +388,21 @@ def plot_stock(state: StateReader, plot_id: str) -> dict[str, Any]:
     """A plot's stock account and its history, one entry per verified period: ``start``
     (S), ``end`` (E), ``high_water`` (H after the period), ``credited`` (growth above H,
     micro-tonnes), ``reversed`` (tonnes cancelled for the fall), ``loss_events`` (tonnes
-    loss events had cancelled before), ``loss_overestimate``; each micro-tonne figure also
-    as ``<name>_t`` in tonnes."""
+    loss events had cancelled before), ``loss_overestimate``; an exclusion entry
+    (``kind`` ``"exclusion"``) records the regulator's exclusion instead. Each micro-tonne
+    figure also as ``<name>_t`` in tonnes. ``excluded`` tells whether the plot is excluded
+    from reports now (the record is the account's ``excluded``)."""
     plot = _get(state, plot_key(plot_id))
     if plot is None:
         raise LedgerError("not_found", f"no plot {plot_id!r}")
-    account = _get(state, stock_key(plot_id)) or {
-        "credited": 0, "high_water": 0, "last_period_end": None, "pending_loss": 0,
-        "periods": 0, "plot_id": plot_id, "reversed": 0, "stock": 0, "volume": "0",
-    }
+    account = _get(state, stock_key(plot_id)) or initial_stock(plot_id)
     history = [
         _tonnes(v, "start", "end", "high_water", "credited")
         for _k, v in _scan(state, f"{STOCKHIST_PREFIX}{plot_id}/")
     ]
     return {
-        "account": _tonnes(account, "stock", "high_water", "credited"),
+        "account": _tonnes(account, "stock", "high_water", "credited", "baseline_stock"),
+        "excluded": account["excluded"] is not None,
         "history": history,
         "plot_id": plot_id,
         "project_id": plot["project_id"],

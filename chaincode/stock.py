@@ -13,8 +13,17 @@ figure, ``chaincode.calculator.stock_micro``); ``volume`` the last verified stan
 ``credited`` (micro-tonnes of growth above H credited so far), ``reversed`` (tonnes
 charged to the plot by reversals), ``pending_loss`` (tonnes regulators' loss events
 cancelled for the plot since its last verified period; settled by the next one).
-Before the first verified period the account is implicit: S = H = 0 (the baseline stock:
-plots are afforestation land, ``register_plot`` requires non-forest evidence), volume 0.
+``baseline_stock`` (S0, micro-tonnes) and ``baseline_volume`` (m3) are the stock recorded
+at validation (``attest_validation``'s ``baseline_stocks``; written by ``register_project``);
+``excluded`` is None or the regulator's exclusion record in force (``exclude_plot``:
+``{n, height, tx_id, reason, evidence_sha256, reversed}``), ``exclusions`` how many
+exclusion entries the history holds. History entries are numbered over verified periods
+and exclusions together: ``n = periods + exclusions``.
+
+Before the first verified period the account is implicit: S = H = S0 = 0 (land that was
+not forest, ``register_plot`` requires non-forest evidence), volume 0; a project whose
+validation recorded baseline stocks has explicit accounts from registration on with
+S = H = S0.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ __all__ = [
     "REVERSAL_PREFIX",
     "STOCK_PREFIX",
     "STOCKHIST_PREFIX",
+    "initial_stock",
     "load_stock",
     "period_baseline",
     "period_days",
@@ -61,16 +71,25 @@ def reversal_key(report_id: str) -> str:
 
 def load_stock(ctx: TxContext, plot_id: str) -> dict[str, Any]:
     """The plot's stock account (the implicit initial one if none is stored)."""
-    return ctx.get(stock_key(plot_id)) or {
+    return ctx.get(stock_key(plot_id)) or initial_stock(plot_id)
+
+
+def initial_stock(plot_id: str, baseline_stock: int = 0, baseline_volume: str = "0") -> dict[str, Any]:
+    """A plot's stock account before its first verified period: S = H = S0."""
+    return {
+        "baseline_stock": baseline_stock,
+        "baseline_volume": baseline_volume,
         "credited": 0,
-        "high_water": 0,
+        "excluded": None,
+        "exclusions": 0,
+        "high_water": baseline_stock,
         "last_period_end": None,
         "pending_loss": 0,
         "periods": 0,
         "plot_id": plot_id,
         "reversed": 0,
-        "stock": 0,
-        "volume": "0",
+        "stock": baseline_stock,
+        "volume": baseline_volume,
     }
 
 

@@ -41,6 +41,8 @@ LONG = os.environ.get("FCL_HYPOTHESIS_PROFILE") == "long"
 MAX_EXAMPLES = 300 if LONG else 40
 STEPS = 60 if LONG else 30
 
+#: Genesis parameters: one body verifies every period (see setup).
+PARAMS = {"max_consecutive_verifications": 0}
 PROJECTS = {"AH-0001": ("owner-farm", "chinese_fir", "low"),
             "AH-0002": ("coop", "masson_pine", "high")}
 HOLDERS = ("owner-farm", "coop", "buyer-steel", "buyer-power")
@@ -72,7 +74,10 @@ class UnitLedgerMachine(RuleBasedStateMachine):
     # -- setup -----------------------------------------------------------------------------
     @initialize()
     def setup(self) -> None:
-        self.m = Market()
+        # many issuances per project, all verified by verifier-b: the independence limit
+        # on consecutive verifications is lifted explicitly (tested in
+        # tests/chaincode/test_independence_exclusion.py)
+        self.m = Market(params=PARAMS)
         for pid, (owner, species, risk) in PROJECTS.items():
             self.m.project(pid, owner, [(f"{pid}-P1", species)], risk=risk)
         for buyer in BUYERS:
@@ -285,7 +290,7 @@ class UnitLedgerMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if not hasattr(self, "m"):
             return
-        fresh = Harness()
+        fresh = Harness(params=PARAMS)
         for txs, results in self.m.h.blocks:
             assert fresh.run_block(txs) == results
         assert fresh.state_root == self.m.h.state_root

@@ -473,7 +473,7 @@ def test_withdraw_report_refusals(f2: Flow) -> None:
     f.ok("owner-farm", "submit_monitoring_report", _report(f))
     f.fails("unknown_report", "owner-farm", "withdraw_report", {"report_id": "NOPE"})
     f.fails("wrong_owner", "coop", "withdraw_report", {"report_id": "R1"})
-    f.ok("verifier-a", "attest_verification", f.verification_args("VER1", "R1", 30))
+    f.ok("verifier-b", "attest_verification", f.verification_args("VER1", "R1", 30))
     f.fails("report_not_open", "owner-farm", "withdraw_report", {"report_id": "R1"})
 
 
@@ -492,19 +492,19 @@ def test_attest_verification_refusals() -> None:
     f.fails("unauthorized", "owner-farm", "attest_verification", vr("A1", "R1", 30))
     f.fails("not_accredited", "verifier-x", "attest_verification", vr("A1", "R1", 30))
     f.fails("self_attestation", "forest-lab", "attest_verification", vr("A1", "RL", 30))
-    f.fails("unknown_report", "verifier-a", "attest_verification", vr("A1", "NOPE", 30))
-    f.fails("hash_mismatch", "verifier-a", "attest_verification", vr("A1", "R1", 30, report_sha256=h256("x")))
-    res = f.fails("verified_exceeds_computed", "verifier-a", "attest_verification", vr("A1", "R1", 31))
+    f.fails("unknown_report", "verifier-b", "attest_verification", vr("A1", "NOPE", 30))
+    f.fails("hash_mismatch", "verifier-b", "attest_verification", vr("A1", "R1", 30, report_sha256=h256("x")))
+    res = f.fails("verified_exceeds_computed", "verifier-b", "attest_verification", vr("A1", "R1", 31))
     assert "31" in res["message"] and "30" in res["message"]
-    f.fails("invalid_date", "verifier-a", "attest_verification", vr("A1", "R1", 30, site_visit_date="2023-02-29"))
-    res = f.fails("site_visit_out_of_range", "verifier-a", "attest_verification",
+    f.fails("invalid_date", "verifier-b", "attest_verification", vr("A1", "R1", 30, site_visit_date="2023-02-29"))
+    res = f.fails("site_visit_out_of_range", "verifier-b", "attest_verification",
                   vr("A1", "R1", 30, site_visit_date="2022-12-30"))
     assert "2022-12-30" in res["message"] and "(2022-12-31)" in res["message"]
-    res = f.fails("site_visit_out_of_range", "verifier-a", "attest_verification",
+    res = f.fails("site_visit_out_of_range", "verifier-b", "attest_verification",
                   vr("A1", "R1", 30, site_visit_date="2023-11-16"))
     assert "block's date (2023-11-15)" in res["message"]
-    f.fails("attestation_exists", "verifier-a", "attest_verification", vr("VAL-AH-0001", "R1", 30))
-    f.ok("verifier-a", "attest_verification", vr("A1", "R1", 30))
+    f.fails("attestation_exists", "verifier-b", "attest_verification", vr("VAL-AH-0001", "R1", 30))
+    f.ok("verifier-b", "attest_verification", vr("A1", "R1", 30))
     f.fails("already_verified", "verifier-b", "attest_verification", vr("A2", "R1", 30))
 
 
@@ -512,7 +512,7 @@ def test_withdrawn_report_cannot_be_verified(f2: Flow) -> None:
     f = f2
     f.ok("owner-farm", "submit_monitoring_report", _report(f))
     f.ok("owner-farm", "withdraw_report", {"report_id": "R1"})
-    f.fails("report_not_open", "verifier-a", "attest_verification", f.verification_args("A1", "R1", 30))
+    f.fails("report_not_open", "verifier-b", "attest_verification", f.verification_args("A1", "R1", 30))
 
 
 # -- issue ---------------------------------------------------------------------------------
@@ -524,7 +524,7 @@ def test_issue_refusals(f2: Flow) -> None:
     args = {"report_id": "R1", "batch_id": "B1"}
     f.fails("unknown_report", "regulator", "issue", dict(args, report_id="NOPE"))
     f.fails("not_verified", "regulator", "issue", args)
-    f.ok("verifier-a", "attest_verification", f.verification_args("A1", "R1", 30))
+    f.ok("verifier-b", "attest_verification", f.verification_args("A1", "R1", 30))
     f.fails("unauthorized", "owner-farm", "issue", args)
     f.fails("unauthorized", "verifier-a", "issue", args)
     f.ok("regulator", "issue", args)

@@ -60,6 +60,8 @@ GOOD_VALUES = [
     ("crediting_period_min_years", 20), ("crediting_period_max_years", 40),
     ("non_forest_years", 0), ("non_forest_years", 100),
     ("validator_change_delay", 1), ("validator_change_delay", 100_000),
+    ("verifier_may_validate_and_verify", True), ("verifier_may_validate_and_verify", False),
+    ("max_consecutive_verifications", 0), ("max_consecutive_verifications", 1000),
 ]
 
 BAD_VALUES = [
@@ -116,6 +118,9 @@ BAD_VALUES = [
     ("non_forest_years", -1), ("non_forest_years", 101),
     ("validator_change_delay", 0), ("validator_change_delay", 100_001),
     ("validator_change_delay", "2"),
+    ("verifier_may_validate_and_verify", 0), ("verifier_may_validate_and_verify", "false"),
+    ("max_consecutive_verifications", -1), ("max_consecutive_verifications", 1001),
+    ("max_consecutive_verifications", True),
 ]
 
 

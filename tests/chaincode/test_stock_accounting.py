@@ -74,8 +74,10 @@ def test_second_period_restarting_at_zero_is_refused_and_credits_nothing_twice()
 
 def test_loss_reverses_regrowth_earns_nothing_growth_above_the_peak_earns_again() -> None:
     """Issue 10: 200 -> 50 m3 reversed nothing and the regrowth was credited again
-    (416 t issued against 238 t of stock)."""
-    f = Flow()
+    (416 t issued against 238 t of stock).
+
+    Five periods verified by one body: the test lifts the independence limit explicitly."""
+    f = Flow(params={"max_consecutive_verifications": 0})
     f.registered_project()
     f.registered_project("OTHER", plots=[("Q1", small_ring(3))])
     f.verified_report("RQ", project_id="OTHER", measurements=[("Q1", "0", "250")], claimed=297,

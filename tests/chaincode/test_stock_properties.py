@@ -2,14 +2,17 @@
 
 Random sequences of monitoring reports whose plots grow, burn, regrow and grow past their
 old peak, verifications of part or all of the computed quantity, issuances (now or later),
-regulators' loss events, transfers and retirements run as signed transactions through the
+regulators' loss events, the regulator's plot exclusions (the plot's credited stock above
+its baseline stock S0 is reversed at once, S := min(S, S0), H kept; later reports may omit
+the plot or include it again, which re-admits it), transfers and retirements run as signed transactions through the
 real "carbon" contract. A small model predicts every computed quantity (growth above the
 high-water mark only), every reversal (a fall net of loss events since the last period),
 the one shared buffer pool and each project's compensation obligation. After EVERY step:
 
 * for each project: issued - reversed <= creditable growth above the baseline after
   deductions (the PDD's pro-rata baseline and a 5 % uncertainty deduction applied to
-  each period's growth above the high-water marks), and issued <= the plots' marks;
+  each period's growth above the high-water marks), and issued <= the plots' marks above
+  their validated baseline stocks (plot B1 starts from a validated 100 m3);
 * the buffer pool never goes negative and holds exactly what the model says;
 * no tonne of growth is credited twice: for each plot the credited growth of its history
   sums to its high-water mark, and each period credits only max(0, E - H);
@@ -46,9 +49,15 @@ PROJECTS = {
 #: The PDDs' baselines (t CO2e a year) and the regulator's uncertainty deduction: the
 #: deductions apply to the growth above the high-water marks.
 BASELINES = {"AH-0001": "0", "AH-0002": "12.5"}
+#: Stand volumes (m3) recorded at validation: the plot's stock starts there (S = H = S0).
+BASELINE_VOLUMES = {"A1": 0, "A2": 0, "B1": 100}
 UNCERTAINTY = Fraction(5, 100)
 VOLUMES = [0, 20, 50, 100, 150, 200, 250, 300, 400]
 TABLE = DEFAULT_PARAMS["species_table"]
+#: Genesis parameters: up to 15 periods per project are all verified by verifier-b, so the
+#: independence limit on consecutive verifications is lifted explicitly (the limit itself is
+#: tested in tests/chaincode/test_independence_exclusion.py).
+PARAMS = {"uncertainty_deduction": "0.05", "max_consecutive_verifications": 0}
 
 
 def stock_of(species: str, volume: int) -> int:
@@ -68,6 +77,8 @@ class StockMachine(RuleBasedStateMachine):
         self.stock: dict[str, int] = {}  # S, micro-tonnes
         self.high: dict[str, int] = {}  # H, micro-tonnes
         self.pending: dict[str, int] = {}  # tonnes of loss events since the last period
+        self.excluded: set[str] = set()  # plots under the regulator's exclusion record
+        self.base: dict[str, int] = {}  # S0, micro-tonnes
         self.charged = dict.fromkeys(PROJECTS, 0)
         self.compensation = dict.fromkeys(PROJECTS, 0)
         self.pool = 0  # units held by the buffer pool
@@ -78,11 +89,17 @@ class StockMachine(RuleBasedStateMachine):
 
     @initialize()
     def setup(self) -> None:
-        self.m = Market(params={"uncertainty_deduction": "0.05"})
+        self.m = Market(params=PARAMS)
         for pid, (owner, plots, risk) in PROJECTS.items():
-            self.m.project(pid, owner, plots, risk=risk, baseline=BASELINES[pid])
-            for plot, _species in plots:
-                self.volume[plot] = self.stock[plot] = self.high[plot] = self.pending[plot] = 0
+            baseline_stocks = [{"plot_id": p, "volume": str(BASELINE_VOLUMES[p])}
+                               for p, _ in plots if BASELINE_VOLUMES[p]]
+            self.m.project(pid, owner, plots, risk=risk, baseline=BASELINES[pid],
+                           baseline_stocks=baseline_stocks)
+            for plot, species in plots:
+                self.volume[plot] = BASELINE_VOLUMES[plot]
+                self.base[plot] = self.stock[plot] = self.high[plot] = stock_of(
+                    species, BASELINE_VOLUMES[plot])
+                self.pending[plot] = 0
 
     # -- rules --------------------------------------------------------------------------------
     def _cancel(self, pid: str, qty: int) -> None:
@@ -101,6 +118,10 @@ class StockMachine(RuleBasedStateMachine):
         owner, plots, _risk = PROJECTS[pid]
         start, end, visit = monitoring_period(self.periods[pid])
         self.periods[pid] += 1
+        # an excluded plot is left out, or reported again (which re-admits it)
+        plots = [(p, sp) for p, sp in plots
+                 if p not in self.excluded or data.draw(st.booleans(), label=f"readmit {p}")]
+        plots = plots or PROJECTS[pid][1][:1]  # a report measures at least one plot
         new = {plot: data.draw(st.sampled_from(VOLUMES), label=plot) for plot, _ in plots}
         growth = sum(max(0, stock_of(sp, new[p]) - self.high[p]) for p, sp in plots)
         er = Fraction(growth, STOCK_SCALE) - period_baseline(BASELINES[pid], start, end)
@@ -132,6 +153,7 @@ class StockMachine(RuleBasedStateMachine):
             self.stock[p] = end_stock
             self.high[p] = max(self.high[p], end_stock)
             self.volume[p] = new[p]
+            self.excluded.discard(p)
         if fall:
             self._cancel(pid, fall)
         if verified > 0:
@@ -166,6 +188,29 @@ class StockMachine(RuleBasedStateMachine):
         self._cancel(pid, qty)
         assert out["compensation"] == self.compensation[pid] - before
 
+    @rule(pid=st.sampled_from(sorted(PROJECTS)), which=st.integers(0, 1))
+    def exclude(self, pid: str, which: int) -> None:
+        plots = PROJECTS[pid][1]
+        plot = plots[which % len(plots)][0]
+        args = {"project_id": pid, "plot_id": plot, "reason": "flooded, cannot be measured"}
+        if plot in self.excluded:
+            self.m.fails("already_excluded", "regulator", "exclude_plot", args)
+            return
+        out = self.m.ok("regulator", "exclude_plot", args)
+        # like a verified fall to the baseline stock, net of loss events since the period
+        fall = ceil_int(Fraction(max(0, self.stock[plot] - self.base[plot]), STOCK_SCALE))
+        settled = max(0, fall - self.pending[plot])
+        self.pending[plot] = 0
+        if self.stock[plot] > self.base[plot]:
+            self.stock[plot] = self.base[plot]
+            self.volume[plot] = BASELINE_VOLUMES[plot]
+        self.excluded.add(plot)
+        before = self.compensation[pid]
+        if settled:
+            self._cancel(pid, settled)
+        assert (out["reversed"], out["compensation"]) == (
+            settled, self.compensation[pid] - before)
+
     @rule(qty=st.integers(1, 20))
     def retire(self, qty: int) -> None:
         held = self.m.count("owner-farm")
@@ -182,7 +227,7 @@ class StockMachine(RuleBasedStateMachine):
         batches = [decode(v) for _k, v in state.iter_prefix("batch/")]
         for pid, (_owner, plots, _risk) in PROJECTS.items():
             issued = sum(b["quantity"] for b in batches if b["project_id"] == pid)
-            growth = sum(self.high[p] for p, _ in plots)  # above the baseline stock 0
+            growth = sum(self.high[p] - self.base[p] for p, _ in plots)  # above S0
             assert issued * STOCK_SCALE <= growth  # issued alone never exceeds growth
             # issued - reversed <= creditable growth above the baseline after deductions
             assert issued - self.charged[pid] <= issued <= self.creditable[pid]
@@ -192,21 +237,24 @@ class StockMachine(RuleBasedStateMachine):
             assert (0 if comp is None else comp["outstanding"]) == self.compensation[pid]
             for plot, _ in plots:
                 rec = self.m.get(f"stock/{plot}") or {"stock": 0, "high_water": 0, "credited": 0,
-                                                      "pending_loss": 0}
+                                                      "pending_loss": 0, "baseline_stock": 0}
                 assert (rec["stock"], rec["high_water"], rec["pending_loss"]) == (
                     self.stock[plot], self.high[plot], self.pending[plot])
+                assert (rec.get("excluded") is not None) == (plot in self.excluded)
                 hist = [decode(v) for _k, v in state.iter_prefix(f"stockhist/{plot}/")]
-                mark = 0
+                mark = self.base[plot]
+                assert rec["baseline_stock"] == mark
                 for h in hist:  # each period credits only growth above the mark before it
                     assert h["credited"] == max(0, h["end"] - mark)
                     mark = max(mark, h["end"])
                     assert h["high_water"] == mark
-                assert sum(h["credited"] for h in hist) == rec["credited"] == self.high[plot]
+                assert sum(h["credited"] for h in hist) == rec["credited"] == (
+                    self.high[plot] - self.base[plot])
 
     def teardown(self) -> None:
         if not hasattr(self, "m"):
             return
-        fresh = Harness(params={"uncertainty_deduction": "0.05"})
+        fresh = Harness(params=PARAMS)
         for txs, results in self.m.h.blocks:
             assert fresh.run_block(txs) == results
         assert fresh.state_root == self.m.h.state_root

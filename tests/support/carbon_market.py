@@ -165,9 +165,10 @@ class Market:
         split: dict[str, str] | None = None,
         register: bool = True,
         baseline: str = "0",
+        baseline_stocks: list[dict[str, str]] | None = None,
     ) -> None:
         """Plots (``(plot_id, species)``, registered unless known), PDD, validation by
-        verifier-a, registration by the regulator."""
+        verifier-a (with ``baseline_stocks`` if given), registration by the regulator."""
         plots = plots or [(f"{project_id}-P1", "chinese_fir")]
         for plot_id, species in plots:
             if plot_id not in self.plots:
@@ -192,6 +193,7 @@ class Market:
             "attestation_id": f"VAL-{project_id}", "project_id": project_id,
             "pdd_sha256": h256("pdd:" + project_id), "positive": True,
             "site_visit_date": "2018-06-01",
+            **({} if baseline_stocks is None else {"baseline_stocks": baseline_stocks}),
         })
         if register:
             self.ok("regulator", "register_project", {"project_id": project_id})
