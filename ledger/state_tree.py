@@ -34,8 +34,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from ledger.errors import LedgerError
@@ -70,11 +70,8 @@ _Q = struct.Struct(">Q")
 _H = struct.Struct(">H")
 _I = struct.Struct(">I")
 _LEAF_DEPTH: Final = _H.pack(256)
-_CACHE_LIMIT: Final = 1 << 20
+_CACHE_LIMIT: Final = 1 << 16
 
-# A reference to a child: (kind, version it was written at, hash, key hash of a leaf, its
-# encoding in the parent's record); None is the empty subtree.
-_Ref = tuple[int, int, bytes, bytes | None, bytes]
 
 
 class StateTreeError(LedgerError):
@@ -318,59 +315,69 @@ _DEPTHS: Final = tuple(
 )
 
 
-def _node_key(version: int, depth: int, prefix: int) -> bytes:
+def _node_key(version8: bytes, depth: int, prefix: int) -> bytes:
+    """The record key of the internal node at ``depth`` (path ``prefix``, ``depth`` bits)
+    written at the version whose 8 bytes are ``version8``."""
     depth_bytes, nbytes, shift = _DEPTHS[depth]
-    return b"n" + _Q.pack(version) + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
-
-
-def _leaf_key(version: int, kh: bytes) -> bytes:
-    return b"n" + _Q.pack(version) + _LEAF_DEPTH + kh
+    return b"n" + version8 + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
 
 
 def _root_key(version: int) -> bytes:
     return b"r" + _Q.pack(version)
 
 
+# A reference to a non-empty child is its encoding in the parent's record (bytes, so that
+# millions of them cost the garbage collector nothing):
+#   0x01 version(8) hash(32) key_hash(32)   a leaf
+#   0x02 version(8) hash(32)                an internal node
+# and an empty child is None (encoded 0x00). An internal node's record is the encodings
+# of its left and right children, one after the other.
+_Ref = bytes
+_REF_SIZE: Final = {_LEAF: 73, _INTERNAL: 41}
+
+
 def _encode_ref(ref: _Ref | None) -> bytes:
-    """0x00 (empty) | 0x01 version(8) hash(32) key_hash(32) (leaf) |
-    0x02 version(8) hash(32) (internal)."""
-    return b"\x00" if ref is None else ref[4]
+    return b"\x00" if ref is None else ref
 
 
-def _leaf_ref(version: int, digest: bytes, kh: bytes) -> _Ref:
-    return (_LEAF, version, digest, kh, b"\x01" + _Q.pack(version) + digest + kh)
+def _ref_hash(ref: _Ref | None) -> bytes:
+    return EMPTY_HASH if ref is None else ref[9:41]
 
 
-def _internal_ref(version: int, digest: bytes) -> _Ref:
-    return (_INTERNAL, version, digest, None, b"\x02" + _Q.pack(version) + digest)
+def _ref_version(ref: _Ref) -> int:
+    version: int = _Q.unpack_from(ref, 1)[0]
+    return version
 
 
 def _decode_ref(data: bytes, at: int) -> tuple[_Ref | None, int]:
+    """The reference at ``data[at:]`` and the offset after it."""
     tag = data[at]
     if tag == 0:
         return None, at + 1
-    if tag == _LEAF and len(data) >= at + 73:
-        version = _Q.unpack_from(data, at + 1)[0]
-        return (_LEAF, version, data[at + 9 : at + 41], data[at + 41 : at + 73],
-                data[at : at + 73]), at + 73
-    if tag == _INTERNAL and len(data) >= at + 41:
-        version = _Q.unpack_from(data, at + 1)[0]
-        return (_INTERNAL, version, data[at + 9 : at + 41], None, data[at : at + 41]), at + 41
-    raise StateTreeError("missing_node", f"a node record is damaged (child tag {tag})")
+    size = _REF_SIZE.get(tag)
+    if size is None or len(data) < at + size:
+        raise StateTreeError("missing_node", f"a node record is damaged (child tag {tag})")
+    return data[at : at + size], at + size
+
+
+def _decode_children(raw: bytes) -> tuple[_Ref | None, _Ref | None]:
+    left, at = _decode_ref(raw, 0)
+    right, end = _decode_ref(raw, at)
+    if end != len(raw):
+        raise StateTreeError("missing_node", "an internal node record is damaged (its length)")
+    return left, right
 
 
 @dataclass(frozen=True)
 class TreeUpdate:
     """One version's changes, computed (:meth:`StateTree.prepare`) and not yet stored:
-    the version before it, its version and root, and the records to write, sorted."""
+    the version before it, its version and root, and the records to write, sorted by
+    key."""
 
     base_version: int | None
     version: int
     root: bytes
     writes: tuple[tuple[bytes, bytes], ...]
-    decoded: tuple[tuple[bytes, tuple[_Ref | None, _Ref | None]], ...] = field(
-        default=(), repr=False, compare=False
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,9 +399,9 @@ class StateTree:
         self._nodes = nodes
         raw = nodes.get(_LATEST_KEY)
         self._latest: int | None = None if raw is None else _Q.unpack(raw)[0]
-        # decoded internal nodes by record key: a cache, so reads need not decode the
-        # nodes the last updates wrote or read (bounded by _CACHE_LIMIT)
-        self._cache: dict[bytes, tuple[_Ref | None, _Ref | None]] = {}
+        # internal node records lately written or read, by record key (they never
+        # change): the top of the tree is read again at every block. Bounded.
+        self._cache: dict[bytes, bytes] = {}
 
     @property
     def latest_version(self) -> int | None:
@@ -410,16 +417,19 @@ class StateTree:
         """Write a prepared update to the node store; return its root."""
         self._check_current(update)
         self._nodes.write(update.writes)
-        self._latest = update.version
-        self._remember(update.decoded)
-        return update.root
+        return self.adopt(update)
 
     def adopt(self, update: TreeUpdate) -> bytes:
-        """Take note that the caller wrote ``update.writes`` to the node store itself (for
-        instance with :meth:`DBNodeStore.put_into` in a block's write batch)."""
+        """Take note that ``update.writes`` are in the node store: the caller wrote them
+        itself (for instance with :meth:`DBNodeStore.put_into` in a block's write batch).
+        """
         self._check_current(update)
         self._latest = update.version
-        self._remember(update.decoded)
+        cache = self._cache
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        # the internal nodes written (not the leaves: a leaf is read once, to prove it)
+        cache.update((k, v) for k, v in update.writes if k[:1] == b"n" and k[9:11] != _LEAF_DEPTH)
         return update.root
 
     def _check_current(self, update: TreeUpdate) -> None:
@@ -435,11 +445,7 @@ class StateTree:
         storing it. ``StateTreeError``: ``bad_version`` unless ``version`` is an int in
         0..2**64-1 above the latest version; ``bad_key`` / ``bad_value`` for a key that is
         not non-empty bytes or a value that is neither bytes nor None."""
-        if not isinstance(version, int) or isinstance(version, bool) \
-                or not 0 <= version <= _MAX_VERSION:
-            raise StateTreeError(
-                "bad_version", f"a version is an integer in 0..2**64-1, not {version!r}"
-            )
+        _check_version(version)
         if self._latest is not None and version <= self._latest:
             raise StateTreeError(
                 "bad_version",
@@ -462,69 +468,55 @@ class StateTree:
         staged.sort()
         base = None if self._latest is None else self._root_ref(self._latest)
         writes: dict[bytes, bytes] = {}
-        batcher = _Batcher(self, version, staged, writes)
-        root_ref = batcher.update(base, 0, 0, len(staged))
+        root_ref = _Batcher(self, version, staged, writes).update(base, 0, 0, len(staged))
         writes[_root_key(version)] = _encode_ref(root_ref)
         writes[_LATEST_KEY] = _Q.pack(version)
-        return TreeUpdate(
-            self._latest, version, EMPTY_HASH if root_ref is None else root_ref[2],
-            tuple(sorted(writes.items())), tuple(batcher.decoded),
-        )
+        return TreeUpdate(self._latest, version, _ref_hash(root_ref), tuple(sorted(writes.items())))
 
     # -- reading ---------------------------------------------------------------------------
     def _root_ref(self, version: int) -> _Ref | None:
-        if not isinstance(version, int) or isinstance(version, bool) \
-                or not 0 <= version <= _MAX_VERSION:
-            raise StateTreeError(
-                "bad_version", f"a version is an integer in 0..2**64-1, not {version!r}"
-            )
+        _check_version(version)
         raw = self._nodes.get(_root_key(version))
         if raw is None:
             raise StateTreeError(
                 "unknown_version",
                 f"the state tree has no version {version} (latest: {self._latest})",
             )
-        return _decode_ref(raw, 0)[0]
+        ref, end = _decode_ref(raw, 0)
+        if end != len(raw):
+            raise StateTreeError("missing_node", f"the root record of version {version} is damaged")
+        return ref
 
     def _children(self, ref: _Ref, depth: int, prefix: int) -> tuple[_Ref | None, _Ref | None]:
-        key = _node_key(ref[1], depth, prefix)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        raw = self._nodes.get(key)
+        key = _node_key(ref[1:9], depth, prefix)
+        raw = self._cache.get(key)
         if raw is None:
-            raise StateTreeError(
-                "missing_node",
-                f"the internal node at depth {depth} of version {ref[1]} is not in the store",
-            )
-        left, at = _decode_ref(raw, 0)
-        children = (left, _decode_ref(raw, at)[0])
-        self._remember(((key, children),))
-        return children
-
-    def _remember(self, nodes: Iterable[tuple[bytes, tuple[_Ref | None, _Ref | None]]]) -> None:
-        """Keep decoded internal nodes (they never change); start afresh past the limit."""
-        cache = self._cache
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
-        cache.update(nodes)
+            raw = self._nodes.get(key)
+            if raw is None:
+                raise StateTreeError(
+                    "missing_node",
+                    f"the internal node at depth {depth} of version {_ref_version(ref)} is "
+                    "not in the store",
+                )
+            if len(self._cache) > _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = raw
+        return _decode_children(raw)
 
     def _leaf_record(self, ref: _Ref) -> tuple[bytes, bytes, bytes]:
         """``(value_hash, key, value)`` of a leaf."""
-        kh = ref[3]
-        assert kh is not None
-        raw = self._nodes.get(_leaf_key(ref[1], kh))
-        if raw is None:
+        raw = self._nodes.get(b"n" + ref[1:9] + _LEAF_DEPTH + ref[41:73])
+        if raw is None or len(raw) < 36:
             raise StateTreeError(
-                "missing_node", f"the leaf {kh.hex()} of version {ref[1]} is not in the store"
+                "missing_node",
+                f"the leaf {ref[41:73].hex()} of version {_ref_version(ref)} is not in the store",
             )
         klen = _I.unpack_from(raw, 32)[0]
         return raw[:32], raw[36 : 36 + klen], raw[36 + klen :]
 
     def root(self, version: int) -> bytes:
         """The root hash of ``version`` (``unknown_version`` if it was never stored)."""
-        ref = self._root_ref(version)
-        return EMPTY_HASH if ref is None else ref[2]
+        return _ref_hash(self._root_ref(version))
 
     def _walk(self, key: bytes, version: int) -> tuple[list[bytes], _Ref | None, bytes]:
         """Siblings from the root down, the node the key's path ends at, the key hash."""
@@ -538,10 +530,10 @@ class StateTree:
         while ref is not None and ref[0] == _INTERNAL:
             left, right = self._children(ref, depth, path >> (256 - depth))
             if (path >> (255 - depth)) & 1:
-                siblings.append(EMPTY_HASH if left is None else left[2])
+                siblings.append(_ref_hash(left))
                 ref = right
             else:
-                siblings.append(EMPTY_HASH if right is None else right[2])
+                siblings.append(_ref_hash(right))
                 ref = left
             depth += 1
         return siblings, ref, kh
@@ -549,7 +541,7 @@ class StateTree:
     def get(self, key: bytes, version: int) -> bytes | None:
         """The value of ``key`` at ``version``, or None if it is absent there."""
         _, ref, kh = self._walk(key, version)
-        if ref is None or ref[3] != kh:
+        if ref is None or ref[41:73] != kh:
             return None
         return self._leaf_record(ref)[2]
 
@@ -558,9 +550,7 @@ class StateTree:
         siblings, ref, _ = self._walk(key, version)
         if ref is None:
             return Proof(tuple(siblings), None)
-        kh = ref[3]
-        assert kh is not None
-        return Proof(tuple(siblings), (kh, self._leaf_record(ref)[0]))
+        return Proof(tuple(siblings), (ref[41:73], self._leaf_record(ref)[0]))
 
     def leaves(
         self, version: int, start: bytes | None = None
@@ -579,11 +569,9 @@ class StateTree:
         if ref is None:
             return
         if ref[0] == _LEAF:
-            kh = ref[3]
-            assert kh is not None
-            if int.from_bytes(kh, "big") >= low:
+            if int.from_bytes(ref[41:73], "big") >= low:
                 _, key, value = self._leaf_record(ref)
-                yield kh, key, value
+                yield ref[41:73], key, value
             return
         if (prefix + 1) << (256 - depth) <= low:
             return  # the whole subtree is before the start
@@ -592,11 +580,20 @@ class StateTree:
         yield from self._leaves(right, depth + 1, (prefix << 1) | 1, low)
 
 
+def _check_version(version: object) -> None:
+    if not isinstance(version, int) or isinstance(version, bool) \
+            or not 0 <= version <= _MAX_VERSION:
+        raise StateTreeError(
+            "bad_version", f"a version is an integer in 0..2**64-1, not {version!r}"
+        )
+
+
 class _Batcher:
     """One :meth:`StateTree.prepare`: the changes sorted by key hash, merged into the
     tree top-down; every subtree no change reaches is kept as it is (its reference)."""
 
-    __slots__ = ("decoded", "items", "node_key", "paths", "tree", "version", "writes")
+    __slots__ = ("cache", "internal_head", "items", "leaf_head", "node_key", "paths", "tree",
+                 "version8", "writes")
 
     def __init__(
         self,
@@ -606,12 +603,14 @@ class _Batcher:
         writes: dict[bytes, bytes],
     ) -> None:
         self.tree = tree
-        self.version = version
-        self.node_key = b"n" + _Q.pack(version)
+        self.version8 = _Q.pack(version)
+        self.node_key = b"n" + self.version8
+        self.internal_head = b"\x02" + self.version8
+        self.leaf_head = b"\x01" + self.version8
+        self.cache = tree._cache
         self.items = items
         self.paths = [int.from_bytes(kh, "big") for kh, _, _ in items]
         self.writes = writes
-        self.decoded: list[tuple[bytes, tuple[_Ref | None, _Ref | None]]] = []
 
     def update(self, ref: _Ref | None, depth: int, lo: int, hi: int) -> _Ref | None:
         """The subtree at ``depth`` that was ``ref``, with changes ``lo:hi`` applied."""
@@ -621,7 +620,22 @@ class _Batcher:
             return self._rebuild(ref, depth, lo, hi)
         paths = self.paths
         prefix = paths[lo] >> (256 - depth)
-        left, right = self.tree._children(ref, depth, prefix)
+        depth_bytes, nbytes, shift = _DEPTHS[depth]
+        raw = self.cache.get(
+            b"n" + ref[1:9] + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
+        )
+        tag = 0 if raw is None else raw[0]
+        if tag:
+            # the common case inline: a record this tree wrote or checked, with a
+            # non-empty left child (as _decode_children reads it)
+            assert raw is not None
+            cut = 73 if tag == _LEAF else 41
+            left: _Ref | None = raw[:cut]
+            right: _Ref | None = raw[cut:]
+            if right == b"\x00":
+                right = None
+        else:
+            left, right = self.tree._children(ref, depth, prefix)
         # the first change whose bit `depth` is 1
         mid = bisect.bisect_left(paths, ((prefix << 1) | 1) << (255 - depth), lo, hi)
         new_left = self.update(left, depth + 1, lo, mid) if lo < mid else left
@@ -636,29 +650,27 @@ class _Batcher:
         if left is None:
             if right is None or right[0] == _LEAF:
                 return right
-            left_hash, left_bytes = EMPTY_HASH, b"\x00"
+            left_hash, left = EMPTY_HASH, b"\x00"
         else:
             if right is None and left[0] == _LEAF:
                 return left
-            left_hash, left_bytes = left[2], left[4]
+            left_hash = left[9:41]
         if right is None:
-            right_hash, right_bytes = EMPTY_HASH, b"\x00"
+            right_hash, right = EMPTY_HASH, b"\x00"
         else:
-            right_hash, right_bytes = right[2], right[4]
+            right_hash = right[9:41]
         depth_bytes, nbytes, shift = _DEPTHS[depth]
-        key = self.node_key + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
-        self.writes[key] = left_bytes + right_bytes
-        self.decoded.append((key, (left, right)))
-        return _internal_ref(
-            self.version, hashlib.sha256(_NODE_PREFIX + left_hash + right_hash).digest()
-        )
+        self.writes[
+            self.node_key + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
+        ] = left + right
+        return self.internal_head + hashlib.sha256(_NODE_PREFIX + left_hash + right_hash).digest()
 
     def _rebuild(self, ref: _Ref | None, depth: int, lo: int, hi: int) -> _Ref | None:
         """The subtree at ``depth`` holding at most the leaf ``ref`` before the changes:
         the keys it holds after them, built anew (the old leaf, unless changed, is reused
         as it is: a leaf's record does not depend on its depth)."""
         paths, items = self.paths, self.items
-        old_path = -1 if ref is None else int.from_bytes(ref[3] or b"", "big")
+        old_path = -1 if ref is None else int.from_bytes(ref[41:73], "big")
         keep = ref is not None
         entries: list[int] = []
         payload: list[_Ref | int] = []
@@ -670,9 +682,9 @@ class _Batcher:
                 payload.append(i)
         if keep:
             assert ref is not None
-            at = bisect.bisect_left(entries, old_path)
             if not entries:
                 return ref
+            at = bisect.bisect_left(entries, old_path)
             entries.insert(at, old_path)
             payload.insert(at, ref)
         return self._build(depth, entries, payload, 0, len(entries))
@@ -683,13 +695,13 @@ class _Batcher:
             return None
         if hi - lo == 1:
             one = payload[lo]
-            if isinstance(one, tuple):
+            if isinstance(one, bytes):
                 return one
             kh, key, value = self.items[one]
             assert value is not None
             vh = hashlib.sha256(value).digest()
-            self.writes[_leaf_key(self.version, kh)] = vh + _I.pack(len(key)) + key + value
-            return _leaf_ref(self.version, hashlib.sha256(_LEAF_PREFIX + kh + vh).digest(), kh)
+            self.writes[self.node_key + _LEAF_DEPTH + kh] = vh + _I.pack(len(key)) + key + value
+            return self.leaf_head + hashlib.sha256(_LEAF_PREFIX + kh + vh).digest() + kh
         prefix = entries[lo] >> (256 - depth)
         mid = bisect.bisect_left(entries, ((prefix << 1) | 1) << (255 - depth), lo, hi)
         return self._internal(

@@ -504,3 +504,27 @@ def test_leaves_resume_from_a_key_hash() -> None:
         assert list(t.leaves(0, start=every[cut][0])) == every[cut:]
     after_last = (int.from_bytes(every[-1][0], "big") + 1).to_bytes(32, "big")
     assert list(t.leaves(0, start=after_last)) == []
+
+
+# -- the benchmark, in bounded form -------------------------------------------------------------
+
+
+def test_the_benchmark_runs_at_a_small_size() -> None:
+    """``python -m bench.bench_state_tree`` with a small ``--sizes`` (CI's form): one row
+    per size, each proof verified inside the benchmark."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_state_tree", "--sizes", "300,900", "--batch", "50",
+         "--batches", "2", "--repeat", "1"],
+        capture_output=True, text=True, timeout=120, check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in rows] == ["300", "900"]
+    assert all(len(row) == 11 for row in rows)
+    with pytest.raises(subprocess.CalledProcessError):
+        subprocess.run([sys.executable, "-m", "bench.bench_state_tree", "--sizes", "0"],
+                       capture_output=True, check=True, timeout=60,
+                       cwd=Path(__file__).resolve().parents[2])
