@@ -20,6 +20,9 @@ Key layout (binary prefixes; heights are 8-byte big-endian so keys sort by heigh
     s/<key utf-8>   committed state value
     x/<bytes>       extra index entries given by the caller of ``commit_block``
     m/<name>        meta: height, hash, state_root, genesis_hash, chain_id
+    a/<record>      reserved for the authenticated state tree (ledger/state_tree.py,
+                    docs/state-proofs.md); not written yet: wiring the tree into the
+                    block's batch is the next step of issue 12
 
 One process, one handle: LevelDB's ``LOCK`` file refuses a second open, which is
 reported as ``StoreError("store_locked")``.
@@ -49,8 +52,9 @@ from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical
 from ledger.errors import LedgerError
 from ledger.state import WriteSet, check_seek, genesis_state_root
+from ledger.state_tree import DBNodeStore
 
-__all__ = ["MemoryDB", "Store", "StoreError", "Writes"]
+__all__ = ["TREE_PREFIX", "MemoryDB", "Store", "StoreError", "Writes"]
 
 Writes = Iterable[tuple[str, bytes | None]]
 
@@ -67,6 +71,8 @@ _META_HASH = b"m/hash"
 _META_STATE_ROOT = b"m/state_root"
 _META_GENESIS = b"m/genesis_hash"
 _META_CHAIN_ID = b"m/chain_id"
+TREE_PREFIX = b"a/"
+"""The key prefix reserved for the state tree's records (:meth:`Store.state_tree_nodes`)."""
 
 
 class StoreError(LedgerError):
@@ -401,6 +407,12 @@ class Store:
                 wb.delete(skey)
             else:
                 wb.put(skey, value)
+
+    def state_tree_nodes(self) -> DBNodeStore:
+        """The state tree's records in this store's database, under :data:`TREE_PREFIX`
+        (``ledger.state_tree.StateTree(store.state_tree_nodes())``). Its ``put_into`` adds
+        a version's records to a write batch of the caller's."""
+        return DBNodeStore(self.db, TREE_PREFIX)
 
     # -- meta ------------------------------------------------------------------------------
     def latest_height(self) -> int:

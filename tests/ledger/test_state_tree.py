@@ -26,7 +26,7 @@ from ledger.state_tree import (
     StateTreeError,
     verify,
 )
-from ledger.store import MemoryDB
+from ledger.store import TREE_PREFIX, MemoryDB, Store
 
 Model = dict[bytes, bytes]
 
@@ -492,6 +492,21 @@ def test_records_written_in_the_callers_batch_then_adopted() -> None:
     assert StateTree(nodes).latest_version == 1
     with pytest.raises(ValueError):
         DBNodeStore(db, b"")
+
+
+def test_the_block_store_keeps_the_tree_under_its_reserved_prefix() -> None:
+    db = MemoryDB()
+    store = Store.in_memory(db)
+    t = StateTree(store.state_tree_nodes())
+    update = t.prepare(0, {b"org/a": b"1"})
+    with store.db.write_batch(transaction=True, sync=True) as wb:
+        store.state_tree_nodes().put_into(wb, update.writes)
+    t.adopt(update)
+    assert TREE_PREFIX == b"a/"
+    assert db._keys and all(k.startswith(TREE_PREFIX) for k in db._keys)
+    store.close()
+    again = StateTree(Store.in_memory(db).state_tree_nodes())
+    assert again.latest_version == 0 and again.get(b"org/a", 0) == b"1"
 
 
 def test_leaves_resume_from_a_key_hash() -> None:
