@@ -35,7 +35,7 @@ import bisect
 import hashlib
 import struct
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from ledger.errors import LedgerError
@@ -378,6 +378,8 @@ class TreeUpdate:
     version: int
     root: bytes
     writes: tuple[tuple[bytes, bytes], ...]
+    internal: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False, compare=False)
+    """The internal node records among ``writes`` (for the tree's cache)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,7 +431,7 @@ class StateTree:
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
         # the internal nodes written (not the leaves: a leaf is read once, to prove it)
-        cache.update((k, v) for k, v in update.writes if k[:1] == b"n" and k[9:11] != _LEAF_DEPTH)
+        cache.update(update.internal)
         return update.root
 
     def _check_current(self, update: TreeUpdate) -> None:
@@ -468,10 +470,12 @@ class StateTree:
         staged.sort()
         base = None if self._latest is None else self._root_ref(self._latest)
         writes: dict[bytes, bytes] = {}
-        root_ref = _Batcher(self, version, staged, writes).update(base, 0, 0, len(staged))
+        batcher = _Batcher(self, version, staged, writes)
+        root_ref = batcher.update(base, 0, 0, len(staged))
         writes[_root_key(version)] = _encode_ref(root_ref)
         writes[_LATEST_KEY] = _Q.pack(version)
-        return TreeUpdate(self._latest, version, _ref_hash(root_ref), tuple(sorted(writes.items())))
+        return TreeUpdate(self._latest, version, _ref_hash(root_ref),
+                          tuple(sorted(writes.items())), tuple(batcher.internal))
 
     # -- reading ---------------------------------------------------------------------------
     def _root_ref(self, version: int) -> _Ref | None:
@@ -592,7 +596,7 @@ class _Batcher:
     """One :meth:`StateTree.prepare`: the changes sorted by key hash, merged into the
     tree top-down; every subtree no change reaches is kept as it is (its reference)."""
 
-    __slots__ = ("cache", "internal_head", "items", "leaf_head", "node_key", "paths", "tree",
+    __slots__ = ("cache", "internal", "internal_head", "items", "leaf_head", "node_key", "paths", "tree",
                  "version8", "writes")
 
     def __init__(
@@ -611,6 +615,8 @@ class _Batcher:
         self.items = items
         self.paths = [int.from_bytes(kh, "big") for kh, _, _ in items]
         self.writes = writes
+        # the internal node records written, for the tree's cache once stored
+        self.internal: list[tuple[bytes, bytes]] = []
 
     def update(self, ref: _Ref | None, depth: int, lo: int, hi: int) -> _Ref | None:
         """The subtree at ``depth`` that was ``ref``, with changes ``lo:hi`` applied."""
@@ -660,9 +666,9 @@ class _Batcher:
         else:
             right_hash = right[9:41]
         depth_bytes, nbytes, shift = _DEPTHS[depth]
-        self.writes[
-            self.node_key + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
-        ] = left + right
+        key = self.node_key + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
+        record = self.writes[key] = left + right
+        self.internal.append((key, record))
         return self.internal_head + hashlib.sha256(_NODE_PREFIX + left_hash + right_hash).digest()
 
     def _rebuild(self, ref: _Ref | None, depth: int, lo: int, hi: int) -> _Ref | None:
