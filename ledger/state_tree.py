@@ -360,6 +360,16 @@ def _decode_ref(data: bytes, at: int) -> tuple[_Ref | None, int]:
     return data[at : at + size], at + size
 
 
+def _split_record(raw: bytes) -> tuple[_Ref | None, _Ref | None]:
+    """The children in a record already checked by :func:`_decode_children`."""
+    tag = raw[0]
+    if not tag:
+        return None, raw[1:]
+    cut = 73 if tag == _LEAF else 41
+    right = raw[cut:]
+    return raw[:cut], None if right == b"\x00" else right
+
+
 def _decode_children(raw: bytes) -> tuple[_Ref | None, _Ref | None]:
     left, at = _decode_ref(raw, 0)
     right, end = _decode_ref(raw, at)
@@ -491,8 +501,9 @@ class StateTree:
             raise StateTreeError("missing_node", f"the root record of version {version} is damaged")
         return ref
 
-    def _children(self, ref: _Ref, depth: int, prefix: int) -> tuple[_Ref | None, _Ref | None]:
-        key = _node_key(ref[1:9], depth, prefix)
+    def _record(self, key: bytes, ref: _Ref, depth: int) -> bytes:
+        """The record of an internal node, from the cache or the store (then checked and
+        cached)."""
         raw = self._cache.get(key)
         if raw is None:
             raw = self._nodes.get(key)
@@ -502,10 +513,14 @@ class StateTree:
                     f"the internal node at depth {depth} of version {_ref_version(ref)} is "
                     "not in the store",
                 )
+            _decode_children(raw)  # refuses a damaged record
             if len(self._cache) > _CACHE_LIMIT:
                 self._cache.clear()
             self._cache[key] = raw
-        return _decode_children(raw)
+        return raw
+
+    def _children(self, ref: _Ref, depth: int, prefix: int) -> tuple[_Ref | None, _Ref | None]:
+        return _split_record(self._record(_node_key(ref[1:9], depth, prefix), ref, depth))
 
     def _leaf_record(self, ref: _Ref) -> tuple[bytes, bytes, bytes]:
         """``(value_hash, key, value)`` of a leaf."""
@@ -627,21 +642,21 @@ class _Batcher:
         paths = self.paths
         prefix = paths[lo] >> (256 - depth)
         depth_bytes, nbytes, shift = _DEPTHS[depth]
-        raw = self.cache.get(
-            b"n" + ref[1:9] + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
-        )
-        tag = 0 if raw is None else raw[0]
+        key = b"n" + ref[1:9] + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
+        raw = self.cache.get(key)
+        if raw is None:
+            raw = self.tree._record(key, ref, depth)
+        # _split_record, inline
+        tag = raw[0]
+        left: _Ref | None
+        right: _Ref | None
         if tag:
-            # the common case inline: a record this tree wrote or checked, with a
-            # non-empty left child (as _decode_children reads it)
-            assert raw is not None
             cut = 73 if tag == _LEAF else 41
-            left: _Ref | None = raw[:cut]
-            right: _Ref | None = raw[cut:]
+            left, right = raw[:cut], raw[cut:]
             if right == b"\x00":
                 right = None
         else:
-            left, right = self.tree._children(ref, depth, prefix)
+            left, right = None, raw[1:]
         # the first change whose bit `depth` is 1
         mid = bisect.bisect_left(paths, ((prefix << 1) | 1) << (255 - depth), lo, hi)
         new_left = self.update(left, depth + 1, lo, mid) if lo < mid else left

@@ -426,6 +426,21 @@ def test_a_missing_node_is_reported_not_misread() -> None:
     with pytest.raises(StateTreeError) as info:
         fresh.get(b"k1", 0)
     assert info.value.code == "missing_node"
+    assert "not in the store" in info.value.message
+
+
+@pytest.mark.parametrize("damage", [b"\x05", b"\x02", b"", b"\x00\x00\x00"])
+def test_a_damaged_node_record_is_reported_not_misread(damage: bytes) -> None:
+    nodes = MemoryNodeStore()
+    StateTree(nodes).apply(0, {b"k%d" % i: b"v" for i in range(10)})
+    top = next(k for k in sorted(nodes.data) if k.startswith(b"n") and k[9:11] == b"\x00\x00")
+    nodes.data[top] = damage if damage else nodes.data[top][:-1]
+    for read in (lambda t: t.get(b"k1", 0), lambda t: t.prove(b"k1", 0),
+                 lambda t: t.apply(1, {b"k1": b"w"})):
+        with pytest.raises(StateTreeError) as info:
+            read(StateTree(nodes))
+        assert info.value.code == "missing_node"
+        assert "damaged" in info.value.message
 
 
 # -- storage --------------------------------------------------------------------------------
