@@ -642,7 +642,8 @@ class _Batcher:
         paths = self.paths
         prefix = paths[lo] >> (256 - depth)
         depth_bytes, nbytes, shift = _DEPTHS[depth]
-        key = b"n" + ref[1:9] + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
+        where = depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
+        key = b"n" + ref[1:9] + where
         raw = self.cache.get(key)
         if raw is None:
             raw = self.tree._record(key, ref, depth)
@@ -663,11 +664,11 @@ class _Batcher:
         new_right = self.update(right, depth + 1, mid, hi) if mid < hi else right
         if new_left is left and new_right is right:
             return ref  # only deletions of absent keys reached it
-        return self._internal(new_left, new_right, depth, prefix)
+        return self._internal(new_left, new_right, where)
 
-    def _internal(self, left: _Ref | None, right: _Ref | None, depth: int,
-                  prefix: int) -> _Ref | None:
-        """The node over ``left`` and ``right``: a lone leaf (or nothing) moves up."""
+    def _internal(self, left: _Ref | None, right: _Ref | None, where: bytes) -> _Ref | None:
+        """The node over ``left`` and ``right`` at ``where`` (its depth and path, as in its
+        record key): a lone leaf (or nothing) moves up."""
         if left is None:
             if right is None or right[0] == _LEAF:
                 return right
@@ -680,8 +681,7 @@ class _Batcher:
             right_hash, right = EMPTY_HASH, b"\x00"
         else:
             right_hash = right[9:41]
-        depth_bytes, nbytes, shift = _DEPTHS[depth]
-        key = self.node_key + depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
+        key = self.node_key + where
         record = self.writes[key] = left + right
         self.internal.append((key, record))
         return self.internal_head + hashlib.sha256(_NODE_PREFIX + left_hash + right_hash).digest()
@@ -725,8 +725,9 @@ class _Batcher:
             return self.leaf_head + hashlib.sha256(_LEAF_PREFIX + kh + vh).digest() + kh
         prefix = entries[lo] >> (256 - depth)
         mid = bisect.bisect_left(entries, ((prefix << 1) | 1) << (255 - depth), lo, hi)
+        depth_bytes, nbytes, shift = _DEPTHS[depth]
         return self._internal(
             self._build(depth + 1, entries, payload, lo, mid),
             self._build(depth + 1, entries, payload, mid, hi),
-            depth, prefix,
+            depth_bytes + (prefix << shift).to_bytes(nbytes, "big"),
         )
