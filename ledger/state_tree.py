@@ -1,7 +1,8 @@
 """An authenticated, versioned key-value map: a binary Jellyfish-style sparse Merkle tree.
 
-The structure follows Gao et al., "Jellyfish Merkle Tree" (Diem, 2021), made binary
-(as its own "binary view" in section 3): every key sits at the 256-bit path
+The structure follows Gao, Hu and Wu, "Jellyfish Merkle Tree" (Diem, 2021) in its
+logical, binary form (the paper's physical nodes are 16-ary): every key sits at the
+256-bit path
 ``SHA-256(key)``; a subtree holding no key is the fixed hash :data:`EMPTY_HASH`; a subtree
 holding one key is that key's leaf, moved up as far as it goes; only a subtree holding two
 or more keys is an internal node. The tree's shape therefore depends on the set of keys
@@ -25,6 +26,9 @@ Versions are block heights: :meth:`StateTree.apply` writes one batch of changes 
 version (versions strictly increase) and every earlier version stays readable, because
 a node is never rewritten: a changed node is written anew under the new version, keyed
 by ``(version, path)``. Nothing is pruned (a later increment may).
+
+Not yet wired into consensus: the block header's state root is still the hash chain of
+``ledger/state.py``; making this tree's root the state root is the next step (issue 12).
 
 :func:`verify` checks a :class:`Proof` with nothing but ``hashlib``: it never raises.
 """
