@@ -55,6 +55,35 @@ def reference_root(model: Model) -> bytes:
     )
 
 
+def reference_verify(root: bytes, key: bytes, value: bytes | None, proof: Proof) -> bool:
+    """docs/state-proofs.md, "Verification, step by step", transcribed with hashlib only
+    (bits read from a string of '0'/'1', not by shifting, to share nothing with the
+    module)."""
+    sibs, leaf = proof.siblings, proof.leaf
+    if len(root) != 32 or len(sibs) > 256 or any(len(s) != 32 for s in sibs):
+        return False
+    if leaf is not None and (len(leaf[0]) != 32 or len(leaf[1]) != 32):
+        return False
+    if sibs and sibs[-1] == bytes(32):
+        return False
+    h = _h(key)
+    bits = "".join(format(byte, "08b") for byte in h)
+    if value is not None:
+        if leaf is None or leaf[0] != h or leaf[1] != _h(value):
+            return False
+        x = _h(b"\x00" + leaf[0] + leaf[1])
+    elif leaf is None:
+        x = bytes(32)
+    else:
+        other = "".join(format(byte, "08b") for byte in leaf[0])
+        if leaf[0] == h or other[: len(sibs)] != bits[: len(sibs)]:
+            return False
+        x = _h(b"\x00" + leaf[0] + leaf[1])
+    for d in reversed(range(len(sibs))):
+        x = _h(b"\x01" + sibs[d] + x) if bits[d] == "1" else _h(b"\x01" + x + sibs[d])
+    return x == root
+
+
 def tree() -> StateTree:
     return StateTree(MemoryNodeStore())
 
@@ -124,6 +153,7 @@ def test_every_version_agrees_with_a_dict_and_the_definition(
             assert t.get(key, version) == model.get(key)
             proof = t.prove(key, version)
             assert verify(roots[version], key, model.get(key), proof)
+            assert reference_verify(roots[version], key, model.get(key), proof)
             # a wrong value, a wrong presence, another version's different root
             assert not verify(roots[version], key, model.get(key, b"") + b"!", proof)
             if key in model:
@@ -145,9 +175,11 @@ def test_every_mutated_proof_is_refused(model: Model, data: st.DataObject) -> No
     proof = t.prove(key, 0)
     value = model.get(key)
     assert verify(root, key, value, proof)
+    assert reference_verify(root, key, value, proof)
     for bad in mutations(proof):
         assert bad != proof
         assert not verify(root, key, value, bad), bad
+        assert not reference_verify(root, key, value, bad)
     for other, other_value in model.items():
         if proof.leaf is None or proof.leaf[0] != _h(other):
             # only the key of the leaf it ends at can be proved present with it
