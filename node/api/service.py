@@ -286,7 +286,7 @@ def parse_simulation(
         raise TxError("malformed_request", 'a dry run is {"tx": <transaction>} or '
                       '{"txs": [<transaction>, ...]}, with "signers" for unsigned ones')
     signers = body.get("signers")
-    if signers is not None and (
+    if "signers" in body and (
             not isinstance(signers, list) or not 1 <= len(signers) <= MAX_SIGNERS
             or not all(isinstance(key, str) for key in signers)):
         raise TxError("malformed_request",

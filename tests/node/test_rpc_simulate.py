@@ -173,7 +173,7 @@ def test_unsigned_needs_enrolled_signers(env: Env, regulator_key) -> None:
                  "signers": [stranger]}, 400, "malformed_request")
     env.refused({"tx": tx.to_json(), "signers": [regulator_key.public_key_hex]}, 400,
                 "malformed_request")
-    for signers in ([], ["ab"] * 9, "ab", [1]):
+    for signers in ([], ["ab"] * 9, "ab", [1], None):
         env.refused({"tx": unsigned(tx), "signers": signers}, 400, "malformed_request")
     env.refused({"tx": unsigned(tx), "signers": ["not hex"]}, 400, "malformed_tx")
     env.refused({"tx": {**unsigned(tx), "extra": 1}, "signers": [regulator_key.public_key_hex]},

@@ -504,6 +504,12 @@ def test_simulate_a_signed_transaction(
     sent = len(node.simulated)
     assert run(*argv, "--signer", "alice", "--keystore", str(kdir)) == 2
     assert capsys.readouterr().err.startswith("error: usage: ")
+    # a damaged signed file is refused locally (2), as tx send refuses it
+    doc = json.loads(signed_file.read_text())
+    doc["payload"]["args"]["amount"] = 7
+    signed_file.write_text(json.dumps(doc))
+    assert run(*argv) == 2
+    assert capsys.readouterr().err.startswith("error: bad_signature: ")
     assert len(node.simulated) == sent
 
 
