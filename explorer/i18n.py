@@ -457,7 +457,6 @@ LABELS.update(_by_lang({
     "at_height": ("block {height}", "区块 {height}"),
     "raw_json": ("raw JSON", "原始 JSON"),
     "return_value": ("Returned", "返回值"),
-    "event_type": ("Event", "事件类型"),
     "created_by": ("recorded by", "记录创建于交易"),
     "created_at": ("Recorded", "记录时间"),
     "changed_at": ("Last changed", "最近变更"),
@@ -475,7 +474,6 @@ LABELS.update(_by_lang({
     "step_move": ("from {from_} to {to}", "由 {from_} 至 {to}"),
     "at_price": ("at {price} RMB/t", "单价 {price} 元/吨"),
     "serial_range_trace": ("trace this range", "溯源此序列号段"),
-    "org_roles": ("Roles", "角色"),
     "verdict_genuine": ("This certificate is genuine.", "该注销证明真实有效。"),
     "verdict_genuine_facts": (
         "This certificate is genuine: {qty} t CO₂e retired by {who} on {date}.",
@@ -483,7 +481,6 @@ LABELS.update(_by_lang({
     ),
     "verdict_not_valid": ("This certificate is NOT valid: {reason}",
                           "该注销证明无效：{reason}"),
-    "verdict_not_valid_plain": ("This certificate is NOT valid.", "该注销证明无效。"),
     "verdict_reason_unknown": ("it failed a technical check (see the details below).",
                                "未通过技术核验（见下方详情）。"),
     "what_it_proves": ("What this proves", "这证明了什么"),
@@ -493,7 +490,6 @@ LABELS.update(_by_lang({
         "网络的验证节点已对包含此注销的区块签名；下列碳汇已永久注销，不能再次出售或注销。",
     ),
     "technical_details": ("Technical checks ({n})", "技术核验明细（{n} 项）"),
-    "plain_meaning": ("What it means", "含义"),
     "technical_message": ("Technical message", "技术说明"),
 }))
 
