@@ -304,7 +304,10 @@ class _Linker:
                 raise LinkError(f"{where}: needs project_id, batch_id, vintage, first <= last")
             rr = RetiredRange(pid, bid, vintage, first, last)
             if "quantity" in r and r["quantity"] != rr.quantity:
-                raise LinkError(f"{where}: quantity {r['quantity']} is not last - first + 1")
+                raise LinkError(
+                    f"{where}: quantity {r['quantity']!r} is not the {rr.quantity} units"
+                    f" {first}..{last} it names (last - first + 1)"
+                )
             if "serial" in r and r["serial"] != rr.serial:
                 raise LinkError(f"{where}: serial {r['serial']!r} does not match the range")
             ranges.append(rr)

@@ -49,15 +49,14 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "uncertainty_deduction": "0",
     # methodology species parameters (wd, bef, r, cf) per species code, and the
     # plausibility ceiling on stand volume, m3/ha †: above what the best stands of the
-    # species reach (docs/domain.md "Plausibility ceilings"). The optional growth ceiling
-    # max_growth_per_ha_year (m3/ha/yr) is not set at genesis (docs/domain.md says why).
+    # species reach, and on growth, m3/ha a year † (docs/domain.md "Plausibility ceilings").
     "species_table": {
         "chinese_fir": {"bef": "1.634", "cf": "0.520", "r": "0.246", "wd": "0.307",
-                        "max_volume_per_ha": "700"},
+                        "max_growth_per_ha_year": "35", "max_volume_per_ha": "700"},
         "eucalyptus": {"bef": "1.263", "cf": "0.525", "r": "0.221", "wd": "0.578",
-                       "max_volume_per_ha": "500"},
+                       "max_growth_per_ha_year": "70", "max_volume_per_ha": "500"},
         "masson_pine": {"bef": "1.472", "cf": "0.460", "r": "0.187", "wd": "0.380",
-                        "max_volume_per_ha": "600"},
+                        "max_growth_per_ha_year": "25", "max_volume_per_ha": "600"},
     },
     # sampling: fewest sample plots per stratum †, the target relative half-width of the
     # 90 % confidence interval † (wider: the conservative lower bound is used), and

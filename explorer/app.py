@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from chaincode.carbon_common import project_key
 from chaincode.framework import ORG_PREFIX
 from explorer import svg
-from explorer.data import Reader, iso_time, url_for
+from explorer.data import LINK_KEYS, Reader, iso_time, url_for
 from explorer.export import DEFAULT_EXPORT, MAX_EXPORT, issuances_csv, retirements_csv
 from explorer.i18n import COOKIE, LANGS, Translator, choose_lang
 from explorer.inputs import (
@@ -107,6 +107,28 @@ def _micro(value: Any) -> str:
     return f"{sign}{whole:,}.{frac:06d}"
 
 
+def _iso_ts(value: Any) -> str:
+    """An ISO 8601 time in China Standard Time (``data.iso_time``) as ``YYYY-MM-DD HH:MM``."""
+    if not isinstance(value, str) or len(value) < 16:
+        return "—"
+    return value[:16].replace("T", " ")
+
+
+def _date(value: Any) -> str:
+    """Block time (ms since the epoch) as its date in China Standard Time, ``YYYY-MM-DD``."""
+    text = iso_time(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    return "—" if text is None else text[:10]
+
+
+def _columns(rows: Any) -> list[str]:
+    """The sorted union of the keys of a list of objects (a sub-table's columns)."""
+    keys: set[str] = set()
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, dict):
+            keys.update(k for k in row if isinstance(k, str))
+    return sorted(keys)
+
+
 def _pretty(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
 
@@ -120,8 +142,9 @@ def make_environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=_num, short=_short, ts=_ts, pretty=_pretty, micro=_micro)
-    env.globals.update(url=url_for)
+    env.filters.update(num=_num, short=_short, ts=_ts, pretty=_pretty, micro=_micro,
+                       iso_ts=_iso_ts, columns=_columns, date=_date)
+    env.globals.update(url=url_for, link_keys=LINK_KEYS)
     return env
 
 
@@ -201,6 +224,8 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     reader = Reader(source)
     verify_slots = asyncio.Semaphore(MAX_CONCURRENT_VERIFICATIONS)
     env = make_environment()
+    # dates of heights and names of organisations, read from committed data
+    env.globals.update(block_iso=reader.block_iso, org_name=reader.org_name)
     router = APIRouter(responses=_error_responses())
     genesis = source.genesis
 

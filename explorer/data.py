@@ -39,7 +39,7 @@ from ledger.block import stored_block_element, stored_block_elements, stored_blo
 from ledger.encoding import decode
 from ledger.errors import LedgerError
 
-__all__ = ["CST", "Reader", "iso_time", "url_for"]
+__all__ = ["CST", "LINK_KEYS", "Reader", "iso_time", "url_for"]
 
 CST = timezone(timedelta(hours=8))
 RECENT_BLOCKS = 10
@@ -53,7 +53,7 @@ SUMMARY_CACHE = 4096
 VALOP_PREFIX = "valop/"
 
 #: Argument / event keys that name records, and the page kind each leads to.
-_LINK_KEYS: dict[str, str] = {
+LINK_KEYS: dict[str, str] = {
     "project_id": "project",
     "project_ids": "project",
     "batch_id": "batch",
@@ -173,6 +173,25 @@ class Reader:
                 if isinstance(v, dict) and "pub_key" in v:
                     names[v["pub_key"]] = v.get("name", "")
         return names
+
+    def block_iso(self, height: Any) -> str | None:
+        """The time of committed block ``height`` as ISO 8601 in China Standard Time (None
+        for no such block or a height that is not a positive integer)."""
+        if not isinstance(height, int) or isinstance(height, bool) or height < 1:
+            return None
+        return iso_time(self.block_time(height))
+
+    def org_name(self, org_id: Any) -> str | None:
+        """The name in the membership record of organisation ``org_id`` (None if there is
+        no such organisation or it has no name)."""
+        if not isinstance(org_id, str) or not org_id:
+            return None
+        try:
+            record = self.state(ORG_PREFIX + org_id)
+        except (LedgerError, ValueError):
+            return None
+        name = record.get("name") if isinstance(record, dict) else None
+        return name if isinstance(name, str) and name else None
 
     def key_org(self, pub_key: str) -> str | None:
         record = self.state(KEY_PREFIX + pub_key) if is_hex64(pub_key) else None
@@ -628,7 +647,11 @@ class Reader:
             if exc.code == "not_found":
                 raise ExplorerError("unknown_serial", exc.message) from None
             raise ExplorerError("invalid_serial", exc.message) from None
-        out["timeline"] = _timeline(out)
+        timeline = _timeline(out)
+        for entry in timeline:
+            entry["time_iso"] = self.block_iso(entry["height"])
+            entry["changed_time_iso"] = self.block_iso(entry["changed_height"])
+        out["timeline"] = timeline
         return out
 
     # -- search ------------------------------------------------------------------------------
@@ -735,7 +758,7 @@ def _links(args: Any, events: Any) -> list[dict[str, Any]]:
             return
         for key in sorted(obj):
             value = obj[key]
-            kind = _LINK_KEYS.get(key)
+            kind = LINK_KEYS.get(key)
             if kind is not None:
                 for item in value if isinstance(value, list) else [value]:
                     if isinstance(item, str):
@@ -764,17 +787,25 @@ def _timeline(trace: dict[str, Any]) -> list[dict[str, Any]]:
             link_kind = {"validation": "attestation", "verification": "attestation",
                          "registration": "project"}.get(kind, kind)
             ident = ref["id"]
+            # ``tx_id``/``height``: the transaction that created the record (``_ref`` reads
+            # ``created_*``); plots, projects and reports are re-stamped when they change
+            # later (project assignment, issuance): the record's own ``tx_id``/``height``
+            # is then its last change
+            record = ref["record"] if isinstance(ref["record"], dict) else {}
+            changed_tx = record.get("tx_id")
+            changed = isinstance(changed_tx, str) and changed_tx != ref["tx_id"]
             out.append({
                 "action": kind,
+                "changed_height": record.get("height") if changed else None,
+                "changed_tx_id": changed_tx if changed else None,
                 "from": None,
                 "height": ref["height"],
                 "id": ident,
+                "price": None,
+                "quantity": None,
                 "record": ref["record"],
                 "to": None,
                 "tx_id": ref["tx_id"],
-                # plots, projects and reports are re-stamped when they change later
-                # (project assignment, issuance), so their tx is the latest change
-                "tx_role": "updated" if kind in ("plot", "project", "report") else "created",
                 "url": url_for(link_kind, ident) if isinstance(ident, str) else None,
             })
     for step in trace["steps"]:
@@ -787,13 +818,41 @@ def _timeline(trace: dict[str, Any]) -> list[dict[str, Any]]:
             url = url_for("certificate", ident)
         out.append({
             "action": step["action"],
+            "changed_height": None,
+            "changed_tx_id": None,
+            "exchange": record.get("exchange") if isinstance(record, dict) else None,
             "from": step.get("from"),
             "height": step.get("height"),
             "id": ident,
+            "price": _step_price(step["action"], record),
+            "quantity": _step_quantity(step, record),
             "record": step.get("record"),
             "to": step.get("to"),
             "tx_id": step.get("tx_id"),
-            "tx_role": "created",
             "url": url,
         })
     return out
+
+
+def _step_quantity(step: dict[str, Any], record: Any) -> int | None:
+    """Tonnes the step's transaction moved: an issuance's share for the step's account
+    (the owner's or the buffer pool's), else the quantity of the step's record."""
+    if not isinstance(record, dict):
+        return None
+    value = record.get("quantity")
+    if step["action"] == "issue":
+        share = "buffer_quantity" if step.get("to") == BUFFER_ACCOUNT else "owner_quantity"
+        value = record.get(share, value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _step_price(action: str, record: Any) -> str | None:
+    """The price per tonne (a decimal string, RMB) of a sale or listing step."""
+    if action not in ("list", "trade", "transfer") or not isinstance(record, dict):
+        return None
+    price = record.get("price")
+    if not isinstance(price, str) or not price:
+        return None
+    whole, _, frac = price.partition(".")
+    # a price argument has at most two decimal places: shown with exactly two
+    return f"{whole}.{frac:0<2}" if len(frac) <= 2 else price

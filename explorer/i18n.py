@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["DEFAULT_LANG", "LABELS", "LANGS", "VALUES", "Translator", "choose_lang"]
+from markupsafe import Markup
+
+__all__ = ["DEFAULT_LANG", "FIELDS", "LABELS", "LANGS", "VALUES", "Translator", "choose_lang"]
 
 LANGS = ("en", "zh")
 DEFAULT_LANG = "en"
@@ -449,6 +451,193 @@ _VALUE_TEXTS: dict[str, dict[str, Texts]] = {
         "eucalyptus": ("Eucalyptus", "桉树"),
     },
 }
+# -- issue 15: dates, labelled tables, names, the trace and verification pages ----------
+LABELS.update(_by_lang({
+    "tz_cst": ("CST", "北京时间"),
+    "at_height": ("block {height}", "区块 {height}"),
+    "raw_json": ("raw JSON", "原始 JSON"),
+    "return_value": ("Returned", "返回值"),
+    "created_by": ("recorded by", "记录创建于交易"),
+    "created_at": ("Recorded", "记录时间"),
+    "changed_at": ("Last changed", "最近变更"),
+    "step_issue": ("{qty} t issued to {to}", "{qty} 吨签发给 {to}"),
+    "step_list": ("{qty} t listed for sale by {from_} on {to}",
+                  "{from_} 在 {to} 挂牌出售 {qty} 吨"),
+    "step_delist": ("listing withdrawn: units back with {to}", "撤牌：碳汇退回 {to}"),
+    "step_trade": ("{qty} t sold by {from_} to {to}", "{from_} 向 {to} 出售 {qty} 吨"),
+    "step_transfer": ("{qty} t transferred from {from_} to {to}",
+                      "{qty} 吨由 {from_} 转让给 {to}"),
+    "step_retire": ("{qty} t retired by {from_}", "{from_} 注销 {qty} 吨"),
+    "step_cancel": ("{qty} t cancelled", "{qty} 吨作废"),
+    "step_freeze": ("frozen by the regulator", "被主管部门冻结"),
+    "step_unfreeze": ("unfrozen by the regulator", "被主管部门解冻"),
+    "step_move": ("from {from_} to {to}", "由 {from_} 至 {to}"),
+    "at_price": ("at {price} RMB/t", "单价 {price} 元/吨"),
+    "serial_range_trace": ("trace this range", "溯源此序列号段"),
+    "verdict_genuine": ("This certificate is genuine.", "该注销证明真实有效。"),
+    "verdict_genuine_facts": (
+        "This certificate is genuine: {qty} t CO₂e retired by {who} on {date}.",
+        "该注销证明真实有效：{who} 于 {date} 注销了 {qty} 吨二氧化碳当量。",
+    ),
+    "verdict_not_valid": ("This certificate is NOT valid: {reason}",
+                          "该注销证明无效：{reason}"),
+    "verdict_reason_unknown": ("it failed a technical check (see the details below).",
+                               "未通过技术核验（见下方详情）。"),
+    "what_it_proves": ("What this proves", "这证明了什么"),
+    "proves_lead": (
+        "The network's validators signed the block holding this retirement; the units "
+        "below are cancelled for good and can never be sold or retired again.",
+        "网络的验证节点已对包含此注销的区块签名；下列碳汇已永久注销，不能再次出售或注销。",
+    ),
+    "technical_details": ("Technical checks ({n})", "技术核验明细（{n} 项）"),
+    "technical_message": ("Technical message", "技术说明"),
+}))
+
+#: Labels of the fields of transaction arguments, events and records (labelled tables);
+#: a field not here falls back to :data:`LABELS`, then to its own name.
+FIELDS: dict[str, dict[str, str]] = _by_lang({
+    "type": ("Event", "事件类型"),
+    "code": ("Result code", "结果代码"),
+    "project_id": ("Project", "项目"),
+    "project_ids": ("Projects", "项目"),
+    "batch_id": ("Issuance batch", "签发批次"),
+    "report_id": ("Monitoring report", "监测报告"),
+    "attestation_id": ("Attestation", "审定/核证意见"),
+    "plot_id": ("Plot", "地块"),
+    "plots": ("Plots", "地块"),
+    "org_id": ("Organisation", "机构"),
+    "from_org": ("From", "转出方"),
+    "to_org": ("To", "转入方"),
+    "buyer_org": ("Buyer", "买方"),
+    "buyer": ("Buyer", "买方"),
+    "seller": ("Seller", "卖方"),
+    "sender": ("Sender", "转出方"),
+    "receiver": ("Receiver", "转入方"),
+    "exchange_org": ("Exchange", "碳交易机构"),
+    "exchange": ("Exchange", "碳交易机构"),
+    "enterprise": ("Enterprise", "控排企业"),
+    "enterprise_org": ("Enterprise", "控排企业"),
+    "owner_org": ("Project owner", "项目业主"),
+    "verifier_org": ("Verifier", "审定与核查机构"),
+    "listing_id": ("Listing", "挂牌"),
+    "trade_id": ("Trade", "成交"),
+    "transfer_id": ("Transfer", "转让"),
+    "retirement_id": ("Retirement", "注销"),
+    "price": ("Price (RMB/t)", "单价（元/吨）"),
+    "gross": ("Gross (RMB)", "成交金额（元）"),
+    "proceeds": ("Proceeds", "收益分配"),
+    "owner": ("Owner's share (RMB)", "业主分成（元）"),
+    "farmers": ("Farmers' share (RMB)", "农户分成（元）"),
+    "government": ("Government share (RMB)", "政府分成（元）"),
+    "sale": ("Sale", "销售类型"),
+    "bef": ("Biomass expansion factor (BEF)", "生物量扩展因子（BEF）"),
+    "cf": ("Carbon fraction (CF)", "含碳率（CF）"),
+    "r": ("Root-to-shoot ratio (R)", "根茎比（R）"),
+    "wd": ("Wood density (WD, t/m³)", "基本木材密度（WD，吨/立方米）"),
+    "er": ("Emission reductions (t CO₂e)", "减排量（吨二氧化碳当量）"),
+    "growth": ("Growth (t CO₂e)", "增长量（吨二氧化碳当量）"),
+    "biomass_start": ("Biomass at start (t)", "期初生物量（吨）"),
+    "biomass_end": ("Biomass at end (t)", "期末生物量（吨）"),
+    "co2e": ("CO₂e (t)", "二氧化碳当量（吨）"),
+    "start": ("Stock at start (µt CO₂e)", "期初储量（微吨二氧化碳当量）"),
+    "end": ("Stock at end (µt CO₂e)", "期末储量（微吨二氧化碳当量）"),
+    "high_water": ("High-water mark before (µt CO₂e)", "此前历史最高储量（微吨二氧化碳当量）"),
+    "high_water_after": ("High-water mark after (µt CO₂e)", "此后历史最高储量（微吨二氧化碳当量）"),
+    "to_owner": ("To the owner (t)", "签发给业主（吨）"),
+    "to_buffer": ("To the buffer pool (t)", "划入缓冲池（吨）"),
+    "uncertainty_deduction_amount": ("Uncertainty deduction (t)", "不确定性扣减量（吨）"),
+    "buffer_rate": ("Buffer rate", "缓冲比例"),
+    "fall": ("Fall", "下降量"),
+    "settlement_ref": ("Settlement reference", "结算编号"),
+    "settlement_date": ("Settlement date", "结算日期"),
+    "trade_date": ("Trade date", "成交日期"),
+    "first": ("First unit", "起始单位号"),
+    "last": ("Last unit", "结束单位号"),
+    "ranges": ("Serial ranges", "序列号段"),
+    "serial": ("Serial number", "序列号"),
+    "vintage": ("Vintage", "年份"),
+    "obligation_tonnes": ("Obligation (t)", "履约义务（吨）"),
+    "claimed_issuable": ("Claimed issuable (t)", "申报可签发量（吨）"),
+    "verified_quantity": ("Verified quantity (t)", "核证量（吨）"),
+    "volume_start": ("Volume at start (m³)", "期初蓄积（立方米）"),
+    "volume_end": ("Volume at end (m³)", "期末蓄积（立方米）"),
+    "measurements": ("Measurements", "测量数据"),
+    "parameters": ("Parameters", "参数"),
+    "baseline": ("Baseline", "基线"),
+    "leakage": ("Leakage", "泄漏"),
+    "project_emissions": ("Project emissions", "项目排放"),
+    "uncertainty_deduction": ("Uncertainty deduction", "不确定性扣减"),
+    "carbon_start": ("Carbon stock at start", "期初碳储量"),
+    "carbon_end": ("Carbon stock at end", "期末碳储量"),
+    "issuable": ("Issuable (t)", "可签发量（吨）"),
+    "period_start": ("Period start", "监测期开始"),
+    "period_end": ("Period end", "监测期结束"),
+    "report_sha256": ("Report SHA-256", "报告 SHA-256"),
+    "evidence_sha256": ("Evidence SHA-256", "证据 SHA-256"),
+    "description": ("Description", "说明"),
+    "cause": ("Cause", "原因"),
+    "reason": ("Reason", "理由"),
+    "beneficiary": ("Beneficiary", "受益方"),
+    "purpose": ("Purpose", "用途"),
+    "positive": ("Positive opinion", "结论为肯定"),
+    "accreditation": ("Accreditation", "资质编号"),
+    "roles": ("Roles", "角色"),
+    "admin": ("Administrator", "管理员"),
+    "pub_key": ("Public key", "公钥"),
+    "tx_id": ("Transaction", "交易"),
+    "height": ("Block height", "区块高度"),
+})
+
+_VALUE_TEXTS.update({
+    # the checks of ledger.certificate.CHECK_NAMES, by name
+    "check": {
+        "format": ("file format", "文件格式"),
+        "genesis": ("network identity (genesis)", "网络身份（创世文件）"),
+        "chain_id": ("chain id", "链标识"),
+        "validator_set_changes": ("validator set changes", "验证节点集合变更"),
+        "headers": ("block headers", "区块头"),
+        "commits": ("validators' signatures", "验证节点签名"),
+        "history": ("block history proof", "区块历史证明"),
+        "inclusion": ("inclusion in the block", "区块包含证明"),
+        "transactions": ("transaction signatures", "交易签名"),
+        "results": ("transaction results", "交易执行结果"),
+        "links": ("provenance links", "来源关联"),
+    },
+    # what a failed check means, in plain words, by check name (the verdict's code)
+    "check_failure": {
+        "format": ("the file is not a readable certificate.", "文件不是可读取的注销证明。"),
+        "genesis": ("it was issued for a different network than this one.",
+                    "该证明来自另一个网络，而非本网络。"),
+        "chain_id": ("it names a different chain than this network.",
+                     "证明中的链标识与本网络不符。"),
+        "validator_set_changes": (
+            "the changes of the validator set it carries do not follow from this network's "
+            "validators.",
+            "证明中的验证节点变更与本网络的验证节点不符。",
+        ),
+        "headers": ("its block headers do not chain together.", "证明中的区块头无法前后衔接。"),
+        "commits": ("the network's validators did not sign its blocks.",
+                    "本网络的验证节点未对其区块签名。"),
+        "history": ("its blocks are not part of this network's history.",
+                    "其区块不属于本网络的历史记录。"),
+        "inclusion": (
+            "a transaction or result in it is not the one the network recorded: "
+            "it has been changed.",
+            "证明中的交易或结果与网络记录不符：内容已被篡改。",
+        ),
+        "transactions": ("a transaction in it is not properly signed.",
+                         "证明中的交易签名无效。"),
+        "results": ("a transaction in it did not succeed on the ledger.",
+                    "证明中的交易在账本上未执行成功。"),
+        "links": (
+            "its records do not link up from the forest plots to the retirement.",
+            "证明中的记录无法从林地地块一直关联到注销。",
+        ),
+        "invalid_certificate": ("the file is not a readable certificate.",
+                                "文件不是可读取的注销证明。"),
+    },
+})
+
 VALUES: dict[str, dict[str, dict[str, str]]] = {
     group: _by_lang(texts) for group, texts in _VALUE_TEXTS.items()
 }
@@ -480,6 +669,24 @@ class Translator:
             return key
         text = entry[self.lang]
         return text.format(**fmt) if fmt else text
+
+    def html(self, key: str, **fmt: object) -> Markup:
+        """Label ``key`` as HTML with ``fmt`` filled in: the label is trusted text, each
+        value is escaped unless it is already :class:`Markup` (a rendered link)."""
+        entry = LABELS.get(key)
+        return Markup.escape(key) if entry is None else Markup(entry[self.lang]).format(**fmt)
+
+    def known(self, group: str, value: object) -> bool:
+        """Whether ``value`` has a label in :data:`VALUES` group ``group``."""
+        return isinstance(value, str) and value in VALUES.get(group, {})
+
+    def field(self, key: object) -> str:
+        """The label of a record or argument field: :data:`FIELDS`, else :data:`LABELS`,
+        else the key itself."""
+        if not isinstance(key, str):
+            return str(key)
+        entry = FIELDS.get(key) or LABELS.get(key) or VALUES["species"].get(key)
+        return key if entry is None else entry[self.lang]
 
     def value(self, group: str, value: object) -> str:
         labels: Mapping[str, Mapping[str, str]] = VALUES.get(group, {})

@@ -100,6 +100,8 @@ class Check:
     ok: bool
     message: str = ""
     skipped: bool = False
+    #: the failure's stable code when the verifier gives one (``ledger.certificate.Check.code``)
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,8 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "checks": [{"message": c.message, "name": c.name, "ok": c.ok, "skipped": c.skipped}
-                       for c in self.checks],
+            "checks": [{"code": c.code, "message": c.message, "name": c.name, "ok": c.ok,
+                        "skipped": c.skipped} for c in self.checks],
             "code": self.code,
             "details": self.details,
             "ok": self.ok,
@@ -167,6 +169,7 @@ def _checks(raw: Any) -> list[Check]:
         return out
     for item in items:
         skipped = False
+        code: Any = None
         if isinstance(item, (list, tuple)) and len(item) >= 2:
             name, ok = item[0], item[1]
             message: Any = item[2] if len(item) > 2 else ""
@@ -175,8 +178,10 @@ def _checks(raw: Any) -> list[Check]:
             ok = _get(item, "ok", "passed", "valid", "status", "result")
             message = _first_text(item, "message", "detail", "reason", "error", "code")
             skipped = _get(item, "skipped") is True
+            code = _get(item, "code")
         flag = _as_bool(ok)
-        out.append(Check(str(name), bool(flag), "" if message is None else str(message), skipped))
+        out.append(Check(str(name), bool(flag), "" if message is None else str(message), skipped,
+                         code if isinstance(code, str) else None))
     return out
 
 
@@ -212,4 +217,4 @@ def verdict_from_error(exc: Exception) -> Verdict:
     """A failed verdict from an exception raised by a verifier."""
     code = exc.code if isinstance(exc, LedgerError) else "invalid_certificate"
     message = exc.message if isinstance(exc, LedgerError) else str(exc)
-    return Verdict(False, (Check(code, False, message),), message, code)
+    return Verdict(False, (Check(code, False, message, code=code),), message, code)

@@ -20,6 +20,9 @@ Key layout (binary prefixes; heights are 8-byte big-endian so keys sort by heigh
     s/<key utf-8>   committed state value
     x/<bytes>       extra index entries given by the caller of ``commit_block``
     m/<name>        meta: height, hash, state_root, genesis_hash, chain_id
+    a/<record>      reserved for the authenticated state tree (ledger/state_tree.py,
+                    docs/state-proofs.md); not written yet: wiring the tree into the
+                    block's batch is the next step of issue 12
 
 One process, one handle: LevelDB's ``LOCK`` file refuses a second open, which is
 reported as ``StoreError("store_locked")``.
@@ -49,8 +52,9 @@ from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical
 from ledger.errors import LedgerError
 from ledger.state import WriteSet, check_seek, genesis_state_root
+from ledger.state_tree import DBNodeStore
 
-__all__ = ["MemoryDB", "Store", "StoreError", "Writes"]
+__all__ = ["TREE_PREFIX", "MemoryDB", "Store", "StoreError", "Writes"]
 
 Writes = Iterable[tuple[str, bytes | None]]
 
@@ -67,13 +71,15 @@ _META_HASH = b"m/hash"
 _META_STATE_ROOT = b"m/state_root"
 _META_GENESIS = b"m/genesis_hash"
 _META_CHAIN_ID = b"m/chain_id"
+TREE_PREFIX = b"a/"
+"""The key prefix reserved for the state tree's records (:meth:`Store.state_tree_nodes`)."""
 
 
 class StoreError(LedgerError):
     """The store refused an operation. Codes: ``store_locked``, ``store_open_failed``,
     ``not_initialised``, ``already_initialised``, ``wrong_height``, ``wrong_prev_hash``,
     ``wrong_chain``, ``commit_mismatch``, ``state_root_mismatch``, ``bad_write``,
-    ``store_closed``."""
+    ``store_closed``, ``read_only`` (a :meth:`Store.snapshot`)."""
 
 
 class MemoryDB:
@@ -102,19 +108,39 @@ class MemoryDB:
         return self._data.get(bytes(key), default)
 
     def put(self, key: bytes, value: bytes) -> None:
-        key, value = bytes(key), bytes(value)
         with self._lock:
-            self._unshare()
-            if key not in self._data:
-                bisect.insort(self._keys, key)
-            self._data[key] = value
+            self._put(bytes(key), bytes(value))
 
     def delete(self, key: bytes) -> None:
-        key = bytes(key)
         with self._lock:
-            self._unshare()
-            if self._data.pop(key, None) is not None:
-                del self._keys[bisect.bisect_left(self._keys, key)]
+            self._delete(bytes(key))
+
+    def _put(self, key: bytes, value: bytes) -> None:  # the caller holds the lock
+        self._unshare()
+        if key not in self._data:
+            bisect.insort(self._keys, key)
+        self._data[key] = value
+
+    def _delete(self, key: bytes) -> None:  # the caller holds the lock
+        self._unshare()
+        if self._data.pop(key, None) is not None:
+            del self._keys[bisect.bisect_left(self._keys, key)]
+
+    def apply(self, ops: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Apply a batch's puts (value) and deletes (None) as one step: a
+        :meth:`snapshot` sees all of them or none (as a LevelDB write batch)."""
+        with self._lock:
+            for key, value in ops:
+                if value is None:
+                    self._delete(key)
+                else:
+                    self._put(key, value)
+
+    def snapshot(self) -> _MemorySnapshot:
+        """A consistent read-only view as of now (``plyvel.DB.snapshot``)."""
+        with self._lock:
+            self._shared = True
+            return _MemorySnapshot(self._keys, self._data)
 
     def write_batch(self, *, transaction: bool = False, sync: bool = False) -> _MemoryBatch:
         return _MemoryBatch(self, transaction)
@@ -128,17 +154,11 @@ class MemoryDB:
         reverse: bool = False,
         include_value: bool = True,
     ) -> Iterator[Any]:
-        if prefix is not None:
-            if start is not None or stop is not None:
-                raise TypeError("'prefix' cannot be used together with 'start' or 'stop'")
-            start, stop = prefix, prefix_end(prefix)
         with self._lock:
             # the snapshot: these very objects, which a later write copies before changing
             self._shared = True
             keys, data = self._keys, self._data
-        lo = 0 if start is None else bisect.bisect_left(keys, start)
-        hi = len(keys) if stop is None else bisect.bisect_left(keys, stop)
-        return _memory_iter(keys, data, lo, hi, reverse, include_value)
+        return _memory_range(keys, data, prefix, start, stop, reverse, include_value)
 
     def _unshare(self) -> None:
         """Copy the keys and values before a write if an iterator may be reading them."""
@@ -158,6 +178,50 @@ def prefix_end(prefix: bytes) -> bytes | None:
     if not stripped:
         return None
     return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+class _MemorySnapshot:
+    """What ``MemoryDB.snapshot()`` returns: ``get`` and ``iterator`` over the keys and
+    values as they were (a later write to the database copies them first)."""
+
+    def __init__(self, keys: list[bytes], data: dict[bytes, bytes]) -> None:
+        self._keys = keys
+        self._data = data
+
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
+        return self._data.get(bytes(key), default)
+
+    def iterator(
+        self,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+        include_value: bool = True,
+    ) -> Iterator[Any]:
+        return _memory_range(self._keys, self._data, prefix, start, stop, reverse, include_value)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _memory_range(
+    keys: list[bytes],
+    data: dict[bytes, bytes],
+    prefix: bytes | None,
+    start: bytes | None,
+    stop: bytes | None,
+    reverse: bool,
+    values: bool,
+) -> Iterator[Any]:
+    if prefix is not None:
+        if start is not None or stop is not None:
+            raise TypeError("'prefix' cannot be used together with 'start' or 'stop'")
+        start, stop = prefix, prefix_end(prefix)
+    lo = 0 if start is None else bisect.bisect_left(keys, start)
+    hi = len(keys) if stop is None else bisect.bisect_left(keys, stop)
+    return _memory_iter(keys, data, lo, hi, reverse, values)
 
 
 def _memory_iter(
@@ -183,11 +247,7 @@ class _MemoryBatch:
         self._ops.append((bytes(key), None))
 
     def write(self) -> None:
-        for key, value in self._ops:
-            if value is None:
-                self._db.delete(key)
-            else:
-                self._db.put(key, value)
+        self._db.apply(self._ops)
         self._ops = []
 
     def __enter__(self) -> _MemoryBatch:
@@ -215,7 +275,43 @@ class _Backend(Protocol):
         reverse: bool = ...,
     ) -> Iterator[Any]: ...
 
+    def snapshot(self) -> Any: ...
+
     def close(self) -> None: ...
+
+
+class _SnapshotBackend:
+    """A database snapshot as a read-only :class:`_Backend` (``Store.snapshot``)."""
+
+    def __init__(self, snapshot: Any) -> None:
+        self._snapshot = snapshot
+
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
+        result: bytes | None = self._snapshot.get(key, default)
+        return result
+
+    def write_batch(self, *, transaction: bool = False, sync: bool = False) -> Any:
+        raise StoreError("read_only", "a store snapshot is read-only")
+
+    def iterator(
+        self,
+        *,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+    ) -> Iterator[Any]:
+        if prefix is not None:
+            it: Iterator[Any] = self._snapshot.iterator(prefix=prefix, reverse=reverse)
+        else:
+            it = self._snapshot.iterator(start=start, stop=stop, reverse=reverse)
+        return it
+
+    def snapshot(self) -> Any:
+        raise StoreError("read_only", "a store snapshot is already one")
+
+    def close(self) -> None:
+        self._snapshot.close()
 
 
 def _h8(height: int) -> bytes:
@@ -294,6 +390,18 @@ class Store:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    def snapshot(self) -> Store:
+        """A read-only view of the store as committed at this moment: every read of the
+        view (state, indexes, meta) answers for one height even while another thread
+        commits, as LevelDB's snapshots do (``plyvel.DB.snapshot``; ``MemoryDB.snapshot``
+        in memory, whose write batches a snapshot sees whole or not at all). Close it
+        (``with store.snapshot() as view:``) to release it; it cannot commit."""
+        view = Store.__new__(Store)
+        view.path = self.path
+        view._db = _SnapshotBackend(self.db.snapshot())
+        view._load_height()
+        return view
 
     def __enter__(self) -> Store:
         return self
@@ -401,6 +509,12 @@ class Store:
                 wb.delete(skey)
             else:
                 wb.put(skey, value)
+
+    def state_tree_nodes(self) -> DBNodeStore:
+        """The state tree's records in this store's database, under :data:`TREE_PREFIX`
+        (``ledger.state_tree.StateTree(store.state_tree_nodes())``). Its ``put_into`` adds
+        a version's records to a write batch of the caller's."""
+        return DBNodeStore(self.db, TREE_PREFIX)
 
     # -- meta ------------------------------------------------------------------------------
     def latest_height(self) -> int:

@@ -4,8 +4,10 @@
 then ``args.func(args)``; every subcommand here sets ``func`` to :func:`handle`, which runs
 the command and turns expected errors into ``error: <code>: <message>`` on stderr and an
 exit code (2: the command line or an input is invalid or names something that does not
-exist; 1: a valid request failed). :func:`main_for_tests` builds a throwaway parser with
-just these groups.
+exist; 1: a valid request failed -- the node refused it or could not be reached, or the
+transaction failed: ``tx send --wait`` when the committed result is not ``ok``, ``tx
+simulate`` when the dry run says it would fail). :func:`main_for_tests` builds a throwaway
+parser with just these groups.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ledger.crypto import is_hex_pubkey
 from ledger.encoding import CanonicalEncodingError, canonical_str, decode
 from ledger.errors import LedgerError
 from ledger.tx import parse_transaction
@@ -186,22 +189,108 @@ def _tx_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tx_send(args: argparse.Namespace) -> int:
-    text = _read_source(args.file, "transaction")
+def _read_tx_object(source: str) -> Any:
+    text = _read_source(source, "transaction")
     try:
-        obj = decode(text)
+        return decode(text)
     except CanonicalEncodingError as exc:
         raise WalletError("invalid_tx", f"the transaction file is not valid: {exc}") from None
-    tx = parse_transaction(obj)
+
+
+def _result_line(code: str, height: object, tx_id: object) -> str:
+    """One result: ``<code or ok> height=<h> tx=<id>``."""
+    return f"{code} height={height} tx={tx_id}"
+
+
+def _committed(record: Any) -> tuple[str, str]:
+    """The code and message of a committed transaction's record (``GET /v1/txs/{id}``)."""
+    result = record.get("result") if isinstance(record, dict) else None
+    code = result.get("code") if isinstance(result, dict) else None
+    if not isinstance(code, str) or not code:
+        raise ClientError("bad_response", "the node's record of the transaction has no result code")
+    message = result.get("message") if isinstance(result, dict) else None
+    return code, message if isinstance(message, str) else ""
+
+
+def _tx_send(args: argparse.Namespace) -> int:
+    tx = parse_transaction(_read_tx_object(args.file))
     tx.verify_signatures()  # catch a damaged file here rather than at the node
     with NodeClient(args.node, timeout_s=args.request_timeout) as client:
         tx_id = client.submit(tx)
         if not args.wait:
-            _out(tx_id)
+            if args.json:
+                _out(json.dumps({"status": "pending", "tx_id": tx_id}, sort_keys=True))
+            else:
+                _out(tx_id)
             return 0
         _note(f"submitted {tx_id}; waiting for commit")
         record = client.wait_committed(tx_id, args.timeout)
-    _out(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False))
+    code, message = _committed(record)
+    if args.json:
+        _out(json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        _out(_result_line(code, record.get("height"), tx_id))
+    if code != "ok":
+        _note(f"error: {code}: {message or 'the committed transaction failed'}")
+        return 1
+    return 0
+
+
+def _signer_keys(names: Sequence[str], args: argparse.Namespace) -> list[str]:
+    """The ``--signer`` keys: a public key (64 lowercase hex digits) as it is, else the
+    public key of that key in the keystore (no passphrase needed)."""
+    ks: Keystore | None = None
+    out: list[str] = []
+    for name in names:
+        if is_hex_pubkey(name):
+            out.append(name)
+            continue
+        if ks is None:
+            ks = _keystore(args)
+        out.append(ks.public_key(name))
+    if len(set(out)) != len(out):
+        raise WalletError("duplicate_signer", "the same key is named twice (--signer)")
+    return out
+
+
+def _tx_simulate(args: argparse.Namespace) -> int:
+    obj = _read_tx_object(args.file)
+    if not isinstance(obj, dict) or not isinstance(obj.get("payload"), dict):
+        raise WalletError("invalid_tx", "a transaction is a JSON object with a 'payload' object")
+    names = args.signer or []
+    signers: list[str] | None = None
+    if obj.get("signatures", []) != []:  # signed: checked as tx send checks it
+        if names:
+            raise WalletError("usage", "--signer is for unsigned transactions; this one is "
+                              "signed (its signatures name the signers)")
+        tx = parse_transaction(obj)
+        tx.verify_signatures()
+        body: Any = tx
+        tx_id = tx.tx_id
+    else:
+        payload = dict(obj["payload"])
+        if names:
+            signers = _signer_keys(names, args)
+            if "signers" in payload and payload["signers"] != signers:
+                raise WalletError("invalid_tx", "payload.signers differs from the --signer keys; "
+                                  "name the signers once")
+            payload["signers"] = signers
+        elif "signers" not in payload:
+            raise WalletError("no_signer", "an unsigned transaction needs --signer NAME|PUBKEY "
+                              "(or payload.signers)")
+        # the checks the node makes, here first: the signed transaction's shape and size
+        count = len(payload["signers"]) if isinstance(payload["signers"], list) else 0
+        tx_id = parse_transaction({"payload": payload, "signatures": ["0" * 128] * count}).tx_id
+        body = {"payload": payload}
+    with NodeClient(args.node, timeout_s=args.request_timeout) as client:
+        answer = client.simulate(body, signers=signers)
+    if args.json:
+        _out(json.dumps(answer, indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        _out(_result_line(answer["code"], answer["height"], answer.get("tx_id", tx_id)))
+    if not answer["ok"]:
+        _note(f"error: {answer['code']}: {answer.get('message') or 'the transaction would fail'}")
+        return 1
     return 0
 
 
@@ -314,7 +403,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--nonce", default=None, help="nonce (default: 32 random hex digits)")
     p.add_argument("--out", metavar="FILE", help="write the transaction to FILE; print its id")
 
-    p = _leaf(tx_sub, "send", _tx_send, "submit a signed transaction to a node", [])
+    p = _leaf(
+        tx_sub,
+        "send",
+        _tx_send,
+        "submit a signed transaction to a node; with --wait, exit 1 if the committed "
+        "transaction failed",
+        [],
+    )
     p.add_argument("file", metavar="FILE", help="signed transaction JSON, or - for stdin")
     p.add_argument("--node", required=True, metavar="URL", help="node RPC, e.g. http://h:26657")
     p.add_argument("--wait", action="store_true", help="wait for the commit; print the result")
@@ -326,12 +422,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --wait: give up after S seconds (default 30)",
     )
     p.add_argument(
-        "--request-timeout",
-        type=_positive_float,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="S",
-        help=f"timeout of each HTTP request (default {DEFAULT_TIMEOUT_S:g})",
+        "--json",
+        action="store_true",
+        help="print the node's JSON (with --wait: the committed record) instead of one line",
     )
+    _request_timeout(p)
+
+    p = _leaf(
+        tx_sub,
+        "simulate",
+        _tx_simulate,
+        "dry-run a transaction (signed, or unsigned with --signer) on a node's latest state; "
+        "exit 0 if it would succeed, 1 if it would fail",
+        [store],
+    )
+    p.add_argument("file", metavar="FILE", help="transaction JSON, or - for stdin")
+    p.add_argument("--node", required=True, metavar="URL", help="node RPC, e.g. http://h:26657")
+    p.add_argument(
+        "--signer",
+        action="append",
+        metavar="NAME|PUBKEY",
+        help="for an unsigned transaction: run it as signed by this key (a keystore name or "
+        "a public key; repeatable)",
+    )
+    p.add_argument("--json", action="store_true", help="print the node's JSON answer")
+    _request_timeout(p)
 
     p = _leaf(
         tx_sub,
@@ -341,6 +456,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         [],
     )
     p.add_argument("file", metavar="FILE", help="GeoJSON file, or - for stdin")
+
+
+def _request_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--request-timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"timeout of each HTTP request (default {DEFAULT_TIMEOUT_S:g})",
+    )
 
 
 def main_for_tests(argv: Sequence[str], *, test_scrypt_n: int | None = None) -> int:

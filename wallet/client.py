@@ -214,6 +214,27 @@ class NodeClient:
             )
         return results
 
+    def simulate(self, tx: TxLike, *, signers: Sequence[str] | None = None) -> dict[str, Any]:
+        """``POST /v1/txs/simulate`` with ``{"tx": ...}`` (and ``"signers"`` for an unsigned
+        transaction): the would-be result (``ok``, ``code``, ``message``, ``events``,
+        ``result``, ``height``, ``writes``, ...). A transaction the contracts would refuse is
+        an answer with ``ok`` false, not an error; a request the node cannot run raises
+        ``ClientError`` with the node's code."""
+        body: dict[str, Any] = {"tx": _tx_json(tx)}
+        if signers is not None:
+            body["signers"] = list(signers)
+        data = self._request("POST", "/v1/txs/simulate", body)
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("ok"), bool)
+            or not isinstance(data.get("code"), str)
+            or not isinstance(data.get("height"), int)
+        ):
+            raise ClientError(
+                "bad_response", "POST /v1/txs/simulate: the answer has no ok, code and height"
+            )
+        return data
+
     def get_tx(self, tx_id: str, *, timeout_s: float | None = None) -> dict[str, Any]:
         """``GET /v1/txs/{id}``: the node's record of a transaction (``status``, ...)."""
         data = self._request("GET", f"/v1/txs/{_check_tx_id(tx_id)}", timeout_s=timeout_s)

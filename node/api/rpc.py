@@ -11,6 +11,9 @@ Routes::
 
     POST /v1/txs             one signed transaction            -> 202 {"tx_id", "status"}
     POST /v1/txs/batch       {"txs": [...]} (<= 1000)          -> 200 {"results": [...]}
+    POST /v1/txs/simulate    {"tx": ...} or {"txs": [...]} (<= 64), "signers" for unsigned
+                             ones: a dry run on the committed state -> 200 {"ok", "code",
+                             "message", "events", "result", "height", "writes", ...}
     GET  /v1/txs/{id}        {"status": "pending"|"committed", "tx_id", "tx", "height",
                              "index", "result"}                   (404 unknown_tx)
     GET  /v1/blocks/{height} {"block", "commit", "hash", "height"} (404 unknown_block)
@@ -49,8 +52,10 @@ from ledger.api_errors import (
     status_of,
 )
 from ledger.errors import LedgerError
+from ledger.tx import MAX_SIGNERS
 from node.api import certificates, history
 from node.api.service import VERSION, Node
+from node.chain.dryrun import MAX_DRY_RUN_TXS
 from node.ops.metrics import CONTENT_TYPE
 from node.txpool.admission import MAX_RAW_TX_BYTES, decode_json_flagged
 
@@ -122,6 +127,46 @@ _TX_SCHEMA: dict[str, Any] = {
             },
         },
         "signatures": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+_SIMULATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": 'exactly one of "tx" and "txs"',
+    "properties": {
+        "tx": {"type": "object", "description": "a transaction as for POST /v1/txs; unsigned: "
+               "'signatures' absent or [] and the signers in \"signers\" (or payload.signers)"},
+        "txs": {"type": "array", "minItems": 1, "maxItems": MAX_DRY_RUN_TXS,
+                "items": {"type": "object"},
+                "description": "transactions executed in order on one throw-away state"},
+        "signers": {"type": "array", "minItems": 1, "maxItems": MAX_SIGNERS,
+                    "items": {"type": "string"},
+                    "description": "public keys (hex) an unsigned transaction runs as signed "
+                                   "by; each must be an enrolled, active member key"},
+    },
+}
+
+_SIMULATED_RESULT: dict[str, Any] = {
+    "type": "object",
+    "required": ["ok", "code", "message", "events", "result", "tx_id"],
+    "properties": {
+        "ok": {"type": "boolean"}, "code": {"type": "string"}, "message": {"type": "string"},
+        "events": {"type": "array", "items": {"type": "object"}},
+        "result": {"type": "object"}, "tx_id": {"type": "string"},
+        "index": {"type": "integer"},
+    },
+}
+
+_SIMULATE_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "required": ["ok", "height", "block_height", "block_time", "writes"],
+    "properties": {
+        **_SIMULATED_RESULT["properties"],
+        "height": {"type": "integer"}, "block_height": {"type": "integer"},
+        "block_time": {"type": "integer"}, "writes": {"type": "integer"},
+        "results": {"type": "array", "items": _SIMULATED_RESULT},
     },
 }
 
@@ -262,6 +307,37 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
             raise ApiError("malformed_request", f"a batch holds 1..{MAX_BATCH_TXS} transactions")
         return JSONResponse(
             {"results": await node.submit_many_async(body["txs"], floats=floats)})
+
+    @app.post(
+        "/v1/txs/simulate",
+        summary="Dry run: execute transactions on the latest committed state and throw "
+                "the result away",
+        description=(
+            "A transaction (signed, or unsigned with the request's `signers`), or up to "
+            f"{MAX_DRY_RUN_TXS} of them in order on one throw-away overlay, executed as the "
+            "next block would execute them (docs/node.md, \"Dry runs\"). A transaction the "
+            "contracts refuse is a 200 with `ok: false` and its code; a request that cannot "
+            "run is a 4xx. Nothing reaches the mempool, the store or consensus."),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _SIMULATE_SCHEMA}},
+            }
+        },
+        responses={
+            200: {"description": "the would-be result(s)",
+                  "content": {"application/json": {"schema": _SIMULATE_ANSWER}}},
+            **_error_doc(
+                "malformed_json", "malformed_request", "malformed_tx", "wrong_chain",
+                "bad_signature", "tx_too_large", "request_too_large", "unenrolled_signer",
+                "duplicate_tx", "admission_busy",
+            ),
+        },
+    )
+    async def simulate_txs(request: Request) -> JSONResponse:
+        raw = await read_body(request, MAX_BODY_BYTES, "request_too_large")
+        body, floats = decode_json_flagged(raw)
+        return JSONResponse(await node.simulate_async(body, floats=floats))
 
     @app.get(
         "/v1/txs/{tx_id}",

@@ -8,6 +8,7 @@ for transactions that clients sent to this node, ``on_txs(txs)`` (gossip them to
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -16,14 +17,15 @@ from ledger.block import stored_block_element
 from ledger.errors import LedgerError, TxError
 from ledger.genesis import Genesis
 from ledger.store import Store
-from ledger.tx import Transaction
+from ledger.tx import MAX_SIGNERS, Transaction, parse_transaction
 from node.chain.app import Application
+from node.chain.dryrun import MAX_DRY_RUN_TXS, DryRunTx, dry_run
 from node.ops.metrics import Counter, Registry
-from node.txpool.admission import Admission, Candidate, decode_json_flagged
+from node.txpool.admission import Admission, Candidate, decode_json_flagged, find_float
 from node.txpool.mempool import Mempool
 from node.txpool.verifier import SignatureVerifier
 
-__all__ = ["Node", "VERSION"]
+__all__ = ["Node", "VERSION", "parse_simulation"]
 
 VERSION = "0.1.0"
 
@@ -174,6 +176,41 @@ class Node:
             raise error
         return self.admission.enter(candidate)
 
+    # -- dry runs --------------------------------------------------------------------------
+    async def simulate_async(self, body: Any, *, floats: bool = True) -> dict[str, Any]:
+        """``POST /v1/txs/simulate``: the decoded request ``{"tx": <tx>}`` or ``{"txs":
+        [...]}``, with ``"signers"`` for unsigned transactions, checked here (structure,
+        chain id, pending duplicates), then dry-run in one of :attr:`verifier`'s worker
+        places (``node.chain.dryrun``: committed duplicates, membership, signatures,
+        execution) on a snapshot of the committed state. Returns the answer (docs/node.md,
+        "Dry runs"); raises ``LedgerError`` for a request that cannot be run. Touches
+        neither the mempool nor the store."""
+        items, batch = parse_simulation(
+            body, self.chain_id, floats=floats,
+            is_verified=self.mempool.verified.__contains__,
+        )
+        for index, item in enumerate(items):
+            if item.tx.tx_id in self.mempool:
+                where = f"txs[{index}]: " if batch else ""
+                raise TxError("duplicate_tx",
+                              f"{where}transaction {item.tx.tx_id} is already pending")
+        tip = self.app.tip
+        run = await self.verifier.run(functools.partial(
+            dry_run, self.store, self.app.executor, self.chain_id, items,
+            genesis_time=self.genesis.genesis_time, tip=(tip.height, tip.time), batch=batch))
+        answers = [
+            {"ok": result["code"] == "ok", "code": result["code"],
+             "message": result["message"], "events": result["events"], "result": result,
+             "tx_id": result["tx_id"]}
+            for result in run.results
+        ]
+        common = {"height": run.height, "block_height": run.block_height,
+                  "block_time": run.block_time, "writes": run.writes}
+        if batch:
+            return {"ok": all(a["ok"] for a in answers),
+                    "results": [{"index": i, **a} for i, a in enumerate(answers)], **common}
+        return {**answers[0], **common}
+
     # -- reads -----------------------------------------------------------------------------
     def tx_status(self, tx_id: str) -> bytes | None:
         """JSON bytes ``{"height", "index", "result", "status": "committed"|"pending",
@@ -234,6 +271,99 @@ class Node:
             "halted": self.halted,
             **(self.status_extra() if self.status_extra is not None else {}),
         }
+
+
+def parse_simulation(
+    body: Any, chain_id: str, *, floats: bool = True,
+    is_verified: Callable[[Transaction], bool] = lambda tx: False,
+) -> tuple[list[DryRunTx], bool]:
+    """The transactions of a ``POST /v1/txs/simulate`` request and whether it is the batch
+    form. Raises ``TxError``: ``malformed_request`` (the envelope), ``malformed_tx``,
+    ``tx_too_large``, ``wrong_chain`` (a transaction, as admission checks it),
+    ``duplicate_tx`` (the same transaction twice in a batch)."""
+    if not isinstance(body, dict) or not body.keys() <= {"tx", "txs", "signers"} or (
+            ("tx" in body) == ("txs" in body)):
+        raise TxError("malformed_request", 'a dry run is {"tx": <transaction>} or '
+                      '{"txs": [<transaction>, ...]}, with "signers" for unsigned ones')
+    signers = body.get("signers")
+    if "signers" in body and (
+            not isinstance(signers, list) or not 1 <= len(signers) <= MAX_SIGNERS
+            or not all(isinstance(key, str) for key in signers)):
+        raise TxError("malformed_request",
+                      f'"signers" lists 1..{MAX_SIGNERS} public keys (hex strings)')
+    batch = "txs" in body
+    if batch:
+        objs = body["txs"]
+        if not isinstance(objs, list) or not 1 <= len(objs) <= MAX_DRY_RUN_TXS:
+            raise TxError("malformed_request",
+                          f'"txs" is a list of 1..{MAX_DRY_RUN_TXS} transactions')
+    else:
+        objs = [body["tx"]]
+    items: list[DryRunTx] = []
+    seen: set[str] = set()
+    for index, obj in enumerate(objs):
+        where = f"txs[{index}]: " if batch else ""
+        try:
+            item = _simulated_tx(obj, signers, chain_id, floats=floats,
+                                 is_verified=is_verified)
+        except TxError as exc:
+            raise TxError(exc.code, where + exc.message) from None
+        if item.tx.tx_id in seen:
+            raise TxError("duplicate_tx", f"{where}transaction {item.tx.tx_id} is in the "
+                          "batch twice; a block holds a transaction once")
+        seen.add(item.tx.tx_id)
+        items.append(item)
+    return items, batch
+
+
+def _simulated_tx(
+    obj: Any, signers: list[str] | None, chain_id: str, *, floats: bool,
+    is_verified: Callable[[Transaction], bool],
+) -> DryRunTx:
+    """One transaction of a dry run. Signed (a non-empty ``signatures``): parsed as
+    admission parses it, signatures verified later unless this node already verified
+    them. Unsigned (no ``signatures``, or ``[]``): its payload gets the request's
+    ``signers`` (or keeps its own ``payload.signers``) and is parsed as the signed
+    transaction would be -- the same id, the same size (one signature per signer counted)."""
+    if floats:
+        found = find_float(obj)
+        if found is not None:
+            path, literal = found
+            raise TxError("malformed_tx", f"{path}: floats are not allowed (found {literal}); "
+                          "use an integer or a decimal string")
+    if not isinstance(obj, dict):
+        raise TxError("malformed_tx", "a transaction is a JSON object with 'payload' and "
+                      "'signatures'")
+    if obj.get("signatures", []) != []:
+        if signers is not None:
+            raise TxError("malformed_request", '"signers" is for unsigned transactions; this '
+                          "one is signed (its signatures name the signers)")
+        tx = parse_transaction(obj, chain_id=chain_id)
+        return DryRunTx(tx, verify=not is_verified(tx))
+    if not obj.keys() <= {"payload", "signatures"} or "payload" not in obj:
+        raise TxError("malformed_tx", "an unsigned transaction is {\"payload\": {...}} "
+                      "with 'signatures' absent or []")
+    payload = obj["payload"]
+    if not isinstance(payload, dict):
+        raise TxError("malformed_tx", "'payload' must be an object")
+    if signers is not None:
+        own = payload.get("signers")
+        if own is not None and own != signers:
+            raise TxError("malformed_request", 'payload.signers differs from the request\'s '
+                          '"signers"; give the signers once')
+        payload = {**payload, "signers": signers}
+    elif "signers" not in payload:
+        raise TxError("malformed_request", 'an unsigned transaction runs as if signed by the '
+                      'keys in the request\'s "signers" (or its payload.signers); none given')
+    count = len(payload["signers"]) if isinstance(payload["signers"], list) else 0
+    tx = parse_transaction({"payload": payload, "signatures": [_NO_SIGNATURE] * count},
+                           chain_id=chain_id)
+    return DryRunTx(dataclasses.replace(tx, signatures=()), verify=False)
+
+
+#: What stands in for each signature while an unsigned transaction is parsed (only its
+#: form and size count; the transaction that runs has no signatures).
+_NO_SIGNATURE = "0" * 128
 
 
 def _refusal(index: int, exc: LedgerError) -> dict[str, Any]:

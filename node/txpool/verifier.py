@@ -19,13 +19,16 @@ mempool -- stays on the loop, before and after.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from ledger.errors import TxError
 from ledger.tx import Transaction
 
 __all__ = ["BUSY", "SignatureVerifier"]
+
+T = TypeVar("T")
 
 #: The code of a transaction refused because the verifier had no room for its batch.
 BUSY = "admission_busy"
@@ -65,21 +68,43 @@ class SignatureVerifier:
             slot = self._slots[id(loop)] = asyncio.Semaphore(self.max_jobs)
         return slot
 
+    async def _acquire(self) -> asyncio.Semaphore | None:
+        """A place for one job (the semaphore to release after it), or None: no room."""
+        slot = self._slot()
+        if slot.locked() and self._waiting >= self.max_waiting:
+            return None
+        self._waiting += 1
+        try:
+            await asyncio.wait_for(slot.acquire(), self.wait_s)
+        except TimeoutError:
+            return None
+        finally:
+            self._waiting -= 1
+        return slot
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in one worker thread, under the same bounds as a batch of
+        signatures (one of the ``max_jobs`` places, at most ``max_waiting`` waiting, at most
+        ``wait_s`` seconds): the dry runs of ``POST /v1/txs/simulate``. Raises
+        ``TxError('admission_busy')`` when there is no room."""
+        slot = await self._acquire()
+        if slot is None:
+            self.refused_jobs += 1
+            raise TxError("admission_busy", "the node is busy checking transactions; "
+                                            "try again in a few seconds")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        finally:
+            slot.release()
+
     async def verify(self, txs: Sequence[Transaction]) -> list[TxError | None]:
         """One entry per transaction: None if every signature verifies, else the error
         (``bad_signature``; ``admission_busy`` for all of them if there was no room)."""
         if not txs:
             return []
-        slot = self._slot()
-        if slot.locked() and self._waiting >= self.max_waiting:
+        slot = await self._acquire()
+        if slot is None:
             return self._busy(len(txs))
-        self._waiting += 1
-        try:
-            await asyncio.wait_for(slot.acquire(), self.wait_s)
-        except TimeoutError:
-            return self._busy(len(txs))
-        finally:
-            self._waiting -= 1
         try:
             loop = asyncio.get_running_loop()
             size = -(-len(txs) // self.workers)  # ceiling: one chunk per worker

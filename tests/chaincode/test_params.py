@@ -24,7 +24,7 @@ from chaincode.params import (
     validate_params,
 )
 from ledger.genesis import Genesis
-from tests.support.harness import CHAIN_ID, GENESIS_TIME, Harness
+from tests.support.harness import CHAIN_ID, GENESIS_TIME, Harness, fixture_params
 
 
 def contracts() -> list:
@@ -266,11 +266,22 @@ def test_suspended_regulator_cannot_set(h):
 
 # -- genesis ------------------------------------------------------------------------------
 def test_genesis_writes_params_and_history(h):
-    for name in sorted(DEFAULT_PARAMS):
-        assert h.get(f"param/{name}") == DEFAULT_PARAMS[name]
+    given = fixture_params()  # the test genesis: DEFAULT_PARAMS without growth ceilings
+    assert sorted(given) == sorted(DEFAULT_PARAMS)
+    for name in sorted(given):
+        assert h.get(f"param/{name}") == given[name]
         assert h.get(f"paramhist/{name}/{0:012d}") == {
             "height": 0, "reason": "genesis", "set_by": None, "tx_id": None,
-            "value": DEFAULT_PARAMS[name]}
+            "value": given[name]}
+
+
+def test_the_default_genesis_sets_every_species_ceiling() -> None:
+    """A production genesis (DEFAULT_PARAMS, what `fcl node init` and `fcl testnet`
+    write) refuses implausible volumes and growth for every species it lists."""
+    for species, row in DEFAULT_PARAMS["species_table"].items():
+        assert Fraction(row["max_volume_per_ha"]) > 0, species
+        assert Fraction(row["max_growth_per_ha_year"]) > 0, species
+    validate_param("species_table", DEFAULT_PARAMS["species_table"])
 
 
 def _genesis(params: object) -> Genesis:

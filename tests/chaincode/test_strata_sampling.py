@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from chaincode.calculator import species_params_from_table
-from chaincode.params import DEFAULT_PARAMS
 from chaincode.sampling import stock_per_m3
 from ledger.fixedpoint import format_decimal, parse_decimal
 from tests.support.carbon_registry import Flow, area_ha, small_ring
+from tests.support.harness import fixture_params
 
-TABLE = DEFAULT_PARAMS["species_table"]
+TABLE = fixture_params()["species_table"]  # the test genesis: no growth ceilings
 FIR = stock_per_m3(species_params_from_table(TABLE, "chinese_fir"))
 PINE = stock_per_m3(species_params_from_table(TABLE, "masson_pine"))
 #: Realistic growth ceilings (the genesis defaults have none, see docs/domain.md).

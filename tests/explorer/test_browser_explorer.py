@@ -20,6 +20,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,3 +272,77 @@ def test_verification_page_rejects_a_tampered_certificate(
     ok, checks = verdict(browser)
     assert not ok
     assert_caught_by_proofs(checks)
+
+
+# -- issue 15: a 390 px phone, both languages ---------------------------------------------------
+PHONE_WIDTH = 390
+
+
+@contextmanager
+def phone(browser: Any, net: Net) -> Iterator[None]:
+    """A 390 px wide mobile viewport; afterwards the desktop size and English again (the
+    language choice is a cookie that would outlive the test)."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": PHONE_WIDTH, "height": 844, "deviceScaleFactor": 3, "mobile": True})
+    try:
+        yield
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        browser.get(net.page("/explorer/verify?lang=en"))
+
+
+def page_width(browser: Any) -> int:
+    return int(browser.execute_script("return document.documentElement.scrollWidth"))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_trace_page_fits_a_phone_and_words_each_step(browser: Any, net: Net, lang: str) -> None:
+    with phone(browser, net):
+        browser.get(net.page(f"/explorer/trace/{PROJECT_ID}:1?lang={lang}"))
+        assert browser.execute_script("return window.innerWidth") == PHONE_WIDTH
+        assert page_width(browser) <= PHONE_WIDTH
+        trade = one(browser, "#timeline li[data-action=trade]")
+        words = trade.find_element("css selector", ".who").text
+        assert ("t sold by" if lang == "en" else "出售") in words
+        assert ("RMB/t" if lang == "en" else "元/吨") in words
+        # every step is dated; the date's element carries the machine-readable time
+        for li in css(browser, "#timeline li"):
+            [time_el, *_] = li.find_elements("css selector", "time")
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00",
+                                time_el.get_attribute("datetime"))
+        # a plot assigned to its project later shows that later change
+        plot = next(li for li in css(browser, "#timeline li[data-action=plot]"))
+        assert plot.find_elements("css selector", ".tx.updated a.tx-changed")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_verify_page_on_a_phone_states_the_verdict_first(browser: Any, net: Net,
+                                                          lang: str) -> None:
+    genuine = {"en": "This certificate is genuine", "zh": "该注销证明真实有效"}[lang]
+    refused = {"en": "This certificate is NOT valid", "zh": "该注销证明无效"}[lang]
+    rid = net.marker["compliance_retirement_id"]
+    with phone(browser, net):
+        browser.get(net.page(f"/explorer/verify/{rid}?lang={lang}"))
+        first = browser.execute_script(
+            "const m = document.querySelector('main').firstElementChild;"
+            "return [m.id, m.firstElementChild.id];")
+        assert first == ["verdict", "verdict-line"]
+        line = one(browser, "#verdict-line").text
+        assert genuine in line and "1,000" in line
+        assert page_width(browser) <= PHONE_WIDTH
+        # the technical checks are collapsed: present, not shown
+        assert one(browser, "#technical").get_attribute("open") is None
+        assert not one(browser, "#checks").is_displayed()
+        assert len(css(browser, "#checks tr[data-check]")) == 11
+
+        # a tampered certificate pasted on the phone: refused first, in the page's language
+        doc = json.loads(net.certificate("compliance").read_text(encoding="utf-8"))
+        text = json.dumps(doc, ensure_ascii=False)
+        bumped = text.replace('"quantity": 1000', '"quantity": 1001', 1)
+        submit_pasted(browser, net, bumped)
+        wait_for(browser, lambda d: css(d, "#verdict-line"))
+        line = one(browser, "#verdict-line").text
+        assert refused in line, line
+        assert one(browser, "#verdict").get_attribute("data-ok") == "false"
+        assert css(browser, "#reasons li")
+        assert page_width(browser) <= PHONE_WIDTH

@@ -122,7 +122,7 @@ def test_verify_page_accepts_a_good_uploaded_certificate(client, cert: dict[str,
     assert r.status_code == 200
     ok, checks = _verdict(r.text)
     assert ok and checks and all(checks.values())
-    assert "The certificate is valid." in r.text
+    assert "This certificate is genuine." in r.text
 
 
 def test_verify_page_rejects_a_tampered_certificate(client, cert: dict[str, Any]) -> None:
@@ -245,7 +245,8 @@ def test_a_verifier_that_raises_gives_a_failed_verdict(sc: Scenario, cert: dict[
     with make_client(sc, verify_certificate=raising) as c:
         body = c.post("/v1/explorer/verify", json=cert).json()
     assert body["ok"] is False and body["code"] == "bad_proof"
-    assert body["checks"] == [{"message": "inclusion proof does not verify", "name": "bad_proof",
+    assert body["checks"] == [{"code": "bad_proof", "message": "inclusion proof does not verify",
+                               "name": "bad_proof",
                                "ok": False, "skipped": False}]
 
 

@@ -411,9 +411,11 @@ def test_every_method_on_every_route(api: Api) -> None:
 
 # -- hand-written adversarial requests ---------------------------------------------------------
 JSON_POSTS = [("/v1/txs", "tx_too_large"), ("/v1/txs/batch", "request_too_large"),
+              ("/v1/txs/simulate", "request_too_large"),
               ("/v1/explorer/verify", "upload_too_large")]
 #: The body limit of each POST route.
 LIMITS = {"/v1/txs": min(MAX_BODY_BYTES, MAX_RAW_TX_BYTES), "/v1/txs/batch": MAX_BODY_BYTES,
+          "/v1/txs/simulate": MAX_BODY_BYTES,
           "/v1/explorer/verify": UPLOAD_MAX_BODY_BYTES, "/explorer/verify": UPLOAD_MAX_BODY_BYTES}
 
 
@@ -460,6 +462,7 @@ def test_chunked_body_over_the_limit(api: Api, path: str, code: str) -> None:
 
 
 NOT_A_NUMBER = {"/v1/txs": "bad_request", "/v1/txs/batch": "bad_request",
+                "/v1/txs/simulate": "bad_request",
                 "/v1/explorer/verify": "malformed_form"}
 
 
@@ -631,6 +634,9 @@ def test_json_bodies_with_any_values(api: Api) -> None:
         results = resp.json()["results"]
         assert [r["index"] for r in results] == list(range(len(batch)))
         assert all(r["ok"] is False and set(r["error"]) == {"code", "message"} for r in results)
+        # a dry run of the same: an error answer or a would-be result, never a change
+        post(api, "/v1/txs/simulate", json.dumps({"tx": item}).encode())
+        post(api, "/v1/txs/simulate", json.dumps({"txs": batch}).encode())
 
     run()
 

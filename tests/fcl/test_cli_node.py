@@ -1,5 +1,6 @@
 """End to end through the ``fcl`` command, every step a real process: ``node init``,
-``node start`` on a free 127.0.0.1 port, ``tx sign | tx send --wait``, read back, stop,
+``node start`` on a free 127.0.0.1 port, ``tx sign | tx simulate``, ``tx sign | tx send
+--wait`` (exit 0 when the committed result is ok, 1 when it failed), read back, stop,
 restart, and a wrong passphrase."""
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ def test_init_start_sign_send_read_back_restart(home) -> None:
                      "--contract", "notary", "--method", "record", "--args", args,
                      env=clean_env())
         assert signed.returncode == 0, signed.stderr
-        sent = run("tx", "send", "-", "--node", url, "--wait", "--timeout", "60",
+        # a dry run first: it would succeed (exit 0, one line), and nothing is submitted
+        dry = run("tx", "simulate", "-", "--node", url, stdin=signed.stdout, env=clean_env())
+        assert dry.returncode == 0, dry.stderr
+        assert dry.stdout.startswith("ok height=") and dry.stdout.count("\n") == 1
+        sent = run("tx", "send", "-", "--node", url, "--wait", "--json", "--timeout", "60",
                    stdin=signed.stdout, env=clean_env())
         assert sent.returncode == 0, sent.stderr
         record = json.loads(sent.stdout)
@@ -69,6 +74,20 @@ def test_init_start_sign_send_read_back_restart(home) -> None:
         assert block["commit"]["block_hash"] == block["hash"]
         replay = run("tx", "send", "-", "--node", url, stdin=signed.stdout, env=clean_env())
         assert replay.returncode != 0 and "duplicate_tx" in replay.stderr
+        # the same record again (another nonce): the dry run says it would fail (exit 1),
+        # and sent, it commits as a failure: one line, exit 1
+        again = run("tx", "sign", "--keystore", str(home_dir / "wallet"), "--key", "regulator",
+                    "--passphrase-file", str(pp_file), "--chain-id", "fcl-e2e",
+                    "--contract", "notary", "--method", "record", "--args", args,
+                    "--nonce", "again", env=clean_env())
+        assert again.returncode == 0, again.stderr
+        dry = run("tx", "simulate", "-", "--node", url, stdin=again.stdout, env=clean_env())
+        assert dry.returncode == 1 and dry.stdout.startswith("already_recorded height=")
+        failed = run("tx", "send", "-", "--node", url, "--wait", "--timeout", "60",
+                     stdin=again.stdout, env=clean_env())
+        assert failed.returncode == 1, failed.stderr
+        assert failed.stdout.startswith("already_recorded height=")
+        assert "error: already_recorded: " in failed.stderr
         second = run("node", "start", "--home", str(home_dir), "--passphrase-file", str(pp_file),
                      "--rpc-port", str(free_port()), env=clean_env())
         assert second.returncode == 1 and "store_locked" in second.stderr

@@ -85,6 +85,9 @@ FORWARDERS = {
     "_as_explorer_error",
     "submit_raw_async",  # node/api/service.py: re-raises the code admission gave the item  # a lower layer's LedgerError code: status_of() (400 if unlisted)
     "consistency", "inclusion",  # node/api/history.py: answer a refusal raised above
+    # node/api/service.py (issue 14, dry runs): re-raises the code parse_transaction or
+    # _simulated_tx gave a batch item, its message prefixed with "txs[i]: "
+    "parse_simulation",
 }
 
 SCANNED = [*sorted((ROOT / "node" / "api").glob("*.py")), *sorted((ROOT / "node" / "txpool").glob("*.py")),

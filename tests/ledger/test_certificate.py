@@ -430,6 +430,22 @@ def test_retirement_quantity_changed(world):
                  "the retirement event's quantity 121 is not the sum of its retired ranges")
 
 
+def test_retired_range_quantity_changed_names_both_figures(world):
+    def bump(ranges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        r = ranges[0]
+        assert r["quantity"] == r["last"] - r["first"] + 1
+        return [dict(r, quantity=r["quantity"] + 1), *ranges[1:]]
+
+    cert = _resealed_retirement(world, ranges=bump)
+    r = cert["retirement"]["result"]["events"]
+    first = next(e for e in r if e["type"] == "carbon.retired")["ranges"][0]
+    n = first["last"] - first["first"] + 1
+    assert first["quantity"] == n + 1
+    assert_fails(world, cert, "links",
+                 f"retired range 0: quantity {n + 1} is not the {n} units "
+                 f"{first['first']}..{first['last']} it names")
+
+
 ISSUED_LAST = 1191  # last unit of batch AH-0001-B1 (checked in the test)
 
 

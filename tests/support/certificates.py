@@ -26,7 +26,7 @@ from chaincode.framework import TxContext
 from chaincode.governance import Governance
 from chaincode.kv import KeyValue
 from chaincode.membership import Membership
-from chaincode.params import DEFAULT_PARAMS, Params
+from chaincode.params import Params
 from ledger.block import Block, BlockHeader, CommitCertificate, vote_sign_bytes
 from ledger.certificate import make_entry, result_leaf, tx_leaf
 from ledger.crypto import PrivateKey, sha256
@@ -38,7 +38,7 @@ from ledger.validators import ValidatorSet
 from node.chain.app import Application
 from tests.support.carbon_market import expected_issuance
 from tests.support.carbon_registry import Flow, small_ring
-from tests.support.harness import DEFAULT_ORGS, GENESIS_TIME, det_key
+from tests.support.harness import DEFAULT_ORGS, GENESIS_TIME, det_key, fixture_params
 
 CHAIN_ID = "fcl-cert-test"
 OWNER = "owner-farm"
@@ -88,7 +88,7 @@ def genesis_doc(chain_id: str = CHAIN_ID) -> dict[str, Any]:
                 }
                 for org, (roles, acc) in sorted(DEFAULT_ORGS.items())
             ],
-            "params": copy.deepcopy(DEFAULT_PARAMS),
+            "params": fixture_params(),
         },
         "chain_id": chain_id,
         "genesis_time": GENESIS_TIME,

@@ -37,6 +37,19 @@ def det_key(name: str) -> PrivateKey:
     return PrivateKey(sha256(b"fcl-test-key:" + name.encode()))
 
 
+def fixture_params() -> dict[str, Any]:
+    """The test genesis's parameters: ``DEFAULT_PARAMS`` without the species' growth
+    ceilings (``max_growth_per_ha_year``). The fixtures model monthly periods in which a
+    1-ha plot grows by hundreds of m3, to exercise stock accounting in a few blocks --
+    far above any real stand, which the ceilings of a production genesis refuse
+    (``implausible_growth``). Tests of the ceilings set them explicitly
+    (tests/chaincode/test_strata_sampling.py, test_growth_ceilings.py)."""
+    params = copy.deepcopy(DEFAULT_PARAMS)
+    for row in params["species_table"].values():
+        row.pop("max_growth_per_ha_year", None)
+    return params
+
+
 class Harness:
     def __init__(
         self,
@@ -51,7 +64,7 @@ class Harness:
         self.orgs = dict(DEFAULT_ORGS if orgs is None else orgs)
         self.keys: dict[str, PrivateKey] = {org: det_key(org) for org in self.orgs}
         self.validator_key = det_key("validator-0")
-        app_params = copy.deepcopy(DEFAULT_PARAMS)
+        app_params = fixture_params()
         app_params.update(params or {})
         doc = {
             "app_state": {

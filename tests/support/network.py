@@ -5,14 +5,12 @@ on 127.0.0.1, all in one event loop. (No tests here: helpers only.)"""
 from __future__ import annotations
 
 import asyncio
-import copy
 import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chaincode.params import DEFAULT_PARAMS
 from fcl.testnet.files import operator_of
 from ledger.crypto import PrivateKey, sha256
 from ledger.genesis import Genesis
@@ -21,6 +19,7 @@ from ledger.tx import Transaction, build_transaction
 from node.home import NodeConfig
 from node.runtime import NodeRuntime
 from tests.support.common import det_key
+from tests.support.harness import fixture_params
 
 CHAIN = "fcl-net-test"
 GENESIS_TIME = 1_700_000_000_000
@@ -58,7 +57,7 @@ def make_genesis(validators: int, chain_id: str = CHAIN) -> Genesis:
         "app_state": {
             "organisations": [{**org, "admins": [admin_key(i).public_key_hex], "members": []}
                               for i, org in enumerate(orgs)],
-            "params": copy.deepcopy(DEFAULT_PARAMS),
+            "params": fixture_params(),
             "validator_operators": {validator_key(i).public_key_hex: orgs[i]["id"]
                                     for i in range(validators)},
         },

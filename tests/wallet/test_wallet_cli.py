@@ -16,7 +16,8 @@ import pytest
 
 import wallet.cli as cli
 import wallet.keystore as keystore_mod
-from ledger.crypto import PrivateKey
+from ledger.crypto import PrivateKey, sha256_hex
+from ledger.encoding import canonical
 from ledger.errors import TxError
 from ledger.tx import parse_transaction
 from wallet.client import NodeClient
@@ -296,6 +297,8 @@ class FakeNode:
         self.txs: dict[str, dict[str, Any]] = {}
         self.polls = 0
         self.requests: list[httpx.Request] = []
+        self.simulated = []
+        self.failing = {}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -308,6 +311,7 @@ class FakeNode:
                     json={"error": {"code": "duplicate_tx", "message": "already known"}},
                 )
             self.txs[tx.tx_id] = {"tx_id": tx.tx_id, "status": "pending"}
+            self.failing[tx.tx_id] = self._fails(dict(tx.payload))
             return httpx.Response(202, json={"tx_id": tx.tx_id})
         if request.method == "GET" and path.startswith("/v1/txs/"):
             tx_id = path.rsplit("/", 1)[1]
@@ -319,10 +323,44 @@ class FakeNode:
                     "tx_id": tx_id,
                     "status": "committed",
                     "height": 4,
-                    "result": {"code": "ok", "events": []},
+                    "result": self.result_of(tx_id),
                 }
             return httpx.Response(200, json=self.txs[tx_id])
+        if request.method == "POST" and path == "/v1/txs/simulate":
+            return self.simulate(json.loads(request.content))
         return httpx.Response(404, text="no route")
+
+    #: transactions whose amount is 6 fail in the (fake) contract
+    def _fails(self, payload: dict[str, Any]) -> bool:
+        return payload.get("args", {}).get("amount") == 6
+
+    def result_of(self, tx_id: str) -> dict[str, Any]:
+        if self.failing.get(tx_id):
+            return {"code": "insufficient_balance", "events": [], "tx_id": tx_id,
+                    "message": "balance 5 is less than the amount 6"}
+        return {"code": "ok", "events": [], "tx_id": tx_id, "message": ""}
+
+    failing: dict[str, bool] = {}
+
+    def simulate(self, body: dict[str, Any]) -> httpx.Response:
+        self.simulated.append(body)
+        if self.refuse_simulation is not None:
+            return httpx.Response(403, json={"error": {"code": self.refuse_simulation,
+                                                       "message": "not a member"}})
+        payload = dict(body["tx"]["payload"])
+        if "signers" in body:
+            payload["signers"] = body["signers"]
+        fails = self._fails(payload)
+        code = "insufficient_balance" if fails else "ok"
+        message = "balance 5 is less than the amount 6" if fails else ""
+        tx_id = sha256_hex(canonical(payload))
+        result = {"code": code, "events": [], "message": message, "tx_id": tx_id}
+        return httpx.Response(200, json={
+            "ok": not fails, "code": code, "message": message, "events": [], "result": result,
+            "tx_id": tx_id, "height": 3, "block_height": 4, "block_time": 1, "writes": 1})
+
+    simulated: list[dict[str, Any]]
+    refuse_simulation: str | None = None
 
 
 @pytest.fixture
@@ -348,7 +386,7 @@ def test_send_and_wait(
     capsys.readouterr()
     tx_id = parse_transaction(json.loads(signed_file.read_text())).tx_id
     argv = ["tx", "send", str(signed_file), "--node", "http://node.test:8080"]
-    assert run(*argv, "--wait", "--timeout", "5") == 0
+    assert run(*argv, "--wait", "--timeout", "5", "--json") == 0
     record = json.loads(capsys.readouterr().out)
     assert record["status"] == "committed" and record["result"]["code"] == "ok"
     assert record["tx_id"] == tx_id
@@ -357,6 +395,180 @@ def test_send_and_wait(
     err = capsys.readouterr().err
     assert err.startswith("error: duplicate_tx: already known")
     _no_traceback(err)
+
+
+def test_send_wait_prints_one_line_and_exits_0_when_the_result_is_ok(
+    node: FakeNode, signed_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    tx_id = parse_transaction(json.loads(signed_file.read_text())).tx_id
+    argv = ["tx", "send", str(signed_file), "--node", "http://node.test:8080", "--wait"]
+    assert run(*argv, "--timeout", "5") == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"ok height=4 tx={tx_id}\n"
+    assert "error" not in captured.err
+
+
+def test_send_wait_exits_1_when_the_committed_transaction_failed(
+    node: FakeNode, kdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _keys(kdir, "alice")
+    monkeypatch.setenv("FCL_PASSPHRASE", PASS)
+    out = tmp_path / "fails.json"
+    assert run(*_sign_argv(kdir, "--out", str(out), args='{"amount": 6}')) == 0
+    tx_id = capsys.readouterr().out.strip()
+    argv = ["tx", "send", str(out), "--node", "http://node.test:8080", "--wait", "--timeout", "5"]
+    assert run(*argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == f"insufficient_balance height=4 tx={tx_id}\n"
+    assert "error: insufficient_balance: balance 5 is less than the amount 6" in captured.err
+    _no_traceback(captured.err)
+    # --json: the committed record instead of the line, and still exit 1
+    other = tmp_path / "fails-too.json"
+    assert run(*_sign_argv(kdir, "--out", str(other), "--nonce", "n2", args='{"amount": 6}')) == 0
+    other_id = capsys.readouterr().out.strip()
+    node.polls = 0
+    argv[2] = str(other)
+    assert run(*argv, "--json") == 1
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    assert record["tx_id"] == other_id and record["result"]["code"] == "insufficient_balance"
+    assert "error: insufficient_balance: " in captured.err
+
+
+def test_send_json_without_wait_and_a_missing_file(
+    node: FakeNode, signed_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert run("tx", "send", str(signed_file), "--node", "http://node.test:8080", "--json") == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["status"] == "pending" and answer["tx_id"] in node.txs
+    assert run("tx", "send", str(tmp_path / "nope.json"), "--node", "http://node.test:8080") == 2
+    assert capsys.readouterr().err.startswith("error: invalid_input: ")
+
+
+def test_send_wait_with_a_record_without_result_is_a_bad_response(
+    signed_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tx_id = parse_transaction(json.loads(signed_file.read_text())).tx_id
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(202, json={"tx_id": tx_id})
+        return httpx.Response(200, json={"status": "committed", "height": 2, "result": None})
+
+    transport = httpx.MockTransport(handler)
+    monkeypatch.setattr(cli, "NodeClient", functools.partial(NodeClient, transport=transport))
+    capsys.readouterr()
+    argv = ["tx", "send", str(signed_file), "--node", "http://node.test:8080", "--wait"]
+    assert run(*argv) == 1
+    assert "error: bad_response: " in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- tx simulate
+
+
+def _unsigned_file(tmp_path: Path, *, amount: int = 5, signers: list[str] | None = None) -> Path:
+    payload: dict[str, Any] = {"chain_id": CHAIN, "contract": "carbon", "method": "transfer",
+                               "args": {"amount": amount}, "nonce": "u1"}
+    if signers is not None:
+        payload["signers"] = signers
+    out = tmp_path / f"unsigned-{amount}.json"
+    out.write_text(json.dumps({"payload": payload}))
+    return out
+
+
+def test_simulate_a_signed_transaction(
+    node: FakeNode, signed_file: Path, kdir: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    capsys.readouterr()
+    tx_id = parse_transaction(json.loads(signed_file.read_text())).tx_id
+    argv = ["tx", "simulate", str(signed_file), "--node", "http://node.test:8080"]
+    assert run(*argv) == 0
+    assert capsys.readouterr().out == f"ok height=3 tx={tx_id}\n"
+    assert node.simulated == [{"tx": json.loads(signed_file.read_text())}]
+    assert node.txs == {}  # nothing submitted
+    assert run(*argv, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    # one that would fail: exit 1, its code on the line and the message on stderr
+    failing = tmp_path / "fails.json"
+    assert run(*_sign_argv(kdir, "--out", str(failing), args='{"amount": 6}')) == 0
+    capsys.readouterr()
+    assert run("tx", "simulate", str(failing), "--node", "http://node.test:8080") == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("insufficient_balance height=3 tx=")
+    assert captured.err.startswith("error: insufficient_balance: balance 5")
+    # --signer beside signatures is a usage error (2), nothing sent
+    sent = len(node.simulated)
+    assert run(*argv, "--signer", "alice", "--keystore", str(kdir)) == 2
+    assert capsys.readouterr().err.startswith("error: usage: ")
+    # a damaged signed file is refused locally (2), as tx send refuses it
+    doc = json.loads(signed_file.read_text())
+    doc["payload"]["args"]["amount"] = 7
+    signed_file.write_text(json.dumps(doc))
+    assert run(*argv) == 2
+    assert capsys.readouterr().err.startswith("error: bad_signature: ")
+    assert len(node.simulated) == sent
+
+
+def test_simulate_an_unsigned_transaction_with_signers(
+    node: FakeNode, kdir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = _keys(kdir, "alice")["alice"]
+    bob = PrivateKey(SEED).public_key_hex
+    file = _unsigned_file(tmp_path)
+    base = ["tx", "simulate", str(file), "--node", "http://node.test:8080", "--keystore", str(kdir)]
+    assert run(*base, "--signer", "alice") == 0  # a keystore name: no passphrase asked
+    assert node.simulated[-1]["signers"] == [alice]
+    assert "signatures" not in node.simulated[-1]["tx"]
+    assert run(*base, "--signer", "alice", "--signer", bob) == 0  # or a public key
+    assert node.simulated[-1]["signers"] == [alice, bob]
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("ok height=3 tx=")
+    # the payload's own signers, without --signer
+    own = _unsigned_file(tmp_path, amount=6, signers=[alice])
+    assert run("tx", "simulate", str(own), "--node", "http://node.test:8080") == 1
+    assert "signers" not in node.simulated[-1]
+    sent = len(node.simulated)
+    capsys.readouterr()
+    # bad input: exit 2, nothing sent
+    assert run("tx", "simulate", str(file), "--node", "http://node.test:8080") == 2
+    assert capsys.readouterr().err.startswith("error: no_signer: ")
+    assert run(*base, "--signer", "carol") == 2
+    assert capsys.readouterr().err.startswith("error: unknown_key: ")
+    assert run(*base, "--signer", "alice", "--signer", alice) == 2
+    assert capsys.readouterr().err.startswith("error: duplicate_signer: ")
+    assert run("tx", "simulate", str(own), "--node", "http://node.test:8080", "--keystore",
+               str(kdir), "--signer", bob) == 2
+    assert capsys.readouterr().err.startswith("error: invalid_tx: ")
+    file.write_text('{"payload": {"chain_id": "fcl-test"}}')
+    assert run(*base, "--signer", "alice") == 2
+    assert capsys.readouterr().err.startswith("error: malformed_tx: ")
+    file.write_text("[1, 2]")
+    assert run(*base, "--signer", "alice") == 2
+    assert capsys.readouterr().err.startswith("error: invalid_tx: ")
+    assert len(node.simulated) == sent
+
+
+def test_simulate_refused_or_unreachable_is_1(
+    node: FakeNode, signed_file: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    capsys.readouterr()
+    node.refuse_simulation = "unenrolled_signer"
+    argv = ["tx", "simulate", str(signed_file), "--node", "http://node.test:8080"]
+    assert run(*argv) == 1
+    assert capsys.readouterr().err.startswith("error: unenrolled_signer: not a member")
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    transport = httpx.MockTransport(refuse)
+    monkeypatch.setattr(cli, "NodeClient", functools.partial(NodeClient, transport=transport))
+    assert run(*argv) == 1
+    assert capsys.readouterr().err.startswith("error: unreachable: ")
 
 
 def test_send_from_stdin_without_wait(
@@ -438,7 +650,7 @@ def test_register_into_a_host_parser(kdir: Path, monkeypatch: pytest.MonkeyPatch
     sub.add_parser("node").set_defaults(func=lambda args: 0)
     cli.register(sub)
     leaves = _leaves(parser)
-    assert len(leaves) == 7  # keys new/list/show, tx sign/send/geojson, node
+    assert len(leaves) == 8  # keys new/list/show, tx sign/send/simulate/geojson, node
     for leaf in leaves:
         if leaf.prog != "fcl node":
             assert leaf.get_default("func") is cli.handle, leaf.prog
