@@ -165,6 +165,29 @@ class GeoJSONResponse(Response):
     media_type = GEOJSON
 
 
+#: The OpenAPI answer of the GeoJSON routes: an RFC 7946 FeatureCollection of polygons.
+_GEOJSON_DOC: dict[int | str, dict[str, Any]] = {200: {
+    "description": "An RFC 7946 FeatureCollection, one Polygon Feature per plot",
+    "content": {GEOJSON: {"schema": {
+        "type": "object", "required": ["type", "features"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "features": {"type": "array", "items": {
+                "type": "object", "required": ["type", "id", "geometry", "properties"],
+                "properties": {
+                    "type": {"const": "Feature"},
+                    "id": {"type": "string"},
+                    "geometry": {"type": "object", "required": ["type", "coordinates"],
+                                 "properties": {"type": {"const": "Polygon"},
+                                                "coordinates": {"type": "array"}}},
+                    "properties": {"type": "object"},
+                },
+            }},
+        },
+    }}},
+}}
+
+
 def _error_responses() -> dict[int | str, dict[str, Any]]:
     """The error answers of the JSON and CSV routes, by status, each with its stable codes
     (:data:`explorer.inputs.EXPLORER_CODES`), for the OpenAPI document."""
@@ -758,12 +781,12 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         return stream(request, export, GEOJSON, geojson_chunks, name)
 
     @router.get("/v1/explorer/plots.geojson", response_class=GeoJSONResponse,
-                summary="GeoJSON (RFC 7946): every plot as a Feature")
+                responses=_GEOJSON_DOC, summary="GeoJSON (RFC 7946): every plot as a Feature")
     def plots_geojson(request: Request) -> Response:
         return api(lambda: geojson(request, plots_export(reader)))
 
     @router.get("/v1/explorer/projects/{project_id}/plots.geojson",
-                response_class=GeoJSONResponse,
+                response_class=GeoJSONResponse, responses=_GEOJSON_DOC,
                 summary="GeoJSON (RFC 7946): the plots of one project")
     def project_plots_geojson(request: Request, project_id: str) -> Response:
         return api(lambda: geojson(request, project_plots_export(reader, project_id)))
