@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chaincode.carbon_common import PLOT_PREFIX
 from explorer import export
@@ -27,6 +29,7 @@ from explorer.export import (
     TRADE_COLUMNS,
     TRANSFER_COLUMNS,
     csv_chunks,
+    decimal_degrees,
     plot_feature,
 )
 from tests.support.carbon_market import h256, square
@@ -108,6 +111,23 @@ def test_formula_guard_and_cell_forms() -> None:
     text = b"".join(csv_chunks("abcde", [("1", rows)])).decode("utf-8")
     assert text == ("\ufeffa,b,c,d,e\r\n'=1+1,'+86 555,'-2,'@SUM(A1),'\tx\r\n"
                     '-5,true,,"{""k"":""v""}",plain\r\n')
+
+
+@given(st.lists(st.text(), min_size=1, max_size=5))
+def test_any_text_reads_back_from_the_csv(cells: list[str]) -> None:
+    """RFC 4180 round trip: every text cell reads back as written, with the ``'`` of the
+    formula guard exactly when it starts like a formula."""
+    columns = [f"c{i}" for i in range(len(cells))]
+    body = b"".join(csv_chunks(columns, [("k", [dict(zip(columns, cells, strict=True))])]))
+    rows = rows_of(body)
+    expected = ["'" + c if c.startswith(("=", "+", "-", "@", "\t", "\r")) else c for c in cells]
+    assert rows == [columns, expected]
+
+
+@given(st.integers(min_value=-180 * 10**7, max_value=180 * 10**7))
+def test_decimal_degrees_are_exact(e7: int) -> None:
+    text = decimal_degrees(e7)
+    assert Decimal(text) * 10**7 == e7 and len(text.split(".")[1]) == 7
 
 
 def test_retirement_reason_formula_is_guarded(client: TestClient, sc: Scenario) -> None:
