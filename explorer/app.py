@@ -16,13 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from jinja2 import Environment, FileSystemLoader, Undefined
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
@@ -30,8 +36,25 @@ from starlette.concurrency import run_in_threadpool
 from chaincode.carbon_common import project_key
 from chaincode.framework import ORG_PREFIX
 from explorer import svg
+from explorer.cadt import DEFAULT_CADT, MAX_CADT, cadt_issuances, cadt_projects, cadt_units
 from explorer.data import LINK_KEYS, Reader, iso_time, url_for
-from explorer.export import DEFAULT_EXPORT, MAX_EXPORT, issuances_csv, retirements_csv
+from explorer.export import (
+    MAX_EXPORT,
+    Export,
+    csv_chunks,
+    geojson_chunks,
+    holdings_export,
+    issuances_export,
+    parameter_history_export,
+    parameters_export,
+    plots_export,
+    project_plots_export,
+    projects_export,
+    retirements_export,
+    take,
+    trades_export,
+    transfers_export,
+)
 from explorer.i18n import COOKIE, LANGS, Translator, choose_lang
 from explorer.inputs import (
     DEFAULT_PAGE,
@@ -49,6 +72,7 @@ from explorer.inputs import (
 from explorer.source import ExplorerSource, Verdict, normalise_verdict, verdict_from_error
 from explorer.upload import extract_certificate, parse_certificate, read_body
 from ledger.api_errors import error_body, error_responses
+from ledger.asgi import AccessLogMiddleware, HeadMiddleware, is_head
 from ledger.errors import LedgerError
 
 __all__ = ["create_explorer_app", "create_explorer_router"]
@@ -153,6 +177,38 @@ class CSVResponse(Response):
     """A CSV body (the OpenAPI document then lists ``text/csv`` for the route)."""
 
     media_type = "text/csv"
+
+
+GEOJSON = "application/geo+json"
+
+
+class GeoJSONResponse(Response):
+    """A GeoJSON body (the OpenAPI document then lists ``application/geo+json``)."""
+
+    media_type = GEOJSON
+
+
+#: The OpenAPI answer of the GeoJSON routes: an RFC 7946 FeatureCollection of polygons.
+_GEOJSON_DOC: dict[int | str, dict[str, Any]] = {200: {
+    "description": "An RFC 7946 FeatureCollection, one Polygon Feature per plot",
+    "content": {GEOJSON: {"schema": {
+        "type": "object", "required": ["type", "features"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "features": {"type": "array", "items": {
+                "type": "object", "required": ["type", "id", "geometry", "properties"],
+                "properties": {
+                    "type": {"const": "Feature"},
+                    "id": {"type": "string"},
+                    "geometry": {"type": "object", "required": ["type", "coordinates"],
+                                 "properties": {"type": {"const": "Polygon"},
+                                                "coordinates": {"type": "array"}}},
+                    "properties": {"type": "object"},
+                },
+            }},
+        },
+    }}},
+}}
 
 
 def _error_responses() -> dict[int | str, dict[str, Any]]:
@@ -682,41 +738,104 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def search_json(request: Request) -> Response:
         return api(lambda: reader.search(q(request, "q") or ""))
 
-    # -- CSV export --------------------------------------------------------------------------
-    def csv_response(text: str, cursor: str | None, name: str) -> Response:
-        headers = {"Content-Disposition": f'attachment; filename="{name}"',
+    # -- exports: CSV, GeoJSON, CAD Trust JSON (explorer/export.py, explorer/cadt.py) ----------
+    def stream(request: Request, export: Export, media_type: str,
+               render_chunks: Callable[[Iterable[tuple[str, Any]]], Iterator[bytes]],
+               filename: str | None = None) -> Response:
+        """The export streamed as it is read: everything after ``?after=``, or with
+        ``?limit=`` one page of that many records and ``X-Next-Cursor``."""
+        after = parse_after(q(request, "after"))
+        if after is not None and not export.cursor_ok(after):
+            raise ExplorerError("bad_cursor", "after is a cursor returned as X-Next-Cursor")
+        headers = {"Content-Disposition": f'attachment; filename="{filename or export.filename}"',
                    "X-Content-Type-Options": "nosniff"}
-        if cursor is not None:
-            headers["X-Next-Cursor"] = cursor
-        return CSVResponse(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
-                           headers=headers)
+        records: Iterable[tuple[str, Any]]
+        if q(request, "limit"):
+            try:
+                records, cursor = take(export.records(after),
+                                       limit_of(request, MAX_EXPORT, MAX_EXPORT))
+            except LedgerError as exc:
+                raise _as_explorer_error(exc) from None
+            if cursor is not None:
+                headers["X-Next-Cursor"] = cursor
+        else:
+            records = export.records(after)
+        if is_head(request.scope):  # the same status and headers, no body to produce
+            return StreamingResponse(iter(()), media_type=media_type, headers=headers)
 
-    @router.get("/v1/export/retirements.csv", response_class=CSVResponse,
-                summary="CSV: retirements, one row per serial range")
-    def retirements_csv_route(request: Request) -> Response:
-        def build() -> Response:
-            enterprise, period = _retirement_filters(request)
-            text, cursor = retirements_csv(
-                reader, enterprise=enterprise, period=period,
-                after=parse_after(q(request, "after")),
-                limit=limit_of(request, DEFAULT_EXPORT, MAX_EXPORT),
-            )
-            return csv_response(text, cursor, "retirements.csv")
+        def body() -> Iterator[bytes]:
+            try:
+                yield from render_chunks(records)
+            except Exception:  # the status is sent: the file ends short; say so in the log
+                log.exception("export %s failed while streaming", export.filename)
 
-        return api(build)
+        return StreamingResponse(body(), media_type=media_type, headers=headers)
 
-    @router.get("/v1/export/issuances.csv", response_class=CSVResponse,
-                summary="CSV: issuance batches with current unit counts")
-    def issuances_csv_route(request: Request) -> Response:
-        def build() -> Response:
-            text, cursor = issuances_csv(
-                reader, project_id=q(request, "project") or None,
-                after=parse_after(q(request, "after")),
-                limit=limit_of(request, DEFAULT_EXPORT, MAX_EXPORT),
-            )
-            return csv_response(text, cursor, "issuances.csv")
+    def csv_route(path: str, summary: str, make: Callable[[Request], Export]) -> None:
+        def route(request: Request) -> Response:
+            def build() -> Response:
+                export = make(request)
+                return stream(request, export, "text/csv; charset=utf-8",
+                              lambda records: csv_chunks(export.columns, records))
 
-        return api(build)
+            return api(build)
+
+        router.add_api_route(path, route, methods=["GET"], response_class=CSVResponse,
+                             summary=summary, name=path.rsplit("/", 1)[-1])
+
+    csv_route("/v1/export/projects.csv", "CSV: projects by id", lambda r: projects_export(reader))
+    csv_route("/v1/export/plots.csv", "CSV: plots by id", lambda r: plots_export(reader))
+    csv_route("/v1/export/issuances.csv", "CSV: issuance batches with current unit counts",
+              lambda r: issuances_export(reader, q(r, "project") or None))
+    csv_route("/v1/export/retirements.csv", "CSV: retirements, one row per serial range",
+              lambda r: retirements_export(reader, *_retirement_filters(r)))
+    csv_route("/v1/export/holdings.csv",
+              "CSV: unit ranges held, per account and state (?account= for one account)",
+              lambda r: holdings_export(reader, q(r, "account") or None))
+    csv_route("/v1/export/trades.csv", "CSV: exchange trades, one row per serial range",
+              lambda r: trades_export(reader))
+    csv_route("/v1/export/transfers.csv", "CSV: off-exchange transfers, one row per serial range",
+              lambda r: transfers_export(reader))
+    csv_route("/v1/export/parameters.csv", "CSV: policy parameters in force",
+              lambda r: parameters_export(reader))
+    csv_route("/v1/export/parameter-history.csv", "CSV: every change of every policy parameter",
+              lambda r: parameter_history_export(reader))
+
+    def geojson(request: Request, export: Export) -> Response:
+        name = export.filename.removesuffix(".csv") + ".geojson"
+        return stream(request, export, GEOJSON, geojson_chunks, name)
+
+    @router.get("/v1/explorer/plots.geojson", response_class=GeoJSONResponse,
+                responses=_GEOJSON_DOC, summary="GeoJSON (RFC 7946): every plot as a Feature")
+    def plots_geojson(request: Request) -> Response:
+        return api(lambda: geojson(request, plots_export(reader)))
+
+    @router.get("/v1/explorer/projects/{project_id}/plots.geojson",
+                response_class=GeoJSONResponse, responses=_GEOJSON_DOC,
+                summary="GeoJSON (RFC 7946): the plots of one project")
+    def project_plots_geojson(request: Request, project_id: str) -> Response:
+        return api(lambda: geojson(request, project_plots_export(reader, project_id)))
+
+    def cadt_limit(request: Request) -> int:
+        return limit_of(request, DEFAULT_CADT, MAX_CADT)
+
+    @router.get("/v1/export/cadt/projects",
+                summary="CAD Trust-shaped JSON: projects (data model v2 field names)")
+    def cadt_projects_json(request: Request) -> Response:
+        return api(lambda: cadt_projects(reader, public_base, parse_after(q(request, "after")),
+                                         cadt_limit(request)))
+
+    @router.get("/v1/export/cadt/issuances",
+                summary="CAD Trust-shaped JSON: issuances (data model v2 field names)")
+    def cadt_issuances_json(request: Request) -> Response:
+        return api(lambda: cadt_issuances(reader, public_base, q(request, "project") or None,
+                                          parse_after(q(request, "after")), cadt_limit(request)))
+
+    @router.get("/v1/export/cadt/units",
+                summary="CAD Trust-shaped JSON: unit blocks (data model v2 field names)")
+    def cadt_units_json(request: Request) -> Response:
+        return api(lambda: cadt_units(reader, public_base, q(request, "project") or None,
+                                      parse_after(q(request, "after")), cadt_limit(request)))
 
     # -- anything else under /explorer/ --------------------------------------------------------
     @router.get("/explorer/{rest:path}", include_in_schema=False)
@@ -730,4 +849,6 @@ def create_explorer_app(source: ExplorerSource) -> FastAPI:
     """A stand-alone app serving only the explorer (tests, or a read-only mirror)."""
     app = FastAPI(title="Forest Carbon Ledger explorer", docs_url=None, redoc_url=None)
     app.include_router(create_explorer_router(source))
+    app.add_middleware(HeadMiddleware)
+    app.add_middleware(AccessLogMiddleware, logger="explorer.access")
     return app

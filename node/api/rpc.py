@@ -23,6 +23,11 @@ Routes::
                              last commit time, sync state (docs/node.md)
     GET  /healthz            {"status": "ok"} or 503 halted
     GET  /metrics            Prometheus text format (docs/node.md, "Metrics")
+    GET  /docs               the API's documentation (Swagger UI, assets bundled:
+                             node/api/docs.py), /openapi.json the document
+
+``HEAD`` is answered on every ``GET`` route (status and headers, no body) and every
+request writes one access-log line (``ledger.asgi``; docs/node.md, "Access log").
 
 :func:`node_routers` adds, when their modules are installed, ``GET /v1/certificates/{id}``
 (``node.api.certificates``) and the history proofs ``/v1/history/*``
@@ -51,11 +56,13 @@ from ledger.api_errors import (
     error_responses,
     status_of,
 )
+from ledger.asgi import AccessLogMiddleware, HeadMiddleware
 from ledger.errors import LedgerError
 from ledger.tx import MAX_SIGNERS
-from node.api import certificates, history
+from node.api import certificates, docs, history
 from node.api.service import VERSION, Node
 from node.chain.dryrun import MAX_DRY_RUN_TXS
+from node.ops.logs import ACCESS_LOGGER
 from node.ops.metrics import CONTENT_TYPE
 from node.txpool.admission import MAX_RAW_TX_BYTES, decode_json_flagged
 
@@ -215,7 +222,13 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
         title="Forest Carbon Ledger node",
         version=VERSION,
         description="Submit signed transactions and read committed blocks.",
+        docs_url=None,  # served by node.api.docs with its assets bundled
+        redoc_url=None,  # ReDoc would load its script from a CDN
     )
+    docs.add_docs(app, "Forest Carbon Ledger node")
+    # HEAD on every GET route; one access-log line per request (docs/node.md)
+    app.add_middleware(HeadMiddleware)
+    app.add_middleware(AccessLogMiddleware, logger=ACCESS_LOGGER)
 
     # -- errors: one shape for everything --------------------------------------------------
     @app.exception_handler(ApiError)

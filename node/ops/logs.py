@@ -9,7 +9,10 @@ at :data:`MAX_MSG_CHARS`, each extra field at :data:`MAX_FIELD_CHARS`, a traceba
 :data:`MAX_EXC_CHARS` (its head and its tail, where the exception is); and
 :class:`RateLimit` lets through at most ``burst`` lines of one kind (logger, level and
 message template) per ``window_s``, then counts what it drops and reports the count
-(``"suppressed": n``) on the next line of that kind it lets through.
+(``"suppressed": n``) on the next line of that kind it lets through. The access log
+(logger ``node.access``, one line per HTTP request: ``ledger.asgi``) is not rate-limited:
+its lines are bounded by the HTTP server's own limits on connections and requests, and an
+access log that drops lines under load would hide the load.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["MAX_EXC_CHARS", "MAX_FIELD_CHARS", "MAX_MSG_CHARS", "JsonFormatter", "RateLimit",
+__all__ = ["ACCESS_LOGGER", "MAX_EXC_CHARS", "MAX_FIELD_CHARS", "MAX_MSG_CHARS", "JsonFormatter", "RateLimit",
            "setup_logging"]
 
+#: The logger of the access log (``ledger.asgi.AccessLogMiddleware``, mounted by node/api/rpc.py).
+ACCESS_LOGGER = "node.access"
 MAX_MSG_CHARS = 2000
 MAX_FIELD_CHARS = 500
 MAX_EXC_CHARS = 4000
@@ -71,14 +76,17 @@ class RateLimit(logging.Filter):
     kinds are tracked (the oldest window is forgotten first)."""
 
     def __init__(self, burst: int = 20, window_s: float = 10.0, max_kinds: int = 1024,
-                 clock: Any = None) -> None:
+                 clock: Any = None, exempt: tuple[str, ...] = ()) -> None:
         super().__init__()
         assert burst >= 1 and window_s > 0 and max_kinds >= 1
         self.burst, self.window_s, self.max_kinds = burst, window_s, max_kinds
+        self.exempt = exempt
         self.clock = clock or time.monotonic
         self._kinds: dict[tuple[str, int, str], list[float | int]] = {}  # start, passed, dropped
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name in self.exempt:
+            return True
         kind = (record.name, record.levelno, str(record.msg))
         now = self.clock()
         entry = self._kinds.get(kind)
@@ -102,7 +110,7 @@ def setup_logging(level: str = "info") -> None:
     """Send every logger's records to stderr as JSON lines (replaces other handlers)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    handler.addFilter(RateLimit())
+    handler.addFilter(RateLimit(exempt=(ACCESS_LOGGER,)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
