@@ -4,7 +4,8 @@ Random sequences of monitoring reports whose plots grow, burn, regrow and grow p
 old peak, verifications of part or all of the computed quantity, issuances (now or later),
 regulators' loss events, the regulator's plot exclusions (the plot's credited stock above
 its baseline stock S0 is reversed at once, S := min(S, S0), H kept; later reports may omit
-the plot or include it again, which re-admits it), transfers and retirements run as signed transactions through the
+the plot or include it again, which re-admits it), off-exchange transfers (priced or not)
+from the owner to a buyer and retirements by both run as signed transactions through the
 real "carbon" contract. A small model predicts every computed quantity (growth above the
 high-water mark only), every reversal (a fall net of loss events since the last period),
 the one shared buffer pool and each project's compensation obligation. After EVERY step:
@@ -17,7 +18,7 @@ the one shared buffer pool and each project's compensation obligation. After EVE
 * no tonne of growth is credited twice: for each plot the credited growth of its history
   sums to its high-water mark, and each period credits only max(0, E - H);
 * conservation per batch and the unit ledger's integrity rules (``check_invariants``);
-* retired units never move.
+* retired units never move: every range once retired keeps its exact bytes.
 
 At teardown the same blocks replayed on a fresh Harness give the identical state root.
 """
@@ -86,6 +87,7 @@ class StockMachine(RuleBasedStateMachine):
         # creditable growth above the baseline after deductions, summed over reports
         self.creditable = dict.fromkeys(PROJECTS, Fraction(0))
         self.n = 0
+        self.retired: dict[str, bytes] = {}  # unit range key -> its bytes once retired
 
     @initialize()
     def setup(self) -> None:
@@ -218,7 +220,35 @@ class StockMachine(RuleBasedStateMachine):
                           {"quantity": qty, "beneficiary": "b", "reason": "r"})
         assert res["code"] == ("ok" if held >= qty else "insufficient_units"), res
 
+    @rule(qty=st.integers(1, 30), priced=st.booleans())
+    def transfer(self, qty: int, priced: bool) -> None:
+        """An off-exchange sale (priced) or transfer of the owner's units to a buyer."""
+        held = self.m.count("owner-farm")
+        args: dict = {"from_org": "owner-farm", "to_org": "buyer-steel", "quantity": qty}
+        if priced:
+            args["price"] = "55.00"
+        res = self.m.call(["owner-farm", "buyer-steel"], "transfer", args)
+        assert res["code"] == ("ok" if held >= qty else "insufficient_units"), res
+
+    @rule(qty=st.integers(1, 20))
+    def buyer_retires(self, qty: int) -> None:
+        held = self.m.count("buyer-steel")
+        res = self.m.call("buyer-steel", "retire_voluntary",
+                          {"quantity": qty, "beneficiary": "b", "reason": "r"})
+        assert res["code"] == ("ok" if held >= qty else "insufficient_units"), res
+
     # -- after every step -----------------------------------------------------------------------
+    @invariant()
+    def retired_units_never_move(self) -> None:
+        """Every unit range that was ever retired is still there, byte for byte (same
+        units, same holder, same history): no later step moved, split or cancelled it."""
+        state = self.m.h.state
+        for key, raw in self.retired.items():
+            assert state.get(key) == raw, key
+        for key, raw in state.iter_prefix("unit/"):
+            if key not in self.retired and decode(raw)["state"] == "retired":
+                self.retired[key] = raw
+
     @invariant()
     def stock_rules_hold(self) -> None:
         state = self.m.h.state
