@@ -539,6 +539,7 @@ class RegistryMethods:
             "validation_attestation": None,
         }
         self._save_project(ctx, record)
+        units.count_record(ctx, "projects")
         for plot in plots:
             plot["project_id"] = project_id
             self._save_plot(ctx, plot)
@@ -1335,6 +1336,7 @@ class RegistryMethods:
             "vintage": vintage,
         }
         ctx.put(batch_key(batch_id), stamp(ctx, batch))
+        units.count_record(ctx, "batches")
         report["status"] = "issued"
         report["batch_id"] = batch_id
         self._save_report(ctx, report)

@@ -19,7 +19,6 @@ from chaincode.calculator import micro_text
 from chaincode.carbon_common import (
     BATCH_PREFIX,
     PERIOD_PREFIX,
-    PROJECT_PREFIX,
     attestation_key,
     batch_key,
     parse_serial_string,
@@ -48,12 +47,12 @@ from chaincode.stock import REVERSAL_PREFIX, STOCKHIST_PREFIX, initial_stock, st
 from chaincode.units import (
     BUFFER_ACCOUNT,
     STATES,
-    UNIT_PREFIX,
-    batch_counts,
-    count_bucket,
+    STATS_TOTALS_KEY,
+    STATS_VINTAGE_PREFIX,
+    TOTALS_FIELDS,
+    batch_stats,
     find_range,
     holding_prefix,
-    range_quantity,
 )
 from ledger.encoding import decode
 from ledger.errors import LedgerError
@@ -75,6 +74,7 @@ __all__ = [
     "retirements",
     "totals",
     "trace",
+    "vintages",
 ]
 
 DEFAULT_LIMIT = 100
@@ -218,13 +218,11 @@ def holdings(
 
 
 # -- projects and batches -----------------------------------------------------------------
-def _batch_totals(state: StateReader, project_id: str) -> dict[str, dict[str, int]]:
-    out = {}
-    for batch_id, counts in batch_counts(state, project_id).items():
-        counts = dict(counts)
-        counts["issued"] = sum(counts[k] for k in ("buffer", "cancelled", "held", "listed", "retired"))
-        out[batch_id] = counts
-    return out
+def _batch_totals(state: StateReader, batch_id: str) -> dict[str, int]:
+    """A batch's unit counts from its counter record (one read), with ``issued``."""
+    counts = batch_stats(state, batch_id)
+    counts["issued"] = sum(counts[k] for k in ("buffer", "cancelled", "held", "listed", "retired"))
+    return counts
 
 
 def _sum_totals(per_batch: dict[str, dict[str, int]]) -> dict[str, int]:
@@ -249,13 +247,14 @@ def project(state: StateReader, project_id: str, *, limit: int = DEFAULT_LIMIT) 
     reports.sort(key=lambda r: (r["period_start"], r["id"]))
     att_ids = [record["validation_attestation"]] + [r["verification_attestation"] for r in reports]
     attestations = [a for a in (_get(state, attestation_key(i)) for i in att_ids if i) if a]
-    per_batch = _batch_totals(state, project_id)
-    batch_ids = sorted({r["batch_id"] for r in reports if r["batch_id"]} | set(per_batch))
+    # every batch comes from one of the project's reports: its counters, one read each
+    batch_ids = sorted({r["batch_id"] for r in reports if r["batch_id"]})
+    per_batch = {b: _batch_totals(state, b) for b in batch_ids}
     batch_list = []
     for batch_id in batch_ids[:limit]:
         batch = _get(state, batch_key(batch_id))
         if batch is not None:
-            batch_list.append(dict(batch, counts=per_batch.get(batch_id)))
+            batch_list.append(dict(batch, counts=per_batch[batch_id]))
     subsidies = [s for s in (_get(state, SUBSIDY_PREFIX + b) for b in batch_ids) if s]
     return {
         "attestations": attestations[:limit],
@@ -307,33 +306,32 @@ def batches(
     limit: int = DEFAULT_LIMIT,
     after: str | None = None,
 ) -> dict[str, Any]:
-    """Issuance batches (by batch id), each with its unit counts; optionally one
-    project's."""
-    cache: dict[str, dict[str, dict[str, int]]] = {}
+    """Issuance batches (by batch id), each with its unit counts (its counter record:
+    one read per batch); optionally one project's."""
 
     def items() -> Iterator[tuple[str, Any]]:
         for key, batch in _scan(state, BATCH_PREFIX):
             if project_id is not None and batch["project_id"] != project_id:
                 continue
-            pid = batch["project_id"]
-            if pid not in cache:
-                cache[pid] = _batch_totals(state, pid)
-            yield key, dict(batch, counts=cache[pid].get(batch["id"]))
+            yield key, dict(batch, counts=_batch_totals(state, batch["id"]))
 
     found, nxt = page(items(), after, limit)
     return {"batches": found, "next": nxt}
 
 
 def totals(state: StateReader) -> dict[str, int]:
-    """Network-wide unit totals (reads every unit range: cache per height if hot)."""
-    out = {"buffer": 0, "cancelled": 0, "frozen": 0, "held": 0, "issued": 0, "listed": 0,
-           "retired": 0}
-    for _key, r in _scan(state, UNIT_PREFIX):
-        n = range_quantity(r)
-        out["issued"] += n
-        _tally((out,), count_bucket(r), n, r["frozen"])
-    out["projects"] = sum(1 for _ in state.iter_prefix(PROJECT_PREFIX))
-    out["batches"] = sum(1 for _ in state.iter_prefix(BATCH_PREFIX))
+    """Network-wide unit totals and the numbers of projects and batches: the
+    ``stats/totals`` counter record the chaincode keeps at every change (one read)."""
+    record = _get(state, STATS_TOTALS_KEY) or {}
+    return {k: int(record.get(k, 0)) for k in TOTALS_FIELDS}
+
+
+def vintages(state: StateReader) -> list[dict[str, int]]:
+    """Per vintage, ascending: units ``issued`` and ``retired`` over every batch, from the
+    ``stats/vintage/<year>`` counter records (one read per vintage, no batch read)."""
+    out = [dict(v, vintage=int(k[len(STATS_VINTAGE_PREFIX):]))
+           for k, v in _scan(state, STATS_VINTAGE_PREFIX)]
+    out.sort(key=lambda r: r["vintage"])
     return out
 
 

@@ -23,6 +23,21 @@ so that selecting an account's units, or listing its holdings, reads only that a
 ranges in that state. Selection order is the index key order: by project id (compared as
 ``project_id + "/"``), then by unit number, ascending.
 
+Derived counters (issue 13) are kept in the same transaction by the one bookkeeping
+function every range change goes through (``_Tally``, used by :func:`create_range` and
+``_rewrite``), one read-modify-write per touched counter key per call::
+
+    stats/totals              {issued, held, listed, retired, cancelled, buffer, frozen,
+                               projects, batches}
+    stats/batch/<batch_id>    {held, listed, retired, cancelled, buffer, frozen}
+    stats/vintage/<year:04d>  {issued, retired}
+    stats/pool/<project_id>   {held, cancelled, frozen}  (the buffer pool's units of
+                                                          the project)
+
+``held`` counts held units outside the buffer pool, ``buffer`` the pool's held units,
+``frozen`` units also counted under their state (see :func:`count_bucket`). They are
+state like any other: every node and the auditor rebuild them by replaying the chain.
+
 Rules enforced here: frozen units never move (except :func:`move` with
 ``allow_frozen=True``, used only by the regulator's invalidation), retired and cancelled
 units never move again, and a range never crosses a batch. Conservation per batch holds
@@ -49,8 +64,17 @@ __all__ = [
     "UNIT_PREFIX",
     "Slice",
     "account_slices",
-    "batch_counts",
+    "BATCH_FIELDS",
+    "POOL_FIELDS",
+    "STATS_BATCH_PREFIX",
+    "STATS_POOL_PREFIX",
+    "STATS_TOTALS_KEY",
+    "STATS_VINTAGE_PREFIX",
+    "TOTALS_FIELDS",
+    "VINTAGE_FIELDS",
+    "batch_stats",
     "count_bucket",
+    "count_record",
     "create_range",
     "find_range",
     "holding_key",
@@ -63,6 +87,7 @@ __all__ = [
     "set_frozen",
     "unit_key",
     "unit_prefix",
+    "vintage_stats_key",
 ]
 
 BUFFER_ACCOUNT = "buffer-pool"
@@ -73,6 +98,16 @@ HOLDING_PREFIX = "holding/"
 STATES = ("held", "listed", "retired", "cancelled")
 TERMINAL_STATES = ("retired", "cancelled")
 MOVABLE_STATES = ("held", "listed")
+STATS_TOTALS_KEY = "stats/totals"
+STATS_BATCH_PREFIX = "stats/batch/"
+STATS_VINTAGE_PREFIX = "stats/vintage/"
+STATS_POOL_PREFIX = "stats/pool/"
+#: The fields of each counter record (all integers, zero when absent).
+TOTALS_FIELDS = ("batches", "buffer", "cancelled", "frozen", "held", "issued", "listed",
+                 "projects", "retired")
+BATCH_FIELDS = ("buffer", "cancelled", "frozen", "held", "listed", "retired")
+VINTAGE_FIELDS = ("issued", "retired")
+POOL_FIELDS = ("cancelled", "frozen", "held")
 #: Largest unit number (12 zero-padded digits in the key).
 MAX_UNIT = 10**12 - 1
 
@@ -190,20 +225,82 @@ def _ranges_touching(
             yield r
 
 
-def batch_counts(state: StateReader, project_id: str) -> dict[str, dict[str, int]]:
-    """Per batch of a project: units ``held`` (outside the buffer), ``listed``,
-    ``retired``, ``cancelled``, ``buffer`` (held by the buffer pool) and ``frozen``."""
-    out: dict[str, dict[str, int]] = {}
-    for r in iter_ranges(state, project_id):
-        c = out.setdefault(
-            r["batch_id"],
-            {"buffer": 0, "cancelled": 0, "frozen": 0, "held": 0, "listed": 0, "retired": 0},
-        )
-        n = range_quantity(r)
-        c[count_bucket(r)] += n
-        if r["frozen"]:
-            c["frozen"] += n
-    return out
+def vintage_stats_key(vintage: int) -> str:
+    return f"{STATS_VINTAGE_PREFIX}{vintage:04d}"
+
+
+def _zero(fields: tuple[str, ...]) -> dict[str, int]:
+    return dict.fromkeys(fields, 0)
+
+
+def batch_stats(state: StateReader, batch_id: str) -> dict[str, int]:
+    """A batch's unit counts (``held`` outside the buffer, ``listed``, ``retired``,
+    ``cancelled``, ``buffer``, ``frozen``) from its counter record: one read."""
+    raw = state.get(STATS_BATCH_PREFIX + batch_id)
+    return _zero(BATCH_FIELDS) if raw is None else dict(decode(raw))
+
+
+class _Tally:
+    """Counter deltas of one change of ranges; :meth:`flush` writes each touched counter
+    key once (read-modify-write, keys in sorted order)."""
+
+    def __init__(self) -> None:
+        self.deltas: dict[str, dict[str, int]] = {}
+
+    def add(self, key: str, field: str, n: int) -> None:
+        if n:
+            d = self.deltas.setdefault(key, {})
+            d[field] = d.get(field, 0) + n
+
+    def count(self, record: Mapping[str, Any], n: int) -> None:
+        """Count ``n`` units of ``record``'s batch/vintage/state/account/frozen flag
+        (``n`` negative to uncount)."""
+        bucket = count_bucket(record)
+        batch = STATS_BATCH_PREFIX + record["batch_id"]
+        for key in (STATS_TOTALS_KEY, batch):
+            self.add(key, bucket, n)
+            if record["frozen"]:
+                self.add(key, "frozen", n)
+        if record["state"] == "retired":
+            self.add(vintage_stats_key(record["vintage"]), "retired", n)
+        if record["account"] == BUFFER_ACCOUNT and record["state"] in POOL_FIELDS:
+            pool = STATS_POOL_PREFIX + record["project_id"]
+            self.add(pool, record["state"], n)
+            if record["frozen"]:
+                self.add(pool, "frozen", n)
+
+    def flush(self, ctx: TxContext) -> None:
+        for key in sorted(self.deltas):
+            delta = {f: n for f, n in self.deltas[key].items() if n}
+            if not delta:
+                continue
+            current = ctx.get(key)
+            if current is None:
+                current = _zero(_fields_of(key))
+            for field, n in delta.items():
+                current[field] += n
+            ctx.put(key, current)
+        self.deltas = {}
+
+
+def _fields_of(key: str) -> tuple[str, ...]:
+    if key == STATS_TOTALS_KEY:
+        return TOTALS_FIELDS
+    if key.startswith(STATS_BATCH_PREFIX):
+        return BATCH_FIELDS
+    if key.startswith(STATS_VINTAGE_PREFIX):
+        return VINTAGE_FIELDS
+    return POOL_FIELDS
+
+
+def count_record(ctx: TxContext, field: str) -> None:
+    """Count one new project (``field`` ``projects``) or batch (``batches``) in
+    ``stats/totals``."""
+    if field not in ("batches", "projects"):
+        raise ValueError(f"not a record counter: {field}")
+    tally = _Tally()
+    tally.add(STATS_TOTALS_KEY, field, 1)
+    tally.flush(ctx)
 
 
 # -- issuance --------------------------------------------------------------------------
@@ -253,6 +350,12 @@ def create_range(
         "vintage": vintage,
     }
     _write(ctx, record)
+    n = last - first + 1
+    tally = _Tally()
+    tally.add(STATS_TOTALS_KEY, "issued", n)
+    tally.add(vintage_stats_key(vintage), "issued", n)
+    tally.count(record, n)
+    tally.flush(ctx)
     return record
 
 
@@ -397,9 +500,11 @@ def _rewrite(
     record: dict[str, Any],
     changes: dict[str, Any],
     step: dict[str, Any],
+    tally: _Tally,
 ) -> dict:
     """Split ``record`` (the current range of ``piece``) at the piece's boundaries; apply
-    ``changes`` and append ``step`` to the selected part; return its new record."""
+    ``changes`` and append ``step`` to the selected part; return its new record. The
+    piece's units move from ``record``'s counters to the new record's in ``tally``."""
     key = unit_key(piece.project_id, piece.range_first)
     if not record["first"] <= piece.first <= piece.last <= record["last"]:
         raise _units_changed()
@@ -417,6 +522,8 @@ def _rewrite(
     middle.update(changes)
     middle["history"] = [*record["history"], step]
     _write(ctx, middle)
+    tally.count(record, -piece.quantity)
+    tally.count(middle, piece.quantity)
     return middle
 
 
@@ -439,6 +546,7 @@ def move(
     if to_state not in STATES:
         raise ValueError(f"unknown unit state {to_state}")
     out = []
+    tally = _Tally()
     for piece in slices:
         record = _current(ctx, piece)
         if record["state"] in TERMINAL_STATES:
@@ -454,7 +562,8 @@ def move(
         changes: dict[str, Any] = {"account": to_account, "state": to_state}
         if to_state in TERMINAL_STATES:
             changes["frozen"] = False  # a terminal unit cannot move anyway
-        out.append(_rewrite(ctx, piece, record, changes, step))
+        out.append(_rewrite(ctx, piece, record, changes, step, tally))
+    tally.flush(ctx)
     return out
 
 
@@ -464,11 +573,13 @@ def set_frozen(
     """Freeze (or unfreeze) the selected held/listed units whose flag differs; retired
     and cancelled units are left untouched. Returns the changed ranges' new records."""
     out = []
+    tally = _Tally()
     action = "freeze" if frozen else "unfreeze"
     for piece in slices:
         record = _current(ctx, piece)
         if record["state"] in TERMINAL_STATES or record["frozen"] == frozen:
             continue
         step = _step(ctx, action, record["account"], record["account"])
-        out.append(_rewrite(ctx, piece, record, {"frozen": frozen}, step))
+        out.append(_rewrite(ctx, piece, record, {"frozen": frozen}, step, tally))
+    tally.flush(ctx)
     return out

@@ -31,7 +31,7 @@ from chaincode.carbon_market import RETIREMENT_PREFIX
 from chaincode.framework import KEY_PREFIX, ORG_PREFIX
 from chaincode.membership import ORGKEY_PREFIX
 from chaincode.stock import reversal_key
-from chaincode.units import BUFFER_ACCOUNT, batch_counts, iter_ranges
+from chaincode.units import BUFFER_ACCOUNT, batch_stats, iter_ranges
 from chaincode.validator_state import VALIDATORS_KEY
 from explorer.inputs import ExplorerError, is_hex64, parse_id
 from explorer.source import ExplorerSource
@@ -420,18 +420,9 @@ class Reader:
         return self._cached("totals", lambda: queries.totals(self.store))
 
     def vintages(self) -> list[dict[str, int]]:
-        """Per vintage: units issued and retired (over every batch), ascending."""
-
-        def every_batch() -> Iterator[dict[str, Any]]:
-            cursor = None
-            while True:
-                out = queries.batches(self.store, limit=queries.MAX_LIMIT, after=cursor)
-                yield from out["batches"]
-                cursor = out["next"]
-                if cursor is None:
-                    return
-
-        return self._cached("vintages", lambda: _per_vintage(every_batch()))
+        """Per vintage: units issued and retired (over every batch), ascending; from the
+        chaincode's per-vintage counters (no batch is read)."""
+        return self._cached("vintages", lambda: queries.vintages(self.store))
 
     def dashboard(self) -> dict[str, Any]:
         status = self.source.get_status()
@@ -604,7 +595,7 @@ class Reader:
     def batch(self, batch_id: str, after: str | None, limit: int) -> dict[str, Any]:
         batch_id = parse_id(batch_id, "batch id")
         batch = self._record(batch_key(batch_id), "unknown_batch", "issuance batch", batch_id)
-        counts = dict(batch_counts(self.store, batch["project_id"]).get(batch_id, {}))
+        counts = batch_stats(self.store, batch_id)
         if after is not None and not after.isdigit():
             raise ExplorerError("bad_cursor", "after is a unit number")
         start = 0 if after is None else int(after)

@@ -51,7 +51,7 @@ from chaincode.carbon_market import (
 )
 from chaincode.framework import ORG_PREFIX, PARAM_PREFIX
 from chaincode.params import PARAMHIST_PREFIX
-from chaincode.units import BUFFER_ACCOUNT, HOLDING_PREFIX, batch_counts
+from chaincode.units import BUFFER_ACCOUNT, HOLDING_PREFIX, batch_stats
 from explorer.data import Reader, iso_time
 from explorer.inputs import ExplorerError, parse_id
 from ledger.encoding import decode
@@ -329,14 +329,14 @@ def issuances_export(reader: Reader, project_id: str | None) -> Export:
     """Issuance batches by batch id (optionally one project's) with their unit counts."""
     if project_id is not None:
         project_id = _known_project(reader, project_id)
-    counts_of = _Lru(lambda pid: batch_counts(reader.store, pid), 64)
     time_of = _times(reader)
 
     def records(after: str | None) -> Records:
         for cursor, b in scan(reader.store, BATCH_PREFIX, after):
             if project_id is not None and b.get("project_id") != project_id:
                 continue
-            counts = counts_of(b.get("project_id")).get(b.get("id"), {})
+            bid = b.get("id")
+            counts = batch_stats(reader.store, bid) if isinstance(bid, str) else {}
             yield cursor, [{
                 "batch_id": b.get("id"), "buffer_quantity": b.get("buffer_quantity"),
                 "buffer_rate": b.get("buffer_rate"), "buffer_serial": b.get("buffer_serial"),

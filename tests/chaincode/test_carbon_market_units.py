@@ -12,7 +12,7 @@ from chaincode import units
 from chaincode.framework import BlockContext, ChaincodeError, TxContext
 from ledger.encoding import decode
 from ledger.state import MemoryState, Overlay, StateReader
-from tests.support.carbon_market import Market, check_invariants
+from tests.support.carbon_market import Market, check_invariants, scan_batch_counts
 
 
 class RecordingReader:
@@ -181,10 +181,14 @@ def test_batch_counts(state: MemoryState) -> None:
     units.move(ctx, units.select_serial_range(ctx, "P-A", 11, 11), to_account=units.BUFFER_ACCOUNT,
                to_state="cancelled", action="loss")
     commit(ctx, state)
-    assert units.batch_counts(state, "P-A") == {
+    expected = {
         "BA": {"buffer": 0, "cancelled": 0, "frozen": 0, "held": 8, "listed": 2, "retired": 0},
         "BA2": {"buffer": 4, "cancelled": 1, "frozen": 0, "held": 0, "listed": 0, "retired": 0},
     }
+    assert scan_batch_counts(state, "P-A") == expected
+    # the counters the chaincode kept in the same transactions say the same (one read)
+    assert {b: units.batch_stats(state, b) for b in expected} == expected
+    assert units.batch_stats(state, "NO-SUCH-BATCH") == dict.fromkeys(expected["BA"], 0)
     assert units.find_range(state, "P-A", 11)["state"] == "cancelled"
     assert units.find_range(state, "P-A", 16) is None
     assert units.find_range(state, "P-C", 1) is None

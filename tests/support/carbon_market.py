@@ -23,11 +23,21 @@ from chaincode.params import DEFAULT_PARAMS
 from chaincode.units import (
     BUFFER_ACCOUNT,
     HOLDING_PREFIX,
+    POOL_FIELDS,
     STATES,
+    STATS_BATCH_PREFIX,
+    STATS_POOL_PREFIX,
+    STATS_TOTALS_KEY,
     TERMINAL_STATES,
+    TOTALS_FIELDS,
     UNIT_PREFIX,
+    VINTAGE_FIELDS,
+    count_bucket,
     holding_key,
+    iter_ranges,
+    range_quantity,
     unit_key,
+    vintage_stats_key,
 )
 from ledger.crypto import sha256
 from ledger.encoding import decode
@@ -266,8 +276,10 @@ def check_invariants(state: StateReader) -> None:
     * every unit of every batch is in exactly one range of that batch (so no serial is
       in two states) and per-batch conservation holds;
     * the holdings index has exactly one entry per range, with matching values;
-    * open listings: remaining = units in their intervals, all listed by the seller.
+    * open listings: remaining = units in their intervals, all listed by the seller;
+    * the derived counters (``stats/...``) equal a full recount (:func:`recount_stats`).
     """
+    check_stats(state)
     ranges: dict[str, dict[str, Any]] = {}
     per_batch: dict[str, int] = {}
     last_seen: dict[str, int] = {}
@@ -322,3 +334,83 @@ def check_invariants(state: StateReader) -> None:
         listing = decode(raw)
         open_key = f"{OPEN_LISTING_PREFIX}{listing['seller']}/{listing['id']}"
         assert (state.get(open_key) is not None) == (listing["status"] == "open")
+
+
+# -- reference recounts (the whole-state scans the counters replace; tests only) ---------
+def scan_batch_counts(state: StateReader, project_id: str) -> dict[str, dict[str, int]]:
+    """Per batch of a project, by reading every range of the project: units ``held``
+    (outside the buffer), ``listed``, ``retired``, ``cancelled``, ``buffer``, ``frozen``."""
+    out: dict[str, dict[str, int]] = {}
+    for r in iter_ranges(state, project_id):
+        c = out.setdefault(
+            r["batch_id"],
+            {"buffer": 0, "cancelled": 0, "frozen": 0, "held": 0, "listed": 0, "retired": 0},
+        )
+        n = range_quantity(r)
+        c[count_bucket(r)] += n
+        if r["frozen"]:
+            c["frozen"] += n
+    return out
+
+
+def scan_totals(state: StateReader) -> dict[str, int]:
+    """Network-wide unit totals by reading every unit range, project and batch."""
+    out = dict.fromkeys(TOTALS_FIELDS, 0)
+    for _key, raw in state.iter_prefix(UNIT_PREFIX):
+        r = decode(raw)
+        n = range_quantity(r)
+        out["issued"] += n
+        out[count_bucket(r)] += n
+        if r["frozen"]:
+            out["frozen"] += n
+    out["projects"] = sum(1 for _ in state.iter_prefix("project/"))
+    out["batches"] = sum(1 for _ in state.iter_prefix("batch/"))
+    return out
+
+
+def scan_vintages(state: StateReader) -> list[dict[str, int]]:
+    """Per vintage, ascending: units issued (batch quantities) and retired (ranges)."""
+    per: dict[int, dict[str, int]] = {}
+    for _key, raw in state.iter_prefix("batch/"):
+        b = decode(raw)
+        per.setdefault(b["vintage"], dict.fromkeys(VINTAGE_FIELDS, 0))["issued"] += b["quantity"]
+    for _key, raw in state.iter_prefix(UNIT_PREFIX):
+        r = decode(raw)
+        if r["state"] == "retired":
+            per[r["vintage"]]["retired"] += range_quantity(r)
+    return [dict(per[v], vintage=v) for v in sorted(per)]
+
+
+def recount_stats(state: StateReader) -> dict[str, dict[str, int]]:
+    """Every derived counter record recomputed from the unit ranges, projects and batches
+    (only the records with a non-zero figure)."""
+    out: dict[str, dict[str, int]] = {STATS_TOTALS_KEY: scan_totals(state)}
+    for row in scan_vintages(state):
+        out[vintage_stats_key(row["vintage"])] = {f: row[f] for f in VINTAGE_FIELDS}
+    projects = sorted({decode(raw)["project_id"] for _k, raw in state.iter_prefix(UNIT_PREFIX)})
+    for pid in projects:
+        for batch_id, counts in scan_batch_counts(state, pid).items():
+            out[STATS_BATCH_PREFIX + batch_id] = counts
+        pool = dict.fromkeys(POOL_FIELDS, 0)
+        for r in iter_ranges(state, pid):
+            if r["account"] == BUFFER_ACCOUNT:
+                pool[r["state"]] += range_quantity(r)
+                if r["frozen"]:
+                    pool["frozen"] += range_quantity(r)
+        if any(pool.values()):
+            out[STATS_POOL_PREFIX + pid] = pool
+    return {k: v for k, v in out.items() if k == STATS_TOTALS_KEY or any(v.values())}
+
+
+def check_stats(state: StateReader) -> None:
+    """The counter records the chaincode keeps equal a full recount (a counter record
+    whose figures are all zero may exist or not)."""
+    expected = recount_stats(state)
+    stored = {k: decode(v) for k, v in state.iter_prefix("stats/")}
+    stored.setdefault(STATS_TOTALS_KEY, dict.fromkeys(TOTALS_FIELDS, 0))
+    for key, value in stored.items():
+        if not any(value.values()):
+            continue
+        assert value == expected.get(key), (key, value, expected.get(key))
+    for key, value in expected.items():
+        assert stored.get(key) == value, (key, stored.get(key), value)
