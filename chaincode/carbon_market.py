@@ -29,7 +29,7 @@ from chaincode.carbon_common import (
     validate_date,
 )
 from chaincode.framework import ORG_PREFIX, ChaincodeError, TxContext, method
-from chaincode.pool import cancel_from_pool
+from chaincode.pool import cancel_from_pool, record_pool_event
 from chaincode.schema import Arg
 from chaincode.stock import load_stock, save_stock
 from chaincode.units import (
@@ -636,6 +636,7 @@ class MarketMethods:
             "ranges": [_range_view(m) for m in moved],
             "shortfall": shortfall,
         }))
+        record_pool_event(ctx, "loss", ctx.tx_id, pid)
         ctx.emit("carbon.loss_recorded", loss_id=ctx.tx_id, project_id=pid, plot_id=plot_id,
                  quantity=quantity, cause=args["cause"], cancelled=quantity - shortfall,
                  compensation=shortfall)

@@ -58,7 +58,12 @@ from chaincode.geometry import (
 )
 from chaincode.membership import accreditation_in_force
 from chaincode.plot_index import candidate_plots, index_entries
-from chaincode.pool import add_pool_units, cancel_from_pool, repay_compensation
+from chaincode.pool import (
+    add_pool_units,
+    cancel_from_pool,
+    record_pool_event,
+    repay_compensation,
+)
 from chaincode.sampling import SamplingEstimate, StratumSample, estimate_stocks, stock_per_m3
 from chaincode.schema import Arg
 from chaincode.stock import (
@@ -1450,6 +1455,7 @@ class RegistryMethods:
             "verified_quantity": verified,
         }
         ctx.put(reversal_key(report["id"]), stamp(ctx, record))
+        record_pool_event(ctx, "reversal", report["id"], project["id"])
         ctx.emit(
             "carbon.reversed",
             report_id=report["id"],

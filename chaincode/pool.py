@@ -11,14 +11,24 @@ State keys::
 
     compensation/<project_id>   {project_id, incurred, repaid, outstanding}
     poolacct/<project_id>       {project_id, contributed, repaid, charged, covered,
-                                 shortfall, cancelled_from}
+                                 shortfall, cancelled_from,
+                                 reversal_quantity, reversal_cancelled, reversal_shortfall,
+                                 loss_quantity, loss_cancelled, loss_shortfall}
+    poolevent/<kind>/<height:012d>/<tx_index:05d>
+                                {height, id, kind, project_id}   (kind: loss | reversal)
+    reversal_by/<project_id>/<height:012d>/<tx_index:05d>   {height, id}
 
 ``contributed``: buffer units the project's issuances put in the pool (risk share);
 ``repaid``: compensation units its issuances put in the pool; ``charged``: tonnes of
 reversals and loss events charged to the project; ``covered``: of those, cancelled from the
 pool; ``shortfall``: of those, not covered (became compensation obligation);
 ``cancelled_from``: units OF THIS PROJECT cancelled from the pool (for any project's
-reversal).
+reversal). ``<kind>_quantity`` / ``<kind>_cancelled`` / ``<kind>_shortfall`` split
+``charged`` / ``covered`` / ``shortfall`` by kind (``reversal`` or ``loss``).
+
+``poolevent/`` and ``reversal_by/`` are chronological indexes of the reversal and loss
+records (``reversal/<report_id>``, ``loss/<tx_id>``), written in the transaction that
+writes the record, so pages read the newest ones by a backward walk.
 
 Selection order (deterministic): the charged project's own unfrozen pool units first,
 then every other project's unfrozen pool units, in the holdings-index order (project id,
@@ -42,17 +52,49 @@ from chaincode.units import (
 __all__ = [
     "COMPENSATION_PREFIX",
     "POOLACCT_PREFIX",
+    "POOLEVENT_PREFIX",
+    "POOL_EVENT_KINDS",
+    "REVERSAL_BY_PREFIX",
     "RESERVED_ACCOUNTS",
     "add_pool_units",
     "cancel_from_pool",
     "compensation_key",
     "load_compensation",
     "poolacct_key",
+    "poolevent_prefix",
+    "record_pool_event",
+    "reversal_by_prefix",
     "repay_compensation",
 ]
 
 COMPENSATION_PREFIX = "compensation/"
 POOLACCT_PREFIX = "poolacct/"
+POOLEVENT_PREFIX = "poolevent/"
+REVERSAL_BY_PREFIX = "reversal_by/"
+POOL_EVENT_KINDS = ("loss", "reversal")
+_SPLIT = tuple(f"{k}_{f}" for k in POOL_EVENT_KINDS for f in ("cancelled", "quantity", "shortfall"))
+
+
+def poolevent_prefix(kind: str) -> str:
+    return f"{POOLEVENT_PREFIX}{kind}/"
+
+
+def reversal_by_prefix(project_id: str) -> str:
+    return f"{REVERSAL_BY_PREFIX}{project_id}/"
+
+
+def record_pool_event(ctx: TxContext, kind: str, record_id: str, project_id: str) -> None:
+    """Index a reversal (``record_id`` its report id) or a loss event (its tx id) recorded
+    by this transaction: chronologically, and reversals also per project."""
+    if kind not in POOL_EVENT_KINDS:
+        raise ValueError(f"unknown pool event kind {kind}")
+    at = f"{ctx.block.height:012d}/{ctx.index:05d}"
+    ctx.put(f"{poolevent_prefix(kind)}{at}", {
+        "height": ctx.block.height, "id": record_id, "kind": kind, "project_id": project_id,
+    })
+    if kind == "reversal":
+        ctx.put(f"{reversal_by_prefix(project_id)}{at}",
+                {"height": ctx.block.height, "id": record_id})
 
 
 def compensation_key(project_id: str) -> str:
@@ -72,7 +114,7 @@ def load_compensation(ctx: TxContext, project_id: str) -> dict[str, Any]:
 def _poolacct(ctx: TxContext, project_id: str) -> dict[str, Any]:
     return ctx.get(poolacct_key(project_id)) or {
         "cancelled_from": 0, "charged": 0, "contributed": 0, "covered": 0,
-        "project_id": project_id, "repaid": 0, "shortfall": 0,
+        "project_id": project_id, "repaid": 0, "shortfall": 0, **dict.fromkeys(_SPLIT, 0),
     }
 
 
@@ -122,7 +164,9 @@ def cancel_from_pool(
     moved = move(ctx, picked, to_account=BUFFER_ACCOUNT, to_state="cancelled", action=action)
     covered = sum(r["last"] - r["first"] + 1 for r in moved)
     shortfall = quantity - covered
-    _bump(ctx, project_id, charged=quantity, covered=covered, shortfall=shortfall)
+    _bump(ctx, project_id, charged=quantity, covered=covered, shortfall=shortfall,
+          **{f"{action}_quantity": quantity, f"{action}_cancelled": covered,
+             f"{action}_shortfall": shortfall})
     per_source: dict[str, int] = {}
     for r in moved:
         per_source[r["project_id"]] = per_source.get(r["project_id"], 0) + r["last"] - r["first"] + 1

@@ -42,11 +42,18 @@ from chaincode.carbon_market import (
     TRANSFER_PREFIX,
     fen_string,
 )
-from chaincode.pool import COMPENSATION_PREFIX, POOLACCT_PREFIX
+from chaincode.pool import (
+    COMPENSATION_PREFIX,
+    POOL_EVENT_KINDS,
+    POOLACCT_PREFIX,
+    poolevent_prefix,
+    reversal_by_prefix,
+)
 from chaincode.stock import REVERSAL_PREFIX, STOCKHIST_PREFIX, initial_stock, stock_key
 from chaincode.units import (
     BUFFER_ACCOUNT,
     STATES,
+    STATS_POOL_PREFIX,
     STATS_TOTALS_KEY,
     STATS_VINTAGE_PREFIX,
     TOTALS_FIELDS,
@@ -336,39 +343,59 @@ def vintages(state: StateReader) -> list[dict[str, int]]:
 
 
 # -- buffer pool and retirements ------------------------------------------------------------
+def _newest(state: StateReader, prefix: str, limit: int) -> Iterator[dict[str, Any]]:
+    """The values of the last ``limit`` keys under ``prefix`` (a chronological index),
+    newest first: a backward walk of ``limit`` ordered seeks."""
+    found = state.last_at_or_before(prefix, prefix + "~")
+    while found is not None and limit > 0:
+        yield decode(found[1])
+        limit -= 1
+        found = state.last_at_or_before(prefix, found[0], strict=True)
+
+
+def _pool_records(
+    state: StateReader, prefix: str, record_prefix: str, limit: int
+) -> list[dict[str, Any]]:
+    """The records named by the newest ``limit`` entries of a pool-event index."""
+    out = []
+    for entry in _newest(state, prefix, limit):
+        record = _get(state, record_prefix + entry["id"])
+        if record is not None:
+            out.append(record)
+    return out
+
+
 def buffer_pool(state: StateReader, *, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
     """The buffer pool: units held per project, units cancelled by loss events, and the
-    most recent ``limit`` loss events (by height, newest first).
+    most recent ``limit`` loss events and reversals (each newest first: by height, then
+    transaction index, descending).
 
     ``charges`` splits what was charged to each project by kind: ``reversal_quantity``,
-    ``reversal_cancelled``, ``reversal_shortfall`` (over its reports' reversals) and
-    ``loss_quantity``, ``loss_cancelled``, ``loss_shortfall`` (over its loss events);
-    ``cancelled`` is taken from the pool, ``shortfall`` became compensation obligation."""
+    ``reversal_cancelled``, ``reversal_shortfall`` (its reversals, plot exclusions
+    included) and ``loss_quantity``, ``loss_cancelled``, ``loss_shortfall`` (its loss
+    events); ``cancelled`` is taken from the pool, ``shortfall`` became compensation
+    obligation. Reads the ``stats/pool/``, ``poolacct/`` and ``compensation/`` records
+    (one per project) and ``limit`` entries of each pool-event index; no unit range."""
     limit = _limit(limit)
     projects: dict[str, dict[str, int]] = {}
     total = {"cancelled": 0, "frozen": 0, "held": 0}
-    for st in ("held", "cancelled"):
-        prefix = holding_prefix(BUFFER_ACCOUNT, st)
-        for key, idx in _scan(state, prefix):
-            pid, first = key[len(prefix):].split("/")
-            buckets = (total, projects.setdefault(pid, {"cancelled": 0, "frozen": 0, "held": 0}))
-            _tally(buckets, st, idx["last"] - int(first) + 1, idx["frozen"])
-    losses = sorted((v for _k, v in _scan(state, LOSS_PREFIX)), key=lambda r: (-r["height"], r["id"]))
-    reversals = sorted((v for _k, v in _scan(state, REVERSAL_PREFIX)),
-                       key=lambda r: (-r["height"], r["id"]))
+    for key, counts in _scan(state, STATS_POOL_PREFIX):
+        if counts["held"] or counts["cancelled"]:
+            projects[key[len(STATS_POOL_PREFIX):]] = counts
+            for f in total:
+                total[f] += counts[f]
+    losses = _pool_records(state, poolevent_prefix("loss"), LOSS_PREFIX, limit)
+    reversals = _pool_records(state, poolevent_prefix("reversal"), REVERSAL_PREFIX, limit)
     accounts = {k[len(POOLACCT_PREFIX):]: v for k, v in _scan(state, POOLACCT_PREFIX)}
     obligations = {k[len(COMPENSATION_PREFIX):]: v for k, v in _scan(state, COMPENSATION_PREFIX)}
-    charges: dict[str, dict[str, int]] = {}
-    for kind, records in (("loss", losses), ("reversal", reversals)):
-        for r in records:
-            c = charges.setdefault(r["project_id"], {
-                f"{k}_{f}": 0 for k in ("loss", "reversal")
-                for f in ("cancelled", "quantity", "shortfall")})
-            for f in ("cancelled", "quantity", "shortfall"):
-                c[f"{kind}_{f}"] += r[f]
+    fields = [f"{k}_{f}" for k in POOL_EVENT_KINDS for f in ("cancelled", "quantity", "shortfall")]
+    charges = {
+        pid: {f: int(acct.get(f, 0)) for f in fields}
+        for pid, acct in accounts.items() if acct.get("charged", 0)
+    }
     return {"account": BUFFER_ACCOUNT, "accounts": accounts,
             "charges": {k: charges[k] for k in sorted(charges)}, "compensation": obligations,
-            "losses": losses[:limit], "projects": projects, "reversals": reversals[:limit],
+            "losses": losses, "projects": projects, "reversals": reversals,
             "totals": total}
 
 
@@ -431,15 +458,14 @@ def project_stocks(
         start = plot_ids.index(after) + 1
     chosen = plot_ids[start:start + limit]
     more = start + limit < len(plot_ids)
-    reversals = [v for _k, v in _scan(state, REVERSAL_PREFIX) if v["project_id"] == project_id]
-    reversals.sort(key=lambda r: (-r["height"], r["id"]))
+    reversals = _pool_records(state, reversal_by_prefix(project_id), REVERSAL_PREFIX, limit)
     return {
         "compensation": compensation(state, project_id),
         "next": chosen[-1] if more and chosen else None,
         "plots": [plot_stock(state, p) for p in chosen],
         "pool": _get(state, POOLACCT_PREFIX + project_id),
         "project_id": project_id,
-        "reversals": reversals[:limit],
+        "reversals": reversals,
     }
 
 

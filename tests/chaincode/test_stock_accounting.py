@@ -135,7 +135,11 @@ def test_loss_reverses_regrowth_earns_nothing_growth_above_the_peak_earns_again(
     assert stocks["compensation"]["outstanding"] == 72
     assert stocks["pool"] == {"cancelled_from": 24, "charged": 179, "contributed": 30,
                               "covered": 54, "project_id": "AH-0001", "repaid": 53,
-                              "shortfall": 125}
+                              "shortfall": 125,
+                              # the same charges split by kind (all by reversals here)
+                              "loss_cancelled": 0, "loss_quantity": 0, "loss_shortfall": 0,
+                              "reversal_cancelled": 54, "reversal_quantity": 179,
+                              "reversal_shortfall": 125}
     assert [r["report_id"] for r in stocks["reversals"]] == ["R2"]
     pool = queries.buffer_pool(f.h.state)
     assert pool["accounts"]["OTHER"]["cancelled_from"] == 30

@@ -277,9 +277,12 @@ def check_invariants(state: StateReader) -> None:
       in two states) and per-batch conservation holds;
     * the holdings index has exactly one entry per range, with matching values;
     * open listings: remaining = units in their intervals, all listed by the seller;
-    * the derived counters (``stats/...``) equal a full recount (:func:`recount_stats`).
+    * the derived counters (``stats/...``) equal a full recount (:func:`recount_stats`);
+    * the pool-event indexes and the pool accounts' split charges match the reversal and
+      loss records, and ``queries.buffer_pool`` equals the full scan it replaced.
     """
     check_stats(state)
+    check_pool_indexes(state)
     ranges: dict[str, dict[str, Any]] = {}
     per_batch: dict[str, int] = {}
     last_seen: dict[str, int] = {}
@@ -414,3 +417,68 @@ def check_stats(state: StateReader) -> None:
         assert value == expected.get(key), (key, value, expected.get(key))
     for key, value in expected.items():
         assert stored.get(key) == value, (key, stored.get(key), value)
+
+
+def scan_buffer_pool(state: StateReader) -> dict[str, Any]:
+    """The buffer pool's per-project units and totals by reading every pool range, and its
+    loss events and reversals by reading every record (newest first by height, then id)."""
+    projects: dict[str, dict[str, int]] = {}
+    total = dict.fromkeys(POOL_FIELDS, 0)
+    for _key, raw in state.iter_prefix(UNIT_PREFIX):
+        r = decode(raw)
+        if r["account"] != BUFFER_ACCOUNT:
+            continue
+        n = range_quantity(r)
+        for bucket in (total, projects.setdefault(r["project_id"], dict.fromkeys(POOL_FIELDS, 0))):
+            bucket[r["state"]] += n
+            if r["frozen"]:
+                bucket["frozen"] += n
+    losses = sorted((decode(v) for _k, v in state.iter_prefix("loss/")),
+                    key=lambda r: (-r["height"], r["id"]))
+    reversals = sorted((decode(v) for _k, v in state.iter_prefix("reversal/")),
+                       key=lambda r: (-r["height"], r["id"]))
+    return {"losses": losses, "projects": projects, "reversals": reversals, "totals": total}
+
+
+def check_pool_indexes(state: StateReader) -> None:
+    """Every reversal and loss record has exactly one chronological index entry (reversals
+    also one per-project entry) at its height; the pool accounts' split charges add up to
+    their totals and the loss charges to the loss records; ``queries.buffer_pool`` (read
+    from the counters and indexes) equals :func:`scan_buffer_pool`."""
+    from chaincode import queries  # the layer under test; imported late (tests only)
+
+    reference = scan_buffer_pool(state)
+    for kind, records in (("loss", reference["losses"]), ("reversal", reference["reversals"])):
+        entries = [(k, decode(v)) for k, v in state.iter_prefix(f"poolevent/{kind}/")]
+        assert sorted(e["id"] for _k, e in entries) == sorted(r["id"] for r in records), kind
+        by_id = {r["id"]: r for r in records}
+        for key, e in entries:
+            r = by_id[e["id"]]
+            assert e == {"height": r["height"], "id": r["id"], "kind": kind,
+                         "project_id": r["project_id"]}, (key, e)
+            assert int(key.split("/")[2]) == r["height"], key
+    by_project = sorted((k.split("/")[1], decode(v)["id"])
+                        for k, v in state.iter_prefix("reversal_by/"))
+    assert by_project == sorted((r["project_id"], r["id"]) for r in reference["reversals"])
+    loss_charges: dict[str, list[int]] = {}
+    for r in reference["losses"]:
+        c = loss_charges.setdefault(r["project_id"], [0, 0, 0])
+        c[0] += r["quantity"]
+        c[1] += r["cancelled"]
+        c[2] += r["shortfall"]
+    for _k, raw in state.iter_prefix("poolacct/"):
+        a = decode(raw)
+        assert a["charged"] == a["reversal_quantity"] + a["loss_quantity"], a
+        assert a["covered"] == a["reversal_cancelled"] + a["loss_cancelled"], a
+        assert a["shortfall"] == a["reversal_shortfall"] + a["loss_shortfall"], a
+        assert [a["loss_quantity"], a["loss_cancelled"], a["loss_shortfall"]] == \
+            loss_charges.get(a["project_id"], [0, 0, 0]), a
+    out = queries.buffer_pool(state, limit=queries.MAX_LIMIT)
+    assert out["projects"] == reference["projects"]
+    assert out["totals"] == reference["totals"]
+    for name in ("losses", "reversals"):
+        got = out[name]
+        want = reference[name][:queries.MAX_LIMIT]
+        assert sorted(r["id"] for r in got) == sorted(r["id"] for r in want), name
+        heights = [r["height"] for r in got]
+        assert heights == sorted(heights, reverse=True), name
