@@ -372,15 +372,15 @@ def scan_totals(state: StateReader) -> dict[str, int]:
 
 
 def scan_vintages(state: StateReader) -> list[dict[str, int]]:
-    """Per vintage, ascending: units issued (batch quantities) and retired (ranges)."""
+    """Per vintage, ascending: units issued and retired, by reading every range (ranges
+    are never destroyed, and check_invariants ties them to the batches' quantities)."""
     per: dict[int, dict[str, int]] = {}
-    for _key, raw in state.iter_prefix("batch/"):
-        b = decode(raw)
-        per.setdefault(b["vintage"], dict.fromkeys(VINTAGE_FIELDS, 0))["issued"] += b["quantity"]
     for _key, raw in state.iter_prefix(UNIT_PREFIX):
         r = decode(raw)
+        row = per.setdefault(r["vintage"], dict.fromkeys(VINTAGE_FIELDS, 0))
+        row["issued"] += range_quantity(r)
         if r["state"] == "retired":
-            per[r["vintage"]]["retired"] += range_quantity(r)
+            row["retired"] += range_quantity(r)
     return [dict(per[v], vintage=v) for v in sorted(per)]
 
 
