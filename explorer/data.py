@@ -31,7 +31,7 @@ from chaincode.carbon_market import RETIREMENT_PREFIX
 from chaincode.framework import KEY_PREFIX, ORG_PREFIX
 from chaincode.membership import ORGKEY_PREFIX
 from chaincode.stock import reversal_key
-from chaincode.units import BUFFER_ACCOUNT, batch_stats, iter_ranges
+from chaincode.units import BUFFER_ACCOUNT, MAX_UNIT, batch_stats, unit_key, unit_prefix
 from chaincode.validator_state import VALIDATORS_KEY
 from explorer.inputs import ExplorerError, is_hex64, parse_id
 from explorer.source import ExplorerSource
@@ -601,7 +601,14 @@ class Reader:
         start = 0 if after is None else int(after)
         ranges: list[dict[str, Any]] = []
         nxt = None
-        for r in iter_ranges(self.store, batch["project_id"]):
+        # a batch's units are consecutive and no range crosses a batch: seek to the batch's
+        # first unit (or past the cursor) and stop after its last one
+        pid = batch["project_id"]
+        begin = unit_key(pid, max(int(batch["first"]), min(start + 1, MAX_UNIT)))
+        for _key, raw in self.store.iter_prefix(unit_prefix(pid), begin):
+            r = decode(raw)
+            if r["first"] > batch["last"]:
+                break
             if r["batch_id"] != batch_id or r["first"] <= start:
                 continue
             if len(ranges) == limit:

@@ -327,6 +327,11 @@ def test_report_attestation_and_batch_pages(client, sc: Scenario) -> None:
     first = client.get("/v1/explorer/batches/B1?limit=2").json()
     rest = client.get(f"/v1/explorer/batches/B1?limit=100&after={first['next']}").json()
     assert first["ranges"] + rest["ranges"] == ranges
+    for batch_id in ("B2", "B3"):  # later batches: the page seeks to the batch's first unit
+        other = client.get(f"/v1/explorer/batches/{batch_id}").json()
+        got = sorted((r["first"], r["last"]) for r in other["ranges"])
+        assert got[0][0] == other["batch"]["first"] and got[-1][1] == other["batch"]["last"]
+        assert sum(b - a + 1 for a, b in got) == other["batch"]["quantity"]
 
 
 def test_batches_list_and_project_filter(client, sc: Scenario) -> None:
