@@ -738,6 +738,26 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def search_json(request: Request) -> Response:
         return api(lambda: reader.search(q(request, "q") or ""))
 
+    # -- the parameter register ------------------------------------------------------------
+    _list_routes(
+        "params", "Explorer: policy parameters in force, each with the setting that set it",
+        lambda r: reader.params(parse_after(q(r, "after")), limit_of(r)),
+    )
+
+    @router.get("/explorer/params/{name}", include_in_schema=False)
+    def param_page(request: Request, name: str) -> Response:
+        def build() -> Response:
+            d = reader.param(name, parse_after(q(request, "after")), limit_of(request))
+            return render(request, "param.html", d=d, json_url=f"/v1/explorer/params/{d['name']}",
+                          **_page_links(request, d["next"]))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/params/{name}",
+                summary="Explorer: one policy parameter, its value in force and its history")
+    def param_json(request: Request, name: str) -> Response:
+        return api(lambda: reader.param(name, parse_after(q(request, "after")), limit_of(request)))
+
     # -- exports: CSV, GeoJSON, CAD Trust JSON (explorer/export.py, explorer/cadt.py) ----------
     def stream(request: Request, export: Export, media_type: str,
                render_chunks: Callable[[Iterable[tuple[str, Any]]], Iterator[bytes]],

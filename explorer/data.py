@@ -28,8 +28,9 @@ from chaincode.carbon_common import (
     report_key,
 )
 from chaincode.carbon_market import RETIREMENT_PREFIX
-from chaincode.framework import KEY_PREFIX, ORG_PREFIX
+from chaincode.framework import KEY_PREFIX, ORG_PREFIX, PARAM_PREFIX
 from chaincode.membership import ORGKEY_PREFIX
+from chaincode.params import PARAMHIST_PREFIX
 from chaincode.stock import reversal_key
 from chaincode.units import BUFFER_ACCOUNT, batch_counts, iter_ranges
 from chaincode.validator_state import VALIDATORS_KEY
@@ -513,6 +514,69 @@ class Reader:
         out["obligations"] = [c for _pid, c in sorted(out["compensation"].items())
                               if c["outstanding"] > 0]
         return out
+
+    # -- policy parameters (the parameter register) ----------------------------------------
+    def _seek(self, prefix: str, after: str | None, limit: int) -> tuple[list[tuple[str, Any]], str | None]:
+        """Up to ``limit`` ``(suffix, value)`` pairs under ``prefix`` whose suffix is >
+        ``after``, read with one seek (O(log n) + O(limit)); ``next`` is the last suffix
+        returned when more remain."""
+        start = prefix if after is None else prefix + after + "\x00"
+        out: list[tuple[str, Any]] = []
+        for key, raw in self.store.iter_prefix(prefix, start):
+            if len(out) == limit:
+                return out, out[-1][0]
+            out.append((key[len(prefix):], decode(raw)))
+        return out, None
+
+    def _setting(self, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """A history entry of parameter ``name`` as the register shows it: the value, the
+        height and its date, the signer's key, organisation and its name, reason, tx."""
+        key = entry.get("set_by")
+        org = self.key_org(key) if isinstance(key, str) else None
+        height = entry.get("height")
+        return {
+            "height": height,
+            "name": name,
+            "reason": entry.get("reason"),
+            "set_by": key,
+            "set_by_name": self.org_name(org),
+            "set_by_org": org,
+            "time_iso": self.block_iso(height),
+            "tx_id": entry.get("tx_id"),
+            "value": entry.get("value"),
+        }
+
+    def _last_setting(self, name: str) -> dict[str, Any] | None:
+        prefix = f"{PARAMHIST_PREFIX}{name}/"
+        found = self.store.last_at_or_before(prefix, prefix + "9" * 12)
+        return None if found is None else decode(found[1])
+
+    def params(self, after: str | None, limit: int) -> dict[str, Any]:
+        """A page of the policy parameters by name: each one's value in force and the
+        setting that put it in force (its newest ``paramhist/`` entry: one seek each)."""
+        page, nxt = self._seek(PARAM_PREFIX, after, limit)
+        out = []
+        for name, value in page:
+            last = self._last_setting(name) or {}
+            out.append(dict(self._setting(name, last), value=value))
+        return {"next": nxt, "params": out}
+
+    def param(self, name: str, after: str | None, limit: int) -> dict[str, Any]:
+        """One parameter: its value in force and a page of its history, oldest first
+        (``after``: the 12-digit height of the last entry of the previous page)."""
+        if not isinstance(name, str) or not 1 <= len(name) <= 64 or not all(
+                c.isascii() and (c.isalnum() or c == "_") for c in name):
+            raise ExplorerError("bad_id", "a parameter name is 1..64 letters, digits or '_'")
+        if after is not None and not (after.isascii() and after.isdigit() and len(after) == 12):
+            raise ExplorerError("bad_cursor", "after is the 12-digit height of a history entry")
+        value = self.state(PARAM_PREFIX + name)
+        last = self._last_setting(name)
+        if value is None and last is None:
+            raise ExplorerError("not_found", f"no policy parameter {name!r}")
+        page, nxt = self._seek(f"{PARAMHIST_PREFIX}{name}/", after, limit)
+        history = [self._setting(name, entry) for _height, entry in page]
+        return {"history": history, "name": name, "next": nxt,
+                "in_force": self._setting(name, last or {}) | {"value": value}}
 
     # -- projects ---------------------------------------------------------------------------
     def projects(self, after: str | None, limit: int) -> dict[str, Any]:

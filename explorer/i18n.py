@@ -493,10 +493,51 @@ LABELS.update(_by_lang({
     "technical_message": ("Technical message", "技术说明"),
 }))
 
+# -- issue 15: the parameter register, the market, policy indicators, the pipeline ----------
+LABELS.update(_by_lang({
+    "nav_params": ("Parameters", "政策参数"),
+    "nav_market": ("Market", "交易市场"),
+    "params": ("Policy parameter register", "政策参数登记簿"),
+    "params_lead": (
+        "Every policy parameter the regulator sets, its value in force and who set it "
+        "from which block.",
+        "主管部门设定的全部政策参数：现行取值，以及由谁自哪个区块起设定。",
+    ),
+    "param_name": ("Parameter", "参数"),
+    "param_value": ("Value", "取值"),
+    "param_in_force": ("Value in force", "现行取值"),
+    "param_since": ("In force from", "生效自"),
+    "param_set_by": ("Set by", "设定机构"),
+    "param_reason": ("Reason", "理由"),
+    "param_history": ("History of settings", "历次设定"),
+    "param_genesis": ("genesis", "创世设定"),
+    "param_entries": ("{n} entries", "{n} 项"),
+}))
+
 #: Labels of the fields of transaction arguments, events and records (labelled tables);
 #: a field not here falls back to :data:`LABELS`, then to its own name.
 FIELDS: dict[str, dict[str, str]] = _by_lang({
     "type": ("Event", "事件类型"),
+    # policy parameters (chaincode/params.py)
+    "offset_cap": ("Offset cap", "抵消比例上限"),
+    "benefit_split_default": ("Default benefit split", "默认收益分配比例"),
+    "subsidy_rate": ("Subsidy rate (RMB/t)", "补贴标准（元/吨）"),
+    "buffer_rates": ("Buffer rates", "缓冲池比例"),
+    "species_table": ("Methodology species table", "方法学树种参数表"),
+    "methodologies": ("Accepted methodologies", "认可的方法学"),
+    "area_tolerance": ("Area tolerance", "面积容差"),
+    "min_parcel_m2": ("Smallest parcel (m²)", "最小地块面积（平方米）"),
+    "min_sample_plots": ("Fewest sample plots per stratum", "每层最少样地数"),
+    "sampling_precision_target": ("Sampling precision target", "抽样精度目标"),
+    "sampling_t90": ("Student's t table (90 %)", "t 分布表（90 %）"),
+    "non_forest_years": ("Years non-forest before planting", "造林前无林年限"),
+    "crediting_period_min_years": ("Shortest crediting period (years)", "最短计入期（年）"),
+    "crediting_period_max_years": ("Longest crediting period (years)", "最长计入期（年）"),
+    "max_consecutive_verifications": ("Most consecutive verifications by one verifier",
+                                      "同一核查机构最多连续核查次数"),
+    "validator_change_delay": ("Validator change delay (blocks)", "验证节点变更延迟（区块）"),
+    "verifier_may_validate_and_verify": ("One body may validate and verify",
+                                         "同一机构可兼做审定与核查"),
     "code": ("Result code", "结果代码"),
     "project_id": ("Project", "项目"),
     "project_ids": ("Projects", "项目"),
