@@ -45,6 +45,7 @@ from explorer.export import (
     geojson_chunks,
     holdings_export,
     issuances_export,
+    market_months_export,
     parameter_history_export,
     parameters_export,
     plots_export,
@@ -758,6 +759,30 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def param_json(request: Request, name: str) -> Response:
         return api(lambda: reader.param(name, parse_after(q(request, "after")), limit_of(request)))
 
+    # -- the market --------------------------------------------------------------------------
+    def read_market(request: Request) -> dict[str, Any]:
+        return reader.market(parse_after(q(request, "listings_after")),
+                             q(request, "trades_before"), limit_of(request))
+
+    @router.get("/explorer/market", include_in_schema=False)
+    def market_page(request: Request) -> Response:
+        def build() -> Response:
+            d = read_market(request)
+            tr = Translator(lang_of(request)[0])
+            chart = svg.market_chart(d["months"], volume_label=tr("market_volume"),
+                                     price_label=tr("market_avg_price"))
+            return render(request, "market.html", d=d, chart=chart,
+                          json_url="/v1/explorer/market",
+                          listings=_page_links(request, d["listings_next"], "listings_after"),
+                          trades=_page_links(request, d["trades_next"], "trades_before"))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/market",
+                summary="Explorer: open listings, trades newest first, price and volume per month")
+    def market_json(request: Request) -> Response:
+        return api(lambda: read_market(request))
+
     # -- exports: CSV, GeoJSON, CAD Trust JSON (explorer/export.py, explorer/cadt.py) ----------
     def stream(request: Request, export: Export, media_type: str,
                render_chunks: Callable[[Iterable[tuple[str, Any]]], Iterator[bytes]],
@@ -816,6 +841,9 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
               lambda r: trades_export(reader))
     csv_route("/v1/export/transfers.csv", "CSV: off-exchange transfers, one row per serial range",
               lambda r: transfers_export(reader))
+    csv_route("/v1/export/market-months.csv",
+              "CSV: exchange volume and prices per month (every month with a trade)",
+              lambda r: market_months_export(reader))
     csv_route("/v1/export/parameters.csv", "CSV: policy parameters in force",
               lambda r: parameters_export(reader))
     csv_route("/v1/export/parameter-history.csv", "CSV: every change of every policy parameter",

@@ -27,13 +27,20 @@ from chaincode.carbon_common import (
     project_key,
     report_key,
 )
-from chaincode.carbon_market import RETIREMENT_PREFIX
+from chaincode.carbon_market import (
+    LISTING_PREFIX,
+    OPEN_LISTING_PREFIX,
+    RETIREMENT_PREFIX,
+    TRADE_PREFIX,
+    fen_string,
+)
 from chaincode.framework import KEY_PREFIX, ORG_PREFIX, PARAM_PREFIX
 from chaincode.membership import ORGKEY_PREFIX
 from chaincode.params import PARAMHIST_PREFIX
 from chaincode.stock import reversal_key
 from chaincode.units import BUFFER_ACCOUNT, batch_counts, iter_ranges
 from chaincode.validator_state import VALIDATORS_KEY
+from explorer.activity import ActivityIndex, MonthPrices
 from explorer.inputs import ExplorerError, is_hex64, parse_id
 from explorer.source import ExplorerSource
 from ledger.block import stored_block_element, stored_block_elements, stored_block_header
@@ -128,6 +135,8 @@ class Reader:
         self._cache: dict[str, tuple[int, Any]] = {}
         # committed blocks never change: their summaries are cached by height
         self._summaries: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        # trades in time order and monthly / per-project aggregates, kept incrementally
+        self.activity = ActivityIndex(self.store, self.block_date)
 
     # -- small helpers ---------------------------------------------------------------------
     def height(self) -> int:
@@ -181,6 +190,11 @@ class Reader:
         if not isinstance(height, int) or isinstance(height, bool) or height < 1:
             return None
         return iso_time(self.block_time(height))
+
+    def block_date(self, height: int) -> str | None:
+        """The date (China Standard Time, ``YYYY-MM-DD``) of committed block ``height``."""
+        iso = self.block_iso(height)
+        return None if iso is None else iso[:10]
 
     def org_name(self, org_id: Any) -> str | None:
         """The name in the membership record of organisation ``org_id`` (None if there is
@@ -578,6 +592,71 @@ class Reader:
         return {"history": history, "name": name, "next": nxt,
                 "in_force": self._setting(name, last or {}) | {"value": value}}
 
+    # -- the market ----------------------------------------------------------------------------
+    def listings(self, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the open listings by seller then listing id (``open_listing/``; the
+        cursor is ``<seller>/<listing id>``), each listing record with its block's date."""
+        if after is not None and after.count("/") != 1:
+            raise ExplorerError("bad_cursor", "listings_after is a <seller>/<listing id> cursor")
+        page, nxt = self._seek(OPEN_LISTING_PREFIX, after, limit)
+        out = []
+        for suffix, _marker in page:
+            listing = self.state(LISTING_PREFIX + suffix.split("/", 1)[1])
+            if isinstance(listing, dict):
+                # the record is re-stamped by every partial fill: its creation is the
+                # transaction named by its id
+                where = self.store.get_tx_location(str(listing.get("id")))
+                listed = where[0] if where is not None else listing.get("height")
+                listing = dict(listing, price=_step_price("list", listing), listed_height=listed,
+                               time_iso=self.block_iso(listed),
+                               project_ids=sorted({str(r.get("project_id"))
+                                                   for r in listing.get("ranges") or []}))
+                out.append(listing)
+        return out, nxt
+
+    def trade_row(self, height: int, index: int, trade_id: str) -> dict[str, Any] | None:
+        """A trade as the market page lists it: date, projects, quantity, price, gross,
+        seller, buyer, exchange and ``sale``: ``primary`` (sold by the project's owner),
+        ``resale`` or ``mixed`` (both in one trade)."""
+        t = self.state(TRADE_PREFIX + trade_id)
+        if not isinstance(t, dict):
+            return None
+        kinds = sorted({str(p.get("sale")) for p in t.get("proceeds") or []})
+        return {
+            "buyer": t.get("buyer"), "exchange": t.get("exchange"), "gross": t.get("gross"),
+            "height": height, "id": trade_id, "index": index,
+            "listing_id": t.get("listing_id"), "price": _step_price("trade", t),
+            "project_ids": sorted({str(r.get("project_id")) for r in t.get("ranges") or []}),
+            "quantity": t.get("quantity"),
+            "sale": kinds[0] if len(kinds) == 1 else "mixed", "seller": t.get("seller"),
+            "settlement_date": t.get("settlement_date"),
+            "time_iso": self.block_iso(height), "trade_date": t.get("trade_date"),
+        }
+
+    def market(self, listings_after: str | None, trades_before: str | None,
+               limit: int) -> dict[str, Any]:
+        """The market page: a page of open listings, a page of trades newest first
+        (``trades_before``: ``<height>-<tx index>``, as ``trades_next``), and per month of
+        the last :data:`MARKET_MONTHS` months up to the tip's month: exchange volume,
+        trades, gross, average price weighted by quantity (gross / volume, rounded half up
+        to the fen), lowest and highest price."""
+        before = _trade_cursor(trades_before)
+        listings, listings_next = self.listings(listings_after, limit)
+        page, nxt = self.activity.trades_before(before, limit)
+        trades = [row for row in (self.trade_row(*t) for t in page) if row is not None]
+        tip_date = self.block_date(self.height())
+        months = [] if tip_date is None else month_range(tip_date[:7], MARKET_MONTHS)
+        prices = self.activity.month_prices()
+        return {
+            "listings": listings, "listings_next": listings_next,
+            "months": [month_row(m, prices.get(m)) for m in months],
+            "trades": trades, "trades_next": None if nxt is None else f"{nxt[0]}-{nxt[1]}",
+        }
+
+    def market_months(self) -> list[dict[str, Any]]:
+        """Every month with an exchange trade, ascending (the market CSV)."""
+        return [month_row(m, p) for m, p in sorted(self.activity.month_prices().items())]
+
     # -- projects ---------------------------------------------------------------------------
     def projects(self, after: str | None, limit: int) -> dict[str, Any]:
         page, nxt = self._page_by_key(PROJECT_PREFIX, after, limit)
@@ -772,6 +851,50 @@ class Reader:
             if spelling == BUFFER_ACCOUNT:
                 return _hit("account", spelling)
         raise ExplorerError("not_found", f"nothing matches {q!r}")
+
+
+#: Months of the market page's price and volume table and chart.
+MARKET_MONTHS = 24
+
+
+def _trade_cursor(text: str | None) -> tuple[int, int] | None:
+    """``trades_before``: ``<height>-<tx index>`` as returned in ``trades_next``."""
+    if text is None or text == "":
+        return None
+    height, _, index = text.partition("-")
+    if not (height.isascii() and height.isdigit() and index.isascii() and index.isdigit()
+            and len(height) <= 18 and len(index) <= 5):
+        raise ExplorerError("bad_cursor", "trades_before is a <height>-<index> cursor returned "
+                            "as trades_next")
+    return int(height), int(index)
+
+
+def month_range(last: str, count: int) -> list[str]:
+    """The ``count`` months (``YYYY-MM``) ending with ``last``, ascending."""
+    year, month = int(last[:4]), int(last[5:7])
+    out = []
+    for _ in range(count):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out[::-1]
+
+
+def average_fen(gross: int, quantity: int) -> int | None:
+    """``gross / quantity`` (fen per tonne) rounded half up to the fen; None for 0 t."""
+    return None if quantity <= 0 else (2 * gross + quantity) // (2 * quantity)
+
+
+def month_row(month: str, p: MonthPrices | None) -> dict[str, Any]:
+    """One month of the market table: amounts as RMB strings with two places."""
+    p = p or MonthPrices()
+    avg = average_fen(p.gross, p.volume)
+    return {
+        "average_price": None if avg is None else fen_string(avg),
+        "gross": fen_string(p.gross), "high_price": None if p.high is None else fen_string(p.high),
+        "low_price": None if p.low is None else fen_string(p.low), "month": month,
+        "trades": p.trades, "volume": p.volume,
+        "average_fen": avg,
+    }
 
 
 def _spellings(ident: str) -> list[str]:

@@ -75,6 +75,7 @@ __all__ = [
     "geojson_chunks",
     "holdings_export",
     "issuances_export",
+    "market_months_export",
     "parameter_history_export",
     "parameters_export",
     "plot_feature",
@@ -146,6 +147,8 @@ TRANSFER_COLUMNS = (
     "settlement_ref", *_RANGE_COLUMNS,
 )
 
+MARKET_MONTH_COLUMNS = ("month", "trades", "volume", "gross", "average_price", "low_price",
+                        "high_price")
 PARAMETER_COLUMNS = ("name", "value", "height", "set_by", "tx_id", "reason")
 PARAMETER_HISTORY_COLUMNS = PARAMETER_COLUMNS
 
@@ -445,6 +448,18 @@ def transfers_export(reader: Reader) -> Export:
             })
 
     return Export("transfers.csv", TRANSFER_COLUMNS, records)
+
+
+def market_months_export(reader: Reader) -> Export:
+    """Exchange trades per month (every month with a trade, ascending; the cursor is the
+    month): from the explorer's activity index (explorer/activity.py), not a chain scan."""
+    def records(after: str | None) -> Records:
+        for row in reader.market_months():
+            if after is None or row["month"] > after:
+                yield row["month"], [row]
+
+    return Export("market-months.csv", MARKET_MONTH_COLUMNS, records,
+                  lambda cursor: len(cursor) == 7 and cursor[4] == "-")
 
 
 def _json_text(value: Any) -> str:

@@ -394,6 +394,11 @@ _VALUE_TEXTS: dict[str, dict[str, Texts]] = {
         "validation": ("validation", "审定"),
         "verification": ("verification", "核证"),
     },
+    "sale": {
+        "primary": ("primary (by the project owner)", "一级（项目业主出售）"),
+        "resale": ("resale", "二级转售"),
+        "mixed": ("primary and resale", "一级与二级"),
+    },
     "unit_state": {
         "held": ("held", "持有"),
         "listed": ("listed", "挂牌中"),
@@ -512,6 +517,35 @@ LABELS.update(_by_lang({
     "param_history": ("History of settings", "历次设定"),
     "param_genesis": ("genesis", "创世设定"),
     "param_entries": ("{n} entries", "{n} 项"),
+    "market": ("Carbon market", "碳汇交易市场"),
+    "market_lead": (
+        "Exchange trades and open listings as committed on the ledger; prices in RMB per "
+        "tonne CO₂e. Off-exchange transfers are in the transfers CSV.",
+        "账本上已提交的交易所成交与挂牌；价格单位为元/吨二氧化碳当量。场外转让见转让 CSV。",
+    ),
+    "market_prices": ("Prices and volumes by month", "按月成交量与价格"),
+    "market_chart_caption": (
+        "Bars: tonnes traded on exchanges per month (left axis). Dots: average price "
+        "weighted by quantity, RMB/t (right axis). The last 24 months.",
+        "柱：每月交易所成交量（吨，左轴）；点：按数量加权的平均价格（元/吨，右轴）。近 24 个月。",
+    ),
+    "market_month": ("Month", "月份"),
+    "market_trades": ("Trades", "成交笔数"),
+    "market_volume": ("Volume (t CO₂e)", "成交量（吨）"),
+    "market_avg_price": ("Average price (RMB/t)", "平均价格（元/吨）"),
+    "market_low": ("Lowest (RMB/t)", "最低价（元/吨）"),
+    "market_high": ("Highest (RMB/t)", "最高价（元/吨）"),
+    "market_gross": ("Turnover (RMB)", "成交额（元）"),
+    "market_trades_heading": ("Recent trades", "最新成交"),
+    "market_date": ("Date", "日期"),
+    "market_price": ("Price (RMB/t)", "单价（元/吨）"),
+    "market_sale": ("Sale", "交易类型"),
+    "market_listings": ("Open listings", "挂牌中"),
+    "market_listed": ("Listed", "挂牌时间"),
+    "market_remaining": ("Remaining / listed (t)", "剩余 / 挂牌（吨）"),
+    "market_exchange": ("Exchange", "碳交易机构"),
+    "market_seller": ("Seller", "卖方"),
+    "market_buyer": ("Buyer", "买方"),
 }))
 
 #: Labels of the fields of transaction arguments, events and records (labelled tables);

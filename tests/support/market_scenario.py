@@ -1,0 +1,58 @@
+"""The explorer scenario (tests/support/explorer.py) extended with market activity over
+three calendar months, for the market page and the policy indicators:
+
+* month 0 (the scenario's): Owner Farm sells 4 t of AH-0001 at 90 on the exchange, and
+  5 t off-exchange at 80 (a priced transfer) -- both primary sales;
+* month 1 (+31 days): Owner Farm sells 2 more t from its listing at 95 (primary);
+* month 2 (+62 days): Buyer Steel lists 1 t at 100 and sells it to Buyer Power (a resale).
+
+``ids["months"]`` holds the three months (``YYYY-MM``, China Standard Time),
+``ids["market_trades"]`` the exchange trade ids, oldest first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chaincode.carbon_market import TRADE_PREFIX
+from explorer.data import iso_time
+from tests.support.explorer import Scenario, build_scenario
+
+__all__ = ["DAY_MS", "build_market_scenario", "month_of_height"]
+
+DAY_MS = 86_400_000
+
+
+def month_of_height(sc: Scenario, height: int) -> str:
+    block = sc.store.get_block(height)
+    iso = iso_time(block.header.time)
+    assert iso is not None
+    return iso[:7]
+
+
+def build_market_scenario(path: Path) -> Scenario:
+    sc = build_scenario(path)
+    chain, ids = sc.chain, sc.ids
+    trades = [ids["trade_tx"]]
+    months = [month_of_height(sc, sc.store.get_tx_location(ids["trade_tx"])[0])]
+    listing = chain.get(TRADE_PREFIX + ids["trade_tx"])["listing_id"]
+    chain.time += 31 * DAY_MS
+    out = chain.ok("exchange", "match_trade", {
+        "listing_id": listing, "buyer_org": "buyer-steel", "quantity": 2, "price": "95",
+        "settlement_ref": "S-002"})
+    trades.append(out["_tx_id"])
+    months.append(month_of_height(sc, sc.store.latest_height()))
+    chain.time += 31 * DAY_MS
+    resale = chain.ok("buyer-steel", "create_listing",
+                      {"quantity": 1, "price": "100", "exchange_org": "exchange"})
+    ids["resale_listing"] = resale["listing_id"]
+    out = chain.ok("exchange", "match_trade", {
+        "listing_id": resale["listing_id"], "buyer_org": "buyer-power", "quantity": 1,
+        "price": "100", "settlement_ref": "S-003"})
+    trades.append(out["_tx_id"])
+    months.append(month_of_height(sc, sc.store.latest_height()))
+    assert len(set(months)) == 3, months
+    ids["market_trades"] = trades
+    ids["months"] = months
+    ids["open_listing"] = listing
+    return sc
