@@ -14,12 +14,13 @@ index instead of scanning the chain per request:
   ``carbon.retired``, ``carbon.issued``, ``carbon.subsidy_accrued``,
   ``carbon.subsidy_paid``, ``carbon.project_registered``): O(new blocks).
 
-What it holds (memory O(trades) + O(months x projects)):
+What it holds (memory O(trades) + O(projects) + O(months x counties)):
 
 * ``trades``: ``(height, tx index, trade id)`` of every exchange trade, ascending, so that
   a newest-first page is one bisection plus the page (O(log n) + O(page));
-* per calendar month of China Standard Time (``YYYY-MM``) and project, the counters of
-  :data:`FACT_FIELDS` (tonnes and whole fen, exact integers);
+* per calendar month of China Standard Time (``YYYY-MM``) and county (the project's
+  ``county_code``: its first plot's county), the counters of :data:`FACT_FIELDS` (tonnes
+  and whole fen, exact integers); the county of each project is read once and kept;
 * per month, the exchange price statistics: volume, gross (fen), lowest and highest price
   per tonne (fen), number of trades.
 
@@ -49,7 +50,7 @@ from ledger.encoding import decode
 
 __all__ = ["FACT_FIELDS", "ActivityIndex", "MonthPrices", "fen", "month_of"]
 
-#: Counters kept per (month, project): ``registered`` (projects registered, 0 or 1),
+#: Counters kept per (month, county): ``registered`` (projects registered, 0 or 1),
 #: ``issued`` (tonnes issued, owner and buffer shares), ``primary_qty`` / ``primary_gross``
 #: (tonnes sold by the project's owner and their gross, fen: exchange trades and priced
 #: transfers), ``resale_qty`` / ``resale_gross`` (later holders' sales), ``exchange_qty``
@@ -104,6 +105,7 @@ class _State:
     height: int | None = None
     trades: list[tuple[int, int, str]] = field(default_factory=list)
     facts: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    counties: dict[str, str] = field(default_factory=dict)
     prices: dict[str, MonthPrices] = field(default_factory=dict)
 
 
@@ -151,12 +153,18 @@ class ActivityIndex:
                     for m, p in self._s.prices.items()}
 
     def facts(self, first_month: str, last_month: str) -> dict[tuple[str, str], dict[str, int]]:
-        """The counters of every (month, project) with ``first_month <= month <=
-        last_month`` (copies)."""
+        """The counters of every (month, county) with ``first_month <= month <=
+        last_month`` (copies; O(months x counties) held)."""
         self.refresh()
         with self._lock:
             return {k: dict(v) for k, v in self._s.facts.items()
                     if first_month <= k[0] <= last_month}
+
+    def counties(self) -> list[str]:
+        """Every county with a project that has any counted activity, sorted."""
+        self.refresh()
+        with self._lock:
+            return sorted({county for _month, county in self._s.facts})
 
     # -- building -------------------------------------------------------------------------
     def _scan(self, prefix: str) -> Iterator[Any]:
@@ -236,10 +244,20 @@ class ActivityIndex:
             if record is not None:
                 self._registered(record)
 
+    def _county(self, project_id: str) -> str:
+        county = self._s.counties.get(project_id)
+        if county is None:
+            project = self._get(PROJECT_PREFIX + project_id)
+            code = project.get("county_code") if isinstance(project, dict) else None
+            county = code if isinstance(code, str) and code else "unknown"
+            self._s.counties[project_id] = county
+        return county
+
     def _add(self, month: str | None, project_id: Any, **counts: int) -> None:
         if month is None or not isinstance(project_id, str):
             return
-        row = self._s.facts.setdefault((month, project_id), dict.fromkeys(FACT_FIELDS, 0))
+        key = (month, self._county(project_id))
+        row = self._s.facts.setdefault(key, dict.fromkeys(FACT_FIELDS, 0))
         for name, value in counts.items():
             row[name] += value
 

@@ -44,6 +44,7 @@ from explorer.export import (
     csv_chunks,
     geojson_chunks,
     holdings_export,
+    indicators_export,
     issuances_export,
     market_months_export,
     parameter_history_export,
@@ -65,6 +66,8 @@ from explorer.inputs import (
     is_hex64,
     parse_after,
     parse_before,
+    parse_county,
+    parse_eval_period,
     parse_height,
     parse_limit,
     parse_period,
@@ -783,6 +786,40 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def market_json(request: Request) -> Response:
         return api(lambda: read_market(request))
 
+    # -- policy indicators -------------------------------------------------------------------
+    def read_indicators(request: Request) -> dict[str, Any]:
+        return reader.indicators(parse_eval_period(q(request, "period")),
+                                 parse_county(q(request, "county")))
+
+    @router.get("/explorer/indicators", include_in_schema=False)
+    def indicators_page(request: Request) -> Response:
+        def build() -> Response:
+            d = read_indicators(request)
+            tr = Translator(lang_of(request)[0])
+            series = [tr("ind_issued"), tr("ind_traded"), tr("ind_retired")]
+
+            def bars(rows: list[dict[str, Any]], key: str) -> list[tuple[str, list[int]]]:
+                return [(str(r[key] or tr("ind_all_counties")),
+                         [r["issued"], r["traded"], r["retired"]]) for r in rows]
+
+            params = {"county": d["county"]} if d["county"] else {}
+            return render(
+                request, "indicators.html", d=d,
+                county_chart=svg.bar_chart(bars(d["counties"], "county"), series,
+                                           label=tr("ind_by_county")),
+                period_chart=svg.bar_chart(bars(d["periods"], "period"), series,
+                                           label=tr("ind_by_period")),
+                json_url="/v1/explorer/indicators?" + urlencode({"period": d["period"], **params}),
+                csv_url="/v1/export/indicators.csv?" + urlencode({"period": d["period"], **params}),
+            )
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/indicators",
+                summary="Explorer: policy indicators per county for an evaluation period")
+    def indicators_json(request: Request) -> Response:
+        return api(lambda: read_indicators(request))
+
     # -- exports: CSV, GeoJSON, CAD Trust JSON (explorer/export.py, explorer/cadt.py) ----------
     def stream(request: Request, export: Export, media_type: str,
                render_chunks: Callable[[Iterable[tuple[str, Any]]], Iterator[bytes]],
@@ -844,6 +881,9 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     csv_route("/v1/export/market-months.csv",
               "CSV: exchange volume and prices per month (every month with a trade)",
               lambda r: market_months_export(reader))
+    csv_route("/v1/export/indicators.csv",
+              "CSV: policy indicators per county for an evaluation period, and the total",
+              lambda r: indicators_export(read_indicators(r)))
     csv_route("/v1/export/parameters.csv", "CSV: policy parameters in force",
               lambda r: parameters_export(reader))
     csv_route("/v1/export/parameter-history.csv", "CSV: every change of every policy parameter",

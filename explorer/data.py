@@ -40,7 +40,7 @@ from chaincode.params import PARAMHIST_PREFIX
 from chaincode.stock import reversal_key
 from chaincode.units import BUFFER_ACCOUNT, batch_counts, iter_ranges
 from chaincode.validator_state import VALIDATORS_KEY
-from explorer.activity import ActivityIndex, MonthPrices
+from explorer.activity import FACT_FIELDS, ActivityIndex, MonthPrices
 from explorer.inputs import ExplorerError, is_hex64, parse_id
 from explorer.source import ExplorerSource
 from ledger.block import stored_block_element, stored_block_elements, stored_block_header
@@ -657,6 +657,36 @@ class Reader:
         """Every month with an exchange trade, ascending (the market CSV)."""
         return [month_row(m, p) for m, p in sorted(self.activity.month_prices().items())]
 
+    # -- policy indicators ---------------------------------------------------------------------
+    def indicators(self, period: tuple[int, int] | None, county: str | None) -> dict[str, Any]:
+        """The policy indicators (政策评估) of one evaluation period (default: the
+        ``evaluation_years`` ending with the tip's year): one row per county (or only
+        ``county``) and a total; and, for the same counties, one row per period for the
+        last :data:`INDICATOR_PERIODS` periods. Reads the activity index: O(months x
+        counties)."""
+        years = max(1, int(self.source.evaluation_years))
+        tip_date = self.block_date(self.height())
+        tip_year = int(tip_date[:4]) if tip_date else 1970
+        first, last = period if period is not None else (tip_year - years + 1, tip_year)
+        facts = self.activity.facts(f"{first:04d}-01", f"{last:04d}-12")
+        counties = self.activity.counties() if county is None else [county]
+        rows = [indicator_row(_sum_facts(facts, {c}), county=c) for c in counties]
+        total = indicator_row(_sum_facts(facts, set(counties)), county=None)
+        periods = []
+        end = tip_year
+        for _ in range(INDICATOR_PERIODS):
+            start = end - years + 1
+            span = self.activity.facts(f"{start:04d}-01", f"{end:04d}-12")
+            periods.append(dict(indicator_row(_sum_facts(span, set(counties)), county=county),
+                                period=f"{start:04d}-{end:04d}"))
+            end = start - 1
+        return {
+            "county": county, "counties": rows, "evaluation_years": years,
+            "first_year": first, "last_year": last, "period": f"{first:04d}-{last:04d}",
+            "periods": periods[::-1], "total": total,
+            "all_counties": self.activity.counties(),
+        }
+
     # -- projects ---------------------------------------------------------------------------
     def projects(self, after: str | None, limit: int) -> dict[str, Any]:
         page, nxt = self._page_by_key(PROJECT_PREFIX, after, limit)
@@ -894,6 +924,44 @@ def month_row(month: str, p: MonthPrices | None) -> dict[str, Any]:
         "low_price": None if p.low is None else fen_string(p.low), "month": month,
         "trades": p.trades, "volume": p.volume,
         "average_fen": avg,
+    }
+
+
+#: Evaluation periods in the indicators' by-period table and chart.
+INDICATOR_PERIODS = 5
+
+
+def _sum_facts(facts: dict[tuple[str, str], dict[str, int]], counties: set[str]) -> dict[str, int]:
+    out = dict.fromkeys(FACT_FIELDS, 0)
+    for (_month, county), row in facts.items():
+        if county in counties:
+            for name in FACT_FIELDS:
+                out[name] += row[name]
+    return out
+
+
+def indicator_row(f: dict[str, int], county: str | None) -> dict[str, Any]:
+    """The indicators of summed counters ``f``: tonnes as integers, money as RMB strings
+    with two places; average prices weighted by quantity, rounded half up to the fen."""
+    sold = f["primary_qty"] + f["resale_qty"]
+    avg = average_fen(f["primary_gross"] + f["resale_gross"], sold)
+    primary_avg = average_fen(f["primary_gross"], f["primary_qty"])
+    return {
+        "average_price": None if avg is None else fen_string(avg),
+        "county": county,
+        "farmers_income": fen_string(f["farmers"]),
+        "issued": f["issued"],
+        "primary_average_price": None if primary_avg is None else fen_string(primary_avg),
+        "primary_gross": fen_string(f["primary_gross"]),
+        "projects_registered": f["registered"],
+        "resale_gross": fen_string(f["resale_gross"]),
+        "retired": f["retired"],
+        "subsidy_owed": fen_string(f["subsidy_owed"]),
+        "subsidy_paid": fen_string(f["subsidy_paid"]),
+        "traded": sold,
+        "traded_exchange": f["exchange_qty"],
+        "traded_primary": f["primary_qty"],
+        "traded_resale": f["resale_qty"],
     }
 
 

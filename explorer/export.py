@@ -74,6 +74,7 @@ __all__ = [
     "decimal_degrees",
     "geojson_chunks",
     "holdings_export",
+    "indicators_export",
     "issuances_export",
     "market_months_export",
     "parameter_history_export",
@@ -149,6 +150,11 @@ TRANSFER_COLUMNS = (
 
 MARKET_MONTH_COLUMNS = ("month", "trades", "volume", "gross", "average_price", "low_price",
                         "high_price")
+INDICATOR_COLUMNS = (
+    "period", "county", "projects_registered", "issued", "traded", "traded_primary",
+    "traded_resale", "traded_exchange", "retired", "average_price", "primary_average_price",
+    "primary_gross", "resale_gross", "farmers_income", "subsidy_owed", "subsidy_paid",
+)
 PARAMETER_COLUMNS = ("name", "value", "height", "set_by", "tx_id", "reason")
 PARAMETER_HISTORY_COLUMNS = PARAMETER_COLUMNS
 
@@ -460,6 +466,23 @@ def market_months_export(reader: Reader) -> Export:
 
     return Export("market-months.csv", MARKET_MONTH_COLUMNS, records,
                   lambda cursor: len(cursor) == 7 and cursor[4] == "-")
+
+
+def indicators_export(d: dict[str, Any]) -> Export:
+    """The indicators of one period (``Reader.indicators``): a row per county, by county
+    code (the cursor), then the total (county ``all``, cursor ``all``)."""
+    rows = [(str(r["county"]), dict(r, period=d["period"])) for r in d["counties"]]
+    rows.append(("all", dict(d["total"], county="all", period=d["period"])))
+
+    def records(after: str | None) -> Records:
+        for cursor, row in rows:
+            if after is None or (after != "all" and (cursor == "all" or cursor > after)):
+                yield cursor, [row]
+
+    name = f"indicators-{d['period']}" + (f"-{d['county']}" if d["county"] else "") + ".csv"
+    return Export(name, INDICATOR_COLUMNS, records,
+                  lambda cursor: cursor == "all" or (cursor.isdigit() and len(cursor) <= 6)
+                  or cursor == "unknown")
 
 
 def _json_text(value: Any) -> str:

@@ -546,6 +546,42 @@ LABELS.update(_by_lang({
     "market_exchange": ("Exchange", "碳交易机构"),
     "market_seller": ("Seller", "卖方"),
     "market_buyer": ("Buyer", "买方"),
+    "nav_indicators": ("Indicators", "政策评估"),
+    "indicators": ("Policy indicators", "政策评估指标"),
+    "ind_lead": (
+        "Per county and evaluation period ({years} calendar years by default): projects "
+        "registered, credits issued, sold and retired, prices, farmers' income and subsidies.",
+        "按县（区）和评估期（默认 {years} 个自然年）统计：备案项目、签发、交易与注销的碳汇量，"
+        "价格，农户收益与补贴。",
+    ),
+    "ind_period": ("Evaluation period", "评估期"),
+    "ind_show": ("Show", "查询"),
+    "ind_all_counties": ("all counties", "全部县（区）"),
+    "ind_by_county": ("By county", "按县（区）"),
+    "ind_by_period": ("By evaluation period", "按评估期"),
+    "ind_total": ("Total", "合计"),
+    "ind_registered": ("Projects registered", "备案项目数"),
+    "ind_issued": ("Issued (t)", "签发量（吨）"),
+    "ind_traded": ("Sold (t)", "交易量（吨）"),
+    "ind_traded_primary": ("Sold by owners (t)", "一级交易量（吨）"),
+    "ind_traded_resale": ("Resold (t)", "二级交易量（吨）"),
+    "ind_retired": ("Retired (t)", "注销量（吨）"),
+    "ind_avg_price": ("Average price (RMB/t)", "平均价格（元/吨）"),
+    "ind_farmers": ("Farmers' income (RMB)", "农户收益（元）"),
+    "ind_subsidy_owed": ("Subsidies owed (RMB)", "应付补贴（元）"),
+    "ind_subsidy_paid": ("Subsidies paid (RMB)", "已付补贴（元）"),
+    "ind_definitions": (
+        "A project counts in its county (its first plot's county code). Registered: projects "
+        "registered (备案) in the period. Sold: exchange trades and priced off-exchange "
+        "transfers; by owners = primary sales by the project's owner, resold = later holders' "
+        "sales. Average price: turnover / tonnes sold, weighted by quantity, rounded half up "
+        "to the fen. Farmers' income: the farmers' share of primary sales under the "
+        "project's benefit split. Subsidies: owed by accrual date, paid by payment date.",
+        "项目按其所在县（区）统计（首个地块的县级行政区划代码）。备案：评估期内备案的项目。"
+        "交易：交易所成交及有价场外转让；一级 = 项目业主出售，二级 = 后续持有人转售。"
+        "平均价格：成交额 ÷ 成交量（按数量加权，四舍五入到分）。农户收益：按项目收益分配比例"
+        "农户在一级交易中所得。补贴：应付按计提日期、已付按支付日期统计。",
+    ),
 }))
 
 #: Labels of the fields of transaction arguments, events and records (labelled tables);

@@ -129,8 +129,8 @@ def test_market_page_pager_keeps_the_other_cursor(client) -> None:
 
 
 def test_market_follows_new_blocks(tmp_path: Path) -> None:
-    """The index is kept up to date incrementally: a trade committed after the first
-    request shows up on the next one."""
+    """The index is kept up to date incrementally: a trade and a retirement committed
+    after the first request show up on the next one, exactly as a cold start counts them."""
     scenario = build_market_scenario(tmp_path / "store")
     try:
         with make_client(scenario) as c:
@@ -139,7 +139,15 @@ def test_market_follows_new_blocks(tmp_path: Path) -> None:
             out = scenario.chain.ok("exchange", "match_trade", {
                 "listing_id": listing, "buyer_org": "buyer-steel", "quantity": 1,
                 "price": "99.99", "settlement_ref": "S-004"})
+            scenario.chain.ok("buyer-steel", "retire_voluntary",
+                              {"quantity": 1, "beneficiary": "B", "reason": "r"})
             after = c.get("/v1/explorer/market").json()
+            indicators = c.get("/v1/explorer/indicators").json()
+        # the incrementally kept index equals one built from scratch at the same tip
+        with make_client(scenario) as fresh:
+            assert fresh.get("/v1/explorer/market").json() == after
+            assert fresh.get("/v1/explorer/indicators").json() == indicators
+        assert indicators["total"]["retired"] == 6 and indicators["total"]["traded"] == 13
         assert after["trades"][0]["id"] == out["_tx_id"]
         assert len(after["trades"]) == len(before["trades"]) + 1
         last = after["months"][-1]
