@@ -492,8 +492,10 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
 
     # -- projects, plots, reports, attestations --------------------------------------------------
     _list_routes(
-        "projects", "Explorer: projects by id",
-        lambda r: reader.projects(parse_after(q(r, "after")), limit_of(r)),
+        "projects", "Explorer: projects by id with their pipeline (?status=, ?county=)",
+        lambda r: reader.projects(parse_after(q(r, "after")), limit_of(r),
+                                  q(r, "status") or None, parse_county(q(r, "county"))),
+        extra=lambda r: {"status": q(r, "status") or "", "county": q(r, "county") or ""},
     )
 
     @router.get("/explorer/projects/{project_id}", include_in_schema=False)

@@ -688,9 +688,48 @@ class Reader:
         }
 
     # -- projects ---------------------------------------------------------------------------
-    def projects(self, after: str | None, limit: int) -> dict[str, Any]:
-        page, nxt = self._page_by_key(PROJECT_PREFIX, after, limit)
-        return {"next": nxt, "projects": page}
+    def projects(self, after: str | None, limit: int, status: str | None = None,
+                 county: str | None = None) -> dict[str, Any]:
+        """A page of projects by id, each with its ``pipeline``: the height and date of
+        each step -- ``submitted`` (the project's creation), ``validated`` (its current
+        validation attestation), ``registered`` (备案). With ``status`` / ``county`` only
+        the projects in that status / county: the page reads on in id order from one seek,
+        at most :data:`PIPELINE_SCAN` records per request; if the page is not full by then,
+        ``next`` is where the scan stopped (the next page goes on from there)."""
+        if status is not None and status not in PIPELINE_STEPS:
+            raise ExplorerError("bad_query", f"status is one of {', '.join(PIPELINE_STEPS)}")
+        start = PROJECT_PREFIX if after is None else PROJECT_PREFIX + after + "\x00"
+        out: list[dict[str, Any]] = []
+        nxt: str | None = None
+        scanned = 0
+        last_seen: str | None = None  # the suffix of the last record read
+        for key, raw in self.store.iter_prefix(PROJECT_PREFIX, start):
+            if len(out) == limit or scanned == PIPELINE_SCAN:
+                nxt = last_seen  # more records remain after it
+                break
+            scanned += 1
+            last_seen = key[len(PROJECT_PREFIX):]
+            p = decode(raw)
+            if status is not None and p.get("status") != status:
+                continue
+            if county is not None and p.get("county_code") != county:
+                continue
+            out.append(dict(p, pipeline=self._pipeline(p)))
+        return {"next": nxt, "projects": out}
+
+    def _pipeline(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Height and date (CST, ISO 8601) of each step of a project's pipeline; a step
+        not reached is null."""
+        att_id = p.get("validation_attestation")
+        att = self.state(attestation_key(att_id)) if isinstance(att_id, str) else None
+        heights = {
+            "submitted": p.get("created_height"),
+            "validated": (att.get("created_height", att.get("height"))
+                          if isinstance(att, dict) else None),
+            "registered": (p.get("registration") or {}).get("height"),
+        }
+        return {step: {"height": h, "time_iso": self.block_iso(h) if isinstance(h, int) else None}
+                if isinstance(h, int) else None for step, h in heights.items()}
 
     def project(self, project_id: str, limit: int) -> dict[str, Any]:
         project_id = parse_id(project_id, "project id")
@@ -926,6 +965,11 @@ def month_row(month: str, p: MonthPrices | None) -> dict[str, Any]:
         "average_fen": avg,
     }
 
+
+#: The steps of a project's pipeline, in order, and the most project records one filtered
+#: page of the pipeline reads.
+PIPELINE_STEPS = ("submitted", "validated", "registered")
+PIPELINE_SCAN = 2000
 
 #: Evaluation periods in the indicators' by-period table and chart.
 INDICATOR_PERIODS = 5

@@ -547,6 +547,15 @@ LABELS.update(_by_lang({
     "market_seller": ("Seller", "卖方"),
     "market_buyer": ("Buyer", "买方"),
     "nav_indicators": ("Indicators", "政策评估"),
+    "pipeline_lead": (
+        "The project pipeline: each project's status and the date of each step -- "
+        "submitted, validated (审定), registered (备案).",
+        "项目进展：各项目的状态及各环节日期——提交、审定、备案。",
+    ),
+    "pipeline_all": ("all", "全部"),
+    "pipeline_submitted": ("Submitted", "提交"),
+    "pipeline_validated": ("Validated", "审定"),
+    "pipeline_registered": ("Registered", "备案"),
     "indicators": ("Policy indicators", "政策评估指标"),
     "ind_lead": (
         "Per county and evaluation period ({years} calendar years by default): projects "

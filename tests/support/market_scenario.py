@@ -6,7 +6,8 @@ three calendar months, for the market page and the policy indicators:
 * month 1 (+31 days): Owner Farm sells 2 more t from its listing at 95 (primary);
 * month 2 (+62 days): Buyer Steel lists 1 t at 100 and sells it to Buyer Power (a resale);
   a project in a second county (``XC-0001``, county 341024, one plot) is registered and
-  issues batch ``B9``.
+  issues batch ``B9``; ``XC-0002`` is validated but not registered, ``XC-0003`` only
+  submitted (county 340122).
 
 ``ids["months"]`` holds the three months (``YYYY-MM``, China Standard Time),
 ``ids["market_trades"]`` the exchange trade ids, oldest first.
@@ -57,7 +58,7 @@ def build_market_scenario(path: Path) -> Scenario:
     months.append(month_of_height(sc, sc.store.latest_height()))
     assert len(set(months)) == 3, months
     m = StoreMarket(chain)
-    m._square = 40  # clear of the scenario's squares
+    m._square = 41  # clear of the scenario's squares (X1 takes square 40)
     ring = square(40)
     m.plots["X1"] = {"owner": "owner-farm", "ring": ring, "species": "chinese_fir"}
     chain.ok("owner-farm", "register_plot", {
@@ -70,6 +71,14 @@ def build_market_scenario(path: Path) -> Scenario:
     m.project("XC-0001", "owner-farm", [("X1", "chinese_fir")])
     ids["b9"] = m.issue("XC-0001", "B9", volume="13")
     assert month_of_height(sc, sc.store.latest_height()) == months[-1]
+    # the pipeline: one project validated but not registered, one only submitted
+    m.project("XC-0002", "owner-farm", [("X2", "chinese_fir")], register=False)
+    m.plot("X3", "owner-farm")
+    chain.ok("owner-farm", "submit_project", {
+        "project_id": "XC-0003", "name": "Afforestation XC-0003",
+        "methodology": "CCER-14-001-V01", "plots": ["X3"], "start_date": "2018-01-01",
+        "crediting_period_years": 30, "baseline": "0", "risk_rating": "low",
+        "pdd_sha256": h256("pdd:XC-0003")})
     ids["market_trades"] = trades
     ids["months"] = months
     ids["open_listing"] = listing
