@@ -6,11 +6,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from explorer.activity import fen
 from explorer.data import average_fen, month_range
 from explorer.i18n import LABELS, VALUES
 from tests.support.explorer import Scenario, make_client
@@ -173,3 +177,23 @@ def test_bad_market_requests(client, query: str, code: str) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == code
     page = client.get(f"/explorer/market?{query}")
     assert page.status_code == 400 and code in page.text
+
+
+@given(st.integers(min_value=0, max_value=10**15), st.integers(min_value=1, max_value=10**9))
+def test_average_fen_is_the_exact_quotient_rounded_half_up(gross: int, quantity: int) -> None:
+    exact = Fraction(gross, quantity)
+    avg = average_fen(gross, quantity)
+    assert avg is not None and abs(Fraction(avg) - exact) <= Fraction(1, 2)
+    assert Fraction(avg) - exact != Fraction(-1, 2)  # a tie goes up
+
+
+@pytest.mark.parametrize(("text", "value"), [("90", 9000), ("0.5", 50), ("12.34", 1234),
+                                             (None, 0), ("-1.05", -105)])
+def test_fen_reads_ledger_amounts(text: str | None, value: int) -> None:
+    assert fen(text) == value
+
+
+@pytest.mark.parametrize("text", ["1.234", "abc", "1.x", ""])
+def test_fen_refuses_what_is_not_an_amount(text: str) -> None:
+    with pytest.raises(ValueError):
+        fen(text)
