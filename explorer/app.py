@@ -44,7 +44,9 @@ from explorer.export import (
     csv_chunks,
     geojson_chunks,
     holdings_export,
+    indicators_export,
     issuances_export,
+    market_months_export,
     parameter_history_export,
     parameters_export,
     plots_export,
@@ -64,6 +66,8 @@ from explorer.inputs import (
     is_hex64,
     parse_after,
     parse_before,
+    parse_county,
+    parse_eval_period,
     parse_height,
     parse_limit,
     parse_period,
@@ -488,8 +492,10 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
 
     # -- projects, plots, reports, attestations --------------------------------------------------
     _list_routes(
-        "projects", "Explorer: projects by id",
-        lambda r: reader.projects(parse_after(q(r, "after")), limit_of(r)),
+        "projects", "Explorer: projects by id with their pipeline (?status=, ?county=)",
+        lambda r: reader.projects(parse_after(q(r, "after")), limit_of(r),
+                                  q(r, "status") or None, parse_county(q(r, "county"))),
+        extra=lambda r: {"status": q(r, "status") or "", "county": q(r, "county") or ""},
     )
 
     @router.get("/explorer/projects/{project_id}", include_in_schema=False)
@@ -738,6 +744,84 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def search_json(request: Request) -> Response:
         return api(lambda: reader.search(q(request, "q") or ""))
 
+    # -- the parameter register ------------------------------------------------------------
+    _list_routes(
+        "params", "Explorer: policy parameters in force, each with the setting that set it",
+        lambda r: reader.params(parse_after(q(r, "after")), limit_of(r)),
+    )
+
+    @router.get("/explorer/params/{name}", include_in_schema=False)
+    def param_page(request: Request, name: str) -> Response:
+        def build() -> Response:
+            d = reader.param(name, parse_after(q(request, "after")), limit_of(request))
+            return render(request, "param.html", d=d, json_url=f"/v1/explorer/params/{d['name']}",
+                          **_page_links(request, d["next"]))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/params/{name}",
+                summary="Explorer: one policy parameter, its value in force and its history")
+    def param_json(request: Request, name: str) -> Response:
+        return api(lambda: reader.param(name, parse_after(q(request, "after")), limit_of(request)))
+
+    # -- the market --------------------------------------------------------------------------
+    def read_market(request: Request) -> dict[str, Any]:
+        return reader.market(parse_after(q(request, "listings_after")),
+                             q(request, "trades_before"), limit_of(request))
+
+    @router.get("/explorer/market", include_in_schema=False)
+    def market_page(request: Request) -> Response:
+        def build() -> Response:
+            d = read_market(request)
+            tr = Translator(lang_of(request)[0])
+            chart = svg.market_chart(d["months"], volume_label=tr("market_volume"),
+                                     price_label=tr("market_avg_price"))
+            return render(request, "market.html", d=d, chart=chart,
+                          json_url="/v1/explorer/market",
+                          listings=_page_links(request, d["listings_next"], "listings_after"),
+                          trades=_page_links(request, d["trades_next"], "trades_before"))
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/market",
+                summary="Explorer: open listings, trades newest first, price and volume per month")
+    def market_json(request: Request) -> Response:
+        return api(lambda: read_market(request))
+
+    # -- policy indicators -------------------------------------------------------------------
+    def read_indicators(request: Request) -> dict[str, Any]:
+        return reader.indicators(parse_eval_period(q(request, "period")),
+                                 parse_county(q(request, "county")))
+
+    @router.get("/explorer/indicators", include_in_schema=False)
+    def indicators_page(request: Request) -> Response:
+        def build() -> Response:
+            d = read_indicators(request)
+            tr = Translator(lang_of(request)[0])
+            series = [tr("ind_issued"), tr("ind_traded"), tr("ind_retired")]
+
+            def bars(rows: list[dict[str, Any]], key: str) -> list[tuple[str, list[int]]]:
+                return [(str(r[key] or tr("ind_all_counties")),
+                         [r["issued"], r["traded"], r["retired"]]) for r in rows]
+
+            params = {"county": d["county"]} if d["county"] else {}
+            return render(
+                request, "indicators.html", d=d,
+                county_chart=svg.bar_chart(bars(d["counties"], "county"), series,
+                                           label=tr("ind_by_county")),
+                period_chart=svg.bar_chart(bars(d["periods"], "period"), series,
+                                           label=tr("ind_by_period")),
+                json_url="/v1/explorer/indicators?" + urlencode({"period": d["period"], **params}),
+                csv_url="/v1/export/indicators.csv?" + urlencode({"period": d["period"], **params}),
+            )
+
+        return html(request, build)
+
+    @router.get("/v1/explorer/indicators",
+                summary="Explorer: policy indicators per county for an evaluation period")
+    def indicators_json(request: Request) -> Response:
+        return api(lambda: read_indicators(request))
+
     # -- exports: CSV, GeoJSON, CAD Trust JSON (explorer/export.py, explorer/cadt.py) ----------
     def stream(request: Request, export: Export, media_type: str,
                render_chunks: Callable[[Iterable[tuple[str, Any]]], Iterator[bytes]],
@@ -796,6 +880,12 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
               lambda r: trades_export(reader))
     csv_route("/v1/export/transfers.csv", "CSV: off-exchange transfers, one row per serial range",
               lambda r: transfers_export(reader))
+    csv_route("/v1/export/market-months.csv",
+              "CSV: exchange volume and prices per month (every month with a trade)",
+              lambda r: market_months_export(reader))
+    csv_route("/v1/export/indicators.csv",
+              "CSV: policy indicators per county for an evaluation period, and the total",
+              lambda r: indicators_export(read_indicators(r)))
     csv_route("/v1/export/parameters.csv", "CSV: policy parameters in force",
               lambda r: parameters_export(reader))
     csv_route("/v1/export/parameter-history.csv", "CSV: every change of every policy parameter",

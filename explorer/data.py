@@ -27,12 +27,20 @@ from chaincode.carbon_common import (
     project_key,
     report_key,
 )
-from chaincode.carbon_market import RETIREMENT_PREFIX
-from chaincode.framework import KEY_PREFIX, ORG_PREFIX
+from chaincode.carbon_market import (
+    LISTING_PREFIX,
+    OPEN_LISTING_PREFIX,
+    RETIREMENT_PREFIX,
+    TRADE_PREFIX,
+    fen_string,
+)
+from chaincode.framework import KEY_PREFIX, ORG_PREFIX, PARAM_PREFIX
 from chaincode.membership import ORGKEY_PREFIX
+from chaincode.params import PARAMHIST_PREFIX
 from chaincode.stock import reversal_key
 from chaincode.units import BUFFER_ACCOUNT, MAX_UNIT, batch_stats, unit_key, unit_prefix
 from chaincode.validator_state import VALIDATORS_KEY
+from explorer.activity import FACT_FIELDS, ActivityIndex, MonthPrices
 from explorer.inputs import ExplorerError, is_hex64, parse_id
 from explorer.source import ExplorerSource
 from ledger.block import stored_block_element, stored_block_elements, stored_block_header
@@ -127,6 +135,8 @@ class Reader:
         self._cache: dict[str, tuple[int, Any]] = {}
         # committed blocks never change: their summaries are cached by height
         self._summaries: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        # trades in time order and monthly / per-project aggregates, kept incrementally
+        self.activity = ActivityIndex(self.store, self.block_date)
 
     # -- small helpers ---------------------------------------------------------------------
     def height(self) -> int:
@@ -180,6 +190,11 @@ class Reader:
         if not isinstance(height, int) or isinstance(height, bool) or height < 1:
             return None
         return iso_time(self.block_time(height))
+
+    def block_date(self, height: int) -> str | None:
+        """The date (China Standard Time, ``YYYY-MM-DD``) of committed block ``height``."""
+        iso = self.block_iso(height)
+        return None if iso is None else iso[:10]
 
     def org_name(self, org_id: Any) -> str | None:
         """The name in the membership record of organisation ``org_id`` (None if there is
@@ -505,10 +520,207 @@ class Reader:
                               if c["outstanding"] > 0]
         return out
 
+    # -- policy parameters (the parameter register) ----------------------------------------
+    def _seek(self, prefix: str, after: str | None, limit: int) -> tuple[list[tuple[str, Any]], str | None]:
+        """Up to ``limit`` ``(suffix, value)`` pairs under ``prefix`` whose suffix is >
+        ``after``, read with one seek (O(log n) + O(limit)); ``next`` is the last suffix
+        returned when more remain."""
+        start = prefix if after is None else prefix + after + "\x00"
+        out: list[tuple[str, Any]] = []
+        for key, raw in self.store.iter_prefix(prefix, start):
+            if len(out) == limit:
+                return out, out[-1][0]
+            out.append((key[len(prefix):], decode(raw)))
+        return out, None
+
+    def _setting(self, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """A history entry of parameter ``name`` as the register shows it: the value, the
+        height and its date, the signer's key, organisation and its name, reason, tx."""
+        key = entry.get("set_by")
+        org = self.key_org(key) if isinstance(key, str) else None
+        height = entry.get("height")
+        return {
+            "height": height,
+            "name": name,
+            "reason": entry.get("reason"),
+            "set_by": key,
+            "set_by_name": self.org_name(org),
+            "set_by_org": org,
+            "time_iso": self.block_iso(height),
+            "tx_id": entry.get("tx_id"),
+            "value": entry.get("value"),
+        }
+
+    def _last_setting(self, name: str) -> dict[str, Any] | None:
+        prefix = f"{PARAMHIST_PREFIX}{name}/"
+        found = self.store.last_at_or_before(prefix, prefix + "9" * 12)
+        return None if found is None else decode(found[1])
+
+    def params(self, after: str | None, limit: int) -> dict[str, Any]:
+        """A page of the policy parameters by name: each one's value in force and the
+        setting that put it in force (its newest ``paramhist/`` entry: one seek each)."""
+        page, nxt = self._seek(PARAM_PREFIX, after, limit)
+        out = []
+        for name, value in page:
+            last = self._last_setting(name) or {}
+            out.append(dict(self._setting(name, last), value=value))
+        return {"next": nxt, "params": out}
+
+    def param(self, name: str, after: str | None, limit: int) -> dict[str, Any]:
+        """One parameter: its value in force and a page of its history, oldest first
+        (``after``: the 12-digit height of the last entry of the previous page)."""
+        if not isinstance(name, str) or not 1 <= len(name) <= 64 or not all(
+                c.isascii() and (c.isalnum() or c == "_") for c in name):
+            raise ExplorerError("bad_id", "a parameter name is 1..64 letters, digits or '_'")
+        if after is not None and not (after.isascii() and after.isdigit() and len(after) == 12):
+            raise ExplorerError("bad_cursor", "after is the 12-digit height of a history entry")
+        value = self.state(PARAM_PREFIX + name)
+        last = self._last_setting(name)
+        if value is None and last is None:
+            raise ExplorerError("not_found", f"no policy parameter {name!r}")
+        page, nxt = self._seek(f"{PARAMHIST_PREFIX}{name}/", after, limit)
+        history = [self._setting(name, entry) for _height, entry in page]
+        return {"history": history, "name": name, "next": nxt,
+                "in_force": self._setting(name, last or {}) | {"value": value}}
+
+    # -- the market ----------------------------------------------------------------------------
+    def listings(self, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the open listings by seller then listing id (``open_listing/``; the
+        cursor is ``<seller>/<listing id>``), each listing record with its block's date."""
+        if after is not None and after.count("/") != 1:
+            raise ExplorerError("bad_cursor", "listings_after is a <seller>/<listing id> cursor")
+        page, nxt = self._seek(OPEN_LISTING_PREFIX, after, limit)
+        out = []
+        for suffix, _marker in page:
+            listing = self.state(LISTING_PREFIX + suffix.split("/", 1)[1])
+            if isinstance(listing, dict):
+                # the record is re-stamped by every partial fill: its creation is the
+                # transaction named by its id
+                where = self.store.get_tx_location(str(listing.get("id")))
+                listed = where[0] if where is not None else listing.get("height")
+                listing = dict(listing, price=_step_price("list", listing), listed_height=listed,
+                               time_iso=self.block_iso(listed),
+                               project_ids=sorted({str(r.get("project_id"))
+                                                   for r in listing.get("ranges") or []}))
+                out.append(listing)
+        return out, nxt
+
+    def trade_row(self, height: int, index: int, trade_id: str) -> dict[str, Any] | None:
+        """A trade as the market page lists it: date, projects, quantity, price, gross,
+        seller, buyer, exchange and ``sale``: ``primary`` (sold by the project's owner),
+        ``resale`` or ``mixed`` (both in one trade)."""
+        t = self.state(TRADE_PREFIX + trade_id)
+        if not isinstance(t, dict):
+            return None
+        kinds = sorted({str(p.get("sale")) for p in t.get("proceeds") or []})
+        return {
+            "buyer": t.get("buyer"), "exchange": t.get("exchange"), "gross": t.get("gross"),
+            "height": height, "id": trade_id, "index": index,
+            "listing_id": t.get("listing_id"), "price": _step_price("trade", t),
+            "project_ids": sorted({str(r.get("project_id")) for r in t.get("ranges") or []}),
+            "quantity": t.get("quantity"),
+            "sale": kinds[0] if len(kinds) == 1 else "mixed", "seller": t.get("seller"),
+            "settlement_date": t.get("settlement_date"),
+            "time_iso": self.block_iso(height), "trade_date": t.get("trade_date"),
+        }
+
+    def market(self, listings_after: str | None, trades_before: str | None,
+               limit: int) -> dict[str, Any]:
+        """The market page: a page of open listings, a page of trades newest first
+        (``trades_before``: ``<height>-<tx index>``, as ``trades_next``), and per month of
+        the last :data:`MARKET_MONTHS` months up to the tip's month: exchange volume,
+        trades, gross, average price weighted by quantity (gross / volume, rounded half up
+        to the fen), lowest and highest price."""
+        before = _trade_cursor(trades_before)
+        listings, listings_next = self.listings(listings_after, limit)
+        page, nxt = self.activity.trades_before(before, limit)
+        trades = [row for row in (self.trade_row(*t) for t in page) if row is not None]
+        tip_date = self.block_date(self.height())
+        months = [] if tip_date is None else month_range(tip_date[:7], MARKET_MONTHS)
+        prices = self.activity.month_prices()
+        return {
+            "listings": listings, "listings_next": listings_next,
+            "months": [month_row(m, prices.get(m)) for m in months],
+            "trades": trades, "trades_next": None if nxt is None else f"{nxt[0]}-{nxt[1]}",
+        }
+
+    def market_months(self) -> list[dict[str, Any]]:
+        """Every month with an exchange trade, ascending (the market CSV)."""
+        return [month_row(m, p) for m, p in sorted(self.activity.month_prices().items())]
+
+    # -- policy indicators ---------------------------------------------------------------------
+    def indicators(self, period: tuple[int, int] | None, county: str | None) -> dict[str, Any]:
+        """The policy indicators (政策评估) of one evaluation period (default: the
+        ``evaluation_years`` ending with the tip's year): one row per county (or only
+        ``county``) and a total; and, for the same counties, one row per period for the
+        last :data:`INDICATOR_PERIODS` periods. Reads the activity index: O(months x
+        counties)."""
+        years = max(1, int(self.source.evaluation_years))
+        tip_date = self.block_date(self.height())
+        tip_year = int(tip_date[:4]) if tip_date else 1970
+        first, last = period if period is not None else (tip_year - years + 1, tip_year)
+        facts = self.activity.facts(f"{first:04d}-01", f"{last:04d}-12")
+        counties = self.activity.counties() if county is None else [county]
+        rows = [indicator_row(_sum_facts(facts, {c}), county=c) for c in counties]
+        total = indicator_row(_sum_facts(facts, set(counties)), county=None)
+        periods = []
+        end = tip_year
+        for _ in range(INDICATOR_PERIODS):
+            start = end - years + 1
+            span = self.activity.facts(f"{start:04d}-01", f"{end:04d}-12")
+            periods.append(dict(indicator_row(_sum_facts(span, set(counties)), county=county),
+                                period=f"{start:04d}-{end:04d}"))
+            end = start - 1
+        return {
+            "county": county, "counties": rows, "evaluation_years": years,
+            "first_year": first, "last_year": last, "period": f"{first:04d}-{last:04d}",
+            "periods": periods[::-1], "total": total,
+            "all_counties": self.activity.counties(),
+        }
+
     # -- projects ---------------------------------------------------------------------------
-    def projects(self, after: str | None, limit: int) -> dict[str, Any]:
-        page, nxt = self._page_by_key(PROJECT_PREFIX, after, limit)
-        return {"next": nxt, "projects": page}
+    def projects(self, after: str | None, limit: int, status: str | None = None,
+                 county: str | None = None) -> dict[str, Any]:
+        """A page of projects by id, each with its ``pipeline``: the height and date of
+        each step -- ``submitted`` (the project's creation), ``validated`` (its current
+        validation attestation), ``registered`` (备案). With ``status`` / ``county`` only
+        the projects in that status / county: the page reads on in id order from one seek,
+        at most :data:`PIPELINE_SCAN` records per request; if the page is not full by then,
+        ``next`` is where the scan stopped (the next page goes on from there)."""
+        if status is not None and status not in PIPELINE_STEPS:
+            raise ExplorerError("bad_query", f"status is one of {', '.join(PIPELINE_STEPS)}")
+        start = PROJECT_PREFIX if after is None else PROJECT_PREFIX + after + "\x00"
+        out: list[dict[str, Any]] = []
+        nxt: str | None = None
+        scanned = 0
+        last_seen: str | None = None  # the suffix of the last record read
+        for key, raw in self.store.iter_prefix(PROJECT_PREFIX, start):
+            if len(out) == limit or scanned == PIPELINE_SCAN:
+                nxt = last_seen  # more records remain after it
+                break
+            scanned += 1
+            last_seen = key[len(PROJECT_PREFIX):]
+            p = decode(raw)
+            if status is not None and p.get("status") != status:
+                continue
+            if county is not None and p.get("county_code") != county:
+                continue
+            out.append(dict(p, pipeline=self._pipeline(p)))
+        return {"next": nxt, "projects": out}
+
+    def _pipeline(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Height and date (CST, ISO 8601) of each step of a project's pipeline; a step
+        not reached is null."""
+        att_id = p.get("validation_attestation")
+        att = self.state(attestation_key(att_id)) if isinstance(att_id, str) else None
+        heights = {
+            "submitted": p.get("created_height"),
+            "validated": (att.get("created_height", att.get("height"))
+                          if isinstance(att, dict) else None),
+            "registered": (p.get("registration") or {}).get("height"),
+        }
+        return {step: {"height": h, "time_iso": self.block_iso(h) if isinstance(h, int) else None}
+                if isinstance(h, int) else None for step, h in heights.items()}
 
     def project(self, project_id: str, limit: int) -> dict[str, Any]:
         project_id = parse_id(project_id, "project id")
@@ -706,6 +918,93 @@ class Reader:
             if spelling == BUFFER_ACCOUNT:
                 return _hit("account", spelling)
         raise ExplorerError("not_found", f"nothing matches {q!r}")
+
+
+#: Months of the market page's price and volume table and chart.
+MARKET_MONTHS = 24
+
+
+def _trade_cursor(text: str | None) -> tuple[int, int] | None:
+    """``trades_before``: ``<height>-<tx index>`` as returned in ``trades_next``."""
+    if text is None or text == "":
+        return None
+    height, _, index = text.partition("-")
+    if not (height.isascii() and height.isdigit() and index.isascii() and index.isdigit()
+            and len(height) <= 18 and len(index) <= 5):
+        raise ExplorerError("bad_cursor", "trades_before is a <height>-<index> cursor returned "
+                            "as trades_next")
+    return int(height), int(index)
+
+
+def month_range(last: str, count: int) -> list[str]:
+    """The ``count`` months (``YYYY-MM``) ending with ``last``, ascending."""
+    year, month = int(last[:4]), int(last[5:7])
+    out = []
+    for _ in range(count):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out[::-1]
+
+
+def average_fen(gross: int, quantity: int) -> int | None:
+    """``gross / quantity`` (fen per tonne) rounded half up to the fen; None for 0 t."""
+    return None if quantity <= 0 else (2 * gross + quantity) // (2 * quantity)
+
+
+def month_row(month: str, p: MonthPrices | None) -> dict[str, Any]:
+    """One month of the market table: amounts as RMB strings with two places."""
+    p = p or MonthPrices()
+    avg = average_fen(p.gross, p.volume)
+    return {
+        "average_price": None if avg is None else fen_string(avg),
+        "gross": fen_string(p.gross), "high_price": None if p.high is None else fen_string(p.high),
+        "low_price": None if p.low is None else fen_string(p.low), "month": month,
+        "trades": p.trades, "volume": p.volume,
+        "average_fen": avg,
+    }
+
+
+#: The steps of a project's pipeline, in order, and the most project records one filtered
+#: page of the pipeline reads.
+PIPELINE_STEPS = ("submitted", "validated", "registered")
+PIPELINE_SCAN = 2000
+
+#: Evaluation periods in the indicators' by-period table and chart.
+INDICATOR_PERIODS = 5
+
+
+def _sum_facts(facts: dict[tuple[str, str], dict[str, int]], counties: set[str]) -> dict[str, int]:
+    out = dict.fromkeys(FACT_FIELDS, 0)
+    for (_month, county), row in facts.items():
+        if county in counties:
+            for name in FACT_FIELDS:
+                out[name] += row[name]
+    return out
+
+
+def indicator_row(f: dict[str, int], county: str | None) -> dict[str, Any]:
+    """The indicators of summed counters ``f``: tonnes as integers, money as RMB strings
+    with two places; average prices weighted by quantity, rounded half up to the fen."""
+    sold = f["primary_qty"] + f["resale_qty"]
+    avg = average_fen(f["primary_gross"] + f["resale_gross"], sold)
+    primary_avg = average_fen(f["primary_gross"], f["primary_qty"])
+    return {
+        "average_price": None if avg is None else fen_string(avg),
+        "county": county,
+        "farmers_income": fen_string(f["farmers"]),
+        "issued": f["issued"],
+        "primary_average_price": None if primary_avg is None else fen_string(primary_avg),
+        "primary_gross": fen_string(f["primary_gross"]),
+        "projects_registered": f["registered"],
+        "resale_gross": fen_string(f["resale_gross"]),
+        "retired": f["retired"],
+        "subsidy_owed": fen_string(f["subsidy_owed"]),
+        "subsidy_paid": fen_string(f["subsidy_paid"]),
+        "traded": sold,
+        "traded_exchange": f["exchange_qty"],
+        "traded_primary": f["primary_qty"],
+        "traded_resale": f["resale_qty"],
+    }
 
 
 def _spellings(ident: str) -> list[str]:

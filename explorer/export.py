@@ -74,7 +74,9 @@ __all__ = [
     "decimal_degrees",
     "geojson_chunks",
     "holdings_export",
+    "indicators_export",
     "issuances_export",
+    "market_months_export",
     "parameter_history_export",
     "parameters_export",
     "plot_feature",
@@ -146,6 +148,13 @@ TRANSFER_COLUMNS = (
     "settlement_ref", *_RANGE_COLUMNS,
 )
 
+MARKET_MONTH_COLUMNS = ("month", "trades", "volume", "gross", "average_price", "low_price",
+                        "high_price")
+INDICATOR_COLUMNS = (
+    "period", "county", "projects_registered", "issued", "traded", "traded_primary",
+    "traded_resale", "traded_exchange", "retired", "average_price", "primary_average_price",
+    "primary_gross", "resale_gross", "farmers_income", "subsidy_owed", "subsidy_paid",
+)
 PARAMETER_COLUMNS = ("name", "value", "height", "set_by", "tx_id", "reason")
 PARAMETER_HISTORY_COLUMNS = PARAMETER_COLUMNS
 
@@ -445,6 +454,35 @@ def transfers_export(reader: Reader) -> Export:
             })
 
     return Export("transfers.csv", TRANSFER_COLUMNS, records)
+
+
+def market_months_export(reader: Reader) -> Export:
+    """Exchange trades per month (every month with a trade, ascending; the cursor is the
+    month): from the explorer's activity index (explorer/activity.py), not a chain scan."""
+    def records(after: str | None) -> Records:
+        for row in reader.market_months():
+            if after is None or row["month"] > after:
+                yield row["month"], [row]
+
+    return Export("market-months.csv", MARKET_MONTH_COLUMNS, records,
+                  lambda cursor: len(cursor) == 7 and cursor[4] == "-")
+
+
+def indicators_export(d: dict[str, Any]) -> Export:
+    """The indicators of one period (``Reader.indicators``): a row per county, by county
+    code (the cursor), then the total (county ``all``, cursor ``all``)."""
+    rows = [(str(r["county"]), dict(r, period=d["period"])) for r in d["counties"]]
+    rows.append(("all", dict(d["total"], county="all", period=d["period"])))
+
+    def records(after: str | None) -> Records:
+        for cursor, row in rows:
+            if after is None or (after != "all" and (cursor == "all" or cursor > after)):
+                yield cursor, [row]
+
+    name = f"indicators-{d['period']}" + (f"-{d['county']}" if d["county"] else "") + ".csv"
+    return Export(name, INDICATOR_COLUMNS, records,
+                  lambda cursor: cursor == "all" or (cursor.isdigit() and len(cursor) <= 6)
+                  or cursor == "unknown")
 
 
 def _json_text(value: Any) -> str:

@@ -394,6 +394,11 @@ _VALUE_TEXTS: dict[str, dict[str, Texts]] = {
         "validation": ("validation", "审定"),
         "verification": ("verification", "核证"),
     },
+    "sale": {
+        "primary": ("primary (by the project owner)", "一级（项目业主出售）"),
+        "resale": ("resale", "二级转售"),
+        "mixed": ("primary and resale", "一级与二级"),
+    },
     "unit_state": {
         "held": ("held", "持有"),
         "listed": ("listed", "挂牌中"),
@@ -493,10 +498,125 @@ LABELS.update(_by_lang({
     "technical_message": ("Technical message", "技术说明"),
 }))
 
+# -- issue 15: the parameter register, the market, policy indicators, the pipeline ----------
+LABELS.update(_by_lang({
+    "nav_params": ("Parameters", "政策参数"),
+    "nav_market": ("Market", "交易市场"),
+    "params": ("Policy parameter register", "政策参数登记簿"),
+    "params_lead": (
+        "Every policy parameter the regulator sets, its value in force and who set it "
+        "from which block.",
+        "主管部门设定的全部政策参数：现行取值，以及由谁自哪个区块起设定。",
+    ),
+    "param_name": ("Parameter", "参数"),
+    "param_value": ("Value", "取值"),
+    "param_in_force": ("Value in force", "现行取值"),
+    "param_since": ("In force from", "生效自"),
+    "param_set_by": ("Set by", "设定机构"),
+    "param_reason": ("Reason", "理由"),
+    "param_history": ("History of settings", "历次设定"),
+    "param_genesis": ("genesis", "创世设定"),
+    "param_entries": ("{n} entries", "{n} 项"),
+    "market": ("Carbon market", "碳汇交易市场"),
+    "market_lead": (
+        "Exchange trades and open listings as committed on the ledger; prices in RMB per "
+        "tonne CO₂e. Off-exchange transfers are in the transfers CSV.",
+        "账本上已提交的交易所成交与挂牌；价格单位为元/吨二氧化碳当量。场外转让见转让 CSV。",
+    ),
+    "market_prices": ("Prices and volumes by month", "按月成交量与价格"),
+    "market_chart_caption": (
+        "Bars: tonnes traded on exchanges per month (left axis). Dots: average price "
+        "weighted by quantity, RMB/t (right axis). The last 24 months.",
+        "柱：每月交易所成交量（吨，左轴）；点：按数量加权的平均价格（元/吨，右轴）。近 24 个月。",
+    ),
+    "market_month": ("Month", "月份"),
+    "market_trades": ("Trades", "成交笔数"),
+    "market_volume": ("Volume (t CO₂e)", "成交量（吨）"),
+    "market_avg_price": ("Average price (RMB/t)", "平均价格（元/吨）"),
+    "market_low": ("Lowest (RMB/t)", "最低价（元/吨）"),
+    "market_high": ("Highest (RMB/t)", "最高价（元/吨）"),
+    "market_gross": ("Turnover (RMB)", "成交额（元）"),
+    "market_trades_heading": ("Recent trades", "最新成交"),
+    "market_date": ("Date", "日期"),
+    "market_price": ("Price (RMB/t)", "单价（元/吨）"),
+    "market_sale": ("Sale", "交易类型"),
+    "market_listings": ("Open listings", "挂牌中"),
+    "market_listed": ("Listed", "挂牌时间"),
+    "market_remaining": ("Remaining / listed (t)", "剩余 / 挂牌（吨）"),
+    "market_exchange": ("Exchange", "碳交易机构"),
+    "market_seller": ("Seller", "卖方"),
+    "market_buyer": ("Buyer", "买方"),
+    "nav_indicators": ("Indicators", "政策评估"),
+    "pipeline_lead": (
+        "The project pipeline: each project's status and the date of each step -- "
+        "submitted, validated (审定), registered (备案).",
+        "项目进展：各项目的状态及各环节日期——提交、审定、备案。",
+    ),
+    "pipeline_all": ("all", "全部"),
+    "pipeline_submitted": ("Submitted", "提交"),
+    "pipeline_validated": ("Validated", "审定"),
+    "pipeline_registered": ("Registered", "备案"),
+    "indicators": ("Policy indicators", "政策评估指标"),
+    "ind_lead": (
+        "Per county and evaluation period ({years} calendar years by default): projects "
+        "registered, credits issued, sold and retired, prices, farmers' income and subsidies.",
+        "按县（区）和评估期（默认 {years} 个自然年）统计：备案项目、签发、交易与注销的碳汇量，"
+        "价格，农户收益与补贴。",
+    ),
+    "ind_period": ("Evaluation period", "评估期"),
+    "ind_show": ("Show", "查询"),
+    "ind_all_counties": ("all counties", "全部县（区）"),
+    "ind_by_county": ("By county", "按县（区）"),
+    "ind_by_period": ("By evaluation period", "按评估期"),
+    "ind_total": ("Total", "合计"),
+    "ind_registered": ("Projects registered", "备案项目数"),
+    "ind_issued": ("Issued (t)", "签发量（吨）"),
+    "ind_traded": ("Sold (t)", "交易量（吨）"),
+    "ind_traded_primary": ("Sold by owners (t)", "一级交易量（吨）"),
+    "ind_traded_resale": ("Resold (t)", "二级交易量（吨）"),
+    "ind_retired": ("Retired (t)", "注销量（吨）"),
+    "ind_avg_price": ("Average price (RMB/t)", "平均价格（元/吨）"),
+    "ind_farmers": ("Farmers' income (RMB)", "农户收益（元）"),
+    "ind_subsidy_owed": ("Subsidies owed (RMB)", "应付补贴（元）"),
+    "ind_subsidy_paid": ("Subsidies paid (RMB)", "已付补贴（元）"),
+    "ind_definitions": (
+        "A project counts in its county (its first plot's county code). Registered: projects "
+        "registered (备案) in the period. Sold: exchange trades and priced off-exchange "
+        "transfers; by owners = primary sales by the project's owner, resold = later holders' "
+        "sales. Average price: turnover / tonnes sold, weighted by quantity, rounded half up "
+        "to the fen. Farmers' income: the farmers' share of primary sales under the "
+        "project's benefit split. Subsidies: owed by accrual date, paid by payment date.",
+        "项目按其所在县（区）统计（首个地块的县级行政区划代码）。备案：评估期内备案的项目。"
+        "交易：交易所成交及有价场外转让；一级 = 项目业主出售，二级 = 后续持有人转售。"
+        "平均价格：成交额 ÷ 成交量（按数量加权，四舍五入到分）。农户收益：按项目收益分配比例"
+        "农户在一级交易中所得。补贴：应付按计提日期、已付按支付日期统计。",
+    ),
+}))
+
 #: Labels of the fields of transaction arguments, events and records (labelled tables);
 #: a field not here falls back to :data:`LABELS`, then to its own name.
 FIELDS: dict[str, dict[str, str]] = _by_lang({
     "type": ("Event", "事件类型"),
+    # policy parameters (chaincode/params.py)
+    "offset_cap": ("Offset cap", "抵消比例上限"),
+    "benefit_split_default": ("Default benefit split", "默认收益分配比例"),
+    "subsidy_rate": ("Subsidy rate (RMB/t)", "补贴标准（元/吨）"),
+    "buffer_rates": ("Buffer rates", "缓冲池比例"),
+    "species_table": ("Methodology species table", "方法学树种参数表"),
+    "methodologies": ("Accepted methodologies", "认可的方法学"),
+    "area_tolerance": ("Area tolerance", "面积容差"),
+    "min_parcel_m2": ("Smallest parcel (m²)", "最小地块面积（平方米）"),
+    "min_sample_plots": ("Fewest sample plots per stratum", "每层最少样地数"),
+    "sampling_precision_target": ("Sampling precision target", "抽样精度目标"),
+    "sampling_t90": ("Student's t table (90 %)", "t 分布表（90 %）"),
+    "non_forest_years": ("Years non-forest before planting", "造林前无林年限"),
+    "crediting_period_min_years": ("Shortest crediting period (years)", "最短计入期（年）"),
+    "crediting_period_max_years": ("Longest crediting period (years)", "最长计入期（年）"),
+    "max_consecutive_verifications": ("Most consecutive verifications by one verifier",
+                                      "同一核查机构最多连续核查次数"),
+    "validator_change_delay": ("Validator change delay (blocks)", "验证节点变更延迟（区块）"),
+    "verifier_may_validate_and_verify": ("One body may validate and verify",
+                                         "同一机构可兼做审定与核查"),
     "code": ("Result code", "结果代码"),
     "project_id": ("Project", "项目"),
     "project_ids": ("Projects", "项目"),

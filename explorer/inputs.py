@@ -21,6 +21,8 @@ __all__ = [
     "EXPLORER_CODES",
     "ExplorerError",
     "parse_after",
+    "parse_county",
+    "parse_eval_period",
     "parse_height",
     "parse_id",
     "parse_limit",
@@ -111,6 +113,33 @@ def parse_before(text: str | None) -> int | None:
     if not _HEIGHT_RE.fullmatch(text) or int(text) < 1:
         raise ExplorerError("bad_cursor", "before is a block height")
     return int(text)
+
+
+_EVAL_PERIOD_RE = re.compile(r"([0-9]{4})-([0-9]{4})")
+_COUNTY_RE = re.compile(r"[0-9]{6}")
+#: The longest evaluation period a request may ask for, in years.
+MAX_EVAL_YEARS = 20
+
+
+def parse_eval_period(text: str | None) -> tuple[int, int] | None:
+    """``?period=`` of the indicators: ``YYYY-YYYY``, first year <= last year, at most
+    :data:`MAX_EVAL_YEARS` years (``bad_period``); None if absent."""
+    if text is None or text == "":
+        return None
+    match = _EVAL_PERIOD_RE.fullmatch(text)
+    if match is None:
+        raise ExplorerError("bad_period", "an evaluation period looks like 2025-2026 "
+                            "(first and last calendar year)")
+    first, last = int(match.group(1)), int(match.group(2))
+    if not first <= last < first + MAX_EVAL_YEARS:
+        raise ExplorerError("bad_period", f"evaluation period {text}: the first year must not "
+                            f"be after the last, and a period is at most {MAX_EVAL_YEARS} years")
+    return first, last
+
+
+def parse_county(text: str | None) -> str | None:
+    """``?county=``: a 6-digit county code (``bad_id``); None if absent."""
+    return _optional(text, _COUNTY_RE, "bad_id", "a county code is 6 digits, e.g. 340122")
 
 
 def parse_period(text: str | None) -> str | None:

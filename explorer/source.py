@@ -72,6 +72,10 @@ class ExplorerSource:
       used: whoever sends a request must not choose where a printed certificate points.
     * ``clock()`` -- now, in seconds since the epoch (the dashboard's rate window and the
       validators' "last seen"; a read-only view, never consensus). Default: the wall clock.
+    * ``evaluation_years`` -- the length in calendar years of a policy evaluation period
+      (政策评估期) on the indicators page: an explorer setting, default 2 (the regional
+      plan's two-year evaluation). Periods end with the year of the tip and go back in
+      steps of this length.
     """
 
     store: Store
@@ -81,6 +85,7 @@ class ExplorerSource:
     verify_certificate: Callable[[Mapping[str, Any]], Any] | None = None
     public_url: str | None = None
     clock: Callable[[], float] = time.time
+    evaluation_years: int = 2
 
     def get_status(self) -> dict[str, Any]:
         if self.status is None:

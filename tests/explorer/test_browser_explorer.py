@@ -6,7 +6,9 @@ Debian's ``/usr/bin/chromium`` through ``/usr/bin/chromedriver`` (nothing is dow
 the driver path is given, so selenium-manager is not used). Pages: the dashboard, the
 project with its plot map (SVG polygons), the trace of a serial, the certificate page
 with its QR code, and the verification page accepting an uploaded certificate and
-rejecting a tampered one (file input and pasted JSON).
+rejecting a tampered one (file input and pasted JSON); the registry pages of issue 15
+(market, policy indicators, parameter register, project pipeline) in both languages at a
+390 px viewport, and their GET filter forms (no JavaScript).
 
 Without the browser these tests skip with the reason; with ``CI=true`` they fail instead
 (``scripts/install-browser.sh`` installs it; CI runs as root).
@@ -346,3 +348,72 @@ def test_verify_page_on_a_phone_states_the_verdict_first(browser: Any, net: Net,
         assert one(browser, "#verdict").get_attribute("data-ok") == "false"
         assert css(browser, "#reasons li")
         assert page_width(browser) <= PHONE_WIDTH
+
+
+# -- issue 15: the registry pages (market, indicators, parameter register, pipeline) ----------
+REGISTRY_TITLES = {
+    "market": {"en": "Carbon market", "zh": "碳汇交易市场"},
+    "indicators": {"en": "Policy indicators", "zh": "政策评估指标"},
+    "params": {"en": "Policy parameter register", "zh": "政策参数登记簿"},
+    "projects": {"en": "Projects", "zh": "项目"},
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("page", sorted(REGISTRY_TITLES))
+def test_registry_pages_fit_a_phone_in_both_languages(browser: Any, net: Net, page: str,
+                                                      lang: str) -> None:
+    with phone(browser, net):
+        browser.get(net.page(f"/explorer/{page}?lang={lang}"))
+        assert one(browser, "main h1").text.startswith(REGISTRY_TITLES[page][lang])
+        assert browser.execute_script("return document.documentElement.lang") == (
+            "zh-CN" if lang == "zh" else "en")
+        assert page_width(browser) <= PHONE_WIDTH
+        for chart in css(browser, "figure.chart svg"):
+            assert chart.size["width"] <= PHONE_WIDTH
+
+
+def test_market_page_shows_the_sample_trade_and_its_month(browser: Any, net: Net) -> None:
+    browser.get(net.page("/explorer/market?lang=en"))
+    trade = one(browser, f"#trades tr[data-trade='{net.marker['trade_id']}']")
+    assert "RMB" not in trade.text and re.search(r"\d+\.\d\d", trade.text)
+    assert one(browser, "#market-chart svg").is_displayed()
+    assert css(browser, "#market-chart rect.bar-volume")
+    assert css(browser, "#months tr[data-month]")
+
+
+def test_indicators_form_filters_without_javascript(browser: Any, net: Net) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(net.page("/explorer/indicators?lang=zh"))
+    counties = [r.get_attribute("data-county") for r in css(browser, "#by-county tr[data-county]")]
+    assert counties[-1] == "all" and len(counties) >= 2
+    select = Select(one(browser, "form.filters select[name=county]"))
+    select.select_by_value(counties[0])
+    one(browser, "form.filters button[type=submit]").click()
+    wait_for(browser, lambda d: f"county={counties[0]}" in d.current_url)
+    assert [r.get_attribute("data-county") for r in css(browser, "#by-county tr[data-county]")] \
+        == [counties[0], "all"]
+    assert len(css(browser, "#by-period tr[data-period]")) == 5
+
+
+def test_parameter_register_leads_to_a_parameter_history(browser: Any, net: Net) -> None:
+    browser.get(net.page("/explorer/params?lang=en"))
+    one(browser, "tr[data-param=subsidy_rate] a[href='/explorer/params/subsidy_rate']").click()
+    wait_for(browser, lambda d: d.current_url.endswith("/explorer/params/subsidy_rate"))
+    assert css(browser, "#history tr[data-height]")
+
+
+def test_pipeline_filter_by_status(browser: Any, net: Net) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(net.page("/explorer/projects?lang=en"))
+    Select(one(browser, "form.filters select[name=status]")).select_by_value("registered")
+    one(browser, "form.filters button[type=submit]").click()
+    wait_for(browser, lambda d: "status=registered" in d.current_url)
+    rows = css(browser, "#projects tr[data-project]")
+    assert rows and all(r.get_attribute("data-status") == "registered" for r in rows)
+    row = one(browser, f"#projects tr[data-project='{PROJECT_ID}']")
+    for step in ("submitted", "validated", "registered"):
+        cell = row.find_element("css selector", f"td[data-step={step}]")
+        assert cell.find_elements("css selector", "time"), step
