@@ -386,7 +386,7 @@ class Membership(Contract):
             key, org_id, moniker = obs.get("node_key"), obs.get("org_id"), obs.get("moniker")
             if not is_hex_pubkey(key):
                 raise ValueError(f"{where}: node_key is not a lowercase hex Ed25519 key")
-            if org_id not in org_ids:
+            if not isinstance(org_id, str) or org_id not in org_ids:
                 raise ValueError(f"{where}: org_id {org_id!r} is not a genesis organisation")
             if moniker is not None and (
                 not isinstance(moniker, str) or not OBSERVER_MONIKER_RE.fullmatch(moniker)

@@ -346,6 +346,19 @@ class PeerManager:
                 sent += 1
         return sent
 
+    def disconnect_unauthorised(self) -> list[str]:
+        """Close every connection whose key ``authorise`` no longer accepts (e.g. an
+        observer revoked on the ledger, a validator removed from the set and not a
+        configured peer); return their keys, sorted."""
+        gone = sorted(key for key in self.peers if not self.authorise(key))
+        for key in gone:
+            peer = self.peers[key]
+            log.info("peer no longer authorised; disconnecting",
+                     extra={"peer": key[:16], "moniker": peer.moniker})
+            self.counters.dropped.inc(1, "peer_unauthorised")
+            peer.close()
+        return gone
+
     def send_to(self, key: str, frame_type: FrameType, payload: bytes) -> bool:
         peer = self.peers.get(key)
         return peer is not None and peer.send(frame_type, payload)
