@@ -29,11 +29,14 @@ from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.tx import CHAIN_ID_RE
 
-__all__ = ["CONSENSUS_TUNABLES", "HomeError", "NodeConfig", "NodeHome", "PeerAddress"]
+__all__ = ["CONSENSUS_TUNABLES", "OBSERVER_KEY_NAME", "HomeError", "NodeConfig", "NodeHome",
+           "PeerAddress"]
 
 _MONIKER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _PEER_RE = re.compile(r"^([0-9a-f]{64})@([A-Za-z0-9.:\[\]_-]{1,253}):([0-9]{1,5})\Z")
 DEFAULT_MAX_FRAME_BYTES = 17 * 1024 * 1024
+#: the keystore name (``validator_key``) of an observer's node key in its home
+OBSERVER_KEY_NAME = "node"
 #: ``config.json`` ``consensus`` keys (``node.consensus.ConsensusConfig`` fields) an operator
 #: may set; the others keep the core's defaults.
 CONSENSUS_TUNABLES = (
