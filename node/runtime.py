@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from chaincode.executor import Executor
-from chaincode.membership import is_active_observer
+from chaincode.membership import OBSERVER_PREFIX, is_active_observer
 from chaincode.validator_state import validator_set_for
 from ledger.crypto import PrivateKey
 from ledger.genesis import Genesis
@@ -89,9 +89,9 @@ class _Network:
         if self.runtime.sync is not None:
             self.runtime.sync.committed(height)
         if self.runtime.peers is not None:
-            # a revoked observer (or a validator leaving the set) is dropped as soon as the
-            # block that removed it is committed
-            self.runtime.peers.disconnect_unauthorised()
+            # a revoked observer is dropped as soon as the revoking block is committed
+            self.runtime.peers.disconnect_where(self.runtime.revoked_observer,
+                                                "observer_revoked")
 
 
 class NodeRuntime:
@@ -237,6 +237,14 @@ class NodeRuntime:
         refused (``unknown_peer``)."""
         return (key in self._peer_keys or self.is_validator_key(key)
                 or is_active_observer(self.store, key))
+
+    def revoked_observer(self, key: str) -> bool:
+        """Is ``key`` an observer whose enrolment was revoked and which this node no longer
+        admits (not a validator, not a configured peer)? Its connection is dropped. (A
+        validator removed from the set keeps its connections: docs/network.md.)"""
+        if self.authorise(key):
+            return False
+        return self.store.get(OBSERVER_PREFIX + key) is not None
 
     def _on_connect(self, peer: Peer) -> None:
         if self.sync is not None:

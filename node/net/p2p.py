@@ -346,16 +346,16 @@ class PeerManager:
                 sent += 1
         return sent
 
-    def disconnect_unauthorised(self) -> list[str]:
-        """Close every connection whose key ``authorise`` no longer accepts (e.g. an
-        observer revoked on the ledger, a validator removed from the set and not a
-        configured peer); return their keys, sorted."""
-        gone = sorted(key for key in self.peers if not self.authorise(key))
+    def disconnect_where(self, drop: Callable[[str], bool], reason: str) -> list[str]:
+        """Close every connection whose peer key ``drop`` selects (e.g. an observer revoked
+        on the ledger), counting ``fcl_messages_dropped_total{reason}``; return their keys,
+        sorted."""
+        gone = sorted(key for key in self.peers if drop(key))
         for key in gone:
             peer = self.peers[key]
-            log.info("peer no longer authorised; disconnecting",
-                     extra={"peer": key[:16], "moniker": peer.moniker})
-            self.counters.dropped.inc(1, "peer_unauthorised")
+            log.info("disconnecting peer", extra={"peer": key[:16], "moniker": peer.moniker,
+                                                  "reason": reason})
+            self.counters.dropped.inc(1, reason)
             peer.close()
         return gone
 

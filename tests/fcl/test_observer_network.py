@@ -146,6 +146,9 @@ def test_an_observer_follows_four_validators_under_load_and_serves_reads(tmp_pat
             await c.wait_committed([tx], validators)
             await c.wait_for(lambda: all(OBSERVER.public_key_hex not in m.rt.peers.peers  # type: ignore[union-attr]
                                          for m in validators), 15, "the observer dropped")
+            assert all(metric(m.rt.registry.render(),
+                              'fcl_messages_dropped_total{reason="observer_revoked"}') >= 1
+                       for m in validators)
             refused = metric(validators[0].rt.registry.render(),
                              'fcl_p2p_handshake_failures_total{reason="unknown_peer"}')
             await c.wait_for(lambda: metric(validators[0].rt.registry.render(),
