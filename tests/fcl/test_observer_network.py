@@ -2,7 +2,7 @@
 driver, p2p on 127.0.0.1) plus one observer whose node key the genesis enrols. Under a
 steady load of transactions sent to the validators the observer follows the chain (within
 a few blocks), serves /v1/status and the explorer, agrees on every block and state root,
-and sends no consensus frame; an unenrolled node key is refused (``unknown_peer``); a
+and sends no consensus frame, and forwards transactions submitted to it; an unenrolled node key is refused (``unknown_peer``); a
 revoked observer is disconnected and refused from then on. Lives under tests/fcl because
 the observer serves the explorer, as ``fcl node start`` composes it."""
 
@@ -119,6 +119,10 @@ def test_an_observer_follows_four_validators_under_load_and_serves_reads(tmp_pat
                     cert = m.rt.store.get_commit(h)
                     assert cert is not None
                     assert OBSERVER.public_key_hex not in {v for v, _ in cert.signatures}
+            # a transaction submitted to the observer reaches the validators (gossip)
+            via = notary(0, "via-observer", signer=2)
+            assert obs.submit([via])[0]["ok"]
+            await c.wait_committed([via], validators + [obs])
             # it serves the API and the explorer
             app = create_app(obs.rt.node, routers=api_routers(obs.rt.node))
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
