@@ -15,6 +15,9 @@ State (besides ``org/`` and ``key/``, whose layout chaincode/framework.py owns):
 
     orgkey/<org_id>/<pub_key>   -> enrolment height (index: the keys of one organisation)
     accrno/<number>             -> org id (an accreditation number belongs to one org forever)
+    observer/<node_key>         -> an observer node key the regulator admitted to the p2p
+                                   network (issue 13): {org_id, moniker, status,
+                                   enrolled_height, revoked_height}
 
 Invariants: a key belongs to one organisation forever and is never enrolled twice (a
 revoked key stays recorded as revoked); every organisation keeps at least one active
@@ -41,10 +44,15 @@ from chaincode.framework import (
 )
 from chaincode.schema import ID_RE, Arg
 from chaincode.units import RESERVED_ACCOUNTS
+from chaincode.validator_state import VALIDATORS_KEY
 from ledger.crypto import is_hex_pubkey
+from ledger.validators import ValidatorSet
 
 ORGKEY_PREFIX = "orgkey/"
 ACCRNO_PREFIX = "accrno/"
+OBSERVER_PREFIX = "observer/"
+#: an observer's moniker (as a node's moniker in its config.json)
+OBSERVER_MONIKER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 #: Accreditation numbers: upper-case letters/digits in 2..5 hyphen-separated segments,
 #: the first starting with a letter, e.g. ``CNCA-V-001``.
@@ -56,6 +64,7 @@ ACCREDITATION_ACTIONS = ("grant", "renew", "revoke")
 __all__ = [
     "ACCREDITATION_RE",
     "ACCRNO_PREFIX",
+    "OBSERVER_PREFIX",
     "ORGKEY_PREFIX",
     "Membership",
     "SignerCheck",
@@ -64,6 +73,7 @@ __all__ = [
     "check_accreditation_format",
     "check_roles",
     "check_signers",
+    "is_active_observer",
     "signer_refusal",
     "touches_membership",
 ]
@@ -128,6 +138,16 @@ def signer_refusal(state: StateGetter, signers: Sequence[str]) -> str | None:
     """Why ``signers`` may not sign a transaction executed on ``state`` (a message naming the
     first signer that is not an active key of an active organisation), or None."""
     return check_signers(state, signers).refusal
+
+
+def is_active_observer(state: StateGetter, node_key: str) -> bool:
+    """Is ``node_key`` an observer node the regulator enrolled and has not revoked, in
+    ``state`` (one read)? The p2p handshake of a validator admits such a key
+    (``node/runtime.py`` ``authorise``); the state is the node's committed state."""
+    if not isinstance(node_key, str) or not is_hex_pubkey(node_key):
+        return False
+    raw = state.get(OBSERVER_PREFIX + node_key)
+    return raw is not None and json.loads(raw).get("status") == "active"
 
 
 # -- helpers other contracts and queries may use ------------------------------------------
@@ -262,6 +282,22 @@ def _regulator_signer(ctx: TxContext) -> Signer | None:
     return None
 
 
+def _observer_record(org_id: str, moniker: str | None, height: int) -> dict[str, Any]:
+    return {"enrolled_height": height, "moniker": moniker, "org_id": org_id,
+            "revoked_height": None, "status": "active"}
+
+
+def _validator_keys(record: Mapping[str, Any] | None) -> set[str]:
+    """The keys of the current and of a scheduled validator set in ``sys/validators``."""
+    if record is None:
+        return set()
+    keys = {v["pub_key"] for v in record.get("current", [])}
+    pending = record.get("pending")
+    if pending is not None:
+        keys.update(v["pub_key"] for v in pending.get("validators", []))
+    return keys
+
+
 class Membership(Contract):
     name = "membership"
 
@@ -324,6 +360,44 @@ class Membership(Contract):
                     raise ValueError(f"genesis key {key[:16]}… is listed twice")
                 seen_keys.add(key)
                 _put_key(put, key, org_id, j < len(admins), 0)
+
+    def genesis_validators(
+        self,
+        validators: ValidatorSet,
+        app_state: Mapping[str, Any],
+        put: Callable[[str, Any], None],
+    ) -> None:
+        """Write the genesis observers (``app_state.observers``); ValueError on a bad one."""
+        observers = app_state.get("observers", [])
+        if not isinstance(observers, list):
+            raise ValueError("genesis app_state.observers must be a list")
+        orgs = app_state.get("organisations", [])
+        org_ids = {o.get("id") for o in orgs if isinstance(o, Mapping)} if isinstance(
+            orgs, list) else set()
+        validator_keys = {v.pub_key for v in validators.validators}
+        seen: set[str] = set()
+        for i, obs in enumerate(observers):
+            where = f"genesis observer {i}"
+            if not isinstance(obs, Mapping):
+                raise ValueError(f"{where} must be an object")
+            extra = sorted(set(obs) - {"moniker", "node_key", "org_id"})
+            if extra:
+                raise ValueError(f"{where}: unknown field(s) {', '.join(extra)}")
+            key, org_id, moniker = obs.get("node_key"), obs.get("org_id"), obs.get("moniker")
+            if not is_hex_pubkey(key):
+                raise ValueError(f"{where}: node_key is not a lowercase hex Ed25519 key")
+            if not isinstance(org_id, str) or org_id not in org_ids:
+                raise ValueError(f"{where}: org_id {org_id!r} is not a genesis organisation")
+            if moniker is not None and (
+                not isinstance(moniker, str) or not OBSERVER_MONIKER_RE.fullmatch(moniker)
+            ):
+                raise ValueError(f"{where}: moniker must be 1..64 letters, digits, '.', '_', '-'")
+            if key in validator_keys:
+                raise ValueError(f"{where}: {key[:16]}… is a genesis validator")
+            if key in seen:
+                raise ValueError(f"{where}: {key[:16]}… is listed twice")
+            seen.add(key)
+            put(OBSERVER_PREFIX + key, _observer_record(org_id, moniker, 0))
 
     # -- organisations ------------------------------------------------------------------
     @method(
@@ -505,3 +579,79 @@ class Membership(Contract):
                  admin=bool(record["admin"]), by="admin" if by_admin else "regulator",
                  reason=args["reason"] or "")
         return {"org_id": org_id, "pub_key": pub_key}
+
+    # -- observer nodes ----------------------------------------------------------------
+    @method(
+        roles=("regulator",),
+        args={
+            "node_key": Arg("pubkey"),
+            "org_id": Arg("id"),
+            "moniker": Arg("str", required=False, min=1, max=64),
+        },
+    )
+    def enrol_observer(self, ctx: TxContext, args: dict) -> dict:
+        """Admit an observer node key to the p2p network: validators accept its connection
+        from the next block on (it follows the chain and never votes). ``org_id`` is the
+        organisation operating it."""
+        node_key, org_id, moniker = args["node_key"], args["org_id"], args["moniker"]
+        if moniker is not None and not OBSERVER_MONIKER_RE.fullmatch(moniker):
+            raise ChaincodeError(
+                "invalid_args",
+                f"moniker {moniker!r} must be 1..64 letters, digits, '.', '_', '-' "
+                "(starting with a letter or digit)",
+            )
+        org = _org_or_fail(ctx, org_id)
+        if org["status"] != "active":
+            raise ChaincodeError(
+                "org_suspended",
+                f"organisation {org_id!r} is {org['status']}; it cannot operate a new observer",
+            )
+        if node_key in _validator_keys(ctx.get(VALIDATORS_KEY)):
+            raise ChaincodeError(
+                "observer_is_validator",
+                f"node key {node_key[:16]}… is in the current or scheduled validator set; a "
+                "validator already follows the chain and cannot also be an observer",
+            )
+        record = ctx.get(OBSERVER_PREFIX + node_key)
+        if record is not None:
+            if record.get("status") == "revoked":
+                raise ChaincodeError(
+                    "observer_revoked",
+                    f"observer {node_key[:16]}… was revoked at height {record['revoked_height']}"
+                    " and can never be enrolled again; generate a new node key",
+                )
+            raise ChaincodeError(
+                "observer_exists",
+                f"observer {node_key[:16]}… is already enrolled (operated by {record['org_id']})",
+            )
+        ctx.put(OBSERVER_PREFIX + node_key, _observer_record(org_id, moniker, ctx.block.height))
+        ctx.emit("membership.observer_enrolled", node_key=node_key, org_id=org_id,
+                 moniker=moniker)
+        return {"node_key": node_key, "org_id": org_id}
+
+    @method(
+        roles=("regulator",),
+        args={"node_key": Arg("pubkey"), "reason": Arg("str", required=False, max=512)},
+    )
+    def revoke_observer(self, ctx: TxContext, args: dict) -> dict:
+        """Withdraw an observer's admission, for good: validators refuse its handshakes and
+        drop its connections once the revoking block is committed."""
+        node_key = args["node_key"]
+        record = ctx.get(OBSERVER_PREFIX + node_key)
+        if record is None:
+            raise ChaincodeError(
+                "unknown_observer", f"node key {node_key[:16]}… was never enrolled as an observer"
+            )
+        record = dict(record)
+        if record["status"] == "revoked":
+            raise ChaincodeError(
+                "observer_revoked",
+                f"observer {node_key[:16]}… was already revoked at height "
+                f"{record['revoked_height']}",
+            )
+        record["status"] = "revoked"
+        record["revoked_height"] = ctx.block.height
+        ctx.put(OBSERVER_PREFIX + node_key, record)
+        ctx.emit("membership.observer_revoked", node_key=node_key, org_id=record["org_id"],
+                 reason=args["reason"] or "")
+        return {"node_key": node_key, "org_id": record["org_id"]}

@@ -32,7 +32,7 @@ import fcl.testnet.cli
 import fcl.verify
 from fcl.passphrase import node_passphrase
 from ledger.errors import LedgerError
-from node.home import NodeConfig
+from node.home import OBSERVER_KEY_NAME, NodeConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -94,6 +94,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     home = NodeHome(args.home)
     if home.is_initialised():
         raise HomeError("already_initialised", f"{home.root} is already initialised")
+    if args.observer and args.genesis is None:
+        raise HomeError(
+            "bad_config", "an observer follows an existing network: --observer needs "
+            "--genesis FILE (the network's genesis) and --peer KEY@HOST:PORT (its validators)"
+        )
     given: Genesis | None = None
     if args.genesis is not None:
         given = Genesis.load(args.genesis)
@@ -110,6 +115,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         p2p_host=args.p2p_host,
         p2p_port=args.p2p_port,
         peers=tuple(args.peer or ()),
+        validator_key=OBSERVER_KEY_NAME if args.observer else "validator",
+        observer=bool(args.observer),
     )
     passphrase = node_passphrase(args, confirm=True)
     home.root.mkdir(parents=True, exist_ok=True)
@@ -119,16 +126,33 @@ def cmd_init(args: argparse.Namespace) -> int:
         genesis = _dev_genesis(config.chain_id, config.moniker, validator_key, regulator_key)
     else:
         genesis = given
+    if config.observer and genesis.validators.power_of(validator_key) > 0:
+        raise HomeError(
+            "observer_is_validator",
+            f"the node key {validator_key[:16]}… is a validator of this genesis; an observer "
+            "needs its own key (use a new --home)",
+        )
     Executor().genesis_writes(genesis)  # refuse a genesis the chaincode cannot apply
     home.save_genesis(genesis)
     home.save_config(config)
     print(f"initialised node home {home.root}")
     print(f"chain id:        {genesis.chain_id}")
     print(f"genesis hash:    {genesis.hash}")
-    print(f"validator key:   {validator_key}")
+    if config.observer:
+        print(f"node key:        {validator_key} (observer; keystore {home.keys_dir}, "
+              f"key '{OBSERVER_KEY_NAME}')")
+        print("enrol it (regulator): fcl tx sign --keystore REGULATOR_WALLET --key regulator "
+              f"--chain-id {genesis.chain_id} --contract membership --method enrol_observer "
+              f"--args '{{\"node_key\": \"{validator_key}\", \"org_id\": \"ORG\", "
+              f"\"moniker\": \"{config.moniker}\"}}' | fcl tx send - --node URL --wait")
+        if not config.peers:
+            _note("warning: an observer with no --peer dials nobody; add the validators' "
+                  "KEY@HOST:PORT to p2p.peers in config.json")
+    else:
+        print(f"validator key:   {validator_key}")
     if given is None:
         print(f"regulator key:   {regulator_key} (keystore {home.wallet_dir}, key 'regulator')")
-    elif genesis.validators.power_of(validator_key) == 0:
+    elif not config.observer and genesis.validators.power_of(validator_key) == 0:
         _note(
             "warning: this node's validator key is not in the genesis validator set; add it "
             "to the genesis (or replace genesis.json) before `fcl node start`"
@@ -184,7 +208,10 @@ def cmd_start(args: argparse.Namespace) -> int:
                 "home": str(home.root),
             },
         )
-        if len(config.peers) == 0 and runtime.app.tip.validators.power_of(key.public_key_hex) == 0:
+        if config.observer:
+            log.info("running as an observer: following the chain, never voting",
+                     extra={"node_key": key.public_key_hex})
+        elif len(config.peers) == 0 and runtime.app.tip.validators.power_of(key.public_key_hex) == 0:
             log.warning("this node's key is not a validator and it has no peers: it will "
                         "not make blocks")
         if config.public_url is None and host in ("0.0.0.0", "::", ""):
@@ -379,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="p2p listen port (default: none, a lone validator)")
     p.add_argument("--peer", action="append", metavar="KEY@HOST:PORT",
                    help="a peer to dial: its node key and p2p address (repeatable)")
+    p.add_argument("--observer", action="store_true",
+                   help="an observer node: follows the chain and serves reads, never votes "
+                   "(needs --genesis; the regulator enrols the printed node key with "
+                   "membership.enrol_observer)")
     p.set_defaults(func=_run_node_command, node_action=cmd_init)
 
     p = node_sub.add_parser(

@@ -4,7 +4,8 @@
                           validator key name, p2p listen address and peers, consensus
                           timeouts
     <home>/genesis.json   the network's genesis document
-    <home>/keys/          wallet keystore holding the validator key (encrypted)
+    <home>/keys/          wallet keystore holding the validator key (encrypted); an
+                          observer's (``observer: true``) node key, under the same name
     <home>/wallet/        dev networks only: keystore with the genesis regulator admin key
                           (``fcl testnet``: the admin key of this node's operator organisation)
     <home>/data/          the LevelDB store
@@ -28,11 +29,14 @@ from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.tx import CHAIN_ID_RE
 
-__all__ = ["CONSENSUS_TUNABLES", "HomeError", "NodeConfig", "NodeHome", "PeerAddress"]
+__all__ = ["CONSENSUS_TUNABLES", "OBSERVER_KEY_NAME", "HomeError", "NodeConfig", "NodeHome",
+           "PeerAddress"]
 
 _MONIKER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _PEER_RE = re.compile(r"^([0-9a-f]{64})@([A-Za-z0-9.:\[\]_-]{1,253}):([0-9]{1,5})\Z")
 DEFAULT_MAX_FRAME_BYTES = 17 * 1024 * 1024
+#: the keystore name (``validator_key``) of an observer's node key in its home
+OBSERVER_KEY_NAME = "node"
 #: ``config.json`` ``consensus`` keys (``node.consensus.ConsensusConfig`` fields) an operator
 #: may set; the others keep the core's defaults.
 CONSENSUS_TUNABLES = (
@@ -69,7 +73,8 @@ class PeerAddress:
 
 class HomeError(LedgerError):
     """The node home is missing, incomplete or invalid: ``not_initialised``,
-    ``already_initialised``, ``bad_config``, ``bad_genesis``."""
+    ``already_initialised``, ``bad_config``, ``bad_genesis``; ``observer_is_validator`` (an
+    observer node whose key is a validator's, refused at start)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,11 @@ class NodeConfig:
     #: the base URL printed on certificates (QR code, verify link); None: the RPC address.
     #: A request's ``Host`` header never chooses it.
     public_url: str | None = None
+    #: an observer node (docs/node.md "Observer nodes"): follows the chain, never signs a
+    #: vote or a proposal; refuses to start if its key is a validator's. The key
+    #: ``validator_key`` names is then its p2p node key, which the regulator enrols
+    #: (``membership.enrol_observer``) so that validators accept its connections.
+    observer: bool = False
 
     def __post_init__(self) -> None:
         def bad(why: str) -> HomeError:
@@ -171,6 +181,8 @@ class NodeConfig:
             if type(value) is not int or not 1 <= value <= 3_600_000:
                 raise bad(f"consensus.{name} must be an integer in 1..3600000 (milliseconds)")
 
+        if type(self.observer) is not bool:
+            raise bad("observer must be true or false")
         if self.public_url is not None and not is_public_url(self.public_url):
             raise bad("public_url must be an http:// or https:// URL with a host and no "
                       "query or fragment, at most 200 characters")
@@ -229,6 +241,7 @@ class NodeConfig:
             "max_clock_drift_ms": self.max_clock_drift_ms,
             "consensus": dict(self.consensus),
             "public_url": self.public_url,
+            "observer": self.observer,
         }
 
     @classmethod
@@ -273,6 +286,7 @@ class NodeConfig:
                 max_clock_drift_ms=obj.get("max_clock_drift_ms", 2000),
                 consensus=tuple(sorted(consensus.items())),
                 public_url=obj.get("public_url"),
+                observer=obj.get("observer", False),
             )
         except (KeyError, AttributeError, TypeError) as exc:
             raise HomeError("bad_config", f"config.json: missing or invalid {exc}") from None

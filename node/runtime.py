@@ -5,6 +5,12 @@ the HTTP API serves.
 ``fcl node start`` builds a :class:`NodeRuntime` from a node home and serves it; tests
 build several in one process. A runtime with no p2p port and no peers is a lone
 validator (the n = 1 case): the same driver, with no network.
+
+An *observer* (``config.observer``, docs/node.md "Observer nodes") runs the same
+runtime with no signing key in consensus: its driver follows the chain from the
+validators' consensus messages and block sync, verifies every block by its commit
+certificate, and never signs or sends a vote or a proposal. It refuses to start if its
+key is a validator's (``observer_is_validator``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from chaincode.executor import Executor
+from chaincode.membership import OBSERVER_PREFIX, is_active_observer
 from chaincode.validator_state import validator_set_for
 from ledger.crypto import PrivateKey
 from ledger.genesis import Genesis
@@ -34,7 +41,7 @@ from node.driver.asyncio_driver import (
     wall_clock_ms,
 )
 from node.driver.signfile import SignStateFile
-from node.home import NodeConfig
+from node.home import HomeError, NodeConfig
 from node.net.framing import FrameType, consensus_payload, split_consensus_payload
 from node.net.handshake import LocalIdentity
 from node.net.p2p import Peer, PeerManager, TransportCounters
@@ -57,6 +64,11 @@ class _Network:
         self.runtime = runtime
 
     def broadcast_consensus(self, height: int, data: bytes) -> None:
+        if self.runtime.config.observer:
+            # unreachable (an observer's core has no key, so it signs nothing); a belt
+            # to the braces: an observer sends no consensus frame, ever
+            self.runtime.dropped.inc(1, "observer_consensus_send")
+            return
         peers = self.runtime.peers
         if peers is not None:
             peers.broadcast(FrameType.CONSENSUS, consensus_payload(height, data))
@@ -76,6 +88,10 @@ class _Network:
     def committed(self, height: int) -> None:
         if self.runtime.sync is not None:
             self.runtime.sync.committed(height)
+        if self.runtime.peers is not None:
+            # a revoked observer is dropped as soon as the revoking block is committed
+            self.runtime.peers.disconnect_where(self.runtime.revoked_observer,
+                                                "observer_revoked")
 
 
 class NodeRuntime:
@@ -106,6 +122,14 @@ class NodeRuntime:
                                verified=self.verified, max_txs_per_org=org_txs,
                                max_bytes_per_org=org_bytes)
         self.app = Application(store, executor or Executor(), genesis, verified=self.verified)
+        if config.observer and self.is_validator_key(key.public_key_hex):
+            raise HomeError(
+                "observer_is_validator",
+                f"this node is configured as an observer (config.json observer: true) but "
+                f"its key {key.public_key_hex[:16]}… is in the current or scheduled validator "
+                "set; start it as a validator (observer: false) or give the observer its own "
+                "node key",
+            )
         self.codec = BlockCodec(genesis.chain_id, self.mempool.by_json_key)
         self.dropped = self.registry.counter(
             "fcl_messages_dropped_total",
@@ -117,7 +141,7 @@ class NodeRuntime:
         self.driver = ConsensusDriver(
             self.app,
             self.mempool,
-            key,
+            None if config.observer else key,  # an observer's core signs nothing
             codec=self.codec,
             sign_file=SignStateFile(state_dir),
             metrics=DriverMetrics(self.registry),
@@ -197,15 +221,30 @@ class NodeRuntime:
         if self.gossip is not None:
             self.gossip.queue(txs)
 
-    def authorise(self, key: str) -> bool:
-        """May a peer holding ``key`` connect? Validators of the current set or of a
-        scheduled change, and configured peers."""
-        if key in self._peer_keys or self.app.tip.validators.power_of(key) > 0:
+    def is_validator_key(self, key: str) -> bool:
+        """Is ``key`` in the current validator set or a scheduled one (committed state)?"""
+        if self.app.tip.validators.power_of(key) > 0:
             return True
         try:
             return validator_set_for(self.store, _MAX_HEIGHT).power_of(key) > 0
         except LookupError:
             return False
+
+    def authorise(self, key: str) -> bool:
+        """May a peer holding ``key`` connect? Validators of the current set or of a
+        scheduled change, configured peers, and observers the regulator enrolled
+        (an active ``observer/<key>`` record in the committed state). Anyone else is
+        refused (``unknown_peer``)."""
+        return (key in self._peer_keys or self.is_validator_key(key)
+                or is_active_observer(self.store, key))
+
+    def revoked_observer(self, key: str) -> bool:
+        """Is ``key`` an observer whose enrolment was revoked and which this node no longer
+        admits (not a validator, not a configured peer)? Its connection is dropped. (A
+        validator removed from the set keeps its connections: docs/network.md.)"""
+        if self.authorise(key):
+            return False
+        return self.store.get(OBSERVER_PREFIX + key) is not None
 
     def _on_connect(self, peer: Peer) -> None:
         if self.sync is not None:
@@ -243,6 +282,7 @@ class NodeRuntime:
             "peers": peers,
             "peer_count": len(peers),
             "validator": {"pub_key": me, "power": self.app.tip.validators.power_of(me)},
+            "observer": self.config.observer,
             "syncing": self.driver.syncing,
             "p2p": {
                 "listen": self.peers.local.listen if self.peers is not None else None,

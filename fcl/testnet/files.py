@@ -1,6 +1,6 @@
 """``fcl testnet``: the files of a local multi-validator network on one machine.
 
-``create_testnet(out, validators=n, base_port=P, passphrase=...)`` writes::
+``create_testnet(out, validators=n, observers=k, base_port=P, passphrase=...)`` writes::
 
     out/genesis.json       the network's genesis (shared by every node)
     out/testnet.json       what was created: per node its moniker, home, RPC URL, p2p
@@ -11,13 +11,20 @@
         keys/validator.json   the validator (node) key, encrypted
         wallet/<org>.json     the admin key of the organisation operating this validator,
                               encrypted
+    out/observer0 .. observer<k-1>  observer homes (docs/node.md "Observer nodes"), each with
+        config.json        ``observer: true``, RPC on host:P+n+j, p2p on host:P+100+n+j,
+                           the validators as its peers (they do not list it: they admit it
+                           because the genesis enrols its key, ``app_state.observers``)
+        genesis.json       a copy of out/genesis.json
+        keys/node.json     the observer's node key, encrypted (no wallet)
 
 One organisation operates each validator: node0 the regulator (``regulator``), node1 the
 exchange (``exchange``), node2.. verification bodies (``verifier-1`` .. with
 accreditations ``CNCA-V-001`` ..). The genesis enrols them with their admin keys, maps
 each validator key to its operator (``app_state.validator_operators``, which governance
 uses to count approvals of validator-set changes) and carries the default policy
-parameters (``chaincode.params.DEFAULT_PARAMS``). Every validator has power 1.
+parameters (``chaincode.params.DEFAULT_PARAMS``). Every validator has power 1. The
+observers are operated by the regulator.
 """
 
 from __future__ import annotations
@@ -33,10 +40,11 @@ from chaincode.executor import Executor
 from chaincode.params import DEFAULT_PARAMS
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
-from node.home import HomeError, NodeConfig, NodeHome, write_atomic
+from node.home import OBSERVER_KEY_NAME, HomeError, NodeConfig, NodeHome, write_atomic
 
 __all__ = [
     "DEFAULT_BASE_PORT",
+    "MAX_OBSERVERS",
     "P2P_PORT_OFFSET",
     "TestnetNode",
     "create_testnet",
@@ -47,6 +55,7 @@ __all__ = [
 DEFAULT_BASE_PORT = 26657
 P2P_PORT_OFFSET = 100
 MAX_VALIDATORS = 64
+MAX_OBSERVERS = 32
 #: Every validator's power. 1, not 10: the proposer ring (``ValidatorSet.proposer``) gives
 #: each validator ``power`` consecutive slots, so with power 10 a dead validator would be
 #: the proposer of 10 consecutive rounds; with power 1 the next round moves on.
@@ -63,18 +72,21 @@ class TestnetNode:
     p2p_port: int
     validator_key: str
     org_id: str
-    admin_key: str
+    admin_key: str  # "" for an observer (it has no wallet)
+    #: an observer node: ``validator_key`` is then its node key (not a validator's)
+    observer: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"moniker": self.moniker, "home": str(self.home), "rpc_url": self.rpc_url,
                 "rpc_port": self.rpc_port, "p2p_port": self.p2p_port,
                 "validator_key": self.validator_key, "org_id": self.org_id,
-                "admin_key": self.admin_key}
+                "admin_key": self.admin_key, "observer": self.observer}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> TestnetNode:
         return cls(obj["moniker"], Path(obj["home"]), obj["rpc_url"], obj["rpc_port"],
-                   obj["p2p_port"], obj["validator_key"], obj["org_id"], obj["admin_key"])
+                   obj["p2p_port"], obj["validator_key"], obj["org_id"], obj["admin_key"],
+                   bool(obj.get("observer", False)))
 
 
 def operator_of(index: int) -> dict[str, Any]:
@@ -95,6 +107,7 @@ def create_testnet(
     *,
     validators: int,
     passphrase: str,
+    observers: int = 0,
     base_port: int = DEFAULT_BASE_PORT,
     host: str = "127.0.0.1",
     chain_id: str = DEFAULT_CHAIN_ID,
@@ -104,7 +117,8 @@ def create_testnet(
     scrypt_n: int | None = None,
     genesis_time_ms: int | None = None,
 ) -> list[TestnetNode]:
-    """Write a testnet into ``out`` (see the module docstring); return its nodes.
+    """Write a testnet into ``out`` (see the module docstring); return its nodes: the
+    validators, then the ``observers`` observer nodes.
 
     Raises ``HomeError('already_initialised')`` if ``out`` already holds a genesis or an
     initialised node home, ``HomeError('bad_config')`` on bad arguments. ``scrypt_n``
@@ -113,12 +127,18 @@ def create_testnet(
 
     if not 1 <= validators <= MAX_VALIDATORS:
         raise HomeError("bad_config", f"a testnet has 1..{MAX_VALIDATORS} validators")
-    top = base_port + P2P_PORT_OFFSET + validators - 1
+    if type(observers) is not int or not 0 <= observers <= MAX_OBSERVERS:
+        raise HomeError("bad_config", f"a testnet has 0..{MAX_OBSERVERS} observers")
+    nodes_total = validators + observers
+    top = base_port + P2P_PORT_OFFSET + nodes_total - 1
     if not 1 <= base_port or top > 65535:
         raise HomeError("bad_config", f"ports {base_port}..{top} are not all valid ports")
     root = Path(out).expanduser().resolve()
     homes = [NodeHome(root / f"node{i}") for i in range(validators)]
-    if (root / "genesis.json").exists() or any(h.is_initialised() for h in homes):
+    observer_homes = [NodeHome(root / f"observer{j}") for j in range(observers)]
+    if (root / "genesis.json").exists() or any(
+        h.is_initialised() for h in homes + observer_homes
+    ):
         raise HomeError("already_initialised", f"{root} already holds a network")
     root.mkdir(parents=True, exist_ok=True)
 
@@ -139,6 +159,10 @@ def create_testnet(
         home.root.mkdir(parents=True, exist_ok=True)
         validator_keys.append(key_in(keystore(home.keys_dir), "validator"))
         admin_keys.append(key_in(keystore(home.wallet_dir), operator["id"]))
+    observer_keys: list[str] = []
+    for home in observer_homes:
+        home.root.mkdir(parents=True, exist_ok=True)
+        observer_keys.append(key_in(keystore(home.keys_dir), OBSERVER_KEY_NAME))
     doc = {
         "chain_id": chain_id,
         "genesis_time": genesis_time_ms if genesis_time_ms is not None
@@ -158,6 +182,11 @@ def create_testnet(
             },
         },
     }
+    if observers:
+        doc["app_state"]["observers"] = [  # type: ignore[index]
+            {"node_key": key, "org_id": operators[0]["id"], "moniker": f"observer{j}"}
+            for j, key in enumerate(observer_keys)
+        ]
     try:
         genesis = Genesis.from_json(doc)
         Executor().genesis_writes(genesis)  # the chaincode accepts it
@@ -188,6 +217,31 @@ def create_testnet(
         nodes.append(TestnetNode(f"node{i}", home.root, f"http://{host}:{rpc_port}", rpc_port,
                                  p2p_port, validator_keys[i], operators[i]["id"],
                                  admin_keys[i]))
+    validator_peers = tuple(
+        f"{validator_keys[i]}@{host}:{base_port + P2P_PORT_OFFSET + i}" for i in range(validators)
+    )
+    for j, home in enumerate(observer_homes):
+        rpc_port = base_port + validators + j
+        p2p_port = base_port + P2P_PORT_OFFSET + validators + j
+        config = NodeConfig(
+            chain_id=chain_id,
+            moniker=f"observer{j}",
+            rpc_host=host,
+            rpc_port=rpc_port,
+            block_interval_ms=block_interval_ms,
+            max_block_txs=max_block_txs,
+            validator_key=OBSERVER_KEY_NAME,
+            p2p_host=host,
+            p2p_port=p2p_port,
+            peers=validator_peers,
+            consensus=tuple(sorted((consensus or {}).items())),
+            observer=True,
+        )
+        home.save_genesis(genesis)
+        home.save_config(config)
+        nodes.append(TestnetNode(f"observer{j}", home.root, f"http://{host}:{rpc_port}",
+                                 rpc_port, p2p_port, observer_keys[j], operators[0]["id"], "",
+                                 observer=True))
     genesis_text = json.dumps(genesis.doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     write_atomic(root / "genesis.json", genesis_text)
     summary = {"chain_id": chain_id, "genesis_hash": genesis.hash,

@@ -6,8 +6,9 @@ Both sides send ``HELLO`` at once::
      "nonce": "<64 hex: 32 fresh random bytes>", "listen": "host:port" | "", "moniker"}
 
 check the other's (same version, chain id and genesis; not their own key or nonce; a key
-the node accepts -- a validator of the current or the scheduled set, or a configured
-peer; for the dialling side exactly the key it dialled), then send ``AUTH``
+the node accepts -- a validator of the current or the scheduled set, a configured peer,
+or an observer the regulator enrolled on the ledger; for the dialling side exactly the
+key it dialled), then send ``AUTH``
 ``{"signature"}``: an Ed25519 signature by the node key over::
 
     canonical({"type": "fcl-p2p-auth-v1", "chain_id", "genesis_hash",
@@ -177,7 +178,8 @@ def _check_hello(
         raise HandshakeError("unexpected_key", f"dialled {expected_key[:16]}…, got {key[:16]}…")
     if not authorise(key):
         raise HandshakeError(
-            "unknown_peer", f"{key[:16]}… is neither a validator nor a configured peer"
+            "unknown_peer",
+            f"{key[:16]}… is neither a validator, an enrolled observer nor a configured peer",
         )
     return PeerIdentity(pub_key=key, moniker=moniker, listen=listen, initiator=False)
 

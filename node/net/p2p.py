@@ -346,6 +346,19 @@ class PeerManager:
                 sent += 1
         return sent
 
+    def disconnect_where(self, drop: Callable[[str], bool], reason: str) -> list[str]:
+        """Close every connection whose peer key ``drop`` selects (e.g. an observer revoked
+        on the ledger), counting ``fcl_messages_dropped_total{reason}``; return their keys,
+        sorted."""
+        gone = sorted(key for key in self.peers if drop(key))
+        for key in gone:
+            peer = self.peers[key]
+            log.info("disconnecting peer", extra={"peer": key[:16], "moniker": peer.moniker,
+                                                  "reason": reason})
+            self.counters.dropped.inc(1, reason)
+            peer.close()
+        return gone
+
     def send_to(self, key: str, frame_type: FrameType, payload: bytes) -> bool:
         peer = self.peers.get(key)
         return peer is not None and peer.send(frame_type, payload)
