@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chaincode.calc_service import (
     CALCULATION_CODES,
@@ -314,3 +316,46 @@ def test_openapi_documents_the_route(env: Env) -> None:
     op = doc["paths"]["/v1/calculate"]["post"]
     assert "requestBody" in op
     assert {"400", "413", "422"} <= set(op["responses"])
+
+
+# -- any input: a result or a ChaincodeError with a listed code, never anything else ------
+_KEYS = ["plots", "period_start", "period_end", "plot_id", "species", "area_ha", "volume_end",
+         "volume_start", "strata", "stratum_id", "samples", "sample_plot_area_ha",
+         "high_water", "stock_start", "parameters", "species_table", "risk_rating", "cf"]
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                     st.sampled_from(["0", "1", "2.5", "100", "-1", "1e3", "chinese_fir",
+                                      "2023-01-01", "2023-12-31", "S1", "P1", "low", ""]))
+_JSON = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(_KEYS), inner, max_size=5)),
+    max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=_JSON)
+def test_any_input_is_answered_or_refused_with_a_listed_code(body: Any) -> None:
+    try:
+        out = calculate(body, DEFAULT_PARAMS, height=1)
+    except ChaincodeError as exc:
+        assert exc.code in CALCULATION_CODES, (exc.code, exc.message)
+        assert exc.message
+    else:
+        assert isinstance(out["issuable"], int) and out["issuable"] >= 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(end=st.integers(0, 70000), start=st.integers(0, 70000), mark=st.integers(0, 3000))
+def test_census_issuable_is_growth_above_the_mark_rounded_down(end: int, start: int,
+                                                              mark: int) -> None:
+    body = worked(plots=[_plot(volume_start=str(start), volume_end=str(end),
+                               high_water=str(mark))])
+    body["parameters"] = {"species_table": {"chinese_fir": {"max_growth_per_ha_year": "1000",
+                                                            "max_volume_per_ha": "10000"}}}
+    try:
+        out = calculate(body, DEFAULT_PARAMS, height=1)
+    except ChaincodeError as exc:  # a mark below the start stock
+        assert exc.code == "invalid_measurement" and "high-water" in exc.message
+        return
+    stock = out["stocks"][0]
+    assert stock["growth"] == max(0, stock["end"] - stock["high_water"])
+    assert out["issuable"] == stock["growth"] // 10**6
+    assert out["to_buffer"] + out["to_owner"] == out["issuable"]
