@@ -12,7 +12,7 @@ takes at most 16 parts). Pasted or uploaded measurements are:
 
 * JSON: a whole request as ``POST /v1/calculate`` takes it; the form's own fields fill
   only what it leaves out;
-* CSV (UTF-8, a header row): columns ``plot_id, species, area_ha`` and ``volume_start,
+* CSV (UTF-8, or GB18030 for an uploaded file, with a header row): columns ``plot_id, species, area_ha`` and ``volume_start,
   volume_end, high_water`` (a census plot), or ``stratum_id, stratum_species,
   stratum_area_ha, sample_plot_area_ha, sample`` (one row per sample plot of a sampled
   plot). The rows are added after the form's rows.
@@ -72,7 +72,14 @@ def form_fields(content_type: str, body: bytes) -> dict[str, str]:
         try:
             fields[name] = value.decode("utf-8").strip()
         except UnicodeDecodeError:
-            raise ExplorerError("malformed_form", f"form field {name} is not UTF-8 text") from None
+            if name != "measurements":
+                raise ExplorerError("malformed_form",
+                                    f"form field {name} is not UTF-8 text") from None
+            try:  # a CSV saved by a spreadsheet on a Chinese system
+                fields[name] = value.decode("gb18030").strip()
+            except UnicodeDecodeError:
+                raise ExplorerError("malformed_form", "the uploaded file is neither UTF-8 nor"
+                                    " GB18030 text") from None
     return fields
 
 

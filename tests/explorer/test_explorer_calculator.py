@@ -164,3 +164,17 @@ def test_oversize_and_wrong_media_type(client: Any) -> None:
     resp = client.post("/explorer/calculator", content=b"{}",
                        headers={"content-type": "application/json"})
     assert resp.status_code == 415 and 'data-code="unsupported_media_type"' in resp.text
+
+
+def test_gb18030_csv_from_a_spreadsheet(client: Any) -> None:
+    """An uploaded file that is not UTF-8 is read as GB18030: the plot id comes through
+    (and is then refused as no ledger identifier, the message quoting it)."""
+    text = "plot_id,species,area_ha,volume_end\n杉木-01,chinese_fir,100,2500\n"
+    resp = client.post("/explorer/calculator", data={"period_start": "2023-01-01",
+                                                     "period_end": "2023-12-31"},
+                       files={"measurements": ("m.csv", text.encode("gb18030"), "text/csv")})
+    assert resp.status_code == 400, resp.text
+    assert 'data-code="malformed_request"' in resp.text and "plots[0].plot_id" in resp.text
+    resp = client.post("/explorer/calculator", data={"period_start": "2023-01-01"},
+                       files={"measurements": ("m.csv", b"\xff\xfe\x00\x81", "text/csv")})
+    assert resp.status_code == 400 and "neither UTF-8 nor GB18030" in resp.text
