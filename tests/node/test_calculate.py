@@ -27,6 +27,7 @@ from chaincode.framework import ChaincodeError
 from chaincode.params import DEFAULT_PARAMS
 from ledger.api_errors import STATUS_BY_CODE
 from ledger.crypto import PrivateKey
+from ledger.errors import TxError
 from ledger.fixedpoint import format_decimal, parse_decimal
 from ledger.genesis import Genesis
 from ledger.store import Store
@@ -298,6 +299,27 @@ def test_too_many_plots_and_samples(env: Env) -> None:
 def test_oversize_body_is_refused_before_parsing(env: Env) -> None:
     raw = b'{"pad": "' + b"x" * MAX_CALC_BODY_BYTES + b'"}'
     refused(env, None, "request_too_large", raw=raw)
+
+
+def test_calculation_runs_in_the_verifiers_worker_places(env: Env,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = env.node.verifier.run
+
+    async def run(fn: Any, *args: Any) -> Any:
+        calls.append(fn.__name__)
+        return await real(fn, *args)
+
+    monkeypatch.setattr(env.node.verifier, "run", run)
+    assert post(env, worked()).status_code == 200
+    assert calls == ["calculate"]
+
+    async def busy(fn: Any, *args: Any) -> Any:
+        raise TxError("admission_busy", "the node is busy checking transactions")
+
+    monkeypatch.setattr(env.node.verifier, "run", busy)
+    resp = post(env, worked())
+    assert resp.status_code == 503 and resp.json()["error"]["code"] == "admission_busy"
 
 
 def test_every_calculation_code_has_a_4xx_status() -> None:
