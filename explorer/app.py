@@ -33,10 +33,12 @@ from jinja2 import Environment, FileSystemLoader, Undefined
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from chaincode.calc_service import calculate, read_parameters
 from chaincode.carbon_common import project_key
-from chaincode.framework import ORG_PREFIX
+from chaincode.framework import ORG_PREFIX, ChaincodeError
 from explorer import svg
 from explorer.cadt import DEFAULT_CADT, MAX_CADT, cadt_issuances, cadt_projects, cadt_units
+from explorer.calculator import FORM_ROWS, MAX_CALC_UPLOAD, form_fields, form_request
 from explorer.data import LINK_KEYS, Reader, iso_time, url_for
 from explorer.export import (
     MAX_EXPORT,
@@ -926,6 +928,61 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     def cadt_units_json(request: Request) -> Response:
         return api(lambda: cadt_units(reader, public_base, q(request, "project") or None,
                                       parse_after(q(request, "after")), cadt_limit(request)))
+
+    # -- the free calculator (issue 14; explorer/calculator.py, docs/explorer.md) ----------------
+    calc_slots = asyncio.Semaphore(MAX_CONCURRENT_VERIFICATIONS)
+
+    def ledger_parameters() -> tuple[dict[str, Any], int]:
+        with source.store.snapshot() as view:
+            return read_parameters(view), view.latest_height()
+
+    def run_calculation(body: dict[str, Any]) -> dict[str, Any]:
+        params, height = ledger_parameters()
+        return calculate(body, params, height=height)
+
+    def calculator_render(request: Request, http_status: int = 200, *,
+                          result: dict[str, Any] | None = None,
+                          error: ExplorerError | None = None,
+                          fields: dict[str, str] | None = None) -> Response:
+        params, height = ledger_parameters()
+        table, rates = params.get("species_table"), params.get("buffer_rates")
+        return render(request, "calculator.html", http_status, result=result, error=error,
+                      form=fields or {}, rows=range(FORM_ROWS), height=height,
+                      species=sorted(table) if isinstance(table, dict) else [],
+                      ratings=sorted(rates) if isinstance(rates, dict) else [])
+
+    @router.get("/explorer/calculator", include_in_schema=False)
+    def calculator_form(request: Request) -> Response:
+        return html(request, lambda: calculator_render(request))
+
+    @router.post("/explorer/calculator", include_in_schema=False)
+    async def calculator_page(request: Request) -> Response:
+        fields: dict[str, str] = {}
+        try:
+            try:
+                body = await read_body(request, MAX_CALC_UPLOAD)
+            except ExplorerError as exc:
+                if exc.code != "upload_too_large":
+                    raise
+                raise ExplorerError("upload_too_large", "the calculator's form with its upload"
+                                    f" is at most {MAX_CALC_UPLOAD} bytes") from None
+            fields = form_fields(request.headers.get("content-type", ""), body)
+            calc_request = form_request(fields)
+            try:
+                await asyncio.wait_for(calc_slots.acquire(), VERIFY_WAIT_S)
+            except TimeoutError:
+                raise ExplorerError("verifier_busy", "too many calculations are running; try"
+                                    " again in a few seconds") from None
+            try:
+                result = await run_in_threadpool(run_calculation, calc_request)
+            finally:
+                calc_slots.release()
+        except ExplorerError as exc:
+            return calculator_render(request, exc.status, error=exc, fields=fields)
+        except ChaincodeError as exc:
+            refusal = ExplorerError(exc.code, exc.message)
+            return calculator_render(request, refusal.status, error=refusal, fields=fields)
+        return calculator_render(request, result=result, fields=fields)
 
     # -- anything else under /explorer/ --------------------------------------------------------
     @router.get("/explorer/{rest:path}", include_in_schema=False)

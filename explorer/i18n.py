@@ -762,6 +762,130 @@ VALUES: dict[str, dict[str, dict[str, str]]] = {
     group: _by_lang(texts) for group, texts in _VALUE_TEXTS.items()
 }
 
+# -- the free calculator (/explorer/calculator, issue 14; docs/explorer.md "Calculator") ------
+LABELS.update(_by_lang({
+    "nav_calculator": ("Calculator", "计量工具"),
+    "calc_title": ("Free carbon calculator", "免费碳汇计量工具"),
+    "calc_lead": (
+        "Enter or upload your plots' measurements and read what the ledger would compute for a"
+        " monitoring report: every figure, step by step. The same code as the carbon contract"
+        " runs, with the regulator's parameters in force at block {height}. Nothing is signed"
+        " or written to the ledger.",
+        "填写或上传地块的测量数据，即可看到账本在监测报告中将算出的结果，并逐步列出每个数字。"
+        "计算使用与碳汇合约完全相同的代码，以及第 {height} 号区块时有效的主管部门参数。"
+        "不需要签名，也不会写入账本。",
+    ),
+    "calc_period": ("Monitoring period", "监测期"),
+    "calc_period_start": ("Period start (YYYY-MM-DD)", "监测期开始（年-月-日）"),
+    "calc_period_end": ("Period end (YYYY-MM-DD)", "监测期结束（年-月-日）"),
+    "calc_baseline_rate": ("Baseline removals, t CO₂e a year (from the PDD)",
+                           "基线碳汇量（吨二氧化碳当量/年，取自项目设计文件）"),
+    "calc_leakage": ("Leakage, t CO₂e", "泄漏（吨二氧化碳当量）"),
+    "calc_project_emissions": ("Project emissions, t CO₂e", "项目排放（吨二氧化碳当量）"),
+    "calc_uncertainty": ("Uncertainty deduction (a share, e.g. 0.05; empty: the regulator's"
+                         " minimum)", "不确定性扣减比例（如 0.05；留空则取主管部门最低值）"),
+    "calc_risk": ("Non-permanence risk rating", "非持久性风险等级"),
+    "calc_risk_default": ("(not known: the highest buffer rate)", "（未知：取最高缓冲比例）"),
+    "calc_plots": ("Plots measured by census", "全面调查（每木检尺）的地块"),
+    "calc_plot_id": ("Plot id", "地块编号"),
+    "calc_species": ("Species", "树种"),
+    "calc_area": ("Area, ha", "面积（公顷）"),
+    "calc_volume_start": ("Stand volume at the start, m³ (empty: 0, a first period)",
+                          "期初蓄积量（立方米；留空为 0，即首个监测期）"),
+    "calc_high_water": ("Highest verified stock so far, t CO₂e (empty: the start stock)",
+                        "此前最高核证碳储量（吨二氧化碳当量；留空为期初碳储量）"),
+    "calc_volume_end": ("Stand volume at the end, m³", "期末蓄积量（立方米）"),
+    "calc_upload": ("Or upload measurements (CSV or JSON; sample plots by stratum go here)",
+                    "或上传测量数据（CSV 或 JSON；分层样地数据请用上传）"),
+    "calc_upload_help": (
+        "CSV: a header row with plot_id, species, area_ha, then volume_start, volume_end,"
+        " high_water for a census plot, or stratum_id, stratum_species, stratum_area_ha,"
+        " sample_plot_area_ha, sample — one row per sample plot. JSON: a request as the"
+        " node's POST /v1/calculate takes it.",
+        "CSV：首行为列名 plot_id、species、area_ha，全面调查地块再填 volume_start、volume_end、"
+        "high_water；分层抽样地块填 stratum_id、stratum_species、stratum_area_ha、"
+        "sample_plot_area_ha、sample，每个样地一行。JSON：与节点 POST /v1/calculate 相同的请求。",
+    ),
+    "calc_paste": ("Or paste CSV / JSON", "或粘贴 CSV / JSON"),
+    "calc_submit": ("Calculate", "计算"),
+    "calc_refused": ("The calculation was refused", "无法计算"),
+    "calc_result": ("Result", "计算结果"),
+    "calc_issuable": ("Issuable: {n} t CO₂e — {owner} t to the owner, {buffer} t to the buffer"
+                      " pool", "可签发：{n} 吨二氧化碳当量 —— 业主 {owner} 吨，缓冲池 {buffer} 吨"),
+    "calc_params": ("Parameters used", "所用参数"),
+    "calc_params_note": ("Read at block {height}; changed for this calculation: {names}.",
+                         "读取自第 {height} 号区块；本次计算改用的参数：{names}。"),
+    "calc_none": ("none", "无"),
+    "calc_step1": ("Step 1 — from stand volume to CO₂e, per plot and species",
+                   "第一步 —— 由蓄积量到二氧化碳当量（按地块和树种）"),
+    "calc_step1_help": (
+        "Biomass = V × WD × BEF × (1 + R) (above and below ground, t dry matter); carbon ="
+        " biomass × CF (t C); CO₂e change = (carbon at the end − carbon at the start) × 44/12.",
+        "生物量 = V × WD × BEF × (1 + R)（地上与地下，吨干物质）；碳储量 = 生物量 × CF（吨碳）；"
+        "二氧化碳当量变化 = (期末碳储量 − 期初碳储量) × 44/12。",
+    ),
+    "calc_volume": ("Volume, m³ (start → end)", "蓄积量（立方米，期初 → 期末）"),
+    "calc_biomass": ("Biomass, t (start → end)", "生物量（吨，期初 → 期末）"),
+    "calc_carbon": ("Carbon, t C (start → end)", "碳储量（吨碳，期初 → 期末）"),
+    "calc_co2e": ("CO₂e change, t", "CO₂e 变化（吨）"),
+    "calc_sampling": ("Step 2 — sampling precision (stratified sample plots)",
+                      "第二步 —— 抽样精度（分层样地）"),
+    "calc_sampling_help": (
+        "Each stratum's sample plots give a mean stock per hectare and its variance s²; the"
+        " total T adds every stratum (area × mean) and every census plot. The 90 % confidence"
+        " half-width is t × √Var. If it is wider than the target share of T, every plot's"
+        " stock is multiplied by the factor (T − half-width) / T: the conservative lower bound.",
+        "每层样地给出每公顷平均碳储量及方差 s²；总量 T 为各层（面积 × 均值）与全面调查地块之和。"
+        "90% 置信区间半宽 = t × √Var。若半宽超过 T 的目标比例，则各地块碳储量乘以系数"
+        " (T − 半宽) / T，即取保守的置信下限。",
+    ),
+    "calc_stratum": ("Stratum", "层"),
+    "calc_n": ("Sample plots n", "样地数 n"),
+    "calc_volume_per_ha": ("Volume, m³/ha", "蓄积量（立方米/公顷）"),
+    "calc_mean": ("Mean, t CO₂e/ha", "均值（吨二氧化碳当量/公顷）"),
+    "calc_variance": ("Variance s²", "方差 s²"),
+    "calc_total": ("Total, t CO₂e", "合计（吨二氧化碳当量）"),
+    "calc_T": ("Total T, t CO₂e", "总量 T（吨二氧化碳当量）"),
+    "calc_var": ("Variance of T", "T 的方差"),
+    "calc_df": ("Degrees of freedom", "自由度"),
+    "calc_t": ("Student's t (90 %)", "t 值（90%）"),
+    "calc_half_width": ("Half-width, t CO₂e", "半宽（吨二氧化碳当量）"),
+    "calc_relative": ("Half-width / T", "半宽 / T"),
+    "calc_target": ("Target", "目标精度"),
+    "calc_factor": ("Factor applied", "采用系数"),
+    "calc_stocks": ("Step 3 — stocks and the high-water mark", "第三步 —— 碳储量与最高水位"),
+    "calc_stocks_help": (
+        "Only growth above each plot's highest verified stock (the high-water mark) is"
+        " credited: growth = max(0, end − mark). A fall below the start stock is a reversal.",
+        "只有超过地块此前最高核证碳储量（最高水位）的增长才计入：增长 = max(0, 期末 − 最高水位)。"
+        "低于期初碳储量的下降属于逆转。",
+    ),
+    "calc_start_stock": ("Start stock S", "期初碳储量 S"),
+    "calc_mark": ("High-water mark H", "最高水位 H"),
+    "calc_end_stock": ("End stock E", "期末碳储量 E"),
+    "calc_growth": ("Growth above H", "超过 H 的增长"),
+    "calc_fall": ("Fall below S", "低于 S 的下降"),
+    "calc_step4": ("Step 4 — from growth to issuable tonnes", "第四步 —— 由增长到可签发量"),
+    "calc_step4_help": (
+        "ER = growth − baseline − leakage − project emissions; issuable = ER × (1 − deduction),"
+        " rounded down to whole tonnes (0 if ER ≤ 0); the buffer pool takes issuable × buffer"
+        " rate, rounded up; the owner gets the rest.",
+        "减排量 ER = 增长 − 基线 − 泄漏 − 项目排放；可签发量 = ER × (1 − 扣减比例)，向下取整到吨"
+        "（ER ≤ 0 时为 0）；缓冲池取 可签发量 × 缓冲比例，向上取整；其余归业主。",
+    ),
+    "calc_total_growth": ("Growth above the marks", "超过最高水位的增长合计"),
+    "calc_baseline": ("Baseline for the period", "本监测期基线"),
+    "calc_er": ("Emission reductions ER", "减排量 ER"),
+    "calc_deduction": ("Uncertainty deduction", "不确定性扣减"),
+    "calc_issuable_row": ("Issuable (whole tonnes, rounded down)", "可签发量（整吨，向下取整）"),
+    "calc_buffer_rate": ("Buffer rate", "缓冲比例"),
+    "calc_to_buffer": ("To the buffer pool (rounded up)", "进入缓冲池（向上取整）"),
+    "calc_to_owner": ("To the owner", "归业主"),
+}))
+VALUES["risk_rating"] = _by_lang({
+    "low": ("low", "低"), "medium": ("medium", "中"), "high": ("high", "高"),
+})
+
 
 def choose_lang(query: str | None, cookie: str | None, accept_language: str | None) -> str:
     """The page language: ``?lang=`` first, then the cookie, then the browser's

@@ -54,6 +54,25 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_json": 400,
     "malformed_certificate": 400,
     "malformed_form": 400,
+    # the free calculation service (POST /v1/calculate, the explorer's calculator):
+    # chaincode.calc_service.CALCULATION_CODES; a date that is not one is malformed (400),
+    # more plots or sample plots than a calculation takes is too large (413), figures the
+    # methodology refuses are unprocessable (422)
+    "invalid_date": 400,
+    "too_many_measurements": 413,
+    "invalid_period": 422,
+    "duplicate_measurement": 422,
+    "invalid_measurement": 422,
+    "unknown_species": 422,
+    "duplicate_stratum": 422,
+    "invalid_strata": 422,
+    "strata_area_mismatch": 422,
+    "too_few_samples": 422,
+    "implausible_volume": 422,
+    "implausible_growth": 422,
+    "invalid_parameter": 422,
+    "unknown_param": 422,
+    "invalid_param": 422,
     # 403: the signer may not write (permissioned admission)
     "unenrolled_signer": 403,
     # 404: nothing there

@@ -18,6 +18,9 @@ Routes::
                              "index", "result"}                   (404 unknown_tx)
     GET  /v1/blocks/{height} {"block", "commit", "hash", "height"} (404 unknown_block)
     GET  /v1/blocks/latest   the same for the latest block
+    POST /v1/calculate       the free calculation service: a monitoring report's figures
+                             (chaincode.calc_service; docs/node.md, "Calculation
+                             service"): public, unsigned, changes nothing; body <= 256 KiB
     GET  /v1/status          chain id, node, height, tip hash/time, state root,
                              validator set, mempool size; consensus round and step, peers,
                              last commit time, sync state (docs/node.md)
@@ -48,6 +51,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from chaincode.calc_service import CALCULATION_CODES, MAX_CALC_PLOTS, MAX_CALC_SAMPLES
+from chaincode.framework import ChaincodeError
+from chaincode.sampling import MAX_SAMPLES
+from chaincode.strata import MAX_STRATA
 from ledger.api_errors import (
     PASSTHROUGH_CODES,
     STATUS_BY_CODE,
@@ -69,6 +76,7 @@ from node.txpool.admission import MAX_RAW_TX_BYTES, decode_json_flagged
 __all__ = [
     "MAX_BATCH_TXS",
     "MAX_BODY_BYTES",
+    "MAX_CALC_BODY_BYTES",
     "STATUS_BY_CODE",
     "ApiError",
     "create_app",
@@ -79,6 +87,8 @@ log = logging.getLogger("node.rpc")
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH_TXS = 1000
+#: Largest body of ``POST /v1/calculate``.
+MAX_CALC_BODY_BYTES = 256 * 1024
 _TX_ID_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
 _HEIGHT_RE = re.compile(r"^[0-9]{1,18}\Z")
 
@@ -174,6 +184,50 @@ _SIMULATE_ANSWER: dict[str, Any] = {
         "height": {"type": "integer"}, "block_height": {"type": "integer"},
         "block_time": {"type": "integer"}, "writes": {"type": "integer"},
         "results": {"type": "array", "items": _SIMULATED_RESULT},
+    },
+}
+
+
+_DEC = {"type": ["string", "integer", "null"],
+        "description": "a decimal string (or a whole number), at most 6 places; null = absent"}
+_OPT_STR = {"type": ["string", "null"], "description": "null = absent"}
+_CALC_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["plots", "period_start", "period_end"],
+    "additionalProperties": False,
+    "properties": {
+        "plots": {"type": "array", "minItems": 1, "maxItems": MAX_CALC_PLOTS, "items": {
+            "type": "object",
+            "required": ["plot_id", "species", "area_ha"],
+            "additionalProperties": False,
+            "description": 'exactly one of "volume_end" (census) and "strata" (sampled)',
+            "properties": {
+                "plot_id": {"type": "string"}, "species": {"type": "string"},
+                "area_ha": _DEC, "volume_start": _DEC, "stock_start": _DEC,
+                "high_water": _DEC, "volume_end": _DEC,
+                "strata": {"type": ["array", "null"], "minItems": 1, "maxItems": MAX_STRATA,
+                           "items": {
+                    "type": "object",
+                    "required": ["stratum_id", "species", "area_ha", "sample_plot_area_ha",
+                                 "samples"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "stratum_id": {"type": "string"}, "species": {"type": "string"},
+                        "area_ha": _DEC, "sample_plot_area_ha": _DEC, "volume_start": _DEC,
+                        "samples": {"type": "array", "minItems": 1, "maxItems": MAX_SAMPLES,
+                                    "items": {"type": ["string", "integer"]}},
+                    },
+                }},
+            },
+        }},
+        "period_start": {"type": "string", "description": "YYYY-MM-DD"},
+        "period_end": {"type": "string", "description": "YYYY-MM-DD"},
+        "baseline_t_per_year": _DEC, "leakage": _DEC, "project_emissions": _DEC,
+        "uncertainty_deduction": _DEC,
+        "risk_rating": _OPT_STR,
+        "parameters": {"type": ["object", "null"], "description": "overrides of buffer_rates, "
+                       "min_sample_plots, sampling_precision_target, sampling_t90, "
+                       "species_table (merged by species and field), uncertainty_deduction"},
     },
 }
 
@@ -389,6 +443,36 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
         if not _HEIGHT_RE.match(height) or int(height) < 1:
             raise ApiError("bad_height", "a height is a whole number from 1, or 'latest'")
         return _block(int(height))
+
+    # -- the free calculation service ---------------------------------------------------------
+    @app.post(
+        "/v1/calculate",
+        summary="The free calculation service: a monitoring report's figures, step by step",
+        description=(
+            "Public and unsigned; changes nothing. The methodology's inputs (plots measured "
+            "by census or by sample plots per stratum, the period, baseline, leakage, "
+            "project emissions, deduction, risk rating, parameter overrides) in; every "
+            "intermediate figure out, computed by the code submit_monitoring_report runs, "
+            "with the parameters in force at the latest committed height (docs/node.md, "
+            f"\"Calculation service\"). At most {MAX_CALC_PLOTS} plots, "
+            f"{MAX_CALC_SAMPLES} sample plots, {MAX_CALC_BODY_BYTES} bytes."),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _CALC_SCHEMA}},
+            }
+        },
+        responses=_error_doc("malformed_json", "request_too_large", "admission_busy",
+                             *CALCULATION_CODES),
+    )
+    async def calculate(request: Request) -> JSONResponse:
+        raw = await read_body(request, MAX_CALC_BODY_BYTES, "request_too_large")
+        body, _ = decode_json_flagged(raw)
+        try:
+            answer = await node.verifier.run(node.calculate, body)
+        except ChaincodeError as exc:
+            raise ApiError(exc.code, exc.message) from None
+        return JSONResponse(answer)
 
     # -- node ------------------------------------------------------------------------------
     @app.get("/v1/status", summary="Chain and node status")

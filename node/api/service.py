@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from chaincode.calc_service import calculate, read_parameters
 from ledger.block import stored_block_element
 from ledger.errors import LedgerError, TxError
 from ledger.genesis import Genesis
@@ -210,6 +211,17 @@ class Node:
             return {"ok": all(a["ok"] for a in answers),
                     "results": [{"index": i, **a} for i, a in enumerate(answers)], **common}
         return {**answers[0], **common}
+
+    # -- the free calculation service ---------------------------------------------------------
+    def calculate(self, body: Any) -> dict[str, Any]:
+        """``POST /v1/calculate``: ``chaincode.calc_service.calculate`` of the decoded
+        request with the parameters in force at the latest committed height (one snapshot
+        of the store: the height and the parameters agree). Reads only; raises
+        ``ChaincodeError``. Runs in a worker place (``verifier.run``), off the event loop."""
+        with self.store.snapshot() as view:
+            height = view.latest_height()
+            params = read_parameters(view)
+        return calculate(body, params, height=height)
 
     # -- reads -----------------------------------------------------------------------------
     def tx_status(self, tx_id: str) -> bytes | None:

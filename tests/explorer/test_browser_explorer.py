@@ -417,3 +417,36 @@ def test_pipeline_filter_by_status(browser: Any, net: Net) -> None:
     for step in ("submitted", "validated", "registered"):
         cell = row.find_element("css selector", f"td[data-step={step}]")
         assert cell.find_elements("css selector", "time"), step
+
+
+# -- issue 14: the free calculator, typed and uploaded, without JavaScript ----------------------
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_calculator_page_computes_the_worked_example(browser: Any, net: Net, lang: str,
+                                                     tmp_path: Path) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(net.page(f"/explorer/calculator?lang={lang}"))
+    form = "#calc-form "
+    for name, value in (("period_start", "2023-01-01"), ("period_end", "2023-12-31"),
+                        ("uncertainty_deduction", "0"), ("plot_id_0", "XN-SF-01"),
+                        ("area_ha_0", "100"), ("volume_end_0", "2500")):
+        one(browser, f"{form}input[name={name}]").send_keys(value)
+    Select(one(browser, f"{form}select[name=species_0]")).select_by_value("chinese_fir")
+    Select(one(browser, f"{form}select[name=risk_rating]")).select_by_value("low")
+    one(browser, f"{form}button[type=submit]").click()
+    wait_for(browser, lambda d: css(d, "#calc-issuable"))
+    assert one(browser, "#calc-issuable").get_attribute("data-issuable") == "2979"
+    assert "1562.60237" in one(browser, "#calc-plots").text
+    # the multipart form: a CSV file
+    path = tmp_path / "plots.csv"
+    path.write_text("plot_id,species,area_ha,volume_end\nA,chinese_fir,100,2500\n",
+                    encoding="utf-8")
+    browser.get(net.page(f"/explorer/calculator?lang={lang}"))
+    upload = "#calc-upload "
+    for name, value in (("period_start", "2023-01-01"), ("period_end", "2023-12-31"),
+                        ("uncertainty_deduction", "0")):
+        one(browser, f"{upload}input[name={name}]").send_keys(value)
+    one(browser, f"{upload}input[type=file][name=measurements]").send_keys(str(path))
+    one(browser, f"{upload}button[type=submit]").click()
+    wait_for(browser, lambda d: css(d, "#calc-issuable"))
+    assert one(browser, "#calc-issuable").get_attribute("data-issuable") == "2979"

@@ -68,7 +68,15 @@ BEFORE: dict[str, dict[str, int]] = {
     # mempool quota is told to slow down
     "added": {"too_many_connections_from_address": 429, "client_disconnected": 400,
               "verifier_busy": 503, "unenrolled_signer": 403, "org_quota_exceeded": 429,
-              "admission_busy": 503},
+              "admission_busy": 503,
+              # issue 14, the free calculation service (chaincode.calc_service): the
+              # calculator's refusals (docs/node.md "Calculation service")
+              "invalid_date": 400, "too_many_measurements": 413, "invalid_period": 422,
+              "duplicate_measurement": 422, "invalid_measurement": 422,
+              "unknown_species": 422, "duplicate_stratum": 422, "invalid_strata": 422,
+              "strata_area_mismatch": 422, "too_few_samples": 422,
+              "implausible_volume": 422, "implausible_growth": 422,
+              "invalid_parameter": 422, "unknown_param": 422, "invalid_param": 422},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.
@@ -88,6 +96,9 @@ FORWARDERS = {
     # node/api/service.py (issue 14, dry runs): re-raises the code parse_transaction or
     # _simulated_tx gave a batch item, its message prefixed with "txs[i]: "
     "parse_simulation",
+    # node/api/rpc.py and explorer/app.py (issue 14, the calculation service): answer the
+    # code chaincode.calc_service.calculate refused with (CALCULATION_CODES, all listed)
+    "calculate", "calculator_page",
 }
 
 SCANNED = [*sorted((ROOT / "node" / "api").glob("*.py")), *sorted((ROOT / "node" / "txpool").glob("*.py")),
