@@ -46,7 +46,8 @@ from ledger.encoding import (
 from ledger.errors import TxError
 from ledger.genesis import Genesis
 from ledger.merkle import AppendOnlyMerkleTree, merkle_root
-from ledger.state import MemoryState, Overlay, WriteSet, next_state_root
+from ledger.state import MemoryState, Overlay, WriteSet, state_root_of
+from ledger.state_tree import MemoryNodeStore, StateTree
 from ledger.store import Store
 from ledger.tx import Transaction, build_transaction, parse_transaction
 from node.chain.app import Application
@@ -508,7 +509,8 @@ def golden_now(tmp: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# golden values, recorded before the fast paths
+# golden values, recorded before the fast paths; lifecycle, notary_blocks and node
+# regenerated when the state root became the state tree's root (issue 12)
 # ---------------------------------------------------------------------------------------
 GOLDEN: dict[str, Any] = {
     "corpus": {
@@ -638,58 +640,58 @@ GOLDEN: dict[str, Any] = {
         ]
     },
     "lifecycle": [
-        "f582c2bf8d94ceaaa7b8942543e01f5fde2d90ab7fc13bd3e79f14bbad39e7ce",
-        "ba98a0d8463c89efaadeeebfe737bddc8950030f8167ea1f3616e78656cdb7d9",
-        "09c243870c57bc3b087b9b14d800c698351e32d2304ad8639994d49501152580",
-        "c2f7080da0f3da5160e04cdf76bff610d94e2a89c7971582f25de8a9791184f1",
-        "4ead014ef5de2fef821359a898bb684f0255d1eaee8622b614739c82cfaf4a29",
-        "0678f65fd35c025e0f0a80bcafdf5dfe198ae2b6b7586b4c0b51512cc777cedf",
-        "ebb13b63adf04fd57f6bdd25b9961dbd2b1595decf3b8d53aee9bce2dbf9c9a4",
-        "f17cfe4739a3382df2d861b6a133795db53f0c219c7da9fdc9a0b7c6e7a6ed7b",
-        "909a826b941ecd53ca4372f000778d19d77d4f514999ec9032111b40a9f3c3ae",
-        "3d7f6c8b5f0cd03746db746c0ec8b2abe7264de2d41e0530ae4b0d706fc9cd15",
-        "b345808a9b3192ffb16da405b54d68258e86d82dda11759e976da47dd6ac6df2",
-        "7598da23dc523854e9b0aa075b88f8fa566c16746245935e0dd59e5660c1f7e5",
-        "1d1852d1169deb0a64bfb4794135c164603fee26bbaea4c2140549703333c968",
-        "b9c9a7c1445fd540294901b16ae88eefed0195e5ee0e3f5f8fb9f9f6be0bbeac",
-        "e06e4a576fcf5fd5202dd16c49eca72b0625981cbbda0e1d1de8910686d7cf89",
-        "865a40ef2f6b11d60c02877d787e3f0228a49e84ac16c779ae198a524cdac41f",
-        "c1cfdb4e4fb1ac7cd2b0f80ef4ad809340429eaea2a5f9d1d1765b6310af4b94",
-        "786cc0dbe57431981f58620b4aca78e69883725ecac0a41616934135f7494d0a",
-        "cb51babdddb36cd711b14215821e391ba114ca17bc3aaf7416d5b1acf82d4332",
-        "41143275e7fd01e3596b05c8a4dd8d1a8a98d1eb0892dff33a3c52c3526d0dbc",
-        "a53341e85db6bb90cd01440c3af62ac1d7663c27fc23bc356a76940b46a35eb5",
-        "ae8372b9b2c21632d0291c46e8a813b694304b9060a05f6baf69edc7d9905c6f",
-        "d9528e1e39879682b4a38074b48f4cf055b3464d9f8fc299d72724889976e759",
-        "74405b233280557c8b45b138cc3f6f4b834378126ad91e213f19e0ee3a98b85b",
-        "338343a4d9ad5b15e72d583ef2514de72063bf0353d7b8cddd9b0f00d880888a",
-        "6d45b910e80d75621a6603452f44392923c6732e26f3b2a412c8b598a5e54346",
-        "8f3db61d2c8efc1765f3a184041d266015b536f08a05d96f715531f9a2554d15"
+        "61f7a9fbfe95a1ce62b8fcd71b97ddd004da6ec1fbb932b2df58a2b45a6fa611",
+        "65346f340ce09a1a1290631cca6d91554b302df66826b358a65e7f50e3499efb",
+        "4c8e7b27970a1c6360b47905f13af9c0c49dd38af6be51695bb7ff26be262bfc",
+        "93c85b56e099a94dd559bbf9aefa4d16d3a0daba0051c14902192f42a13110ad",
+        "d25ea69c249a9c935208cbd501a307973abe459e2d57753e1916addf436c850a",
+        "b7768982616c983e5ec11042ab50b3b27b25afc8685e41bfdd9b75d5b9329bcb",
+        "02881ac0a55d3dbf8a96f292df35d91af0e17baed9fc32871403ae68dd417bfd",
+        "855cab267b664035df7185307cdebfba7686b31417ebe2033a51753c97d807f5",
+        "f7b9ba106a7014ba137918d7264214b5e44e55cc79b8834629b20e9c27d11635",
+        "3558af2ddd02e6f1ebc506d564426e6be66313879ff5f97ea4bd4d6618913e2f",
+        "7bd640780f99fbe2de5af55ce2f881b84d1c8e8f3462660445ef4a7eb7588cc3",
+        "86491c9fabef7115c8d097ecc87b53be675a10dfcf9e8cc76076bc2706017889",
+        "a1c71293e62ba3cda4d1d9035d6bc1c62e85a7abe53ef05be9469120e90956df",
+        "c237388aef56e5273a23b4df79db2b2222501efcefcb11661f64b87a90cd83e8",
+        "87aeea641b16e4fa4c6eb29ace3d2f6f1cda6c7d62ebd562ccf69d9c66906e3f",
+        "ac887b563910f38a8813bb58f81b7344f3a945e8a6118fdbf8f04052576e96d8",
+        "d9d5b8a597d065513b60610f6244ee3382d3a0f9d58f8a8a31af42e4cf5ddff6",
+        "3812fc0bd3008ae38751d9124a9ee6fe2385c16fd46230927f0dccc5a1e00d4e",
+        "7ad40b55a22923d2e47e9a0d97daaf1f40058a6aecb0f3867a3d03aad9f2f31d",
+        "c3a9818d0b7963cb5a4427550c9a71053de290fbb06f69722d04d9ac2b7aaa1e",
+        "cdc90adc4e50f9842a1e2ef9d0e1c272d0558abe7f1bf22e68c016ab6957003a",
+        "0b0b6b36c276b1c2078a8203f709180db362a72eaf87377cac9fe1bed297947c",
+        "d18c5eb67734bbea1ccc9b2d04dc7d8b07dd8fbdd4a3d2cce72330fa981242a0",
+        "9d1a80179a86d518ecdc40fa59ffa46157998e058405c11ebec13f6536d34dc2",
+        "4f2cf877cfb9686618d5fde457aebc0e1c0ea031c93db25d3af8ec6949f65528",
+        "9506e81a005f4040b43414e27971e19456244d722e600bbe4eadf45a668d7cc6",
+        "0e32c084b7f896c293ac112f17aa150967735b18ab80f05ba7ba0b70370758c5"
     ],
     "notary_blocks": [
-        "4bbf05bcba5f9bd40fc660acf0ee93fe4977a9483045c0d212b2624cbe8c71c8",
-        "69ea551fc52c08f4643baa7a449a40a7777b4bab361533514a5ac8009c3c50c2",
-        "8d3fe565e1e0f2bd7460ae1c92c11aeedc0f163577db990627345d5c7f3b2de8",
-        "70f70ad29f504f6e8b4fe7a335be766c4a4fdbd13a03b21cebcaf519bf262772",
-        "7a5bf61b00f3a5845455e84e7421eec54635726e0e966f72c5d4f9741c28cfb0",
-        "32184e9320b112e3edf418c0bda9a4c1ba6a4fca540256d9e9ad3e6b73367905",
-        "523d1c3414123c99e4bbc1b66857695e5bfffc6a1e6a9e9ad6c96f89b625465b",
-        "b1bede275183926013c3a13487e35d971f86d177413b8f7b054aec32ca2879bd",
-        "cf702e453027d2de923d3f65ebe9df8e60954d12afd75fa96601515ea7c7adb5",
-        "affd7ffccccff736662afdd29e1f45c45264a2053de7c24be9291377980b8301"
+        "8210af2df6536e82e528b4a176362128db266241134a38dbc4cfc59da85bf3d1",
+        "ea84fe1ed1b16e54058fe9d6495cec684f2df7ed3c4501a6701b30664eaa1c94",
+        "39082290fff24e8ee3529096eb283c6f744e908bc117a661d70b3c6f4535c67f",
+        "e051cf2a19a678e3c8617446dc4e0bd6ab8115eca287d75a632c92aaad474530",
+        "06a4d62dd7de8f75b392d5a370464f0c33f146506ef56d0695c77d0940c7b72f",
+        "e8072d46c9288a99a973c375da00d9744882cfd738b9860cb6cb5cffbec48a0a",
+        "1841d92b5726ded20e392b3a6e8f805bec0bcc88e7a32463c27c2b5acb38575d",
+        "623a0ab927833c2b9e32d244993833ecc24a323aafcba925652bd3b2adde1a3a",
+        "a8a1ec44ef87f0c02f8b14f96b44de49182da6dfd52bbb7365046e74433a7012",
+        "4503296a5580ff428e02a4e779851caac2a0e6d7c7cf91ea38ad8b2f5dca65d6"
     ],
     "node": {
         "hashes": [
-            "643e748ef29f8a314476e1fe4738c536e4a8d27e8fcc7955de2b2d7a23fec98d",
-            "6e47f375a354096ba599b50d15ee34a8e8c940072d6fdd709df8e85cf3acf5a3",
-            "8f267a346ee918736d402ea9967ad6bfa8f912b43cf34b4909f4314d4ec8b185"
+            "c00dff239deac2eb447116d04fcab87282bf7e8421d994328cecb4aaddf4d6f7",
+            "3ff7f3f5cad50a1c49d0b11879a54fec3f3b47745ff0c5ea21007e601084f53a",
+            "f32930bb3bd0716b1376b8382367f7e32bcf8d139bcd7fce19d18ac53c7a132c"
         ],
         "stored": [
-            "a5e063cc61348da6f00dad56ecf845fca283c53c8bc9339c8943ec9bba7823a1",
-            "9a72686eb70fd5d2c55040fa0595b95259ce267988998cbe2a883f0c21326051",
-            "b719788d27fd178ed4e7761e9a38431f2ce6ec0867b3d17e2ac63a5ab7dfd68d"
+            "b531520a18b2deb7b19ae5166045727a11cc70692747690c01b5e13fd7c4d116",
+            "f8bf08080e2b33a6622a4f540e7dde12cb4b3497543096077ec1a35b54eb3160",
+            "c0bc3479d599899a3eab67431eb2db153c6c4a90e54a6d4b325478f43dcf3236"
         ],
-        "state_root": "8f73ed5c3ca6d75ffac2c066c0eb9fb9276fceb877886c10c0603d57724a416b"
+        "state_root": "8735bbb517abfdbadffc3002db8e594a5f25fe88ce5bce7a995b67d7c9d66030"
     }
 }
 
@@ -855,11 +857,34 @@ def test_roots_match_reference() -> None:
     assert results_root(results) == merkle_root([_ref_canonical(r) for r in results]).hex()
     writes: list[tuple[str, bytes | None]] = [("b", b"1"), ("a", None), ("\u00e9", b"{}")]
     body = _ref_canonical([[k, None if v is None else v.hex()] for k, v in sorted(writes)])
-    assert next_state_root("00" * 32, writes) == sha256_hex(bytes.fromhex("00" * 32) + sha256(body))
     ws = WriteSet(writes)
     assert ws.body == body and list(ws) == sorted(writes)
-    assert ws.root_after("00" * 32) == next_state_root("00" * 32, writes)
-    assert ws.root_after("11" * 32) == next_state_root("11" * 32, writes)  # other prev root
+    # the state root: the state tree's root over the whole state (docs/state-proofs.md)
+    tree = StateTree(MemoryNodeStore())
+    tree.apply(0, {b"a": b"0", b"c": b"2"})
+    state = {"b": b"1", "c": b"2", "\u00e9": b"{}"}
+    assert ws.root_in(tree, 1) == _ref_tree_root(state).hex() == state_root_of(state.items())
+    many = {f"k/{i}": str(i).encode() for i in range(200)}
+    assert state_root_of(many.items()) == _ref_tree_root(many).hex()
+    assert _ref_tree_root({}) == bytes(32)
+
+
+def _ref_tree_root(state: dict[str, bytes]) -> bytes:
+    """The state tree's root straight from its definition: keys at SHA-256(key), an
+    empty subtree 32 zero bytes, one key its leaf, two or more an internal node."""
+    leaves = sorted((sha256(k.encode("utf-8")), sha256(v)) for k, v in state.items())
+
+    def node(part: list[tuple[bytes, bytes]], depth: int) -> bytes:
+        if not part:
+            return bytes(32)
+        if len(part) == 1:
+            return sha256(b"\x00" + part[0][0] + part[0][1])
+        bit = [(int.from_bytes(kh, "big") >> (255 - depth)) & 1 for kh, _ in part]
+        left = [leaf for leaf, b in zip(part, bit, strict=True) if not b]
+        right = [leaf for leaf, b in zip(part, bit, strict=True) if b]
+        return sha256(b"\x01" + node(left, depth + 1) + node(right, depth + 1))
+
+    return node(leaves, 0)
 
 
 ops = st.lists(
