@@ -76,6 +76,7 @@ _META_STATE_ROOT = b"m/state_root"
 _META_GENESIS = b"m/genesis_hash"
 _META_CHAIN_ID = b"m/chain_id"
 TREE_PREFIX = b"a/"
+_WRITE_BUFFER_BYTES = 64 << 20  # LevelDB's memtable (its default: 4 MiB)
 """The key prefix reserved for the state tree's records (:meth:`Store.state_tree_nodes`)."""
 
 
@@ -352,9 +353,13 @@ class Store:
         self.path.mkdir(parents=True, exist_ok=True)
         try:
             # the table cache holds at most 256 files open: the node keeps its descriptors
-            # for peers and clients (node/api/http_server.py reserves room for these)
+            # for peers and clients (node/api/http_server.py reserves room for these).
+            # Each block adds ~10 state tree records (~1 KB of hashes) per written key:
+            # a 64 MiB memtable and no Snappy compression (hashes do not compress) halve
+            # the CPU LevelDB spends flushing and compacting them (docs/performance.md)
             self._db: _Backend | None = plyvel.DB(
-                str(self.path), create_if_missing=True, max_open_files=256
+                str(self.path), create_if_missing=True, max_open_files=256,
+                write_buffer_size=_WRITE_BUFFER_BYTES, compression=None,
             )
         except plyvel.IOError as exc:
             text = str(exc)
