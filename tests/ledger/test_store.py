@@ -508,3 +508,32 @@ def test_an_in_memory_store_reopens_what_was_committed() -> None:
     assert again.latest_height() == 1 and again.latest_hash() == block.hash()
     assert again.get("g/c") == b'"gamma"' and again.get_block(1) == block
     assert not Store.in_memory().initialised
+
+
+_STATE_KEYS = st.sampled_from(["g/a", "g/b", "k/1", "k/2", "k/\u00e9", "z", "\U0001f600"])
+_BLOCK_WRITES = st.dictionaries(_STATE_KEYS, st.none() | st.binary(min_size=0, max_size=8),
+                                max_size=5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(blocks=st.lists(_BLOCK_WRITES, min_size=1, max_size=6))
+def test_every_committed_root_is_the_trees_root_over_the_whole_state(blocks: list) -> None:
+    """Random blocks of puts and deletes (of present and absent keys): after each commit
+    the header's root equals the root of a fresh tree over the store's whole state, every
+    key's value or absence is proved against it, and a reopened store continues."""
+    db = MemoryDB()
+    store = Store.in_memory(db)
+    store.init_genesis(GENESIS_HASH, CHAIN, GENESIS_WRITES, genesis_root())
+    for i, writes in enumerate(blocks):
+        if i == len(blocks) // 2:  # a restart half-way: the tree continues from the "disk"
+            store.close()
+            store = Store.in_memory(db)
+        block = append(store, sorted(writes.items()))
+        state = list(store.iter_prefix(""))
+        assert block.header.state_root == store.state_root() == state_root_of(state)
+        root = bytes.fromhex(block.header.state_root)
+        values = dict(state)
+        for key in ["g/a", "g/b", "k/1", "k/2", "k/\u00e9", "z", "\U0001f600"]:
+            proof = store.state_tree.prove(key.encode(), block.height)
+            assert verify(root, key.encode(), values.get(key), proof)
+    store.close()
