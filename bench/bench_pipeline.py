@@ -31,8 +31,8 @@ from one owner's holdings, which is what makes later transactions scan the block
 earlier writes), built with the test fixtures (``tests/test_carbon_market_fixtures.py``).
 
 The "of which" lines of ``execute`` run that part again on its own, on the same block:
-``chaincode`` (``Executor.execute_block``), ``state_root`` (``next_state_root`` over the
-write set), ``txs_root`` and ``results_root`` (``ledger.block``).
+``chaincode`` (``Executor.execute_block``), ``state_root`` (the state tree update over
+the write set, ``WriteSet.root_in``), ``txs_root`` and ``results_root`` (``ledger.block``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from chaincode.framework import BlockContext
 from ledger.block import results_root, txs_root
 from ledger.crypto import PrivateKey, sha256
 from ledger.genesis import Genesis
-from ledger.state import next_state_root
+from ledger.state import WriteSet
 from ledger.store import Store
 from ledger.tx import build_transaction, parse_transaction
 from node.chain.app import Application
@@ -147,7 +147,7 @@ def stages(node: Node, raws: list[bytes], block_size: int) -> tuple[dict[str, fl
         execution = node.app.executor.execute_block(node.store, ctx, batch)
         t["chaincode"] += c() - s
         s = c()
-        next_state_root(node.app.tip.state_root, execution.writes)
+        WriteSet(execution.writes).root_in(node.store.state_tree, block.height)
         t["state_root"] += c() - s
         s = c()
         txs_root(batch)

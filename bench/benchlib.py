@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ledger.state import WriteSet, genesis_state_root
+from ledger.state import WriteSet
 from ledger.store import Store
 
 __all__ = ["best_s", "committed_store", "machine", "pin_one_core"]
@@ -58,11 +58,10 @@ def committed_store(
     """A store (LevelDB in a temporary folder, or in memory) whose genesis state is
     ``writes``, closed and removed on exit."""
     ws = WriteSet(writes)
-    root = ws.root_after(genesis_state_root(BENCH_GENESIS))
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(tmp) if backend == "leveldb" else Store.in_memory()
         try:
-            store.init_genesis(BENCH_GENESIS, "fcl-bench", ws, root)
+            store.init_genesis(BENCH_GENESIS, "fcl-bench", ws, ws.root_in(store.state_tree, 0))
             yield store
         finally:
             store.close()

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from sortedcontainers import SortedList
 
-from ledger.crypto import sha256, sha256_hex
 from ledger.encoding import canonical, decode
+from ledger.state_tree import MemoryNodeStore, StateTree, TreeUpdate
 
 MAX_KEY_LEN = 512
 MAX_VALUE_BYTES = 256 * 1024
@@ -295,23 +295,24 @@ class Overlay:
         return sorted(self._writes.items())
 
 
-def genesis_state_root(genesis_hash: str) -> str:
-    return sha256_hex(b"fcl/state/v1" + bytes.fromhex(genesis_hash))
-
-
 class WriteSet:
     """The write set of a block: ``(key, value or None)`` pairs sorted by key, with its
-    canonical body (``[[key, value-hex|null], ...]``) and the state root it leads to from a
-    given root -- the one place these are computed, each once per object. The application
-    computes the root when it executes a block and the store checks the same object again
-    at commit at no cost (the root after the same previous root is remembered)."""
+    canonical body (``[[key, value-hex|null], ...]``, stored as the block's write set) and
+    the state tree update it makes -- the one place the state root is computed.
 
-    __slots__ = ("_body", "_root", "items")
+    The state root at height H is the root of the state tree (ledger/state_tree.py,
+    docs/state-proofs.md) over the whole key-value state after block H, as version H:
+    :meth:`prepare` computes that update over the tree's latest version without storing
+    it; the application prepares it when it executes a block, and the store, given the
+    same object at commit, finds it remembered (the same tree, version and base version)
+    and writes its records in the block's batch at no further cost."""
+
+    __slots__ = ("_body", "_update", "items")
 
     def __init__(self, writes: Iterable[tuple[str, bytes | None]]) -> None:
         self.items: tuple[tuple[str, bytes | None], ...] = tuple(sorted(writes))
         self._body: bytes | None = None
-        self._root: tuple[str, str] | None = None  # (previous root, root after this set)
+        self._update: tuple[StateTree, TreeUpdate] | None = None
 
     @classmethod
     def of(cls, writes: Iterable[tuple[str, bytes | None]]) -> WriteSet:
@@ -346,20 +347,33 @@ class WriteSet:
             )
         return body
 
-    def root_after(self, prev_root: str) -> str:
-        """The state root after this write set: SHA-256(prev_root || SHA-256(body))."""
-        known = self._root
-        if known is not None and known[0] == prev_root:
-            return known[1]
-        root = sha256_hex(bytes.fromhex(prev_root) + sha256(self.body))
-        self._root = (prev_root, root)
-        return root
+    def tree_changes(self) -> dict[bytes, bytes | None]:
+        """The changes as the state tree takes them: the key's UTF-8 bytes -> the value's
+        stored bytes, or None for a delete."""
+        return {key.encode("utf-8"): value for key, value in self.items}
+
+    def prepare(self, tree: StateTree, version: int) -> TreeUpdate:
+        """The update that makes ``version`` of ``tree`` = its latest version with these
+        writes, not stored (``StateTree.prepare``); remembered, so that asking again for
+        the same tree and version over the same latest version costs nothing."""
+        known = self._update
+        if known is not None and known[0] is tree:
+            update = known[1]
+            if update.version == version and update.base_version == tree.latest_version:
+                return update
+        update = tree.prepare(version, self.tree_changes())
+        self._update = (tree, update)
+        return update
+
+    def root_in(self, tree: StateTree, version: int) -> str:
+        """The state root (hex) of :meth:`prepare` ``(tree, version)``."""
+        return self.prepare(tree, version).root.hex()
 
 
-def next_state_root(prev_root: str, writes: Iterable[tuple[str, bytes | None]]) -> str:
-    """State root after a block: SHA-256(prev_root || SHA-256(canonical(write set))).
-
-    The write set is the sorted list of ``[key, value-hex-or-null]`` pairs the block wrote
-    (:class:`WriteSet`; pass one to have its body and root kept).
-    """
-    return WriteSet.of(writes).root_after(prev_root)
+def state_root_of(state: Iterable[tuple[str, bytes]]) -> str:
+    """The state root of a state holding exactly ``state`` (key, value) pairs: the root of
+    a fresh state tree over them. A tree's root depends on its keys and values only, not
+    on the versions or the order that wrote them, so this equals the root of any chain
+    whose state is ``state`` (a check independent of how a store got there)."""
+    tree = StateTree(MemoryNodeStore())
+    return WriteSet(state).root_in(tree, 0)

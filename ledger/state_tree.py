@@ -27,8 +27,9 @@ version (versions strictly increase) and every earlier version stays readable, b
 a node is never rewritten: a changed node is written anew under the new version, keyed
 by ``(version, path)``. Nothing is pruned (a later increment may).
 
-Not yet wired into consensus: the block header's state root is still the hash chain of
-``ledger/state.py``; making this tree's root the state root is the next step (issue 12).
+The chain's state root: the block header's ``state_root`` at height H is this tree's root
+over the whole state after block H, version H (``ledger.state.WriteSet.prepare`` computes
+it; ``ledger.store.Store`` keeps the records in the block's write batch).
 
 :func:`verify` checks a :class:`Proof` with nothing but ``hashlib``: it never raises.
 """

@@ -15,14 +15,18 @@ Key layout (binary prefixes; heights are 8-byte big-endian so keys sort by heigh
     h/<hash32>      height of a block hash (h8)
     t/<txid32>      location of a transaction: h8 || index (4-byte big-endian)
     w/<h8>          the write set of height h: canonical ``[[key, value-hex|null], ...]``
-                    (height 0 holds the genesis writes; ``WriteSet.body``); the state
-                    root is recomputed from these by ``next_state_root``
+                    (height 0 holds the genesis writes; ``WriteSet.body``)
     s/<key utf-8>   committed state value
     x/<bytes>       extra index entries given by the caller of ``commit_block``
     m/<name>        meta: height, hash, state_root, genesis_hash, chain_id
-    a/<record>      reserved for the authenticated state tree (ledger/state_tree.py,
-                    docs/state-proofs.md); not written yet: wiring the tree into the
-                    block's batch is the next step of issue 12
+    a/<record>      the authenticated state tree (ledger/state_tree.py,
+                    docs/state-proofs.md): version h is the state after height h, its
+                    root the header's ``state_root``; a height's records are written in
+                    its block's batch, every version is kept (proofs at past heights)
+
+A data folder written before the state root became the tree's root (it has a chain but
+no ``a/`` records) is refused on opening: ``StoreError("store_format_changed")``. Its
+headers carry the old roots, so the chain cannot be continued: start a new one.
 
 One process, one handle: LevelDB's ``LOCK`` file refuses a second open, which is
 reported as ``StoreError("store_locked")``.
@@ -51,8 +55,8 @@ from ledger.block import Block, CommitCertificate
 from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical
 from ledger.errors import LedgerError
-from ledger.state import WriteSet, check_seek, genesis_state_root
-from ledger.state_tree import DBNodeStore
+from ledger.state import WriteSet, check_seek
+from ledger.state_tree import DBNodeStore, StateTree, StateTreeError, TreeUpdate
 
 __all__ = ["TREE_PREFIX", "MemoryDB", "Store", "StoreError", "Writes"]
 
@@ -72,6 +76,7 @@ _META_STATE_ROOT = b"m/state_root"
 _META_GENESIS = b"m/genesis_hash"
 _META_CHAIN_ID = b"m/chain_id"
 TREE_PREFIX = b"a/"
+_WRITE_BUFFER_BYTES = 64 << 20  # LevelDB's memtable (its default: 4 MiB)
 """The key prefix reserved for the state tree's records (:meth:`Store.state_tree_nodes`)."""
 
 
@@ -79,7 +84,8 @@ class StoreError(LedgerError):
     """The store refused an operation. Codes: ``store_locked``, ``store_open_failed``,
     ``not_initialised``, ``already_initialised``, ``wrong_height``, ``wrong_prev_hash``,
     ``wrong_chain``, ``commit_mismatch``, ``state_root_mismatch``, ``bad_write``,
-    ``store_closed``, ``read_only`` (a :meth:`Store.snapshot`)."""
+    ``store_closed``, ``read_only`` (a :meth:`Store.snapshot`), ``store_format_changed``
+    (a data folder written with the old state root format)."""
 
 
 class MemoryDB:
@@ -347,9 +353,13 @@ class Store:
         self.path.mkdir(parents=True, exist_ok=True)
         try:
             # the table cache holds at most 256 files open: the node keeps its descriptors
-            # for peers and clients (node/api/http_server.py reserves room for these)
+            # for peers and clients (node/api/http_server.py reserves room for these).
+            # Each block adds ~10 state tree records (~1 KB of hashes) per written key:
+            # a 64 MiB memtable and no Snappy compression (hashes do not compress) halve
+            # the CPU LevelDB spends flushing and compacting them (docs/performance.md)
             self._db: _Backend | None = plyvel.DB(
-                str(self.path), create_if_missing=True, max_open_files=256
+                str(self.path), create_if_missing=True, max_open_files=256,
+                write_buffer_size=_WRITE_BUFFER_BYTES, compression=None,
             )
         except plyvel.IOError as exc:
             text = str(exc)
@@ -361,7 +371,11 @@ class Store:
             raise StoreError("store_open_failed", f"cannot open {self.path}: {text}") from exc
         except plyvel.Error as exc:
             raise StoreError("store_open_failed", f"cannot open {self.path}: {exc}") from exc
-        self._load_height()
+        try:
+            self._load_height()
+        except StoreError:
+            self.close()
+            raise
 
     @classmethod
     def in_memory(cls, db: MemoryDB | None = None) -> Store:
@@ -377,6 +391,23 @@ class Store:
     def _load_height(self) -> None:
         raw_height = self.db.get(_META_HEIGHT)
         self._height: int | None = None if raw_height is None else struct.unpack(">Q", raw_height)[0]
+        # the state tree continues from its stored records (no rebuild)
+        self._tree = StateTree(DBNodeStore(self.db, TREE_PREFIX))
+        latest = self._tree.latest_version
+        if self._height is not None and latest is None:
+            raise StoreError(
+                "store_format_changed",
+                f"the store {self.path} holds a chain up to height {self._height} written "
+                "with the old state root format (a hash chain of write sets, before issue "
+                "12); the state root is now the state tree's root (docs/state-proofs.md), "
+                "so this chain cannot be continued: start a new data folder",
+            )
+        if latest != self._height:
+            raise StoreError(
+                "store_open_failed",
+                f"the store {self.path} is at height {self._height} but its state tree at "
+                f"version {latest}",
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -400,7 +431,11 @@ class Store:
         view = Store.__new__(Store)
         view.path = self.path
         view._db = _SnapshotBackend(self.db.snapshot())
-        view._load_height()
+        try:
+            view._load_height()
+        except StoreError:
+            view.close()
+            raise
         return view
 
     def __enter__(self) -> Store:
@@ -419,24 +454,32 @@ class Store:
         self, genesis_hash: str, chain_id: str, genesis_writes: Writes, state_root: str
     ) -> None:
         """Record the genesis (height 0): its hash, chain id, initial state and the state
-        root after it. Allowed once; ``state_root`` must equal
-        ``next_state_root(genesis_state_root(genesis_hash), genesis_writes)`` as the caller
-        computed it -- the store checks that it matches the writes given."""
+        root after it. Allowed once; ``state_root`` must equal the state tree's root over
+        ``genesis_writes`` as version 0 (``WriteSet.root_in(store.state_tree, 0)``, as the
+        caller computed it) -- the store checks that it matches the writes given."""
         if self._height is not None:
             raise StoreError("already_initialised", f"the store {self.path} already has a genesis")
         if not is_hex_digest(genesis_hash) or not is_hex_digest(state_root):
             raise StoreError("bad_write", "genesis hash and state root are hex SHA-256 digests")
         ws = _checked(genesis_writes)
-        if state_root != ws.root_after(genesis_state_root(genesis_hash)):
-            raise StoreError("state_root_mismatch", "genesis state root does not match its writes")
+        update = self._prepare(ws, 0)
+        if state_root != update.root.hex():
+            raise StoreError(
+                "state_root_mismatch",
+                f"the genesis state root {state_root} is not the state tree's root over the "
+                f"genesis writes, {update.root.hex()}",
+            )
+        nodes = self.state_tree_nodes()
         with self.db.write_batch(transaction=True, sync=True) as wb:
             self._put_state(wb, ws)
+            nodes.put_into(wb, update.writes)
             wb.put(_WRITES + _h8(0), ws.body)
             wb.put(_META_GENESIS, bytes.fromhex(genesis_hash))
             wb.put(_META_CHAIN_ID, chain_id.encode("utf-8"))
             wb.put(_META_HASH, bytes.fromhex(genesis_hash))
             wb.put(_META_STATE_ROOT, bytes.fromhex(state_root))
             wb.put(_META_HEIGHT, _h8(0))
+        self._tree.adopt(update)
         self._height = 0
 
     def commit_block(
@@ -453,8 +496,9 @@ class Store:
         (``not_initialised``); ``block.height == latest_height() + 1`` (``wrong_height``);
         ``prev_hash`` is the latest block hash (``wrong_prev_hash``); the certificate names
         this height and block hash
-        (``commit_mismatch``); ``state_root`` equals the header's and
-        ``next_state_root(previous root, writes)`` (``state_root_mismatch``). Signatures
+        (``commit_mismatch``); ``state_root`` equals the header's and the state tree's
+        root with ``writes`` applied as version ``height`` (``state_root_mismatch``);
+        the tree's records go into the block's write batch. Signatures
         are the caller's business (the application verifies the certificate). The
         chain id is not checked here: the one caller, ``Application.commit_block``, passes
         a block whose header ``check_header`` checked (``wrong_chain``) or that it built
@@ -477,14 +521,19 @@ class Store:
         block_hash = block.hash()
         if commit.height != header.height or commit.block_hash != block_hash:
             raise StoreError("commit_mismatch", "the certificate is for another block")
-        # the root after the previous one: computed when the application executed the
-        # block, if it passes the same WriteSet (then this check costs nothing)
+        # the tree update: prepared when the application executed the block, if it passes
+        # the same WriteSet (then this check costs nothing)
         ws = _checked(writes)
-        if state_root != header.state_root or state_root != ws.root_after(self.state_root()):
+        update = self._prepare(ws, header.height)
+        root = update.root.hex()
+        if state_root != header.state_root or state_root != root:
             raise StoreError(
-                "state_root_mismatch", f"block {header.height}: state root does not match writes"
+                "state_root_mismatch",
+                f"block {header.height}: the header's state root {header.state_root} (given "
+                f"{state_root}) is not the state tree's root after the block's writes, {root}",
             )
         h8 = _h8(header.height)
+        nodes = self.state_tree_nodes()
         with db.write_batch(transaction=True, sync=True) as wb:
             wb.put(_BLOCK + h8, block.canonical_bytes)
             wb.put(_COMMIT + h8, canonical(commit.to_json()))
@@ -493,13 +542,36 @@ class Store:
             for index, tx in enumerate(block.txs):
                 wb.put(_TX + bytes.fromhex(tx.tx_id), h8 + struct.pack(">I", index))
             self._put_state(wb, ws)
+            nodes.put_into(wb, update.writes)
             wb.put(_WRITES + h8, ws.body)
             for key, value in extra_index:
                 wb.put(_EXTRA + bytes(key), bytes(value))
             wb.put(_META_HASH, bytes.fromhex(block_hash))
             wb.put(_META_STATE_ROOT, bytes.fromhex(state_root))
             wb.put(_META_HEIGHT, h8)
+        self._tree.adopt(update)
         self._height = header.height
+
+    def _prepare(self, ws: WriteSet, version: int) -> TreeUpdate:
+        """The tree update of ``ws`` as ``version`` (``bad_write`` if the tree refuses it:
+        a key it cannot hold)."""
+        try:
+            return ws.prepare(self._tree, version)
+        except StateTreeError as exc:
+            raise StoreError("bad_write", f"the state tree refuses the writes: {exc}") from exc
+
+    def state_root_after(self, writes: Writes) -> str:
+        """The state root a block with ``writes`` on the committed state would have: the
+        state tree's root as version ``latest_height() + 1`` (prepared, not stored; pass
+        the same ``WriteSet`` to :meth:`commit_block` to reuse the work)."""
+        return self._prepare(WriteSet.of(writes), self.latest_height() + 1).root.hex()
+
+    @property
+    def state_tree(self) -> StateTree:
+        """The authenticated state tree: version h is the state after height h (its root
+        ``state_root()`` at the latest height); ``prove``/``get``/``leaves`` read any
+        committed height."""
+        return self._tree
 
     @staticmethod
     def _put_state(wb: Any, ws: WriteSet) -> None:
@@ -512,8 +584,8 @@ class Store:
 
     def state_tree_nodes(self) -> DBNodeStore:
         """The state tree's records in this store's database, under :data:`TREE_PREFIX`
-        (``ledger.state_tree.StateTree(store.state_tree_nodes())``). Its ``put_into`` adds
-        a version's records to a write batch of the caller's."""
+        (:attr:`state_tree` reads them). Its ``put_into`` adds a version's records to a
+        write batch of the caller's."""
         return DBNodeStore(self.db, TREE_PREFIX)
 
     # -- meta ------------------------------------------------------------------------------

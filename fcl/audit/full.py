@@ -41,7 +41,8 @@ from ledger.next_block import (
     check_header,
     check_outcome,
 )
-from ledger.state import MemoryState, Overlay, genesis_state_root, next_state_root
+from ledger.state import MemoryState, Overlay, WriteSet
+from ledger.state_tree import MemoryNodeStore, StateTree, TreeUpdate
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 
@@ -132,7 +133,9 @@ class ChainAuditor:
         except ValueError as exc:
             raise AuditError("bad_genesis", f"the chaincode refuses this genesis: {exc}") from None
         self.state = MemoryState((k, v) for k, v in writes if v is not None)
-        self.state_root = next_state_root(genesis_state_root(genesis.hash), writes)
+        # the state tree of the replay, in memory: version h is the state after block h
+        self.tree = StateTree(MemoryNodeStore())
+        self.state_root = self.tree.commit(WriteSet(writes).prepare(self.tree, 0)).hex()
         self.history = AppendOnlyMerkleTree()
         self.height = 0
         self.block_hash = genesis.hash
@@ -168,7 +171,7 @@ class ChainAuditor:
             history_root=self.history.root().hex(),
         )
         try:
-            writes, next_set = self._check_rule(prev, height, block, commit, block_hash)
+            writes, update, next_set = self._check_rule(prev, height, block, commit, block_hash)
         except NextBlockError as exc:
             raise failed_rule(exc) from None
         if claimed_hash is not None and claimed_hash != block_hash:
@@ -176,6 +179,7 @@ class ChainAuditor:
                               "the hash the source indexes or reports for this height")
         # Every check passed: advance.
         self.state.apply(writes)
+        self.tree.commit(update)
         self.history.append(bytes.fromhex(block_hash))
         self._tx_ids.update(bytes.fromhex(tx.tx_id) for tx in block.txs)
         self.height = height
@@ -193,9 +197,10 @@ class ChainAuditor:
         block: Block,
         commit: CommitCertificate,
         block_hash: str,
-    ) -> tuple[list[tuple[str, bytes | None]], ValidatorSet]:
+    ) -> tuple[list[tuple[str, bytes | None]], TreeUpdate, ValidatorSet]:
         """The next-block rule (``ledger.next_block``) with this replay as the chain:
-        header, commit, body, then re-execution. Returns the write set and the next set."""
+        header, commit, body, then re-execution. Returns the write set, the state tree
+        update (not stored yet) and the next set."""
         header = block.header
         check_header(prev, header)
         check_commit(self.chain_id, self.validators, header, commit, block_hash=block_hash)
@@ -224,7 +229,8 @@ class ChainAuditor:
         execution = self.executor.execute_block(self.state, ctx, block.txs)
         expected_results = [canonical(r) for r in execution.results]
         writes = list(execution.writes)
-        state_root = next_state_root(self.state_root, writes)
+        update = WriteSet(writes).prepare(self.tree, height)
+        state_root = update.root.hex()
         after = Overlay(self.state)  # the state after this block, without committing it yet
         for key, value in writes:
             if value is None:
@@ -249,7 +255,7 @@ class ChainAuditor:
                 "bad_next_validators_hash", "the state after the block holds no valid set",
                 header.next_validators_hash, broken,
             )
-        return writes, next_set
+        return writes, update, next_set
 
     def fill(self, report: AuditReport) -> AuditReport:
         """Copy where the replay stands into ``report``."""

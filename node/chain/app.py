@@ -40,7 +40,7 @@ from ledger.next_block import (
     check_header,
     check_outcome,
 )
-from ledger.state import Overlay, StateReader, WriteSet, genesis_state_root
+from ledger.state import Overlay, StateReader, WriteSet
 from ledger.store import Store
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
@@ -81,7 +81,7 @@ def init_store(store: Store, executor: Executor, genesis: Genesis) -> None:
             )
         return
     writes = WriteSet(executor.genesis_writes(genesis))
-    root = writes.root_after(genesis_state_root(genesis.hash))
+    root = writes.root_in(store.state_tree, 0)
     store.init_genesis(genesis.hash, genesis.chain_id, writes, root)
 
 
@@ -179,7 +179,8 @@ class Application:
         ctx = BlockContext(chain_id=self.chain_id, height=height, time=time_ms, proposer=proposer)
         execution = self.executor.execute_block(self.store, ctx, txs)
         writes = WriteSet(execution.writes)
-        state_root = writes.root_after(self.tip.state_root)
+        # the state tree update, prepared once: commit_block stores this very update
+        state_root = writes.root_in(self.store.state_tree, height)
         next_set = validator_set_for(_WritesView(self.store, writes), height + 1)
         return execution.results, writes, state_root, next_set.hash()
 

@@ -27,7 +27,7 @@ from ledger.block import Block, results_root
 from ledger.crypto import sha256
 from ledger.genesis import Genesis
 from ledger.merkle import merkle_root
-from ledger.store import Store
+from ledger.store import TREE_PREFIX, Store
 from tests.support.audit_chain import (
     AUDIT_CHAIN,
     BLOCKS,
@@ -586,6 +586,21 @@ def test_store_source_refuses_a_missing_locked_or_empty_store(
     with pytest.raises(AuditError) as err:
         StoreSource.open(tmp_path / "empty")
     assert err.value.code == "not_initialised"
+
+
+def test_store_source_refuses_a_data_folder_with_the_old_state_root_format(
+    tmp_path: Path, chain_dir: Path
+) -> None:
+    """A data folder written before the state root became the state tree's root (a chain,
+    no ``a/`` tree records) cannot be audited: its headers carry the old roots."""
+    with Store(chain_dir) as store:
+        with store.db.write_batch() as wb:
+            for key, _ in store.db.iterator(prefix=TREE_PREFIX):
+                wb.delete(key)
+    with pytest.raises(AuditError) as err:
+        StoreSource.open(chain_dir)
+    assert err.value.code == "no_store"
+    assert "old state root format" in err.value.message
 
 
 def test_auditor_refuses_a_genesis_the_chaincode_refuses(genesis: Genesis) -> None:

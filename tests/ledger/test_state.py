@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.state import MemoryState, Overlay, next_state_root
+from ledger.state import MemoryState, Overlay, WriteSet, state_root_of
+from ledger.state_tree import MemoryNodeStore, StateTree
 
 keys = st.text(alphabet="abc/", min_size=1, max_size=4)
 ops = st.lists(st.tuples(keys, st.one_of(st.none(), st.binary(min_size=1, max_size=3))), max_size=30)
@@ -41,10 +42,16 @@ def test_child_commit_and_discard():
     assert overlay.get("c") is None
 
 
-def test_state_root_depends_on_every_write():
-    base = "00" * 32
-    r1 = next_state_root(base, [("a", b"1"), ("b", None)])
-    assert r1 == next_state_root(base, [("b", None), ("a", b"1")])  # order-independent
-    assert r1 != next_state_root(base, [("a", b"2"), ("b", None)])
-    assert r1 != next_state_root(base, [("a", b"1")])
-    assert r1 != next_state_root("11" * 32, [("a", b"1"), ("b", None)])
+def test_state_root_depends_on_the_whole_state_not_the_order_of_writes():
+    def root_after(writes):
+        tree = StateTree(MemoryNodeStore())
+        tree.apply(0, {b"b": b"0", b"c": b"2"})
+        return WriteSet(writes).root_in(tree, 1)
+
+    r1 = root_after([("a", b"1"), ("b", None)])
+    assert r1 == root_after([("b", None), ("a", b"1")])  # order-independent
+    assert r1 == state_root_of([("a", b"1"), ("c", b"2")])  # the state after, whole
+    assert r1 != root_after([("a", b"2"), ("b", None)])
+    assert r1 != root_after([("a", b"1")])
+    assert r1 == root_after([("a", b"1"), ("b", None), ("zz", None)])  # absent key deleted
+    assert state_root_of([]) == "00" * 32  # the empty state: the empty tree

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.state import MemoryState, Overlay, StateReader, WriteSet, genesis_state_root
+from ledger.state import MemoryState, Overlay, StateReader, WriteSet
 from ledger.store import MemoryDB, Store, prefix_end
 
 # few characters, so that keys share prefixes; UTF-8 byte order must match str order
@@ -41,7 +41,7 @@ def store(items: dict[str, bytes], backend: str) -> Iterator[Store]:
     with tempfile.TemporaryDirectory() as tmp:
         s = Store(tmp) if backend == "leveldb" else Store.in_memory()
         try:
-            s.init_genesis("00" * 32, "fcl-test", ws, ws.root_after(genesis_state_root("00" * 32)))
+            s.init_genesis("00" * 32, "fcl-test", ws, ws.root_in(s.state_tree, 0))
             yield s
         finally:
             s.close()

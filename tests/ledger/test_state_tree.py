@@ -544,16 +544,17 @@ def test_records_written_in_the_callers_batch_then_adopted() -> None:
 def test_the_block_store_keeps_the_tree_under_its_reserved_prefix() -> None:
     db = MemoryDB()
     store = Store.in_memory(db)
-    t = StateTree(store.state_tree_nodes())
-    update = t.prepare(0, {b"org/a": b"1"})
-    with store.db.write_batch(transaction=True, sync=True) as wb:
-        store.state_tree_nodes().put_into(wb, update.writes)
-    t.adopt(update)
+    assert not list(db.iterator(prefix=TREE_PREFIX))
+    root = StateTree(MemoryNodeStore()).apply(0, {b"org/a": b"1"}).hex()
+    store.init_genesis("00" * 32, "fcl-test", [("org/a", b"1")], root)
     assert TREE_PREFIX == b"a/"
-    assert db._keys and all(k.startswith(TREE_PREFIX) for k in db._keys)
+    tree_keys = [k for k in db._keys if k.startswith(TREE_PREFIX)]
+    assert tree_keys  # the genesis wrote version 0, and nothing else uses the prefix
+    assert {k[:2] for k in db._keys if k not in tree_keys} == {b"m/", b"s/", b"w/"}
     store.close()
-    again = StateTree(Store.in_memory(db).state_tree_nodes())
+    again = Store.in_memory(db).state_tree
     assert again.latest_version == 0 and again.get(b"org/a", 0) == b"1"
+    assert again.root(0).hex() == root
 
 
 def test_leaves_resume_from_a_key_hash() -> None:

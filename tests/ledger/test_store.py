@@ -21,10 +21,11 @@ from ledger.block import (
     txs_root,
     vote_sign_bytes,
 )
-from ledger.crypto import sha256, sha256_hex
+from ledger.crypto import sha256_hex
 from ledger.encoding import canonical
-from ledger.state import MemoryState, genesis_state_root, next_state_root
-from ledger.store import MemoryDB, Store, StoreError
+from ledger.state import MemoryState, WriteSet, state_root_of
+from ledger.state_tree import MemoryNodeStore, StateTree, verify
+from ledger.store import TREE_PREFIX, MemoryDB, Store, StoreError
 from ledger.tx import build_transaction
 from tests.support.common import det_key
 
@@ -36,13 +37,23 @@ ZERO = "00" * 32
 
 
 def genesis_root() -> str:
-    return next_state_root(genesis_state_root(GENESIS_HASH), GENESIS_WRITES)
+    return state_root_of(GENESIS_WRITES)
+
+
+def root_after(store: Store | None, writes: list[tuple[str, bytes | None]]) -> str:
+    """The state root of a block with ``writes`` on ``store``'s committed state (None, or
+    a store without a genesis: on the genesis state)."""
+    if store is not None and store.initialised:
+        return store.state_root_after(writes)
+    state = MemoryState(GENESIS_WRITES)
+    state.apply(writes)
+    return state_root_of(state.iter_prefix(""))
 
 
 def make_block(
     height: int,
     prev_hash: str,
-    prev_root: str,
+    on: Store | None,
     writes: list[tuple[str, bytes | None]],
     n_txs: int = 2,
 ) -> tuple[Block, CommitCertificate, str]:
@@ -54,7 +65,7 @@ def make_block(
         for i in range(n_txs)
     ]
     results = [tx_result(tx.tx_id, "ok", "", []) for tx in txs]
-    root = next_state_root(prev_root, writes)
+    root = root_after(on, writes)
     header = BlockHeader(
         chain_id=CHAIN, height=height, time=1000 + height, prev_hash=prev_hash,
         txs_root=txs_root(txs), results_root=results_root(results), state_root=root,
@@ -77,7 +88,7 @@ def store(tmp_path: Path):
 
 def append(store: Store, writes: list[tuple[str, bytes | None]], n_txs: int = 2) -> Block:
     block, commit, root = make_block(
-        store.latest_height() + 1, store.latest_hash(), store.state_root(), writes, n_txs
+        store.latest_height() + 1, store.latest_hash(), store, writes, n_txs
     )
     store.commit_block(block, commit, writes, root)
     return block
@@ -107,7 +118,7 @@ def test_empty_store_is_not_initialised(tmp_path: Path) -> None:
         with pytest.raises(StoreError) as err:
             s.latest_height()
         assert err.value.code == "not_initialised"
-        block, commit, root = make_block(1, GENESIS_HASH, genesis_root(), [])
+        block, commit, root = make_block(1, GENESIS_HASH, None, [])
         with pytest.raises(StoreError) as err:
             s.commit_block(block, commit, [], root)
         assert err.value.code == "not_initialised"
@@ -159,17 +170,35 @@ def test_state_reader_is_sorted_like_memory_state(store: Store) -> None:
 
 
 def test_state_root_matches_ledger_rule_over_many_blocks(store: Store) -> None:
-    expected = genesis_root()
+    mem = MemoryState(GENESIS_WRITES)
+    roots = [genesis_root()]
     for h in range(1, 6):
-        writes = [(f"k/{h}", str(h).encode()), (f"k/{h - 1}", None)]
-        append(store, writes)
-        expected = next_state_root(expected, writes)
-        assert store.state_root() == expected
-    # and recomputing from the stored write sets gives it again
-    root = genesis_state_root(GENESIS_HASH)
+        writes = [(f"k/{h}", str(h).encode()), (f"k/{h - 1}", None), ("g/a", None)]
+        block = append(store, writes)
+        mem.apply(writes)
+        # the state tree's root over the whole state after the block
+        assert store.state_root() == block.header.state_root == state_root_of(mem.iter_prefix(""))
+        assert store.state_tree.latest_version == h
+        roots.append(store.state_root())
+    # and replaying the stored write sets into a fresh tree gives every height's root
+    tree = StateTree(MemoryNodeStore())
     for h in range(0, 6):
-        root = next_state_root(root, store.get_block_writes(h) or [])
-    assert root == store.state_root()
+        assert tree.apply(h, WriteSet(store.get_block_writes(h) or []).tree_changes()).hex() \
+            == roots[h] == store.state_tree.root(h).hex()
+    # proofs from the store's tree at past heights verify against those heights' roots
+    for h in range(0, 6):
+        value = None if h == 0 else str(h).encode()
+        for key, expected in ((f"k/{h}", value), (f"k/{h - 1}", None), ("g/b", b'"beta"')):
+            proof = store.state_tree.prove(key.encode(), h)
+            assert verify(bytes.fromhex(roots[h]), key.encode(), expected, proof)
+            assert not verify(bytes.fromhex(roots[h]), key.encode(), b"forged", proof)
+
+
+def test_state_root_after_prepares_without_storing(store: Store) -> None:
+    before = snapshot(store)
+    root = store.state_root_after([("k/1", b"1")])
+    assert root == state_root_of([*GENESIS_WRITES, ("k/1", b"1")])
+    assert snapshot(store) == before and store.state_tree.latest_version == 0
 
 
 def test_reopen_keeps_everything(tmp_path: Path) -> None:
@@ -206,13 +235,13 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
 def test_commit_refusals_change_nothing(store: Store, tamper: str, code: str) -> None:
     append(store, [("k/1", b"1")])
     before = snapshot(store)
-    height, prev, root0 = 2, store.latest_hash(), store.state_root()
+    height, prev = 2, store.latest_hash()
     writes: list = [("k/2", b"2")]
     if tamper == "height":
         height = 3
     if tamper == "prev_hash":
         prev = GENESIS_HASH
-    block, commit, root = make_block(height, prev, root0, writes)
+    block, commit, root = make_block(height, prev, store, writes)
     if tamper == "chain":
         header = BlockHeader(**{**block.header.to_json(), "chain_id": "other-chain"})
         block = Block(header, block.txs, block.results)
@@ -239,7 +268,7 @@ def test_commit_is_all_or_nothing_when_the_batch_fails(store: Store) -> None:
     """An error while the batch is being filled (here: a bad extra index entry, the last
     thing added) leaves no trace of the block."""
     before = snapshot(store)
-    block, commit, root = make_block(1, GENESIS_HASH, genesis_root(), [("k/1", b"1")])
+    block, commit, root = make_block(1, GENESIS_HASH, None, [("k/1", b"1")])
     with pytest.raises(TypeError):
         store.commit_block(block, commit, [("k/1", b"1")], root, extra_index=[(b"e", "text")])
     assert snapshot(store) == before
@@ -290,16 +319,22 @@ def test_closed_store_refuses_use(tmp_path: Path) -> None:
     Store(tmp_path / "db").close()
 
 
-def test_write_set_body_and_root_equal_ledger_rule() -> None:
-    from ledger.state import WriteSet
-
-    writes = [("b", None), ("a", b"\x00\xff"), ("c", b"{}")]
+def test_write_set_body_and_tree_update_equal_ledger_rule() -> None:
+    writes = [("b", None), ("a", b"\x00\xff"), ("c", b"{}"), ("\u00e9", b"1")]
     ws = WriteSet(writes)
     assert ws.body == canonical([[k, None if v is None else v.hex()] for k, v in sorted(writes)])
-    prev = sha256(b"prev").hex()
-    expected = sha256_hex(bytes.fromhex(prev) + sha256(ws.body))
-    assert ws.root_after(prev) == expected == next_state_root(prev, writes)
-    assert ws.root_after(prev) == expected  # remembered, still the same
+    assert ws.tree_changes() == {b"a": b"\x00\xff", b"b": None, b"c": b"{}",
+                                 "\u00e9".encode(): b"1"}
+    tree = StateTree(MemoryNodeStore())
+    update = ws.prepare(tree, 0)
+    assert ws.prepare(tree, 0) is update  # remembered
+    assert ws.root_in(tree, 0) == update.root.hex() == state_root_of(
+        [("a", b"\x00\xff"), ("c", b"{}"), ("\u00e9", b"1")])
+    other = StateTree(MemoryNodeStore())
+    assert ws.prepare(other, 0) is not update  # another tree: computed again
+    tree.commit(ws.prepare(tree, 0))
+    assert ws.prepare(tree, 1) is not update and ws.prepare(tree, 1).base_version == 0
+    assert ws.root_in(tree, 1) == update.root.hex()  # the same state again, the same root
 
 
 def test_block_bytes_equal_canonical_encoding() -> None:
@@ -312,7 +347,7 @@ def test_block_bytes_equal_canonical_encoding() -> None:
         args={"z": [1, {"é": "中文", "a": None}], "A": True, "quote": '"\\\n'},
         nonce="ü-1", keys=keys,
     )
-    block, _, _ = make_block(1, GENESIS_HASH, genesis_root(), [], n_txs=3)
+    block, _, _ = make_block(1, GENESIS_HASH, None, [], n_txs=3)
     mixed = Block(block.header, (*block.txs, tx), (*block.results, tx_result(tx.tx_id, "ok", "", [{"k": "ä"}])))
     assert mixed.canonical_bytes == canonical(mixed.to_json())
     empty = Block(block.header, (), ())
@@ -326,24 +361,55 @@ def test_commit_reuses_the_write_sets_root_and_the_blocks_bytes(store: Store, mo
     """Block bytes and the state root are computed once per commit: the store's check
     reuses the root a WriteSet already computed from the same previous root, and stores
     the bytes the block already holds."""
-    import ledger.state
-    from ledger.state import WriteSet
-
     ws = WriteSet([("k", b"1"), ("a", None)])
-    block, commit, root = make_block(1, GENESIS_HASH, store.state_root(), list(ws))
-    assert ws.root_after(store.state_root()) == root
+    block, commit, root = make_block(1, GENESIS_HASH, store, list(ws))
+    assert ws.root_in(store.state_tree, 1) == root
     body, data = ws.body, block.canonical_bytes
 
-    def no_hash(_: bytes) -> bytes:
+    def no_prepare(*_: object) -> None:
         raise AssertionError("the state root was computed again")
 
-    monkeypatch.setattr(ledger.state, "sha256", no_hash)
+    monkeypatch.setattr(StateTree, "prepare", no_prepare)
     store.commit_block(block, commit, ws, root)
     assert store.get_block_json(1) is not None and store.get_block_json(1) == data
     assert ws.body is body and block.canonical_bytes is data
-    # a different previous root is not taken from the memo
-    monkeypatch.undo()
-    assert ws.root_after("00" * 32) != root
+    assert store.state_tree.latest_version == 1 and store.state_tree.root(1).hex() == root
+    # the tree moved on: the memo is stale and a new prepare is needed
+    with pytest.raises(AssertionError):
+        ws.prepare(store.state_tree, 2)
+
+
+@pytest.mark.parametrize("backend", ["leveldb", "memory"])
+def test_a_store_written_with_the_old_state_root_is_refused(tmp_path: Path, backend: str) -> None:
+    """A data folder with a chain but no state tree records (as every store written before
+    the state root became the tree's root) cannot be continued: its headers carry the old
+    roots."""
+    db = MemoryDB()
+    with (Store(tmp_path / "db") if backend == "leveldb" else Store.in_memory(db)) as s:
+        s.init_genesis(GENESIS_HASH, CHAIN, GENESIS_WRITES, genesis_root())
+        append(s, [("k/1", b"1")])
+        with s.db.write_batch() as wb:  # what an old store looks like: no a/ records
+            for key, _ in s.db.iterator(prefix=TREE_PREFIX):
+                wb.delete(key)
+    for _ in range(2):  # refused, and the handle released: refused again, not locked
+        with pytest.raises(StoreError) as err:
+            Store(tmp_path / "db") if backend == "leveldb" else Store.in_memory(db)
+        assert err.value.code == "store_format_changed"
+        assert "old state root format" in err.value.message and "height 1" in err.value.message
+    # an empty data folder is not an old one
+    with Store(tmp_path / "empty") as fresh:
+        assert not fresh.initialised
+
+
+def test_a_store_whose_tree_is_not_at_its_height_is_refused() -> None:
+    db = MemoryDB()
+    with Store.in_memory(db) as s:
+        s.init_genesis(GENESIS_HASH, CHAIN, GENESIS_WRITES, genesis_root())
+        append(s, [("k/1", b"1")])
+    db.put(b"m/height", struct.pack(">Q", 2))
+    with pytest.raises(StoreError) as err:
+        Store.in_memory(db)
+    assert err.value.code == "store_open_failed" and "version 1" in err.value.message
 
 
 # -- the in-memory backend: the same results as LevelDB ------------------------------------
@@ -423,7 +489,7 @@ def test_the_store_gives_the_same_bytes_on_leveldb_and_in_memory(tmp_path: Path)
         assert snapshot(level) == snapshot(memory)
         assert list(level.iter_prefix("g/")) == list(memory.iter_prefix("g/"))
         assert level.block_hashes() == memory.block_hashes()
-        block, commit, root = make_block(5, memory.latest_hash(), memory.state_root(), [])
+        block, commit, root = make_block(5, memory.latest_hash(), memory, [])
         with pytest.raises(StoreError) as err:  # the same refusals, from the same code
             memory.commit_block(block, commit, [], root)
         assert err.value.code == "wrong_height" and memory.latest_height() == 2
@@ -442,3 +508,32 @@ def test_an_in_memory_store_reopens_what_was_committed() -> None:
     assert again.latest_height() == 1 and again.latest_hash() == block.hash()
     assert again.get("g/c") == b'"gamma"' and again.get_block(1) == block
     assert not Store.in_memory().initialised
+
+
+_STATE_KEYS = st.sampled_from(["g/a", "g/b", "k/1", "k/2", "k/\u00e9", "z", "\U0001f600"])
+_BLOCK_WRITES = st.dictionaries(_STATE_KEYS, st.none() | st.binary(min_size=0, max_size=8),
+                                max_size=5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(blocks=st.lists(_BLOCK_WRITES, min_size=1, max_size=6))
+def test_every_committed_root_is_the_trees_root_over_the_whole_state(blocks: list) -> None:
+    """Random blocks of puts and deletes (of present and absent keys): after each commit
+    the header's root equals the root of a fresh tree over the store's whole state, every
+    key's value or absence is proved against it, and a reopened store continues."""
+    db = MemoryDB()
+    store = Store.in_memory(db)
+    store.init_genesis(GENESIS_HASH, CHAIN, GENESIS_WRITES, genesis_root())
+    for i, writes in enumerate(blocks):
+        if i == len(blocks) // 2:  # a restart half-way: the tree continues from the "disk"
+            store.close()
+            store = Store.in_memory(db)
+        block = append(store, sorted(writes.items()))
+        state = list(store.iter_prefix(""))
+        assert block.header.state_root == store.state_root() == state_root_of(state)
+        root = bytes.fromhex(block.header.state_root)
+        values = dict(state)
+        for key in ["g/a", "g/b", "k/1", "k/2", "k/\u00e9", "z", "\U0001f600"]:
+            proof = store.state_tree.prove(key.encode(), block.height)
+            assert verify(root, key.encode(), values.get(key), proof)
+    store.close()

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from ledger.state import genesis_state_root, next_state_root
+from ledger.state import state_root_of
+from ledger.state_tree import StateTreeError
 from ledger.store import Store
 
 CHAIN_SRC = r'''
@@ -28,7 +29,8 @@ import struct
 from ledger.block import (Block, BlockHeader, CommitCertificate, results_root, tx_result,
                           txs_root, vote_sign_bytes)
 from ledger.crypto import PrivateKey, sha256, sha256_hex
-from ledger.state import genesis_state_root, next_state_root
+from ledger.state import WriteSet
+from ledger.state_tree import MemoryNodeStore, StateTree
 from ledger.tx import build_transaction
 
 KEY = PrivateKey(sha256(b"crash-writer"))
@@ -56,11 +58,23 @@ def extra_for(h):
     return [(b"ev/" + struct.pack(">Q", h), b"%d" % h)]
 
 
-def block_for(h, prev_hash, prev_root):
+_TREE = StateTree(MemoryNodeStore())  # the chain's state tree, kept apart from the store's
+_ROOTS = [_TREE.apply(0, WriteSet(GENESIS_WRITES).tree_changes()).hex()]
+
+
+def root_for(h):
+    """The state root after height h: the chain is fixed, so its state at h is too."""
+    while len(_ROOTS) <= h:
+        v = len(_ROOTS)
+        _ROOTS.append(_TREE.apply(v, WriteSet(writes_for(v)).tree_changes()).hex())
+    return _ROOTS[h]
+
+
+def block_for(h, prev_hash):
     txs = txs_for(h)
     results = [tx_result(t.tx_id, "ok", "", []) for t in txs]
     writes = writes_for(h)
-    root = next_state_root(prev_root, writes)
+    root = root_for(h)
     header = BlockHeader(chain_id=CHAIN, height=h, time=1000 + h, prev_hash=prev_hash,
                          txs_root=txs_root(txs), results_root=results_root(results),
                          state_root=root, validators_hash=ZERO, next_validators_hash=ZERO,
@@ -77,12 +91,11 @@ from ledger.store import Store
 
 store = Store(sys.argv[1])
 if not store.initialised:
-    store.init_genesis(GENESIS_HASH, CHAIN, GENESIS_WRITES,
-                       next_state_root(genesis_state_root(GENESIS_HASH), GENESIS_WRITES))
+    store.init_genesis(GENESIS_HASH, CHAIN, GENESIS_WRITES, root_for(0))
 print("ready", store.latest_height(), flush=True)
 while True:
     h = store.latest_height() + 1
-    block, commit, writes, root = block_for(h, store.latest_hash(), store.state_root())
+    block, commit, writes, root = block_for(h, store.latest_hash())
     store.commit_block(block, commit, writes, root, extra_index=extra_for(h))
     print(h, flush=True)
 '''
@@ -96,9 +109,9 @@ def chain_module() -> dict[str, Any]:
     build = ns["block_for"]
     cache: dict[int, Any] = {}
 
-    def block_for(h: int, prev_hash: str, prev_root: str) -> Any:
+    def block_for(h: int, prev_hash: str) -> Any:
         if h not in cache:
-            cache[h] = build(h, prev_hash, prev_root)
+            cache[h] = build(h, prev_hash)
         block = cache[h][0]
         assert block.header.prev_hash == prev_hash
         return cache[h]
@@ -113,12 +126,12 @@ def check_store(path: Path, chain: dict[str, Any], acknowledged: int) -> int:
         latest = store.latest_height()
         assert latest >= acknowledged, f"lost committed block(s): {latest} < {acknowledged}"
         prev_hash = chain["GENESIS_HASH"]
-        root = next_state_root(genesis_state_root(prev_hash), store.get_block_writes(0))
+        assert store.state_tree.root(0).hex() == chain["root_for"](0)
         expected_state: dict[str, bytes] = dict(chain["GENESIS_WRITES"])
         hashes = store.block_hashes()
         assert len(hashes) == latest
         for h in range(1, latest + 1):
-            block, commit, writes, block_root = chain["block_for"](h, prev_hash, root)
+            block, commit, writes, block_root = chain["block_for"](h, prev_hash)
             assert store.get_block(h) == block, f"block {h}"
             stored_commit = store.get_commit(h)
             assert stored_commit is not None and stored_commit.block_hash == block.hash()
@@ -129,8 +142,8 @@ def check_store(path: Path, chain: dict[str, Any], acknowledged: int) -> int:
             assert store.get_block_writes(h) == sorted(writes)
             for key, value in chain["extra_for"](h):
                 assert store.get_extra(key) == value
-            root = next_state_root(root, store.get_block_writes(h))
-            assert root == block_root
+            # the tree's version h is on disk exactly when block h is
+            assert store.state_tree.root(h).hex() == block_root
             for key, value in writes:
                 if value is None:
                     expected_state.pop(key, None)
@@ -138,11 +151,14 @@ def check_store(path: Path, chain: dict[str, Any], acknowledged: int) -> int:
                     expected_state[key] = value
             prev_hash = block.hash()
         assert store.latest_hash() == prev_hash
-        assert store.state_root() == root
+        assert store.state_tree.latest_version == latest
+        assert store.state_root() == chain["root_for"](latest) == state_root_of(expected_state.items())
         assert dict(store.iter_prefix("")) == expected_state
         # nothing of the next heights exists
         for h in range(latest + 1, latest + 4):
             assert store.get_block_json(h) is None
+            with pytest.raises(StateTreeError):  # nor any version of the tree after it
+                store.state_tree.root(h)
             assert store.get_commit_json(h) is None
             assert store.get_block_hash(h) is None
             assert store.get_block_writes(h) is None

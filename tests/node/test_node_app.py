@@ -13,8 +13,9 @@ from ledger.crypto import PrivateKey
 from ledger.errors import BlockError
 from ledger.genesis import Genesis
 from ledger.merkle import merkle_root
-from ledger.state import genesis_state_root, next_state_root
-from ledger.store import Store
+from ledger.state import state_root_of
+from ledger.state_tree import verify
+from ledger.store import TREE_PREFIX, Store
 from ledger.tx import Transaction, build_transaction, parse_transaction
 from node.chain.app import Application
 from node.txpool.mempool import Mempool
@@ -72,7 +73,7 @@ def test_genesis_tip(two, genesis: Genesis) -> None:
     assert tip.block_hash == genesis.hash
     assert tip.time == GENESIS_TIME
     writes = Executor().genesis_writes(genesis)
-    assert tip.state_root == next_state_root(genesis_state_root(genesis.hash), writes)
+    assert tip.state_root == state_root_of((k, v) for k, v in writes if v is not None)
     assert tip.validators == genesis.validators
 
 
@@ -224,13 +225,50 @@ def test_restart_continues_the_chain(tmp_path: Path, genesis, validator_key, reg
         node.commit(block, writes)
         if h in (2, 4):  # restart the node from its store
             tip = node.app.tip
+            records = list(node.store.db.iterator(prefix=TREE_PREFIX))
             node.close()
             node = Chain(tmp_path / "node", genesis, validator_key)
             assert node.app.tip == tip
+            # the state tree continues from its records: nothing rebuilt or rewritten
+            assert node.store.state_tree.latest_version == h
+            assert node.store.state_tree.root(h).hex() == tip.state_root
+            assert list(node.store.db.iterator(prefix=TREE_PREFIX)) == records
             assert node.app.history_root() == ref.app.history_root()
     assert node.app.tip == ref.app.tip
     ref.close()
     node.close()
+
+
+def test_state_root_is_the_state_trees_root_with_proofs_at_every_height(
+    tmp_path: Path, genesis, validator_key, regulator_key
+) -> None:
+    chain = Chain(tmp_path / "c", genesis, validator_key)
+    states: dict[int, dict[str, bytes]] = {0: dict(chain.store.iter_prefix(""))}
+    roots = {0: chain.app.tip.state_root}
+    assert roots[0] == state_root_of(states[0].items())
+    for h in range(1, 5):
+        txs = [notary_tx(regulator_key, f"doc-{h}-{i}") for i in range(h)]
+        block, writes = chain.build(txs)
+        chain.commit(block, writes)
+        states[h] = dict(chain.store.iter_prefix(""))
+        roots[h] = block.header.state_root
+        # independently: a fresh in-memory tree over the store's whole state
+        assert roots[h] == state_root_of(states[h].items())
+        assert chain.store.state_root() == roots[h] != roots[h - 1]
+    tree = chain.store.state_tree
+    key = b"notary/doc-2-1"
+    for h in range(5):
+        root = bytes.fromhex(roots[h])
+        value = states[h].get(key.decode())
+        assert (value is None) == (h < 2)
+        proof = tree.prove(key, h)
+        assert verify(root, key, value, proof)  # present from height 2, absent before
+        assert not verify(root, key, b"other" if value is None else None, proof)
+        for other, other_value in list(states[h].items())[:20]:
+            assert verify(root, other.encode(), other_value, tree.prove(other.encode(), h))
+        if h >= 2:  # a proof at one height does not verify against another height's root
+            assert not verify(bytes.fromhex(roots[h - 1]), key, value, proof)
+    chain.close()
 
 
 def test_store_of_another_genesis_is_refused(tmp_path: Path, genesis, validator_key, regulator_key) -> None:

@@ -13,7 +13,8 @@ from chaincode.params import DEFAULT_PARAMS
 from ledger.crypto import PrivateKey, sha256
 from ledger.encoding import decode
 from ledger.genesis import Genesis
-from ledger.state import MemoryState, genesis_state_root, next_state_root
+from ledger.state import MemoryState, WriteSet
+from ledger.state_tree import MemoryNodeStore, StateTree
 from ledger.tx import Transaction, build_transaction
 
 CHAIN_ID = "fcl-test"
@@ -93,7 +94,8 @@ class Harness:
         self.state = MemoryState()
         writes = self.executor.genesis_writes(self.genesis)
         self.state.apply(writes)
-        self.state_root = next_state_root(genesis_state_root(self.genesis.hash), writes)
+        self.tree = StateTree(MemoryNodeStore())
+        self.state_root = self.tree.commit(WriteSet(writes).prepare(self.tree, 0)).hex()
         self.height = 0
         self.time = GENESIS_TIME
         self._nonce = 0
@@ -123,7 +125,9 @@ class Harness:
         ctx = BlockContext(CHAIN_ID, self.height, self.time, self.validator_key.public_key_hex)
         execution = self.executor.execute_block(self.state, ctx, txs)
         self.state.apply(execution.writes)
-        self.state_root = next_state_root(self.state_root, execution.writes)
+        self.state_root = self.tree.commit(
+            WriteSet(execution.writes).prepare(self.tree, self.height)
+        ).hex()
         self.blocks.append((txs, execution.results))
         return execution.results
 
