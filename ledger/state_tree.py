@@ -49,6 +49,7 @@ __all__ = [
     "EMPTY_HASH",
     "MAX_PROOF_SIBLINGS",
     "DBNodeStore",
+    "LatestNodeStore",
     "MemoryNodeStore",
     "NodeStore",
     "Proof",
@@ -262,6 +263,41 @@ class MemoryNodeStore:
 
     def write(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         self.data.update(items)
+
+
+class LatestNodeStore:
+    """Only the newest record at each place of the tree, in a dict: for a replay that
+    reads nothing but the latest version (the auditor), so that its memory follows the
+    state's size, not the chain's history.
+
+    A record's key names its version and its place (depth and path, or the root); this
+    store keys records by place alone, so a new version's record replaces the one it
+    supersedes. That is exact for the latest version: every record the latest tree
+    references is the newest at its place (a version writes new records along the paths
+    it changes and keeps its predecessor's references elsewhere, which are the newest at
+    their places by induction). Reading an older version through it is wrong -- prove
+    from a :class:`MemoryNodeStore` or :class:`DBNodeStore` instead. Places a deletion
+    vacated keep their last record until a later version writes there again."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    @staticmethod
+    def _place(key: bytes) -> bytes:
+        kind = key[:1]
+        if kind == b"n":  # b"n" + version(8) + depth(2) + path
+            return b"n" + key[9:]
+        if kind == b"r":  # b"r" + version(8)
+            return b"r"
+        return key
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(self._place(key))
+
+    def write(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        place = self._place
+        for key, value in items:
+            self.data[place(key)] = value
 
 
 class _Database(Protocol):

@@ -42,7 +42,7 @@ from ledger.next_block import (
     check_outcome,
 )
 from ledger.state import MemoryState, Overlay, WriteSet
-from ledger.state_tree import MemoryNodeStore, StateTree, TreeUpdate
+from ledger.state_tree import LatestNodeStore, StateTree, TreeUpdate
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 
@@ -133,8 +133,10 @@ class ChainAuditor:
         except ValueError as exc:
             raise AuditError("bad_genesis", f"the chaincode refuses this genesis: {exc}") from None
         self.state = MemoryState((k, v) for k, v in writes if v is not None)
-        # the state tree of the replay, in memory: version h is the state after block h
-        self.tree = StateTree(MemoryNodeStore())
+        # the state tree of the replay, in memory: version h is the state after block h;
+        # only the newest record at each place is kept (the replay reads nothing older), so
+        # memory follows the state's size, not the chain's history
+        self.tree = StateTree(LatestNodeStore())
         self.state_root = self.tree.commit(WriteSet(writes).prepare(self.tree, 0)).hex()
         self.history = AppendOnlyMerkleTree()
         self.height = 0

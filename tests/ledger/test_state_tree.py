@@ -20,6 +20,7 @@ from ledger.state_tree import (
     EMPTY_HASH,
     MAX_PROOF_SIBLINGS,
     DBNodeStore,
+    LatestNodeStore,
     MemoryNodeStore,
     Proof,
     StateTree,
@@ -591,3 +592,40 @@ def test_the_benchmark_runs_at_a_small_size() -> None:
         subprocess.run([sys.executable, "-m", "bench.bench_state_tree", "--sizes", "0"],
                        capture_output=True, check=True, timeout=60,
                        cwd=Path(__file__).resolve().parents[2])
+
+
+# -- the auditor's store: only the newest record at each place ------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(batches, min_size=1, max_size=20))
+def test_latest_only_store_gives_the_same_roots_and_latest_reads(
+    sequence: list[dict[bytes, bytes | None]],
+) -> None:
+    """A replay over LatestNodeStore computes every version's root exactly as a full
+    store does, and reads and proves the latest version correctly."""
+    full, model = tree(), {}
+    latest = StateTree(LatestNodeStore())
+    for version, batch in enumerate(sequence):
+        assert latest.apply(version, batch) == full.apply(version, batch)
+        for k, v in batch.items():
+            if v is None:
+                model.pop(k, None)
+            else:
+                model[k] = v
+        root = latest.root(version)
+        for key in KEYS:
+            assert latest.get(key, version) == model.get(key)
+            assert verify(root, key, model.get(key), latest.prove(key, version))
+
+
+def test_latest_only_store_does_not_grow_with_history() -> None:
+    """1,000 versions overwriting the same 24 keys: the full store keeps every version's
+    records, the latest-only store about one tree's worth."""
+    full_nodes, latest_nodes = MemoryNodeStore(), LatestNodeStore()
+    full, latest = StateTree(full_nodes), StateTree(latest_nodes)
+    for version in range(1_000):
+        batch = {k: b"%d" % version for k in KEYS[version % 3 :: 3]}
+        assert latest.apply(version, batch) == full.apply(version, batch)
+    assert len(full_nodes.data) > 10_000
+    assert len(latest_nodes.data) < 100
