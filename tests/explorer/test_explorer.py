@@ -12,14 +12,10 @@ from chaincode.units import find_range
 from explorer.app import create_explorer_app
 from explorer.source import ExplorerSource
 from tests.support.common import det_key
-from tests.support.explorer import XSS, Chain, Scenario, make_client, module_fixtures
+from tests.support.explorer import XSS, Chain, Scenario, main_of, make_client, module_fixtures
 from tests.support.harness import Harness
 
 sc, client = module_fixtures("explorer")
-
-
-def main_of(html: str) -> str:
-    return html.split("<main>", 1)[1].split("</main>", 1)[0]
 
 
 # -- dashboard ----------------------------------------------------------------------------

@@ -13,17 +13,13 @@ from chaincode.calc_service import calculate, read_parameters
 from explorer.calculator import MAX_CALC_UPLOAD
 from explorer.i18n import LABELS
 from ledger.api_errors import STATUS_BY_CODE
-from tests.support.explorer import Scenario, module_fixtures
+from tests.support.explorer import Scenario, main_of, module_fixtures
 
 sc, client = module_fixtures("explorer-calculator")
 
 WORKED = {"period_start": "2023-01-01", "period_end": "2023-12-31", "risk_rating": "low",
           "uncertainty_deduction": "0", "plot_id_0": "XN-SF-01", "species_0": "chinese_fir",
           "area_ha_0": "100", "volume_end_0": "2500"}
-
-
-def main_of(html: str) -> str:
-    return html.split("<main>", 1)[1].split("</main>", 1)[0]
 
 
 def state_of(sc: Scenario) -> tuple[int, str]:

@@ -5,32 +5,20 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
 from markupsafe import escape
 
 from explorer.i18n import LABELS
-from tests.support.explorer import Scenario, make_client
+from tests.support.explorer import Scenario, make_client, module_fixtures
 from tests.support.market_scenario import OTHER_COUNTY, build_market_scenario
 
 COUNTY = "340122"
 
 
-@pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    scenario = build_market_scenario(Path(tmp_path_factory.mktemp("explorer-ind")) / "store")
-    yield scenario
-    scenario.store.close()
-
-
-@pytest.fixture(scope="module")
-def client(sc: Scenario) -> Iterator[Any]:
-    with make_client(sc) as c:
-        yield c
+sc, client = module_fixtures("explorer-ind", build_market_scenario)
 
 
 def rmb(fen: int) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -17,25 +16,10 @@ from hypothesis import strategies as st
 from explorer.activity import fen
 from explorer.data import average_fen, month_range
 from explorer.i18n import LABELS, VALUES
-from tests.support.explorer import Scenario, make_client
+from tests.support.explorer import Scenario, main_of, make_client, module_fixtures
 from tests.support.market_scenario import build_market_scenario
 
-
-@pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    scenario = build_market_scenario(Path(tmp_path_factory.mktemp("explorer-market")) / "store")
-    yield scenario
-    scenario.store.close()
-
-
-@pytest.fixture(scope="module")
-def client(sc: Scenario) -> Iterator[Any]:
-    with make_client(sc) as c:
-        yield c
-
-
-def main_of(html: str) -> str:
-    return html.split("<main>", 1)[1].split("</main>", 1)[0]
+sc, client = module_fixtures("explorer-market", build_market_scenario)
 
 
 def test_trades_newest_first_with_sale_kind_and_parties(client, sc: Scenario) -> None:

@@ -16,16 +16,12 @@ from chaincode.queries import STEP_STATES
 from explorer.data import _step_price, iso_time
 from explorer.i18n import LABELS, VALUES, Translator
 from ledger.certificate import CHECK_NAMES
-from tests.support.explorer import Scenario, make_client, module_fixtures
+from tests.support.explorer import Scenario, main_of, make_client, module_fixtures
 
 sc, client = module_fixtures("explorer-pages")
 
 LANG_TEXT = {"en": {"buyer": "Buyer", "raw": "raw JSON", "cst": "CST"},
              "zh": {"buyer": "买方", "raw": "原始 JSON", "cst": "北京时间"}}
-
-
-def main_of(html: str) -> str:
-    return html.split("<main>", 1)[1].split("</main>", 1)[0]
 
 
 def outside_details(html: str) -> str:

@@ -4,7 +4,6 @@ block (date and link), the organisation that set it (by name), the reason and th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,13 @@ import pytest
 
 from chaincode.params import DEFAULT_PARAMS
 from explorer.i18n import LABELS
-from tests.support.explorer import Scenario, build_scenario, make_client
+from tests.support.explorer import Scenario, build_scenario, main_of, module_fixtures
 
 
-@pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+def build_params_scenario(path: Path) -> Scenario:
     """The shared scenario, then the regulator sets the subsidy rate twice and the buffer
     rates once (three later blocks)."""
-    scenario = build_scenario(Path(tmp_path_factory.mktemp("explorer-params")) / "store")
+    scenario = build_scenario(path)
     ids = scenario.ids
     for value, reason in (("35", "2026 budget"), ("40", "2027 budget <b>")):
         out = scenario.chain.ok("regulator", "set_param",
@@ -31,18 +29,10 @@ def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         "name": "buffer_rates", "value": {"high": "0.25", "low": "0.1", "medium": "0.15"}},
         contract="params")
     ids["buffer_tx"] = out["_tx_id"]
-    yield scenario
-    scenario.store.close()
+    return scenario
 
 
-@pytest.fixture(scope="module")
-def client(sc: Scenario) -> Iterator[Any]:
-    with make_client(sc) as c:
-        yield c
-
-
-def main_of(html: str) -> str:
-    return html.split("<main>", 1)[1].split("</main>", 1)[0]
+sc, client = module_fixtures("explorer-params", build_params_scenario)
 
 
 def test_register_lists_every_parameter_in_force_with_its_setting(client, sc: Scenario) -> None:

@@ -3,28 +3,15 @@ of each step (submitted, validated, registered), filterable by status and county
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from explorer.i18n import LABELS, VALUES
-from tests.support.explorer import Scenario, make_client
+from tests.support.explorer import Scenario, module_fixtures
 from tests.support.market_scenario import OTHER_COUNTY, build_market_scenario
 
-
-@pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    scenario = build_market_scenario(Path(tmp_path_factory.mktemp("explorer-pipe")) / "store")
-    yield scenario
-    scenario.store.close()
-
-
-@pytest.fixture(scope="module")
-def client(sc: Scenario) -> Iterator[Any]:
-    with make_client(sc) as c:
-        yield c
+sc, client = module_fixtures("explorer-pipe", build_market_scenario)
 
 
 def height_of_tx(sc: Scenario, tx_id: str) -> int:

@@ -21,7 +21,7 @@ from chaincode import queries
 from fcl.devnet.sample import LOSS_ESTIMATE, LOSS_PLOT, PERIODS, PLOTS, PROJECT_ID, run_sample
 from ledger.store import Store
 from tests.support.devnet import ChainNode
-from tests.support.explorer import Chain, Scenario, make_client
+from tests.support.explorer import Chain, Scenario, main_of, make_client
 from tests.support.harness import Harness
 from wallet.keystore import Keystore
 
@@ -66,10 +66,6 @@ def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 def client(sc: Scenario) -> Iterator[Any]:
     with make_client(sc) as c:
         yield c
-
-
-def main_of(html: str) -> str:
-    return html.split("<main>", 1)[1].split("</main>", 1)[0]
 
 
 def table(html: str, table_id: str) -> list[list[str]]:

@@ -303,15 +303,25 @@ def make_client(scenario: Scenario, **over: Any) -> Any:
     return TestClient(create_explorer_app(make_source(scenario, **over)))
 
 
-def module_fixtures(name: str) -> tuple[Any, Any]:
-    """The module-scoped ``sc`` (a scenario in a temporary store named ``name``) and
-    ``client`` (a test client over it) fixtures that the explorer test modules share:
+def main_of(html: str) -> str:
+    """The ``<main>`` element's content of an explorer page."""
+    return html.split("<main>", 1)[1].split("</main>", 1)[0]
+
+
+def module_fixtures(
+    name: str, build: Callable[[Path], Scenario] | None = None
+) -> tuple[Any, Any]:
+    """The module-scoped ``sc`` (a scenario built by ``build``, default
+    :func:`build_scenario`, in a temporary store named ``name``) and ``client`` (a test
+    client over it) fixtures that the explorer test modules share:
     ``sc, client = module_fixtures("explorer")``."""
     import pytest
 
+    make = build_scenario if build is None else build
+
     @pytest.fixture(scope="module")
     def sc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-        scenario = build_scenario(Path(tmp_path_factory.mktemp(name)) / "store")
+        scenario = make(Path(tmp_path_factory.mktemp(name)) / "store")
         yield scenario
         scenario.store.close()
 
