@@ -299,6 +299,17 @@ def _put_attestation(
     ctx.put(attestation_key(att_id), stamp(ctx, record))
 
 
+def _pool_ranges(moved: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The unit ranges a reversal or an exclusion cancelled from the pool, as its record
+    lists them (batch, units, quantity, printable serial)."""
+    return [
+        {"batch_id": r["batch_id"], "first": r["first"], "last": r["last"],
+         "project_id": r["project_id"], "quantity": r["last"] - r["first"] + 1,
+         "serial": serial_string(r["project_id"], r["vintage"], r["first"], r["last"])}
+        for r in moved
+    ]
+
+
 def _calc_error(exc: CalculationError) -> ChaincodeError:
     return ChaincodeError(exc.code, exc.message)
 
@@ -1151,12 +1162,7 @@ class RegistryMethods:
             "loss_events": pending,
             "loss_overestimate": overestimate,
             "n": n,
-            "ranges": [
-                {"batch_id": r["batch_id"], "first": r["first"], "last": r["last"],
-                 "project_id": r["project_id"], "quantity": r["last"] - r["first"] + 1,
-                 "serial": serial_string(r["project_id"], r["vintage"], r["first"], r["last"])}
-                for r in moved
-            ],
+            "ranges": _pool_ranges(moved),
             "reason": args["reason"],
             "reversed": settled,
             "set_by": signer.key,
@@ -1444,12 +1450,7 @@ class RegistryMethods:
             "plots": plots,
             "project_id": project["id"],
             "quantity": total,
-            "ranges": [
-                {"batch_id": r["batch_id"], "first": r["first"], "last": r["last"],
-                 "project_id": r["project_id"], "quantity": r["last"] - r["first"] + 1,
-                 "serial": serial_string(r["project_id"], r["vintage"], r["first"], r["last"])}
-                for r in moved
-            ],
+            "ranges": _pool_ranges(moved),
             "report_id": report["id"],
             "shortfall": shortfall,
             "verified_quantity": verified,
