@@ -9,6 +9,7 @@ committed state; nothing here writes. Unknown or malformed input raises
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -876,7 +877,12 @@ class Reader:
             height = int(q)
             if 1 <= height <= self.height():
                 return _hit("block", height)
-            raise ExplorerError("not_found", f"no block at height {q} (latest is {self.height()})")
+            if len(q) < 8:
+                raise ExplorerError(
+                    "not_found", f"no block at height {q} (latest is {self.height()})")
+        short = _SHORT_HASH_RE.fullmatch(q)
+        if short is not None and not is_hex64(q):
+            return self._search_short_hash(short.group(1).lower(), (short.group(2) or "").lower())
         if is_hex64(q):
             tx_id = q.lower()
             if self.store.get_tx_location(tx_id) is not None:
@@ -901,10 +907,10 @@ class Reader:
                 return _hit("trace", serial)
             raise ExplorerError("not_found", f"unit {project_id}:{unit} was never issued")
         try:
-            ident = parse_id(q)
+            ident: str | None = parse_id(q)
         except ExplorerError:
-            raise ExplorerError("not_found", f"nothing matches {q!r}") from None
-        for spelling in _spellings(ident):
+            ident = None
+        for spelling in _spellings(ident) if ident is not None else ():
             for kind, key in (
                 ("project", project_key(spelling)),
                 ("account", ORG_PREFIX + spelling),
@@ -917,8 +923,67 @@ class Reader:
                     return _hit(kind, spelling)
             if spelling == BUFFER_ACCOUNT:
                 return _hit("account", spelling)
+        return self._search_org_name(q)
+
+    def _search_short_hash(self, head: str, tail: str) -> dict[str, Any]:
+        """A transaction or block by a shortened hash as the explorer prints it
+        (``b650e5ac39…3b6e31``: the first digits, an ellipsis, the last) or by its first 8+
+        digits: one ordered seek each in the transaction and block-hash indexes."""
+        found = [("tx", h) for h in self.store.tx_ids_with_prefix(head)
+                 if h.endswith(tail)]
+        found += [("block", h) for h in self.store.block_hashes_with_prefix(head)
+                  if h.endswith(tail)]
+        shown = head + ("…" + tail if tail else "")
+        if not found:
+            raise ExplorerError("not_found", f"no transaction or block hash starts with {shown}")
+        if len(found) > 1:
+            raise ExplorerError(
+                "bad_query",
+                f"{shown} matches {len(found)} transactions or blocks; type more of the hash")
+        kind, full = found[0]
+        if kind == "tx":
+            return _hit("tx", full)
+        height = self.block_by_hash(full)
+        assert height is not None  # the index just named it
+        return _hit("block", height)
+
+    def _org_names(self) -> list[tuple[str, str, str]]:
+        """(case-folded name, name, org id) of every organisation, by id; built once per
+        height (organisations are few: one record each)."""
+        def build() -> list[tuple[str, str, str]]:
+            out = []
+            for key, raw in self.store.iter_prefix(ORG_PREFIX):
+                name = str(decode(raw).get("name") or "")
+                if name:
+                    out.append((name.casefold(), name, key[len(ORG_PREFIX):]))
+            return out
+
+        names: list[tuple[str, str, str]] = self._cached("org_names", build)
+        return names
+
+    def _search_org_name(self, q: str) -> dict[str, Any]:
+        """An organisation by its name, case-insensitively: the exact name, else the one
+        name that contains ``q``; several -> ``bad_query`` naming some of them."""
+        wanted = q.casefold()
+        names = self._org_names()
+        exact = [org_id for folded, _name, org_id in names if folded == wanted]
+        if len(exact) == 1:
+            return _hit("account", exact[0])
+        partial = [(name, org_id) for folded, name, org_id in names if wanted in folded]
+        if len(partial) == 1:
+            return _hit("account", partial[0][1])
+        if partial:
+            listed = "; ".join(name for name, _ in partial[:5])
+            raise ExplorerError(
+                "bad_query",
+                f"{len(partial)} organisations' names contain {q!r} ({listed}"
+                f"{'; …' if len(partial) > 5 else ''}): type more of the name")
         raise ExplorerError("not_found", f"nothing matches {q!r}")
 
+
+#: A shortened hash as the explorer prints it (``b650e5ac39…3b6e31``, also with ``...``),
+#: or the first 8 to 63 digits of one.
+_SHORT_HASH_RE = re.compile(r"([0-9A-Fa-f]{8,63})(?:(?:…|\.\.\.)([0-9A-Fa-f]{1,56}))?")
 
 #: Months of the market page's price and volume table and chart.
 MARKET_MONTHS = 24

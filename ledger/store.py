@@ -85,7 +85,8 @@ class StoreError(LedgerError):
     ``not_initialised``, ``already_initialised``, ``wrong_height``, ``wrong_prev_hash``,
     ``wrong_chain``, ``commit_mismatch``, ``state_root_mismatch``, ``bad_write``,
     ``store_closed``, ``read_only`` (a :meth:`Store.snapshot`), ``store_format_changed``
-    (a data folder written with the old state root format)."""
+    (a data folder written with the old state root format), ``bad_prefix`` (a hash
+    prefix that is not 8 to 64 lowercase hex digits)."""
 
 
 class MemoryDB:
@@ -681,6 +682,28 @@ class Store:
 
     def has_tx(self, tx_id: str) -> bool:
         return self.get_tx_location(tx_id) is not None
+
+    def tx_ids_with_prefix(self, hex_prefix: str, *, limit: int = 16) -> list[str]:
+        """Committed transaction ids that start with ``hex_prefix`` (lowercase hex, at
+        least 8 digits), in order, at most ``limit``: one ordered seek."""
+        return self._hex_keys(_TX, hex_prefix, limit)
+
+    def block_hashes_with_prefix(self, hex_prefix: str, *, limit: int = 16) -> list[str]:
+        """Block hashes that start with ``hex_prefix`` (as above)."""
+        return self._hex_keys(_HASH_HEIGHT, hex_prefix, limit)
+
+    def _hex_keys(self, tag: bytes, hex_prefix: str, limit: int) -> list[str]:
+        if not 8 <= len(hex_prefix) <= 64 or any(c not in "0123456789abcdef" for c in hex_prefix):
+            raise StoreError("bad_prefix", "a hash prefix is 8 to 64 lowercase hex digits")
+        whole = bytes.fromhex(hex_prefix[: len(hex_prefix) // 2 * 2])
+        out: list[str] = []
+        for key, _value in self.db.iterator(prefix=tag + whole):
+            digest = key[len(tag) :].hex()
+            if digest.startswith(hex_prefix):
+                out.append(digest)
+                if len(out) >= limit:
+                    break
+        return out
 
     def get_extra(self, key: bytes) -> bytes | None:
         """An entry written through ``commit_block(..., extra_index=...)``."""

@@ -381,6 +381,43 @@ def test_search_by_tx_id_and_block_hash(client, sc: Scenario) -> None:
         "id": "AH-0001", "kind": "project", "url": "/explorer/projects/AH-0001"}
 
 
+def test_search_by_a_shortened_hash_as_the_explorer_prints_it(client, sc: Scenario) -> None:
+    """``b650e5ac39…3b6e31`` (the explorer's short form, also typed with ``...``) or the
+    first 8+ digits find the one transaction or block; an ambiguous or unknown one says
+    so."""
+    tx_id = sc.ids["trade_tx"]
+    for query in (f"{tx_id[:10]}…{tx_id[-6:]}", f"{tx_id[:10]}...{tx_id[-6:]}",
+                  tx_id[:12].upper(), tx_id[:9]):
+        r = client.get("/explorer/search", params={"q": query}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/explorer/txs/{tx_id}", query
+    block_hash = sc.store.get_block_hash(5)
+    short = f"{block_hash[:10]}…{block_hash[-6:]}"
+    page = client.get("/explorer/blocks", params={"before": 6, "limit": 1}).text
+    assert short in page  # what the explorer shows is what the search takes
+    r = client.get("/explorer/search", params={"q": short}, follow_redirects=False)
+    assert r.headers["location"] == "/explorer/blocks/5"
+    wrong_tail = f"{tx_id[:10]}…{'0' * 6 if tx_id[-6:] != '0' * 6 else '1' * 6}"
+    r = client.get("/v1/explorer/search", params={"q": wrong_tail})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert "no transaction or block hash starts with" in r.json()["error"]["message"]
+
+
+def test_search_by_organisation_name(client) -> None:
+    """Names are matched without regard to case: the exact name, else the one name that
+    contains the query; several are listed."""
+    for query in ("Buyer Steel", "buyer steel", "steel", "OWNER FARM"):
+        r = client.get("/explorer/search", params={"q": query}, follow_redirects=False)
+        assert r.status_code == 303, (query, r.text)
+    assert client.get("/v1/explorer/search", params={"q": "steel"}).json()["url"] == (
+        "/explorer/accounts/buyer-steel")
+    r = client.get("/v1/explorer/search", params={"q": "buyer"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_query"
+    message = r.json()["error"]["message"]
+    assert "Buyer Steel" in message and "Buyer Power" in message and "type more" in message
+    r = client.get("/v1/explorer/search", params={"q": "no such cooperative"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
 # -- trace ----------------------------------------------------------------------------------
 def test_trace_lists_steps_in_order_with_tx_ids(client, sc: Scenario) -> None:
     # unit 1 of AH-0001: issued to owner-farm, listed, traded to buyer-steel, retired

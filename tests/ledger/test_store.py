@@ -159,6 +159,24 @@ def test_block_round_trip_and_indexes(store: Store) -> None:
     assert store.get_block_writes(1) == sorted(writes)
 
 
+def test_hashes_by_prefix(store: Store) -> None:
+    """Transaction ids and block hashes by their first 8+ hex digits (odd lengths too),
+    at most ``limit``; a prefix that is not 8 to 64 lowercase hex digits is refused."""
+    block = append(store, [("k/1", b'"one"')], n_txs=3)
+    ids = sorted(tx.tx_id for tx in block.txs)
+    for tx_id in ids:
+        for n in (8, 9, 13, 64):
+            assert store.tx_ids_with_prefix(tx_id[:n]) == [tx_id]
+    assert store.block_hashes_with_prefix(block.hash()[:11]) == [block.hash()]
+    assert store.tx_ids_with_prefix(block.hash()[:10]) == []  # a block hash is no tx id
+    absent = "0" * 8 if not any(i.startswith("0" * 8) for i in ids) else "f" * 8
+    assert store.tx_ids_with_prefix(absent) == []
+    for bad in ("abc", "ABCDEF12", "zz" * 5, "a" * 65, ""):
+        with pytest.raises(StoreError) as err:
+            store.tx_ids_with_prefix(bad)
+        assert err.value.code == "bad_prefix"
+
+
 def test_state_reader_is_sorted_like_memory_state(store: Store) -> None:
     keys = ["p/b", "p/a", "p/é", "p/z", "p/\u4e2d", "p/A", "q/x", "p", "p/a/b"]
     writes = [(k, k.encode()) for k in keys]
