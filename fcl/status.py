@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from fcl.cliargs import seconds
 from wallet.client import NodeClient
 from wallet.errors import WalletError
 
@@ -41,20 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "blocks, 1 if it cannot be read, 3 if block production stopped.",
     )
     p.add_argument("--node", metavar="URL", required=True, help="the node's API, http://host:port")
-    p.add_argument("--timeout", metavar="S", type=_positive, default=5.0,
+    p.add_argument("--timeout", metavar="S", type=seconds(600), default=5.0,
                    help="seconds to wait for each answer (default 5)")
     p.add_argument("--json", action="store_true", help="print the status and dashboard as JSON")
     p.set_defaults(func=cmd_status)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError("the timeout is more than 0 and at most 600 seconds")
-    return value
 
 
 def _age(latest_ms: object, now_s: float) -> str:

@@ -33,6 +33,7 @@ from fcl.audit.run import (
     run_audit,
     verify_checkpoint,
 )
+from fcl.cliargs import seconds
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 
@@ -71,16 +72,6 @@ def _height(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError("the timeout is 0..3600 seconds")
-    return value
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``audit`` command to the ``fcl`` sub-command set."""
     p = subparsers.add_parser(
@@ -111,7 +102,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--progress-every", type=_whole, default=1000, metavar="N",
         help="report progress on stderr every N blocks (0: never; default 1000)",
     )
-    p.add_argument("--timeout", type=_seconds, default=30.0, metavar="S",
+    p.add_argument("--timeout", type=seconds(3600), default=30.0, metavar="S",
                    help="per-request timeout for --node (default 30)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)

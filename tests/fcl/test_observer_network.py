@@ -25,7 +25,7 @@ from node.api.rpc import create_app
 from node.home import HomeError, NodeConfig
 from node.runtime import NodeRuntime
 from tests.support.common import det_key
-from tests.support.network import Cluster, Member, admin_key, make_genesis, notary, run
+from tests.support.network import Cluster, Member, admin_key, make_genesis, metric, notary, run
 
 OBSERVER = det_key("net-observer-0")
 OUTSIDER = det_key("net-outsider-0")
@@ -53,16 +53,6 @@ class ObserverMember(Member):
                           block_interval_ms=20, p2p_port=self.p2p_port, peers=peers,
                           consensus=tuple(sorted(self.cluster.consensus.items())),
                           max_block_txs=self.cluster.max_block_txs, observer=self.observer)
-
-
-def metric(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            head, value = line.rsplit(" ", 1)
-            if head == name or head.startswith(name + "{"):
-                total += float(value)
-    return total
 
 
 def revoke_observer_tx(chain_id: str) -> object:

@@ -10,7 +10,7 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,30 +20,24 @@ import fcl.testnet.files as testnet_files
 from fcl.bench import pick_base_port
 from ledger.crypto import sha256
 from ledger.tx import build_transaction
-from tests.support.fcl_process import PASSPHRASE, clean_env, fcl_command, run
+from tests.support.fcl_process import (
+    FAST_TIMEOUTS,
+    PASSPHRASE,
+    clean_env,
+    fcl_command,
+    run,
+    wait_until,
+)
+from tests.support.network import metric
 from wallet.keystore import Keystore
 
 pytestmark = pytest.mark.slow
 
-TIMEOUTS = {"timeout_propose_ms": 1500, "timeout_prevote_ms": 500,
-            "timeout_precommit_ms": 500, "rebroadcast_ms": 1000}
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.1)
+TIMEOUTS = FAST_TIMEOUTS
 
 
 def get(node: testnet_files.TestnetNode, path: str) -> httpx.Response:
     return httpx.get(f"{node.rpc_url}{path}", timeout=5)
-
-
-def metric(text: str, name: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + " ") or line.startswith(name + "{"))
 
 
 @pytest.fixture

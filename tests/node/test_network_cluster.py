@@ -19,6 +19,7 @@ from tests.support.network import (
     Cluster,
     admin_key,
     make_genesis,
+    metric,
     notary,
     run,
     validator_key,
@@ -33,16 +34,6 @@ def chain_of(store: Store) -> list[tuple[str, str]]:
         assert block is not None
         out.append((block.hash(), block.header.state_root))
     return out
-
-
-def metric(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            head, value = line.rsplit(" ", 1)
-            if head == name or head.startswith(name + "{"):
-                total += float(value)
-    return total
 
 
 def test_four_validators_agree_and_gossip(tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -31,23 +30,13 @@ from fcl.testnet.files import load_testnet
 from ledger.crypto import sha256
 from ledger.store import Store
 from ledger.tx import build_transaction
+from tests.support.fcl_process import FAST_TIMEOUTS, wait_until
 from wallet.keystore import Keystore
 
 pytestmark = pytest.mark.slow
 
 PASSPHRASE = "process test passphrase"
-#: faster rounds than the defaults, so the heights a dead validator should propose pass
-#: quickly (operators tune these in config.json the same way)
-TIMEOUTS = {"timeout_propose_ms": 1500, "timeout_prevote_ms": 500,
-            "timeout_precommit_ms": 500, "rebroadcast_ms": 1000}
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(0.1)
+TIMEOUTS = FAST_TIMEOUTS
 
 
 class Net:

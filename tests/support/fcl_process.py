@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -70,3 +71,19 @@ def stop_node(proc: subprocess.Popen) -> str:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     return err
+
+
+#: Faster rounds than the defaults, so the heights a dead validator should propose pass
+#: quickly (operators tune these in config.json the same way).
+FAST_TIMEOUTS = {"timeout_propose_ms": 1500, "timeout_prevote_ms": 500,
+                 "timeout_precommit_ms": 500, "rebroadcast_ms": 1000}
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``predicate`` every 0.1 s until it holds; AssertionError naming ``what`` after
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.1)

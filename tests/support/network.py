@@ -210,3 +210,15 @@ class Cluster:
 def run(coro: Any, timeout_s: float = 120) -> Any:
     """Run a test coroutine with an overall deadline."""
     return asyncio.run(asyncio.wait_for(coro, timeout_s))
+
+
+def metric(text: str, name: str) -> float:
+    """The sum of the samples of metric ``name`` (with or without labels) in a
+    Prometheus text exposition."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            head, value = line.rsplit(" ", 1)
+            if head == name or head.startswith(name + "{"):
+                total += float(value)
+    return total
