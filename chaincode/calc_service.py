@@ -388,12 +388,8 @@ def calculate(body: Any, ledger_params: Mapping[str, Any], *, height: int) -> di
                 rows.append(PlotMeasurement(plot_id, m["species"], start_volumes[plot_id],
                                             end_volumes[plot_id]))
                 continue
-            by_species: dict[str, tuple[Fraction, Fraction]] = {}
-            for est in sampling.strata if sampling is not None else ():
-                if est.sample.plot_id == plot_id:
-                    v0, v1 = by_species.get(est.sample.species, (Fraction(0), Fraction(0)))
-                    by_species[est.sample.species] = (
-                        v0 + begins[plot_id][est.sample.stratum_id], v1 + est.volume)
+            by_species = ({} if sampling is None
+                          else sampling.species_volumes(plot_id, begins[plot_id]))
             rows.extend(PlotMeasurement(plot_id, sp, v0, v1) for sp, (v0, v1) in by_species.items())
         figures = calculate_removals(
             rows, species_params, baseline=Fraction(0), leakage=Fraction(0),

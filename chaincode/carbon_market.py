@@ -614,6 +614,9 @@ class MarketMethods:
         (``plot_id``; without it, of the project's first plot)."""
         pid = args["project_id"]
         project = _project(ctx, pid)
+        if project["status"] != "registered":
+            # the stock accounts a loss is settled against start at registration
+            raise ChaincodeError("project_not_registered", f"project {pid} is not registered")
         plot_id = args["plot_id"]
         if plot_id is None:
             plot_id = project["plots"][0]

@@ -985,12 +985,8 @@ class RegistryMethods:
                     rows.append(PlotMeasurement.from_strings(
                         p, given[p]["species"], accounts[p]["volume"], given[p]["volume_end"]))
                     continue
-                by_species: dict[str, tuple[Fraction, Fraction]] = {}
-                for est in sampling.strata if sampling is not None else ():
-                    if est.sample.plot_id == p:
-                        v0, v1 = by_species.get(est.sample.species, (Fraction(0), Fraction(0)))
-                        by_species[est.sample.species] = (
-                            v0 + begins[p][est.sample.stratum_id], v1 + est.volume)
+                by_species = ({} if sampling is None
+                              else sampling.species_volumes(p, begins[p]))
                 rows.extend(PlotMeasurement(p, sp, v0, v1) for sp, (v0, v1) in by_species.items())
                 plot_volumes[p] = sum((v1 for _, v1 in by_species.values()), Fraction(0))
             figures = calculate_removals(

@@ -13,7 +13,7 @@ docs/contracts/queries.md describes every output.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from chaincode.calculator import micro_text
 from chaincode.carbon_common import (
@@ -93,7 +93,6 @@ STEP_RECORDS = {
     "freeze": FREEZE_PREFIX,
     "list": LISTING_PREFIX,
     "loss": LOSS_PREFIX,
-    "reversal": REVERSAL_PREFIX,
     "retire": RETIREMENT_PREFIX,
     "trade": TRADE_PREFIX,
     "transfer": TRANSFER_PREFIX,
@@ -527,6 +526,18 @@ def _ref(kind: str, record: dict[str, Any] | None, ident: str | None = None) -> 
     }
 
 
+def _reversal_by_tx(state: StateReader, height: int, tx_id: str) -> dict[str, Any] | None:
+    """The reversal record that transaction ``tx_id`` at ``height`` wrote (reversal records
+    are keyed by report id): the pool-event index of that height holds its id. None for
+    a reversal without a record (a plot exclusion keeps its figures in the plot's stock
+    history)."""
+    for _key, event in _scan(state, f"{poolevent_prefix('reversal')}{height:012d}/"):
+        record = _get(state, REVERSAL_PREFIX + event["id"])
+        if record is not None and record.get("tx_id") == tx_id:
+            return cast(dict[str, Any], record)
+    return None
+
+
 def trace(state: StateReader, serial: str) -> dict[str, Any]:
     """The history of one unit: back through its issuance batch, verification
     attestation, monitoring report, validation attestation, registration, project and plots
@@ -564,6 +575,8 @@ def trace(state: StateReader, serial: str) -> dict[str, Any]:
         detail = None if prefix is None else _get(state, prefix + step["tx_id"])
         if step["action"] == "issue":
             detail = batch
+        elif step["action"] == "reversal":
+            detail = _reversal_by_tx(state, step["height"], step["tx_id"])
         steps.append(dict(step, record=detail, state=STEP_STATES.get(step["action"])))
     retirement = None
     if r["state"] == "retired":

@@ -183,6 +183,19 @@ class SamplingEstimate:
         """The plot's end stock E in micro-tonnes: floor(stock * factor * 1e6)."""
         return floor_int(self.plot_stock(plot_id) * self.factor * STOCK_SCALE)
 
+    def species_volumes(
+        self, plot_id: str, start: Mapping[str, Fraction]
+    ) -> dict[str, tuple[Fraction, Fraction]]:
+        """A sampled plot's stand volumes (m3) per species, in the order its strata were
+        given: ``(start, end)`` summed over its strata of that species, ``start`` being
+        each stratum's start volume (by stratum id)."""
+        out: dict[str, tuple[Fraction, Fraction]] = {}
+        for est in self.strata:
+            if est.sample.plot_id == plot_id:
+                v0, v1 = out.get(est.sample.species, (Fraction(0), Fraction(0)))
+                out[est.sample.species] = (v0 + start[est.sample.stratum_id], v1 + est.volume)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """Every figure: per stratum n, mean, s2, total; each census plot's stock; T, Var, df, t, hw, relative,
         target, the conservative flag and the applied factor (decimal strings truncated

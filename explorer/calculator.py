@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 from urllib.parse import parse_qs
 
 from explorer.inputs import ExplorerError
 from explorer.multipart import MultipartError, parse_form
+from ledger.encoding import CanonicalEncodingError, decode
 
 __all__ = ["FORM_ROWS", "GENERAL_FIELDS", "MAX_CALC_UPLOAD", "form_fields", "form_request"]
 
@@ -129,9 +129,9 @@ def form_request(fields: dict[str, str]) -> dict[str, Any]:
     request: dict[str, Any] = {}
     plots: list[dict[str, Any]] = []
     if upload.lstrip("\ufeff").lstrip().startswith(("{", "[")):
-        try:
-            value = json.loads(upload.lstrip("\ufeff"))
-        except (ValueError, RecursionError):
+        try:  # as strictly as POST /v1/calculate reads it: no duplicate keys, no floats
+            value = decode(upload.lstrip("\ufeff"))
+        except (CanonicalEncodingError, RecursionError):
             raise ExplorerError("malformed_form", "the uploaded JSON could not be read") from None
         if not isinstance(value, dict):
             raise ExplorerError("malformed_form",

@@ -52,9 +52,10 @@ __all__ = ["CST", "LINK_KEYS", "Reader", "iso_time", "url_for"]
 
 CST = timezone(timedelta(hours=8))
 RECENT_BLOCKS = 10
-#: The dashboard's rate: committed transactions over the last 60 s (at most 10,000 blocks).
+#: The dashboard's rate: committed transactions over the last 60 s (at most 4,096 blocks
+#: read: as many as the block-summary cache holds).
 RATE_WINDOW_S = 60
-RATE_MAX_BLOCKS = 10_000
+RATE_MAX_BLOCKS = 4096
 #: Validators' signing record: the last 100 commits; "lagging" = signed one of the last 10.
 SIGNING_WINDOW = 100
 LAGGING_BLOCKS = 10
@@ -136,6 +137,7 @@ class Reader:
         self._cache: dict[str, tuple[int, Any]] = {}
         # committed blocks never change: their summaries are cached by height
         self._summaries: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._times: OrderedDict[int, int] = OrderedDict()  # block header times, by height
         # trades in time order and monthly / per-project aggregates, kept incrementally
         self.activity = ActivityIndex(self.store, self.block_date)
 
@@ -172,9 +174,21 @@ class Reader:
 
     def block_time(self, height: int) -> int | None:
         """The header time of committed block ``height`` (None if there is none); only the
-        header is decoded (``ledger.block.stored_block_header``)."""
+        header is decoded (``ledger.block.stored_block_header``), once: committed blocks
+        never change, so the times are kept (the newest ``SUMMARY_CACHE``)."""
+        with self._lock:
+            known = self._times.get(height)
+        if known is not None:
+            return known
         raw = self.store.get_block_json(height)
-        return None if raw is None else int(stored_block_header(raw)["time"])
+        if raw is None:
+            return None
+        time_ms = int(stored_block_header(raw)["time"])
+        with self._lock:
+            self._times[height] = time_ms
+            while len(self._times) > SUMMARY_CACHE:
+                self._times.popitem(last=False)
+        return time_ms
 
     def validator_names(self) -> dict[str, str]:
         names = {v.pub_key: v.name for v in self.source.genesis.validators.validators}
@@ -355,12 +369,13 @@ class Reader:
         are read."""
         now_ms = int(self.source.clock() * 1000)
         since_ms = now_ms - RATE_WINDOW_S * 1000
-        count = blocks = 0
+        count = blocks = read = 0
         tip_time = None
         h = self.height()
-        while h >= 1 and blocks < RATE_MAX_BLOCKS:
+        while h >= 1 and read < RATE_MAX_BLOCKS:  # blocks read, counted or not
             summary = self.block_summary(h)
             h -= 1
+            read += 1
             if summary is None:
                 continue
             if tip_time is None:

@@ -76,8 +76,8 @@ _META_STATE_ROOT = b"m/state_root"
 _META_GENESIS = b"m/genesis_hash"
 _META_CHAIN_ID = b"m/chain_id"
 TREE_PREFIX = b"a/"
-_WRITE_BUFFER_BYTES = 64 << 20  # LevelDB's memtable (its default: 4 MiB)
 """The key prefix reserved for the state tree's records (:meth:`Store.state_tree_nodes`)."""
+_WRITE_BUFFER_BYTES = 64 << 20  # LevelDB's memtable (its default: 4 MiB)
 
 
 class StoreError(LedgerError):
@@ -161,11 +161,9 @@ class MemoryDB:
         reverse: bool = False,
         include_value: bool = True,
     ) -> Iterator[Any]:
-        with self._lock:
-            # the snapshot: these very objects, which a later write copies before changing
-            self._shared = True
-            keys, data = self._keys, self._data
-        return _memory_range(keys, data, prefix, start, stop, reverse, include_value)
+        # over a snapshot: these very objects, which a later write copies before changing
+        return self.snapshot().iterator(prefix=prefix, start=start, stop=stop,
+                                        reverse=reverse, include_value=include_value)
 
     def _unshare(self) -> None:
         """Copy the keys and values before a write if an iterator may be reading them."""

@@ -242,9 +242,12 @@ class NodeRuntime:
         """Is ``key`` an observer whose enrolment was revoked and which this node no longer
         admits (not a validator, not a configured peer)? Its connection is dropped. (A
         validator removed from the set keeps its connections: docs/network.md.)"""
-        if self.authorise(key):
+        # one point read per peer per block: a key with no observer record (a validator, a
+        # configured peer) is never dropped here, so the admission check runs only for
+        # observers
+        if self.store.get(OBSERVER_PREFIX + key) is None:
             return False
-        return self.store.get(OBSERVER_PREFIX + key) is not None
+        return not self.authorise(key)
 
     def _on_connect(self, peer: Peer) -> None:
         if self.sync is not None:

@@ -205,7 +205,13 @@ def _extension_discrepancy(
     source: ChainSource, checkpoint: Checkpoint, latest: int, tip_root: str
 ) -> Discrepancy | None:
     """None if the source proves that blocks ``1..checkpoint.height`` (the checkpoint's
-    root) are a prefix of blocks ``1..latest`` (``tip_root``, established)."""
+    root) are a prefix of blocks ``1..latest`` (``tip_root``, established). At the tip the
+    roots must simply be equal: nothing to fetch."""
+    if checkpoint.height == latest:
+        if checkpoint.history_root == tip_root:
+            return None
+        return Discrepancy(latest, "checkpoint_root", checkpoint.history_root, tip_root,
+                           f"the root over blocks 1..{latest}")
     served = source.consistency(checkpoint.height, latest)
     if served.old_root != checkpoint.history_root:
         return Discrepancy(

@@ -193,13 +193,13 @@ def create_testnet(
     except (LedgerError, ValueError) as exc:
         raise HomeError("bad_genesis", f"testnet genesis refused: {exc}") from None
     nodes: list[TestnetNode] = []
+    validator_peers = tuple(
+        f"{validator_keys[i]}@{host}:{base_port + P2P_PORT_OFFSET + i}" for i in range(validators)
+    )
     for i, home in enumerate(homes):
         rpc_port = base_port + i
         p2p_port = base_port + P2P_PORT_OFFSET + i
-        peers = tuple(
-            f"{validator_keys[j]}@{host}:{base_port + P2P_PORT_OFFSET + j}"
-            for j in range(validators) if j != i
-        )
+        peers = tuple(peer for j, peer in enumerate(validator_peers) if j != i)
         config = NodeConfig(
             chain_id=chain_id,
             moniker=f"node{i}",
@@ -217,9 +217,6 @@ def create_testnet(
         nodes.append(TestnetNode(f"node{i}", home.root, f"http://{host}:{rpc_port}", rpc_port,
                                  p2p_port, validator_keys[i], operators[i]["id"],
                                  admin_keys[i]))
-    validator_peers = tuple(
-        f"{validator_keys[i]}@{host}:{base_port + P2P_PORT_OFFSET + i}" for i in range(validators)
-    )
     for j, home in enumerate(observer_homes):
         rpc_port = base_port + validators + j
         p2p_port = base_port + P2P_PORT_OFFSET + validators + j

@@ -332,7 +332,7 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
     )
     async def submit_tx(request: Request) -> JSONResponse:
         _accepting()
-        # the one raw-size check of a client's transaction (Admission.admit_raw relies on it)
+        # the one raw-size check of a client's transaction (admission relies on it)
         raw = await read_body(request, min(MAX_BODY_BYTES, MAX_RAW_TX_BYTES), "tx_too_large")
         tx_id = await node.submit_raw_async(raw)
         return JSONResponse({"status": "pending", "tx_id": tx_id}, status_code=202)
@@ -469,7 +469,7 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
         raw = await read_body(request, MAX_CALC_BODY_BYTES, "request_too_large")
         body, _ = decode_json_flagged(raw)
         try:
-            answer = await node.verifier.run(node.calculate, body)
+            answer = await node.readers.run(node.calculate, body)
         except ChaincodeError as exc:
             raise ApiError(exc.code, exc.message) from None
         return JSONResponse(answer)

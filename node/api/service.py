@@ -58,6 +58,9 @@ class Node:
                                    signer_check=app.signer_check)
         #: client transactions' signatures are checked here, off the event loop
         self.verifier = verifier or SignatureVerifier()
+        #: dry runs and calculations run here: a pool of their own, so that public read
+        #: jobs can never take the places submissions' signature checks need
+        self.readers = SignatureVerifier(workers=1, max_jobs=2, max_waiting=2)
         self.on_admit = on_admit
         self.on_txs = on_txs
         self.status_extra = status_extra
@@ -87,10 +90,6 @@ class Node:
     def submit(self, obj: Any) -> str:
         """Admit one decoded transaction; return its id. Raises ``LedgerError``."""
         return self._submit_one(self.admission.admit, obj)
-
-    def submit_raw(self, raw: bytes) -> str:
-        """Admit one transaction from request bytes; return its id."""
-        return self._submit_one(self.admission.admit_raw, raw)
 
     def _submit_one(self, admit: Callable[[Any], Transaction], value: Any) -> str:
         try:
@@ -141,7 +140,8 @@ class Node:
         return out
 
     async def submit_raw_async(self, raw: bytes) -> str:
-        """:meth:`submit_raw` with the signatures verified off the event loop."""
+        """Admit one transaction from request bytes and return its id, the signatures
+        verified off the event loop (:meth:`submit_many_async`)."""
         obj, floats = decode_json_flagged(raw)
         outcome = (await self.submit_many_async([obj], floats=floats))[0]
         if not outcome["ok"]:
@@ -181,7 +181,7 @@ class Node:
     async def simulate_async(self, body: Any, *, floats: bool = True) -> dict[str, Any]:
         """``POST /v1/txs/simulate``: the decoded request ``{"tx": <tx>}`` or ``{"txs":
         [...]}``, with ``"signers"`` for unsigned transactions, checked here (structure,
-        chain id, pending duplicates), then dry-run in one of :attr:`verifier`'s worker
+        chain id, pending duplicates), then dry-run in one of :attr:`readers`' worker
         places (``node.chain.dryrun``: committed duplicates, membership, signatures,
         execution) on a snapshot of the committed state. Returns the answer (docs/node.md,
         "Dry runs"); raises ``LedgerError`` for a request that cannot be run. Touches
@@ -196,7 +196,7 @@ class Node:
                 raise TxError("duplicate_tx",
                               f"{where}transaction {item.tx.tx_id} is already pending")
         tip = self.app.tip
-        run = await self.verifier.run(functools.partial(
+        run = await self.readers.run(functools.partial(
             dry_run, self.store, self.app.executor, self.chain_id, items,
             genesis_time=self.genesis.genesis_time, tip=(tip.height, tip.time), batch=batch))
         answers = [
@@ -217,7 +217,7 @@ class Node:
         """``POST /v1/calculate``: ``chaincode.calc_service.calculate`` of the decoded
         request with the parameters in force at the latest committed height (one snapshot
         of the store: the height and the parameters agree). Reads only; raises
-        ``ChaincodeError``. Runs in a worker place (``verifier.run``), off the event loop."""
+        ``ChaincodeError``. Runs in a worker place (``readers.run``), off the event loop."""
         with self.store.snapshot() as view:
             height = view.latest_height()
             params = read_parameters(view)

@@ -283,3 +283,33 @@ def test_stock_queries_for_an_unreported_plot_and_unknown_ids() -> None:
         with pytest.raises(LedgerError) as err:
             call()
         assert err.value.code == "not_found"
+
+
+def test_a_loss_event_needs_a_registered_project() -> None:
+    """Stock accounts start at registration: a loss on a project not registered yet would
+    take other projects' pool units and be forgotten at registration."""
+    f = Flow()
+    f.registered_project("OTHER", plots=[("Q1", small_ring(3))])
+    f.ok("owner-farm", "register_plot", f.plot_args("P1", small_ring(0)))
+    f.ok("owner-farm", "submit_project", f.project_args("AH-0001", ["P1"]))
+    pool_before = f.h.state.items()
+    out = f.fails("project_not_registered", "regulator", "record_loss_event", {
+        "project_id": "AH-0001", "plot_id": "P1", "quantity": 20, "cause": "fire",
+        "evidence_sha256": "ab" * 32})
+    assert "AH-0001" in out["message"]
+    assert f.h.state.items() == pool_before  # nothing changed
+
+
+def test_trace_of_a_reversed_pool_unit_names_its_reversal() -> None:
+    """A pool unit cancelled by a verified fall: its trace's last step is the reversal,
+    with the reversal record (keyed by the report, found through the pool-event index)."""
+    f = Flow()
+    f.registered_project()
+    f.verified_report("R1", measurements=[("P1", "0", "200")], claimed=238, **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
+    batch = f.get("batch/B1")
+    f.verified_report("R2", measurements=[("P1", "200", "150")], claimed=0, **_year(2019))
+    first_pool_unit = batch["first"] + batch["owner_quantity"]
+    steps = queries.trace(f.h.state, f"AH-0001:{first_pool_unit}")["steps"]
+    assert [s["action"] for s in steps] == ["issue", "reversal"]
+    assert steps[-1]["record"]["id"] == "R2" and steps[-1]["state"] == "cancelled"

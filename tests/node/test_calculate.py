@@ -301,23 +301,23 @@ def test_oversize_body_is_refused_before_parsing(env: Env) -> None:
     refused(env, None, "request_too_large", raw=raw)
 
 
-def test_calculation_runs_in_the_verifiers_worker_places(env: Env,
+def test_calculation_runs_in_the_readers_worker_places(env: Env,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = env.node.verifier.run
+    real = env.node.readers.run
 
     async def run(fn: Any, *args: Any) -> Any:
         calls.append(fn.__name__)
         return await real(fn, *args)
 
-    monkeypatch.setattr(env.node.verifier, "run", run)
+    monkeypatch.setattr(env.node.readers, "run", run)
     assert post(env, worked()).status_code == 200
     assert calls == ["calculate"]
 
     async def busy(fn: Any, *args: Any) -> Any:
         raise TxError("admission_busy", "the node is busy checking transactions")
 
-    monkeypatch.setattr(env.node.verifier, "run", busy)
+    monkeypatch.setattr(env.node.readers, "run", busy)
     resp = post(env, worked())
     assert resp.status_code == 503 and resp.json()["error"]["code"] == "admission_busy"
 
@@ -381,3 +381,10 @@ def test_census_issuable_is_growth_above_the_mark_rounded_down(end: int, start: 
     assert stock["growth"] == max(0, stock["end"] - stock["high_water"])
     assert out["issuable"] == stock["growth"] // 10**6
     assert out["to_buffer"] + out["to_owner"] == out["issuable"]
+
+
+def test_busy_read_jobs_never_take_the_places_of_submissions(env: Env) -> None:
+    """Dry runs and calculations have their own pool: while it is full, transactions are
+    still admitted (their signatures are checked in the verifier's places)."""
+    assert env.node.readers is not env.node.verifier
+    assert env.node.readers._pool is not env.node.verifier._pool
