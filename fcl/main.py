@@ -1,7 +1,7 @@
 """The ``fcl`` command: ``fcl node init|start`` here; ``fcl keys ...`` and ``fcl tx ...``
 from the wallet (``wallet.cli``); ``fcl verify``, ``fcl audit``, ``fcl devnet``,
-``fcl testnet``, ``fcl bench`` and ``fcl status`` from their modules in ``fcl/``, imported
-plainly.
+``fcl testnet``, ``fcl bench`` and ``fcl status`` from their modules in ``fcl/``, and
+``fcl portal`` from ``portal/cli.py``, imported plainly.
 
 The composition root: it mounts the explorer's routes on the node's API, which no module
 of ``node/`` may do (docs/architecture.md, "Layers").
@@ -30,6 +30,7 @@ import fcl.devnet.cli
 import fcl.status
 import fcl.testnet.cli
 import fcl.verify
+import portal.cli
 from fcl.passphrase import node_passphrase
 from ledger.errors import LedgerError
 from node.home import OBSERVER_KEY_NAME, NodeConfig
@@ -433,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     fcl.audit.cli.register(sub)
     fcl.devnet.cli.register(sub)
     fcl.status.register(sub)
+    portal.cli.register(sub)
     return parser
 
 

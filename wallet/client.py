@@ -180,6 +180,20 @@ class NodeClient:
             raise ClientError("bad_response", "GET /v1/explorer/dashboard: not a JSON object")
         return data
 
+    def get_json(self, path: str) -> Any:
+        """``GET path`` (a path of this node's API, e.g. ``/v1/explorer/orgs``): its decoded
+        JSON, or ``ClientError`` with the node's code."""
+        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+            raise WalletError("invalid_path", "an API path starts with one '/'")
+        return self._request("GET", path)
+
+    def calculate(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /v1/calculate``: the free calculation service's figures for ``body``."""
+        data = self._request("POST", "/v1/calculate", dict(body))
+        if not isinstance(data, dict):
+            raise ClientError("bad_response", "POST /v1/calculate: not a JSON object")
+        return data
+
     def submit(self, tx: TxLike) -> str:
         """``POST /v1/txs``: submit one signed transaction; return its id."""
         body = _tx_json(tx)
