@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -47,6 +48,7 @@ from chaincode.params import DEFAULT_PARAMS
 from ledger.errors import LedgerError
 from ledger.fixedpoint import FixedPointError, format_decimal, parse_decimal
 from portal import cosign
+from portal.calc import SHOWN_FIGURES, calc_request
 from portal.errors import error_text
 from portal.forms import FILE_SUFFIX, FormError, MethodForm, catalogue, forms_for_roles, parse_form
 from portal.i18n import COOKIE, LANGS, Translator, choose_lang
@@ -69,6 +71,7 @@ _HERE = Path(__file__).resolve().parent
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 TWO_PARTY = frozenset({"carbon.transfer"})
+CALC_FORM = "carbon.submit_monitoring_report"
 RETIREMENTS = frozenset({"carbon.retire_compliance", "carbon.retire_voluntary"})
 
 
@@ -309,7 +312,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         return {"form": method_form, "values": defaults, "file_suffix": FILE_SUFFIX,
                 "two_party": method_form.key in TWO_PARTY,
                 "geojson": method_form.key == "carbon.register_plot",
-                "calculator": method_form.key == "carbon.submit_monitoring_report",
+                "calculator": method_form.key == CALC_FORM,
                 "explorer": config.explorer}
 
     async def show_form(request: Request) -> Response:
@@ -374,6 +377,8 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         except WalletError as exc:
             return page(request, "form.html", 200, failure={"code": exc.code,
                         "message": exc.message}, **form_context(method_form, texts))
+        if method_form.key == CALC_FORM and "calculate" in texts:
+            return await calculator(request, method_form, texts, args)
         if method_form.key == "carbon.register_plot":
             extra["plot"] = await run_in_threadpool(plot_check, args)
         for name in sorted(files):
@@ -390,6 +395,40 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         draft = Draft(draft_id=session.new_draft_id(), form_key=method_form.key,
                       payload=payload, signatures=[None] * len(signers), extra=extra)
         return await simulate_and_show(request, draft)
+
+    def ledger_json(path: str) -> dict[str, Any] | None:
+        try:
+            data = client.get_json(path)
+        except WalletError as exc:
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise
+        return data if isinstance(data, dict) else None
+
+    async def calculator(request: Request, method_form: MethodForm, texts: dict[str, str],
+                         args: dict[str, Any]) -> Response:
+        """The monitoring-report form again, with the calculation service's answer for its
+        inputs (``claimed_issuable`` filled in with the ``issuable`` it gives)."""
+        project_id = args.get("project_id")
+        values = dict(texts)
+        try:
+            project = stocks = None
+            if isinstance(project_id, str) and project_id:
+                quoted = quote(project_id, safe="")
+                project = await run_in_threadpool(
+                    ledger_json, f"/v1/explorer/projects/{quoted}")
+                stocks = await run_in_threadpool(
+                    ledger_json, f"/v1/explorer/projects/{quoted}/stocks")
+            body = calc_request(args, project, stocks)
+            answer = await run_in_threadpool(client.calculate, body)
+        except WalletError as exc:
+            return page(request, "form.html", failure={"code": exc.code,
+                        "message": exc.message}, **form_context(method_form, values))
+        if isinstance(answer.get("issuable"), int):
+            values["claimed_issuable"] = str(answer["issuable"])
+        figures = [(name, answer.get(name)) for name in SHOWN_FIGURES if name in answer]
+        return page(request, "form.html", calculation=answer, figures=figures,
+                    **form_context(method_form, values))
 
     async def simulate_and_show(request: Request, draft: Draft) -> Response:
         unsigned = {k: v for k, v in draft.payload.items() if k != "signers"}

@@ -99,6 +99,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "unknown_draft": ("This prepared transaction is gone (the portal was locked or it is too "
                       "old); fill in the form again.", "该待提交交易已失效（门户曾锁定或已过期），请重新填写。"),
     "cosign_link": ("Co-sign a transaction from another party", "联署他方发来的交易"),
+    "calculate": ("Calculate (free calculation service)", "计算（免费计算服务）"),
+    "calc_result": ("The calculation service's figures for these measurements",
+                    "免费计算服务对上述实测数据的计算结果"),
+    "calc_claim_filled": ("The claimed issuable below is set to the computed {issuable} t; "
+                          "the contract accepts only this figure.",
+                          "下方申报可签发量已填为计算结果 {issuable} 吨；合约只接受该数值。"),
+    "calc_all": ("Every intermediate figure", "全部中间结果"),
     "calculator_hint": ("Check the figures first with the free calculation service (the "
                         "explorer's calculator).", "请先用免费计算服务（浏览器中的计算器）核对数据。"),
 }
@@ -212,6 +219,20 @@ FIELDS: dict[str, tuple[str, str]] = {
     "risk_rating": ("Risk rating", "风险等级"),
     "measurements": ("Measurements (JSON)", "实测数据（JSON）"),
     "claimed_issuable": ("Claimed issuable (t CO2e)", "申报可签发量（吨）"),
+    "carbon_start": ("Carbon stock at the start (t CO2e)", "期初碳储量（吨二氧化碳当量）"),
+    "carbon_end": ("Carbon stock at the end (t CO2e)", "期末碳储量（吨二氧化碳当量）"),
+    "delta_c_project": ("Change of the project's carbon stock", "项目碳储量变化量"),
+    "growth": ("Growth above the high-water mark (micro-t)", "超过历史最高储量的增长（微吨）"),
+    "fall": ("Fall below the start stock (micro-t)", "低于期初储量的下降（微吨）"),
+    "baseline": ("Baseline (t CO2e)", "基线（吨二氧化碳当量）"),
+    "leakage": ("Leakage (t CO2e)", "泄漏（吨二氧化碳当量）"),
+    "project_emissions": ("Project emissions (t CO2e)", "项目排放（吨二氧化碳当量）"),
+    "er": ("Emission removals before deduction (t CO2e)", "扣减前的碳汇量（吨二氧化碳当量）"),
+    "uncertainty_deduction_amount": ("Uncertainty deduction (t CO2e)", "不确定性扣减（吨二氧化碳当量）"),
+    "issuable": ("Issuable (whole t)", "可签发量（整吨）"),
+    "buffer_rate": ("Buffer rate", "缓冲比例"),
+    "to_buffer": ("To the buffer pool (t)", "划入缓冲池（吨）"),
+    "to_owner": ("To the owner (t)", "归项目业主（吨）"),
 }
 
 

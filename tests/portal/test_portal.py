@@ -523,3 +523,38 @@ def test_the_command_binds_loopback_unless_told_and_warns(
     assert args.func(args) == 2 and "unknown_key" in capsys.readouterr().err
     assert portal_cli.is_loopback("::1") and portal_cli.is_loopback("localhost")
     assert not portal_cli.is_loopback("192.168.1.4")
+
+
+# -- the monitoring report's live calculator -----------------------------------------------
+def test_the_report_form_calculates_with_the_ledgers_plots_and_fills_the_claim(
+        env: NodeEnv, keydir: Path) -> None:
+    portal, csrf = open_portal(env, keydir, "owner-farm")
+    f1 = env.get("plot/F1")
+    stock = env.get("stock/F1")
+    project = env.get("project/AH-0001")
+    before = len(env.requests)
+    measurements = [{"plot_id": "F1", "species": "chinese_fir", "volume_end": "2500"}]
+    resp = portal.post("/forms/carbon.submit_monitoring_report", data={
+        "csrf": csrf, "calculate": "1", "project_id": "AH-0001", "report_id": "R-NEW",
+        "period_start": "2030-01-01", "period_end": "2030-12-31",
+        "measurements": json.dumps(measurements), "parameters.leakage": "0",
+        "parameters.project_emissions": "0"})
+    assert resp.status_code == 200
+    sent = [json.loads(body) for method, path, body in env.requests[before:]
+            if path == "/v1/calculate"]
+    assert len(sent) == 1
+    plot = sent[0]["plots"][0]
+    assert plot["area_ha"] == f1["declared_area_ha"] and plot["volume_end"] == "2500"
+    assert sent[0]["risk_rating"] == project["risk_rating"]
+    assert stock is None or "stock_start" in plot
+    answer = env.http.post("/v1/calculate", content=json.dumps(sent[0])).json()
+    assert f'<tr data-figure="issuable"><th>Issuable (whole t)</th><td>{answer["issuable"]}</td>' \
+        in resp.text
+    assert re.search(rf'name="claimed_issuable" type="number"[^>]* value="{answer["issuable"]}"',
+                     resp.text)
+    assert env.store.latest_height() == env.app.height  # nothing submitted
+    bad = portal.post("/forms/carbon.submit_monitoring_report", data={
+        "csrf": csrf, "calculate": "1", "project_id": "AH-0001",
+        "period_start": "2030-12-31", "period_end": "2030-01-01",
+        "measurements": json.dumps(measurements)})
+    assert plain("invalid_period") in bad.text and 'data-figure="issuable"' not in bad.text
