@@ -455,6 +455,11 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         t = Translator(lang_of(request))
         if draft is None:
             return problem(request, "unknown_draft", t("unknown_draft"), 404)
+        sim = draft.simulation or {}
+        if sim.get("ok") is not True:
+            # only what the dry run accepted is signed (the page offers no button otherwise)
+            return problem(request, str(sim.get("code") or "unknown_draft"),
+                           str(sim.get("message") or t("dry_run_refused")))
         try:
             cid = await run_in_threadpool(chain_id)
             sigs = draft.signatures
@@ -484,6 +489,10 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         t = Translator(lang_of(request))
         if draft is None:
             return problem(request, "unknown_draft", t("unknown_draft"), 404)
+        if (draft.simulation or {}).get("ok") is not True:
+            sim = draft.simulation or {}
+            return problem(request, str(sim.get("code") or "unknown_draft"),
+                           str(sim.get("message") or t("dry_run_refused")))
         try:
             cid = await run_in_threadpool(chain_id)
             pub = session.public_key()

@@ -81,28 +81,25 @@ class Field:
     def choices(self) -> tuple[str, ...]:
         return self.arg.choices or ()
 
-    def hint(self) -> str:
-        """The rule of the argument in a few words (language-neutral notation)."""
+    def hint(self) -> tuple[str, dict[str, object]]:
+        """The rule of the argument in a few words: a label key of ``portal.i18n.HINTS``
+        and its values (``("", {})`` for none)."""
         a = self.arg
         if a.kind == "int":
-            lo = "" if a.min is None else str(a.min)
-            hi = "" if a.max is None else str(a.max)
-            return f"integer {lo}..{hi}".rstrip(".") if (lo or hi) else "integer"
+            if a.min is not None and a.max is not None:
+                return "hint_int_range", {"lo": a.min, "hi": a.max}
+            if a.min is not None:
+                return "hint_int_min", {"lo": a.min}
+            return "hint_int", {}
         if a.kind == "decimal":
-            return f"decimal, up to {a.places} places" + (", may be negative" if a.signed else "")
-        if a.kind == "hex32":
-            return "SHA-256, 64 hex digits"
-        if a.kind == "pubkey":
-            return "Ed25519 public key, 64 hex digits"
-        if a.kind == "id":
-            return "identifier: letters, digits, . _ : -"
+            return ("hint_decimal_signed" if a.signed else "hint_decimal"), {"places": a.places}
+        if a.kind in ("hex32", "pubkey", "id"):
+            return f"hint_{a.kind}", {}
         if a.kind == "str" and a.pattern:
-            return f"pattern {a.pattern}"
-        if self.widget == "lines":
-            return "one per line"
-        if self.widget == "json":
-            return "JSON (integers or decimal strings, no floats)"
-        return ""
+            return "hint_pattern", {"pattern": a.pattern}
+        if self.widget in ("lines", "json"):
+            return f"hint_{self.widget}", {}
+        return "", {}
 
 
 def _widget(arg: Arg) -> str:

@@ -10,7 +10,7 @@ the ``fcl_lang`` cookie, then ``Accept-Language``.
 
 from __future__ import annotations
 
-__all__ = ["COOKIE", "DEFAULT_LANG", "FIELDS", "LABELS", "LANGS", "METHODS", "ROLES",
+__all__ = ["COOKIE", "DEFAULT_LANG", "FIELDS", "HINTS", "LABELS", "LANGS", "METHODS", "ROLES",
            "Translator", "choose_lang"]
 
 LANGS = ("en", "zh")
@@ -98,6 +98,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "unknown_form": ("No such form.", "没有该表单。"),
     "unknown_draft": ("This prepared transaction is gone (the portal was locked or it is too "
                       "old); fill in the form again.", "该待提交交易已失效（门户曾锁定或已过期），请重新填写。"),
+    "not_a_signer_note": ("Your key is not among this transaction's signers; it can be "
+                          "submitted here only once every signer has signed.",
+                          "您的密钥不在该交易签名方之列；须所有签名方均已签署后方可在此提交。"),
     "cosign_link": ("Co-sign a transaction from another party", "联署他方发来的交易"),
     "calculate": ("Calculate (free calculation service)", "计算（免费计算服务）"),
     "calc_result": ("The calculation service's figures for these measurements",
@@ -108,6 +111,24 @@ LABELS: dict[str, tuple[str, str]] = {
     "calc_all": ("Every intermediate figure", "全部中间结果"),
     "calculator_hint": ("Check the figures first with the free calculation service (the "
                         "explorer's calculator).", "请先用免费计算服务（浏览器中的计算器）核对数据。"),
+}
+
+#: The rule of an input, by argument kind (``portal.forms.Field.hint``).
+HINTS: dict[str, tuple[str, str]] = {
+    "hint_int": ("a whole number", "整数"),
+    "hint_int_min": ("a whole number, at least {lo}", "整数，不小于 {lo}"),
+    "hint_int_range": ("a whole number from {lo} to {hi}", "整数，{lo} 至 {hi}"),
+    "hint_decimal": ("a decimal number, at most {places} places, e.g. 12.5",
+                     "小数，最多 {places} 位小数，如 12.5"),
+    "hint_decimal_signed": ("a decimal number, at most {places} places, may be negative",
+                            "小数，最多 {places} 位小数，可为负数"),
+    "hint_hex32": ("a SHA-256: 64 hex digits", "SHA-256：64 位十六进制数"),
+    "hint_pubkey": ("an Ed25519 public key: 64 hex digits", "Ed25519 公钥：64 位十六进制数"),
+    "hint_id": ("an identifier: letters, digits and . _ : -", "编号：字母、数字及 . _ : -"),
+    "hint_pattern": ("must match {pattern}", "须符合 {pattern}"),
+    "hint_lines": ("one per line", "每行一个"),
+    "hint_json": ("JSON: integers or decimal strings, no floats",
+                  "JSON：整数或小数字符串，不得使用浮点数"),
 }
 
 ROLES: dict[str, tuple[str, str]] = {
@@ -267,6 +288,10 @@ class Translator:
     def field(self, name: str) -> str:
         texts = FIELDS.get(name)
         return texts[self._i] if texts else name.replace("_", " ")
+
+    def hint(self, key: str, values: dict[str, object]) -> str:
+        texts = HINTS.get(key)
+        return texts[self._i].format(**values) if texts else ""
 
     def role(self, name: str) -> str:
         texts = ROLES.get(name)

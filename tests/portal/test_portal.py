@@ -117,10 +117,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeEnv]:
 def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("keys") / "wallet"
     ks = Keystore(directory, insecure_test_scrypt_n=16)
-    for name in ("owner-farm", "buyer-power", "verifier-a"):
+    for name in ("owner-farm", "buyer-power", "verifier-a", "regulator", "exchange"):
         ks.import_seed(name, seed_of(name), PASS)
     ks.import_seed("stranger", seed_of("nobody-enrolled-this"), PASS)
     return directory
+
+
+#: each portal's session, by id() of its test client (to reach drafts the page never links)
+SESSIONS: dict[int, Session] = {}
 
 
 def make_portal(env: NodeEnv, keydir: Path, name: str) -> TestClient:
@@ -129,7 +133,9 @@ def make_portal(env: NodeEnv, keydir: Path, name: str) -> TestClient:
     session = Session(keydir / f"{name}.json")
     app = create_portal_app(PortalConfig(client=client, session=session,
                                          explorer_url="http://explorer.test", wait_s=5))
-    return TestClient(app, base_url="http://127.0.0.1:8765")
+    client_ = TestClient(app, base_url="http://127.0.0.1:8765")
+    SESSIONS[id(client_)] = session
+    return client_
 
 
 def login_token(page: str) -> str:
@@ -558,3 +564,74 @@ def test_the_report_form_calculates_with_the_ledgers_plots_and_fills_the_claim(
         "period_start": "2030-12-31", "period_end": "2030-01-01",
         "measurements": json.dumps(measurements)})
     assert plain("invalid_period") in bad.text and 'data-figure="issuable"' not in bad.text
+
+
+# -- the other roles' generated forms ------------------------------------------------------
+def test_the_verifier_attests_with_the_reviewed_documents_hash_computed_here(
+        env: NodeEnv, keydir: Path) -> None:
+    portal, csrf = open_portal(env, keydir, "verifier-a")
+    report = b"monitoring report under review, period 2030"
+    resp = portal.post("/forms/carbon.attest_verification", data={
+        "csrf": csrf, "attestation_id": "V-NEW", "report_id": "NO-SUCH-REPORT",
+        "verified_quantity": "1", "site_visit_date": "2023-01-01"},
+        files={"report_sha256__file": ("report.pdf", report)})
+    assert hashlib.sha256(report).hexdigest() in resp.text
+    assert "The ledger would refuse this transaction" in resp.text and "/submit" not in resp.text
+    assert re.search(r'<code>(unknown_report|not_accredited|invalid_args)</code>', resp.text)
+
+
+def test_the_regulator_freezes_and_the_exchange_is_refused_in_plain_language(
+        env: NodeEnv, keydir: Path) -> None:
+    regulator, csrf = open_portal(env, keydir, "regulator")
+    home = regulator.get("/").text
+    for key in ("membership.enrol_org", "carbon.register_project", "carbon.issue",
+                "params.set_param", "carbon.record_obligation", "carbon.record_loss_event",
+                "carbon.freeze", "carbon.record_subsidy_paid"):
+        assert f'href="/forms/{key}"' in home, key
+    height = env.store.latest_height()
+    resp = regulator.post("/forms/carbon.freeze", data={
+        "csrf": csrf, "batch_id": "B3", "reason": "court order 2026-17"})
+    assert "The ledger would accept this transaction." in resp.text, resp.text
+    done = regulator.post(draft_action(resp.text, "submit"), data={"csrf": csrf})
+    assert "Committed: the transaction succeeded." in done.text
+    assert env.store.latest_height() == height + 1
+    exchange, x_csrf = open_portal(env, keydir, "exchange")
+    refused = exchange.post("/forms/carbon.match_trade", data={
+        "csrf": x_csrf, "listing_id": "NO-LISTING", "buyer_org": "buyer-steel",
+        "quantity": "1", "price": "90", "settlement_ref": "S-9"})
+    assert plain("unknown_listing") in refused.text and "NO-LISTING" in refused.text
+    # a refused dry run is never signed, even if its draft is posted to directly
+    assert "/drafts/" not in refused.text
+    draft_id = list(SESSIONS[id(exchange)].drafts)[-1]
+    height = env.store.latest_height()
+    direct = exchange.post(f"/drafts/{draft_id}/submit", data={"csrf": x_csrf})
+    assert plain("unknown_listing") in direct.text
+    assert env.store.latest_height() == height
+
+
+def test_inputs_say_their_rule_in_the_pages_language(env: NodeEnv, keydir: Path) -> None:
+    portal, _ = open_portal(env, keydir, "owner-farm")
+    en = portal.get("/forms/carbon.create_listing?lang=en").text
+    assert "a whole number from 1 to" in en and "a decimal number, at most 2 places" in en
+    zh = portal.get("/forms/carbon.create_listing?lang=zh").text
+    assert "整数，1 至" in zh and "挂牌出售" in zh and "数量（吨二氧化碳当量）" in zh
+
+
+def test_a_transaction_imported_by_a_non_signer_cannot_be_signed_there(
+        env: NodeEnv, keydir: Path) -> None:
+    seller, s_csrf = open_portal(env, keydir, "owner-farm")
+    buyer_pub = PrivateKey(seed_of("buyer-power")).public_key_hex
+    resp = seller.post("/forms/carbon.transfer", data={
+        "csrf": s_csrf, "from_org": "owner-farm", "to_org": "buyer-power", "quantity": "1",
+        "co_signers": buyer_pub})
+    exported = seller.post(draft_action(resp.text, "export"), data={"csrf": s_csrf})
+    link = re.search(r'href="(/drafts/[0-9a-f]+/file)"', exported.text)
+    assert link is not None
+    third, t_csrf = open_portal(env, keydir, "verifier-a")
+    checked = third.post("/cosign", data={"csrf": t_csrf,
+                                          "partial": seller.get(link.group(1)).text})
+    assert plain("not_a_signer") in checked.text
+    assert "/submit" not in checked.text and "/export" not in checked.text
+    # the seller cannot submit it alone either
+    alone = seller.post(f"/drafts/{link.group(1).split('/')[2]}/submit", data={"csrf": s_csrf})
+    assert plain("unsigned_parties") in alone.text
