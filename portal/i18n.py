@@ -27,6 +27,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "keystore_file": ("Keystore file", "密钥库文件"),
     "public_key": ("Public key", "公钥"),
     "passphrase": ("Passphrase", "密码"),
+    "this_key": ("this portal's key", "本门户的密钥"),
     "unlock": ("Unlock", "解锁"),
     "lock": ("Lock", "锁定"),
     "node": ("Node", "节点"),
