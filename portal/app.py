@@ -127,12 +127,14 @@ def find_org(client: NodeClient, pub_key: str) -> dict[str, Any] | None:
     ``/v1/explorer/accounts/{id}``), or None when no organisation enrolled it."""
     after: str | None = None
     for _ in range(MAX_ORG_PAGES):
-        path = "/v1/explorer/orgs?limit=100" + (f"&after={after}" if after else "")
+        path = "/v1/explorer/orgs?limit=100" + (f"&after={quote(after, safe='')}"
+                                                 if after else "")
         page = client.get_json(path)
         for org in page.get("orgs", []):
             if not isinstance(org, dict) or not isinstance(org.get("id"), str):
                 continue
-            account = client.get_json(f"/v1/explorer/accounts/{org['id']}?limit=1")
+            account = client.get_json(
+                f"/v1/explorer/accounts/{quote(org['id'], safe='')}?limit=1")
             for key in account.get("member_keys", []):
                 if isinstance(key, dict) and key.get("pub_key") == pub_key:
                     return dict(org, key=key)
@@ -322,6 +324,11 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         if method_form is None:
             return problem(request, "unknown_form", Translator(lang_of(request))("unknown_form"),
                            404)
+        if method_form.key in TWO_PARTY:
+            try:  # the signer's organisation fills in from_org
+                await run_in_threadpool(org_of)
+            except WalletError:
+                pass
         return page(request, "form.html", **form_context(method_form, {}))
 
     def plot_check(args: dict[str, Any]) -> dict[str, Any] | None:
