@@ -460,3 +460,20 @@ def test_legend_swatches_have_the_map_colours() -> None:
     css = (Path(svg.__file__).parent / "static" / "explorer.css").read_text(encoding="utf-8")
     for i, colour in enumerate(svg.PALETTE):
         assert f".swatch-{i} {{ background: {colour}8c; }}" in css  # 8c: the map's 0.55 opacity
+
+
+# -- screenshots ----------------------------------------------------------------------------------
+def test_screenshots_are_small_listed_and_referenced() -> None:
+    root = Path(svg.__file__).resolve().parent.parent
+    shots = root / "docs" / "screenshots"
+    listing = (shots / "README.md").read_text(encoding="utf-8")
+    explorer_doc = (root / "docs" / "explorer.md").read_text(encoding="utf-8")
+    pngs = sorted(p.name for p in shots.glob("*.png"))
+    for page in ("dashboard", "project", "statement", "market", "indicators", "verify-phone"):
+        for lang in ("en", "zh"):
+            assert f"{page}-{lang}.png" in pngs
+            assert f"(screenshots/{page}-{lang}.png)" in explorer_doc
+    for name in pngs:
+        assert (shots / name).stat().st_size < 300_000, name
+        assert f"`{name}`" in listing, name
+        assert (shots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
