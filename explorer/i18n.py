@@ -121,7 +121,7 @@ LABELS: dict[str, dict[str, str]] = _by_lang({
     "blocks": ("Blocks", "区块"),
     "block": ("Block", "区块"),
     "block_hash": ("Block hash", "区块哈希"),
-    "time": ("Time (UTC+8)", "时间（北京时间）"),
+    "time": ("Time", "时间"),
     "txs": ("Transactions", "交易"),
     "tx_count": ("Transactions", "交易数"),
     "proposer": ("Proposer", "提议节点"),
@@ -884,6 +884,61 @@ LABELS.update(_by_lang({
 }))
 VALUES["risk_rating"] = _by_lang({
     "low": ("low", "低"), "medium": ("medium", "中"), "high": ("high", "高"),
+})
+
+
+# -- issue 15: account statements, the reader's time zone, map legend and scale ------------
+LABELS.update(_by_lang({
+    "time_zone": ("Time zone", "时区"),
+    "set_time_zone": ("Show times in this zone", "按此时区显示时间"),
+    "statement": ("Statement", "账户对账单"),
+    "statement_help": (
+        "Balance: the units this account holds or has listed (not retired, not cancelled). "
+        "Periods are calendar periods of China Standard Time (UTC+8), the ledger's dates.",
+        "余额：本账户持有或挂牌中的减排量（不含已注销、已作废）。期间按北京时间（UTC+8）的自然月、季、年划分，"
+        "与账本日期一致。"),
+    "statement_kind": ("Period", "对账期间"),
+    "statement_from": ("From (date)", "起始日期"),
+    "statement_to": ("To (date)", "截止日期"),
+    "statement_show": ("Show statement", "生成对账单"),
+    "statement_period_label": ("Period {label}: {first} to {last}",
+                               "期间 {label}：{first} 至 {last}"),
+    "statement_open": ("The period has not ended: the closing balance is at block {height}.",
+                       "本期间尚未结束：期末余额截至区块 {height}。"),
+    "opening_balance": ("Opening balance", "期初余额"),
+    "closing_balance": ("Closing balance", "期末余额"),
+    "movement": ("Movement", "变动"),
+    "counterparty": ("Counterparty", "交易对方"),
+    "change": ("Change (t)", "变动量（吨）"),
+    "balance_after": ("Balance (t)", "余额（吨）"),
+    "serials": ("Serial numbers", "序列号"),
+    "total_in": ("Total in", "转入合计"),
+    "total_out": ("Total out", "转出合计"),
+    "previous_period": ("Previous period", "上一期间"),
+    "next_period": ("Next period", "下一期间"),
+    "statement_csv": ("Statement", "对账单"),
+    "note_only": ("note", "备注"),
+    "statement_more": ("More movements", "更多变动"),
+    "map_legend": ("Legend", "图例"),
+    "map_plot": ("Plot boundary (label: plot id)", "地块边界（标注：地块编号）"),
+    "map_scale": ("Scale bar", "比例尺"),
+}))
+VALUES["statement_period"] = _by_lang({
+    "month": ("month", "月"), "quarter": ("quarter", "季度"), "year": ("year", "年"),
+    "custom": ("chosen dates", "自选日期"),
+})
+VALUES["movement"] = _by_lang({
+    "issued": ("issuance received", "签发入账"),
+    "transfer_in": ("transfer in", "转入"),
+    "transfer_out": ("transfer out", "转出"),
+    "bought": ("bought", "买入"),
+    "sold": ("sold", "卖出"),
+    "listed": ("listed for sale", "挂牌"),
+    "delisted": ("listing withdrawn", "撤牌"),
+    "retired": ("retired", "注销"),
+    "cancelled": ("cancelled", "作废"),
+    "frozen": ("frozen (note)", "冻结（备注）"),
+    "unfrozen": ("unfrozen (note)", "解冻（备注）"),
 })
 
 

@@ -237,10 +237,12 @@ def _run_loop(coro: Any) -> int:
     return int(uvloop.run(coro))
 
 
-def api_routers(node: Any, public_url: str | None = None) -> list[Any]:
+def api_routers(node: Any, public_url: str | None = None,
+                time_zone: str = "Asia/Shanghai") -> list[Any]:
     """The routes of the node's API beside the core ones: certificates and history proofs,
     and the explorer, sharing one certificate builder. ``public_url`` is the base of the
-    links printed on certificates (None: relative links and no QR code)."""
+    links printed on certificates (None: relative links and no QR code); ``time_zone`` the
+    explorer's default zone for dates (config.json ``time_zone``)."""
     from explorer.app import create_explorer_router
     from explorer.source import ExplorerSource
     from node.api.certificates import CertificateBuilder
@@ -249,7 +251,8 @@ def api_routers(node: Any, public_url: str | None = None) -> list[Any]:
     builder = CertificateBuilder(node.store, node.genesis)
     routers = node_routers(node, builder)
     source = ExplorerSource(store=node.store, genesis=node.genesis, status=node.status,
-                            build_certificate=builder.build, public_url=public_url)
+                            build_certificate=builder.build, public_url=public_url,
+                            time_zone=time_zone)
     routers.append(create_explorer_router(source))
     return routers
 
@@ -286,7 +289,7 @@ async def _serve(
             return contextlib.nullcontext()
 
     if routers is None:
-        routers = api_routers(node, public_url)
+        routers = api_routers(node, public_url, settings.time_zone)
     start_network = getattr(driver, "start_network", None)
     if start_network is not None:
         try:

@@ -49,6 +49,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_cursor": 400,
     "bad_query": 400,
     "bad_period": 400,
+    "bad_date": 400,  # explorer: ?from= / ?to= of an account statement is not a date
+    "bad_tz": 400,  # explorer: ?tz= names no time zone of the tz database
     "invalid_serial": 400,
     "no_certificate": 400,
     "not_json": 400,
