@@ -76,7 +76,10 @@ BEFORE: dict[str, dict[str, int]] = {
               "unknown_species": 422, "duplicate_stratum": 422, "invalid_strata": 422,
               "strata_area_mismatch": 422, "too_few_samples": 422,
               "implausible_volume": 422, "implausible_growth": 422,
-              "invalid_parameter": 422, "unknown_param": 422, "invalid_param": 422},
+              "invalid_parameter": 422, "unknown_param": 422, "invalid_param": 422,
+              # issue 12, the light-client routes (node/api/light.py): a node that lacks
+              # the blocks to list the validator-set changes (it started from a snapshot)
+              "light_unavailable": 503},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.
