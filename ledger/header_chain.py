@@ -75,7 +75,9 @@ class HeaderChainError(LedgerError):
     ``ledger/next_block.py`` code for a header or commit that breaks the next-block rules,
     or one of: ``bad_checkpoint``, ``malformed_change``, ``change_order``, ``not_a_change``,
     ``bad_change_set``, ``header_not_after_checkpoint``, ``checkpoint_conflict``,
-    ``too_many_changes``."""
+    ``too_many_changes``; and, from the light client's core (``ledger/light_client.py``),
+    ``malformed_light_block``, ``unexpected_height``, ``malformed_changes_page``,
+    ``bad_time`` (docs/light-client.md)."""
 
 
 @dataclass(frozen=True)
