@@ -154,3 +154,42 @@ def test_the_openapi_document_lists_the_light_routes(client: TestClient) -> None
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/v1/light/blocks/{height}", "/v1/light/latest", "/v1/light/changes"):
         assert path in paths
+
+
+def test_a_chain_without_blocks_has_no_latest_light_block(tmp_path: Any) -> None:
+    from chaincode.executor import Executor
+    from ledger.store import Store
+    from node.chain.app import Application
+    from tests.support.common import det_key, make_genesis
+
+    genesis = make_genesis([(det_key("validator-0"), 10)], det_key("regulator"))
+    store = Store(tmp_path / "db")
+    try:
+        node = Node(moniker="empty", genesis=genesis, store=store,
+                    app=Application(store, Executor(), genesis), mempool=Mempool(10, 1 << 20))
+        with TestClient(create_app(node, routers=node_routers(node))) as c:
+            assert _error(c.get("/v1/light/latest")) == (404, "unknown_block")
+            assert _error(c.get("/v1/light/blocks/1")) == (404, "unknown_block")
+            assert c.get("/v1/light/changes?above=0&below=1").json()["changes"] == []
+            assert _error(c.get("/v1/light/changes?above=0&below=2")) == (404, "beyond_chain")
+    finally:
+        store.close()
+
+
+def test_the_shared_change_list_is_built_once_under_concurrent_readers(world: World) -> None:
+    import threading
+
+    builder = CertificateBuilder(world.chain.store, world.chain.genesis)
+    results: list[list[int]] = []
+    barrier = threading.Barrier(8)
+
+    def read() -> None:
+        barrier.wait()
+        results.append([c["height"] for c in builder.changes_below(world.chain.height + 1)])
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [[world.change_height]] * 8
