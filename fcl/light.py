@@ -71,6 +71,8 @@ EXIT_UNABLE = 1
 EXIT_INPUT = 2
 EXIT_FAILED = 3
 MAX_CHECKPOINT_BYTES = 1 << 20
+#: Largest answer read from a node (a page of 100 changes of 128-validator sets is ~5 MiB).
+MAX_ANSWER_BYTES = 16 << 20
 
 
 class LightNodeError(LedgerError):
@@ -105,7 +107,17 @@ class LightNode:
 
     def _get(self, path: str, params: dict[str, int] | None = None) -> Any:
         try:
-            resp = self._http.get(path, params=params)
+            with self._http.stream("GET", path, params=params) as resp:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_ANSWER_BYTES:
+                        raise LightNodeError(
+                            "bad_response", f"GET {path}: the answer is larger than "
+                                            f"{MAX_ANSWER_BYTES} bytes")
+                    chunks.append(chunk)
+                status = resp.status_code
         except httpx.TimeoutException:
             raise LightNodeError("node_timeout", f"GET {self.url}{path}: no answer within "
                                                  f"{self._timeout_s:g} s") from None
@@ -113,16 +125,16 @@ class LightNode:
             raise LightNodeError("node_unreachable",
                                  f"cannot reach {self.url}{path}: {exc or type(exc).__name__}") from None
         try:
-            body = resp.json()
-        except ValueError:
+            body = json.loads(b"".join(chunks).decode("utf-8"))
+        except ValueError:  # also UnicodeDecodeError
             raise LightNodeError(
-                "bad_response", f"GET {path}: HTTP {resp.status_code}, the answer is not JSON") from None
-        if resp.status_code != 200:
+                "bad_response", f"GET {path}: HTTP {status}, the answer is not UTF-8 JSON") from None
+        if status != 200:
             error = body.get("error") if isinstance(body, dict) else None
             if isinstance(error, dict):
-                raise LightNodeError("node_error", f"GET {path}: HTTP {resp.status_code} "
+                raise LightNodeError("node_error", f"GET {path}: HTTP {status} "
                                                    f"{error.get('code')}: {error.get('message')}")
-            raise LightNodeError("node_error", f"GET {path}: HTTP {resp.status_code}")
+            raise LightNodeError("node_error", f"GET {path}: HTTP {status}")
         return body
 
     def latest(self) -> LightBlock:

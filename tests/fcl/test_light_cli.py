@@ -253,3 +253,13 @@ def test_follow_ends_when_stopped_and_waits_out_an_unreachable_node(
     assert heights(captured.out) == [world.chain.height]  # one line per newly trusted height
     assert "note: node_unreachable:" in captured.err
     assert f"stopped at height {world.chain.height}" in captured.err
+
+
+def test_an_answer_larger_than_the_bound_is_not_read(api: TestClient, genesis_file: str,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(light, "MAX_ANSWER_BYTES", 1000)  # a light block is larger
+    assert fcl_light(api, "--node", URL, "--genesis", genesis_file) == 1
+    assert "larger than 1000 bytes" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert fcl_light(api, "--node", URL, "--genesis", genesis_file) == 0
