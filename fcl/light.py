@@ -345,6 +345,12 @@ class _Stop:
 def _run(args: argparse.Namespace, http: httpx.Client | None, stop: threading.Event) -> int:
     if args.genesis is None and args.checkpoint is None:
         raise LightInputError("bad_usage", "give the network's --genesis FILE or a --checkpoint FILE")
+    try:
+        url = httpx.URL(args.node)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host or url.query:
+        raise LightInputError("bad_usage", f"--node must be http(s)://host[:port], not {args.node!r}")
     if args.follow and args.to is not None:
         raise LightInputError("bad_usage", "--to is for one run; --follow follows the latest block")
     state, origin = _anchor(args)

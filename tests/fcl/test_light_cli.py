@@ -217,6 +217,9 @@ def test_bad_files_and_command_lines_exit_2(api: TestClient, genesis_file: str, 
         (["--genesis", genesis_file, "--follow", "--to", "3"], "bad_usage"),
         (["--checkpoint", str(cp), "--to", "3"], "bad_usage"),
     ]
+    for node in ("127.0.0.1:26657", "ftp://host", "http://", "http://h/?q=1", "http://[::1"):
+        assert fcl_light(api, "--node", node, "--genesis", genesis_file) == 2, node
+        assert "error: bad_usage: --node" in capsys.readouterr().err
     capsys.readouterr()
     for argv, code in cases:
         assert fcl_light(api, "--node", URL, *argv) == 2, argv
