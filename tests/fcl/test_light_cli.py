@@ -266,3 +266,15 @@ def test_an_answer_larger_than_the_bound_is_not_read(api: TestClient, genesis_fi
     assert "larger than 1000 bytes" in capsys.readouterr().err
     monkeypatch.undo()
     assert fcl_light(api, "--node", URL, "--genesis", genesis_file) == 0
+
+
+def test_a_node_behind_the_checkpoint_exits_1(api: TestClient, genesis_file: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    cp = tmp_path / "cp.json"
+    assert fcl_light(api, "--node", URL, "--genesis", genesis_file, "--to", "6",
+                     "--save", str(cp)) == 0
+    behind = _lying(api, lambda p, b: api.get("/v1/light/blocks/3").json()
+                    if p == "/v1/light/latest" else b)
+    assert fcl_light(behind, "--node", URL, "--checkpoint", str(cp), "--save", str(cp)) == 1
+    assert "error: node_behind:" in capsys.readouterr().err
+    assert light.load_checkpoint(str(cp)).height == 6  # unchanged
