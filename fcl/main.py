@@ -1,7 +1,7 @@
 """The ``fcl`` command: ``fcl node init|start`` here; ``fcl keys ...`` and ``fcl tx ...``
 from the wallet (``wallet.cli``); ``fcl verify``, ``fcl audit``, ``fcl devnet``,
-``fcl testnet``, ``fcl bench`` and ``fcl status`` from their modules in ``fcl/``, and
-``fcl portal`` from ``portal/cli.py``, imported plainly.
+``fcl testnet``, ``fcl bench``, ``fcl status`` and ``fcl light`` from their modules in
+``fcl/``, and ``fcl portal`` from ``portal/cli.py``, imported plainly.
 
 The composition root: it mounts the explorer's routes on the node's API, which no module
 of ``node/`` may do (docs/architecture.md, "Layers").
@@ -27,6 +27,7 @@ from typing import Any
 import fcl.audit.cli
 import fcl.bench
 import fcl.devnet.cli
+import fcl.light
 import fcl.status
 import fcl.testnet.cli
 import fcl.verify
@@ -438,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     fcl.devnet.cli.register(sub)
     fcl.status.register(sub)
     portal.cli.register(sub)
+    fcl.light.register(sub)
     return parser
 
 

@@ -110,6 +110,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "halted": 503,
     "too_many_connections": 503,
     "certificate_unavailable": 503,
+    "light_unavailable": 503,  # /v1/light/*: this node lacks the blocks (docs/light-client.md)
     "verifier_unavailable": 503,
     "verifier_busy": 503,
 }

@@ -122,7 +122,7 @@ class CertificateBuilder:
     def __init__(self, store: CertificateStore, genesis: Genesis) -> None:
         self.store = store
         self.genesis = genesis
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # build() holds it and calls changes_below()
         self._scanned = 0  # headers 1.._scanned were scanned for validator-set changes
         self._changes: list[dict[str, Any]] = []
         self._history = AppendOnlyMerkleTree()
@@ -133,7 +133,12 @@ class CertificateBuilder:
 
     # -- cached chain facts ----------------------------------------------------------------
     def changes_below(self, height: int) -> list[dict[str, Any]]:
-        """Validator-set change entries of blocks ``< height``, in height order."""
+        """Validator-set change entries of blocks ``< height``, in height order (safe to
+        call from several threads: the light-client routes share the builder)."""
+        with self._lock:
+            return self._changes_below(height)
+
+    def _changes_below(self, height: int) -> list[dict[str, Any]]:
         for h in range(self._scanned + 1, height):
             header = self._header(h)
             if header["next_validators_hash"] != header["validators_hash"]:

@@ -33,8 +33,8 @@ Routes::
 request writes one access-log line (``ledger.asgi``; docs/node.md, "Access log").
 
 :func:`node_routers` adds, when their modules are installed, ``GET /v1/certificates/{id}``
-(``node.api.certificates``) and the history proofs ``/v1/history/*``
-(``node.api.history``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
+(``node.api.certificates``), the history proofs ``/v1/history/*``
+(``node.api.history``) and the light-client routes ``/v1/light/*`` (``node.api.light``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
 one place that may import it).
 """
 
@@ -66,7 +66,7 @@ from ledger.api_errors import (
 from ledger.asgi import AccessLogMiddleware, HeadMiddleware
 from ledger.errors import LedgerError
 from ledger.tx import MAX_SIGNERS
-from node.api import certificates, docs, history
+from node.api import certificates, docs, history, light
 from node.api.service import VERSION, Node
 from node.chain.dryrun import MAX_DRY_RUN_TXS
 from node.ops.logs import ACCESS_LOGGER
@@ -266,6 +266,8 @@ def node_routers(node: Node, certificate_builder: Any = None) -> list[APIRouter]
         history.create_history_router(
             lambda: node.store, lambda: node.app.history, get_size=lambda: node.app.height
         ),
+        light.create_light_router(node.store, builder, node.genesis.validators,
+                                  lambda: node.app.height, run=node.readers.run),
     ]
 
 

@@ -79,7 +79,10 @@ BEFORE: dict[str, dict[str, int]] = {
               "invalid_parameter": 422, "unknown_param": 422, "invalid_param": 422,
               # issue 15, account statements and the reader's time zone (docs/explorer.md):
               # ?from= / ?to= that is not a date, ?tz= that names no time zone
-              "bad_date": 400, "bad_tz": 400},
+              "bad_date": 400, "bad_tz": 400,
+              # issue 12, the light-client routes (node/api/light.py): a node that lacks
+              # the blocks to list the validator-set changes (it started from a snapshot)
+              "light_unavailable": 503},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.
