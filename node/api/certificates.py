@@ -66,6 +66,7 @@ from ledger.state_tree import verify as verify_state_proof
 from ledger.validators import ValidatorSet
 
 __all__ = [
+    "CERT_VERSION",
     "CUSTODY_ACTIONS",
     "CertificateBuilder",
     "CertificateStore",
