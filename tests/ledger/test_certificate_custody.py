@@ -457,3 +457,47 @@ def test_size_of_version_2(world, frozen):
                    (world, world.multi_id), (frozen, frozen.frozen_id)):
         v1, v2 = len(canonical(w.cert(rid, 1))), len(canonical(w.cert(rid)))
         assert 25_000 < v1 < v2 < v1 + 2_500 * len(w.cert(rid)["custody_proofs"]) < 70_000
+
+
+# -- exhaustive: every omission, every insertion ----------------------------------------------------
+def test_every_omission_of_custody_steps_is_refused(frozen):
+    """Each non-empty subset of the three steps (freeze, unfreeze, transfer) left out, with
+    the blocks only they needed: version 1 accepts every one, version 2 none."""
+    import itertools
+
+    roles = ["freeze", "unfreeze", "transfer"]
+    for n in range(1, len(roles) + 1):
+        for gone in itertools.combinations(roles, n):
+            v1 = verify(frozen, without_roles(frozen.cert(frozen.frozen_id, 1), *gone))
+            assert v1.ok, gone
+            v2 = verify(frozen, without_roles(frozen.cert(frozen.frozen_id), *gone))
+            assert not v2.ok and v2.first_failure is not None, gone
+            assert v2.first_failure.code == "custody_incomplete", (gone, v2.first_failure)
+
+
+def test_every_foreign_custody_transaction_is_refused(world, frozen):
+    """Every successful custody transaction of either chain that lies between a
+    retirement's issuance and itself but is not in its units' history: version 1 takes it
+    as one more step, version 2 refuses it."""
+    role_of = {m: role for role, m in (("listing", "create_listing"), ("delisting", "cancel_listing"),
+                                       ("trade", "match_trade"), ("transfer", "transfer"),
+                                       ("freeze", "freeze"), ("unfreeze", "unfreeze"))}
+    tried = 0
+    for w, rid in ((world, world.compliance_id), (world, world.voluntary_id),
+                   (world, world.multi_id), (frozen, frozen.frozen_id)):
+        cert = w.cert(rid)
+        own = {e["tx"]["payload"]["nonce"] for e in entries(cert)}
+        first_issue = min(e["height"] for e in cert["provenance"] if e["role"] == "issuance")
+        anchor = cert["retirement"]["height"]
+        for h in range(first_issue + 1, anchor):
+            block = w.chain.store.get_block(h)
+            assert block is not None
+            for i, tx in enumerate(block.txs):
+                role = role_of.get(tx.method)
+                if (role is None or tx.contract != "carbon" or tx.nonce in own
+                        or block.results[i]["code"] != "ok"):
+                    continue
+                tried += 1
+                assert verify(w, with_entry(w, w.cert(rid, 1), role, h, i)).ok
+                refused(w, with_entry(w, w.cert(rid), role, h, i), "links", "custody_not_in_history")
+    assert tried >= 4  # the OTC transfer (voluntary), listing+trade (multi), a transfer (frozen)
