@@ -195,20 +195,22 @@ def shared_world(factory: Any, chain_id: str = CHAIN_ID) -> World:
 
 def custody_world(factory: Any) -> World:
     """A second chain (same genesis) for custody completeness: the regulator freezes and
-    unfreezes units that are later transferred and retired (``World.frozen_id``); other
-    units of the batch are transferred in between (a custody step of other units)."""
+    unfreezes exactly the units that are later transferred and retired
+    (``World.frozen_id``: units 1..25); other units of the batch are transferred in
+    between (a custody step of other units)."""
     if "custody" not in _WORLDS:
         chain = CertChain(factory.mktemp("certchain-custody") / "db")
         world = World(chain)
         _project(chain, world, "AH-0001", OWNER, [("P1", 0), ("P2", 1)], "R1", "500")
-        chain.ok("regulator", "freeze", {"project_id": "AH-0001", "first": 1, "last": 50,
+        # exactly the units retired below: 1..25
+        chain.ok("regulator", "freeze", {"project_id": "AH-0001", "first": 1, "last": 25,
                                          "reason": "suspected double counting"})
         chain.ok([OWNER, "buyer-steel"], "transfer",
-                 {"from_org": OWNER, "to_org": "buyer-steel", "quantity": 30})  # 51..80
-        chain.ok("regulator", "unfreeze", {"project_id": "AH-0001", "first": 1, "last": 50,
+                 {"from_org": OWNER, "to_org": "buyer-steel", "quantity": 30})  # 26..55
+        chain.ok("regulator", "unfreeze", {"project_id": "AH-0001", "first": 1, "last": 25,
                                            "reason": "cleared by the inspection"})
         chain.ok([OWNER, "buyer-power"], "transfer",
-                 {"from_org": OWNER, "to_org": "buyer-power", "quantity": 40})  # 1..40
+                 {"from_org": OWNER, "to_org": "buyer-power", "quantity": 40})  # 1..25, 56..70
         world.frozen_id = chain.ok("buyer-power", "retire_voluntary", {
             "quantity": 25, "beneficiary": "Chaohu wetland day", "reason": "frozen once"})[
             "retirement_id"]
