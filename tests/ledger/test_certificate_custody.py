@@ -501,3 +501,30 @@ def test_every_foreign_custody_transaction_is_refused(world, frozen):
                 assert verify(w, with_entry(w, w.cert(rid, 1), role, h, i)).ok
                 refused(w, with_entry(w, w.cert(rid), role, h, i), "links", "custody_not_in_history")
     assert tried >= 4  # the OTC transfer (voluntary), listing+trade (multi), a transfer (frozen)
+
+
+def test_any_byte_of_the_custody_proofs_changed_is_refused(world):
+    """Hypothesis: one byte anywhere in the ``custody_proofs`` part of the canonical bytes
+    changed (to any byte, or to a hex digit so that more mutants decode) is refused; the
+    verifier never raises."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from ledger.certificate import verify_certificate_bytes
+
+    data = canonical(world.cert(world.voluntary_id))
+    start = data.index(b'"custody_proofs":')
+    end = data.index(b',"format":')  # the next top-level field in canonical order
+    assert start < end
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(position=st.integers(start, end - 1),
+           value=st.integers(0, 255) | st.sampled_from(list(b"0123456789abcdef")))
+    def check(position: int, value: int) -> None:
+        if value == data[position]:
+            value ^= 0x01
+        mutated = data[:position] + bytes([value]) + data[position + 1:]
+        verdict = verify_certificate_bytes(mutated, genesis=world.chain.genesis, links=CARBON_LINKS)
+        assert not verdict.ok and verdict.first_failure is not None
+
+    check()
