@@ -489,6 +489,18 @@ LABELS.update(_by_lang({
     "verdict_reason_unknown": ("it failed a technical check (see the details below).",
                                "未通过技术核验（见下方详情）。"),
     "what_it_proves": ("What this proves", "这证明了什么"),
+    "custody": ("Custody", "流转记录"),
+    "custody_complete": (
+        "Complete: every step these units went through between issuance and retirement,"
+        " proven from the ledger's state.",
+        "完整：这些碳汇自签发至注销经历的全部流转步骤，已由账本状态证明。",
+    ),
+    "custody_at_least": (
+        "At least these steps: a version 1 certificate does not prove that the list is"
+        " complete.",
+        "至少包括以上步骤：第 1 版注销证明不能证明该列表完整。",
+    ),
+    "certificate_version": ("Certificate format", "证明格式版本"),
     "proves_lead": (
         "The network's validators signed the block holding this retirement; the units "
         "below are cancelled for good and can never be sold or retired again.",
@@ -719,6 +731,8 @@ _VALUE_TEXTS.update({
         "commits": ("validators' signatures", "验证节点签名"),
         "history": ("block history proof", "区块历史证明"),
         "inclusion": ("inclusion in the block", "区块包含证明"),
+        "custody_proofs": ("proof of the units' complete custody history",
+                           "减排量完整流转记录证明"),
         "transactions": ("transaction signatures", "交易签名"),
         "results": ("transaction results", "交易执行结果"),
         "links": ("provenance links", "来源关联"),
@@ -744,6 +758,10 @@ _VALUE_TEXTS.update({
             "a transaction or result in it is not the one the network recorded: "
             "it has been changed.",
             "证明中的交易或结果与网络记录不符：内容已被篡改。",
+        ),
+        "custody_proofs": (
+            "the units' history it carries is not the one recorded in the ledger's state.",
+            "证明中的减排量流转记录与账本状态不符。",
         ),
         "transactions": ("a transaction in it is not properly signed.",
                          "证明中的交易签名无效。"),

@@ -4,6 +4,9 @@ Checks a retirement certificate offline (no network access) with
 ``ledger.certificate.verify_certificate_bytes`` (with the carbon contract's provenance
 links, ``chaincode.certificate_links.CARBON_LINKS``) and prints ``VALID`` with what the
 certificate proves, or ``INVALID: <check>: <detail>`` naming the first check that failed.
+Both format versions are read: version 2 (custody complete, proven from the state; the
+summary's ``custody:`` line says ``complete``) and version 1 (custody "at least these
+steps"); the summary ends with ``certificate: version N`` (docs/certificates.md).
 
 Exit codes: 0 the certificate is valid; 1 it is not (including a file that is not a
 certificate); 2 bad command line or unreadable input (missing file, malformed genesis,

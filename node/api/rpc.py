@@ -244,11 +244,20 @@ def certificate_router(node: Node, builder: Any) -> APIRouter:
     @router.get(
         "/v1/certificates/{retirement_id}",
         summary="The retirement certificate, for offline verification (fcl verify)",
-        responses=_error_doc("unknown_retirement", "certificate_unavailable"),
+        description="Format version 2 (custody complete by state proofs) unless"
+                    " `version=1` asks for the version-1 format (docs/certificates.md).",
+        responses=_error_doc("bad_request", "unknown_retirement", "certificate_unavailable"),
     )
-    def get_certificate(retirement_id: str) -> Response:
+    def get_certificate(retirement_id: str, version: str | None = None) -> Response:
+        if version is None:
+            chosen = certificates.CERT_VERSION
+        elif version in ("1", "2"):
+            chosen = int(version)
+        else:
+            raise ApiError("bad_request", f"version {version[:20]!r} is not a certificate"
+                                          " format version: give 1 or 2 (default 2)")
         try:
-            cert = builder.build(retirement_id)
+            cert = builder.build(retirement_id, chosen)
         except certificates.UnknownRetirement as exc:
             raise ApiError("unknown_retirement", str(exc) or "no such retirement") from None
         except certificates.CertificateUnavailable as exc:

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from fcl.devnet.sample import PLOTS, PROJECT_ID
+from ledger.certificate import CHECK_NAMES
 from ledger.genesis import Genesis
 from tests.support.devnet import ServingDevnet, free_base_port, sample_marker
 
@@ -336,7 +337,8 @@ def test_verify_page_on_a_phone_states_the_verdict_first(browser: Any, net: Net,
         # the technical checks are collapsed: present, not shown
         assert one(browser, "#technical").get_attribute("open") is None
         assert not one(browser, "#checks").is_displayed()
-        assert len(css(browser, "#checks tr[data-check]")) == 11
+        # the node serves version 2: its twelve checks (custody_proofs included)
+        assert len(css(browser, "#checks tr[data-check]")) == len(CHECK_NAMES) == 12
 
         # a tampered certificate pasted on the phone: refused first, in the page's language
         doc = json.loads(net.certificate("compliance").read_text(encoding="utf-8"))
