@@ -20,7 +20,7 @@ root), made exact for this tree: a chunk is a whole subtree, so it needs no rang
 
 The **history frontier** of header H is what continuing the history tree (RFC 9162, of
 block hashes) needs: the roots of the complete subtrees of the tree of blocks 1..H-1
-(one per 1-bit of H-1, largest first), which fold to header H's ``history_root``.
+(one per 1-bit of H-1, largest first: ``AppendOnlyMerkleTree.frontier``), which fold to header H's ``history_root``.
 
 Everything here is pure: no I/O, no clock, no randomness.
 """
@@ -54,7 +54,6 @@ __all__ = [
     "chunk_index_of",
     "fold_frontier",
     "fold_level",
-    "frontier_of",
     "manifest_of",
     "subtree_hash",
     "verify_chunk",
@@ -382,20 +381,6 @@ def verify_chunk(manifest: Manifest, chunk: Chunk) -> None:
 # -- the history frontier --------------------------------------------------------------------
 
 
-def frontier_of(size: int, complete_subtree: Any) -> list[bytes]:
-    """The frontier of the history tree of ``size`` leaves: the roots of its maximal
-    complete subtrees, largest (leftmost) first. ``complete_subtree(level, index)`` gives
-    the root of the complete subtree of ``2**level`` leaves starting at leaf
-    ``index * 2**level``."""
-    out: list[bytes] = []
-    start = 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size >> level & 1:
-            out.append(complete_subtree(level, start >> level))
-            start += 1 << level
-    return out
-
-
 def fold_frontier(size: int, frontier: Sequence[bytes]) -> bytes:
     """The RFC 9162 root of the tree of ``size`` leaves whose maximal complete subtrees
     have the roots ``frontier`` (largest first): folded from the right. ``SHA-256("")``
@@ -442,7 +427,8 @@ class SnapshotHead:
 def verify_manifest_answer(trusted: TrustedState, answer: Any, height: int) -> SnapshotHead:
     """Check the answer of ``GET /v1/snapshots/{height}/manifest``, in this order:
     its shape (``malformed_manifest``, ``malformed_frontier``); the header, trusted from
-    ``trusted`` through the listed validator-set changes and its commit certificate
+    ``trusted`` through the listed validator-set changes above ``trusted.height`` and its
+    commit certificate
     (``ledger.header_chain.verify_header``: a :class:`HeaderChainError` with its code);
     the header and manifest are of ``height`` (``malformed_manifest``); the manifest
     folds to the header's ``state_root`` (``manifest_root_mismatch``); the frontier folds
@@ -471,7 +457,9 @@ def verify_manifest_answer(trusted: TrustedState, answer: Any, height: int) -> S
             f"asked for the snapshot of height {height}; got a manifest of height "
             f"{manifest.height} and the header of block {header.height}",
         )
-    signed_by = verify_header(trusted, changes, header, commit)
+    # the answer lists every change below the height; a checkpoint already covers its own
+    signed_by = verify_header(trusted, [c for c in changes if c.height > trusted.height],
+                              header, commit)
     manifest.check_root(bytes.fromhex(header.state_root))
     root = fold_frontier(height - 1, frontier)
     if root.hex() != header.history_root:

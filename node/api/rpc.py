@@ -33,8 +33,9 @@ Routes::
 request writes one access-log line (``ledger.asgi``; docs/node.md, "Access log").
 
 :func:`node_routers` adds, when their modules are installed, ``GET /v1/certificates/{id}``
-(``node.api.certificates``) and the history proofs ``/v1/history/*``
-(``node.api.history``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
+(``node.api.certificates``), the history proofs ``/v1/history/*``
+(``node.api.history``) and the state-sync snapshots ``/v1/snapshots/*``
+(``node.api.snapshots``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
 one place that may import it).
 """
 
@@ -66,7 +67,7 @@ from ledger.api_errors import (
 from ledger.asgi import AccessLogMiddleware, HeadMiddleware
 from ledger.errors import LedgerError
 from ledger.tx import MAX_SIGNERS
-from node.api import certificates, docs, history
+from node.api import certificates, docs, history, snapshots
 from node.api.service import VERSION, Node
 from node.chain.dryrun import MAX_DRY_RUN_TXS
 from node.ops.logs import ACCESS_LOGGER
@@ -265,6 +266,9 @@ def node_routers(node: Node, certificate_builder: Any = None) -> list[APIRouter]
         certificate_router(node, builder),
         history.create_history_router(
             lambda: node.store, lambda: node.app.history, get_size=lambda: node.app.height
+        ),
+        snapshots.create_snapshot_router(
+            node.store, lambda: node.app.history, lambda: node.app.height, builder, node.readers.run
         ),
     ]
 

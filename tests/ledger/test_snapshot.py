@@ -23,7 +23,6 @@ from ledger.snapshot import (
     chunk_bits_for,
     chunk_index_of,
     fold_frontier,
-    frontier_of,
     manifest_of,
     verify_chunk,
 )
@@ -248,10 +247,11 @@ def test_frontier_folds_to_the_history_root(blocks: list[bytes]) -> None:
     for b in blocks:
         tree.append(b)
     size = len(blocks)
-    levels = tree._levels  # the complete subtrees, by level
-    frontier = frontier_of(size, lambda level, index: levels[level][index])
+    frontier = tree.frontier(size)
     assert len(frontier) == bin(size).count("1")
     assert fold_frontier(size, frontier) == tree.root_at(size)
+    for smaller in range(size):
+        assert fold_frontier(smaller, tree.frontier(smaller)) == tree.root_at(smaller)
     if size:
         with pytest.raises(SnapshotError) as exc:
             fold_frontier(size, frontier[:-1])
