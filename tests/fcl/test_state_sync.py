@@ -294,3 +294,55 @@ def test_fetch_command_reports_a_snapshot_that_does_not_verify(
     assert "INVALID: chunk_hash_mismatch" in capsys.readouterr().out
     assert not (out / "manifest.json").exists()
     assert list((out / "chunks").iterdir()) == []
+
+
+def test_node_start_state_sync_option(world: World, client: TestClient, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """``fcl node start --state-sync URL``: an empty store is state-synced before the node
+    is assembled; a store that holds a chain, or no option, is left alone."""
+    import wallet.client
+    from fcl.main import build_parser
+
+    chain = world.chain
+    urls: list[str] = []
+
+    class FakeClient:
+        def __init__(self, url: str, timeout_s: float) -> None:
+            urls.append(url)
+            self.get_json = getter(client)
+
+        def __enter__(self) -> FakeClient:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    monkeypatch.setattr(wallet.client, "NodeClient", FakeClient)
+    plain = build_parser().parse_args(["node", "start", "--home", str(tmp_path)])
+    args = build_parser().parse_args(["node", "start", "--home", str(tmp_path), "--state-sync",
+                                      "http://peer:26657", "--state-sync-height", "4"])
+    store = Store(tmp_path / "data")
+    try:
+        sync.start_from_snapshot(plain, store, chain.genesis)
+        assert not store.initialised and urls == []
+        sync.start_from_snapshot(args, store, chain.genesis)
+        assert urls == ["http://peer:26657"] and store.latest_height() == 4
+        assert "state sync: started at height 4" in capsys.readouterr().err
+        sync.start_from_snapshot(args, store, chain.genesis)  # holds a chain now: no-op
+        assert urls == ["http://peer:26657"]
+    finally:
+        store.close()
+    # a checkpoint of another chain is refused before anything is fetched
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**TrustedState.from_genesis(chain.genesis).to_json(),
+                                 "genesis_hash": "ab" * 32}), encoding="utf-8")
+    bad = build_parser().parse_args(["node", "start", "--home", str(tmp_path), "--state-sync",
+                                     "http://peer:26657", "--state-sync-checkpoint", str(other)])
+    fresh = Store(tmp_path / "data2")
+    try:
+        with pytest.raises(LedgerError) as exc:
+            sync.start_from_snapshot(bad, fresh, chain.genesis)
+        assert exc.value.code == "bad_checkpoint" and not fresh.initialised
+    finally:
+        fresh.close()
