@@ -184,7 +184,24 @@ def fetch_blocks(get_json: GetJson, genesis: Genesis, snap: SyncedSnapshot,
             if change is None:
                 raise _bad(f"block {header.height} changes the validator set, which the manifest does not list")
             current = ValidatorSet.from_json(change["validators"])
+            if current.hash() != header.next_validators_hash:  # a change below a checkpoint
+                raise _bad(f"the set listed for the change at block {header.height} does not hash "
+                           "to its next_validators_hash")
     return blocks
+
+
+def _changes_of(blocks: list[tuple[Block, CommitCertificate]], listed: list[dict[str, Any]],
+                ) -> list[dict[str, Any]]:
+    """The validator-set changes of blocks below H, rebuilt from the verified blocks (not
+    the answer's JSON, whose entries below a checkpoint no signature check covered)."""
+    sets = {c["height"]: c["validators"] for c in listed}
+    out = []
+    for block, commit in blocks[:-1]:
+        header = block.header
+        if header.next_validators_hash != header.validators_hash:
+            out.append({"commit": commit.to_json(), "header": header.to_json(),
+                        "height": header.height, "validators": sets[header.height]})
+    return out
 
 
 def state_sync(
@@ -207,7 +224,7 @@ def state_sync(
     snap = fetch_snapshot(get_json, trusted, height)
     blocks = fetch_blocks(get_json, genesis, snap)
     state = snap.state()
-    changes = list(snap.answer["validator_set_changes"])
+    changes = _changes_of(blocks, snap.answer["validator_set_changes"])
     header = snap.head.header
     if header.next_validators_hash != header.validators_hash:  # block H changes the set
         new_set = validator_set_for(MemoryState(state), header.height + 1)

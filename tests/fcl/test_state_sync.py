@@ -111,6 +111,20 @@ def test_a_fresh_store_starts_from_the_snapshot_and_follows_the_chain(
         with pytest.raises(LedgerError) as exc:
             store.state_tree.root(height - 1)
         assert exc.value.code == "unknown_version"
+        # the synced node serves snapshots itself, from its snapshot height on
+        node = Node(moniker="synced", genesis=chain.genesis, store=store, app=app,
+                    mempool=Mempool(10, 1 << 20))
+        served = TestClient(create_app(node, routers=node_routers(node)))
+        below = served.get(f"/v1/snapshots/{height - 1}/manifest")
+        assert below.status_code == 503
+        assert below.json()["error"]["code"] == "snapshot_unavailable"
+        again = Store(tmp_path / "second")
+        try:
+            second = sync.state_sync(again, getter(served), chain.genesis, height=height + 1)
+            assert again.state_root() == chain.store.get_block(height + 1).header.state_root
+            assert second.height == height + 1
+        finally:
+            again.close()
     finally:
         store.close()
 
@@ -180,6 +194,26 @@ def test_sync_trusting_a_checkpoint(world: World, client: TestClient, tmp_path: 
     try:
         snap = sync.state_sync(store, getter(client), chain.genesis, checkpoint=checkpoint)
         assert snap.height == chain.store.latest_height()
+        base = store.snapshot_base()
+        assert base is not None
+        full = CertificateBuilder(chain.store, chain.genesis)
+        assert base["validator_set_changes"] == full.validator_set_changes_below(snap.height + 1)
+    finally:
+        store.close()
+
+    # below the checkpoint no signature check covers the listed change: its set is checked
+    # against the (hash-chained) change block's next_validators_hash
+    def forge(body: Any) -> None:
+        body["validator_set_changes"][0]["validators"] = chain.genesis.validators.to_json()
+
+    store = Store(tmp_path / "forged")
+    try:
+        with pytest.raises(LedgerError) as exc:
+            sync.state_sync(store, getter(client, _tampered("/manifest", forge)), chain.genesis,
+                            checkpoint=checkpoint)
+        assert exc.value.code == "bad_block_chain"
+        assert f"change at block {h}" in exc.value.message
+        assert not store.initialised
     finally:
         store.close()
 
