@@ -109,6 +109,13 @@ class SnapshotSource:
                     "snapshot_unavailable",
                     f"the state of height {height} cannot be read: {exc.message}",
                 ) from None
+            largest = max(c.count for c in made.chunks)
+            if largest > MAX_CHUNK_LEAVES:
+                raise ApiError(
+                    "snapshot_unavailable",
+                    f"a chunk of the snapshot of height {height} holds {largest} keys, more "
+                    f"than the {MAX_CHUNK_LEAVES} a chunk may hold: sync by blocks",
+                )
             self._manifests[height] = made
             while len(self._manifests) > MANIFEST_CACHE:
                 self._manifests.popitem(last=False)
@@ -143,8 +150,6 @@ class SnapshotSource:
             )
         k = manifest.k
         count = manifest.chunks[index].count
-        if count > MAX_CHUNK_LEAVES:  # pragma: no cover - Manifest refuses such counts
-            raise ApiError("snapshot_unavailable", f"chunk {index} is too large to serve")
         leaves: list[tuple[bytes, bytes]] = []
         if count:
             start = (index << (256 - k)).to_bytes(32, "big")

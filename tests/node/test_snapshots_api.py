@@ -201,3 +201,19 @@ def test_bad_requests(client: TestClient, path: str, status: int, code: str) -> 
     assert resp.status_code == status, resp.text
     error = resp.json()["error"]
     assert error["code"] == code and error["message"]
+
+
+def test_a_snapshot_with_an_oversized_chunk_is_not_served(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import node.api.snapshots
+
+    monkeypatch.setattr(node.api.snapshots, "MAX_CHUNK_LEAVES", 3)
+    chain = world.chain
+    api = FastAPI()
+    api.include_router(create_snapshot_router(
+        chain.store, lambda: chain.app.history, lambda: chain.app.height,
+        CertificateBuilder(chain.store, chain.genesis)))
+    resp = TestClient(api).get("/v1/snapshots/2/manifest")
+    assert resp.status_code == 503
+    error = resp.json()["error"]
+    assert error["code"] == "snapshot_unavailable" and "more than the 3" in error["message"]
