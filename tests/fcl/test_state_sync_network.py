@@ -8,23 +8,57 @@ the validator then votes. Their blocks and state roots equal the others'."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from fcl.state_sync import state_sync
+from ledger.genesis import Genesis
 from ledger.store import Store
 from node.api.rpc import create_app, node_routers
-from tests.fcl.test_observer_network import OBSERVER, ObserverMember, observer_genesis
-from tests.node.test_network_cluster import chain_of
-from tests.support.network import Cluster, Member, notary, run
+from node.home import NodeConfig
+from tests.support.common import det_key
+from tests.support.network import Cluster, Member, make_genesis, notary, run
+
+OBSERVER = det_key("sync-observer-0")
+
+
+def observer_genesis() -> Genesis:
+    """Four validators, and OBSERVER enrolled as an observer node of the exchange."""
+    doc = copy.deepcopy(make_genesis(4).doc)
+    doc["app_state"]["observers"] = [
+        {"node_key": OBSERVER.public_key_hex, "org_id": "exchange", "moniker": "observer0"}]
+    return Genesis.from_json(doc)
+
+
+class ObserverMember(Member):
+    """An observer node dialling the four validators."""
+
+    def config(self) -> NodeConfig:
+        peers = tuple(f"{m.key.public_key_hex}@127.0.0.1:{m.p2p_port}"
+                      for m in self.cluster.members[:4])
+        return NodeConfig(chain_id=self.cluster.genesis.chain_id, moniker=f"obs{self.index}",
+                          block_interval_ms=20, p2p_port=self.p2p_port, peers=peers,
+                          consensus=tuple(sorted(self.cluster.consensus.items())),
+                          max_block_txs=self.cluster.max_block_txs, observer=True)
+
+
+def chain_of(store: Store) -> list[tuple[str, str]]:
+    """(block hash, state root) of every committed height."""
+    out = []
+    for h in range(1, store.latest_height() + 1):
+        block = store.get_block(h)
+        assert block is not None
+        out.append((block.hash(), block.header.state_root))
+    return out
 
 
 def test_a_fresh_validator_and_observer_state_sync_then_follow(tmp_path: Path) -> None:
     async def scenario() -> None:
         c = Cluster(tmp_path, 4, genesis=observer_genesis())
-        obs = ObserverMember(c, 4, OBSERVER, observer=True)
+        obs = ObserverMember(c, 4, OBSERVER)
         try:
             await c.start(0, 1, 2)  # a quorum of 3 of 4
             await c.wait_connected()
