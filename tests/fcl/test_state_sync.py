@@ -380,3 +380,14 @@ def test_node_start_state_sync_option(world: World, client: TestClient, tmp_path
         assert exc.value.code == "bad_checkpoint" and not fresh.initialised
     finally:
         fresh.close()
+
+
+@pytest.mark.parametrize("status", [{"height": 0}, {"height": "5"}, {}, []])
+def test_a_status_without_a_height_is_refused(world: World, status: Any) -> None:
+    def get_json(path: str) -> Any:
+        assert path == "/v1/status"
+        return status
+
+    with pytest.raises(sync.StateSyncError) as exc:
+        sync.fetch_snapshot(get_json, TrustedState.from_genesis(world.chain.genesis))
+    assert exc.value.code == "bad_status"
