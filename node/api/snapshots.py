@@ -41,6 +41,7 @@ from ledger.merkle import AppendOnlyMerkleTree
 from ledger.snapshot import MAX_CHUNK_LEAVES, Chunk, Manifest, chunk_index_of, manifest_of
 from ledger.state_tree import StateTree
 from ledger.store import Store
+from node.api.certificates import CertificateUnavailable
 
 __all__ = ["MANIFEST_CACHE", "SNAPSHOT_ERRORS", "SnapshotSource", "create_snapshot_router"]
 
@@ -133,9 +134,18 @@ class SnapshotSource:
             "manifest": manifest.to_json(),
             "header": block.header.to_json(),
             "commit": json.loads(commit),
-            "validator_set_changes": self.changes.validator_set_changes_below(height),
+            "validator_set_changes": self._changes_below(height),
             "history_frontier": [h.hex() for h in self.get_history().frontier(height - 1)],
         }
+
+    def _changes_below(self, height: int) -> list[dict[str, Any]]:
+        try:
+            return self.changes.validator_set_changes_below(height)
+        except CertificateUnavailable as exc:
+            raise ApiError(
+                "snapshot_unavailable",
+                f"the validator-set changes below height {height} cannot be read: {exc}",
+            ) from None
 
     def chunk(self, height: int, index_text: str) -> Chunk:
         if not _NUMBER_RE.match(index_text):

@@ -217,3 +217,20 @@ def test_a_snapshot_with_an_oversized_chunk_is_not_served(
     assert resp.status_code == 503
     error = resp.json()["error"]
     assert error["code"] == "snapshot_unavailable" and "more than the 3" in error["message"]
+
+
+def test_changes_that_cannot_be_read_make_the_snapshot_unavailable(world: World) -> None:
+    from node.api.certificates import CertificateUnavailable
+
+    class Broken:
+        def validator_set_changes_below(self, height: int) -> list[dict[str, Any]]:
+            raise CertificateUnavailable(f"block {height - 1} is missing")
+
+    chain = world.chain
+    api = FastAPI()
+    api.include_router(create_snapshot_router(
+        chain.store, lambda: chain.app.history, lambda: chain.app.height, Broken()))
+    resp = TestClient(api).get("/v1/snapshots/3/manifest")
+    assert resp.status_code == 503
+    error = resp.json()["error"]
+    assert error["code"] == "snapshot_unavailable" and "block 2 is missing" in error["message"]
