@@ -28,6 +28,7 @@ import fcl.audit.cli
 import fcl.bench
 import fcl.devnet.cli
 import fcl.light
+import fcl.state_sync
 import fcl.status
 import fcl.testnet.cli
 import fcl.verify
@@ -192,6 +193,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         profiling.profile_this_thread("main")
     store = Store(home.data_dir)
     try:
+        fcl.state_sync.start_from_snapshot(args, store, genesis)
         runtime = NodeRuntime(config=config, genesis=genesis, key=key, store=store,
                               state_dir=home.consensus_dir)
         host = args.rpc_host or config.rpc_host
@@ -429,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="DIR",
                    help="profile the node's threads (cProfile) and write the stats to DIR "
                    "when it stops")
+    fcl.state_sync.add_start_options(p)
     p.set_defaults(func=_run_node_command, node_action=cmd_start)
 
     fcl.testnet.cli.register(sub, secret)
@@ -440,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     fcl.status.register(sub)
     portal.cli.register(sub)
     fcl.light.register(sub)
+    fcl.state_sync.register(sub)
     return parser
 
 

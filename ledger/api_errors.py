@@ -91,6 +91,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_batch": 404,
     "unknown_serial": 404,
     "beyond_chain": 404,
+    "unknown_chunk": 404,  # state sync: no such chunk in the snapshot (node/api/snapshots.py)
     # 405, 408, 409, 413, 415, 422, 429 (too much from one address or one organisation)
     "method_not_allowed": 405,
     "request_timeout": 408,
@@ -113,6 +114,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "light_unavailable": 503,  # /v1/light/*: this node lacks the blocks (docs/light-client.md)
     "verifier_unavailable": 503,
     "verifier_busy": 503,
+    "snapshot_unavailable": 503,  # state sync: the height's state or block cannot be read
 }
 
 #: The status of a code a lower layer raised (a ``LedgerError`` reaching a route) that

@@ -160,6 +160,15 @@ class NodeClient:
 
     # ----------------------------------------------------------------- API
 
+    def get_json(self, path: str) -> Any:
+        """``GET path`` (e.g. ``/v1/snapshots/5/manifest``): the decoded JSON of a 2xx
+        answer, else :class:`ClientError` (the node's code, or ``unreachable``, ``timeout``,
+        ``bad_response``). For read-only routes this client has no method of its own for
+        (state sync, ``fcl/state_sync.py``)."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise WalletError("invalid_path", f"a request path starts with '/', not {path!r}")
+        return self._request("GET", path)
+
     def status(self) -> dict[str, Any]:
         """``GET /v1/status``: the node's status, with at least ``chain_id``."""
         data = self._request("GET", "/v1/status")

@@ -142,11 +142,18 @@ class CertificateBuilder:
     # -- cached chain facts ----------------------------------------------------------------
     def changes_below(self, height: int) -> list[dict[str, Any]]:
         """Validator-set change entries of blocks ``< height``, in height order (safe to
-        call from several threads: the light-client routes share the builder)."""
+        call from several threads: the light-client and state-sync routes share the builder)."""
         with self._lock:
             return self._changes_below(height)
 
     def _changes_below(self, height: int) -> list[dict[str, Any]]:
+        """A store started from a state-sync snapshot at H (``Store.snapshot_base``) has
+        no write sets up to H: its changes up to H are the ones it recorded, verified, then."""
+        if self._scanned == 0:
+            base = self._snapshot_base()
+            if base is not None:
+                self._changes = [dict(c) for c in base["validator_set_changes"]]
+                self._scanned = int(base["height"])
         for h in range(self._scanned + 1, height):
             header = self._header(h)
             if header["next_validators_hash"] != header["validators_hash"]:
@@ -194,12 +201,25 @@ class CertificateBuilder:
     def _set_after(self, height: int) -> list[dict[str, Any]]:
         """The validator set (JSON) that signs block ``height + 1``, from the latest write
         of ``sys/validators`` at or below ``height``."""
-        for h in range(height, -1, -1):
+        base = self._snapshot_base()
+        bottom = -1 if base is None else int(base["height"])
+        for h in range(height, bottom, -1):
             for key, value in self.store.get_block_writes(h) or []:
                 if key == VALIDATORS_KEY and value is not None:
                     state = MemoryState([(key, value)])
                     return validator_set_for(state, height + 1).to_json()
+        if base is not None:  # the value at the snapshot's height, from its state tree version
+            tree = getattr(self.store, "state_tree", None)
+            value = None if tree is None else tree.get(VALIDATORS_KEY.encode("utf-8"), bottom)
+            if value is not None:
+                return validator_set_for(MemoryState([(VALIDATORS_KEY, value)]), height + 1).to_json()
         raise CertificateUnavailable("no validator set was ever written")
+
+    def _snapshot_base(self) -> dict[str, Any] | None:
+        """``Store.snapshot_base()``: the state-sync snapshot the store started from."""
+        read = getattr(self.store, "snapshot_base", None)
+        base: dict[str, Any] | None = None if read is None else read()
+        return base
 
 
 def _set_hash(validators: list[dict[str, Any]]) -> str:
