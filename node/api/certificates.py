@@ -406,6 +406,14 @@ class _Build:
     def _custody_proven(self, ranges: Iterable[Mapping[str, Any]], anchor: int) -> None:
         """Version 2: each retired range's unit record at the retirement's height, with its
         state-tree proof, and every custody step of its history as an entry."""
+        base = self.b._snapshot_base()
+        if base is not None and anchor < int(base["height"]):
+            raise CertificateUnavailable(
+                f"this node started from a state-sync snapshot at block {base['height']} and "
+                f"keeps no state from before it; a version 2 certificate proves the state "
+                f"after block {anchor}: ask a node that replayed the chain from the genesis, "
+                "or ask this one for version 1 (?version=1)"
+            )
         tree = self.store.state_tree
         root = bytes.fromhex(self._block(anchor).header.state_root)
         for r in ranges:

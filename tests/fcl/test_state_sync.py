@@ -22,7 +22,7 @@ from ledger.header_chain import TrustedState, advance
 from ledger.snapshot import Chunk, Manifest, verify_chunk
 from ledger.store import Store, StoreError
 from ledger.validators import ValidatorSet
-from node.api.certificates import CertificateBuilder
+from node.api.certificates import CertificateBuilder, CertificateUnavailable
 from node.api.rpc import create_app, node_routers
 from node.api.service import Node
 from node.chain.app import Application
@@ -103,10 +103,21 @@ def test_a_fresh_store_starts_from_the_snapshot_and_follows_the_chain(
         assert store.state_root() == chain.store.state_root()
         assert dict(store.iter_prefix("")) == dict(chain.store.iter_prefix(""))
 
-        # certificates built by the synced node are the ones the full node builds
+        # certificates built by the synced node are the ones the full node builds: version 1
+        # always; version 2 (state proofs at the retirement's block) only of retirements
+        # at or above the snapshot, the synced node having no older state
         builder = CertificateBuilder(store, chain.genesis)
         for rid in (world.compliance_id, world.voluntary_id, world.multi_id):
-            assert builder.build(rid) == world.cert(rid)
+            assert builder.build(rid, 1) == world.cert(rid, 1)
+            at = chain.store.get_tx_location(rid)
+            assert at is not None
+            if at[0] >= height:
+                assert builder.build(rid) == world.cert(rid)
+            else:
+                with pytest.raises(CertificateUnavailable) as unavailable:
+                    builder.build(rid)
+                assert f"snapshot at block {height}" in str(unavailable.value)
+                assert "?version=1" in str(unavailable.value)
         # proofs below the snapshot height are gone, with a clear refusal
         with pytest.raises(LedgerError) as exc:
             store.state_tree.root(height - 1)
