@@ -1,5 +1,5 @@
 """The ``fcl`` command: ``fcl node init|start`` here; ``fcl keys ...`` and ``fcl tx ...``
-from the wallet (``wallet.cli``); ``fcl verify``, ``fcl audit``, ``fcl devnet``,
+from the wallet (``wallet.cli``); ``fcl verify``, ``fcl query``, ``fcl audit``, ``fcl devnet``,
 ``fcl testnet``, ``fcl bench`` and ``fcl status`` from their modules in ``fcl/``, imported
 plainly.
 
@@ -27,6 +27,7 @@ from typing import Any
 import fcl.audit.cli
 import fcl.bench
 import fcl.devnet.cli
+import fcl.query
 import fcl.status
 import fcl.testnet.cli
 import fcl.verify
@@ -430,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     fcl.bench.register(sub)
     register_wallet(sub)
     fcl.verify.register(sub)
+    fcl.query.register(sub)
     fcl.audit.cli.register(sub)
     fcl.devnet.cli.register(sub)
     fcl.status.register(sub)

@@ -131,6 +131,12 @@ class CertificateBuilder:
         with self._lock:
             return _Build(self, retirement_id).run()
 
+    def validator_set_changes(self, height: int) -> list[dict[str, Any]]:
+        """:meth:`changes_below` under the builder's lock, for callers on other threads
+        (the state-proof routes, ``node/api/proofs.py``)."""
+        with self._lock:
+            return self.changes_below(height)
+
     # -- cached chain facts ----------------------------------------------------------------
     def changes_below(self, height: int) -> list[dict[str, Any]]:
         """Validator-set change entries of blocks ``< height``, in height order."""

@@ -33,8 +33,9 @@ Routes::
 request writes one access-log line (``ledger.asgi``; docs/node.md, "Access log").
 
 :func:`node_routers` adds, when their modules are installed, ``GET /v1/certificates/{id}``
-(``node.api.certificates``) and the history proofs ``/v1/history/*``
-(``node.api.history``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
+(``node.api.certificates``), the history proofs ``/v1/history/*``
+(``node.api.history``) and the state and holding proofs ``/v1/state/*``,
+``/v1/holdings/proof`` (``node.api.proofs``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
 one place that may import it).
 """
 
@@ -66,7 +67,7 @@ from ledger.api_errors import (
 from ledger.asgi import AccessLogMiddleware, HeadMiddleware
 from ledger.errors import LedgerError
 from ledger.tx import MAX_SIGNERS
-from node.api import certificates, docs, history
+from node.api import certificates, docs, history, proofs
 from node.api.service import VERSION, Node
 from node.chain.dryrun import MAX_DRY_RUN_TXS
 from node.ops.logs import ACCESS_LOGGER
@@ -266,6 +267,7 @@ def node_routers(node: Node, certificate_builder: Any = None) -> list[APIRouter]
         history.create_history_router(
             lambda: node.store, lambda: node.app.history, get_size=lambda: node.app.height
         ),
+        proofs.create_proofs_router(node, builder.validator_set_changes),
     ]
 
 

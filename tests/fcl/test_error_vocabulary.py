@@ -76,7 +76,12 @@ BEFORE: dict[str, dict[str, int]] = {
               "unknown_species": 422, "duplicate_stratum": 422, "invalid_strata": 422,
               "strata_area_mismatch": 422, "too_few_samples": 422,
               "implausible_volume": 422, "implausible_growth": 422,
-              "invalid_parameter": 422, "unknown_param": 422, "invalid_param": 422},
+              "invalid_parameter": 422, "unknown_param": 422, "invalid_param": 422,
+              # issue 12, proofs of state (node/api/proofs.py; docs/state-proofs.md "The
+              # proof API"): a key that is not a state key, a range not issued at the
+              # height, and the bounds on keys, records and the answer's size
+              "bad_key": 400, "units_not_found": 404, "too_many_keys": 413,
+              "too_many_records": 413, "answer_too_large": 413},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.
