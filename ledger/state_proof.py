@@ -429,7 +429,7 @@ class _Run:
         try:
             verify_header(trusted, changes, self.header_obj, self.commit_obj)
         except HeaderChainError as exc:
-            raise StateProofError(exc.code, f"block {height}: {exc.message}") from None
+            raise StateProofError(exc.code, exc.message) from None
         used = f"{len(changes)} validator-set changes"
         return f"block {height} ({self.header_obj.hash()}) committed by its validator set, {used}"
 
