@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger.block import BlockHeader
 from ledger.encoding import canonical, decode
@@ -367,3 +369,31 @@ def test_a_batch_dedupes_keys_and_keeps_their_order(pw: ProofWorld) -> None:
     assert obj["height"] == 3 and obj["validator_set_changes"] == []
     assert verdict(pw, obj).ok
     assert BlockHeader.from_json(obj["header"]).height == 3
+
+
+# -- property: any keys at any height agree with the store's state at that height -----------
+_KEYS = st.sampled_from([UNIT1, ABSENT, "sys/validators", "unit/AH-0001/000000000121",
+                         "unit/AH-0002/000000000001", "project/AH-0001", "no/such/key", "é/ü"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(keys=st.lists(_KEYS, min_size=1, max_size=5, unique=True), data=st.data())
+def test_any_keys_at_any_height_agree_with_the_state_then(pw: ProofWorld, keys: list[str],
+                                                          data: st.DataObject) -> None:
+    height = data.draw(st.integers(1, pw.chain.height))
+    obj = fetch(pw, keys, height)
+    v = verdict(pw, obj, genesis_hash=pw.genesis.hash)
+    assert v.ok and v.summary is not None and [e.key for e in v.summary.entries] == keys
+    tree = pw.chain.store.state_tree
+    for e in v.summary.entries:
+        stored = tree.get(e.key.encode(), height)
+        assert e.present == (stored is not None)
+        assert (canonical(e.value) if e.present else None) == stored
+    # the same file against another height's header fails
+    if height > 1:
+        other = fetch(pw, ["sys/validators"], height - 1)
+        moved = dict(obj, height=height - 1, header=other["header"], commit=other["commit"],
+                     validator_set_changes=other["validator_set_changes"])
+        w = verdict(pw, moved)
+        same_root = other["header"]["state_root"] == obj["header"]["state_root"]
+        assert w.ok if same_root else w.code == "value_not_proven"
