@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from chaincode.calc_service import calculate, read_parameters
 from chaincode.carbon_common import project_key
 from chaincode.framework import ORG_PREFIX, ChaincodeError
+from chaincode.holding_proof import HOLDING_PROOF_FORMAT, verify_holding_proof
 from explorer import svg
 from explorer.cadt import DEFAULT_CADT, MAX_CADT, cadt_issuances, cadt_projects, cadt_units
 from explorer.calculator import FORM_ROWS, MAX_CALC_UPLOAD, form_fields, form_request
@@ -766,6 +767,10 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         return api(build)
 
     def run_verify(cert: dict[str, Any]) -> Verdict:
+        if cert.get("format") == HOLDING_PROOF_FORMAT:  # docs/state-proofs.md "Holding proofs"
+            held = normalise_verdict(verify_holding_proof(cert, genesis=genesis))
+            details = None if held.details is None else dict(held.details, kind="holding")
+            return Verdict(held.ok, held.checks, held.summary, held.code, details)
         try:
             return normalise_verdict(source.verify(cert))
         except NotImplementedError as exc:

@@ -400,6 +400,8 @@ _VALUE_TEXTS: dict[str, dict[str, Texts]] = {
         "mixed": ("primary and resale", "一级与二级"),
     },
     "unit_state": {
+        "active": ("active", "有效"),
+        "frozen": ("frozen", "已冻结"),
         "held": ("held", "持有"),
         "listed": ("listed", "挂牌中"),
         "retired": ("retired", "已注销"),
@@ -480,6 +482,19 @@ LABELS.update(_by_lang({
     "at_price": ("at {price} RMB/t", "单价 {price} 元/吨"),
     "serial_range_trace": ("trace this range", "溯源此序列号段"),
     "verdict_genuine": ("This certificate is genuine.", "该注销证明真实有效。"),
+    # -- holding proofs (issue 12; docs/state-proofs.md "Holding proofs") ------------------
+    "prove_holding": ("Prove this holding (JSON)", "下载持有证明（JSON）"),
+    "verdict_holding": (
+        "This holding proof is genuine: units {first}–{last} of project {project} at block {height}.",
+        "该持有证明真实有效：项目 {project} 的第 {first}–{last} 号减排量单位，截至第 {height} 号区块。",
+    ),
+    "holding_not_valid": ("This holding proof is NOT valid: {reason}", "该持有证明无效：{reason}"),
+    "holding_proves_lead": (
+        "Who held each part of the range at that block, and its status, proven from the "
+        "block's signed state root.",
+        "该区块时各序列号段的持有方及状态，由该区块经签名的状态根证明。",
+    ),
+    "holding_status": ("Status", "状态"),
     "verdict_genuine_facts": (
         "This certificate is genuine: {qty} t CO₂e retired by {who} on {date}.",
         "该注销证明真实有效：{who} 于 {date} 注销了 {qty} 吨二氧化碳当量。",
@@ -736,6 +751,12 @@ _VALUE_TEXTS.update({
         "transactions": ("transaction signatures", "交易签名"),
         "results": ("transaction results", "交易执行结果"),
         "links": ("provenance links", "来源关联"),
+        # a holding proof's checks (chaincode.holding_proof.CHECK_NAMES)
+        "claim": ("the claimed range", "所声明的序列号段"),
+        "anchor": ("network identity (genesis)", "网络身份（创世文件）"),
+        "header": ("signed block header", "经签名的区块头"),
+        "proofs": ("state proofs", "状态证明"),
+        "coverage": ("coverage of the range", "序列号段的完整覆盖"),
     },
     # what a failed check means, in plain words, by check name (the verdict's code)
     "check_failure": {
@@ -771,6 +792,15 @@ _VALUE_TEXTS.update({
             "its records do not link up from the forest plots to the retirement.",
             "证明中的记录无法从林地地块一直关联到注销。",
         ),
+        "claim": ("the file is not a readable holding proof.", "文件不是可读取的持有证明。"),
+        "anchor": ("it was made for a different network than this one.",
+                   "该证明来自另一个网络，而非本网络。"),
+        "header": ("the network's validators did not sign its block.",
+                   "本网络的验证节点未对其区块签名。"),
+        "proofs": ("a unit record in it is not the one the network recorded: it has been "
+                   "changed.", "证明中的单位记录与网络记录不符：内容已被篡改。"),
+        "coverage": ("its records do not cover the whole range, one after the other.",
+                     "证明中的记录未能连续、完整地覆盖该序列号段。"),
         "invalid_certificate": ("the file is not a readable certificate.",
                                 "文件不是可读取的注销证明。"),
     },

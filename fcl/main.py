@@ -1,7 +1,7 @@
 """The ``fcl`` command: ``fcl node init|start`` here; ``fcl keys ...`` and ``fcl tx ...``
-from the wallet (``wallet.cli``); ``fcl verify``, ``fcl audit``, ``fcl devnet``,
-``fcl testnet``, ``fcl bench``, ``fcl status`` and ``fcl light`` from their modules in
-``fcl/``, and ``fcl portal`` from ``portal/cli.py``, imported plainly.
+from the wallet (``wallet.cli``); ``fcl verify``, ``fcl query``, ``fcl audit``, ``fcl devnet``,
+``fcl testnet``, ``fcl bench``, ``fcl status``, ``fcl light`` and ``fcl snapshot`` from their
+modules in ``fcl/``, and ``fcl portal`` from ``portal/cli.py``, imported plainly.
 
 The composition root: it mounts the explorer's routes on the node's API, which no module
 of ``node/`` may do (docs/architecture.md, "Layers").
@@ -28,6 +28,7 @@ import fcl.audit.cli
 import fcl.bench
 import fcl.devnet.cli
 import fcl.light
+import fcl.query
 import fcl.state_sync
 import fcl.status
 import fcl.testnet.cli
@@ -438,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     fcl.bench.register(sub)
     register_wallet(sub)
     fcl.verify.register(sub)
+    fcl.query.register(sub)
     fcl.audit.cli.register(sub)
     fcl.devnet.cli.register(sub)
     fcl.status.register(sub)

@@ -36,7 +36,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ledger.block import MAX_BLOCK_TXS, Block, BlockHeader, CommitCertificate
 from ledger.crypto import is_hex_digest, sha256_hex
-from ledger.encoding import CanonicalEncodingError, canonical, decode
+from ledger.encoding import CanonicalEncodingError, canonical
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.merkle import inclusion_proof, verify_inclusion
@@ -47,6 +47,7 @@ from ledger.next_block import (
     check_proposer,
     check_validators_hash,
 )
+from ledger.proof_file import anchor_genesis, decode_json_file
 from ledger.state_tree import Proof, StateTreeError
 from ledger.state_tree import verify as verify_state_proof
 from ledger.tx import Transaction, parse_transaction
@@ -503,22 +504,7 @@ def decode_certificate(data: bytes) -> Any:
     §8.1), no floats, no duplicate keys. A UTF-16 or UTF-32 text is refused even where a
     JSON library would detect it. Raises ``LedgerError`` with code ``byte_order_mark``,
     ``not_utf8`` or ``not_json``; the value is not checked to be a certificate."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise LedgerError("byte_order_mark", "the certificate starts with a UTF-8 byte-order"
-                          " mark; a certificate is UTF-8 JSON text without one")
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data:
-        raise LedgerError("not_utf8", "the certificate is UTF-16 or UTF-32 text (it has a"
-                          " UTF-16 byte-order mark or NUL bytes); a certificate is UTF-8 JSON"
-                          " text")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LedgerError("not_utf8", f"the certificate is not UTF-8 text (byte {exc.start}:"
-                          f" {exc.reason}); a certificate is UTF-8 JSON text") from None
-    try:
-        return decode(text)
-    except (CanonicalEncodingError, ValueError, RecursionError) as exc:
-        raise LedgerError("not_json", f"not a valid JSON certificate: {exc}") from None
+    return decode_json_file(data, "certificate")
 
 
 def _failed_format(detail: str, code: str | None = None) -> CertificateVerdict[Any]:
@@ -834,27 +820,13 @@ class _Verifier(Generic[SummaryT]):
     # -- genesis -------------------------------------------------------------------------------
     def _genesis(self) -> str:
         s = self.s
-        trusted = self.trusted_hash
-        if trusted is not None and not is_hex_digest(trusted):
-            raise _Problem("the trusted genesis hash must be 64 lowercase hex digits")
-        if self.trusted_genesis is not None:
-            if trusted is not None and trusted != self.trusted_genesis.hash:
-                raise _Problem("the genesis document and the genesis hash given disagree")
-            trusted = self.trusted_genesis.hash
-        if trusted is None:
-            raise _Problem("no trusted genesis given (a genesis document or its hash)")
         try:
-            embedded = Genesis.from_json(s.cert["genesis"])
+            embedded = anchor_genesis(s.cert["genesis"], s.cert["genesis_hash"],
+                                      genesis=self.trusted_genesis,
+                                      genesis_hash=self.trusted_hash, what="certificate")
         except LedgerError as exc:
-            raise _Problem(f"the embedded genesis document is malformed: {exc.message}") from None
+            raise _Problem(exc.message) from None
         s.genesis = embedded
-        if embedded.hash != s.cert["genesis_hash"]:
-            raise _Problem("genesis_hash is not the SHA-256 of the embedded genesis document")
-        if embedded.hash != trusted:
-            raise _Problem(
-                f"the certificate is for the network with genesis {embedded.hash[:16]}…"
-                f" ({embedded.chain_id}), not the trusted genesis {trusted[:16]}…"
-            )
         s.sets = [(1, embedded.validators)]
         return f"genesis {embedded.hash} ({embedded.chain_id})"
 

@@ -142,7 +142,7 @@ class CertificateBuilder:
     # -- cached chain facts ----------------------------------------------------------------
     def changes_below(self, height: int) -> list[dict[str, Any]]:
         """Validator-set change entries of blocks ``< height``, in height order (safe to
-        call from several threads: the light-client and state-sync routes share the builder)."""
+        call from several threads: the state-proof, light-client and state-sync routes share the builder)."""
         with self._lock:
             return self._changes_below(height)
 

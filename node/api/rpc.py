@@ -34,8 +34,10 @@ request writes one access-log line (``ledger.asgi``; docs/node.md, "Access log")
 
 :func:`node_routers` adds, when their modules are installed, ``GET /v1/certificates/{id}``
 (``node.api.certificates``), the history proofs ``/v1/history/*``
-(``node.api.history``), the light-client routes ``/v1/light/*`` (``node.api.light``) and
-the state-sync snapshots ``/v1/snapshots/*`` (``node.api.snapshots``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
+(``node.api.history``), the state and holding proofs ``/v1/state/*``,
+``/v1/holdings/proof`` (``node.api.proofs``), the light-client routes ``/v1/light/*``
+(``node.api.light``) and the state-sync snapshots ``/v1/snapshots/*``
+(``node.api.snapshots``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
 one place that may import it).
 """
 
@@ -67,7 +69,7 @@ from ledger.api_errors import (
 from ledger.asgi import AccessLogMiddleware, HeadMiddleware
 from ledger.errors import LedgerError
 from ledger.tx import MAX_SIGNERS
-from node.api import certificates, docs, history, light, snapshots
+from node.api import certificates, docs, history, light, proofs, snapshots
 from node.api.service import VERSION, Node
 from node.chain.dryrun import MAX_DRY_RUN_TXS
 from node.ops.logs import ACCESS_LOGGER
@@ -276,6 +278,7 @@ def node_routers(node: Node, certificate_builder: Any = None) -> list[APIRouter]
         history.create_history_router(
             lambda: node.store, lambda: node.app.history, get_size=lambda: node.app.height
         ),
+        proofs.create_proofs_router(node, builder.changes_below),
         light.create_light_router(node.store, builder, node.genesis.validators,
                                   lambda: node.app.height, run=node.readers.run),
         snapshots.create_snapshot_router(

@@ -87,7 +87,12 @@ BEFORE: dict[str, dict[str, int]] = {
               # issue 12, state sync (node/api/snapshots.py, docs/state-sync.md): a chunk
               # index past the snapshot's last chunk; a height whose state or block the
               # node cannot read
-              "unknown_chunk": 404, "snapshot_unavailable": 503},
+              "unknown_chunk": 404, "snapshot_unavailable": 503,
+              # issue 12, proofs of state (node/api/proofs.py; docs/state-proofs.md "The
+              # proof API"): a key that is not a state key, a range not issued at the
+              # height, and the bounds on keys, records and the answer's size
+              "bad_key": 400, "units_not_found": 404, "too_many_keys": 413,
+              "too_many_records": 413, "answer_too_large": 413},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.
