@@ -164,9 +164,9 @@ class NodeClient:
         """``GET path`` (e.g. ``/v1/snapshots/5/manifest``): the decoded JSON of a 2xx
         answer, else :class:`ClientError` (the node's code, or ``unreachable``, ``timeout``,
         ``bad_response``). For read-only routes this client has no method of its own for
-        (state sync, ``fcl/state_sync.py``)."""
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise WalletError("invalid_path", f"a request path starts with '/', not {path!r}")
+        (state sync, ``fcl/state_sync.py``; the portal, ``portal/app.py``)."""
+        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+            raise WalletError("invalid_path", f"a request path starts with one '/', not {path!r}")
         return self._request("GET", path)
 
     def status(self) -> dict[str, Any]:
@@ -188,13 +188,6 @@ class NodeClient:
         if not isinstance(data, dict):
             raise ClientError("bad_response", "GET /v1/explorer/dashboard: not a JSON object")
         return data
-
-    def get_json(self, path: str) -> Any:
-        """``GET path`` (a path of this node's API, e.g. ``/v1/explorer/orgs``): its decoded
-        JSON, or ``ClientError`` with the node's code."""
-        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
-            raise WalletError("invalid_path", "an API path starts with one '/'")
-        return self._request("GET", path)
 
     def calculate(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /v1/calculate``: the free calculation service's figures for ``body``."""
