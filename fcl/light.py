@@ -67,9 +67,9 @@ __all__ = [
 ]
 
 EXIT_OK = 0
-EXIT_UNABLE = 1
+EXIT_FAILED = 1  # the node's answers do not verify
 EXIT_INPUT = 2
-EXIT_FAILED = 3
+EXIT_UNABLE = 3  # the client could not run (node unreachable, error, behind; checkpoint unwritable)
 MAX_CHECKPOINT_BYTES = 1 << 20
 #: Largest answer read from a node (a page of 100 changes of 128-validator sets is ~5 MiB).
 MAX_ANSWER_BYTES = 16 << 20

@@ -144,7 +144,7 @@ def _wrong_next_set(path: str, body: dict[str, Any]) -> dict[str, Any]:
     (lambda p, b: dict(b, height=2) if p == "/v1/light/blocks/3" else b, ["--to", "3"],
      "malformed_light_block"),
 ])
-def test_a_node_whose_answers_do_not_verify_exits_3(
+def test_a_node_whose_answers_do_not_verify_exits_1(
     api: TestClient, genesis_file: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     lie: Any, argv: list[str], code: str,
 ) -> None:
@@ -152,7 +152,7 @@ def test_a_node_whose_answers_do_not_verify_exits_3(
     status = fcl_light(_lying(api, lie), "--node", URL, "--genesis", genesis_file,
                        "--save", str(cp), *argv)
     err = capsys.readouterr().err
-    assert status == light.EXIT_FAILED == 3, err
+    assert status == light.EXIT_FAILED == 1, err
     assert f"error: {code}:" in err
     if "--sequential" not in argv:
         assert not cp.exists()  # nothing trusted, nothing saved
@@ -166,32 +166,32 @@ def test_a_checkpoint_of_another_chain_is_refused(api: TestClient, tmp_path: Pat
     cp = tmp_path / "other.json"
     light.save_checkpoint(cp, TrustedState.from_genesis(other.chain.genesis))
     # the node is not of the checkpoint's chain: its headers do not verify
-    assert fcl_light(api, "--node", URL, "--checkpoint", str(cp)) == 3
+    assert fcl_light(api, "--node", URL, "--checkpoint", str(cp)) == 1
     assert "error: wrong_chain:" in capsys.readouterr().err
     # with the genesis given too, the mismatch is found before asking anyone
     assert fcl_light(api, "--node", URL, "--checkpoint", str(cp), "--genesis", genesis_file) == 2
     assert "error: bad_checkpoint:" in capsys.readouterr().err
 
 
-def test_an_unreachable_node_or_a_node_answering_errors_exits_1(
+def test_an_unreachable_node_or_a_node_answering_errors_exits_3(
     api: TestClient, genesis_file: str, capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    assert fcl_light(None, "--node", url, "--genesis", genesis_file, "--timeout", "2") == 1
+    assert fcl_light(None, "--node", url, "--genesis", genesis_file, "--timeout", "2") == 3
     assert "error: node_unreachable:" in capsys.readouterr().err
-    assert fcl_light(api, "--node", URL, "--genesis", genesis_file, "--to", "999") == 1
+    assert fcl_light(api, "--node", URL, "--genesis", genesis_file, "--to", "999") == 3
     assert "unknown_block" in capsys.readouterr().err
     not_json = httpx.Client(base_url=URL, transport=httpx.MockTransport(
         lambda r: httpx.Response(200, text="<html>")))
-    assert fcl_light(not_json, "--node", URL, "--genesis", genesis_file) == 1
+    assert fcl_light(not_json, "--node", URL, "--genesis", genesis_file) == 3
     assert "error: bad_response:" in capsys.readouterr().err
 
 
-def test_a_checkpoint_that_cannot_be_written_exits_1(api: TestClient, genesis_file: str,
+def test_a_checkpoint_that_cannot_be_written_exits_3(api: TestClient, genesis_file: str,
                                                      tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "missing-dir" / "cp.json"
-    assert fcl_light(api, "--node", URL, "--genesis", genesis_file, "--save", str(target)) == 1
+    assert fcl_light(api, "--node", URL, "--genesis", genesis_file, "--save", str(target)) == 3
     assert "error: write_failed:" in capsys.readouterr().err
 
 
@@ -262,19 +262,19 @@ def test_an_answer_larger_than_the_bound_is_not_read(api: TestClient, genesis_fi
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(light, "MAX_ANSWER_BYTES", 1000)  # a light block is larger
-    assert fcl_light(api, "--node", URL, "--genesis", genesis_file) == 1
+    assert fcl_light(api, "--node", URL, "--genesis", genesis_file) == 3
     assert "larger than 1000 bytes" in capsys.readouterr().err
     monkeypatch.undo()
     assert fcl_light(api, "--node", URL, "--genesis", genesis_file) == 0
 
 
-def test_a_node_behind_the_checkpoint_exits_1(api: TestClient, genesis_file: str, tmp_path: Path,
+def test_a_node_behind_the_checkpoint_exits_3(api: TestClient, genesis_file: str, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     cp = tmp_path / "cp.json"
     assert fcl_light(api, "--node", URL, "--genesis", genesis_file, "--to", "6",
                      "--save", str(cp)) == 0
     behind = _lying(api, lambda p, b: api.get("/v1/light/blocks/3").json()
                     if p == "/v1/light/latest" else b)
-    assert fcl_light(behind, "--node", URL, "--checkpoint", str(cp), "--save", str(cp)) == 1
+    assert fcl_light(behind, "--node", URL, "--checkpoint", str(cp), "--save", str(cp)) == 3
     assert "error: node_behind:" in capsys.readouterr().err
     assert light.load_checkpoint(str(cp)).height == 6  # unchanged
