@@ -39,6 +39,7 @@ from fcl.devnet.sample import (
     run_sample,
     sample_key_names,
 )
+from chaincode.holding_proof import verify_holding_proof_bytes
 from ledger.certificate import verify_certificate_bytes
 from ledger.fixedpoint import parse_decimal
 from ledger.genesis import Genesis
@@ -436,8 +437,34 @@ def test_devnet_once_certificates_and_resume(tmp_path: Path) -> None:
     try:
         url = serving.wait_ready()
         assert url.endswith("/explorer/")
+        _holding_proof_from_a_validator(data, genesis, json.loads(certs[0].read_text()))
     finally:
         code = serving.stop()
     assert code == 0, "\n".join(serving.lines[-30:])
     assert any("stopping" in line for line in serving.lines)
     assert all(port_free(p) for p in node_ports(data)), "nodes left running"
+
+
+def _holding_proof_from_a_validator(data: Path, genesis: Genesis, cert: dict) -> None:
+    """Issue 12: a holding proof of the compliance retirement's first range, fetched from
+    validator 2 of the running 4-validator devnet, verifies offline against the genesis
+    (retired, held by the enterprise), and fails once any byte of it changes."""
+    import httpx
+
+    (event,) = [e for e in cert["retirement"]["result"]["events"] if e["type"] == "carbon.retired"]
+    r = event["ranges"][0]
+    api = f"http://127.0.0.1:{node_ports(data)[2]}"
+    answer = httpx.get(f"{api}/v1/holdings/proof", timeout=30, params={
+        "project_id": r["project_id"], "first": r["first"], "last": r["last"]})
+    assert answer.status_code == 200, answer.text
+    raw = answer.content
+    verdict = verify_holding_proof_bytes(raw, genesis=genesis)
+    assert verdict.ok, verdict.message
+    assert verdict.summary is not None
+    assert [(x.status, x.account, x.first, x.last) for x in verdict.summary.ranges] == [
+        ("retired", event["enterprise"], r["first"], r["last"])]
+    # any changed byte (a digit, a letter of a hash, a quote) breaks it
+    step = max(1, len(raw) // 97)
+    for at in range(0, len(raw), step):
+        flipped = raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1:]
+        assert not verify_holding_proof_bytes(flipped, genesis=genesis).ok, at
