@@ -34,7 +34,6 @@ from typing import Any
 from chaincode.carbon_common import serial_string
 from chaincode.schema import ID_RE
 from chaincode.units import MAX_UNIT, STATES, unit_key
-from ledger.certificate import Check
 from ledger.encoding import CanonicalEncodingError, canonical
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
@@ -48,6 +47,7 @@ from ledger.state_proof import (
     StateProofSummary,
     verify_state_proof,
 )
+from ledger.verdict import Check, Verdict, refused_checks
 
 __all__ = [
     "CHECK_NAMES",
@@ -156,44 +156,8 @@ class HoldingSummary:
         return out
 
 
-@dataclass(frozen=True)
-class HoldingVerdict:
-    checks: tuple[Check, ...]
-    summary: HoldingSummary | None = None
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
-
-    @property
-    def first_failure(self) -> Check | None:
-        for c in self.checks:
-            if not c.passed and not c.skipped:
-                return c
-        return None
-
-    @property
-    def code(self) -> str | None:
-        failure = self.first_failure
-        return None if failure is None else failure.code
-
-    @property
-    def message(self) -> str:
-        failure = self.first_failure
-        if failure is None:
-            return "VALID"
-        return f"INVALID: {failure.name}: {failure.code}: {failure.detail}"
-
-    def check(self, name: str) -> Check:
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise KeyError(name)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"checks": [c.to_json() for c in self.checks], "code": self.code,
-                "message": self.message, "ok": self.ok,
-                "summary": None if self.summary is None else self.summary.to_json()}
+class HoldingVerdict(Verdict[HoldingSummary]):
+    """Every check, and the summary when all passed (``ledger.verdict.Verdict``)."""
 
 
 class _Fail(Exception):
@@ -204,15 +168,7 @@ class _Fail(Exception):
 
 
 def _refused(name: str, code: str, detail: str) -> HoldingVerdict:
-    checks: list[Check] = []
-    for n in CHECK_NAMES:
-        if n == name:
-            checks.append(Check(n, False, detail, code=code))
-        elif checks and not checks[-1].passed:
-            checks.append(Check(n, False, f"not checked: {name} failed", True))
-        else:
-            checks.append(Check(n, True, "passed"))
-    return HoldingVerdict(tuple(checks))
+    return HoldingVerdict(refused_checks(CHECK_NAMES, name, code, detail))
 
 
 def verify_holding_proof_bytes(

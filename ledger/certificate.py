@@ -52,6 +52,7 @@ from ledger.state_tree import Proof, StateTreeError
 from ledger.state_tree import verify as verify_state_proof
 from ledger.tx import Transaction, parse_transaction
 from ledger.validators import ValidatorSet
+from ledger.verdict import Check, SummaryT, Verdict, refused_checks
 
 __all__ = [
     "CERT_FORMAT",
@@ -153,7 +154,6 @@ _ENTRY_FIELDS = frozenset(
 )
 _CHANGE_FIELDS = frozenset({"height", "header", "commit", "validators"})
 _RESULT_FIELDS = frozenset({"code", "events", "message", "tx_id"})
-SummaryT = TypeVar("SummaryT")
 SummaryCo = TypeVar("SummaryCo", covariant=True)
 _HEIGHT_KEY = re.compile(r"^[1-9][0-9]{0,15}$")
 _MAX_HEIGHT = 2**53 - 1
@@ -239,61 +239,21 @@ def _tx_id_of(tx_json: Mapping[str, Any]) -> str:
 # Verdict
 # ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Check:
-    """One verification step: ``passed``; ``skipped`` when an earlier check it depends on
-    failed (then ``passed`` is False too); ``detail`` says what was found; ``code`` is the
-    ``ledger.next_block`` code when a header or commit breaks the next-block rule, one of
-    :data:`CHECK_CODES` or a link rule's code (``LINK_CODES`` of the carbon rules), else
-    None (docs/certificates.md §6)."""
+class CertificateVerdict(Verdict[SummaryT]):
+    """Every check, and what the linking rules summarised if every check passed. Unlike
+    the other proof files' verdicts, its ``code`` is the *name* of the first failed check
+    and its message ``INVALID: <check>: <detail>`` (docs/certificates.md §6); the failed
+    check's own code is in ``checks``."""
 
-    name: str
-    passed: bool
-    detail: str
-    skipped: bool = False
-    code: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.passed
-
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "detail": self.detail, "name": self.name,
-                "passed": self.passed, "skipped": self.skipped}
-
-
-@dataclass(frozen=True)
-class CertificateVerdict(Generic[SummaryT]):
-    """Every check, and what the linking rules summarised if every check passed."""
-
-    checks: tuple[Check, ...]
-    summary: SummaryT | None = None
     #: the certificate's format version (1 or 2), None when it is not one this verifier reads
     version: int | None = None
 
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
-
-    valid = ok
-
-    @property
-    def first_failure(self) -> Check | None:
-        """The first failed check that was run (skipped checks failed only because of it)."""
-        for c in self.checks:
-            if not c.passed and not c.skipped:
-                return c
-        return None
+    valid = Verdict.ok
 
     @property
     def code(self) -> str | None:
         failure = self.first_failure
         return None if failure is None else failure.name
-
-    def check(self, name: str) -> Check:
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise KeyError(name)
 
     @property
     def message(self) -> str:
@@ -303,14 +263,7 @@ class CertificateVerdict(Generic[SummaryT]):
         return f"INVALID: {failure.name}: {failure.detail}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "checks": [c.to_json() for c in self.checks],
-            "code": self.code,
-            "message": self.message,
-            "ok": self.ok,
-            "summary": None if self.summary is None else _summary_json(self.summary),
-            "version": self.version,
-        }
+        return dict(super().to_json(), version=self.version)
 
 
 # ------------------------------------------------------------------------------------------
@@ -423,11 +376,6 @@ class LinkRules(Protocol[SummaryCo]):
     ) -> tuple[str, SummaryCo]: ...
 
 
-def _summary_json(summary: Any) -> Any:
-    to_json = getattr(summary, "to_json", None)
-    return to_json() if callable(to_json) else summary
-
-
 @dataclass
 class _Change:
     height: int
@@ -508,9 +456,7 @@ def decode_certificate(data: bytes) -> Any:
 
 
 def _failed_format(detail: str, code: str | None = None) -> CertificateVerdict[Any]:
-    checks = [Check("format", False, detail, code=code)]
-    checks += [Check(n, False, "not checked: format failed", True) for n in CHECK_NAMES[1:]]
-    return CertificateVerdict(tuple(checks))
+    return CertificateVerdict(refused_checks(CHECK_NAMES, "format", code, detail))
 
 
 def _depends(name: str, version: int) -> tuple[str, ...]:

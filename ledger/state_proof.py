@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.block import BlockHeader, CommitCertificate
-from ledger.certificate import Check
 from ledger.crypto import is_hex_digest
 from ledger.encoding import CanonicalEncodingError, canonical, decode
 from ledger.errors import LedgerError
@@ -32,6 +31,7 @@ from ledger.header_chain import HeaderChainError, TrustedState, parse_changes, v
 from ledger.proof_file import anchor_genesis, decode_json_file
 from ledger.state import MAX_KEY_LEN
 from ledger.state_tree import Proof, verify
+from ledger.verdict import Check, Verdict, refused_checks
 
 __all__ = [
     "CHECK_CODES",
@@ -193,54 +193,13 @@ class StateProofSummary:
                 "state_root": self.state_root, "time": self.time}
 
 
-@dataclass(frozen=True)
-class StateProofVerdict:
-    """Every check, and the summary when all passed."""
-
-    checks: tuple[Check, ...]
-    summary: StateProofSummary | None = None
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
-
-    @property
-    def first_failure(self) -> Check | None:
-        for c in self.checks:
-            if not c.passed and not c.skipped:
-                return c
-        return None
-
-    @property
-    def code(self) -> str | None:
-        """The code of the first failed check (None when valid)."""
-        failure = self.first_failure
-        return None if failure is None else failure.code
-
-    @property
-    def message(self) -> str:
-        failure = self.first_failure
-        if failure is None:
-            return "VALID"
-        return f"INVALID: {failure.name}: {failure.code}: {failure.detail}"
-
-    def check(self, name: str) -> Check:
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise KeyError(name)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"checks": [c.to_json() for c in self.checks], "code": self.code,
-                "message": self.message, "ok": self.ok,
-                "summary": None if self.summary is None else self.summary.to_json()}
+class StateProofVerdict(Verdict[StateProofSummary]):
+    """Every check, and the summary when all passed (``ledger.verdict.Verdict``)."""
 
 
 def failed_verdict(code: str, detail: str, names: Sequence[str] = CHECK_NAMES) -> StateProofVerdict:
     """The verdict of a file refused at its first check (``names[0]``)."""
-    checks = [Check(names[0], False, detail, code=code)]
-    checks += [Check(n, False, f"not checked: {names[0]} failed", True) for n in names[1:]]
-    return StateProofVerdict(tuple(checks))
+    return StateProofVerdict(refused_checks(names, names[0], code, detail))
 
 
 # ------------------------------------------------------------------------------------------
