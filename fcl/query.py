@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from fcl.cliargs import seconds
+from fcl.verify import render_report
 from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical_str, decode
 from ledger.errors import LedgerError
@@ -215,20 +216,14 @@ def _mismatch(verdict: StateProofVerdict, keys: list[str] | None, height: int | 
 
 def render(verdict: StateProofVerdict, problem: str | None = None) -> str:
     """The verdict as text: VALID / INVALID, each key's value or absence, every check."""
-    lines = [verdict.message if problem is None else f"INVALID: {problem}"]
+    lines: list[str] = []
     s = verdict.summary
     if s is not None:
-        lines.append("")
-        lines.append(f"  height {s.height} of {s.chain_id}, block {s.block_hash}")
+        lines.append(f"height {s.height} of {s.chain_id}, block {s.block_hash}")
         for e in s.entries:
-            lines.append(f"  {e.key} = {canonical_str(e.value)}" if e.present else f"  {e.key}: absent")
-    lines.append("")
-    lines.append("checks:")
-    for c in verdict.checks:
-        mark = "ok  " if c.passed else ("skip" if c.skipped else "FAIL")
-        code = f" [{c.code}]" if c.code and not c.passed else ""
-        lines.append(f"  {mark} {c.name}: {c.detail}{code}")
-    return "\n".join(lines) + "\n"
+            lines.append(f"{e.key} = {canonical_str(e.value)}" if e.present else f"{e.key}: absent")
+    first = verdict.message if problem is None else f"INVALID: {problem}"
+    return render_report(first, lines, verdict.checks, codes=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

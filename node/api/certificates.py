@@ -390,18 +390,24 @@ class _Build:
             unit = self._record(unit_key(r["project_id"], r["first"]))
             if not isinstance(unit, dict) or unit.get("last") != r["last"]:
                 continue
-            for step in unit.get("history") or []:
-                role = CUSTODY_ACTIONS.get(step.get("action"))
-                tx_id = step.get("tx_id")
-                if role is None or tx_id in self.found:
-                    continue
-                loc = self.store.get_tx_location(tx_id)
-                if loc is None:
-                    raise CertificateUnavailable(f"custody step {tx_id} is not in any block")
-                tx = self._block(loc[0]).txs[loc[1]]
-                if tx.method in ROLE_METHODS[role]:
-                    self._add(role, *loc)
+            self._custody_steps(unit, proven=False)
 
+    def _custody_steps(self, unit: Mapping[str, Any], *, proven: bool) -> None:
+        """Add every custody step of ``unit``'s history as an entry. A step of a proven
+        record (version 2) must be a transaction of its role's methods; version 1 skips
+        any other."""
+        for step in unit.get("history") or []:
+            role = CUSTODY_ACTIONS.get(step.get("action"))
+            tx_id = step.get("tx_id")
+            if role is None or tx_id in self.found:
+                continue
+            loc = self.store.get_tx_location(tx_id)
+            if loc is None:
+                raise CertificateUnavailable(f"custody step {tx_id} is not in any block")
+            if self._block(loc[0]).txs[loc[1]].method in ROLE_METHODS[role]:
+                self._add(role, *loc)
+            elif proven:
+                raise CertificateUnavailable(f"custody step {tx_id} is not a {role}")
 
     def _custody_proven(self, ranges: Iterable[Mapping[str, Any]], anchor: int) -> None:
         """Version 2: each retired range's unit record at the retirement's height, with its
@@ -432,17 +438,7 @@ class _Build:
             if not isinstance(unit, dict) or unit.get("last") != r["last"]:
                 raise CertificateUnavailable(f"{key} is not the retired range {r['first']}..{r['last']}")
             self.proofs.append(custody_proof_item(key, unit, proof))
-            for step in unit.get("history") or []:
-                role = CUSTODY_ACTIONS.get(step.get("action"))
-                tx_id = step.get("tx_id")
-                if role is None or tx_id in self.found:
-                    continue
-                loc = self.store.get_tx_location(tx_id)
-                if loc is None:
-                    raise CertificateUnavailable(f"custody step {tx_id} is not in any block")
-                if self._block(loc[0]).txs[loc[1]].method not in ROLE_METHODS[role]:
-                    raise CertificateUnavailable(f"custody step {tx_id} is not a {role}")
-                self._add(role, *loc)
+            self._custody_steps(unit, proven=True)
 
 
 def certificate_bytes(cert: Mapping[str, Any]) -> bytes:
