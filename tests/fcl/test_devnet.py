@@ -22,6 +22,7 @@ from shapely.geometry import Polygon as ShapelyPolygon
 
 from chaincode import queries
 from chaincode.certificate_links import CARBON_LINKS
+from chaincode.holding_proof import verify_holding_proof_bytes
 from chaincode.params import DEFAULT_PARAMS
 from fcl.devnet.cli import register
 from fcl.devnet.sample import (
@@ -39,7 +40,6 @@ from fcl.devnet.sample import (
     run_sample,
     sample_key_names,
 )
-from chaincode.holding_proof import verify_holding_proof_bytes
 from ledger.certificate import verify_certificate_bytes
 from ledger.fixedpoint import parse_decimal
 from ledger.genesis import Genesis
