@@ -67,6 +67,7 @@ from explorer.inputs import (
     EXPLORER_CODES,
     MAX_PAGE,
     ExplorerError,
+    RetirementFilters,
     is_hex64,
     parse_after,
     parse_before,
@@ -677,10 +678,15 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         vintages = reader.vintages()
         return {"chart": chart(vintages, Translator(lang_of(request)[0])), "vintages": vintages}
 
+    def batch_list_context(request: Request) -> dict[str, Any]:
+        return dict(vintage_context(request), project=q(request, "project") or "",
+                    vintage=q(request, "vintage") or "")
+
     _list_routes(
-        "batches", "Explorer: issuance batches with unit counts",
-        lambda r: reader.batches(q(r, "project") or None, parse_after(q(r, "after")), limit_of(r)),
-        extra=vintage_context,
+        "batches", "Explorer: issuance batches with unit counts (?project=, ?vintage=)",
+        lambda r: reader.batches(q(r, "project") or None, parse_after(q(r, "after")), limit_of(r),
+                                 q(r, "vintage")),
+        extra=batch_list_context,
     )
 
     @router.get("/v1/explorer/vintages", summary="Explorer: units issued and retired per vintage")
@@ -706,10 +712,19 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         enterprise = q(request, "enterprise") or None
         return enterprise, parse_period(q(request, "period"))
 
+    def _retirement_list_filters(request: Request) -> RetirementFilters:
+        return RetirementFilters.parse(q(request, "project"), q(request, "vintage"),
+                                       q(request, "purpose"), q(request, "beneficiary"),
+                                       q(request, "reason"))
+
     _list_routes(
-        "retirements", "Explorer: retirements in commit order",
+        "retirements",
+        "Explorer: retirements in commit order (?enterprise=, ?period=, ?project=, ?vintage=,"
+        " ?purpose=, ?beneficiary=, ?reason=)",
         lambda r: reader.retirements(*_retirement_filters(r), parse_after(q(r, "after")),
-                                     limit_of(r)),
+                                     limit_of(r), _retirement_list_filters(r)),
+        extra=lambda r: {"filters": {name: q(r, name) or "" for name in (
+            "enterprise", "period", "project", "vintage", "purpose", "beneficiary", "reason")}},
     )
 
     @router.get("/v1/explorer/retirements/{retirement_id}", summary="Explorer: one retirement record")

@@ -32,7 +32,9 @@ from chaincode.carbon_common import (
 from chaincode.carbon_market import (
     LISTING_PREFIX,
     OPEN_LISTING_PREFIX,
+    RETIREMENT_BY_PREFIX,
     RETIREMENT_PREFIX,
+    RETIREMENT_SEQ_PREFIX,
     TRADE_PREFIX,
     fen_string,
 )
@@ -43,7 +45,7 @@ from chaincode.stock import reversal_key
 from chaincode.units import BUFFER_ACCOUNT, MAX_UNIT, batch_stats, unit_key, unit_prefix
 from chaincode.validator_state import VALIDATORS_KEY
 from explorer.activity import FACT_FIELDS, ActivityIndex, MonthPrices
-from explorer.inputs import ExplorerError, is_hex64, parse_id
+from explorer.inputs import ExplorerError, RetirementFilters, is_hex64, parse_id, parse_vintage
 from explorer.source import ExplorerSource
 from explorer.statements import (
     Movement,
@@ -903,13 +905,59 @@ class Reader:
         }
 
     # -- issuance ----------------------------------------------------------------------------
-    def batches(self, project_id: str | None, after: str | None, limit: int) -> dict[str, Any]:
+    def batches(self, project_id: str | None, after: str | None, limit: int,
+                vintage: str | None = None) -> dict[str, Any]:
+        """Issuance batches by batch id, each with its unit counts; with ``project_id`` /
+        ``vintage`` only those of that project / vintage: the filtered page reads on in
+        batch-id order from one seek, at most :data:`LIST_SCAN` records per request (a page
+        not full by then ends with ``next`` at the last record read)."""
         if project_id is not None:
             project_id = parse_id(project_id, "project id")
-        cursor = None if after is None else BATCH_PREFIX + after
-        out = queries.batches(self.store, project_id, limit=limit, after=cursor)
-        nxt = out["next"]
-        return {"batches": out["batches"], "next": None if nxt is None else nxt[len(BATCH_PREFIX):]}
+        year = parse_vintage(vintage)
+        if year is None:
+            cursor = None if after is None else BATCH_PREFIX + after
+            out = queries.batches(self.store, project_id, limit=limit, after=cursor)
+            nxt = out["next"]
+            return {"batches": out["batches"],
+                    "next": None if nxt is None else nxt[len(BATCH_PREFIX):]}
+
+        def match(b: dict[str, Any]) -> bool:
+            return (project_id is None or b.get("project_id") == project_id) and \
+                b.get("vintage") == year
+
+        found, nxt = self._filtered_page(BATCH_PREFIX, after, limit, match)
+        for b in found:
+            counts = batch_stats(self.store, b["id"])
+            counts["issued"] = sum(counts[k] for k in
+                                   ("buffer", "cancelled", "held", "listed", "retired"))
+            b["counts"] = counts
+        return {"batches": found, "next": nxt}
+
+    def _filtered_page(
+        self, prefix: str, after: str | None, limit: int, match: Any,
+        load: Any = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to ``limit`` records under ``prefix`` (key suffix > ``after``, key order) for
+        which ``match(record)`` holds, reading at most :data:`LIST_SCAN` records from one
+        seek; ``next`` is the suffix of the last record read when more may remain (the page
+        may then be short, never skips a match). ``load(value)`` turns an index value into
+        the record (None: the value is the record)."""
+        start = prefix if after is None else prefix + after + "\x00"
+        out: list[dict[str, Any]] = []
+        nxt: str | None = None
+        scanned = 0
+        last_seen: str | None = None
+        for key, raw in self.store.iter_prefix(prefix, start):
+            if len(out) == limit or scanned == LIST_SCAN:
+                nxt = last_seen
+                break
+            scanned += 1
+            last_seen = key[len(prefix):]
+            value = decode(raw)
+            record = value if load is None else load(value)
+            if isinstance(record, dict) and match(record):
+                out.append(dict(record))
+        return out, nxt
 
     def batch(self, batch_id: str, after: str | None, limit: int) -> dict[str, Any]:
         batch_id = parse_id(batch_id, "batch id")
@@ -939,13 +987,33 @@ class Reader:
 
     # -- retirements and trace --------------------------------------------------------------
     def retirements(
-        self, enterprise: str | None, period: str | None, after: str | None, limit: int
+        self, enterprise: str | None, period: str | None, after: str | None, limit: int,
+        filters: RetirementFilters | None = None,
     ) -> dict[str, Any]:
+        """Retirements in commit order, optionally of one enterprise and compliance period
+        (the ledger's indexes) and by ``filters``: project, vintage (of any retired range),
+        use (``compliance`` / ``voluntary``), beneficiary and reason (each: contains the
+        text, case-insensitively). With filters the page reads on from one seek, at most
+        :data:`LIST_SCAN` records per request (``next`` then at the last record read)."""
         if enterprise is not None:
             enterprise = parse_id(enterprise, "enterprise")
-        return queries.retirements(
-            self.store, enterprise=enterprise, period=period, limit=limit, after=after
-        )
+        if filters is None or filters.empty():
+            return queries.retirements(
+                self.store, enterprise=enterprise, period=period, limit=limit, after=after
+            )
+        prefix = (RETIREMENT_SEQ_PREFIX if enterprise is None
+                  else f"{RETIREMENT_BY_PREFIX}{enterprise}/")
+        f = filters
+
+        def load(retirement_id: Any) -> Any:
+            return self.state(RETIREMENT_PREFIX + retirement_id) \
+                if isinstance(retirement_id, str) else None
+
+        def match(r: dict[str, Any]) -> bool:
+            return (period is None or r.get("period") == period) and f.match(r)
+
+        found, nxt = self._filtered_page(prefix, after, limit, match, load)
+        return {"next": nxt, "retirements": found}
 
     def retirement(self, retirement_id: str) -> dict[str, Any]:
         if not is_hex64(retirement_id):
@@ -1139,6 +1207,9 @@ def month_row(month: str, p: MonthPrices | None) -> dict[str, Any]:
 #: page of the pipeline reads.
 PIPELINE_STEPS = ("submitted", "validated", "registered")
 PIPELINE_SCAN = 2000
+
+#: The most records one filtered page of the issuance or retirement list reads.
+LIST_SCAN = 2000
 
 #: Evaluation periods in the indicators' by-period table and chart.
 INDICATOR_PERIODS = 5
