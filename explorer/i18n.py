@@ -495,9 +495,10 @@ LABELS.update(_by_lang({
         "该区块时各序列号段的持有方及状态，由该区块经签名的状态根证明。",
     ),
     "holding_status": ("Status", "状态"),
+    "date_in_zone": ("{date} ({zone})", "{date}（{zone}）"),
     "verdict_genuine_facts": (
         "This certificate is genuine: {qty} t CO₂e retired by {who} on {date}.",
-        "该注销证明真实有效：{who} 于 {date} 注销了 {qty} 吨二氧化碳当量。",
+        "该注销证明真实有效：{who} 于 {date}注销了 {qty} 吨二氧化碳当量。",
     ),
     "verdict_not_valid": ("This certificate is NOT valid: {reason}",
                           "该注销证明无效：{reason}"),

@@ -333,6 +333,7 @@ def test_verify_page_on_a_phone_states_the_verdict_first(browser: Any, net: Net,
         assert first == ["verdict", "verdict-line"]
         line = one(browser, "#verdict-line").text
         assert genuine in line and "1,000" in line
+        assert {"en": "(CST)", "zh": "（北京时间）"}[lang] in line  # the date names its zone
         assert page_width(browser) <= PHONE_WIDTH
         # the technical checks are collapsed: present, not shown
         assert one(browser, "#technical").get_attribute("open") is None
