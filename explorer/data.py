@@ -39,7 +39,7 @@ from chaincode.carbon_market import (
     fen_string,
 )
 from chaincode.framework import KEY_PREFIX, ORG_PREFIX, PARAM_PREFIX
-from chaincode.membership import ORGKEY_PREFIX
+from chaincode.membership import ORGKEY_PREFIX, accreditation_in_force
 from chaincode.params import PARAMHIST_PREFIX
 from chaincode.stock import reversal_key
 from chaincode.units import BUFFER_ACCOUNT, MAX_UNIT, batch_stats, unit_key, unit_prefix
@@ -494,7 +494,16 @@ class Reader:
 
     # -- organisations and accounts -------------------------------------------------------
     def orgs(self, after: str | None, limit: int) -> dict[str, Any]:
+        """Organisations by id; each verifier's accreditation with ``accreditation_state``
+        at the tip's block time: ``in_force`` (``chaincode.membership.accreditation_in_force``),
+        ``expired`` (``accreditation_valid_until`` passed), ``suspended`` (the organisation
+        is not active), ``none`` (a verifier holding none: revoked or never granted); null
+        for organisations that are not verifiers."""
         page, nxt = self._page_by_key(ORG_PREFIX, after, limit)
+        tip = self.height()
+        now = self.block_time(tip) if tip > 0 else None
+        for org in page:
+            org["accreditation_state"] = accreditation_state(org, now)
         return {"next": nxt, "orgs": page}
 
     def org_keys(self, org_id: str, limit: int = 100) -> list[dict[str, Any]]:
@@ -1247,6 +1256,20 @@ def indicator_row(f: dict[str, int], county: str | None) -> dict[str, Any]:
         "traded_primary": f["primary_qty"],
         "traded_resale": f["resale_qty"],
     }
+
+
+def accreditation_state(org: dict[str, Any], now_ms: int | None) -> str | None:
+    """A verifier's accreditation at block time ``now_ms``: ``in_force``, ``expired``,
+    ``suspended`` (the organisation is not active) or ``none``; None for other roles."""
+    if "verifier" not in (org.get("roles") or []):
+        return None
+    if not org.get("accreditation"):
+        return "none"
+    if org.get("status") != "active":
+        return "suspended"
+    if now_ms is not None and accreditation_in_force(org, now_ms) is None:
+        return "expired"
+    return "in_force"
 
 
 def _spellings(ident: str) -> list[str]:

@@ -408,6 +408,12 @@ _VALUE_TEXTS: dict[str, dict[str, Texts]] = {
         "cancelled": ("cancelled", "已作废"),
         "buffer": ("buffer pool", "缓冲池"),
     },
+    "accreditation_state": {
+        "in_force": ("in force", "有效"),
+        "expired": ("expired", "已过期"),
+        "suspended": ("not in force: the organisation is not active", "未生效：机构已暂停"),
+        "none": ("none (revoked or never granted)", "无（已撤销或未授予）"),
+    },
     "purpose": {
         "compliance": ("compliance offset", "履约抵消"),
         "voluntary": ("voluntary", "自愿注销"),
@@ -495,6 +501,7 @@ LABELS.update(_by_lang({
         "该区块时各序列号段的持有方及状态，由该区块经签名的状态根证明。",
     ),
     "holding_status": ("Status", "状态"),
+    "accr_valid_until": ("valid until", "有效期至"),
     "date_in_zone": ("{date} ({zone})", "{date}（{zone}）"),
     "verdict_genuine_facts": (
         "This certificate is genuine: {qty} t CO₂e retired by {who} on {date}.",

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 import explorer.data
-from explorer.i18n import LABELS
+from explorer.data import accreditation_state
+from explorer.i18n import LABELS, VALUES
 from tests.support.explorer import (
     Scenario,
     StoreMarket,
@@ -31,6 +32,15 @@ def build_list_scenario(path: Path) -> Scenario:
     units, one with a beneficiary and reason of its own."""
     scenario = build_scenario(path)
     m = StoreMarket(scenario.chain)
+    # verifier-a's accreditation renewed to expire one minute from the next block (blocks
+    # here are a minute apart): expired at the tip; verifier-b's renewed for a year
+    chain = scenario.chain
+    chain.ok("regulator", "set_accreditation", {
+        "org_id": "verifier-a", "action": "renew", "valid_until": chain.time + 90_000},
+        contract="membership")
+    chain.ok("regulator", "set_accreditation", {
+        "org_id": "verifier-b", "action": "renew",
+        "valid_until": chain.time + 365 * 86_400_000}, contract="membership")
     one = m.ok("coop", "retire_voluntary", {"quantity": 1, "beneficiary": BENEFICIARY,
                                             "reason": REASON})
     two = m.ok("coop", "retire_voluntary", {"quantity": 2, "beneficiary": "Coop members",
@@ -234,3 +244,44 @@ def test_batches_by_vintage_page_without_repeats(client, monkeypatch) -> None:
 def test_bad_batch_filters_are_refused(client, query: str, code: str) -> None:
     r = client.get(f"/v1/explorer/batches?{query}")
     assert r.status_code == 400 and r.json()["error"]["code"] == code
+
+
+# -- organisations: roles and accreditations ---------------------------------------------------
+def test_orgs_show_each_verifiers_accreditation_state_at_the_tip(client) -> None:
+    orgs = {o["id"]: o for o in client.get("/v1/explorer/orgs?limit=100").json()["orgs"]}
+    assert orgs["verifier-a"]["accreditation_state"] == "expired"
+    assert orgs["verifier-b"]["accreditation_state"] == "in_force"
+    assert orgs["buyer-steel"]["accreditation_state"] is None
+    assert orgs["regulator"]["accreditation_state"] is None
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_orgs_page_shows_roles_number_expiry_and_state(client, lang: str) -> None:
+    page = main_of(client.get(f"/explorer/orgs?lang={lang}&limit=100").text)
+    rows = {r.split('<code>')[1].split("</code>")[0]: r
+            for r in page.split('id="orgs"')[1].split("</table>")[0].split("<tr>")[2:]}
+    a, b = rows["verifier-a"], rows["verifier-b"]
+    assert VALUES["role"]["verifier"][lang] in a
+    assert 'data-accreditation="expired"' in a and "CNCA-V-001" in a
+    assert VALUES["accreditation_state"]["expired"][lang] in a
+    assert 'data-accreditation="in_force"' in b and "CNCA-V-002" in b
+    assert VALUES["accreditation_state"]["in_force"][lang] in b
+    assert LABELS["accr_valid_until"][lang] in b
+    assert 'data-accreditation=""' in rows["buyer-steel"]
+
+
+@pytest.mark.parametrize(("org", "now", "state"), [
+    ({"roles": ["buyer"]}, 10, None),
+    ({"roles": ["verifier"], "accreditation": None, "status": "active"}, 10, "none"),
+    ({"roles": ["verifier"], "accreditation": "CNCA-V-009", "status": "suspended"}, 10,
+     "suspended"),
+    ({"roles": ["verifier"], "accreditation": "CNCA-V-009", "status": "active",
+      "accreditation_valid_until": 10}, 10, "expired"),
+    ({"roles": ["verifier"], "accreditation": "CNCA-V-009", "status": "active",
+      "accreditation_valid_until": 11}, 10, "in_force"),
+    ({"roles": ["verifier"], "accreditation": "CNCA-V-009", "status": "active",
+      "accreditation_valid_until": None}, 10, "in_force"),
+])
+def test_accreditation_state_agrees_with_the_contracts_rule(org: dict[str, Any], now: int,
+                                                            state: str | None) -> None:
+    assert accreditation_state(org, now) == state
