@@ -285,3 +285,16 @@ def test_the_orgs_page_shows_roles_number_expiry_and_state(client, lang: str) ->
 def test_accreditation_state_agrees_with_the_contracts_rule(org: dict[str, Any], now: int,
                                                             state: str | None) -> None:
     assert accreditation_state(org, now) == state
+
+
+# -- heights as links where a sentence names one ------------------------------------------------
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_sentences_naming_a_height_link_it(client, sc: Scenario, lang: str) -> None:
+    tip = sc.store.latest_height()
+    link = f'<a href="/explorer/blocks/{tip}">{tip}</a>'
+    # the statement of the period still running: "the closing balance is at block <tip>"
+    account = main_of(client.get(f"/explorer/accounts/buyer-steel?lang={lang}").text)
+    assert link in account.split('id="statement-open"')[1].split("</p>")[0]
+    # the calculator reads the parameters in force at the tip
+    calc = main_of(client.get(f"/explorer/calculator?lang={lang}").text)
+    assert link in calc.split("</p>")[0]
