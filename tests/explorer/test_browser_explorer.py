@@ -531,3 +531,85 @@ def test_time_zone_selector_in_the_footer(browser: Any, net: Net) -> None:
         assert all(t.text.endswith(" UTC") for t in css(browser, "#timeline time"))
     finally:
         browser.delete_cookie("fcl_tz")
+
+
+# -- issue 15 audit: every page of the explorer, both languages, a 390 px phone ---------------
+#: Each page by a name; the path is resolved against the running devnet (ids read from its
+#: own JSON), so that the list covers every page kind the explorer serves.
+EVERY_PAGE = (
+    "dashboard", "blocks", "block", "tx", "orgs", "account", "buffer-account", "buffer-pool",
+    "projects", "project", "stocks", "plot", "report", "attestation", "batches", "batch",
+    "retirements", "certificate", "verify-form", "verify", "trace", "params", "param",
+    "market", "indicators", "calculator",
+)
+
+
+def get_json(net: Net, path: str) -> Any:
+    from urllib.request import urlopen
+
+    with urlopen(net.page(path), timeout=30) as resp:  # noqa: S310 (the test's own devnet)
+        return json.loads(resp.read())
+
+
+def page_path(net: Net, name: str) -> str:
+    """The path of page ``name`` on the running devnet."""
+    rid = net.marker["compliance_retirement_id"]
+    project = get_json(net, f"/v1/explorer/projects/{PROJECT_ID}")
+    fixed = {
+        "dashboard": "/explorer/", "blocks": "/explorer/blocks", "block": "/explorer/blocks/1",
+        "tx": f"/explorer/txs/{net.marker['tx_ids']['retire_compliance']}",
+        "orgs": "/explorer/orgs", "account": f"/explorer/accounts/{OWNER}",
+        "buffer-account": "/explorer/accounts/buffer-pool", "buffer-pool": "/explorer/buffer-pool",
+        "projects": "/explorer/projects", "project": f"/explorer/projects/{PROJECT_ID}",
+        "stocks": f"/explorer/projects/{PROJECT_ID}/stocks",
+        "plot": f"/explorer/plots/{PLOTS[0].plot_id}",
+        "report": f"/explorer/reports/{project['reports'][0]['id']}",
+        "attestation": f"/explorer/attestations/{project['attestations'][0]['id']}",
+        "batches": "/explorer/batches", "batch": f"/explorer/batches/{project['batches'][0]['id']}",
+        "retirements": "/explorer/retirements", "certificate": f"/explorer/certificates/{rid}",
+        "verify-form": "/explorer/verify", "verify": f"/explorer/verify/{rid}",
+        "trace": f"/explorer/trace/{PROJECT_ID}:1", "params": "/explorer/params",
+        "param": f"/explorer/params/{get_json(net, '/v1/explorer/params')['params'][0]['name']}",
+        "market": "/explorer/market", "indicators": "/explorer/indicators",
+        "calculator": "/explorer/calculator",
+    }
+    return fixed[name]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("name", EVERY_PAGE)
+def test_every_page_fits_a_phone_in_both_languages(browser: Any, net: Net, name: str,
+                                                   lang: str) -> None:
+    path = page_path(net, name)
+    with phone(browser, net):
+        browser.get(net.page(f"{path}{'&' if '?' in path else '?'}lang={lang}"))
+        assert not css(browser, "#error-code"), f"{path}: {browser.page_source[:300]}"
+        assert browser.execute_script("return document.documentElement.lang") == (
+            "zh-CN" if lang == "zh" else "en")
+        assert one(browser, "main h1").text.strip()
+        assert page_width(browser) <= PHONE_WIDTH, f"{path} is wider than {PHONE_WIDTH} px"
+        for chart in css(browser, "figure.chart svg, #plot-map svg"):
+            assert chart.size["width"] <= PHONE_WIDTH
+        # every date names its zone; every height is a link to its block
+        for when in css(browser, "span.when"):
+            assert when.find_elements("css selector", "a.height"), when.text
+        if lang == "zh":
+            navigation = one(browser, "nav").text
+            assert not re.search(r"[A-Za-z]{4,}", navigation.replace("JSON", "")), navigation
+
+
+def test_search_box_finds_ids_in_any_case_and_organisations_by_name(browser: Any,
+                                                                   net: Net) -> None:
+    """Issue 15's first complaint (``ah-xn-0001`` gave 404) through the page's own search box."""
+    orgs = {o["id"]: o for o in get_json(net, "/v1/explorer/orgs?limit=100")["orgs"]}
+    for typed, landing in ((PROJECT_ID.lower(), f"/explorer/projects/{PROJECT_ID}"),
+                           (f"{PROJECT_ID.lower()}:1", f"/explorer/trace/{PROJECT_ID}%3A1"),
+                           (OWNER.upper(), f"/explorer/accounts/{OWNER}"),
+                           (orgs[OWNER]["name"].upper(), f"/explorer/accounts/{OWNER}")):
+        browser.get(net.page("/explorer/?lang=en"))
+        box = one(browser, "form[action='/explorer/search'] input[name=q]")
+        box.clear()
+        box.send_keys(typed)
+        box.submit()
+        wait_for(browser, lambda d, want=landing: want in d.current_url)
+        assert not css(browser, "#error-code")
