@@ -741,6 +741,33 @@ FIELDS: dict[str, dict[str, str]] = _by_lang({
     "pub_key": ("Public key", "公钥"),
     "tx_id": ("Transaction", "交易"),
     "height": ("Block height", "区块高度"),
+    # block header fields (the block page's header table)
+    "txs_root": ("Transactions root", "交易根哈希"),
+    "results_root": ("Results root", "执行结果根哈希"),
+    "state_root": ("State root", "状态根哈希"),
+    "validators_hash": ("Validator set hash", "验证节点集合哈希"),
+    "next_validators_hash": ("Next validator set hash", "下一验证节点集合哈希"),
+    "history_root": ("History root", "历史根哈希"),
+    # fields of arguments and returned values that had no label (issue 15 audit)
+    "area_m2": ("Computed area (m²)", "计算面积（平方米）"),
+    "buffer_serial": ("Buffer pool's serial range", "缓冲池序列号段"),
+    "owner_serial": ("Owner's serial range", "业主序列号段"),
+    "cap": ("Offset cap (t)", "抵消上限（吨）"),
+    "compensation_quantity": ("Compensation repaid to the buffer pool (t)", "向缓冲池补偿量（吨）"),
+    "coordinates": ("Coordinates (1e-7 degrees)", "坐标（1e-7 度）"),
+    "crediting_period_years": ("Crediting period (years)", "计入期（年）"),
+    "declared_area_ha": ("Declared area (ha)", "申报面积（公顷）"),
+    "doc_number": ("Document number", "证书编号"),
+    "doc_type": ("Document type", "证书类型"),
+    "loss_id": ("Loss event", "损失事件"),
+    "polygon": ("Boundary polygon", "边界多边形"),
+    "retired_for_period": ("Retired for the period so far (t)", "本履约期累计注销量（吨）"),
+    "scan_sha256": ("Scan (SHA-256)", "扫描件（SHA-256）"),
+    "sha256": ("Document (SHA-256)", "文件（SHA-256）"),
+    "validation_attestation": ("Validation attestation", "审定意见"),
+    "action": ("Action", "操作"),
+    "valid_until": ("Valid until (block time, ms)", "有效期至（区块时间，毫秒）"),
+    "years": ("Years", "年数"),
 })
 
 _VALUE_TEXTS.update({

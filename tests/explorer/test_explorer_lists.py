@@ -298,3 +298,27 @@ def test_sentences_naming_a_height_link_it(client, sc: Scenario, lang: str) -> N
     # the calculator reads the parameters in force at the tip
     calc = main_of(client.get(f"/explorer/calculator?lang={lang}").text)
     assert link in calc.split("</p>")[0]
+
+
+# -- labelled tables: no field shown by its raw name ------------------------------------------
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_transaction_and_block_field_has_a_label(client, sc: Scenario, lang: str) -> None:
+    """Every field of every transaction's arguments, returned value and events, and every
+    block header field, reads as a label in the page's language (the raw name only as the
+    ``data-field`` attribute and as small code text)."""
+    import re
+
+    unlabelled: dict[str, str] = {}
+    for height in range(1, sc.store.latest_height() + 1):
+        block = client.get(f"/v1/explorer/blocks/{height}").json()
+        for tx in block["txs"]:
+            html = client.get(f"/explorer/txs/{tx['tx_id']}?lang={lang}").text
+            for field, label in re.findall(r'data-field="([^"]+)">([^<]*)<', html):
+                if label == field and re.search(r"[a-z]", field):
+                    unlabelled[field] = f"{tx['contract']}.{tx['method']}"
+    assert unlabelled == {}
+    header = main_of(client.get(f"/explorer/blocks/1?lang={lang}").text).split(
+        'id="header"')[1].split("</dl>")[0]
+    for field, label in re.findall(r'<dt data-field="([^"]+)">([^<]*)<', header):
+        assert label.strip() and label.strip() != field, field
+    assert ("State root" if lang == "en" else "状态根哈希") in header
