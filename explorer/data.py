@@ -128,6 +128,7 @@ def url_for(kind: str, ident: str | int) -> str:
         "verify": "/explorer/verify/{}",
         "trace": "/explorer/trace/{}",
         "stocks": "/explorer/projects/{}/stocks",
+        "validator": "/explorer/#validator-{}",
     }
     return paths[kind].format(ident)
 
@@ -1073,7 +1074,10 @@ class Reader:
             block_height = self.block_by_hash(tx_id)
             if block_height is not None:
                 return _hit("block", block_height)
-            raise ExplorerError("not_found", f"no transaction or block {tx_id}")
+            key_hit = self._public_key_hit(tx_id)
+            if key_hit is not None:
+                return key_hit
+            raise ExplorerError("not_found", f"no transaction, block or public key {tx_id}")
         if parse_serial_string(q) is not None or (":" in q and q.rsplit(":", 1)[1].isdigit()):
             try:
                 project_id, unit = queries.parse_serial(q)
@@ -1116,19 +1120,51 @@ class Reader:
                  if h.endswith(tail)]
         found += [("block", h) for h in self.store.block_hashes_with_prefix(head)
                   if h.endswith(tail)]
+        found += [("key", h) for h in self._public_keys_with_prefix(head) if h.endswith(tail)]
         shown = head + ("…" + tail if tail else "")
         if not found:
-            raise ExplorerError("not_found", f"no transaction or block hash starts with {shown}")
+            raise ExplorerError(
+                "not_found", f"no transaction, block or public key starts with {shown}")
         if len(found) > 1:
             raise ExplorerError(
                 "bad_query",
-                f"{shown} matches {len(found)} transactions or blocks; type more of the hash")
+                f"{shown} matches {len(found)} transactions, blocks or public keys; "
+                "type more of the hash")
         kind, full = found[0]
         if kind == "tx":
             return _hit("tx", full)
+        if kind == "key":
+            hit = self._public_key_hit(full)
+            assert hit is not None  # the seek just named it
+            return hit
         height = self.block_by_hash(full)
         assert height is not None  # the index just named it
         return _hit("block", height)
+
+    def _public_keys_with_prefix(self, head: str, limit: int = 16) -> list[str]:
+        """Public keys (lowercase hex) that start with ``head``: member keys (one ordered
+        seek in ``key/``) and the validators' keys (the validator set: a few), in order."""
+        keys: set[str] = set()
+        for key, _raw in self.store.iter_prefix(KEY_PREFIX + head):
+            keys.add(key[len(KEY_PREFIX):])
+            if len(keys) >= limit:
+                break
+        keys.update(k for k in self.validator_names() if isinstance(k, str) and k.startswith(head))
+        return sorted(keys)[:limit]
+
+    def _public_key_hit(self, pub_key: str) -> dict[str, Any] | None:
+        """Where a public key leads: a member key to its organisation's account, else a
+        validator's key to its operator's account, else to its row on the dashboard
+        (``/explorer/#validator-<key>``); None for a key the ledger does not know."""
+        record = self.state(KEY_PREFIX + pub_key)
+        if isinstance(record, dict) and isinstance(record.get("org"), str):
+            return _hit("account", record["org"])
+        if pub_key in self.validator_names():
+            operator = self.state(VALOP_PREFIX + pub_key)
+            if isinstance(operator, str) and operator:
+                return _hit("account", operator)
+            return _hit("validator", pub_key)
+        return None
 
     def _org_names(self) -> list[tuple[str, str, str]]:
         """(case-folded name, name, org id) of every organisation, by id; built once per
