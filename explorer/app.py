@@ -310,6 +310,18 @@ def _json_url(kind: str, ident: str | int) -> str:
     return "/v1" + url_for(kind, ident)
 
 
+#: The retirement list's filters (query parameters), in the order of its form.
+RETIREMENT_FILTERS = ("project", "vintage", "purpose", "enterprise", "period", "beneficiary",
+                      "reason")
+
+
+def _filtered_url(path: str, request: Request, names: tuple[str, ...]) -> str:
+    """``path`` with the request's non-empty ``names`` parameters (a list's export with
+    the list's filters)."""
+    params = {n: request.query_params[n] for n in names if request.query_params.get(n)}
+    return f"{path}?{urlencode(params)}" if params else path
+
+
 def _page_links(request: Request, next_cursor: Any, param: str = "after") -> dict[str, Any]:
     """URLs of the next and first pages, keeping the other query parameters."""
     params = {k: v for k, v in request.query_params.items() if k not in (param, "lang")}
@@ -680,7 +692,9 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
 
     def batch_list_context(request: Request) -> dict[str, Any]:
         return dict(vintage_context(request), project=q(request, "project") or "",
-                    vintage=q(request, "vintage") or "")
+                    vintage=q(request, "vintage") or "",
+                    csv_url=_filtered_url("/v1/export/issuances.csv", request,
+                                          ("project", "vintage")))
 
     _list_routes(
         "batches", "Explorer: issuance batches with unit counts (?project=, ?vintage=)",
@@ -723,8 +737,9 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         " ?purpose=, ?beneficiary=, ?reason=)",
         lambda r: reader.retirements(*_retirement_filters(r), parse_after(q(r, "after")),
                                      limit_of(r), _retirement_list_filters(r)),
-        extra=lambda r: {"filters": {name: q(r, name) or "" for name in (
-            "enterprise", "period", "project", "vintage", "purpose", "beneficiary", "reason")}},
+        extra=lambda r: {"filters": {name: q(r, name) or "" for name in RETIREMENT_FILTERS},
+                         "csv_url": _filtered_url("/v1/export/retirements.csv", r,
+                                                  RETIREMENT_FILTERS)},
     )
 
     @router.get("/v1/explorer/retirements/{retirement_id}", summary="Explorer: one retirement record")
@@ -1001,9 +1016,10 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     csv_route("/v1/export/projects.csv", "CSV: projects by id", lambda r: projects_export(reader))
     csv_route("/v1/export/plots.csv", "CSV: plots by id", lambda r: plots_export(reader))
     csv_route("/v1/export/issuances.csv", "CSV: issuance batches with current unit counts",
-              lambda r: issuances_export(reader, q(r, "project") or None))
+              lambda r: issuances_export(reader, q(r, "project") or None, q(r, "vintage")))
     csv_route("/v1/export/retirements.csv", "CSV: retirements, one row per serial range",
-              lambda r: retirements_export(reader, *_retirement_filters(r)))
+              lambda r: retirements_export(reader, *_retirement_filters(r),
+                                           _retirement_list_filters(r)))
     csv_route("/v1/export/holdings.csv",
               "CSV: unit ranges held, per account and state (?account= for one account)",
               lambda r: holdings_export(reader, q(r, "account") or None))

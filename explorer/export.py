@@ -53,7 +53,7 @@ from chaincode.framework import ORG_PREFIX, PARAM_PREFIX
 from chaincode.params import PARAMHIST_PREFIX
 from chaincode.units import BUFFER_ACCOUNT, HOLDING_PREFIX, batch_stats
 from explorer.data import Reader, iso_time
-from explorer.inputs import ExplorerError, parse_id
+from explorer.inputs import ExplorerError, RetirementFilters, parse_id, parse_vintage
 from ledger.encoding import decode
 
 __all__ = [
@@ -339,15 +339,20 @@ def project_plots_export(reader: Reader, project_id: str) -> Export:
                   lambda cursor: cursor.isdigit() and len(cursor) <= 6)
 
 
-def issuances_export(reader: Reader, project_id: str | None) -> Export:
-    """Issuance batches by batch id (optionally one project's) with their unit counts."""
+def issuances_export(reader: Reader, project_id: str | None,
+                     vintage: str | None = None) -> Export:
+    """Issuance batches by batch id (optionally one project's, one vintage's) with their
+    unit counts."""
     if project_id is not None:
         project_id = _known_project(reader, project_id)
+    year = parse_vintage(vintage)
     time_of = _times(reader)
 
     def records(after: str | None) -> Records:
         for cursor, b in scan(reader.store, BATCH_PREFIX, after):
             if project_id is not None and b.get("project_id") != project_id:
+                continue
+            if year is not None and b.get("vintage") != year:
                 continue
             bid = b.get("id")
             counts = batch_stats(reader.store, bid) if isinstance(bid, str) else {}
@@ -371,9 +376,10 @@ def issuances_export(reader: Reader, project_id: str | None) -> Export:
     return Export(name, ISSUANCE_COLUMNS, records)
 
 
-def retirements_export(reader: Reader, enterprise: str | None, period: str | None) -> Export:
-    """Retirements in commit order (optionally of one enterprise and/or period), one row
-    per serial range."""
+def retirements_export(reader: Reader, enterprise: str | None, period: str | None,
+                       filters: RetirementFilters | None = None) -> Export:
+    """Retirements in commit order (optionally of one enterprise and/or period, and by the
+    retirement list's ``filters``), one row per serial range."""
     if enterprise is not None:
         enterprise = parse_id(enterprise, "enterprise")
     prefix = RETIREMENT_SEQ_PREFIX if enterprise is None else f"{RETIREMENT_BY_PREFIX}{enterprise}/"
@@ -383,6 +389,8 @@ def retirements_export(reader: Reader, enterprise: str | None, period: str | Non
         for cursor, retirement_id in scan(reader.store, prefix, after):
             r = reader.state(RETIREMENT_PREFIX + str(retirement_id))
             if r is None or (period is not None and r.get("period") != period):
+                continue
+            if filters is not None and not filters.match(r):
                 continue
             yield cursor, _per_range(r, {
                 "beneficiary": r.get("beneficiary"), "compliance_period": r.get("period"),

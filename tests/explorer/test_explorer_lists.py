@@ -322,3 +322,39 @@ def test_every_transaction_and_block_field_has_a_label(client, sc: Scenario, lan
     for field, label in re.findall(r'<dt data-field="([^"]+)">([^<]*)<', header):
         assert label.strip() and label.strip() != field, field
     assert ("State root" if lang == "en" else "状态根哈希") in header
+
+
+# -- the exports follow the lists' filters ------------------------------------------------------
+def csv_rows(body: bytes) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    assert body.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(body[3:].decode("utf-8"), newline="")))
+
+
+@pytest.mark.parametrize("want", [{"project": "AH-0002"}, {"purpose": "compliance"},
+                                  {"beneficiary": "GREEN", "reason": "school"}])
+def test_the_retirement_export_takes_the_lists_filters(client, want: dict[str, str]) -> None:
+    expected = model(everything(client), **want)
+    r = client.get("/v1/export/retirements.csv", params=want)
+    assert r.status_code == 200
+    assert list(dict.fromkeys(row["retirement_id"] for row in csv_rows(r.content))) == expected
+    page = client.get("/explorer/retirements", params=want).text
+    link = page.split('<p class="no-print"><a href="')[1].split('"')[0].replace("&amp;", "&")
+    assert link.startswith("/v1/export/retirements.csv?")
+    assert client.get(link).content == r.content
+
+
+def test_the_issuance_export_takes_the_vintage(client) -> None:
+    every = client.get("/v1/explorer/batches?limit=100").json()["batches"]
+    year = every[-1]["vintage"]
+    r = client.get(f"/v1/export/issuances.csv?vintage={year}")
+    assert [row["batch_id"] for row in csv_rows(r.content)] == [
+        b["id"] for b in every if b["vintage"] == year]
+    assert f'href="/v1/export/issuances.csv?vintage={year}"' in client.get(
+        f"/explorer/batches?vintage={year}").text
+    bad = client.get("/v1/export/issuances.csv?vintage=20x4")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_query"
+    bad = client.get("/v1/export/retirements.csv?purpose=gift")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_query"
