@@ -47,6 +47,7 @@ from explorer.export import (
     csv_chunks,
     geojson_chunks,
     holdings_export,
+    indicator_periods_export,
     indicators_export,
     issuances_export,
     market_months_export,
@@ -959,6 +960,8 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
                                            label=tr("ind_by_period")),
                 json_url="/v1/explorer/indicators?" + urlencode({"period": d["period"], **params}),
                 csv_url="/v1/export/indicators.csv?" + urlencode({"period": d["period"], **params}),
+                periods_csv_url="/v1/export/indicator-periods.csv?"
+                + urlencode({"period": d["period"], **params}),
             )
 
         return html(request, build)
@@ -1042,6 +1045,10 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     csv_route("/v1/export/indicators.csv",
               "CSV: policy indicators per county for an evaluation period, and the total",
               lambda r: indicators_export(read_indicators(r)))
+    csv_route("/v1/export/indicator-periods.csv",
+              "CSV: policy indicators per evaluation period (the last 5 up to ?period=), "
+              "of one county (?county=) or all",
+              lambda r: indicator_periods_export(read_indicators(r)))
     csv_route("/v1/export/parameters.csv", "CSV: policy parameters in force",
               lambda r: parameters_export(reader))
     csv_route("/v1/export/parameter-history.csv", "CSV: every change of every policy parameter",

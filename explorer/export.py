@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ __all__ = [
     "geojson_chunks",
     "holdings_export",
     "indicators_export",
+    "indicator_periods_export",
     "issuances_export",
     "market_months_export",
     "parameter_history_export",
@@ -496,6 +498,23 @@ def indicators_export(d: dict[str, Any]) -> Export:
     return Export(name, INDICATOR_COLUMNS, records,
                   lambda cursor: cursor == "all" or (cursor.isdigit() and len(cursor) <= 6)
                   or cursor == "unknown")
+
+
+def indicator_periods_export(d: dict[str, Any]) -> Export:
+    """The indicators of the last evaluation periods up to the chosen one
+    (``Reader.indicators``' ``periods``, oldest first), of the chosen county or of all
+    (county ``all``): a row per period; the cursor is the period (``2025-2026``)."""
+    county = d["county"] or "all"
+    rows = [(str(r["period"]), dict(r, county=county)) for r in d["periods"]]
+
+    def records(after: str | None) -> Records:
+        for cursor, row in rows:
+            if after is None or cursor > after:
+                yield cursor, [row]
+
+    name = f"indicator-periods-{d['period']}" + (f"-{d['county']}" if d["county"] else "") + ".csv"
+    return Export(name, INDICATOR_COLUMNS, records,
+                  lambda cursor: re.fullmatch(r"[0-9]{4}-[0-9]{4}", cursor) is not None)
 
 
 def statement_export(reader: Reader, st: dict[str, Any]) -> Export:
