@@ -768,6 +768,14 @@ FIELDS: dict[str, dict[str, str]] = _by_lang({
     "action": ("Action", "操作"),
     "valid_until": ("Valid until (block time, ms)", "有效期至（区块时间，毫秒）"),
     "years": ("Years", "年数"),
+    # the species table's plausibility ceilings
+    "max_volume_per_ha": ("Highest plausible stand volume (m³/ha)", "蓄积量合理上限（立方米/公顷）"),
+    "max_growth_per_ha_year": ("Highest plausible growth (m³/ha a year)",
+                               "年生长量合理上限（立方米/公顷·年）"),
+    # keys of the buffer rates by risk rating
+    "low": ("Low risk", "低风险"),
+    "medium": ("Medium risk", "中风险"),
+    "high": ("High risk", "高风险"),
 })
 
 _VALUE_TEXTS.update({

@@ -358,3 +358,17 @@ def test_the_issuance_export_takes_the_vintage(client) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_query"
     bad = client.get("/v1/export/retirements.csv?purpose=gift")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_query"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_parameter_field_has_a_label(client, lang: str) -> None:
+    """The parameter register's structured values (buffer rates by risk, the species table
+    with its ceilings, ...) read as labelled tables, no key shown as its raw name."""
+    import re
+
+    html = client.get(f"/explorer/params?lang={lang}&limit=100").text
+    fields = re.findall(r'data-field="([^"]+)">([^<]*)<', html)
+    assert len(fields) > 10
+    assert [f for f, label in fields if label == f and re.search(r"[a-z]", f)] == []
+    if lang == "zh":
+        assert "高风险" in html and "蓄积量合理上限" in html
