@@ -613,3 +613,39 @@ def test_search_box_finds_ids_in_any_case_and_organisations_by_name(browser: Any
         box.submit()
         wait_for(browser, lambda d, want=landing: want in d.current_url)
         assert not css(browser, "#error-code")
+
+
+def test_trace_shows_when_plot_xn_sf_01_was_recorded_and_last_changed(browser: Any,
+                                                                     net: Net) -> None:
+    """Issue 15's complaint: the trace said "last changed by" but showed the transaction
+    that created plot XN-SF-01 (recorded at one height, changed at a later one)."""
+    trace = get_json(net, f"/v1/explorer/trace/{PROJECT_ID}:1")
+    entry = next(e for e in trace["timeline"] if e["action"] == "plot" and e["id"] == "XN-SF-01")
+    assert entry["changed_height"] is not None and entry["changed_height"] > entry["height"]
+    browser.get(net.page(f"/explorer/trace/{PROJECT_ID}:1?lang=en"))
+    step = next(li for li in css(browser, "#timeline li[data-action=plot]")
+                if "XN-SF-01" in li.text)
+    created = step.find_element("css selector", ".tx.created")
+    changed = step.find_element("css selector", ".tx.updated")
+    assert entry["tx_id"] in created.text and f"block {entry['height']}" in created.text
+    assert f"block {entry['changed_height']}" in changed.text
+    assert changed.find_element("css selector", "a.tx-changed").get_attribute("title") == (
+        entry["changed_tx_id"])
+
+
+def test_retirement_filter_form_works_without_javascript(browser: Any, net: Net) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(net.page("/explorer/retirements?lang=zh"))
+    every = css(browser, "#retirements tr[data-retirement]")
+    assert {r.get_attribute("data-purpose") for r in every} == {"compliance", "voluntary"}
+    Select(one(browser, "#retirement-filters select[name=purpose]")).select_by_value("voluntary")
+    one(browser, "#retirement-filters button[type=submit]").click()
+    wait_for(browser, lambda d: "purpose=voluntary" in d.current_url)
+    rows = css(browser, "#retirements tr[data-retirement]")
+    assert rows and len(rows) < len(every)
+    assert {r.get_attribute("data-purpose") for r in rows} == {"voluntary"}
+    # the export link carries the filter
+    link = next(a for a in css(browser, "a") if "/v1/export/retirements.csv" in
+                (a.get_attribute("href") or ""))
+    assert "purpose=voluntary" in link.get_attribute("href")
