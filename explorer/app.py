@@ -51,6 +51,7 @@ from explorer.export import (
     indicators_export,
     issuances_export,
     market_months_export,
+    orgs_export,
     parameter_history_export,
     parameters_export,
     plots_export,
@@ -1016,6 +1017,8 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         router.add_api_route(path, route, methods=["GET"], response_class=CSVResponse,
                              summary=summary, name=path.rsplit("/", 1)[-1])
 
+    csv_route("/v1/export/orgs.csv", "CSV: organisations by id with roles and accreditations",
+              lambda r: orgs_export(reader))
     csv_route("/v1/export/projects.csv", "CSV: projects by id", lambda r: projects_export(reader))
     csv_route("/v1/export/plots.csv", "CSV: plots by id", lambda r: plots_export(reader))
     csv_route("/v1/export/issuances.csv", "CSV: issuance batches with current unit counts",

@@ -53,7 +53,7 @@ from chaincode.carbon_market import (
 from chaincode.framework import ORG_PREFIX, PARAM_PREFIX
 from chaincode.params import PARAMHIST_PREFIX
 from chaincode.units import BUFFER_ACCOUNT, HOLDING_PREFIX, batch_stats
-from explorer.data import Reader, iso_time
+from explorer.data import Reader, accreditation_state, iso_time
 from explorer.inputs import ExplorerError, RetirementFilters, parse_id, parse_vintage
 from ledger.encoding import decode
 
@@ -63,6 +63,7 @@ __all__ = [
     "HOLDING_COLUMNS",
     "ISSUANCE_COLUMNS",
     "MAX_EXPORT",
+    "ORG_COLUMNS",
     "PARAMETER_COLUMNS",
     "PARAMETER_HISTORY_COLUMNS",
     "PLOT_COLUMNS",
@@ -76,6 +77,7 @@ __all__ = [
     "geojson_chunks",
     "holdings_export",
     "indicators_export",
+    "orgs_export",
     "indicator_periods_export",
     "issuances_export",
     "market_months_export",
@@ -121,6 +123,10 @@ ISSUANCE_COLUMNS = (
     "in_buffer", "frozen", "tx_id", "height", "time",
 )
 
+ORG_COLUMNS = (
+    "org_id", "name", "roles", "status", "accreditation", "accreditation_valid_until",
+    "accreditation_state", "enrolled_height", "enrolled_time",
+)
 PROJECT_COLUMNS = (
     "project_id", "name", "owner_org", "status", "county_code", "methodology", "risk_rating",
     "start_date", "crediting_period_years", "crediting_period_end", "baseline",
@@ -279,6 +285,29 @@ def projects_export(reader: Reader) -> Export:
             }]
 
     return Export("projects.csv", PROJECT_COLUMNS, records)
+
+
+def orgs_export(reader: Reader) -> Export:
+    """Organisations by id with their roles, status and accreditation (its state at the
+    tip's block time, as the organisations page shows it)."""
+    time_of = _times(reader)
+    tip = reader.height()
+    now = reader.block_time(tip) if tip > 0 else None
+
+    def records(after: str | None) -> Records:
+        for cursor, o in scan(reader.store, ORG_PREFIX, after):
+            until = o.get("accreditation_valid_until")
+            yield cursor, [{
+                "org_id": o.get("id"), "name": o.get("name"),
+                "roles": " ".join(str(r) for r in o.get("roles") or []),
+                "status": o.get("status"), "accreditation": o.get("accreditation"),
+                "accreditation_valid_until": iso_time(until) if isinstance(until, int) else None,
+                "accreditation_state": accreditation_state(o, now),
+                "enrolled_height": o.get("enrolled_at"),
+                "enrolled_time": time_of(o.get("enrolled_at")),
+            }]
+
+    return Export("organisations.csv", ORG_COLUMNS, records)
 
 
 def decimal_degrees(e7: int) -> str:

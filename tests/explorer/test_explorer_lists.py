@@ -372,3 +372,25 @@ def test_every_parameter_field_has_a_label(client, lang: str) -> None:
     assert [f for f, label in fields if label == f and re.search(r"[a-z]", f)] == []
     if lang == "zh":
         assert "高风险" in html and "蓄积量合理上限" in html
+
+
+def test_the_organisations_export_has_roles_and_accreditations(client) -> None:
+    r = client.get("/v1/export/orgs.csv")
+    assert r.status_code == 200 and r.headers["content-disposition"].endswith(
+        'filename="organisations.csv"')
+    rows = {row["org_id"]: row for row in csv_rows(r.content)}
+    assert rows["verifier-a"]["accreditation"] == "CNCA-V-001"
+    assert rows["verifier-a"]["accreditation_state"] == "expired"
+    assert rows["verifier-b"]["accreditation_state"] == "in_force"
+    assert rows["verifier-b"]["accreditation_valid_until"].endswith("+08:00")
+    assert rows["buyer-steel"]["roles"] == "buyer" and rows["buyer-steel"]["accreditation"] == ""
+    orgs = client.get("/v1/explorer/orgs?limit=100").json()["orgs"]
+    assert list(rows) == [o["id"] for o in orgs]
+    assert all(rows[o["id"]]["name"] == o["name"] for o in orgs)
+
+
+def test_the_certificate_page_prints_the_genesis_hash_to_trust(client, sc: Scenario) -> None:
+    for lang in ("en", "zh"):
+        page = main_of(client.get(f"/explorer/certificates/{sc.ids['compliance']}?lang={lang}").text)
+        assert f'<code class="hash">{sc.store.genesis_hash()}</code>' in page
+        assert LABELS["genesis_hash"][lang] in page
