@@ -54,7 +54,7 @@ def test_every_page_footer_prints_the_genesis_hash_to_trust(client, sc: Scenario
 def test_dashboard_shows_height_blocks_validators_and_rate(client, sc: Scenario) -> None:
     page = client.get("/explorer/").text
     height = sc.store.latest_height()
-    assert f'id="height">{height}<' in page
+    assert f'id="height"><a href="/explorer/blocks/{height}">{height}</a><' in page
     recent = re.findall(r'href="/explorer/blocks/(\d+)"', page.split('id="recent-blocks"')[1])
     assert recent == [str(h) for h in range(height, height - 10, -1)]
     validators = page.split('id="validators"')[1].split("</table>")[0]
