@@ -1078,6 +1078,8 @@ class Reader:
             if key_hit is not None:
                 return key_hit
             raise ExplorerError("not_found", f"no transaction, block or public key {tx_id}")
+        if q[:5].casefold() == "ccer-" and parse_serial_string("CCER-" + q[5:]) is not None:
+            q = "CCER-" + q[5:]  # a printable serial typed in lower case
         if parse_serial_string(q) is not None or (":" in q and q.rsplit(":", 1)[1].isdigit()):
             try:
                 project_id, unit = queries.parse_serial(q)

@@ -361,6 +361,8 @@ def test_batches_list_and_project_filter(client, sc: Scenario) -> None:
         ("b1-r", "/explorer/reports/B1-R"),
         ("f2", "/explorer/plots/F2"),
         ("ah-0001:3", "/explorer/trace/AH-0001%3A3"),
+        ("ccer-ah-0001-2018-000000003-000000045", "/explorer/trace/AH-0001%3A3"),
+        ("Ccer-Ah-0001-2018-000000003-000000045", "/explorer/trace/AH-0001%3A3"),
     ],
 )
 def test_search_routes_each_kind_to_its_page(client, query: str, expected: str) -> None:
