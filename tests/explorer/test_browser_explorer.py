@@ -94,6 +94,7 @@ class Net:
     data: Path
     marker: dict[str, Any]
     genesis: Genesis
+    banner: list[str]
 
     def page(self, path: str) -> str:
         return self.base_url + path
@@ -111,7 +112,7 @@ def net(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]
     try:
         url = serving.wait_ready()
         yield Net(url.removesuffix("/explorer/"), data, sample_marker(data),
-                  Genesis.load(data / "genesis.json"))
+                  Genesis.load(data / "genesis.json"), serving.lines)
     finally:
         code = serving.stop()
     assert code == 0, "\n".join(serving.lines[-30:])
@@ -649,3 +650,22 @@ def test_retirement_filter_form_works_without_javascript(browser: Any, net: Net)
     link = next(a for a in css(browser, "a") if "/v1/export/retirements.csv" in
                 (a.get_attribute("href") or ""))
     assert "purpose=voluntary" in link.get_attribute("href")
+
+
+def test_the_genesis_hash_to_trust_is_the_same_in_the_banner_footer_and_certificate(
+    browser: Any, net: Net
+) -> None:
+    """Issue 15: the hash `--genesis-hash` takes is printed where a buyer looks -- the
+    devnet's banner, every page's footer, the certificate page -- and it is the SHA-256 of
+    the canonical genesis, not of the file."""
+    import hashlib
+
+    expected = net.genesis.hash
+    banner = [line for line in net.banner if line.startswith("genesis hash:")]
+    assert banner == [f"genesis hash:  {expected} (to trust: SHA-256 of the canonical genesis)"]
+    assert any(f"--genesis-hash {expected}" in line for line in net.banner)
+    assert hashlib.sha256((net.data / "genesis.json").read_bytes()).hexdigest() != expected
+    browser.get(net.page("/explorer/?lang=en"))
+    assert expected in one(browser, "footer").text.replace("\n", "")
+    browser.get(net.page(f"/explorer/certificates/{net.marker['compliance_retirement_id']}"))
+    assert expected in one(browser, "main").text.replace("\n", "")
