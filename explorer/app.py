@@ -47,9 +47,11 @@ from explorer.export import (
     csv_chunks,
     geojson_chunks,
     holdings_export,
+    indicator_periods_export,
     indicators_export,
     issuances_export,
     market_months_export,
+    orgs_export,
     parameter_history_export,
     parameters_export,
     plots_export,
@@ -67,6 +69,7 @@ from explorer.inputs import (
     EXPLORER_CODES,
     MAX_PAGE,
     ExplorerError,
+    RetirementFilters,
     is_hex64,
     parse_after,
     parse_before,
@@ -307,6 +310,18 @@ def _as_explorer_error(exc: LedgerError) -> ExplorerError:
 def _json_url(kind: str, ident: str | int) -> str:
     """The JSON twin (``/v1/explorer/...``) of a record's page."""
     return "/v1" + url_for(kind, ident)
+
+
+#: The retirement list's filters (query parameters), in the order of its form.
+RETIREMENT_FILTERS = ("project", "vintage", "purpose", "enterprise", "period", "beneficiary",
+                      "reason")
+
+
+def _filtered_url(path: str, request: Request, names: tuple[str, ...]) -> str:
+    """``path`` with the request's non-empty ``names`` parameters (a list's export with
+    the list's filters)."""
+    params = {n: request.query_params[n] for n in names if request.query_params.get(n)}
+    return f"{path}?{urlencode(params)}" if params else path
 
 
 def _page_links(request: Request, next_cursor: Any, param: str = "after") -> dict[str, Any]:
@@ -677,10 +692,17 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         vintages = reader.vintages()
         return {"chart": chart(vintages, Translator(lang_of(request)[0])), "vintages": vintages}
 
+    def batch_list_context(request: Request) -> dict[str, Any]:
+        return dict(vintage_context(request), project=q(request, "project") or "",
+                    vintage=q(request, "vintage") or "",
+                    csv_url=_filtered_url("/v1/export/issuances.csv", request,
+                                          ("project", "vintage")))
+
     _list_routes(
-        "batches", "Explorer: issuance batches with unit counts",
-        lambda r: reader.batches(q(r, "project") or None, parse_after(q(r, "after")), limit_of(r)),
-        extra=vintage_context,
+        "batches", "Explorer: issuance batches with unit counts (?project=, ?vintage=)",
+        lambda r: reader.batches(q(r, "project") or None, parse_after(q(r, "after")), limit_of(r),
+                                 q(r, "vintage")),
+        extra=batch_list_context,
     )
 
     @router.get("/v1/explorer/vintages", summary="Explorer: units issued and retired per vintage")
@@ -706,10 +728,20 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         enterprise = q(request, "enterprise") or None
         return enterprise, parse_period(q(request, "period"))
 
+    def _retirement_list_filters(request: Request) -> RetirementFilters:
+        return RetirementFilters.parse(q(request, "project"), q(request, "vintage"),
+                                       q(request, "purpose"), q(request, "beneficiary"),
+                                       q(request, "reason"))
+
     _list_routes(
-        "retirements", "Explorer: retirements in commit order",
+        "retirements",
+        "Explorer: retirements in commit order (?enterprise=, ?period=, ?project=, ?vintage=,"
+        " ?purpose=, ?beneficiary=, ?reason=)",
         lambda r: reader.retirements(*_retirement_filters(r), parse_after(q(r, "after")),
-                                     limit_of(r)),
+                                     limit_of(r), _retirement_list_filters(r)),
+        extra=lambda r: {"filters": {name: q(r, name) or "" for name in RETIREMENT_FILTERS},
+                         "csv_url": _filtered_url("/v1/export/retirements.csv", r,
+                                                  RETIREMENT_FILTERS)},
     )
 
     @router.get("/v1/explorer/retirements/{retirement_id}", summary="Explorer: one retirement record")
@@ -929,6 +961,8 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
                                            label=tr("ind_by_period")),
                 json_url="/v1/explorer/indicators?" + urlencode({"period": d["period"], **params}),
                 csv_url="/v1/export/indicators.csv?" + urlencode({"period": d["period"], **params}),
+                periods_csv_url="/v1/export/indicator-periods.csv?"
+                + urlencode({"period": d["period"], **params}),
             )
 
         return html(request, build)
@@ -983,12 +1017,15 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         router.add_api_route(path, route, methods=["GET"], response_class=CSVResponse,
                              summary=summary, name=path.rsplit("/", 1)[-1])
 
+    csv_route("/v1/export/orgs.csv", "CSV: organisations by id with roles and accreditations",
+              lambda r: orgs_export(reader))
     csv_route("/v1/export/projects.csv", "CSV: projects by id", lambda r: projects_export(reader))
     csv_route("/v1/export/plots.csv", "CSV: plots by id", lambda r: plots_export(reader))
     csv_route("/v1/export/issuances.csv", "CSV: issuance batches with current unit counts",
-              lambda r: issuances_export(reader, q(r, "project") or None))
+              lambda r: issuances_export(reader, q(r, "project") or None, q(r, "vintage")))
     csv_route("/v1/export/retirements.csv", "CSV: retirements, one row per serial range",
-              lambda r: retirements_export(reader, *_retirement_filters(r)))
+              lambda r: retirements_export(reader, *_retirement_filters(r),
+                                           _retirement_list_filters(r)))
     csv_route("/v1/export/holdings.csv",
               "CSV: unit ranges held, per account and state (?account= for one account)",
               lambda r: holdings_export(reader, q(r, "account") or None))
@@ -1011,6 +1048,10 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     csv_route("/v1/export/indicators.csv",
               "CSV: policy indicators per county for an evaluation period, and the total",
               lambda r: indicators_export(read_indicators(r)))
+    csv_route("/v1/export/indicator-periods.csv",
+              "CSV: policy indicators per evaluation period (the last 5 up to ?period=), "
+              "of one county (?county=) or all",
+              lambda r: indicator_periods_export(read_indicators(r)))
     csv_route("/v1/export/parameters.csv", "CSV: policy parameters in force",
               lambda r: parameters_export(reader))
     csv_route("/v1/export/parameter-history.csv", "CSV: every change of every policy parameter",

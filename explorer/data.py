@@ -32,18 +32,20 @@ from chaincode.carbon_common import (
 from chaincode.carbon_market import (
     LISTING_PREFIX,
     OPEN_LISTING_PREFIX,
+    RETIREMENT_BY_PREFIX,
     RETIREMENT_PREFIX,
+    RETIREMENT_SEQ_PREFIX,
     TRADE_PREFIX,
     fen_string,
 )
 from chaincode.framework import KEY_PREFIX, ORG_PREFIX, PARAM_PREFIX
-from chaincode.membership import ORGKEY_PREFIX
+from chaincode.membership import ORGKEY_PREFIX, accreditation_in_force
 from chaincode.params import PARAMHIST_PREFIX
 from chaincode.stock import reversal_key
 from chaincode.units import BUFFER_ACCOUNT, MAX_UNIT, batch_stats, unit_key, unit_prefix
 from chaincode.validator_state import VALIDATORS_KEY
 from explorer.activity import FACT_FIELDS, ActivityIndex, MonthPrices
-from explorer.inputs import ExplorerError, is_hex64, parse_id
+from explorer.inputs import ExplorerError, RetirementFilters, is_hex64, parse_id, parse_vintage
 from explorer.source import ExplorerSource
 from explorer.statements import (
     Movement,
@@ -126,6 +128,7 @@ def url_for(kind: str, ident: str | int) -> str:
         "verify": "/explorer/verify/{}",
         "trace": "/explorer/trace/{}",
         "stocks": "/explorer/projects/{}/stocks",
+        "validator": "/explorer/#validator-{}",
     }
     return paths[kind].format(ident)
 
@@ -492,7 +495,16 @@ class Reader:
 
     # -- organisations and accounts -------------------------------------------------------
     def orgs(self, after: str | None, limit: int) -> dict[str, Any]:
+        """Organisations by id; each verifier's accreditation with ``accreditation_state``
+        at the tip's block time: ``in_force`` (``chaincode.membership.accreditation_in_force``),
+        ``expired`` (``accreditation_valid_until`` passed), ``suspended`` (the organisation
+        is not active), ``none`` (a verifier holding none: revoked or never granted); null
+        for organisations that are not verifiers."""
         page, nxt = self._page_by_key(ORG_PREFIX, after, limit)
+        tip = self.height()
+        now = self.block_time(tip) if tip > 0 else None
+        for org in page:
+            org["accreditation_state"] = accreditation_state(org, now)
         return {"next": nxt, "orgs": page}
 
     def org_keys(self, org_id: str, limit: int = 100) -> list[dict[str, Any]]:
@@ -903,13 +915,59 @@ class Reader:
         }
 
     # -- issuance ----------------------------------------------------------------------------
-    def batches(self, project_id: str | None, after: str | None, limit: int) -> dict[str, Any]:
+    def batches(self, project_id: str | None, after: str | None, limit: int,
+                vintage: str | None = None) -> dict[str, Any]:
+        """Issuance batches by batch id, each with its unit counts; with ``project_id`` /
+        ``vintage`` only those of that project / vintage: the filtered page reads on in
+        batch-id order from one seek, at most :data:`LIST_SCAN` records per request (a page
+        not full by then ends with ``next`` at the last record read)."""
         if project_id is not None:
             project_id = parse_id(project_id, "project id")
-        cursor = None if after is None else BATCH_PREFIX + after
-        out = queries.batches(self.store, project_id, limit=limit, after=cursor)
-        nxt = out["next"]
-        return {"batches": out["batches"], "next": None if nxt is None else nxt[len(BATCH_PREFIX):]}
+        year = parse_vintage(vintage)
+        if year is None:
+            cursor = None if after is None else BATCH_PREFIX + after
+            out = queries.batches(self.store, project_id, limit=limit, after=cursor)
+            nxt = out["next"]
+            return {"batches": out["batches"],
+                    "next": None if nxt is None else nxt[len(BATCH_PREFIX):]}
+
+        def match(b: dict[str, Any]) -> bool:
+            return (project_id is None or b.get("project_id") == project_id) and \
+                b.get("vintage") == year
+
+        found, nxt = self._filtered_page(BATCH_PREFIX, after, limit, match)
+        for b in found:
+            counts = batch_stats(self.store, b["id"])
+            counts["issued"] = sum(counts[k] for k in
+                                   ("buffer", "cancelled", "held", "listed", "retired"))
+            b["counts"] = counts
+        return {"batches": found, "next": nxt}
+
+    def _filtered_page(
+        self, prefix: str, after: str | None, limit: int, match: Any,
+        load: Any = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to ``limit`` records under ``prefix`` (key suffix > ``after``, key order) for
+        which ``match(record)`` holds, reading at most :data:`LIST_SCAN` records from one
+        seek; ``next`` is the suffix of the last record read when more may remain (the page
+        may then be short, never skips a match). ``load(value)`` turns an index value into
+        the record (None: the value is the record)."""
+        start = prefix if after is None else prefix + after + "\x00"
+        out: list[dict[str, Any]] = []
+        nxt: str | None = None
+        scanned = 0
+        last_seen: str | None = None
+        for key, raw in self.store.iter_prefix(prefix, start):
+            if len(out) == limit or scanned == LIST_SCAN:
+                nxt = last_seen
+                break
+            scanned += 1
+            last_seen = key[len(prefix):]
+            value = decode(raw)
+            record = value if load is None else load(value)
+            if isinstance(record, dict) and match(record):
+                out.append(dict(record))
+        return out, nxt
 
     def batch(self, batch_id: str, after: str | None, limit: int) -> dict[str, Any]:
         batch_id = parse_id(batch_id, "batch id")
@@ -939,13 +997,33 @@ class Reader:
 
     # -- retirements and trace --------------------------------------------------------------
     def retirements(
-        self, enterprise: str | None, period: str | None, after: str | None, limit: int
+        self, enterprise: str | None, period: str | None, after: str | None, limit: int,
+        filters: RetirementFilters | None = None,
     ) -> dict[str, Any]:
+        """Retirements in commit order, optionally of one enterprise and compliance period
+        (the ledger's indexes) and by ``filters``: project, vintage (of any retired range),
+        use (``compliance`` / ``voluntary``), beneficiary and reason (each: contains the
+        text, case-insensitively). With filters the page reads on from one seek, at most
+        :data:`LIST_SCAN` records per request (``next`` then at the last record read)."""
         if enterprise is not None:
             enterprise = parse_id(enterprise, "enterprise")
-        return queries.retirements(
-            self.store, enterprise=enterprise, period=period, limit=limit, after=after
-        )
+        if filters is None or filters.empty():
+            return queries.retirements(
+                self.store, enterprise=enterprise, period=period, limit=limit, after=after
+            )
+        prefix = (RETIREMENT_SEQ_PREFIX if enterprise is None
+                  else f"{RETIREMENT_BY_PREFIX}{enterprise}/")
+        f = filters
+
+        def load(retirement_id: Any) -> Any:
+            return self.state(RETIREMENT_PREFIX + retirement_id) \
+                if isinstance(retirement_id, str) else None
+
+        def match(r: dict[str, Any]) -> bool:
+            return (period is None or r.get("period") == period) and f.match(r)
+
+        found, nxt = self._filtered_page(prefix, after, limit, match, load)
+        return {"next": nxt, "retirements": found}
 
     def retirement(self, retirement_id: str) -> dict[str, Any]:
         if not is_hex64(retirement_id):
@@ -996,7 +1074,12 @@ class Reader:
             block_height = self.block_by_hash(tx_id)
             if block_height is not None:
                 return _hit("block", block_height)
-            raise ExplorerError("not_found", f"no transaction or block {tx_id}")
+            key_hit = self._public_key_hit(tx_id)
+            if key_hit is not None:
+                return key_hit
+            raise ExplorerError("not_found", f"no transaction, block or public key {tx_id}")
+        if q[:5].casefold() == "ccer-" and parse_serial_string("CCER-" + q[5:]) is not None:
+            q = "CCER-" + q[5:]  # a printable serial typed in lower case
         if parse_serial_string(q) is not None or (":" in q and q.rsplit(":", 1)[1].isdigit()):
             try:
                 project_id, unit = queries.parse_serial(q)
@@ -1039,19 +1122,51 @@ class Reader:
                  if h.endswith(tail)]
         found += [("block", h) for h in self.store.block_hashes_with_prefix(head)
                   if h.endswith(tail)]
+        found += [("key", h) for h in self._public_keys_with_prefix(head) if h.endswith(tail)]
         shown = head + ("…" + tail if tail else "")
         if not found:
-            raise ExplorerError("not_found", f"no transaction or block hash starts with {shown}")
+            raise ExplorerError(
+                "not_found", f"no transaction, block or public key starts with {shown}")
         if len(found) > 1:
             raise ExplorerError(
                 "bad_query",
-                f"{shown} matches {len(found)} transactions or blocks; type more of the hash")
+                f"{shown} matches {len(found)} transactions, blocks or public keys; "
+                "type more of the hash")
         kind, full = found[0]
         if kind == "tx":
             return _hit("tx", full)
+        if kind == "key":
+            hit = self._public_key_hit(full)
+            assert hit is not None  # the seek just named it
+            return hit
         height = self.block_by_hash(full)
         assert height is not None  # the index just named it
         return _hit("block", height)
+
+    def _public_keys_with_prefix(self, head: str, limit: int = 16) -> list[str]:
+        """Public keys (lowercase hex) that start with ``head``: member keys (one ordered
+        seek in ``key/``) and the validators' keys (the validator set: a few), in order."""
+        keys: set[str] = set()
+        for key, _raw in self.store.iter_prefix(KEY_PREFIX + head):
+            keys.add(key[len(KEY_PREFIX):])
+            if len(keys) >= limit:
+                break
+        keys.update(k for k in self.validator_names() if isinstance(k, str) and k.startswith(head))
+        return sorted(keys)[:limit]
+
+    def _public_key_hit(self, pub_key: str) -> dict[str, Any] | None:
+        """Where a public key leads: a member key to its organisation's account, else a
+        validator's key to its operator's account, else to its row on the dashboard
+        (``/explorer/#validator-<key>``); None for a key the ledger does not know."""
+        record = self.state(KEY_PREFIX + pub_key)
+        if isinstance(record, dict) and isinstance(record.get("org"), str):
+            return _hit("account", record["org"])
+        if pub_key in self.validator_names():
+            operator = self.state(VALOP_PREFIX + pub_key)
+            if isinstance(operator, str) and operator:
+                return _hit("account", operator)
+            return _hit("validator", pub_key)
+        return None
 
     def _org_names(self) -> list[tuple[str, str, str]]:
         """(case-folded name, name, org id) of every organisation, by id; built once per
@@ -1140,6 +1255,9 @@ def month_row(month: str, p: MonthPrices | None) -> dict[str, Any]:
 PIPELINE_STEPS = ("submitted", "validated", "registered")
 PIPELINE_SCAN = 2000
 
+#: The most records one filtered page of the issuance or retirement list reads.
+LIST_SCAN = 2000
+
 #: Evaluation periods in the indicators' by-period table and chart.
 INDICATOR_PERIODS = 5
 
@@ -1176,6 +1294,20 @@ def indicator_row(f: dict[str, int], county: str | None) -> dict[str, Any]:
         "traded_primary": f["primary_qty"],
         "traded_resale": f["resale_qty"],
     }
+
+
+def accreditation_state(org: dict[str, Any], now_ms: int | None) -> str | None:
+    """A verifier's accreditation at block time ``now_ms``: ``in_force``, ``expired``,
+    ``suspended`` (the organisation is not active) or ``none``; None for other roles."""
+    if "verifier" not in (org.get("roles") or []):
+        return None
+    if not org.get("accreditation"):
+        return "none"
+    if org.get("status") != "active":
+        return "suspended"
+    if now_ms is not None and accreditation_in_force(org, now_ms) is None:
+        return "expired"
+    return "in_force"
 
 
 def _spellings(ident: str) -> list[str]:

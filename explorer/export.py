@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,8 +53,8 @@ from chaincode.carbon_market import (
 from chaincode.framework import ORG_PREFIX, PARAM_PREFIX
 from chaincode.params import PARAMHIST_PREFIX
 from chaincode.units import BUFFER_ACCOUNT, HOLDING_PREFIX, batch_stats
-from explorer.data import Reader, iso_time
-from explorer.inputs import ExplorerError, parse_id
+from explorer.data import Reader, accreditation_state, iso_time
+from explorer.inputs import ExplorerError, RetirementFilters, parse_id, parse_vintage
 from ledger.encoding import decode
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "HOLDING_COLUMNS",
     "ISSUANCE_COLUMNS",
     "MAX_EXPORT",
+    "ORG_COLUMNS",
     "PARAMETER_COLUMNS",
     "PARAMETER_HISTORY_COLUMNS",
     "PLOT_COLUMNS",
@@ -75,6 +77,8 @@ __all__ = [
     "geojson_chunks",
     "holdings_export",
     "indicators_export",
+    "orgs_export",
+    "indicator_periods_export",
     "issuances_export",
     "market_months_export",
     "parameter_history_export",
@@ -119,6 +123,10 @@ ISSUANCE_COLUMNS = (
     "in_buffer", "frozen", "tx_id", "height", "time",
 )
 
+ORG_COLUMNS = (
+    "org_id", "name", "roles", "status", "accreditation", "accreditation_valid_until",
+    "accreditation_state", "enrolled_height", "enrolled_time",
+)
 PROJECT_COLUMNS = (
     "project_id", "name", "owner_org", "status", "county_code", "methodology", "risk_rating",
     "start_date", "crediting_period_years", "crediting_period_end", "baseline",
@@ -279,6 +287,29 @@ def projects_export(reader: Reader) -> Export:
     return Export("projects.csv", PROJECT_COLUMNS, records)
 
 
+def orgs_export(reader: Reader) -> Export:
+    """Organisations by id with their roles, status and accreditation (its state at the
+    tip's block time, as the organisations page shows it)."""
+    time_of = _times(reader)
+    tip = reader.height()
+    now = reader.block_time(tip) if tip > 0 else None
+
+    def records(after: str | None) -> Records:
+        for cursor, o in scan(reader.store, ORG_PREFIX, after):
+            until = o.get("accreditation_valid_until")
+            yield cursor, [{
+                "org_id": o.get("id"), "name": o.get("name"),
+                "roles": " ".join(str(r) for r in o.get("roles") or []),
+                "status": o.get("status"), "accreditation": o.get("accreditation"),
+                "accreditation_valid_until": iso_time(until) if isinstance(until, int) else None,
+                "accreditation_state": accreditation_state(o, now),
+                "enrolled_height": o.get("enrolled_at"),
+                "enrolled_time": time_of(o.get("enrolled_at")),
+            }]
+
+    return Export("organisations.csv", ORG_COLUMNS, records)
+
+
 def decimal_degrees(e7: int) -> str:
     """An integer coordinate in 1e-7 degree as an exact decimal with 7 places."""
     sign = "-" if e7 < 0 else ""
@@ -339,15 +370,20 @@ def project_plots_export(reader: Reader, project_id: str) -> Export:
                   lambda cursor: cursor.isdigit() and len(cursor) <= 6)
 
 
-def issuances_export(reader: Reader, project_id: str | None) -> Export:
-    """Issuance batches by batch id (optionally one project's) with their unit counts."""
+def issuances_export(reader: Reader, project_id: str | None,
+                     vintage: str | None = None) -> Export:
+    """Issuance batches by batch id (optionally one project's, one vintage's) with their
+    unit counts."""
     if project_id is not None:
         project_id = _known_project(reader, project_id)
+    year = parse_vintage(vintage)
     time_of = _times(reader)
 
     def records(after: str | None) -> Records:
         for cursor, b in scan(reader.store, BATCH_PREFIX, after):
             if project_id is not None and b.get("project_id") != project_id:
+                continue
+            if year is not None and b.get("vintage") != year:
                 continue
             bid = b.get("id")
             counts = batch_stats(reader.store, bid) if isinstance(bid, str) else {}
@@ -371,9 +407,10 @@ def issuances_export(reader: Reader, project_id: str | None) -> Export:
     return Export(name, ISSUANCE_COLUMNS, records)
 
 
-def retirements_export(reader: Reader, enterprise: str | None, period: str | None) -> Export:
-    """Retirements in commit order (optionally of one enterprise and/or period), one row
-    per serial range."""
+def retirements_export(reader: Reader, enterprise: str | None, period: str | None,
+                       filters: RetirementFilters | None = None) -> Export:
+    """Retirements in commit order (optionally of one enterprise and/or period, and by the
+    retirement list's ``filters``), one row per serial range."""
     if enterprise is not None:
         enterprise = parse_id(enterprise, "enterprise")
     prefix = RETIREMENT_SEQ_PREFIX if enterprise is None else f"{RETIREMENT_BY_PREFIX}{enterprise}/"
@@ -383,6 +420,8 @@ def retirements_export(reader: Reader, enterprise: str | None, period: str | Non
         for cursor, retirement_id in scan(reader.store, prefix, after):
             r = reader.state(RETIREMENT_PREFIX + str(retirement_id))
             if r is None or (period is not None and r.get("period") != period):
+                continue
+            if filters is not None and not filters.match(r):
                 continue
             yield cursor, _per_range(r, {
                 "beneficiary": r.get("beneficiary"), "compliance_period": r.get("period"),
@@ -488,6 +527,23 @@ def indicators_export(d: dict[str, Any]) -> Export:
     return Export(name, INDICATOR_COLUMNS, records,
                   lambda cursor: cursor == "all" or (cursor.isdigit() and len(cursor) <= 6)
                   or cursor == "unknown")
+
+
+def indicator_periods_export(d: dict[str, Any]) -> Export:
+    """The indicators of the last evaluation periods up to the chosen one
+    (``Reader.indicators``' ``periods``, oldest first), of the chosen county or of all
+    (county ``all``): a row per period; the cursor is the period (``2025-2026``)."""
+    county = d["county"] or "all"
+    rows = [(str(r["period"]), dict(r, county=county)) for r in d["periods"]]
+
+    def records(after: str | None) -> Records:
+        for cursor, row in rows:
+            if after is None or cursor > after:
+                yield cursor, [row]
+
+    name = f"indicator-periods-{d['period']}" + (f"-{d['county']}" if d["county"] else "") + ".csv"
+    return Export(name, INDICATOR_COLUMNS, records,
+                  lambda cursor: re.fullmatch(r"[0-9]{4}-[0-9]{4}", cursor) is not None)
 
 
 def statement_export(reader: Reader, st: dict[str, Any]) -> Export:

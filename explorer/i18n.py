@@ -408,6 +408,12 @@ _VALUE_TEXTS: dict[str, dict[str, Texts]] = {
         "cancelled": ("cancelled", "已作废"),
         "buffer": ("buffer pool", "缓冲池"),
     },
+    "accreditation_state": {
+        "in_force": ("in force", "有效"),
+        "expired": ("expired", "已过期"),
+        "suspended": ("not in force: the organisation is not active", "未生效：机构已暂停"),
+        "none": ("none (revoked or never granted)", "无（已撤销或未授予）"),
+    },
     "purpose": {
         "compliance": ("compliance offset", "履约抵消"),
         "voluntary": ("voluntary", "自愿注销"),
@@ -495,9 +501,11 @@ LABELS.update(_by_lang({
         "该区块时各序列号段的持有方及状态，由该区块经签名的状态根证明。",
     ),
     "holding_status": ("Status", "状态"),
+    "accr_valid_until": ("valid until", "有效期至"),
+    "date_in_zone": ("{date} ({zone})", "{date}（{zone}）"),
     "verdict_genuine_facts": (
         "This certificate is genuine: {qty} t CO₂e retired by {who} on {date}.",
-        "该注销证明真实有效：{who} 于 {date} 注销了 {qty} 吨二氧化碳当量。",
+        "该注销证明真实有效：{who} 于 {date}注销了 {qty} 吨二氧化碳当量。",
     ),
     "verdict_not_valid": ("This certificate is NOT valid: {reason}",
                           "该注销证明无效：{reason}"),
@@ -733,6 +741,41 @@ FIELDS: dict[str, dict[str, str]] = _by_lang({
     "pub_key": ("Public key", "公钥"),
     "tx_id": ("Transaction", "交易"),
     "height": ("Block height", "区块高度"),
+    # block header fields (the block page's header table)
+    "txs_root": ("Transactions root", "交易根哈希"),
+    "results_root": ("Results root", "执行结果根哈希"),
+    "state_root": ("State root", "状态根哈希"),
+    "validators_hash": ("Validator set hash", "验证节点集合哈希"),
+    "next_validators_hash": ("Next validator set hash", "下一验证节点集合哈希"),
+    "history_root": ("History root", "历史根哈希"),
+    # fields of arguments and returned values that had no label (issue 15 audit)
+    "area_m2": ("Computed area (m²)", "计算面积（平方米）"),
+    "buffer_serial": ("Buffer pool's serial range", "缓冲池序列号段"),
+    "owner_serial": ("Owner's serial range", "业主序列号段"),
+    "cap": ("Offset cap (t)", "抵消上限（吨）"),
+    "compensation_quantity": ("Compensation repaid to the buffer pool (t)", "向缓冲池补偿量（吨）"),
+    "coordinates": ("Coordinates (1e-7 degrees)", "坐标（1e-7 度）"),
+    "crediting_period_years": ("Crediting period (years)", "计入期（年）"),
+    "declared_area_ha": ("Declared area (ha)", "申报面积（公顷）"),
+    "doc_number": ("Document number", "证书编号"),
+    "doc_type": ("Document type", "证书类型"),
+    "loss_id": ("Loss event", "损失事件"),
+    "polygon": ("Boundary polygon", "边界多边形"),
+    "retired_for_period": ("Retired for the period so far (t)", "本履约期累计注销量（吨）"),
+    "scan_sha256": ("Scan (SHA-256)", "扫描件（SHA-256）"),
+    "sha256": ("Document (SHA-256)", "文件（SHA-256）"),
+    "validation_attestation": ("Validation attestation", "审定意见"),
+    "action": ("Action", "操作"),
+    "valid_until": ("Valid until (block time, ms)", "有效期至（区块时间，毫秒）"),
+    "years": ("Years", "年数"),
+    # the species table's plausibility ceilings
+    "max_volume_per_ha": ("Highest plausible stand volume (m³/ha)", "蓄积量合理上限（立方米/公顷）"),
+    "max_growth_per_ha_year": ("Highest plausible growth (m³/ha a year)",
+                               "年生长量合理上限（立方米/公顷·年）"),
+    # keys of the buffer rates by risk rating
+    "low": ("Low risk", "低风险"),
+    "medium": ("Medium risk", "中风险"),
+    "high": ("High risk", "高风险"),
 })
 
 _VALUE_TEXTS.update({

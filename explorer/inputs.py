@@ -10,8 +10,9 @@ answers.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 from chaincode.schema import ID_RE
 from ledger.api_errors import ApiError
@@ -21,6 +22,7 @@ __all__ = [
     "MAX_PAGE",
     "EXPLORER_CODES",
     "ExplorerError",
+    "RetirementFilters",
     "parse_after",
     "parse_county",
     "parse_eval_period",
@@ -30,6 +32,7 @@ __all__ = [
     "parse_tx_id",
     "parse_date",
     "parse_statement_period",
+    "parse_vintage",
 ]
 
 DEFAULT_PAGE = 25
@@ -191,3 +194,79 @@ def parse_statement_period(kind: str | None, first: str | None, last: str | None
         raise ExplorerError("bad_period", f"the statement's last day {end.isoformat()} (to) "
                             f"is before its first day {start.isoformat()} (from)")
     return kind, start, end
+
+
+_VINTAGE_RE = re.compile(r"[0-9]{4}")
+#: The uses of a retirement (its record's ``purpose``).
+RETIREMENT_PURPOSES = ("compliance", "voluntary")
+#: The longest text a list filter matches (beneficiary, reason).
+MAX_FILTER_TEXT = 200
+
+
+def parse_vintage(text: str | None) -> int | None:
+    """``?vintage=``: a year of four digits from 1970 (``bad_query``); None if absent."""
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str) or not _VINTAGE_RE.fullmatch(text) or int(text) < 1970:
+        raise ExplorerError(
+            "bad_query", f"vintage {text[:20]!r} is not a year like 2024 (four digits, from 1970)"
+        )
+    return int(text)
+
+
+def _filter_text(text: str | None, name: str) -> str | None:
+    if text is None or text.strip() == "":
+        return None
+    if len(text) > MAX_FILTER_TEXT:
+        raise ExplorerError("bad_query", f"{name} is at most {MAX_FILTER_TEXT} characters")
+    return text.strip().casefold()
+
+
+@dataclass(frozen=True)
+class RetirementFilters:
+    """The retirement list's filters beyond the ledger's indexes (enterprise, period):
+    ``project`` (an id: a retired range of that project), ``vintage`` (a retired range of
+    that vintage), ``purpose`` (the use: compliance or voluntary), ``beneficiary`` and
+    ``reason`` (the field contains the text, case-insensitively)."""
+
+    project: str | None = None
+    vintage: int | None = None
+    purpose: str | None = None
+    beneficiary: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def parse(cls, project: str | None, vintage: str | None, purpose: str | None,
+              beneficiary: str | None, reason: str | None) -> RetirementFilters:
+        """From the query; ``bad_id`` (project), ``bad_query`` (vintage, purpose, a text
+        over 200 characters)."""
+        if purpose is not None and purpose != "" and purpose not in RETIREMENT_PURPOSES:
+            raise ExplorerError(
+                "bad_query", f"use {purpose[:20]!r} is not one of {', '.join(RETIREMENT_PURPOSES)}"
+            )
+        return cls(
+            project=None if not project else parse_id(project, "project id"),
+            vintage=parse_vintage(vintage),
+            purpose=purpose or None,
+            beneficiary=_filter_text(beneficiary, "beneficiary"),
+            reason=_filter_text(reason, "reason"),
+        )
+
+    def empty(self) -> bool:
+        return self == RetirementFilters()
+
+    def match(self, r: dict[str, Any]) -> bool:
+        """Whether retirement record ``r`` passes every filter given."""
+        ranges = [g for g in r.get("ranges") or [] if isinstance(g, dict)]
+        if self.project is not None and self.project not in (r.get("project_ids") or []):
+            return False
+        if self.vintage is not None and all(g.get("vintage") != self.vintage for g in ranges):
+            return False
+        if self.purpose is not None and r.get("purpose") != self.purpose:
+            return False
+        for wanted, field in ((self.beneficiary, "beneficiary"), (self.reason, "reason")):
+            value = r.get(field)
+            if wanted is not None and (not isinstance(value, str)
+                                       or wanted not in value.casefold()):
+                return False
+        return True

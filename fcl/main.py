@@ -142,6 +142,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"initialised node home {home.root}")
     print(f"chain id:        {genesis.chain_id}")
     print(f"genesis hash:    {genesis.hash}")
+    print("                 (to trust: SHA-256 of the canonical genesis, the value "
+          "fcl verify --genesis-hash takes; not sha256sum of the file)")
     if config.observer:
         print(f"node key:        {validator_key} (observer; keystore {home.keys_dir}, "
               f"key '{OBSERVER_KEY_NAME}')")

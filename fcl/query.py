@@ -77,7 +77,10 @@ def add_anchor_options(p: argparse.ArgumentParser, *, checkpoint: bool = True) -
     anchor = p.add_mutually_exclusive_group(required=True)
     anchor.add_argument("--genesis", metavar="FILE", help="the network's genesis document")
     anchor.add_argument("--genesis-hash", metavar="HEX",
-                        help="the network's genesis hash (64 hex digits, as `fcl node init` prints it)")
+                        help="the network's genesis hash (64 hex digits): SHA-256 of the genesis "
+                        "document's canonical JSON encoding (docs/certificates.md), not of "
+                        "the file's bytes -- as `fcl node init`, the devnet's banner and the "
+                        "explorer's footer print it")
     if checkpoint:
         anchor.add_argument("--checkpoint", metavar="FILE",
                             help="a light-client checkpoint file (fcl-light-checkpoint v1) you trust")

@@ -94,6 +94,7 @@ class Net:
     data: Path
     marker: dict[str, Any]
     genesis: Genesis
+    banner: list[str]
 
     def page(self, path: str) -> str:
         return self.base_url + path
@@ -111,7 +112,7 @@ def net(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]
     try:
         url = serving.wait_ready()
         yield Net(url.removesuffix("/explorer/"), data, sample_marker(data),
-                  Genesis.load(data / "genesis.json"))
+                  Genesis.load(data / "genesis.json"), serving.lines)
     finally:
         code = serving.stop()
     assert code == 0, "\n".join(serving.lines[-30:])
@@ -333,6 +334,7 @@ def test_verify_page_on_a_phone_states_the_verdict_first(browser: Any, net: Net,
         assert first == ["verdict", "verdict-line"]
         line = one(browser, "#verdict-line").text
         assert genuine in line and "1,000" in line
+        assert {"en": "(CST)", "zh": "（北京时间）"}[lang] in line  # the date names its zone
         assert page_width(browser) <= PHONE_WIDTH
         # the technical checks are collapsed: present, not shown
         assert one(browser, "#technical").get_attribute("open") is None
@@ -530,3 +532,140 @@ def test_time_zone_selector_in_the_footer(browser: Any, net: Net) -> None:
         assert all(t.text.endswith(" UTC") for t in css(browser, "#timeline time"))
     finally:
         browser.delete_cookie("fcl_tz")
+
+
+# -- issue 15 audit: every page of the explorer, both languages, a 390 px phone ---------------
+#: Each page by a name; the path is resolved against the running devnet (ids read from its
+#: own JSON), so that the list covers every page kind the explorer serves.
+EVERY_PAGE = (
+    "dashboard", "blocks", "block", "tx", "orgs", "account", "buffer-account", "buffer-pool",
+    "projects", "project", "stocks", "plot", "report", "attestation", "batches", "batch",
+    "retirements", "certificate", "verify-form", "verify", "trace", "params", "param",
+    "market", "indicators", "calculator",
+)
+
+
+def get_json(net: Net, path: str) -> Any:
+    from urllib.request import urlopen
+
+    with urlopen(net.page(path), timeout=30) as resp:  # noqa: S310 (the test's own devnet)
+        return json.loads(resp.read())
+
+
+def page_path(net: Net, name: str) -> str:
+    """The path of page ``name`` on the running devnet."""
+    rid = net.marker["compliance_retirement_id"]
+    project = get_json(net, f"/v1/explorer/projects/{PROJECT_ID}")
+    fixed = {
+        "dashboard": "/explorer/", "blocks": "/explorer/blocks", "block": "/explorer/blocks/1",
+        "tx": f"/explorer/txs/{net.marker['tx_ids']['retire_compliance']}",
+        "orgs": "/explorer/orgs", "account": f"/explorer/accounts/{OWNER}",
+        "buffer-account": "/explorer/accounts/buffer-pool", "buffer-pool": "/explorer/buffer-pool",
+        "projects": "/explorer/projects", "project": f"/explorer/projects/{PROJECT_ID}",
+        "stocks": f"/explorer/projects/{PROJECT_ID}/stocks",
+        "plot": f"/explorer/plots/{PLOTS[0].plot_id}",
+        "report": f"/explorer/reports/{project['reports'][0]['id']}",
+        "attestation": f"/explorer/attestations/{project['attestations'][0]['id']}",
+        "batches": "/explorer/batches", "batch": f"/explorer/batches/{project['batches'][0]['id']}",
+        "retirements": "/explorer/retirements", "certificate": f"/explorer/certificates/{rid}",
+        "verify-form": "/explorer/verify", "verify": f"/explorer/verify/{rid}",
+        "trace": f"/explorer/trace/{PROJECT_ID}:1", "params": "/explorer/params",
+        "param": f"/explorer/params/{get_json(net, '/v1/explorer/params')['params'][0]['name']}",
+        "market": "/explorer/market", "indicators": "/explorer/indicators",
+        "calculator": "/explorer/calculator",
+    }
+    return fixed[name]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("name", EVERY_PAGE)
+def test_every_page_fits_a_phone_in_both_languages(browser: Any, net: Net, name: str,
+                                                   lang: str) -> None:
+    path = page_path(net, name)
+    with phone(browser, net):
+        browser.get(net.page(f"{path}{'&' if '?' in path else '?'}lang={lang}"))
+        assert not css(browser, "#error-code"), f"{path}: {browser.page_source[:300]}"
+        assert browser.execute_script("return document.documentElement.lang") == (
+            "zh-CN" if lang == "zh" else "en")
+        assert one(browser, "main h1").text.strip()
+        assert page_width(browser) <= PHONE_WIDTH, f"{path} is wider than {PHONE_WIDTH} px"
+        for chart in css(browser, "figure.chart svg, #plot-map svg"):
+            assert chart.size["width"] <= PHONE_WIDTH
+        # every date names its zone; every height is a link to its block
+        for when in css(browser, "span.when"):
+            assert when.find_elements("css selector", "a.height"), when.text
+        if lang == "zh":
+            navigation = one(browser, "nav").text
+            assert not re.search(r"[A-Za-z]{4,}", navigation.replace("JSON", "")), navigation
+
+
+def test_search_box_finds_ids_in_any_case_and_organisations_by_name(browser: Any,
+                                                                   net: Net) -> None:
+    """Issue 15's first complaint (``ah-xn-0001`` gave 404) through the page's own search box."""
+    orgs = {o["id"]: o for o in get_json(net, "/v1/explorer/orgs?limit=100")["orgs"]}
+    for typed, landing in ((PROJECT_ID.lower(), f"/explorer/projects/{PROJECT_ID}"),
+                           (f"{PROJECT_ID.lower()}:1", f"/explorer/trace/{PROJECT_ID}%3A1"),
+                           (OWNER.upper(), f"/explorer/accounts/{OWNER}"),
+                           (orgs[OWNER]["name"].upper(), f"/explorer/accounts/{OWNER}")):
+        browser.get(net.page("/explorer/?lang=en"))
+        box = one(browser, "form[action='/explorer/search'] input[name=q]")
+        box.clear()
+        box.send_keys(typed)
+        box.submit()
+        wait_for(browser, lambda d, want=landing: want in d.current_url)
+        assert not css(browser, "#error-code")
+
+
+def test_trace_shows_when_plot_xn_sf_01_was_recorded_and_last_changed(browser: Any,
+                                                                     net: Net) -> None:
+    """Issue 15's complaint: the trace said "last changed by" but showed the transaction
+    that created plot XN-SF-01 (recorded at one height, changed at a later one)."""
+    trace = get_json(net, f"/v1/explorer/trace/{PROJECT_ID}:1")
+    entry = next(e for e in trace["timeline"] if e["action"] == "plot" and e["id"] == "XN-SF-01")
+    assert entry["changed_height"] is not None and entry["changed_height"] > entry["height"]
+    browser.get(net.page(f"/explorer/trace/{PROJECT_ID}:1?lang=en"))
+    step = next(li for li in css(browser, "#timeline li[data-action=plot]")
+                if "XN-SF-01" in li.text)
+    created = step.find_element("css selector", ".tx.created")
+    changed = step.find_element("css selector", ".tx.updated")
+    assert entry["tx_id"] in created.text and f"block {entry['height']}" in created.text
+    assert f"block {entry['changed_height']}" in changed.text
+    assert changed.find_element("css selector", "a.tx-changed").get_attribute("title") == (
+        entry["changed_tx_id"])
+
+
+def test_retirement_filter_form_works_without_javascript(browser: Any, net: Net) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(net.page("/explorer/retirements?lang=zh"))
+    every = css(browser, "#retirements tr[data-retirement]")
+    assert {r.get_attribute("data-purpose") for r in every} == {"compliance", "voluntary"}
+    Select(one(browser, "#retirement-filters select[name=purpose]")).select_by_value("voluntary")
+    one(browser, "#retirement-filters button[type=submit]").click()
+    wait_for(browser, lambda d: "purpose=voluntary" in d.current_url)
+    rows = css(browser, "#retirements tr[data-retirement]")
+    assert rows and len(rows) < len(every)
+    assert {r.get_attribute("data-purpose") for r in rows} == {"voluntary"}
+    # the export link carries the filter
+    link = next(a for a in css(browser, "a") if "/v1/export/retirements.csv" in
+                (a.get_attribute("href") or ""))
+    assert "purpose=voluntary" in link.get_attribute("href")
+
+
+def test_the_genesis_hash_to_trust_is_the_same_in_the_banner_footer_and_certificate(
+    browser: Any, net: Net
+) -> None:
+    """Issue 15: the hash `--genesis-hash` takes is printed where a buyer looks -- the
+    devnet's banner, every page's footer, the certificate page -- and it is the SHA-256 of
+    the canonical genesis, not of the file."""
+    import hashlib
+
+    expected = net.genesis.hash
+    banner = [line for line in net.banner if line.startswith("genesis hash:")]
+    assert banner == [f"genesis hash:  {expected} (to trust: SHA-256 of the canonical genesis)"]
+    assert any(f"--genesis-hash {expected}" in line for line in net.banner)
+    assert hashlib.sha256((net.data / "genesis.json").read_bytes()).hexdigest() != expected
+    browser.get(net.page("/explorer/?lang=en"))
+    assert expected in one(browser, "footer").text.replace("\n", "")
+    browser.get(net.page(f"/explorer/certificates/{net.marker['compliance_retirement_id']}"))
+    assert expected in one(browser, "main").text.replace("\n", "")

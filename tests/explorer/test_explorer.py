@@ -54,7 +54,7 @@ def test_every_page_footer_prints_the_genesis_hash_to_trust(client, sc: Scenario
 def test_dashboard_shows_height_blocks_validators_and_rate(client, sc: Scenario) -> None:
     page = client.get("/explorer/").text
     height = sc.store.latest_height()
-    assert f'id="height">{height}<' in page
+    assert f'id="height"><a href="/explorer/blocks/{height}">{height}</a><' in page
     recent = re.findall(r'href="/explorer/blocks/(\d+)"', page.split('id="recent-blocks"')[1])
     assert recent == [str(h) for h in range(height, height - 10, -1)]
     validators = page.split('id="validators"')[1].split("</table>")[0]
@@ -361,6 +361,8 @@ def test_batches_list_and_project_filter(client, sc: Scenario) -> None:
         ("b1-r", "/explorer/reports/B1-R"),
         ("f2", "/explorer/plots/F2"),
         ("ah-0001:3", "/explorer/trace/AH-0001%3A3"),
+        ("ccer-ah-0001-2018-000000003-000000045", "/explorer/trace/AH-0001%3A3"),
+        ("Ccer-Ah-0001-2018-000000003-000000045", "/explorer/trace/AH-0001%3A3"),
     ],
 )
 def test_search_routes_each_kind_to_its_page(client, query: str, expected: str) -> None:
@@ -399,7 +401,41 @@ def test_search_by_a_shortened_hash_as_the_explorer_prints_it(client, sc: Scenar
     wrong_tail = f"{tx_id[:10]}…{'0' * 6 if tx_id[-6:] != '0' * 6 else '1' * 6}"
     r = client.get("/v1/explorer/search", params={"q": wrong_tail})
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    assert "no transaction or block hash starts with" in r.json()["error"]["message"]
+    assert "no transaction, block or public key starts with" in r.json()["error"]["message"]
+
+
+def test_search_by_a_public_key_full_or_shortened(client, sc: Scenario) -> None:
+    """The signers' and validators' keys the explorer prints shortened (block commits,
+    proposers, parameter setters, the dashboard) lead to the key's organisation, or to the
+    validator's row on the dashboard."""
+    member = next(k.split("/")[-1] for k, _ in sc.store.iter_prefix("orgkey/buyer-steel/"))
+    for query in (member, member.upper(), f"{member[:10]}…{member[-6:]}", member[:12]):
+        r = client.get("/explorer/search", params={"q": query}, follow_redirects=False)
+        assert r.status_code == 303, (query, r.text)
+        assert r.headers["location"] == "/explorer/accounts/buyer-steel", query
+    validator = sc.chain.key.public_key_hex
+    short = f"{validator[:10]}…{validator[-6:]}"
+    assert short in client.get("/explorer/blocks/1").text  # its commit signature row
+    hit = client.get("/v1/explorer/search", params={"q": short}).json()
+    assert hit["kind"] in ("account", "validator")
+    if hit["kind"] == "validator":
+        assert hit["url"] == f"/explorer/#validator-{validator}"
+        assert f'id="validator-{validator}"' in client.get(hit["url"].split("#")[0]).text
+    assert client.get("/v1/explorer/search", params={"q": validator}).json() == hit
+    unknown = "ab" * 32
+    r = client.get("/v1/explorer/search", params={"q": unknown})
+    assert r.status_code == 404 and "public key" in r.json()["error"]["message"]
+
+
+def test_search_by_a_validator_key_without_membership_leads_to_its_row(client, monkeypatch) -> None:
+    import explorer.data
+
+    node_key = "cd" * 32  # a validator's node key: no key/ record, no operator
+    monkeypatch.setattr(explorer.data.Reader, "validator_names",
+                        lambda self: {node_key: "validator-9"})
+    for query in (node_key, f"{node_key[:10]}…{node_key[-6:]}", node_key[:8].upper()):
+        assert client.get("/v1/explorer/search", params={"q": query}).json() == {
+            "id": node_key, "kind": "validator", "url": f"/explorer/#validator-{node_key}"}
 
 
 def test_search_by_organisation_name(client) -> None:

@@ -71,6 +71,11 @@ def test_the_verification_page_accepts_a_holding_proof(client: TestClient, proof
     section = text.split('id="verdict"')[1].split("</section>")[0]
     assert 'data-ok="true"' in section.split(">", 1)[0]
     assert "This holding proof is genuine: units 350–460 of project AH-0001" in text
+    # the proof's height is a link to its block, in the verdict sentence itself
+    line = text.split('id="verdict-line">')[1].split("</h1>")[0]
+    anchor = re.search(r'at block <a href="/explorer/blocks/(\d+)">\1</a>', line)
+    assert anchor is not None, line
+    assert client.get(f"/explorer/blocks/{anchor.group(1)}").status_code == 200
     statuses = re.findall(r'<tr data-status="(\w+)">', text)
     assert statuses == ["retired", "listed", "active", "frozen"]
     assert "CCER-AH-0001-2022-000000451-000000460" in text

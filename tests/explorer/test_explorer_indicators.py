@@ -161,3 +161,41 @@ def test_bad_indicator_requests(client, query: str, code: str) -> None:
         assert r.status_code == 400 and r.json()["error"]["code"] == code
     page = client.get(f"/explorer/indicators?{query}")
     assert page.status_code == 400 and code in page.text
+
+
+def test_the_periods_table_has_its_csv(client, sc: Scenario) -> None:
+    """Per evaluation period (issue 15: "per county and per evaluation period ... with
+    CSV"): the by-period table as CSV with a BOM, the same figures as the JSON, the last
+    period's total by hand."""
+    year = tip_year(sc)
+    for params, county in (({}, "all"), ({"county": COUNTY}, COUNTY)):
+        d = client.get("/v1/explorer/indicators", params=params).json()
+        r = client.get("/v1/export/indicator-periods.csv", params=params)
+        assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+        assert [row["period"] for row in rows] == [p["period"] for p in d["periods"]] == [
+            f"{y - 1}-{y}" for y in range(year - 8, year + 1, 2)]
+        assert all(row["county"] == county for row in rows)
+        for row, p in zip(rows, d["periods"], strict=True):
+            assert row["issued"] == str(p["issued"])
+            assert row["farmers_income"] == p["farmers_income"]
+    expected = by_hand(sc)[COUNTY]
+    last = rows[-1]
+    assert last["farmers_income"] == expected["farmers_income"] == "285.00"
+    assert last["traded"] == str(expected["traded"]) and last["average_price"] == "87.50"
+    assert all(row["issued"] == "0" for row in rows[:-1])
+    page = client.get("/explorer/indicators", params={"county": COUNTY}).text
+    link = page.split('id="periods-csv"><a href="')[1].split('"')[0].replace("&amp;", "&")
+    assert client.get(link).content == r.content
+    # paged by its cursor, the period; a cursor of another form is refused
+    first = client.get("/v1/export/indicator-periods.csv", params={"limit": 2})
+    assert first.headers["x-next-cursor"] == rows[1]["period"]
+    rest = client.get("/v1/export/indicator-periods.csv",
+                      params={"after": first.headers["x-next-cursor"]})
+    periods = [row["period"] for body in (first, rest) for row in
+               csv.DictReader(io.StringIO(body.content.decode("utf-8-sig")))]
+    assert periods == [row["period"] for row in rows] and "x-next-cursor" not in rest.headers
+    bad = client.get("/v1/export/indicator-periods.csv", params={"after": "x/y"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_cursor"
+    bad = client.get("/v1/export/indicator-periods.csv", params={"period": "2025"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_period"

@@ -274,8 +274,8 @@ def _details(sc: Scenario) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("lang", "sentence"), [
-    ("en", "This certificate is genuine: 1,000 t CO₂e retired by Buyer Steel on 2026-03-02."),
-    ("zh", "该注销证明真实有效：Buyer Steel 于 2026-03-02 注销了 1,000 吨二氧化碳当量。"),
+    ("en", "This certificate is genuine: 1,000 t CO₂e retired by Buyer Steel on 2026-03-02 (CST)."),
+    ("zh", "该注销证明真实有效：Buyer Steel 于 2026-03-02（北京时间）注销了 1,000 吨二氧化碳当量。"),
 ])
 def test_a_genuine_certificate_is_stated_first_in_plain_language(
     sc: Scenario, lang: str, sentence: str
@@ -298,6 +298,23 @@ def test_a_genuine_certificate_is_stated_first_in_plain_language(
         assert str(escape(VALUES["check"][n][lang])) in technical
     visible = outside_details(main)
     assert "ok</span>" not in visible and "VALID" not in visible
+
+
+@pytest.mark.parametrize(("tz", "date"), [
+    # 2026-03-01T18:14:00Z: 03-02 02:14 in Beijing, 03:14 in Tokyo, 03-01 19:14 in Berlin
+    ("Asia/Shanghai", "2026-03-02 (CST)"),
+    ("Asia/Tokyo", "2026-03-02 (JST)"),
+    ("Europe/Berlin", "2026-03-01 (CET)"),
+    ("UTC", "2026-03-01 (UTC)"),
+])
+def test_the_verdict_date_names_the_readers_time_zone(sc: Scenario, tz: str, date: str) -> None:
+    checks = [{"name": n, "ok": True, "message": f"{n} ok"} for n in CHECK_NAMES]
+    details = dict(_details(sc), time_ms=1_772_388_840_000)  # 2026-03-01T18:14:00Z
+    verdict = {"ok": True, "checks": checks, "summary": details}
+    with make_client(sc, verify_certificate=lambda _c: verdict) as c:
+        html = c.get(f"/explorer/verify/{sc.ids['compliance']}?lang=en&tz={tz}").text
+    line = _verdict_first(html).split('<h1 id="verdict-line">')[1].split("</h1>")[0]
+    assert f"retired by Buyer Steel on {date}." in line, line
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -37,6 +37,7 @@ from tests.support.explorer import Scenario, StoreMarket, build_scenario, make_c
 
 TRICKY = '=林场 "一号", 安徽'
 CSV_EXPORTS = {
+    "/v1/export/orgs.csv": export.ORG_COLUMNS,
     "/v1/export/projects.csv": PROJECT_COLUMNS,
     "/v1/export/plots.csv": PLOT_COLUMNS,
     "/v1/export/issuances.csv": export.ISSUANCE_COLUMNS,
@@ -356,7 +357,7 @@ def test_the_explorer_app_writes_an_access_log_line(client: TestClient,
     ("/explorer/batches", ["/v1/export/issuances.csv", "/v1/export/cadt/issuances",
                            "/v1/export/cadt/units"]),
     ("/explorer/retirements", ["/v1/export/retirements.csv"]),
-    ("/explorer/orgs", ["/v1/export/holdings.csv"]),
+    ("/explorer/orgs", ["/v1/export/orgs.csv", "/v1/export/holdings.csv"]),
     ("/explorer/accounts/buyer-steel", ["/v1/export/holdings.csv?account=buyer-steel"]),
     ("/explorer/", ["/v1/export/trades.csv", "/v1/export/transfers.csv",
                     "/v1/export/parameters.csv", "/v1/export/parameter-history.csv"]),
