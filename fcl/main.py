@@ -196,7 +196,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     try:
         fcl.state_sync.start_from_snapshot(args, store, genesis)
         runtime = NodeRuntime(config=config, genesis=genesis, key=key, store=store,
-                              state_dir=home.consensus_dir)
+                              state_dir=home.consensus_dir, documents_dir=home.documents_dir)
         host = args.rpc_host or config.rpc_host
         port = args.rpc_port if args.rpc_port is not None else config.rpc_port
         log.info(
