@@ -59,11 +59,14 @@ MAX_BYTES = 4096
 QUOTA = 6000
 
 
-def doc_genesis(farm_a: PrivateKey = FARM_A) -> Genesis:
+def doc_genesis(*, farm_a_members: tuple[str, ...] = ()) -> Genesis:
+    """Organisations regulator, farm-a (admin FARM_A, member FARM_A2 and
+    ``farm_a_members``) and farm-b (FARM_B); STRANGER is enrolled nowhere."""
     def org(org_id: str, roles: list[str], admin: PrivateKey,
-            members: list[PrivateKey]) -> dict[str, Any]:
+            members: list[PrivateKey], more: tuple[str, ...] = ()) -> dict[str, Any]:
         return {"id": org_id, "name": org_id, "roles": roles, "accreditation": None,
-                "admins": [admin.public_key_hex], "members": [m.public_key_hex for m in members]}
+                "admins": [admin.public_key_hex],
+                "members": [m.public_key_hex for m in members] + list(more)}
 
     return Genesis.from_json({
         "chain_id": CHAIN_ID, "genesis_time": GENESIS_TIME,
@@ -71,7 +74,7 @@ def doc_genesis(farm_a: PrivateKey = FARM_A) -> Genesis:
                         "power": 10}],
         "app_state": {"organisations": [
             org("regulator", ["regulator"], REG, []),
-            org("farm-a", ["owner"], farm_a, [FARM_A2]),
+            org("farm-a", ["owner"], FARM_A, [FARM_A2], farm_a_members),
             org("farm-b", ["owner"], FARM_B, []),
         ], "params": {}},
     })
