@@ -254,9 +254,15 @@ def api_routers(node: Any, public_url: str | None = None,
 
     builder = CertificateBuilder(node.store, node.genesis)
     routers = node_routers(node, builder)
+    documents = getattr(node, "documents", None)
+
+    def document_info(sha256: str) -> dict[str, Any] | None:
+        meta = None if documents is None else documents.get(sha256)
+        return None if meta is None else meta.to_json()
+
     source = ExplorerSource(store=node.store, genesis=node.genesis, status=node.status,
                             build_certificate=builder.build, public_url=public_url,
-                            time_zone=time_zone)
+                            time_zone=time_zone, document_info=document_info)
     routers.append(create_explorer_router(source))
     return routers
 
