@@ -75,13 +75,16 @@ __all__ = [
 #: Default bytes one organisation may upload to one node (config
 #: ``documents.org_quota_bytes``): 1 GiB.
 DEFAULT_ORG_QUOTA_BYTES = 1024 * 1024 * 1024
-#: Every code the document routes answer (all in ``ledger.api_errors``).
-DOCUMENT_ERRORS = (
+#: The codes ``POST /v1/documents`` answers, and every code the document routes answer
+#: (all in ``ledger.api_errors``).
+UPLOAD_ERRORS = (
     "malformed_request", "wrong_chain", "stale_request", "unsupported_document_type",
     "document_too_large", "unenrolled_signer", "bad_signature", "replayed_request",
-    "document_quota_exceeded", "hash_mismatch", "bad_id", "unknown_document",
-    "document_restricted", "client_disconnected",
+    "document_quota_exceeded", "hash_mismatch", "client_disconnected",
 )
+READ_ERRORS = ("bad_id", "unknown_document", "document_restricted", "unenrolled_signer",
+               "bad_signature", "stale_request", "malformed_request")
+DOCUMENT_ERRORS = (*UPLOAD_ERRORS, "bad_id", "unknown_document", "document_restricted")
 _MAX_TIME_MS = 2**53 - 1
 
 
@@ -323,6 +326,34 @@ def create_documents_router(
     guard = replay or ReplayGuard()
     router = APIRouter(tags=["documents"])
     allowed = ", ".join(sorted(MEDIA_TYPES.values()))
+    binary = {media_type: {"schema": {"type": "string", "format": "binary"}}
+              for media_type in sorted(MEDIA_TYPES.values())}
+
+    def header(name: str, description: str, pattern: str | None = None) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string"}
+        if pattern is not None:
+            schema["pattern"] = pattern
+        return {"name": name, "in": "header", "required": True, "description": description,
+                "schema": schema}
+
+    upload_parameters = [
+        header(HEADER_CHAIN_ID, "the chain id (signed)"),
+        header(HEADER_KEY, "the enrolled signing key", "^[0-9a-f]{64}$"),
+        header(HEADER_SHA256, "SHA-256 of the body (signed)", "^[0-9a-f]{64}$"),
+        header(HEADER_RESTRICTED, "true: a land-tenure record (signed)", "^(true|false)$"),
+        header(HEADER_NONCE, "a new nonce for every upload (signed)", "^[A-Za-z0-9_-]{1,64}$"),
+        header(HEADER_TIME, "signing time, ms since 1970 (signed; within 300 s)", "^[0-9]{1,16}$"),
+        header(HEADER_SIGNATURE, "Ed25519 over the canonical JSON of the signed fields "
+               "(docs/documents.md, \"Signing\")", "^[0-9a-f]{128}$"),
+    ]
+    read_parameters = [
+        {**p, "required": False, "description": p["description"] + "; only for a restricted "
+         "document (a signed read)"}
+        for p in (header(HEADER_KEY, "the reading key", "^[0-9a-f]{64}$"),
+                  header(HEADER_TIME, "signing time, ms since 1970", "^[0-9]{1,16}$"),
+                  header(HEADER_SIGNATURE, "Ed25519 over {chain_id, purpose, sha256, time_ms}",
+                         "^[0-9a-f]{128}$"))
+    ]
 
     @router.post(
         "/v1/documents",
@@ -332,7 +363,10 @@ def create_documents_router(
         description="The body is the file's bytes; `Content-Type` its media type; the "
                     "signed request is in the X-FCL-* headers (docs/documents.md, "
                     "\"Signing\").",
-        responses=error_responses(DOCUMENT_ERRORS),
+        openapi_extra={"parameters": upload_parameters,
+                       "requestBody": {"required": True, "content": binary}},
+        responses={200: {"description": "the node already held the document"},
+                   **error_responses(UPLOAD_ERRORS)},
     )
     async def upload(request: Request) -> JSONResponse:
         now_ms = clock_ms()
@@ -437,9 +471,12 @@ def create_documents_router(
         "/v1/documents/{sha256}",
         summary="A document by its SHA-256 (Content-Type, ETag = the hash; HEAD too)",
         response_class=Response,
-        responses=error_responses(("bad_id", "unknown_document", "document_restricted",
-                                   "unenrolled_signer", "bad_signature", "stale_request",
-                                   "malformed_request")),
+        openapi_extra={"parameters": read_parameters},
+        responses={200: {"description": "the document's bytes", "content": binary,
+                         "headers": {"ETag": {"description": "the SHA-256, quoted",
+                                              "schema": {"type": "string"}}}},
+                   304: {"description": "If-None-Match named this document"},
+                   **error_responses(READ_ERRORS)},
     )
     async def get_document(sha256: str, request: Request) -> Response:
         if not is_hex_digest(sha256):
