@@ -689,6 +689,15 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
                 if kind == "plot":
                     extra["plot_map"] = svg.plot_map([d["plot"]])
                     extra["map_legend"] = legend([d["plot"]], Translator(lang_of(request)[0]))
+                elif kind == "report" and isinstance(d["report"].get("evidence"), dict):
+                    # remote-sensing evidence: the map of the plots it covers beside it
+                    covered = {c.get("plot_id") for c in d["report"]["evidence"].get(
+                        "canopy_cover", []) if isinstance(c, dict)}
+                    plots = [pl for pl in reader.plots_of(
+                        {"plots": sorted(p for p in covered if isinstance(p, str))},
+                        svg.MAX_MAP_PLOTS)]
+                    extra["plot_map"] = svg.plot_map(plots)
+                    extra["map_legend"] = legend(plots, Translator(lang_of(request)[0]))
                 return render(request, template, d=d,
                               json_url=_json_url(kind, ident),
                               **extra)

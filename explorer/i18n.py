@@ -248,6 +248,12 @@ LABELS: dict[str, dict[str, str]] = _by_lang({
     "species": ("Species", "树种"),
     "planting_date": ("Planting date", "造林日期"),
     "tenure": ("Land tenure document", "权属证明"),
+    # remote-sensing evidence (chaincode/evidence.py)
+    "rs_evidence": ("Remote-sensing evidence", "遥感证据"),
+    "sensor": ("Sensor", "传感器"),
+    "acquisition_date": ("Acquisition date", "影像获取日期"),
+    "imagery_sha256": ("Imagery SHA-256", "影像 SHA-256"),
+    "canopy_cover": ("Canopy cover", "郁闭度"),
     # the document behind a hash (docs/documents.md)
     "document": ("document", "文件"),
     "doc_not_here": ("not on this node", "本节点无此文件"),
