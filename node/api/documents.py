@@ -23,6 +23,7 @@ refused upload stores nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -68,6 +69,7 @@ __all__ = [
     "DocumentMeta",
     "DocumentSettings",
     "DocumentStore",
+    "QuotaExceeded",
     "ReplayGuard",
     "create_documents_router",
 ]
@@ -80,7 +82,7 @@ DEFAULT_ORG_QUOTA_BYTES = 1024 * 1024 * 1024
 UPLOAD_ERRORS = (
     "malformed_request", "wrong_chain", "stale_request", "unsupported_document_type",
     "document_too_large", "unenrolled_signer", "bad_signature", "replayed_request",
-    "document_quota_exceeded", "hash_mismatch", "client_disconnected",
+    "document_quota_exceeded", "hash_mismatch", "client_disconnected", "admission_busy",
 )
 READ_ERRORS = ("bad_id", "unknown_document", "document_restricted", "unenrolled_signer",
                "bad_signature", "stale_request", "malformed_request")
@@ -113,6 +115,10 @@ class DocumentMeta:
                    media_type=str(obj["media_type"]), restricted=bool(obj["restricted"]),
                    uploader_org=obj.get("uploader_org"), uploader_key=obj.get("uploader_key"),
                    stored_ms=int(obj["stored_ms"]), source=str(obj["source"]))
+
+
+class QuotaExceeded(Exception):
+    """An upload would take its organisation past its quota on this node."""
 
 
 class DocumentStore:
@@ -192,14 +198,24 @@ class DocumentStore:
             os.fsync(f.fileno())
         os.replace(tmp, path)
 
-    def put(self, data: bytes, meta: DocumentMeta) -> bool:
+    def put(self, data: bytes, meta: DocumentMeta, *, org_quota: int | None = None) -> bool:
         """Store ``data`` under ``meta.sha256`` (which the caller checked is its hash);
-        return False if the node already held it (its metadata is kept, not replaced)."""
+        return False if the node already held it (its metadata is kept, not replaced).
+        ``org_quota``: refuse (:class:`QuotaExceeded`) an upload that would take its
+        organisation's uploaded bytes past it -- checked under the lock, so concurrent
+        uploads cannot pass it together."""
         if sha256_hex(data) != meta.sha256 or len(data) != meta.size:
             raise ValueError("the bytes do not match the metadata")
         with self._lock:
             if meta.sha256 in self._index:
                 return False
+            org = meta.uploader_org
+            if org_quota is not None and org is not None and meta.source == "upload":
+                used = self._usage.get(org, 0)
+                if used + meta.size > org_quota:
+                    raise QuotaExceeded(
+                        f"organisation {org} has uploaded {used} bytes to this node; "
+                        f"{meta.size} more would pass its quota of {org_quota} bytes")
             self._write_atomic(self.path_of(meta.sha256), data)
             self._write_atomic(self._meta_path(meta.sha256),
                                json.dumps(meta.to_json(), sort_keys=True).encode("utf-8"))
@@ -307,6 +323,9 @@ class DocumentSettings:
 
     max_bytes: int = MAX_DOCUMENT_BYTES
     org_quota_bytes: int = DEFAULT_ORG_QUOTA_BYTES
+    #: at most this many upload bodies are received and checked at once (more:
+    #: ``admission_busy``), so uploads hold at most this many times ``max_bytes``
+    max_concurrent_uploads: int = 4
 
 
 def create_documents_router(
@@ -324,6 +343,9 @@ def create_documents_router(
     fetches a document this node lacks from its peers and says whether it now has it."""
     limits = settings or DocumentSettings()
     guard = replay or ReplayGuard()
+    #: uploads whose bodies are being received and checked at once: bounds the memory
+    #: they hold (each at most limits.max_bytes)
+    uploads = asyncio.Semaphore(limits.max_concurrent_uploads)
     router = APIRouter(tags=["documents"])
     allowed = ", ".join(sorted(MEDIA_TYPES.values()))
     binary = {media_type: {"schema": {"type": "string", "format": "binary"}}
@@ -420,6 +442,10 @@ def create_documents_router(
                            f"organisation {org} has uploaded {documents.usage(org)} bytes to "
                            f"this node; {size} more would pass its quota of "
                            f"{limits.org_quota_bytes} bytes")
+        if uploads.locked():
+            raise ApiError("admission_busy",
+                           f"this node is receiving {limits.max_concurrent_uploads} uploads "
+                           "already; try again shortly")
         refusal = guard.check_and_record(key, nonce, time_ms, now_ms)
         if refusal == "replayed":
             raise ApiError("replayed_request",
@@ -428,21 +454,14 @@ def create_documents_router(
         if refusal is not None:
             raise ApiError("stale_request", f"the request signed at {time_ms} ms is older "
                                             "than the requests this node still remembers")
-        data = await _read_exact(request, size)
-        actual = sha256_hex(data)
-        if actual != digest:
-            raise ApiError("hash_mismatch",
-                           f"the body's SHA-256 is {actual}, not the {digest} the request "
-                           "claims and signs")
-        problem = content_problem(media_type, data)
-        if problem is not None:
-            raise ApiError("unsupported_document_type", f"not a {media_type} document: {problem}")
-        if existing is not None:
-            return JSONResponse({**_answer_meta(existing), "stored": False}, status_code=200)
-        meta = DocumentMeta(sha256=digest, size=size, media_type=media_type,
-                            restricted=restricted, uploader_org=org, uploader_key=key,
-                            stored_ms=now_ms, source="upload")
-        stored = documents.put(data, meta)
+        async with uploads:
+            data = await _read_exact(request, size)
+            meta = DocumentMeta(sha256=digest, size=size, media_type=media_type,
+                                restricted=restricted, uploader_org=org, uploader_key=key,
+                                stored_ms=now_ms, source="upload")
+            # hashing, content checks and the fsynced writes run off the event loop
+            stored = await asyncio.to_thread(_check_and_store, documents, data, meta,
+                                             limits.org_quota_bytes)
         final = documents.get(digest) or meta
         return JSONResponse({**_answer_meta(final), "stored": stored},
                             status_code=201 if stored else 200)
@@ -504,6 +523,25 @@ def create_documents_router(
                             headers=headers)
 
     return router
+
+
+def _check_and_store(documents: DocumentStore, data: bytes, meta: DocumentMeta,
+                     quota: int) -> bool:
+    """The checks of an upload's bytes (hash, content), then the write with the quota
+    checked again under the store's lock; True if stored, False if already held."""
+    actual = sha256_hex(data)
+    if actual != meta.sha256:
+        raise ApiError("hash_mismatch",
+                       f"the body's SHA-256 is {actual}, not the {meta.sha256} the request "
+                       "claims and signs")
+    problem = content_problem(meta.media_type, data)
+    if problem is not None:
+        raise ApiError("unsupported_document_type",
+                       f"not a {meta.media_type} document: {problem}")
+    try:
+        return documents.put(data, meta, org_quota=quota)
+    except QuotaExceeded as exc:
+        raise ApiError("document_quota_exceeded", str(exc)) from None
 
 
 async def _read_exact(request: Request, size: int) -> bytes:

@@ -200,12 +200,12 @@ class DocumentFetcher:
             log.info("document peer unreachable", extra={"peer": peer, "error": str(exc)})
             return "unreachable"
         data = b"".join(chunks)
-        if sha256_hex(data) != sha256:
+        if await asyncio.to_thread(sha256_hex, data) != sha256:
             self._count("hash_mismatch")
             log.warning("a document peer served bytes that are not the document asked for",
                         extra={"peer": peer, "sha256": sha256, "got": sha256_hex(data)})
             return "hash_mismatch"
-        self.documents.put(data, DocumentMeta(
+        await asyncio.to_thread(self.documents.put, data, DocumentMeta(
             sha256=sha256, size=len(data), media_type=media_type, restricted=False,
             uploader_org=org if org and len(org) <= 64 else None, uploader_key=None,
             stored_ms=self.wall_ms(), source="peer"))

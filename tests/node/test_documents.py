@@ -35,6 +35,7 @@ from node.api.documents import (
     DocumentMeta,
     DocumentSettings,
     DocumentStore,
+    QuotaExceeded,
     ReplayGuard,
     create_documents_router,
 )
@@ -253,6 +254,37 @@ def test_an_organisation_over_its_quota_is_refused_others_are_not(env: Env) -> N
     _refused_changes_nothing(env, 1)
     env.upload(FARM_B, second)  # another organisation has its own quota
     assert env.documents.usage("farm-a") == 4000 and env.documents.usage("farm-b") == 3000
+
+
+def test_uploads_beyond_the_concurrent_limit_are_told_to_retry(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    busy = create_documents_router(env.documents, lambda: env.store, CHAIN_ID,
+                                   settings=DocumentSettings(max_concurrent_uploads=0),
+                                   clock_ms=lambda: NOW)
+    client = TestClient(create_app(env.node, routers=[busy]), raise_server_exceptions=False)
+    headers = upload_headers(FARM_A, chain_id=CHAIN_ID, data=PDF,
+                             media_type="application/pdf", time_ms=NOW)
+    resp = client.post(URL, content=PDF, headers=headers)
+    assert resp.status_code == 503 and resp.json()["error"]["code"] == "admission_busy"
+    assert len(env.documents) == 0
+
+
+def test_the_quota_is_checked_again_under_the_stores_lock(tmp_path: Path) -> None:
+    store = DocumentStore(tmp_path / "documents")
+
+    def meta(data: bytes, org: str = "farm-a", source: str = "upload") -> DocumentMeta:
+        return DocumentMeta(sha256=sha256_hex(data), size=len(data),
+                            media_type="application/pdf", restricted=False, uploader_org=org,
+                            uploader_key=None, stored_ms=1, source=source)
+
+    first, second = b"%PDF-" + b"1" * 95, b"%PDF-" + b"2" * 95
+    assert store.put(first, meta(first), org_quota=150)
+    with pytest.raises(QuotaExceeded, match="farm-a has uploaded 100 bytes"):
+        store.put(second, meta(second), org_quota=150)
+    assert store.put(second, meta(second, "farm-b"), org_quota=150)  # another organisation
+    assert store.put(b"%PDF-3", meta(b"%PDF-3", source="peer"), org_quota=1)  # a replica
+    assert store.usage("farm-a") == 100 and store.usage("farm-b") == 100
+    assert store.get(sha256_hex(second)) == meta(second, "farm-b")
 
 
 @pytest.mark.parametrize("drop", [HEADER_KEY, HEADER_NONCE, HEADER_TIME, HEADER_SIGNATURE,
