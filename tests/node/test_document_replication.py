@@ -22,7 +22,7 @@ from node.api.rpc import create_app, node_routers
 from node.driver.solo import SoloDriver
 from node.home import NodeConfig
 from node.runtime import NodeRuntime
-from tests.node.test_documents import CHAIN_ID, FARM_A, PDF, PNG, Env, det_key, doc_genesis
+from tests.support.documents import CHAIN_ID, FARM_A, PDF, PNG, Env, det_key, doc_genesis
 
 PEER = "http://peer-a.test"
 OTHER = "http://peer-b.test"

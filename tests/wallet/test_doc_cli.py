@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 
 from ledger.crypto import sha256_hex
-from tests.node.test_documents import PDF, Env, doc_genesis
+from tests.support.documents import PDF, Env, doc_genesis
 from tests.support.fcl_process import free_port
 from wallet.cli import main_for_tests
 from wallet.keystore import Keystore
