@@ -28,6 +28,7 @@ from chaincode.carbon_common import (
     serial_string,
     validate_date,
 )
+from chaincode.evidence import EVIDENCE_ARG, validate_evidence
 from chaincode.framework import ORG_PREFIX, ChaincodeError, TxContext, method
 from chaincode.pool import cancel_from_pool, record_pool_event
 from chaincode.schema import Arg
@@ -604,6 +605,7 @@ class MarketMethods:
             "evidence_sha256": Arg("hex32"),
             "description": Arg("str", required=False, max=1024),
             "plot_id": Arg("id", required=False),
+            "evidence": EVIDENCE_ARG,
         },
     )
     def record_loss_event(self, ctx: TxContext, args: dict) -> dict:
@@ -622,6 +624,9 @@ class MarketMethods:
             plot_id = project["plots"][0]
         elif plot_id not in project["plots"]:
             raise ChaincodeError("plot_not_in_project", f"plot {plot_id} is not in project {pid}")
+        evidence = None if args["evidence"] is None else validate_evidence(
+            args["evidence"], plots=project["plots"], earliest=project["start_date"],
+            earliest_label=f"the start date of project {pid}", today=block_date(ctx))
         quantity = args["quantity"]
         moved, shortfall = cancel_from_pool(ctx, pid, quantity, "loss")
         stock = load_stock(ctx, plot_id)
@@ -638,6 +643,8 @@ class MarketMethods:
             "quantity": quantity,
             "ranges": [_range_view(m) for m in moved],
             "shortfall": shortfall,
+            # remote-sensing evidence: only when given (records without it are unchanged)
+            **({} if evidence is None else {"evidence": evidence}),
         }))
         record_pool_event(ctx, "loss", ctx.tx_id, pid)
         ctx.emit("carbon.loss_recorded", loss_id=ctx.tx_id, project_id=pid, plot_id=plot_id,

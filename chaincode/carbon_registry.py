@@ -48,6 +48,7 @@ from chaincode.carbon_common import (
     validate_date,
     vintage_of,
 )
+from chaincode.evidence import EVIDENCE_ARG, validate_evidence
 from chaincode.framework import ORG_PREFIX, ChaincodeError, Signer, TxContext, method
 from chaincode.geometry import (
     GeometryError,
@@ -758,6 +759,7 @@ class RegistryMethods:
             ),
             "claimed_issuable": Arg("int", min=0),
             "report_sha256": Arg("hex32"),
+            "evidence": EVIDENCE_ARG,
         },
     )
     def submit_monitoring_report(self, ctx: TxContext, args: dict) -> dict:
@@ -787,6 +789,9 @@ class RegistryMethods:
                 "period_in_future",
                 f"period {start}..{end} ends after the block's date {today}",
             )
+        evidence = None if args["evidence"] is None else validate_evidence(
+            args["evidence"], plots=project["plots"], earliest=start,
+            earliest_label="the period's start", today=today)
         params = args["parameters"]
         baseline = period_baseline(project["baseline"], start, end)
         if params["baseline"] is not None:
@@ -1062,6 +1067,9 @@ class RegistryMethods:
             "status": "submitted",
             "verification_attestation": None,
             "vintage": vintage_of(end),
+            # remote-sensing evidence: only when given, so that reports without it keep
+            # their bytes (and the golden state roots)
+            **({} if evidence is None else {"evidence": evidence}),
         }
         self._save_report(ctx, record)
         project["open_report"] = report_id

@@ -14,6 +14,7 @@ The explorer reads committed data only and holds no keys.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -86,6 +87,7 @@ from explorer.upload import extract_certificate, parse_certificate, read_body
 from explorer.zones import DEFAULT_ZONE, TZ_COOKIE, ZONES, choose_zone, local, zone_label
 from ledger.api_errors import error_body, error_responses
 from ledger.asgi import AccessLogMiddleware, HeadMiddleware, is_head
+from ledger.documents import MEDIA_TYPES
 from ledger.errors import LedgerError
 
 __all__ = ["create_explorer_app", "create_explorer_router"]
@@ -206,6 +208,37 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
 
 
+_KIND_BY_MEDIA_TYPE = {media_type: short.upper() for short, media_type in MEDIA_TYPES.items()}
+
+
+def size_text(size: int) -> str:
+    """A document's size for people, in SI units with one decimal (integer arithmetic,
+    rounded down): ``532 B``, ``12.0 kB``, ``1.2 MB``."""
+    if size < 1000:
+        return f"{size} B"
+    for unit, scale in (("kB", 1000), ("MB", 1000**2)):
+        if size < scale * 1000 or unit == "MB":
+            tenths = size * 10 // scale
+            return f"{tenths // 10}.{tenths % 10} {unit}"
+    raise AssertionError("unreachable")
+
+
+def document_label(info: Callable[[str], Mapping[str, Any] | None] | None,
+                   sha256: Any) -> dict[str, Any] | None:
+    """What the pages say of document ``sha256``: None if this node does not hold it, else
+    ``{media_type, kind, size_text, restricted}``."""
+    if info is None or not isinstance(sha256, str):
+        return None
+    meta = info(sha256)
+    if meta is None:
+        return None
+    media_type = str(meta.get("media_type", ""))
+    size = meta.get("size")
+    return {"media_type": media_type, "kind": _KIND_BY_MEDIA_TYPE.get(media_type, media_type),
+            "size_text": size_text(size) if type(size) is int else "?",
+            "restricted": meta.get("restricted") is True}
+
+
 def make_environment() -> Environment:
     """Jinja2 with autoescaping on for every template."""
     env = Environment(
@@ -218,7 +251,8 @@ def make_environment() -> Environment:
     env.filters.update(num=_num, short=_short, ts=_ts, pretty=_pretty, micro=_micro,
                        iso_ts=_iso_ts, columns=_columns, date=_date, zone=_zone,
                        local_iso=_local_iso)
-    env.globals.update(url=url_for, link_keys=LINK_KEYS)
+    env.globals.update(url=url_for, link_keys=LINK_KEYS,
+                       doc_info=functools.partial(document_label, None))
     return env
 
 
@@ -343,7 +377,8 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     verify_slots = asyncio.Semaphore(MAX_CONCURRENT_VERIFICATIONS)
     env = make_environment()
     # dates of heights and names of organisations, read from committed data
-    env.globals.update(block_iso=reader.block_iso, org_name=reader.org_name)
+    env.globals.update(block_iso=reader.block_iso, org_name=reader.org_name,
+                       doc_info=functools.partial(document_label, source.document_info))
     router = APIRouter(responses=_error_responses())
     genesis = source.genesis
 
@@ -669,6 +704,15 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
                 if kind == "plot":
                     extra["plot_map"] = svg.plot_map([d["plot"]])
                     extra["map_legend"] = legend([d["plot"]], Translator(lang_of(request)[0]))
+                elif kind == "report" and isinstance(d["report"].get("evidence"), dict):
+                    # remote-sensing evidence: the map of the plots it covers beside it
+                    covered = {c.get("plot_id") for c in d["report"]["evidence"].get(
+                        "canopy_cover", []) if isinstance(c, dict)}
+                    plots = [pl for pl in reader.plots_of(
+                        {"plots": sorted(p for p in covered if isinstance(p, str))},
+                        svg.MAX_MAP_PLOTS)]
+                    extra["plot_map"] = svg.plot_map(plots)
+                    extra["map_legend"] = legend(plots, Translator(lang_of(request)[0]))
                 return render(request, template, d=d,
                               json_url=_json_url(kind, ident),
                               **extra)

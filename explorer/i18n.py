@@ -248,6 +248,17 @@ LABELS: dict[str, dict[str, str]] = _by_lang({
     "species": ("Species", "树种"),
     "planting_date": ("Planting date", "造林日期"),
     "tenure": ("Land tenure document", "权属证明"),
+    # remote-sensing evidence (chaincode/evidence.py)
+    "rs_evidence": ("Remote-sensing evidence", "遥感证据"),
+    "sensor": ("Sensor", "传感器"),
+    "acquisition_date": ("Acquisition date", "影像获取日期"),
+    "imagery_sha256": ("Imagery SHA-256", "影像 SHA-256"),
+    "canopy_cover": ("Canopy cover", "郁闭度"),
+    # the document behind a hash (docs/documents.md)
+    "document": ("document", "文件"),
+    "doc_not_here": ("not on this node", "本节点无此文件"),
+    "doc_restricted": ("restricted: served only to the regulator and the uploader",
+                       "受限：仅向监管机构和上传方提供"),
     "non_forest_evidence": ("Non-forest evidence", "无林地证明"),
     "bbox": ("Bounding box (1e-7°)", "外接矩形（1e-7 度）"),
     "unit_totals": ("Units (t CO₂e)", "碳信用（吨二氧化碳当量）"),

@@ -76,6 +76,10 @@ class ExplorerSource:
       (政策评估期) on the indicators page: an explorer setting, default 2 (the regional
       plan's two-year evaluation). Periods end with the year of the tip and go back in
       steps of this length.
+    * ``document_info(sha256)`` -- what this node's document store holds under a hash
+      (docs/documents.md): a mapping with at least ``media_type``, ``size`` and
+      ``restricted``, or None. Pages link every hash the ledger records to
+      ``/v1/documents/<hash>`` when the node holds it. Default: none held.
     * ``time_zone`` -- the IANA time zone (``zoneinfo``) pages show dates in when the
       reader has not chosen one (``?tz=``, cookie ``fcl_tz``): the deployment's zone,
       default ``Asia/Shanghai`` (China Standard Time, UTC+8, the regional market's).
@@ -90,6 +94,7 @@ class ExplorerSource:
     clock: Callable[[], float] = time.time
     evaluation_years: int = 2
     time_zone: str = "Asia/Shanghai"
+    document_info: Callable[[str], Mapping[str, Any] | None] | None = None
 
     def get_status(self) -> dict[str, Any]:
         if self.status is None:

@@ -198,7 +198,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     try:
         fcl.state_sync.start_from_snapshot(args, store, genesis)
         runtime = NodeRuntime(config=config, genesis=genesis, key=key, store=store,
-                              state_dir=home.consensus_dir)
+                              state_dir=home.consensus_dir, documents_dir=home.documents_dir)
         host = args.rpc_host or config.rpc_host
         port = args.rpc_port if args.rpc_port is not None else config.rpc_port
         log.info(
@@ -256,9 +256,15 @@ def api_routers(node: Any, public_url: str | None = None,
 
     builder = CertificateBuilder(node.store, node.genesis)
     routers = node_routers(node, builder)
+    documents = getattr(node, "documents", None)
+
+    def document_info(sha256: str) -> dict[str, Any] | None:
+        meta = None if documents is None else documents.get(sha256)
+        return None if meta is None else meta.to_json()
+
     source = ExplorerSource(store=node.store, genesis=node.genesis, status=node.status,
                             build_certificate=builder.build, public_url=public_url,
-                            time_zone=time_zone)
+                            time_zone=time_zone, document_info=document_info)
     routers.append(create_explorer_router(source))
     return routers
 

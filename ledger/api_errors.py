@@ -79,6 +79,16 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_param": 422,
     # 403: the signer may not write (permissioned admission)
     "unenrolled_signer": 403,
+    # the document store (node/api/documents.py, docs/documents.md): a restricted
+    # document read without a signature of the regulator or the uploader's organisation
+    "document_restricted": 403,
+    "unknown_document": 404,
+    "replayed_request": 409,  # the same signed upload (key, nonce) twice
+    "document_too_large": 413,  # over documents.max_bytes
+    "document_quota_exceeded": 413,  # the organisation's bytes on this node would pass its quota
+    "unsupported_document_type": 415,  # media type not allowed, or bytes not of that type
+    "hash_mismatch": 422,  # the body's SHA-256 is not the one claimed and signed
+    "stale_request": 422,  # signed more than 5 minutes from the node's clock
     # 404: nothing there
     "not_found": 404,
     "unknown_tx": 404,

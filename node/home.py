@@ -129,6 +129,12 @@ class NodeConfig:
     #: the time zone the explorer's pages show dates in unless the reader chooses another
     #: (an IANA name of the tz database; docs/explorer.md "The reader's time zone")
     time_zone: str = "Asia/Shanghai"
+    #: the document store (docs/documents.md): the largest document, the bytes one
+    #: organisation may upload to this node, and the API base URLs of the nodes this one
+    #: fetches documents it lacks from
+    documents_max_bytes: int = 20 * 1024 * 1024
+    documents_org_quota_bytes: int = 1024 * 1024 * 1024
+    document_peers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         def bad(why: str) -> HomeError:
@@ -157,6 +163,8 @@ class NodeConfig:
             ("p2p_max_handshakes_per_address", 1, 10_000),
             ("p2p_handshake_timeout_ms", 100, 600_000),
             ("max_clock_drift_ms", 0, 3_600_000),
+            ("documents_max_bytes", 1, 256 * 1024 * 1024),
+            ("documents_org_quota_bytes", 1, 2**50),
         ):
             value = getattr(self, name)
             if type(value) is not int or not lo <= value <= hi:
@@ -185,6 +193,12 @@ class NodeConfig:
             if type(value) is not int or not 1 <= value <= 3_600_000:
                 raise bad(f"consensus.{name} must be an integer in 1..3600000 (milliseconds)")
 
+        if not isinstance(self.document_peers, tuple) or len(self.document_peers) > 64:
+            raise bad("documents.peers must be a list of at most 64 URLs")
+        for url in self.document_peers:
+            if not is_public_url(url):
+                raise bad(f"documents.peers: {str(url)[:60]!r} is not an http:// or https:// "
+                          "URL of a node's API (host, optional port and path)")
         if type(self.observer) is not bool:
             raise bad("observer must be true or false")
         if not is_time_zone(self.time_zone):
@@ -250,6 +264,9 @@ class NodeConfig:
             "public_url": self.public_url,
             "observer": self.observer,
             "time_zone": self.time_zone,
+            "documents": {"max_bytes": self.documents_max_bytes,
+                          "org_quota_bytes": self.documents_org_quota_bytes,
+                          "peers": list(self.document_peers)},
         }
 
     @classmethod
@@ -262,6 +279,10 @@ class NodeConfig:
             p2p = obj.get("p2p", {})
             peers = p2p.get("peers", [])
             consensus = obj.get("consensus", {})
+            documents = obj.get("documents", {})
+            document_peers = documents.get("peers", [])
+            if not isinstance(document_peers, list):
+                raise HomeError("bad_config", "config.json: documents.peers must be a list")
             if not isinstance(peers, list):
                 raise HomeError("bad_config", "config.json: p2p.peers must be a list")
             if not isinstance(consensus, dict):
@@ -296,6 +317,9 @@ class NodeConfig:
                 public_url=obj.get("public_url"),
                 observer=obj.get("observer", False),
                 time_zone=obj.get("time_zone", "Asia/Shanghai"),
+                documents_max_bytes=documents.get("max_bytes", 20 * 1024 * 1024),
+                documents_org_quota_bytes=documents.get("org_quota_bytes", 1024 * 1024 * 1024),
+                document_peers=tuple(document_peers),
             )
         except (KeyError, AttributeError, TypeError) as exc:
             raise HomeError("bad_config", f"config.json: missing or invalid {exc}") from None
@@ -371,6 +395,11 @@ class NodeHome:
     @property
     def data_dir(self) -> Path:
         return self.root / "data"
+
+    @property
+    def documents_dir(self) -> Path:
+        """The document store (docs/documents.md): outside the LevelDB store and consensus."""
+        return self.root / "documents"
 
     @property
     def consensus_dir(self) -> Path:

@@ -28,6 +28,8 @@ from chaincode.validator_state import validator_set_for
 from ledger.crypto import PrivateKey
 from ledger.genesis import Genesis
 from ledger.store import Store
+from node.api.documents import DocumentSettings, DocumentStore
+from node.api.replication import DocumentFetcher
 from node.api.service import Node
 from node.chain.app import Application
 from node.chain.blockcodec import BlockCodec
@@ -108,6 +110,8 @@ class NodeRuntime:
         executor: Executor | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
         driver_config: DriverConfig | None = None,
+        documents_dir: str | Path | None = None,
+        document_transport: Any = None,
     ) -> None:
         self.config = config
         self.genesis = genesis
@@ -166,6 +170,9 @@ class NodeRuntime:
             status_extra=self.status_extra,
             metrics=self.registry,
         )
+        self.document_fetcher: DocumentFetcher | None = None
+        if documents_dir is not None:
+            self._open_documents(documents_dir, document_transport)
         self._peer_keys = frozenset(p.pub_key for p in config.peer_addresses())
         if networked:
             self.peers = PeerManager(
@@ -209,6 +216,21 @@ class NodeRuntime:
         self._stopped = False
 
     # -- wiring -----------------------------------------------------------------------------
+    def _open_documents(self, folder: str | Path, transport: Any) -> None:
+        """The document store under ``folder`` (outside consensus; docs/documents.md) and,
+        with ``documents.peers`` configured, the fetcher of what it lacks."""
+        config = self.config
+        self.node.documents = DocumentStore(folder)
+        self.node.document_settings = DocumentSettings(
+            max_bytes=config.documents_max_bytes,
+            org_quota_bytes=config.documents_org_quota_bytes)
+        if config.document_peers:
+            self.document_fetcher = DocumentFetcher(
+                self.node.documents, lambda: self.store, config.document_peers,
+                max_bytes=config.documents_max_bytes, registry=self.registry,
+                transport=transport)
+            self.node.document_fetcher = self.document_fetcher
+
     def _collect_core_drops(self) -> None:
         stats = self.driver.core.stats
         self.dropped.set_from({r: stats[r] for r in CORE_DROP_REASONS if r in stats})
@@ -320,6 +342,8 @@ class NodeRuntime:
                 tasks.append(asyncio.create_task(self.gossip.run(), name="gossip"))
             if self.sync is not None:
                 tasks.append(asyncio.create_task(self.sync.run(), name="sync"))
+            if self.document_fetcher is not None:
+                tasks.append(asyncio.create_task(self.document_fetcher.run(), name="documents"))
             if self._stopped:
                 return
             await self.driver.run()
@@ -328,6 +352,8 @@ class NodeRuntime:
                 self.gossip.stop()
             if self.sync is not None:
                 self.sync.stop()
+            if self.document_fetcher is not None:
+                self.document_fetcher.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

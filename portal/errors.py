@@ -205,6 +205,13 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "units_changed": ("The units changed since this was prepared; prepare it again.",
                       "准备后单位已发生变化，请重新办理。"),
     "plot_not_in_project": ("The plot is not one of the project's.", "该地块不属于此项目。"),
+    "evidence_date_out_of_range": ("The imagery's acquisition date is in the future, or "
+                                   "before the period (report) or the project (loss event).",
+                                   "影像获取日期晚于今天，或早于监测期（监测报告）或项目开始日期（损失事件）。"),
+    "duplicate_evidence_plot": ("A plot has two canopy-cover figures in the evidence.",
+                                "证据中同一地块有两个郁闭度数值。"),
+    "invalid_canopy_cover": ("A canopy cover must be a percentage from 0 to 100 with at "
+                             "most 2 decimals.", "郁闭度必须是 0 至 100 之间、最多两位小数的百分比。"),
     "batch_not_in_project": ("The batch is not the project's.", "该批次不属于此项目。"),
     "invalid_range": ("The serial range is not valid (first/last, project or batch).",
                       "序列号区间无效（起止号、项目或批次）。"),

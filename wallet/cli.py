@@ -1,4 +1,4 @@
-"""The ``fcl keys ...`` and ``fcl tx ...`` command groups.
+"""The ``fcl keys ...``, ``fcl tx ...`` and ``fcl doc ...`` command groups.
 
 ``fcl/main.py`` (the ``fcl`` entry point) calls :func:`register` with its subparsers and
 then ``args.func(args)``; every subcommand here sets ``func`` to :func:`handle`, which runs
@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from ledger.crypto import is_hex_pubkey
+from ledger.documents import MAX_DOCUMENT_BYTES, MEDIA_TYPES, TYPE_BY_EXTENSION
 from ledger.encoding import CanonicalEncodingError, canonical_str, decode
 from ledger.errors import LedgerError
 from ledger.tx import parse_transaction
 from wallet.builder import build_signed_tx, geojson_to_ledger, load_geojson, parse_args_json
 from wallet.client import DEFAULT_TIMEOUT_S, NodeClient
+from wallet.documents import get_document, upload_document
 from wallet.errors import ClientError, KeystoreError, WalletError
 from wallet.keystore import Keystore
 
@@ -458,13 +460,95 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", metavar="FILE", help="GeoJSON file, or - for stdin")
 
 
-def _request_timeout(p: argparse.ArgumentParser) -> None:
+    doc = subparsers.add_parser(
+        "doc", help="upload and fetch documents (the store behind the ledger's hashes)",
+        description="Upload a document to a node's document store (signed by an enrolled "
+        "key) and fetch one by its SHA-256, checked (docs/documents.md).")
+    doc_sub = doc.add_subparsers(dest="wallet_doc_command", metavar="COMMAND", required=True)
+    p = _leaf(doc_sub, "upload", _doc_upload,
+              "upload FILE signed by an enrolled key; print its SHA-256, the hash to record "
+              "on the ledger", [store, secret])
+    p.add_argument("file", metavar="FILE", help="the document")
+    p.add_argument("--node", required=True, metavar="URL", help="node RPC, e.g. http://h:26657")
+    p.add_argument("--key", required=True, metavar="NAME", help="the enrolled key that signs")
+    p.add_argument("--restricted", action="store_true",
+                   help="a land-tenure record: served only to the regulator and your "
+                   "organisation, on signed reads")
+    p.add_argument("--type", choices=sorted(MEDIA_TYPES), default=None,
+                   help="the document's type (default: from the file name's extension)")
+    p.add_argument("--json", action="store_true", help="print the node's JSON answer")
+    _request_timeout(p, 120.0)
+
+    p = _leaf(doc_sub, "get", _doc_get,
+              "fetch a document by its SHA-256 and check the bytes against it", [store, secret])
+    p.add_argument("sha256", metavar="SHA256", help="the document's SHA-256 (64 hex digits)")
+    p.add_argument("--node", required=True, metavar="URL", help="node RPC, e.g. http://h:26657")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the document to FILE (default: standard output)")
+    p.add_argument("--key", metavar="NAME",
+                   help="sign the read with this key (needed for a restricted document)")
+    _request_timeout(p, 120.0)
+
+
+def _media_type(args: argparse.Namespace) -> str:
+    if args.type is not None:
+        return MEDIA_TYPES[str(args.type)]
+    short = TYPE_BY_EXTENSION.get(Path(args.file).suffix.lower())
+    if short is None:
+        raise WalletError("invalid_input",
+                          f"cannot tell the type of {args.file} from its extension; give "
+                          f"--type ({', '.join(sorted(MEDIA_TYPES))})")
+    return MEDIA_TYPES[short]
+
+
+def _doc_upload(args: argparse.Namespace) -> int:
+    media_type = _media_type(args)
+    try:
+        with open(Path(args.file).expanduser(), "rb") as f:
+            data = f.read(MAX_DOCUMENT_BYTES + 1)
+    except FileNotFoundError:
+        raise WalletError("invalid_input", f"document file {args.file} does not exist") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise WalletError("invalid_input", f"{args.file} is larger than the "
+                                           f"{MAX_DOCUMENT_BYTES} bytes a node takes")
+    key = _keystore(args).load(args.key, _passphrase(args))
+    with NodeClient(args.node, timeout_s=args.request_timeout) as client:
+        answer = upload_document(client, key, data, media_type=media_type,
+                                 restricted=bool(args.restricted))
+    if args.json:
+        print(canonical_str(answer))
+    else:
+        print(answer["sha256"])
+        _note(f"{'stored' if answer.get('stored') else 'already held'}: {len(data)} bytes, "
+              f"{media_type}{', restricted' if answer.get('restricted') else ''}")
+    return 0
+
+
+def _doc_get(args: argparse.Namespace) -> int:
+    key = None if args.key is None else _keystore(args).load(args.key, _passphrase(args))
+    with NodeClient(args.node, timeout_s=args.request_timeout) as client:
+        document = get_document(client, str(args.sha256), key=key)
+    if args.out is None:
+        sys.stdout.buffer.write(document.data)
+        sys.stdout.flush()
+    else:
+        try:
+            with open(Path(args.out).expanduser(), "wb") as f:
+                f.write(document.data)
+        except OSError as exc:
+            raise WalletError("io_error", f"cannot write {args.out}: {exc.strerror}") from None
+        _note(f"{document.sha256}: {len(document.data)} bytes, {document.media_type}, "
+              f"hash checked, written to {args.out}")
+    return 0
+
+
+def _request_timeout(p: argparse.ArgumentParser, default: float = DEFAULT_TIMEOUT_S) -> None:
     p.add_argument(
         "--request-timeout",
         type=_positive_float,
-        default=DEFAULT_TIMEOUT_S,
+        default=default,
         metavar="S",
-        help=f"timeout of each HTTP request (default {DEFAULT_TIMEOUT_S:g})",
+        help=f"timeout of each HTTP request (default {default:g})",
     )
 
 

@@ -160,6 +160,25 @@ class NodeClient:
 
     # ----------------------------------------------------------------- API
 
+    def request_raw(self, method: str, path: str, *, content: bytes | None = None,
+                    headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """One request whose answer is not JSON (documents: ``wallet/documents.py``): the
+        response of a 2xx or 3xx answer, else :class:`ClientError` (the node's code, or
+        ``unreachable``, ``timeout``)."""
+        try:
+            resp = self._http.request(method, path, content=content, headers=dict(headers or {}))
+        except httpx.TimeoutException:
+            raise ClientError(
+                "timeout", f"{method} {self.base_url}{path}: no answer within {self.timeout_s:g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ClientError(
+                "unreachable", f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}"
+            ) from None
+        if resp.status_code >= 400:
+            raise self._error_from(resp, method, path)
+        return resp
+
     def get_json(self, path: str) -> Any:
         """``GET path`` (e.g. ``/v1/snapshots/5/manifest``): the decoded JSON of a 2xx
         answer, else :class:`ClientError` (the node's code, or ``unreachable``, ``timeout``,

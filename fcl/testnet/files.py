@@ -196,6 +196,11 @@ def create_testnet(
     validator_peers = tuple(
         f"{validator_keys[i]}@{host}:{base_port + P2P_PORT_OFFSET + i}" for i in range(validators)
     )
+    # documents (docs/documents.md): every node fetches what it lacks from the validators'
+    # APIs (a node listening on every address is reached on the loopback address)
+    api_host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    api_host = f"[{api_host}]" if ":" in api_host else api_host
+    validator_apis = [f"http://{api_host}:{base_port + i}" for i in range(validators)]
     for i, home in enumerate(homes):
         rpc_port = base_port + i
         p2p_port = base_port + P2P_PORT_OFFSET + i
@@ -211,6 +216,7 @@ def create_testnet(
             p2p_port=p2p_port,
             peers=peers,
             consensus=tuple(sorted((consensus or {}).items())),
+            document_peers=tuple(url for j, url in enumerate(validator_apis) if j != i),
         )
         home.save_genesis(genesis)
         home.save_config(config)
@@ -233,6 +239,7 @@ def create_testnet(
             peers=validator_peers,
             consensus=tuple(sorted((consensus or {}).items())),
             observer=True,
+            document_peers=tuple(validator_apis),
         )
         home.save_genesis(genesis)
         home.save_config(config)

@@ -36,8 +36,9 @@ request writes one access-log line (``ledger.asgi``; docs/node.md, "Access log")
 (``node.api.certificates``), the history proofs ``/v1/history/*``
 (``node.api.history``), the state and holding proofs ``/v1/state/*``,
 ``/v1/holdings/proof`` (``node.api.proofs``), the light-client routes ``/v1/light/*``
-(``node.api.light``) and the state-sync snapshots ``/v1/snapshots/*``
-(``node.api.snapshots``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
+(``node.api.light``), the state-sync snapshots ``/v1/snapshots/*``
+(``node.api.snapshots``) and, when the node has a document store, the documents
+``/v1/documents`` (``node.api.documents``, docs/documents.md); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
 one place that may import it).
 """
 
@@ -69,7 +70,7 @@ from ledger.api_errors import (
 from ledger.asgi import AccessLogMiddleware, HeadMiddleware
 from ledger.errors import LedgerError
 from ledger.tx import MAX_SIGNERS
-from node.api import certificates, docs, history, light, proofs, snapshots
+from node.api import certificates, docs, documents, history, light, proofs, snapshots
 from node.api.service import VERSION, Node
 from node.chain.dryrun import MAX_DRY_RUN_TXS
 from node.ops.logs import ACCESS_LOGGER
@@ -273,7 +274,13 @@ def certificate_router(node: Node, builder: Any) -> APIRouter:
 def node_routers(node: Node, certificate_builder: Any = None) -> list[APIRouter]:
     """The node's routes beside the core ones: certificates and history proofs."""
     builder = certificate_builder or certificates.CertificateBuilder(node.store, node.genesis)
-    return [
+    extra: list[APIRouter] = []
+    if node.documents is not None:
+        fetcher = node.document_fetcher
+        extra.append(documents.create_documents_router(
+            node.documents, lambda: node.store, node.chain_id, settings=node.document_settings,
+            fetch_missing=None if fetcher is None else fetcher.fetch_now))
+    return [*extra,
         certificate_router(node, builder),
         history.create_history_router(
             lambda: node.store, lambda: node.app.history, get_size=lambda: node.app.height

@@ -19,6 +19,8 @@ from ledger.errors import LedgerError, TxError
 from ledger.genesis import Genesis
 from ledger.store import Store
 from ledger.tx import MAX_SIGNERS, Transaction, parse_transaction
+from node.api.documents import DocumentSettings, DocumentStore
+from node.api.replication import DocumentFetcher
 from node.chain.app import Application
 from node.chain.dryrun import MAX_DRY_RUN_TXS, DryRunTx, dry_run
 from node.ops.metrics import Counter, Registry
@@ -66,6 +68,11 @@ class Node:
         self.status_extra = status_extra
         self.metrics = metrics
         self.halted: str | None = None  # why block production stopped, if it did
+        #: the document store (docs/documents.md), its limits and the fetcher of what it
+        #: lacks: set by the runtime when the node has a home (None: no document routes)
+        self.documents: DocumentStore | None = None
+        self.document_settings = DocumentSettings()
+        self.document_fetcher: DocumentFetcher | None = None
         self._admitted: Counter | None = None
         self._refused: Counter | None = None
         if metrics is not None:

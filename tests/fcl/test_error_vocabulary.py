@@ -28,6 +28,7 @@ from ledger.api_errors import (
 )
 from ledger.genesis import Genesis
 from ledger.store import Store
+from node.api.documents import DOCUMENT_ERRORS
 from node.api.history import HISTORY_ERRORS
 from node.api.rpc import create_app
 from node.api.service import Node
@@ -92,7 +93,16 @@ BEFORE: dict[str, dict[str, int]] = {
               # proof API"): a key that is not a state key, a range not issued at the
               # height, and the bounds on keys, records and the answer's size
               "bad_key": 400, "units_not_found": 404, "too_many_keys": 413,
-              "too_many_records": 413, "answer_too_large": 413},
+              "too_many_records": 413, "answer_too_large": 413,
+              # issue 14, the document store (node/api/documents.py, docs/documents.md):
+              # a restricted document refused to another organisation, a hash no document
+              # has, a replayed signed upload, a document over the size limit or the
+              # organisation's quota, a type not allowed (or bytes not of it), a body whose
+              # SHA-256 is not the one claimed, a request signed too far from the clock
+              "document_restricted": 403, "unknown_document": 404, "replayed_request": 409,
+              "document_too_large": 413, "document_quota_exceeded": 413,
+              "unsupported_document_type": 415, "hash_mismatch": 422,
+              "stale_request": 422},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.
@@ -169,7 +179,7 @@ def test_every_code_either_service_raises_is_in_the_table() -> None:
     assert not unchecked, "a code that is not a literal, outside the known forwarders:\n" + "\n".join(
         unchecked)
     # the lists each service documents are in the table too
-    for code in (*EXPLORER_CODES, *HISTORY_ERRORS, *SNAPSHOT_ERRORS):
+    for code in (*EXPLORER_CODES, *HISTORY_ERRORS, *SNAPSHOT_ERRORS, *DOCUMENT_ERRORS):
         assert code in STATUS_BY_CODE, code
 
 

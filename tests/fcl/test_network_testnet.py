@@ -47,6 +47,9 @@ def test_create_testnet_writes_genesis_homes_and_configs(tmp_path: Path) -> None
         peers = config.peer_addresses()
         assert len(peers) == 3 and node.validator_key not in {p.pub_key for p in peers}
         assert {p.port for p in peers} == {31100 + j for j in range(4) if j != i}
+        # documents (docs/documents.md): fetched from the other validators' APIs
+        assert config.document_peers == tuple(f"http://127.0.0.1:{31000 + j}"
+                                              for j in range(4) if j != i)
         key_file = (home.keys_dir / "validator.json").read_text()
         assert node.validator_key in key_file and "ciphertext" in key_file
         admin = (home.wallet_dir / f"{node.org_id}.json").read_text()

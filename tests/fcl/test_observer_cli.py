@@ -43,6 +43,7 @@ def test_create_testnet_with_observers(tmp_path: Path) -> None:
         assert config.observer is True and config.validator_key == "node"
         assert (config.rpc_port, config.p2p_port) == (33004 + j, 33104 + j)
         assert set(config.peers) == validator_peers
+        assert config.document_peers == tuple(f"http://127.0.0.1:{33000 + i}" for i in range(4))
         assert home.load_genesis().hash == genesis.hash
         assert o.validator_key in (home.keys_dir / "node.json").read_text()
         assert not home.wallet_dir.exists() and o.admin_key == ""

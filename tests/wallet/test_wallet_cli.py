@@ -650,7 +650,8 @@ def test_register_into_a_host_parser(kdir: Path, monkeypatch: pytest.MonkeyPatch
     sub.add_parser("node").set_defaults(func=lambda args: 0)
     cli.register(sub)
     leaves = _leaves(parser)
-    assert len(leaves) == 8  # keys new/list/show, tx sign/send/simulate/geojson, node
+    # keys new/list/show, tx sign/send/simulate/geojson, doc upload/get, node
+    assert len(leaves) == 10
     for leaf in leaves:
         if leaf.prog != "fcl node":
             assert leaf.get_default("func") is cli.handle, leaf.prog
