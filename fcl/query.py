@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from fcl.cliargs import seconds
-from fcl.verify import render_report
+from fcl.report import render_report
 from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical_str, decode
 from ledger.errors import LedgerError

@@ -33,13 +33,13 @@ from chaincode.holding_proof import (
     HoldingVerdict,
     verify_holding_proof_bytes,
 )
+from fcl.report import render_report
 from ledger.certificate import MAX_CERT_BYTES, CertificateVerdict, verify_certificate_bytes
 from ledger.crypto import is_hex_digest
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.proof_file import decode_json_file
 from ledger.state_proof import MAX_FILE_BYTES, STATE_PROOF_FORMAT, verify_state_proof_bytes
-from ledger.verdict import Check
 
 __all__ = ["cmd_verify", "main", "register", "render_holding"]
 
@@ -160,24 +160,6 @@ def render_holding(verdict: HoldingVerdict) -> str:
     """A holding proof's verdict: VALID / INVALID, holder and status per sub-range, checks."""
     summary = [] if verdict.summary is None else verdict.summary.lines()
     return render_report(verdict.message, summary, verdict.checks, codes=True)
-
-
-def render_report(first: str, summary: Sequence[str], checks: Sequence[Check], *,
-                  codes: bool) -> str:
-    """A verifier's report as text: its first line (VALID / INVALID ...), the summary's
-    lines indented (if any), then one line per check (``ok``, ``FAIL``, ``skip``), with a
-    failed check's code in brackets when ``codes``."""
-    lines = [first]
-    if summary:
-        lines.append("")
-        lines += ["  " + line for line in summary]
-    lines.append("")
-    lines.append("checks:")
-    for c in checks:
-        mark = "ok  " if c.passed else ("skip" if c.skipped else "FAIL")
-        code = f" [{c.code}]" if codes and c.code and not c.passed else ""
-        lines.append(f"  {mark} {c.name}: {c.detail}{code}")
-    return "\n".join(lines) + "\n"
 
 
 def render(verdict: CertificateVerdict[CertificateSummary]) -> str:
