@@ -278,10 +278,18 @@ class LatestNodeStore:
     it changes and keeps its predecessor's references elsewhere, which are the newest at
     their places by induction). Reading an older version through it is wrong -- prove
     from a :class:`MemoryNodeStore` or :class:`DBNodeStore` instead. Places a deletion
-    vacated keep their last record until a later version writes there again."""
+    vacated keep their last record until a later version writes there again.
 
-    def __init__(self) -> None:
+    ``leaves=False`` keeps no leaf record at all (a leaf's record holds its key and whole
+    value; the internal records hold every hash an update needs, leaves' included): for
+    a replay that only computes roots (:meth:`StateTree.prepare`, :meth:`StateTree.root`),
+    as the auditor does, beside a state that has the values already. Its tree answers
+    :meth:`StateTree.get`, :meth:`StateTree.prove` and :meth:`StateTree.leaves` of a
+    present key with ``missing_node``."""
+
+    def __init__(self, *, leaves: bool = True) -> None:
         self.data: dict[bytes, bytes] = {}
+        self.leaves = leaves
 
     @staticmethod
     def _place(key: bytes) -> bytes:
@@ -296,9 +304,17 @@ class LatestNodeStore:
         return self.data.get(self._place(key))
 
     def write(self, items: Sequence[tuple[bytes, bytes]]) -> None:
-        place = self._place
+        data = self.data
+        leaves = self.leaves
         for key, value in items:
-            self.data[place(key)] = value
+            kind = key[:1]
+            if kind == b"n":
+                if leaves or key[9:11] != _LEAF_DEPTH:
+                    data[b"n" + key[9:]] = value
+            elif kind == b"r":
+                data[b"r"] = value
+            else:
+                data[key] = value
 
 
 class _Database(Protocol):

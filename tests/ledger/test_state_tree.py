@@ -620,6 +620,42 @@ def test_latest_only_store_gives_the_same_roots_and_latest_reads(
             assert verify(root, key, model.get(key), latest.prove(key, version))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(batches, min_size=1, max_size=20))
+def test_a_latest_store_without_leaves_gives_the_same_roots(
+    sequence: list[dict[bytes, bytes | None]],
+) -> None:
+    """The auditor's store keeps no leaf record: every version's root (and every record
+    but the leaves) is still the full store's; reading a present key's value or proof
+    is refused as missing_node, an absent key is still proved absent."""
+    full_nodes, bare_nodes = MemoryNodeStore(), LatestNodeStore(leaves=False)
+    full, bare, model = StateTree(full_nodes), StateTree(bare_nodes), {}
+    for version, batch in enumerate(sequence):
+        assert bare.apply(version, batch) == full.apply(version, batch)
+        for k, v in batch.items():
+            if v is None:
+                model.pop(k, None)
+            else:
+                model[k] = v
+    assert not any(k.startswith(b"n\x01\x00") for k in bare_nodes.data)
+    latest = len(sequence) - 1
+    root = bare.root(latest)
+    for key in KEYS:
+        full_proof = full.prove(key, latest)
+        if full_proof.leaf is None:  # the path ends at an empty subtree: no leaf read
+            assert bare.prove(key, latest) == full_proof
+            assert bare.get(key, latest) is None
+            assert verify(root, key, None, full_proof)
+        else:  # the key's leaf, or another key's: its record is not kept
+            reads = (bare.get, bare.prove) if key in model else (bare.prove,)
+            for read in reads:
+                with pytest.raises(StateTreeError) as info:
+                    read(key, latest)
+                assert info.value.code == "missing_node"
+            if key not in model:
+                assert bare.get(key, latest) is None  # the leaf's key hash says so
+
+
 def test_latest_only_store_does_not_grow_with_history() -> None:
     """1,000 versions overwriting the same 24 keys: the full store keeps every version's
     records, the latest-only store about one tree's worth."""
