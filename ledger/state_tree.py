@@ -674,8 +674,15 @@ def _trim(cache: dict[bytes, bytes]) -> None:
     """Bound the record cache: past :data:`_CACHE_LIMIT` records, drop the oldest (first
     inserted) down to half of it."""
     if len(cache) > _CACHE_LIMIT:
-        for key in list(itertools.islice(cache, len(cache) - _CACHE_LIMIT // 2)):
-            del cache[key]
+        # proof and read requests may use the tree from other threads: tolerate a key
+        # another one dropped already, and a cache changed while it is listed
+        try:
+            stale = list(itertools.islice(cache, max(0, len(cache) - _CACHE_LIMIT // 2)))
+        except RuntimeError:
+            cache.clear()
+            return
+        for key in stale:
+            cache.pop(key, None)
 
 
 def _check_version(version: object) -> None:

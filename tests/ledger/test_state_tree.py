@@ -718,3 +718,22 @@ def test_a_full_cache_drops_its_oldest_half() -> None:
     state_tree_module._trim(cache)
     assert len(cache) == state_tree_module._CACHE_LIMIT // 2
     assert b"%d" % state_tree_module._CACHE_LIMIT in cache and b"0" not in cache
+
+
+def test_trimming_tolerates_keys_another_reader_dropped() -> None:
+    """Readers on other threads trim the same cache: a key already gone is no error."""
+    limit = state_tree_module._CACHE_LIMIT
+    cache = {b"%d" % i: b"r" for i in range(limit + 1)}
+    original = dict.pop
+    calls = []
+
+    class Racing(dict):  # type: ignore[type-arg]
+        def pop(self, key: bytes, default: object = None) -> object:
+            if not calls:  # another thread drops the first stale key first
+                calls.append(key)
+                original(self, key)
+            return original(self, key, default)
+
+    racing = Racing(cache)
+    state_tree_module._trim(racing)
+    assert len(racing) == limit // 2 and calls
