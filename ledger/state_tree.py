@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -277,10 +278,18 @@ class LatestNodeStore:
     it changes and keeps its predecessor's references elsewhere, which are the newest at
     their places by induction). Reading an older version through it is wrong -- prove
     from a :class:`MemoryNodeStore` or :class:`DBNodeStore` instead. Places a deletion
-    vacated keep their last record until a later version writes there again."""
+    vacated keep their last record until a later version writes there again.
 
-    def __init__(self) -> None:
+    ``leaves=False`` keeps no leaf record at all (a leaf's record holds its key and whole
+    value; the internal records hold every hash an update needs, leaves' included): for
+    a replay that only computes roots (:meth:`StateTree.prepare`, :meth:`StateTree.root`),
+    as the auditor does, beside a state that has the values already. Its tree answers
+    :meth:`StateTree.get`, :meth:`StateTree.prove` and :meth:`StateTree.leaves` of a
+    present key with ``missing_node``."""
+
+    def __init__(self, *, leaves: bool = True) -> None:
         self.data: dict[bytes, bytes] = {}
+        self.leaves = leaves
 
     @staticmethod
     def _place(key: bytes) -> bytes:
@@ -295,9 +304,17 @@ class LatestNodeStore:
         return self.data.get(self._place(key))
 
     def write(self, items: Sequence[tuple[bytes, bytes]]) -> None:
-        place = self._place
+        data = self.data
+        leaves = self.leaves
         for key, value in items:
-            self.data[place(key)] = value
+            kind = key[:1]
+            if kind == b"n":
+                if leaves or key[9:11] != _LEAF_DEPTH:
+                    data[b"n" + key[9:]] = value
+            elif kind == b"r":
+                data[b"r"] = value
+            else:
+                data[key] = value
 
 
 class _Database(Protocol):
@@ -377,6 +394,10 @@ _Ref = bytes
 _REF_SIZE: Final = {_LEAF: 73, _INTERNAL: 41}
 
 
+_CHILD_SIZE: Final = (1, 73, 41) + (0,) * 253
+"""The size of a child's encoding by its tag byte (0: no such tag)."""
+
+
 def _encode_ref(ref: _Ref | None) -> bytes:
     return b"\x00" if ref is None else ref
 
@@ -453,7 +474,9 @@ class StateTree:
         raw = nodes.get(_LATEST_KEY)
         self._latest: int | None = None if raw is None else _Q.unpack(raw)[0]
         # internal node records lately written or read, by record key (they never
-        # change): the top of the tree is read again at every block. Bounded.
+        # change): the top of the tree is read again at every block. Bounded: when full,
+        # the older half goes (in insertion order), so the top levels, written anew at
+        # every block, stay (_trim).
         self._cache: dict[bytes, bytes] = {}
 
     @property
@@ -478,11 +501,9 @@ class StateTree:
         """
         self._check_current(update)
         self._latest = update.version
-        cache = self._cache
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
         # the internal nodes written (not the leaves: a leaf is read once, to prove it)
-        cache.update(update.internal)
+        self._cache.update(update.internal)
+        _trim(self._cache)
         return update.root
 
     def _check_current(self, update: TreeUpdate) -> None:
@@ -520,13 +541,17 @@ class StateTree:
             staged.append((hashlib.sha256(key).digest(), key, value))
         staged.sort()
         base = None if self._latest is None else self._root_ref(self._latest)
-        writes: dict[bytes, bytes] = {}
-        batcher = _Batcher(self, version, staged, writes)
+        batcher = _Batcher(self, version, staged)
         root_ref = batcher.update(base, 0, 0, len(staged))
-        writes[_root_key(version)] = _encode_ref(root_ref)
-        writes[_LATEST_KEY] = _Q.pack(version)
-        return TreeUpdate(self._latest, version, _ref_hash(root_ref),
-                          tuple(sorted(writes.items())), tuple(batcher.internal))
+        # Sorted by key without a sort: a record key is b"n" + version + depth + path, so
+        # the records sort by depth (leaves, depth 256, last), then by path; each depth's
+        # records were made in path order (the update goes left before right), and every
+        # place is written at most once. b"n" < b"r" (the root) < b"v" (the latest).
+        writes = [item for bucket in batcher.buckets if bucket for item in bucket]
+        writes.append((_root_key(version), _encode_ref(root_ref)))
+        writes.append((_LATEST_KEY, _Q.pack(version)))
+        return TreeUpdate(self._latest, version, _ref_hash(root_ref), tuple(writes),
+                          tuple(batcher.internal))
 
     # -- reading ---------------------------------------------------------------------------
     def _root_ref(self, version: int) -> _Ref | None:
@@ -554,10 +579,15 @@ class StateTree:
                     f"the internal node at depth {depth} of version {_ref_version(ref)} is "
                     "not in the store",
                 )
-            _decode_children(raw)  # refuses a damaged record
-            if len(self._cache) > _CACHE_LIMIT:
-                self._cache.clear()
+            # refuses a damaged record: two child encodings (0x00, or 0x01 / 0x02 and
+            # their 72 / 40 bytes), nothing after them (as _decode_children, faster)
+            size = len(raw)
+            first = _CHILD_SIZE[raw[0]] if size else 0
+            if not first or size <= first or _CHILD_SIZE[raw[first]] != size - first:
+                _decode_children(raw)  # names the damage
+                raise StateTreeError("missing_node", "an internal node record is damaged")
             self._cache[key] = raw
+            _trim(self._cache)
         return raw
 
     def _children(self, ref: _Ref, depth: int, prefix: int) -> tuple[_Ref | None, _Ref | None]:
@@ -640,6 +670,21 @@ class StateTree:
         yield from self._leaves(right, depth + 1, (prefix << 1) | 1, low)
 
 
+def _trim(cache: dict[bytes, bytes]) -> None:
+    """Bound the record cache: past :data:`_CACHE_LIMIT` records, drop the oldest (first
+    inserted) down to half of it."""
+    if len(cache) > _CACHE_LIMIT:
+        # proof and read requests may use the tree from other threads: tolerate a key
+        # another one dropped already, and a cache changed while it is listed
+        try:
+            stale = list(itertools.islice(cache, max(0, len(cache) - _CACHE_LIMIT // 2)))
+        except RuntimeError:
+            cache.clear()
+            return
+        for key in stale:
+            cache.pop(key, None)
+
+
 def _check_version(version: object) -> None:
     if not isinstance(version, int) or isinstance(version, bool) \
             or not 0 <= version <= _MAX_VERSION:
@@ -650,44 +695,56 @@ def _check_version(version: object) -> None:
 
 class _Batcher:
     """One :meth:`StateTree.prepare`: the changes sorted by key hash, merged into the
-    tree top-down; every subtree no change reaches is kept as it is (its reference)."""
+    tree top-down; every subtree no change reaches is kept as it is (its reference).
 
-    __slots__ = ("cache", "internal", "internal_head", "items", "leaf_head", "node_key", "paths", "tree",
-                 "version8", "writes")
+    Below the depth where the changes part ways, a subtree holds one change: its path is
+    walked down in a loop (:meth:`_one`) and rebuilt bottom-up in another, without the
+    recursion and the search for where the changes split that :meth:`update` needs.
+    The records written go to one list per depth (``buckets``, the leaves at 256): each
+    list is in path order, which makes the update's records sorted by key."""
+
+    __slots__ = ("buckets", "cache", "internal", "internal_head", "items", "leaf_head",
+                 "node_key", "paths", "tree")
 
     def __init__(
         self,
         tree: StateTree,
         version: int,
         items: list[tuple[bytes, bytes, bytes | None]],
-        writes: dict[bytes, bytes],
     ) -> None:
         self.tree = tree
-        self.version8 = _Q.pack(version)
-        self.node_key = b"n" + self.version8
-        self.internal_head = b"\x02" + self.version8
-        self.leaf_head = b"\x01" + self.version8
+        version8 = _Q.pack(version)
+        self.node_key = b"n" + version8
+        self.internal_head = b"\x02" + version8
+        self.leaf_head = b"\x01" + version8
         self.cache = tree._cache
         self.items = items
         self.paths = [int.from_bytes(kh, "big") for kh, _, _ in items]
-        self.writes = writes
+        self.buckets: list[list[tuple[bytes, bytes]]] = [[] for _ in range(257)]
         # the internal node records written, for the tree's cache once stored
         self.internal: list[tuple[bytes, bytes]] = []
+
+    def _read(self, ref: _Ref, depth: int, where: bytes) -> bytes:
+        """The record of the internal node ``ref`` at ``where`` (depth ``depth``)."""
+        key = b"n" + ref[1:9] + where
+        raw = self.cache.get(key)
+        if raw is None:
+            raw = self.tree._record(key, ref, depth)
+        return raw
 
     def update(self, ref: _Ref | None, depth: int, lo: int, hi: int) -> _Ref | None:
         """The subtree at ``depth`` that was ``ref``, with changes ``lo:hi`` applied."""
         if lo == hi:
             return ref
+        if hi - lo == 1:
+            return self._one(ref, depth, lo)
         if ref is None or ref[0] == _LEAF:
             return self._rebuild(ref, depth, lo, hi)
         paths = self.paths
         prefix = paths[lo] >> (256 - depth)
         depth_bytes, nbytes, shift = _DEPTHS[depth]
         where = depth_bytes + (prefix << shift).to_bytes(nbytes, "big")
-        key = b"n" + ref[1:9] + where
-        raw = self.cache.get(key)
-        if raw is None:
-            raw = self.tree._record(key, ref, depth)
+        raw = self._read(ref, depth, where)
         # _split_record, inline
         tag = raw[0]
         left: _Ref | None
@@ -707,6 +764,90 @@ class _Batcher:
             return ref  # only deletions of absent keys reached it
         return self._internal(new_left, new_right, where)
 
+    def _one(self, ref: _Ref | None, depth: int, i: int) -> _Ref | None:
+        """:meth:`update` with the one change ``i``: down the path of its key from
+        ``ref`` at ``depth`` to the leaf or empty subtree it ends at, the change applied
+        there, then up again, each node on the way rewritten (:meth:`_internal`,
+        inline)."""
+        path = self.paths[i]
+        cache = self.cache
+        down: list[tuple[bytes, _Ref | None, int]] = []  # (where, sibling, bit)
+        node = ref
+        left: _Ref | None
+        right: _Ref | None
+        while node is not None and node[0] == _INTERNAL:
+            depth_bytes, nbytes, shift = _DEPTHS[depth]
+            where = depth_bytes + ((path >> (256 - depth)) << shift).to_bytes(nbytes, "big")
+            raw = cache.get(b"n" + node[1:9] + where)
+            if raw is None:
+                raw = self._read(node, depth, where)
+            tag = raw[0]
+            if tag:
+                cut = 73 if tag == _LEAF else 41
+                left, right = raw[:cut], raw[cut:]
+                if right == b"\x00":
+                    right = None
+            else:
+                left, right = None, raw[1:]
+            if (path >> (255 - depth)) & 1:
+                down.append((where, left, 1))
+                node = right
+            else:
+                down.append((where, right, 0))
+                node = left
+            depth += 1
+        kh, _, value = self.items[i]
+        if node is None:
+            if value is None:
+                return ref  # the deletion of an absent key
+            new: _Ref | None = self._leaf(i)
+        elif node[41:73] == kh:  # the key's own leaf
+            new = None if value is None else self._leaf(i)
+        elif value is None:
+            return ref  # the deletion of an absent key
+        else:
+            new = self._rebuild(node, depth, i, i + 1)
+        buckets, internal = self.buckets, self.internal
+        node_key, head = self.node_key, self.internal_head
+        sha256 = hashlib.sha256
+        for where, sibling, bit in reversed(down):
+            depth -= 1
+            # _internal, inline: a lone leaf (or nothing) moves up
+            if sibling is None:
+                if new is None or new[0] == _LEAF:
+                    continue
+                sibling_hash, sibling_rec = EMPTY_HASH, b"\x00"
+                new_hash, new_rec = new[9:41], new
+            elif new is None:
+                if sibling[0] == _LEAF:
+                    new = sibling
+                    continue
+                sibling_hash, sibling_rec = sibling[9:41], sibling
+                new_hash, new_rec = EMPTY_HASH, b"\x00"
+            else:
+                sibling_hash, sibling_rec = sibling[9:41], sibling
+                new_hash, new_rec = new[9:41], new
+            key = node_key + where
+            if bit:
+                record = sibling_rec + new_rec
+                new = head + sha256(_NODE_PREFIX + sibling_hash + new_hash).digest()
+            else:
+                record = new_rec + sibling_rec
+                new = head + sha256(_NODE_PREFIX + new_hash + sibling_hash).digest()
+            item = (key, record)
+            buckets[depth].append(item)
+            internal.append(item)
+        return new
+
+    def _leaf(self, i: int) -> _Ref:
+        """The leaf of change ``i`` (a value, not a deletion), its record written."""
+        kh, key, value = self.items[i]
+        assert value is not None
+        vh = hashlib.sha256(value).digest()
+        self.buckets[256].append(
+            (self.node_key + _LEAF_DEPTH + kh, vh + _I.pack(len(key)) + key + value))
+        return self.leaf_head + hashlib.sha256(_LEAF_PREFIX + kh + vh).digest() + kh
+
     def _internal(self, left: _Ref | None, right: _Ref | None, where: bytes) -> _Ref | None:
         """The node over ``left`` and ``right`` at ``where`` (its depth and path, as in its
         record key): a lone leaf (or nothing) moves up."""
@@ -723,9 +864,12 @@ class _Batcher:
         else:
             right_hash = right[9:41]
         key = self.node_key + where
-        record = self.writes[key] = left + right
-        self.internal.append((key, record))
-        return self.internal_head + hashlib.sha256(_NODE_PREFIX + left_hash + right_hash).digest()
+        record = left + right
+        ref = self.internal_head + hashlib.sha256(_NODE_PREFIX + left_hash + right_hash).digest()
+        item = (key, record)
+        self.buckets[where[1]].append(item)  # where[0:2] is the depth, below 256
+        self.internal.append(item)
+        return ref
 
     def _rebuild(self, ref: _Ref | None, depth: int, lo: int, hi: int) -> _Ref | None:
         """The subtree at ``depth`` holding at most the leaf ``ref`` before the changes:
@@ -759,11 +903,7 @@ class _Batcher:
             one = payload[lo]
             if isinstance(one, bytes):
                 return one
-            kh, key, value = self.items[one]
-            assert value is not None
-            vh = hashlib.sha256(value).digest()
-            self.writes[self.node_key + _LEAF_DEPTH + kh] = vh + _I.pack(len(key)) + key + value
-            return self.leaf_head + hashlib.sha256(_LEAF_PREFIX + kh + vh).digest() + kh
+            return self._leaf(one)
         prefix = entries[lo] >> (256 - depth)
         mid = bisect.bisect_left(entries, ((prefix << 1) | 1) << (255 - depth), lo, hi)
         depth_bytes, nbytes, shift = _DEPTHS[depth]

@@ -136,7 +136,7 @@ class ChainAuditor:
         # the state tree of the replay, in memory: version h is the state after block h;
         # only the newest record at each place is kept (the replay reads nothing older), so
         # memory follows the state's size, not the chain's history
-        self.tree = StateTree(LatestNodeStore())
+        self.tree = StateTree(LatestNodeStore(leaves=False))
         self.state_root = self.tree.commit(WriteSet(writes).prepare(self.tree, 0)).hex()
         self.history = AppendOnlyMerkleTree()
         self.height = 0

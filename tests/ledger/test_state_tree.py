@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger import state_tree as state_tree_module
 from ledger.state_tree import (
     EMPTY_HASH,
     MAX_PROOF_SIBLINGS,
@@ -619,6 +620,42 @@ def test_latest_only_store_gives_the_same_roots_and_latest_reads(
             assert verify(root, key, model.get(key), latest.prove(key, version))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(batches, min_size=1, max_size=20))
+def test_a_latest_store_without_leaves_gives_the_same_roots(
+    sequence: list[dict[bytes, bytes | None]],
+) -> None:
+    """The auditor's store keeps no leaf record: every version's root (and every record
+    but the leaves) is still the full store's; reading a present key's value or proof
+    is refused as missing_node, an absent key is still proved absent."""
+    full_nodes, bare_nodes = MemoryNodeStore(), LatestNodeStore(leaves=False)
+    full, bare, model = StateTree(full_nodes), StateTree(bare_nodes), {}
+    for version, batch in enumerate(sequence):
+        assert bare.apply(version, batch) == full.apply(version, batch)
+        for k, v in batch.items():
+            if v is None:
+                model.pop(k, None)
+            else:
+                model[k] = v
+    assert not any(k.startswith(b"n\x01\x00") for k in bare_nodes.data)
+    latest = len(sequence) - 1
+    root = bare.root(latest)
+    for key in KEYS:
+        full_proof = full.prove(key, latest)
+        if full_proof.leaf is None:  # the path ends at an empty subtree: no leaf read
+            assert bare.prove(key, latest) == full_proof
+            assert bare.get(key, latest) is None
+            assert verify(root, key, None, full_proof)
+        else:  # the key's leaf, or another key's: its record is not kept
+            reads = (bare.get, bare.prove) if key in model else (bare.prove,)
+            for read in reads:
+                with pytest.raises(StateTreeError) as info:
+                    read(key, latest)
+                assert info.value.code == "missing_node"
+            if key not in model:
+                assert bare.get(key, latest) is None  # the leaf's key hash says so
+
+
 def test_latest_only_store_does_not_grow_with_history() -> None:
     """1,000 versions overwriting the same 24 keys: the full store keeps every version's
     records, the latest-only store about one tree's worth."""
@@ -629,3 +666,74 @@ def test_latest_only_store_does_not_grow_with_history() -> None:
         assert latest.apply(version, batch) == full.apply(version, batch)
     assert len(full_nodes.data) > 10_000
     assert len(latest_nodes.data) < 100
+
+
+# -- the batch update's record cache and its single-change path -------------------------------
+
+_WIDE_KEYS = [b"w%d" % i for i in range(200)]
+_wide_batches = st.dictionaries(st.sampled_from(_WIDE_KEYS + KEYS), st.none() | values,
+                                max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([0, 3, 40, 1 << 16]), st.lists(st.tuples(_wide_batches, st.booleans()),
+                                                      min_size=1, max_size=12))
+def test_the_record_cache_changes_no_record(
+    cache_limit: int, steps: list[tuple[dict[bytes, bytes | None], bool]]
+) -> None:
+    """Whatever the cache keeps (nothing past the limit, a few records, every record), a
+    long-lived tree writes exactly the records -- and so the roots -- of a tree opened
+    afresh over the same store at every version (nothing cached), sorted by key and each
+    once; an update prepared and abandoned (a proposal that did not commit) changes
+    nothing; every root is the definition's."""
+    old = state_tree_module._CACHE_LIMIT
+    state_tree_module._CACHE_LIMIT = cache_limit  # type: ignore[misc]
+    try:
+        nodes = MemoryNodeStore()
+        kept, model = StateTree(nodes), {}
+        for version, (batch, abandon_first) in enumerate(steps):
+            if abandon_first:  # another block's update, prepared over the same version
+                kept.prepare(version, {k: b"other" for k in list(batch)[:5]} or {b"x": b"y"})
+            fresh = StateTree(nodes).prepare(version, batch)
+            update = kept.prepare(version, batch)
+            assert update.writes == fresh.writes
+            assert [k for k, _ in update.writes] == sorted(k for k, _ in update.writes)
+            assert len({k for k, _ in update.writes}) == len(update.writes)
+            kept.commit(update)
+            assert len(kept._cache) <= cache_limit
+            for k, v in batch.items():
+                if v is None:
+                    model.pop(k, None)
+                else:
+                    model[k] = v
+            assert update.root == reference_root(model)
+        for key in _WIDE_KEYS[:20] + KEYS[:4]:
+            assert kept.get(key, len(steps) - 1) == model.get(key)
+    finally:
+        state_tree_module._CACHE_LIMIT = old  # type: ignore[misc]
+
+
+def test_a_full_cache_drops_its_oldest_half() -> None:
+    cache = {b"%d" % i: b"r" for i in range(state_tree_module._CACHE_LIMIT + 1)}
+    state_tree_module._trim(cache)
+    assert len(cache) == state_tree_module._CACHE_LIMIT // 2
+    assert b"%d" % state_tree_module._CACHE_LIMIT in cache and b"0" not in cache
+
+
+def test_trimming_tolerates_keys_another_reader_dropped() -> None:
+    """Readers on other threads trim the same cache: a key already gone is no error."""
+    limit = state_tree_module._CACHE_LIMIT
+    cache = {b"%d" % i: b"r" for i in range(limit + 1)}
+    original = dict.pop
+    calls = []
+
+    class Racing(dict):  # type: ignore[type-arg]
+        def pop(self, key: bytes, default: object = None) -> object:
+            if not calls:  # another thread drops the first stale key first
+                calls.append(key)
+                original(self, key)
+            return original(self, key, default)
+
+    racing = Racing(cache)
+    state_tree_module._trim(racing)
+    assert len(racing) == limit // 2 and calls
