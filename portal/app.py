@@ -56,9 +56,9 @@ from portal.session import Draft, Session
 from portal.svg import plot_preview, qr_svg
 from wallet.builder import geojson_to_ledger, load_geojson, new_nonce
 from wallet.client import NodeClient
-from wallet.errors import WalletError
+from wallet.errors import ClientError, WalletError
 
-__all__ = ["SESSION_COOKIE", "PortalConfig", "create_portal_app", "find_org"]
+__all__ = ["SESSION_COOKIE", "PortalConfig", "create_portal_app", "find_org", "scan_orgs"]
 
 log = logging.getLogger("portal")
 
@@ -122,9 +122,31 @@ class SecurityHeaders:
 
 
 def find_org(client: NodeClient, pub_key: str) -> dict[str, Any] | None:
+    """The organisation that enrolled ``pub_key`` (``id``, ``name``, ``roles``,
+    ``status``, and ``key``: that key's record), or None when no organisation enrolled it.
+    One request: the node's ``GET /v1/keys/{pub_key}`` (404 ``unknown_key``: None). A node
+    without that route (older than issue 14's portal increment) answers another 404; then
+    the explorer's organisations are scanned (:func:`scan_orgs`)."""
+    try:
+        found = client.get_json(f"/v1/keys/{quote(pub_key, safe='')}")
+    except ClientError as exc:
+        if exc.code == "unknown_key":
+            return None
+        if exc.status == 404:
+            return scan_orgs(client, pub_key)
+        raise
+    if not isinstance(found, dict) or not isinstance(found.get("org_id"), str):
+        raise ClientError("bad_response", f"GET /v1/keys/{pub_key}: no org_id in the answer")
+    return {"id": found["org_id"], "name": found.get("name"),
+            "roles": list(found.get("roles") or []), "status": found.get("org_status"),
+            "key": dict(found.get("key") or {}, pub_key=pub_key)}
+
+
+def scan_orgs(client: NodeClient, pub_key: str) -> dict[str, Any] | None:
     """The organisation record whose member keys include ``pub_key`` (with ``key``: that
     key's record), read from the node's explorer API (``/v1/explorer/orgs`` and
-    ``/v1/explorer/accounts/{id}``), or None when no organisation enrolled it."""
+    ``/v1/explorer/accounts/{id}``), or None: one request per organisation, for nodes
+    without ``GET /v1/keys/{pub_key}``."""
     after: str | None = None
     for _ in range(MAX_ORG_PAGES):
         path = "/v1/explorer/orgs?limit=100" + (f"&after={quote(after, safe='')}"

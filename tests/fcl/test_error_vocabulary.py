@@ -92,7 +92,10 @@ BEFORE: dict[str, dict[str, int]] = {
               # proof API"): a key that is not a state key, a range not issued at the
               # height, and the bounds on keys, records and the answer's size
               "bad_key": 400, "units_not_found": 404, "too_many_keys": 413,
-              "too_many_records": 413, "answer_too_large": 413},
+              "too_many_records": 413, "answer_too_large": 413,
+              # issue 14, the portal's key lookup (GET /v1/keys/{pub_key}): no organisation
+              # enrolled the key
+              "unknown_key": 404},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.

@@ -635,3 +635,40 @@ def test_a_transaction_imported_by_a_non_signer_cannot_be_signed_there(
     # the seller cannot submit it alone either
     alone = seller.post(f"/drafts/{link.group(1).split('/')[2]}/submit", data={"csrf": s_csrf})
     assert plain("unsigned_parties") in alone.text
+
+
+def test_the_organisation_is_found_in_one_request_to_the_key_route(
+        env: NodeEnv, keydir: Path) -> None:
+    before = len(env.requests)
+    portal, _ = open_portal(env, keydir, "buyer-power")
+    asked = [target for _m, target, _b in env.requests[before:]]
+    assert [t for t in asked if t.startswith("/v1/keys/")] == [
+        f"/v1/keys/{SESSIONS[id(portal)].public_key()}"]
+    assert not [t for t in asked if t.startswith(("/v1/explorer/orgs", "/v1/explorer/accounts"))]
+    assert 'data-role="buyer"' in portal.get("/").text
+
+
+def test_an_older_node_without_the_key_route_is_scanned(env: NodeEnv) -> None:
+    from portal.app import find_org, scan_orgs
+
+    class NoKeyRoute(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.inner = env.transport()
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.startswith("/v1/keys/"):
+                return httpx.Response(404, json={"error": {"code": "not_found",
+                                                           "message": "Not Found"}})
+            return self.inner.handle_request(request)
+
+    client = NodeClient("http://node.test", transport=NoKeyRoute(), sleep=lambda s: None)
+    pub = PrivateKey(seed_of("owner-farm")).public_key_hex
+    org = find_org(client, pub)
+    assert org is not None and org == scan_orgs(client, pub)
+    assert org["id"] == "owner-farm" and "owner" in org["roles"]
+    stranger = PrivateKey(seed_of("nobody-enrolled-this")).public_key_hex
+    assert find_org(client, stranger) is None
+    direct = NodeClient("http://node.test", transport=env.transport(), sleep=lambda s: None)
+    assert find_org(direct, stranger) is None
+    got = find_org(direct, pub)
+    assert got is not None and (got["id"], got["roles"]) == (org["id"], list(org["roles"]))
