@@ -52,6 +52,7 @@ from portal.calc import SHOWN_FIGURES, calc_request
 from portal.errors import error_text
 from portal.forms import FILE_SUFFIX, FormError, MethodForm, catalogue, forms_for_roles, parse_form
 from portal.i18n import COOKIE, LANGS, Translator, choose_lang
+from portal.report import has_rows, next_period_start, owned_projects, plot_rows, read_rows
 from portal.session import Draft, Session
 from portal.svg import plot_preview, qr_svg
 from wallet.builder import geojson_to_ledger, load_geojson, new_nonce
@@ -66,6 +67,8 @@ SESSION_COOKIE = "fcl_portal_session"
 LOGIN_COOKIE = "fcl_portal_login"
 MAX_FORM_BYTES = 8 * 1024 * 1024
 MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FORM_FIELDS = 5000  # a report of many plots posts a few inputs a plot
+MAX_PROJECT_PAGES = 20
 MAX_ORG_PAGES = 50
 _HERE = Path(__file__).resolve().parent
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -216,7 +219,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         size = request.headers.get("content-length")
         if size is not None and (not size.isdigit() or int(size) > MAX_FORM_BYTES):
             return None
-        form = await request.form(max_files=16, max_fields=500, max_part_size=MAX_FILE_BYTES)
+        form = await request.form(max_files=16, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FILE_BYTES)
         texts: dict[str, str] = {}
         files: dict[str, bytes] = {}
         for name, value in form.multi_items():
@@ -328,16 +331,58 @@ def create_portal_app(config: PortalConfig) -> Starlette:
     def form_of(request: Request) -> MethodForm | None:
         return forms.get(request.path_params["key"])
 
-    def form_context(method_form: MethodForm, values: Mapping[str, str]) -> dict[str, Any]:
+    def form_context(method_form: MethodForm, values: Mapping[str, str],
+                     report: dict[str, Any] | None = None) -> dict[str, Any]:
         org = config.org_cache.get(session.public_key())
         defaults = dict(values)
         if method_form.key in TWO_PARTY and org and "from_org" not in defaults:
             defaults["from_org"] = org["id"]
         return {"form": method_form, "values": defaults, "file_suffix": FILE_SUFFIX,
+                "report": report or {},
                 "two_party": method_form.key in TWO_PARTY,
                 "geojson": method_form.key == "carbon.register_plot",
                 "calculator": method_form.key == CALC_FORM,
                 "explorer": config.explorer}
+
+    def report_context(project_id: str | None, values: dict[str, str]) -> dict[str, Any]:
+        """The report form's ledger data: the signer's projects, the chosen project's
+        plots as rows (each with its stock account), and defaults filled into ``values``
+        (the project, the period's first day, leakage and project emissions 0)."""
+        org = org_of()
+        projects: list[dict[str, Any]] = []
+        if org is not None:
+            pages: list[Mapping[str, Any]] = []
+            after: str | None = None
+            for _ in range(MAX_PROJECT_PAGES):
+                path = "/v1/explorer/projects?limit=100" + (
+                    f"&after={quote(after, safe='')}" if after else "")
+                got = ledger_json(path)
+                if got is None:
+                    break
+                pages.append(got)
+                after = got.get("next") if isinstance(got.get("next"), str) else None
+                if not after:
+                    break
+            projects = owned_projects(pages, org["id"])
+        if not project_id and len(projects) == 1:
+            project_id = projects[0]["id"]
+        rows: list[Any] = []
+        unknown = False
+        if project_id:
+            quoted = quote(project_id, safe="")
+            project = ledger_json(f"/v1/explorer/projects/{quoted}?limit=100")
+            stocks = ledger_json(f"/v1/explorer/projects/{quoted}/stocks?limit=100") \
+                if project is not None else None
+            unknown = project is None
+            rows = plot_rows(project, stocks)
+            values.setdefault("project_id", project_id)
+            start = next_period_start(rows)
+            if start:
+                values.setdefault("period_start", start)
+            values.setdefault("parameters.leakage", "0")
+            values.setdefault("parameters.project_emissions", "0")
+        return {"projects": projects, "project_id": project_id or "", "rows": rows,
+                "unknown_project": unknown}
 
     async def show_form(request: Request) -> Response:
         if not authed(request):
@@ -351,6 +396,14 @@ def create_portal_app(config: PortalConfig) -> Starlette:
                 await run_in_threadpool(org_of)
             except WalletError:
                 pass
+        if method_form.key == CALC_FORM:
+            values: dict[str, str] = {}
+            try:
+                report = await run_in_threadpool(
+                    report_context, request.query_params.get("project_id", "").strip(), values)
+            except WalletError as exc:
+                return problem(request, exc.code, exc.message)
+            return page(request, "form.html", **form_context(method_form, values, report))
         return page(request, "form.html", **form_context(method_form, {}))
 
     def plot_check(args: dict[str, Any]) -> dict[str, Any] | None:
@@ -398,16 +451,35 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             args = parse_form(method_form, texts, files)
             if method_form.key == "carbon.register_plot" and files.get("geojson" + FILE_SUFFIX):
                 args["polygon"] = geojson_to_ledger(load_geojson(files["geojson" + FILE_SUFFIX]))
+            if method_form.key == CALC_FORM and has_rows(texts):
+                rows = read_rows(texts)
+                if "measurements" in args and rows:
+                    raise FormError("measurements", "give the measurements either in the "
+                                    "plots' rows or as JSON, not both")
+                if rows:
+                    args["measurements"] = rows
             cosigners = [line.strip() for line in texts.get("co_signers", "").splitlines()
                          if line.strip()]
-        except FormError as exc:
-            return page(request, "form.html", 200, failure={"code": "invalid_form",
-                        "message": str(exc)}, **form_context(method_form, texts))
-        except WalletError as exc:
-            return page(request, "form.html", 200, failure={"code": exc.code,
-                        "message": exc.message}, **form_context(method_form, texts))
+        except (FormError, WalletError) as exc:
+            failure = ({"code": "invalid_form", "message": str(exc)} if isinstance(exc, FormError)
+                       else {"code": exc.code, "message": exc.message})
+            report = None
+            if method_form.key == CALC_FORM:
+                try:
+                    report = await run_in_threadpool(
+                        report_context, texts.get("project_id", "").strip(), dict(texts))
+                except WalletError:
+                    report = None
+            return page(request, "form.html", 200, failure=failure,
+                        **form_context(method_form, texts, report))
         if method_form.key == CALC_FORM and "calculate" in texts:
             return await calculator(request, method_form, texts, args)
+        if method_form.key == CALC_FORM:
+            # the calculation service's figures are shown with the dry run, before signing
+            try:
+                extra["calculation"] = await run_in_threadpool(calculation_of, args)
+            except WalletError as exc:
+                extra["calculation_refused"] = {"code": exc.code, "message": exc.message}
         if method_form.key == "carbon.register_plot":
             extra["plot"] = await run_in_threadpool(plot_check, args)
         for name in sorted(files):
@@ -434,30 +506,39 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             raise
         return data if isinstance(data, dict) else None
 
+    def calculation_of(args: Mapping[str, Any]) -> dict[str, Any]:
+        """The calculation service's answer for a report's ``args`` with what the ledger
+        holds about its project (``portal/calc.py``)."""
+        project_id = args.get("project_id")
+        project = stocks = None
+        if isinstance(project_id, str) and project_id:
+            quoted = quote(project_id, safe="")
+            project = ledger_json(f"/v1/explorer/projects/{quoted}?limit=100")
+            stocks = ledger_json(f"/v1/explorer/projects/{quoted}/stocks?limit=100")
+        answer: dict[str, Any] = client.calculate(calc_request(args, project, stocks))
+        return answer
+
     async def calculator(request: Request, method_form: MethodForm, texts: dict[str, str],
                          args: dict[str, Any]) -> Response:
         """The monitoring-report form again, with the calculation service's answer for its
-        inputs (``claimed_issuable`` filled in with the ``issuable`` it gives)."""
-        project_id = args.get("project_id")
+        inputs, step by step (``claimed_issuable`` filled in with the ``issuable`` it
+        gives)."""
         values = dict(texts)
         try:
-            project = stocks = None
-            if isinstance(project_id, str) and project_id:
-                quoted = quote(project_id, safe="")
-                project = await run_in_threadpool(
-                    ledger_json, f"/v1/explorer/projects/{quoted}")
-                stocks = await run_in_threadpool(
-                    ledger_json, f"/v1/explorer/projects/{quoted}/stocks")
-            body = calc_request(args, project, stocks)
-            answer = await run_in_threadpool(client.calculate, body)
+            report = await run_in_threadpool(
+                report_context, str(args.get("project_id") or ""), values)
+        except WalletError:
+            report = None
+        try:
+            answer = await run_in_threadpool(calculation_of, args)
         except WalletError as exc:
             return page(request, "form.html", failure={"code": exc.code,
-                        "message": exc.message}, **form_context(method_form, values))
+                        "message": exc.message}, **form_context(method_form, values, report))
         if isinstance(answer.get("issuable"), int):
             values["claimed_issuable"] = str(answer["issuable"])
         figures = [(name, answer.get(name)) for name in SHOWN_FIGURES if name in answer]
         return page(request, "form.html", calculation=answer, figures=figures,
-                    **form_context(method_form, values))
+                    **form_context(method_form, values, report))
 
     async def simulate_and_show(request: Request, draft: Draft) -> Response:
         unsigned = {k: v for k, v in draft.payload.items() if k != "signers"}

@@ -672,3 +672,113 @@ def test_an_older_node_without_the_key_route_is_scanned(env: NodeEnv) -> None:
     assert find_org(direct, stranger) is None
     got = find_org(direct, pub)
     assert got is not None and (got["id"], got["roles"]) == (org["id"], list(org["roles"]))
+
+
+# -- the monitoring report's hand-tuned form (issue 14, item 3 completion) ------------------
+def report_rows_form(csrf: str, volumes: dict[str, str], **extra: str) -> dict[str, str]:
+    form = {"csrf": csrf, "project_id": "AH-0001", "report_id": "R-ROWS",
+            "period_start": "2020-01-01", "period_end": "2020-12-31",
+            "parameters.leakage": "0", "parameters.project_emissions": "0"}
+    species = {"F1": "chinese_fir", "F2": "masson_pine", "F3": "chinese_fir"}
+    for i, plot in enumerate(("F1", "F2", "F3")):
+        form[f"m{i}.plot_id"] = plot
+        form[f"m{i}.species"] = species[plot]
+        form[f"m{i}.volume_end"] = volumes.get(plot, "")
+    form.update(extra)
+    return form
+
+
+def test_the_report_form_lists_the_projects_plots_from_the_ledger(
+        env: NodeEnv, keydir: Path) -> None:
+    portal, _ = open_portal(env, keydir, "owner-farm")
+    page = portal.get("/forms/carbon.submit_monitoring_report").text
+    # the owner's projects to pick from (not the cooperative's)
+    assert '<option value="AH-0001"' in page and 'value="AH-0002"' not in page
+    page = portal.get("/forms/carbon.submit_monitoring_report?project_id=AH-0001").text
+    for i, plot in enumerate(("F1", "F2", "F3")):
+        assert f'<tr data-plot="{plot}">' in page
+        assert f'name="m{i}.plot_id" value="{plot}"' in page
+        assert f'name="m{i}.volume_end"' in page
+    assert 'name="m1.species" value="masson_pine"' in page
+    assert "99.9327" in page  # F1's declared area
+    # the period starts the day after the plots' last verified period; leakage 0 filled
+    assert re.search(r'name="period_start" type="text" value="2020-01-01"', page)
+    assert re.search(r'name="parameters.leakage" type="text" value="0"', page)
+    # the JSON input is only the advanced alternative
+    assert "<details><summary>" + str(escape(METHODS_EN("rp_json"))) in page
+    unknown = portal.get("/forms/carbon.submit_monitoring_report?project_id=NOPE").text
+    assert "The ledger has no such project." in unknown
+
+
+def METHODS_EN(key: str) -> str:
+    from portal.i18n import Translator
+    return Translator("en")(key)
+
+
+def test_a_report_from_rows_is_calculated_step_by_step_then_dry_run_and_committed(
+        env: NodeEnv, keydir: Path) -> None:
+    portal, csrf = open_portal(env, keydir, "owner-farm")
+    volumes = {"F1": "60", "F2": "40", "F3": "30"}
+    before = len(env.requests)
+    calc = portal.post("/forms/carbon.submit_monitoring_report",
+                       data=report_rows_form(csrf, volumes, calculate="1"))
+    assert calc.status_code == 200
+    sent = [json.loads(b) for _m, p, b in env.requests[before:] if p == "/v1/calculate"]
+    assert len(sent) == 1
+    assert [(p["plot_id"], p["volume_end"]) for p in sent[0]["plots"]] == [
+        ("F1", "60"), ("F2", "40"), ("F3", "30")]
+    answer = env.http.post("/v1/calculate", content=json.dumps(sent[0])).json()
+    text = calc.text
+    # step by step: per plot, stocks, deductions; the claim filled in from it
+    for step in ("cs_step1", "cs_stocks", "cs_step4"):
+        assert str(escape(METHODS_EN(step))) in text
+    for plot in answer["plots"]:
+        assert f'<tr data-plot="{plot["plot_id"]}"><td>{plot["plot_id"]}</td>' in text
+        assert f'{plot["biomass_start"]} → {plot["biomass_end"]}' in text
+    assert f'<tr data-figure="er"><th>{METHODS_EN("cs_er")}</th><td>{answer["er"]}</td>' in text
+    assert re.search(rf'name="claimed_issuable" type="number"[^>]* value="{answer["issuable"]}"',
+                     text)
+    # the rows keep what was typed
+    assert 'name="m0.volume_end" type="text" inputmode="decimal" aria-label="F1' in text
+    assert 'value="60"' in text
+    # a report of one plot of three: the contract's reason, in plain language, from the
+    # dry run, naming the plots missing
+    height = env.store.latest_height()
+    short = portal.post("/forms/carbon.submit_monitoring_report", data=report_rows_form(
+        csrf, {"F1": "60"}, claimed_issuable="1", report_id="R-SHORT",
+        report_sha256=hashlib.sha256(b"r").hexdigest()))
+    m = re.search(r'<code>([a-z_]+)</code>', short.text[short.text.find('class="refused"'):])
+    assert m is not None and m.group(1) == "missing_plots", m
+    assert plain("missing_plots") in short.text and "F2" in short.text
+    assert "/submit" not in short.text
+    assert env.store.latest_height() == height
+    # the dry run: the rows became the measurements; the figures are shown before signing
+    form = report_rows_form(csrf, volumes, claimed_issuable=str(answer["issuable"]))
+    form_files = {"report_sha256__file": ("report.pdf", b"%PDF report R-ROWS", "application/pdf")}
+    height = env.store.latest_height()
+    dry = portal.post("/forms/carbon.submit_monitoring_report", data=form, files=form_files)
+    assert plain("invalid_form") not in dry.text
+    assert 'class="ok" role="status"' in dry.text, dry.text
+    assert str(escape(METHODS_EN("cs_before_signing"))) in dry.text
+    assert f'data-issuable="{answer["issuable"]}"' in dry.text
+    assert env.store.latest_height() == height  # nothing submitted by the dry run
+    done = portal.post(draft_action(dry.text, "submit"), data={"csrf": csrf})
+    assert 'class="ok" role="status"' in done.text, done.text
+    report = env.get("report/R-ROWS")
+    assert report is not None and report["claimed_issuable"] == answer["issuable"]
+    assert [m["volume_end"] for m in report["measurements"]] == ["60", "40", "30"]
+    assert report["report_sha256"] == hashlib.sha256(b"%PDF report R-ROWS").hexdigest()
+
+
+def test_bad_report_rows_are_refused_on_the_page_and_nothing_is_sent(
+        env: NodeEnv, keydir: Path) -> None:
+    portal, csrf = open_portal(env, keydir, "owner-farm")
+    before = len(env.requests)
+    both = portal.post("/forms/carbon.submit_monitoring_report", data=report_rows_form(
+        csrf, {"F1": "60"}, measurements='[{"plot_id": "F1", "species": "chinese_fir", '
+                                         '"volume_end": "60"}]'))
+    assert plain("invalid_form") in both.text and "not both" in both.text
+    # the rows are shown again with what was typed
+    assert 'name="m0.volume_end"' in both.text and 'value="60"' in both.text
+    sims = [p for _m, p, _b in env.requests[before:] if p in ("/v1/txs/simulate", "/v1/txs")]
+    assert sims == []
