@@ -23,6 +23,7 @@ all), ``X-Frame-Options: DENY`` and ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import secrets
@@ -50,8 +51,18 @@ from ledger.fixedpoint import FixedPointError, format_decimal, parse_decimal
 from portal import cosign
 from portal.calc import SHOWN_FIGURES, calc_request
 from portal.errors import error_text
-from portal.forms import FILE_SUFFIX, FormError, MethodForm, catalogue, forms_for_roles, parse_form
+from portal.forms import (
+    FILE_SUFFIX,
+    FormError,
+    MethodForm,
+    catalogue,
+    file_sha256,
+    forms_for_roles,
+    parse_form,
+    parse_json_value,
+)
 from portal.i18n import COOKIE, LANGS, Translator, choose_lang
+from portal.picks import panel as pick_panel
 from portal.report import has_rows, next_period_start, owned_projects, plot_rows, read_rows
 from portal.session import Draft, Session
 from portal.svg import plot_preview, qr_svg
@@ -76,6 +87,9 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
 TWO_PARTY = frozenset({"carbon.transfer"})
 CALC_FORM = "carbon.submit_monitoring_report"
 RETIREMENTS = frozenset({"carbon.retire_compliance", "carbon.retire_voluntary"})
+#: a verifier's attestation: the hash argument and the argument naming what is reviewed
+REVIEWS = {"carbon.attest_validation": ("pdd_sha256", "project_id"),
+           "carbon.attest_verification": ("report_sha256", "report_id")}
 
 
 @dataclass
@@ -344,6 +358,31 @@ def create_portal_app(config: PortalConfig) -> Starlette:
                 "calculator": method_form.key == CALC_FORM,
                 "explorer": config.explorer}
 
+    def prefilled(method_form: MethodForm, request: Request) -> dict[str, str]:
+        """The form's inputs given in the query (a panel's **Use** link:
+        ``/forms/{key}?field=value``); other parameters are ignored."""
+        names = {f.name for f in method_form.fields} | {
+            c.name for f in method_form.fields for c in f.children}
+        return {k: v for k, v in request.query_params.items()
+                if k in names and len(v) <= 4096}
+
+    def panel_of(form_key: str, values: dict[str, str]) -> Any:
+        """The "From the ledger" panel of the form (portal/picks.py), or None."""
+        org = org_of()
+        periods: list[str] = []
+        offset_cap: str | None = None
+        if form_key == "carbon.retire_compliance":
+            if values.get("period"):
+                periods.append(values["period"])
+            time_ms = client.status().get("latest_block_time")
+            if isinstance(time_ms, int) and time_ms > 0:
+                year = datetime.datetime.fromtimestamp(time_ms / 1000, datetime.UTC).year
+                periods += [p for p in (str(year), str(year - 1)) if p not in periods]
+            cap = param("offset_cap")
+            offset_cap = cap if isinstance(cap, str) else None
+        return pick_panel(form_key, ledger_json, org, values, periods=periods,
+                          offset_cap=offset_cap)
+
     def report_context(project_id: str | None, values: dict[str, str]) -> dict[str, Any]:
         """The report form's ledger data: the signer's projects, the chosen project's
         plots as rows (each with its stock account), and defaults filled into ``values``
@@ -396,15 +435,19 @@ def create_portal_app(config: PortalConfig) -> Starlette:
                 await run_in_threadpool(org_of)
             except WalletError:
                 pass
+        values: dict[str, str] = prefilled(method_form, request)
         if method_form.key == CALC_FORM:
-            values: dict[str, str] = {}
             try:
                 report = await run_in_threadpool(
                     report_context, request.query_params.get("project_id", "").strip(), values)
             except WalletError as exc:
                 return problem(request, exc.code, exc.message)
             return page(request, "form.html", **form_context(method_form, values, report))
-        return page(request, "form.html", **form_context(method_form, {}))
+        try:
+            panel = await run_in_threadpool(panel_of, method_form.key, values)
+        except WalletError as exc:
+            return problem(request, exc.code, exc.message)
+        return page(request, "form.html", panel=panel, **form_context(method_form, values))
 
     def plot_check(args: dict[str, Any]) -> dict[str, Any] | None:
         """The map preview and the contract's area check of a register_plot form."""
@@ -447,6 +490,12 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             return problem(request, "unknown_form", Translator(lang_of(request))("unknown_form"),
                            404)
         extra: dict[str, Any] = {}
+        if method_form.key == "params.set_param" and texts.get("value", "").strip():
+            # a decimal or text parameter is typed as shown (0.05); JSON for the others
+            try:
+                parse_json_value(texts["value"].strip(), "value")
+            except FormError:
+                texts = dict(texts, value=json.dumps(texts["value"].strip(), ensure_ascii=False))
         try:
             args = parse_form(method_form, texts, files)
             if method_form.key == "carbon.register_plot" and files.get("geojson" + FILE_SUFFIX):
@@ -482,6 +531,11 @@ def create_portal_app(config: PortalConfig) -> Starlette:
                 extra["calculation_refused"] = {"code": exc.code, "message": exc.message}
         if method_form.key == "carbon.register_plot":
             extra["plot"] = await run_in_threadpool(plot_check, args)
+        if method_form.key in REVIEWS:
+            try:
+                extra["review"] = await run_in_threadpool(review_of, method_form.key, args, files)
+            except WalletError:
+                extra["review"] = None
         for name in sorted(files):
             if name.endswith(FILE_SUFFIX) and name != "geojson" + FILE_SUFFIX:
                 extra.setdefault("hashed", []).append(name[: -len(FILE_SUFFIX)])
@@ -496,6 +550,46 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         draft = Draft(draft_id=session.new_draft_id(), form_key=method_form.key,
                       payload=payload, signatures=[None] * len(signers), extra=extra)
         return await simulate_and_show(request, draft)
+
+    def review_of(form_key: str, args: Mapping[str, Any],
+                  files: Mapping[str, bytes]) -> dict[str, Any] | None:
+        """What a verifier attests to, from the ledger (the project and its PDD's hash, or
+        the report with its figures and hash), and whether the chosen file is that
+        document (its SHA-256 computed here)."""
+        field_name, subject = REVIEWS[form_key]
+        ident = args.get(subject)
+        if not isinstance(ident, str) or not ident:
+            return None
+        quoted = quote(ident, safe="")
+        if form_key == "carbon.attest_validation":
+            got = ledger_json(f"/v1/explorer/projects/{quoted}?limit=100")
+            record = (got or {}).get("project")
+            figures = {} if not isinstance(record, dict) else {
+                "name": record.get("name"), "owner_org": record.get("owner_org"),
+                "plots": ", ".join(record.get("plots") or []),
+                "baseline": record.get("baseline"), "risk_rating": record.get("risk_rating"),
+                "start_date": record.get("start_date"),
+                "crediting_period_years": record.get("crediting_period_years"),
+                "methodology": record.get("methodology")}
+            recorded = record.get("pdd_sha256") if isinstance(record, dict) else None
+        else:
+            got = ledger_json(f"/v1/explorer/reports/{quoted}")
+            record = (got or {}).get("report")
+            figures = {} if not isinstance(record, dict) else {
+                "project_id": record.get("project_id"),
+                "period": f"{record.get('period_start')} … {record.get('period_end')}",
+                "claimed_issuable": record.get("claimed_issuable"),
+                "plots": ", ".join(f"{m.get('plot_id')} {m.get('volume_start')} → "
+                                   f"{m.get('volume_end')} m³"
+                                   for m in record.get("measurements") or []
+                                   if isinstance(m, dict)),
+                "status": record.get("status")}
+            recorded = record.get("report_sha256") if isinstance(record, dict) else None
+        data = files.get(field_name + FILE_SUFFIX)
+        chosen = file_sha256(data) if data else None
+        return {"id": ident, "found": isinstance(record, dict), "figures": figures,
+                "ledger": recorded, "file": chosen,
+                "match": None if chosen is None or recorded is None else chosen == recorded}
 
     def ledger_json(path: str) -> dict[str, Any] | None:
         try:

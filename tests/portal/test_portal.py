@@ -782,3 +782,48 @@ def test_bad_report_rows_are_refused_on_the_page_and_nothing_is_sent(
     assert 'name="m0.volume_end"' in both.text and 'value="60"' in both.text
     sims = [p for _m, p, _b in env.requests[before:] if p in ("/v1/txs/simulate", "/v1/txs")]
     assert sims == []
+
+
+# -- picks from the ledger, reviews (issue 14, item 3 completion) --------------------------
+def test_the_regulator_picks_a_parameter_and_types_a_decimal_without_json(
+        env: NodeEnv, keydir: Path) -> None:
+    regulator, csrf = open_portal(env, keydir, "regulator")
+    page = regulator.get("/forms/params.set_param").text
+    assert 'id="picks" data-form="params.set_param"' in page
+    m = re.search(r'<a class="use" href="(/forms/params.set_param\?name=offset_cap[^"]*)"', page)
+    assert m, page
+    filled = regulator.get(m.group(1).replace("&amp;", "&")).text
+    assert re.search(r'name="name" type="text" value="offset_cap"', filled)
+    # a query parameter that is no input of the form is ignored
+    assert "evil" not in regulator.get("/forms/params.set_param?csrf=evil&x=evil").text
+    before = len(SESSIONS[id(regulator)].drafts)
+    dry = regulator.post("/forms/params.set_param", data={
+        "csrf": csrf, "name": "offset_cap", "value": "0.04", "reason": "policy 2027"})
+    assert plain("invalid_form") not in dry.text
+    drafts = SESSIONS[id(regulator)].drafts
+    assert len(drafts) == before + 1
+    assert list(drafts.values())[-1].payload["args"]["value"] == "0.04"  # a string, not JSON
+    table = regulator.post("/forms/params.set_param", data={
+        "csrf": csrf, "name": "buffer_rates", "value": '{"high": "0.2"}'})
+    assert list(SESSIONS[id(regulator)].drafts.values())[-1].payload["args"]["value"] == {
+        "high": "0.2"}
+    assert table.status_code == 200
+
+
+def test_the_verifier_sees_the_pdd_beside_its_attestation_and_a_wrong_file_is_flagged(
+        env: NodeEnv, keydir: Path) -> None:
+    verifier, csrf = open_portal(env, keydir, "verifier-a")
+    project = env.get("project/AH-0001")
+    wrong = b"not the PDD the owner submitted"
+    dry = verifier.post("/forms/carbon.attest_validation", data={
+        "csrf": csrf, "attestation_id": "VAL-X", "project_id": "AH-0001", "positive": "true",
+        "site_visit_date": "2023-01-01"}, files={"pdd_sha256__file": ("pdd.pdf", wrong)})
+    assert 'id="review"' in dry.text
+    assert project["pdd_sha256"] in dry.text and hashlib.sha256(wrong).hexdigest() in dry.text
+    assert 'id="hash-mismatch"' in dry.text and 'id="hash-match"' not in dry.text
+    assert str(escape(project["name"])) in dry.text
+    # typed, not chosen: the ledger's hash is shown, no comparison is claimed
+    typed = verifier.post("/forms/carbon.attest_validation", data={
+        "csrf": csrf, "attestation_id": "VAL-X", "project_id": "AH-0001", "positive": "true",
+        "pdd_sha256": project["pdd_sha256"]})
+    assert 'id="review"' in typed.text and "hash-m" not in typed.text
