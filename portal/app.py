@@ -10,6 +10,7 @@ Pages::
     POST /drafts/{id}/submit    sign here, submit, wait for commit, show the result (CSRF)
     POST /drafts/{id}/export    sign here, offer the partly signed file + QR     (CSRF)
     GET  /drafts/{id}/file      that file (attachment)
+    GET  /certificates/{id}     a retirement's certificate from the node, as a file
     GET  /cosign                import a partly signed transaction
     POST /cosign                check it: what it does, who signed, its dry run  (CSRF)
     GET  /static/portal.css
@@ -26,6 +27,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chaincode.geometry import GeometryError, geodesic_area_m2_rational, parse_polygon
 from chaincode.params import DEFAULT_PARAMS
+from ledger.encoding import canonical
 from ledger.errors import LedgerError
 from ledger.fixedpoint import FixedPointError, format_decimal, parse_decimal
 from portal import cosign
@@ -88,6 +91,7 @@ TWO_PARTY = frozenset({"carbon.transfer"})
 CALC_FORM = "carbon.submit_monitoring_report"
 RETIREMENTS = frozenset({"carbon.retire_compliance", "carbon.retire_voluntary"})
 #: a verifier's attestation: the hash argument and the argument naming what is reviewed
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 REVIEWS = {"carbon.attest_validation": ("pdd_sha256", "project_id"),
            "carbon.attest_verification": ("report_sha256", "report_id")}
 
@@ -722,6 +726,24 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         return Response(data, media_type="application/json",
                         headers={"content-disposition": f'attachment; filename="{name}"'})
 
+    async def certificate_file(request: Request) -> Response:
+        """The retirement certificate from the node (``GET /v1/certificates/{id}``), as a
+        file to save (``certificate-<id>.json``, the node's canonical JSON)."""
+        if not authed(request):
+            return RedirectResponse("/", status_code=303)
+        rid = request.path_params["retirement_id"]
+        if not isinstance(rid, str) or not _HEX64.fullmatch(rid):
+            return problem(request, "unknown_retirement",
+                           f"{rid[:80]!r} is not a retirement id (64 hex digits)", 404)
+        try:
+            cert = await run_in_threadpool(client.get_json, f"/v1/certificates/{rid}")
+        except WalletError as exc:
+            status = getattr(exc, "status", None)
+            return problem(request, exc.code, exc.message,
+                           status if isinstance(status, int) and status >= 400 else 502)
+        return Response(canonical(cert), media_type="application/json", headers={
+            "content-disposition": f'attachment; filename="certificate-{rid}.json"'})
+
     async def cosign_page(request: Request) -> Response:
         if not authed(request):
             return RedirectResponse("/", status_code=303)
@@ -754,6 +776,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         Route("/drafts/{draft_id}/submit", submit, methods=["POST"]),
         Route("/drafts/{draft_id}/export", export, methods=["POST"]),
         Route("/drafts/{draft_id}/file", export_file, methods=["GET"]),
+        Route("/certificates/{retirement_id}", certificate_file, methods=["GET"]),
         Route("/cosign", cosign_page, methods=["GET"]),
         Route("/cosign", cosign_check, methods=["POST"]),
     ]

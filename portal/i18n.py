@@ -57,6 +57,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "tx_id": ("Transaction id", "交易哈希"),
     "in_explorer": ("Open in the explorer", "在浏览器中查看"),
     "certificate": ("Download the retirement certificate", "下载注销证明"),
+    "certificate_node": ("the same on the node", "节点上的同一证明"),
     "back": ("Back to your steps", "返回业务列表"),
     "required": ("required", "必填"),
     "optional": ("optional", "选填"),

@@ -455,7 +455,22 @@ def test_a_retirement_links_to_its_certificate(env: NodeEnv, keydir: Path) -> No
     done = portal.post(draft_action(resp.text, "submit"), data={"csrf": csrf})
     m = re.search(r'href="http://node.test/v1/certificates/([^"]+)"', done.text)
     assert m, done.text
-    assert env.get(f"retirement/{m.group(1)}")["beneficiary"] == "Hefei school"
+    rid = m.group(1)
+    assert env.get(f"retirement/{rid}")["beneficiary"] == "Hefei school"
+    # the certificate downloads through the portal: the node's canonical JSON, as a file
+    assert f'<a class="certificate" href="/certificates/{rid}"' in done.text
+    cert = portal.get(f"/certificates/{rid}")
+    assert cert.status_code == 200
+    assert cert.headers["content-disposition"] == \
+        f'attachment; filename="certificate-{rid}.json"'
+    assert cert.content == env.http.get(f"/v1/certificates/{rid}").content
+    assert rid in cert.text
+    # not a retirement id / an unknown one / no session
+    assert portal.get("/certificates/not-an-id").status_code == 404
+    unknown = portal.get("/certificates/" + "0" * 64)
+    assert unknown.status_code == 404 and plain("unknown_retirement") in unknown.text
+    assert make_portal(env, keydir, "buyer-power").get(
+        f"/certificates/{rid}", follow_redirects=False).status_code == 303
 
 
 # -- languages and texts ----------------------------------------------------------------------
