@@ -581,9 +581,10 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             record = (got or {}).get("report")
             figures = {} if not isinstance(record, dict) else {
                 "project_id": record.get("project_id"),
-                "period": f"{record.get('period_start')} … {record.get('period_end')}",
+                "monitoring_period": f"{record.get('period_start')} … "
+                                     f"{record.get('period_end')}",
                 "claimed_issuable": record.get("claimed_issuable"),
-                "plots": ", ".join(f"{m.get('plot_id')} {m.get('volume_start')} → "
+                "measured": ", ".join(f"{m.get('plot_id')} {m.get('volume_start')} → "
                                    f"{m.get('volume_end')} m³"
                                    for m in record.get("measurements") or []
                                    if isinstance(m, dict)),

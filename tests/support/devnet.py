@@ -148,12 +148,12 @@ def run_devnet_once(data: Path, base_port: int, timeout_s: float = 300,
 class ServingDevnet:
     """``fcl devnet --data DIR --base-port P`` running in the background until :meth:`stop`."""
 
-    def __init__(self, data: Path, base_port: int) -> None:
+    def __init__(self, data: Path, base_port: int, extra: tuple[str, ...] = ()) -> None:
         self.data = data
         self.base_port = base_port
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [*devnet_argv(), "--data", str(data), "--base-port", str(base_port)],
+            [*devnet_argv(), "--data", str(data), "--base-port", str(base_port), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env(),
             stdin=subprocess.DEVNULL,
         )
