@@ -144,27 +144,30 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("portal-e2e")
     data = root / "devnet"
-    serving = ServingDevnet(data, free_base_port(), extra=("--validators", "1"))
+    base = free_base_port()
+    node = f"http://127.0.0.1:{base}"  # node0 serves its API on the base port
+    serving = ServingDevnet(data, base, extra=("--validators", "1"))
     procs: list[subprocess.Popen[str]] = []
+    downloads = root / "downloads"
+    downloads.mkdir()
     try:
-        node = serving.wait_ready(timeout_s=240).removesuffix("/explorer/")
-        ports = free_base_port(len(PEOPLE))
-        portals = {}
-        for i, (who, name) in enumerate(PEOPLE.items()):
-            port = ports + i
-            procs.append(subprocess.Popen(
-                [*portal_argv(), "portal", "--node", node, "--keystore",
-                 str(data / "wallet" / f"{name}.json"), "--port", str(port)],
-                env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, text=True))
-            portals[who] = f"http://127.0.0.1:{port}"
-        for url in portals.values():
-            wait_http(url + "/")
-        downloads = root / "downloads"
-        downloads.mkdir()
         with tempfile.TemporaryDirectory(prefix="fcl-portal-chromium-") as profile:
-            driver = make_driver(profile, downloads)
+            driver = make_driver(profile, downloads)  # while the devnet starts
             try:
+                # the portals start once the keys exist, while the sample runs
+                serving.wait_line("unlocking", timeout_s=240)
+                ports = free_base_port(len(PEOPLE))
+                portals = {}
+                for i, (who, name) in enumerate(PEOPLE.items()):
+                    procs.append(subprocess.Popen(
+                        [*portal_argv(), "portal", "--node", node, "--keystore",
+                         str(data / "wallet" / f"{name}.json"), "--port", str(ports + i)],
+                        env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, text=True))
+                    portals[who] = f"http://127.0.0.1:{ports + i}"
+                assert serving.wait_ready(timeout_s=240).removesuffix("/explorer/") == node
+                for url in portals.values():
+                    wait_http(url + "/")
                 passphrase = (data / "passphrase").read_text("utf-8").strip()
                 yield World(node, data, passphrase, portals, downloads, driver, procs)
             finally:

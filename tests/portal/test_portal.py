@@ -568,6 +568,8 @@ def test_the_report_form_calculates_with_the_ledgers_plots_and_fills_the_claim(
     assert plot["area_ha"] == f1["declared_area_ha"] and plot["volume_end"] == "2500"
     assert sent[0]["risk_rating"] == project["risk_rating"]
     assert stock is None or "stock_start" in plot
+    # the period starts from the ledger's verified volume (the contract's own start)
+    assert stock is None or plot["volume_start"] == stock["volume"]
     answer = env.http.post("/v1/calculate", content=json.dumps(sent[0])).json()
     assert f'<tr data-figure="issuable"><th>Issuable (whole t)</th><td>{answer["issuable"]}</td>' \
         in resp.text
