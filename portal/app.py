@@ -73,12 +73,21 @@ from wallet.builder import geojson_to_ledger, load_geojson, new_nonce
 from wallet.client import NodeClient
 from wallet.errors import ClientError, WalletError
 
-__all__ = ["SESSION_COOKIE", "PortalConfig", "create_portal_app", "find_org", "scan_orgs"]
+__all__ = ["SESSION_COOKIE", "PortalConfig", "cookie_names", "create_portal_app", "find_org",
+           "scan_orgs"]
 
 log = logging.getLogger("portal")
 
 SESSION_COOKIE = "fcl_portal_session"
 LOGIN_COOKIE = "fcl_portal_login"
+
+
+def cookie_names(port: int | None) -> tuple[str, str]:
+    """The session and login cookies of the portal answering on ``port``: browsers keep
+    cookies per host, not per port, so two portals on one machine (a farm's and a buyer's,
+    127.0.0.1:8765 and :8766) would otherwise overwrite each other's session."""
+    suffix = f"_{port}" if port else ""
+    return SESSION_COOKIE + suffix, LOGIN_COOKIE + suffix
 MAX_FORM_BYTES = 8 * 1024 * 1024
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_FORM_FIELDS = 5000  # a report of many plots posts a few inputs a plot
@@ -228,7 +237,8 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         return resp
 
     def authed(request: Request) -> bool:
-        return session.unlocked and session.valid_cookie(request.cookies.get(SESSION_COOKIE))
+        return session.unlocked and session.valid_cookie(
+            request.cookies.get(cookie_names(request.url.port)[0]))
 
     def forbidden(request: Request) -> HTMLResponse:
         return page(request, "error.html", 403, message=Translator(lang_of(request))("forbidden"))
@@ -299,7 +309,8 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             resp = page(request, "unlock.html", login_csrf=token,
                         keystore_file=str(session.keystore_file),
                         public_key=await run_in_threadpool(session.public_key))
-            resp.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict")
+            resp.set_cookie(cookie_names(request.url.port)[1], token, httponly=True,
+                            samesite="strict")
             return resp
         if request.query_params.get("refresh"):
             config.org_cache.clear()
@@ -318,7 +329,8 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         if got is None:
             return forbidden(request)
         texts, _ = got
-        cookie = request.cookies.get(LOGIN_COOKIE)
+        session_name, login_name = cookie_names(request.url.port)
+        cookie = request.cookies.get(login_name)
         token = texts.get("login_csrf", "")
         if not cookie or not secrets.compare_digest(cookie.encode(), token.encode()):
             return forbidden(request)
@@ -332,9 +344,9 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             return resp
         config.org_cache.clear()
         done = RedirectResponse("/", status_code=303)
-        done.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="strict",
+        done.set_cookie(session_name, session.token, httponly=True, samesite="strict",
                         path="/")
-        done.delete_cookie(LOGIN_COOKIE)
+        done.delete_cookie(login_name)
         return done
 
     async def lock(request: Request) -> Response:
@@ -343,7 +355,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             return got
         session.lock()
         resp = RedirectResponse("/", status_code=303)
-        resp.delete_cookie(SESSION_COOKIE, path="/")
+        resp.delete_cookie(cookie_names(request.url.port)[0], path="/")
         return resp
 
     def form_of(request: Request) -> MethodForm | None:

@@ -40,7 +40,7 @@ from node.chain.app import Application
 from node.driver.solo import SoloDriver
 from node.txpool.mempool import Mempool
 from portal import cli as portal_cli
-from portal.app import SESSION_COOKIE, PortalConfig, create_portal_app
+from portal.app import PortalConfig, cookie_names, create_portal_app
 from portal.errors import ERROR_TEXTS, error_text
 from portal.forms import FormError, catalogue, forms_for_roles, parse_form
 from portal.i18n import METHODS
@@ -51,6 +51,8 @@ from wallet.client import NodeClient
 from wallet.keystore import Keystore
 
 ROOT = Path(__file__).resolve().parents[2]
+#: the test portals answer on 127.0.0.1:8765: their session cookie's name
+SESSION_COOKIE = cookie_names(8765)[0]
 PASS = "correct horse battery"
 
 
@@ -844,3 +846,24 @@ def test_the_verifier_sees_the_pdd_beside_its_attestation_and_a_wrong_file_is_fl
         "csrf": csrf, "attestation_id": "VAL-X", "project_id": "AH-0001", "positive": "true",
         "pdd_sha256": project["pdd_sha256"]})
     assert 'id="review"' in typed.text and "hash-m" not in typed.text
+
+
+def test_two_portals_on_one_machine_keep_their_own_sessions(env: NodeEnv, keydir: Path) -> None:
+    """Browsers keep cookies per host, not per port: each portal names its cookies after
+    its port, so unlocking the buyer's portal does not log the farm's out."""
+    assert cookie_names(8765) == ("fcl_portal_session_8765", "fcl_portal_login_8765")
+    assert cookie_names(8766)[0] != cookie_names(8765)[0]
+    farm = make_portal(env, keydir, "owner-farm")
+    buyer = TestClient(create_portal_app(PortalConfig(
+        client=NodeClient("http://node.test", transport=env.transport(), sleep=lambda s: None),
+        session=Session(keydir / "buyer-power.json"))), base_url="http://127.0.0.1:8766")
+    assert 'data-role="owner"' in unlock(farm).text
+    assert 'data-role="buyer"' in unlock(buyer).text
+    # one browser sends every cookie of 127.0.0.1 to both ports
+    both = {**dict(farm.cookies.items()), **dict(buyer.cookies.items())}
+    assert {"fcl_portal_session_8765", "fcl_portal_session_8766"} <= set(both)
+    for name, value in both.items():
+        farm.cookies.set(name, value)
+        buyer.cookies.set(name, value)
+    assert 'data-role="owner"' in farm.get("/").text  # still unlocked
+    assert 'data-role="buyer"' in buyer.get("/").text
