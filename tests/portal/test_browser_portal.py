@@ -47,12 +47,7 @@ import httpx
 import pytest
 
 from fcl.devnet.sample import PLOTS, PROJECT_ID
-from tests.explorer.test_browser_explorer import (
-    CHROMEDRIVER,
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    browser_missing,
-)
+from tests.support.browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, browser_missing
 from tests.support.devnet import ServingDevnet, child_env, free_base_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
