@@ -401,6 +401,10 @@ FIELDS: dict[str, tuple[str, str]] = {
     "buffer_rate": ("Buffer rate", "缓冲比例"),
     "to_buffer": ("To the buffer pool (t)", "划入缓冲池（吨）"),
     "to_owner": ("To the owner (t)", "归项目业主（吨）"),
+    "owner_org": ("Owner", "项目业主"),
+    "monitoring_period": ("Monitoring period", "监测期"),
+    "measured": ("Stand volumes measured (start → end)", "实测蓄积量（期初 → 期末）"),
+    "status": ("Status", "状态"),
 }
 
 
