@@ -112,6 +112,8 @@ LABELS: dict[str, tuple[str, str]] = {
                           "下方申报可签发量已填为计算结果 {issuable} 吨；合约只接受该数值。"),
     "calc_all": ("Every intermediate figure", "全部中间结果"),
     "pick_use": ("Use", "选用"),
+    "pick_held": ("Your organisation holds {n} t (units listed for sale not included; frozen units cannot be retired).",
+                  "本机构持有 {n} 吨减排量（不含挂牌中的；已冻结的不能注销）。"),
     "pick_none": ("Nothing on the ledger to pick right now.", "账本上目前没有可选项。"),
     "pick_validated": ("From the ledger: projects validated, waiting for registration",
                        "账本数据：已审定、待备案的项目"),

@@ -59,6 +59,7 @@ class Panel:
     rows: list[Row] = field(default_factory=list)
     note: str = ""
     note_values: dict[str, Any] = field(default_factory=dict)
+    held: int | None = None  # the signer's organisation's units held (retirements)
 
     def use_url(self, row: Row) -> str:
         return f"/forms/{self.form_key}?{urlencode(row.use)}" if row.use else ""
@@ -223,6 +224,9 @@ def _obligations(get: Getter, org: Mapping[str, Any], values: Mapping[str, str],
     if p.rows:
         p.note = "pick_obligation_rule"
         p.note_values = {"cap": offset_cap or "?"}
+    account = get(f"/v1/explorer/accounts/{quote(str(org['id']), safe='')}?limit=1") or {}
+    held = ((account.get("holdings") or {}).get("totals") or {}).get("held")
+    p.held = held if isinstance(held, int) else None
     return p
 
 

@@ -328,6 +328,7 @@ def test_readme_path_buyer_retires_and_downloads_the_certificate(world: World) -
     # the obligation with its cap and the room left, from the ledger
     row = next(r for r in css(d, "#picks tr") if r.text.startswith("2025"))
     assert "48000" in row.text and "2400" in row.text and "1400" in row.text
+    assert css(d, "#held")[0].get_attribute("data-held") == "200"  # what it holds
     use_row(w, "2025")
     wait_for(d, "form[action='/forms/carbon.retire_compliance']")
     assert value_of(d, "period") == "2025" and value_of(d, "quantity") == "1400"

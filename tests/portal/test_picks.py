@@ -41,6 +41,7 @@ ANSWERS: dict[str, Any] = {
     "/v1/explorer/orgs?limit=100&after=farm": {"orgs": [
         {"id": "steel", "roles": ["buyer"], "name": "Steel"}], "next": None},
     "/v1/state/obligation/cement/2025": {"value": {"obligation_tonnes": 48000, "retired": 1000}},
+    "/v1/explorer/accounts/steel?limit=1": {"holdings": {"totals": {"held": 7}}},
     "/v1/explorer/accounts/cement?limit=1": {"holdings": {"projects": {
         "P-REG": {"held": 200, "listed": 0, "retired": 1000}}}},
     "/v1/explorer/params?limit=100": {"params": [
@@ -104,10 +105,13 @@ def test_a_buyer_sees_its_obligation_with_the_room_under_the_cap() -> None:
     assert ob is not None and [r.cells for r in ob.rows] == [
         ["2025", "48000", "2400", "1000", "1400"]]
     assert uses(ob) == [{"period": ["2025"], "quantity": ["1400"]}]
+    assert ob.held is None  # the fake account answer has no totals
     assert ob.note == "pick_obligation_rule" and ob.note_values == {"cap": "0.05"}
     none = panel("carbon.retire_compliance", get, {"id": "cement"}, {}, periods=["2030"],
                  offset_cap="0.05")
     assert none is not None and none.rows == [] and none.note == "pick_obligation_none"
+    steel = panel("carbon.retire_compliance", get, {"id": "steel"}, {}, periods=["2025"])
+    assert steel is not None and steel.rows == [] and steel.held == 7
     held = panel("carbon.retire_voluntary", get, {"id": "cement"}, {})
     assert uses(held) == [{"project_id": ["P-REG"]}] and held is not None
     assert held.rows[0].cells == ["P-REG", "200", "0", "1000"]
