@@ -99,8 +99,8 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
 TWO_PARTY = frozenset({"carbon.transfer"})
 CALC_FORM = "carbon.submit_monitoring_report"
 RETIREMENTS = frozenset({"carbon.retire_compliance", "carbon.retire_voluntary"})
-#: a verifier's attestation: the hash argument and the argument naming what is reviewed
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+#: a verifier's attestation: the hash argument and the argument naming what is reviewed
 REVIEWS = {"carbon.attest_validation": ("pdd_sha256", "project_id"),
            "carbon.attest_verification": ("report_sha256", "report_id")}
 
