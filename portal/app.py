@@ -461,9 +461,13 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             return page(request, "form.html", **form_context(method_form, values, report))
         try:
             panel = await run_in_threadpool(panel_of, method_form.key, values)
+            # a verifier sees what is under review as soon as it is picked
+            review = await run_in_threadpool(review_of, method_form.key, values, {}) \
+                if method_form.key in REVIEWS else None
         except WalletError as exc:
             return problem(request, exc.code, exc.message)
-        return page(request, "form.html", panel=panel, **form_context(method_form, values))
+        return page(request, "form.html", panel=panel, review=review,
+                    **form_context(method_form, values))
 
     def plot_check(args: dict[str, Any]) -> dict[str, Any] | None:
         """The map preview and the contract's area check of a register_plot form."""

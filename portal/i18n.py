@@ -161,6 +161,7 @@ LABELS: dict[str, tuple[str, str]] = {
                       "所选文件的 SHA-256 与账本记录不一致：您审核的不是业主提交的文件。"),
     "hash_file": ("The chosen file", "所选文件"), "hash_ledger": ("On the ledger", "账本记录"),
     "reviewed": ("What is under review", "审核对象"),
+    "review_unknown": ("The ledger has nothing under this id.", "账本上没有该编号的记录。"),
     "cs_step1": ("Step 1 — from stand volume to CO₂e, per plot and species",
                    "第一步 —— 由蓄积量到二氧化碳当量（按地块和树种）"),
     "cs_step1_help": (

@@ -841,6 +841,12 @@ def test_the_verifier_sees_the_pdd_beside_its_attestation_and_a_wrong_file_is_fl
     assert project["pdd_sha256"] in dry.text and hashlib.sha256(wrong).hexdigest() in dry.text
     assert 'id="hash-mismatch"' in dry.text and 'id="hash-match"' not in dry.text
     assert str(escape(project["name"])) in dry.text
+    # picked (?project_id=): what is under review is on the form, before any file
+    form = verifier.get("/forms/carbon.attest_validation?project_id=AH-0001").text
+    assert 'id="review"' in form and project["pdd_sha256"] in form and "hash-m" not in form
+    assert str(escape(project["name"])) in form
+    unknown = verifier.get("/forms/carbon.attest_verification?report_id=NO-SUCH").text
+    assert 'id="review"' in unknown and "The ledger has nothing under this id." in unknown
     # typed, not chosen: the ledger's hash is shown, no comparison is claimed
     typed = verifier.post("/forms/carbon.attest_validation", data={
         "csrf": csrf, "attestation_id": "VAL-X", "project_id": "AH-0001", "positive": "true",
