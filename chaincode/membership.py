@@ -74,6 +74,7 @@ __all__ = [
     "check_roles",
     "check_signers",
     "is_active_observer",
+    "key_holder",
     "signer_refusal",
     "touches_membership",
 ]
@@ -151,6 +152,36 @@ def is_active_observer(state: StateGetter, node_key: str) -> bool:
 
 
 # -- helpers other contracts and queries may use ------------------------------------------
+def key_holder(state: StateGetter, pub_key: str) -> dict[str, Any] | None:
+    """Which organisation enrolled ``pub_key`` and with which roles, read from the
+    membership state (``key/<pub_key>`` then ``org/<org_id>``), or None when no
+    organisation ever enrolled it. A key belongs to one organisation forever, so a revoked
+    key still names it (``key.status`` says ``revoked``). The answer of
+    ``GET /v1/keys/{pub_key}`` (docs/node.md)::
+
+        {"pub_key", "org_id", "name", "roles", "org_status",
+         "key": {"admin", "status", "enrolled_at", "revoked_at"},
+         "can_sign": <active key of an active organisation>}
+    """
+    raw = state.get(KEY_PREFIX + pub_key)
+    if raw is None:
+        return None
+    member = json.loads(raw)
+    org_id = str(member.get("org"))
+    org_raw = state.get(ORG_PREFIX + org_id)
+    org: dict[str, Any] = {} if org_raw is None else json.loads(org_raw)
+    key = {name: member.get(name) for name in ("admin", "status", "enrolled_at", "revoked_at")}
+    return {
+        "pub_key": pub_key,
+        "org_id": org_id,
+        "name": org.get("name"),
+        "roles": list(org.get("roles") or []),
+        "org_status": org.get("status"),
+        "key": key,
+        "can_sign": key["status"] == "active" and org.get("status") == "active",
+    }
+
+
 def accreditation_in_force(org: Mapping[str, Any], time_ms: int) -> str | None:
     """The accreditation number ``org`` holds at block time ``time_ms``, or None.
 

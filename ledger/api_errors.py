@@ -96,6 +96,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_retirement": 404,
     "unknown_account": 404,
     "unknown_org": 404,
+    "unknown_key": 404,  # GET /v1/keys/{pub_key}: no organisation enrolled the key
     "unknown_project": 404,
     "unknown_plot": 404,
     "unknown_report": 404,

@@ -10,6 +10,7 @@ Pages::
     POST /drafts/{id}/submit    sign here, submit, wait for commit, show the result (CSRF)
     POST /drafts/{id}/export    sign here, offer the partly signed file + QR     (CSRF)
     GET  /drafts/{id}/file      that file (attachment)
+    GET  /certificates/{id}     a retirement's certificate from the node, as a file
     GET  /cosign                import a partly signed transaction
     POST /cosign                check it: what it does, who signed, its dry run  (CSRF)
     GET  /static/portal.css
@@ -23,8 +24,10 @@ all), ``X-Frame-Options: DENY`` and ``Cache-Control: no-store``.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,27 +48,50 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chaincode.geometry import GeometryError, geodesic_area_m2_rational, parse_polygon
 from chaincode.params import DEFAULT_PARAMS
+from ledger.encoding import canonical
 from ledger.errors import LedgerError
 from ledger.fixedpoint import FixedPointError, format_decimal, parse_decimal
 from portal import cosign
 from portal.calc import SHOWN_FIGURES, calc_request
 from portal.errors import error_text
-from portal.forms import FILE_SUFFIX, FormError, MethodForm, catalogue, forms_for_roles, parse_form
+from portal.forms import (
+    FILE_SUFFIX,
+    FormError,
+    MethodForm,
+    catalogue,
+    file_sha256,
+    forms_for_roles,
+    parse_form,
+    parse_json_value,
+)
 from portal.i18n import COOKIE, LANGS, Translator, choose_lang
+from portal.picks import panel as pick_panel
+from portal.report import has_rows, next_period_start, owned_projects, plot_rows, read_rows
 from portal.session import Draft, Session
 from portal.svg import plot_preview, qr_svg
 from wallet.builder import geojson_to_ledger, load_geojson, new_nonce
 from wallet.client import NodeClient
-from wallet.errors import WalletError
+from wallet.errors import ClientError, WalletError
 
-__all__ = ["SESSION_COOKIE", "PortalConfig", "create_portal_app", "find_org"]
+__all__ = ["SESSION_COOKIE", "PortalConfig", "cookie_names", "create_portal_app", "find_org",
+           "scan_orgs"]
 
 log = logging.getLogger("portal")
 
 SESSION_COOKIE = "fcl_portal_session"
 LOGIN_COOKIE = "fcl_portal_login"
+
+
+def cookie_names(port: int | None) -> tuple[str, str]:
+    """The session and login cookies of the portal answering on ``port``: browsers keep
+    cookies per host, not per port, so two portals on one machine (a farm's and a buyer's,
+    127.0.0.1:8765 and :8766) would otherwise overwrite each other's session."""
+    suffix = f"_{port}" if port else ""
+    return SESSION_COOKIE + suffix, LOGIN_COOKIE + suffix
 MAX_FORM_BYTES = 8 * 1024 * 1024
 MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FORM_FIELDS = 5000  # a report of many plots posts a few inputs a plot
+MAX_PROJECT_PAGES = 20
 MAX_ORG_PAGES = 50
 _HERE = Path(__file__).resolve().parent
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -73,6 +99,10 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
 TWO_PARTY = frozenset({"carbon.transfer"})
 CALC_FORM = "carbon.submit_monitoring_report"
 RETIREMENTS = frozenset({"carbon.retire_compliance", "carbon.retire_voluntary"})
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+#: a verifier's attestation: the hash argument and the argument naming what is reviewed
+REVIEWS = {"carbon.attest_validation": ("pdd_sha256", "project_id"),
+           "carbon.attest_verification": ("report_sha256", "report_id")}
 
 
 @dataclass
@@ -122,9 +152,31 @@ class SecurityHeaders:
 
 
 def find_org(client: NodeClient, pub_key: str) -> dict[str, Any] | None:
+    """The organisation that enrolled ``pub_key`` (``id``, ``name``, ``roles``,
+    ``status``, and ``key``: that key's record), or None when no organisation enrolled it.
+    One request: the node's ``GET /v1/keys/{pub_key}`` (404 ``unknown_key``: None). A node
+    without that route (older than issue 14's portal increment) answers another 404; then
+    the explorer's organisations are scanned (:func:`scan_orgs`)."""
+    try:
+        found = client.get_json(f"/v1/keys/{quote(pub_key, safe='')}")
+    except ClientError as exc:
+        if exc.code == "unknown_key":
+            return None
+        if exc.status == 404:
+            return scan_orgs(client, pub_key)
+        raise
+    if not isinstance(found, dict) or not isinstance(found.get("org_id"), str):
+        raise ClientError("bad_response", f"GET /v1/keys/{pub_key}: no org_id in the answer")
+    return {"id": found["org_id"], "name": found.get("name"),
+            "roles": list(found.get("roles") or []), "status": found.get("org_status"),
+            "key": dict(found.get("key") or {}, pub_key=pub_key)}
+
+
+def scan_orgs(client: NodeClient, pub_key: str) -> dict[str, Any] | None:
     """The organisation record whose member keys include ``pub_key`` (with ``key``: that
     key's record), read from the node's explorer API (``/v1/explorer/orgs`` and
-    ``/v1/explorer/accounts/{id}``), or None when no organisation enrolled it."""
+    ``/v1/explorer/accounts/{id}``), or None: one request per organisation, for nodes
+    without ``GET /v1/keys/{pub_key}``."""
     after: str | None = None
     for _ in range(MAX_ORG_PAGES):
         path = "/v1/explorer/orgs?limit=100" + (f"&after={quote(after, safe='')}"
@@ -185,7 +237,8 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         return resp
 
     def authed(request: Request) -> bool:
-        return session.unlocked and session.valid_cookie(request.cookies.get(SESSION_COOKIE))
+        return session.unlocked and session.valid_cookie(
+            request.cookies.get(cookie_names(request.url.port)[0]))
 
     def forbidden(request: Request) -> HTMLResponse:
         return page(request, "error.html", 403, message=Translator(lang_of(request))("forbidden"))
@@ -194,7 +247,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         size = request.headers.get("content-length")
         if size is not None and (not size.isdigit() or int(size) > MAX_FORM_BYTES):
             return None
-        form = await request.form(max_files=16, max_fields=500, max_part_size=MAX_FILE_BYTES)
+        form = await request.form(max_files=16, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FILE_BYTES)
         texts: dict[str, str] = {}
         files: dict[str, bytes] = {}
         for name, value in form.multi_items():
@@ -256,7 +309,8 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             resp = page(request, "unlock.html", login_csrf=token,
                         keystore_file=str(session.keystore_file),
                         public_key=await run_in_threadpool(session.public_key))
-            resp.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict")
+            resp.set_cookie(cookie_names(request.url.port)[1], token, httponly=True,
+                            samesite="strict")
             return resp
         if request.query_params.get("refresh"):
             config.org_cache.clear()
@@ -275,7 +329,8 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         if got is None:
             return forbidden(request)
         texts, _ = got
-        cookie = request.cookies.get(LOGIN_COOKIE)
+        session_name, login_name = cookie_names(request.url.port)
+        cookie = request.cookies.get(login_name)
         token = texts.get("login_csrf", "")
         if not cookie or not secrets.compare_digest(cookie.encode(), token.encode()):
             return forbidden(request)
@@ -289,9 +344,9 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             return resp
         config.org_cache.clear()
         done = RedirectResponse("/", status_code=303)
-        done.set_cookie(SESSION_COOKIE, session.token, httponly=True, samesite="strict",
+        done.set_cookie(session_name, session.token, httponly=True, samesite="strict",
                         path="/")
-        done.delete_cookie(LOGIN_COOKIE)
+        done.delete_cookie(login_name)
         return done
 
     async def lock(request: Request) -> Response:
@@ -300,22 +355,89 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             return got
         session.lock()
         resp = RedirectResponse("/", status_code=303)
-        resp.delete_cookie(SESSION_COOKIE, path="/")
+        resp.delete_cookie(cookie_names(request.url.port)[0], path="/")
         return resp
 
     def form_of(request: Request) -> MethodForm | None:
         return forms.get(request.path_params["key"])
 
-    def form_context(method_form: MethodForm, values: Mapping[str, str]) -> dict[str, Any]:
+    def form_context(method_form: MethodForm, values: Mapping[str, str],
+                     report: dict[str, Any] | None = None) -> dict[str, Any]:
         org = config.org_cache.get(session.public_key())
         defaults = dict(values)
         if method_form.key in TWO_PARTY and org and "from_org" not in defaults:
             defaults["from_org"] = org["id"]
         return {"form": method_form, "values": defaults, "file_suffix": FILE_SUFFIX,
+                "report": report or {},
                 "two_party": method_form.key in TWO_PARTY,
                 "geojson": method_form.key == "carbon.register_plot",
                 "calculator": method_form.key == CALC_FORM,
                 "explorer": config.explorer}
+
+    def prefilled(method_form: MethodForm, request: Request) -> dict[str, str]:
+        """The form's inputs given in the query (a panel's **Use** link:
+        ``/forms/{key}?field=value``); other parameters are ignored."""
+        names = {f.name for f in method_form.fields} | {
+            c.name for f in method_form.fields for c in f.children}
+        return {k: v for k, v in request.query_params.items()
+                if k in names and len(v) <= 4096}
+
+    def panel_of(form_key: str, values: dict[str, str]) -> Any:
+        """The "From the ledger" panel of the form (portal/picks.py), or None."""
+        org = org_of()
+        periods: list[str] = []
+        offset_cap: str | None = None
+        if form_key == "carbon.retire_compliance":
+            if values.get("period"):
+                periods.append(values["period"])
+            time_ms = client.status().get("latest_block_time")
+            if isinstance(time_ms, int) and time_ms > 0:
+                year = datetime.datetime.fromtimestamp(time_ms / 1000, datetime.UTC).year
+                periods += [p for p in (str(year), str(year - 1)) if p not in periods]
+            cap = param("offset_cap")
+            offset_cap = cap if isinstance(cap, str) else None
+        return pick_panel(form_key, ledger_json, org, values, periods=periods,
+                          offset_cap=offset_cap)
+
+    def report_context(project_id: str | None, values: dict[str, str]) -> dict[str, Any]:
+        """The report form's ledger data: the signer's projects, the chosen project's
+        plots as rows (each with its stock account), and defaults filled into ``values``
+        (the project, the period's first day, leakage and project emissions 0)."""
+        org = org_of()
+        projects: list[dict[str, Any]] = []
+        if org is not None:
+            pages: list[Mapping[str, Any]] = []
+            after: str | None = None
+            for _ in range(MAX_PROJECT_PAGES):
+                path = "/v1/explorer/projects?limit=100" + (
+                    f"&after={quote(after, safe='')}" if after else "")
+                got = ledger_json(path)
+                if got is None:
+                    break
+                pages.append(got)
+                after = got.get("next") if isinstance(got.get("next"), str) else None
+                if not after:
+                    break
+            projects = owned_projects(pages, org["id"])
+        if not project_id and len(projects) == 1:
+            project_id = projects[0]["id"]
+        rows: list[Any] = []
+        unknown = False
+        if project_id:
+            quoted = quote(project_id, safe="")
+            project = ledger_json(f"/v1/explorer/projects/{quoted}?limit=100")
+            stocks = ledger_json(f"/v1/explorer/projects/{quoted}/stocks?limit=100") \
+                if project is not None else None
+            unknown = project is None
+            rows = plot_rows(project, stocks)
+            values.setdefault("project_id", project_id)
+            start = next_period_start(rows)
+            if start:
+                values.setdefault("period_start", start)
+            values.setdefault("parameters.leakage", "0")
+            values.setdefault("parameters.project_emissions", "0")
+        return {"projects": projects, "project_id": project_id or "", "rows": rows,
+                "unknown_project": unknown}
 
     async def show_form(request: Request) -> Response:
         if not authed(request):
@@ -329,7 +451,23 @@ def create_portal_app(config: PortalConfig) -> Starlette:
                 await run_in_threadpool(org_of)
             except WalletError:
                 pass
-        return page(request, "form.html", **form_context(method_form, {}))
+        values: dict[str, str] = prefilled(method_form, request)
+        if method_form.key == CALC_FORM:
+            try:
+                report = await run_in_threadpool(
+                    report_context, request.query_params.get("project_id", "").strip(), values)
+            except WalletError as exc:
+                return problem(request, exc.code, exc.message)
+            return page(request, "form.html", **form_context(method_form, values, report))
+        try:
+            panel = await run_in_threadpool(panel_of, method_form.key, values)
+            # a verifier sees what is under review as soon as it is picked
+            review = await run_in_threadpool(review_of, method_form.key, values, {}) \
+                if method_form.key in REVIEWS else None
+        except WalletError as exc:
+            return problem(request, exc.code, exc.message)
+        return page(request, "form.html", panel=panel, review=review,
+                    **form_context(method_form, values))
 
     def plot_check(args: dict[str, Any]) -> dict[str, Any] | None:
         """The map preview and the contract's area check of a register_plot form."""
@@ -372,22 +510,52 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             return problem(request, "unknown_form", Translator(lang_of(request))("unknown_form"),
                            404)
         extra: dict[str, Any] = {}
+        if method_form.key == "params.set_param" and texts.get("value", "").strip():
+            # a decimal or text parameter is typed as shown (0.05); JSON for the others
+            try:
+                parse_json_value(texts["value"].strip(), "value")
+            except FormError:
+                texts = dict(texts, value=json.dumps(texts["value"].strip(), ensure_ascii=False))
         try:
             args = parse_form(method_form, texts, files)
             if method_form.key == "carbon.register_plot" and files.get("geojson" + FILE_SUFFIX):
                 args["polygon"] = geojson_to_ledger(load_geojson(files["geojson" + FILE_SUFFIX]))
+            if method_form.key == CALC_FORM and has_rows(texts):
+                rows = read_rows(texts)
+                if "measurements" in args and rows:
+                    raise FormError("measurements", "give the measurements either in the "
+                                    "plots' rows or as JSON, not both")
+                if rows:
+                    args["measurements"] = rows
             cosigners = [line.strip() for line in texts.get("co_signers", "").splitlines()
                          if line.strip()]
-        except FormError as exc:
-            return page(request, "form.html", 200, failure={"code": "invalid_form",
-                        "message": str(exc)}, **form_context(method_form, texts))
-        except WalletError as exc:
-            return page(request, "form.html", 200, failure={"code": exc.code,
-                        "message": exc.message}, **form_context(method_form, texts))
+        except (FormError, WalletError) as exc:
+            failure = ({"code": "invalid_form", "message": str(exc)} if isinstance(exc, FormError)
+                       else {"code": exc.code, "message": exc.message})
+            report = None
+            if method_form.key == CALC_FORM:
+                try:
+                    report = await run_in_threadpool(
+                        report_context, texts.get("project_id", "").strip(), dict(texts))
+                except WalletError:
+                    report = None
+            return page(request, "form.html", 200, failure=failure,
+                        **form_context(method_form, texts, report))
         if method_form.key == CALC_FORM and "calculate" in texts:
             return await calculator(request, method_form, texts, args)
+        if method_form.key == CALC_FORM:
+            # the calculation service's figures are shown with the dry run, before signing
+            try:
+                extra["calculation"] = await run_in_threadpool(calculation_of, args)
+            except WalletError as exc:
+                extra["calculation_refused"] = {"code": exc.code, "message": exc.message}
         if method_form.key == "carbon.register_plot":
             extra["plot"] = await run_in_threadpool(plot_check, args)
+        if method_form.key in REVIEWS:
+            try:
+                extra["review"] = await run_in_threadpool(review_of, method_form.key, args, files)
+            except WalletError:
+                extra["review"] = None
         for name in sorted(files):
             if name.endswith(FILE_SUFFIX) and name != "geojson" + FILE_SUFFIX:
                 extra.setdefault("hashed", []).append(name[: -len(FILE_SUFFIX)])
@@ -403,6 +571,47 @@ def create_portal_app(config: PortalConfig) -> Starlette:
                       payload=payload, signatures=[None] * len(signers), extra=extra)
         return await simulate_and_show(request, draft)
 
+    def review_of(form_key: str, args: Mapping[str, Any],
+                  files: Mapping[str, bytes]) -> dict[str, Any] | None:
+        """What a verifier attests to, from the ledger (the project and its PDD's hash, or
+        the report with its figures and hash), and whether the chosen file is that
+        document (its SHA-256 computed here)."""
+        field_name, subject = REVIEWS[form_key]
+        ident = args.get(subject)
+        if not isinstance(ident, str) or not ident:
+            return None
+        quoted = quote(ident, safe="")
+        if form_key == "carbon.attest_validation":
+            got = ledger_json(f"/v1/explorer/projects/{quoted}?limit=100")
+            record = (got or {}).get("project")
+            figures = {} if not isinstance(record, dict) else {
+                "name": record.get("name"), "owner_org": record.get("owner_org"),
+                "plots": ", ".join(record.get("plots") or []),
+                "baseline": record.get("baseline"), "risk_rating": record.get("risk_rating"),
+                "start_date": record.get("start_date"),
+                "crediting_period_years": record.get("crediting_period_years"),
+                "methodology": record.get("methodology")}
+            recorded = record.get("pdd_sha256") if isinstance(record, dict) else None
+        else:
+            got = ledger_json(f"/v1/explorer/reports/{quoted}")
+            record = (got or {}).get("report")
+            figures = {} if not isinstance(record, dict) else {
+                "project_id": record.get("project_id"),
+                "monitoring_period": f"{record.get('period_start')} … "
+                                     f"{record.get('period_end')}",
+                "claimed_issuable": record.get("claimed_issuable"),
+                "measured": ", ".join(f"{m.get('plot_id')} {m.get('volume_start')} → "
+                                   f"{m.get('volume_end')} m³"
+                                   for m in record.get("measurements") or []
+                                   if isinstance(m, dict)),
+                "status": record.get("status")}
+            recorded = record.get("report_sha256") if isinstance(record, dict) else None
+        data = files.get(field_name + FILE_SUFFIX)
+        chosen = file_sha256(data) if data else None
+        return {"id": ident, "found": isinstance(record, dict), "figures": figures,
+                "ledger": recorded, "file": chosen,
+                "match": None if chosen is None or recorded is None else chosen == recorded}
+
     def ledger_json(path: str) -> dict[str, Any] | None:
         try:
             data = client.get_json(path)
@@ -412,30 +621,39 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             raise
         return data if isinstance(data, dict) else None
 
+    def calculation_of(args: Mapping[str, Any]) -> dict[str, Any]:
+        """The calculation service's answer for a report's ``args`` with what the ledger
+        holds about its project (``portal/calc.py``)."""
+        project_id = args.get("project_id")
+        project = stocks = None
+        if isinstance(project_id, str) and project_id:
+            quoted = quote(project_id, safe="")
+            project = ledger_json(f"/v1/explorer/projects/{quoted}?limit=100")
+            stocks = ledger_json(f"/v1/explorer/projects/{quoted}/stocks?limit=100")
+        answer: dict[str, Any] = client.calculate(calc_request(args, project, stocks))
+        return answer
+
     async def calculator(request: Request, method_form: MethodForm, texts: dict[str, str],
                          args: dict[str, Any]) -> Response:
         """The monitoring-report form again, with the calculation service's answer for its
-        inputs (``claimed_issuable`` filled in with the ``issuable`` it gives)."""
-        project_id = args.get("project_id")
+        inputs, step by step (``claimed_issuable`` filled in with the ``issuable`` it
+        gives)."""
         values = dict(texts)
         try:
-            project = stocks = None
-            if isinstance(project_id, str) and project_id:
-                quoted = quote(project_id, safe="")
-                project = await run_in_threadpool(
-                    ledger_json, f"/v1/explorer/projects/{quoted}")
-                stocks = await run_in_threadpool(
-                    ledger_json, f"/v1/explorer/projects/{quoted}/stocks")
-            body = calc_request(args, project, stocks)
-            answer = await run_in_threadpool(client.calculate, body)
+            report = await run_in_threadpool(
+                report_context, str(args.get("project_id") or ""), values)
+        except WalletError:
+            report = None
+        try:
+            answer = await run_in_threadpool(calculation_of, args)
         except WalletError as exc:
             return page(request, "form.html", failure={"code": exc.code,
-                        "message": exc.message}, **form_context(method_form, values))
+                        "message": exc.message}, **form_context(method_form, values, report))
         if isinstance(answer.get("issuable"), int):
             values["claimed_issuable"] = str(answer["issuable"])
         figures = [(name, answer.get(name)) for name in SHOWN_FIGURES if name in answer]
         return page(request, "form.html", calculation=answer, figures=figures,
-                    **form_context(method_form, values))
+                    **form_context(method_form, values, report))
 
     async def simulate_and_show(request: Request, draft: Draft) -> Response:
         unsigned = {k: v for k, v in draft.payload.items() if k != "signers"}
@@ -525,6 +743,24 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         return Response(data, media_type="application/json",
                         headers={"content-disposition": f'attachment; filename="{name}"'})
 
+    async def certificate_file(request: Request) -> Response:
+        """The retirement certificate from the node (``GET /v1/certificates/{id}``), as a
+        file to save (``certificate-<id>.json``, the node's canonical JSON)."""
+        if not authed(request):
+            return RedirectResponse("/", status_code=303)
+        rid = request.path_params["retirement_id"]
+        if not isinstance(rid, str) or not _HEX64.fullmatch(rid):
+            return problem(request, "unknown_retirement",
+                           f"{rid[:80]!r} is not a retirement id (64 hex digits)", 404)
+        try:
+            cert = await run_in_threadpool(client.get_json, f"/v1/certificates/{rid}")
+        except WalletError as exc:
+            status = getattr(exc, "status", None)
+            return problem(request, exc.code, exc.message,
+                           status if isinstance(status, int) and status >= 400 else 502)
+        return Response(canonical(cert), media_type="application/json", headers={
+            "content-disposition": f'attachment; filename="certificate-{rid}.json"'})
+
     async def cosign_page(request: Request) -> Response:
         if not authed(request):
             return RedirectResponse("/", status_code=303)
@@ -557,6 +793,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         Route("/drafts/{draft_id}/submit", submit, methods=["POST"]),
         Route("/drafts/{draft_id}/export", export, methods=["POST"]),
         Route("/drafts/{draft_id}/file", export_file, methods=["GET"]),
+        Route("/certificates/{retirement_id}", certificate_file, methods=["GET"]),
         Route("/cosign", cosign_page, methods=["GET"]),
         Route("/cosign", cosign_check, methods=["POST"]),
     ]

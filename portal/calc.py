@@ -4,7 +4,8 @@ service (``POST /v1/calculate``, docs/node.md "Calculation service").
 
 From the ledger (the node's explorer API): each plot's ``declared_area_ha`` (the area the
 contract computes with), its strata's species and areas (the sampled form), its stock
-account's ``stock`` and ``high_water`` (S and H, tonnes) and the project's
+account's ``volume`` (the verified stand volume the period starts from, when the report
+does not state ``volume_start``), ``stock`` and ``high_water`` (S and H, tonnes) and the project's
 ``risk_rating`` and ``baseline`` (t CO2e a year); from the form: the period, the
 measurements and the deductions. The answer is the contract's own computation, so the
 ``issuable`` it gives is what ``claimed_issuable`` must say.
@@ -31,6 +32,9 @@ def _plot_entry(m: Mapping[str, Any], plot: Mapping[str, Any] | None,
         entry["area_ha"] = plot.get("declared_area_ha")
     if m.get("volume_start") is not None:
         entry["volume_start"] = m["volume_start"]
+    elif account is not None and isinstance(account.get("volume"), str):
+        # the period starts from the ledger's verified volume (the contract's own start)
+        entry["volume_start"] = account["volume"]
     if account is not None:
         for name, field in (("stock_t", "stock_start"), ("high_water_t", "high_water")):
             if isinstance(account.get(name), str):

@@ -21,6 +21,7 @@ Routes::
     POST /v1/calculate       the free calculation service: a monitoring report's figures
                              (chaincode.calc_service; docs/node.md, "Calculation
                              service"): public, unsigned, changes nothing; body <= 256 KiB
+    GET  /v1/keys/{pub}      the organisation and roles that enrolled a key (404 unknown_key)
     GET  /v1/status          chain id, node, height, tip hash/time, state root,
                              validator set, mempool size; consensus round and step, peers,
                              last commit time, sync state (docs/node.md)
@@ -57,6 +58,7 @@ from starlette.requests import ClientDisconnect
 
 from chaincode.calc_service import CALCULATION_CODES, MAX_CALC_PLOTS, MAX_CALC_SAMPLES
 from chaincode.framework import ChaincodeError
+from chaincode.membership import key_holder
 from chaincode.sampling import MAX_SAMPLES
 from chaincode.strata import MAX_STRATA
 from ledger.api_errors import (
@@ -94,6 +96,7 @@ MAX_BATCH_TXS = 1000
 #: Largest body of ``POST /v1/calculate``.
 MAX_CALC_BODY_BYTES = 256 * 1024
 _TX_ID_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
+_PUB_KEY_RE = re.compile(r"^[0-9a-fA-F]{64}\Z")
 _HEIGHT_RE = re.compile(r"^[0-9]{1,18}\Z")
 
 
@@ -498,6 +501,29 @@ def create_app(node: Node, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
         except ChaincodeError as exc:
             raise ApiError(exc.code, exc.message) from None
         return JSONResponse(answer)
+
+    # -- membership: which organisation holds a key ---------------------------------------
+    @app.get(
+        "/v1/keys/{pub_key}",
+        summary="The organisation and roles that enrolled a public key",
+        description=(
+            "Read from the committed membership state: the organisation that enrolled the "
+            "key (a key belongs to one organisation forever), its name, roles and status, "
+            "and the key's own record (admin, status, enrolment and revocation heights). "
+            "What a participant's portal asks once after unlocking (docs/node.md)."),
+        responses=_error_doc("bad_request", "unknown_key"),
+    )
+    async def get_key(pub_key: str) -> JSONResponse:
+        if not _PUB_KEY_RE.match(pub_key):
+            raise ApiError("bad_request",
+                           f"a public key is 64 hex digits, not {pub_key[:80]!r}")
+        with node.store.snapshot() as view:
+            answer = key_holder(view, pub_key.lower())
+            height = view.latest_height()
+        if answer is None:
+            raise ApiError("unknown_key", f"no organisation enrolled the key {pub_key.lower()} "
+                           f"(committed state at height {height})")
+        return JSONResponse({**answer, "height": height})
 
     # -- node ------------------------------------------------------------------------------
     @app.get("/v1/status", summary="Chain and node status")

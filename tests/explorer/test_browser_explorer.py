@@ -17,7 +17,6 @@ Without the browser these tests skip with the reason; with ``CI=true`` they fail
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -33,28 +32,10 @@ import pytest
 from fcl.devnet.sample import PLOTS, PROJECT_ID
 from ledger.certificate import CHECK_NAMES
 from ledger.genesis import Genesis
+from tests.support.browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, browser_missing
 from tests.support.devnet import ServingDevnet, free_base_port, sample_marker
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--window-size=1280,1600",
-)
-
-
-def browser_missing() -> str | None:
-    """Why the browser tests cannot run here, or None."""
-    if importlib.util.find_spec("selenium") is None:
-        return "the Python package selenium is not installed (pip install -e '.[test]')"
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not path.exists():
-            return f"{path} is missing (run scripts/install-browser.sh as root)"
-    return None
-
 
 def make_driver(user_data_dir: str) -> Any:
     """Headless Debian Chromium through its own chromedriver; nothing is downloaded."""

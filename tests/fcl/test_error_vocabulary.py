@@ -102,7 +102,10 @@ BEFORE: dict[str, dict[str, int]] = {
               "document_restricted": 403, "unknown_document": 404, "replayed_request": 409,
               "document_too_large": 413, "document_quota_exceeded": 413,
               "unsupported_document_type": 415, "hash_mismatch": 422,
-              "stale_request": 422},
+              "stale_request": 422,
+              # issue 14, the portal's key lookup (GET /v1/keys/{pub_key}): no organisation
+              # enrolled the key
+              "unknown_key": 404},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.

@@ -40,7 +40,7 @@ from node.chain.app import Application
 from node.driver.solo import SoloDriver
 from node.txpool.mempool import Mempool
 from portal import cli as portal_cli
-from portal.app import SESSION_COOKIE, PortalConfig, create_portal_app
+from portal.app import PortalConfig, cookie_names, create_portal_app
 from portal.errors import ERROR_TEXTS, error_text
 from portal.forms import FormError, catalogue, forms_for_roles, parse_form
 from portal.i18n import METHODS
@@ -51,6 +51,8 @@ from wallet.client import NodeClient
 from wallet.keystore import Keystore
 
 ROOT = Path(__file__).resolve().parents[2]
+#: the test portals answer on 127.0.0.1:8765: their session cookie's name
+SESSION_COOKIE = cookie_names(8765)[0]
 PASS = "correct horse battery"
 
 
@@ -455,7 +457,22 @@ def test_a_retirement_links_to_its_certificate(env: NodeEnv, keydir: Path) -> No
     done = portal.post(draft_action(resp.text, "submit"), data={"csrf": csrf})
     m = re.search(r'href="http://node.test/v1/certificates/([^"]+)"', done.text)
     assert m, done.text
-    assert env.get(f"retirement/{m.group(1)}")["beneficiary"] == "Hefei school"
+    rid = m.group(1)
+    assert env.get(f"retirement/{rid}")["beneficiary"] == "Hefei school"
+    # the certificate downloads through the portal: the node's canonical JSON, as a file
+    assert f'<a class="certificate" href="/certificates/{rid}"' in done.text
+    cert = portal.get(f"/certificates/{rid}")
+    assert cert.status_code == 200
+    assert cert.headers["content-disposition"] == \
+        f'attachment; filename="certificate-{rid}.json"'
+    assert cert.content == env.http.get(f"/v1/certificates/{rid}").content
+    assert rid in cert.text
+    # not a retirement id / an unknown one / no session
+    assert portal.get("/certificates/not-an-id").status_code == 404
+    unknown = portal.get("/certificates/" + "0" * 64)
+    assert unknown.status_code == 404 and plain("unknown_retirement") in unknown.text
+    assert make_portal(env, keydir, "buyer-power").get(
+        f"/certificates/{rid}", follow_redirects=False).status_code == 303
 
 
 # -- languages and texts ----------------------------------------------------------------------
@@ -553,6 +570,8 @@ def test_the_report_form_calculates_with_the_ledgers_plots_and_fills_the_claim(
     assert plot["area_ha"] == f1["declared_area_ha"] and plot["volume_end"] == "2500"
     assert sent[0]["risk_rating"] == project["risk_rating"]
     assert stock is None or "stock_start" in plot
+    # the period starts from the ledger's verified volume (the contract's own start)
+    assert stock is None or plot["volume_start"] == stock["volume"]
     answer = env.http.post("/v1/calculate", content=json.dumps(sent[0])).json()
     assert f'<tr data-figure="issuable"><th>Issuable (whole t)</th><td>{answer["issuable"]}</td>' \
         in resp.text
@@ -635,3 +654,222 @@ def test_a_transaction_imported_by_a_non_signer_cannot_be_signed_there(
     # the seller cannot submit it alone either
     alone = seller.post(f"/drafts/{link.group(1).split('/')[2]}/submit", data={"csrf": s_csrf})
     assert plain("unsigned_parties") in alone.text
+
+
+def test_the_organisation_is_found_in_one_request_to_the_key_route(
+        env: NodeEnv, keydir: Path) -> None:
+    before = len(env.requests)
+    portal, _ = open_portal(env, keydir, "buyer-power")
+    asked = [target for _m, target, _b in env.requests[before:]]
+    assert [t for t in asked if t.startswith("/v1/keys/")] == [
+        f"/v1/keys/{SESSIONS[id(portal)].public_key()}"]
+    assert not [t for t in asked if t.startswith(("/v1/explorer/orgs", "/v1/explorer/accounts"))]
+    assert 'data-role="buyer"' in portal.get("/").text
+
+
+def test_an_older_node_without_the_key_route_is_scanned(env: NodeEnv) -> None:
+    from portal.app import find_org, scan_orgs
+
+    class NoKeyRoute(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.inner = env.transport()
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.startswith("/v1/keys/"):
+                return httpx.Response(404, json={"error": {"code": "not_found",
+                                                           "message": "Not Found"}})
+            return self.inner.handle_request(request)
+
+    client = NodeClient("http://node.test", transport=NoKeyRoute(), sleep=lambda s: None)
+    pub = PrivateKey(seed_of("owner-farm")).public_key_hex
+    org = find_org(client, pub)
+    assert org is not None and org == scan_orgs(client, pub)
+    assert org["id"] == "owner-farm" and "owner" in org["roles"]
+    stranger = PrivateKey(seed_of("nobody-enrolled-this")).public_key_hex
+    assert find_org(client, stranger) is None
+    direct = NodeClient("http://node.test", transport=env.transport(), sleep=lambda s: None)
+    assert find_org(direct, stranger) is None
+    got = find_org(direct, pub)
+    assert got is not None and (got["id"], got["roles"]) == (org["id"], list(org["roles"]))
+
+
+# -- the monitoring report's hand-tuned form (issue 14, item 3 completion) ------------------
+def report_rows_form(csrf: str, volumes: dict[str, str], **extra: str) -> dict[str, str]:
+    form = {"csrf": csrf, "project_id": "AH-0001", "report_id": "R-ROWS",
+            "period_start": "2020-01-01", "period_end": "2020-12-31",
+            "parameters.leakage": "0", "parameters.project_emissions": "0"}
+    species = {"F1": "chinese_fir", "F2": "masson_pine", "F3": "chinese_fir"}
+    for i, plot in enumerate(("F1", "F2", "F3")):
+        form[f"m{i}.plot_id"] = plot
+        form[f"m{i}.species"] = species[plot]
+        form[f"m{i}.volume_end"] = volumes.get(plot, "")
+    form.update(extra)
+    return form
+
+
+def test_the_report_form_lists_the_projects_plots_from_the_ledger(
+        env: NodeEnv, keydir: Path) -> None:
+    portal, _ = open_portal(env, keydir, "owner-farm")
+    page = portal.get("/forms/carbon.submit_monitoring_report").text
+    # the owner's projects to pick from (not the cooperative's)
+    assert '<option value="AH-0001"' in page and 'value="AH-0002"' not in page
+    page = portal.get("/forms/carbon.submit_monitoring_report?project_id=AH-0001").text
+    for i, plot in enumerate(("F1", "F2", "F3")):
+        assert f'<tr data-plot="{plot}">' in page
+        assert f'name="m{i}.plot_id" value="{plot}"' in page
+        assert f'name="m{i}.volume_end"' in page
+    assert 'name="m1.species" value="masson_pine"' in page
+    assert "99.9327" in page  # F1's declared area
+    # the period starts the day after the plots' last verified period; leakage 0 filled
+    assert re.search(r'name="period_start" type="text" value="2020-01-01"', page)
+    assert re.search(r'name="parameters.leakage" type="text" value="0"', page)
+    # the JSON input is only the advanced alternative
+    assert "<details><summary>" + str(escape(METHODS_EN("rp_json"))) in page
+    unknown = portal.get("/forms/carbon.submit_monitoring_report?project_id=NOPE").text
+    assert "The ledger has no such project." in unknown
+
+
+def METHODS_EN(key: str) -> str:
+    from portal.i18n import Translator
+    return Translator("en")(key)
+
+
+def test_a_report_from_rows_is_calculated_step_by_step_then_dry_run_and_committed(
+        env: NodeEnv, keydir: Path) -> None:
+    portal, csrf = open_portal(env, keydir, "owner-farm")
+    volumes = {"F1": "60", "F2": "40", "F3": "30"}
+    before = len(env.requests)
+    calc = portal.post("/forms/carbon.submit_monitoring_report",
+                       data=report_rows_form(csrf, volumes, calculate="1"))
+    assert calc.status_code == 200
+    sent = [json.loads(b) for _m, p, b in env.requests[before:] if p == "/v1/calculate"]
+    assert len(sent) == 1
+    assert [(p["plot_id"], p["volume_end"]) for p in sent[0]["plots"]] == [
+        ("F1", "60"), ("F2", "40"), ("F3", "30")]
+    answer = env.http.post("/v1/calculate", content=json.dumps(sent[0])).json()
+    text = calc.text
+    # step by step: per plot, stocks, deductions; the claim filled in from it
+    for step in ("cs_step1", "cs_stocks", "cs_step4"):
+        assert str(escape(METHODS_EN(step))) in text
+    for plot in answer["plots"]:
+        assert f'<tr data-plot="{plot["plot_id"]}"><td>{plot["plot_id"]}</td>' in text
+        assert f'{plot["biomass_start"]} → {plot["biomass_end"]}' in text
+    assert f'<tr data-figure="er"><th>{METHODS_EN("cs_er")}</th><td>{answer["er"]}</td>' in text
+    assert re.search(rf'name="claimed_issuable" type="number"[^>]* value="{answer["issuable"]}"',
+                     text)
+    # the rows keep what was typed
+    assert 'name="m0.volume_end" type="text" inputmode="decimal" aria-label="F1' in text
+    assert 'value="60"' in text
+    # a report of one plot of three: the contract's reason, in plain language, from the
+    # dry run, naming the plots missing
+    height = env.store.latest_height()
+    short = portal.post("/forms/carbon.submit_monitoring_report", data=report_rows_form(
+        csrf, {"F1": "60"}, claimed_issuable="1", report_id="R-SHORT",
+        report_sha256=hashlib.sha256(b"r").hexdigest()))
+    m = re.search(r'<code>([a-z_]+)</code>', short.text[short.text.find('class="refused"'):])
+    assert m is not None and m.group(1) == "missing_plots", m
+    assert plain("missing_plots") in short.text and "F2" in short.text
+    assert "/submit" not in short.text
+    assert env.store.latest_height() == height
+    # the dry run: the rows became the measurements; the figures are shown before signing
+    form = report_rows_form(csrf, volumes, claimed_issuable=str(answer["issuable"]))
+    form_files = {"report_sha256__file": ("report.pdf", b"%PDF report R-ROWS", "application/pdf")}
+    height = env.store.latest_height()
+    dry = portal.post("/forms/carbon.submit_monitoring_report", data=form, files=form_files)
+    assert plain("invalid_form") not in dry.text
+    assert 'class="ok" role="status"' in dry.text, dry.text
+    assert str(escape(METHODS_EN("cs_before_signing"))) in dry.text
+    assert f'data-issuable="{answer["issuable"]}"' in dry.text
+    assert env.store.latest_height() == height  # nothing submitted by the dry run
+    done = portal.post(draft_action(dry.text, "submit"), data={"csrf": csrf})
+    assert 'class="ok" role="status"' in done.text, done.text
+    report = env.get("report/R-ROWS")
+    assert report is not None and report["claimed_issuable"] == answer["issuable"]
+    assert [m["volume_end"] for m in report["measurements"]] == ["60", "40", "30"]
+    assert report["report_sha256"] == hashlib.sha256(b"%PDF report R-ROWS").hexdigest()
+
+
+def test_bad_report_rows_are_refused_on_the_page_and_nothing_is_sent(
+        env: NodeEnv, keydir: Path) -> None:
+    portal, csrf = open_portal(env, keydir, "owner-farm")
+    before = len(env.requests)
+    both = portal.post("/forms/carbon.submit_monitoring_report", data=report_rows_form(
+        csrf, {"F1": "60"}, measurements='[{"plot_id": "F1", "species": "chinese_fir", '
+                                         '"volume_end": "60"}]'))
+    assert plain("invalid_form") in both.text and "not both" in both.text
+    # the rows are shown again with what was typed
+    assert 'name="m0.volume_end"' in both.text and 'value="60"' in both.text
+    sims = [p for _m, p, _b in env.requests[before:] if p in ("/v1/txs/simulate", "/v1/txs")]
+    assert sims == []
+
+
+# -- picks from the ledger, reviews (issue 14, item 3 completion) --------------------------
+def test_the_regulator_picks_a_parameter_and_types_a_decimal_without_json(
+        env: NodeEnv, keydir: Path) -> None:
+    regulator, csrf = open_portal(env, keydir, "regulator")
+    page = regulator.get("/forms/params.set_param").text
+    assert 'id="picks" data-form="params.set_param"' in page
+    m = re.search(r'<a class="use" href="(/forms/params.set_param\?name=offset_cap[^"]*)"', page)
+    assert m, page
+    filled = regulator.get(m.group(1).replace("&amp;", "&")).text
+    assert re.search(r'name="name" type="text" value="offset_cap"', filled)
+    # a query parameter that is no input of the form is ignored
+    assert "evil" not in regulator.get("/forms/params.set_param?csrf=evil&x=evil").text
+    before = len(SESSIONS[id(regulator)].drafts)
+    dry = regulator.post("/forms/params.set_param", data={
+        "csrf": csrf, "name": "offset_cap", "value": "0.04", "reason": "policy 2027"})
+    assert plain("invalid_form") not in dry.text
+    drafts = SESSIONS[id(regulator)].drafts
+    assert len(drafts) == before + 1
+    assert list(drafts.values())[-1].payload["args"]["value"] == "0.04"  # a string, not JSON
+    table = regulator.post("/forms/params.set_param", data={
+        "csrf": csrf, "name": "buffer_rates", "value": '{"high": "0.2"}'})
+    assert list(SESSIONS[id(regulator)].drafts.values())[-1].payload["args"]["value"] == {
+        "high": "0.2"}
+    assert table.status_code == 200
+
+
+def test_the_verifier_sees_the_pdd_beside_its_attestation_and_a_wrong_file_is_flagged(
+        env: NodeEnv, keydir: Path) -> None:
+    verifier, csrf = open_portal(env, keydir, "verifier-a")
+    project = env.get("project/AH-0001")
+    wrong = b"not the PDD the owner submitted"
+    dry = verifier.post("/forms/carbon.attest_validation", data={
+        "csrf": csrf, "attestation_id": "VAL-X", "project_id": "AH-0001", "positive": "true",
+        "site_visit_date": "2023-01-01"}, files={"pdd_sha256__file": ("pdd.pdf", wrong)})
+    assert 'id="review"' in dry.text
+    assert project["pdd_sha256"] in dry.text and hashlib.sha256(wrong).hexdigest() in dry.text
+    assert 'id="hash-mismatch"' in dry.text and 'id="hash-match"' not in dry.text
+    assert str(escape(project["name"])) in dry.text
+    # picked (?project_id=): what is under review is on the form, before any file
+    form = verifier.get("/forms/carbon.attest_validation?project_id=AH-0001").text
+    assert 'id="review"' in form and project["pdd_sha256"] in form and "hash-m" not in form
+    assert str(escape(project["name"])) in form
+    unknown = verifier.get("/forms/carbon.attest_verification?report_id=NO-SUCH").text
+    assert 'id="review"' in unknown and "The ledger has nothing under this id." in unknown
+    # typed, not chosen: the ledger's hash is shown, no comparison is claimed
+    typed = verifier.post("/forms/carbon.attest_validation", data={
+        "csrf": csrf, "attestation_id": "VAL-X", "project_id": "AH-0001", "positive": "true",
+        "pdd_sha256": project["pdd_sha256"]})
+    assert 'id="review"' in typed.text and "hash-m" not in typed.text
+
+
+def test_two_portals_on_one_machine_keep_their_own_sessions(env: NodeEnv, keydir: Path) -> None:
+    """Browsers keep cookies per host, not per port: each portal names its cookies after
+    its port, so unlocking the buyer's portal does not log the farm's out."""
+    assert cookie_names(8765) == ("fcl_portal_session_8765", "fcl_portal_login_8765")
+    assert cookie_names(8766)[0] != cookie_names(8765)[0]
+    farm = make_portal(env, keydir, "owner-farm")
+    buyer = TestClient(create_portal_app(PortalConfig(
+        client=NodeClient("http://node.test", transport=env.transport(), sleep=lambda s: None),
+        session=Session(keydir / "buyer-power.json"))), base_url="http://127.0.0.1:8766")
+    assert 'data-role="owner"' in unlock(farm).text
+    assert 'data-role="buyer"' in unlock(buyer).text
+    # one browser sends every cookie of 127.0.0.1 to both ports
+    both = {**dict(farm.cookies.items()), **dict(buyer.cookies.items())}
+    assert {"fcl_portal_session_8765", "fcl_portal_session_8766"} <= set(both)
+    for name, value in both.items():
+        farm.cookies.set(name, value)
+        buyer.cookies.set(name, value)
+    assert 'data-role="owner"' in farm.get("/").text  # still unlocked
+    assert 'data-role="buyer"' in buyer.get("/").text

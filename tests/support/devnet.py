@@ -148,12 +148,12 @@ def run_devnet_once(data: Path, base_port: int, timeout_s: float = 300,
 class ServingDevnet:
     """``fcl devnet --data DIR --base-port P`` running in the background until :meth:`stop`."""
 
-    def __init__(self, data: Path, base_port: int) -> None:
+    def __init__(self, data: Path, base_port: int, extra: tuple[str, ...] = ()) -> None:
         self.data = data
         self.base_port = base_port
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [*devnet_argv(), "--data", str(data), "--base-port", str(base_port)],
+            [*devnet_argv(), "--data", str(data), "--base-port", str(base_port), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env(),
             stdin=subprocess.DEVNULL,
         )
@@ -167,6 +167,25 @@ class ServingDevnet:
         for line in self.proc.stdout:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
+
+    def wait_line(self, text: str, timeout_s: float = 300) -> str:
+        """Read the output until a line contains ``text``; return that line (the lines
+        read are kept: :meth:`wait_ready` goes on after them)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if line is None:
+                self._queue.put(None)
+                break
+            self.lines.append(line)
+            if line.startswith("explorer:"):
+                self.explorer_url = line.split(":", 1)[1].strip()
+            if text in line:
+                return line
+        raise AssertionError(f"the devnet never printed {text!r}:\n" + "\n".join(self.lines[-40:]))
 
     def wait_ready(self, timeout_s: float = 300) -> str:
         """Read the output until the devnet says it is serving; return the explorer URL."""
