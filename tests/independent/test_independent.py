@@ -103,8 +103,8 @@ def reference(kind: Kind, data: bytes, gh: str) -> bool:
     return ref_holding(data, genesis_hash=gh).ok
 
 
-def independent(kind: Kind, data: bytes, gh: str) -> ind.Verdict:
-    fn: Callable[[bytes, str], ind.Verdict] = {
+def independent(kind: Kind, data: bytes, gh: ind.Anchor) -> ind.Verdict:
+    fn: Callable[[bytes, Any], ind.Verdict] = {
         "cert": ind.verify_certificate_bytes, "state": ind.verify_state_proof_bytes,
         "holding": ind.verify_holding_proof_bytes}[kind]
     return fn(data, gh)
@@ -952,3 +952,141 @@ def test_signature_rules_on_a_resigned_retirement(files: dict[str, Any],
     for name, edit, sign, expect in cases:
         cert = _retirement_with(world, copy.deepcopy(obj), edit, sign)
         assert agree("cert", dumps(cert), gh) is expect, name
+
+
+# ------------------------------------ results and events, on a re-committed retirement block
+def _retired(result: dict[str, Any]) -> dict[str, Any]:
+    event: dict[str, Any] = next(e for e in result["events"] if e["type"] == "carbon.retired")
+    return event
+
+
+def _split_range(result: dict[str, Any], overlap: int = 0) -> None:
+    ev = _retired(result)
+    r = ev["ranges"][0]
+    mid = (r["first"] + r["last"]) // 2
+    a = dict(r, last=mid, quantity=mid - r["first"] + 1)
+    b = dict(r, first=mid + 1 - overlap, quantity=r["last"] - mid + overlap)
+    for x in (a, b):
+        x["serial"] = f"CCER-{x['project_id']}-{x['vintage']}-{x['first']:09d}-{x['last']:09d}"
+    ev["ranges"] = [a, b]
+    ev["quantity"] += overlap
+
+
+RESULT_EDITS: list[tuple[str, Edit]] = [
+    ("unchanged", lambda r: None),
+    ("retired event twice", lambda r: r["events"].append(copy.deepcopy(_retired(r)))),
+    ("retired event removed", lambda r: r["events"].remove(_retired(r))),
+    ("ranges removed", lambda r: _retired(r).pop("ranges")),
+    ("ranges empty", lambda r: _retired(r).__setitem__("ranges", [])),
+    ("range quantity wrong", lambda r: _retired(r)["ranges"][0].__setitem__("quantity", 1)),
+    ("range serial wrong", lambda r: _retired(r)["ranges"][0].__setitem__("serial", "CCER-x")),
+    ("range without quantity and serial", lambda r: [_retired(r)["ranges"][0].pop(k)
+                                                     for k in ("quantity", "serial")]),
+    ("range with an extra field", lambda r: _retired(r)["ranges"][0].__setitem__("note", 1)),
+    ("range vintage wrong", lambda r: _retired(r)["ranges"][0].__setitem__("vintage", 2021)),
+    ("range first 0", lambda r: _retired(r)["ranges"][0].__setitem__("first", 0)),
+    ("range a list", lambda r: _retired(r)["ranges"].__setitem__(0, [1, 2])),
+    ("range split in two", _split_range),
+    ("range split in two overlapping", lambda r: _split_range(r, 1)),
+    ("event quantity wrong", lambda r: _retired(r).__setitem__("quantity", 1)),
+    ("purpose wrong", lambda r: _retired(r).__setitem__(
+        "purpose", "voluntary" if _retired(r)["purpose"] == "compliance" else "compliance")),
+    ("period wrong", lambda r: _retired(r).__setitem__("period", "1999")),
+    ("enterprise changed", lambda r: _retired(r).__setitem__("enterprise", "buyer-power")),
+    ("event retirement id wrong", lambda r: _retired(r).__setitem__("retirement_id", "ab" * 32)),
+    ("code not ok", lambda r: r.__setitem__("code", "cap_exceeded")),
+    ("message a number", lambda r: r.__setitem__("message", 1)),
+    ("message text", lambda r: r.__setitem__("message", "done")),
+    ("unrelated event added", lambda r: r["events"].append({"type": "notary.recorded"})),
+    ("event without a type", lambda r: r["events"].append({"name": "x"})),
+    ("event type a number", lambda r: r["events"].append({"type": 1})),
+    ("event not an object", lambda r: r["events"].append("carbon.retired")),
+    ("return event removed", lambda r: r.__setitem__(
+        "events", [e for e in r["events"] if e["type"] != "return"])),
+    ("result extra field", lambda r: r.__setitem__("note", 1)),
+    ("result tx id wrong", lambda r: r.__setitem__("tx_id", "ab" * 32)),
+]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("which", ["compliance", "multi"])
+@pytest.mark.parametrize("name,edit", RESULT_EDITS, ids=[e[0] for e in RESULT_EDITS])
+def test_results_and_events_on_a_recommitted_block(files: dict[str, Any], name: str, edit: Edit,
+                                                   which: str, version: int,
+                                                   tmp_path_factory: pytest.TempPathFactory
+                                                   ) -> None:
+    world = shared_world(tmp_path_factory)
+    _, gh, obj = files[f"cert-{which}-v{version}"]
+    entry = obj["retirement"]
+    result = copy.deepcopy(entry["result"])
+    edit(result)
+    cert = reseal_raw(world, obj, entry["height"], entry["index"], entry["tx"], result)
+    valid = agree("cert", dumps(cert), gh)
+    if name in ("unchanged", "range without quantity and serial", "message text",
+                "unrelated event added", "return event removed"):
+        assert valid, name
+
+
+# ------------------------------------------------------------- light-client checkpoints
+def _checkpoints(pw: ProofWorld) -> dict[str, dict[str, Any]]:
+    from ledger.header_chain import TrustedState
+
+    top = pw.chain.height
+    change = pw.world.change_height
+    cps = {"genesis": TrustedState.from_genesis(pw.genesis).to_json()}
+    for h in (1, 3, 6, change - 1, change, change + 1, top - 1, top):
+        cps[f"h{h}"] = pw.checkpoint(h).to_json()
+    forged = dict(cps["h3"], block_hash=flip(cps["h3"]["block_hash"]))
+    cps["h3 of another block"] = forged
+    cps["h3 of another genesis"] = dict(cps["h3"], genesis_hash=flip(cps["h3"]["genesis_hash"]))
+    cps["h3 of another chain"] = dict(cps["h3"], chain_id="fcl-other")
+    cps[f"h{top} with the old set"] = dict(cps[f"h{top}"],
+                                           next_validators=cps["genesis"]["next_validators"])
+    return cps
+
+
+def _ref_with_checkpoint(kind: Kind, data: bytes, cp: dict[str, Any]) -> bool:
+    from ledger.errors import LedgerError
+    from ledger.header_chain import TrustedState
+
+    try:
+        trusted = TrustedState.from_json(cp)
+    except LedgerError:
+        return False
+    if kind == "state":
+        return ref_state(data, checkpoint=trusted).ok
+    return ref_holding(data, checkpoint=trusted).ok
+
+
+@pytest.mark.parametrize("edit", ["none", "change removed", "change set reordered",
+                                  "sibling changed", "commit signature dropped"])
+def test_checkpoint_anchors(files: dict[str, Any], pw: ProofWorld, edit: str) -> None:
+    for name in ("state-latest", "state-h3", "holding-frozen", "holding-retired"):
+        kind, _, obj = files[name]
+        f = copy.deepcopy(obj)
+        sp = f if kind == "state" else f["state_proof"]
+        if edit == "change removed":
+            sp["validator_set_changes"].clear()
+        elif edit == "change set reordered" and sp["validator_set_changes"]:
+            sp["validator_set_changes"][0]["validators"].reverse()
+        elif edit == "sibling changed" and sp["entries"]:
+            siblings = sp["entries"][0]["proof"]["siblings"]
+            siblings[0] = flip(siblings[0])
+        elif edit == "commit signature dropped":
+            sp["commit"]["signatures"].pop()
+        data = dumps(f)
+        for cp_name, cp in _checkpoints(pw).items():
+            mine = independent(kind, data, cp)
+            assert mine.check != "crash", mine
+            assert _ref_with_checkpoint(kind, data, cp) == mine.ok, (name, edit, cp_name, mine)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("format", "fcl-checkpoint"), ("version", 2), ("height", -1), ("time", 1.5),
+    ("block_hash", "AB" * 32), ("next_validators", []), ("note", 1), ("height", 0)])
+def test_malformed_checkpoints_are_refused_by_both(files: dict[str, Any], pw: ProofWorld,
+                                                   field: str, value: Any) -> None:
+    kind, _, obj = files["state-latest"]
+    cp = dict(pw.checkpoint(3).to_json(), **{field: value})
+    mine = independent(kind, dumps(obj), cp)
+    assert not mine.ok and not _ref_with_checkpoint(kind, dumps(obj), cp)

@@ -954,7 +954,25 @@ def _state_key_ok(k: Any) -> bool:
     return True
 
 
-def _verify_sp(sp: Any, genesis_hash: str) -> list[dict[str, Any]]:
+CHECKPOINT_FIELDS = {"format", "version", "chain_id", "genesis_hash", "height", "block_hash",
+                     "time", "next_validators"}
+
+
+def checkpoint_ok(cp: Any) -> bool:
+    """light-client.md §3: exactly eight fields; else ``bad_checkpoint``."""
+    return (_exact(cp, CHECKPOINT_FIELDS) and cp["format"] == "fcl-light-checkpoint"
+            and _is_int(cp["version"]) and cp["version"] == 1
+            and isinstance(cp["chain_id"], str) and CHAIN_ID.match(cp["chain_id"]) is not None
+            and _is_hex64(cp["genesis_hash"]) and _is_hex64(cp["block_hash"])
+            and all(_is_int(cp[f]) and 0 <= cp[f] <= MAX_SAFE for f in ("height", "time"))
+            and valid_set(cp["next_validators"])
+            and (cp["height"] != 0 or cp["block_hash"] == cp["genesis_hash"]))
+
+
+Anchor = str | dict[str, Any]  # a trusted genesis hash, or a light-client checkpoint (JSON)
+
+
+def _verify_sp(sp: Any, anchor: Anchor) -> list[dict[str, Any]]:
     F = "format"
     if not isinstance(sp, dict):
         raise Invalid(F, "malformed_state_proof")
@@ -1009,8 +1027,19 @@ def _verify_sp(sp: Any, genesis_hash: str) -> list[dict[str, Any]]:
         raise Invalid("anchor", "malformed_genesis")
     if hhex(g) != sp["genesis_hash"]:
         raise Invalid("anchor", "genesis_hash_mismatch")
-    if sp["genesis_hash"] != genesis_hash:
-        raise Invalid("anchor", "wrong_genesis")
+    if isinstance(anchor, str):
+        if not _is_hex64(anchor):
+            raise Invalid("anchor", "bad_anchor")
+        if sp["genesis_hash"] != anchor:
+            raise Invalid("anchor", "wrong_genesis")
+        trusted_height, trusted_set, trusted_hash = 0, g["validators"], sp["genesis_hash"]
+    else:
+        if not checkpoint_ok(anchor):
+            raise Invalid("anchor", "bad_anchor")
+        if anchor["genesis_hash"] != sp["genesis_hash"] or anchor["chain_id"] != sp["chain_id"]:
+            raise Invalid("anchor", "checkpoint_mismatch")
+        trusted_height, trusted_set = anchor["height"], anchor["next_validators"]
+        trusted_hash = anchor["block_hash"]
     if sp["chain_id"] != g["chain_id"]:
         raise Invalid("anchor", "chain_id_mismatch")
     # header
@@ -1020,8 +1049,23 @@ def _verify_sp(sp: Any, genesis_hash: str) -> list[dict[str, Any]]:
     chain = g["chain_id"]
     if header["chain_id"] != chain:
         raise Invalid("header", "wrong_chain")
-    sets = walk_changes("header", g["validators"], changes, chain)
+    if header["height"] < trusted_height:
+        raise Invalid("header", "header_not_after_checkpoint")
+    if header["height"] == trusted_height and trusted_height > 0:
+        if hhex(header) != trusted_hash:
+            raise Invalid("header", "checkpoint_conflict")
+    # only the changes above the trusted height are needed (and checked)
+    above = [ch for ch in changes if ch["height"] > trusted_height]
+    sets = walk_changes("header", trusted_set, above, chain, after=trusted_height)
+    if header["height"] == trusted_height and trusted_height > 0:
+        return _check_entries(entries, parsed, header)
     header_under("header", header, sp["commit"], sets[-1][1], chain)
+    return _check_entries(entries, parsed, header)
+
+
+def _check_entries(entries: list[dict[str, Any]],
+                   parsed: list[tuple[tuple[bytes, bytes] | None, list[bytes]]],
+                   header: dict[str, Any]) -> list[dict[str, Any]]:
     # proofs
     root = bytes.fromhex(header["state_root"])
     for e, proof in zip(entries, parsed, strict=True):
@@ -1031,12 +1075,13 @@ def _verify_sp(sp: Any, genesis_hash: str) -> list[dict[str, Any]]:
     return entries
 
 
-def verify_state_proof(obj: Any, genesis_hash: str) -> Verdict:
-    return _run(_verify_sp, obj, genesis_hash)
+def verify_state_proof(obj: Any, anchor: Anchor) -> Verdict:
+    """``anchor``: the trusted genesis hash, or a checkpoint (the decoded checkpoint file)."""
+    return _run(_verify_sp, obj, anchor)
 
 
-def verify_state_proof_bytes(data: bytes, genesis_hash: str) -> Verdict:
-    return _run(lambda: _verify_sp(decode(data), genesis_hash))
+def verify_state_proof_bytes(data: bytes, anchor: Anchor) -> Verdict:
+    return _run(lambda: _verify_sp(decode(data), anchor))
 
 
 # ------------------------------------------------------------------------------- holding proofs
@@ -1044,7 +1089,7 @@ MAX_UNIT = 10**12 - 1
 STATES = ("held", "listed", "retired", "cancelled")
 
 
-def _verify_holding(obj: Any, genesis_hash: str) -> None:
+def _verify_holding(obj: Any, genesis_hash: Anchor) -> None:
     C = "claim"
     if not isinstance(obj, dict):
         raise Invalid(C, "malformed_holding_proof")
@@ -1093,11 +1138,11 @@ def _verify_holding(obj: Any, genesis_hash: str) -> None:
         raise Invalid(V, "holding_not_covered")
 
 
-def verify_holding_proof(obj: Any, genesis_hash: str) -> Verdict:
+def verify_holding_proof(obj: Any, genesis_hash: Anchor) -> Verdict:
     return _run(_verify_holding, obj, genesis_hash)
 
 
-def verify_holding_proof_bytes(data: bytes, genesis_hash: str) -> Verdict:
+def verify_holding_proof_bytes(data: bytes, genesis_hash: Anchor) -> Verdict:
     return _run(lambda: _verify_holding(decode(data, "claim"), genesis_hash))
 
 
