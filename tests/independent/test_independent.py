@@ -1090,3 +1090,59 @@ def test_malformed_checkpoints_are_refused_by_both(files: dict[str, Any], pw: Pr
     cp = dict(pw.checkpoint(3).to_json(), **{field: value})
     mine = independent(kind, dumps(obj), cp)
     assert not mine.ok and not _ref_with_checkpoint(kind, dumps(obj), cp)
+
+
+# ------------------------------------------------------------------ the genesis schema
+#: edits of the embedded genesis document; the file then names its new hash and the verifier
+#: trusts that hash: nothing but the genesis rules can refuse it (block 1's prev_hash is not
+#: in these files, and the validators stay those that signed).
+GENESIS_EDITS: list[tuple[str, Edit]] = [
+    ("unchanged", lambda g: None),
+    ("app_state unknown field", lambda g: g["app_state"].__setitem__("note", 1)),
+    ("app_state empty", lambda g: g.__setitem__("app_state", {})),
+    ("app_state a list", lambda g: g.__setitem__("app_state", [])),
+    ("organisations not a list", lambda g: g["app_state"].__setitem__("organisations", "x")),
+    ("organisation without admins", lambda g: g["app_state"]["organisations"][0].pop("admins")),
+    ("organisation id twice", lambda g: g["app_state"]["organisations"].append(
+        copy.deepcopy(g["app_state"]["organisations"][0]))),
+    ("organisation role unknown", lambda g: g["app_state"]["organisations"][0].__setitem__(
+        "roles", ["king"])),
+    ("params unknown", lambda g: g["app_state"]["params"].__setitem__("no_such_param", 1)),
+    ("param invalid", lambda g: g["app_state"]["params"].__setitem__("offset_cap", "x")),
+    ("observers malformed", lambda g: g["app_state"].__setitem__("observers", [1])),
+    ("validator_operators malformed", lambda g: g["app_state"].__setitem__(
+        "validator_operators", {"ab" * 32: "nobody"})),
+    ("genesis_time 0", lambda g: g.__setitem__("genesis_time", 0)),
+    ("genesis_time negative", lambda g: g.__setitem__("genesis_time", -1)),
+    ("genesis_time after block 1", lambda g: g.__setitem__("genesis_time", 2 * 10**12)),
+    ("genesis_time a string", lambda g: g.__setitem__("genesis_time", "0")),
+    ("extra field", lambda g: g.__setitem__("note", 1)),
+    ("field missing", lambda g: g.pop("app_state")),
+]
+
+
+@pytest.mark.parametrize("name,edit", GENESIS_EDITS, ids=[e[0] for e in GENESIS_EDITS])
+@pytest.mark.parametrize("which", ["cert-compliance-v1", "cert-voluntary-v2", "state-latest",
+                                   "holding-frozen"])
+def test_genesis_schema(files: dict[str, Any], which: str, name: str, edit: Edit) -> None:
+    kind, _, obj = files[which]
+    f = copy.deepcopy(obj)
+    holder = f["state_proof"] if kind == "holding" else f
+    edit(holder["genesis"])
+    gh = ind.hhex(holder["genesis"])
+    holder["genesis_hash"] = gh
+    agree(kind, dumps(f), gh)
+
+
+def test_the_entry_limit_of_state_proof_files(files: dict[str, Any], pw: ProofWorld) -> None:
+    """1,024 entries verify, 1,025 do not (``too_many_entries``), for both."""
+    kind, gh, obj = files["state-h3"]
+    entries: list[dict[str, Any]] = []
+    for batch in range(5):
+        keys = [f"absent/{batch}/{i}" for i in range(205)]
+        resp = pw.client.post("/v1/state/proofs", json={"keys": keys, "height": 3})
+        assert resp.status_code == 200, resp.text
+        entries += resp.json()["entries"]
+    for n, expect in ((1024, True), (1025, False)):
+        f = dict(copy.deepcopy(obj), entries=entries[:n])
+        assert agree(kind, dumps(f), gh) is expect
