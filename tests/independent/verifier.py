@@ -680,6 +680,8 @@ def _links(c: dict[str, Any], version: int, proven: dict[str, Any]) -> None:  # 
                 raise Invalid(K, "overlap")
     if total != pargs.get("quantity") or total != ev.get("quantity"):
         raise Invalid(K, "quantity")
+    if not isinstance(ev.get("enterprise"), str):
+        raise Invalid(K, "enterprise")
     method = ret["tx"]["payload"]["method"]
     if method == "retire_compliance":
         if ev.get("purpose") != "compliance" or ev.get("period") != pargs.get("period"):
@@ -700,6 +702,10 @@ def _links(c: dict[str, Any], version: int, proven: dict[str, Any]) -> None:  # 
             issuances[b] = iss
         iss = issuances[b]
         iev = _one_event(iss, "carbon.issued")
+        if not all(isinstance(iev.get(f), str) for f in ("batch_id", "project_id", "report_id",
+                                                        "owner_org")) \
+                or not all(_is_int(iev.get(f)) for f in ("vintage", "first", "last", "quantity")):
+            raise Invalid(K, "issued_event")
         rid = iss["tx"]["payload"]["args"].get("report_id")
         if iev.get("batch_id") != b or iev.get("report_id") != rid \
                 or iev.get("project_id") != r["project_id"] or iev.get("vintage") != r["vintage"]:
@@ -725,7 +731,8 @@ def _links(c: dict[str, Any], version: int, proven: dict[str, Any]) -> None:  # 
                 or margs.get("report_sha256") != vargs.get("report_sha256"):
             raise Invalid(K, "report_mismatch")
         pend = margs.get("period_end")
-        if not isinstance(pend, str) or pend[:4] != str(r["vintage"]):
+        if not isinstance(pend, str) or not re.match(r"[0-9]{4}", pend) \
+                or int(pend[:4]) != r["vintage"]:
             raise Invalid(K, "vintage")
         reports_of.setdefault(r["project_id"], []).append(rep)
     for pid, isss in projects.items():
@@ -740,10 +747,9 @@ def _links(c: dict[str, Any], version: int, proven: dict[str, Any]) -> None:  # 
         val = pick("validation",
                    lambda e, att=att: e["tx"]["payload"]["args"].get("attestation_id") == att,
                    _pos(reg), f"validation {att}")
-        vev = _one_event(val, "carbon.validation_attested")
+        _one_event(val, "carbon.validation_attested")  # read by the summary only
         vargs = val["tx"]["payload"]["args"]
-        if vargs.get("positive") is not True or vargs.get("project_id") != pid \
-                or vev.get("positive") is not True or vev.get("project_id") != pid:
+        if vargs.get("positive") is not True or vargs.get("project_id") != pid:
             raise Invalid(K, "validation")
         sub = pick("project_submission",
                    lambda e, pid=pid: e["tx"]["payload"]["args"].get("project_id") == pid,
@@ -754,7 +760,7 @@ def _links(c: dict[str, Any], version: int, proven: dict[str, Any]) -> None:  # 
             if _one_event(iss, "carbon.issued").get("owner_org") != owner:
                 raise Invalid(K, "owner")
         plots = sub["tx"]["payload"]["args"].get("plots")
-        if not isinstance(plots, list):
+        if not isinstance(plots, list) or not plots or not all(isinstance(p, str) for p in plots):
             raise Invalid(K, "plots")
         for plot in plots:
             pr = pick("plot_registration",
