@@ -1331,3 +1331,124 @@ def test_links_on_forged_older_blocks(files: dict[str, Any], name: str, role: st
         assert valid
     if "args period end" in name:  # the project read "٢٠٢٢" as 2022 and crashed on "²022" (fixed)
         assert not valid
+
+
+# -------------------------- holding records forged under a state root the validators re-sign
+def forge_records(hp: dict[str, Any], edit: Callable[[list[dict[str, Any]]], Any]
+                  ) -> dict[str, Any]:
+    """``hp`` whose entries are edited, then proven in a fresh tree over exactly them; the
+    tree's root becomes the header's ``state_root`` and the block is committed again."""
+    from ledger.state_tree import MemoryNodeStore, StateTree
+
+    hp = copy.deepcopy(hp)
+    sp = hp["state_proof"]
+    edit(sp["entries"])
+    tree = StateTree(MemoryNodeStore())
+    root = tree.apply(1, {e["key"].encode(): ind.canonical(e["value"])
+                          for e in sp["entries"] if e["present"]} or {b"k": b"v"})
+    for e in sp["entries"]:
+        e["proof"] = tree.prove(e["key"].encode(), 1).to_json()
+    reseal(sp["header"], sp["commit"], sp["chain_id"], 3, state_root=root.hex())
+    return hp
+
+
+def _rec(i: int, **changes: Any) -> Callable[[list[dict[str, Any]]], None]:
+    def edit(entries: list[dict[str, Any]]) -> None:
+        entries[i]["value"].update(changes)
+    return edit
+
+
+def _add_after(entries: list[dict[str, Any]]) -> None:
+    last = entries[-1]["value"]
+    value = dict(last, first=last["last"] + 1, last=last["last"] + 5)
+    entries.append({"key": f"unit/{value['project_id']}/{value['first']:012d}",
+                    "present": True, "value": value, "proof": {}})
+
+
+def _shift(i: int, by: int) -> Callable[[list[dict[str, Any]]], None]:
+    def edit(entries: list[dict[str, Any]]) -> None:
+        v = entries[i]["value"]
+        v["first"] += by
+        entries[i]["key"] = f"unit/{v['project_id']}/{v['first']:012d}"
+    return edit
+
+
+RECORD_EDITS: list[tuple[str, Callable[[list[dict[str, Any]]], Any]]] = [
+    ("unchanged (valid)", lambda es: None),
+    ("frozen a string", _rec(0, frozen="yes")),
+    ("state unknown", _rec(0, state="active")),
+    ("state cancelled (valid)", _rec(0, state="cancelled")),
+    ("vintage a boolean", _rec(0, vintage=True)),
+    ("vintage a string", _rec(0, vintage="2022")),
+    ("first after last", _rec(0, last=1)),
+    ("last 10^12", _rec(-1, last=10**12)),
+    ("account a number", _rec(0, account=5)),
+    ("batch_id missing", lambda es: es[0]["value"].pop("batch_id")),
+    ("history missing (valid)", lambda es: es[0]["value"].pop("history")),
+    ("extra field (valid)", _rec(0, note="x")),
+    ("other project", _rec(0, project_id="AH-0002")),
+    ("first changed, key kept", _rec(0, first=452)),
+    ("gap", _shift(1, 1)),
+    ("overlap", _shift(1, -1)),
+    ("record after the claim", _add_after),
+    ("value a list", lambda es: es[0].__setitem__("value", [1])),
+    ("value null, present", lambda es: es[0].__setitem__("value", None)),
+    ("record claimed absent", lambda es: es[0].update(present=False, value=None)),
+    ("records reversed", lambda es: es.reverse()),
+]
+
+
+@pytest.mark.parametrize("name,edit", RECORD_EDITS, ids=[r[0] for r in RECORD_EDITS])
+def test_holding_records_forged_under_a_resigned_root(files: dict[str, Any], name: str,
+                                                      edit: Callable[[list[dict[str, Any]]], Any]
+                                                      ) -> None:
+    kind, gh, obj = files["holding-frozen"]
+    assert len(obj["state_proof"]["entries"]) >= 2
+    hp = forge_records(obj, edit)
+    assert agree(kind, dumps(hp), gh) is ("(valid)" in name), name
+
+
+# ------------------------- a validator-set change's block forged and re-signed by its set
+CHANGE_FORGERIES: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], bool | None]] = [
+    ("re-signed unchanged (valid)", lambda h: {}, True),
+    ("four signatures (valid)", lambda h: {"signers": 4}, True),
+    ("two signatures", lambda h: {"signers": 2}, False),
+    ("proposer another member", lambda h: {"proposer": _other_member(h)}, None),
+    ("proposer not a member", lambda h: {"proposer": "ab" * 32}, False),
+    ("time changed", lambda h: {"time": h["time"] + 1}, None),
+    ("prev_hash changed", lambda h: {"prev_hash": flip(h["prev_hash"])}, None),
+    ("not a change", lambda h: {"next_validators_hash": h["validators_hash"]}, False),
+    ("another chain", lambda h: {"chain_id": "fcl-other"}, False),
+]
+
+
+@pytest.mark.parametrize("name,change,expect", CHANGE_FORGERIES, ids=[c[0] for c in CHANGE_FORGERIES])
+@pytest.mark.parametrize("which", ["state-latest", "holding-retired", "cert-multi-v1",
+                                   "cert-multi-v2"])
+def test_forged_change_blocks(files: dict[str, Any], which: str, name: str,
+                              change: Callable[[dict[str, Any]], dict[str, Any]],
+                              expect: bool | None) -> None:
+    kind, gh, obj = files[which]
+    f = copy.deepcopy(obj)
+    holder = f["state_proof"] if kind == "holding" else f
+    ch = holder["validator_set_changes"][0]
+    assert kind != "cert" or str(ch["height"]) not in f["headers"]
+    fields = change(ch["header"])
+    signers = fields.pop("signers", 3)
+    reseal(ch["header"], ch["commit"], holder["chain_id"], signers, **fields)
+    agree(kind, dumps(f), gh, expect)
+
+
+def test_a_change_block_whose_proposer_is_no_member_is_refused_by_the_project(
+        files: dict[str, Any]) -> None:
+    """Found here: the certificate verifier checked the proposer of every header (step 5) but
+    not of a validator-set change's block (step 4), which the light client refuses."""
+    for which in ("cert-multi-v1", "cert-multi-v2"):
+        _, gh, obj = files[which]
+        cert = copy.deepcopy(obj)
+        ch = cert["validator_set_changes"][0]
+        reseal(ch["header"], ch["commit"], cert["chain_id"], 3, proposer="ab" * 32)
+        verdict = ref_cert_bytes(dumps(cert), genesis_hash=gh, links=CARBON_LINKS)
+        failed = verdict.first_failure
+        assert failed is not None and failed.name == "validator_set_changes", verdict
+        assert failed.code == "unknown_proposer" and "block" in failed.detail, failed
