@@ -422,7 +422,9 @@ class _Linker:
         if rep.args.get("report_sha256") != ver.args.get("report_sha256"):
             raise LinkError(f"{ver.label}: the attested report hash is not the report's")
         end = rep.args.get("period_end")
-        if not isinstance(end, str) or not end[:4].isdigit() or int(end[:4]) != iev["vintage"]:
+        # ASCII digits only: str.isdigit() also accepts "٢٠٢٢" (read as 2022) and "²022" (int() fails)
+        if (not isinstance(end, str) or not (end[:4].isascii() and end[:4].isdigit())
+                or int(end[:4]) != iev["vintage"]):
             raise LinkError(f"{iss.label}: vintage {iev['vintage']} is not the year the period ends")
         self.report_of[batch_id] = rep
         self.verification_of[batch_id] = ver

@@ -807,6 +807,8 @@ class _Verifier(Generic[SummaryT]):
             current = s.set_at(ch.height)
             with _rule(where, "(is an earlier change missing?)"):
                 check_validators_hash(current, ch.header)
+            with _rule(where):  # as for every header (step 5) and as the light client does
+                check_proposer(current, ch.header)
             self._verify_commit(ch.commit, ch.header, current, where)
             try:
                 new_set = ValidatorSet.from_json(ch.validators)
