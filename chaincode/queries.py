@@ -61,6 +61,7 @@ from chaincode.units import (
     find_range,
     holding_prefix,
 )
+from ledger import cursor as key_cursor
 from ledger.encoding import decode
 from ledger.errors import LedgerError
 from ledger.state import StateReader
@@ -128,25 +129,34 @@ def _limit(limit: int) -> int:
     return limit
 
 
+def _after(after: str | None) -> str | None:
+    if after is not None and not isinstance(after, str):
+        raise LedgerError("invalid_query", "after must be a cursor string")
+    return after
+
+
 def page(
     items: Iterable[tuple[str, Any]], after: str | None, limit: int
 ) -> tuple[list[Any], str | None]:
     """Up to ``limit`` values of ``(cursor, value)`` pairs (ascending by cursor) whose
     cursor is > ``after``; ``next`` is the last cursor returned when more remain.
-    Raises ``invalid_query`` for a bad limit or cursor."""
+    Raises ``invalid_query`` for a bad limit or cursor. For pairs already in memory (a
+    list read from state seeks instead: :func:`ledger.cursor.seek`)."""
     limit = _limit(limit)
-    if after is not None and not isinstance(after, str):
-        raise LedgerError("invalid_query", "after must be a cursor string")
-    out: list[Any] = []
-    last: str | None = None
-    for cursor, value in items:
-        if after is not None and cursor <= after:
-            continue
-        if len(out) == limit:
-            return out, last
-        out.append(value)
-        last = cursor
-    return out, None
+    after = _after(after)
+    got, nxt = key_cursor.take(
+        ((c, v) for c, v in items if after is None or c > after), limit)
+    return [value for _cursor, value in got], nxt
+
+
+def _suffix_after(prefix: str, after: str | None) -> tuple[str | None, bool]:
+    """A cursor that is a whole key under ``prefix`` as a suffix cursor for
+    :func:`ledger.cursor.seek`: ``(suffix or None, whether anything can follow)``."""
+    if after is None or after < prefix:
+        return None, True
+    if after.startswith(prefix):
+        return after[len(prefix):], True
+    return None, False  # after every key under the prefix
 
 
 def _counts() -> dict[str, int]:
@@ -315,14 +325,19 @@ def batches(
     """Issuance batches (by batch id), each with its unit counts (its counter record:
     one read per batch); optionally one project's."""
 
+    limit = _limit(limit)
+    suffix, more = _suffix_after(BATCH_PREFIX, _after(after))
+
     def items() -> Iterator[tuple[str, Any]]:
-        for key, batch in _scan(state, BATCH_PREFIX):
+        if not more:
+            return
+        for key, batch in key_cursor.seek(state, BATCH_PREFIX, suffix, chunk=limit + 1):
             if project_id is not None and batch["project_id"] != project_id:
                 continue
-            yield key, dict(batch, counts=_batch_totals(state, batch["id"]))
+            yield BATCH_PREFIX + key, dict(batch, counts=_batch_totals(state, batch["id"]))
 
-    found, nxt = page(items(), after, limit)
-    return {"batches": found, "next": nxt}
+    got, nxt = key_cursor.take(items(), limit)
+    return {"batches": [b for _c, b in got], "next": nxt}
 
 
 def totals(state: StateReader) -> dict[str, int]:
@@ -488,15 +503,18 @@ def retirements(
     (the retiring organisation) and/or one compliance period."""
     prefix = RETIREMENT_SEQ_PREFIX if enterprise is None else f"{RETIREMENT_BY_PREFIX}{enterprise}/"
 
+    limit = _limit(limit)
+    after = _after(after)
+
     def items() -> Iterator[tuple[str, Any]]:
-        for key, retirement_id in _scan(state, prefix):
+        for suffix, retirement_id in key_cursor.seek(state, prefix, after, chunk=limit + 1):
             record = _get(state, RETIREMENT_PREFIX + retirement_id)
             if record is None or (period is not None and record["period"] != period):
                 continue
-            yield key[len(prefix):], record
+            yield suffix, record
 
-    found, nxt = page(items(), after, limit)
-    return {"next": nxt, "retirements": found}
+    got, nxt = key_cursor.take(items(), limit)
+    return {"next": nxt, "retirements": [r for _c, r in got]}
 
 
 # -- trace -----------------------------------------------------------------------------------
