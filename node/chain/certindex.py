@@ -23,9 +23,10 @@ and still scans any block above it.
 
 from __future__ import annotations
 
+import json
 import struct
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from ledger.block import Block
 
@@ -34,6 +35,10 @@ __all__ = ["PLOT", "UPTO", "VCHANGE", "CertificateIndex", "catch_up", "entries"]
 PLOT = b"cert/plot/"
 VCHANGE = b"cert/vchange/"
 UPTO = b"cert/upto"
+# a stored block is ``{"header":{...},"results":[...],"txs":[...]}`` (canonical JSON)
+_HEADER_PREFIX = b'{"header":'
+_HEADER_END = b',"results":'
+_REGISTER_PLOT = b'"method":"register_plot"'
 
 
 class _Extra(Protocol):
@@ -45,7 +50,7 @@ class _Extra(Protocol):
 class _Writable(_Extra, Protocol):
     def latest_height(self) -> int: ...
 
-    def get_block(self, height: int) -> Block | None: ...
+    def get_block_json(self, height: int) -> bytes | None: ...
 
     def put_extra(self, entries: list[tuple[bytes, bytes]]) -> None: ...
 
@@ -60,22 +65,52 @@ def indexed_upto(store: _Extra) -> int:
     return 0 if raw is None else int(struct.unpack(">Q", raw)[0])
 
 
-def entries(block: Block, upto: int) -> list[tuple[bytes, bytes]]:
-    """The index entries of ``block`` (``upto``: the index's height before it)."""
-    height = block.header.height
+def _entries(height: int, header: Mapping[str, Any],
+             txs: Iterable[tuple[Any, Any, Any, Any]], upto: int) -> list[tuple[bytes, bytes]]:
+    """The entries of block ``height``: ``txs`` are ``(contract, method, args, result
+    code)`` in block order."""
     h8 = _h8(height)
     out: list[tuple[bytes, bytes]] = []
-    for index, (tx, result) in enumerate(zip(block.txs, block.results, strict=True)):
-        if tx.contract == "carbon" and tx.method == "register_plot" \
-                and result.get("code") == "ok":
-            plot_id = tx.args.get("plot_id")
-            if isinstance(plot_id, str):
-                out.append((PLOT + plot_id.encode("utf-8"), h8 + struct.pack(">I", index)))
-    if block.header.next_validators_hash != block.header.validators_hash:
+    for index, (contract, method, args, code) in enumerate(txs):
+        if contract == "carbon" and method == "register_plot" and code == "ok" \
+                and isinstance(args, dict) and isinstance(args.get("plot_id"), str):
+            out.append((PLOT + args["plot_id"].encode("utf-8"), h8 + struct.pack(">I", index)))
+    if header["next_validators_hash"] != header["validators_hash"]:
         out.append((VCHANGE + h8, b""))
     if upto == height - 1:
         out.append((UPTO, h8))
     return out
+
+
+def entries(block: Block, upto: int) -> list[tuple[bytes, bytes]]:
+    """The index entries of ``block`` (``upto``: the index's height before it)."""
+    header = block.header
+    return _entries(
+        header.height,
+        {"next_validators_hash": header.next_validators_hash,
+         "validators_hash": header.validators_hash},
+        ((tx.contract, tx.method, tx.args, result.get("code"))
+         for tx, result in zip(block.txs, block.results, strict=True)),
+        upto,
+    )
+
+
+def entries_of_stored(height: int, raw: bytes, upto: int) -> list[tuple[bytes, bytes]]:
+    """:func:`entries` from a stored block's JSON (the node wrote and verified it when it
+    committed it: read as plain JSON, without parsing and checking every transaction)."""
+    end = raw.find(_HEADER_END)
+    if _REGISTER_PLOT not in raw and raw.startswith(_HEADER_PREFIX) and end > 0:
+        block = {"header": json.loads(raw[len(_HEADER_PREFIX):end]), "results": [], "txs": []}
+    else:  # a block that may register plots: every transaction is looked at
+        block = json.loads(raw)
+    if block["header"]["height"] != height:
+        raise LookupError(f"the stored block {height} says height {block['header']['height']}")
+    return _entries(
+        height, block["header"],
+        ((tx["payload"]["contract"], tx["payload"]["method"], tx["payload"]["args"],
+          result.get("code")) for tx, result in zip(block["txs"], block["results"], strict=True)),
+        upto,
+    )
 
 
 def catch_up(store: _Writable, batch_blocks: int = 100) -> int:
@@ -87,10 +122,10 @@ def catch_up(store: _Writable, batch_blocks: int = 100) -> int:
     while upto < latest:
         pending: list[tuple[bytes, bytes]] = []
         for height in range(upto + 1, min(latest, upto + batch_blocks) + 1):
-            block = store.get_block(height)
-            if block is None:
+            raw = store.get_block_json(height)
+            if raw is None:
                 raise LookupError(f"block {height} is missing")
-            pending += entries(block, height - 1)
+            pending += entries_of_stored(height, raw, height - 1)
             done += 1
         store.put_extra(pending)
         upto = indexed_upto(store)

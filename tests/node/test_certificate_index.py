@@ -152,3 +152,16 @@ def test_certificates_built_at_once_by_one_builder_are_identical(world: World) -
     assert len(results) == 54
     for rid, cert in results:
         assert cert == expected[rid]
+
+
+def test_entries_from_stored_json_equal_those_of_the_parsed_block(world: World) -> None:
+    store = world.chain.store
+    for h in range(1, store.latest_height() + 1):
+        block = store.get_block(h)
+        raw = store.get_block_json(h)
+        assert block is not None and raw is not None
+        assert certindex.entries_of_stored(h, raw, h - 1) == certindex.entries(block, h - 1)
+    raw = store.get_block_json(2)
+    assert raw is not None
+    with pytest.raises(LookupError):
+        certindex.entries_of_stored(3, raw, 2)
