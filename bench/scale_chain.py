@@ -47,7 +47,7 @@ from tests.support.harness import GENESIS_TIME, fixture_params
 __all__ = ["BUILD_VERSION", "ScaleChain", "build_or_load"]
 
 #: Changes whenever the mix changes: a cached chain of another version is rebuilt.
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 CHAIN_ID = "fcl-scale"
 BLOCK_TXS = 1000
 BLOCK_MS = 1000

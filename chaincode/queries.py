@@ -52,6 +52,7 @@ from chaincode.pool import (
 from chaincode.stock import REVERSAL_PREFIX, STOCKHIST_PREFIX, initial_stock, stock_key
 from chaincode.units import (
     BUFFER_ACCOUNT,
+    HOLDING_STATS_FIELDS,
     STATES,
     STATS_POOL_PREFIX,
     STATS_TOTALS_KEY,
@@ -60,6 +61,7 @@ from chaincode.units import (
     batch_stats,
     find_range,
     holding_prefix,
+    holding_stats_prefix,
 )
 from ledger import cursor as key_cursor
 from ledger.encoding import decode
@@ -163,14 +165,6 @@ def _counts() -> dict[str, int]:
     return {"cancelled": 0, "frozen": 0, "held": 0, "listed": 0, "retired": 0}
 
 
-def _tally(buckets: Iterable[dict[str, Any]], state: str, n: int, frozen: bool) -> None:
-    """Count ``n`` units in ``state`` (and as frozen, if they are) in every bucket."""
-    for bucket in buckets:
-        bucket[state] += n
-        if frozen:
-            bucket["frozen"] += n
-
-
 def _range_view(project_id: str, first: int, idx: dict[str, Any], state: str) -> dict[str, Any]:
     return {
         "batch_id": idx["batch_id"],
@@ -195,34 +189,39 @@ def holdings(
     after: str | None = None,
 ) -> dict[str, Any]:
     """An account's units: totals per state, per project and per batch (over all its
-    units, optionally of one project), and its ranges (a page of them), read from the
-    holdings index. ``frozen`` counts units also counted under their state."""
+    units, optionally of one project), from the account's counter records
+    ``stats/holding/<account>/<batch_id>`` (one read per batch it holds units of), and
+    its ranges (a page of them) from the holdings index, read with one seek past
+    ``after`` per state. ``frozen`` counts units also counted under their state."""
+    limit = _limit(limit)
+    after = _after(after)
     base = holding_prefix(account)
     totals = _counts()
     per_project: dict[str, dict[str, int]] = {}
     per_batch: dict[str, dict[str, Any]] = {}
+    for batch_id, c in key_cursor.seek(state, holding_stats_prefix(account)):
+        pid = c["project_id"]
+        if project_id is not None and pid != project_id:
+            continue
+        counts = {k: int(c[k]) for k in HOLDING_STATS_FIELDS}
+        per_batch[batch_id] = dict(counts, project_id=pid, vintage=c["vintage"])
+        for bucket in (totals, per_project.setdefault(pid, _counts())):
+            for k, n in counts.items():
+                bucket[k] += n
 
     def entries() -> Iterator[tuple[str, Any]]:
         for st in sorted(STATES):
             prefix = holding_prefix(account, st, project_id)
-            for key, idx in _scan(state, prefix):
-                unit_state, pid, first = key[len(base):].split("/")
-                yield key[len(base):], (unit_state, pid, int(first), idx)
+            rel = prefix[len(base):]
+            suffix, more = _suffix_after(rel, after)
+            if not more:
+                continue
+            for key, idx in key_cursor.seek(state, prefix, suffix, chunk=limit + 1):
+                pid, first = (rel + key).split("/")[1:]
+                yield rel + key, _range_view(pid, int(first), idx, st)
 
-    def counted() -> Iterator[tuple[str, Any]]:
-        for cursor, (unit_state, pid, first, idx) in entries():
-            buckets = (
-                totals,
-                per_project.setdefault(pid, _counts()),
-                per_batch.setdefault(
-                    idx["batch_id"], dict(_counts(), project_id=pid, vintage=idx["vintage"])
-                ),
-            )
-            _tally(buckets, unit_state, idx["last"] - first + 1, idx["frozen"])
-            yield cursor, _range_view(pid, first, idx, unit_state)
-
-    every = list(counted())  # totals need every entry; the page is cut from the same pass
-    ranges, nxt = page(every, after, limit)
+    got, nxt = key_cursor.take(entries(), limit)
+    ranges = [view for _c, view in got]
     return {
         "account": account,
         "batches": per_batch,
