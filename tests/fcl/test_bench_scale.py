@@ -69,3 +69,12 @@ def test_every_figure_is_produced_and_sane(chain: tuple[Path, dict]) -> None:
     assert all(f"| {name} | {unit} |" in text for name, unit in FIGURES)
     assert "1.00x" in text
     json.dumps(figures)  # --json can write them
+
+
+def test_the_table_compares_each_figure_with_the_smallest_size() -> None:
+    small = {name: 2.0 for name, _unit in FIGURES}
+    large = dict(small, issue=3.0, audit_tx_per_s=float("nan"))
+    text = table({10: small, 1000: large})
+    assert text.splitlines()[0].startswith("| figure | unit | 10 tx | 1,000 tx | 1,000 / 10 |")
+    assert "| issue | ms | 2.00 | 3.00 | 1.50x |" in text
+    assert "| audit_tx_per_s | tx/s | 2.00 | - | - |" in text  # not measured (--skip)
