@@ -8,6 +8,13 @@ plots, plus the custody steps in between -- is a rule of the carbon contract, so
 here: :data:`CARBON_LINKS` is the :class:`ledger.certificate.LinkRules` every verifier of
 carbon certificates passes (``fcl verify``, the explorer, the node's certificate builder
 and the tests), and :class:`CertificateSummary` is what a valid certificate proves.
+
+Version 2 certificates also carry the retired ranges' unit records
+(``unit/<project_id>/<first:012d>``, ``chaincode/units.py``), proven against the state
+root of the retirement's block; their ``history`` lists every step the units went
+through, so the custody entries must be exactly the histories' custody steps, in the
+histories' order (:meth:`_Linker._custody_proven`). Version 1 has no such proof: its
+custody list is "at least these steps".
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaincode.carbon_common import serial_string
+from chaincode.units import unit_key
 from ledger.block import Block
 from ledger.certificate import CertificateEntry, LinkContext, LinkError
 from ledger.certificate import make_entry as make_any_entry
@@ -25,6 +33,7 @@ from ledger.certificate import make_entry as make_any_entry
 __all__ = [
     "CARBON_LINKS",
     "CONTRACT",
+    "CUSTODY_ACTIONS",
     "CUSTODY_ROLES",
     "LINK_CODES",
     "ROLE_METHODS",
@@ -61,14 +70,39 @@ ROLE_METHODS: dict[str, tuple[str, ...]] = {
 #: Roles of the steps that moved (or froze) the retired units between issuance and
 #: retirement: proven committed and successful, shown in the summary.
 CUSTODY_ROLES = ("listing", "delisting", "trade", "transfer", "freeze", "unfreeze")
+#: The unit-history actions (``chaincode/units.py``) that are custody steps, and the
+#: certificate role of each; a retired range's history is ``issue``, then any of these,
+#: then ``retire``.
+CUSTODY_ACTIONS: dict[str, str] = {
+    "delist": "delisting",
+    "freeze": "freeze",
+    "list": "listing",
+    "trade": "trade",
+    "transfer": "transfer",
+    "unfreeze": "unfreeze",
+}
+#: The fields of a unit record that must equal its retired range's.
+_RANGE_FIELDS = ("project_id", "batch_id", "vintage", "first", "last")
 
-#: The codes the ``links`` check gives for these two rules (any other broken link has no
-#: code; its detail names the entries): docs/certificates.md §6.
+#: The codes the ``links`` check gives for these rules (any other broken link has no
+#: code; its detail names the entries): docs/certificates.md §6. The ``custody_*`` codes
+#: are version 2's.
 LINK_CODES: dict[str, str] = {
     "duplicate_event": "a result carries more than one event of a type the links read"
                        " (carbon.retired, carbon.issued, ...): exactly one is required",
     "registration_project_mismatch": "the registration's carbon.project_registered event"
                                      " names another project than the one it links",
+    "custody_record_missing": "a retired range has no proven unit record in custody_proofs",
+    "custody_record_mismatch": "a proven unit record is not the retired range's record after"
+                               " its retirement (range, state, holder, history's first or"
+                               " last step), or custody_proofs proves a key that is no retired"
+                               " range's record",
+    "custody_incomplete": "a custody step of a retired range's proven history has no custody"
+                          " entry in the provenance (a step was left out)",
+    "custody_not_in_history": "a custody entry is in no retired range's proven history (it did"
+                              " not move these units)",
+    "custody_order": "the custody entries' (height, index) order is not the order of a"
+                     " proven history",
 }
 
 
@@ -128,6 +162,11 @@ class CertificateSummary:
     plot_ids: tuple[str, ...]
     custody: tuple[dict[str, Any], ...]  # {role, tx_id, height}
     signed_by: tuple[str, ...]  # names of the validators whose precommits commit the block
+    #: the certificate's format version
+    version: int = 1
+    #: True (version 2) when ``custody`` is proven to be every step the retired units went
+    #: through; False (version 1): at least these steps
+    custody_complete: bool = False
 
     @property
     def time_utc(self) -> str:
@@ -143,6 +182,7 @@ class CertificateSummary:
             "beneficiary": self.beneficiary,
             "chain_id": self.chain_id,
             "custody": [dict(c) for c in self.custody],
+            "custody_complete": self.custody_complete,
             "enterprise": self.enterprise,
             "genesis_hash": self.genesis_hash,
             "height": self.height,
@@ -157,6 +197,7 @@ class CertificateSummary:
             "signed_by": list(self.signed_by),
             "time_ms": self.time_ms,
             "time_utc": self.time_utc,
+            "version": self.version,
         }
 
     def lines(self) -> list[str]:
@@ -188,10 +229,15 @@ class CertificateSummary:
                 f" {b['report_id']} ({b['period_start']}..{b['period_end']}) verified by"
                 f" {v['verifier_org']} ({v['accreditation']})"
             )
-        if self.custody:
-            steps = ", ".join(f"{c['role']} (block {c['height']})" for c in self.custody)
-            out.append(f"custody:     {steps}")
+        steps = ", ".join(f"{c['role']} (block {c['height']})" for c in self.custody)
+        if self.custody_complete:
+            out.append(f"custody:     complete, proven from the state at block {self.height}: "
+                       + (steps or "none (no listing, trade, transfer or freeze between"
+                          " issuance and retirement)"))
+        elif self.custody:
+            out.append(f"custody:     at least {steps} (version 1: not proven complete)")
         out.append(f"signed by:   {', '.join(self.signed_by)}")
+        out.append(f"certificate: version {self.version}")
         return out
 
     def __str__(self) -> str:
@@ -277,6 +323,8 @@ class _Linker:
         for project_id in sorted(owners):
             self._project(project_id, owners[project_id], reports[project_id])
         self._custody(ret, list(issuances.values()))
+        if self.chain.version >= 2:
+            self._custody_proven(ret, ranges, issuances)
         unused = [e for e in self.entries[1:] if id(e) not in self.used]
         if unused:
             raise LinkError(f"{unused[0].label} is not linked to the retirement")
@@ -447,6 +495,98 @@ class _Linker:
                 self.custody.append({"height": e.height, "role": role, "tx_id": e.tx_id})
         self.custody.sort(key=lambda c: (c["height"], c["tx_id"]))
 
+    def _custody_proven(
+        self, ret: CertificateEntry, ranges: list[RetiredRange],
+        issuances: dict[str, CertificateEntry],
+    ) -> None:
+        """Version 2: each retired range's unit record, proven in the state after the
+        retirement's block, is that range retired by this retirement; its history runs
+        from the batch's issuance to this retirement; the custody entries are exactly the
+        histories' custody steps, each in the histories' order."""
+        state = self.chain.state
+        enterprise = self._event(ret, "carbon.retired").get("enterprise")
+        wanted = {unit_key(r.project_id, r.first): r for r in ranges}
+        for key, r in sorted(wanted.items()):
+            if key not in state:
+                raise LinkError(
+                    f"retired range {r.serial} has no proven unit record: custody_proofs"
+                    f" needs {key!r}", "custody_record_missing")
+        extra = sorted(k for k in state if k not in wanted)
+        if extra:
+            raise LinkError(f"custody_proofs proves {extra[0]!r}, which is no retired range's"
+                            " unit record", "custody_record_mismatch")
+        custody = {e.tx_id: e for role in CUSTODY_ROLES for e in self.by_role.get(role, [])}
+        in_history: set[str] = set()
+        for key, r in sorted(wanted.items()):
+            steps = self._proven_steps(key, r, state[key], ret, issuances[r.batch_id],
+                                       enterprise)
+            previous = issuances[r.batch_id]
+            for i, step in steps:
+                role = CUSTODY_ACTIONS[step["action"]]
+                e = custody.get(step["tx_id"])
+                what = (f"unit record {key}, history step {i} ({step['action']} in block"
+                        f" {step['height']}, transaction {step['tx_id'][:16]}…)")
+                if e is None:
+                    raise LinkError(f"{what} has no {role} entry in the provenance: the"
+                                    " certificate leaves out a step these units went through",
+                                    "custody_incomplete")
+                if e.role != role or e.height != step["height"]:
+                    raise LinkError(f"{what} is {e.label}, a {e.role} in block {e.height}",
+                                    "custody_record_mismatch")
+                if not previous.position < e.position:
+                    raise LinkError(f"{what}: {e.label} does not come after {previous.label},"
+                                    " the step before it in the history", "custody_order")
+                previous = e
+                in_history.add(e.tx_id)
+        for e in sorted(custody.values(), key=lambda e: e.position):
+            if e.tx_id not in in_history:
+                raise LinkError(
+                    f"{e.label}: transaction {e.tx_id[:16]}… is in no retired range's proven"
+                    " history: it did not move or freeze these units", "custody_not_in_history")
+
+    @staticmethod
+    def _proven_steps(
+        key: str, r: RetiredRange, record: Any, ret: CertificateEntry, iss: CertificateEntry,
+        enterprise: Any,
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The custody steps ``(index in history, step)`` of the proven ``record`` of
+        retired range ``r``, after checking that it is ``r`` as retired by ``ret``."""
+        def mismatch(message: str) -> LinkError:
+            return LinkError(f"unit record {key}: {message}", "custody_record_mismatch")
+
+        if not isinstance(record, dict):
+            raise mismatch("the proven value is not a unit record")
+        for name in _RANGE_FIELDS:
+            if record.get(name) != getattr(r, name):
+                raise mismatch(f"its {name} is {record.get(name)!r}, the retired range"
+                               f" {r.serial} has {getattr(r, name)!r}")
+        if record.get("state") != "retired":
+            raise mismatch(f"its state is {record.get('state')!r}, not 'retired'")
+        if record.get("account") != enterprise:
+            raise mismatch(f"it is held by {record.get('account')!r}, not by the retiring"
+                           f" enterprise {enterprise!r}")
+        history = record.get("history")
+        if not isinstance(history, list) or len(history) < 2:
+            raise mismatch("its history does not run from an issuance to a retirement")
+        for i, step in enumerate(history):
+            if not (isinstance(step, dict) and isinstance(step.get("action"), str)
+                    and isinstance(step.get("tx_id"), str) and type(step.get("height")) is int):
+                raise mismatch(f"history step {i} is not {{action, tx_id, height, from, to}}")
+        first, last = history[0], history[-1]
+        if (first["action"], first["tx_id"], first["height"]) != ("issue", iss.tx_id, iss.height):
+            raise mismatch(f"its history starts with {first['action']} by transaction"
+                           f" {first['tx_id'][:16]}…, not with the issuance {iss.label}")
+        if (last["action"], last["tx_id"], last["height"]) != ("retire", ret.tx_id, ret.height):
+            raise mismatch(f"its history ends with {last['action']} by transaction"
+                           f" {last['tx_id'][:16]}…, not with this retirement")
+        out = []
+        for i, step in enumerate(history[1:-1], start=1):
+            if step["action"] not in CUSTODY_ACTIONS:
+                raise mismatch(f"history step {i} ({step['action']!r}) is not a custody step"
+                               f" ({', '.join(sorted(CUSTODY_ACTIONS))})")
+            out.append((i, step))
+        return out
+
     def _summary(
         self, ret: CertificateEntry, ranges: list[RetiredRange], issuances: dict[str, CertificateEntry]
     ) -> CertificateSummary:
@@ -495,6 +635,8 @@ class _Linker:
             plot_ids=tuple(self.plots),
             custody=tuple(self.custody),
             signed_by=chain.signed_by(ret.height),
+            version=chain.version,
+            custody_complete=chain.version >= 2,
         )
 
 
@@ -512,6 +654,7 @@ class CarbonLinks:
         detail = (
             f"{len(linker.batches)} batch(es) of {len(linker.projects)} project(s),"
             f" {len(linker.plots)} plot(s), {len(linker.custody)} custody step(s)"
+            + (" (complete: the proven histories' steps)" if chain.version >= 2 else "")
         )
         return detail, summary
 

@@ -29,17 +29,18 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from jinja2 import Environment, FileSystemLoader, Undefined
+from jinja2 import Environment, FileSystemLoader, Undefined, pass_context
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from chaincode.calc_service import calculate, read_parameters
 from chaincode.carbon_common import project_key
 from chaincode.framework import ORG_PREFIX, ChaincodeError
+from chaincode.holding_proof import HOLDING_PROOF_FORMAT, verify_holding_proof
 from explorer import svg
 from explorer.cadt import DEFAULT_CADT, MAX_CADT, cadt_issuances, cadt_projects, cadt_units
 from explorer.calculator import FORM_ROWS, MAX_CALC_UPLOAD, form_fields, form_request
-from explorer.data import LINK_KEYS, Reader, iso_time, url_for
+from explorer.data import LINK_KEYS, Reader, url_for
 from explorer.export import (
     MAX_EXPORT,
     Export,
@@ -55,6 +56,7 @@ from explorer.export import (
     project_plots_export,
     projects_export,
     retirements_export,
+    statement_export,
     take,
     trades_export,
     transfers_export,
@@ -73,10 +75,12 @@ from explorer.inputs import (
     parse_height,
     parse_limit,
     parse_period,
+    parse_statement_period,
     parse_tx_id,
 )
 from explorer.source import ExplorerSource, Verdict, normalise_verdict, verdict_from_error
 from explorer.upload import extract_certificate, parse_certificate, read_body
+from explorer.zones import DEFAULT_ZONE, TZ_COOKIE, ZONES, choose_zone, local, zone_label
 from ledger.api_errors import error_body, error_responses
 from ledger.asgi import AccessLogMiddleware, HeadMiddleware, is_head
 from ledger.errors import LedgerError
@@ -95,6 +99,10 @@ MAX_BLOCK_PAGE = 100
 MAX_CONCURRENT_VERIFICATIONS = 2
 VERIFY_WAIT_S = 5.0
 MAX_BLOCK_PAGE_LIMIT = 1000
+#: Movements of a statement per page (the account page's, and most of a JSON page).
+MAX_STATEMENT_PAGE = 200
+#: Movements of one statement's CSV (a period with more: page it with from/to).
+MAX_STATEMENT_ROWS = 100_000
 STATIC_FILES = {"explorer.css": "text/css; charset=utf-8"}
 #: No scripts at all; styles and images only from the explorer itself.
 CSP = (
@@ -122,9 +130,23 @@ def _short(value: Any) -> str:
     return text if len(text) <= 20 else f"{text[:10]}…{text[-6:]}"
 
 
-def _ts(value: Any) -> str:
-    text = iso_time(value) if isinstance(value, int) and not isinstance(value, bool) else None
-    return "—" if text is None else text.replace("T", " ").replace("+08:00", "")
+def _zone_of(ctx: Any) -> str:
+    zone = ctx.get("tz") if ctx is not None else None
+    return zone if isinstance(zone, str) else DEFAULT_ZONE
+
+
+def _cst_label(ctx: Any) -> str:
+    lang = ctx.get("lang") if ctx is not None else None
+    return Translator(lang if lang in LANGS else "en")("tz_cst")
+
+
+@pass_context
+def _ts(ctx: Any, value: Any) -> str:
+    """Block time (ms) as ``YYYY-MM-DD HH:MM:SS <zone>`` in the reader's zone."""
+    moment = local(value, _zone_of(ctx)) if isinstance(value, int) else None
+    if moment is None:
+        return "—"
+    return f"{moment:%Y-%m-%d %H:%M:%S} {zone_label(moment, _zone_of(ctx), _cst_label(ctx))}"
 
 
 def _micro(value: Any) -> str:
@@ -137,17 +159,35 @@ def _micro(value: Any) -> str:
     return f"{sign}{whole:,}.{frac:06d}"
 
 
-def _iso_ts(value: Any) -> str:
-    """An ISO 8601 time in China Standard Time (``data.iso_time``) as ``YYYY-MM-DD HH:MM``."""
-    if not isinstance(value, str) or len(value) < 16:
-        return "—"
-    return value[:16].replace("T", " ")
+@pass_context
+def _iso_ts(ctx: Any, value: Any) -> str:
+    """An ISO 8601 time with its offset (``data.iso_time``) as ``YYYY-MM-DD HH:MM`` in the
+    reader's zone (filter ``zone`` names the zone)."""
+    moment = local(value, _zone_of(ctx)) if isinstance(value, str) else None
+    return "—" if moment is None else f"{moment:%Y-%m-%d %H:%M}"
 
 
-def _date(value: Any) -> str:
-    """Block time (ms since the epoch) as its date in China Standard Time, ``YYYY-MM-DD``."""
-    text = iso_time(value) if isinstance(value, int) and not isinstance(value, bool) else None
-    return "—" if text is None else text[:10]
+@pass_context
+def _local_iso(ctx: Any, value: Any) -> str:
+    """An ISO 8601 time (or block time in ms) as ISO 8601 with the reader's zone's offset
+    (a ``<time datetime>``)."""
+    moment = local(value, _zone_of(ctx))
+    return "" if moment is None else moment.isoformat(timespec="seconds")
+
+
+@pass_context
+def _zone(ctx: Any, value: Any) -> str:
+    """The label of the reader's zone at the time ``value`` (ISO 8601 or ms): CST /
+    北京时间, an abbreviation, or UTC±hh:mm."""
+    moment = local(value, _zone_of(ctx))
+    return "" if moment is None else zone_label(moment, _zone_of(ctx), _cst_label(ctx))
+
+
+@pass_context
+def _date(ctx: Any, value: Any) -> str:
+    """Block time (ms since the epoch) as its date in the reader's zone, ``YYYY-MM-DD``."""
+    moment = local(value, _zone_of(ctx)) if isinstance(value, int) else None
+    return "—" if moment is None else f"{moment:%Y-%m-%d}"
 
 
 def _columns(rows: Any) -> list[str]:
@@ -173,7 +213,8 @@ def make_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(num=_num, short=_short, ts=_ts, pretty=_pretty, micro=_micro,
-                       iso_ts=_iso_ts, columns=_columns, date=_date)
+                       iso_ts=_iso_ts, columns=_columns, date=_date, zone=_zone,
+                       local_iso=_local_iso)
     env.globals.update(url=url_for, link_keys=LINK_KEYS)
     return env
 
@@ -299,8 +340,22 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         )
         return lang, query in LANGS
 
-    def render(request: Request, template: str, http_status: int = 200, **context: Any) -> Response:
+    def zone_of(request: Request, strict: bool = True) -> tuple[str, bool]:
+        """The reader's time zone and whether to remember it; ``strict``: a bad ``?tz=``
+        is refused (``bad_tz``), else ignored (an error page must still render)."""
+        query = request.query_params.get("tz")
+        cookie = request.cookies.get(TZ_COOKIE)
+        try:
+            return choose_zone(query, cookie, source.time_zone)
+        except ExplorerError:
+            if strict:
+                raise
+            return choose_zone(None, cookie, source.time_zone)
+
+    def render(request: Request, template: str, http_status: int = 200, *,
+               strict_tz: bool = True, **context: Any) -> Response:
         lang, set_cookie = lang_of(request)
+        zone, set_zone = zone_of(request, strict_tz)
         other = "en" if lang == "zh" else "zh"
         params = {k: v for k, v in request.query_params.items() if k != "lang"}
         params["lang"] = other
@@ -309,6 +364,10 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
             t=tr,
             v=tr.value,
             lang=lang,
+            tz=zone,
+            tz_choices=ZONES if zone in ZONES else (zone, *ZONES),
+            tz_keep=[(k, v) for k, v in request.query_params.items() if k not in ("tz", "lang")],
+            page_path=request.url.path,
             lang_switch_url=f"{request.url.path}?{urlencode(params)}",
             chain_id=genesis.chain_id,
             footer_genesis_hash=genesis.hash,
@@ -321,12 +380,15 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         response = HTMLResponse(body, status_code=http_status, headers=headers)
         if set_cookie:
             response.set_cookie(COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+        if set_zone:
+            response.set_cookie(TZ_COOKIE, zone, max_age=365 * 86400, samesite="lax",
+                                httponly=True)
         return response
 
     def error_page(request: Request, exc: ExplorerError) -> Response:
         return render(
-            request, "error.html", exc.status, code=exc.code, message=exc.message,
-            status=exc.status, search_q=request.query_params.get("q"),
+            request, "error.html", exc.status, strict_tz=False, code=exc.code,
+            message=exc.message, status=exc.status, search_q=request.query_params.get("q"),
         )
 
     def html(request: Request, build: Callable[[], Response]) -> Response:
@@ -464,15 +526,57 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         lambda r: reader.orgs(parse_after(q(r, "after")), limit_of(r)),
     )
 
+    def read_statement(request: Request, account: str, cursor: str = "after",
+                       limit: int | None = None) -> dict[str, Any]:
+        kind, first, last = parse_statement_period(q(request, "period"), q(request, "from"),
+                                                   q(request, "to"))
+        return reader.statement(
+            account, kind, first, last, parse_after(q(request, cursor)),
+            limit if limit is not None else limit_of(request, MAX_STATEMENT_PAGE,
+                                                     MAX_STATEMENT_PAGE))
+
+    def statement_query(s: dict[str, Any], **over: str) -> str:
+        """The query string of a statement (its period, or the ``over`` values)."""
+        params = ({"from": s["from"], "to": s["to"]} if s["period"] == "custom"
+                  else {"period": s["period"], "from": s["from"]})
+        return urlencode({**params, **over})
+
     @router.get("/explorer/accounts/{account}", include_in_schema=False)
     def account_page(request: Request, account: str) -> Response:
         def build() -> Response:
             a = reader.account(account, parse_after(q(request, "after")), limit_of(request))
-            return render(request, "account.html", a=a,
+            st = read_statement(request, account, "moves_after", MAX_STATEMENT_PAGE)
+            keep = {k: v for k, v in request.query_params.items()
+                    if k not in ("moves_after", "lang", "tz")}
+            more_url = (None if st["next"] is None else
+                        f"{request.url.path}?{urlencode({**keep, 'moves_after': st['next']})}"
+                        "#statement")
+            base = request.url.path
+
+            def period_url(day: str | None) -> str | None:
+                if day is None:
+                    return None
+                return f"{base}?{urlencode({'period': st['period'], 'from': day})}#statement"
+
+            return render(request, "account.html", a=a, st=st,
                           json_url=_json_url("account", a["account"]),
+                          statement_json_url=f"{_json_url('account', a['account'])}/statement?"
+                                             + statement_query(st),
+                          statement_csv_url="/v1/export/statement.csv?"
+                                            + urlencode({"account": a["account"]}) + "&"
+                                            + statement_query(st),
+                          statement_more_url=more_url,
+                          previous_period_url=period_url(st["previous"]),
+                          next_period_url=period_url(st["following"]),
                           **_page_links(request, a["holdings"]["next"]))
 
         return html(request, build)
+
+    @router.get("/v1/explorer/accounts/{account}/statement",
+                summary="Explorer: an account's statement for a period "
+                        "(?period=month|quarter|year, ?from=, ?to=, ?after=, ?limit=)")
+    def statement_json(request: Request, account: str) -> Response:
+        return api(lambda: read_statement(request, account))
 
     @router.get("/v1/explorer/accounts/{account}", summary="Explorer: an account's organisation and holdings")
     def account_json(request: Request, account: str) -> Response:
@@ -500,14 +604,19 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         extra=lambda r: {"status": q(r, "status") or "", "county": q(r, "county") or ""},
     )
 
+    def legend(plots: list[dict[str, Any]], tr: Translator) -> Markup:
+        return svg.map_legend(plots, plot_label=tr("map_plot"), scale_label=tr("map_scale"),
+                              title=tr("map_legend"))
+
     @router.get("/explorer/projects/{project_id}", include_in_schema=False)
     def project_page(request: Request, project_id: str) -> Response:
         def build() -> Response:
             d = reader.project(project_id, limit_of(request, MAX_PAGE))
             tr = Translator(lang_of(request)[0])
+            plots = reader.plots_of(d["project"], svg.MAX_MAP_PLOTS)
             return render(
                 request, "project.html", d=d,
-                plot_map=svg.plot_map(reader.plots_of(d["project"], svg.MAX_MAP_PLOTS)),
+                plot_map=svg.plot_map(plots), map_legend=legend(plots, tr),
                 chart=chart(d["vintages"], tr),
                 json_url=_json_url("project", d["project"]["id"]),
             )
@@ -544,6 +653,7 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
                 extra: dict[str, Any] = {}
                 if kind == "plot":
                     extra["plot_map"] = svg.plot_map([d["plot"]])
+                    extra["map_legend"] = legend([d["plot"]], Translator(lang_of(request)[0]))
                 return render(request, template, d=d,
                               json_url=_json_url(kind, ident),
                               **extra)
@@ -657,6 +767,10 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
         return api(build)
 
     def run_verify(cert: dict[str, Any]) -> Verdict:
+        if cert.get("format") == HOLDING_PROOF_FORMAT:  # docs/state-proofs.md "Holding proofs"
+            held = normalise_verdict(verify_holding_proof(cert, genesis=genesis))
+            details = None if held.details is None else dict(held.details, kind="holding")
+            return Verdict(held.ok, held.checks, held.summary, held.code, details)
         try:
             return normalise_verdict(source.verify(cert))
         except NotImplementedError as exc:
@@ -878,6 +992,15 @@ def create_explorer_router(source: ExplorerSource) -> APIRouter:
     csv_route("/v1/export/holdings.csv",
               "CSV: unit ranges held, per account and state (?account= for one account)",
               lambda r: holdings_export(reader, q(r, "account") or None))
+    def statement_csv(request: Request) -> Export:
+        account = q(request, "account")
+        if not account:
+            raise ExplorerError("bad_id", "give the account: ?account=<organisation id>")
+        return statement_export(reader, read_statement(request, account, "_", MAX_STATEMENT_ROWS))
+
+    csv_route("/v1/export/statement.csv",
+              "CSV: an account's statement for a period: opening balance, every movement, "
+              "closing balance (?account=, ?period=, ?from=, ?to=)", statement_csv)
     csv_route("/v1/export/trades.csv", "CSV: exchange trades, one row per serial range",
               lambda r: trades_export(reader))
     csv_route("/v1/export/transfers.csv", "CSV: off-exchange transfers, one row per serial range",

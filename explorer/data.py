@@ -13,7 +13,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ from chaincode.carbon_common import (
     plot_key,
     project_key,
     report_key,
+    serial_string,
 )
 from chaincode.carbon_market import (
     LISTING_PREFIX,
@@ -45,6 +46,13 @@ from chaincode.validator_state import VALIDATORS_KEY
 from explorer.activity import FACT_FIELDS, ActivityIndex, MonthPrices
 from explorer.inputs import ExplorerError, is_hex64, parse_id
 from explorer.source import ExplorerSource
+from explorer.statements import (
+    Movement,
+    MovementIndex,
+    day_start_ms,
+    period_label,
+    period_of,
+)
 from ledger.block import stored_block_element, stored_block_elements, stored_block_header
 from ledger.encoding import decode
 from ledger.errors import LedgerError
@@ -141,6 +149,8 @@ class Reader:
         self._times: OrderedDict[int, int] = OrderedDict()  # block header times, by height
         # trades in time order and monthly / per-project aggregates, kept incrementally
         self.activity = ActivityIndex(self.store, self.block_date)
+        # every account's movements in commit order with balances (account statements)
+        self.movements = MovementIndex(self.store, self.block_time)
 
     # -- small helpers ---------------------------------------------------------------------
     def height(self) -> int:
@@ -516,6 +526,87 @@ class Reader:
         if account == BUFFER_ACCOUNT:
             out["buffer_pool"] = queries.buffer_pool(self.store, limit=limit)
         return out
+
+    def statement(self, account: str, kind: str, first_day: date | None,
+                  last_day: date | None, after: str | None, limit: int) -> dict[str, Any]:
+        """The statement of ``account`` for one period: the ``kind`` period (month,
+        quarter, year of China Standard Time) holding ``first_day`` or ``last_day``, or,
+        with both, the days ``first_day..last_day``; without either, the period holding
+        the tip's date. Opening balance, the period's movements (a page of ``limit`` after
+        the ``after``-th, each with the balance after it), totals in and out, closing
+        balance (checked: opening + movements = closing). O(log n + movements in the
+        period) after the movement index is built."""
+        account = parse_id(account, "account")
+        known = (account == BUFFER_ACCOUNT or self.state(ORG_PREFIX + account) is not None
+                 or self.movements.balance(account) != 0
+                 or next(iter(self.store.iter_prefix(f"holding/{account}/")), None))
+        if not known:
+            raise ExplorerError("unknown_account", f"no organisation or account {account!r}")
+        skip = 0
+        if after is not None:
+            if not after.isdigit() or len(after) > 9:
+                raise ExplorerError("bad_cursor", "after is the 'next' of the statement "
+                                    "page before (a count of movements)")
+            skip = int(after)
+        tip = self.movements.refresh()
+        tip_ms = self.block_time(tip) if tip >= 1 else None
+        tip_day = date.fromisoformat(self.block_date(tip) or "1970-01-01")
+        if first_day is not None and last_day is not None:
+            start, stop = first_day, last_day + timedelta(days=1)
+            shown_kind, label = "custom", f"{first_day.isoformat()} – {last_day.isoformat()}"
+        else:
+            start, stop = period_of(kind, first_day or last_day or tip_day)
+            shown_kind, label = kind, period_label(kind, start)
+        start_ms, stop_ms = day_start_ms(start), day_start_ms(stop)
+        opening, closing, rows = self.movements.period(account, start_ms, stop_ms)
+        totals: dict[str, int] = {}
+        for m, _balance in rows:
+            totals[m.kind] = totals.get(m.kind, 0) + m.quantity
+        page = rows[skip:skip + limit]
+        nav: dict[str, Any] = {"previous": None, "following": None}
+        if shown_kind != "custom":
+            nav["previous"] = period_of(kind, start - timedelta(days=1))[0].isoformat()
+            if stop <= tip_day:
+                nav["following"] = stop.isoformat()
+        return {
+            "account": account,
+            "period": shown_kind,
+            "label": label,
+            "from": start.isoformat(),
+            "to": (stop - timedelta(days=1)).isoformat(),
+            "time_zone": "Asia/Shanghai (UTC+08:00)",
+            "start_ms": start_ms,
+            "end_ms": stop_ms,
+            "complete": tip_ms is not None and stop_ms <= tip_ms,
+            "tip": tip,
+            "opening": opening,
+            "closing": closing,
+            "credits": sum(m.change for m, _ in rows if m.change > 0),
+            "debits": -sum(m.change for m, _ in rows if m.change < 0),
+            "totals": dict(sorted(totals.items())),
+            "count": len(rows),
+            "movements": [self._movement_row(m, balance) for m, balance in page],
+            "next": str(skip + limit) if skip + limit < len(rows) else None,
+            **nav,
+        }
+
+    def _movement_row(self, m: Movement, balance: int) -> dict[str, Any]:
+        return {
+            "action": m.action,
+            "balance": balance,
+            "change": m.change,
+            "counterparty": m.counterparty,
+            "height": m.height,
+            "index": m.index,
+            "kind": m.kind,
+            "quantity": m.quantity,
+            "ranges": [{"batch_id": b, "first": f, "last": la, "project_id": p,
+                        "quantity": la - f + 1, "serial": serial_string(p, v, f, la),
+                        "vintage": v} for p, b, v, f, la in m.ranges],
+            "time": m.time,
+            "time_iso": iso_time(m.time),
+            "tx_id": m.tx_id,
+        }
 
     def _dated(self, record: dict[str, Any]) -> dict[str, Any]:
         """``record`` with the ``time`` and ``time_iso`` of the block at its ``height``."""

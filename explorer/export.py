@@ -85,6 +85,7 @@ __all__ = [
     "projects_export",
     "retirements_export",
     "scan",
+    "statement_export",
     "take",
     "trades_export",
     "transfers_export",
@@ -157,6 +158,10 @@ INDICATOR_COLUMNS = (
 )
 PARAMETER_COLUMNS = ("name", "value", "height", "set_by", "tx_id", "reason")
 PARAMETER_HISTORY_COLUMNS = PARAMETER_COLUMNS
+STATEMENT_COLUMNS = (
+    "account", "period", "row", "time", "height", "tx_id", "movement", "action",
+    "counterparty", "counterparty_name", "quantity", "change", "balance", "serials",
+)
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -464,6 +469,46 @@ def indicators_export(d: dict[str, Any]) -> Export:
     return Export(name, INDICATOR_COLUMNS, records,
                   lambda cursor: cursor == "all" or (cursor.isdigit() and len(cursor) <= 6)
                   or cursor == "unknown")
+
+
+def statement_export(reader: Reader, st: dict[str, Any]) -> Export:
+    """One account statement (``Reader.statement`` with every movement of the period): a
+    row ``opening`` (the opening balance), one row per movement (its change, the balance
+    after it, its serial ranges separated by spaces), a row ``closing``. The sum of the
+    ``change`` column is closing - opening. Cursors: ``opening``, the movement's ordinal
+    (1, 2, ...), ``closing``."""
+    if len(st["movements"]) < st["count"]:
+        raise ExplorerError("bad_period", f"the period {st['label']} has {st['count']} "
+                            f"movements, more than the {len(st['movements'])} one statement "
+                            f"file holds; choose a shorter period (from/to)")
+    base = {"account": st["account"], "period": st["label"]}
+    rows: list[tuple[str, dict[str, Any]]] = [
+        ("opening", dict(base, row="opening", time=iso_time(st["start_ms"]),
+                         balance=st["opening"]))]
+    for n, m in enumerate(st["movements"], start=1):
+        rows.append((str(n), dict(
+            base, row=str(n), time=m["time_iso"], height=m["height"], tx_id=m["tx_id"],
+            movement=m["kind"], action=m["action"], counterparty=m["counterparty"],
+            counterparty_name=reader.org_name(m["counterparty"]), quantity=m["quantity"],
+            change=m["change"], balance=m["balance"],
+            serials=" ".join(r["serial"] for r in m["ranges"]))))
+    # the closing balance is at the period's last second, or at the tip if it has not ended
+    if st["complete"]:
+        closing = dict(base, row="closing", time=iso_time(st["end_ms"] - 1000))
+    else:
+        closing = dict(base, row="closing", height=st["tip"],
+                       time=iso_time(reader.block_time(st["tip"])))
+    rows.append(("closing", dict(closing, balance=st["closing"])))
+    order = {cursor: i for i, (cursor, _row) in enumerate(rows)}
+
+    def records(after: str | None) -> Records:
+        start = 0 if after is None else order[after] + 1
+        for cursor, row in rows[start:]:
+            yield cursor, [row]
+
+    label = st["label"].replace(" – ", "_")
+    return Export(f"statement-{st['account']}-{label}.csv", STATEMENT_COLUMNS, records,
+                  lambda cursor: cursor in order)
 
 
 def _json_text(value: Any) -> str:

@@ -121,7 +121,7 @@ LABELS: dict[str, dict[str, str]] = _by_lang({
     "blocks": ("Blocks", "区块"),
     "block": ("Block", "区块"),
     "block_hash": ("Block hash", "区块哈希"),
-    "time": ("Time (UTC+8)", "时间（北京时间）"),
+    "time": ("Time", "时间"),
     "txs": ("Transactions", "交易"),
     "tx_count": ("Transactions", "交易数"),
     "proposer": ("Proposer", "提议节点"),
@@ -400,6 +400,8 @@ _VALUE_TEXTS: dict[str, dict[str, Texts]] = {
         "mixed": ("primary and resale", "一级与二级"),
     },
     "unit_state": {
+        "active": ("active", "有效"),
+        "frozen": ("frozen", "已冻结"),
         "held": ("held", "持有"),
         "listed": ("listed", "挂牌中"),
         "retired": ("retired", "已注销"),
@@ -480,6 +482,19 @@ LABELS.update(_by_lang({
     "at_price": ("at {price} RMB/t", "单价 {price} 元/吨"),
     "serial_range_trace": ("trace this range", "溯源此序列号段"),
     "verdict_genuine": ("This certificate is genuine.", "该注销证明真实有效。"),
+    # -- holding proofs (issue 12; docs/state-proofs.md "Holding proofs") ------------------
+    "prove_holding": ("Prove this holding (JSON)", "下载持有证明（JSON）"),
+    "verdict_holding": (
+        "This holding proof is genuine: units {first}–{last} of project {project} at block {height}.",
+        "该持有证明真实有效：项目 {project} 的第 {first}–{last} 号减排量单位，截至第 {height} 号区块。",
+    ),
+    "holding_not_valid": ("This holding proof is NOT valid: {reason}", "该持有证明无效：{reason}"),
+    "holding_proves_lead": (
+        "Who held each part of the range at that block, and its status, proven from the "
+        "block's signed state root.",
+        "该区块时各序列号段的持有方及状态，由该区块经签名的状态根证明。",
+    ),
+    "holding_status": ("Status", "状态"),
     "verdict_genuine_facts": (
         "This certificate is genuine: {qty} t CO₂e retired by {who} on {date}.",
         "该注销证明真实有效：{who} 于 {date} 注销了 {qty} 吨二氧化碳当量。",
@@ -489,6 +504,18 @@ LABELS.update(_by_lang({
     "verdict_reason_unknown": ("it failed a technical check (see the details below).",
                                "未通过技术核验（见下方详情）。"),
     "what_it_proves": ("What this proves", "这证明了什么"),
+    "custody": ("Custody", "流转记录"),
+    "custody_complete": (
+        "Complete: every step these units went through between issuance and retirement,"
+        " proven from the ledger's state.",
+        "完整：这些碳汇自签发至注销经历的全部流转步骤，已由账本状态证明。",
+    ),
+    "custody_at_least": (
+        "At least these steps: a version 1 certificate does not prove that the list is"
+        " complete.",
+        "至少包括以上步骤：第 1 版注销证明不能证明该列表完整。",
+    ),
+    "certificate_version": ("Certificate format", "证明格式版本"),
     "proves_lead": (
         "The network's validators signed the block holding this retirement; the units "
         "below are cancelled for good and can never be sold or retired again.",
@@ -719,9 +746,17 @@ _VALUE_TEXTS.update({
         "commits": ("validators' signatures", "验证节点签名"),
         "history": ("block history proof", "区块历史证明"),
         "inclusion": ("inclusion in the block", "区块包含证明"),
+        "custody_proofs": ("proof of the units' complete custody history",
+                           "减排量完整流转记录证明"),
         "transactions": ("transaction signatures", "交易签名"),
         "results": ("transaction results", "交易执行结果"),
         "links": ("provenance links", "来源关联"),
+        # a holding proof's checks (chaincode.holding_proof.CHECK_NAMES)
+        "claim": ("the claimed range", "所声明的序列号段"),
+        "anchor": ("network identity (genesis)", "网络身份（创世文件）"),
+        "header": ("signed block header", "经签名的区块头"),
+        "proofs": ("state proofs", "状态证明"),
+        "coverage": ("coverage of the range", "序列号段的完整覆盖"),
     },
     # what a failed check means, in plain words, by check name (the verdict's code)
     "check_failure": {
@@ -745,6 +780,10 @@ _VALUE_TEXTS.update({
             "it has been changed.",
             "证明中的交易或结果与网络记录不符：内容已被篡改。",
         ),
+        "custody_proofs": (
+            "the units' history it carries is not the one recorded in the ledger's state.",
+            "证明中的减排量流转记录与账本状态不符。",
+        ),
         "transactions": ("a transaction in it is not properly signed.",
                          "证明中的交易签名无效。"),
         "results": ("a transaction in it did not succeed on the ledger.",
@@ -753,6 +792,15 @@ _VALUE_TEXTS.update({
             "its records do not link up from the forest plots to the retirement.",
             "证明中的记录无法从林地地块一直关联到注销。",
         ),
+        "claim": ("the file is not a readable holding proof.", "文件不是可读取的持有证明。"),
+        "anchor": ("it was made for a different network than this one.",
+                   "该证明来自另一个网络，而非本网络。"),
+        "header": ("the network's validators did not sign its block.",
+                   "本网络的验证节点未对其区块签名。"),
+        "proofs": ("a unit record in it is not the one the network recorded: it has been "
+                   "changed.", "证明中的单位记录与网络记录不符：内容已被篡改。"),
+        "coverage": ("its records do not cover the whole range, one after the other.",
+                     "证明中的记录未能连续、完整地覆盖该序列号段。"),
         "invalid_certificate": ("the file is not a readable certificate.",
                                 "文件不是可读取的注销证明。"),
     },
@@ -884,6 +932,61 @@ LABELS.update(_by_lang({
 }))
 VALUES["risk_rating"] = _by_lang({
     "low": ("low", "低"), "medium": ("medium", "中"), "high": ("high", "高"),
+})
+
+
+# -- issue 15: account statements, the reader's time zone, map legend and scale ------------
+LABELS.update(_by_lang({
+    "time_zone": ("Time zone", "时区"),
+    "set_time_zone": ("Show times in this zone", "按此时区显示时间"),
+    "statement": ("Statement", "账户对账单"),
+    "statement_help": (
+        "Balance: the units this account holds or has listed (not retired, not cancelled). "
+        "Periods are calendar periods of China Standard Time (UTC+8), the ledger's dates.",
+        "余额：本账户持有或挂牌中的减排量（不含已注销、已作废）。期间按北京时间（UTC+8）的自然月、季、年划分，"
+        "与账本日期一致。"),
+    "statement_kind": ("Period", "对账期间"),
+    "statement_from": ("From (date)", "起始日期"),
+    "statement_to": ("To (date)", "截止日期"),
+    "statement_show": ("Show statement", "生成对账单"),
+    "statement_period_label": ("Period {label}: {first} to {last}",
+                               "期间 {label}：{first} 至 {last}"),
+    "statement_open": ("The period has not ended: the closing balance is at block {height}.",
+                       "本期间尚未结束：期末余额截至区块 {height}。"),
+    "opening_balance": ("Opening balance", "期初余额"),
+    "closing_balance": ("Closing balance", "期末余额"),
+    "movement": ("Movement", "变动"),
+    "counterparty": ("Counterparty", "交易对方"),
+    "change": ("Change (t)", "变动量（吨）"),
+    "balance_after": ("Balance (t)", "余额（吨）"),
+    "serials": ("Serial numbers", "序列号"),
+    "total_in": ("Total in", "转入合计"),
+    "total_out": ("Total out", "转出合计"),
+    "previous_period": ("Previous period", "上一期间"),
+    "next_period": ("Next period", "下一期间"),
+    "statement_csv": ("Statement", "对账单"),
+    "note_only": ("note", "备注"),
+    "statement_more": ("More movements", "更多变动"),
+    "map_legend": ("Legend", "图例"),
+    "map_plot": ("Plot boundary (label: plot id)", "地块边界（标注：地块编号）"),
+    "map_scale": ("Scale bar", "比例尺"),
+}))
+VALUES["statement_period"] = _by_lang({
+    "month": ("month", "月"), "quarter": ("quarter", "季度"), "year": ("year", "年"),
+    "custom": ("chosen dates", "自选日期"),
+})
+VALUES["movement"] = _by_lang({
+    "issued": ("issuance received", "签发入账"),
+    "transfer_in": ("transfer in", "转入"),
+    "transfer_out": ("transfer out", "转出"),
+    "bought": ("bought", "买入"),
+    "sold": ("sold", "卖出"),
+    "listed": ("listed for sale", "挂牌"),
+    "delisted": ("listing withdrawn", "撤牌"),
+    "retired": ("retired", "注销"),
+    "cancelled": ("cancelled", "作废"),
+    "frozen": ("frozen (note)", "冻结（备注）"),
+    "unfrozen": ("unfrozen (note)", "解冻（备注）"),
 })
 
 

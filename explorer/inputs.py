@@ -10,6 +10,7 @@ answers.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import TypeGuard
 
 from chaincode.schema import ID_RE
@@ -27,6 +28,8 @@ __all__ = [
     "parse_id",
     "parse_limit",
     "parse_tx_id",
+    "parse_date",
+    "parse_statement_period",
 ]
 
 DEFAULT_PAGE = 25
@@ -45,6 +48,7 @@ EXPLORER_CODES: tuple[str, ...] = (
     "unknown_plot", "unknown_report", "unknown_attestation", "unknown_batch",
     "unknown_retirement", "unknown_serial", "not_found", "upload_too_large",
     "unsupported_media_type", "certificate_unavailable", "verifier_unavailable",
+    "bad_date", "bad_tz",
 )
 
 
@@ -147,3 +151,43 @@ def parse_period(text: str | None) -> str | None:
     return _optional(
         text, _PERIOD_RE, "bad_period", "a compliance period looks like 2025 or 2025-H1"
     )
+
+
+_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+#: Statement periods (``?period=`` of an account statement); the first is the default.
+STATEMENT_PERIODS = ("month", "quarter", "year")
+
+
+def parse_date(text: str | None, name: str) -> date | None:
+    """``?from=`` / ``?to=``: a calendar date ``YYYY-MM-DD`` from year 1970 (``bad_date``);
+    None if absent."""
+    if text is None or text == "":
+        return None
+    match = _DATE_RE.fullmatch(text)
+    try:
+        day = date(*(int(g) for g in match.groups())) if match else None
+    except ValueError:
+        day = None
+    if day is None or day.year < 1970:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise ExplorerError("bad_date", f"{name} {shown!r} is not a date: write it as "
+                            f"YYYY-MM-DD, e.g. 2026-03-01, from 1970")
+    return day
+
+
+def parse_statement_period(kind: str | None, first: str | None, last: str | None
+                           ) -> tuple[str, date | None, date | None]:
+    """An account statement's ``?period=`` (month, quarter or year; default month;
+    ``bad_period``) and ``?from=`` / ``?to=`` (``bad_date``; ``to`` before ``from``:
+    ``bad_period``)."""
+    if kind is None or kind == "":
+        kind = STATEMENT_PERIODS[0]
+    if kind not in STATEMENT_PERIODS:
+        shown = kind if len(kind) <= 40 else kind[:40] + "…"
+        raise ExplorerError("bad_period", f"statement period {shown!r} is not one of "
+                            f"{', '.join(STATEMENT_PERIODS)}")
+    start, end = parse_date(first, "from"), parse_date(last, "to")
+    if start is not None and end is not None and end < start:
+        raise ExplorerError("bad_period", f"the statement's last day {end.isoformat()} (to) "
+                            f"is before its first day {start.isoformat()} (from)")
+    return kind, start, end

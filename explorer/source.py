@@ -76,6 +76,9 @@ class ExplorerSource:
       (政策评估期) on the indicators page: an explorer setting, default 2 (the regional
       plan's two-year evaluation). Periods end with the year of the tip and go back in
       steps of this length.
+    * ``time_zone`` -- the IANA time zone (``zoneinfo``) pages show dates in when the
+      reader has not chosen one (``?tz=``, cookie ``fcl_tz``): the deployment's zone,
+      default ``Asia/Shanghai`` (China Standard Time, UTC+8, the regional market's).
     """
 
     store: Store
@@ -86,6 +89,7 @@ class ExplorerSource:
     public_url: str | None = None
     clock: Callable[[], float] = time.time
     evaluation_years: int = 2
+    time_zone: str = "Asia/Shanghai"
 
     def get_status(self) -> dict[str, Any]:
         if self.status is None:

@@ -4,20 +4,29 @@ Every piece of ledger text that enters an SVG (plot ids, labels) is escaped here
 results are :class:`markupsafe.Markup` so templates insert them as they are.
 
 Plot maps use an equirectangular projection scaled by cos(latitude) at the centre of the
-plot set (outside consensus, so floats are fine), fitted into a viewBox whose longer side
-is :data:`MAP_SIZE` units, north up. Each plot is one ``<polygon>``.
+plot set, fitted into a viewBox whose longer side is :data:`MAP_SIZE` units, north up.
+Each plot is one ``<polygon>`` labelled with its id at the mean of its vertices; a scale
+bar in km sits in the bottom-left corner and :func:`map_legend` explains colours and
+lines. The projection and the scale bar are exact rational arithmetic
+(:class:`fractions.Fraction`): cos(latitude) is a Taylor series in exact fractions
+truncated below 1e-15 (:func:`cos_e7`), the length of a degree of longitude at the map's
+middle latitude phi is the WGS 84 series 111,412.84 cos phi - 93.5 cos 3phi + 0.118 cos 5phi
+metres (:func:`metres_per_degree_lon`), and the bar is the longest of 1, 2, 5 x 10^k metres
+that is at most a quarter of the map's width, drawn rounded half up to whole map units.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import segno
 from markupsafe import Markup, escape
 
-__all__ = ["MAP_SIZE", "bar_chart", "market_chart", "plot_map", "qr_svg", "vintage_chart"]
+__all__ = ["MAP_SIZE", "bar_chart", "cos_e7", "map_legend", "map_scale", "market_chart",
+           "metres_per_degree_lon", "plot_map", "qr_svg", "vintage_chart"]
 
 MAP_SIZE = 1000
 MAP_PAD = 20
@@ -46,45 +55,145 @@ def _ring(plot: Mapping[str, Any]) -> list[tuple[int, int]]:
     return out
 
 
+#: pi to 35 decimal places, an exact fraction.
+PI = Fraction(314159265358979323846264338327950288, 10**35)
+_EPSILON = Fraction(1, 10**15)
+
+
+def cos_e7(angle_e7: int | Fraction) -> Fraction:
+    """cos of an angle in 1e-7 degrees, as an exact fraction within 1e-15 (Taylor series
+    in exact fractions, each term's denominator bounded to 10^30)."""
+    x = Fraction(angle_e7) * PI / (180 * 10**7)
+    # bring x into [-pi, pi]: cos is 2pi-periodic
+    turns = math.floor(x / (2 * PI) + Fraction(1, 2))
+    x -= turns * 2 * PI
+    x2 = x * x
+    term, total, n = Fraction(1), Fraction(1), 0
+    while abs(term) > _EPSILON:
+        term = (-term * x2 / ((n + 1) * (n + 2))).limit_denominator(10**30)
+        total += term
+        n += 2
+    return total
+
+
+def metres_per_degree_lon(lat_e7: int | Fraction) -> Fraction:
+    """Length in metres of one degree of longitude at latitude ``lat_e7`` (1e-7 degrees)
+    on the WGS 84 ellipsoid: 111412.84 cos phi - 93.5 cos 3phi + 0.118 cos 5phi."""
+    return (Fraction("111412.84") * cos_e7(lat_e7) - Fraction("93.5") * cos_e7(3 * lat_e7)
+            + Fraction("0.118") * cos_e7(5 * lat_e7))
+
+
+def _round_half_up(value: Fraction) -> int:
+    return math.floor(value + Fraction(1, 2))
+
+
+def map_scale(metres_per_unit: Fraction, max_units: int) -> tuple[int, int]:
+    """(bar length in metres, in map units): the longest 1, 2 or 5 x 10^k metres whose bar
+    is at most ``max_units`` long (at least 1 m)."""
+    best = 1
+    length = 1
+    while length <= 10**9:
+        for mult in (1, 2, 5):
+            metres = mult * length
+            if metres / metres_per_unit <= max_units:
+                best = metres
+        length *= 10
+    return best, max(1, _round_half_up(best / metres_per_unit))
+
+
+def km_text(metres: int) -> str:
+    """Whole metres as kilometres, fixed point without trailing zeros: 500 -> 0.5."""
+    whole, frac = divmod(metres, 1000)
+    return str(whole) if frac == 0 else f"{whole}.{frac:03d}".rstrip("0")
+
+
+def _usable(plots: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], list[tuple[int, int]]]]:
+    rings = [(p, _ring(p)) for p in plots[:MAX_MAP_PLOTS]]
+    return [(p, r) for p, r in rings if len(r) >= 3]
+
+
 def plot_map(plots: Sequence[Mapping[str, Any]], *, link_prefix: str = "/explorer/plots/") -> Markup:
     """An SVG map with one ``<polygon>`` per plot (plots without a usable ring are
-    skipped), each with a ``<title>`` and a link to the plot's page."""
-    rings = [(p, _ring(p)) for p in plots[:MAX_MAP_PLOTS]]
-    rings = [(p, r) for p, r in rings if len(r) >= 3]
+    skipped), each with a ``<title>``, a label (its id) and a link to the plot's page,
+    and a scale bar in km (``<g class="scale-bar" data-metres data-units>``)."""
+    rings = _usable(plots)
     if not rings:
         return Markup("")
     lons = [x for _, r in rings for x, _ in r]
     lats = [y for _, r in rings for _, y in r]
     min_lon, max_lon, min_lat, max_lat = min(lons), max(lons), min(lats), max(lats)
-    mid_lat_deg = (min_lat + max_lat) / 2 / 1e7
-    kx = max(math.cos(math.radians(mid_lat_deg)), 0.01)
-    width_u = max((max_lon - min_lon) * kx, 1.0)
-    height_u = max(float(max_lat - min_lat), 1.0)
-    scale = (MAP_SIZE - 2 * MAP_PAD) / max(width_u, height_u)
-    view_w = round(width_u * scale) + 2 * MAP_PAD
-    view_h = round(height_u * scale) + 2 * MAP_PAD
+    mid_lat = Fraction(min_lat + max_lat, 2)
+    kx = max(cos_e7(mid_lat), Fraction(1, 100))
+    width_u = max((max_lon - min_lon) * kx, Fraction(1))
+    height_u = max(Fraction(max_lat - min_lat), Fraction(1))
+    scale = Fraction(MAP_SIZE - 2 * MAP_PAD) / max(width_u, height_u)
+    view_w = _round_half_up(width_u * scale) + 2 * MAP_PAD
+    view_h = _round_half_up(height_u * scale) + 2 * MAP_PAD
 
-    def project(lon: int, lat: int) -> str:
-        x = MAP_PAD + round((lon - min_lon) * kx * scale)
-        y = MAP_PAD + round((max_lat - lat) * scale)
-        return f"{x},{y}"
+    def xy(lon: int | Fraction, lat: int | Fraction) -> tuple[int, int]:
+        return (MAP_PAD + _round_half_up((lon - min_lon) * kx * scale),
+                MAP_PAD + _round_half_up((max_lat - lat) * scale))
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="plot-map" viewBox="0 0 {view_w} {view_h}"'
         f' role="img" aria-label="plot map">',
         f'<rect class="map-bg" x="0" y="0" width="{view_w}" height="{view_h}" fill="#f4f8f0"/>',
     ]
+    labels = []
+    font = max(12, MAP_SIZE // 40)
     for i, (plot, ring) in enumerate(rings):
         pid = str(plot.get("id", ""))
         colour = PALETTE[i % len(PALETTE)]
-        points = " ".join(project(x, y) for x, y in ring)
+        points = " ".join("{},{}".format(*xy(x, y)) for x, y in ring)
         parts.append(
             f'<a href="{escape(link_prefix)}{escape(_quote(pid))}">'
             f'<polygon points="{points}" fill="{colour}" fill-opacity="0.55" stroke="#234"'
             f' stroke-width="2" data-plot="{escape(pid)}"><title>{escape(pid)}</title></polygon></a>'
         )
+        cx, cy = xy(Fraction(sum(x for x, _ in ring), len(ring)),
+                    Fraction(sum(y for _, y in ring), len(ring)))
+        labels.append(
+            f'<text class="plot-label" x="{cx}" y="{cy}" text-anchor="middle"'
+            f' dominant-baseline="middle" font-size="{font}" font-weight="bold" fill="#123"'
+            f' stroke="#fff" stroke-width="4" paint-order="stroke" pointer-events="none"'
+            f' data-plot="{escape(pid)}">{escape(pid)}</text>')
+    parts += labels
+    # horizontal metres per map unit at the middle latitude
+    metres_per_unit = metres_per_degree_lon(mid_lat) / (kx * scale * 10**7)
+    metres, units = map_scale(metres_per_unit, max(1, view_w // 4))
+    x0, y0 = MAP_PAD, view_h - MAP_PAD
+    parts.append(
+        f'<g class="scale-bar" data-metres="{metres}" data-units="{units}"'
+        f' data-km="{km_text(metres)}" pointer-events="none">'
+        f'<rect x="{x0 - 6}" y="{y0 - font - 16}" width="{units + 12}" height="{font + 22}"'
+        f' fill="#fff" fill-opacity="0.8"/>'
+        f'<line x1="{x0}" y1="{y0}" x2="{x0 + units}" y2="{y0}" stroke="#000" stroke-width="4"/>'
+        f'<line x1="{x0}" y1="{y0 - 8}" x2="{x0}" y2="{y0}" stroke="#000" stroke-width="3"/>'
+        f'<line x1="{x0 + units}" y1="{y0 - 8}" x2="{x0 + units}" y2="{y0}" stroke="#000"'
+        f' stroke-width="3"/>'
+        f'<text x="{x0}" y="{y0 - 12}" font-size="{font}">{km_text(metres)} km</text></g>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def map_legend(plots: Sequence[Mapping[str, Any]], *, plot_label: str, scale_label: str,
+               title: str) -> Markup:
+    """The legend of :func:`plot_map` over the same plots, as HTML: what the outlines and
+    the scale bar are, and a swatch of each plot's colour with its id (CSS classes
+    ``swatch-<n>``, the n-th colour of :data:`PALETTE`: no inline style under the CSP)."""
+    rings = _usable(plots)
+    if not rings:
+        return Markup("")
+    items = [f'<li class="legend-lines"><span class="swatch swatch-line"></span>'
+             f' {escape(plot_label)}</li>',
+             f'<li class="legend-scale"><span class="swatch swatch-scale"></span>'
+             f' {escape(scale_label)}</li>']
+    for i, (plot, _r) in enumerate(rings):
+        pid = str(plot.get("id", ""))
+        items.append(f'<li data-plot="{escape(pid)}" data-colour="{PALETTE[i % len(PALETTE)]}">'
+                     f'<span class="swatch swatch-{i % len(PALETTE)}"></span> {escape(pid)}</li>')
+    return Markup(f'<div class="map-legend" id="map-legend"><strong>{escape(title)}</strong>'
+                  f'<ul>{"".join(items)}</ul></div>')
 
 
 def _quote(text: str) -> str:

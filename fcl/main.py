@@ -1,7 +1,7 @@
 """The ``fcl`` command: ``fcl node init|start`` here; ``fcl keys ...`` and ``fcl tx ...``
-from the wallet (``wallet.cli``); ``fcl verify``, ``fcl audit``, ``fcl devnet``,
-``fcl testnet``, ``fcl bench`` and ``fcl status`` from their modules in ``fcl/``, imported
-plainly.
+from the wallet (``wallet.cli``); ``fcl verify``, ``fcl query``, ``fcl audit``, ``fcl devnet``,
+``fcl testnet``, ``fcl bench``, ``fcl status``, ``fcl light`` and ``fcl snapshot`` from their
+modules in ``fcl/``, and ``fcl portal`` from ``portal/cli.py``, imported plainly.
 
 The composition root: it mounts the explorer's routes on the node's API, which no module
 of ``node/`` may do (docs/architecture.md, "Layers").
@@ -27,9 +27,13 @@ from typing import Any
 import fcl.audit.cli
 import fcl.bench
 import fcl.devnet.cli
+import fcl.light
+import fcl.query
+import fcl.state_sync
 import fcl.status
 import fcl.testnet.cli
 import fcl.verify
+import portal.cli
 from fcl.passphrase import node_passphrase
 from ledger.errors import LedgerError
 from node.home import OBSERVER_KEY_NAME, NodeConfig
@@ -190,6 +194,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         profiling.profile_this_thread("main")
     store = Store(home.data_dir)
     try:
+        fcl.state_sync.start_from_snapshot(args, store, genesis)
         runtime = NodeRuntime(config=config, genesis=genesis, key=key, store=store,
                               state_dir=home.consensus_dir)
         host = args.rpc_host or config.rpc_host
@@ -236,10 +241,12 @@ def _run_loop(coro: Any) -> int:
     return int(uvloop.run(coro))
 
 
-def api_routers(node: Any, public_url: str | None = None) -> list[Any]:
+def api_routers(node: Any, public_url: str | None = None,
+                time_zone: str = "Asia/Shanghai") -> list[Any]:
     """The routes of the node's API beside the core ones: certificates and history proofs,
     and the explorer, sharing one certificate builder. ``public_url`` is the base of the
-    links printed on certificates (None: relative links and no QR code)."""
+    links printed on certificates (None: relative links and no QR code); ``time_zone`` the
+    explorer's default zone for dates (config.json ``time_zone``)."""
     from explorer.app import create_explorer_router
     from explorer.source import ExplorerSource
     from node.api.certificates import CertificateBuilder
@@ -248,7 +255,8 @@ def api_routers(node: Any, public_url: str | None = None) -> list[Any]:
     builder = CertificateBuilder(node.store, node.genesis)
     routers = node_routers(node, builder)
     source = ExplorerSource(store=node.store, genesis=node.genesis, status=node.status,
-                            build_certificate=builder.build, public_url=public_url)
+                            build_certificate=builder.build, public_url=public_url,
+                            time_zone=time_zone)
     routers.append(create_explorer_router(source))
     return routers
 
@@ -285,7 +293,7 @@ async def _serve(
             return contextlib.nullcontext()
 
     if routers is None:
-        routers = api_routers(node, public_url)
+        routers = api_routers(node, public_url, settings.time_zone)
     start_network = getattr(driver, "start_network", None)
     if start_network is not None:
         try:
@@ -424,15 +432,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="DIR",
                    help="profile the node's threads (cProfile) and write the stats to DIR "
                    "when it stops")
+    fcl.state_sync.add_start_options(p)
     p.set_defaults(func=_run_node_command, node_action=cmd_start)
 
     fcl.testnet.cli.register(sub, secret)
     fcl.bench.register(sub)
     register_wallet(sub)
     fcl.verify.register(sub)
+    fcl.query.register(sub)
     fcl.audit.cli.register(sub)
     fcl.devnet.cli.register(sub)
     fcl.status.register(sub)
+    portal.cli.register(sub)
+    fcl.light.register(sub)
+    fcl.state_sync.register(sub)
     return parser
 
 

@@ -49,11 +49,15 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_cursor": 400,
     "bad_query": 400,
     "bad_period": 400,
+    "bad_date": 400,  # explorer: ?from= / ?to= of an account statement is not a date
+    "bad_tz": 400,  # explorer: ?tz= names no time zone of the tz database
     "invalid_serial": 400,
     "no_certificate": 400,
     "not_json": 400,
     "malformed_certificate": 400,
     "malformed_form": 400,
+    # proofs of state (node/api/proofs.py, docs/state-proofs.md "The proof API")
+    "bad_key": 400,
     # the free calculation service (POST /v1/calculate, the explorer's calculator):
     # chaincode.calc_service.CALCULATION_CODES; a date that is not one is malformed (400),
     # more plots or sample plots than a calculation takes is too large (413), figures the
@@ -89,6 +93,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "unknown_batch": 404,
     "unknown_serial": 404,
     "beyond_chain": 404,
+    "unknown_chunk": 404,  # state sync: no such chunk in the snapshot (node/api/snapshots.py)
+    "units_not_found": 404,
     # 405, 408, 409, 413, 415, 422, 429 (too much from one address or one organisation)
     "method_not_allowed": 405,
     "request_timeout": 408,
@@ -96,6 +102,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "tx_too_large": 413,
     "request_too_large": 413,
     "upload_too_large": 413,
+    "too_many_keys": 413,
+    "too_many_records": 413,
+    "answer_too_large": 413,
     "unsupported_media_type": 415,
     "wrong_chain": 422,
     "bad_signature": 422,
@@ -108,8 +117,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "halted": 503,
     "too_many_connections": 503,
     "certificate_unavailable": 503,
+    "light_unavailable": 503,  # /v1/light/*: this node lacks the blocks (docs/light-client.md)
     "verifier_unavailable": 503,
     "verifier_busy": 503,
+    "snapshot_unavailable": 503,  # state sync: the height's state or block cannot be read
 }
 
 #: The status of a code a lower layer raised (a ``LedgerError`` reaching a route) that

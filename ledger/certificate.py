@@ -7,8 +7,11 @@ results, each with RFC 9162 inclusion proofs to the ``txs_root`` / ``results_roo
 block header; the headers with their commit certificates; RFC 9162 proofs that every
 earlier header is an ancestor of the retirement's block (its ``history_root``); the chain
 of validator-set changes since genesis; and the genesis document itself, whose SHA-256 is
-the one thing the verifier must trust. docs/certificates.md specifies the format field by
-field and the verification algorithm step by step.
+the one thing the verifier must trust. Version 2 adds ``custody_proofs``: state-tree proofs
+(``ledger/state_tree.py``) of state records against the ``state_root`` of the retirement's
+block header -- the retired ranges' unit records, whose histories make the custody list
+complete (checked by the linking rules). docs/certificates.md specifies the format field by
+field and the verification algorithm step by step; both versions verify.
 
 ``verify_certificate`` never raises on malformed input: it returns a
 :class:`CertificateVerdict` listing every check (``passed``, ``skipped``, ``detail``, and
@@ -33,7 +36,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ledger.block import MAX_BLOCK_TXS, Block, BlockHeader, CommitCertificate
 from ledger.crypto import is_hex_digest, sha256_hex
-from ledger.encoding import CanonicalEncodingError, canonical, decode
+from ledger.encoding import CanonicalEncodingError, canonical
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
 from ledger.merkle import inclusion_proof, verify_inclusion
@@ -44,14 +47,19 @@ from ledger.next_block import (
     check_proposer,
     check_validators_hash,
 )
+from ledger.proof_file import anchor_genesis, decode_json_file
+from ledger.state_tree import Proof, StateTreeError
+from ledger.state_tree import verify as verify_state_proof
 from ledger.tx import Transaction, parse_transaction
 from ledger.validators import ValidatorSet
 
 __all__ = [
     "CERT_FORMAT",
     "CERT_VERSION",
+    "CERT_VERSIONS",
     "CHECK_CODES",
     "CHECK_NAMES",
+    "CHECK_NAMES_V1",
     "MAX_CERT_BYTES",
     "CertificateEntry",
     "CertificateVerdict",
@@ -60,6 +68,8 @@ __all__ = [
     "LinkError",
     "LinkRules",
     "assemble_certificate",
+    "check_names",
+    "custody_proof_item",
     "decode_certificate",
     "make_entry",
     "result_leaf",
@@ -69,15 +79,20 @@ __all__ = [
 ]
 
 CERT_FORMAT = "fcl-retirement-certificate"
-CERT_VERSION = 1
+#: The version the node builds by default; :data:`CERT_VERSIONS` are the versions this
+#: verifier reads (version 1 with its own, unchanged rules).
+CERT_VERSION = 2
+CERT_VERSIONS = (1, 2)
 #: Largest certificate (canonical JSON bytes) the verifier reads.
 MAX_CERT_BYTES = 16 * 1024 * 1024
 MAX_ENTRIES = 5000
 MAX_VALIDATOR_SET_CHANGES = 4096
 #: An RFC 9162 inclusion proof for a tree of < 2**64 leaves has at most 64 items.
 MAX_PROOF_ITEMS = 64
-#: Every check, in the order it runs; a verdict always lists all of them.
-CHECK_NAMES = (
+#: Longest state key (UTF-8 bytes) a ``custody_proofs`` item may name.
+MAX_STATE_KEY_BYTES = 1024
+#: Every check of a version-1 certificate, in the order it runs.
+CHECK_NAMES_V1 = (
     "format",
     "genesis",
     "chain_id",
@@ -90,6 +105,15 @@ CHECK_NAMES = (
     "results",
     "links",
 )
+#: Every check of a version-2 certificate (and of input whose version is not known), in
+#: the order it runs; a verdict always lists all the checks of its version.
+CHECK_NAMES = (*CHECK_NAMES_V1[:8], "custody_proofs", *CHECK_NAMES_V1[8:])
+
+
+def check_names(version: Any) -> tuple[str, ...]:
+    """The checks a certificate of ``version`` gets: :data:`CHECK_NAMES_V1` for version 1,
+    else :data:`CHECK_NAMES`."""
+    return CHECK_NAMES_V1 if type(version) is int and version == 1 else CHECK_NAMES
 
 #: The codes the verifier itself gives a failed check, with the check that gives each
 #: (besides these, ``headers``, ``commits``, ``validator_set_changes`` and ``chain_id`` carry
@@ -102,9 +126,11 @@ CHECK_CODES: dict[str, str] = {
     "malformed_header": "format",
     "malformed_commit": "format",
     "bad_commit_round": "format",
+    "malformed_custody_proof": "format",
+    "custody_proof_invalid": "custody_proofs",
 }
 
-_TOP_FIELDS = frozenset(
+_TOP_FIELDS_V1 = frozenset(
     {
         "format",
         "version",
@@ -120,6 +146,8 @@ _TOP_FIELDS = frozenset(
         "validator_set_changes",
     }
 )
+_TOP_FIELDS = {1: _TOP_FIELDS_V1, 2: _TOP_FIELDS_V1 | {"custody_proofs"}}
+_PROOF_ITEM_FIELDS = frozenset({"key", "proof", "value"})
 _ENTRY_FIELDS = frozenset(
     {"role", "height", "index", "size", "tx", "result", "tx_proof", "result_proof"}
 )
@@ -170,10 +198,12 @@ def assemble_certificate(
     commits: Mapping[int, Mapping[str, Any]],
     history: Mapping[int, Sequence[str]],
     validator_set_changes: Sequence[Mapping[str, Any]],
+    custody_proofs: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A certificate object (format version :data:`CERT_VERSION`) from its parts; integer
-    heights become the decimal string keys of the JSON maps."""
-    return {
+    """A certificate object from its parts; integer heights become the decimal string keys
+    of the JSON maps. With ``custody_proofs`` (items of :func:`custody_proof_item`, sorted
+    here by key) it is version 2; without, version 1."""
+    cert: dict[str, Any] = {
         "chain_id": genesis.chain_id,
         "commits": {str(h): dict(commits[h]) for h in sorted(commits)},
         "format": CERT_FORMAT,
@@ -185,8 +215,20 @@ def assemble_certificate(
         "retirement": dict(retirement),
         "retirement_id": _tx_id_of(retirement["tx"]),
         "validator_set_changes": [dict(c) for c in validator_set_changes],
-        "version": CERT_VERSION,
+        "version": 1,
     }
+    if custody_proofs is not None:
+        cert["custody_proofs"] = sorted((dict(p) for p in custody_proofs),
+                                        key=lambda p: str(p["key"]).encode("utf-8"))
+        cert["version"] = 2
+    return cert
+
+
+def custody_proof_item(key: str, value: Any, proof: Proof) -> dict[str, Any]:
+    """One ``custody_proofs`` item: state key ``key`` holds the JSON ``value`` (stored as
+    ``canonical(value)``), with the state-tree ``proof`` of that at the retirement's
+    height (docs/state-proofs.md)."""
+    return {"key": key, "proof": proof.to_json(), "value": value}
 
 
 def _tx_id_of(tx_json: Mapping[str, Any]) -> str:
@@ -225,6 +267,8 @@ class CertificateVerdict(Generic[SummaryT]):
 
     checks: tuple[Check, ...]
     summary: SummaryT | None = None
+    #: the certificate's format version (1 or 2), None when it is not one this verifier reads
+    version: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -265,6 +309,7 @@ class CertificateVerdict(Generic[SummaryT]):
             "message": self.message,
             "ok": self.ok,
             "summary": None if self.summary is None else _summary_json(self.summary),
+            "version": self.version,
         }
 
 
@@ -348,6 +393,11 @@ class LinkContext:
     genesis_hash: str
     headers: Mapping[int, BlockHeader]  # the verified header of every referenced block
     signers: Mapping[int, tuple[str, ...]]  # names of the validators whose precommits commit it
+    #: the certificate's format version
+    version: int = 1
+    #: version 2: the state records ``custody_proofs`` proves (state key -> JSON value) in
+    #: the state after the retirement's block; empty for version 1
+    state: Mapping[str, Any] = field(default_factory=dict)
 
     def header(self, height: int) -> BlockHeader:
         return self.headers[height]
@@ -398,6 +448,9 @@ class _State:
     commits: dict[int, CommitCertificate] = field(default_factory=dict)
     history: dict[int, list[bytes]] = field(default_factory=dict)
     changes: list[_Change] = field(default_factory=list)
+    proofs: list[tuple[str, Any, Proof]] = field(default_factory=list)  # custody_proofs
+    proven: dict[str, Any] = field(default_factory=dict)  # key -> value, once verified
+    version: int = 1
     anchor: int = 0
     genesis: Genesis | None = None
     chain_id: str | None = None
@@ -451,28 +504,21 @@ def decode_certificate(data: bytes) -> Any:
     §8.1), no floats, no duplicate keys. A UTF-16 or UTF-32 text is refused even where a
     JSON library would detect it. Raises ``LedgerError`` with code ``byte_order_mark``,
     ``not_utf8`` or ``not_json``; the value is not checked to be a certificate."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise LedgerError("byte_order_mark", "the certificate starts with a UTF-8 byte-order"
-                          " mark; a certificate is UTF-8 JSON text without one")
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data:
-        raise LedgerError("not_utf8", "the certificate is UTF-16 or UTF-32 text (it has a"
-                          " UTF-16 byte-order mark or NUL bytes); a certificate is UTF-8 JSON"
-                          " text")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LedgerError("not_utf8", f"the certificate is not UTF-8 text (byte {exc.start}:"
-                          f" {exc.reason}); a certificate is UTF-8 JSON text") from None
-    try:
-        return decode(text)
-    except (CanonicalEncodingError, ValueError, RecursionError) as exc:
-        raise LedgerError("not_json", f"not a valid JSON certificate: {exc}") from None
+    return decode_json_file(data, "certificate")
 
 
 def _failed_format(detail: str, code: str | None = None) -> CertificateVerdict[Any]:
     checks = [Check("format", False, detail, code=code)]
     checks += [Check(n, False, "not checked: format failed", True) for n in CHECK_NAMES[1:]]
     return CertificateVerdict(tuple(checks))
+
+
+def _depends(name: str, version: int) -> tuple[str, ...]:
+    """The checks ``name`` needs to have passed (version 2: the links read the proven
+    records, so they also need ``custody_proofs``)."""
+    if version != 1 and name == "links":
+        return (*_DEPENDS[name], "custody_proofs")
+    return _DEPENDS[name]
 
 
 @contextmanager
@@ -500,6 +546,7 @@ _DEPENDS: dict[str, tuple[str, ...]] = {
     "commits": ("format", "genesis", "chain_id", "validator_set_changes", "headers"),
     "history": ("format",),
     "inclusion": ("format",),
+    "custody_proofs": ("format",),
     "transactions": ("format", "genesis", "chain_id"),
     "results": ("format", "transactions"),
     "links": ("format", "transactions", "results"),
@@ -530,14 +577,20 @@ class _Verifier(Generic[SummaryT]):
             "commits": self._commits,
             "history": self._history,
             "inclusion": self._inclusion,
+            "custody_proofs": self._custody_proofs,
             "transactions": self._transactions,
             "results": self._results,
             "links": self._links,
         }
+        raw_version = self.raw.get("version") if isinstance(self.raw, dict) else None
+        version: int | None = None
+        if type(raw_version) is int and raw_version in CERT_VERSIONS:
+            version = raw_version
+        self.s.version = CERT_VERSION if version is None else version
         outcome: dict[str, bool] = {}
         checks: list[Check] = []
-        for name in CHECK_NAMES:
-            failed_deps = [d for d in _DEPENDS[name] if not outcome.get(d, False)]
+        for name in check_names(self.s.version):
+            failed_deps = [d for d in _depends(name, self.s.version) if not outcome.get(d, False)]
             if failed_deps:
                 outcome[name] = False
                 checks.append(Check(name, False, f"not checked: {failed_deps[0]} failed", True))
@@ -552,9 +605,9 @@ class _Verifier(Generic[SummaryT]):
             except Exception as exc:  # a malformed value reached a path we did not foresee
                 checks.append(Check(name, False, f"malformed certificate ({type(exc).__name__}: {exc})"))
                 outcome[name] = False
-        verdict: CertificateVerdict[SummaryT] = CertificateVerdict(tuple(checks))
+        verdict: CertificateVerdict[SummaryT] = CertificateVerdict(tuple(checks), None, version)
         if verdict.ok:
-            verdict = CertificateVerdict(verdict.checks, self.s.summary)
+            verdict = CertificateVerdict(verdict.checks, self.s.summary, version)
         return verdict
 
     # -- format ------------------------------------------------------------------------------
@@ -568,14 +621,18 @@ class _Verifier(Generic[SummaryT]):
             raise _Problem(f"not canonically encodable: {exc}") from None
         if size > MAX_CERT_BYTES:
             raise _Problem(f"a certificate is at most {MAX_CERT_BYTES} bytes")
-        if set(cert) != _TOP_FIELDS:
-            missing = sorted(_TOP_FIELDS - set(cert))
-            extra = sorted(set(cert) - _TOP_FIELDS)
-            raise _Problem(f"top-level fields: missing {missing}, unknown {extra}")
+        version = cert.get("version")
+        if type(version) is not int or version not in CERT_VERSIONS:
+            raise _Problem(f"unsupported version {version!r} (this verifier reads versions"
+                           f" {', '.join(map(str, CERT_VERSIONS))})")
+        fields = _TOP_FIELDS[version]
+        if set(cert) != fields:
+            missing = sorted(fields - set(cert))
+            extra = sorted(set(cert) - fields)
+            raise _Problem(f"top-level fields of version {version}: missing {missing},"
+                           f" unknown {extra}")
         if cert["format"] != CERT_FORMAT:
             raise _Problem(f"format must be {CERT_FORMAT!r}")
-        if cert["version"] != CERT_VERSION or type(cert["version"]) is not int:
-            raise _Problem(f"unsupported version {cert['version']!r} (this verifier reads {CERT_VERSION})")
         if not isinstance(cert["chain_id"], str):
             raise _Problem("chain_id must be a string")
         for name in ("genesis_hash", "retirement_id"):
@@ -648,10 +705,44 @@ class _Verifier(Generic[SummaryT]):
                 raise _Problem(f"{where}.header is the header of block {header.height}")
             commit = self._parse_commit(ch["commit"], f"{where}.commit")
             s.changes.append(_Change(height, header, ch["header"], commit, ch["validators"]))
+        if version == 2:
+            self._custody_proof_items(cert["custody_proofs"])
         return (
-            f"{len(s.entries)} transactions in {len(referenced)} blocks,"
+            f"version {version}: {len(s.entries)} transactions in {len(referenced)} blocks,"
             f" {len(s.changes)} validator-set changes"
+            + (f", {len(s.proofs)} state proofs" if version == 2 else "")
         )
+
+    def _custody_proof_items(self, items: Any) -> None:
+        """``custody_proofs``: a list of ``{key, proof, value}``, keys strictly increasing
+        by their UTF-8 bytes (so each key once), each proof a well-formed state-tree proof."""
+        def bad(message: str) -> _Problem:
+            return _Problem(message, "malformed_custody_proof")
+
+        if not isinstance(items, list) or len(items) > MAX_ENTRIES:
+            raise bad(f"custody_proofs must be a list of at most {MAX_ENTRIES} items")
+        previous: bytes | None = None
+        for i, item in enumerate(items):
+            where = f"custody_proofs[{i}]"
+            if not isinstance(item, dict) or set(item) != _PROOF_ITEM_FIELDS:
+                raise bad(f"{where} must have exactly {sorted(_PROOF_ITEM_FIELDS)}")
+            key = item["key"]
+            if not isinstance(key, str) or not key:
+                raise bad(f"{where}.key must be a non-empty string (a state key)")
+            key_bytes = key.encode("utf-8")
+            if len(key_bytes) > MAX_STATE_KEY_BYTES:
+                raise bad(f"{where}.key is longer than {MAX_STATE_KEY_BYTES} bytes")
+            if previous is not None and not previous < key_bytes:
+                raise bad(f"{where}.key {key!r} does not come after the previous item's key:"
+                          " custody_proofs are ordered by key (UTF-8 bytes), each key once")
+            previous = key_bytes
+            if item["value"] is None:
+                raise bad(f"{where}.value must be the record the key holds, not null")
+            try:
+                proof = Proof.from_json(item["proof"])
+            except StateTreeError as exc:
+                raise bad(f"{where}.proof: {exc.code}: {exc.message}") from None
+            self.s.proofs.append((key, item["value"], proof))
 
     def _entry(self, obj: Any, where: str) -> CertificateEntry:
         if not isinstance(obj, dict) or set(obj) != _ENTRY_FIELDS:
@@ -729,27 +820,13 @@ class _Verifier(Generic[SummaryT]):
     # -- genesis -------------------------------------------------------------------------------
     def _genesis(self) -> str:
         s = self.s
-        trusted = self.trusted_hash
-        if trusted is not None and not is_hex_digest(trusted):
-            raise _Problem("the trusted genesis hash must be 64 lowercase hex digits")
-        if self.trusted_genesis is not None:
-            if trusted is not None and trusted != self.trusted_genesis.hash:
-                raise _Problem("the genesis document and the genesis hash given disagree")
-            trusted = self.trusted_genesis.hash
-        if trusted is None:
-            raise _Problem("no trusted genesis given (a genesis document or its hash)")
         try:
-            embedded = Genesis.from_json(s.cert["genesis"])
+            embedded = anchor_genesis(s.cert["genesis"], s.cert["genesis_hash"],
+                                      genesis=self.trusted_genesis,
+                                      genesis_hash=self.trusted_hash, what="certificate")
         except LedgerError as exc:
-            raise _Problem(f"the embedded genesis document is malformed: {exc.message}") from None
+            raise _Problem(exc.message) from None
         s.genesis = embedded
-        if embedded.hash != s.cert["genesis_hash"]:
-            raise _Problem("genesis_hash is not the SHA-256 of the embedded genesis document")
-        if embedded.hash != trusted:
-            raise _Problem(
-                f"the certificate is for the network with genesis {embedded.hash[:16]}…"
-                f" ({embedded.chain_id}), not the trusted genesis {trusted[:16]}…"
-            )
         s.sets = [(1, embedded.validators)]
         return f"genesis {embedded.hash} ({embedded.chain_id})"
 
@@ -844,6 +921,27 @@ class _Verifier(Generic[SummaryT]):
             raise _Problem(f"block {later[0]} comes after the retirement's block {s.anchor}")
         return f"{len(s.history)} blocks proven ancestors of block {s.anchor}"
 
+    # -- custody proofs (version 2) --------------------------------------------------------------
+    def _custody_proofs(self) -> str:
+        """Every ``custody_proofs`` item: ``key`` holds ``canonical(value)`` in the state
+        tree whose root is the ``state_root`` of the retirement's block (its header is the
+        one ``commits`` proves signed)."""
+        s = self.s
+        if s.version == 1:
+            return "version 1 carries no state proofs"
+        anchor = s.headers[s.anchor]
+        root = bytes.fromhex(anchor.state_root)
+        for i, (key, value, proof) in enumerate(s.proofs):
+            if not verify_state_proof(root, key.encode("utf-8"), canonical(value), proof):
+                raise _Problem(
+                    f"custody_proofs[{i}]: the proof does not show that {key!r} holds this"
+                    f" value in the state after block {s.anchor} (state_root"
+                    f" {anchor.state_root[:16]}…)",
+                    "custody_proof_invalid",
+                )
+            s.proven[key] = value
+        return f"{len(s.proofs)} records proven in the state after block {s.anchor}"
+
     # -- inclusion -----------------------------------------------------------------------------------
     def _inclusion(self) -> str:
         s = self.s
@@ -905,6 +1003,7 @@ class _Verifier(Generic[SummaryT]):
             signers[h] = tuple(sorted(
                 v.name for k, _ in commit.signatures if (v := vset.by_key(k)) is not None
             ))
-        chain = LinkContext(s.chain_id, s.genesis.hash, dict(s.headers), signers)
+        chain = LinkContext(s.chain_id, s.genesis.hash, dict(s.headers), signers,
+                            version=s.version, state=dict(s.proven))
         detail, s.summary = self.links.link(tuple(s.entries), chain)
         return detail

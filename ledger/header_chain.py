@@ -36,7 +36,14 @@ from ledger.block import BlockHeader, CommitCertificate
 from ledger.crypto import is_hex_digest
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
-from ledger.next_block import check_chain_id, check_commit, check_proposer, check_validators_hash
+from ledger.next_block import (
+    Predecessor,
+    check_chain_id,
+    check_commit,
+    check_link,
+    check_proposer,
+    check_validators_hash,
+)
 from ledger.validators import ValidatorSet
 
 __all__ = [
@@ -46,6 +53,7 @@ __all__ = [
     "HeaderChainError",
     "TrustedState",
     "advance",
+    "advance_next",
     "ValidatorSetChange",
     "parse_changes",
     "verify_header",
@@ -67,7 +75,9 @@ class HeaderChainError(LedgerError):
     ``ledger/next_block.py`` code for a header or commit that breaks the next-block rules,
     or one of: ``bad_checkpoint``, ``malformed_change``, ``change_order``, ``not_a_change``,
     ``bad_change_set``, ``header_not_after_checkpoint``, ``checkpoint_conflict``,
-    ``too_many_changes``."""
+    ``too_many_changes``; and, from the light client's core (``ledger/light_client.py``),
+    ``malformed_light_block``, ``unexpected_height``, ``malformed_changes_page``,
+    ``bad_time`` (docs/light-client.md)."""
 
 
 @dataclass(frozen=True)
@@ -263,3 +273,26 @@ def advance(
         following = next_validators
     return TrustedState(trusted.chain_id, trusted.genesis_hash, header.height, header.hash(),
                         header.time, following)
+
+
+def advance_next(
+    trusted: TrustedState,
+    header: BlockHeader,
+    commit: CommitCertificate,
+    next_validators: ValidatorSet | None = None,
+) -> TrustedState:
+    """Sequential verification: trust the block right after ``trusted``. Besides
+    :func:`advance`'s rules, the header must be at ``trusted.height + 1``
+    (``wrong_height``), link to the trusted block (``prev_hash``; ``bad_prev_hash``) and be
+    strictly later (``bad_time``) -- the next-block rule's ``check_link``. The history root
+    is not checked (the trusted state does not keep the history tree)."""
+    try:
+        check_chain_id(trusted.chain_id, header)
+        check_link(
+            Predecessor(trusted.chain_id, trusted.height, trusted.block_hash, trusted.time,
+                        trusted.next_validators, ""),
+            header,
+        )
+    except LedgerError as exc:
+        raise _rule("", exc) from None
+    return advance(trusted, [], header, commit, next_validators)

@@ -535,6 +535,24 @@ class AppendOnlyMerkleTree:
             return EMPTY_ROOT
         return self._right_edge(size)[0]
 
+    def frontier(self, size: int) -> list[bytes]:
+        """The roots of the maximal complete subtrees of the tree of the first ``size``
+        leaves, largest (leftmost) first: one per 1-bit of ``size``. Folded from the right
+        they give :meth:`root_at` ``(size)``; with them alone the tree can be continued
+        (``ledger.snapshot.fold_frontier``; state sync, docs/state-sync.md).
+
+        Raises:
+            ValueError: if ``size`` is not an int with ``0 <= size <= self.size``.
+        """
+        self._check_size("size", size)
+        out: list[bytes] = []
+        start = 0
+        for level in range(size.bit_length() - 1, -1, -1):
+            if size >> level & 1:
+                out.append(self._levels[level][start >> level])
+                start += 1 << level
+        return out
+
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """Inclusion proof (RFC 9162 §2.1.3.1) of leaf ``index`` in the tree of ``size`` leaves.
 

@@ -18,7 +18,8 @@ Key layout (binary prefixes; heights are 8-byte big-endian so keys sort by heigh
                     (height 0 holds the genesis writes; ``WriteSet.body``)
     s/<key utf-8>   committed state value
     x/<bytes>       extra index entries given by the caller of ``commit_block``
-    m/<name>        meta: height, hash, state_root, genesis_hash, chain_id
+    m/<name>        meta: height, hash, state_root, genesis_hash, chain_id; snapshot (a
+                    store started from a state-sync snapshot: :meth:`Store.init_from_snapshot`)
     a/<record>      the authenticated state tree (ledger/state_tree.py,
                     docs/state-proofs.md): version h is the state after height h, its
                     root the header's ``state_root``; a height's records are written in
@@ -45,7 +46,7 @@ import bisect
 import json
 import struct
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,6 +76,7 @@ _META_HASH = b"m/hash"
 _META_STATE_ROOT = b"m/state_root"
 _META_GENESIS = b"m/genesis_hash"
 _META_CHAIN_ID = b"m/chain_id"
+_META_SNAPSHOT = b"m/snapshot"
 TREE_PREFIX = b"a/"
 """The key prefix reserved for the state tree's records (:meth:`Store.state_tree_nodes`)."""
 _WRITE_BUFFER_BYTES = 64 << 20  # LevelDB's memtable (its default: 4 MiB)
@@ -480,6 +482,85 @@ class Store:
             wb.put(_META_HEIGHT, _h8(0))
         self._tree.adopt(update)
         self._height = 0
+
+    def init_from_snapshot(
+        self,
+        genesis_hash: str,
+        chain_id: str,
+        blocks: Sequence[tuple[Block, CommitCertificate]],
+        state: Writes,
+        snapshot_info: dict[str, Any],
+    ) -> None:
+        """Start this empty store at height H = ``len(blocks)`` from a state-sync snapshot
+        (docs/state-sync.md) instead of the genesis: ``blocks`` are blocks 1..H with their
+        certificates, ``state`` the whole key-value state after block H (no deletes),
+        ``snapshot_info`` what the store keeps about the snapshot (``{"height": H,
+        "validator_set_changes": [...]}``, :meth:`snapshot_base`). The caller verified
+        everything (``fcl/state_sync.py``: the header of H from the genesis, each chunk
+        against its state root, the hash chain of blocks H..1); the store checks again
+        what it checks of any block -- the chain links (``wrong_height``,
+        ``wrong_prev_hash``, ``commit_mismatch``) and that the state tree over ``state``
+        as version H has block H's state root (``state_root_mismatch``) -- and writes it
+        all in one batch. The state tree holds version H only (no proofs below H) and no
+        write sets are stored for heights 0..H."""
+        if self._height is not None:
+            raise StoreError("already_initialised", f"the store {self.path} already has a chain")
+        if not is_hex_digest(genesis_hash) or not blocks:
+            raise StoreError("bad_write", "a snapshot start needs the genesis hash and blocks 1..H")
+        ws = _checked(state)
+        if any(value is None for _, value in ws.items):
+            raise StoreError("bad_write", "a snapshot's state has values only, no deletes")
+        previous = genesis_hash
+        for expected, (block, commit) in enumerate(blocks, start=1):
+            if block.height != expected:
+                raise StoreError("wrong_height", f"block {block.height} is not block {expected}")
+            if block.header.prev_hash != previous:
+                raise StoreError("wrong_prev_hash", f"block {expected} does not link to block {expected - 1}")
+            previous = block.hash()
+            if commit.height != expected or commit.block_hash != previous:
+                raise StoreError("commit_mismatch", f"the certificate of block {expected} is for another block")
+        top = blocks[-1][0]
+        height = top.height
+        update = self._prepare(ws, height)
+        if update.root.hex() != top.header.state_root:
+            raise StoreError(
+                "state_root_mismatch",
+                f"the snapshot's state has the state root {update.root.hex()}, not block "
+                f"{height}'s {top.header.state_root}",
+            )
+        info = canonical(snapshot_info)
+        nodes = self.state_tree_nodes()
+        with self.db.write_batch(transaction=True, sync=True) as wb:
+            for block, commit in blocks:
+                h8 = _h8(block.height)
+                block_hash = block.hash()
+                wb.put(_BLOCK + h8, block.canonical_bytes)
+                wb.put(_COMMIT + h8, canonical(commit.to_json()))
+                wb.put(_HEIGHT_HASH + h8, bytes.fromhex(block_hash))
+                wb.put(_HASH_HEIGHT + bytes.fromhex(block_hash), h8)
+                for index, tx in enumerate(block.txs):
+                    wb.put(_TX + bytes.fromhex(tx.tx_id), h8 + struct.pack(">I", index))
+            self._put_state(wb, ws)
+            nodes.put_into(wb, update.writes)
+            wb.put(_META_SNAPSHOT, info)
+            wb.put(_META_GENESIS, bytes.fromhex(genesis_hash))
+            wb.put(_META_CHAIN_ID, chain_id.encode("utf-8"))
+            wb.put(_META_HASH, bytes.fromhex(previous))
+            wb.put(_META_STATE_ROOT, bytes.fromhex(top.header.state_root))
+            wb.put(_META_HEIGHT, _h8(height))
+        self._tree.adopt(update)
+        self._height = height
+
+    def snapshot_base(self) -> dict[str, Any] | None:
+        """What :meth:`init_from_snapshot` recorded (``{"height": H,
+        "validator_set_changes": [...]}``), or None for a store started from the genesis.
+        Below H the store has blocks, certificates and indexes but no state-tree versions
+        and no write sets."""
+        raw = self.db.get(_META_SNAPSHOT)
+        if raw is None:
+            return None
+        info: dict[str, Any] = json.loads(raw)
+        return info
 
     def commit_block(
         self,

@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
@@ -125,6 +126,9 @@ class NodeConfig:
     #: ``validator_key`` names is then its p2p node key, which the regulator enrols
     #: (``membership.enrol_observer``) so that validators accept its connections.
     observer: bool = False
+    #: the time zone the explorer's pages show dates in unless the reader chooses another
+    #: (an IANA name of the tz database; docs/explorer.md "The reader's time zone")
+    time_zone: str = "Asia/Shanghai"
 
     def __post_init__(self) -> None:
         def bad(why: str) -> HomeError:
@@ -183,6 +187,9 @@ class NodeConfig:
 
         if type(self.observer) is not bool:
             raise bad("observer must be true or false")
+        if not is_time_zone(self.time_zone):
+            raise bad(f"time_zone must be a time zone name of the tz database such as "
+                      f"Asia/Shanghai or UTC, not {str(self.time_zone)[:40]!r}")
         if self.public_url is not None and not is_public_url(self.public_url):
             raise bad("public_url must be an http:// or https:// URL with a host and no "
                       "query or fragment, at most 200 characters")
@@ -242,6 +249,7 @@ class NodeConfig:
             "consensus": dict(self.consensus),
             "public_url": self.public_url,
             "observer": self.observer,
+            "time_zone": self.time_zone,
         }
 
     @classmethod
@@ -287,6 +295,7 @@ class NodeConfig:
                 consensus=tuple(sorted(consensus.items())),
                 public_url=obj.get("public_url"),
                 observer=obj.get("observer", False),
+                time_zone=obj.get("time_zone", "Asia/Shanghai"),
             )
         except (KeyError, AttributeError, TypeError) as exc:
             raise HomeError("bad_config", f"config.json: missing or invalid {exc}") from None
@@ -294,6 +303,23 @@ class NodeConfig:
 
 _PUBLIC_URL_RE = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?")
 _IPV6_URL_RE = re.compile(r"https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?")
+
+
+_ZONE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,29}(/[A-Za-z0-9_+-]{1,30}){0,2}")
+
+
+def is_time_zone(value: object) -> bool:
+    """An IANA time zone name the tz database (``zoneinfo``) knows; ``Asia/Shanghai``
+    (China Standard Time, a fixed UTC+8) is accepted even without a tz database."""
+    if not isinstance(value, str) or not _ZONE_RE.fullmatch(value):
+        return False
+    if value == "Asia/Shanghai":
+        return True
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def is_public_url(value: object) -> bool:

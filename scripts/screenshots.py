@@ -29,6 +29,9 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1")
 WIDTH = 1280
 MAX_HEIGHT = 2400
+PHONE_WIDTH = 390
+#: Largest PNG kept in the repository: a longer page is shot shorter (its top part).
+MAX_BYTES = 300_000
 
 
 def free_base_port(span: int = 40) -> int:
@@ -75,15 +78,68 @@ def driver() -> Any:
                             options=options)
 
 
+def _fit(path: Path, retake: Any, height: int) -> None:
+    """Retake shorter (the top of the page) until the PNG is at most MAX_BYTES."""
+    while path.stat().st_size > MAX_BYTES and height > 500:
+        height = int(height * 0.8)
+        retake(height)
+
+
+def _wrote(path: Path) -> None:
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"wrote {shown} ({path.stat().st_size // 1024} KiB)")
+
+
 def shoot(d: Any, out: Path, name: str) -> None:
     d.set_window_size(WIDTH, 600)  # measure the content, not the previous window
     time.sleep(0.2)
     height = int(d.execute_script("return document.documentElement.scrollHeight"))
-    d.set_window_size(WIDTH, min(max(height, 600), MAX_HEIGHT))
+    path = out / f"{name}.png"
+
+    def take_at(h: int) -> None:
+        d.set_window_size(WIDTH, min(max(h, 600), MAX_HEIGHT))
+        time.sleep(0.2)
+        d.save_screenshot(str(path))
+
+    take_at(height)
+    _fit(path, take_at, min(height, MAX_HEIGHT))
+    _wrote(path)
+
+
+def shoot_element(d: Any, out: Path, name: str, selector: str) -> None:
+    """A screenshot of one element (e.g. the account page's statement)."""
+    from selenium.webdriver.common.by import By
+
+    d.set_window_size(WIDTH, MAX_HEIGHT)
     time.sleep(0.2)
     path = out / f"{name}.png"
-    d.save_screenshot(str(path))
-    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    d.find_element(By.CSS_SELECTOR, selector).screenshot(str(path))
+    _wrote(path)
+
+
+def shoot_phone(d: Any, out: Path, name: str) -> None:
+    """The current page at a 390 px phone viewport (its whole height, at most
+    MAX_HEIGHT)."""
+    def emulate(h: int) -> None:
+        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": PHONE_WIDTH, "height": h, "deviceScaleFactor": 1, "mobile": True})
+        time.sleep(0.3)
+
+    emulate(844)
+    try:
+        height = min(int(d.execute_script("return document.documentElement.scrollHeight")),
+                     MAX_HEIGHT)
+        path = out / f"{name}.png"
+
+        def take_at(h: int) -> None:
+            emulate(h)
+            d.save_screenshot(str(path))
+
+        take_at(height)
+        _fit(path, take_at, height)
+        _wrote(path)
+    finally:
+        d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def submit_certificate(d: Any, base: str, path: Path) -> None:
@@ -97,15 +153,29 @@ def submit_certificate(d: Any, base: str, path: Path) -> None:
 
 
 def take(base: str, data: Path, out: Path) -> None:
+    from fcl.devnet.sample import ORGS
+
     marker = json.loads((data / "sample.json").read_text(encoding="utf-8"))
     comp, vol = marker["compliance_retirement_id"], marker["voluntary_retirement_id"]
+    owner = next(o.org_id for o in ORGS if o.slot == "owner")
     certs = data / "certificates"
     out.mkdir(parents=True, exist_ok=True)
     d = driver()
     try:
-        for name, path in (("dashboard", "/explorer/"),
-                           ("project", f"/explorer/projects/{marker['project_id']}"),
-                           ("trace", f"/explorer/trace/{marker['project_id']}:1"),
+        # the main pages in both languages (?lang= sets the language cookie)
+        for lang in ("en", "zh"):
+            for name, path in (("dashboard", "/explorer/"),
+                               ("project", f"/explorer/projects/{marker['project_id']}"),
+                               ("market", "/explorer/market"),
+                               ("indicators", "/explorer/indicators")):
+                d.get(f"{base}{path}?lang={lang}")
+                shoot(d, out, f"{name}-{lang}")
+            d.get(f"{base}/explorer/accounts/{owner}?period=year&lang={lang}")
+            shoot_element(d, out, f"statement-{lang}", "#statement")
+            d.get(f"{base}/explorer/verify/{comp}?lang={lang}")
+            shoot_phone(d, out, f"verify-phone-{lang}")
+        d.get(f"{base}/explorer/?lang=en")
+        for name, path in (("trace", f"/explorer/trace/{marker['project_id']}:1"),
                            ("certificate", f"/explorer/certificates/{comp}")):
             d.get(base + path)
             shoot(d, out, name)

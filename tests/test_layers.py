@@ -22,7 +22,8 @@ LAYERS: dict[str, set[str]] = {
     "node": {"ledger", "chaincode"},
     "wallet": {"ledger"},
     "explorer": {"ledger", "chaincode"},
-    "fcl": {"ledger", "chaincode", "node", "wallet", "explorer"},
+    "portal": {"ledger", "chaincode", "wallet"},
+    "fcl": {"ledger", "chaincode", "node", "wallet", "explorer", "portal"},
 }
 
 #: inside the validator: stage -> the stages it may import (ledger and chaincode aside).

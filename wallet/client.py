@@ -160,6 +160,15 @@ class NodeClient:
 
     # ----------------------------------------------------------------- API
 
+    def get_json(self, path: str) -> Any:
+        """``GET path`` (e.g. ``/v1/snapshots/5/manifest``): the decoded JSON of a 2xx
+        answer, else :class:`ClientError` (the node's code, or ``unreachable``, ``timeout``,
+        ``bad_response``). For read-only routes this client has no method of its own for
+        (state sync, ``fcl/state_sync.py``; the portal, ``portal/app.py``)."""
+        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+            raise WalletError("invalid_path", f"a request path starts with one '/', not {path!r}")
+        return self._request("GET", path)
+
     def status(self) -> dict[str, Any]:
         """``GET /v1/status``: the node's status, with at least ``chain_id``."""
         data = self._request("GET", "/v1/status")
@@ -178,6 +187,13 @@ class NodeClient:
             raise
         if not isinstance(data, dict):
             raise ClientError("bad_response", "GET /v1/explorer/dashboard: not a JSON object")
+        return data
+
+    def calculate(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /v1/calculate``: the free calculation service's figures for ``body``."""
+        data = self._request("POST", "/v1/calculate", dict(body))
+        if not isinstance(data, dict):
+            raise ClientError("bad_response", "POST /v1/calculate: not a JSON object")
         return data
 
     def submit(self, tx: TxLike) -> str:

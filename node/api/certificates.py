@@ -27,6 +27,12 @@ plot_registration    ``plot/<id>.created_tx_id``; else the certificate index (be
 custody steps        the ``history`` of each retired unit range (``unit/<project>/<first>``)
 ==================== =====================================================================
 
+Version 2 (the default; ``version=1`` builds the old format) reads each retired range's
+unit record from the state tree at the retirement's height and adds it with its proof
+(``custody_proofs``); its custody entries are then exactly that history's custody steps,
+and any inconsistency (a record missing, a step whose transaction is not where the store
+says) is ``CertificateUnavailable`` rather than a certificate that would not verify.
+
 Every hint is checked (method, argument, result ``ok``); when one does not hold, the
 blocks below the next known height are scanned (a byte pre-filter skips blocks that do
 not mention the id). Plot registrations and validator-set changes come from the
@@ -47,20 +53,24 @@ from typing import Any, Protocol, cast
 from chaincode.carbon_common import attestation_key, batch_key, period_key, plot_key, project_key
 from chaincode.carbon_common import report_key as report_record_key
 from chaincode.carbon_market import RETIREMENT_PREFIX
-from chaincode.certificate_links import ROLE_METHODS, make_entry
+from chaincode.certificate_links import CUSTODY_ACTIONS, ROLE_METHODS, make_entry
 from chaincode.units import unit_key
 from chaincode.validator_state import VALIDATORS_KEY, validator_set_for
 from ledger.block import Block, CommitCertificate
-from ledger.certificate import assemble_certificate
+from ledger.certificate import CERT_VERSION, CERT_VERSIONS, assemble_certificate, custody_proof_item
 from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical, canonical_str, decode
 from ledger.genesis import Genesis
 from ledger.merkle import AppendOnlyMerkleTree
 from ledger.state import MemoryState
+from ledger.state_tree import StateTree, StateTreeError
+from ledger.state_tree import verify as verify_state_proof
 from ledger.validators import ValidatorSet
 from node.chain.certindex import CertificateIndex
 
 __all__ = [
+    "CERT_VERSION",
+    "CUSTODY_ACTIONS",
     "CertificateBuilder",
     "CertificateStore",
     "CertificateUnavailable",
@@ -69,15 +79,6 @@ __all__ = [
     "certificate_bytes",
 ]
 
-#: Unit-history actions that become custody entries, and their certificate roles.
-CUSTODY_ACTIONS = {
-    "delist": "delisting",
-    "freeze": "freeze",
-    "list": "listing",
-    "trade": "trade",
-    "transfer": "transfer",
-    "unfreeze": "unfreeze",
-}
 _HEADER_PREFIX = b'{"header":'
 _HEADER_END = b',"results":'
 
@@ -101,6 +102,9 @@ class CertificateStore(Protocol):
 
     def latest_height(self) -> int: ...
 
+    @property
+    def state_tree(self) -> StateTree: ...
+
 
 class UnknownRetirement(LookupError):
     """No committed retirement has this id (the RPC answers 404)."""
@@ -111,11 +115,12 @@ class CertificateUnavailable(RuntimeError):
 
 
 def build_certificate(
-    store: CertificateStore, genesis: Genesis, retirement_id: str
+    store: CertificateStore, genesis: Genesis, retirement_id: str, version: int = CERT_VERSION
 ) -> dict[str, Any]:
-    """The certificate (a JSON object) of retirement ``retirement_id``; raises
-    :class:`UnknownRetirement` (a ``LookupError``) for an unknown or malformed id."""
-    return CertificateBuilder(store, genesis).build(retirement_id)
+    """The certificate (a JSON object, format ``version``: 2 by default, or 1) of retirement
+    ``retirement_id``; raises :class:`UnknownRetirement` (a ``LookupError``) for an unknown
+    or malformed id, ``ValueError`` for a version that is not 1 or 2."""
+    return CertificateBuilder(store, genesis).build(retirement_id, version)
 
 
 class CertificateBuilder:
@@ -129,15 +134,19 @@ class CertificateBuilder:
     def __init__(self, store: CertificateStore, genesis: Genesis) -> None:
         self.store = store
         self.genesis = genesis
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the shared caches only, never a whole build
         self.index = (CertificateIndex(cast(Any, store))
                       if hasattr(store, "get_extra") and hasattr(store, "iter_extra") else None)
         self._scanned = 0  # headers 1.._scanned were looked at for validator-set changes
         self._changes: dict[int, dict[str, Any]] = {}  # height -> change entry
         self._history = AppendOnlyMerkleTree()
 
-    def build(self, retirement_id: str) -> dict[str, Any]:
-        return _Build(self, retirement_id).run()
+    def build(self, retirement_id: str, version: int = CERT_VERSION) -> dict[str, Any]:
+        """The certificate of ``retirement_id`` in format ``version`` (1 or 2). Several
+        builds may run at once (no lock is held while a certificate is assembled)."""
+        if type(version) is not int or version not in CERT_VERSIONS:
+            raise ValueError(f"certificate version {version!r} is not one of {CERT_VERSIONS}")
+        return _Build(self, retirement_id, version).run()
 
     def indexed_upto(self) -> int:
         """The height up to which the store's certificate index may be trusted."""
@@ -145,24 +154,37 @@ class CertificateBuilder:
 
     # -- cached chain facts ----------------------------------------------------------------
     def changes_below(self, height: int) -> list[dict[str, Any]]:
-        """Validator-set change entries of blocks ``< height``, in height order: from the
-        certificate index up to its height, from the headers above it."""
+        """Validator-set change entries of blocks ``< height``, in height order (safe to
+        call from several threads: the certificate, state-proof, light-client and
+        state-sync routes share the builder)."""
         with self._lock:
-            if self._scanned < height - 1:
-                upto = min(self.indexed_upto(), height - 1)
-                heights: list[int] = []
-                if upto > self._scanned and self.index is not None:
-                    heights += [h for h in self.index.changes(upto + 1) if h > self._scanned]
-                    self._scanned = upto
-                for h in range(self._scanned + 1, height):
-                    header = self._header(h)
-                    if header["next_validators_hash"] != header["validators_hash"]:
-                        heights.append(h)
-                self._scanned = max(self._scanned, height - 1)
-                for h in heights:
-                    if h not in self._changes:
-                        self._changes[h] = self._change(h)
-            return [self._changes[h] for h in sorted(self._changes) if h < height]
+            return self._changes_below(height)
+
+    def _changes_below(self, height: int) -> list[dict[str, Any]]:
+        """From the certificate index up to its height, from the headers above it. A store
+        started from a state-sync snapshot at H (``Store.snapshot_base``) has no write sets
+        up to H: its changes up to H are the ones it recorded, verified, then."""
+        if self._scanned == 0:
+            base = self._snapshot_base()
+            if base is not None:
+                for c in base["validator_set_changes"]:
+                    self._changes[int(c["height"])] = dict(c)
+                self._scanned = int(base["height"])
+        if self._scanned < height - 1:
+            upto = min(self.indexed_upto(), height - 1)
+            heights: list[int] = []
+            if upto > self._scanned and self.index is not None:
+                heights += [h for h in self.index.changes(upto + 1) if h > self._scanned]
+                self._scanned = upto
+            for h in range(self._scanned + 1, height):
+                header = self._header(h)
+                if header["next_validators_hash"] != header["validators_hash"]:
+                    heights.append(h)
+            self._scanned = max(self._scanned, height - 1)
+            for h in heights:
+                if h not in self._changes:
+                    self._changes[h] = self._change(h)
+        return [self._changes[h] for h in sorted(self._changes) if h < height]
 
     def _change(self, h: int) -> dict[str, Any]:
         header = self._header(h)
@@ -210,12 +232,25 @@ class CertificateBuilder:
     def _set_after(self, height: int) -> list[dict[str, Any]]:
         """The validator set (JSON) that signs block ``height + 1``, from the latest write
         of ``sys/validators`` at or below ``height``."""
-        for h in range(height, -1, -1):
+        base = self._snapshot_base()
+        bottom = -1 if base is None else int(base["height"])
+        for h in range(height, bottom, -1):
             for key, value in self.store.get_block_writes(h) or []:
                 if key == VALIDATORS_KEY and value is not None:
                     state = MemoryState([(key, value)])
                     return validator_set_for(state, height + 1).to_json()
+        if base is not None:  # the value at the snapshot's height, from its state tree version
+            tree = getattr(self.store, "state_tree", None)
+            value = None if tree is None else tree.get(VALIDATORS_KEY.encode("utf-8"), bottom)
+            if value is not None:
+                return validator_set_for(MemoryState([(VALIDATORS_KEY, value)]), height + 1).to_json()
         raise CertificateUnavailable("no validator set was ever written")
+
+    def _snapshot_base(self) -> dict[str, Any] | None:
+        """``Store.snapshot_base()``: the state-sync snapshot the store started from."""
+        read = getattr(self.store, "snapshot_base", None)
+        base: dict[str, Any] | None = None if read is None else read()
+        return base
 
 
 def _set_hash(validators: list[dict[str, Any]]) -> str:
@@ -225,10 +260,12 @@ def _set_hash(validators: list[dict[str, Any]]) -> str:
 class _Build:
     """One certificate: the walk from the retirement record to the plots."""
 
-    def __init__(self, builder: CertificateBuilder, retirement_id: str) -> None:
+    def __init__(self, builder: CertificateBuilder, retirement_id: str, version: int) -> None:
         self.b = builder
         self.store = builder.store
         self.rid = retirement_id
+        self.version = version
+        self.proofs: list[dict[str, Any]] = []
         self.blocks: dict[int, Block] = {}
         self.found: dict[str, tuple[str, int, int]] = {}  # tx_id -> (role, height, index)
 
@@ -317,7 +354,10 @@ class _Build:
             projects[project_id] = min(report_height, projects.get(project_id, report_height))
         for project_id, first_report in sorted(projects.items()):
             self._project(project_id, first_report)
-        self._custody(ranges)
+        if self.version == 1:
+            self._custody(ranges)
+        else:
+            self._custody_proven(ranges, anchor)
 
         entries: list[dict[str, Any]] = []
         for tx_id, (role, height, index) in self.found.items():
@@ -344,6 +384,7 @@ class _Build:
             commits=commits,
             history=history,
             validator_set_changes=self.b.changes_below(anchor),
+            custody_proofs=None if self.version == 1 else self.proofs,
         )
 
     def _batch(self, batch_id: str, anchor: int) -> tuple[str, int]:
@@ -401,6 +442,48 @@ class _Build:
                 tx = self._block(loc[0]).txs[loc[1]]
                 if tx.method in ROLE_METHODS[role]:
                     self._add(role, *loc)
+
+
+    def _custody_proven(self, ranges: Iterable[Mapping[str, Any]], anchor: int) -> None:
+        """Version 2: each retired range's unit record at the retirement's height, with its
+        state-tree proof, and every custody step of its history as an entry."""
+        base = self.b._snapshot_base()
+        if base is not None and anchor < int(base["height"]):
+            raise CertificateUnavailable(
+                f"this node started from a state-sync snapshot at block {base['height']} and "
+                f"keeps no state from before it; a version 2 certificate proves the state "
+                f"after block {anchor}: ask a node that replayed the chain from the genesis, "
+                "or ask this one for version 1 (?version=1)"
+            )
+        tree = self.store.state_tree
+        root = bytes.fromhex(self._block(anchor).header.state_root)
+        for r in ranges:
+            key = unit_key(r["project_id"], r["first"])
+            try:
+                raw = tree.get(key.encode("utf-8"), anchor)
+                proof = tree.prove(key.encode("utf-8"), anchor)
+            except StateTreeError as exc:
+                raise CertificateUnavailable(f"state tree at block {anchor}: {exc.message}") from None
+            if raw is None:
+                raise CertificateUnavailable(f"the state after block {anchor} has no {key}")
+            unit = decode(raw)
+            if canonical(unit) != raw or not verify_state_proof(root, key.encode("utf-8"), raw, proof):
+                raise CertificateUnavailable(f"{key}: the stored record is not proven by block"
+                                             f" {anchor}'s state_root")
+            if not isinstance(unit, dict) or unit.get("last") != r["last"]:
+                raise CertificateUnavailable(f"{key} is not the retired range {r['first']}..{r['last']}")
+            self.proofs.append(custody_proof_item(key, unit, proof))
+            for step in unit.get("history") or []:
+                role = CUSTODY_ACTIONS.get(step.get("action"))
+                tx_id = step.get("tx_id")
+                if role is None or tx_id in self.found:
+                    continue
+                loc = self.store.get_tx_location(tx_id)
+                if loc is None:
+                    raise CertificateUnavailable(f"custody step {tx_id} is not in any block")
+                if self._block(loc[0]).txs[loc[1]].method not in ROLE_METHODS[role]:
+                    raise CertificateUnavailable(f"custody step {tx_id} is not a {role}")
+                self._add(role, *loc)
 
 
 def certificate_bytes(cert: Mapping[str, Any]) -> bytes:

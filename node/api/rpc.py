@@ -33,8 +33,11 @@ Routes::
 request writes one access-log line (``ledger.asgi``; docs/node.md, "Access log").
 
 :func:`node_routers` adds, when their modules are installed, ``GET /v1/certificates/{id}``
-(``node.api.certificates``) and the history proofs ``/v1/history/*``
-(``node.api.history``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
+(``node.api.certificates``), the history proofs ``/v1/history/*``
+(``node.api.history``), the state and holding proofs ``/v1/state/*``,
+``/v1/holdings/proof`` (``node.api.proofs``), the light-client routes ``/v1/light/*``
+(``node.api.light``) and the state-sync snapshots ``/v1/snapshots/*``
+(``node.api.snapshots``); ``fcl node start`` also mounts the explorer (``fcl/main.py``, the
 one place that may import it).
 """
 
@@ -66,7 +69,7 @@ from ledger.api_errors import (
 from ledger.asgi import AccessLogMiddleware, HeadMiddleware
 from ledger.errors import LedgerError
 from ledger.tx import MAX_SIGNERS
-from node.api import certificates, docs, history
+from node.api import certificates, docs, history, light, proofs, snapshots
 from node.api.service import VERSION, Node
 from node.chain.dryrun import MAX_DRY_RUN_TXS
 from node.ops.logs import ACCESS_LOGGER
@@ -244,11 +247,20 @@ def certificate_router(node: Node, builder: Any) -> APIRouter:
     @router.get(
         "/v1/certificates/{retirement_id}",
         summary="The retirement certificate, for offline verification (fcl verify)",
-        responses=_error_doc("unknown_retirement", "certificate_unavailable"),
+        description="Format version 2 (custody complete by state proofs) unless"
+                    " `version=1` asks for the version-1 format (docs/certificates.md).",
+        responses=_error_doc("bad_request", "unknown_retirement", "certificate_unavailable"),
     )
-    def get_certificate(retirement_id: str) -> Response:
+    def get_certificate(retirement_id: str, version: str | None = None) -> Response:
+        if version is None:
+            chosen = certificates.CERT_VERSION
+        elif version in ("1", "2"):
+            chosen = int(version)
+        else:
+            raise ApiError("bad_request", f"version {version[:20]!r} is not a certificate"
+                                          " format version: give 1 or 2 (default 2)")
         try:
-            cert = builder.build(retirement_id)
+            cert = builder.build(retirement_id, chosen)
         except certificates.UnknownRetirement as exc:
             raise ApiError("unknown_retirement", str(exc) or "no such retirement") from None
         except certificates.CertificateUnavailable as exc:
@@ -265,6 +277,12 @@ def node_routers(node: Node, certificate_builder: Any = None) -> list[APIRouter]
         certificate_router(node, builder),
         history.create_history_router(
             lambda: node.store, lambda: node.app.history, get_size=lambda: node.app.height
+        ),
+        proofs.create_proofs_router(node, builder.changes_below),
+        light.create_light_router(node.store, builder, node.genesis.validators,
+                                  lambda: node.app.height, run=node.readers.run),
+        snapshots.create_snapshot_router(
+            node.store, lambda: node.app.history, lambda: node.app.height, builder, node.readers.run
         ),
     ]
 

@@ -7,8 +7,9 @@ the driver path is given, so selenium-manager is not used). Pages: the dashboard
 project with its plot map (SVG polygons), the trace of a serial, the certificate page
 with its QR code, and the verification page accepting an uploaded certificate and
 rejecting a tampered one (file input and pasted JSON); the registry pages of issue 15
-(market, policy indicators, parameter register, project pipeline) in both languages at a
-390 px viewport, and their GET filter forms (no JavaScript).
+(market, policy indicators, parameter register, project pipeline, the account statement,
+the project map's labels, legend and scale bar) in both languages at a 390 px viewport,
+their GET filter forms and the footer's time zone selector (no JavaScript).
 
 Without the browser these tests skip with the reason; with ``CI=true`` they fail instead
 (``scripts/install-browser.sh`` installs it; CI runs as root).
@@ -30,6 +31,7 @@ from typing import Any
 import pytest
 
 from fcl.devnet.sample import PLOTS, PROJECT_ID
+from ledger.certificate import CHECK_NAMES
 from ledger.genesis import Genesis
 from tests.support.devnet import ServingDevnet, free_base_port, sample_marker
 
@@ -335,7 +337,8 @@ def test_verify_page_on_a_phone_states_the_verdict_first(browser: Any, net: Net,
         # the technical checks are collapsed: present, not shown
         assert one(browser, "#technical").get_attribute("open") is None
         assert not one(browser, "#checks").is_displayed()
-        assert len(css(browser, "#checks tr[data-check]")) == 11
+        # the node serves version 2: its twelve checks (custody_proofs included)
+        assert len(css(browser, "#checks tr[data-check]")) == len(CHECK_NAMES) == 12
 
         # a tampered certificate pasted on the phone: refused first, in the page's language
         doc = json.loads(net.certificate("compliance").read_text(encoding="utf-8"))
@@ -450,3 +453,80 @@ def test_calculator_page_computes_the_worked_example(browser: Any, net: Net, lan
     one(browser, f"{upload}button[type=submit]").click()
     wait_for(browser, lambda d: css(d, "#calc-issuable"))
     assert one(browser, "#calc-issuable").get_attribute("data-issuable") == "2979"
+
+
+# -- issue 15: account statements, the plot map's legend and scale, the reader's time zone ------
+OWNER = "xiuning-farm"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_account_statement_fits_a_phone_and_adds_up(browser: Any, net: Net, lang: str) -> None:
+    with phone(browser, net):
+        browser.get(net.page(f"/explorer/accounts/{OWNER}?period=year&lang={lang}"))
+        assert page_width(browser) <= PHONE_WIDTH
+        section = one(browser, "#statement")
+        assert section.find_element("css selector", "h2").text == (
+            "Statement" if lang == "en" else "账户对账单")
+        rows = css(browser, "#statement-table tr.movement")
+        kinds = [r.get_attribute("data-kind") for r in rows]
+        assert "issued" in kinds and "sold" in kinds and "transfer_out" in kinds
+        opening = int(section.get_attribute("data-opening"))
+        closing = int(section.get_attribute("data-closing"))
+        assert opening + sum(int(r.get_attribute("data-change")) for r in rows) == closing
+        # each row: a date with its zone, a height link, a serial range leading to its trace
+        for row in rows:
+            assert row.find_elements("css selector", "time")
+            assert row.find_elements("css selector", "a.height")
+            assert row.find_elements("css selector", "a.serial")
+        sold = next(r for r in rows if r.get_attribute("data-kind") == "sold")
+        assert sold.find_elements("css selector", "a.org")  # the buyer, by name
+        assert one(browser, "#opening-row").is_displayed()
+        assert one(browser, "#closing-row").is_displayed()
+        assert one(browser, "#statement-csv").get_attribute("href").startswith(
+            net.page(f"/v1/export/statement.csv?account={OWNER}"))
+        assert "<script" not in browser.page_source
+
+
+def test_statement_period_form_works_without_javascript(browser: Any, net: Net) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(net.page(f"/explorer/accounts/{OWNER}?lang=en"))
+    Select(one(browser, "#statement-form select[name=period]")).select_by_value("quarter")
+    one(browser, "#statement-form button[type=submit]").click()
+    wait_for(browser, lambda d: "period=quarter" in d.current_url)
+    assert re.search(r"Period \d{4}-Q[1-4]: ", one(browser, "#statement-period").text)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_project_map_has_labels_legend_and_a_scale_bar(browser: Any, net: Net, lang: str) -> None:
+    with phone(browser, net):
+        browser.get(net.page(f"/explorer/projects/{PROJECT_ID}?lang={lang}"))
+        assert page_width(browser) <= PHONE_WIDTH
+        labels = css(browser, "#plot-map svg text.plot-label")
+        assert sorted(t.get_attribute("data-plot") for t in labels) == sorted(p.plot_id for p in PLOTS)
+        assert sorted(li.get_attribute("data-plot") for li in css(browser, "#map-legend li[data-plot]")) \
+            == sorted(p.plot_id for p in PLOTS)
+        bar = one(browser, "#plot-map svg g.scale-bar")
+        assert bar.is_displayed() and bar.text.endswith(" km")
+        assert one(browser, "#map-legend").text.startswith("Legend" if lang == "en" else "图例")
+        assert one(browser, "#plot-map svg").size["width"] <= PHONE_WIDTH
+
+
+def test_time_zone_selector_in_the_footer(browser: Any, net: Net) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    try:
+        browser.get(net.page(f"/explorer/accounts/{OWNER}?period=year&lang=en"))
+        first = css(browser, "#statement-table tr.movement time")[0]
+        assert first.text.endswith(" CST") and first.get_attribute("datetime").endswith("+08:00")
+        Select(one(browser, "#tz-form select[name=tz]")).select_by_value("UTC")
+        one(browser, "#tz-form button[type=submit]").click()
+        wait_for(browser, lambda d: "tz=UTC" in d.current_url)
+        assert "period=year" in browser.current_url  # the page's own query is kept
+        first = css(browser, "#statement-table tr.movement time")[0]
+        assert first.text.endswith(" UTC") and first.get_attribute("datetime").endswith("+00:00")
+        # remembered in a cookie: another page, no ?tz=
+        browser.get(net.page(f"/explorer/trace/{PROJECT_ID}:1"))
+        assert all(t.text.endswith(" UTC") for t in css(browser, "#timeline time"))
+    finally:
+        browser.delete_cookie("fcl_tz")

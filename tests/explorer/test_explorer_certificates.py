@@ -437,3 +437,30 @@ def test_uploads_beyond_the_verification_slots_wait_then_get_verifier_busy(
         return out
 
     assert asyncio.run(scenario()) == [(503, "verifier_busy"), (200, None), (200, None)]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_verify_page_states_the_version_and_custody_completeness(sc: Scenario, version: int) -> None:
+    """Both versions verify on the page; its summary says whether the custody list is
+    complete (version 2, proven from the state) or only "at least" (version 1)."""
+    from explorer.i18n import VALUES
+    from ledger.certificate import check_names
+    from tests.support.explorer import real_certificate
+
+    cert = real_certificate(sc, sc.ids["voluntary"], version)
+    with _real_client(sc) as c:
+        body = c.post("/v1/explorer/verify", json=cert).json()
+        assert [ch["name"] for ch in body["checks"]] == list(check_names(version))
+        assert all(ch["ok"] for ch in body["checks"]), body
+        page = c.post("/explorer/verify", data={"certificate_json": json.dumps(cert)}).text
+    assert f'<dd id="certificate-version">{version}</dd>' in page
+    custody = page.split('<dd id="custody"')[1].split("</dd>")[0]
+    assert f'data-complete="{"true" if version == 2 else "false"}"' in custody
+    roles = [step["role"] for step in body["details"]["custody"]]
+    assert roles and body["details"]["custody_complete"] is (version == 2)
+    for role in roles:
+        action = {"listing": "list", "delisting": "delist"}.get(role, role)
+        assert VALUES["action"][action]["en"] in custody
+    assert ("proven from the ledger&#39;s state" in custody) is (version == 2)
+    assert ("does not prove that the list is complete" in custody) is (version == 1)
+    assert ('data-check="custody_proofs"' in page) is (version == 2)

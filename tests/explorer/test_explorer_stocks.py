@@ -123,7 +123,7 @@ def test_the_reversal_and_its_effect_on_the_pool(client: Any, sc: Scenario) -> N
     page = main_of(client.get(STOCKS).text)
     [rev] = table(page, "reversals")
     assert rev[0] == "MR-XN-2024" and rev[3:6] == ["342", "342", "0"]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rev[1])  # the block's date
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CST", rev[1])  # the block's date, its zone
     assert f"{LOSS_PLOT}: " in rev[6] and "496" in rev[6]
 
     body = client.get(f"/v1{STOCKS}").json()

@@ -131,3 +131,20 @@ def test_register_adds_verify_to_a_parser(files):
     cert, genesis = files
     args = parser.parse_args(["verify", str(cert), "--genesis", str(genesis)])
     assert args.func(args) == 0
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_output_states_the_version_and_whether_custody_is_complete(world, tmp_path, capsys,
+                                                                   version):
+    cert = tmp_path / "cert.json"
+    cert.write_bytes(canonical(world.cert(world.voluntary_id, version)))
+    code, out, _ = run(capsys, str(cert), "--genesis-hash", world.chain.genesis.hash)
+    assert code == 0 and f"certificate: version {version}" in out
+    complete = "custody:     complete, proven from the state at block"
+    assert (complete in out) is (version == 2)
+    assert ("custody:     at least listing" in out) is (version == 1)
+    assert ("ok   custody_proofs" in out) is (version == 2)
+    code, out, _ = run(capsys, str(cert), "--genesis-hash", world.chain.genesis.hash, "--json")
+    verdict = json.loads(out)
+    assert code == 0 and verdict["version"] == version == verdict["summary"]["version"]
+    assert verdict["summary"]["custody_complete"] is (version == 2)

@@ -31,6 +31,7 @@ from ledger.store import Store
 from node.api.history import HISTORY_ERRORS
 from node.api.rpc import create_app
 from node.api.service import Node
+from node.api.snapshots import SNAPSHOT_ERRORS
 from node.chain.app import Application
 from node.txpool.mempool import Mempool
 from tests.support.common import det_key, make_genesis
@@ -76,7 +77,22 @@ BEFORE: dict[str, dict[str, int]] = {
               "unknown_species": 422, "duplicate_stratum": 422, "invalid_strata": 422,
               "strata_area_mismatch": 422, "too_few_samples": 422,
               "implausible_volume": 422, "implausible_growth": 422,
-              "invalid_parameter": 422, "unknown_param": 422, "invalid_param": 422},
+              "invalid_parameter": 422, "unknown_param": 422, "invalid_param": 422,
+              # issue 15, account statements and the reader's time zone (docs/explorer.md):
+              # ?from= / ?to= that is not a date, ?tz= that names no time zone
+              "bad_date": 400, "bad_tz": 400,
+              # issue 12, the light-client routes (node/api/light.py): a node that lacks
+              # the blocks to list the validator-set changes (it started from a snapshot)
+              "light_unavailable": 503,
+              # issue 12, state sync (node/api/snapshots.py, docs/state-sync.md): a chunk
+              # index past the snapshot's last chunk; a height whose state or block the
+              # node cannot read
+              "unknown_chunk": 404, "snapshot_unavailable": 503,
+              # issue 12, proofs of state (node/api/proofs.py; docs/state-proofs.md "The
+              # proof API"): a key that is not a state key, a range not issued at the
+              # height, and the bounds on keys, records and the answer's size
+              "bad_key": 400, "units_not_found": 404, "too_many_keys": 413,
+              "too_many_records": 413, "answer_too_large": 413},
 }
 
 #: Calls that carry an error code, and the position of the code among their arguments.
@@ -99,6 +115,9 @@ FORWARDERS = {
     # node/api/rpc.py and explorer/app.py (issue 14, the calculation service): answer the
     # code chaincode.calc_service.calculate refused with (CALCULATION_CODES, all listed)
     "calculate", "calculator_page",
+    # node/api/snapshots.py (issue 12, state sync): answer a refusal raised above, or the
+    # readers pool's admission_busy (SNAPSHOT_ERRORS, all listed)
+    "get_manifest", "get_chunk",
 }
 
 SCANNED = [*sorted((ROOT / "node" / "api").glob("*.py")), *sorted((ROOT / "node" / "txpool").glob("*.py")),
@@ -150,7 +169,7 @@ def test_every_code_either_service_raises_is_in_the_table() -> None:
     assert not unchecked, "a code that is not a literal, outside the known forwarders:\n" + "\n".join(
         unchecked)
     # the lists each service documents are in the table too
-    for code in (*EXPLORER_CODES, *HISTORY_ERRORS):
+    for code in (*EXPLORER_CODES, *HISTORY_ERRORS, *SNAPSHOT_ERRORS):
         assert code in STATUS_BY_CODE, code
 
 

@@ -368,11 +368,21 @@ def test_removed_provenance_entry(world, role):
 
 
 def test_removed_custody_step_is_less_information_not_a_lie(world):
-    cert = world.cert(world.voluntary_id)
+    """Version 1's known limitation, pinned: its custody list is "at least these steps"."""
+    cert = world.cert(world.voluntary_id, version=1)
     cert["provenance"] = [e for e in cert["provenance"] if e["role"] != "listing"]
     verdict = verify(world, prune(cert))
-    assert verdict.ok and verdict.summary is not None
+    assert verdict.ok and verdict.summary is not None and verdict.version == 1
     assert [c["role"] for c in verdict.summary.custody] == ["trade"]
+    assert not verdict.summary.custody_complete
+
+
+def test_removed_custody_step_is_refused_in_version_2(world):
+    """The same omission in a version-2 certificate: the proven history names the listing."""
+    cert = world.cert(world.voluntary_id)
+    cert["provenance"] = [e for e in cert["provenance"] if e["role"] != "listing"]
+    found = assert_fails(world, prune(cert), "links", "list in block", "leaves out a step")
+    assert found.code == "custody_incomplete"
 
 
 def test_unrelated_entry_is_refused(world):
@@ -516,7 +526,7 @@ def test_change_block_signed_by_the_new_set_is_refused(world):
 @pytest.mark.parametrize("mutate,needle", [
     (lambda c: c.update(extra=1), "unknown ['extra']"),
     (lambda c: c.pop("history"), "missing ['history']"),
-    (lambda c: c.update(version=2), "unsupported version"),
+    (lambda c: c.update(version=3), "unsupported version"),
     (lambda c: c.update(version=1.0), "floats"),
     (lambda c: c.update(format="x"), "format must be"),
     (lambda c: c.update(retirement_id="AB" * 32), "retirement_id"),

@@ -115,3 +115,58 @@ def test_builder_caches_are_consistent_in_any_order(world):
         assert builder.build(rid) == world.cert(rid)
     assert [c["height"] for c in builder.changes_below(world.chain.height + 1)] == [
         world.change_height]
+
+
+def test_rpc_serves_version_2_by_default_and_version_1_on_request(world):
+    """``GET /v1/certificates/{id}[?version=1|2]``: canonical bytes of the builder's
+    certificate; any other version is ``400 bad_request`` naming the allowed values."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from ledger.api_errors import ApiError
+    from node.api.rpc import certificate_router, error_response
+
+    app = FastAPI()
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Any, exc: ApiError) -> Any:
+        return error_response(exc.code, exc.message)
+
+    builder = CertificateBuilder(world.chain.store, world.chain.genesis)
+    app.include_router(certificate_router(None, builder))  # type: ignore[arg-type]
+    client = TestClient(app)
+    rid = world.voluntary_id
+    for query, version in (("", 2), ("?version=2", 2), ("?version=1", 1)):
+        resp = client.get(f"/v1/certificates/{rid}{query}")
+        assert resp.status_code == 200 and resp.content == canonical(world.cert(rid, version))
+        verdict = verify_certificate(resp.json(), genesis=world.chain.genesis, links=CARBON_LINKS)
+        assert verdict.ok and verdict.version == version
+    for bad in ("0", "3", "01", "v2", "", "2.0"):
+        resp = client.get(f"/v1/certificates/{rid}?version={bad}")
+        assert resp.status_code == 400, bad
+        error = resp.json()["error"]
+        assert error["code"] == "bad_request" and "give 1 or 2" in error["message"]
+    assert client.get(f"/v1/certificates/{'ab' * 32}?version=1").status_code == 404
+
+
+def test_version_2_refuses_a_record_that_is_not_the_retired_range(world):
+    """The builder reads unit records from the state tree at the retirement's height and
+    refuses what would not verify, rather than serving it."""
+
+    class Tree:
+        def __init__(self, tree: Any, drop: bool) -> None:
+            self.tree, self.drop = tree, drop
+
+        def get(self, key: bytes, version: int) -> Any:
+            return None if self.drop else canonical(dict(decode(self.tree.get(key, version)), last=1))
+
+        def prove(self, key: bytes, version: int) -> Any:
+            return self.tree.prove(key, version)
+
+    for drop, needle in ((True, "has no unit/AH-0001"), (False, "not proven")):
+        proxy = Proxy(world.chain.store)
+        proxy.state_tree = Tree(world.chain.store.state_tree, drop)  # type: ignore[attr-defined]
+        with pytest.raises(CertificateUnavailable, match=needle):
+            build_certificate(proxy, world.chain.genesis, world.compliance_id)
+        assert build_certificate(proxy, world.chain.genesis, world.compliance_id, 1) == \
+            world.cert(world.compliance_id, 1)

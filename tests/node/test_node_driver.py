@@ -460,6 +460,19 @@ def test_certificate_links_use_public_url_else_the_rpc_address() -> None:
         assert NodeConfig(chain_id="fcl-test", moniker="n", public_url=good).public_url == good
 
 
+def test_the_explorer_time_zone_setting() -> None:
+    cfg = NodeConfig(chain_id="fcl-test", moniker="n")
+    assert cfg.time_zone == "Asia/Shanghai" and cfg.to_json()["time_zone"] == "Asia/Shanghai"
+    old = {"chain_id": "fcl-test", "moniker": "n"}  # written before the setting existed
+    assert NodeConfig.from_json(old).time_zone == "Asia/Shanghai"
+    berlin = NodeConfig.from_json({**old, "time_zone": "Europe/Berlin"})
+    assert berlin.time_zone == "Europe/Berlin" and NodeConfig.from_json(berlin.to_json()) == berlin
+    for bad in ("Mars/Olympus", "", "UTC+8", "../etc/localtime", 8, None):
+        with pytest.raises(HomeError) as err:
+            NodeConfig.from_json({**old, "time_zone": bad})
+        assert err.value.code == "bad_config" and "time_zone must be" in err.value.message, bad
+
+
 
 def test_the_stored_block_bytes_are_the_blocks_own(app, validator_key) -> None:
     block, writes = built(app, validator_key, 3, "wire")

@@ -168,17 +168,19 @@ class World:
     multi_id: str = ""
     failed_retirement: tuple[int, int] = (0, 0)  # (height, index) of a failed retirement
     change_height: int = 0
+    frozen_id: str = ""  # custody_world only: units frozen, unfrozen, transferred, retired
     issued: dict[str, int] = field(default_factory=dict)
-    certs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    certs: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
 
-    def cert(self, retirement_id: str) -> dict[str, Any]:
-        """A fresh copy of the certificate of ``retirement_id`` (built once)."""
-        if retirement_id not in self.certs:
+    def cert(self, retirement_id: str, version: int = 2) -> dict[str, Any]:
+        """A fresh copy of the certificate of ``retirement_id`` in format ``version`` (the
+        node's default, 2, or 1), built once."""
+        if (retirement_id, version) not in self.certs:
             from node.api.certificates import build_certificate
 
-            self.certs[retirement_id] = build_certificate(
-                self.chain.store, self.chain.genesis, retirement_id)
-        return copy.deepcopy(self.certs[retirement_id])
+            self.certs[(retirement_id, version)] = build_certificate(
+                self.chain.store, self.chain.genesis, retirement_id, version)
+        return copy.deepcopy(self.certs[(retirement_id, version)])
 
 
 _WORLDS: dict[str, World] = {}
@@ -189,6 +191,31 @@ def shared_world(factory: Any, chain_id: str = CHAIN_ID) -> World:
     if chain_id not in _WORLDS:
         _WORLDS[chain_id] = lifecycle(factory.mktemp(f"certchain-{chain_id}") / "db", chain_id)
     return _WORLDS[chain_id]
+
+
+def custody_world(factory: Any) -> World:
+    """A second chain (same genesis) for custody completeness: the regulator freezes and
+    unfreezes exactly the units that are later transferred and retired
+    (``World.frozen_id``: units 1..25); other units of the batch are transferred in
+    between (a custody step of other units)."""
+    if "custody" not in _WORLDS:
+        chain = CertChain(factory.mktemp("certchain-custody") / "db")
+        world = World(chain)
+        _project(chain, world, "AH-0001", OWNER, [("P1", 0), ("P2", 1)], "R1", "500")
+        # exactly the units retired below: 1..25
+        chain.ok("regulator", "freeze", {"project_id": "AH-0001", "first": 1, "last": 25,
+                                         "reason": "suspected double counting"})
+        chain.ok([OWNER, "buyer-steel"], "transfer",
+                 {"from_org": OWNER, "to_org": "buyer-steel", "quantity": 30})  # 26..55
+        chain.ok("regulator", "unfreeze", {"project_id": "AH-0001", "first": 1, "last": 25,
+                                           "reason": "cleared by the inspection"})
+        chain.ok([OWNER, "buyer-power"], "transfer",
+                 {"from_org": OWNER, "to_org": "buyer-power", "quantity": 40})  # 1..25, 56..70
+        world.frozen_id = chain.ok("buyer-power", "retire_voluntary", {
+            "quantity": 25, "beneficiary": "Chaohu wetland day", "reason": "frozen once"})[
+            "retirement_id"]
+        _WORLDS["custody"] = world
+    return _WORLDS["custody"]
 
 
 def _project(chain: CertChain, world: World, pid: str, owner: str, plots: list[tuple[str, int]],

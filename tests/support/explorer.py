@@ -210,12 +210,13 @@ _CUSTODY = {"list": "listing", "delist": "delisting", "trade": "trade", "transfe
             "freeze": "freeze", "unfreeze": "unfreeze"}
 
 
-def real_certificate(scenario: Scenario, retirement_id: str) -> dict[str, Any]:
-    """A ``ledger.certificate`` certificate of a retirement, built from the store with
-    ``make_entry`` / ``assemble_certificate`` (what node/api/certificates.py will do; here the
-    creating transactions of reports, projects and plots are found by scanning blocks)."""
-    from chaincode.units import find_range
-    from ledger.certificate import assemble_certificate, make_entry
+def real_certificate(scenario: Scenario, retirement_id: str, version: int = 2) -> dict[str, Any]:
+    """A ``ledger.certificate`` certificate (format ``version``) of a retirement, built from
+    the store with ``make_entry`` / ``assemble_certificate`` (what node/api/certificates.py
+    does; here the creating transactions of reports, projects and plots are found by
+    scanning blocks); version 2 adds the retired ranges' unit records with their proofs."""
+    from chaincode.units import find_range, unit_key
+    from ledger.certificate import assemble_certificate, custody_proof_item, make_entry
     from ledger.merkle import inclusion_proof
 
     store = scenario.store
@@ -267,6 +268,14 @@ def real_certificate(scenario: Scenario, retirement_id: str) -> dict[str, Any]:
     retirement = make_entry("retirement", block(height), index)
     heights = sorted({height} | {e["height"] for e in entries})
     hashes = [bytes.fromhex(store.get_block_hash(h)) for h in range(1, height)]
+    proofs = None
+    if version == 2:
+        tree = store.state_tree
+        proofs = []
+        for rng in record["ranges"]:
+            key = unit_key(rng["project_id"], rng["first"]).encode()
+            proofs.append(custody_proof_item(key.decode(), decode(tree.get(key, height)),
+                                             tree.prove(key, height)))
     return assemble_certificate(
         genesis=scenario.chain.h.genesis,
         retirement=retirement,
@@ -275,6 +284,7 @@ def real_certificate(scenario: Scenario, retirement_id: str) -> dict[str, Any]:
         commits={h: store.get_commit(h).to_json() for h in heights},
         history={h: [p.hex() for p in inclusion_proof(hashes, h - 1)] for h in heights if h < height},
         validator_set_changes=[],
+        custody_proofs=proofs,
     )
 
 
