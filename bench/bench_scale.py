@@ -15,7 +15,7 @@ figure                what is measured (ms of CPU, the median of ``--repeat`` ca
 issue                 ``carbon.issue`` of a verified report, executed against the state
                       (``Executor.execute_block`` of one transaction; nothing committed)
 transfer              ``carbon.transfer`` of 1 t from the owner holding the most units
-freeze                ``carbon.freeze`` of 4 units in the middle of a traded project
+freeze                ``carbon.freeze`` of 4 units that owner still holds
 plot_crowded          ``carbon.register_plot`` in a gap of the crowded plot grid
 dashboard             ``Reader.dashboard()`` with its per-height caches emptied (the
                       first request at a new height)
@@ -163,6 +163,18 @@ def child_startup(folder: Path) -> dict[str, Any]:
     return {"height": height, "seconds": seconds, "rss_mb": _peak_rss_mb()}
 
 
+def _held_units(store: Any, account: str) -> dict[str, Any]:
+    """Four units ``account`` still holds (its first held range): what the freeze probe
+    freezes (chosen at measuring time: the units named when the chain was built may have
+    been sold and retired since)."""
+    from chaincode.queries import holdings
+
+    for r in holdings(store, account, limit=50)["ranges"]:
+        if r["state"] == "held" and not r["frozen"] and r["quantity"] >= 4:
+            return {"project_id": r["project_id"], "first": r["first"], "last": r["first"] + 3}
+    raise AssertionError(f"{account} holds no range of 4 unfrozen units")
+
+
 def measure(folder: Path, meta: dict[str, Any], repeat: int,
             skip: frozenset[str] = frozenset()) -> dict[str, float]:
     """Every figure of :data:`FIGURES` for the chain in ``folder`` (but the child
@@ -192,7 +204,7 @@ def measure(folder: Path, meta: dict[str, Any], repeat: int,
             "transfer": maker.tx([owner, meta["transfer_to"]], "transfer",
                                  {"from_org": owner, "to_org": meta["transfer_to"],
                                   "quantity": 1}),
-            "freeze": maker.tx("regulator", "freeze", dict(meta["freeze"], reason="probe")),
+            "freeze": maker.tx("regulator", "freeze", dict(_held_units(store, owner), reason="probe")),
             "plot_crowded": maker.tx(
                 "owner-00000", "register_plot",
                 plot_args("PL-PROBE", gap_ring(int(meta["gap_plot"])), meta["plot_area_ha"])),
