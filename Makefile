@@ -57,6 +57,7 @@ bench: $(STAMP_RUN)
 	$(PY) -m bench.bench_pipeline
 	$(PY) -m bench.bench_ranges
 	$(PY) -m bench.bench_state_tree --sizes 10000,100000
+	$(PY) -m bench.bench_scale --sizes 10000,100000
 
 clean-devnet:
 	rm -rf $(DEVNET)

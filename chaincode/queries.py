@@ -52,6 +52,7 @@ from chaincode.pool import (
 from chaincode.stock import REVERSAL_PREFIX, STOCKHIST_PREFIX, initial_stock, stock_key
 from chaincode.units import (
     BUFFER_ACCOUNT,
+    HOLDING_STATS_FIELDS,
     STATES,
     STATS_POOL_PREFIX,
     STATS_TOTALS_KEY,
@@ -60,7 +61,9 @@ from chaincode.units import (
     batch_stats,
     find_range,
     holding_prefix,
+    holding_stats_prefix,
 )
+from ledger import cursor as key_cursor
 from ledger.encoding import decode
 from ledger.errors import LedgerError
 from ledger.state import StateReader
@@ -128,37 +131,38 @@ def _limit(limit: int) -> int:
     return limit
 
 
+def _after(after: str | None) -> str | None:
+    if after is not None and not isinstance(after, str):
+        raise LedgerError("invalid_query", "after must be a cursor string")
+    return after
+
+
 def page(
     items: Iterable[tuple[str, Any]], after: str | None, limit: int
 ) -> tuple[list[Any], str | None]:
     """Up to ``limit`` values of ``(cursor, value)`` pairs (ascending by cursor) whose
     cursor is > ``after``; ``next`` is the last cursor returned when more remain.
-    Raises ``invalid_query`` for a bad limit or cursor."""
+    Raises ``invalid_query`` for a bad limit or cursor. For pairs already in memory (a
+    list read from state seeks instead: :func:`ledger.cursor.seek`)."""
     limit = _limit(limit)
-    if after is not None and not isinstance(after, str):
-        raise LedgerError("invalid_query", "after must be a cursor string")
-    out: list[Any] = []
-    last: str | None = None
-    for cursor, value in items:
-        if after is not None and cursor <= after:
-            continue
-        if len(out) == limit:
-            return out, last
-        out.append(value)
-        last = cursor
-    return out, None
+    after = _after(after)
+    got, nxt = key_cursor.take(
+        ((c, v) for c, v in items if after is None or c > after), limit)
+    return [value for _cursor, value in got], nxt
+
+
+def _suffix_after(prefix: str, after: str | None) -> tuple[str | None, bool]:
+    """A cursor that is a whole key under ``prefix`` as a suffix cursor for
+    :func:`ledger.cursor.seek`: ``(suffix or None, whether anything can follow)``."""
+    if after is None or after < prefix:
+        return None, True
+    if after.startswith(prefix):
+        return after[len(prefix):], True
+    return None, False  # after every key under the prefix
 
 
 def _counts() -> dict[str, int]:
     return {"cancelled": 0, "frozen": 0, "held": 0, "listed": 0, "retired": 0}
-
-
-def _tally(buckets: Iterable[dict[str, Any]], state: str, n: int, frozen: bool) -> None:
-    """Count ``n`` units in ``state`` (and as frozen, if they are) in every bucket."""
-    for bucket in buckets:
-        bucket[state] += n
-        if frozen:
-            bucket["frozen"] += n
 
 
 def _range_view(project_id: str, first: int, idx: dict[str, Any], state: str) -> dict[str, Any]:
@@ -185,34 +189,39 @@ def holdings(
     after: str | None = None,
 ) -> dict[str, Any]:
     """An account's units: totals per state, per project and per batch (over all its
-    units, optionally of one project), and its ranges (a page of them), read from the
-    holdings index. ``frozen`` counts units also counted under their state."""
+    units, optionally of one project), from the account's counter records
+    ``stats/holding/<account>/<batch_id>`` (one read per batch it holds units of), and
+    its ranges (a page of them) from the holdings index, read with one seek past
+    ``after`` per state. ``frozen`` counts units also counted under their state."""
+    limit = _limit(limit)
+    after = _after(after)
     base = holding_prefix(account)
     totals = _counts()
     per_project: dict[str, dict[str, int]] = {}
     per_batch: dict[str, dict[str, Any]] = {}
+    for batch_id, c in key_cursor.seek(state, holding_stats_prefix(account)):
+        pid = c["project_id"]
+        if project_id is not None and pid != project_id:
+            continue
+        counts = {k: int(c[k]) for k in HOLDING_STATS_FIELDS}
+        per_batch[batch_id] = dict(counts, project_id=pid, vintage=c["vintage"])
+        for bucket in (totals, per_project.setdefault(pid, _counts())):
+            for k, n in counts.items():
+                bucket[k] += n
 
     def entries() -> Iterator[tuple[str, Any]]:
         for st in sorted(STATES):
             prefix = holding_prefix(account, st, project_id)
-            for key, idx in _scan(state, prefix):
-                unit_state, pid, first = key[len(base):].split("/")
-                yield key[len(base):], (unit_state, pid, int(first), idx)
+            rel = prefix[len(base):]
+            suffix, more = _suffix_after(rel, after)
+            if not more:
+                continue
+            for key, idx in key_cursor.seek(state, prefix, suffix, chunk=limit + 1):
+                pid, first = (rel + key).split("/")[1:]
+                yield rel + key, _range_view(pid, int(first), idx, st)
 
-    def counted() -> Iterator[tuple[str, Any]]:
-        for cursor, (unit_state, pid, first, idx) in entries():
-            buckets = (
-                totals,
-                per_project.setdefault(pid, _counts()),
-                per_batch.setdefault(
-                    idx["batch_id"], dict(_counts(), project_id=pid, vintage=idx["vintage"])
-                ),
-            )
-            _tally(buckets, unit_state, idx["last"] - first + 1, idx["frozen"])
-            yield cursor, _range_view(pid, first, idx, unit_state)
-
-    every = list(counted())  # totals need every entry; the page is cut from the same pass
-    ranges, nxt = page(every, after, limit)
+    got, nxt = key_cursor.take(entries(), limit)
+    ranges = [view for _c, view in got]
     return {
         "account": account,
         "batches": per_batch,
@@ -315,14 +324,19 @@ def batches(
     """Issuance batches (by batch id), each with its unit counts (its counter record:
     one read per batch); optionally one project's."""
 
+    limit = _limit(limit)
+    suffix, more = _suffix_after(BATCH_PREFIX, _after(after))
+
     def items() -> Iterator[tuple[str, Any]]:
-        for key, batch in _scan(state, BATCH_PREFIX):
+        if not more:
+            return
+        for key, batch in key_cursor.seek(state, BATCH_PREFIX, suffix, chunk=limit + 1):
             if project_id is not None and batch["project_id"] != project_id:
                 continue
-            yield key, dict(batch, counts=_batch_totals(state, batch["id"]))
+            yield BATCH_PREFIX + key, dict(batch, counts=_batch_totals(state, batch["id"]))
 
-    found, nxt = page(items(), after, limit)
-    return {"batches": found, "next": nxt}
+    got, nxt = key_cursor.take(items(), limit)
+    return {"batches": [b for _c, b in got], "next": nxt}
 
 
 def totals(state: StateReader) -> dict[str, int]:
@@ -488,15 +502,18 @@ def retirements(
     (the retiring organisation) and/or one compliance period."""
     prefix = RETIREMENT_SEQ_PREFIX if enterprise is None else f"{RETIREMENT_BY_PREFIX}{enterprise}/"
 
+    limit = _limit(limit)
+    after = _after(after)
+
     def items() -> Iterator[tuple[str, Any]]:
-        for key, retirement_id in _scan(state, prefix):
+        for suffix, retirement_id in key_cursor.seek(state, prefix, after, chunk=limit + 1):
             record = _get(state, RETIREMENT_PREFIX + retirement_id)
             if record is None or (period is not None and record["period"] != period):
                 continue
-            yield key[len(prefix):], record
+            yield suffix, record
 
-    found, nxt = page(items(), after, limit)
-    return {"next": nxt, "retirements": found}
+    got, nxt = key_cursor.take(items(), limit)
+    return {"next": nxt, "retirements": [r for _c, r in got]}
 
 
 # -- trace -----------------------------------------------------------------------------------

@@ -33,6 +33,10 @@ function every range change goes through (``_Tally``, used by :func:`create_rang
     stats/vintage/<year:04d>  {issued, retired}
     stats/pool/<project_id>   {held, cancelled, frozen}  (the buffer pool's units of
                                                           the project)
+    stats/holding/<account>/<batch_id>
+                              {held, listed, retired, cancelled, frozen, project_id,
+                               vintage}  (the account's units of the batch by state, as
+                               its holdings index has them; deleted when all are 0)
 
 ``held`` counts held units outside the buffer pool, ``buffer`` the pool's held units,
 ``frozen`` units also counted under their state (see :func:`count_bucket`). They are
@@ -66,7 +70,9 @@ __all__ = [
     "account_slices",
     "BATCH_FIELDS",
     "POOL_FIELDS",
+    "HOLDING_STATS_FIELDS",
     "STATS_BATCH_PREFIX",
+    "STATS_HOLDING_PREFIX",
     "STATS_POOL_PREFIX",
     "STATS_TOTALS_KEY",
     "STATS_VINTAGE_PREFIX",
@@ -79,6 +85,8 @@ __all__ = [
     "find_range",
     "holding_key",
     "holding_prefix",
+    "holding_stats_key",
+    "holding_stats_prefix",
     "iter_ranges",
     "move",
     "range_quantity",
@@ -102,12 +110,16 @@ STATS_TOTALS_KEY = "stats/totals"
 STATS_BATCH_PREFIX = "stats/batch/"
 STATS_VINTAGE_PREFIX = "stats/vintage/"
 STATS_POOL_PREFIX = "stats/pool/"
+STATS_HOLDING_PREFIX = "stats/holding/"
 #: The fields of each counter record (all integers, zero when absent).
 TOTALS_FIELDS = ("batches", "buffer", "cancelled", "frozen", "held", "issued", "listed",
                  "projects", "retired")
 BATCH_FIELDS = ("buffer", "cancelled", "frozen", "held", "listed", "retired")
 VINTAGE_FIELDS = ("issued", "retired")
 POOL_FIELDS = ("cancelled", "frozen", "held")
+#: The counts of a ``stats/holding/<account>/<batch_id>`` record (besides its
+#: ``project_id`` and ``vintage``): the account's units of the batch by index state.
+HOLDING_STATS_FIELDS = ("cancelled", "frozen", "held", "listed", "retired")
 #: Largest unit number (12 zero-padded digits in the key).
 MAX_UNIT = 10**12 - 1
 
@@ -133,6 +145,14 @@ def holding_prefix(account: str, state: str | None = None, project_id: str | Non
 
 def holding_key(account: str, state: str, project_id: str, first: int) -> str:
     return f"{HOLDING_PREFIX}{account}/{state}/{project_id}/{first:012d}"
+
+
+def holding_stats_prefix(account: str) -> str:
+    return f"{STATS_HOLDING_PREFIX}{account}/"
+
+
+def holding_stats_key(account: str, batch_id: str) -> str:
+    return f"{STATS_HOLDING_PREFIX}{account}/{batch_id}"
 
 
 def range_quantity(record: Mapping[str, Any]) -> int:
@@ -246,6 +266,7 @@ class _Tally:
 
     def __init__(self) -> None:
         self.deltas: dict[str, dict[str, int]] = {}
+        self.labels: dict[str, dict[str, Any]] = {}  # holding counters: project, vintage
 
     def add(self, key: str, field: str, n: int) -> None:
         if n:
@@ -263,6 +284,11 @@ class _Tally:
                 self.add(key, "frozen", n)
         if record["state"] == "retired":
             self.add(vintage_stats_key(record["vintage"]), "retired", n)
+        holding = holding_stats_key(record["account"], record["batch_id"])
+        self.labels[holding] = {"project_id": record["project_id"], "vintage": record["vintage"]}
+        self.add(holding, record["state"], n)
+        if record["frozen"]:
+            self.add(holding, "frozen", n)
         if record["account"] == BUFFER_ACCOUNT and record["state"] in POOL_FIELDS:
             pool = STATS_POOL_PREFIX + record["project_id"]
             self.add(pool, record["state"], n)
@@ -274,12 +300,18 @@ class _Tally:
             delta = {f: n for f, n in self.deltas[key].items() if n}
             if not delta:
                 continue
-            current = ctx.get(key)
+            current: dict[str, Any] | None = ctx.get(key)
             if current is None:
-                current = _zero(_fields_of(key))
+                current = dict(_zero(_fields_of(key)))
+                if key.startswith(STATS_HOLDING_PREFIX):
+                    current.update(self.labels[key])
             for field, n in delta.items():
                 current[field] += n
-            ctx.put(key, current)
+            if key.startswith(STATS_HOLDING_PREFIX) and \
+                    not any(current[f] for f in HOLDING_STATS_FIELDS):
+                ctx.delete(key)  # the account holds nothing of the batch any more
+            else:
+                ctx.put(key, current)
         self.deltas = {}
 
 
@@ -290,6 +322,8 @@ def _fields_of(key: str) -> tuple[str, ...]:
         return BATCH_FIELDS
     if key.startswith(STATS_VINTAGE_PREFIX):
         return VINTAGE_FIELDS
+    if key.startswith(STATS_HOLDING_PREFIX):
+        return HOLDING_STATS_FIELDS
     return POOL_FIELDS
 
 

@@ -18,7 +18,6 @@ Pages: ``limit`` records (1..:data:`MAX_CADT`) after ``after`` (the key-ordered 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from itertools import islice
 from typing import Any
 
 from chaincode.carbon_common import (
@@ -35,6 +34,7 @@ from chaincode.units import BUFFER_ACCOUNT, UNIT_PREFIX, unit_prefix
 from explorer.data import Reader, iso_time, url_for
 from explorer.export import scan
 from explorer.inputs import ExplorerError, parse_id
+from ledger.cursor import take
 
 __all__ = ["DATA_MODEL", "MAX_CADT", "cadt_issuances", "cadt_projects", "cadt_units"]
 
@@ -90,9 +90,8 @@ class _Context:
 def _page(
     items: Iterator[tuple[str, dict[str, Any]]], limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
-    out = list(islice(items, limit + 1))
-    nxt = out[limit - 1][0] if len(out) > limit else None
-    return [record for _cursor, record in out[:limit]], nxt
+    got, nxt = take(items, limit)
+    return [record for _cursor, record in got], nxt
 
 
 def _attestation(ctx: _Context, att_id: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
+import ledger.cursor as key_cursor
 from chaincode import queries
 from chaincode.carbon_common import (
     BATCH_PREFIX,
@@ -180,10 +181,10 @@ class Reader:
     def _page_by_key(
         self, prefix: str, after: str | None, limit: int
     ) -> tuple[list[Any], str | None]:
-        """Values under ``prefix`` whose key suffix is > ``after``; ``next`` is the last
-        suffix returned when more remain."""
-        items = ((key[len(prefix):], value) for key, value in self._scan(prefix))
-        return queries.page(items, after, limit)
+        """Values under ``prefix`` whose key suffix is > ``after`` (one seek:
+        :func:`ledger.cursor.page`); ``next`` is the last suffix returned when more
+        remain."""
+        return key_cursor.page(self.store, prefix, after, limit)
 
     def block_time(self, height: int) -> int | None:
         """The header time of committed block ``height`` (None if there is none); only the
@@ -642,15 +643,9 @@ class Reader:
     # -- policy parameters (the parameter register) ----------------------------------------
     def _seek(self, prefix: str, after: str | None, limit: int) -> tuple[list[tuple[str, Any]], str | None]:
         """Up to ``limit`` ``(suffix, value)`` pairs under ``prefix`` whose suffix is >
-        ``after``, read with one seek (O(log n) + O(limit)); ``next`` is the last suffix
-        returned when more remain."""
-        start = prefix if after is None else prefix + after + "\x00"
-        out: list[tuple[str, Any]] = []
-        for key, raw in self.store.iter_prefix(prefix, start):
-            if len(out) == limit:
-                return out, out[-1][0]
-            out.append((key[len(prefix):], decode(raw)))
-        return out, None
+        ``after`` (:func:`ledger.cursor.seek`: O(log n) + O(limit)); ``next`` is the last
+        suffix returned when more remain."""
+        return key_cursor.take(key_cursor.seek(self.store, prefix, after, chunk=limit + 1), limit)
 
     def _setting(self, name: str, entry: dict[str, Any]) -> dict[str, Any]:
         """A history entry of parameter ``name`` as the register shows it: the value, the

@@ -32,7 +32,6 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from chaincode.carbon_common import (
@@ -55,6 +54,7 @@ from chaincode.params import PARAMHIST_PREFIX
 from chaincode.units import BUFFER_ACCOUNT, HOLDING_PREFIX, batch_stats
 from explorer.data import Reader, accreditation_state, iso_time
 from explorer.inputs import ExplorerError, RetirementFilters, parse_id, parse_vintage
+from ledger.cursor import seek, take
 from ledger.encoding import decode
 
 __all__ = [
@@ -188,27 +188,8 @@ class Export:
 # -- reading ------------------------------------------------------------------------------
 def scan(store: Any, prefix: str, after: str | None) -> Iterator[tuple[str, Any]]:
     """``(suffix, value)`` of the keys under ``prefix`` whose suffix is > ``after``, in key
-    order, read :data:`EXPORT_PAGE` at a time: each page is one seek from the last key of
-    the page before (O(log n) + O(page))."""
-    cursor = after
-    while True:
-        size = EXPORT_PAGE
-        start = prefix if cursor is None else prefix + cursor + "\x00"
-        page = list(islice(store.iter_prefix(prefix, start), size))
-        for key, raw in page:
-            yield key[len(prefix):], decode(raw)
-        if len(page) < size:
-            return
-        cursor = page[-1][0][len(prefix):]
-
-
-def take(records: Iterable[tuple[str, Rows]], limit: int) -> tuple[list[tuple[str, Rows]], str | None]:
-    """The first ``limit`` records and the cursor of the last one if more remain (one
-    record more is read to know)."""
-    it = iter(records)
-    out = list(islice(it, limit))
-    more = next(it, None) is not None
-    return out, (out[-1][0] if more and out else None)
+    order: :func:`ledger.cursor.seek`, :data:`EXPORT_PAGE` records per seek."""
+    return seek(store, prefix, after, chunk=EXPORT_PAGE)
 
 
 class _Lru:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,11 @@ class Genesis:
     app_state: Mapping[str, Any]
     doc: Mapping[str, Any]
 
-    @property
+    @cached_property
     def hash(self) -> str:
-        """SHA-256 of the canonical genesis document (``prev_hash`` of block 1)."""
+        """SHA-256 of the canonical genesis document (``prev_hash`` of block 1); computed
+        once (the explorer's dashboard and status ask for it on every request, and a
+        genesis of thousands of organisations takes tens of ms to encode)."""
         return sha256_hex(canonical(self.doc))
 
     @classmethod

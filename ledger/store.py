@@ -792,6 +792,14 @@ class Store:
         for key, value in self.db.iterator(prefix=_EXTRA + prefix):
             yield key[len(_EXTRA) :], value
 
+    def put_extra(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
+        """Write ``x/`` entries outside a block commit, in one synced batch: for
+        rebuilding a derived index of committed blocks (never consensus data; the writer
+        is the one thread that commits)."""
+        with self.db.write_batch(transaction=True, sync=True) as wb:
+            for key, value in entries:
+                wb.put(_EXTRA + bytes(key), bytes(value))
+
     # -- state (ledger.state.StateReader) --------------------------------------------------
     def get(self, key: str) -> bytes | None:
         """Committed value of state key ``key``."""

@@ -21,8 +21,9 @@ monitoring_report    ``period/<plot>/<period_start>.tx_id`` of the report's firs
 validation           ``attestation/<project.validation_attestation>.tx_id``
 registration         ``project.registration.tx_id``
 project_submission   ``plot/<first plot>.tx_id`` (plots are last written by submit_project)
-plot_registration    no record keeps it: blocks are scanned downwards from the project's
-                     submission for ``register_plot`` with that ``plot_id``
+plot_registration    ``plot/<id>.created_tx_id``; else the certificate index (below); else
+                     blocks are scanned downwards from the project's submission for
+                     ``register_plot`` with that ``plot_id``
 custody steps        the ``history`` of each retired unit range (``unit/<project>/<first>``)
 ==================== =====================================================================
 
@@ -34,11 +35,12 @@ says) is ``CertificateUnavailable`` rather than a certificate that would not ver
 
 Every hint is checked (method, argument, result ``ok``); when one does not hold, the
 blocks below the next known height are scanned (a byte pre-filter skips blocks that do
-not mention the id). Validator-set changes are found by scanning headers for
-``next_validators_hash != validators_hash``; the new set is read from the latest write of
-``sys/validators`` at or below the change block. Both scans are linear in the chain's
-length; the builder caches the change list, but an index written at commit time (plot id
--> registration tx, height -> new validator set) would make them O(1).
+not mention the id). Plot registrations and validator-set changes come from the
+certificate index the node writes at commit (``node/chain/certindex.py``: plot id ->
+registration, heights of validator-set changes; outside consensus, rebuilt from the
+blocks when missing) for the blocks it covers, and only blocks above it are scanned; the
+new set is read from the latest write of ``sys/validators`` at or below the change block.
+The builder keeps no lock while it builds: several certificates are built at once.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from chaincode.carbon_common import attestation_key, batch_key, period_key, plot_key, project_key
 from chaincode.carbon_common import report_key as report_record_key
@@ -64,6 +66,7 @@ from ledger.state import MemoryState
 from ledger.state_tree import StateTree, StateTreeError
 from ledger.state_tree import verify as verify_state_proof
 from ledger.validators import ValidatorSet
+from node.chain.certindex import CertificateIndex
 
 __all__ = [
     "CERT_VERSION",
@@ -122,63 +125,91 @@ def build_certificate(
 
 class CertificateBuilder:
     """Builds certificates over one store; remembers the validator-set changes and the
-    history tree of block hashes it has already read (committed blocks never change)."""
+    history tree of block hashes it has already read (committed blocks never change).
+
+    Several certificates may be built at once (the node shares one builder between its
+    request threads): each build reads on its own, and only the two shared caches are
+    updated under a lock, never held while a certificate is assembled."""
 
     def __init__(self, store: CertificateStore, genesis: Genesis) -> None:
         self.store = store
         self.genesis = genesis
-        self._lock = threading.RLock()  # build() holds it and calls changes_below()
-        self._scanned = 0  # headers 1.._scanned were scanned for validator-set changes
-        self._changes: list[dict[str, Any]] = []
+        self._lock = threading.RLock()  # the shared caches only, never a whole build
+        self.index = (CertificateIndex(cast(Any, store))
+                      if hasattr(store, "get_extra") and hasattr(store, "iter_extra") else None)
+        self._scanned = 0  # headers 1.._scanned were looked at for validator-set changes
+        self._changes: dict[int, dict[str, Any]] = {}  # height -> change entry
         self._history = AppendOnlyMerkleTree()
 
     def build(self, retirement_id: str, version: int = CERT_VERSION) -> dict[str, Any]:
-        """The certificate of ``retirement_id`` in format ``version`` (1 or 2)."""
+        """The certificate of ``retirement_id`` in format ``version`` (1 or 2). Several
+        builds may run at once (no lock is held while a certificate is assembled)."""
         if type(version) is not int or version not in CERT_VERSIONS:
             raise ValueError(f"certificate version {version!r} is not one of {CERT_VERSIONS}")
-        with self._lock:
-            return _Build(self, retirement_id, version).run()
+        return _Build(self, retirement_id, version).run()
+
+    def indexed_upto(self) -> int:
+        """The height up to which the store's certificate index may be trusted."""
+        return 0 if self.index is None else self.index.upto()
 
     # -- cached chain facts ----------------------------------------------------------------
     def changes_below(self, height: int) -> list[dict[str, Any]]:
         """Validator-set change entries of blocks ``< height``, in height order (safe to
-        call from several threads: the state-proof, light-client and state-sync routes share the builder)."""
+        call from several threads: the certificate, state-proof, light-client and
+        state-sync routes share the builder)."""
         with self._lock:
             return self._changes_below(height)
 
     def _changes_below(self, height: int) -> list[dict[str, Any]]:
-        """A store started from a state-sync snapshot at H (``Store.snapshot_base``) has
-        no write sets up to H: its changes up to H are the ones it recorded, verified, then."""
+        """From the certificate index up to its height, from the headers above it. A store
+        started from a state-sync snapshot at H (``Store.snapshot_base``) has no write sets
+        up to H: its changes up to H are the ones it recorded, verified, then."""
         if self._scanned == 0:
             base = self._snapshot_base()
             if base is not None:
-                self._changes = [dict(c) for c in base["validator_set_changes"]]
+                for c in base["validator_set_changes"]:
+                    self._changes[int(c["height"])] = dict(c)
                 self._scanned = int(base["height"])
-        for h in range(self._scanned + 1, height):
-            header = self._header(h)
-            if header["next_validators_hash"] != header["validators_hash"]:
-                commit = self.store.get_commit(h)
-                if commit is None:
-                    raise CertificateUnavailable(f"block {h} has no commit certificate")
-                new_set = self._set_after(h)
-                if _set_hash(new_set) != header["next_validators_hash"]:
-                    raise CertificateUnavailable(f"block {h}: the stored new validator set differs")
-                self._changes.append(
-                    {"commit": commit.to_json(), "header": header, "height": h, "validators": new_set}
-                )
-            self._scanned = h
-        return [c for c in self._changes if c["height"] < height]
+        if self._scanned < height - 1:
+            upto = min(self.indexed_upto(), height - 1)
+            heights: list[int] = []
+            if upto > self._scanned and self.index is not None:
+                heights += [h for h in self.index.changes(upto + 1) if h > self._scanned]
+                self._scanned = upto
+            for h in range(self._scanned + 1, height):
+                header = self._header(h)
+                if header["next_validators_hash"] != header["validators_hash"]:
+                    heights.append(h)
+            self._scanned = max(self._scanned, height - 1)
+            for h in heights:
+                if h not in self._changes:
+                    self._changes[h] = self._change(h)
+        return [self._changes[h] for h in sorted(self._changes) if h < height]
+
+    def _change(self, h: int) -> dict[str, Any]:
+        header = self._header(h)
+        if header["next_validators_hash"] == header["validators_hash"]:
+            raise CertificateUnavailable(f"block {h} is indexed as a validator-set change but is not")
+        commit = self.store.get_commit(h)
+        if commit is None:
+            raise CertificateUnavailable(f"block {h} has no commit certificate")
+        new_set = self._set_after(h)
+        if _set_hash(new_set) != header["next_validators_hash"]:
+            raise CertificateUnavailable(f"block {h}: the stored new validator set differs")
+        return {"commit": commit.to_json(), "header": header, "height": h, "validators": new_set}
 
     def history_proof(self, height: int, anchor: int) -> list[str]:
         """Inclusion proof of block ``height``'s hash in the history tree of blocks
         ``1..anchor-1`` (the ``history_root`` of block ``anchor``)."""
-        self._extend_history(anchor - 1)
-        return [p.hex() for p in self._history.inclusion_proof(height - 1, anchor - 1)]
+        with self._lock:
+            self._extend_history(anchor - 1)
+            return [p.hex() for p in self._history.inclusion_proof(height - 1, anchor - 1)]
 
     def history_root(self, anchor: int) -> str:
         """Root of the history tree of blocks ``1..anchor-1``, from the stored hashes."""
-        self._extend_history(anchor - 1)
-        return self._history.root_at(anchor - 1).hex()
+        with self._lock:
+            self._extend_history(anchor - 1)
+            return self._history.root_at(anchor - 1).hex()
 
     def _extend_history(self, size: int) -> None:
         while self._history.size < size:
@@ -275,19 +306,23 @@ class _Build:
         return height, index
 
     def _find(
-        self, role: str, args: Mapping[str, Any], hint: Any, below: int
+        self, role: str, args: Mapping[str, Any], hint: Any, below: int,
+        indexed: tuple[int, int] | None = None, floor: int = 0,
     ) -> tuple[int, int]:
         """Locate the successful ``carbon.<method of role>`` transaction with ``args``: at
-        the committed location of ``hint`` (a tx id) if it matches, else by scanning
-        blocks ``below, below-1, ..., 1``."""
+        the committed location of ``hint`` (a tx id) or at ``indexed`` (a location from
+        the certificate index) if it matches, else by scanning blocks ``below, below-1,
+        ..., floor + 1`` (``floor``: the blocks at or below it are known not to hold it)."""
         method = ROLE_METHODS[role][0]
         if isinstance(hint, str) and is_hex_digest(hint):
             loc = self.store.get_tx_location(hint)
             if loc is not None and self._matches(*loc, method, args):
                 return self._add(role, *loc)
+        if indexed is not None and indexed[0] <= below and self._matches(*indexed, method, args):
+            return self._add(role, *indexed)
         markers = [f'"method":{canonical_str(method)}'.encode()]
         markers += [f"{canonical_str(k)}:{canonical_str(v)}".encode() for k, v in args.items()]
-        for h in range(below, 0, -1):
+        for h in range(below, floor, -1):
             raw = self.store.get_block_json(h)
             if raw is None or not all(m in raw for m in markers):
                 continue
@@ -382,8 +417,14 @@ class _Build:
         first_plot = self._record(plot_key(plots[0])) if plots else None
         sub_h, _ = self._find("project_submission", {"project_id": project_id},
                               None if first_plot is None else first_plot.get("tx_id"), val_h)
+        index, upto = self.b.index, self.b.indexed_upto()
         for plot_id in plots:
-            self._find("plot_registration", {"plot_id": plot_id}, None, sub_h)
+            indexed = None if index is None else index.plot_registration(plot_id)
+            # a plot the index does not name was not registered in blocks 1..upto
+            floor = min(upto, sub_h) if indexed is None else 0
+            plot = self._record(plot_key(plot_id))
+            hint = plot.get("created_tx_id") if isinstance(plot, dict) else None
+            self._find("plot_registration", {"plot_id": plot_id}, hint, sub_h, indexed, floor)
 
     def _custody(self, ranges: Iterable[Mapping[str, Any]]) -> None:
         for r in ranges:

@@ -10,7 +10,9 @@ history tree of block hashes) and knows nothing of rounds, votes or networks.
   block whose transactions root the caller already checked, and returns the block with
   the results this node computed);
 * :meth:`Application.commit_block` -- with a verified commit certificate, the block, its
-  certificate, state changes and indexes go to the store in one atomic batch.
+  certificate, state changes and indexes (the transaction index, and the certificate
+  index of ``node/chain/certindex.py``, outside consensus) go to the store in one atomic
+  batch.
 
 The BFT driver (``node/driver/asyncio_driver.py``, for every validator count) and the synchronous
 single-node block maker (``node/driver/solo.py``, benchmarks and tests) drive this class. It is
@@ -44,6 +46,7 @@ from ledger.state import Overlay, StateReader, WriteSet
 from ledger.store import Store
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
+from node.chain import certindex
 from node.chain.verified import VerifiedTxs
 
 __all__ = ["Application", "ChainTip", "Writes", "init_store"]
@@ -134,6 +137,8 @@ class Application:
         are recorded in it, and the transactions of each committed block leave it."""
         init_store(store, executor, genesis)
         self.store = store
+        # the certificate index (outside consensus) covers every committed block
+        certindex.catch_up(store)
         self.executor = executor
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -313,7 +318,9 @@ class Application:
         block_hash = block.hash()
         check_commit(self.chain_id, tip.validators, block.header, certificate, block_hash=block_hash)
         try:
-            self.store.commit_block(block, certificate, writes, block.header.state_root)
+            self.store.commit_block(
+                block, certificate, writes, block.header.state_root,
+                extra_index=certindex.entries(block, certindex.indexed_upto(self.store)))
         except LedgerError as exc:
             raise BlockError(exc.code, exc.message) from exc
         self.verified.discard(block.txs)

@@ -510,7 +510,9 @@ def golden_now(tmp: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------
 # golden values, recorded before the fast paths; lifecycle, notary_blocks and node
-# regenerated when the state root became the state tree's root (issue 12)
+# regenerated when the state root became the state tree's root (issue 12), and again
+# when the per-account holding counters were added (issue 13:
+# stats/holding/<account>/<batch_id>)
 # ---------------------------------------------------------------------------------------
 GOLDEN: dict[str, Any] = {
     "corpus": {
@@ -650,23 +652,23 @@ GOLDEN: dict[str, Any] = {
         "1aeaaa23da74fa123eb8565dad7d5f3277d4a5846776824f91ba10a5baae8f3e",
         "3ecb844199dc6fc2c37e6147d921ccf7fad1f4e6cc39f4b93b31b46b47b1b34b",
         "0e175d1ca9d3175b9a445223fb682569b0d5b38d03044071aef3f7b7501aac2c",
-        "a324763911ba068144c84386381d4336731c59179735a78bc44f8acd3870826d",
-        "1d393056b17cf93fec71363f4a5268723c4c9ccee468fb0823acc959be8a71af",
-        "2e4bdd8dc48f6a778cef65c74d830febd1ed120db8bd88e226e74b446cb97634",
-        "5385fd3c5d06c6c9491e17fde657cd9b764fed8dcca4ebb1d592a54a796945aa",
-        "29cfbb68be8ae9ddc92ec1f12f1b381d8c5bee014da42a9db29e9d8711439c95",
-        "6234f34f866a9ca0bff8aa66813f3eef16a2cc6467cdd598fe435efa0ae23fe0",
-        "02d8d3930e006ec94770fff5fd882547a4e0ea61e53f6b8621c3e235e3ceaf67",
-        "ec28ba523ce868612875a7b57c4aa48afc77d49ac7561ea2d67b38747ae64e1d",
-        "199cf38b82a805a5826a5d35fea815e072b1ce0537ae2b8c363b0ba9b5657631",
-        "0a437222d090e2b559552276e5bded9b2d53e3896e3d0c077f79821869804d46",
-        "54716672cf443a3343a9adf09339823bb8112e13df8abd4ff9355595b766817a",
-        "48f2d92636b185b9109a74cde641d05f22cefc4feb335ee17f38cf6dc577656c",
-        "ffce376097c7d7510b9fb5ecc3df8ee84c436d3673f3c50b5eaf7a6178d954f2",
-        "8962f3362e326bed828ff3da2e00cff3346eb927917fdb554314d457849b4424",
-        "ecaa1266c97366249e8bd709863d54dc83c1cf28e0ccaa6f5cd2fdf9a87fa2bf",
-        "e43a86d153a8f777dae5f456cca300a068012316fb4bfd308916064c40bb5e8f",
-        "70c488eb01e2afdbbdb7704efd1cef8aba87d7ff0c2f0504c1fde93a4f6168a3"
+        "df33ef63e253b6d33d8db3c601efe8b6d2a47c2e1dce931cc75b39d310b6719a",
+        "f05b043adc603d137fc24d7e00afd5db49995aac614879ffc18a44953d9e29b2",
+        "ae795a6b6aff5d2020143c36c6df2169f979ab24b40ea51c7e82d3346b7ec1c9",
+        "a6f598fb1f3a21d7a199561b5ebba1c8068b9dd9e1b45f232d7232ab793daeba",
+        "5c4f5bc8b3c0cc55346ff45e37467777aca4d7d81ff1c7f4431048523a2f39ce",
+        "2700a1deaae5546e2bed970e40c60e8e58c3713f79c5e6f405fdd32d466bfcf0",
+        "d7804bbc7d967e3bc74851a846c345a64aefeb85afd9c326c40c473a64ed03f6",
+        "4270924a94469fa46565639e6b6694436a7150fd48866fa3a2a47ab566b0208b",
+        "807de92077ce6c93d980d880b86a7791f401bc5eda02d6eaafdd6fe40f40609e",
+        "880cb8c5c00e3bb1fd6ba4483d96001d3ce31e784024aba1b656be7f395ea02f",
+        "47fa4bf08f076dcdb3644cce15c0ca8ed35e2ab9315f051697dff466674d40a3",
+        "d088a88bd92ba5ac7991e3febe9a209506bf9b5c2d877132511cbec59ba04b25",
+        "e3d4c0601c2329410246304c7d903ecde54c63e2341ec65d29811cefec6f48dd",
+        "f9516cde3aa3ced14297bd6da80de1fe81dbb8bcf9530474f798d18293b4133a",
+        "dc3aca44b0aee7c9dce9c499848313e097fa17e2ef2a47a55683aa8a564c9ec3",
+        "2523b6edce19140668f0320e73470cebd1d9d30df6cc8432066ac8caedf2dc7f",
+        "ea5e273cc1bb45edb135e072ca4805c02407b4407ff9f32fc597276512b8dd04"
     ],
     "notary_blocks": [
         "8210af2df6536e82e528b4a176362128db266241134a38dbc4cfc59da85bf3d1",
@@ -677,8 +679,8 @@ GOLDEN: dict[str, Any] = {
         "dfe0ede7e50110846850e1dee3db5d075e539029246ea1cadb4f0031a5a73ffb",
         "fd36f6a2bf304ca2db6c661c779cafed54062a4281371c1fe791f3d7473502da",
         "ed51a3db6dcf3fa0482d29c65286abfe7fe77a653779197ea1a613924d2a9e85",
-        "41c5525771b044fa3d07c7442e45b1fee0166e5e64e8ab2ed580e08a5e6b6ec4",
-        "1a3f4071bddcf362fe1598a3a4fbfd0a66cb348ce3a545450e3ad2b92e8b28a3"
+        "31b4b0d2f64adba96873fe8cb9b07caa9d617307ec34ee81cbcb4f09479c9346",
+        "56978246eeb0f82054530ab66a973db29ade5eda2b220524b866b1ccb54d4d75"
     ],
     "node": {
         "hashes": [

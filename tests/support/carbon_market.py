@@ -23,6 +23,7 @@ from chaincode.params import DEFAULT_PARAMS
 from chaincode.units import (
     BUFFER_ACCOUNT,
     HOLDING_PREFIX,
+    HOLDING_STATS_FIELDS,
     POOL_FIELDS,
     STATES,
     STATS_BATCH_PREFIX,
@@ -34,6 +35,7 @@ from chaincode.units import (
     VINTAGE_FIELDS,
     count_bucket,
     holding_key,
+    holding_stats_key,
     iter_ranges,
     range_quantity,
     unit_key,
@@ -384,10 +386,11 @@ def scan_vintages(state: StateReader) -> list[dict[str, int]]:
     return [dict(per[v], vintage=v) for v in sorted(per)]
 
 
-def recount_stats(state: StateReader) -> dict[str, dict[str, int]]:
+def recount_stats(state: StateReader) -> dict[str, dict[str, Any]]:
     """Every derived counter record recomputed from the unit ranges, projects and batches
-    (only the records with a non-zero figure)."""
-    out: dict[str, dict[str, int]] = {STATS_TOTALS_KEY: scan_totals(state)}
+    (only the records with a non-zero figure; the holding counters of every account and
+    batch it has units of)."""
+    out: dict[str, dict[str, Any]] = {STATS_TOTALS_KEY: scan_totals(state)}
     for row in scan_vintages(state):
         out[vintage_stats_key(row["vintage"])] = {f: row[f] for f in VINTAGE_FIELDS}
     projects = sorted({decode(raw)["project_id"] for _k, raw in state.iter_prefix(UNIT_PREFIX)})
@@ -402,7 +405,18 @@ def recount_stats(state: StateReader) -> dict[str, dict[str, int]]:
                     pool["frozen"] += range_quantity(r)
         if any(pool.values()):
             out[STATS_POOL_PREFIX + pid] = pool
-    return {k: v for k, v in out.items() if k == STATS_TOTALS_KEY or any(v.values())}
+    holding: dict[str, dict[str, Any]] = {}
+    for _k, raw in state.iter_prefix(UNIT_PREFIX):
+        r = decode(raw)
+        key = holding_stats_key(r["account"], r["batch_id"])
+        row = holding.setdefault(key, dict(dict.fromkeys(HOLDING_STATS_FIELDS, 0),
+                                           project_id=r["project_id"], vintage=r["vintage"]))
+        row[r["state"]] += range_quantity(r)
+        if r["frozen"]:
+            row["frozen"] += range_quantity(r)
+    out = {k: v for k, v in out.items() if k == STATS_TOTALS_KEY or any(v.values())}
+    out.update(holding)
+    return out
 
 
 def check_stats(state: StateReader) -> None:
