@@ -17,6 +17,8 @@ from collections.abc import Mapping
 
 from markupsafe import Markup
 
+from chaincode.calc_texts import CALC_TEXTS
+
 __all__ = ["DEFAULT_LANG", "FIELDS", "LABELS", "LANGS", "VALUES", "Translator", "choose_lang"]
 
 LANGS = ("en", "zh")
@@ -890,8 +892,7 @@ LABELS.update(_by_lang({
     "calc_risk_default": ("(not known: the highest buffer rate)", "（未知：取最高缓冲比例）"),
     "calc_plots": ("Plots measured by census", "全面调查（每木检尺）的地块"),
     "calc_plot_id": ("Plot id", "地块编号"),
-    "calc_species": ("Species", "树种"),
-    "calc_area": ("Area, ha", "面积（公顷）"),
+    **{f"calc_{k}": v for k, v in CALC_TEXTS.items()},  # chaincode/calc_texts.py
     "calc_volume_start": ("Stand volume at the start, m³ (empty: 0, a first period)",
                           "期初蓄积量（立方米；留空为 0，即首个监测期）"),
     "calc_high_water": ("Highest verified stock so far, t CO₂e (empty: the start stock)",
@@ -912,77 +913,10 @@ LABELS.update(_by_lang({
     "calc_submit": ("Calculate", "计算"),
     "calc_refused": ("The calculation was refused", "无法计算"),
     "calc_result": ("Result", "计算结果"),
-    "calc_issuable": ("Issuable: {n} t CO₂e — {owner} t to the owner, {buffer} t to the buffer"
-                      " pool", "可签发：{n} 吨二氧化碳当量 —— 业主 {owner} 吨，缓冲池 {buffer} 吨"),
     "calc_params": ("Parameters used", "所用参数"),
     "calc_params_note": ("Read at block {height}; changed for this calculation: {names}.",
                          "读取自第 {height} 号区块；本次计算改用的参数：{names}。"),
     "calc_none": ("none", "无"),
-    "calc_step1": ("Step 1 — from stand volume to CO₂e, per plot and species",
-                   "第一步 —— 由蓄积量到二氧化碳当量（按地块和树种）"),
-    "calc_step1_help": (
-        "Biomass = V × WD × BEF × (1 + R) (above and below ground, t dry matter); carbon ="
-        " biomass × CF (t C); CO₂e change = (carbon at the end − carbon at the start) × 44/12.",
-        "生物量 = V × WD × BEF × (1 + R)（地上与地下，吨干物质）；碳储量 = 生物量 × CF（吨碳）；"
-        "二氧化碳当量变化 = (期末碳储量 − 期初碳储量) × 44/12。",
-    ),
-    "calc_volume": ("Volume, m³ (start → end)", "蓄积量（立方米，期初 → 期末）"),
-    "calc_biomass": ("Biomass, t (start → end)", "生物量（吨，期初 → 期末）"),
-    "calc_carbon": ("Carbon, t C (start → end)", "碳储量（吨碳，期初 → 期末）"),
-    "calc_co2e": ("CO₂e change, t", "CO₂e 变化（吨）"),
-    "calc_sampling": ("Step 2 — sampling precision (stratified sample plots)",
-                      "第二步 —— 抽样精度（分层样地）"),
-    "calc_sampling_help": (
-        "Each stratum's sample plots give a mean stock per hectare and its variance s²; the"
-        " total T adds every stratum (area × mean) and every census plot. The 90 % confidence"
-        " half-width is t × √Var. If it is wider than the target share of T, every plot's"
-        " stock is multiplied by the factor (T − half-width) / T: the conservative lower bound.",
-        "每层样地给出每公顷平均碳储量及方差 s²；总量 T 为各层（面积 × 均值）与全面调查地块之和。"
-        "90% 置信区间半宽 = t × √Var。若半宽超过 T 的目标比例，则各地块碳储量乘以系数"
-        " (T − 半宽) / T，即取保守的置信下限。",
-    ),
-    "calc_stratum": ("Stratum", "层"),
-    "calc_n": ("Sample plots n", "样地数 n"),
-    "calc_volume_per_ha": ("Volume, m³/ha", "蓄积量（立方米/公顷）"),
-    "calc_mean": ("Mean, t CO₂e/ha", "均值（吨二氧化碳当量/公顷）"),
-    "calc_variance": ("Variance s²", "方差 s²"),
-    "calc_total": ("Total, t CO₂e", "合计（吨二氧化碳当量）"),
-    "calc_T": ("Total T, t CO₂e", "总量 T（吨二氧化碳当量）"),
-    "calc_var": ("Variance of T", "T 的方差"),
-    "calc_df": ("Degrees of freedom", "自由度"),
-    "calc_t": ("Student's t (90 %)", "t 值（90%）"),
-    "calc_half_width": ("Half-width, t CO₂e", "半宽（吨二氧化碳当量）"),
-    "calc_relative": ("Half-width / T", "半宽 / T"),
-    "calc_target": ("Target", "目标精度"),
-    "calc_factor": ("Factor applied", "采用系数"),
-    "calc_stocks": ("Step 3 — stocks and the high-water mark", "第三步 —— 碳储量与最高水位"),
-    "calc_stocks_help": (
-        "Only growth above each plot's highest verified stock (the high-water mark) is"
-        " credited: growth = max(0, end − mark). A fall below the start stock is a reversal.",
-        "只有超过地块此前最高核证碳储量（最高水位）的增长才计入：增长 = max(0, 期末 − 最高水位)。"
-        "低于期初碳储量的下降属于逆转。",
-    ),
-    "calc_start_stock": ("Start stock S", "期初碳储量 S"),
-    "calc_mark": ("High-water mark H", "最高水位 H"),
-    "calc_end_stock": ("End stock E", "期末碳储量 E"),
-    "calc_growth": ("Growth above H", "超过 H 的增长"),
-    "calc_fall": ("Fall below S", "低于 S 的下降"),
-    "calc_step4": ("Step 4 — from growth to issuable tonnes", "第四步 —— 由增长到可签发量"),
-    "calc_step4_help": (
-        "ER = growth − baseline − leakage − project emissions; issuable = ER × (1 − deduction),"
-        " rounded down to whole tonnes (0 if ER ≤ 0); the buffer pool takes issuable × buffer"
-        " rate, rounded up; the owner gets the rest.",
-        "减排量 ER = 增长 − 基线 − 泄漏 − 项目排放；可签发量 = ER × (1 − 扣减比例)，向下取整到吨"
-        "（ER ≤ 0 时为 0）；缓冲池取 可签发量 × 缓冲比例，向上取整；其余归业主。",
-    ),
-    "calc_total_growth": ("Growth above the marks", "超过最高水位的增长合计"),
-    "calc_baseline": ("Baseline for the period", "本监测期基线"),
-    "calc_er": ("Emission reductions ER", "减排量 ER"),
-    "calc_deduction": ("Uncertainty deduction", "不确定性扣减"),
-    "calc_issuable_row": ("Issuable (whole tonnes, rounded down)", "可签发量（整吨，向下取整）"),
-    "calc_buffer_rate": ("Buffer rate", "缓冲比例"),
-    "calc_to_buffer": ("To the buffer pool (rounded up)", "进入缓冲池（向上取整）"),
-    "calc_to_owner": ("To the owner", "归业主"),
 }))
 VALUES["risk_rating"] = _by_lang({
     "low": ("low", "低"), "medium": ("medium", "中"), "high": ("high", "高"),

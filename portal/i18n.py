@@ -10,6 +10,8 @@ the ``fcl_lang`` cookie, then ``Accept-Language``.
 
 from __future__ import annotations
 
+from chaincode.calc_texts import CALC_TEXTS
+
 __all__ = ["COOKIE", "DEFAULT_LANG", "FIELDS", "HINTS", "LABELS", "LANGS", "METHODS", "ROLES",
            "Translator", "choose_lang"]
 
@@ -162,79 +164,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "hash_file": ("The chosen file", "所选文件"), "hash_ledger": ("On the ledger", "账本记录"),
     "reviewed": ("What is under review", "审核对象"),
     "review_unknown": ("The ledger has nothing under this id.", "账本上没有该编号的记录。"),
-    "cs_step1": ("Step 1 — from stand volume to CO₂e, per plot and species",
-                   "第一步 —— 由蓄积量到二氧化碳当量（按地块和树种）"),
-    "cs_step1_help": (
-        "Biomass = V × WD × BEF × (1 + R) (above and below ground, t dry matter); carbon ="
-        " biomass × CF (t C); CO₂e change = (carbon at the end − carbon at the start) × 44/12.",
-        "生物量 = V × WD × BEF × (1 + R)（地上与地下，吨干物质）；碳储量 = 生物量 × CF（吨碳）；"
-        "二氧化碳当量变化 = (期末碳储量 − 期初碳储量) × 44/12。",
-    ),
-    "cs_volume": ("Volume, m³ (start → end)", "蓄积量（立方米，期初 → 期末）"),
-    "cs_biomass": ("Biomass, t (start → end)", "生物量（吨，期初 → 期末）"),
-    "cs_carbon": ("Carbon, t C (start → end)", "碳储量（吨碳，期初 → 期末）"),
-    "cs_co2e": ("CO₂e change, t", "CO₂e 变化（吨）"),
-    "cs_sampling": ("Step 2 — sampling precision (stratified sample plots)",
-                      "第二步 —— 抽样精度（分层样地）"),
-    "cs_sampling_help": (
-        "Each stratum's sample plots give a mean stock per hectare and its variance s²; the"
-        " total T adds every stratum (area × mean) and every census plot. The 90 % confidence"
-        " half-width is t × √Var. If it is wider than the target share of T, every plot's"
-        " stock is multiplied by the factor (T − half-width) / T: the conservative lower bound.",
-        "每层样地给出每公顷平均碳储量及方差 s²；总量 T 为各层（面积 × 均值）与全面调查地块之和。"
-        "90% 置信区间半宽 = t × √Var。若半宽超过 T 的目标比例，则各地块碳储量乘以系数"
-        " (T − 半宽) / T，即取保守的置信下限。",
-    ),
-    "cs_stratum": ("Stratum", "层"),
-    "cs_n": ("Sample plots n", "样地数 n"),
-    "cs_volume_per_ha": ("Volume, m³/ha", "蓄积量（立方米/公顷）"),
-    "cs_mean": ("Mean, t CO₂e/ha", "均值（吨二氧化碳当量/公顷）"),
-    "cs_variance": ("Variance s²", "方差 s²"),
-    "cs_total": ("Total, t CO₂e", "合计（吨二氧化碳当量）"),
-    "cs_T": ("Total T, t CO₂e", "总量 T（吨二氧化碳当量）"),
-    "cs_var": ("Variance of T", "T 的方差"),
-    "cs_df": ("Degrees of freedom", "自由度"),
-    "cs_t": ("Student's t (90 %)", "t 值（90%）"),
-    "cs_half_width": ("Half-width, t CO₂e", "半宽（吨二氧化碳当量）"),
-    "cs_relative": ("Half-width / T", "半宽 / T"),
-    "cs_target": ("Target", "目标精度"),
-    "cs_factor": ("Factor applied", "采用系数"),
-    "cs_stocks": ("Step 3 — stocks and the high-water mark", "第三步 —— 碳储量与最高水位"),
-    "cs_stocks_help": (
-        "Only growth above each plot's highest verified stock (the high-water mark) is"
-        " credited: growth = max(0, end − mark). A fall below the start stock is a reversal.",
-        "只有超过地块此前最高核证碳储量（最高水位）的增长才计入：增长 = max(0, 期末 − 最高水位)。"
-        "低于期初碳储量的下降属于逆转。",
-    ),
-    "cs_start_stock": ("Start stock S", "期初碳储量 S"),
-    "cs_mark": ("High-water mark H", "最高水位 H"),
-    "cs_end_stock": ("End stock E", "期末碳储量 E"),
-    "cs_growth": ("Growth above H", "超过 H 的增长"),
-    "cs_fall": ("Fall below S", "低于 S 的下降"),
-    "cs_step4": ("Step 4 — from growth to issuable tonnes", "第四步 —— 由增长到可签发量"),
-    "cs_step4_help": (
-        "ER = growth − baseline − leakage − project emissions; issuable = ER × (1 − deduction),"
-        " rounded down to whole tonnes (0 if ER ≤ 0); the buffer pool takes issuable × buffer"
-        " rate, rounded up; the owner gets the rest.",
-        "减排量 ER = 增长 − 基线 − 泄漏 − 项目排放；可签发量 = ER × (1 − 扣减比例)，向下取整到吨"
-        "（ER ≤ 0 时为 0）；缓冲池取 可签发量 × 缓冲比例，向上取整；其余归业主。",
-    ),
-    "cs_total_growth": ("Growth above the marks", "超过最高水位的增长合计"),
-    "cs_baseline": ("Baseline for the period", "本监测期基线"),
-    "cs_er": ("Emission reductions ER", "减排量 ER"),
-    "cs_deduction": ("Uncertainty deduction", "不确定性扣减"),
-    "cs_issuable_row": ("Issuable (whole tonnes, rounded down)", "可签发量（整吨，向下取整）"),
-    "cs_buffer_rate": ("Buffer rate", "缓冲比例"),
-    "cs_to_buffer": ("To the buffer pool (rounded up)", "进入缓冲池（向上取整）"),
-    "cs_to_owner": ("To the owner", "归业主"),
+    **{f"cs_{k}": v for k, v in CALC_TEXTS.items()},  # chaincode/calc_texts.py
     "cs_species_factors": ("Species factors in force (block {height})", "现行树种参数（区块 {height}）"),
-    "cs_species": ("Species", "树种"),
     "cs_plot_id": ("Plot", "地块"),
-    "cs_area": ("Area, ha", "面积（公顷）"),
     "cs_leakage": ("Leakage", "泄漏"),
     "cs_project_emissions": ("Project emissions", "项目排放"),
-    "cs_issuable": ("Issuable: {n} t CO₂e — {owner} t to the owner, {buffer} t to the buffer pool",
-                    "可签发：{n} 吨二氧化碳当量 —— 业主 {owner} 吨，缓冲池 {buffer} 吨"),
     "cs_refused": ("The calculation service refused these measurements",
                    "计量服务拒绝了这些实测数据"),
     "cs_before_signing": ("The calculation service's figures for this report (the contract computes the same)",
