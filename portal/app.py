@@ -53,12 +53,21 @@ from ledger.errors import LedgerError
 from ledger.fixedpoint import FixedPointError, format_decimal, parse_decimal
 from portal import cosign
 from portal.calc import SHOWN_FIGURES, calc_request
+from portal.documents import (
+    DocumentRefused,
+    PendingDocument,
+    UploadResult,
+    guess_media_type,
+    upload_all,
+)
 from portal.errors import error_text
 from portal.forms import (
     FILE_SUFFIX,
+    RESTRICTED_SUFFIX,
     FormError,
     MethodForm,
     catalogue,
+    document_fields,
     file_sha256,
     forms_for_roles,
     parse_form,
@@ -103,6 +112,11 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 #: a verifier's attestation: the hash argument and the argument naming what is reviewed
 REVIEWS = {"carbon.attest_validation": ("pdd_sha256", "project_id"),
            "carbon.attest_verification": ("report_sha256", "report_id")}
+
+
+#: what a posted form holds: its text inputs, its files' bytes, and each file's name and
+#: declared media type (input name -> (file name, content type))
+Posted = tuple[dict[str, str], dict[str, bytes], dict[str, tuple[str, str]]]
 
 
 @dataclass
@@ -243,13 +257,14 @@ def create_portal_app(config: PortalConfig) -> Starlette:
     def forbidden(request: Request) -> HTMLResponse:
         return page(request, "error.html", 403, message=Translator(lang_of(request))("forbidden"))
 
-    async def read_form(request: Request) -> tuple[dict[str, str], dict[str, bytes]] | None:
+    async def read_form(request: Request) -> Posted | None:
         size = request.headers.get("content-length")
         if size is not None and (not size.isdigit() or int(size) > MAX_FORM_BYTES):
             return None
         form = await request.form(max_files=16, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FILE_BYTES)
         texts: dict[str, str] = {}
         files: dict[str, bytes] = {}
+        names: dict[str, tuple[str, str]] = {}
         for name, value in form.multi_items():
             if isinstance(value, UploadFile):
                 data = await value.read(MAX_FILE_BYTES + 1)
@@ -257,12 +272,13 @@ def create_portal_app(config: PortalConfig) -> Starlette:
                     return None
                 if data:
                     files[name] = data
+                    names[name] = (value.filename or "", value.content_type or "")
             else:
                 texts[name] = value
         await form.close()
-        return texts, files
+        return texts, files, names
 
-    async def posted(request: Request) -> tuple[dict[str, str], dict[str, bytes]] | Response:
+    async def posted(request: Request) -> Posted | Response:
         """The posted form of an authenticated request with a valid CSRF token, or a
         403 page."""
         if not authed(request):
@@ -328,7 +344,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         got = await read_form(request)
         if got is None:
             return forbidden(request)
-        texts, _ = got
+        texts = got[0]
         session_name, login_name = cookie_names(request.url.port)
         cookie = request.cookies.get(login_name)
         token = texts.get("login_csrf", "")
@@ -368,6 +384,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         if method_form.key in TWO_PARTY and org and "from_org" not in defaults:
             defaults["from_org"] = org["id"]
         return {"form": method_form, "values": defaults, "file_suffix": FILE_SUFFIX,
+                "restricted_suffix": RESTRICTED_SUFFIX,
                 "report": report or {},
                 "two_party": method_form.key in TWO_PARTY,
                 "geojson": method_form.key == "carbon.register_plot",
@@ -504,7 +521,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         got = await posted(request)
         if isinstance(got, Response):
             return got
-        texts, files = got
+        texts, files, file_names = got
         method_form = form_of(request)
         if method_form is None:
             return problem(request, "unknown_form", Translator(lang_of(request))("unknown_form"),
@@ -556,9 +573,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
                 extra["review"] = await run_in_threadpool(review_of, method_form.key, args, files)
             except WalletError:
                 extra["review"] = None
-        for name in sorted(files):
-            if name.endswith(FILE_SUFFIX) and name != "geojson" + FILE_SUFFIX:
-                extra.setdefault("hashed", []).append(name[: -len(FILE_SUFFIX)])
+        documents = pending_documents(method_form, texts, files, file_names)
         signers = [session.public_key(), *cosigners]
         try:
             cid = await run_in_threadpool(chain_id)
@@ -568,8 +583,38 @@ def create_portal_app(config: PortalConfig) -> Starlette:
                    "method": method_form.method, "args": args, "nonce": new_nonce(),
                    "signers": signers}
         draft = Draft(draft_id=session.new_draft_id(), form_key=method_form.key,
-                      payload=payload, signatures=[None] * len(signers), extra=extra)
+                      payload=payload, signatures=[None] * len(signers), extra=extra,
+                      documents=documents)
         return await simulate_and_show(request, draft)
+
+    def pending_documents(method_form: MethodForm, texts: Mapping[str, str],
+                          files: Mapping[str, bytes],
+                          names: Mapping[str, tuple[str, str]]) -> list[PendingDocument]:
+        """The files chosen for the form's SHA-256 arguments: the documents to upload when
+        the person signs (held in the draft, in memory only)."""
+        out: list[PendingDocument] = []
+        for f in document_fields(method_form):
+            data = files.get(f.name + FILE_SUFFIX)
+            if not data:
+                continue
+            filename, declared = names.get(f.name + FILE_SUFFIX, ("", ""))
+            out.append(PendingDocument(
+                field=f.name, filename=filename or f.name, sha256=file_sha256(data),
+                data=data, media_type=guess_media_type(filename, declared, data),
+                restricted=texts.get(f.name + RESTRICTED_SUFFIX) == "true"))
+        return out
+
+    async def upload_documents(draft: Draft) -> list[UploadResult]:
+        """Upload the draft's documents with the unlocked key (raises DocumentRefused,
+        KeystoreError ``locked``); the draft then holds them no longer."""
+        if not draft.documents:
+            return []
+        cid = await run_in_threadpool(chain_id)
+        done = await run_in_threadpool(upload_all, client, session.key(), cid,
+                                       list(draft.documents))
+        draft.documents = []
+        draft.extra["uploaded"] = done
+        return done
 
     def review_of(form_key: str, args: Mapping[str, Any],
                   files: Mapping[str, bytes]) -> dict[str, Any] | None:
@@ -686,6 +731,9 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             return problem(request, str(sim.get("code") or "unknown_draft"),
                            str(sim.get("message") or t("dry_run_refused")))
         try:
+            # the documents first: if the node refuses one, nothing is submitted
+            await upload_documents(draft)
+            uploaded = draft.extra.get("uploaded", [])
             cid = await run_in_threadpool(chain_id)
             sigs = draft.signatures
             if session.public_key() in draft.payload["signers"] and \
@@ -695,6 +743,9 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             tx_id = await run_in_threadpool(client.submit, tx)
             session.drafts.pop(draft.draft_id, None)
             record = await run_in_threadpool(client.wait_committed, tx_id, config.wait_s)
+        except DocumentRefused as exc:
+            return problem(request, exc.code, exc.message, document=exc.document,
+                           nothing_submitted=True)
         except WalletError as exc:
             return problem(request, exc.code, exc.message)
         except LedgerError as exc:
@@ -704,7 +755,8 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         retirement = _find(events, "retirement_id") if draft.form_key in RETIREMENTS else None
         return page(request, "committed.html", tx_id=tx_id, result=result, events=events,
                     record=record, explorer=config.explorer, node_url=client.base_url,
-                    retirement_id=retirement, title=t.method(draft.form_key))
+                    retirement_id=retirement, title=t.method(draft.form_key),
+                    uploaded=uploaded)
 
     async def export(request: Request) -> Response:
         got = await posted(request)
@@ -719,11 +771,15 @@ def create_portal_app(config: PortalConfig) -> Starlette:
             return problem(request, str(sim.get("code") or "unknown_draft"),
                            str(sim.get("message") or t("dry_run_refused")))
         try:
+            await upload_documents(draft)  # the other parties never see the files
             cid = await run_in_threadpool(chain_id)
             pub = session.public_key()
             if draft.signatures[draft.payload["signers"].index(pub)] is None:
                 draft.signatures = cosign.sign_own(draft.payload, draft.signatures,
                                                    session.key(), cid)
+        except DocumentRefused as exc:
+            return problem(request, exc.code, exc.message, document=exc.document,
+                           nothing_submitted=True)
         except (WalletError, ValueError) as exc:
             code = exc.code if isinstance(exc, WalletError) else "not_a_signer"
             return problem(request, code, str(exc))
@@ -770,7 +826,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
         got = await posted(request)
         if isinstance(got, Response):
             return got
-        texts, files = got
+        texts, files, _names = got
         data = files.get("partial" + FILE_SUFFIX) or texts.get("partial", "").encode()
         try:
             cid = await run_in_threadpool(chain_id)

@@ -147,8 +147,9 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "baseline_mismatch": ("The baseline differs from the validated baseline.", "基线与审定的基线不一致。"),
     "baseline_requires_revision": ("The baseline changed: revise the PDD first.",
                                    "基线已变化，请先修订项目设计文件。"),
-    "hash_mismatch": ("The document's SHA-256 is not the one on the ledger.",
-                      "文件的 SHA-256 与账本记录不一致。"),
+    "hash_mismatch": ("The document's SHA-256 is not the one on the ledger (or the file "
+                      "changed while it was sent).",
+                      "文件的 SHA-256 与账本记录不一致（或文件在发送过程中被改动）。"),
     "attestation_exists": ("An attestation with this id already exists.", "该审定/核证意见编号已存在。"),
     "self_attestation": ("A verifier may not attest its own organisation's project.",
                          "审定与核查机构不得为本机构的项目出具意见。"),
@@ -257,6 +258,33 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
                            "贵机构待处理的交易过多，请稍候。"),
     "halted": ("The node stopped making blocks; ask its operator.", "节点已停止出块，请联系运维方。"),
     "unknown_tx": ("The node does not know this transaction.", "节点上没有该交易。"),
+    # -- the node's document store (docs/documents.md) ---------------------------------------
+    "document_restricted": ("The document is restricted (a land-tenure scan): only the "
+                            "organisation that uploaded it and the regulator may read it.",
+                            "该文件为限制访问文件（林权证扫描件），仅上传机构和主管部门可查看。"),
+    "unknown_document": ("The node holds no document with this SHA-256.",
+                         "节点上没有该 SHA-256 对应的文件。"),
+    "replayed_request": ("This signed upload was already received; sign and submit again.",
+                         "该签名上传请求已被接收过，请重新签名提交。"),
+    "document_too_large": ("The file is larger than the node accepts; make it smaller (for "
+                           "example a lower-resolution scan).",
+                           "文件超过节点允许的大小，请压缩后重试（例如降低扫描分辨率）。"),
+    "document_quota_exceeded": ("Your organisation has used up its document space on this "
+                                "node; ask the node's operator.",
+                                "贵机构在该节点上的文件存储额度已用完，请联系节点运维方。"),
+    "unsupported_document_type": ("The file is not of a type the nodes accept (PDF, PNG, "
+                                  "JPEG, TIFF, JSON, GeoJSON, CSV, ZIP), or its content does "
+                                  "not match its type.",
+                                  "文件类型不被节点接受（仅限 PDF、PNG、JPEG、TIFF、JSON、GeoJSON、"
+                                  "CSV、ZIP），或文件内容与类型不符。"),
+    "stale_request": ("The upload's signing time is too far from the node's clock; check "
+                      "this computer's clock and try again.",
+                      "上传请求的签名时间与节点时钟相差过大，请检查本机时钟后重试。"),
+    "no_document_store": ("This node keeps no documents: type the SHA-256 instead of choosing "
+                          "the file, or use a node with a document store.",
+                          "该节点不保存文件：请直接输入 SHA-256 而不选择文件，或改用有文件库的节点。"),
+    "client_disconnected": ("The upload was cut off before the whole file arrived; try again.",
+                            "文件未完整上传即中断，请重试。"),
     # -- the wallet and the portal ---------------------------------------------------------
     "unreachable": ("The node cannot be reached.", "无法连接节点。"),
     "timeout": ("The node did not answer in time.", "节点未及时响应。"),

@@ -10,7 +10,9 @@ Conversions (nothing is coerced silently):
 
 * ``str``, ``id``, ``decimal``, ``pubkey``: the text as typed (NFC by the wallet);
 * ``hex32``: the text, or -- when a file is chosen in the ``<name>__file`` input -- the
-  SHA-256 of that file, computed here (the file never leaves the machine);
+  SHA-256 of that file, computed here (the file itself is uploaded to the node's document
+  store only when the person signs and submits, ``portal/documents.py``; the
+  ``<name>__restricted`` checkbox marks it a restricted land-tenure scan);
 * ``int``: an optional ``-`` and digits; ``bool``: ``true`` / ``false``;
 * ``list`` of scalars: one item per line; other lists, field-less objects and ``any``:
   JSON text without floats;
@@ -33,10 +35,12 @@ from chaincode.schema import Arg
 
 __all__ = [
     "FILE_SUFFIX",
+    "RESTRICTED_SUFFIX",
     "Field",
     "FormError",
     "MethodForm",
     "catalogue",
+    "document_fields",
     "file_sha256",
     "forms_for_roles",
     "parse_form",
@@ -44,6 +48,8 @@ __all__ = [
 ]
 
 FILE_SUFFIX = "__file"
+#: the checkbox beside a file input: "restricted (land-tenure scan)"
+RESTRICTED_SUFFIX = "__restricted"
 _INT_RE = re.compile(r"-?[0-9]{1,30}\Z")
 _SCALAR_KINDS = frozenset({"str", "id", "int", "decimal", "hex32", "pubkey"})
 
@@ -163,6 +169,21 @@ def catalogue() -> dict[str, MethodForm]:
             form = _form(contract, spec)
             out[form.key] = form
     return dict(sorted(out.items()))
+
+
+def document_fields(method_form: MethodForm) -> list[Field]:
+    """The form's SHA-256 arguments (at any depth), in the form's order: the inputs
+    whose chosen file is a document to upload."""
+    out: list[Field] = []
+
+    def walk(fields: tuple[Field, ...]) -> None:
+        for f in fields:
+            if f.hashable:
+                out.append(f)
+            walk(f.children)
+
+    walk(method_form.fields)
+    return out
 
 
 def forms_for_roles(roles: tuple[str, ...]) -> list[MethodForm]:

@@ -8,7 +8,9 @@
   constant time. Before unlock, the unlock form carries a CSRF token of its own
   (double-submit: a cookie and the same value in the form).
 * Drafts (a prepared transaction waiting for "sign and submit") live here, bounded,
-  and are dropped on lock.
+  and are dropped on lock; so are the files chosen for their ``…sha256`` arguments,
+  waiting to be uploaded (at most :data:`MAX_HELD_BYTES` in all: the oldest drafts go
+  first).
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from ledger.crypto import PrivateKey
+from portal.documents import PendingDocument
 from wallet.errors import KeystoreError
 from wallet.keystore import Keystore
 
-__all__ = ["MAX_DRAFTS", "Draft", "Session"]
+__all__ = ["MAX_DRAFTS", "MAX_HELD_BYTES", "Draft", "Session"]
 
 MAX_DRAFTS = 64
+#: the most bytes of documents the drafts hold together (the files waiting for upload)
+MAX_HELD_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
@@ -41,6 +46,12 @@ class Draft:
     signatures: list[str | None] = field(default_factory=list)
     simulation: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # what the page shows beside it
+    #: the chosen files to upload before submitting (memory only, never in a page)
+    documents: list[PendingDocument] = field(default_factory=list)
+
+    @property
+    def held_bytes(self) -> int:
+        return sum(d.size for d in self.documents)
 
 
 class Session:
@@ -112,6 +123,13 @@ class Session:
             self.drafts[draft.draft_id] = draft
             while len(self.drafts) > MAX_DRAFTS:
                 self.drafts.popitem(last=False)
+            # the newest draft is kept: one form holds at most its own files
+            while len(self.drafts) > 1 and self.held_bytes() > MAX_HELD_BYTES:
+                self.drafts.popitem(last=False)
+
+    def held_bytes(self) -> int:
+        """The bytes of documents the drafts hold."""
+        return sum(d.held_bytes for d in list(self.drafts.values()))
 
     def draft(self, draft_id: str) -> Draft | None:
         return self.drafts.get(draft_id)

@@ -2,12 +2,14 @@
 the explorer mounted (``fcl.main.api_routers``) over a store holding the explorer's
 lifecycle scenario, blocks made by a SoloDriver right after each submission. The portal's
 NodeClient reaches that app through an httpx transport, so every request the portal makes
-is the one it would send over the network.
+is the one it would send over the network (the builders: tests/support/portal.py; the
+document uploads: tests/portal/test_portal_documents.py).
 
 Covered: unlock (wrong passphrase, login token), the key never in any response, CSRF and
 session (403, nothing submitted), the role's forms, every method's form, the dry run's
 plain-language refusal (an overlapping plot) then a committed registration with its map
-preview and area check, a document's hash computed locally, the two-party transfer across
+preview and area check, a document's hash computed locally (its file uploaded only when
+signed), the two-party transfer across
 two portals (export, import, co-sign, submit; a tampered file refused), a retirement's
 certificate link, both languages, lock.
 """
@@ -19,26 +21,15 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from markupsafe import escape
 from starlette.testclient import TestClient
 
-from chaincode.executor import Executor
-from chaincode.geometry import geodesic_area_m2_rational, parse_polygon
-from fcl.main import api_routers, build_parser
-from ledger.crypto import PrivateKey, sha256
-from ledger.encoding import decode
-from ledger.fixedpoint import format_decimal
-from node.api.rpc import create_app
-from node.api.service import Node
-from node.chain.app import Application
-from node.driver.solo import SoloDriver
-from node.txpool.mempool import Mempool
+from fcl.main import build_parser
+from ledger.crypto import PrivateKey
 from portal import cli as portal_cli
 from portal.app import PortalConfig, cookie_names, create_portal_app
 from portal.errors import ERROR_TEXTS, error_text
@@ -46,65 +37,26 @@ from portal.forms import FormError, catalogue, forms_for_roles, parse_form
 from portal.i18n import METHODS
 from portal.session import Session
 from tests.support.carbon_market import ANHUI_RING
-from tests.support.explorer import build_scenario
+from tests.support.portal import (
+    PASS,
+    SESSION_COOKIE,
+    SESSIONS,
+    NodeEnv,
+    area_ha,
+    degrees,
+    draft_action,
+    login_token,
+    make_portal,
+    open_portal,
+    plain,
+    plot_form,
+    seed_of,
+    unlock,
+)
 from wallet.client import NodeClient
 from wallet.keystore import Keystore
 
 ROOT = Path(__file__).resolve().parents[2]
-#: the test portals answer on 127.0.0.1:8765: their session cookie's name
-SESSION_COOKIE = cookie_names(8765)[0]
-PASS = "correct horse battery"
-
-
-def plain(code: str, lang: str = "en") -> str:
-    """The plain-language text of ``code`` as a page shows it (HTML-escaped)."""
-    return str(escape(error_text(code, lang)))
-
-
-def seed_of(name: str) -> bytes:
-    """The seed of tests.support's det_key(name)."""
-    return sha256(b"fcl-test-key:" + name.encode())
-
-
-class NodeEnv:
-    """The node's app over the scenario's store; a block is made after each POST /v1/txs."""
-
-    def __init__(self, path: Path) -> None:
-        self.scenario = build_scenario(path / "db")
-        chain = self.scenario.chain
-        self.store = chain.store
-        self.genesis = chain.h.genesis
-        self.mempool = Mempool(max_txs=100)
-        self.app = Application(self.store, Executor(), self.genesis,
-                               verified=self.mempool.verified)
-        self.driver = SoloDriver(self.app, self.mempool, chain.key)
-        self.node = Node(moniker="portal-test", genesis=self.genesis, store=self.store,
-                         app=self.app, mempool=self.mempool)
-        self.http = TestClient(create_app(self.node, routers=api_routers(self.node)),
-                               raise_server_exceptions=True)
-        self.requests: list[tuple[str, str, bytes]] = []
-
-    def transport(self) -> httpx.BaseTransport:
-        env = self
-
-        class Forward(httpx.BaseTransport):
-            def handle_request(self, request: httpx.Request) -> httpx.Response:
-                body = request.read()
-                target = request.url.raw_path.decode()
-                env.requests.append((request.method, target, body))
-                resp = env.http.request(request.method, target, content=body,
-                                        headers={"content-type": "application/json"})
-                if request.method == "POST" and request.url.path == "/v1/txs" \
-                        and resp.status_code == 202:
-                    env.driver.step()
-                return httpx.Response(resp.status_code, headers=resp.headers,
-                                      content=resp.content)
-
-        return Forward()
-
-    def get(self, key: str) -> Any:
-        raw = self.store.get(key)
-        return None if raw is None else decode(raw)
 
 
 @pytest.fixture(scope="module")
@@ -123,75 +75,6 @@ def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ks.import_seed(name, seed_of(name), PASS)
     ks.import_seed("stranger", seed_of("nobody-enrolled-this"), PASS)
     return directory
-
-
-#: each portal's session, by id() of its test client (to reach drafts the page never links)
-SESSIONS: dict[int, Session] = {}
-
-
-def make_portal(env: NodeEnv, keydir: Path, name: str) -> TestClient:
-    client = NodeClient("http://node.test", transport=env.transport(),
-                        sleep=lambda s: None)
-    session = Session(keydir / f"{name}.json")
-    app = create_portal_app(PortalConfig(client=client, session=session,
-                                         explorer_url="http://explorer.test", wait_s=5))
-    client_ = TestClient(app, base_url="http://127.0.0.1:8765")
-    SESSIONS[id(client_)] = session
-    return client_
-
-
-def login_token(page: str) -> str:
-    m = re.search(r'name="login_csrf" value="([^"]+)"', page)
-    assert m, page
-    return m.group(1)
-
-
-def csrf_of(page: str) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert m, page
-    return m.group(1)
-
-
-def unlock(portal: TestClient, passphrase: str = PASS) -> httpx.Response:
-    first = portal.get("/")
-    return portal.post("/unlock", data={"login_csrf": login_token(first.text),
-                                        "passphrase": passphrase}, follow_redirects=True)
-
-
-def open_portal(env: NodeEnv, keydir: Path, name: str) -> tuple[TestClient, str]:
-    portal = make_portal(env, keydir, name)
-    home = unlock(portal)
-    assert home.status_code == 200, home.text
-    return portal, csrf_of(home.text)
-
-
-def draft_action(page: str, action: str) -> str:
-    m = re.search(rf'action="(/drafts/[0-9a-f]+/{action})"', page)
-    assert m, page
-    return m.group(1)
-
-
-def degrees(ring: list[list[int]]) -> dict[str, Any]:
-    """A GeoJSON Feature of a ledger ring (1e-7 degree integers), closed."""
-    pos = [[float(Decimal(x) / 10**7), float(Decimal(y) / 10**7)] for x, y in ring]
-    return {"type": "Feature", "properties": {},
-            "geometry": {"type": "Polygon", "coordinates": [pos + [pos[0]]]}}
-
-
-def area_ha(ring: list[list[int]]) -> str:
-    poly = parse_polygon({"type": "Polygon", "coordinates": [[*ring, ring[0]]]})
-    return format_decimal(geodesic_area_m2_rational(poly) / 10_000, 4)
-
-
-def plot_form(plot_id: str, declared: str, csrf: str) -> dict[str, str]:
-    return {
-        "csrf": csrf, "plot_id": plot_id, "declared_area_ha": declared,
-        "county_code": "340122", "tenure.doc_type": "forest_right_cert",
-        "tenure.doc_number": f"皖林权{plot_id}", "species": "chinese_fir",
-        "tenure.scan_sha256": hashlib.sha256(b"scan").hexdigest(),
-        "planting_date": "2017-11-20", "non_forest_evidence.years": "3",
-        "non_forest_evidence.sha256": hashlib.sha256(b"nf").hexdigest(),
-    }
 
 
 # -- unlock, session, CSRF -------------------------------------------------------------------
@@ -390,7 +273,7 @@ def test_a_declared_area_off_the_polygon_is_shown_before_signing(
     assert plain("invalid_geojson", "en") in bad.text
 
 
-def test_a_documents_hash_is_computed_locally_and_the_file_is_not_sent(
+def test_a_documents_hash_is_computed_locally_and_the_file_goes_only_to_the_store(
         env: NodeEnv, keydir: Path) -> None:
     portal, csrf = open_portal(env, keydir, "owner-farm")
     doc = b"%PDF-1.7 project design document, version 2 " + bytes(range(256))
@@ -399,9 +282,13 @@ def test_a_documents_hash_is_computed_locally_and_the_file_is_not_sent(
     resp = portal.post("/forms/notary.record", data={"csrf": csrf, "name": "pdd-v2"},
                        files={"sha256__file": ("pdd.pdf", doc)})
     assert digest in resp.text
+    # the dry run sent the hash only; the file waits in the portal's memory
+    assert all(doc not in body for _m, _p, body in env.requests[before:])
     done = portal.post(draft_action(resp.text, "submit"), data={"csrf": csrf})
     assert "Committed: the transaction succeeded." in done.text
-    assert all(doc not in body for _m, _p, body in env.requests[before:])
+    assert [(m, p) for m, p, body in env.requests[before:] if doc in body] == [
+        ("POST", "/v1/documents")]
+    assert env.node.documents is not None and digest in env.node.documents
 
 
 # -- two parties ------------------------------------------------------------------------------
@@ -773,7 +660,7 @@ def test_a_report_from_rows_is_calculated_step_by_step_then_dry_run_and_committe
     assert env.store.latest_height() == height
     # the dry run: the rows became the measurements; the figures are shown before signing
     form = report_rows_form(csrf, volumes, claimed_issuable=str(answer["issuable"]))
-    form_files = {"report_sha256__file": ("report.pdf", b"%PDF report R-ROWS", "application/pdf")}
+    form_files = {"report_sha256__file": ("report.pdf", b"%PDF-1.7 report R-ROWS", "application/pdf")}
     height = env.store.latest_height()
     dry = portal.post("/forms/carbon.submit_monitoring_report", data=form, files=form_files)
     assert plain("invalid_form") not in dry.text
@@ -786,7 +673,7 @@ def test_a_report_from_rows_is_calculated_step_by_step_then_dry_run_and_committe
     report = env.get("report/R-ROWS")
     assert report is not None and report["claimed_issuable"] == answer["issuable"]
     assert [m["volume_end"] for m in report["measurements"]] == ["60", "40", "30"]
-    assert report["report_sha256"] == hashlib.sha256(b"%PDF report R-ROWS").hexdigest()
+    assert report["report_sha256"] == hashlib.sha256(b"%PDF-1.7 report R-ROWS").hexdigest()
 
 
 def test_bad_report_rows_are_refused_on_the_page_and_nothing_is_sent(
