@@ -311,7 +311,7 @@ def test_readme_path_owner_reports_with_the_calculator(world: World) -> None:
     assert issuable > 0
     assert value_of(d, "claimed_issuable") == str(issuable)  # filled in from the figures
     assert value_of(d, "m0.volume_end") == values["m0.volume_end"]  # kept
-    fill(d, {"report_sha256__file": write(w, "report-2026q4.pdf", b"%PDF MR-XN-2026Q4")})
+    fill(d, {"report_sha256__file": write(w, "report-2026q4.pdf", b"%PDF-1.7 MR-XN-2026Q4")})
     height = w.height()
     dry_run(w, "carbon.submit_monitoring_report")
     assert css(d, "#calc-steps") and w.height() == height  # figures again; nothing sent
@@ -375,15 +375,15 @@ def test_plot_from_geojson_pdd_validation_and_registration(world: World) -> None
     fill(d, {"geojson__file": geojson, "plot_id": "XN-T-01",
              "declared_area_ha": format_decimal(area / 10_000, 4), "county_code": "341022",
              "tenure.doc_type": "forest_right_cert", "tenure.doc_number": "休林证字(2016)第0099号",
-             "tenure.scan_sha256__file": write(w, "tenure.pdf", b"tenure scan XN-T-01"),
+             "tenure.scan_sha256__file": write(w, "tenure.pdf", b"%PDF-1.7 tenure scan XN-T-01"),
              "species": "chinese_fir", "planting_date": "2016-03-15",
-             "non_forest_evidence.sha256__file": write(w, "landsat.tif", b"landsat XN-T-01"),
+             "non_forest_evidence.sha256__file": write(w, "landsat.tif", b"II*\x00 landsat XN-T-01"),
              "non_forest_evidence.years": "10"})
     dry_run(w, "carbon.register_plot")
     assert css(d, ".plot-check svg") and "within" in page_text(w).lower()
     sign_and_submit(w)
 
-    pdd = write(w, "pdd.pdf", b"%PDF project design document AH-XN-0002 v1.0")
+    pdd = write(w, "pdd.pdf", b"%PDF-1.7 project design document AH-XN-0002 v1.0")
     open_form(w, "owner", "carbon.submit_project")
     fill(d, {"project_id": NEW_PROJECT, "name": "休宁县杉木造林碳汇项目二期 Xiuning phase 2",
              "methodology": "CCER-14-001-V01", "plots": "XN-T-01", "start_date": "2016-03-01",

@@ -12,17 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from ledger.documents import HEADER_NO_FETCH
 from node.api.documents import DocumentSettings, DocumentStore
-from portal.documents import PendingDocument, guess_media_type
+from portal.documents import DocumentRefused, PendingDocument, guess_media_type, upload_all
 from portal.session import MAX_HELD_BYTES, Draft, Session
 from tests.support.carbon_market import ANHUI_RING
+from tests.support.common import det_key
 from tests.support.portal import (
     PASS,
     SESSION_COOKIE,
@@ -38,6 +40,7 @@ from tests.support.portal import (
     seed_of,
     unlock,
 )
+from wallet.client import NodeClient
 from wallet.documents import read_headers
 from wallet.keystore import Keystore
 
@@ -81,7 +84,6 @@ def sent(env: NodeEnv, since: int) -> list[tuple[str, str]]:
 
 
 def signed_read(env: NodeEnv, name: str, sha256: str) -> int:
-    from tests.support.common import det_key
     headers = read_headers(det_key(name), chain_id=env.genesis.chain_id, sha256=sha256)
     return env.http.get(f"/v1/documents/{sha256}", headers=headers).status_code
 
@@ -292,3 +294,48 @@ def test_the_document_codes_have_plain_texts_in_both_languages() -> None:
                  "no_document_store"):
         en, zh = ERROR_TEXTS[code]
         assert en and zh and en != zh
+
+
+def _client(handler: Callable[[httpx.Request], httpx.Response]) -> NodeClient:
+    return NodeClient("http://node.test", transport=httpx.MockTransport(handler),
+                      sleep=lambda s: None)
+
+
+def _doc(data: bytes = b"%PDF-1.7 doc", media_type: str | None = "application/pdf"
+         ) -> PendingDocument:
+    return PendingDocument(field="pdd_sha256", filename="pdd.pdf",
+                           sha256=hashlib.sha256(data).hexdigest(), data=data,
+                           media_type=media_type, restricted=False)
+
+
+def test_a_node_without_a_document_store_is_named_and_nothing_is_sent() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"error": {"code": "not_found",
+                                                   "message": "no such route"}})
+
+    with pytest.raises(DocumentRefused) as refused:
+        upload_all(_client(handler), det_key("k"), "chain", [_doc()])
+    assert refused.value.code == "no_document_store"
+    assert "pdd.pdf" in refused.value.message and "pdd_sha256" in refused.value.message
+    assert refused.value.document.field == "pdd_sha256"
+
+
+def test_a_file_of_no_accepted_type_is_not_sent_at_all() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        return httpx.Response(500)
+
+    with pytest.raises(DocumentRefused) as refused:
+        upload_all(_client(handler), det_key("k"), "chain", [_doc(media_type=None)])
+    assert refused.value.code == "unsupported_document_type" and seen == []
+
+
+def test_an_unreachable_node_refuses_with_its_code() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(DocumentRefused) as refused:
+        upload_all(_client(handler), det_key("k"), "chain", [_doc()])
+    assert refused.value.code == "unreachable"
