@@ -339,3 +339,19 @@ def test_an_unreachable_node_refuses_with_its_code() -> None:
     with pytest.raises(DocumentRefused) as refused:
         upload_all(_client(handler), det_key("k"), "chain", [_doc()])
     assert refused.value.code == "unreachable"
+
+
+def test_an_unenrolled_signer_s_upload_is_refused_with_the_node_s_code() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        if request.method == "HEAD":
+            return httpx.Response(404)
+        return httpx.Response(403, json={"error": {
+            "code": "unenrolled_signer", "message": "key k is not an active key"}})
+
+    with pytest.raises(DocumentRefused) as refused:
+        upload_all(_client(handler), det_key("k"), "chain", [_doc()])
+    assert refused.value.code == "unenrolled_signer" and seen == ["HEAD", "POST"]
+    assert "key k is not an active key" in refused.value.message
