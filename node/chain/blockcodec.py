@@ -123,7 +123,7 @@ class BlockCodec:
             return None
         try:
             header = BlockHeader.from_json(header_obj)
-        except ValueError:
+        except (ValueError, TypeError, KeyError):
             return None
         if header.chain_id != self.chain_id:
             return None
@@ -160,7 +160,7 @@ class BlockCodec:
                     else:
                         try:
                             tx = parse_transaction(raw, chain_id=chain_id)
-                        except ValueError:
+                        except (ValueError, TypeError, KeyError):
                             return None
                 txs.append(tx)
                 if len(txs) > MAX_BLOCK_TXS:

@@ -288,7 +288,10 @@ def _proposal_fast(
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    got = decode_block_text(text, len(_PROPOSAL_START))
+    try:
+        got = decode_block_text(text, len(_PROPOSAL_START))
+    except (ValueError, TypeError, KeyError):  # what from_json turns into a refusal
+        return None
     if got is None:
         return None
     block, end = got
