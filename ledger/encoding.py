@@ -38,6 +38,7 @@ __all__ = [
     "canonical_str",
     "check_canonical_value",
     "decode",
+    "decode_canonical_at",
 ]
 
 
@@ -264,3 +265,27 @@ def decode(data: bytes | str) -> Any:
         raise CanonicalEncodingError("", f"not valid JSON: {exc}") from exc
     check_canonical_value(value)
     return value
+
+
+# Without the duplicate-key hook (its per-object call is what it costs): a repeated key
+# leaves one member fewer in the value, so the value's canonical text then differs from the
+# input and :func:`decode_canonical_at` answers None.
+_PIECE_DECODER = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant)
+
+
+def decode_canonical_at(text: str, pos: int, depth: int) -> tuple[Any, int] | None:
+    """The JSON value starting at ``text[pos]`` and the index just after it, if
+    ``text[pos:end]`` is exactly its canonical text and the value is acceptable at nesting
+    ``depth`` inside a larger value (what :func:`decode` would check for it there);
+    otherwise None, meaning "not shown canonical here", never "refused" (the caller then
+    takes the strict path, which gives the refusal if there is one).
+
+    Only for the common value (:func:`_plain`: exact types, ASCII keys): anything else is
+    None. Used to decode proposals piece by piece (``node/consensus/messages.py``)."""
+    try:
+        value, end = _PIECE_DECODER.raw_decode(text, pos)
+    except (ValueError, RecursionError):  # CanonicalEncodingError is a ValueError
+        return None
+    if not _plain(value, depth) or _SORTED_ENCODER.encode(value) != text[pos:end]:
+        return None
+    return value, end

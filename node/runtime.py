@@ -134,7 +134,8 @@ class NodeRuntime:
                 "set; start it as a validator (observer: false) or give the observer its own "
                 "node key",
             )
-        self.codec = BlockCodec(genesis.chain_id, self.mempool.by_json_key)
+        self.codec = BlockCodec(genesis.chain_id, self.mempool.by_json_key,
+                                self.mempool.by_canonical_text)
         self.dropped = self.registry.counter(
             "fcl_messages_dropped_total",
             "Peer frames and consensus messages dropped, by reason", "reason")

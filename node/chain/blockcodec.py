@@ -12,6 +12,13 @@ block and commits its own results, after checking that they hash to
 ``header.results_root`` (``Application.check_block``). So the decoded block is fully
 determined by its hash, as the core requires.
 
+A proposal's block also has a faster decoding, :meth:`BlockCodec.decode_text`, from the
+block's canonical text inside the proposal's: each transaction's canonical text is looked
+up among the mempool's verified transactions (``known_text``, keyed by their canonical
+text), so a known transaction is neither parsed nor encoded again; the header, the results
+and unknown transactions are parsed strictly and must be exactly canonical. It answers
+None whenever it cannot show that, and the caller then decodes strictly (:meth:`decode`).
+
 Canonical bytes are not made here: a transaction and a block own theirs
 (``Transaction.canonical_bytes``, ``Block.canonical_bytes``), each computed once.
 """
@@ -23,10 +30,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ledger.block import MAX_BLOCK_TXS, Block, BlockHeader, txs_root
+from ledger.encoding import MAX_DEPTH, decode_canonical_at
 from ledger.errors import BlockError
 from ledger.tx import Transaction, parse_transaction
 
 __all__ = ["BlockCodec", "tx_json_key"]
+
+# A transaction of a block in a proposal sits at depth 3 (proposal, block, txs); one whose
+# text has at most this many brackets in all is within MAX_DEPTH wherever its brackets are.
+_TX_BRACKETS = MAX_DEPTH - 3
+# How many ``"]}`` ends a known transaction's text is looked up at before it is parsed.
+_TX_END_TRIES = 4
 
 
 def tx_json_key(obj: Any) -> str:
@@ -37,15 +51,19 @@ def tx_json_key(obj: Any) -> str:
 
 class BlockCodec:
     """Decodes block JSON for one chain. ``known(json_key)`` returns an already verified
-    transaction with exactly that JSON (the mempool's index), or None."""
+    transaction with exactly that JSON (the mempool's index), or None; ``known_text(text)``
+    the verified transaction whose canonical text is ``text`` (the mempool's other index),
+    or None."""
 
     def __init__(
         self,
         chain_id: str,
         known: Callable[[str], Transaction | None] = lambda key: None,
+        known_text: Callable[[str], Transaction | None] = lambda text: None,
     ) -> None:
         self.chain_id = chain_id
         self.known = known
+        self.known_text = known_text
         self.reused = 0
         self.parsed = 0
 
@@ -80,3 +98,83 @@ class BlockCodec:
         return Block(header=header, txs=tuple(txs), results=tuple(dict(r) for r in results))
 
     __call__ = decode
+
+    def decode_text(self, text: str, start: int) -> tuple[Block, int] | None:
+        """The block whose canonical text starts at ``text[start]``, and the index just
+        after it, or None if that cannot be shown cheaply (the text is not canonical, a
+        value is unusual, or the block would be refused): then :meth:`decode` of the parsed
+        JSON gives the answer. When it answers, :meth:`decode` of the same value (at the
+        depth of a proposal's block) gives an equal block (tests/node/test_proposal_fast_decode.py)."""
+        if not text.startswith('{"header":', start):
+            return None
+        got = decode_canonical_at(text, start + 10, 2)
+        if got is None:
+            return None
+        header_obj, i = got
+        if not text.startswith(',"results":', i):
+            return None
+        got = decode_canonical_at(text, i + 11, 2)
+        if got is None:
+            return None
+        results, i = got
+        if not text.startswith(',"txs":[', i) or type(results) is not list:
+            return None
+        if not all(type(r) is dict for r in results):
+            return None
+        try:
+            header = BlockHeader.from_json(header_obj)
+        except (ValueError, TypeError, KeyError):
+            return None
+        if header.chain_id != self.chain_id:
+            return None
+        pos = i + 8
+        txs: list[Transaction] = []
+        reused = 0
+        known_text = self.known_text
+        chain_id = self.chain_id
+        if text.startswith("]", pos):
+            pos += 1
+        else:
+            while True:
+                tx = None
+                end = pos
+                for _ in range(_TX_END_TRIES):
+                    end = text.find('"]}', end) + 3
+                    if end < 3:
+                        break
+                    tx = known_text(text[pos:end])
+                    if tx is not None:
+                        break
+                if tx is not None and tx.chain_id == chain_id and (
+                    text.count("{", pos, end) + text.count("[", pos, end) <= _TX_BRACKETS
+                ):
+                    reused += 1
+                else:  # not known (or unusual): parse this one strictly
+                    got = decode_canonical_at(text, pos, 3)
+                    if got is None:
+                        return None
+                    raw, end = got
+                    tx = known_text(text[pos:end])
+                    if tx is not None and tx.chain_id == chain_id:
+                        reused += 1
+                    else:
+                        try:
+                            tx = parse_transaction(raw, chain_id=chain_id)
+                        except (ValueError, TypeError, KeyError):
+                            return None
+                txs.append(tx)
+                if len(txs) > MAX_BLOCK_TXS:
+                    return None
+                sep = text[end:end + 1]
+                pos = end + 1
+                if sep == "]":
+                    break
+                if sep != ",":
+                    return None
+        if not text.startswith("}", pos) or len(results) != len(txs):
+            return None
+        if txs_root(txs) != header.txs_root:
+            return None
+        self.reused += reused
+        self.parsed += len(txs) - reused
+        return Block(header=header, txs=tuple(txs), results=tuple(results)), pos + 1

@@ -55,7 +55,7 @@ from node.consensus.messages import (
     decode_message,
     proposal_sign_bytes,
 )
-from node.consensus.protocol import BlockDecoder, ConsensusBlock
+from node.consensus.protocol import BlockDecoder, BlockTextDecoder, ConsensusBlock
 from node.consensus.signstate import SignState, Step
 from node.consensus.votes import RoundState
 
@@ -132,12 +132,14 @@ class ConsensusCore:
         decode_block: BlockDecoder,
         config: ConsensusConfig | None = None,
         sign_state: SignState | None = None,
+        decode_block_text: BlockTextDecoder | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.config = config or ConsensusConfig()
         self._key = private_key
         self._me = private_key.public_key_hex if private_key is not None else None
         self._decode_block = decode_block
+        self._decode_block_text = decode_block_text  # proposals' fast path (messages.py)
         self._sign_state = sign_state if sign_state is not None else SignState()
         self._hs: _Height | None = None
         self._future: list[Message] = []
@@ -503,6 +505,7 @@ class ConsensusCore:
                 self._decode_block,
                 max_proposal_bytes=self.config.max_proposal_bytes,
                 max_vote_bytes=self.config.max_vote_bytes,
+                decode_block_text=self._decode_block_text,
             )
         except MessageError as exc:
             self._remember(hs.seen_raw, digest)

@@ -26,10 +26,16 @@ from typing import Any
 
 from ledger.block import MAX_ROUND, vote_sign_bytes
 from ledger.crypto import PrivateKey, is_hex_digest, is_hex_pubkey, is_hex_signature, verify_hex
-from ledger.encoding import MAX_SAFE_INTEGER, CanonicalEncodingError, canonical, decode
+from ledger.encoding import (
+    MAX_SAFE_INTEGER,
+    CanonicalEncodingError,
+    canonical,
+    canonical_str,
+    decode,
+)
 from ledger.errors import LedgerError
 from ledger.tx import CHAIN_ID_RE
-from node.consensus.protocol import BlockDecoder, ConsensusBlock
+from node.consensus.protocol import BlockDecoder, BlockTextDecoder, ConsensusBlock
 
 __all__ = [
     "MAX_ROUND",
@@ -42,6 +48,7 @@ __all__ = [
     "Proposal",
     "Vote",
     "decode_message",
+    "decode_message_strict",
     "proposal_sign_bytes",
 ]
 
@@ -262,15 +269,88 @@ class Proposal:
 Message = Proposal | Vote
 
 
+_PROPOSAL_START = b'{"block":'
+
+
+def _proposal_fast(
+    data: bytes, decode_block_text: BlockTextDecoder
+) -> Proposal | None:
+    """The proposal whose canonical bytes are exactly ``data``, decoded piece by piece
+    (the block by ``decode_block_text``, the small tail after it strictly), or None when
+    that cannot be shown: then :func:`decode_message_strict` decides. Sound because every
+    piece is checked to be the canonical text of its value and the pieces are joined as
+    ``canonical`` joins them (``"block"`` sorts before every other key of a proposal), so
+    ``data`` is the canonical form of the value this answers for, and the strict path,
+    which accepts every canonical form, decodes that value the same way."""
+    if not data.startswith(_PROPOSAL_START):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    try:
+        got = decode_block_text(text, len(_PROPOSAL_START))
+    except (ValueError, TypeError, KeyError):  # what from_json turns into a refusal
+        return None
+    if got is None:
+        return None
+    block, end = got
+    if not text.startswith(',"', end):
+        return None
+    tail_text = "{" + text[end + 1:]
+    try:
+        tail = decode(tail_text)
+    except CanonicalEncodingError:
+        return None
+    if type(tail) is not dict or "block" in tail or canonical_str(tail) != tail_text:
+        return None
+    tail["block"] = None  # decoded already: the decoder below answers it
+    try:
+        msg = Proposal.from_json(tail, lambda _: block)
+    except MessageError:
+        return None
+    msg._wire.append(data)
+    return msg
+
+
 def decode_message(
     data: bytes,
     decode_block: BlockDecoder,
     *,
     max_proposal_bytes: int = 16 * 1024 * 1024,
     max_vote_bytes: int = 1024,
+    decode_block_text: BlockTextDecoder | None = None,
 ) -> Message:
-    """Parse wire bytes into a message, strictly; raise :class:`MessageError` otherwise.
-    Signatures are not checked here."""
+    """Parse wire bytes into a message; raise :class:`MessageError` otherwise. Signatures
+    are not checked here.
+
+    With ``decode_block_text`` a proposal in canonical form is first decoded by
+    :func:`_proposal_fast` (mempool transactions found by their canonical text, not parsed);
+    whatever it does not answer is decoded by :func:`decode_message_strict`, so the result,
+    or the refusal's code, is always the strict path's
+    (tests/node/test_proposal_fast_decode.py)."""
+    if (
+        decode_block_text is not None
+        and type(data) is bytes
+        and len(data) <= max_proposal_bytes
+    ):
+        msg = _proposal_fast(data, decode_block_text)
+        if msg is not None:
+            return msg
+    return decode_message_strict(
+        data, decode_block, max_proposal_bytes=max_proposal_bytes, max_vote_bytes=max_vote_bytes
+    )
+
+
+def decode_message_strict(
+    data: bytes,
+    decode_block: BlockDecoder,
+    *,
+    max_proposal_bytes: int = 16 * 1024 * 1024,
+    max_vote_bytes: int = 1024,
+) -> Message:
+    """Parse wire bytes into a message, strictly (any JSON form, then every field checked);
+    raise :class:`MessageError` otherwise. Signatures are not checked here."""
     if not isinstance(data, bytes | bytearray):
         raise _bad("a message is bytes")
     if len(data) > max_proposal_bytes:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["BlockDecoder", "ConsensusBlock"]
+__all__ = ["BlockDecoder", "BlockTextDecoder", "ConsensusBlock"]
 
 
 @runtime_checkable
@@ -44,3 +44,9 @@ class ConsensusBlock(Protocol):
 #: Must raise ``ValueError`` (``LedgerError`` is one), ``TypeError`` or ``KeyError`` on bad
 #: input, and must check that the body matches what ``hash()`` commits to.
 BlockDecoder = Callable[[Any], ConsensusBlock]
+
+#: Optional fast path of a :data:`BlockDecoder`: ``(text, start)`` -> the block whose
+#: *canonical* JSON text starts at ``text[start]`` and the index just after it, or None when
+#: that cannot be shown (the message is then decoded strictly). It must never answer a block
+#: that the ``BlockDecoder`` would not answer (equal) for the same JSON value.
+BlockTextDecoder = Callable[[str, int], "tuple[ConsensusBlock, int] | None"]

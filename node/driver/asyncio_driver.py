@@ -201,6 +201,7 @@ class ConsensusDriver:
             chain_id=app.chain_id,
             private_key=key,
             decode_block=codec.decode,
+            decode_block_text=codec.decode_text,
             config=self.consensus_config,
             sign_state=sign_file.load(),
         )

@@ -58,6 +58,9 @@ class Mempool:
         self._org_bytes: dict[str, int] = {}
         self._by_json: dict[str, Transaction] = {}  # tx_json_key -> tx (see by_json_key)
         self._json_of: dict[str, str] = {}  # tx id -> its json key
+        # canonical text -> tx (see by_canonical_text); a tx's text is its canonical bytes
+        # decoded, so it is found again from its id
+        self._by_text: dict[str, Transaction] = {}
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -104,6 +107,12 @@ class Mempool:
         another thread (a single dict lookup)."""
         return self._by_json.get(key)
 
+    def by_canonical_text(self, text: str) -> Transaction | None:
+        """The held transaction whose canonical bytes, decoded as UTF-8, are ``text``, or
+        None (what a proposal's fast decoding looks up, ``BlockCodec.decode_text``). Safe to
+        call from another thread (a single dict lookup)."""
+        return self._by_text.get(text)
+
     def add(
         self,
         tx: Transaction,
@@ -131,6 +140,7 @@ class Mempool:
             self._org_txs[org_id] = self._org_txs.get(org_id, 0) + 1
             self._org_bytes[org_id] = self._org_bytes.get(org_id, 0) + size
         self.verified.add(tx)
+        self._by_text[tx.canonical_bytes.decode("utf-8")] = tx
         if json_key is not None:
             self._by_json[json_key] = tx
             self._json_of[tx.tx_id] = json_key
@@ -166,6 +176,8 @@ class Mempool:
                         del self._org_txs[org_id]
                         del self._org_bytes[org_id]
                 removed += 1
+                tx = entry[0]
+                self._by_text.pop(tx.canonical_bytes.decode("utf-8"), None)
                 key = self._json_of.pop(tx_id, None)
                 if key is not None:
                     self._by_json.pop(key, None)

@@ -44,6 +44,23 @@ def test_fifo_reap_does_not_remove_and_respects_limits() -> None:
     assert pool.get(batch[1].tx_id) == batch[1] and pool.get(batch[0].tx_id) is None
 
 
+def test_held_transactions_are_found_by_their_canonical_text_until_removed() -> None:
+    pool = Mempool()
+    batch = txs(3, "text")
+    for tx in batch:
+        pool.add(tx, 100)
+    texts = [tx.canonical_bytes.decode("utf-8") for tx in batch]
+    assert [pool.by_canonical_text(t) for t in texts] == batch
+    assert pool.by_canonical_text(texts[0][:-1]) is None  # a prefix is not the transaction
+    assert pool.by_canonical_text(texts[0].replace('"payload":', '"payload" :')) is None
+    pool.remove([batch[1].tx_id])
+    assert pool.by_canonical_text(texts[1]) is None
+    assert pool.by_canonical_text(texts[2]) == batch[2]
+    with pytest.raises(TxError):  # a refused add leaves the index as it was
+        pool.add(batch[0], 100)
+    assert pool.by_canonical_text(texts[0]) == batch[0]
+
+
 def test_dedupe_and_bounds_change_nothing_when_refused() -> None:
     pool = Mempool(max_txs=2, max_bytes=250)
     a, b, c = txs(3)
