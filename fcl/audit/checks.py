@@ -16,7 +16,7 @@ from ledger.block import BlockHeader, CommitCertificate
 from ledger.errors import LedgerError
 from ledger.next_block import CODES as NEXT_BLOCK_CODES
 from ledger.next_block import NextBlockError, check_commit, check_proposer
-from ledger.state import MemoryState
+from ledger.replay_store import DBState
 from ledger.validators import ValidatorSet
 
 __all__ = [
@@ -56,7 +56,7 @@ class AuditedChain(Protocol):
 
     height: int
     state_root: str
-    state: MemoryState
+    state: DBState
 
 
 

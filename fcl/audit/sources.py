@@ -168,7 +168,7 @@ class StoreSource:
         if stored_root != auditor.state_root:
             return Discrepancy(auditor.height, "stored_state", auditor.state_root,
                                stored_root, "the store's latest state root")
-        mine = iter(auditor.state.items())
+        mine = auditor.state.iter_prefix("")  # a stream: the state may not fit in memory
         theirs = self.store.iter_prefix("")
         sentinel = ("\uffff" * 4, b"")
         while True:
