@@ -105,7 +105,8 @@ class AuditError(LedgerError):
     ``node_error``, ``bad_response``, ``response_too_large``, ``history_unsupported``,
     ``no_store``, ``store_locked``, ``not_initialised``, ``bad_checkpoint``,
     ``checkpoint_mismatch``, ``validator_set_changed``,
-    ``bad_source``."""
+    ``bad_source``, ``scratch_unavailable`` (the replay's temporary database cannot be
+    made)."""
 
 
 class CheckFailed(Exception):

@@ -9,11 +9,14 @@ the *first* discrepancy: height, check name, expected, found.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import plyvel
 
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext
@@ -289,6 +292,20 @@ class ChainAuditor:
         return report
 
 
+def open_replay(replay_dir: str | Path | None) -> ReplayStore:
+    """The replay's scratch database in a new temporary folder under ``replay_dir`` (the
+    system's temporary folder if None); ``scratch_unavailable`` if it cannot be made."""
+    try:
+        return ReplayStore.open(replay_dir)
+    except (OSError, plyvel.Error) as exc:
+        where = tempfile.gettempdir() if replay_dir is None else str(replay_dir)
+        raise AuditError(
+            "scratch_unavailable",
+            f"cannot make the audit's scratch database in a new folder under {where} "
+            f"(set TMPDIR to a writable folder with room for about the state's size): {exc}",
+        ) from None
+
+
 ProgressCallback = Callable[[AuditProgress], None]
 BlockItem = tuple[Block, CommitCertificate] | SourcedBlock
 
@@ -346,7 +363,7 @@ def audit_chain(
     system's temporary folder if None), deleted at the end."""
     started = time.monotonic()
     report = AuditReport(chain_id=genesis.chain_id, genesis_hash=genesis.hash)
-    replay = ReplayStore.open(replay_dir)
+    replay = open_replay(replay_dir)
     try:
         auditor = ChainAuditor(genesis, executor, replay=replay)
         return _replay(auditor, blocks, report, progress=progress,
@@ -373,7 +390,7 @@ def run_audit(
     started = time.monotonic()
     report = AuditReport(chain_id=genesis.chain_id, genesis_hash=genesis.hash,
                          source=source.describe())
-    replay = ReplayStore.open(replay_dir)
+    replay = open_replay(replay_dir)
     try:
         auditor = ChainAuditor(genesis, executor, replay=replay)
         wrong = genesis_discrepancy(source, genesis)
