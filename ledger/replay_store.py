@@ -6,7 +6,8 @@ One database, three key spaces:
 
 * ``s/<key>``: the replayed state (:class:`DBState`, a ``StateReader`` with ``apply``),
   with a bounded cache of point reads in front (values and absences);
-* ``a/<place>``: the state tree's newest record at each place (:class:`LatestDBNodeStore`,
+* ``a/<place>``: the state tree's newest record at each place below depth 16, those
+  above in a dict (:class:`LatestDBNodeStore`,
   the on-disk twin of ``state_tree.LatestNodeStore``; the tree's own record cache is in
   front of it);
 * ``t/<tx id>``: the ids of the transactions replayed so far (:class:`DBKeySet`).
@@ -27,7 +28,7 @@ from typing import Any
 import plyvel
 
 from ledger.state import check_seek
-from ledger.state_tree import _LEAF_DEPTH
+from ledger.state_tree import _H, _LEAF_DEPTH
 from ledger.store import MemoryDB, prefix_end
 
 __all__ = ["DBKeySet", "DBState", "LatestDBNodeStore", "ReplayStore"]
@@ -47,6 +48,8 @@ DEFAULT_STATE_CACHE = 65_536
 _WRITE_BUFFER_BYTES = 32 << 20
 _BLOCK_CACHE_BYTES = 32 << 20
 _OPEN_FILES = 74
+# the state tree's records above this depth stay in memory (LatestDBNodeStore)
+DEFAULT_TOP_DEPTH = 16
 
 
 class DBState:
@@ -122,34 +125,50 @@ class DBState:
 
 
 class LatestDBNodeStore:
-    """``state_tree.LatestNodeStore(leaves=False)`` with its records under ``a/`` of
-    ``db`` instead of a dict: the newest internal record at each place of the tree (keyed
-    by place, so a version's record replaces the one it supersedes) and the root. Exact
-    for the latest version only, and without leaf records: for a replay that computes
-    roots (see ``LatestNodeStore``)."""
+    """``state_tree.LatestNodeStore(leaves=False)`` with its deeper records under ``a/``
+    of ``db`` instead of a dict: the newest internal record at each place of the tree
+    (keyed by place, so a version's record replaces the one it supersedes) and the root.
+    Exact for the latest version only, and without leaf records: for a replay that
+    computes roots (see ``LatestNodeStore``).
 
-    def __init__(self, db: Any) -> None:
+    The records above depth ``top_depth`` (at most 2^top_depth places: ~13 MB at 16) stay
+    in a dict: nearly every block rewrites them, and writing them to LevelDB would only
+    make it compact them away again."""
+
+    def __init__(self, db: Any, *, top_depth: int = DEFAULT_TOP_DEPTH) -> None:
+        if not 0 <= top_depth <= 256:
+            raise ValueError("top_depth is a tree depth, 0..256")
         self._db = db
+        self._top: dict[bytes, bytes] = {}
+        self._top_depth = _H.pack(top_depth)  # big-endian: bytes order is depth order
 
-    @staticmethod
-    def _place(key: bytes) -> bytes:
+    def _place(self, key: bytes) -> tuple[bool, bytes]:
+        """(whether the record stays in memory, its place)."""
         kind = key[:1]
         if kind == b"n":  # b"n" + version(8) + depth(2) + path
-            return _TREE + b"n" + key[9:]
+            return key[9:11] < self._top_depth, b"n" + key[9:]
         if kind == b"r":  # b"r" + version(8)
-            return _TREE + b"r"
-        return _TREE + key
+            return True, b"r"
+        return False, key
 
     def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._db.get(self._place(key))
+        top, place = self._place(key)
+        if top:
+            return self._top.get(place)
+        value: bytes | None = self._db.get(_TREE + place)
         return value
 
     def write(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        memory = self._top
         with self._db.write_batch(transaction=True) as wb:
             for key, value in items:
                 if key[:1] == b"n" and key[9:11] == _LEAF_DEPTH:
                     continue
-                wb.put(self._place(key), value)
+                top, place = self._place(key)
+                if top:
+                    memory[place] = value
+                else:
+                    wb.put(_TREE + place, value)
 
 
 class DBKeySet:
@@ -173,16 +192,20 @@ class ReplayStore:
     ``seen``). :meth:`open`: LevelDB in a new temporary folder (under ``parent`` if
     given), deleted by :meth:`close`; :meth:`in_memory`: a ``MemoryDB``."""
 
-    def __init__(self, db: Any, folder: Path | None, *, cache_size: int) -> None:
+    def __init__(
+        self, db: Any, folder: Path | None, *, cache_size: int,
+        top_depth: int = DEFAULT_TOP_DEPTH,
+    ) -> None:
         self.db = db
         self.folder = folder
         self.state = DBState(db, cache_size=cache_size)
-        self.nodes = LatestDBNodeStore(db)
+        self.nodes = LatestDBNodeStore(db, top_depth=top_depth)
         self.seen = DBKeySet(db)
 
     @classmethod
     def open(
-        cls, parent: str | Path | None = None, *, cache_size: int = DEFAULT_STATE_CACHE
+        cls, parent: str | Path | None = None, *, cache_size: int = DEFAULT_STATE_CACHE,
+        top_depth: int = DEFAULT_TOP_DEPTH,
     ) -> ReplayStore:
         folder = Path(tempfile.mkdtemp(prefix="fcl-replay-", dir=parent))
         try:
@@ -194,11 +217,13 @@ class ReplayStore:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return cls(db, folder, cache_size=cache_size)
+        return cls(db, folder, cache_size=cache_size, top_depth=top_depth)
 
     @classmethod
-    def in_memory(cls, *, cache_size: int = DEFAULT_STATE_CACHE) -> ReplayStore:
-        return cls(MemoryDB(), None, cache_size=cache_size)
+    def in_memory(
+        cls, *, cache_size: int = DEFAULT_STATE_CACHE, top_depth: int = DEFAULT_TOP_DEPTH
+    ) -> ReplayStore:
+        return cls(MemoryDB(), None, cache_size=cache_size, top_depth=top_depth)
 
     def close(self) -> None:
         """Close the database and delete its folder (idempotent)."""

@@ -79,17 +79,21 @@ def test_cache_size_refused_below_two() -> None:
 def test_tree_roots_equal_the_in_memory_latest_store(
     blocks: list[list[tuple[str, bytes | None]]],
 ) -> None:
-    replay = ReplayStore.in_memory()
-    ours, ref = StateTree(replay.nodes), StateTree(LatestNodeStore(leaves=False))
-    for version, block in enumerate(blocks):
-        writes = list(dict(block).items())  # a block writes each key once
-        a = ours.commit(WriteSet(writes).prepare(ours, version))
-        b = ref.commit(WriteSet(writes).prepare(ref, version))
-        assert a == b
-    replay.close()
+    for top_depth in (0, 2, 16):  # all records in the database, some, none
+        replay = ReplayStore.in_memory(top_depth=top_depth)
+        ours, ref = StateTree(replay.nodes), StateTree(LatestNodeStore(leaves=False))
+        for version, block in enumerate(blocks):
+            writes = list(dict(block).items())  # a block writes each key once
+            a = ours.commit(WriteSet(writes).prepare(ours, version))
+            b = ref.commit(WriteSet(writes).prepare(ref, version))
+            assert a == b
+        replay.close()
 
 
-def test_tree_on_leveldb_keeps_no_leaf_and_one_record_per_place(replay: ReplayStore) -> None:
+@pytest.mark.parametrize("top_depth", [0, 3, 256])
+def test_tree_on_leveldb_keeps_no_leaf_and_one_record_per_place(tmp_path: Path,
+                                                                top_depth: int) -> None:
+    replay = ReplayStore.open(tmp_path, top_depth=top_depth)
     latest = LatestNodeStore(leaves=False)
     tree, ref = StateTree(replay.nodes), StateTree(latest)
     for version in range(5):
@@ -97,8 +101,22 @@ def test_tree_on_leveldb_keeps_no_leaf_and_one_record_per_place(replay: ReplaySt
         writes.append(("x/0/0", None if version % 2 else b"w%d" % version))
         assert tree.commit(WriteSet(writes).prepare(tree, version)) == \
             ref.commit(WriteSet(writes).prepare(ref, version))
-    stored = list(replay.db.iterator(prefix=b"a/", include_value=False))
-    assert len(stored) == len(latest.data)
+    on_disk = list(replay.db.iterator(prefix=b"a/", include_value=False))
+    in_memory = replay.nodes._top
+    assert len(on_disk) + len(in_memory) == len(latest.data)
+    assert {b"a/" + place for place in in_memory}.isdisjoint(on_disk)
+    if top_depth == 0:
+        assert list(in_memory) == [b"r"]  # the root only
+    if top_depth == 256:  # no node record on disk (the tree's other records may be)
+        assert not any(key.startswith(b"a/n") for key in on_disk)
+    if top_depth == 3:
+        assert on_disk and all(place == b"r" or place[1:3] < b"\x00\x03" for place in in_memory)
+    replay.close()
+
+
+def test_top_depth_refused_outside_the_tree() -> None:
+    with pytest.raises(ValueError, match="0..256"):
+        ReplayStore.in_memory(top_depth=257)
 
 
 def test_seen_set(replay: ReplayStore) -> None:
