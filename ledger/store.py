@@ -349,17 +349,21 @@ class Store:
     one writer at a time.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, max_open_files: int = 256) -> None:
+        """``max_open_files``: LevelDB's table cache (it raises values below 74 to 74).
+        LevelDB maps each open table file into memory, and the pages read stay in the
+        process's RSS while the file is open: a reader that passes once over the whole
+        store (``fcl audit --data``) keeps it small to bound that (docs/audit.md)."""
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         try:
-            # the table cache holds at most 256 files open: the node keeps its descriptors
+            # the table cache holds at most 256 files open (by default): the node keeps its descriptors
             # for peers and clients (node/api/http_server.py reserves room for these).
             # Each block adds ~10 state tree records (~1 KB of hashes) per written key:
             # a 64 MiB memtable and no Snappy compression (hashes do not compress) halve
             # the CPU LevelDB spends flushing and compacting them (docs/performance.md)
             self._db: _Backend | None = plyvel.DB(
-                str(self.path), create_if_missing=True, max_open_files=256,
+                str(self.path), create_if_missing=True, max_open_files=max_open_files,
                 write_buffer_size=_WRITE_BUFFER_BYTES, compression=None,
             )
         except plyvel.IOError as exc:

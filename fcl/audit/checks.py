@@ -16,7 +16,7 @@ from ledger.block import BlockHeader, CommitCertificate
 from ledger.errors import LedgerError
 from ledger.next_block import CODES as NEXT_BLOCK_CODES
 from ledger.next_block import NextBlockError, check_commit, check_proposer
-from ledger.state import MemoryState
+from ledger.replay_store import DBState
 from ledger.validators import ValidatorSet
 
 __all__ = [
@@ -56,7 +56,7 @@ class AuditedChain(Protocol):
 
     height: int
     state_root: str
-    state: MemoryState
+    state: DBState
 
 
 
@@ -105,7 +105,8 @@ class AuditError(LedgerError):
     ``node_error``, ``bad_response``, ``response_too_large``, ``history_unsupported``,
     ``no_store``, ``store_locked``, ``not_initialised``, ``bad_checkpoint``,
     ``checkpoint_mismatch``, ``validator_set_changed``,
-    ``bad_source``."""
+    ``bad_source``, ``scratch_unavailable`` (the replay's temporary database cannot be
+    made)."""
 
 
 class CheckFailed(Exception):

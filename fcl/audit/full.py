@@ -9,10 +9,14 @@ the *first* discrepancy: height, check name, expected, found.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import plyvel
 
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext
@@ -41,8 +45,9 @@ from ledger.next_block import (
     check_header,
     check_outcome,
 )
-from ledger.state import MemoryState, Overlay, WriteSet
-from ledger.state_tree import LatestNodeStore, StateTree, TreeUpdate
+from ledger.replay_store import ReplayStore
+from ledger.state import Overlay, WriteSet
+from ledger.state_tree import StateTree, TreeUpdate
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 
@@ -124,7 +129,13 @@ class ChainAuditor:
     advances, or raises :class:`ChainDataError` with the discrepancy (and does not
     advance)."""
 
-    def __init__(self, genesis: Genesis, executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        genesis: Genesis,
+        executor: Executor | None = None,
+        *,
+        replay: ReplayStore | None = None,
+    ) -> None:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.executor = executor if executor is not None else Executor()
@@ -132,11 +143,16 @@ class ChainAuditor:
             writes = self.executor.genesis_writes(genesis)
         except ValueError as exc:
             raise AuditError("bad_genesis", f"the chaincode refuses this genesis: {exc}") from None
-        self.state = MemoryState((k, v) for k, v in writes if v is not None)
-        # the state tree of the replay, in memory: version h is the state after block h;
-        # only the newest record at each place is kept (the replay reads nothing older), so
-        # memory follows the state's size, not the chain's history
-        self.tree = StateTree(LatestNodeStore(leaves=False))
+        # the replay's working data (state, state tree records, replayed tx ids) lives in
+        # a scratch database with bounded caches in front (ledger/replay_store.py), so the
+        # auditor's memory does not grow with the chain: ``replay`` (``ReplayStore.open()``
+        # for LevelDB in a temporary folder), or a ``MemoryDB`` one; :meth:`close` ends it
+        self.replay = replay if replay is not None else ReplayStore.in_memory()
+        self.state = self.replay.state
+        self.state.apply((k, v) for k, v in writes if v is not None)
+        # the state tree of the replay: version h is the state after block h; only the
+        # newest internal record at each place is kept (the replay reads nothing older)
+        self.tree = StateTree(self.replay.nodes)
         self.state_root = self.tree.commit(WriteSet(writes).prepare(self.tree, 0)).hex()
         self.history = AppendOnlyMerkleTree()
         self.height = 0
@@ -145,7 +161,11 @@ class ChainAuditor:
         self.validators = validator_set_for(self.state, 1)
         self.txs = 0
         self.failed_txs = 0
-        self._tx_ids: set[bytes] = set()
+        self._tx_ids = self.replay.seen
+
+    def close(self) -> None:
+        """Release the replay's scratch database (a temporary folder is deleted)."""
+        self.replay.close()
 
     def check_block(
         self, block: Block, commit: CommitCertificate, claimed_hash: str | None = None
@@ -272,6 +292,20 @@ class ChainAuditor:
         return report
 
 
+def open_replay(replay_dir: str | Path | None) -> ReplayStore:
+    """The replay's scratch database in a new temporary folder under ``replay_dir`` (the
+    system's temporary folder if None); ``scratch_unavailable`` if it cannot be made."""
+    try:
+        return ReplayStore.open(replay_dir)
+    except (OSError, plyvel.Error) as exc:
+        where = tempfile.gettempdir() if replay_dir is None else str(replay_dir)
+        raise AuditError(
+            "scratch_unavailable",
+            f"cannot make the audit's scratch database in a new folder under {where} "
+            f"(set TMPDIR to a writable folder with room for about the state's size): {exc}",
+        ) from None
+
+
 ProgressCallback = Callable[[AuditProgress], None]
 BlockItem = tuple[Block, CommitCertificate] | SourcedBlock
 
@@ -317,18 +351,26 @@ def audit_chain(
     progress_every: int = 1000,
     target_height: int | None = None,
     executor: Executor | None = None,
+    replay_dir: str | Path | None = None,
 ) -> AuditReport:
     """Verify ``blocks`` (heights 1, 2, ... in order, each with its commit certificate)
     from ``genesis``. Stops at the first discrepancy, which the report carries.
 
     ``progress`` is called every ``progress_every`` blocks. ``target_height``, if given, is
     how many blocks the chain has: fewer is a ``block_missing`` discrepancy. The iterable
-    may raise :class:`ChainDataError` for data it cannot deliver as a block."""
+    may raise :class:`ChainDataError` for data it cannot deliver as a block. The replay
+    keeps its working data in a temporary LevelDB folder under ``replay_dir`` (the
+    system's temporary folder if None), deleted at the end."""
     started = time.monotonic()
     report = AuditReport(chain_id=genesis.chain_id, genesis_hash=genesis.hash)
-    auditor = ChainAuditor(genesis, executor)
-    return _replay(auditor, blocks, report, progress=progress, progress_every=progress_every,
-                   target_height=target_height, started=started)
+    replay = open_replay(replay_dir)
+    try:
+        auditor = ChainAuditor(genesis, executor, replay=replay)
+        return _replay(auditor, blocks, report, progress=progress,
+                       progress_every=progress_every, target_height=target_height,
+                       started=started)
+    finally:
+        replay.close()
 
 
 def run_audit(
@@ -339,26 +381,34 @@ def run_audit(
     progress_every: int = 1000,
     to_height: int | None = None,
     executor: Executor | None = None,
+    replay_dir: str | Path | None = None,
 ) -> AuditReport:
     """Full audit of ``source`` from the genesis to its latest block as of the start (or
-    ``to_height``). A data folder's stored state is also compared with the replay."""
+    ``to_height``). A data folder's stored state is also compared with the replay. The
+    replay's working data is in a temporary LevelDB folder under ``replay_dir`` (the
+    system's temporary folder if None), deleted at the end."""
     started = time.monotonic()
     report = AuditReport(chain_id=genesis.chain_id, genesis_hash=genesis.hash,
                          source=source.describe())
-    auditor = ChainAuditor(genesis, executor)
-    wrong = genesis_discrepancy(source, genesis)
-    if wrong is not None:
-        report.discrepancy = wrong
-        auditor.fill(report)
-        report.seconds = time.monotonic() - started
-        return report
-    latest = source.latest_height()
-    target = latest if to_height is None else min(to_height, latest)
-    if to_height is not None and to_height > latest:
-        raise AuditError("bad_source", f"{source.describe()} has {latest} blocks, not {to_height}")
-    _replay(auditor, source.blocks(1, target), report, progress=progress,
-            progress_every=progress_every, target_height=target, started=started)
-    if report.ok and target == latest:
-        report.discrepancy = source.final_check(auditor)
+    replay = open_replay(replay_dir)
+    try:
+        auditor = ChainAuditor(genesis, executor, replay=replay)
+        wrong = genesis_discrepancy(source, genesis)
+        if wrong is not None:
+            report.discrepancy = wrong
+            auditor.fill(report)
+            report.seconds = time.monotonic() - started
+            return report
+        latest = source.latest_height()
+        target = latest if to_height is None else min(to_height, latest)
+        if to_height is not None and to_height > latest:
+            raise AuditError("bad_source",
+                             f"{source.describe()} has {latest} blocks, not {to_height}")
+        _replay(auditor, source.blocks(1, target), report, progress=progress,
+                progress_every=progress_every, target_height=target, started=started)
+        if report.ok and target == latest:
+            report.discrepancy = source.final_check(auditor)
+    finally:
+        replay.close()
     report.seconds = time.monotonic() - started
     return report

@@ -202,3 +202,31 @@ def test_empty_chain_and_new_blocks(tmp_path: Path, genesis: Genesis, capsys) ->
     chain.add(standard_txs(1))
     chain.close()
     assert fcl_audit("--data", str(tmp_path / "data"), "--genesis", str(tmp_path / "g.json")) == 0
+
+
+def test_scratch_folder_unavailable_exits_1(home: Path, capsys,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay's scratch database goes under $TMPDIR; a folder that cannot hold it is a
+    one-line error, not a traceback, and nothing is left behind."""
+    import tempfile
+
+    blocked = home.parent / "not-a-folder"
+    blocked.write_text("a file, not a folder")
+    monkeypatch.setattr(tempfile, "tempdir", str(blocked))
+    code = fcl_audit("--data", str(home / "data"), "--genesis", str(home / "genesis.json"))
+    assert code == EXIT_UNABLE
+    line = one_error(capsys.readouterr().err, "scratch_unavailable")
+    assert str(blocked) in line and "TMPDIR" in line
+
+
+def test_scratch_folder_is_removed_after_the_audit(home: Path, capsys,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    scratch = home.parent / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    edit_block(home / "data", 5, lambda b: b["results"][0].update(message="tampered"))
+    assert fcl_audit("--data", str(home / "data"), "--genesis", str(home / "genesis.json"),
+                     "--progress-every", "0") == EXIT_FAILED
+    assert list(scratch.iterdir()) == []  # deleted after a discrepancy too

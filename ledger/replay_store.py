@@ -1,0 +1,239 @@
+"""A replay's working data kept in a scratch key-value database (LevelDB, or
+``ledger.store.MemoryDB`` for tests) instead of Python objects, so that a replay of a long
+chain (``fcl audit``) holds in memory only bounded caches, not the chain's state.
+
+One database, three key spaces:
+
+* ``s/<key>``: the replayed state (:class:`DBState`, a ``StateReader`` with ``apply``),
+  with a bounded cache of point reads in front (values and absences);
+* ``a/<place>``: the state tree's newest record at each place below depth 16, those
+  above in a dict (:class:`LatestDBNodeStore`,
+  the on-disk twin of ``state_tree.LatestNodeStore``; the tree's own record cache is in
+  front of it);
+* ``t/<tx id>``: the ids of the transactions replayed so far (:class:`DBKeySet`).
+
+The database is scratch: :meth:`ReplayStore.open` makes it in a fresh temporary folder
+and :meth:`ReplayStore.close` deletes it. Nothing here reaches consensus; the values,
+roots and verdicts are those of the in-memory replay (tests/ledger/test_replay_store.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import plyvel
+
+from ledger.state import check_seek
+from ledger.state_tree import _H, _LEAF_DEPTH
+from ledger.store import MemoryDB, prefix_end
+
+__all__ = ["DBKeySet", "DBState", "LatestDBNodeStore", "ReplayStore"]
+
+_STATE = b"s/"
+_TREE = b"a/"
+_SEEN = b"t/"
+
+# entries in DBState's read cache: ~250 B of value + ~150 B of key and dict slot each,
+# so ~25 MB at most (docs/performance.md "The auditor's memory")
+DEFAULT_STATE_CACHE = 65_536
+# LevelDB's own memory: one memtable (flushed to a table file when full), a block cache,
+# and the open table files, which it maps into memory (their pages read count in the RSS
+# while open): the smallest table cache (LevelDB raises lower values to 74). Bloom filters
+# (10 bits a key) answer most reads of absent keys (new state keys, unseen tx ids) without
+# reading a table block.
+_WRITE_BUFFER_BYTES = 32 << 20
+_BLOCK_CACHE_BYTES = 32 << 20
+_OPEN_FILES = 74
+# the state tree's records above this depth stay in memory (LatestDBNodeStore)
+DEFAULT_TOP_DEPTH = 16
+
+
+class DBState:
+    """The replayed state under ``s/`` of ``db``: point reads through a bounded cache,
+    ordered reads (``iter_prefix``, ``last_at_or_before``) by one seek of the database,
+    writes by :meth:`apply` (one write batch per block). UTF-8 byte order of the keys is
+    code point order, Python's ``str`` order, so the order is ``MemoryState``'s."""
+
+    def __init__(self, db: Any, *, cache_size: int = DEFAULT_STATE_CACHE) -> None:
+        if cache_size < 2:
+            raise ValueError("the state cache needs room for at least 2 entries")
+        self._db = db
+        self._cache: dict[str, bytes | None] = {}
+        self._cache_size = cache_size
+
+    def _remember(self, key: str, value: bytes | None) -> None:
+        cache = self._cache
+        if len(cache) >= self._cache_size and key not in cache:
+            # drop the older half (dicts keep insertion order): the recent reads stay
+            for old in list(cache)[: len(cache) // 2]:
+                del cache[old]
+        cache[key] = value
+
+    def get(self, key: str) -> bytes | None:
+        cache = self._cache
+        if key in cache:
+            return cache[key]
+        value: bytes | None = self._db.get(_STATE + key.encode("utf-8"))
+        self._remember(key, value)
+        return value
+
+    def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
+        skip = len(_STATE)
+        low = _STATE + prefix.encode("utf-8")
+        if start is None or start <= prefix:
+            it = self._db.iterator(prefix=low)
+        else:
+            it = self._db.iterator(start=_STATE + start.encode("utf-8"), stop=prefix_end(low))
+        for key, value in it:
+            yield key[skip:].decode("utf-8"), value
+
+    def last_at_or_before(
+        self, prefix: str, key: str, *, strict: bool = False
+    ) -> tuple[str, bytes] | None:
+        check_seek(prefix, key)
+        bound = _STATE + key.encode("utf-8")
+        low = _STATE + prefix.encode("utf-8")
+        # no ``start``: plyvel 1.5 yields nothing backwards when the only key in
+        # [start, stop) is ``start`` itself (as ledger.store.Store.last_at_or_before)
+        for found, value in self._db.iterator(
+            stop=bound if strict else bound + b"\x00", reverse=True
+        ):
+            if found.startswith(low):
+                return found[len(_STATE):].decode("utf-8"), value
+            break
+        return None
+
+    def apply(self, writes: Iterable[tuple[str, bytes | None]]) -> None:
+        """Write ``writes`` in order (None deletes), all in one batch."""
+        with self._db.write_batch(transaction=True) as wb:
+            for key, value in writes:
+                raw = _STATE + key.encode("utf-8")
+                if value is None:
+                    wb.delete(raw)
+                else:
+                    wb.put(raw, value)
+                self._remember(key, value)
+
+    def items(self) -> list[tuple[str, bytes]]:
+        """Every key and value, in key order, as a list (as ``MemoryState.items``; a
+        stream of them is ``iter_prefix("")``)."""
+        return list(self.iter_prefix(""))
+
+
+class LatestDBNodeStore:
+    """``state_tree.LatestNodeStore(leaves=False)`` with its deeper records under ``a/``
+    of ``db`` instead of a dict: the newest internal record at each place of the tree
+    (keyed by place, so a version's record replaces the one it supersedes) and the root.
+    Exact for the latest version only, and without leaf records: for a replay that
+    computes roots (see ``LatestNodeStore``).
+
+    The records above depth ``top_depth`` (at most 2^top_depth places: ~13 MB at 16) stay
+    in a dict: nearly every block rewrites them, and writing them to LevelDB would only
+    make it compact them away again."""
+
+    def __init__(self, db: Any, *, top_depth: int = DEFAULT_TOP_DEPTH) -> None:
+        if not 0 <= top_depth <= 256:
+            raise ValueError("top_depth is a tree depth, 0..256")
+        self._db = db
+        self._top: dict[bytes, bytes] = {}
+        self._top_depth = _H.pack(top_depth)  # big-endian: bytes order is depth order
+
+    def _place(self, key: bytes) -> tuple[bool, bytes]:
+        """(whether the record stays in memory, its place)."""
+        kind = key[:1]
+        if kind == b"n":  # b"n" + version(8) + depth(2) + path
+            return key[9:11] < self._top_depth, b"n" + key[9:]
+        if kind == b"r":  # b"r" + version(8)
+            return True, b"r"
+        return False, key
+
+    def get(self, key: bytes) -> bytes | None:
+        top, place = self._place(key)
+        if top:
+            return self._top.get(place)
+        value: bytes | None = self._db.get(_TREE + place)
+        return value
+
+    def write(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        memory = self._top
+        with self._db.write_batch(transaction=True) as wb:
+            for key, value in items:
+                if key[:1] == b"n" and key[9:11] == _LEAF_DEPTH:
+                    continue
+                top, place = self._place(key)
+                if top:
+                    memory[place] = value
+                else:
+                    wb.put(_TREE + place, value)
+
+
+class DBKeySet:
+    """A growing set of byte strings under ``t/`` of ``db`` (the replayed transaction
+    ids): membership is one read of the database."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+
+    def __contains__(self, item: bytes) -> bool:
+        return self._db.get(_SEEN + item) is not None
+
+    def update(self, items: Iterable[bytes]) -> None:
+        with self._db.write_batch(transaction=True) as wb:
+            for item in items:
+                wb.put(_SEEN + item, b"")
+
+
+class ReplayStore:
+    """The scratch database of one replay with its three views (``state``, ``nodes``,
+    ``seen``). :meth:`open`: LevelDB in a new temporary folder (under ``parent`` if
+    given), deleted by :meth:`close`; :meth:`in_memory`: a ``MemoryDB``."""
+
+    def __init__(
+        self, db: Any, folder: Path | None, *, cache_size: int,
+        top_depth: int = DEFAULT_TOP_DEPTH,
+    ) -> None:
+        self.db = db
+        self.folder = folder
+        self.state = DBState(db, cache_size=cache_size)
+        self.nodes = LatestDBNodeStore(db, top_depth=top_depth)
+        self.seen = DBKeySet(db)
+
+    @classmethod
+    def open(
+        cls, parent: str | Path | None = None, *, cache_size: int = DEFAULT_STATE_CACHE,
+        top_depth: int = DEFAULT_TOP_DEPTH,
+    ) -> ReplayStore:
+        folder = Path(tempfile.mkdtemp(prefix="fcl-replay-", dir=parent))
+        try:
+            db = plyvel.DB(
+                str(folder), create_if_missing=True, error_if_exists=True,
+                max_open_files=_OPEN_FILES, write_buffer_size=_WRITE_BUFFER_BYTES,
+                lru_cache_size=_BLOCK_CACHE_BYTES, bloom_filter_bits=10, compression=None,
+            )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return cls(db, folder, cache_size=cache_size, top_depth=top_depth)
+
+    @classmethod
+    def in_memory(
+        cls, *, cache_size: int = DEFAULT_STATE_CACHE, top_depth: int = DEFAULT_TOP_DEPTH
+    ) -> ReplayStore:
+        return cls(MemoryDB(), None, cache_size=cache_size, top_depth=top_depth)
+
+    def close(self) -> None:
+        """Close the database and delete its folder (idempotent)."""
+        self.db.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def __enter__(self) -> ReplayStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,140 @@
+"""ledger/replay_store.py: the auditor's on-disk replay data answers exactly as the
+in-memory structures it replaces (MemoryState, LatestNodeStore(leaves=False), a set)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.replay_store import ReplayStore
+from ledger.state import MemoryState, WriteSet
+from ledger.state_tree import LatestNodeStore, StateTree
+
+KEYS = st.sampled_from(["a", "a/1", "a/2", "a/10", "ab", "b", "b/é", "b/z", "c/0", "c/00"])
+VALUES = st.one_of(st.none(), st.binary(min_size=1, max_size=6))
+BLOCKS = st.lists(st.lists(st.tuples(KEYS, VALUES), max_size=8), max_size=6)
+PREFIXES = ["", "a", "a/", "b/", "c/0", "z"]
+
+
+@pytest.fixture(params=["leveldb", "memory"])
+def replay(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReplayStore]:
+    store = (ReplayStore.open(tmp_path, cache_size=3) if request.param == "leveldb"
+             else ReplayStore.in_memory(cache_size=3))
+    yield store
+    store.close()
+
+
+def _same_reads(replay: ReplayStore, ref: MemoryState) -> None:
+    state = replay.state
+    assert state.items() == ref.items()
+    for prefix in PREFIXES:
+        assert list(state.iter_prefix(prefix)) == list(ref.iter_prefix(prefix))
+        for start in ["a/1", "b", "c/00", prefix + "0"]:
+            assert list(state.iter_prefix(prefix, start)) == list(ref.iter_prefix(prefix, start))
+        for key in [prefix, prefix + "0", prefix + "/2", prefix + "\U0010ffff"]:
+            for strict in (False, True):
+                assert state.last_at_or_before(prefix, key, strict=strict) == \
+                    ref.last_at_or_before(prefix, key, strict=strict)
+    for key in ["a", "a/1", "a/2", "a/10", "ab", "b", "b/é", "b/z", "c/0", "c/00", "zz"]:
+        assert state.get(key) == ref.get(key)
+
+
+@settings(max_examples=40, deadline=None)
+@given(blocks=BLOCKS)
+def test_state_answers_as_memory_state(blocks: list[list[tuple[str, bytes | None]]]) -> None:
+    for replay in (ReplayStore.in_memory(cache_size=2), ReplayStore.in_memory(cache_size=1000)):
+        ref = MemoryState()
+        for writes in blocks:
+            for key in ["a", "b/z", "c/0"]:  # reads that fill the cache before the writes
+                replay.state.get(key)
+            replay.state.apply(writes)
+            ref.apply(writes)
+            _same_reads(replay, ref)
+        replay.close()
+
+
+def test_leveldb_state_and_cache_bound(replay: ReplayStore) -> None:
+    ref = MemoryState()
+    writes: list[tuple[str, bytes | None]] = [(f"k/{i:03d}", b"%d" % i) for i in range(50)]
+    writes += [("k/007", None), ("k/008", b"new"), ("k/999", None)]
+    replay.state.apply(writes)
+    ref.apply(writes)
+    for i in range(60):
+        replay.state.get(f"k/{i:03d}")
+        assert len(replay.state._cache) <= 3  # the cache never grows past its bound
+    _same_reads(replay, ref)
+
+
+def test_cache_size_refused_below_two() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        ReplayStore.in_memory(cache_size=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(blocks=BLOCKS)
+def test_tree_roots_equal_the_in_memory_latest_store(
+    blocks: list[list[tuple[str, bytes | None]]],
+) -> None:
+    for top_depth in (0, 2, 16):  # all records in the database, some, none
+        replay = ReplayStore.in_memory(top_depth=top_depth)
+        ours, ref = StateTree(replay.nodes), StateTree(LatestNodeStore(leaves=False))
+        for version, block in enumerate(blocks):
+            writes = list(dict(block).items())  # a block writes each key once
+            a = ours.commit(WriteSet(writes).prepare(ours, version))
+            b = ref.commit(WriteSet(writes).prepare(ref, version))
+            assert a == b
+        replay.close()
+
+
+@pytest.mark.parametrize("top_depth", [0, 3, 256])
+def test_tree_on_leveldb_keeps_no_leaf_and_one_record_per_place(tmp_path: Path,
+                                                                top_depth: int) -> None:
+    replay = ReplayStore.open(tmp_path, top_depth=top_depth)
+    latest = LatestNodeStore(leaves=False)
+    tree, ref = StateTree(replay.nodes), StateTree(latest)
+    for version in range(5):
+        writes: list[tuple[str, bytes | None]] = [(f"x/{version}/{i}", b"v") for i in range(20)]
+        writes.append(("x/0/0", None if version % 2 else b"w%d" % version))
+        assert tree.commit(WriteSet(writes).prepare(tree, version)) == \
+            ref.commit(WriteSet(writes).prepare(ref, version))
+    on_disk = list(replay.db.iterator(prefix=b"a/", include_value=False))
+    in_memory = replay.nodes._top
+    assert len(on_disk) + len(in_memory) == len(latest.data)
+    assert {b"a/" + place for place in in_memory}.isdisjoint(on_disk)
+    if top_depth == 0:
+        assert list(in_memory) == [b"r"]  # the root only
+    if top_depth == 256:  # no node record on disk (the tree's other records may be)
+        assert not any(key.startswith(b"a/n") for key in on_disk)
+    if top_depth == 3:
+        assert on_disk and all(place == b"r" or place[1:3] < b"\x00\x03" for place in in_memory)
+    replay.close()
+
+
+def test_top_depth_refused_outside_the_tree() -> None:
+    with pytest.raises(ValueError, match="0..256"):
+        ReplayStore.in_memory(top_depth=257)
+
+
+def test_seen_set(replay: ReplayStore) -> None:
+    ids = [bytes([i]) * 32 for i in range(10)]
+    assert ids[0] not in replay.seen
+    replay.seen.update(ids[:5])
+    assert all(i in replay.seen for i in ids[:5])
+    assert not any(i in replay.seen for i in ids[5:])
+
+
+def test_open_makes_and_close_deletes_a_temporary_folder(tmp_path: Path) -> None:
+    store = ReplayStore.open(tmp_path)
+    folder = store.folder
+    assert folder is not None and folder.parent == tmp_path and folder.is_dir()
+    store.state.apply([("a", b"1")])
+    other = ReplayStore.open(tmp_path)  # a second replay gets its own folder
+    assert other.folder != folder and other.state.get("a") is None
+    other.close()
+    store.close()
+    store.close()  # idempotent
+    assert list(tmp_path.iterdir()) == []
