@@ -18,6 +18,7 @@ from typing import Any
 from ledger.encoding import canonical
 
 __all__ = [
+    "DOCUMENT_CONTRACTS",
     "HEADER_CHAIN_ID",
     "HEADER_KEY",
     "HEADER_NO_FETCH",
@@ -155,6 +156,13 @@ def _walk(value: Any, depth: int) -> Iterator[str]:
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _walk(item, depth + 1)
+
+
+#: The contracts whose transactions name registry documents (PDDs, monitoring reports,
+#: attestations, loss events and their evidence, plot scans): the only ones a node's
+#: document fetcher scans. A ``notary`` record's hash stays a bare hash (any file, kept
+#: wherever its owner keeps it); a ``GET`` of it still fetches on demand.
+DOCUMENT_CONTRACTS = ("carbon",)
 
 
 def referenced_hashes(args: Any) -> list[str]:

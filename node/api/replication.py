@@ -3,7 +3,8 @@ the ledger references, and that it lacks, from the API of its document peers (co
 ``documents.peers``), and keeps them only if their SHA-256 is the hash asked for.
 
 * **What.** After each committed block (polled: the fetcher follows the store's height) it
-  scans the block's successful transactions for document hashes
+  scans the block's successful transactions of the document contracts
+  (``ledger.documents.DOCUMENT_CONTRACTS``: ``carbon``) for document hashes
   (``ledger.documents.referenced_hashes``: every ``...sha256`` argument) and queues those
   this node lacks. A ``GET /v1/documents/{sha256}`` that misses fetches on demand too.
 * **Bounded.** At most ``max_queue`` hashes wait (more are dropped, and counted); a scan
@@ -33,6 +34,7 @@ import httpx
 
 from ledger.crypto import sha256_hex
 from ledger.documents import (
+    DOCUMENT_CONTRACTS,
     HEADER_NO_FETCH,
     HEADER_RESTRICTED,
     HEADER_UPLOADER_ORG,
@@ -44,6 +46,8 @@ from node.api.documents import DocumentMeta, DocumentStore
 from node.ops.metrics import Registry
 
 __all__ = ["DocumentFetcher", "FETCH_OUTCOMES"]
+
+_CONTRACT_MARKS = tuple(f'"contract":"{c}"'.encode() for c in DOCUMENT_CONTRACTS)
 
 log = logging.getLogger("node.documents")
 
@@ -143,11 +147,15 @@ class DocumentFetcher:
         top = min(store.latest_height(), self.scanned + self.max_blocks_per_scan)
         found: list[str] = []
         for height in range(self.scanned + 1, top + 1):
-            block = store.get_block(height)
-            if block is not None:
-                for index, tx in enumerate(block.txs):
-                    result = block.results[index] if index < len(block.results) else {}
-                    if result.get("code") == "ok":
+            raw = store.get_block_json(height)
+            # a block with no transaction of a document contract is not parsed at all (in
+            # canonical JSON that key and value can only be a payload's: a quote inside a
+            # string is escaped)
+            if raw is not None and any(mark in raw for mark in _CONTRACT_MARKS):
+                block = store.get_block(height)
+                for index, tx in enumerate(block.txs if block is not None else ()):
+                    result = block.results[index] if block and index < len(block.results) else {}
+                    if tx.contract in DOCUMENT_CONTRACTS and result.get("code") == "ok":
                         found.extend(referenced_hashes(tx.args))
             self.scanned = height
         return found

@@ -1,6 +1,7 @@
 """Documents across a real network (docs/documents.md): two validators written by
 ``fcl testnet`` and started with ``fcl node start`` (separate processes). A document
-uploaded to node0 and referenced by a committed transaction reaches node1 through node1's
+uploaded to node0 and named by a committed carbon transaction (a plot's tenure scan and
+evidence) reaches node1 through node1's
 background fetcher -- not on demand: node1 is asked with ``X-FCL-No-Fetch`` -- and is the
 same bytes; a restricted one does not travel."""
 
@@ -15,6 +16,8 @@ import httpx
 from fcl.testnet.files import create_testnet
 from ledger.crypto import sha256_hex
 from ledger.tx import build_transaction
+from tests.support.carbon_registry import Flow, small_ring
+from tests.support.common import det_key
 from tests.support.fcl_process import start_node, stop_node, wait_healthy, wait_until
 from wallet.client import NodeClient
 from wallet.documents import get_document, upload_document
@@ -43,13 +46,22 @@ def test_a_referenced_document_replicates_to_the_other_validator(tmp_path: Path)
             restricted = upload_document(node0, key, TENURE, media_type="application/pdf",
                                          restricted=True)
             assert restricted["restricted"] is True
-            txs = [build_transaction(chain_id=chain_id, contract="notary", method="record",
-                                     args={"name": name, "sha256": sha256_hex(data)},
-                                     nonce=name, keys=[key])
-                   for name, data in (("pdd", PDD), ("tenure", TENURE))]
+            # an owner registers a plot naming both documents (the fetcher follows the
+            # carbon contract's document arguments: docs/documents.md)
+            owner = det_key("doc-network-owner")
+            plot = Flow.plot_args("XN-DOC-01", small_ring(1))
+            plot["tenure"] = dict(plot["tenure"], scan_sha256=sha256_hex(TENURE))
+            plot["non_forest_evidence"] = dict(plot["non_forest_evidence"], sha256=sha256_hex(PDD))
+            txs = [
+                build_transaction(chain_id=chain_id, contract="membership", method="enrol_org",
+                                  args={"org_id": "doc-farm", "name": "Doc farm",
+                                        "roles": ["owner"], "admins": [owner.public_key_hex]},
+                                  nonce="enrol", keys=[key]),
+                build_transaction(chain_id=chain_id, contract="carbon", method="register_plot",
+                                  args=plot, nonce="plot", keys=[owner]),
+            ]
             for tx in txs:
                 node0.submit(tx)
-            for tx in txs:
                 assert node0.wait_committed(tx.tx_id, 60)["result"]["code"] == "ok"
         one = nodes[1].rpc_url
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from node.api.rpc import create_app, node_routers
 from node.driver.solo import SoloDriver
 from node.home import NodeConfig
 from node.runtime import NodeRuntime
+from tests.support.carbon_registry import Flow, small_ring
 from tests.support.documents import CHAIN_ID, FARM_A, PDF, PNG, Env, det_key, doc_genesis
 
 PEER = "http://peer-a.test"
@@ -141,10 +143,24 @@ def test_restricted_documents_are_not_replicated(tmp_path: Path) -> None:
     assert pair.b_client.get(f"/v1/documents/{digest}").status_code == 404
 
 
-def _commit_reference(pair: Pair, digest: str, name: str) -> None:
-    tx = build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
-                           args={"name": name, "sha256": digest}, nonce=name,
-                           keys=[FARM_A])
+def _plot_naming(digest: str, plot_id: str) -> dict[str, Any]:
+    """A carbon ``register_plot`` whose land-tenure scan and non-forest evidence are both the
+    document ``digest`` (so it names that one document)."""
+    args = Flow.plot_args(plot_id, small_ring(len(plot_id)))
+    args["tenure"] = dict(args["tenure"], scan_sha256=digest)
+    args["non_forest_evidence"] = dict(args["non_forest_evidence"], sha256=digest)
+    return args
+
+
+def _commit_reference(pair: Pair, digest: str, name: str, contract: str = "carbon") -> None:
+    if contract == "carbon":
+        tx = build_transaction(chain_id=CHAIN_ID, contract="carbon", method="register_plot",
+                               args=_plot_naming(digest, name.upper()), nonce=name,
+                               keys=[FARM_A])
+    else:
+        tx = build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
+                               args={"name": name, "sha256": digest}, nonce=name,
+                               keys=[FARM_A])
     driver = SoloDriver(pair.b.app, pair.b.node.mempool, det_key("doc-val"))
     assert pair.b.client.post("/v1/txs", content=json.dumps(tx.to_json())).status_code == 202
     block = driver.step()
@@ -160,6 +176,20 @@ def test_hashes_committed_on_the_ledger_are_queued_and_fetched(tmp_path: Path) -
     assert pair.b.documents.read(digest) == PDF
     assert pair.fetcher.scanned == pair.b.store.latest_height() and not pair.fetcher.queue
     assert pair.run(pair.fetcher.step()) == 0  # nothing new
+
+
+def test_only_the_carbon_contracts_hashes_are_fetched_ahead(tmp_path: Path) -> None:
+    """A notary record's hash is a bare hash: the fetcher does not chase it (a chain of
+    notary records costs it nothing, not even parsing their blocks); a GET still fetches
+    it on demand."""
+    pair = Pair(tmp_path)
+    pair.a.upload(FARM_A, PDF)
+    digest = sha256_hex(PDF)
+    _commit_reference(pair, digest, "minutes-1", contract="notary")
+    assert pair.fetcher.scan_blocks() == []
+    assert pair.fetcher.scanned == pair.b.store.latest_height()
+    assert digest not in pair.b.documents
+    assert pair.b_client.get(f"/v1/documents/{digest}").status_code == 200  # on demand
 
 
 def test_a_document_no_peer_has_is_retried_with_backoff_then_dropped(tmp_path: Path) -> None:
@@ -223,8 +253,8 @@ def test_a_running_node_fetches_what_its_blocks_reference(tmp_path: Path) -> Non
     async def session() -> None:
         task = asyncio.create_task(runtime.run())
         try:
-            tx = build_transaction(chain_id=CHAIN_ID, contract="notary", method="record",
-                                   args={"name": "pdd", "sha256": digest}, nonce="n",
+            tx = build_transaction(chain_id=CHAIN_ID, contract="carbon", method="register_plot",
+                                   args=_plot_naming(digest, "XN-DOC-01"), nonce="n",
                                    keys=[FARM_A])
             assert runtime.node.submit_many([tx.to_json()])[0]["ok"]
             while digest not in runtime.node.documents:  # type: ignore[operator]

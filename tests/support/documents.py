@@ -19,6 +19,7 @@ from node.api.service import Node
 from node.chain.app import Application
 from node.txpool.mempool import Mempool
 from tests.support.common import CHAIN_ID, GENESIS_TIME, det_key
+from tests.support.harness import fixture_params
 from wallet.documents import read_headers, upload_headers
 
 __all__ = ["CHAIN_ID", "FARM_A", "FARM_A2", "FARM_B", "MAX_BYTES", "NOW", "PDF", "PNG",
@@ -54,7 +55,7 @@ def doc_genesis(*, farm_a_members: tuple[str, ...] = ()) -> Genesis:
             org("regulator", ["regulator"], REG, []),
             org("farm-a", ["owner"], FARM_A, [FARM_A2], farm_a_members),
             org("farm-b", ["owner"], FARM_B, []),
-        ], "params": {}},
+        ], "params": fixture_params()},  # the methodology's tables: carbon plots can register
     })
 
 
