@@ -27,9 +27,8 @@ from typing import Any
 
 import plyvel
 
-from ledger.state import check_seek
 from ledger.state_tree import _H, _LEAF_DEPTH
-from ledger.store import MemoryDB, prefix_end
+from ledger.store import MemoryDB, iter_state, last_state_at_or_before
 
 __all__ = ["DBKeySet", "DBState", "LatestDBNodeStore", "ReplayStore"]
 
@@ -82,30 +81,12 @@ class DBState:
         return value
 
     def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
-        skip = len(_STATE)
-        low = _STATE + prefix.encode("utf-8")
-        if start is None or start <= prefix:
-            it = self._db.iterator(prefix=low)
-        else:
-            it = self._db.iterator(start=_STATE + start.encode("utf-8"), stop=prefix_end(low))
-        for key, value in it:
-            yield key[skip:].decode("utf-8"), value
+        return iter_state(self._db, prefix, start)
 
     def last_at_or_before(
         self, prefix: str, key: str, *, strict: bool = False
     ) -> tuple[str, bytes] | None:
-        check_seek(prefix, key)
-        bound = _STATE + key.encode("utf-8")
-        low = _STATE + prefix.encode("utf-8")
-        # no ``start``: plyvel 1.5 yields nothing backwards when the only key in
-        # [start, stop) is ``start`` itself (as ledger.store.Store.last_at_or_before)
-        for found, value in self._db.iterator(
-            stop=bound if strict else bound + b"\x00", reverse=True
-        ):
-            if found.startswith(low):
-                return found[len(_STATE):].decode("utf-8"), value
-            break
-        return None
+        return last_state_at_or_before(self._db, prefix, key, strict=strict)
 
     def apply(self, writes: Iterable[tuple[str, bytes | None]]) -> None:
         """Write ``writes`` in order (None deletes), all in one batch."""

@@ -536,14 +536,7 @@ class Store:
         nodes = self.state_tree_nodes()
         with self.db.write_batch(transaction=True, sync=True) as wb:
             for block, commit in blocks:
-                h8 = _h8(block.height)
-                block_hash = block.hash()
-                wb.put(_BLOCK + h8, block.canonical_bytes)
-                wb.put(_COMMIT + h8, canonical(commit.to_json()))
-                wb.put(_HEIGHT_HASH + h8, bytes.fromhex(block_hash))
-                wb.put(_HASH_HEIGHT + bytes.fromhex(block_hash), h8)
-                for index, tx in enumerate(block.txs):
-                    wb.put(_TX + bytes.fromhex(tx.tx_id), h8 + struct.pack(">I", index))
+                _put_block(wb, block, commit, block.hash())
             self._put_state(wb, ws)
             nodes.put_into(wb, update.writes)
             wb.put(_META_SNAPSHOT, info)
@@ -619,12 +612,7 @@ class Store:
         h8 = _h8(header.height)
         nodes = self.state_tree_nodes()
         with db.write_batch(transaction=True, sync=True) as wb:
-            wb.put(_BLOCK + h8, block.canonical_bytes)
-            wb.put(_COMMIT + h8, canonical(commit.to_json()))
-            wb.put(_HEIGHT_HASH + h8, bytes.fromhex(block_hash))
-            wb.put(_HASH_HEIGHT + bytes.fromhex(block_hash), h8)
-            for index, tx in enumerate(block.txs):
-                wb.put(_TX + bytes.fromhex(tx.tx_id), h8 + struct.pack(">I", index))
+            _put_block(wb, block, commit, block_hash)
             self._put_state(wb, ws)
             nodes.put_into(wb, update.writes)
             wb.put(_WRITES + h8, ws.body)
@@ -812,29 +800,54 @@ class Store:
     def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
         """Committed state under ``prefix`` (from ``start`` on, if given), in sorted key
         order (UTF-8 byte order equals code point order, which is Python's ``str`` order)."""
-        skip = len(_STATE)
-        low = _STATE + prefix.encode("utf-8")
-        if start is None or start <= prefix:
-            it = self.db.iterator(prefix=low)
-        else:
-            it = self.db.iterator(start=_STATE + start.encode("utf-8"), stop=prefix_end(low))
-        for key, value in it:
-            yield key[skip:].decode("utf-8"), value
+        return iter_state(self.db, prefix, start)
 
     def last_at_or_before(
         self, prefix: str, key: str, *, strict: bool = False
     ) -> tuple[str, bytes] | None:
         """The committed key under ``prefix`` at or before ``key`` (before, if ``strict``),
         with its value: one reverse seek."""
-        check_seek(prefix, key)
-        bound = _STATE + key.encode("utf-8")
-        # no ``start``: plyvel 1.5 yields nothing backwards when the only key in
-        # [start, stop) is ``start`` itself; a key found below the prefix means none in it
-        low = _STATE + prefix.encode("utf-8")
-        for found, value in self.db.iterator(
-            stop=bound if strict else bound + b"\x00", reverse=True
-        ):
-            if found.startswith(low):
-                return found[len(_STATE):].decode("utf-8"), value
-            break
-        return None
+        return last_state_at_or_before(self.db, prefix, key, strict=strict)
+
+
+# -- state reads over a database (the store's, and the auditor's scratch one) -------------
+def iter_state(db: Any, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
+    """The state keys (under ``s/`` in ``db``) under ``prefix``, from ``start`` on if given,
+    with their values, in key order."""
+    skip = len(_STATE)
+    low = _STATE + prefix.encode("utf-8")
+    if start is None or start <= prefix:
+        it = db.iterator(prefix=low)
+    else:
+        it = db.iterator(start=_STATE + start.encode("utf-8"), stop=prefix_end(low))
+    for key, value in it:
+        yield key[skip:].decode("utf-8"), value
+
+
+def last_state_at_or_before(
+    db: Any, prefix: str, key: str, *, strict: bool = False
+) -> tuple[str, bytes] | None:
+    """The state key (under ``s/`` in ``db``) under ``prefix`` at or before ``key`` (before,
+    if ``strict``), with its value: one reverse seek."""
+    check_seek(prefix, key)
+    bound = _STATE + key.encode("utf-8")
+    # no ``start``: plyvel 1.5 yields nothing backwards when the only key in
+    # [start, stop) is ``start`` itself; a key found below the prefix means none in it
+    low = _STATE + prefix.encode("utf-8")
+    for found, value in db.iterator(stop=bound if strict else bound + b"\x00", reverse=True):
+        if found.startswith(low):
+            return found[len(_STATE):].decode("utf-8"), value
+        break
+    return None
+
+
+def _put_block(wb: Any, block: Block, commit: CommitCertificate, block_hash: str) -> None:
+    """A committed block's records in write batch ``wb``: its bytes, its commit, the
+    height <-> hash maps and its transactions' locations."""
+    h8 = _h8(block.height)
+    wb.put(_BLOCK + h8, block.canonical_bytes)
+    wb.put(_COMMIT + h8, canonical(commit.to_json()))
+    wb.put(_HEIGHT_HASH + h8, bytes.fromhex(block_hash))
+    wb.put(_HASH_HEIGHT + bytes.fromhex(block_hash), h8)
+    for index, tx in enumerate(block.txs):
+        wb.put(_TX + bytes.fromhex(tx.tx_id), h8 + struct.pack(">I", index))
