@@ -102,20 +102,13 @@ class NodeClient:
 
     # ----------------------------------------------------------------- transport
 
-    def _request(
-        self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None
-    ) -> Any:
-        """Send one request; return the decoded JSON of a 2xx answer or raise ClientError."""
-        timeout = self.timeout_s if timeout_s is None else timeout_s
-        content = None
-        headers = {}
-        if body is not None:
-            content = canonical(body)
-            headers["content-type"] = "application/json"
+    def _send(self, method: str, path: str, content: bytes | None, headers: dict[str, str],
+              timeout: float) -> httpx.Response:
+        """One HTTP exchange: the response of a 2xx or 3xx answer, else ClientError (the
+        node's code for a 4xx/5xx, ``timeout``, ``unreachable``)."""
         try:
-            resp = self._http.request(
-                method, path, content=content, headers=headers, timeout=timeout
-            )
+            resp = self._http.request(method, path, content=content, headers=headers,
+                                      timeout=timeout)
         except httpx.TimeoutException:
             raise ClientError(
                 "timeout", f"{method} {self.base_url}{path}: no answer within {timeout:g} s"
@@ -126,6 +119,19 @@ class NodeClient:
             ) from None
         if resp.status_code >= 400:
             raise self._error_from(resp, method, path)
+        return resp
+
+    def _request(
+        self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None
+    ) -> Any:
+        """Send one request; return the decoded JSON of a 2xx answer or raise ClientError."""
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        content = None
+        headers = {}
+        if body is not None:
+            content = canonical(body)
+            headers["content-type"] = "application/json"
+        resp = self._send(method, path, content, headers, timeout)
         if not 200 <= resp.status_code < 300:
             raise ClientError(
                 "bad_response",
@@ -165,19 +171,7 @@ class NodeClient:
         """One request whose answer is not JSON (documents: ``wallet/documents.py``): the
         response of a 2xx or 3xx answer, else :class:`ClientError` (the node's code, or
         ``unreachable``, ``timeout``)."""
-        try:
-            resp = self._http.request(method, path, content=content, headers=dict(headers or {}))
-        except httpx.TimeoutException:
-            raise ClientError(
-                "timeout", f"{method} {self.base_url}{path}: no answer within {self.timeout_s:g} s"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise ClientError(
-                "unreachable", f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}"
-            ) from None
-        if resp.status_code >= 400:
-            raise self._error_from(resp, method, path)
-        return resp
+        return self._send(method, path, content, dict(headers or {}), self.timeout_s)
 
     def get_json(self, path: str) -> Any:
         """``GET path`` (e.g. ``/v1/snapshots/5/manifest``): the decoded JSON of a 2xx
