@@ -70,7 +70,7 @@ def fen(amount: Any) -> int:
     text = str(amount)
     sign = -1 if text.startswith("-") else 1
     whole, _, frac = text.lstrip("-").partition(".")
-    if len(frac) > 2 or not (whole + frac).isdigit():
+    if len(frac) > 2 or not ((whole + frac).isascii() and (whole + frac).isdigit()):
         raise ValueError(f"not an amount in RMB with at most 2 places: {text!r}")
     return sign * (int(whole or "0") * 100 + int((frac + "00")[:2]))
 

@@ -556,7 +556,7 @@ class Reader:
             raise ExplorerError("unknown_account", f"no organisation or account {account!r}")
         skip = 0
         if after is not None:
-            if not after.isdigit() or len(after) > 9:
+            if not (after.isascii() and after.isdigit()) or len(after) > 9:
                 raise ExplorerError("bad_cursor", "after is the 'next' of the statement "
                                     "page before (a count of movements)")
             skip = int(after)
@@ -968,7 +968,7 @@ class Reader:
         batch_id = parse_id(batch_id, "batch id")
         batch = self._record(batch_key(batch_id), "unknown_batch", "issuance batch", batch_id)
         counts = batch_stats(self.store, batch_id)
-        if after is not None and not after.isdigit():
+        if after is not None and not (after.isascii() and after.isdigit()):
             raise ExplorerError("bad_cursor", "after is a unit number")
         start = 0 if after is None else int(after)
         ranges: list[dict[str, Any]] = []
@@ -1075,7 +1075,7 @@ class Reader:
             raise ExplorerError("not_found", f"no transaction, block or public key {tx_id}")
         if q[:5].casefold() == "ccer-" and parse_serial_string("CCER-" + q[5:]) is not None:
             q = "CCER-" + q[5:]  # a printable serial typed in lower case
-        if parse_serial_string(q) is not None or (":" in q and q.rsplit(":", 1)[1].isdigit()):
+        if parse_serial_string(q) is not None or (":" in q and q.rsplit(":", 1)[1].isascii() and q.rsplit(":", 1)[1].isdigit()):
             try:
                 project_id, unit = queries.parse_serial(q)
             except LedgerError as exc:

@@ -348,7 +348,7 @@ def project_plots_export(reader: Reader, project_id: str) -> Export:
                 yield str(i), [dict(_plot_row(p), _plot=p)]
 
     return Export(f"plots-{project_id}.csv", PLOT_COLUMNS, records,
-                  lambda cursor: cursor.isdigit() and len(cursor) <= 6)
+                  lambda cursor: cursor.isascii() and cursor.isdigit() and len(cursor) <= 6)
 
 
 def issuances_export(reader: Reader, project_id: str | None,
@@ -506,7 +506,7 @@ def indicators_export(d: dict[str, Any]) -> Export:
 
     name = f"indicators-{d['period']}" + (f"-{d['county']}" if d["county"] else "") + ".csv"
     return Export(name, INDICATOR_COLUMNS, records,
-                  lambda cursor: cursor == "all" or (cursor.isdigit() and len(cursor) <= 6)
+                  lambda cursor: cursor == "all" or (cursor.isascii() and cursor.isdigit() and len(cursor) <= 6)
                   or cursor == "unknown")
 
 

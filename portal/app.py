@@ -259,7 +259,7 @@ def create_portal_app(config: PortalConfig) -> Starlette:
 
     async def read_form(request: Request) -> Posted | None:
         size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > MAX_FORM_BYTES):
+        if size is not None and (not (size.isascii() and size.isdigit()) or int(size) > MAX_FORM_BYTES):
             return None
         form = await request.form(max_files=16, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FILE_BYTES)
         texts: dict[str, str] = {}

@@ -11,13 +11,13 @@ __all__ = ["register"]
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1024 <= int(text) <= 65000:
+    if not (text.isascii() and text.isdigit()) or not 1024 <= int(text) <= 65000:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number in 1024..65000")
     return int(text)
 
 
 def _validators(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 16:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 16:
         raise argparse.ArgumentTypeError(f"{text!r}: the devnet runs 1..16 validators")
     return int(text)
 

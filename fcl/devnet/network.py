@@ -178,7 +178,7 @@ class Devnet:
         found = []
         for path in self.root.glob("node*"):
             suffix = path.name[4:]
-            if suffix.isdigit() and NodeHome(path).is_initialised():
+            if suffix.isascii() and suffix.isdigit() and NodeHome(path).is_initialised():
                 found.append((int(suffix), path))
         return [p for _, p in sorted(found)]
 

@@ -15,7 +15,7 @@ __all__ = ["register"]
 
 
 def _count(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 64:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 64:
         raise argparse.ArgumentTypeError(f"{text!r}: a testnet has 1..64 validators")
     return int(text)
 
@@ -23,13 +23,13 @@ def _count(text: str) -> int:
 def _observers(text: str) -> int:
     from fcl.testnet.files import MAX_OBSERVERS
 
-    if not text.isdigit() or not 0 <= int(text) <= MAX_OBSERVERS:
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= MAX_OBSERVERS:
         raise argparse.ArgumentTypeError(f"{text!r}: a testnet has 0..{MAX_OBSERVERS} observers")
     return int(text)
 
 
 def _base_port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number")
     return int(text)
 

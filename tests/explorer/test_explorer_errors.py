@@ -49,6 +49,12 @@ BAD: list[tuple[str, str | None, int, str]] = [
     ("/explorer/attestations/nope", "/v1/explorer/attestations/nope", 404, "unknown_attestation"),
     ("/explorer/batches/nope", "/v1/explorer/batches/nope", 404, "unknown_batch"),
     ("/explorer/batches/B1?after=x", "/v1/explorer/batches/B1?after=x", 400, "bad_cursor"),
+    # digits other than ASCII ones: "²" passes str.isdigit() but not int() (was a 500);
+    # "١" (Arabic-Indic one) passes both (was read as 1): a cursor is ASCII digits only
+    ("/explorer/batches/B1?after=%C2%B2", "/v1/explorer/batches/B1?after=%C2%B2", 400,
+     "bad_cursor"),
+    ("/explorer/batches/B1?after=%D9%A1", "/v1/explorer/batches/B1?after=%D9%A1", 400,
+     "bad_cursor"),
     ("/explorer/batches?project=%3Cb%3E", "/v1/explorer/batches?project=%3Cb%3E", 400, "bad_id"),
     ("/explorer/retirements?period=soon", "/v1/explorer/retirements?period=soon", 400,
      "bad_period"),
