@@ -31,10 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from screenshots import driver as shared_driver  # scripts/screenshots.py, beside this one
+
 ROOT = Path(__file__).resolve().parent.parent
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1")
 WIDTH = 1100
 MAX_HEIGHT = 2400
 MAX_BYTES = 290_000  # "< 300 KB" with room to spare
@@ -77,18 +76,7 @@ def wait_http(url: str, timeout_s: float = 60) -> None:
 
 
 def driver() -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='fcl-portal-shots-')}")
-    options.add_argument(f"--window-size={WIDTH},900")
-    return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"),
-                            options=options)
+    return shared_driver(WIDTH, "fcl-portal-shots-")
 
 
 def shoot(d: Any, out: Path, name: str) -> None:

@@ -63,7 +63,9 @@ def start_devnet(data: Path) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit(f"the devnet stopped before serving (exit {proc.wait()})")
 
 
-def driver() -> Any:
+def driver(width: int = WIDTH, prefix: str = "fcl-shots-") -> Any:
+    """Headless Debian Chromium through Selenium, ``width`` pixels wide (also
+    scripts/portal_screenshots.py)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -72,8 +74,8 @@ def driver() -> Any:
     options.binary_location = "/usr/bin/chromium"
     for flag in FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='fcl-shots-')}")
-    options.add_argument(f"--window-size={WIDTH},900")
+    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix=prefix)}")
+    options.add_argument(f"--window-size={width},900")
     return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"),
                             options=options)
 

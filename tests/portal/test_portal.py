@@ -46,6 +46,7 @@ from tests.support.portal import (
     degrees,
     draft_action,
     login_token,
+    make_keydir,
     make_portal,
     open_portal,
     plain,
@@ -54,7 +55,6 @@ from tests.support.portal import (
     unlock,
 )
 from wallet.client import NodeClient
-from wallet.keystore import Keystore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,12 +69,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeEnv]:
 
 @pytest.fixture(scope="module")
 def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("keys") / "wallet"
-    ks = Keystore(directory, insecure_test_scrypt_n=16)
-    for name in ("owner-farm", "buyer-power", "verifier-a", "regulator", "exchange"):
-        ks.import_seed(name, seed_of(name), PASS)
-    ks.import_seed("stranger", seed_of("nobody-enrolled-this"), PASS)
-    return directory
+    return make_keydir(tmp_path_factory.mktemp("keys") / "wallet", stranger=True)
 
 
 # -- unlock, session, CSRF -------------------------------------------------------------------

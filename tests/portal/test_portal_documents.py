@@ -33,6 +33,7 @@ from tests.support.portal import (
     area_ha,
     degrees,
     draft_action,
+    make_keydir,
     make_portal,
     open_portal,
     plain,
@@ -61,11 +62,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeEnv]:
 
 @pytest.fixture(scope="module")
 def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("keys") / "wallet"
-    ks = Keystore(directory, insecure_test_scrypt_n=16)
-    for name in ("owner-farm", "buyer-power", "verifier-a", "regulator", "exchange"):
-        ks.import_seed(name, seed_of(name), PASS)
-    return directory
+    return make_keydir(tmp_path_factory.mktemp("keys") / "wallet")
 
 
 def store(env: NodeEnv) -> DocumentStore:

@@ -169,3 +169,16 @@ def plot_form(plot_id: str, declared: str, csrf: str) -> dict[str, str]:
         "planting_date": "2017-11-20", "non_forest_evidence.years": "3",
         "non_forest_evidence.sha256": hashlib.sha256(b"nf").hexdigest(),
     }
+
+
+def make_keydir(directory: Path, *, stranger: bool = False) -> Path:
+    """A keystore folder with the portal tests' keys (fast scrypt), all under ``PASS``;
+    with ``stranger``, also a key no organisation enrolled."""
+    from wallet.keystore import Keystore
+
+    ks = Keystore(directory, insecure_test_scrypt_n=16)
+    for name in ("owner-farm", "buyer-power", "verifier-a", "regulator", "exchange"):
+        ks.import_seed(name, seed_of(name), PASS)
+    if stranger:
+        ks.import_seed("stranger", seed_of("nobody-enrolled-this"), PASS)
+    return directory
