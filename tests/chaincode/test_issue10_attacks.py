@@ -1,0 +1,469 @@
+"""Issue 10 (carbon integrity), an attacker's review: every exploit the issue lists, and
+variants of each, replayed through the real transaction path (signed transactions executed
+by the real Executor, ``tests/support``). Each refusal is asserted with its stable code,
+with a message that names the figure and the rule, and (``Harness.fails``) with the whole
+state unchanged. Where an exploit must not be refused but must not pay either, the test
+asserts what the ledger credits.
+
+The harness's blocks are dated 2023-11-15 (China Standard Time).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaincode import queries
+from chaincode.units import BUFFER_ACCOUNT
+from ledger.encoding import decode
+from tests.support.carbon_market import Market
+from tests.support.carbon_registry import Flow, small_ring
+
+BLOCK_DATE = "2023-11-15"
+STOCK_120 = 143_009_368  # micro-tonnes CO2e of 120 m3 of Chinese fir
+STOCK_200 = 238_348_948
+STOCK_50 = 59_587_237
+
+
+def _year(y: int) -> dict[str, str]:
+    return {"start": f"{y}-01-01", "end": f"{y}-12-31"}
+
+
+def _report(f: Flow, rid: str, rows: list[tuple[str, str, str]], claimed: int, y: int,
+            project_id: str = "AH-0001", **over: Any) -> dict:
+    return f.report_args(rid, project_id, rows, claimed, **_year(y), **over)
+
+
+def _count(f: Flow | Market, account: str, state: str, project_id: str | None = None) -> int:
+    prefix = f"holding/{account}/{state}/" + (f"{project_id}/" if project_id else "")
+    total = 0
+    for key, raw in f.h.state.iter_prefix(prefix):
+        total += decode(raw)["last"] - int(key.rsplit("/", 1)[1]) + 1
+    return total
+
+
+def _issued(f: Flow, project_id: str) -> int:
+    return sum(b["quantity"] for b in (f.get(k) for k, _ in f.h.state.iter_prefix("batch/"))
+               if b["project_id"] == project_id)
+
+
+def _two_plots(f: Flow) -> None:
+    f.registered_project(plots=[("P1", small_ring(0)), ("P2", small_ring(1))])
+
+
+# -- bullet 1: a second period restarting at 0 -----------------------------------------------
+def test_restart_at_zero_on_the_second_plot_is_refused() -> None:
+    f = Flow()
+    _two_plots(f)
+    f.verified_report("R1", measurements=[("P1", "0", "120"), ("P2", "0", "120")], claimed=286,
+                      **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
+    res = f.fails("start_stock_mismatch", "owner-farm", "submit_monitoring_report",
+                  _report(f, "R2", [("P1", "120", "120"), ("P2", "0", "120")], 143, 2019))
+    assert "143.009368 t CO2e (120 m3) for plot P2" in res["message"]
+    assert "the report's start of 0 t CO2e (0 m3) is not accepted" in res["message"]
+
+
+def test_restart_through_withdraw_and_resubmit_still_starts_from_the_ledger() -> None:
+    f = Flow()
+    f.registered_project()
+    f.verified_report("R1", measurements=[("P1", "0", "120")], claimed=143, **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
+    f.ok("owner-farm", "submit_monitoring_report", _report(f, "R2", [("P1", "120", "120")], 0, 2019))
+    f.ok("owner-farm", "withdraw_report", {"report_id": "R2"})
+    f.fails("start_stock_mismatch", "owner-farm", "submit_monitoring_report",
+            _report(f, "R3", [("P1", "0", "120")], 143, 2019))
+    assert f.get("stock/P1")["stock"] == STOCK_120
+
+
+def test_the_same_period_cannot_be_reported_twice_for_a_plot() -> None:
+    f = Flow()
+    f.registered_project()
+    f.verified_report("R1", measurements=[("P1", "0", "120")], claimed=143, **_year(2018))
+    res = f.fails("period_out_of_order", "owner-farm", "submit_monitoring_report",
+                  _report(f, "R2", [("P1", "120", "240")], 143, 2018))
+    assert "2018-12-31" in res["message"] and "P1" in res["message"]
+
+
+def test_issuing_twice_for_one_report_is_refused() -> None:
+    f = Flow()
+    f.registered_project()
+    f.verified_report("R1", measurements=[("P1", "0", "120")], claimed=143, **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
+    res = f.fails("already_issued", "regulator", "issue", {"report_id": "R1", "batch_id": "B2"})
+    assert "B1" in res["message"]
+    assert _issued(f, "AH-0001") == 143
+
+
+def test_a_plot_cannot_join_a_second_project_to_restart_its_stock() -> None:
+    f = Flow()
+    f.registered_project()
+    res = f.fails("plot_in_project", "owner-farm", "submit_project",
+                  f.project_args("AH-0002", ["P1"]))
+    assert "P1" in res["message"] and "AH-0001" in res["message"]
+
+
+def test_an_overlapping_plot_cannot_be_registered_to_restart_its_stock() -> None:
+    f = Flow()
+    f.registered_project()
+    res = f.fails("plot_overlap", "owner-farm", "register_plot",
+                  f.plot_args("P1-again", small_ring(0)))
+    assert "P1" in res["message"]
+
+
+def test_an_excluded_plot_readmitted_at_zero_earns_nothing_below_its_peak() -> None:
+    """Exclusion reverses the credited stock (S := S0, H kept): reporting the plot again
+    from 0 is accepted (the ledger's own start), but regrowth below H earns nothing."""
+    f = Flow()
+    f.registered_project()
+    f.verified_report("R1", measurements=[("P1", "0", "120")], claimed=143, **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
+    f.ok("regulator", "exclude_plot", {"project_id": "AH-0001", "plot_id": "P1",
+                                       "reason": "burned", "evidence_sha256": "cd" * 32})
+    assert f.get("stock/P1")["stock"] == 0 and f.get("stock/P1")["high_water"] == STOCK_120
+    f.fails("claim_mismatch", "owner-farm", "submit_monitoring_report",
+            _report(f, "R2", [("P1", "0", "120")], 143, 2019))
+    f.verified_report("R2", measurements=[("P1", "0", "120")], claimed=0, **_year(2019))
+    assert _issued(f, "AH-0001") == 143
+
+
+# -- bullet 2: a loss, regrowth ----------------------------------------------------------------
+def test_loss_on_one_project_is_covered_by_the_shared_pool_of_another() -> None:
+    f = Flow()
+    f.registered_project()
+    f.registered_project("OTHER", plots=[("Q1", small_ring(3))])
+    f.verified_report("RQ", project_id="OTHER", measurements=[("Q1", "0", "200")], claimed=238,
+                      **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "RQ", "batch_id": "BQ"})  # 24 t to the pool
+    f.verified_report("R1", measurements=[("P1", "0", "50")], claimed=59, **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})  # 6 t to the pool
+    f.verified_report("R2", measurements=[("P1", "50", "0")], claimed=0, **_year(2019))
+    rev = f.get("reversal/R2")
+    # 59.587237 t fell -> 60 t: AH-0001's own 6 pool units first, then 24 of OTHER's
+    assert (rev["quantity"], rev["cancelled"], rev["shortfall"]) == (60, 30, 30)
+    assert _count(f, BUFFER_ACCOUNT, "cancelled", "OTHER") == 24
+    assert f.get("compensation/AH-0001")["outstanding"] == 30
+    assert f.get("compensation/OTHER") is None
+
+
+def test_a_loss_event_then_the_regrowth_earns_nothing() -> None:
+    f = Flow()
+    f.registered_project()
+    f.verified_report("R1", measurements=[("P1", "0", "200")], claimed=238, **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
+    f.ok("regulator", "record_loss_event", {
+        "project_id": "AH-0001", "plot_id": "P1", "quantity": 179, "cause": "fire",
+        "evidence_sha256": "ab" * 32})
+    # the owner reports the burned stand as if untouched: 200 -> 200, nothing to credit,
+    # and the loss event is not undone (cancelled pool units are terminal)
+    f.verified_report("R2", measurements=[("P1", "200", "200")], claimed=0, **_year(2019))
+    hist = queries.plot_stock(f.h.state, "P1")["history"]
+    assert hist[-1]["loss_overestimate"] == 179
+    assert _count(f, BUFFER_ACCOUNT, "cancelled") == 24
+    assert f.get("compensation/AH-0001")["outstanding"] == 179 - 24
+
+
+def test_an_issuance_split_across_two_batches_is_refused() -> None:
+    f = Flow()
+    f.registered_project()
+    f.verified_report("R1", measurements=[("P1", "0", "200")], claimed=238, verified=100,
+                      **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
+    f.fails("already_issued", "regulator", "issue", {"report_id": "R1", "batch_id": "B1b"})
+    assert _issued(f, "AH-0001") == 100
+
+
+def test_verified_more_than_computed_is_refused() -> None:
+    f = Flow()
+    f.registered_project()
+    f.ok("owner-farm", "submit_monitoring_report", _report(f, "R1", [("P1", "0", "120")], 143, 2018))
+    res = f.fails("verified_exceeds_computed", "verifier-b", "attest_verification",
+                  f.verification_args("V1", "R1", 144))
+    assert "144" in res["message"] and "143" in res["message"]
+
+
+# -- bullet 3: the baseline --------------------------------------------------------------------
+def test_a_report_cannot_state_a_lower_baseline_than_the_pdd() -> None:
+    f = Flow()
+    f.registered_project(baseline="36.5")
+    args = _report(f, "R1", [("P1", "0", "120")], 143, 2018,
+                   parameters={"baseline": "0.000001", "leakage": "0", "project_emissions": "0"})
+    res = f.fails("baseline_mismatch", "owner-farm", "submit_monitoring_report", args)
+    assert "36.5 t CO2e a year" in res["message"] and "0.000001" in res["message"]
+
+
+def test_a_revised_pdd_voids_the_validation_and_its_baseline() -> None:
+    f = Flow()
+    f.ok("owner-farm", "register_plot", f.plot_args("P1", small_ring(0)))
+    f.ok("owner-farm", "submit_project", f.project_args("AH-0001", ["P1"], baseline="36.5"))
+    f.ok("verifier-a", "attest_validation", f.validation_args("VAL", "AH-0001"))
+    f.ok("owner-farm", "revise_pdd", {"project_id": "AH-0001", "pdd_sha256": "ee" * 32})
+    f.fails("not_validated", "regulator", "register_project", {"project_id": "AH-0001"})
+
+
+# -- bullet 4: dates against block time ----------------------------------------------------
+def test_a_future_period_is_refused() -> None:
+    f = Flow()
+    f.registered_project()
+    res = f.fails("period_in_future", "owner-farm", "submit_monitoring_report",
+                  f.report_args("R1", "AH-0001", [("P1", "0", "120")], 143,
+                                start="2030-01-01", end="2040-12-31"))
+    assert "2040-12-31" in res["message"] and BLOCK_DATE in res["message"]
+
+
+def test_a_period_ending_on_the_block_date_is_accepted_one_day_later_is_not() -> None:
+    f = Flow()
+    f.registered_project()
+    f.fails("period_in_future", "owner-farm", "submit_monitoring_report",
+            f.report_args("R1", "AH-0001", [("P1", "0", "120")], 143,
+                          start="2018-01-01", end="2023-11-16"))
+    f.ok("owner-farm", "submit_monitoring_report",
+         f.report_args("R1", "AH-0001", [("P1", "0", "120")], 143,
+                       start="2018-01-01", end=BLOCK_DATE))
+    # the site visit: no earlier than the period's end, no later than the block's date
+    f.fails("site_visit_out_of_range", "verifier-b", "attest_verification",
+            f.verification_args("V1", "R1", 143, site_visit_date="2023-11-14"))
+    f.fails("site_visit_out_of_range", "verifier-b", "attest_verification",
+            f.verification_args("V1", "R1", 143, site_visit_date="2023-11-16"))
+    f.ok("verifier-b", "attest_verification",
+         f.verification_args("V1", "R1", 143, site_visit_date=BLOCK_DATE))
+
+
+def test_a_site_visit_after_the_block_date_is_refused() -> None:
+    f = Flow()
+    f.registered_project()
+    f.ok("owner-farm", "submit_monitoring_report", _report(f, "R1", [("P1", "0", "120")], 143, 2018))
+    res = f.fails("site_visit_out_of_range", "verifier-b", "attest_verification",
+                  f.verification_args("V1", "R1", 143, site_visit_date="2041-03-01"))
+    assert "2041-03-01" in res["message"] and BLOCK_DATE in res["message"]
+    f.fails("site_visit_out_of_range", "verifier-b", "attest_verification",
+            f.verification_args("V1", "R1", 143, site_visit_date="2018-12-30"))
+    f.fails("not_verified", "regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
+
+
+def test_a_validation_site_visit_after_the_block_date_is_refused() -> None:
+    f = Flow()
+    f.ok("owner-farm", "register_plot", f.plot_args("P1", small_ring(0)))
+    f.ok("owner-farm", "submit_project", f.project_args("AH-0001", ["P1"]))
+    res = f.fails("site_visit_out_of_range", "verifier-a", "attest_validation",
+                  f.validation_args("VAL", "AH-0001", site_visit_date="2041-01-01"))
+    assert "2041-01-01" in res["message"] and BLOCK_DATE in res["message"]
+    f.ok("verifier-a", "attest_validation",
+         f.validation_args("VAL", "AH-0001", site_visit_date=BLOCK_DATE))
+
+
+def test_a_plot_planted_after_the_block_date_is_refused() -> None:
+    f = Flow()
+    res = f.fails("planting_in_future", "owner-farm", "register_plot",
+                  f.plot_args("P1", small_ring(0), planting_date="2030-04-01"))
+    assert "2030-04-01" in res["message"] and BLOCK_DATE in res["message"]
+    f.ok("owner-farm", "register_plot",
+         f.plot_args("P1", small_ring(0), planting_date=BLOCK_DATE))
+
+
+def test_a_period_straddling_the_planting_date_is_refused() -> None:
+    f = Flow()
+    f.ok("owner-farm", "register_plot", f.plot_args("P1", small_ring(0), planting_date="2019-04-01"))
+    f.ok("owner-farm", "register_plot", f.plot_args("P2", small_ring(1)))
+    f.ok("owner-farm", "submit_project", f.project_args("AH-0001", ["P1", "P2"]))
+    f.ok("verifier-a", "attest_validation", f.validation_args("VAL", "AH-0001"))
+    f.ok("regulator", "register_project", {"project_id": "AH-0001"})
+    res = f.fails("before_planting", "owner-farm", "submit_monitoring_report", f.report_args(
+        "R1", "AH-0001", [("P2", "0", "10"), ("P1", "0", "10")], 23,
+        start="2019-03-31", end="2019-12-31"))
+    assert "plot P1 was planted (2019-04-01)" in res["message"]
+
+
+def test_a_period_before_the_project_start_is_refused() -> None:
+    f = Flow()
+    f.registered_project(start_date="2019-01-01")
+    res = f.fails("outside_crediting_period", "owner-farm", "submit_monitoring_report",
+                  _report(f, "R1", [("P1", "0", "120")], 143, 2018))
+    assert "2019-01-01" in res["message"]
+
+
+# -- bullet 5: every plot ------------------------------------------------------------------------
+def test_a_burned_plot_left_out_is_refused_even_after_a_loss_event() -> None:
+    f = Flow()
+    _two_plots(f)
+    f.verified_report("R1", measurements=[("P1", "0", "120"), ("P2", "0", "120")], claimed=286,
+                      **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
+    f.ok("regulator", "record_loss_event", {
+        "project_id": "AH-0001", "plot_id": "P2", "quantity": 100, "cause": "fire",
+        "evidence_sha256": "ab" * 32})
+    res = f.fails("missing_plots", "owner-farm", "submit_monitoring_report",
+                  _report(f, "R2", [("P1", "120", "200")], 95, 2019))
+    assert res["message"].endswith("missing: P2")
+    # with the regulator's exclusion record (which reverses P2's stock) it may be left out
+    f.ok("regulator", "exclude_plot", {"project_id": "AH-0001", "plot_id": "P2",
+                                       "reason": "burned", "evidence_sha256": "cd" * 32})
+    f.ok("owner-farm", "submit_monitoring_report", _report(f, "R2", [("P1", "120", "200")], 95, 2019))
+    # 143.009368 t of credited stock (rounded up: 144 t), net of the loss event's 100 t
+    assert f.get("stock/P2")["excluded"]["reversed"] == 144 - 100
+
+
+def test_a_plot_of_another_project_cannot_stand_in() -> None:
+    f = Flow()
+    _two_plots(f)
+    f.registered_project("OTHER", plots=[("Q1", small_ring(3))])
+    res = f.fails("plot_not_in_project", "owner-farm", "submit_monitoring_report",
+                  _report(f, "R1", [("P1", "0", "10"), ("Q1", "0", "10")], 23, 2018))
+    assert "Q1" in res["message"]
+
+
+# -- bullet 6: plausibility ------------------------------------------------------------------------
+def test_an_impossible_volume_on_the_second_plot_is_refused() -> None:
+    f = Flow()
+    _two_plots(f)
+    res = f.fails("implausible_volume", "owner-farm", "submit_monitoring_report",
+                  _report(f, "R1", [("P1", "0", "10"), ("P2", "0", "100000")], 0, 2018))
+    assert "plot P2" in res["message"] and "700 m3/ha" in res["message"]
+
+
+# -- bullet 7: the buffer pool's account ----------------------------------------------------------
+def _pool_market() -> Market:
+    m = Market()
+    m.project("AH-0001", "owner-farm", [("F1", "chinese_fir")], risk="low")
+    m.issue("AH-0001", "B1")
+    return m
+
+
+def test_pool_units_cannot_be_transferred_by_anyone() -> None:
+    m = _pool_market()
+    pool = _count(m, BUFFER_ACCOUNT, "held")
+    assert pool > 0
+    for signers in (["regulator", "buyer-steel"], ["owner-farm", "buyer-steel"]):
+        res = m.fails("reserved_account", signers, "transfer", {
+            "from_org": BUFFER_ACCOUNT, "to_org": "buyer-steel", "quantity": 1})
+        assert BUFFER_ACCOUNT in res["message"]
+    m.fails("reserved_account", ["owner-farm"], "transfer", {
+        "from_org": "owner-farm", "to_org": BUFFER_ACCOUNT, "quantity": 1})
+    assert _count(m, BUFFER_ACCOUNT, "held") == pool
+
+
+def test_pool_units_cannot_be_listed_retired_or_bought_for_the_pool() -> None:
+    m = _pool_market()
+    pool = _count(m, BUFFER_ACCOUNT, "held")
+    # a holder lists, retires, trades only its own organisation's units: the pool's
+    # serial range names units the signer does not hold
+    batch = m.get("batch/B1")
+    first = batch["first"] + batch["owner_quantity"]
+    serial = {"project_id": "AH-0001", "first": first, "last": batch["last"]}
+    m.fails("units_not_available", "owner-farm", "create_listing", {
+        "quantity": 1, "price": "10", "exchange_org": "exchange", **serial})
+    m.fails("units_not_available", "owner-farm", "retire_voluntary", {
+        "quantity": 1, "beneficiary": "x", "reason": "y", **serial})
+    assert _count(m, BUFFER_ACCOUNT, "held") == pool
+
+
+def test_the_pool_id_cannot_be_enrolled_by_the_regulator() -> None:
+    m = _pool_market()
+    res = m.h.fails("reserved_account", "regulator", "membership", "enrol_org", {
+        "org_id": BUFFER_ACCOUNT, "name": "Pool", "roles": ["buyer"],
+        "admins": [m.h.key("pool-admin").public_key_hex]})
+    assert "buffer pool" in res["message"]
+
+
+# -- bullet 8: the benefit split -------------------------------------------------------------------
+def _sell(m: Market, seller: str, buyer: str, quantity: int, price: str) -> dict:
+    lid = m.ok(seller, "create_listing", {"quantity": quantity, "price": price,
+                                          "exchange_org": "exchange"})["listing_id"]
+    return m.ok("exchange", "match_trade", {
+        "listing_id": lid, "buyer_org": buyer, "quantity": quantity, "price": price,
+        "settlement_ref": f"AHEX-{seller}-{buyer}"})
+
+
+def test_units_the_owner_bought_back_are_a_resale_not_project_income() -> None:
+    """The owner sells 10 t (primary: split), buys them back, and sells them again: the
+    second sale is a resale of units already sold once; the farmers' income stays that
+    of the one primary sale."""
+    m = _pool_market()
+    first = _sell(m, "owner-farm", "buyer-steel", 10, "80")
+    assert first["proceeds"][0]["sale"] == "primary"
+    m.ok(["buyer-steel", "owner-farm"], "transfer", {
+        "from_org": "buyer-steel", "to_org": "owner-farm", "quantity": 10, "price": "81"})
+    before = queries.benefit_shares(m.h.state, "AH-0001")
+    assert before["farmers"] == "240.00" and before["primary_quantity"] == 10
+    # the owner holds 17 never-sold units and the 10 bought back (first by unit number)
+    out = m.ok(["owner-farm", "buyer-power"], "transfer", {
+        "from_org": "owner-farm", "to_org": "buyer-power", "quantity": 12, "price": "90"})
+    by_sale = {p["sale"]: p for p in out["proceeds"]}
+    assert by_sale["resale"]["quantity"] == 10 and by_sale["resale"]["farmers"] is None
+    assert by_sale["primary"]["quantity"] == 2 and by_sale["primary"]["farmers"] == "54.00"
+    after = queries.benefit_shares(m.h.state, "AH-0001")
+    assert after["primary_quantity"] == 12 and after["farmers"] == "294.00"
+    assert after["resale_quantity"] == 10 + 10
+
+
+def test_a_bought_back_listing_on_the_exchange_is_a_resale() -> None:
+    m = _pool_market()
+    _sell(m, "owner-farm", "buyer-steel", 5, "80")
+    m.ok(["buyer-steel", "owner-farm"], "transfer",
+         {"from_org": "buyer-steel", "to_org": "owner-farm", "quantity": 5})
+    out = _sell(m, "owner-farm", "buyer-power", 5, "100")
+    assert [p["sale"] for p in out["proceeds"]] == ["resale"]
+    assert queries.benefit_shares(m.h.state, "AH-0001")["primary_quantity"] == 5
+
+
+def test_subsidy_accrues_on_the_owner_share_and_is_paid_once() -> None:
+    m = _pool_market()
+    batch = m.get("batch/B1")
+    out = m.ok("regulator", "accrue_subsidy", {"batch_id": "B1"})
+    assert m.get("subsidy/B1")["tonnes"] == batch["owner_quantity"] < batch["quantity"]
+    assert out["amount"] == m.get("subsidy/B1")["amount"]
+    m.fails("already_accrued", "regulator", "accrue_subsidy", {"batch_id": "B1"})
+    m.ok("regulator", "record_subsidy_paid", {"batch_id": "B1", "payment_ref": "PAY-1",
+                                              "paid_date": BLOCK_DATE})
+    assert m.get("subsidy/B1")["status"] == "paid"
+    m.fails("already_paid", "regulator", "record_subsidy_paid", {
+        "batch_id": "B1", "payment_ref": "PAY-2", "paid_date": BLOCK_DATE})
+
+
+# -- bullet 9: independence -------------------------------------------------------------------------
+def test_the_validator_cannot_verify_after_a_revalidation_by_another_body() -> None:
+    """verifier-a validated the PDD; the owner revises it and verifier-b validates the
+    revision: verifier-a still validated the project and may not verify its reports."""
+    f = Flow(orgs={"verifier-c": (["verifier"], "CNCA-V-004")})
+    f.ok("owner-farm", "register_plot", f.plot_args("P1", small_ring(0)))
+    f.ok("owner-farm", "submit_project", f.project_args("AH-0001", ["P1"]))
+    f.ok("verifier-a", "attest_validation", f.validation_args("VAL-1", "AH-0001"))
+    f.ok("owner-farm", "revise_pdd", {"project_id": "AH-0001", "pdd_sha256": "ee" * 32})
+    f.ok("verifier-c", "attest_validation",
+         f.validation_args("VAL-2", "AH-0001", pdd_sha256="ee" * 32))
+    f.ok("regulator", "register_project", {"project_id": "AH-0001"})
+    f.ok("owner-farm", "submit_monitoring_report", _report(f, "R1", [("P1", "0", "120")], 143, 2018))
+    res = f.fails("same_body_validated", "verifier-a", "attest_verification",
+                  f.verification_args("V1", "R1", 143))
+    assert "verifier-a" in res["message"] and "VAL-1" in res["message"]
+    f.fails("same_body_validated", "verifier-c", "attest_verification",
+            f.verification_args("V1", "R1", 143))
+    f.ok("verifier-b", "attest_verification", f.verification_args("V1", "R1", 143))
+
+
+def test_a_negative_validation_also_makes_the_body_the_validator() -> None:
+    f = Flow()
+    f.ok("owner-farm", "register_plot", f.plot_args("P1", small_ring(0)))
+    f.ok("owner-farm", "submit_project", f.project_args("AH-0001", ["P1"]))
+    f.ok("verifier-b", "attest_validation",
+         f.validation_args("VAL-0", "AH-0001", positive=False))
+    f.ok("verifier-a", "attest_validation", f.validation_args("VAL-1", "AH-0001"))
+    f.ok("regulator", "register_project", {"project_id": "AH-0001"})
+    f.ok("owner-farm", "submit_monitoring_report", _report(f, "R1", [("P1", "0", "120")], 143, 2018))
+    res = f.fails("same_body_validated", "verifier-b", "attest_verification",
+                  f.verification_args("V1", "R1", 143))
+    assert "VAL-0" in res["message"]
+
+
+def test_the_same_body_cannot_come_back_under_another_org_id() -> None:
+    """A body is its accreditation number: a new organisation cannot take the number of
+    the validating body (even after it was revoked), so it cannot verify as that body."""
+    f = Flow()
+    f.registered_project()
+    enrol = {"org_id": "verifier-a-renamed", "name": "Verifier A (renamed)",
+             "roles": ["verifier"], "accreditation": "CNCA-V-001",
+             "admins": [f.h.key("verifier-a-renamed").public_key_hex]}
+    res = f.h.fails("accreditation_in_use", "regulator", "membership", "enrol_org", enrol)
+    assert "verifier-a" in res["message"]
+    f.h.ok("regulator", "membership", "set_accreditation",
+           {"org_id": "verifier-a", "action": "revoke"})
+    f.h.fails("accreditation_in_use", "regulator", "membership", "enrol_org", enrol)
