@@ -10,13 +10,18 @@ The harness's blocks are dated 2023-11-15 (China Standard Time).
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chaincode import queries
 from chaincode.units import BUFFER_ACCOUNT
 from ledger.encoding import decode
+from ledger.fixedpoint import format_decimal, parse_decimal
 from tests.support.carbon_market import Market
-from tests.support.carbon_registry import Flow, small_ring
+from tests.support.carbon_registry import Flow, area_ha, small_ring
 
 BLOCK_DATE = "2023-11-15"
 STOCK_120 = 143_009_368  # micro-tonnes CO2e of 120 m3 of Chinese fir
@@ -92,6 +97,76 @@ def test_issuing_twice_for_one_report_is_refused() -> None:
     res = f.fails("already_issued", "regulator", "issue", {"report_id": "R1", "batch_id": "B2"})
     assert "B1" in res["message"]
     assert _issued(f, "AH-0001") == 143
+
+
+#: Plot P1 (small_ring(0)) in two strata of Chinese fir: S1 0.5 ha, S2 the rest.
+STRATA = [
+    {"stratum_id": "S1", "species": "chinese_fir", "age_class": "I", "area_ha": "0.5"},
+    {"stratum_id": "S2", "species": "chinese_fir", "age_class": "II",
+     "area_ha": format_decimal(parse_decimal(format_decimal(area_ha(small_ring(0)), 4),
+                                             field="a") - Fraction(1, 2))},
+]
+
+
+def _stratified(strata: list[dict[str, Any]]) -> Flow:
+    f = Flow()
+    f.ok("owner-farm", "register_plot", f.plot_args("P1", small_ring(0), strata=strata))
+    f.ok("owner-farm", "submit_project", f.project_args("AH-0001", ["P1"]))
+    f.ok("verifier-a", "attest_validation", f.validation_args("VAL", "AH-0001"))
+    f.ok("regulator", "register_project", {"project_id": "AH-0001"})
+    return f
+
+
+def test_restart_at_zero_of_a_sampled_plot_is_refused() -> None:
+    f = _stratified(STRATA)
+    sampled = {"plot_id": "P1", "species": "chinese_fir", "strata": [
+        {"stratum_id": "S1", "sample_plot_area_ha": "0.01", "samples": ["1", "1", "1"]},
+        {"stratum_id": "S2", "sample_plot_area_ha": "0.01", "samples": ["1", "1", "1"]}]}
+    first = f.report_args("R1", "AH-0001", [], 0, **_year(2018))
+    first["measurements"] = [sampled]
+    res = f.h.call("owner-farm", "carbon", "submit_monitoring_report", first)
+    claimed = int(res["message"].split("computes ")[1].split(" ")[0])
+    f.ok("owner-farm", "submit_monitoring_report", dict(first, claimed_issuable=claimed))
+    f.ok("verifier-b", "attest_verification", f.verification_args("V1", "R1", claimed))
+    volume = f.get("stock/P1")["volume"]
+    second = f.report_args("R2", "AH-0001", [], claimed, **_year(2019))
+    second["measurements"] = [dict(sampled, volume_start="0")]
+    res = f.fails("start_stock_mismatch", "owner-farm", "submit_monitoring_report", second)
+    assert f"({volume} m3) for plot P1" in res["message"]
+    # without the start figure, the same samples from the ledger's start earn nothing
+    second["measurements"] = [sampled]
+    f.fails("claim_mismatch", "owner-farm", "submit_monitoring_report", second)
+    f.ok("owner-farm", "submit_monitoring_report", dict(second, claimed_issuable=0))
+
+
+def test_a_fall_on_one_plot_is_reversed_and_not_netted_against_growth_on_another() -> None:
+    f = Flow()
+    _two_plots(f)
+    f.verified_report("R1", measurements=[("P1", "0", "120"), ("P2", "0", "120")], claimed=286,
+                      **_year(2018))
+    f.ok("regulator", "issue", {"report_id": "R1", "batch_id": "B1"})
+    # P1 grows above its mark (95.33958 t), P2 burns (143.009368 t -> 144 t reversed)
+    f.verified_report("R2", measurements=[("P1", "120", "200"), ("P2", "120", "0")],
+                      claimed=95, **_year(2019))
+    rev = f.get("reversal/R2")
+    assert rev["plots"] == [{"fall": 144, "loss_events": 0, "loss_overestimate": 0,
+                             "plot_id": "P2", "reversed": 144}]
+    f.ok("regulator", "issue", {"report_id": "R2", "batch_id": "B2"})
+    assert _issued(f, "AH-0001") == 286 + 95
+    # issued - reversed <= the stock standing above the baselines (200 m3 + 0 m3)
+    assert _issued(f, "AH-0001") - rev["quantity"] <= STOCK_200 // 10**6
+
+
+def test_negative_leakage_or_deduction_cannot_inflate_a_claim() -> None:
+    f = Flow()
+    f.registered_project()
+    for field, value in (("leakage", "-100"), ("project_emissions", "-1"),
+                         ("uncertainty_deduction", "-0.1")):
+        params = {"baseline": "0", "leakage": "0", "project_emissions": "0", field: value}
+        res = f.fails("invalid_args", "owner-farm", "submit_monitoring_report",
+                      _report(f, "R1", [("P1", "0", "120")], 243, 2018, parameters=params))
+        assert "must not be negative" in res["message"] and value in res["message"]
+    assert f.get("report/R1") is None
 
 
 def test_a_plot_cannot_join_a_second_project_to_restart_its_stock() -> None:
@@ -467,3 +542,48 @@ def test_the_same_body_cannot_come_back_under_another_org_id() -> None:
     f.h.ok("regulator", "membership", "set_accreditation",
            {"org_id": "verifier-a", "action": "revoke"})
     f.h.fails("accreditation_in_use", "regulator", "membership", "enrol_org", enrol)
+
+
+# sellers and the buyer each sells to: the buyers sell back to the owner too
+_BUYERS = {"owner-farm": "buyer-steel", "buyer-steel": "owner-farm", "buyer-power": "owner-farm"}
+_SALE = st.tuples(st.sampled_from(["owner-farm", "buyer-steel", "buyer-power"]),
+                  st.booleans(), st.integers(min_value=1, max_value=9), st.booleans())
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sales=st.lists(_SALE, min_size=1, max_size=7))
+def test_no_tonne_is_sold_as_primary_twice(sales: list) -> None:
+    """Random priced sales among the owner and two buyers, buy-backs included: each unit
+    is in at most one primary entry, the primary tonnes never exceed the owner's share of
+    the batch, and a unit is sold as primary only if it never left the owner before."""
+    m = _pool_market()
+    owner_quantity = m.get("batch/B1")["owner_quantity"]
+    primary_units: list[int] = []
+    left_owner: set[int] = set()
+    for seller, to_power, qty, on_exchange in sales:
+        buyer = "buyer-power" if seller == "owner-farm" and to_power else _BUYERS[seller]
+        held = _count(m, seller, "held")
+        if held == 0:
+            continue
+        qty = min(qty, held)
+        if on_exchange:
+            out = _sell(m, seller, buyer, qty, "10")
+            record = m.get(f"trade/{out['trade_id']}")
+        else:
+            out = m.ok([seller, buyer], "transfer",
+                       {"from_org": seller, "to_org": buyer, "quantity": qty, "price": "10"})
+            record = m.get(f"transfer/{out['transfer_id']}")
+        assert sum(p["quantity"] for p in out["proceeds"]) == qty
+        moved = [u for r in record["ranges"] for u in range(r["first"], r["last"] + 1)]
+        expected = 0
+        if seller == "owner-farm":  # the model: units that never left the owner's account
+            fresh = [u for u in moved if u not in left_owner]
+            primary_units.extend(fresh)
+            left_owner.update(moved)
+            expected = len(fresh)
+        primary = sum(p["quantity"] for p in out["proceeds"] if p["sale"] == "primary")
+        assert primary == expected
+    assert len(primary_units) == len(set(primary_units)) <= owner_quantity
+    shares = queries.benefit_shares(m.h.state, "AH-0001")
+    assert shares["primary_quantity"] == len(primary_units)
+    assert shares["farmers"] == f"{len(primary_units) * 3}.00"  # 30 % of 10.00 a tonne
