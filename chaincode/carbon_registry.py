@@ -68,6 +68,7 @@ from chaincode.pool import (
 from chaincode.sampling import SamplingEstimate, StratumSample, estimate_stocks, stock_per_m3
 from chaincode.schema import Arg
 from chaincode.stock import (
+    baseline_start,
     initial_stock,
     load_stock,
     period_baseline,
@@ -844,14 +845,22 @@ class RegistryMethods:
             args["evidence"], plots=project["plots"], earliest=start,
             earliest_label="the period's start", today=today)
         params = args["parameters"]
-        baseline = period_baseline(project["baseline"], start, end)
+        # the baseline runs over the days the measured stock change covers: from the day
+        # after the project's last verified period (its start before any), see stock.py
+        baseline_from = baseline_start(
+            project["start_date"], start,
+            [load_stock(ctx, p)["last_period_end"] for p in project["plots"]])
+        baseline = period_baseline(project["baseline"], baseline_from, end)
         if params["baseline"] is not None:
             stated = decimal_value(params["baseline"], "parameters.baseline")
             if stated != baseline:
+                since = "" if baseline_from == start else (
+                    f" (from {baseline_from}, the day after the project's last verified"
+                    " period or its start date: the stock change runs from there)")
                 raise ChaincodeError(
                     "baseline_mismatch",
                     f"the validated PDD's baseline of {project['baseline']} t CO2e a year gives"
-                    f" {format_decimal(baseline)} t CO2e for period {start}..{end}; the"
+                    f" {format_decimal(baseline)} t CO2e for period {start}..{end}{since}; the"
                     f" report's baseline of {params['baseline']} is not accepted",
                 )
         open_report = project.get("open_report")
@@ -1113,6 +1122,9 @@ class RegistryMethods:
             "parameters": parameters,
             "period_end": end,
             "period_start": start,
+            # the baseline's first day, only when it is not period_start (reports of
+            # contiguous periods keep their bytes)
+            **({} if baseline_from == start else {"baseline_from": baseline_from}),
             "project_id": project["id"],
             "report_sha256": args["report_sha256"],
             "status": "submitted",

@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaincode import queries
+from chaincode.calc_service import calculate, read_parameters
+from chaincode.framework import ChaincodeError
 from chaincode.units import BUFFER_ACCOUNT
 from ledger.encoding import decode
 from ledger.fixedpoint import format_decimal, parse_decimal
@@ -273,6 +275,88 @@ def test_a_revised_pdd_voids_the_validation_and_its_baseline() -> None:
     f.ok("verifier-a", "attest_validation", f.validation_args("VAL", "AH-0001"))
     f.ok("owner-farm", "revise_pdd", {"project_id": "AH-0001", "pdd_sha256": "ee" * 32})
     f.fails("not_validated", "regulator", "register_project", {"project_id": "AH-0001"})
+
+
+def _baseline_project(f: Flow) -> None:
+    """AH-0001 (start 2018-01-01) with a PDD baseline of 36.5 t CO2e a year (0.1 t a day)."""
+    f.registered_project(baseline="36.5")
+
+
+#: A report's parameters without a stated baseline: the ledger's figure applies.
+LEDGER_BASELINE = {"leakage": "0", "project_emissions": "0"}
+
+
+def test_a_gap_between_periods_does_not_escape_the_baseline() -> None:
+    """Review finding: the baseline was deducted over the period's own days only, so a
+    report after a gap (2018-02-01..2021-12-31 unreported) was credited the stock growth
+    of the gap with no baseline for it. The stock change runs from the ledger's S (the
+    last verified period's end), so the baseline now runs from the day after it."""
+    f = Flow()
+    _baseline_project(f)
+    f.verified_report("R1", measurements=[("P1", "0", "120")], claimed=139,
+                      start="2018-01-01", end="2018-01-31",
+                      parameters=LEDGER_BASELINE)  # 143.009368 - 3.1 t
+    rows = [("P1", "120", "400")]
+    # 2018-02-01..2022-12-31 = 1795 days -> 179.5 t, not the 36.5 t of 2022 alone:
+    # growth 333.688528 t - 179.5 t = 154.188528 -> 154
+    res = f.fails("claim_mismatch", "owner-farm", "submit_monitoring_report",
+                  _report(f, "R2", rows, 297, 2022, parameters=LEDGER_BASELINE))
+    assert "computes 154 issuable" in res["message"]
+    stated = {"baseline": "36.5", "leakage": "0", "project_emissions": "0"}
+    res = f.fails("baseline_mismatch", "owner-farm", "submit_monitoring_report",
+                  _report(f, "R2", rows, 297, 2022, parameters=stated))
+    assert "gives 179.5 t CO2e for period 2022-01-01..2022-12-31 (from 2018-02-01" in \
+        res["message"]
+    f.ok("owner-farm", "submit_monitoring_report", _report(f, "R2", rows, 154, 2022,
+                                                                 parameters=LEDGER_BASELINE))
+    report = f.get("report/R2")
+    assert report["baseline_from"] == "2018-02-01"
+    assert report["parameters"]["baseline"] == "179.5"
+
+
+def test_a_first_period_after_the_project_start_carries_the_baseline_since_the_start() -> None:
+    f = Flow()
+    _baseline_project(f)
+    # 2018-01-01..2019-12-31: 730 days -> 73 t; 143.009368 - 73 -> 70
+    res = f.fails("claim_mismatch", "owner-farm", "submit_monitoring_report",
+                  _report(f, "R1", [("P1", "0", "120")], 106, 2019,
+                          parameters=LEDGER_BASELINE))
+    assert "computes 70 issuable" in res["message"]
+    f.ok("owner-farm", "submit_monitoring_report", _report(f, "R1", [("P1", "0", "120")], 70, 2019,
+                                                              parameters=LEDGER_BASELINE))
+    assert f.get("report/R1")["baseline_from"] == "2018-01-01"
+
+
+def test_contiguous_periods_keep_their_baseline_and_record_bytes() -> None:
+    f = Flow()
+    _baseline_project(f)
+    f.verified_report("R1", measurements=[("P1", "0", "120")], claimed=106, **_year(2018),
+                      parameters=LEDGER_BASELINE)
+    f.ok("owner-farm", "submit_monitoring_report",
+         _report(f, "R2", [("P1", "120", "200")], 58, 2019, parameters=LEDGER_BASELINE))  # 95.33958 - 36.5
+    assert "baseline_from" not in f.get("report/R2")
+    assert f.get("report/R2")["parameters"]["baseline"] == "36.5"
+
+
+def test_the_calculation_service_takes_the_baseline_start() -> None:
+    """The free calculation service gives the contract's figure when told the ledger's
+    baseline start, and refuses a start after the period's."""
+    f = Flow()
+    body = {"plots": [{"plot_id": "P1", "species": "chinese_fir", "area_ha": "1.05",
+                       "volume_start": "120", "volume_end": "400"}],
+            "period_start": "2022-01-01", "period_end": "2022-12-31",
+            "baseline_t_per_year": "36.5", "uncertainty_deduction": "0", "risk_rating": "low"}
+    params = read_parameters(f.h.state)
+    assert calculate(body, params, height=0)["issuable"] == 297
+    out = calculate(dict(body, baseline_from="2018-02-01"), params, height=0)
+    assert (out["issuable"], out["baseline"]) == (154, "179.5")
+    assert out["period"]["baseline_from"] == "2018-02-01"
+    try:
+        calculate(dict(body, baseline_from="2022-01-02"), params, height=0)
+    except ChaincodeError as exc:
+        assert exc.code == "invalid_period" and "2022-01-02" in exc.message
+    else:
+        raise AssertionError("a baseline start after the period's start was accepted")
 
 
 # -- bullet 4: dates against block time ----------------------------------------------------
