@@ -135,6 +135,12 @@ def test_restart_at_zero_of_a_sampled_plot_is_refused() -> None:
     second["measurements"] = [dict(sampled, volume_start="0")]
     res = f.fails("start_stock_mismatch", "owner-farm", "submit_monitoring_report", second)
     assert f"({volume} m3) for plot P1" in res["message"]
+    # nor can one stratum state its own start: the ledger keeps each stratum's volume
+    restart = dict(sampled, strata=[dict(sampled["strata"][0], volume_start="0"),
+                                    sampled["strata"][1]])
+    second["measurements"] = [restart]
+    res = f.fails("invalid_args", "owner-farm", "submit_monitoring_report", second)
+    assert "volume_start" in res["message"]
     # without the start figure, the same samples from the ledger's start earn nothing
     second["measurements"] = [sampled]
     f.fails("claim_mismatch", "owner-farm", "submit_monitoring_report", second)
@@ -222,7 +228,7 @@ def test_loss_on_one_project_is_covered_by_the_shared_pool_of_another() -> None:
     assert f.get("compensation/OTHER") is None
 
 
-def test_a_loss_event_then_the_regrowth_earns_nothing() -> None:
+def test_a_loss_event_is_not_undone_by_reporting_the_stand_untouched() -> None:
     f = Flow()
     f.registered_project()
     f.verified_report("R1", measurements=[("P1", "0", "200")], claimed=238, **_year(2018))
@@ -500,7 +506,7 @@ def test_pool_units_cannot_be_transferred_by_anyone() -> None:
     assert _count(m, BUFFER_ACCOUNT, "held") == pool
 
 
-def test_pool_units_cannot_be_listed_retired_or_bought_for_the_pool() -> None:
+def test_pool_units_cannot_be_listed_or_retired_by_a_holder() -> None:
     m = _pool_market()
     pool = _count(m, BUFFER_ACCOUNT, "held")
     # a holder lists, retires, trades only its own organisation's units: the pool's
