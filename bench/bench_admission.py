@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bench.benchlib import machine, pin_one_core
 from chaincode.membership import SignerCheck
 from ledger.crypto import PrivateKey, sha256
 from ledger.errors import TxError
@@ -214,6 +215,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--pad", type=int, default=0)
     args = parser.parse_args()
+    pin_one_core()
     body = batch_body(args.txs, args.pad)
 
     n = args.txs
@@ -225,6 +227,7 @@ def main() -> None:
     for _ in range(args.runs):
         one_run(body, n, record)
 
+    print(machine())
     print(f"admission path, {n} txs (pad {args.pad}), best of {args.runs}: CPU µs per tx")
     print(f"{'':16} {'old':>8} {'new':>8} {'saved':>7}")
     for name, row in results.items():
