@@ -17,6 +17,9 @@ Figures, in µs per transaction (best of ``--runs``):
   the whole transaction; new: ``Transaction.canonical_text``);
 * ``verified``: the lookup in the node's verified set (old: SHA-256 of the canonical bytes
   at every lookup; new: ``Transaction.canonical_digest``, once per object);
+* ``schema (exec)``: ``validate_args`` of ``notary.record``'s arguments, which execution
+  runs for every transaction on every validator (old: the implementation kept in
+  ``tests/chaincode/test_schema_equivalence.py``);
 * ``prepare+enter``: ``Admission.prepare`` then ``Admission.enter`` into an empty mempool
   (signatures not verified: that is the worker threads' part; the store's index is a dict
   and the membership check a constant, so the figures are admission's own work).
@@ -39,12 +42,14 @@ from typing import Any
 
 from bench.benchlib import machine, pin_one_core
 from chaincode.membership import SignerCheck
+from chaincode.schema import Arg, validate_args
 from ledger.crypto import PrivateKey, sha256
 from ledger.errors import TxError
 from ledger.tx import Transaction, build_transaction, parse_transaction, parse_transaction_measured
 from node.chain.verified import VerifiedTxs
 from node.txpool.admission import Admission, Candidate, decode_json_flagged, tx_size
 from node.txpool.mempool import Mempool
+from tests.chaincode.test_schema_equivalence import old_validate_args  # the oracle
 
 CHAIN_ID = "bench-chain"
 
@@ -198,6 +203,12 @@ def one_run(body: bytes, n: int, record: Callable[[str, str, float], None]) -> N
            cpu_us(lambda: [(old_verified_key(tx), old_verified_key(tx)) for tx in txs], n))
     record("verified (x2)", "new",
            cpu_us(lambda: [(tx.canonical_digest, tx.canonical_digest) for tx in txs], n))
+    # the argument schema of notary.record, as execution checks it (every validator)
+    schema = {"name": Arg("id"), "sha256": Arg("hex32"),
+              "note": Arg("str", required=False, max=256)}
+    record("schema (exec)", "old",
+           cpu_us(lambda: [old_validate_args(schema, tx.args) for tx in txs], n))
+    record("schema (exec)", "new", cpu_us(lambda: [validate_args(schema, tx.args) for tx in txs], n))
     for which in ("old", "new"):
         adm = admission(which == "old")
         fresh = items(body)
