@@ -20,6 +20,8 @@ common value -- built only of ``dict``, ``list``, ``str``, ``int``, ``bool`` and
 UTF-16 order. Anything else (a non-ASCII key, a subclass, a value that is refused) takes
 the general path, which alone produces the output or the error for such values, so both
 paths give the same bytes and the same errors (``tests/test_perf_equivalence.py``).
+Admission uses a variant of that pass, :func:`canonical_str_measured`, which also sums the
+memory the decoded value holds (the mempool's charge, ``node/txpool/admission.py``).
 """
 
 from __future__ import annotations
