@@ -145,19 +145,14 @@ class BlockLayout:
         return (len(_OPEN) + self.header + len(_RESULTS) + sum(self.results) + len(_TXS)
                 + sum(self.txs) + commas + len(_CLOSE))
 
-    def spans(self) -> tuple[tuple[int, int], list[int], list[int]]:
-        """``(header span, result starts, tx starts)``: byte positions (element ``i``
-        ends at its start plus its length)."""
-        header = (len(_OPEN), len(_OPEN) + self.header)
-        first = header[1] + len(_RESULTS)
-        # element i starts after the i elements before it and their i commas
-        results = [first + i + before
-                   for i, before in enumerate(accumulate(self.results, initial=0))][:len(self.results)]
-        end = first + sum(self.results) + max(0, len(self.results) - 1)
-        first = end + len(_TXS)
-        txs = [first + i + before
-               for i, before in enumerate(accumulate(self.txs, initial=0))][:len(self.txs)]
-        return header, results, txs
+    def offsets(self) -> tuple[tuple[int, list[int]], tuple[int, list[int]]]:
+        """``((first, prefix), (first, prefix))`` for the results and the transactions:
+        element ``i`` starts at ``first + prefix[i] + i`` (the ``i`` elements before it and
+        their commas) and ends at its start plus its length."""
+        first = len(_OPEN) + self.header + len(_RESULTS)
+        results = list(accumulate(self.results, initial=0))
+        after = first + results[-1] + max(0, len(self.results) - 1)
+        return (first, results), (after + len(_TXS), list(accumulate(self.txs, initial=0)))
 
     def to_bytes(self) -> bytes:
         """``LAYOUT_VERSION``, then big-endian uint32s: the header's length, the number of
@@ -288,8 +283,8 @@ class StoredBlock:
         if layout.total() != len(self.raw) or len(_OPEN) + layout.header != self.raw.find(_RESULTS):
             layout = self._rescan()
         self.layout = layout
-        _, results, txs = layout.spans()
-        self._starts = {"results": results, "txs": txs}
+        results, txs = layout.offsets()
+        self._offsets = {"results": results, "txs": txs}
         self._lengths = {"results": layout.results, "txs": layout.txs}
         self._chunks: dict[tuple[str, int], MerkleLevels] = {}
         self._upper: dict[str, MerkleLevels] = {}
@@ -351,11 +346,12 @@ class StoredBlock:
         return index
 
     def _hashes(self, kind: str, lo: int, hi: int) -> list[bytes]:
-        view, starts, lengths = self._view, self._starts[kind], self._lengths[kind]
+        view, (first, prefix), lengths = self._view, self._offsets[kind], self._lengths[kind]
         out = []
         for i in range(lo, hi):
+            start = first + prefix[i] + i
             h = hashlib.sha256(_LEAF)
-            h.update(view[starts[i]:starts[i] + lengths[i]])
+            h.update(view[start:start + lengths[i]])
             out.append(h.digest())
         return out
 
@@ -373,7 +369,8 @@ class StoredBlock:
 
     def _element(self, kind: str, index: int) -> bytes:
         self._chunk(kind, index)
-        start = self._starts[kind][index]
+        first, prefix = self._offsets[kind]
+        start = first + prefix[index] + index
         return self.raw[start:start + self._lengths[kind][index]]
 
     def tx_bytes(self, index: int) -> bytes:
