@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -100,15 +101,25 @@ class MerkleLevels:
         return path
 
 
+def _root(level: list[bytes]) -> bytes:
+    """``MerkleLevels(level).root()`` without keeping the levels (``level`` not empty)."""
+    sha = hashlib.sha256
+    while len(level) > 1:
+        nxt = [sha(_NODE + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
 def chunk_roots(leaf_hashes: list[bytes]) -> tuple[bytes, ...]:
     """The root of each run of :data:`CHUNK` leaves (the last run may be shorter)."""
-    return tuple(MerkleLevels(leaf_hashes[i:i + CHUNK]).root()
-                 for i in range(0, len(leaf_hashes), CHUNK))
+    return tuple(_root(leaf_hashes[i:i + CHUNK]) for i in range(0, len(leaf_hashes), CHUNK))
 
 
-def _leaf_hashes(parts: Any) -> list[bytes]:
+def _leaf_hashes(parts: Sequence[bytes]) -> list[bytes]:
     sha = hashlib.sha256
-    return [sha(_LEAF + bytes(p)).digest() for p in parts]
+    return [sha(_LEAF + p).digest() for p in parts]
 
 
 @dataclass(frozen=True, slots=True)
