@@ -403,7 +403,7 @@ def write_set_body(items: Iterable[tuple[str, bytes | None]]) -> bytes:
     """``canonical([[key, value.hex() or None], ...])`` of ``items``, in their order.
 
     Written out directly when every key is an ASCII ``str`` and every value ``bytes`` or
-    None (always, for a block's write set): the canonical text of an ASCII string is what
+    None (the usual write set: state keys are built from identifiers): the canonical text of an ASCII string is what
     ``json.encoder.encode_basestring`` writes (the encoder ``canonical`` uses, with
     ``ensure_ascii=False``), a hex string needs no escape, and lists join with ``,``.
     Anything else is encoded by ``canonical`` itself (tests/ledger/test_write_set_body.py
