@@ -30,7 +30,7 @@ from chaincode.validator_state import VALIDATORS_KEY
 from ledger.block import tx_result
 from ledger.encoding import canonical, decode
 from ledger.genesis import Genesis
-from ledger.state import MemoryState, Overlay, StateReader
+from ledger.state import MemoryState, Overlay, ReadCache, StateReader
 from ledger.tx import Transaction
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,15 @@ class Executor:
     def execute_block(
         self, state: StateReader, ctx: BlockContext, txs: Sequence[Transaction]
     ) -> BlockExecution:
-        block_overlay = Overlay(state)
+        """Run ``txs`` in order on ``state`` (read only, and not changed by anyone while
+        this runs: the committed state or a snapshot of it) and return their results and
+        the block's write set.
+
+        The block's point reads of ``state`` are remembered for the block
+        (:class:`~ledger.state.ReadCache`): most transactions of a block read the same
+        few key and organisation records, which then cost one read per block instead of
+        one per transaction."""
+        block_overlay = Overlay(ReadCache(state))
         self._promote_validators(block_overlay, ctx.height)
         signer_cache = SignerCache()
         results = []
@@ -127,9 +135,11 @@ class Executor:
             log.exception("contract %s.%s raised", tx.contract, tx.method)
             return tx_result(tx.tx_id, "internal_error", f"contract error {type(exc).__name__}", [])
         tx_overlay.commit()
-        events = list(tctx.events)
+        # tx_result(tx.tx_id, "ok", "", events) without copying the event dicts again:
+        # ``emit`` made each of them for this transaction alone, and ``tctx`` ends here
+        events = tctx.events
         if value is not None:
             if not isinstance(value, Mapping):
                 raise AssertionError("a contract method returns a mapping or None")
             events.append({"type": "return", **dict(value)})
-        return tx_result(tx.tx_id, "ok", "", events)
+        return {"code": "ok", "events": events, "message": "", "tx_id": tx.tx_id}

@@ -177,7 +177,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     from node.home import HomeError, NodeHome
     from node.ops import profiling
     from node.ops.logs import setup_logging
-    from node.runtime import NodeRuntime
+    from node.runtime import NodeRuntime, tune_gc
     from wallet.keystore import Keystore
 
     home = NodeHome(args.home)
@@ -199,6 +199,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         fcl.state_sync.start_from_snapshot(args, store, genesis)
         runtime = NodeRuntime(config=config, genesis=genesis, key=key, store=store,
                               state_dir=home.consensus_dir, documents_dir=home.documents_dir)
+        tune_gc()  # once start-up is done: node/runtime.py, docs/performance.md
         host = args.rpc_host or config.rpc_host
         port = args.rpc_port if args.rpc_port is not None else config.rpc_port
         log.info(

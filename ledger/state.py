@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator
+from json.encoder import encode_basestring as _encode_str
 from typing import Any, Protocol
 
 from sortedcontainers import SortedList
@@ -106,6 +107,36 @@ class MemoryState:
 
     def items(self) -> list[tuple[str, bytes]]:
         return [(k, self._data[k]) for k in self._keys]
+
+
+_ABSENT = object()
+
+
+class ReadCache:
+    """``base`` with its point reads remembered: each key's value (or its absence) is read
+    from ``base`` once. Only for a base that does not change while this is used (the
+    committed state during one block's execution, or a snapshot); ordered reads
+    (``iter_prefix``, ``last_at_or_before``) go to ``base`` each time."""
+
+    __slots__ = ("_base", "_got")
+
+    def __init__(self, base: StateReader) -> None:
+        self._base = base
+        self._got: dict[str, bytes | None] = {}
+
+    def get(self, key: str) -> bytes | None:
+        got = self._got.get(key, _ABSENT)
+        if got is _ABSENT:
+            got = self._got[key] = self._base.get(key)
+        return got  # type: ignore[return-value]
+
+    def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
+        return self._base.iter_prefix(prefix, start)
+
+    def last_at_or_before(
+        self, prefix: str, key: str, *, strict: bool = False
+    ) -> tuple[str, bytes] | None:
+        return self._base.last_at_or_before(prefix, key, strict=strict)
 
 
 def _prefix_slice(keys: list[str], prefix: str, start: str | None = None) -> list[str]:
@@ -339,12 +370,10 @@ class WriteSet:
 
     @property
     def body(self) -> bytes:
-        """``canonical([[key, value-hex or null], ...])`` in key order."""
+        """``canonical([[key, value-hex or null], ...])`` in key order (:func:`write_set_body`)."""
         body = self._body
         if body is None:
-            body = self._body = canonical(
-                [[k, None if v is None else v.hex()] for k, v in self.items]
-            )
+            body = self._body = write_set_body(self.items)
         return body
 
     def tree_changes(self) -> dict[bytes, bytes | None]:
@@ -368,6 +397,31 @@ class WriteSet:
     def root_in(self, tree: StateTree, version: int) -> str:
         """The state root (hex) of :meth:`prepare` ``(tree, version)``."""
         return self.prepare(tree, version).root.hex()
+
+
+def write_set_body(items: Iterable[tuple[str, bytes | None]]) -> bytes:
+    """``canonical([[key, value.hex() or None], ...])`` of ``items``, in their order.
+
+    Written out directly when every key is an ASCII ``str`` and every value ``bytes`` or
+    None (the usual write set: state keys are built from identifiers): the canonical text of an ASCII string is what
+    ``json.encoder.encode_basestring`` writes (the encoder ``canonical`` uses, with
+    ``ensure_ascii=False``), a hex string needs no escape, and lists join with ``,``.
+    Anything else is encoded by ``canonical`` itself (tests/ledger/test_write_set_body.py
+    checks both give the same bytes)."""
+    pairs = list(items)
+    parts = []
+    for key, value in pairs:
+        if type(key) is not str or not key.isascii():
+            break
+        if value is None:
+            parts.append(f"[{_encode_str(key)},null]")
+        elif type(value) is bytes:
+            parts.append(f'[{_encode_str(key)},"{value.hex()}"]')
+        else:
+            break
+    else:
+        return ("[" + ",".join(parts) + "]").encode("ascii")
+    return canonical([[k, None if v is None else v.hex()] for k, v in pairs])
 
 
 def state_root_of(state: Iterable[tuple[str, bytes]]) -> str:

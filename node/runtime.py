@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -52,11 +53,32 @@ from node.sync.blocksync import BlockSync
 from node.txpool.gossip import TxGossip
 from node.txpool.mempool import Mempool
 
-__all__ = ["NodeRuntime"]
+__all__ = ["GC_THRESHOLDS", "NodeRuntime", "tune_gc"]
 
 log = logging.getLogger("node.runtime")
 
 _MAX_HEIGHT = 2**53 - 1
+
+#: The cyclic garbage collector's thresholds in a node process (CPython's default is
+#: (700, 10, 10)): a node allocates many short-lived objects per transaction (decoded JSON,
+#: overlays, results, tree nodes), almost none of them in reference cycles (reference
+#: counting frees them), so collecting every 700 net allocations scans the young objects
+#: for nothing, and each full collection walks the whole heap (mempool, caches).
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector cheaper for a long-running node process: collect
+    once, move every object alive after start-up (modules, configuration, the opened
+    chain) to the permanent generation (``gc.freeze``: never scanned again), and collect
+    young objects every :data:`GC_THRESHOLDS` allocations instead of every 700. Cycles
+    are still collected, only in larger batches. Process-wide: ``fcl node start`` calls
+    it once the runtime is built, never a library or test that builds runtimes in its
+    own process. No effect on what a node computes (docs/performance.md, "Block path,
+    2026-12-07")."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class _Network:

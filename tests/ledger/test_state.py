@@ -55,3 +55,33 @@ def test_state_root_depends_on_the_whole_state_not_the_order_of_writes():
     assert r1 != root_after([("a", b"1")])
     assert r1 == root_after([("a", b"1"), ("b", None), ("zz", None)])  # absent key deleted
     assert state_root_of([]) == "00" * 32  # the empty state: the empty tree
+
+
+def test_read_cache_reads_each_key_of_its_base_once() -> None:
+    from ledger.state import ReadCache
+
+    class Counting(MemoryState):
+        def __init__(self, items: list[tuple[str, bytes]]) -> None:
+            super().__init__(items)
+            self.reads: list[str] = []
+
+        def get(self, key: str) -> bytes | None:
+            self.reads.append(key)
+            return super().get(key)
+
+    base = Counting([("a/1", b"1"), ("a/2", b"2"), ("b/1", b"3")])
+    cache = ReadCache(base)
+    assert [cache.get("a/1"), cache.get("zz"), cache.get("a/1"), cache.get("zz")] == [
+        b"1", None, b"1", None]
+    assert base.reads == ["a/1", "zz"]  # an absent key is remembered too
+    # ordered reads are the base's, every time
+    assert list(cache.iter_prefix("a/")) == [("a/1", b"1"), ("a/2", b"2")]
+    assert list(cache.iter_prefix("a/", "a/2")) == [("a/2", b"2")]
+    assert cache.last_at_or_before("a/", "a/9") == ("a/2", b"2")
+    assert cache.last_at_or_before("a/", "a/2", strict=True) == ("a/1", b"1")
+    # an overlay over it sees its own writes first
+    view = Overlay(cache)
+    view.put("a/1", b"x")
+    view.delete("b/1")
+    assert (view.get("a/1"), view.get("b/1"), view.get("a/2")) == (b"x", None, b"2")
+    assert list(view.iter_prefix("")) == [("a/1", b"x"), ("a/2", b"2")]
