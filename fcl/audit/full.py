@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from ledger.next_block import (
     check_outcome,
 )
 from ledger.replay_store import ReplayStore
-from ledger.state import Overlay, WriteSet
+from ledger.state import Overlay, StateReader, WriteSet
 from ledger.state_tree import StateTree, TreeUpdate
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
@@ -146,6 +146,43 @@ class _Pending:
     height: int
     header: BlockHeader
     before: _Stand
+
+
+class _After:
+    """The state after a block's writes, not committed, for a few reads (the next
+    validator set reads one key): a point read looks at the block's writes, then at the
+    state; the ordered reads build the whole ``Overlay`` first (once)."""
+
+    def __init__(self, state: StateReader, writes: list[tuple[str, bytes | None]]) -> None:
+        self._state = state
+        self._writes = writes
+        self._changes = dict(writes)  # the last write of a key wins, as in the overlay
+        self._overlay: Overlay | None = None
+
+    def get(self, key: str) -> bytes | None:
+        changes = self._changes
+        if key in changes:
+            return changes[key]
+        return self._state.get(key)
+
+    def _full(self) -> Overlay:
+        if self._overlay is None:
+            overlay = Overlay(self._state)
+            for key, value in self._writes:
+                if value is None:
+                    overlay.delete(key)
+                else:
+                    overlay.put(key, value)
+            self._overlay = overlay
+        return self._overlay
+
+    def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
+        return self._full().iter_prefix(prefix, start)
+
+    def last_at_or_before(
+        self, prefix: str, key: str, *, strict: bool = False
+    ) -> tuple[str, bytes] | None:
+        return self._full().last_at_or_before(prefix, key, strict=strict)
 
 
 # blocks accepted whose state root may be still to come (pipeline): past this many, the
@@ -422,12 +459,7 @@ class ChainAuditor:
         state_root: str,
     ) -> ValidatorSet:
         """The re-execution's outcome against the header; the next validator set."""
-        after = Overlay(self.state)  # the state after this block, without committing it yet
-        for key, value in writes:
-            if value is None:
-                after.delete(key)
-            else:
-                after.put(key, value)
+        after = _After(self.state, writes)  # the state after this block, not committed
         try:
             next_set: ValidatorSet | None = validator_set_for(after, height + 1)
             broken = ""

@@ -25,9 +25,12 @@ answers ``("done", cpu_seconds, peak_rss_mb)`` (for the benchmarks).
 from __future__ import annotations
 
 import os
+import pickle
+import queue
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -44,18 +47,38 @@ __all__ = ["TreeWorker"]
 
 Writes = Sequence[tuple[str, bytes | None]]
 
+# the tree process's record cache: 2^19 internal node records (~100-130 MB measured, see
+# docs/performance.md), against the 2^16 of a tree in a process with other work; past
+# it the older half is dropped and read again from the scratch LevelDB when needed
+CACHE_RECORDS = 1 << 19
+
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _drain(conn_in: Connection, inbox: queue.SimpleQueue[bytes | None]) -> None:
+    """Read the auditor's messages as they come (a thread of the worker), so that its
+    send never waits for the tree to finish the block before."""
+    try:
+        while True:
+            inbox.put(conn_in.recv_bytes())
+    except (EOFError, OSError):
+        inbox.put(None)
+
+
 def _serve(conn_in: Connection, conn_out: Connection, parent: str | None) -> None:
     """The worker's loop (in the worker process)."""
     store = ReplayStore.open(parent)
+    inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    threading.Thread(target=_drain, args=(conn_in, inbox), daemon=True).start()
     try:
-        tree = StateTree(store.nodes)
+        tree = StateTree(store.nodes, cache_records=CACHE_RECORDS)
         while True:
-            message = conn_in.recv()
+            raw = inbox.get()
+            if raw is None:
+                raise EOFError  # the auditor is gone
+            message = pickle.loads(raw)
             if message is None:
                 conn_out.send(("done", time.process_time(), _peak_rss_mb()))
                 return

@@ -14,12 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fcl.audit.full import _After
 from fcl.audit.run import AuditError, AuditReport, ChainAuditor, ChainDataError, audit_chain
 from fcl.audit.tree_worker import TreeWorker
 from ledger.block import results_root
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
-from ledger.state import WriteSet
+from ledger.state import MemoryState, Overlay, WriteSet
 from ledger.state_tree import MemoryNodeStore, StateTree
 from ledger.store import Store
 from tests.support.audit_chain import (
@@ -243,3 +244,33 @@ def test_a_dead_tree_process_is_an_audit_error() -> None:
         assert err.value.code == "worker_failed" and "exit code -9" in err.value.message
     finally:
         worker.close()
+
+
+# -- the state after a block, for the next validator set -----------------------------------------
+
+_keys = st.sampled_from(["sys/validators", "unit/a", "unit/b", "unit/c", "org/x", "z"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(_keys, st.binary(max_size=4)),
+       st.lists(st.tuples(_keys, st.one_of(st.none(), st.binary(max_size=4)))),
+       _keys, st.booleans())
+def test_the_state_after_a_block_reads_as_the_overlay(
+    before: dict[str, bytes], writes: list[tuple[str, bytes | None]], probe: str, strict: bool
+) -> None:
+    state = MemoryState()
+    state.apply(sorted(before.items()))
+    overlay = Overlay(state)
+    for key, value in writes:
+        if value is None:
+            overlay.delete(key)
+        else:
+            overlay.put(key, value)
+    after = _After(state, writes)
+    for key in ("sys/validators", "unit/a", "org/x", "z", "absent"):
+        assert after.get(key) == overlay.get(key)
+    for prefix in ("", "unit/", "zz"):
+        assert list(after.iter_prefix(prefix)) == list(overlay.iter_prefix(prefix))
+    prefix = probe[: probe.index("/") + 1] if "/" in probe else ""
+    assert after.last_at_or_before(prefix, probe, strict=strict) == \
+        overlay.last_at_or_before(prefix, probe, strict=strict)
