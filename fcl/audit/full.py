@@ -406,20 +406,38 @@ class ChainAuditor:
                 refusals[key] = signer_refusal(self.state, key)
             return refusals[key]
 
-        check_body(
-            header,
-            block.txs,
-            block.results,
-            result_bytes=found_results,
-            is_committed=lambda tx_id: bytes.fromhex(tx_id) in self._tx_ids,
-            # permissioned admission over the replayed state before this block, as the
-            # validator checks it over its committed state (node/chain/app.py)
-            signer_refusal=refusal,
-        )
+        worker = self._worker
+        if worker is not None:
+            # the signatures are verified by the other process while this one executes
+            worker.submit_signatures(
+                height, [(tx.signers, tx.payload_bytes, tx.signatures) for tx in block.txs])
+
+        def body(is_verified: Callable[[Transaction], bool]) -> None:
+            check_body(
+                header,
+                block.txs,
+                block.results,
+                result_bytes=found_results,
+                is_committed=lambda tx_id: bytes.fromhex(tx_id) in self._tx_ids,
+                # permissioned admission over the replayed state before this block, as
+                # the validator checks it over its committed state (node/chain/app.py)
+                signer_refusal=refusal,
+                is_verified=is_verified,
+            )
+
+        # with the pipeline, every check of the body but the signatures (its last one)
+        body(lambda tx: worker is not None)
         ctx = BlockContext(
             chain_id=self.chain_id, height=height, time=header.time, proposer=header.proposer
         )
         execution = self.executor.execute_block(self.state, ctx, block.txs)
+        if worker is not None:
+            unverified = worker.unverified(height)
+            if unverified:
+                # nothing is applied yet: the body again, verifying here the transactions
+                # the other process could not: its bad_signature, as without the pipeline
+                suspects = {id(block.txs[i]) for i in unverified}
+                body(lambda tx: id(tx) not in suspects)
         expected_results = [canonical(r) for r in execution.results]
         writes = list(execution.writes)
         update: TreeUpdate | None = None

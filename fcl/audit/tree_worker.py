@@ -32,12 +32,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import NoReturn
 
 from fcl.audit.checks import AuditError
+from ledger.crypto import verify
 from ledger.errors import LedgerError
 from ledger.replay_store import ReplayStore
 from ledger.state import WriteSet
@@ -46,6 +48,8 @@ from ledger.state_tree import StateTree
 __all__ = ["TreeWorker"]
 
 Writes = Sequence[tuple[str, bytes | None]]
+Signed = tuple[Sequence[str], bytes, Sequence[str]]
+"""A transaction's signers (hex keys), payload bytes and signatures (hex)."""
 
 # the tree process's record cache: 2^19 internal node records (~100-130 MB measured, see
 # docs/performance.md), against the 2^16 of a tree in a process with other work; past
@@ -55,6 +59,23 @@ CACHE_RECORDS = 1 << 19
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _unverified(txs: Sequence[Signed]) -> list[int]:
+    """The indexes of the transactions whose signatures do not all verify (or that are
+    not well-formed enough to say): the auditor verifies those itself."""
+    bad = []
+    for index, (signers, payload, signatures) in enumerate(txs):
+        try:
+            ok = len(signers) == len(signatures) and all(
+                verify(bytes.fromhex(signer), payload, bytes.fromhex(sig))
+                for signer, sig in zip(signers, signatures, strict=True)
+            )
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            bad.append(index)
+    return bad
 
 
 def _drain(conn_in: Connection, inbox: queue.SimpleQueue[bytes | None]) -> None:
@@ -82,6 +103,9 @@ def _serve(conn_in: Connection, conn_out: Connection, parent: str | None) -> Non
             if message is None:
                 conn_out.send(("done", time.process_time(), _peak_rss_mb()))
                 return
+            if message[0] == "sigs":
+                conn_out.send(("sigs", message[1], _unverified(message[2])))
+                continue
             version, writes = message
             try:
                 root = tree.commit(WriteSet(writes).prepare(tree, version))
@@ -125,6 +149,8 @@ class TreeWorker:
         self._in = Connection(from_child, writable=False)
         self.submitted = 0
         self.answered = 0
+        self._roots: deque[tuple[int, bytes]] = deque()  # read while waiting for others
+        self._sigs: dict[int, list[int]] = {}
         self.cpu_s = 0.0
         """The worker's CPU seconds and peak RSS, once :meth:`close` has ended it."""
         self.rss_mb = 0.0
@@ -137,21 +163,49 @@ class TreeWorker:
             self._failed()
         self.submitted += 1
 
+    def submit_signatures(self, height: int, txs: Sequence[Signed]) -> None:
+        """Send block ``height``'s transactions for their signatures to be verified
+        (:meth:`unverified` reads the answer)."""
+        try:
+            self._out.send(("sigs", height, list(txs)))
+        except OSError:
+            self._failed()
+
+    def unverified(self, height: int) -> list[int]:
+        """The indexes of block ``height``'s transactions whose signatures the worker
+        could not verify (waiting for the answer; roots read meanwhile are kept)."""
+        while height not in self._sigs:
+            self._read()
+        return self._sigs.pop(height)
+
     def ready(self) -> bool:
-        """True if an answer can be read without waiting."""
-        return self.answered < self.submitted and self._in.poll()
+        """True if a root can be read without waiting."""
+        if self._roots:
+            return True
+        while self.answered < self.submitted and self._in.poll():
+            self._read()
+            if self._roots:
+                return True
+        return False
 
     def result(self) -> tuple[int, bytes]:
-        """The next answer: ``(version, root)``; a tree error is re-raised as it was."""
+        """The next root: ``(version, root)``; a tree error is re-raised as it was."""
+        while not self._roots:
+            self._read()
+        return self._roots.popleft()
+
+    def _read(self) -> None:
         try:
             answer = self._in.recv()
         except (EOFError, OSError):
             self._failed()
+        if answer[0] == "sigs":
+            self._sigs[answer[1]] = answer[2]
+            return
         self.answered += 1
         if answer[0] == "error":
             raise LedgerError(answer[1], answer[2])
-        version, root = answer
-        return version, root
+        self._roots.append((answer[0], answer[1]))
 
     def _failed(self) -> NoReturn:
         try:
@@ -168,12 +222,11 @@ class TreeWorker:
         """End the worker (it deletes its scratch folder) and wait for it."""
         try:
             self._out.send(None)
-            while self.answered < self.submitted:  # answers nobody waited for
-                self._in.recv()
-                self.answered += 1
-            answer = self._in.recv()
-            if answer[0] == "done":
-                self.cpu_s, self.rss_mb = answer[1], answer[2]
+            while True:  # past the answers nobody waited for
+                answer = self._in.recv()
+                if answer[0] == "done":
+                    self.cpu_s, self.rss_mb = answer[1], answer[2]
+                    break
         except (OSError, EOFError):
             pass
         try:

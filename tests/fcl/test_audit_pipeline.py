@@ -5,6 +5,7 @@ discrepancy found after it; and the tree process itself (fcl/audit/tree_worker.p
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -23,16 +24,19 @@ from ledger.genesis import Genesis
 from ledger.state import MemoryState, Overlay, WriteSet
 from ledger.state_tree import MemoryNodeStore, StateTree
 from ledger.store import Store
+from ledger.tx import Transaction
 from tests.support.audit_chain import (
     BLOCKS,
     FAILING_AT,
     VALIDATOR_KEYS,
+    ChainBuilder,
     audit_dir,
     audit_genesis,
     build_chain,
     edit_block,
     h8,
     resign,
+    tx,
 )
 
 
@@ -160,6 +164,42 @@ def test_the_tx_index_alone_is_still_found(chain_dir: Path, genesis: Genesis) ->
         tx_id = store.get_block(3).txs[1].tx_id
         store.db.delete(b"t/" + bytes.fromhex(tx_id))
     assert found(same_report(chain_dir, genesis)) == (3, "tx_index", 3)
+
+
+def _bad(good: Transaction) -> Transaction:
+    sig = good.signatures[0]
+    return dataclasses.replace(good, signatures=(("0" if sig[0] != "0" else "1") + sig[1:],))
+
+
+def test_signatures_verified_by_the_other_process_find_the_same_bad_one(
+    tmp_path: Path, genesis: Genesis
+) -> None:
+    """The block's signatures are verified while it executes: a bad one (the second of
+    three, then also a duplicate before it) is reported as the one-process audit does."""
+    chain = ChainBuilder(tmp_path / "d", genesis)
+    chain.add([tx("a")])
+    chain.add([tx("b"), _bad(tx("c")), _bad(tx("d"))])
+    chain.close()
+    report = same_report(tmp_path / "d", genesis)
+    assert found(report) == (2, "bad_signature", 1)
+    assert report.discrepancy is not None and "transaction 1 " in report.discrepancy.detail
+    chain = ChainBuilder(tmp_path / "e", genesis)
+    first = tx("a")
+    chain.add([first])
+    chain.add([tx("b"), _bad(tx("c")), first])  # a replayed transaction: checked first
+    chain.close()
+    assert found(same_report(tmp_path / "e", genesis)) == (2, "duplicate_tx", 1)
+
+
+def test_an_earlier_root_wins_over_a_bad_signature(tmp_path: Path, genesis: Genesis) -> None:
+    chain = ChainBuilder(tmp_path / "d", genesis)
+    chain.add([tx("a")])
+    chain.add([tx("b")])
+    chain.add([_bad(tx("c"))])
+    chain.close()
+    forge_state_root(tmp_path / "d", 2)
+    # block 3 still links to block 2 as it was: the link breaks too, after the root
+    assert found(same_report(tmp_path / "d", genesis)) == (2, "bad_state_root", 1)
 
 
 def test_audit_chain_over_blocks_with_a_forged_root_and_too_few_blocks(
