@@ -125,6 +125,7 @@ REQUEST_SCHEMA: dict[str, Arg] = {
     "period_start": Arg("str", min=10, max=10),
     "period_end": Arg("str", min=10, max=10),
     "baseline_t_per_year": _DECIMAL_OPT,
+    "baseline_from": Arg("str", min=10, max=10, required=False),
     "leakage": _DECIMAL_OPT,
     "project_emissions": _DECIMAL_OPT,
     "uncertainty_deduction": _DECIMAL_OPT,
@@ -246,7 +247,18 @@ def calculate(body: Any, ledger_params: Mapping[str, Any], *, height: int) -> di
         )
     days = period_days(start, end)
     baseline_rate = args["baseline_t_per_year"] or "0"
-    baseline = period_baseline(baseline_rate, start, end)
+    # the ledger's baseline_start: the day after the project's last verified period (or
+    # its start date), which the request supplies; the period's start by default
+    baseline_from = start
+    if args["baseline_from"] is not None:
+        baseline_from = validate_date(args["baseline_from"], "baseline_from")
+        if baseline_from > start:
+            raise ChaincodeError(
+                "invalid_period",
+                f"the baseline's first day {baseline_from} must be on or before the period's"
+                f" start {start} (it is the day after the project's last verified period)",
+            )
+    baseline = period_baseline(baseline_rate, baseline_from, end)
 
     table = _param(params, "species_table")
     if not isinstance(table, Mapping):
@@ -412,7 +424,7 @@ def calculate(body: Any, ledger_params: Mapping[str, Any], *, height: int) -> di
             "species": {sp: species_params[sp].to_dict() for sp in sorted(species_params)},
             "values": used,
         },
-        "period": {"days": days, "end": end, "start": start},
+        "period": {"baseline_from": baseline_from, "days": days, "end": end, "start": start},
         "plots": figures["plots"],
         "sampling": None if sampling is None else sampling.to_dict(),
         "stocks_t": [{"end": micro_text(p.end), "growth": micro_text(p.growth),

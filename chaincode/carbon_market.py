@@ -14,6 +14,7 @@ always sum to the gross exactly. Subsidies: ``floor(tonnes x rate)`` in fen.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
@@ -35,6 +36,7 @@ from chaincode.schema import Arg
 from chaincode.stock import load_stock, save_stock
 from chaincode.units import (
     BUFFER_ACCOUNT,
+    RESERVED_ACCOUNTS,
     Slice,
     account_slices,
     move,
@@ -252,22 +254,37 @@ def _listed_units(ctx: TxContext, seller: str, interval: dict[str, Any]) -> list
     return [s for s in slices if not s.record["frozen"]]
 
 
+def _never_sold(record: Mapping[str, Any], owner: str) -> bool:
+    """True if the units of ``record`` (just moved by a sale, its last history step) never
+    left ``owner``'s account before that sale: every earlier step ended at the owner."""
+    return all(step["to"] == owner for step in record["history"][:-1])
+
+
 def _sale_proceeds(
     ctx: TxContext, seller: str, moved: list[dict[str, Any]], unit_fen: int
 ) -> list[dict[str, Any]]:
     """The benefit-split record of one sale of the ranges ``moved`` at ``unit_fen`` fen per
     unit by ``seller``, shared by ``match_trade`` and a priced ``transfer``: one entry per
-    project of the units sold, by project id. Units whose project's ``owner_org`` is the
-    seller are a **primary** sale (project income): the entry carries the split of its
-    gross by the project's ``benefit_split``. Units sold by a later holder are a
+    project of the units sold and kind of sale, by project id (a primary entry before a
+    resale entry). Units the seller sells as their project's ``owner_org`` that never
+    left the owner's account before (their history) are a **primary** sale (project
+    income): the entry carries the split of its gross by the project's ``benefit_split``.
+    Units sold by a later holder -- the owner too, for units it bought back -- are a
     **resale**: not project income, so ``owner``/``farmers``/``government`` are null."""
-    per_project: dict[str, int] = {}
+    per_sale: dict[tuple[str, str], int] = {}
+    owners: dict[str, str] = {}
     for m in moved:
-        per_project[m["project_id"]] = per_project.get(m["project_id"], 0) + range_quantity(m)
+        pid = m["project_id"]
+        if pid not in owners:
+            owners[pid] = _project(ctx, pid)["owner_org"]
+        owner = owners[pid]
+        sale = "primary" if owner == seller and _never_sold(m, owner) else "resale"
+        per_sale[(pid, sale)] = per_sale.get((pid, sale), 0) + range_quantity(m)
     proceeds = []
-    for pid in sorted(per_project):
+    for pid, sale in sorted(per_sale):
         project = _project(ctx, pid)
-        gross = per_project[pid] * unit_fen
+        quantity = per_sale[(pid, sale)]
+        gross = quantity * unit_fen
         entry: dict[str, Any] = {
             "farmers": None,
             "government": None,
@@ -275,14 +292,14 @@ def _sale_proceeds(
             "owner": None,
             "owner_org": project["owner_org"],
             "project_id": pid,
-            "quantity": per_project[pid],
+            "quantity": quantity,
             "sale": "resale",
         }
         income = ctx.get(INCOME_PREFIX + pid) or {
             "farmers": 0, "government": 0, "gross": 0, "owner": 0, "primary_quantity": 0,
             "project_id": pid, "resale_gross": 0, "resale_quantity": 0,
         }
-        if project["owner_org"] == seller:
+        if sale == "primary":
             shares = split_proceeds(gross, project["benefit_split"])
             entry.update(
                 farmers=fen_string(shares["farmers"]),
@@ -290,12 +307,12 @@ def _sale_proceeds(
                 owner=fen_string(shares["owner"]),
                 sale="primary",
             )
-            income["primary_quantity"] += per_project[pid]
+            income["primary_quantity"] += quantity
             income["gross"] += gross
             for part in ("farmers", "government", "owner"):
                 income[part] += shares[part]
         else:
-            income["resale_quantity"] += per_project[pid]
+            income["resale_quantity"] += quantity
             income["resale_gross"] += gross
         ctx.put(INCOME_PREFIX + pid, income)
         proceeds.append(entry)
@@ -470,6 +487,14 @@ class MarketMethods:
         ``price`` it is an off-exchange sale: the proceeds per project are recorded as for
         a matched trade (the split on the owner's primary units only)."""
         src, dst = args["from_org"], args["to_org"]
+        for org_id in (src, dst):
+            if org_id in RESERVED_ACCOUNTS:
+                raise ChaincodeError(
+                    "reserved_account",
+                    f"{org_id!r} is the buffer pool, a system account the ledger owns: units"
+                    " enter it only by issuance and leave it only by reversals and loss events,"
+                    " never by a transfer",
+                )
         if src == dst:
             raise ChaincodeError("self_transfer", "sender and receiver are the same organisation")
         for org_id in (src, dst):

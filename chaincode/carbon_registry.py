@@ -68,6 +68,7 @@ from chaincode.pool import (
 from chaincode.sampling import SamplingEstimate, StratumSample, estimate_stocks, stock_per_m3
 from chaincode.schema import Arg
 from chaincode.stock import (
+    baseline_start,
     initial_stock,
     load_stock,
     period_baseline,
@@ -191,6 +192,29 @@ def _check_independent(signer: Signer, project: Mapping[str, Any]) -> None:
         )
 
 
+#: ``pastvalidation/<project_id>/<org_id>`` -> ``{attestation_id, height}``: the first
+#: validation attestation by ``org_id`` of the project that is not (or no longer) the
+#: project's validation in force -- a negative one, one a revised PDD voided, one a later
+#: positive validation by another body replaced. With the validation in force it names
+#: every body that ever validated the project (written only in those cases, so projects
+#: validated once keep their state bytes).
+PAST_VALIDATION_PREFIX = "pastvalidation/"
+
+
+def _past_validation_key(project_id: str, org_id: str) -> str:
+    return f"{PAST_VALIDATION_PREFIX}{project_id}/{org_id}"
+
+
+def _record_past_validation(ctx: TxContext, project_id: str, att_id: str) -> None:
+    """Remember that attestation ``att_id``'s body validated ``project_id``."""
+    att = ctx.get(attestation_key(att_id))
+    if att is None:
+        return
+    key = _past_validation_key(project_id, att["verifier_org"])
+    if not ctx.exists(key):
+        ctx.put(key, {"attestation_id": att_id, "height": ctx.block.height})
+
+
 def _check_verification_independent(
     ctx: TxContext, signer: Signer, project: Mapping[str, Any]
 ) -> None:
@@ -205,13 +229,19 @@ def _check_verification_independent(
         )
     att_id = project["validation_attestation"]
     validation = ctx.get(attestation_key(att_id)) if att_id is not None else None
-    if not may_both and validation is not None and validation["verifier_org"] == signer.org_id:
-        raise ChaincodeError(
-            "same_body_validated",
-            f"{signer.org_id} validated project {project['id']} (attestation {att_id}) and may"
-            " not also verify its reports (parameter verifier_may_validate_and_verify is"
-            " false)",
-        )
+    if not may_both:
+        if validation is not None and validation["verifier_org"] == signer.org_id:
+            by: str | None = att_id
+        else:
+            past = ctx.get(_past_validation_key(project["id"], signer.org_id))
+            by = None if past is None else past["attestation_id"]
+        if by is not None:
+            raise ChaincodeError(
+                "same_body_validated",
+                f"{signer.org_id} validated project {project['id']} (attestation {by})"
+                " and may not also verify its reports (parameter"
+                " verifier_may_validate_and_verify is false)",
+            )
     limit = _param_int(ctx, "max_consecutive_verifications")
     streak = project.get("verification_streak")
     if (
@@ -386,6 +416,13 @@ class RegistryMethods:
             raise ChaincodeError("plot_exists", f"plot {plot_id} is already registered")
         poly = _polygon(args["polygon"])
         planting_date = validate_date(args["planting_date"], "planting_date")
+        today = block_date(ctx)
+        if planting_date > today:
+            raise ChaincodeError(
+                "planting_in_future",
+                f"plot {plot_id}'s planting date {planting_date} is after the block's date"
+                f" ({today}); a plot is registered with the date its trees were planted",
+            )
         species = args["species"]
         if species not in _species_table(ctx):
             raise ChaincodeError(
@@ -578,6 +615,8 @@ class RegistryMethods:
         self._not_registered(project)
         if args["pdd_sha256"] == project["pdd_sha256"]:
             raise ChaincodeError("unchanged", "the PDD hash is unchanged")
+        if project["validation_attestation"] is not None:
+            _record_past_validation(ctx, project["id"], project["validation_attestation"])
         project["pdd_sha256"] = args["pdd_sha256"]
         project["status"] = "submitted"
         project["validation_attestation"] = None
@@ -635,6 +674,13 @@ class RegistryMethods:
         visit = args["site_visit_date"]
         if visit is not None:
             validate_date(visit, "site_visit_date")
+            today = block_date(ctx)
+            if visit > today:
+                raise ChaincodeError(
+                    "site_visit_out_of_range",
+                    f"the validation's site visit {visit} must lie on or before the block's"
+                    f" date ({today})",
+                )
         baselines = self._baseline_stocks(ctx, project, args["baseline_stocks"] or [])
         previous = project["validation_attestation"]
         if args["positive"] and previous is not None:
@@ -661,9 +707,15 @@ class RegistryMethods:
             baseline_stocks=baselines,
         )
         if args["positive"]:
+            replaced = None if previous is None else ctx.get(attestation_key(previous))
+            if replaced is not None and replaced["verifier_org"] != signer.org_id:
+                # replaced by another body's: its body still validated the project
+                _record_past_validation(ctx, project["id"], previous)
             project["status"] = "validated"
             project["validation_attestation"] = att_id
             self._save_project(ctx, project)
+        else:
+            _record_past_validation(ctx, project["id"], att_id)
         ctx.emit(
             "carbon.validation_attested",
             attestation_id=att_id,
@@ -793,14 +845,22 @@ class RegistryMethods:
             args["evidence"], plots=project["plots"], earliest=start,
             earliest_label="the period's start", today=today)
         params = args["parameters"]
-        baseline = period_baseline(project["baseline"], start, end)
+        # the baseline runs over the days the measured stock change covers: from the day
+        # after the project's last verified period (its start before any), see stock.py
+        baseline_from = baseline_start(
+            project["start_date"], start,
+            [load_stock(ctx, p)["last_period_end"] for p in project["plots"]])
+        baseline = period_baseline(project["baseline"], baseline_from, end)
         if params["baseline"] is not None:
             stated = decimal_value(params["baseline"], "parameters.baseline")
             if stated != baseline:
+                since = "" if baseline_from == start else (
+                    f" (from {baseline_from}, the day after the project's last verified"
+                    " period or its start date: the stock change runs from there)")
                 raise ChaincodeError(
                     "baseline_mismatch",
                     f"the validated PDD's baseline of {project['baseline']} t CO2e a year gives"
-                    f" {format_decimal(baseline)} t CO2e for period {start}..{end}; the"
+                    f" {format_decimal(baseline)} t CO2e for period {start}..{end}{since}; the"
                     f" report's baseline of {params['baseline']} is not accepted",
                 )
         open_report = project.get("open_report")
@@ -1062,6 +1122,9 @@ class RegistryMethods:
             "parameters": parameters,
             "period_end": end,
             "period_start": start,
+            # the baseline's first day, only when it is not period_start (reports of
+            # contiguous periods keep their bytes)
+            **({} if baseline_from == start else {"baseline_from": baseline_from}),
             "project_id": project["id"],
             "report_sha256": args["report_sha256"],
             "status": "submitted",

@@ -28,7 +28,7 @@ S = H = S0.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "REVERSAL_PREFIX",
     "STOCK_PREFIX",
     "STOCKHIST_PREFIX",
+    "baseline_start",
     "initial_stock",
     "load_stock",
     "period_baseline",
@@ -100,6 +101,25 @@ def save_stock(ctx: TxContext, record: dict[str, Any]) -> None:
 def period_days(start: str, end: str) -> int:
     """Days of the closed period ``start..end`` (validated dates)."""
     return (date.fromisoformat(end) - date.fromisoformat(start)).days + 1
+
+
+def baseline_start(
+    project_start: str, period_start: str, last_period_ends: list[str | None]
+) -> str:
+    """The first day of the baseline interval of a monitoring period starting on
+    ``period_start``: the day after the project's last verified period (the latest
+    ``last_period_end`` of its plots' stock accounts), or the project's start date before
+    any, and never later than ``period_start``. The stock change a report measures runs
+    from the ledger's verified stock S, i.e. from that day, so the baseline removals of
+    the same days are deducted: a gap between periods (or a first period starting after
+    the project start) does not escape the baseline, and a day's baseline is deducted
+    once for the project (twice only where a re-admitted plot's period overlaps days
+    already deducted -- the conservative side)."""
+    ends = [e for e in last_period_ends if e is not None]
+    if not ends:
+        return min(project_start, period_start)
+    after = (date.fromisoformat(max(ends)) + timedelta(days=1)).isoformat()
+    return min(after, period_start)
 
 
 def period_baseline(rate_text: str, start: str, end: str) -> Fraction:

@@ -39,8 +39,8 @@ FORM_ROWS = 5
 #: Largest form (with its upload), as the node's ``POST /v1/calculate`` body.
 MAX_CALC_UPLOAD = 256 * 1024
 #: Form fields that are copied into the request as they are (when not empty).
-GENERAL_FIELDS = ("period_start", "period_end", "baseline_t_per_year", "leakage",
-                  "project_emissions", "uncertainty_deduction", "risk_rating")
+GENERAL_FIELDS = ("period_start", "period_end", "baseline_t_per_year", "baseline_from",
+                  "leakage", "project_emissions", "uncertainty_deduction", "risk_rating")
 _ROW_FIELDS = ("plot_id", "species", "area_ha", "volume_start", "high_water", "volume_end")
 _CSV_COLUMNS = ("plot_id", "species", "area_ha", "volume_start", "volume_end", "high_water",
                 "stratum_id", "stratum_species", "stratum_area_ha", "sample_plot_area_ha",

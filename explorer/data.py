@@ -47,6 +47,7 @@ from chaincode.units import BUFFER_ACCOUNT, MAX_UNIT, batch_stats, unit_key, uni
 from chaincode.validator_state import VALIDATORS_KEY
 from explorer.activity import FACT_FIELDS, ActivityIndex, MonthPrices
 from explorer.inputs import ExplorerError, RetirementFilters, is_hex64, parse_id, parse_vintage
+from explorer.signing import SigningTally
 from explorer.source import ExplorerSource
 from explorer.statements import (
     Movement,
@@ -154,6 +155,9 @@ class Reader:
         self.activity = ActivityIndex(self.store, self.block_date)
         # every account's movements in commit order with balances (account statements)
         self.movements = MovementIndex(self.store, self.block_time)
+        # the validators' signing record over the last SIGNING_WINDOW commits, moved with
+        # the tip (a request at a new tip reads only the commits since the previous one)
+        self._signing = SigningTally(SIGNING_WINDOW)
 
     # -- small helpers ---------------------------------------------------------------------
     def height(self) -> int:
@@ -442,24 +446,16 @@ class Reader:
     def _signing_record(self) -> dict[str, Any]:
         """Over the commits of the last ``SIGNING_WINDOW`` blocks (newest first in
         ``window``): per validator key, how many it signed and (height, block time) of the
-        newest it signed."""
-        window: list[int] = []
-        count: dict[str, int] = {}
-        last: dict[str, tuple[int, int]] = {}
-        top = self.height()
-        for h in range(top, max(top - SIGNING_WINDOW, 0), -1):
-            commit = _loads(self.store.get_commit_json(h))
-            summary = self.block_summary(h)
-            if commit is None or summary is None:
-                continue
-            window.append(h)
-            for sig in commit.get("signatures", []):
-                key = sig.get("validator")
-                if not isinstance(key, str):
-                    continue
-                count[key] = count.get(key, 0) + 1
-                last.setdefault(key, (h, summary["time"]))
-        return {"count": count, "last": last, "window": window}
+        newest it signed. Kept incrementally (``explorer/signing.py``): a new tip reads
+        only the commits committed since the previous request."""
+        return self._signing.at(self.height(), self._commit_signers)
+
+    def _commit_signers(self, height: int) -> tuple[list[str], int] | None:
+        commit = _loads(self.store.get_commit_json(height))
+        summary = self.block_summary(height)
+        if commit is None or summary is None:
+            return None
+        return [sig.get("validator") for sig in commit.get("signatures", [])], summary["time"]
 
     def totals(self) -> dict[str, int]:
         return self._cached("totals", lambda: queries.totals(self.store))

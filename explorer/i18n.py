@@ -884,6 +884,9 @@ LABELS.update(_by_lang({
     "calc_period_end": ("Period end (YYYY-MM-DD)", "监测期结束（年-月-日）"),
     "calc_baseline_rate": ("Baseline removals, t CO₂e a year (from the PDD)",
                            "基线碳汇量（吨二氧化碳当量/年，取自项目设计文件）"),
+    "calc_baseline_from": ("Baseline from (YYYY-MM-DD; the day after the project's last "
+                           "verified period; empty: the period's start)",
+                           "基线起算日（年-月-日；项目上一监测期结束的次日；留空则为监测期开始日）"),
     "calc_leakage": ("Leakage, t CO₂e", "泄漏（吨二氧化碳当量）"),
     "calc_project_emissions": ("Project emissions, t CO₂e", "项目排放（吨二氧化碳当量）"),
     "calc_uncertainty": ("Uncertainty deduction (a share, e.g. 0.05; empty: the regulator's"

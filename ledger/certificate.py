@@ -72,6 +72,7 @@ __all__ = [
     "check_names",
     "custody_proof_item",
     "decode_certificate",
+    "entry_from_parts",
     "make_entry",
     "result_leaf",
     "tx_leaf",
@@ -177,15 +178,31 @@ def make_entry(role: str, block: Block, index: int) -> dict[str, Any]:
     inclusion proofs against the header's ``txs_root`` and ``results_root``."""
     tx_leaves = [tx_leaf(tx.to_json()) for tx in block.txs]
     result_leaves = [result_leaf(r) for r in block.results]
+    return entry_from_parts(
+        role, height=block.height, index=index, size=len(block.txs),
+        tx=block.txs[index].to_json(), result=block.results[index],
+        tx_proof=inclusion_proof(tx_leaves, index),
+        result_proof=inclusion_proof(result_leaves, index),
+    )
+
+
+def entry_from_parts(
+    role: str, *, height: int, index: int, size: int, tx: Mapping[str, Any],
+    result: Mapping[str, Any], tx_proof: Sequence[bytes], result_proof: Sequence[bytes],
+) -> dict[str, Any]:
+    """The entry :func:`make_entry` makes, from its parts: transaction ``index`` (its JSON
+    ``tx``) of the ``size`` transactions of block ``height``, its ``result`` and the two
+    inclusion proofs (for builders that read a stored block without decoding it whole:
+    ``ledger.block_layout.StoredBlock``)."""
     return {
-        "height": block.height,
+        "height": height,
         "index": index,
-        "result": dict(block.results[index]),
-        "result_proof": [p.hex() for p in inclusion_proof(result_leaves, index)],
+        "result": dict(result),
+        "result_proof": [p.hex() for p in result_proof],
         "role": role,
-        "size": len(block.txs),
-        "tx": block.txs[index].to_json(),
-        "tx_proof": [p.hex() for p in inclusion_proof(tx_leaves, index)],
+        "size": size,
+        "tx": dict(tx),
+        "tx_proof": [p.hex() for p in tx_proof],
     }
 
 

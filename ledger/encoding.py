@@ -20,11 +20,14 @@ common value -- built only of ``dict``, ``list``, ``str``, ``int``, ``bool`` and
 UTF-16 order. Anything else (a non-ASCII key, a subclass, a value that is refused) takes
 the general path, which alone produces the output or the error for such values, so both
 paths give the same bytes and the same errors (``tests/test_perf_equivalence.py``).
+Admission uses a variant of that pass, :func:`canonical_str_measured`, which also sums the
+memory the decoded value holds (the mempool's charge, ``node/txpool/admission.py``).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import unicodedata
 from typing import Any
 
@@ -36,6 +39,7 @@ __all__ = [
     "CanonicalEncodingError",
     "canonical",
     "canonical_str",
+    "canonical_str_measured",
     "check_canonical_value",
     "decode",
     "decode_canonical_at",
@@ -167,6 +171,98 @@ def _plain(value: Any, depth: int) -> bool:
     return value is None or t is bool
 
 
+_sizeof = sys.getsizeof
+#: ``sys.getsizeof`` of an ASCII string is this plus its length (CPython's compact ASCII
+#: strings: a fixed header, one byte a character and a terminating zero). Checked here once;
+#: if this interpreter counts otherwise, :func:`_plain_measured` asks ``sys.getsizeof``.
+_ASCII_STR_BASE = _sizeof("")
+_ASCII_STR_EXACT = all(
+    _sizeof(text) == _ASCII_STR_BASE + len(text) for text in ("a", "ab" * 40, "x" * 1000)
+)
+
+
+def _plain_measured(value: Any, depth: int) -> int:
+    """:func:`_plain` and, in the same walk, the memory the decoded value holds: -1 where
+    :func:`_plain` is False, else the sum of ``sys.getsizeof`` over every container, every
+    object key, every string and every integer (``True``, ``False`` and ``None`` are shared
+    objects and count nothing) -- exactly what ``node.txpool.admission.decoded_size``
+    answers for the value, without a second walk (``tests/node/test_admission_measured.py``
+    checks both against the separate functions).
+
+    Only for admission (one call per transaction received): the other callers of the
+    encoding keep the cheaper :func:`_plain`. ASCII strings, the common leaf, are counted
+    by their length (:data:`_ASCII_STR_BASE`) rather than by a ``sys.getsizeof`` call."""
+    t = type(value)
+    if t is dict:
+        total = _sizeof(value)
+        if not value:
+            return total
+        if depth >= MAX_DEPTH:
+            return -1
+        exact = _ASCII_STR_EXACT
+        base = _ASCII_STR_BASE
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                return -1
+            total += base + len(key) if exact else _sizeof(key)
+            ti = type(item)
+            if ti is str:
+                if item.isascii():
+                    total += base + len(item) if exact else _sizeof(item)
+                elif _string_ok(item):
+                    total += _sizeof(item)
+                else:
+                    return -1
+            elif ti is int:
+                if not _MIN_INT <= item <= MAX_SAFE_INTEGER:
+                    return -1
+                total += _sizeof(item)
+            elif ti is dict or ti is list:
+                size = _plain_measured(item, depth + 1)
+                if size < 0:
+                    return -1
+                total += size
+            elif item is not None and ti is not bool:
+                return -1
+        return total
+    if t is list:
+        total = _sizeof(value)
+        if not value:
+            return total
+        if depth >= MAX_DEPTH:
+            return -1
+        exact = _ASCII_STR_EXACT
+        base = _ASCII_STR_BASE
+        for item in value:
+            ti = type(item)
+            if ti is str:
+                if item.isascii():
+                    total += base + len(item) if exact else _sizeof(item)
+                elif _string_ok(item):
+                    total += _sizeof(item)
+                else:
+                    return -1
+            elif ti is int:
+                if not _MIN_INT <= item <= MAX_SAFE_INTEGER:
+                    return -1
+                total += _sizeof(item)
+            elif ti is dict or ti is list:
+                size = _plain_measured(item, depth + 1)
+                if size < 0:
+                    return -1
+                total += size
+            elif item is not None and ti is not bool:
+                return -1
+        return total
+    if t is str:
+        if value.isascii():
+            return _ASCII_STR_BASE + len(value) if _ASCII_STR_EXACT else _sizeof(value)
+        return _sizeof(value) if _string_ok(value) else -1
+    if t is int:
+        return _sizeof(value) if _MIN_INT <= value <= MAX_SAFE_INTEGER else -1
+    return 0 if value is None or t is bool else -1
+
+
 # ``json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
 # sort_keys=True)`` without building an encoder per call. No circularity check is needed:
 # only values that passed ``_plain`` (depth-limited, hence acyclic) are written with it.
@@ -195,6 +291,16 @@ def canonical_str(value: Any) -> str:
         separators=(",", ":"),
         allow_nan=False,
     )
+
+
+def canonical_str_measured(value: Any) -> tuple[str, int | None]:
+    """``canonical_str(value)`` and, for the common value (:func:`_plain`), the memory it
+    holds decoded (see :func:`_plain_measured`), from one walk over it; None for any other
+    value (its text then comes from the general path, which raises if it is refused)."""
+    size = _plain_measured(value, 0)
+    if size >= 0:
+        return _SORTED_ENCODER.encode(value), size
+    return canonical_str(value), None
 
 
 def canonical(value: Any) -> bytes:

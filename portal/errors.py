@@ -102,6 +102,8 @@ ERROR_TEXTS: dict[str, tuple[str, str]] = {
     "non_forest_years": ("The non-forest evidence covers too few years.",
                          "无林地证明覆盖的年数不足。"),
     "before_planting": ("The date is before the plot's planting date.", "日期早于造林日期。"),
+    "planting_in_future": ("The planting date is after today: give the date the trees were "
+                           "planted.", "造林日期晚于今天，请填写实际造林日期。"),
     "species_mismatch": ("The species differs from the plot's registered species.",
                          "树种与地块登记的树种不一致。"),
     "malformed_polygon": ("The boundary is not a GeoJSON Polygon the ledger accepts.",

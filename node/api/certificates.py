@@ -53,20 +53,30 @@ from typing import Any, Protocol, cast
 from chaincode.carbon_common import attestation_key, batch_key, period_key, plot_key, project_key
 from chaincode.carbon_common import report_key as report_record_key
 from chaincode.carbon_market import RETIREMENT_PREFIX
-from chaincode.certificate_links import CUSTODY_ACTIONS, ROLE_METHODS, make_entry
+from chaincode.certificate_links import CUSTODY_ACTIONS, ROLE_METHODS
 from chaincode.units import unit_key
 from chaincode.validator_state import VALIDATORS_KEY, validator_set_for
 from ledger.block import Block, CommitCertificate
-from ledger.certificate import CERT_VERSION, CERT_VERSIONS, assemble_certificate, custody_proof_item
+from ledger.block_layout import StoredBlock
+from ledger.certificate import (
+    CERT_VERSION,
+    CERT_VERSIONS,
+    assemble_certificate,
+    custody_proof_item,
+    entry_from_parts,
+)
 from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical, canonical_str, decode
+from ledger.errors import BlockError
 from ledger.genesis import Genesis
 from ledger.merkle import AppendOnlyMerkleTree
 from ledger.state import MemoryState
 from ledger.state_tree import StateTree, StateTreeError
 from ledger.state_tree import verify as verify_state_proof
+from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
 from node.chain.certindex import CertificateIndex
+from node.chain.layoutindex import LayoutIndex
 
 __all__ = [
     "CERT_VERSION",
@@ -137,6 +147,7 @@ class CertificateBuilder:
         self._lock = threading.RLock()  # the shared caches only, never a whole build
         self.index = (CertificateIndex(cast(Any, store))
                       if hasattr(store, "get_extra") and hasattr(store, "iter_extra") else None)
+        self.layouts = LayoutIndex(cast(Any, store)) if hasattr(store, "get_extra") else None
         self._scanned = 0  # headers 1.._scanned were looked at for validator-set changes
         self._changes: dict[int, dict[str, Any]] = {}  # height -> change entry
         self._history = AppendOnlyMerkleTree()
@@ -147,6 +158,24 @@ class CertificateBuilder:
         if type(version) is not int or version not in CERT_VERSIONS:
             raise ValueError(f"certificate version {version!r} is not one of {CERT_VERSIONS}")
         return _Build(self, retirement_id, version).run()
+
+    def stored_block(self, height: int) -> StoredBlock:
+        """Block ``height`` read through its layout (``node/chain/layoutindex.py``: the
+        lengths of its parts and the roots of each run of 32 leaves; found in the stored
+        block itself when the index has none or a wrong one), checked against its header's
+        roots: only the transactions and results asked for are decoded, and only their
+        chunks of 32 leaves hashed."""
+        raw = self.store.get_block_json(height)
+        if raw is None:
+            raise CertificateUnavailable(f"block {height} is missing")
+        layout = None if self.layouts is None else self.layouts.get(height)
+        try:
+            block = StoredBlock.scan(raw) if layout is None else StoredBlock(raw, layout)
+        except BlockError as exc:
+            raise CertificateUnavailable(f"block {height} is unreadable: {exc.message}") from None
+        if block.height != height:
+            raise CertificateUnavailable(f"the stored block {height} says height {block.height}")
+        return block
 
     def indexed_upto(self) -> int:
         """The height up to which the store's certificate index may be trusted."""
@@ -266,7 +295,7 @@ class _Build:
         self.rid = retirement_id
         self.version = version
         self.proofs: list[dict[str, Any]] = []
-        self.blocks: dict[int, Block] = {}
+        self.blocks: dict[int, StoredBlock] = {}
         self.found: dict[str, tuple[str, int, int]] = {}  # tx_id -> (role, height, index)
 
     # -- reading ---------------------------------------------------------------------------
@@ -280,28 +309,44 @@ class _Build:
             raise CertificateUnavailable(f"committed state has no {key}")
         return value
 
-    def _block(self, height: int) -> Block:
+    def _block(self, height: int) -> StoredBlock:
         if height not in self.blocks:
-            block = self.store.get_block(height)
-            if block is None:
-                raise CertificateUnavailable(f"block {height} is missing")
-            self.blocks[height] = block
+            self.blocks[height] = self.b.stored_block(height)
         return self.blocks[height]
+
+    def _tx(self, height: int, index: int) -> Transaction:
+        try:
+            return self._block(height).tx(index)
+        except (BlockError, IndexError, ValueError) as exc:
+            raise CertificateUnavailable(f"block {height}, transaction {index}: {exc}") from None
 
     def _matches(self, height: int, index: int, method: str, args: Mapping[str, Any]) -> bool:
         block = self._block(height)
-        if index >= len(block.txs):
+        if index >= block.size:
             return False
-        tx = block.txs[index]
+        tx = self._tx(height, index)
         return (
             tx.contract == "carbon"
             and tx.method == method
             and all(tx.args.get(k) == v for k, v in args.items())
-            and block.results[index].get("code") == "ok"
+            and block.result(index).get("code") == "ok"
+        )
+
+    def _entry(self, role: str, height: int, index: int) -> dict[str, Any]:
+        """The certificate entry of transaction ``index`` of block ``height`` (what
+        ``chaincode.certificate_links.make_entry`` makes of the whole block), from the
+        block's slices: the transaction and its result decoded, the other leaves hashed."""
+        if role not in ROLE_METHODS:
+            raise ValueError(f"unknown certificate role {role!r}")
+        block = self._block(height)
+        return entry_from_parts(
+            role, height=height, index=index, size=block.size,
+            tx=self._tx(height, index).to_json(), result=block.result(index),
+            tx_proof=block.tx_proof(index), result_proof=block.result_proof(index),
         )
 
     def _add(self, role: str, height: int, index: int) -> tuple[int, int]:
-        tx_id = self._block(height).txs[index].tx_id
+        tx_id = self._tx(height, index).tx_id
         self.found.setdefault(tx_id, (role, height, index))
         return height, index
 
@@ -326,7 +371,7 @@ class _Build:
             raw = self.store.get_block_json(h)
             if raw is None or not all(m in raw for m in markers):
                 continue
-            for i in range(len(self._block(h).txs)):
+            for i in range(self._block(h).size):
                 if self._matches(h, i, method, args):
                     return self._add(role, h, i)
         what = ", ".join(f"{k}={v}" for k, v in args.items())
@@ -344,7 +389,8 @@ class _Build:
         if loc is None:
             raise CertificateUnavailable(f"retirement {rid} is in state but not in any block")
         anchor, ret_index = loc
-        if self._block(anchor).txs[ret_index].method not in ROLE_METHODS["retirement"]:
+        if ret_index >= self._block(anchor).size \
+                or self._tx(anchor, ret_index).method not in ROLE_METHODS["retirement"]:
             raise CertificateUnavailable(f"transaction {rid} is not a retirement")
         ranges = record.get("ranges") or []
 
@@ -362,9 +408,9 @@ class _Build:
         entries: list[dict[str, Any]] = []
         for tx_id, (role, height, index) in self.found.items():
             if tx_id != rid:
-                entries.append(make_entry(role, self._block(height), index))
+                entries.append(self._entry(role, height, index))
         entries.sort(key=lambda e: (e["height"], e["index"]))
-        retirement = make_entry("retirement", self._block(anchor), ret_index)
+        retirement = self._entry("retirement", anchor, ret_index)
         heights = sorted({anchor} | {e["height"] for e in entries})
         headers = {h: self._block(h).header.to_json() for h in heights}
         commits = {}
@@ -445,7 +491,7 @@ class _Build:
             loc = self.store.get_tx_location(tx_id)
             if loc is None:
                 raise CertificateUnavailable(f"custody step {tx_id} is not in any block")
-            if self._block(loc[0]).txs[loc[1]].method in ROLE_METHODS[role]:
+            if loc[1] < self._block(loc[0]).size and self._tx(*loc).method in ROLE_METHODS[role]:
                 self._add(role, *loc)
             elif proven:
                 raise CertificateUnavailable(f"custody step {tx_id} is not a {role}")

@@ -11,7 +11,8 @@ history tree of block hashes) and knows nothing of rounds, votes or networks.
   the results this node computed);
 * :meth:`Application.commit_block` -- with a verified commit certificate, the block, its
   certificate, state changes and indexes (the transaction index, and the certificate
-  index of ``node/chain/certindex.py``, outside consensus) go to the store in one atomic
+  index of ``node/chain/certindex.py`` and the block-layout index of
+  ``node/chain/layoutindex.py``, both outside consensus) go to the store in one atomic
   batch.
 
 The BFT driver (``node/driver/asyncio_driver.py``, for every validator count) and the synchronous
@@ -46,7 +47,7 @@ from ledger.state import Overlay, StateReader, WriteSet
 from ledger.store import Store
 from ledger.tx import Transaction
 from ledger.validators import ValidatorSet
-from node.chain import certindex
+from node.chain import certindex, layoutindex
 from node.chain.verified import VerifiedTxs
 
 __all__ = ["Application", "ChainTip", "Writes", "init_store"]
@@ -139,6 +140,8 @@ class Application:
         self.store = store
         # the certificate index (outside consensus) covers every committed block
         certindex.catch_up(store)
+        # so does the block-layout index (certificates read only the transactions they cite)
+        layoutindex.catch_up(store)
         self.executor = executor
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -320,7 +323,8 @@ class Application:
         try:
             self.store.commit_block(
                 block, certificate, writes, block.header.state_root,
-                extra_index=certindex.entries(block, certindex.indexed_upto(self.store)))
+                extra_index=certindex.entries(block, certindex.indexed_upto(self.store))
+                + layoutindex.entries(block, layoutindex.indexed_upto(self.store)))
         except LedgerError as exc:
             raise BlockError(exc.code, exc.message) from exc
         self.verified.discard(block.txs)

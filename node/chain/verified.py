@@ -25,7 +25,6 @@ application's worker thread (block checks and commits), so it takes a lock.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -40,7 +39,7 @@ DEFAULT_MAX_ENTRIES = 50_000
 
 
 def _key(tx: Transaction) -> bytes:
-    return hashlib.sha256(tx.canonical_bytes).digest()
+    return tx.canonical_digest  # SHA-256 of tx.canonical_bytes, computed once per object
 
 
 class VerifiedTxs:

@@ -8,8 +8,10 @@ Order (cheapest first, so a flood of bad input costs little):
    ``read_body``); gossip hands over decoded items from frames the p2p layer bounded;
 2. JSON decoding: UTF-8, no duplicate keys, no NaN/Infinity (``malformed_json``);
 3. no floats anywhere (``malformed_tx``, naming the field, e.g. ``payload.args.area``);
-4. structure, canonical encodability and canonical size via ``ledger.tx.parse_transaction``
-   (``malformed_tx``, ``tx_too_large``) and the chain id (``wrong_chain``);
+4. structure, canonical encodability and canonical size via
+   ``ledger.tx.parse_transaction_measured`` (``parse_transaction``'s checks and errors:
+   ``malformed_tx``, ``tx_too_large``) and the chain id (``wrong_chain``); the walk that
+   encodes the payload also counts the memory it holds decoded (:func:`tx_size`);
 5. replay: the id is neither committed (store index) nor pending (``duplicate_tx``);
 6. permissioned admission (``unenrolled_signer``): every signer is an active key of an
    active organisation in the committed state -- the state the next block starts from
@@ -38,7 +40,7 @@ from typing import Any, Protocol
 
 from chaincode.membership import SignerCheck, check_signers
 from ledger.errors import TxError
-from ledger.tx import MAX_TX_BYTES, Transaction, parse_transaction
+from ledger.tx import MAX_TX_BYTES, Transaction, parse_transaction_measured
 from node.chain.blockcodec import tx_json_key
 from node.chain.verified import VerifiedTxs
 from node.txpool.mempool import Mempool
@@ -143,15 +145,20 @@ def find_float(value: Any, root: str = "") -> tuple[str, str] | None:
     return None
 
 
-def tx_size(tx: Transaction) -> int:
+def tx_size(tx: Transaction, held: int | None = None) -> int:
     """The size a transaction is charged in the mempool: the larger of its canonical size
     (estimated as ``parse_transaction`` does, without encoding it again) and the memory it
     takes once decoded (:func:`decoded_size` of its payload, plus its bytes kept beside).
     A transaction packed with small JSON objects takes about 19 times its size decoded;
     charging that keeps ``mempool.max_bytes`` (and the per-organisation quota) a bound on
-    memory, not only on bytes received."""
+    memory, not only on bytes received.
+
+    ``held``: ``decoded_size(tx.payload)`` if the caller has it already (what
+    ``ledger.tx.parse_transaction_measured`` answers), else None: it is counted here."""
     wire = len(tx.payload_bytes) + 130 * len(tx.signatures) + 32
-    return max(wire, decoded_size(tx.payload) + 2 * wire)
+    if held is None:
+        held = decoded_size(tx.payload)
+    return max(wire, held + 2 * wire)
 
 
 def decoded_size(value: Any) -> int:
@@ -224,15 +231,20 @@ class Admission:
                     f"{path}: floats are not allowed (found {literal}); use an integer or "
                     "a decimal string",
                 )
-        # the boundary for client and gossip transactions: shape, canonical size, chain id
-        tx = parse_transaction(obj, chain_id=self.chain_id)
+        # the boundary for client and gossip transactions: shape, canonical size, chain id;
+        # the walk that encodes the payload also counts what it holds decoded
+        tx, held = parse_transaction_measured(obj, chain_id=self.chain_id)
         self._not_duplicate(tx)
         # who may write: before any signature work, so an outsider's flood costs lookups only
         signers = self._signers(tx)
-        size = tx_size(tx)  # a walk over the decoded payload: once per transaction
+        size = tx_size(tx, held)
         # before the costly step; Mempool.add holds both too
         self.mempool.check_room(size, signers.orgs)
-        return Candidate(tx, signers.orgs, size, tx_json_key(obj), tx in self.verified)
+        # ``tx_json_key(obj)`` is the transaction's canonical text when the payload is the
+        # common value (``held`` known): both are ``json`` with sorted keys and the same
+        # separators, the signatures are lowercase hex (docs/performance.md)
+        json_key = tx.canonical_text if held is not None else tx_json_key(obj)
+        return Candidate(tx, signers.orgs, size, json_key, tx in self.verified)
 
     def enter(self, candidate: Candidate) -> Transaction:
         """Pool a candidate whose signatures verified elsewhere. What may have changed

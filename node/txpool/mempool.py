@@ -140,7 +140,7 @@ class Mempool:
             self._org_txs[org_id] = self._org_txs.get(org_id, 0) + 1
             self._org_bytes[org_id] = self._org_bytes.get(org_id, 0) + size
         self.verified.add(tx)
-        self._by_text[tx.canonical_bytes.decode("utf-8")] = tx
+        self._by_text[tx.canonical_text] = tx
         if json_key is not None:
             self._by_json[json_key] = tx
             self._json_of[tx.tx_id] = json_key
@@ -177,7 +177,7 @@ class Mempool:
                         del self._org_bytes[org_id]
                 removed += 1
                 tx = entry[0]
-                self._by_text.pop(tx.canonical_bytes.decode("utf-8"), None)
+                self._by_text.pop(tx.canonical_text, None)
                 key = self._json_of.pop(tx_id, None)
                 if key is not None:
                     self._by_json.pop(key, None)

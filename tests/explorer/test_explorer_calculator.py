@@ -58,7 +58,7 @@ def test_worked_example_form_shows_every_step(client: Any, sc: Scenario, lang: s
 
 def _all_fields(**values: str) -> dict[str, str]:
     """Every field of the rows form, as a browser sends it (empty ones included)."""
-    names = ["period_start", "period_end", "baseline_t_per_year", "leakage",
+    names = ["period_start", "period_end", "baseline_t_per_year", "baseline_from", "leakage",
              "project_emissions", "uncertainty_deduction", "risk_rating", "measurements_text"]
     names += [f"{k}_{i}" for i in range(5) for k in ("plot_id", "species", "area_ha",
                                                      "volume_start", "high_water", "volume_end")]

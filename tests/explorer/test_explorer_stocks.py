@@ -21,7 +21,7 @@ from chaincode import queries
 from fcl.devnet.sample import LOSS_ESTIMATE, LOSS_PLOT, PERIODS, PLOTS, PROJECT_ID, run_sample
 from ledger.store import Store
 from tests.support.devnet import ChainNode
-from tests.support.explorer import Chain, Scenario, main_of, make_client
+from tests.support.explorer import Chain, Scenario, StoreMarket, main_of, make_client
 from tests.support.harness import Harness
 from wallet.keystore import Keystore
 
@@ -219,3 +219,33 @@ def test_bad_input_gives_a_stable_code(client: Any, path: str, status: int, code
     api = client.get("/v1" + path)
     assert api.status_code == status
     assert api.json()["error"]["code"] == code
+
+
+def test_an_open_compensation_obligation_and_its_repayment_are_shown(tmp_path: Path) -> None:
+    """A loss event larger than the pool: the shortfall is the project's compensation
+    obligation, listed on the buffer-pool page and the project's stock page, and the next
+    issuance's repayment shows there too (issue 10 review: the sample's pool never runs
+    short, so its pages only ever show no obligation)."""
+    chain = Chain(tmp_path / "store")
+    m = StoreMarket(chain)
+    m.project("AH-0001", "owner-farm", [("F1", "chinese_fir")], risk="low")
+    m.issue("AH-0001", "B1")  # 30 t: 3 to the pool
+    out = m.ok("regulator", "record_loss_event", {
+        "project_id": "AH-0001", "quantity": 50, "cause": "fire", "evidence_sha256": "ab" * 32})
+    assert (out["cancelled"], out["compensation"]) == (3, 47)
+    sc = Scenario(chain=chain, store=chain.store)
+    with make_client(sc) as c:
+        pool = main_of(c.get("/explorer/buffer-pool").text)
+        assert table(pool, "obligations") == [["AH-0001", "47", "0", "47"]]
+        page = main_of(c.get("/explorer/projects/AH-0001/stocks").text)
+        comp = page.split('id="compensation"', 1)[1].split("</dl>", 1)[0]
+        assert re.findall(r"<dd>(.*?)</dd>", comp) == ["47", "0", "47"]
+        assert c.get("/v1/explorer/projects/AH-0001/stocks").json()["compensation"] == {
+            "incurred": 47, "outstanding": 47, "project_id": "AH-0001", "repaid": 0}
+    batch = m.issue("AH-0001", "B2")  # its owner share repays the obligation first
+    assert batch["compensation_quantity"] == 27 and batch["owner_quantity"] == 0
+    with make_client(sc) as c:
+        pool = main_of(c.get("/explorer/buffer-pool").text)
+        assert table(pool, "obligations") == [["AH-0001", "47", "27", "20"]]
+        assert c.get("/v1/explorer/projects/AH-0001/stocks").json()["compensation"][
+            "outstanding"] == 20
