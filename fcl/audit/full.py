@@ -188,9 +188,6 @@ class _After:
 # blocks accepted whose state root may be still to come (pipeline): past this many, the
 # auditor waits for the oldest root (it bounds the write sets held in the pipe)
 MAX_PENDING = 4
-# the other process also verifies a block's signatures, unless this many roots are still
-# to come: then it is the slower one (a large tree), and this process verifies them
-SIGNATURES_BACKLOG = 2
 
 
 class ChainAuditor:
@@ -410,8 +407,6 @@ class ChainAuditor:
             return refusals[key]
 
         worker = self._worker
-        if worker is not None and len(self._pending) >= SIGNATURES_BACKLOG:
-            worker = None  # the other process is behind: the signatures are verified here
         if worker is not None:
             # the signatures are verified by the other process while this one executes
             worker.submit_signatures(
