@@ -467,10 +467,18 @@ class StateTree:
       when the caller wrote the records in a batch of its own) do the same in two steps;
     * :meth:`root`, :meth:`get`, :meth:`prove`, :meth:`leaves` read any stored version.
 
-    Keys are non-empty ``bytes``, values ``bytes``. One writer at a time."""
+    Keys are non-empty ``bytes``, values ``bytes``. One writer at a time.
 
-    def __init__(self, nodes: NodeStore) -> None:
+    ``cache_records``: how many internal node records the tree keeps in memory (about
+    200 bytes each); past it, the older half goes. A tree larger than its cache reads the
+    missing records from its store on every block, so a process that has the memory (the
+    audit's tree process) gives a larger one."""
+
+    def __init__(self, nodes: NodeStore, *, cache_records: int = _CACHE_LIMIT) -> None:
+        if cache_records < 0:
+            raise ValueError("the tree's record cache holds 0 or more records")
         self._nodes = nodes
+        self._cache_limit = cache_records
         raw = nodes.get(_LATEST_KEY)
         self._latest: int | None = None if raw is None else _Q.unpack(raw)[0]
         # internal node records lately written or read, by record key (they never
@@ -503,7 +511,7 @@ class StateTree:
         self._latest = update.version
         # the internal nodes written (not the leaves: a leaf is read once, to prove it)
         self._cache.update(update.internal)
-        _trim(self._cache)
+        _trim(self._cache, self._cache_limit)
         return update.root
 
     def _check_current(self, update: TreeUpdate) -> None:
@@ -587,7 +595,7 @@ class StateTree:
                 _decode_children(raw)  # names the damage
                 raise StateTreeError("missing_node", "an internal node record is damaged")
             self._cache[key] = raw
-            _trim(self._cache)
+            _trim(self._cache, self._cache_limit)
         return raw
 
     def _children(self, ref: _Ref, depth: int, prefix: int) -> tuple[_Ref | None, _Ref | None]:
@@ -670,14 +678,14 @@ class StateTree:
         yield from self._leaves(right, depth + 1, (prefix << 1) | 1, low)
 
 
-def _trim(cache: dict[bytes, bytes]) -> None:
-    """Bound the record cache: past :data:`_CACHE_LIMIT` records, drop the oldest (first
-    inserted) down to half of it."""
-    if len(cache) > _CACHE_LIMIT:
+def _trim(cache: dict[bytes, bytes], limit: int) -> None:
+    """Bound the record cache: past ``limit`` records (:data:`_CACHE_LIMIT` unless the
+    tree says), drop the oldest (first inserted) down to half of it."""
+    if len(cache) > limit:
         # proof and read requests may use the tree from other threads: tolerate a key
         # another one dropped already, and a cache changed while it is listed
         try:
-            stale = list(itertools.islice(cache, max(0, len(cache) - _CACHE_LIMIT // 2)))
+            stale = list(itertools.islice(cache, max(0, len(cache) - limit // 2)))
         except RuntimeError:
             cache.clear()
             return

@@ -106,7 +106,8 @@ class AuditError(LedgerError):
     ``no_store``, ``store_locked``, ``not_initialised``, ``bad_checkpoint``,
     ``checkpoint_mismatch``, ``validator_set_changed``,
     ``bad_source``, ``scratch_unavailable`` (the replay's temporary database cannot be
-    made)."""
+    made), ``worker_failed`` (the audit's state tree process could not start or ended
+    unexpectedly), ``bad_usage``."""
 
 
 class CheckFailed(Exception):

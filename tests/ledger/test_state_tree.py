@@ -686,36 +686,42 @@ def test_the_record_cache_changes_no_record(
     afresh over the same store at every version (nothing cached), sorted by key and each
     once; an update prepared and abandoned (a proposal that did not commit) changes
     nothing; every root is the definition's."""
-    old = state_tree_module._CACHE_LIMIT
-    state_tree_module._CACHE_LIMIT = cache_limit  # type: ignore[misc]
-    try:
-        nodes = MemoryNodeStore()
-        kept, model = StateTree(nodes), {}
-        for version, (batch, abandon_first) in enumerate(steps):
-            if abandon_first:  # another block's update, prepared over the same version
-                kept.prepare(version, {k: b"other" for k in list(batch)[:5]} or {b"x": b"y"})
-            fresh = StateTree(nodes).prepare(version, batch)
-            update = kept.prepare(version, batch)
-            assert update.writes == fresh.writes
-            assert [k for k, _ in update.writes] == sorted(k for k, _ in update.writes)
-            assert len({k for k, _ in update.writes}) == len(update.writes)
-            kept.commit(update)
-            assert len(kept._cache) <= cache_limit
-            for k, v in batch.items():
-                if v is None:
-                    model.pop(k, None)
-                else:
-                    model[k] = v
-            assert update.root == reference_root(model)
-        for key in _WIDE_KEYS[:20] + KEYS[:4]:
-            assert kept.get(key, len(steps) - 1) == model.get(key)
-    finally:
-        state_tree_module._CACHE_LIMIT = old  # type: ignore[misc]
+    nodes = MemoryNodeStore()
+    kept, model = StateTree(nodes, cache_records=cache_limit), {}
+    for version, (batch, abandon_first) in enumerate(steps):
+        if abandon_first:  # another block's update, prepared over the same version
+            kept.prepare(version, {k: b"other" for k in list(batch)[:5]} or {b"x": b"y"})
+        fresh = StateTree(nodes).prepare(version, batch)
+        update = kept.prepare(version, batch)
+        assert update.writes == fresh.writes
+        assert [k for k, _ in update.writes] == sorted(k for k, _ in update.writes)
+        assert len({k for k, _ in update.writes}) == len(update.writes)
+        kept.commit(update)
+        assert len(kept._cache) <= cache_limit
+        for k, v in batch.items():
+            if v is None:
+                model.pop(k, None)
+            else:
+                model[k] = v
+        assert update.root == reference_root(model)
+    for key in _WIDE_KEYS[:20] + KEYS[:4]:
+        assert kept.get(key, len(steps) - 1) == model.get(key)
+
+
+def test_the_record_cache_size_is_the_trees_own() -> None:
+    small, large = (StateTree(MemoryNodeStore(), cache_records=n) for n in (4, 10_000))
+    default = StateTree(MemoryNodeStore())
+    batch = {b"k%d" % i: b"v" for i in range(200)}
+    roots = {tree.apply(0, batch) for tree in (small, large, default)}
+    assert len(roots) == 1
+    assert len(small._cache) <= 4 < len(large._cache) == len(default._cache)
+    with pytest.raises(ValueError):
+        StateTree(MemoryNodeStore(), cache_records=-1)
 
 
 def test_a_full_cache_drops_its_oldest_half() -> None:
     cache = {b"%d" % i: b"r" for i in range(state_tree_module._CACHE_LIMIT + 1)}
-    state_tree_module._trim(cache)
+    state_tree_module._trim(cache, state_tree_module._CACHE_LIMIT)
     assert len(cache) == state_tree_module._CACHE_LIMIT // 2
     assert b"%d" % state_tree_module._CACHE_LIMIT in cache and b"0" not in cache
 
@@ -735,5 +741,5 @@ def test_trimming_tolerates_keys_another_reader_dropped() -> None:
             return original(self, key, default)
 
     racing = Racing(cache)
-    state_tree_module._trim(racing)
+    state_tree_module._trim(racing, limit)
     assert len(racing) == limit // 2 and calls
