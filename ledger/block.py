@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 from ledger.crypto import is_hex_digest, is_hex_pubkey, sha256_hex, verify_hex
 from ledger.encoding import canonical
 from ledger.errors import BlockError
-from ledger.merkle import merkle_root
+from ledger.merkle import merkle_root, root_from_hashes
 from ledger.tx import Transaction, parse_transaction
 from ledger.validators import ValidatorSet
 
@@ -93,7 +94,15 @@ def tx_result(tx_id: str, code: str, message: str, events: Sequence[Mapping[str,
 
 
 def txs_root(txs: Sequence[Transaction]) -> str:
-    return merkle_root([tx.canonical_bytes for tx in txs]).hex()
+    """The root of the transactions tree: ``merkle_root`` of the transactions' canonical
+    bytes, from each transaction's cached leaf hash (``Transaction.leaf_hash``)."""
+    return root_from_hashes([tx.leaf_hash for tx in txs]).hex()
+
+
+def _leaf_hashes(leaves: Sequence[bytes]) -> tuple[bytes, ...]:
+    """``ledger.merkle.leaf_hash`` of each of ``leaves`` (bytes), in order."""
+    sha = hashlib.sha256
+    return tuple([sha(b"\x00" + leaf).digest() for leaf in leaves])
 
 
 def results_root(results: Sequence[Mapping[str, Any]]) -> str:
@@ -126,18 +135,36 @@ class Block:
         by name) gets its transactions and results roots from the canonical bytes this
         block then keeps."""
         encoded = tuple(canonical(r) for r in results)
+        leaves = _leaf_hashes(encoded)
         block = cls(
-            BlockHeader(txs_root=txs_root(txs), results_root=merkle_root(encoded).hex(), **header),
+            BlockHeader(
+                txs_root=txs_root(txs), results_root=root_from_hashes(leaves).hex(), **header
+            ),
             tuple(txs),
             tuple(results),
         )
-        block.__dict__["result_bytes"] = encoded  # what the cached property would compute
+        # what the cached properties would compute
+        block.__dict__["result_bytes"] = encoded
+        block.__dict__["result_leaf_hashes"] = leaves
         return block
 
     @cached_property
     def result_bytes(self) -> tuple[bytes, ...]:
         """``canonical(result)`` of each result, in order (the results tree's leaves)."""
         return tuple(canonical(r) for r in self.results)
+
+    @cached_property
+    def result_leaf_hashes(self) -> tuple[bytes, ...]:
+        """RFC 9162's leaf hash of each of :attr:`result_bytes` (``ledger.merkle.leaf_hash``),
+        in order: the results root (:attr:`results_root_hex`) and the block-layout chunk
+        roots written at commit hash each result once."""
+        return _leaf_hashes(self.result_bytes)
+
+    @property
+    def results_root_hex(self) -> str:
+        """``merkle_root(self.result_bytes).hex()``, from :attr:`result_leaf_hashes`: the
+        results root these results hash to (the header's must equal it)."""
+        return root_from_hashes(self.result_leaf_hashes).hex()
 
     @cached_property
     def canonical_bytes(self) -> bytes:
@@ -177,7 +204,7 @@ class Block:
         """Raise unless the header's roots commit to this block's transactions and results."""
         if txs_root(self.txs) != self.header.txs_root:
             raise BlockError("bad_txs_root", f"block {self.height}: transactions root mismatch")
-        if merkle_root(self.result_bytes).hex() != self.header.results_root:
+        if self.results_root_hex != self.header.results_root:
             raise BlockError("bad_results_root", f"block {self.height}: results root mismatch")
         for tx, res in zip(self.txs, self.results, strict=True):
             if res.get("tx_id") != tx.tx_id:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -117,11 +116,6 @@ def chunk_roots(leaf_hashes: list[bytes]) -> tuple[bytes, ...]:
     return tuple(_root(leaf_hashes[i:i + CHUNK]) for i in range(0, len(leaf_hashes), CHUNK))
 
 
-def _leaf_hashes(parts: Sequence[bytes]) -> list[bytes]:
-    sha = hashlib.sha256
-    return [sha(_LEAF + p).digest() for p in parts]
-
-
 @dataclass(frozen=True, slots=True)
 class BlockLayout:
     """The byte lengths of a stored block's header and of each of its results and
@@ -194,15 +188,15 @@ class BlockLayout:
 def layout_of(block: Block, *, chunks: bool = True) -> BlockLayout:
     """The layout of ``block.canonical_bytes`` from the lengths of the parts it is joined
     from (nothing is encoded again: those parts are the block's cached bytes); with
-    ``chunks``, the chunk roots too (every leaf hashed once)."""
-    results = block.result_bytes
-    txs = [tx.canonical_bytes for tx in block.txs]
+    ``chunks``, the chunk roots too, from the leaf hashes the block and its transactions
+    keep (``Block.result_leaf_hashes``, ``Transaction.leaf_hash``: hashed once per object,
+    so not again when the roots were checked or computed for this block object)."""
     return BlockLayout(
         len(block.header.canonical_bytes),
-        tuple(len(r) for r in results),
-        tuple(len(t) for t in txs),
-        chunk_roots(_leaf_hashes(results)) if chunks else (),
-        chunk_roots(_leaf_hashes(txs)) if chunks else (),
+        tuple(len(r) for r in block.result_bytes),
+        tuple(len(tx.canonical_bytes) for tx in block.txs),
+        chunk_roots(list(block.result_leaf_hashes)) if chunks else (),
+        chunk_roots([tx.leaf_hash for tx in block.txs]) if chunks else (),
     )
 
 
