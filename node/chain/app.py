@@ -301,7 +301,7 @@ class Application:
         results_, writes, state_root, next_hash = self._execute(
             header.height, header.time, header.proposer, block.txs
         )
-        checked = Block(header=header, txs=block.txs, results=tuple(results_))
+        checked = block.with_results(results_)
         check_outcome(
             header,
             results_root=checked.results_root_hex,

@@ -1,21 +1,33 @@
-"""Leaf hashes kept on the objects (``Transaction.leaf_hash``, ``Block.result_leaf_hashes``,
-``Block.results_root_hex``) against the definitions they replace: RFC 9162's
-``merkle.leaf_hash`` of the canonical bytes, ``merkle_root`` of the bytes, and the
-block layout's chunk roots hashed from the bytes (the code before, kept here as the
-oracle). Same roots, same bytes: no consensus byte changes."""
+"""Leaf hashes and chunk roots kept on the objects (``Transaction.leaf_hash``,
+``Block.result_chunk_roots``/``tx_chunk_roots``, the roots computed from them) against
+the definitions they replace: RFC 9162's ``merkle.leaf_hash`` of the canonical bytes,
+``merkle_root`` of the bytes, and the block layout's chunk roots hashed from the bytes
+(the code before, kept here as the oracle). Same roots, same bytes: no consensus byte
+changes."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.block import Block, BlockHeader, results_root, tx_result, txs_root
-from ledger.block_layout import BlockLayout, chunk_roots, layout_of, scan_layout
+from ledger.block import (
+    CHUNK,
+    Block,
+    BlockHeader,
+    chunk_roots,
+    results_root,
+    root_of_chunks,
+    tx_result,
+    txs_root,
+)
+from ledger.block_layout import BlockLayout, layout_of, scan_layout
 from ledger.crypto import PrivateKey, sha256
-from ledger.merkle import leaf_hash, merkle_root
+from ledger.errors import BlockError
+from ledger.merkle import leaf_hash, merkle_root, root_from_hashes
 from ledger.tx import Transaction, build_transaction, parse_transaction
 
 KEY = PrivateKey(sha256(b"leaf"))
@@ -41,6 +53,11 @@ def _tx(i: int, arg: Any) -> Transaction:
                              args={"v": arg}, nonce=f"n{i}", keys=[KEY])
 
 
+def _old_chunk_roots(hashes: list[bytes]) -> tuple[bytes, ...]:
+    """The chunk roots as ``ledger.block_layout`` computed them: ``merkle`` over each run."""
+    return tuple(root_from_hashes(hashes[i:i + CHUNK]) for i in range(0, len(hashes), CHUNK))
+
+
 def _old_layout(block: Block) -> BlockLayout:
     """``layout_of`` as it was: every leaf hashed from the bytes."""
     def hashes(parts: list[bytes]) -> list[bytes]:
@@ -48,7 +65,17 @@ def _old_layout(block: Block) -> BlockLayout:
     results = list(block.result_bytes)
     txs = [tx.canonical_bytes for tx in block.txs]
     return BlockLayout(len(block.header.canonical_bytes), tuple(map(len, results)),
-                       tuple(map(len, txs)), chunk_roots(hashes(results)), chunk_roots(hashes(txs)))
+                       tuple(map(len, txs)), _old_chunk_roots(hashes(results)),
+                       _old_chunk_roots(hashes(txs)))
+
+
+@given(st.lists(st.binary(min_size=32, max_size=32), max_size=300))
+@settings(max_examples=200, deadline=None)
+def test_the_root_of_the_chunk_roots_is_the_root(hashes: list[bytes]) -> None:
+    chunks = chunk_roots(hashes)
+    assert chunks == _old_chunk_roots(hashes)
+    assert len(chunks) == -(-len(hashes) // CHUNK)
+    assert root_of_chunks(chunks) == root_from_hashes(hashes)
 
 
 def _block(txs: list[Transaction], results: list[dict[str, Any]], *, assemble: bool) -> Block:
@@ -74,13 +101,18 @@ def test_cached_leaf_hashes_give_the_roots_and_layout_of_the_bytes(args: list[An
         assert tx.leaf_hash == leaf_hash(tx.canonical_bytes)
         assert tx.leaf_hash != tx.canonical_digest  # not the verified-set digest
     assert block.header.txs_root == merkle_root([tx.canonical_bytes for tx in txs]).hex()
-    assert block.result_leaf_hashes == tuple(leaf_hash(r) for r in block.result_bytes)
     assert block.results_root_hex == merkle_root(list(block.result_bytes)).hex()
     assert block.header.results_root == block.results_root_hex
+    assert block.txs_root_hex == block.header.txs_root
     layout = layout_of(block)
     assert layout == _old_layout(block)
     assert layout_of(block, chunks=False) == scan_layout(block.canonical_bytes)
     block.check_roots()
+    # a follower's block with its own results (check_block) keeps the transactions' tree
+    again = block.with_results([dict(r) for r in results])
+    assert again == block and again.txs is block.txs
+    assert layout_of(again) == layout
+    assert again.results_root_hex == block.results_root_hex
 
 
 def test_a_parsed_transaction_hashes_its_own_bytes_once() -> None:
@@ -97,7 +129,15 @@ def test_a_wrong_result_or_transaction_still_changes_the_root() -> None:
     block = _block(txs, results, assemble=True)
     other = [dict(r) for r in results]
     other[2]["code"] = "failed"
-    changed = Block(block.header, block.txs, tuple(other))
+    changed = block.with_results(other)
     assert changed.results_root_hex != block.header.results_root
+    assert changed.txs_root_hex == block.header.txs_root
+    with pytest.raises(BlockError) as err:
+        changed.check_roots()
+    assert err.value.code == "bad_results_root"
+    wrong_txs = Block(block.header, block.txs[:4] + (_tx(9, 9),), block.results)
+    with pytest.raises(BlockError) as err:
+        wrong_txs.check_roots()
+    assert err.value.code == "bad_txs_root"
     assert txs_root(txs[:4] + [_tx(9, 9)]) != block.header.txs_root
     assert txs_root([]) == merkle_root([]).hex()
