@@ -10,10 +10,10 @@ results), per block of ``--txs`` ``notary.record`` transactions built by
 Fresh transaction and block objects for each repeat (their canonical bytes made before
 the clock starts, as admission and decoding make them), best and mean of ``--repeat``.
 The same file runs against older code (before ``Block.with_results``: the transactions
-root by ``txs_root``, the results root by ``merkle_root``), so a before/after pair is::
+root by ``txs_root``, the results root by ``merkle_root``): copy it into an export of
+the old tree's ``bench/`` and run it there, then here, with the same command::
 
-    cd OLD && PYTHONPATH=OLD .venv/bin/python /path/to/bench_block_trees.py
-    cd NEW && .venv/bin/python -m bench.bench_block_trees
+    .venv/bin/python -m bench.bench_block_trees [--txs 1000] [--repeat 20]
 """
 
 from __future__ import annotations
