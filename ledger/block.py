@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 from ledger.crypto import is_hex_digest, is_hex_pubkey, sha256_hex, verify_hex
 from ledger.encoding import canonical
 from ledger.errors import BlockError
-from ledger.merkle import merkle_root
+from ledger.merkle import EMPTY_ROOT, merkle_root
 from ledger.tx import Transaction, parse_transaction
 from ledger.validators import ValidatorSet
 
@@ -92,8 +93,48 @@ def tx_result(tx_id: str, code: str, message: str, events: Sequence[Mapping[str,
     return {"code": code, "events": [dict(e) for e in events], "message": message, "tx_id": tx_id}
 
 
+#: Leaves per chunk of a block's two trees: the roots of each run of ``CHUNK`` leaves (the
+#: trees' nodes at height 5, ``ledger.block_layout``'s chunk roots) are kept with a block
+#: object, and its roots are computed from them (the same RFC 9162 roots).
+CHUNK = 32
+
+
+def _pair_root(level: list[bytes]) -> bytes:
+    """The RFC 9162 root over the hashes ``level`` (not empty), bottom-up: neighbours are
+    paired and an unpaired last node is carried up (``ledger.merkle._mth``)."""
+    sha = hashlib.sha256
+    while len(level) > 1:
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def chunk_roots(leaf_hashes: Sequence[bytes]) -> tuple[bytes, ...]:
+    """The root of each run of :data:`CHUNK` leaf hashes (the last run may be shorter)."""
+    return tuple(_pair_root(list(leaf_hashes[i:i + CHUNK]))
+                 for i in range(0, len(leaf_hashes), CHUNK))
+
+
+def root_of_chunks(chunks: Sequence[bytes]) -> bytes:
+    """The RFC 9162 root of the leaves whose :func:`chunk_roots` are ``chunks``: every run
+    of ``CHUNK`` leaves starts at a multiple of ``CHUNK``, so in the bottom-up pairing each
+    run becomes its chunk root after five levels and the levels above pair the chunk roots
+    (``EMPTY_ROOT`` for none)."""
+    return _pair_root(list(chunks)) if chunks else EMPTY_ROOT
+
+
 def txs_root(txs: Sequence[Transaction]) -> str:
-    return merkle_root([tx.canonical_bytes for tx in txs]).hex()
+    """The root of the transactions tree: ``merkle_root`` of the transactions' canonical
+    bytes, from each transaction's cached leaf hash (``Transaction.leaf_hash``)."""
+    return root_of_chunks(chunk_roots([tx.leaf_hash for tx in txs])).hex()
+
+
+def _leaf_hashes(leaves: Sequence[bytes]) -> tuple[bytes, ...]:
+    """``ledger.merkle.leaf_hash`` of each of ``leaves`` (bytes), in order."""
+    sha = hashlib.sha256
+    return tuple([sha(b"\x00" + leaf).digest() for leaf in leaves])
 
 
 def results_root(results: Sequence[Mapping[str, Any]]) -> str:
@@ -126,18 +167,61 @@ class Block:
         by name) gets its transactions and results roots from the canonical bytes this
         block then keeps."""
         encoded = tuple(canonical(r) for r in results)
+        result_chunks = chunk_roots(_leaf_hashes(encoded))
+        tx_chunks = chunk_roots([tx.leaf_hash for tx in txs])
         block = cls(
-            BlockHeader(txs_root=txs_root(txs), results_root=merkle_root(encoded).hex(), **header),
+            BlockHeader(
+                txs_root=root_of_chunks(tx_chunks).hex(),
+                results_root=root_of_chunks(result_chunks).hex(),
+                **header,
+            ),
             tuple(txs),
             tuple(results),
         )
-        block.__dict__["result_bytes"] = encoded  # what the cached property would compute
+        # what the cached properties would compute
+        block.__dict__["result_bytes"] = encoded
+        block.__dict__["result_chunk_roots"] = result_chunks
+        block.__dict__["tx_chunk_roots"] = tx_chunks
+        return block
+
+    def with_results(self, results: Sequence[dict[str, Any]]) -> Block:
+        """This block's header and transactions with ``results`` (a follower's own,
+        ``Application.check_block``); the transactions' chunk roots, if this block computed
+        them, are kept."""
+        block = Block(self.header, self.txs, tuple(results))
+        if "tx_chunk_roots" in self.__dict__:
+            block.__dict__["tx_chunk_roots"] = self.__dict__["tx_chunk_roots"]
         return block
 
     @cached_property
     def result_bytes(self) -> tuple[bytes, ...]:
         """``canonical(result)`` of each result, in order (the results tree's leaves)."""
         return tuple(canonical(r) for r in self.results)
+
+    @cached_property
+    def result_chunk_roots(self) -> tuple[bytes, ...]:
+        """:func:`chunk_roots` of the results tree (leaves :attr:`result_bytes`): the results
+        root (:attr:`results_root_hex`) and the block layout written at commit
+        (``ledger.block_layout.layout_of``) both come from these, so each result leaf and
+        each node below the chunk roots is hashed once per block object."""
+        return chunk_roots(_leaf_hashes(self.result_bytes))
+
+    @cached_property
+    def tx_chunk_roots(self) -> tuple[bytes, ...]:
+        """:func:`chunk_roots` of the transactions tree (leaf hashes
+        ``Transaction.leaf_hash``), kept like :attr:`result_chunk_roots`."""
+        return chunk_roots([tx.leaf_hash for tx in self.txs])
+
+    @property
+    def results_root_hex(self) -> str:
+        """``merkle_root(self.result_bytes).hex()``, from :attr:`result_chunk_roots`: the
+        results root these results hash to (the header's must equal it)."""
+        return root_of_chunks(self.result_chunk_roots).hex()
+
+    @property
+    def txs_root_hex(self) -> str:
+        """``txs_root(self.txs)``, from :attr:`tx_chunk_roots` (the header's must equal it)."""
+        return root_of_chunks(self.tx_chunk_roots).hex()
 
     @cached_property
     def canonical_bytes(self) -> bytes:
@@ -175,9 +259,9 @@ class Block:
 
     def check_roots(self) -> None:
         """Raise unless the header's roots commit to this block's transactions and results."""
-        if txs_root(self.txs) != self.header.txs_root:
+        if self.txs_root_hex != self.header.txs_root:
             raise BlockError("bad_txs_root", f"block {self.height}: transactions root mismatch")
-        if merkle_root(self.result_bytes).hex() != self.header.results_root:
+        if self.results_root_hex != self.header.results_root:
             raise BlockError("bad_results_root", f"block {self.height}: results root mismatch")
         for tx, res in zip(self.txs, self.results, strict=True):
             if res.get("tx_id") != tx.tx_id:

@@ -26,12 +26,11 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from ledger.block import Block, BlockHeader
+from ledger.block import CHUNK, Block, BlockHeader, chunk_roots
 from ledger.errors import BlockError
 from ledger.merkle import EMPTY_ROOT
 from ledger.tx import Transaction, parse_transaction
@@ -41,9 +40,9 @@ __all__ = ["CHUNK", "LAYOUT_VERSION", "BlockLayout", "MerkleLevels", "StoredBloc
 
 #: The first byte of :meth:`BlockLayout.to_bytes`.
 LAYOUT_VERSION = 1
-#: Leaves per chunk: a layout may carry the root of each run of ``CHUNK`` leaves (the
-#: tree's nodes at height 5), so that a proof hashes one chunk's leaves, not the block's.
-CHUNK = 32
+# Leaves per chunk (``ledger.block.CHUNK``, 32): a layout may carry the root of each run of
+# ``CHUNK`` leaves (the tree's nodes at height 5, ``ledger.block.chunk_roots``), so that a
+# proof hashes one chunk's leaves, not the block's.
 
 _OPEN = b'{"header":'
 _RESULTS = b',"results":['
@@ -99,27 +98,6 @@ class MerkleLevels:
                 path.append(level[index + 1])
             index //= 2
         return path
-
-
-def _root(level: list[bytes]) -> bytes:
-    """``MerkleLevels(level).root()`` without keeping the levels (``level`` not empty)."""
-    sha = hashlib.sha256
-    while len(level) > 1:
-        nxt = [sha(_NODE + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
-
-
-def chunk_roots(leaf_hashes: list[bytes]) -> tuple[bytes, ...]:
-    """The root of each run of :data:`CHUNK` leaves (the last run may be shorter)."""
-    return tuple(_root(leaf_hashes[i:i + CHUNK]) for i in range(0, len(leaf_hashes), CHUNK))
-
-
-def _leaf_hashes(parts: Sequence[bytes]) -> list[bytes]:
-    sha = hashlib.sha256
-    return [sha(_LEAF + p).digest() for p in parts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,15 +172,15 @@ class BlockLayout:
 def layout_of(block: Block, *, chunks: bool = True) -> BlockLayout:
     """The layout of ``block.canonical_bytes`` from the lengths of the parts it is joined
     from (nothing is encoded again: those parts are the block's cached bytes); with
-    ``chunks``, the chunk roots too (every leaf hashed once)."""
-    results = block.result_bytes
-    txs = [tx.canonical_bytes for tx in block.txs]
+    ``chunks``, the chunk roots too, from the leaf hashes the block and its transactions
+    keeps (``Block.result_chunk_roots``, ``Block.tx_chunk_roots``: computed once per block
+    object, so not again when its roots were computed or checked)."""
     return BlockLayout(
         len(block.header.canonical_bytes),
-        tuple(len(r) for r in results),
-        tuple(len(t) for t in txs),
-        chunk_roots(_leaf_hashes(results)) if chunks else (),
-        chunk_roots(_leaf_hashes(txs)) if chunks else (),
+        tuple(len(r) for r in block.result_bytes),
+        tuple(len(tx.canonical_bytes) for tx in block.txs),
+        block.result_chunk_roots if chunks else (),
+        block.tx_chunk_roots if chunks else (),
     )
 
 

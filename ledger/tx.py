@@ -48,6 +48,8 @@ class Transaction:
     # the same as text (`canonical_text`) and its SHA-256 (`canonical_digest`), on first use
     _text: str | None = field(default=None, init=False, repr=False, compare=False)
     _digest: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    # SHA-256(0x00 || canonical bytes): its leaf hash (`leaf_hash`), on first use
+    _leaf: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def chain_id(self) -> str:
@@ -118,6 +120,19 @@ class Transaction:
             digest = hashlib.sha256(self.canonical_bytes).digest()
             object.__setattr__(self, "_digest", digest)
         return digest
+
+    @property
+    def leaf_hash(self) -> bytes:
+        """RFC 9162's leaf hash of :attr:`canonical_bytes`, ``SHA-256(0x00 || bytes)``
+        (``ledger.merkle.leaf_hash``): this transaction's leaf in a block's transactions
+        tree. Computed once per object, so the transactions root a follower checks when it
+        decodes a proposal and the block-layout chunk roots written at commit hash it once.
+        Not :attr:`canonical_digest` (no 0x00 prefix: a different hash of the same bytes)."""
+        leaf = self._leaf
+        if leaf is None:
+            leaf = hashlib.sha256(b"\x00" + self.canonical_bytes).digest()
+            object.__setattr__(self, "_leaf", leaf)
+        return leaf
 
     def verify_signatures(self) -> None:
         """Raise ``TxError('bad_signature')`` unless every signer signed the payload."""

@@ -34,7 +34,7 @@ from chaincode.validator_state import validator_set_for
 from ledger.block import MAX_BLOCK_TXS, Block, CommitCertificate
 from ledger.errors import BlockError, LedgerError
 from ledger.genesis import Genesis
-from ledger.merkle import AppendOnlyMerkleTree, merkle_root
+from ledger.merkle import AppendOnlyMerkleTree
 from ledger.next_block import (
     NextBlockError,
     Predecessor,
@@ -301,10 +301,10 @@ class Application:
         results_, writes, state_root, next_hash = self._execute(
             header.height, header.time, header.proposer, block.txs
         )
-        checked = Block(header=header, txs=block.txs, results=tuple(results_))
+        checked = block.with_results(results_)
         check_outcome(
             header,
-            results_root=merkle_root(checked.result_bytes).hex(),
+            results_root=checked.results_root_hex,
             state_root=state_root,
             next_validators_hash=next_hash,
         )

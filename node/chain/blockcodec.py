@@ -29,7 +29,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ledger.block import MAX_BLOCK_TXS, Block, BlockHeader, txs_root
+from ledger.block import MAX_BLOCK_TXS, Block, BlockHeader
 from ledger.encoding import MAX_DEPTH, decode_canonical_at
 from ledger.errors import BlockError
 from ledger.tx import Transaction, parse_transaction
@@ -93,9 +93,10 @@ class BlockCodec:
             else:
                 self.reused += 1
             txs.append(tx)
-        if txs_root(txs) != header.txs_root:
+        block = Block(header=header, txs=tuple(txs), results=tuple(dict(r) for r in results))
+        if block.txs_root_hex != header.txs_root:  # its chunk roots are kept for the commit
             raise BlockError("bad_txs_root", f"block {header.height}: transactions root mismatch")
-        return Block(header=header, txs=tuple(txs), results=tuple(dict(r) for r in results))
+        return block
 
     __call__ = decode
 
@@ -173,8 +174,9 @@ class BlockCodec:
                     return None
         if not text.startswith("}", pos) or len(results) != len(txs):
             return None
-        if txs_root(txs) != header.txs_root:
+        block = Block(header=header, txs=tuple(txs), results=tuple(results))
+        if block.txs_root_hex != header.txs_root:  # its chunk roots are kept for the commit
             return None
         self.reused += reused
         self.parsed += len(txs) - reused
-        return Block(header=header, txs=tuple(txs), results=tuple(results)), pos + 1
+        return block, pos + 1
