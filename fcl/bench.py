@@ -126,12 +126,15 @@ def _ports_free(ports: list[int]) -> bool:
 
 
 def pick_base_port(validators: int, attempts: int = 50) -> int:
-    """A base port P with P..P+n-1 and P+100..P+100+n-1 free on 127.0.0.1."""
+    """A base port P with P..P+n-1 and P+100..P+100+n-1 free on 127.0.0.1, all below
+    32,768: Linux's ephemeral ports start there (``ip_local_port_range`` 32768-60999),
+    and a port in that range can be taken by any outbound connection -- a node's own,
+    to its peers -- between this check and the node's bind."""
     from fcl.testnet.files import P2P_PORT_OFFSET
 
     rng = random.Random()
     for _ in range(attempts):
-        base = rng.randrange(20000, 40000)
+        base = rng.randrange(20000, 32768 - P2P_PORT_OFFSET - validators)
         ports = [base + i for i in range(validators)]
         ports += [base + P2P_PORT_OFFSET + i for i in range(validators)]
         if _ports_free(ports):

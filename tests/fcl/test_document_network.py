@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from fcl.bench import pick_base_port
 from fcl.testnet.files import create_testnet
 from ledger.crypto import sha256_hex
 from ledger.tx import build_transaction
@@ -24,14 +25,13 @@ from wallet.documents import get_document, upload_document
 from wallet.keystore import Keystore
 
 PASS = "document network passphrase"
-BASE_PORT = 35310
 PDD = b"%PDF-1.7\n" + b"Project design document AH-0009\n" * 200
 TENURE = b"%PDF-1.7\n" + b"forest right certificate, restricted\n" * 50
 
 
 def test_a_referenced_document_replicates_to_the_other_validator(tmp_path: Path) -> None:
     root = tmp_path / "net"
-    nodes = create_testnet(root, validators=2, passphrase=PASS, base_port=BASE_PORT,
+    nodes = create_testnet(root, validators=2, passphrase=PASS, base_port=pick_base_port(2),
                            scrypt_n=2)
     pp = tmp_path / "pp"
     pp.write_text(PASS + "\n")

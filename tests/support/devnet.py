@@ -113,10 +113,12 @@ def devnet_argv() -> list[str]:
 
 
 def free_base_port(span: int = 40) -> int:
-    """A port P such that P .. P + span - 1 are all free on 127.0.0.1 right now."""
+    """A port P such that P .. P + span - 1 are all free on 127.0.0.1 right now, all below
+    Linux's ephemeral ports (32768-60999), which any outbound connection may take between
+    this check and a node's bind."""
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
     for _ in range(200):
-        base = rng.randrange(20_000, 45_000)
+        base = rng.randrange(20_000, 32_768 - span)
         ok = True
         for port in range(base, base + span):
             with socket.socket() as s:
