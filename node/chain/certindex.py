@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from ledger.block import Block
+from node.chain.extraindex import ExtraReader, ExtraStore, height_key, upto_mark
 
 __all__ = ["PLOT", "UPTO", "VCHANGE", "CertificateIndex", "catch_up", "entries"]
 
@@ -41,35 +42,24 @@ _HEADER_END = b',"results":'
 _REGISTER_PLOT = b'"method":"register_plot"'
 
 
-class _Extra(Protocol):
-    def get_extra(self, key: bytes) -> bytes | None: ...
-
+class _Extra(ExtraReader, Protocol):
     def iter_extra(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
 
 
-class _Writable(_Extra, Protocol):
-    def latest_height(self) -> int: ...
-
-    def get_block_json(self, height: int) -> bytes | None: ...
-
-    def put_extra(self, entries: list[tuple[bytes, bytes]]) -> None: ...
+class _Writable(_Extra, ExtraStore, Protocol):
+    pass
 
 
-def _h8(height: int) -> bytes:
-    return struct.pack(">Q", height)
-
-
-def indexed_upto(store: _Extra) -> int:
+def indexed_upto(store: ExtraReader) -> int:
     """The height up to which every block is indexed (0: none)."""
-    raw = store.get_extra(UPTO)
-    return 0 if raw is None else int(struct.unpack(">Q", raw)[0])
+    return upto_mark(store, UPTO)
 
 
 def _entries(height: int, header: Mapping[str, Any],
              txs: Iterable[tuple[Any, Any, Any, Any]], upto: int) -> list[tuple[bytes, bytes]]:
     """The entries of block ``height``: ``txs`` are ``(contract, method, args, result
     code)`` in block order."""
-    h8 = _h8(height)
+    h8 = height_key(height)
     out: list[tuple[bytes, bytes]] = []
     for index, (contract, method, args, code) in enumerate(txs):
         if contract == "carbon" and method == "register_plot" and code == "ok" \

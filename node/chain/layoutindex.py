@@ -27,11 +27,9 @@ entries of every block above ``layout/upto``.
 
 from __future__ import annotations
 
-import struct
-from typing import Protocol
-
 from ledger.block import Block
 from ledger.block_layout import BlockLayout, StoredBlock, layout_of
+from node.chain.extraindex import ExtraReader, ExtraStore, height_key, upto_mark
 
 __all__ = ["BLOCK", "UPTO", "LayoutIndex", "catch_up", "entries", "indexed_upto"]
 
@@ -39,39 +37,22 @@ BLOCK = b"layout/b/"
 UPTO = b"layout/upto"
 
 
-class _Extra(Protocol):
-    def get_extra(self, key: bytes) -> bytes | None: ...
-
-
-class _Writable(_Extra, Protocol):
-    def latest_height(self) -> int: ...
-
-    def get_block_json(self, height: int) -> bytes | None: ...
-
-    def put_extra(self, entries: list[tuple[bytes, bytes]]) -> None: ...
-
-
-def _h8(height: int) -> bytes:
-    return struct.pack(">Q", height)
-
-
-def indexed_upto(store: _Extra) -> int:
+def indexed_upto(store: ExtraReader) -> int:
     """The height up to which every block has its layout entry (0: none)."""
-    raw = store.get_extra(UPTO)
-    return 0 if raw is None else int(struct.unpack(">Q", raw)[0])
+    return upto_mark(store, UPTO)
 
 
 def entries(block: Block, upto: int) -> list[tuple[bytes, bytes]]:
     """The index entries of ``block`` (``upto``: the index's height before it): its layout,
     from the lengths of the canonical parts its stored bytes are joined from."""
-    h8 = _h8(block.height)
+    h8 = height_key(block.height)
     out = [(BLOCK + h8, layout_of(block).to_bytes())]
     if upto == block.height - 1:
         out.append((UPTO, h8))
     return out
 
 
-def catch_up(store: _Writable, batch_blocks: int = 50) -> int:
+def catch_up(store: ExtraStore, batch_blocks: int = 50) -> int:
     """Write the layout of every committed block above ``layout/upto`` (a store written
     before the index existed, or by a tool), scanning each stored block once (a block the
     store does not hold, below a state-sync snapshot's height, gets none); returns how
@@ -87,9 +68,9 @@ def catch_up(store: _Writable, batch_blocks: int = 50) -> int:
             raw = store.get_block_json(height)
             if raw is None:  # a store started from a state-sync snapshot has no early blocks
                 continue
-            pending.append((BLOCK + _h8(height), StoredBlock.scan(raw).checked_layout().to_bytes()))
+            pending.append((BLOCK + height_key(height), StoredBlock.scan(raw).checked_layout().to_bytes()))
             done += 1
-        pending.append((UPTO, _h8(top)))
+        pending.append((UPTO, height_key(top)))
         store.put_extra(pending)
         upto = top
     return done
@@ -98,13 +79,13 @@ def catch_up(store: _Writable, batch_blocks: int = 50) -> int:
 class LayoutIndex:
     """Reads of the index over one store."""
 
-    def __init__(self, store: _Extra) -> None:
+    def __init__(self, store: ExtraReader) -> None:
         self.store = store
 
     def get(self, height: int) -> BlockLayout | None:
         """The indexed layout of block ``height`` (None if there is none or it is not a
         layout)."""
-        raw = self.store.get_extra(BLOCK + _h8(height))
+        raw = self.store.get_extra(BLOCK + height_key(height))
         if raw is None:
             return None
         try:
