@@ -30,7 +30,7 @@ from ledger.encoding import MAX_DEPTH, MAX_SAFE_INTEGER, _plain, _plain_measured
 from ledger.errors import TxError
 from ledger.tx import Transaction, build_transaction, parse_transaction, parse_transaction_measured
 from node.chain.blockcodec import tx_json_key
-from node.txpool.admission import Admission, decode_json, tx_size
+from node.txpool.admission import Admission, decode_json, decoded_size, tx_size
 from node.txpool.mempool import Mempool
 
 CHAIN_ID = "fcl-test"
@@ -38,21 +38,9 @@ KEY = PrivateKey(sha256(b"measured-a"))
 KEY_B = PrivateKey(sha256(b"measured-b"))
 
 
-def old_decoded_size(value: Any) -> int:
-    """``decoded_size`` as it was before 2026-12-07 (the oracle)."""
-    total = 0
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if item is None or item is True or item is False:
-            continue
-        total += sys.getsizeof(item)
-        if isinstance(item, dict):
-            total += sum(sys.getsizeof(k) for k in item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return total
+#: the old walk is still ``node.txpool.admission.decoded_size``, unchanged (admission uses it
+#: for payloads the measured parse does not measure): the oracle of the one-walk charge
+old_decoded_size = decoded_size
 
 
 def old_tx_size(tx: Transaction) -> int:
