@@ -362,7 +362,11 @@ def test_cli_registers_devnet_with_its_options() -> None:
 
 
 def port_free(port: int) -> bool:
+    """Nothing listens on ``port``. With SO_REUSEADDR, as the nodes' servers bind: without
+    it a connection the server closed first (its TIME_WAIT, for a minute) makes the port
+    look taken though no process holds it."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
