@@ -272,17 +272,17 @@ def _sale_proceeds(
     Units sold by a later holder -- the owner too, for units it bought back -- are a
     **resale**: not project income, so ``owner``/``farmers``/``government`` are null."""
     per_sale: dict[tuple[str, str], int] = {}
-    owners: dict[str, str] = {}
+    projects: dict[str, dict[str, Any]] = {}
     for m in moved:
         pid = m["project_id"]
-        if pid not in owners:
-            owners[pid] = _project(ctx, pid)["owner_org"]
-        owner = owners[pid]
+        if pid not in projects:
+            projects[pid] = _project(ctx, pid)
+        owner = projects[pid]["owner_org"]
         sale = "primary" if owner == seller and _never_sold(m, owner) else "resale"
         per_sale[(pid, sale)] = per_sale.get((pid, sale), 0) + range_quantity(m)
     proceeds = []
     for pid, sale in sorted(per_sale):
-        project = _project(ctx, pid)
+        project = projects[pid]
         quantity = per_sale[(pid, sale)]
         gross = quantity * unit_fen
         entry: dict[str, Any] = {
