@@ -6,10 +6,10 @@ One database, three key spaces:
 
 * ``s/<key>``: the replayed state (:class:`DBState`, a ``StateReader`` with ``apply``),
   with a bounded cache of point reads in front (values and absences);
-* ``a/<place>``: the state tree's newest record at each place below depth 16, those
-  above in a dict (:class:`LatestDBNodeStore`,
-  the on-disk twin of ``state_tree.LatestNodeStore``; the tree's own record cache is in
-  front of it);
+* ``a/p<page>``: the state tree's newest record at each place below depth
+  ``top_depth`` (16 unless said), grouped in pages of ``page_height`` levels, those above
+  in a dict (:class:`LatestDBNodeStore`, the on-disk twin of
+  ``state_tree.LatestNodeStore``);
 * ``t/<tx id>``: the ids of the transactions replayed so far (:class:`DBKeySet`).
 
 The database is scratch: :meth:`ReplayStore.open` makes it in a fresh temporary folder
@@ -19,6 +19,8 @@ roots and verdicts are those of the in-memory replay (tests/ledger/test_replay_s
 
 from __future__ import annotations
 
+import itertools
+import marshal
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,7 +29,7 @@ from typing import Any
 
 import plyvel
 
-from ledger.state_tree import _H, _LEAF_DEPTH
+from ledger.state_tree import _H
 from ledger.store import MemoryDB, iter_state, last_state_at_or_before
 
 __all__ = ["DBKeySet", "DBState", "LatestDBNodeStore", "ReplayStore"]
@@ -35,6 +37,7 @@ __all__ = ["DBKeySet", "DBState", "LatestDBNodeStore", "ReplayStore"]
 _STATE = b"s/"
 _TREE = b"a/"
 _SEEN = b"t/"
+_PAGE = b"p"  # under _TREE: a page of the tree's records (LatestDBNodeStore)
 
 # entries in DBState's read cache: ~250 B of value + ~150 B of key and dict slot each,
 # so ~25 MB at most (docs/performance.md "The auditor's memory")
@@ -47,8 +50,11 @@ DEFAULT_STATE_CACHE = 65_536
 _WRITE_BUFFER_BYTES = 32 << 20
 _BLOCK_CACHE_BYTES = 32 << 20
 _OPEN_FILES = 74
-# the state tree's records above this depth stay in memory (LatestDBNodeStore)
+# the state tree's records above this depth stay in memory (LatestDBNodeStore); those
+# below, in pages of this many levels, at most this many kept decoded
 DEFAULT_TOP_DEPTH = 16
+DEFAULT_PAGE_HEIGHT = 4
+DEFAULT_PAGE_CACHE = 1 << 15
 
 
 class DBState:
@@ -106,50 +112,128 @@ class DBState:
 
 
 class LatestDBNodeStore:
-    """``state_tree.LatestNodeStore(leaves=False)`` with its deeper records under ``a/``
-    of ``db`` instead of a dict: the newest internal record at each place of the tree
-    (keyed by place, so a version's record replaces the one it supersedes) and the root.
-    Exact for the latest version only, and without leaf records: for a replay that
-    computes roots (see ``LatestNodeStore``).
+    """``state_tree.LatestNodeStore(leaves=False)`` with its deeper records in ``db``
+    instead of a dict: the newest internal record at each place of the tree (keyed by
+    place, so a version's record replaces the one it supersedes) and the root. Exact for
+    the latest version only, and without leaf records: for a replay that computes roots
+    (see ``LatestNodeStore``).
 
     The records above depth ``top_depth`` (at most 2^top_depth places: ~13 MB at 16) stay
     in a dict: nearly every block rewrites them, and writing them to LevelDB would only
-    make it compact them away again."""
+    make it compact them away again.
 
-    def __init__(self, db: Any, *, top_depth: int = DEFAULT_TOP_DEPTH) -> None:
+    The deeper records are kept in *pages*, one database value each under ``a/p``: a
+    page holds every record of the subtree ``page_height`` levels deep that starts at a
+    depth ``top_depth + k * page_height`` (its key: ``p`` + that depth (2 bytes) + the
+    path's first bits). An update reads and rewrites a key's path top-down, so one read
+    and one write of the database serve ``page_height`` levels of it, where a record per
+    value needed one each (docs/performance.md, "The audit's tree in pages"). The pages
+    last read or written (at most ``cache_pages``) are kept decoded; a page's encoding is
+    ``marshal``'s (the database is scratch, read by the same interpreter that wrote it).
+    """
+
+    def __init__(
+        self, db: Any, *, top_depth: int = DEFAULT_TOP_DEPTH,
+        page_height: int = DEFAULT_PAGE_HEIGHT, cache_pages: int = DEFAULT_PAGE_CACHE,
+    ) -> None:
         if not 0 <= top_depth <= 256:
             raise ValueError("top_depth is a tree depth, 0..256")
+        if not 1 <= page_height <= 256:
+            raise ValueError("page_height is a number of tree levels, 1..256")
+        if cache_pages < 0:
+            raise ValueError("the page cache holds 0 or more pages")
         self._db = db
         self._top: dict[bytes, bytes] = {}
-        self._top_depth = _H.pack(top_depth)  # big-endian: bytes order is depth order
+        self._top_depth = top_depth
+        self._pages: dict[bytes, dict[bytes, bytes]] = {}
+        self._cache_pages = cache_pages
+        # per depth top_depth..255: the key of its page's depth, the bytes of the path the
+        # page key keeps, the mask of the last of them
+        pages: list[tuple[bytes, int, int]] = []
+        for depth in range(256):
+            start = top_depth + max(0, depth - top_depth) // page_height * page_height
+            nbytes = (start + 7) >> 3
+            pages.append((_PAGE + _H.pack(start), nbytes, (0xFF << (nbytes * 8 - start)) & 0xFF))
+        self._page_of = tuple(pages)
 
-    def _place(self, key: bytes) -> tuple[bool, bytes]:
-        """(whether the record stays in memory, its place)."""
-        kind = key[:1]
-        if kind == b"n":  # b"n" + version(8) + depth(2) + path
-            return key[9:11] < self._top_depth, b"n" + key[9:]
-        if kind == b"r":  # b"r" + version(8)
-            return True, b"r"
-        return False, key
+    def _page_key(self, key: bytes, depth: int) -> bytes:
+        """The page of the record ``key`` (b"n" + version(8) + depth(2) + path) at
+        ``depth`` (top_depth..255)."""
+        head, nbytes, mask = self._page_of[depth]
+        path = key[11 : 11 + nbytes]
+        if mask != 0xFF and nbytes:
+            path = path[:-1] + bytes((path[-1] & mask,))
+        return head + path
+
+    def _load(self, page_key: bytes) -> dict[bytes, bytes]:
+        page = self._pages.get(page_key)
+        if page is None:
+            raw = self._db.get(_TREE + page_key)
+            page = {} if raw is None else marshal.loads(raw)
+        return page
+
+    def _remember(self, page_key: bytes, page: dict[bytes, bytes]) -> None:
+        pages = self._pages
+        pages[page_key] = page
+        if len(pages) > self._cache_pages:
+            # drop the older half (insertion order); every cached page is as stored
+            for old in list(itertools.islice(pages, len(pages) - self._cache_pages // 2)):
+                del pages[old]
 
     def get(self, key: bytes) -> bytes | None:
-        top, place = self._place(key)
-        if top:
-            return self._top.get(place)
-        value: bytes | None = self._db.get(_TREE + place)
+        kind = key[:1]
+        if kind == b"n":  # b"n" + version(8) + depth(2) + path
+            depth = (key[9] << 8) | key[10]
+            if depth < self._top_depth:
+                return self._top.get(b"n" + key[9:])
+            if depth >= 256:
+                return None  # no leaf record is kept
+            page_key = self._page_key(key, depth)
+            page = self._pages.get(page_key)
+            if page is None:
+                page = self._load(page_key)
+                self._remember(page_key, page)
+            return page.get(b"n" + key[9:])
+        if kind == b"r":  # b"r" + version(8)
+            return self._top.get(b"r")
+        value: bytes | None = self._db.get(_TREE + key)
         return value
 
     def write(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         memory = self._top
+        top_depth = self._top_depth
+        touched: dict[bytes, dict[bytes, bytes]] = {}  # loaded here: nothing evicts them
+        others: list[tuple[bytes, bytes]] = []
+        for key, value in items:
+            kind = key[:1]
+            if kind == b"n":
+                depth = (key[9] << 8) | key[10]
+                if depth < top_depth:
+                    memory[b"n" + key[9:]] = value
+                elif depth < 256:  # (no leaf record is kept)
+                    page_key = self._page_key(key, depth)
+                    page = touched.get(page_key)
+                    if page is None:
+                        page = touched[page_key] = self._load(page_key)
+                    page[b"n" + key[9:]] = value
+            elif kind == b"r":
+                memory[b"r"] = value
+            else:
+                others.append((key, value))
         with self._db.write_batch(transaction=True) as wb:
-            for key, value in items:
-                if key[:1] == b"n" and key[9:11] == _LEAF_DEPTH:
-                    continue
-                top, place = self._place(key)
-                if top:
-                    memory[place] = value
-                else:
-                    wb.put(_TREE + place, value)
+            for page_key, page in touched.items():
+                wb.put(_TREE + page_key, marshal.dumps(page))
+            for key, value in others:
+                wb.put(_TREE + key, value)
+        for page_key, page in touched.items():
+            self._remember(page_key, page)
+
+    def places(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every record kept, as ``(place, record)`` (the root's place is ``b"r"``), in
+        memory first, then page by page (tests and diagnostics)."""
+        yield from self._top.items()
+        for _, raw in self._db.iterator(prefix=_TREE + _PAGE):
+            yield from marshal.loads(raw).items()
 
 
 class DBKeySet:
@@ -175,18 +259,21 @@ class ReplayStore:
 
     def __init__(
         self, db: Any, folder: Path | None, *, cache_size: int,
-        top_depth: int = DEFAULT_TOP_DEPTH,
+        top_depth: int = DEFAULT_TOP_DEPTH, page_height: int = DEFAULT_PAGE_HEIGHT,
+        cache_pages: int = DEFAULT_PAGE_CACHE,
     ) -> None:
         self.db = db
         self.folder = folder
         self.state = DBState(db, cache_size=cache_size)
-        self.nodes = LatestDBNodeStore(db, top_depth=top_depth)
+        self.nodes = LatestDBNodeStore(db, top_depth=top_depth, page_height=page_height,
+                                       cache_pages=cache_pages)
         self.seen = DBKeySet(db)
 
     @classmethod
     def open(
         cls, parent: str | Path | None = None, *, cache_size: int = DEFAULT_STATE_CACHE,
-        top_depth: int = DEFAULT_TOP_DEPTH,
+        top_depth: int = DEFAULT_TOP_DEPTH, page_height: int = DEFAULT_PAGE_HEIGHT,
+        cache_pages: int = DEFAULT_PAGE_CACHE,
     ) -> ReplayStore:
         folder = Path(tempfile.mkdtemp(prefix="fcl-replay-", dir=parent))
         try:
@@ -198,13 +285,16 @@ class ReplayStore:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return cls(db, folder, cache_size=cache_size, top_depth=top_depth)
+        return cls(db, folder, cache_size=cache_size, top_depth=top_depth,
+                   page_height=page_height, cache_pages=cache_pages)
 
     @classmethod
     def in_memory(
-        cls, *, cache_size: int = DEFAULT_STATE_CACHE, top_depth: int = DEFAULT_TOP_DEPTH
+        cls, *, cache_size: int = DEFAULT_STATE_CACHE, top_depth: int = DEFAULT_TOP_DEPTH,
+        page_height: int = DEFAULT_PAGE_HEIGHT, cache_pages: int = DEFAULT_PAGE_CACHE,
     ) -> ReplayStore:
-        return cls(MemoryDB(), None, cache_size=cache_size, top_depth=top_depth)
+        return cls(MemoryDB(), None, cache_size=cache_size, top_depth=top_depth,
+                   page_height=page_height, cache_pages=cache_pages)
 
     def close(self) -> None:
         """Close the database and delete its folder (idempotent)."""

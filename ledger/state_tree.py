@@ -471,8 +471,9 @@ class StateTree:
 
     ``cache_records``: how many internal node records the tree keeps in memory (about
     200 bytes each); past it, the older half goes. A tree larger than its cache reads the
-    missing records from its store on every block, so a process that has the memory (the
-    audit's tree process) gives a larger one."""
+    missing records from its store on every block, so a process that has the memory gives
+    a larger one; 0 caches nothing (for a store that keeps its records in memory itself,
+    as the audit's tree process does: ``ledger.replay_store.LatestDBNodeStore``)."""
 
     def __init__(self, nodes: NodeStore, *, cache_records: int = _CACHE_LIMIT) -> None:
         if cache_records < 0:
@@ -510,8 +511,9 @@ class StateTree:
         self._check_current(update)
         self._latest = update.version
         # the internal nodes written (not the leaves: a leaf is read once, to prove it)
-        self._cache.update(update.internal)
-        _trim(self._cache, self._cache_limit)
+        if self._cache_limit:
+            self._cache.update(update.internal)
+            _trim(self._cache, self._cache_limit)
         return update.root
 
     def _check_current(self, update: TreeUpdate) -> None:
@@ -594,8 +596,9 @@ class StateTree:
             if not first or size <= first or _CHILD_SIZE[raw[first]] != size - first:
                 _decode_children(raw)  # names the damage
                 raise StateTreeError("missing_node", "an internal node record is damaged")
-            self._cache[key] = raw
-            _trim(self._cache, self._cache_limit)
+            if self._cache_limit:
+                self._cache[key] = raw
+                _trim(self._cache, self._cache_limit)
         return raw
 
     def _children(self, ref: _Ref, depth: int, prefix: int) -> tuple[_Ref | None, _Ref | None]:

@@ -51,10 +51,14 @@ Writes = Sequence[tuple[str, bytes | None]]
 Signed = tuple[Sequence[str], bytes, Sequence[str]]
 """A transaction's signers (hex keys), payload bytes and signatures (hex)."""
 
-# the tree process's record cache: 2^19 internal node records (~100-130 MB measured, see
-# docs/performance.md), against the 2^16 of a tree in a process with other work; past
-# it the older half is dropped and read again from the scratch LevelDB when needed
-CACHE_RECORDS = 1 << 19
+# the tree process keeps the records of the tree's top 20 levels in a dict (at most 2^20
+# places: ~205 MB measured with 4M keys, the 1M-transaction chain, and no more however
+# long the chain), the deeper ones in its scratch LevelDB in pages of 4 levels, the 2^15
+# pages last used decoded (~25 MB); the tree itself caches nothing more (docs/performance.md,
+# "The audit's tree in pages")
+TOP_DEPTH = 20
+PAGE_HEIGHT = 4
+CACHE_PAGES = 1 << 15
 
 
 def _peak_rss_mb() -> float:
@@ -90,11 +94,12 @@ def _drain(conn_in: Connection, inbox: queue.SimpleQueue[bytes | None]) -> None:
 
 def _serve(conn_in: Connection, conn_out: Connection, parent: str | None) -> None:
     """The worker's loop (in the worker process)."""
-    store = ReplayStore.open(parent)
+    store = ReplayStore.open(parent, top_depth=TOP_DEPTH, page_height=PAGE_HEIGHT,
+                             cache_pages=CACHE_PAGES)
     inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     threading.Thread(target=_drain, args=(conn_in, inbox), daemon=True).start()
     try:
-        tree = StateTree(store.nodes, cache_records=CACHE_RECORDS)
+        tree = StateTree(store.nodes, cache_records=0)
         while True:
             raw = inbox.get()
             if raw is None:

@@ -3,6 +3,7 @@ in-memory structures it replaces (MemoryState, LatestNodeStore(leaves=False), a 
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,13 +75,19 @@ def test_cache_size_refused_below_two() -> None:
         ReplayStore.in_memory(cache_size=1)
 
 
+# (top_depth, page_height, cache_pages): every record in pages of one level with no page
+# kept, a few levels in memory and tiny pages, the defaults, the audit tree process's
+LAYOUTS = [(0, 1, 0), (2, 3, 1), (0, 4, 2), (16, 4, 1 << 15), (20, 4, 1 << 15)]
+
+
 @settings(max_examples=25, deadline=None)
 @given(blocks=BLOCKS)
 def test_tree_roots_equal_the_in_memory_latest_store(
     blocks: list[list[tuple[str, bytes | None]]],
 ) -> None:
-    for top_depth in (0, 2, 16):  # all records in the database, some, none
-        replay = ReplayStore.in_memory(top_depth=top_depth)
+    for top_depth, page_height, cache_pages in LAYOUTS:
+        replay = ReplayStore.in_memory(top_depth=top_depth, page_height=page_height,
+                                       cache_pages=cache_pages)
         ours, ref = StateTree(replay.nodes), StateTree(LatestNodeStore(leaves=False))
         for version, block in enumerate(blocks):
             writes = list(dict(block).items())  # a block writes each key once
@@ -90,10 +97,45 @@ def test_tree_roots_equal_the_in_memory_latest_store(
         replay.close()
 
 
+def _deep_blocks() -> list[list[tuple[str, bytes | None]]]:
+    """Six blocks over 400 keys (a tree ~10 levels deep): inserts, changes, deletions."""
+    blocks: list[list[tuple[str, bytes | None]]] = []
+    for version in range(6):
+        block: list[tuple[str, bytes | None]] = [
+            (f"k/{i}", b"v%d" % version) for i in range(version * 60, version * 60 + 100)]
+        block += [(f"k/{i}", None) for i in range(version * 7, 400, 37)]
+        blocks.append(list(dict(block).items()))  # each key once, the deletion last
+    return blocks
+
+
+@pytest.mark.parametrize(("top_depth", "page_height", "cache_pages"),
+                         LAYOUTS + [(3, 2, 0), (5, 4, 3), (1, 256, 1)])
+def test_paged_records_are_the_latest_records_at_every_version(
+    tmp_path: Path, top_depth: int, page_height: int, cache_pages: int
+) -> None:
+    """Whatever the layout (records in memory down to ``top_depth``, pages of
+    ``page_height`` levels, ``cache_pages`` of them kept decoded, none at all included:
+    a write that touches a page twice must not lose the first change), the records kept
+    are exactly the latest store's and every root the same, on LevelDB and in memory."""
+    for replay in (ReplayStore.open(tmp_path, top_depth=top_depth, page_height=page_height,
+                                    cache_pages=cache_pages),
+                   ReplayStore.in_memory(top_depth=top_depth, page_height=page_height,
+                                         cache_pages=cache_pages)):
+        latest = LatestNodeStore(leaves=False)
+        ours, ref = StateTree(replay.nodes, cache_records=0), StateTree(latest)
+        for version, writes in enumerate(_deep_blocks()):
+            assert ours.commit(WriteSet(writes).prepare(ours, version)) == \
+                ref.commit(WriteSet(writes).prepare(ref, version))
+            assert dict(replay.nodes.places()) == \
+                {place: record for place, record in latest.data.items() if place != b"v"}
+        assert not ours._cache  # cache_records=0 keeps nothing
+        replay.close()
+
+
 @pytest.mark.parametrize("top_depth", [0, 3, 256])
 def test_tree_on_leveldb_keeps_no_leaf_and_one_record_per_place(tmp_path: Path,
                                                                 top_depth: int) -> None:
-    replay = ReplayStore.open(tmp_path, top_depth=top_depth)
+    replay = ReplayStore.open(tmp_path, top_depth=top_depth, page_height=2)
     latest = LatestNodeStore(leaves=False)
     tree, ref = StateTree(replay.nodes), StateTree(latest)
     for version in range(5):
@@ -103,15 +145,33 @@ def test_tree_on_leveldb_keeps_no_leaf_and_one_record_per_place(tmp_path: Path,
             ref.commit(WriteSet(writes).prepare(ref, version))
     on_disk = list(replay.db.iterator(prefix=b"a/", include_value=False))
     in_memory = replay.nodes._top
-    assert len(on_disk) + len(in_memory) == len(latest.data)
-    assert {b"a/" + place for place in in_memory}.isdisjoint(on_disk)
+    places = [place for place, _ in replay.nodes.places()]
+    assert len(places) == len(set(places)) == len(latest.data) - 1  # all but b"v"
+    assert set(places) == set(latest.data) - {b"v"}
+    assert set(on_disk) <= {b"a/v"} | {key for key in on_disk if key.startswith(b"a/p")}
     if top_depth == 0:
         assert list(in_memory) == [b"r"]  # the root only
-    if top_depth == 256:  # no node record on disk (the tree's other records may be)
-        assert not any(key.startswith(b"a/n") for key in on_disk)
+    if top_depth == 256:  # no page on disk (the latest version's number is)
+        assert on_disk == [b"a/v"]
     if top_depth == 3:
-        assert on_disk and all(place == b"r" or place[1:3] < b"\x00\x03" for place in in_memory)
+        assert len(on_disk) > 1
+        assert all(place == b"r" or place[1:3] < b"\x00\x03" for place in in_memory)
+        # each page holds the records of 2 levels from depth 3 + 2k, under its path
+        for key, raw in replay.db.iterator(prefix=b"a/p"):
+            start = int.from_bytes(key[3:5], "big")
+            assert (start - 3) % 2 == 0
+            for place in marshal.loads(raw):
+                assert start <= int.from_bytes(place[1:3], "big") < start + 2
     replay.close()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"page_height": 0}, "1..256"), ({"page_height": 257}, "1..256"),
+    ({"cache_pages": -1}, "0 or more"),
+])
+def test_page_layout_refused_when_meaningless(kwargs: dict[str, int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ReplayStore.in_memory(**kwargs)
 
 
 def test_top_depth_refused_outside_the_tree() -> None:
