@@ -14,7 +14,11 @@ The mix, for ``n`` transactions (``P = max(10, n // 200)`` projects):
 * the rest (about 96 %): transfers owner -> buyer (half of them priced sales) and buyer
   -> buyer, listings and their trades on the exchange, voluntary retirements by buyers,
   freezes each followed by an unfreeze, and notary records. Small quantities (1-20 t)
-  split the unit ranges: tens of thousands of ranges at 100k transactions.
+  split the unit ranges: tens of thousands of ranges at 100k transactions;
+* last: the probe retirement -- 1 t transferred from the owner holding the most units to
+  ``buyer-probe`` (a buyer of the genesis that nothing else touches), which retires it --
+  so its certificate has the same custody at every size (an issuance, a transfer, a
+  retirement); then the probe project's submission .. verification, left unissued.
 
 The choices come from ``random.Random(n)``: the same ``n`` builds the same chain. What
 the benchmark's probes need (ids, serials, a verified report left unissued, a free gap in
@@ -44,10 +48,12 @@ from node.chain.app import Application
 from tests.support.carbon_market import expected_issuance, monitoring_period
 from tests.support.harness import GENESIS_TIME, fixture_params
 
-__all__ = ["BUILD_VERSION", "ScaleChain", "build_or_load"]
+__all__ = ["BUILD_VERSION", "PROBE_BUYER", "ScaleChain", "build_or_load", "load_genesis"]
 
 #: Changes whenever the mix changes: a cached chain of another version is rebuilt.
-BUILD_VERSION = 2
+BUILD_VERSION = 3
+#: The buyer of the probe retirement (in the genesis; no market transaction names it).
+PROBE_BUYER = "buyer-probe"
 CHAIN_ID = "fcl-scale"
 BLOCK_TXS = 1000
 BLOCK_MS = 1000
@@ -143,6 +149,7 @@ def genesis_doc(mix: Mix) -> dict[str, Any]:
     ]
     orgs += [(mix.owner(i), ["owner"], None) for i in range(mix.owners)]
     orgs += [(mix.buyer(i), ["buyer"], None) for i in range(mix.buyers)]
+    orgs.append((PROBE_BUYER, ["buyer"], None))
     return {
         "app_state": {
             "organisations": [
@@ -250,6 +257,20 @@ class ScaleChain:
                                {"report_id": report_id, "batch_id": f"{pid}-B1"}))
         return txs
 
+    def _probe_retirement(self) -> list[Transaction]:
+        """1 t from the owner holding the most units to :data:`PROBE_BUYER`, who retires
+        it: a retirement whose certificate cites the same custody whatever ``n`` is (an
+        owner receives units only by issuance, so its lowest serial was never transferred
+        before)."""
+        m = self.model
+        owner = max(m.funded_owners, key=lambda o: (m.held.get(o, 0), o))
+        m.held[owner] -= 1
+        retire = self.tx(PROBE_BUYER, "retire_voluntary", {
+            "quantity": 1, "beneficiary": "probe", "reason": "the scale benchmark's probe"})
+        self.meta["probe_retirement"] = retire.tx_id
+        return [self.tx([owner, PROBE_BUYER], "transfer",
+                        {"from_org": owner, "to_org": PROBE_BUYER, "quantity": 1}), retire]
+
     def _market_tx(self) -> list[Transaction]:
         """One market step (one or two transactions)."""
         rng, m = self.rng, self.model
@@ -324,7 +345,7 @@ class ScaleChain:
             owner = mix.project_owner(i // 2)
             yield self.tx(owner, "register_plot", plot_args(f"PL-{i:06d}", plot_ring(i), area))
         count = plots
-        reserve = 5  # the probe project, last
+        reserve = 7  # the probe retirement (2), then the probe project (5), last
         market = self.n - count - 6 * mix.projects - reserve
         every = max(1, market // mix.projects)
         issued, since = 0, every  # the first project right away
@@ -343,6 +364,7 @@ class ScaleChain:
             for tx in txs:
                 count += 1
                 yield tx
+        yield from self._probe_retirement()
         for tx in self._project_txs(mix.projects, probe=True):
             yield tx
         self.meta["probe_project"] = f"PRJ-{mix.projects:05d}"
@@ -397,8 +419,8 @@ class ScaleChain:
                 self.meta.setdefault("failure_examples", {}).setdefault(name, result["message"])
             elif tx.method in ("retire_voluntary",) and "deep_retirement" not in self.meta:
                 self.meta["deep_retirement"] = tx.tx_id  # the first: its project is the oldest
-            elif tx.method == "retire_voluntary":
-                self.meta["last_retirement"] = tx.tx_id
+            elif tx.method == "retire_voluntary" and tx.tx_id != self.meta.get("probe_retirement"):
+                self.meta["last_retirement"] = tx.tx_id  # the newest of the market's
         return len(txs)
 
     def _probes(self, store: Store) -> None:

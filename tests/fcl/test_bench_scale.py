@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench.bench_scale import FIGURES, measure, table
-from bench.scale_chain import BUILD_VERSION, build_or_load
+from bench.scale_chain import BUILD_VERSION, PROBE_BUYER, build_or_load, load_genesis
 from ledger.store import Store
+from node.api.certificates import CertificateBuilder
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +48,30 @@ def test_the_chain_has_the_mix(chain: tuple[Path, dict]) -> None:
                    "retire_voluntary", "freeze", "unfreeze", "record"):
         assert methods.get(method, 0) > 0, (method, methods)
     assert methods["issue"] == meta["projects"]
+
+
+def test_the_probe_retirement_has_the_same_custody_at_every_size(chain: tuple[Path, dict]) -> None:
+    """``cert_next`` certifies the probe retirement: one project's issuance chain, one
+    transfer from its owner to the probe buyer, the retirement in the last block -- so
+    its certificate is the same size whatever the chain's length."""
+    folder, meta = chain
+    store = Store(folder / "store")
+    try:
+        cert = CertificateBuilder(store, load_genesis(folder)).build(meta["probe_retirement"])
+        last = store.get_block(store.latest_height())
+        assert last is not None
+        assert meta["probe_retirement"] in {tx.tx_id for tx in last.txs}
+        assert meta["probe_retirement"] != meta["last_retirement"]
+    finally:
+        store.close()
+    methods = [entry["tx"]["payload"]["method"] for entry in cert["provenance"]]
+    assert methods == ["register_plot", "register_plot", "submit_project", "attest_validation",
+                       "register_project", "submit_monitoring_report", "attest_verification",
+                       "issue", "transfer"]
+    transfer = cert["provenance"][-1]["tx"]["payload"]["args"]
+    assert transfer["to_org"] == PROBE_BUYER and transfer["quantity"] == 1
+    assert cert["provenance"][-1]["height"] == meta["height"]
+    assert len(cert["headers"]) <= 3  # the plots', the project's, the last block
 
 
 def test_a_second_run_reuses_the_chain(chain: tuple[Path, dict]) -> None:
