@@ -181,6 +181,10 @@ class _Model:
             funded.append(org)
         self.held[org] = self.held.get(org, 0) + qty
 
+    def busiest(self, funded: list[str]) -> str:
+        """The organisation of ``funded`` holding the most units (ties: the greatest id)."""
+        return max(funded, key=lambda o: (self.held.get(o, 0), o))
+
     def pick(self, rng: random.Random, funded: list[str], qty: int) -> str | None:
         for _ in range(4):
             if not funded:
@@ -263,7 +267,7 @@ class ScaleChain:
         owner receives units only by issuance, so its lowest serial was never transferred
         before)."""
         m = self.model
-        owner = max(m.funded_owners, key=lambda o: (m.held.get(o, 0), o))
+        owner = m.busiest(m.funded_owners)
         m.held[owner] -= 1
         retire = self.tx(PROBE_BUYER, "retire_voluntary", {
             "quantity": 1, "beneficiary": "probe", "reason": "the scale benchmark's probe"})
@@ -429,8 +433,8 @@ class ScaleChain:
 
         m = self.model
         # the busiest owner that still holds units, and a buyer with many ranges
-        owner = max(m.funded_owners, key=lambda o: (m.held.get(o, 0), o))
-        buyer = max(m.funded_buyers, key=lambda o: (m.held.get(o, 0), o))
+        owner = m.busiest(m.funded_owners)
+        buyer = m.busiest(m.funded_buyers)
         self.meta["owner"] = owner
         self.meta["buyer"] = buyer
         self.meta["transfer_to"] = self.mix.buyer(0)

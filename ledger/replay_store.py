@@ -165,12 +165,10 @@ class LatestDBNodeStore:
             path = path[:-1] + bytes((path[-1] & mask,))
         return head + path
 
-    def _load(self, page_key: bytes) -> dict[bytes, bytes]:
-        page = self._pages.get(page_key)
-        if page is None:
-            raw = self._db.get(_TREE + page_key)
-            page = {} if raw is None else marshal.loads(raw)
-        return page
+    def _read(self, page_key: bytes) -> dict[bytes, bytes]:
+        """The page as stored (empty if it was never written)."""
+        raw = self._db.get(_TREE + page_key)
+        return {} if raw is None else marshal.loads(raw)
 
     def _remember(self, page_key: bytes, page: dict[bytes, bytes]) -> None:
         pages = self._pages
@@ -191,7 +189,7 @@ class LatestDBNodeStore:
             page_key = self._page_key(key, depth)
             page = self._pages.get(page_key)
             if page is None:
-                page = self._load(page_key)
+                page = self._read(page_key)
                 self._remember(page_key, page)
             return page.get(b"n" + key[9:])
         if kind == b"r":  # b"r" + version(8)
@@ -214,7 +212,10 @@ class LatestDBNodeStore:
                     page_key = self._page_key(key, depth)
                     page = touched.get(page_key)
                     if page is None:
-                        page = touched[page_key] = self._load(page_key)
+                        page = self._pages.get(page_key)
+                        if page is None:
+                            page = self._read(page_key)
+                        touched[page_key] = page
                     page[b"n" + key[9:]] = value
             elif kind == b"r":
                 memory[b"r"] = value
