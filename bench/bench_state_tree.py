@@ -3,7 +3,7 @@ per written key, proof size, proof generation and verification, at several tree 
 Run::
 
     .venv/bin/python -m bench.bench_state_tree [--sizes 10000,100000,1000000]
-        [--batch 1000] [--batches 20] [--store memory|leveldb] [--repeat 5]
+        [--batch 1000] [--batches 20] [--store memory|leveldb|roots] [--repeat 5]
 
 For each size the tree is first filled (in batches of 50,000 keys, not timed), then
 ``--batches`` blocks of ``--batch`` written keys each are applied as consecutive versions
@@ -11,6 +11,9 @@ For each size the tree is first filled (in batches of 50,000 keys, not timed), t
 and add a few); each is timed from ``prepare`` to the records stored. Proofs are taken for
 present and absent keys at the latest version. Pinned to one CPU core where the OS allows
 it; wall-clock and CPU (process) time are both given, because the machine may be shared.
+``--store roots`` times ``ledger.root_tree.RootTree`` (the audit's roots-only tree, which
+keeps no records and proves nothing) on the same blocks, and checks its last root against
+the ``StateTree``'s.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from bench.benchlib import best_s, machine, pin_one_core
+from ledger.root_tree import RootTree
 from ledger.state_tree import DBNodeStore, MemoryNodeStore, NodeStore, StateTree, verify
 
 FILL_BATCH = 50_000
@@ -46,6 +50,9 @@ def _open(kind: str, workdir: str) -> tuple[NodeStore, object]:
 
 
 def row(size: int, batch: int, batches: int, kind: str, repeat: int) -> None:
+    if kind == "roots":
+        _roots_row(size, batch, batches)
+        return
     with tempfile.TemporaryDirectory() as workdir:
         nodes, db = _open(kind, workdir)
         try:
@@ -55,16 +62,13 @@ def row(size: int, batch: int, batches: int, kind: str, repeat: int) -> None:
                 db.close()  # type: ignore[attr-defined]
 
 
-def _row(tree: StateTree, size: int, batch: int, batches: int, repeat: int) -> None:
+def _blocks(size: int, batch: int, batches: int) -> Iterator[dict[bytes, bytes | None]]:
+    """The fill (``FILL_BATCH`` keys a version), then the ``batches`` timed blocks."""
     version = 0
-    fill_start = time.perf_counter()
     for lo in range(0, size, FILL_BATCH):
-        tree.apply(version, {_key(i): _value(i, 0) for i in range(lo, min(size, lo + FILL_BATCH))})
+        yield {_key(i): _value(i, 0) for i in range(lo, min(size, lo + FILL_BATCH))}
         version += 1
-    fill_s = time.perf_counter() - fill_start
     next_new = size
-    wall: list[float] = []
-    cpu: list[float] = []
     step = 0
     for _ in range(batches):
         changes: dict[bytes, bytes | None] = {}
@@ -76,12 +80,48 @@ def _row(tree: StateTree, size: int, batch: int, batches: int, repeat: int) -> N
                 i = (step * 7_919) % size
                 step += 1
                 changes[_key(i)] = _value(i, version)
+        yield changes
+        version += 1
+
+
+def _timed(apply: Callable[[int, dict[bytes, bytes | None]], bytes], size: int, batch: int,
+           batches: int) -> tuple[float, list[float], list[float], int]:
+    """Fill, then apply the timed blocks: (fill seconds, wall and CPU per key, versions)."""
+    fills = -(-size // FILL_BATCH)
+    wall: list[float] = []
+    cpu: list[float] = []
+    fill_start = time.perf_counter()
+    fill_s = 0.0
+    for version, changes in enumerate(_blocks(size, batch, batches)):
+        if version < fills:
+            apply(version, changes)
+            fill_s = time.perf_counter() - fill_start
+            continue
         w0, c0 = time.perf_counter(), time.process_time()
-        tree.apply(version, changes)
+        apply(version, changes)
         wall.append((time.perf_counter() - w0) / len(changes))
         cpu.append((time.process_time() - c0) / len(changes))
-        version += 1
-    latest = version - 1
+    return fill_s, wall, cpu, fills + batches
+
+
+def _roots_row(size: int, batch: int, batches: int) -> None:
+    roots = RootTree()
+    fill_s, wall, cpu, versions = _timed(roots.apply, size, batch, batches)
+    reference = StateTree(MemoryNodeStore())
+    for version, changes in enumerate(_blocks(size, batch, batches)):
+        reference.apply(version, changes)
+    assert reference.root(versions - 1) == roots.root, "RootTree and StateTree disagree"
+    print(
+        f"{size:>9,} {statistics.median(wall) * 1e6:>8.1f} {min(wall) * 1e6:>8.1f} "
+        f"{statistics.median(cpu) * 1e6:>8.1f} {'-':>6} {'-':>4} {'-':>7} {'-':>7} "
+        f"{'-':>8} {'-':>8} {fill_s:>8.1f}",
+        flush=True,
+    )
+
+
+def _row(tree: StateTree, size: int, batch: int, batches: int, repeat: int) -> None:
+    fill_s, wall, cpu, versions = _timed(tree.apply, size, batch, batches)
+    latest = versions - 1
     root = tree.root(latest)
     present = [_key((j * 104_729) % size) for j in range(200)]
     absent = [b"absent/%d" % j for j in range(200)]
@@ -127,7 +167,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=_sizes, default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--batch", type=int, default=1_000, help="keys written per block")
     parser.add_argument("--batches", type=int, default=20, help="blocks timed per size")
-    parser.add_argument("--store", choices=["memory", "leveldb"], default="memory")
+    parser.add_argument("--store", choices=["memory", "leveldb", "roots"], default="memory")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     pin_one_core()

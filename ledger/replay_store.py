@@ -1,4 +1,4 @@
-"""A replay's working data kept in a scratch key-value database (LevelDB, or
+"""A replay's working data kept in a scratch key-value database (SQLite, or
 ``ledger.store.MemoryDB`` for tests) instead of Python objects, so that a replay of a long
 chain (``fcl audit``) holds in memory only bounded caches, not the chain's state.
 
@@ -27,8 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import plyvel
-
+from ledger.sqlite_kv import SQLiteDB
 from ledger.state_tree import _H
 from ledger.store import MemoryDB, iter_state, last_state_at_or_before
 
@@ -42,14 +41,9 @@ _PAGE = b"p"  # under _TREE: a page of the tree's records (LatestDBNodeStore)
 # entries in DBState's read cache: ~250 B of value + ~150 B of key and dict slot each,
 # so ~25 MB at most (docs/performance.md "The auditor's memory")
 DEFAULT_STATE_CACHE = 65_536
-# LevelDB's own memory: one memtable (flushed to a table file when full), a block cache,
-# and the open table files, which it maps into memory (their pages read count in the RSS
-# while open): the smallest table cache (LevelDB raises lower values to 74). Bloom filters
-# (10 bits a key) answer most reads of absent keys (new state keys, unseen tx ids) without
-# reading a table block.
-_WRITE_BUFFER_BYTES = 32 << 20
-_BLOCK_CACHE_BYTES = 32 << 20
-_OPEN_FILES = 74
+# the scratch database is one SQLite file (ledger/sqlite_kv.py: no mapped files, no
+# compaction); its page cache holds at most this much
+_PAGE_CACHE_BYTES = 64 << 20
 # the state tree's records above this depth stay in memory (LatestDBNodeStore); those
 # below, in pages of this many levels, at most this many kept decoded
 DEFAULT_TOP_DEPTH = 16
@@ -119,7 +113,7 @@ class LatestDBNodeStore:
     (see ``LatestNodeStore``).
 
     The records above depth ``top_depth`` (at most 2^top_depth places: ~13 MB at 16) stay
-    in a dict: nearly every block rewrites them, and writing them to LevelDB would only
+    in a dict: nearly every block rewrites them, and writing them to the database would only
     make it compact them away again.
 
     The deeper records are kept in *pages*, one database value each under ``a/p``: a
@@ -255,8 +249,9 @@ class DBKeySet:
 
 class ReplayStore:
     """The scratch database of one replay with its three views (``state``, ``nodes``,
-    ``seen``). :meth:`open`: LevelDB in a new temporary folder (under ``parent`` if
-    given), deleted by :meth:`close`; :meth:`in_memory`: a ``MemoryDB``."""
+    ``seen``). :meth:`open`: one SQLite file (``ledger.sqlite_kv``) in a new temporary
+    folder (under ``parent`` if given), deleted by :meth:`close`; :meth:`in_memory`: a
+    ``MemoryDB``."""
 
     def __init__(
         self, db: Any, folder: Path | None, *, cache_size: int,
@@ -278,11 +273,7 @@ class ReplayStore:
     ) -> ReplayStore:
         folder = Path(tempfile.mkdtemp(prefix="fcl-replay-", dir=parent))
         try:
-            db = plyvel.DB(
-                str(folder), create_if_missing=True, error_if_exists=True,
-                max_open_files=_OPEN_FILES, write_buffer_size=_WRITE_BUFFER_BYTES,
-                lru_cache_size=_BLOCK_CACHE_BYTES, bloom_filter_bits=10, compression=None,
-            )
+            db = SQLiteDB(folder / "replay.sqlite", cache_bytes=_PAGE_CACHE_BYTES)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

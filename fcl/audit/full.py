@@ -222,7 +222,7 @@ class ChainAuditor:
         # the replay's working data (state, state tree records, replayed tx ids) lives in
         # a scratch database with bounded caches in front (ledger/replay_store.py), so the
         # auditor's memory does not grow with the chain: ``replay`` (``ReplayStore.open()``
-        # for LevelDB in a temporary folder), or a ``MemoryDB`` one; :meth:`close` ends it
+        # for SQLite in a temporary folder), or a ``MemoryDB`` one; :meth:`close` ends it
         self.replay = replay if replay is not None else ReplayStore.in_memory()
         self.state = self.replay.state
         self.state.apply((k, v) for k, v in writes if v is not None)
@@ -234,8 +234,7 @@ class ChainAuditor:
         self._pending: deque[_Pending] = deque()
         self._finished = False
         if pipeline:
-            folder = self.replay.folder
-            self._worker = TreeWorker(None if folder is None else folder.parent)
+            self._worker = TreeWorker()
             self._worker.submit(0, writes)
             self.state_root = self._worker.result()[1].hex()
         else:
@@ -581,7 +580,7 @@ def audit_chain(
     ``progress`` is called every ``progress_every`` blocks. ``target_height``, if given, is
     how many blocks the chain has: fewer is a ``block_missing`` discrepancy. The iterable
     may raise :class:`ChainDataError` for data it cannot deliver as a block. The replay
-    keeps its working data in a temporary LevelDB folder under ``replay_dir`` (the
+    keeps its working data in a temporary SQLite file in a folder under ``replay_dir`` (the
     system's temporary folder if None), deleted at the end; ``pipeline``: the state tree
     in a second process (``ChainAuditor``), same findings."""
     started = time.monotonic()
@@ -612,7 +611,7 @@ def run_audit(
 ) -> AuditReport:
     """Full audit of ``source`` from the genesis to its latest block as of the start (or
     ``to_height``). A data folder's stored state is also compared with the replay. The
-    replay's working data is in a temporary LevelDB folder under ``replay_dir`` (the
+    replay's working data is in a temporary SQLite file in a folder under ``replay_dir`` (the
     system's temporary folder if None), deleted at the end; ``pipeline``: the state tree
     in a second process (``ChainAuditor``), same findings."""
     started = time.monotonic()

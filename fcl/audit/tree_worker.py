@@ -11,9 +11,10 @@ the one-process replay.
 The worker is a fresh interpreter (``python -m fcl.audit.tree_worker``), not a fork of
 the auditor, whose LevelDB handles and threads (LevelDB's background compaction thread
 is one per process) a fork would copy in an unusable state; nor a ``multiprocessing``
-child, which would import the caller's main module again. It keeps its tree in a scratch
-LevelDB of its own (``ledger.replay_store.ReplayStore``, in a new temporary folder under
-the auditor's), deleted when it ends.
+child, which would import the caller's main module again. It keeps no tree records at
+all: the roots come from ``ledger.root_tree.RootTree``, which holds the key hashes and
+leaf hashes of the state in memory and computes the same root as ``StateTree``
+(docs/audit.md "Two processes").
 
 Protocol, over one pipe: the auditor sends ``(version, writes)`` (the write set as
 ``ledger.state.WriteSet`` takes it) and the worker answers, in the same order,
@@ -41,25 +42,14 @@ from typing import NoReturn
 from fcl.audit.checks import AuditError
 from ledger.crypto import verify
 from ledger.errors import LedgerError
-from ledger.replay_store import ReplayStore
+from ledger.root_tree import RootTree
 from ledger.state import WriteSet
-from ledger.state_tree import StateTree
 
 __all__ = ["TreeWorker"]
 
 Writes = Sequence[tuple[str, bytes | None]]
 Signed = tuple[Sequence[str], bytes, Sequence[str]]
 """A transaction's signers (hex keys), payload bytes and signatures (hex)."""
-
-# the tree process keeps the records of the tree's top 20 levels in a dict (at most 2^20
-# places: ~205 MB measured with 4M keys, the 1M-transaction chain, and no more however
-# long the chain), the deeper ones in its scratch LevelDB in pages of 4 levels, the 2^15
-# pages last used decoded (~25 MB); the tree itself caches nothing more (docs/performance.md,
-# "The audit's tree in pages")
-TOP_DEPTH = 20
-PAGE_HEIGHT = 4
-CACHE_PAGES = 1 << 15
-
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -92,14 +82,12 @@ def _drain(conn_in: Connection, inbox: queue.SimpleQueue[bytes | None]) -> None:
         inbox.put(None)
 
 
-def _serve(conn_in: Connection, conn_out: Connection, parent: str | None) -> None:
+def _serve(conn_in: Connection, conn_out: Connection) -> None:
     """The worker's loop (in the worker process)."""
-    store = ReplayStore.open(parent, top_depth=TOP_DEPTH, page_height=PAGE_HEIGHT,
-                             cache_pages=CACHE_PAGES)
     inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     threading.Thread(target=_drain, args=(conn_in, inbox), daemon=True).start()
     try:
-        tree = StateTree(store.nodes, cache_records=0)
+        tree = RootTree()
         while True:
             raw = inbox.get()
             if raw is None:
@@ -113,22 +101,20 @@ def _serve(conn_in: Connection, conn_out: Connection, parent: str | None) -> Non
                 continue
             version, writes = message
             try:
-                root = tree.commit(WriteSet(writes).prepare(tree, version))
+                root = tree.apply(version, WriteSet(writes).tree_changes())
             except LedgerError as exc:
                 conn_out.send(("error", exc.code, exc.message))
                 return
             conn_out.send((version, root))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the auditor is gone, or the user stopped both
-    finally:
-        store.close()
 
 
 class TreeWorker:
     """A worker process that keeps a state tree: :meth:`submit` the write set of each
     version in turn, read the roots back in the same order with :meth:`result`."""
 
-    def __init__(self, parent: str | Path | None = None) -> None:
+    def __init__(self) -> None:
         to_child, from_parent = os.pipe()[::-1]
         from_child, to_parent = os.pipe()
         # the package's folder first on the path: the worker runs this very code
@@ -138,7 +124,7 @@ class TreeWorker:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "fcl.audit.tree_worker", str(from_parent),
-                 str(to_parent), "" if parent is None else str(parent)],
+                 str(to_parent)],
                 pass_fds=(from_parent, to_parent), env=env, stdin=subprocess.DEVNULL,
             )
         except OSError as exc:
@@ -244,10 +230,10 @@ class TreeWorker:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m fcl.audit.tree_worker READ_FD WRITE_FD [PARENT]``."""
+    """``python -m fcl.audit.tree_worker READ_FD WRITE_FD``."""
     conn_in = Connection(int(argv[0]), writable=False)
     conn_out = Connection(int(argv[1]), readable=False)
-    _serve(conn_in, conn_out, argv[2] if len(argv) > 2 and argv[2] else None)
+    _serve(conn_in, conn_out)
     return 0
 
 

@@ -21,9 +21,9 @@ BLOCKS = st.lists(st.lists(st.tuples(KEYS, VALUES), max_size=8), max_size=6)
 PREFIXES = ["", "a", "a/", "b/", "c/0", "z"]
 
 
-@pytest.fixture(params=["leveldb", "memory"])
+@pytest.fixture(params=["sqlite", "memory"])
 def replay(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReplayStore]:
-    store = (ReplayStore.open(tmp_path, cache_size=3) if request.param == "leveldb"
+    store = (ReplayStore.open(tmp_path, cache_size=3) if request.param == "sqlite"
              else ReplayStore.in_memory(cache_size=3))
     yield store
     store.close()
@@ -58,7 +58,7 @@ def test_state_answers_as_memory_state(blocks: list[list[tuple[str, bytes | None
         replay.close()
 
 
-def test_leveldb_state_and_cache_bound(replay: ReplayStore) -> None:
+def test_db_state_and_cache_bound(replay: ReplayStore) -> None:
     ref = MemoryState()
     writes: list[tuple[str, bytes | None]] = [(f"k/{i:03d}", b"%d" % i) for i in range(50)]
     writes += [("k/007", None), ("k/008", b"new"), ("k/999", None)]
@@ -116,7 +116,7 @@ def test_paged_records_are_the_latest_records_at_every_version(
     """Whatever the layout (records in memory down to ``top_depth``, pages of
     ``page_height`` levels, ``cache_pages`` of them kept decoded, none at all included:
     a write that touches a page twice must not lose the first change), the records kept
-    are exactly the latest store's and every root the same, on LevelDB and in memory."""
+    are exactly the latest store's and every root the same, on SQLite and in memory."""
     for replay in (ReplayStore.open(tmp_path, top_depth=top_depth, page_height=page_height,
                                     cache_pages=cache_pages),
                    ReplayStore.in_memory(top_depth=top_depth, page_height=page_height,
@@ -133,7 +133,7 @@ def test_paged_records_are_the_latest_records_at_every_version(
 
 
 @pytest.mark.parametrize("top_depth", [0, 3, 256])
-def test_tree_on_leveldb_keeps_no_leaf_and_one_record_per_place(tmp_path: Path,
+def test_tree_on_disk_keeps_no_leaf_and_one_record_per_place(tmp_path: Path,
                                                                 top_depth: int) -> None:
     replay = ReplayStore.open(tmp_path, top_depth=top_depth, page_height=2)
     latest = LatestNodeStore(leaves=False)
