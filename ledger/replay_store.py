@@ -19,19 +19,22 @@ roots and verdicts are those of the in-memory replay (tests/ledger/test_replay_s
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import marshal
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ledger.sqlite_kv import SQLiteDB
+from ledger.state import check_seek
 from ledger.state_tree import _H
 from ledger.store import MemoryDB, iter_state, last_state_at_or_before
 
-__all__ = ["DBKeySet", "DBState", "LatestDBNodeStore", "ReplayStore"]
+__all__ = ["DBKeySet", "DBState", "LatestDBNodeStore", "ReplayStore", "block_rows"]
 
 _STATE = b"s/"
 _TREE = b"a/"
@@ -44,6 +47,7 @@ DEFAULT_STATE_CACHE = 65_536
 # the scratch database is one SQLite file (ledger/sqlite_kv.py: no mapped files, no
 # compaction); its page cache holds at most this much
 _PAGE_CACHE_BYTES = 64 << 20
+DATABASE_FILE = "replay.sqlite"
 # the state tree's records above this depth stay in memory (LatestDBNodeStore); those
 # below, in pages of this many levels, at most this many kept decoded
 DEFAULT_TOP_DEPTH = 16
@@ -51,11 +55,59 @@ DEFAULT_PAGE_HEIGHT = 4
 DEFAULT_PAGE_CACHE = 1 << 15
 
 
+class _Pending:
+    """Writes made but not yet in the database, because another process writes them
+    there (the audit's tree process, docs/audit.md "Two processes"): the newest value of
+    each key, and per version the keys it wrote, sorted. :meth:`settle` forgets a version
+    once its writes are known to be in the database."""
+
+    __slots__ = ("layers", "values", "version_of")
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes | None] = {}
+        self.version_of: dict[str, int] = {}
+        self.layers: deque[tuple[int, list[str]]] = deque()
+
+    def add(self, version: int, writes: list[tuple[str, bytes | None]]) -> None:
+        if self.layers and version <= self.layers[-1][0]:
+            raise ValueError(f"pending version {version} after {self.layers[-1][0]}")
+        values, version_of = self.values, self.version_of
+        for key, value in writes:
+            values[key] = value
+            version_of[key] = version
+        self.layers.append((version, sorted({key for key, _ in writes})))
+
+    def settle(self, version: int) -> None:
+        values, version_of = self.values, self.version_of
+        while self.layers and self.layers[0][0] <= version:
+            done, keys = self.layers.popleft()
+            for key in keys:
+                if version_of.get(key) == done:  # not written again by a later version
+                    del values[key]
+                    del version_of[key]
+
+    def between(self, prefix: str, low: str, high: str | None = None) -> list[str]:
+        """The pending keys under ``prefix`` from ``low`` on (and at most ``high``),
+        sorted, deleted or not."""
+        found: set[str] = set()
+        for _, keys in self.layers:
+            i = bisect.bisect_left(keys, low)
+            while i < len(keys) and keys[i].startswith(prefix) \
+                    and (high is None or keys[i] <= high):
+                found.add(keys[i])
+                i += 1
+        return sorted(found)
+
+
 class DBState:
     """The replayed state under ``s/`` of ``db``: point reads through a bounded cache,
     ordered reads (``iter_prefix``, ``last_at_or_before``) by one seek of the database,
     writes by :meth:`apply` (one write batch per block). UTF-8 byte order of the keys is
-    code point order, Python's ``str`` order, so the order is ``MemoryState``'s."""
+    code point order, Python's ``str`` order, so the order is ``MemoryState``'s.
+
+    ``apply(writes, version=h)`` does not write: another process writes version ``h`` to
+    the database (``SQLiteDB(shared=True)``), and until :meth:`settle` ``(h)`` says it
+    has, every read looks at those writes first, as if they were in the database."""
 
     def __init__(self, db: Any, *, cache_size: int = DEFAULT_STATE_CACHE) -> None:
         if cache_size < 2:
@@ -63,6 +115,7 @@ class DBState:
         self._db = db
         self._cache: dict[str, bytes | None] = {}
         self._cache_size = cache_size
+        self._pending = _Pending()
 
     def _remember(self, key: str, value: bytes | None) -> None:
         cache = self._cache
@@ -76,20 +129,77 @@ class DBState:
         cache = self._cache
         if key in cache:
             return cache[key]
-        value: bytes | None = self._db.get(_STATE + key.encode("utf-8"))
+        pending = self._pending.values
+        if key in pending:
+            value = pending[key]
+        else:
+            value = self._db.get(_STATE + key.encode("utf-8"))
         self._remember(key, value)
         return value
 
     def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
-        return iter_state(self._db, prefix, start)
+        if not self._pending.layers:
+            return iter_state(self._db, prefix, start)
+        low = prefix if start is None or start <= prefix else start
+        return self._merged(iter_state(self._db, prefix, start),
+                            self._pending.between(prefix, low))
+
+    def _merged(self, stored: Iterator[tuple[str, bytes]],
+                keys: list[str]) -> Iterator[tuple[str, bytes]]:
+        """The database's ``stored`` items with the pending ``keys`` (sorted) over them;
+        their values as they are now, whatever is settled while the caller reads on."""
+        values = self._pending.values
+        mine = [(key, values[key]) for key in keys]
+        at, end = 0, len(mine)
+        for key, value in stored:
+            while at < end and mine[at][0] <= key:
+                pending_key, pending_value = mine[at]
+                at += 1
+                if pending_value is not None:
+                    yield pending_key, pending_value
+                if pending_key == key:
+                    break  # pending over the stored value: deleted or changed
+            else:
+                yield key, value
+        for pending_key, pending_value in mine[at:]:
+            if pending_value is not None:
+                yield pending_key, pending_value
 
     def last_at_or_before(
         self, prefix: str, key: str, *, strict: bool = False
     ) -> tuple[str, bytes] | None:
-        return last_state_at_or_before(self._db, prefix, key, strict=strict)
+        if not self._pending.layers:
+            return last_state_at_or_before(self._db, prefix, key, strict=strict)
+        check_seek(prefix, key)
+        values = self._pending.values
+        best: tuple[str, bytes] | None = None
+        for candidate in reversed(self._pending.between(prefix, prefix, key)):
+            mine = values[candidate]
+            if mine is not None and not (strict and candidate == key):
+                best = (candidate, mine)
+                break
+        bound = _STATE + key.encode("utf-8")
+        for raw, value in self._db.iterator(start=_STATE + prefix.encode("utf-8"),
+                                            stop=bound if strict else bound + b"\x00",
+                                            reverse=True):
+            found = raw[len(_STATE):].decode("utf-8")
+            if found in values:
+                continue  # pending: deleted, or among ``mine`` already
+            if best is None or found > best[0]:
+                best = (found, value)
+            break
+        return best
 
-    def apply(self, writes: Iterable[tuple[str, bytes | None]]) -> None:
-        """Write ``writes`` in order (None deletes), all in one batch."""
+    def apply(self, writes: Iterable[tuple[str, bytes | None]], *,
+              version: int | None = None) -> None:
+        """Write ``writes`` in order (None deletes), all in one batch; with ``version``,
+        keep them pending instead (see the class)."""
+        if version is not None:
+            staged = list(writes)
+            self._pending.add(version, staged)
+            for key, value in staged:
+                self._remember(key, value)
+            return
         with self._db.write_batch(transaction=True) as wb:
             for key, value in writes:
                 raw = _STATE + key.encode("utf-8")
@@ -98,6 +208,10 @@ class DBState:
                 else:
                     wb.put(raw, value)
                 self._remember(key, value)
+
+    def settle(self, version: int) -> None:
+        """The writes of every version up to ``version`` are in the database now."""
+        self._pending.settle(version)
 
     def items(self) -> list[tuple[str, bytes]]:
         """Every key and value, in key order, as a list (as ``MemoryState.items``; a
@@ -233,18 +347,41 @@ class LatestDBNodeStore:
 
 class DBKeySet:
     """A growing set of byte strings under ``t/`` of ``db`` (the replayed transaction
-    ids): membership is one read of the database."""
+    ids): membership is one read of the database. ``update(items, version=h)`` keeps them
+    pending until :meth:`settle` ``(h)``, as ``DBState`` does its writes."""
 
     def __init__(self, db: Any) -> None:
         self._db = db
+        self._pending: deque[tuple[int, frozenset[bytes]]] = deque()
 
     def __contains__(self, item: bytes) -> bool:
+        for _, items in self._pending:
+            if item in items:
+                return True
         return self._db.get(_SEEN + item) is not None
 
-    def update(self, items: Iterable[bytes]) -> None:
+    def update(self, items: Iterable[bytes], *, version: int | None = None) -> None:
+        if version is not None:
+            self._pending.append((version, frozenset(items)))
+            return
         with self._db.write_batch(transaction=True) as wb:
             for item in items:
                 wb.put(_SEEN + item, b"")
+
+    def settle(self, version: int) -> None:
+        while self._pending and self._pending[0][0] <= version:
+            self._pending.popleft()
+
+
+def block_rows(writes: Iterable[tuple[str, bytes | None]],
+               tx_ids: Iterable[bytes]) -> list[tuple[bytes, bytes | None]]:
+    """What a block adds to the scratch database, as ``SQLiteDB.apply`` takes it: its
+    state writes (None deletes) and its transaction ids (for the process that writes
+    what ``DBState`` and ``DBKeySet`` keep pending)."""
+    rows: list[tuple[bytes, bytes | None]] = [
+        (_STATE + key.encode("utf-8"), value) for key, value in writes]
+    rows.extend((_SEEN + tx_id, b"") for tx_id in tx_ids)
+    return rows
 
 
 class ReplayStore:
@@ -256,10 +393,12 @@ class ReplayStore:
     def __init__(
         self, db: Any, folder: Path | None, *, cache_size: int,
         top_depth: int = DEFAULT_TOP_DEPTH, page_height: int = DEFAULT_PAGE_HEIGHT,
-        cache_pages: int = DEFAULT_PAGE_CACHE,
+        cache_pages: int = DEFAULT_PAGE_CACHE, shared: bool = False,
     ) -> None:
         self.db = db
         self.folder = folder
+        self.shared = shared
+        """Another process may write the database file too (:meth:`open`)."""
         self.state = DBState(db, cache_size=cache_size)
         self.nodes = LatestDBNodeStore(db, top_depth=top_depth, page_height=page_height,
                                        cache_pages=cache_pages)
@@ -269,16 +408,18 @@ class ReplayStore:
     def open(
         cls, parent: str | Path | None = None, *, cache_size: int = DEFAULT_STATE_CACHE,
         top_depth: int = DEFAULT_TOP_DEPTH, page_height: int = DEFAULT_PAGE_HEIGHT,
-        cache_pages: int = DEFAULT_PAGE_CACHE,
+        cache_pages: int = DEFAULT_PAGE_CACHE, shared: bool = False,
     ) -> ReplayStore:
+        """``shared``: another process may write the file too (``SQLiteDB(shared=True)``;
+        its path is :meth:`database_file`)."""
         folder = Path(tempfile.mkdtemp(prefix="fcl-replay-", dir=parent))
         try:
-            db = SQLiteDB(folder / "replay.sqlite", cache_bytes=_PAGE_CACHE_BYTES)
+            db = SQLiteDB(folder / DATABASE_FILE, cache_bytes=_PAGE_CACHE_BYTES, shared=shared)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return cls(db, folder, cache_size=cache_size, top_depth=top_depth,
-                   page_height=page_height, cache_pages=cache_pages)
+                   page_height=page_height, cache_pages=cache_pages, shared=shared)
 
     @classmethod
     def in_memory(
@@ -287,6 +428,10 @@ class ReplayStore:
     ) -> ReplayStore:
         return cls(MemoryDB(), None, cache_size=cache_size, top_depth=top_depth,
                    page_height=page_height, cache_pages=cache_pages)
+
+    def database_file(self) -> Path | None:
+        """The SQLite file (None in memory, or once closed)."""
+        return None if self.folder is None else self.folder / DATABASE_FILE
 
     def close(self) -> None:
         """Close the database and delete its folder (idempotent)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INPUT if exc.code in _INPUT_CODES else EXIT_UNABLE
     except plyvel.Error as exc:
         _err("store_error", f"the store cannot be read: {exc}")
+        return EXIT_UNABLE
+    except sqlite3.Error as exc:
+        _err("replay_store", f"the audit's scratch database failed: {exc}")
         return EXIT_UNABLE
     except KeyboardInterrupt:
         _err("interrupted", "the audit was interrupted")

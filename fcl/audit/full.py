@@ -9,6 +9,7 @@ the *first* discrepancy: height, check name, expected, found.
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 import time
 from collections import deque
@@ -16,8 +17,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import plyvel
 
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext
@@ -225,7 +224,14 @@ class ChainAuditor:
         # for SQLite in a temporary folder), or a ``MemoryDB`` one; :meth:`close` ends it
         self.replay = replay if replay is not None else ReplayStore.in_memory()
         self.state = self.replay.state
-        self.state.apply((k, v) for k, v in writes if v is not None)
+        self._tx_ids = self.replay.seen
+        # with the pipeline and a shared scratch file, the tree process writes each
+        # block's state writes and tx ids to it, and they stay pending here until it has
+        # (the version's root answered): ``_written``
+        state_file = self.replay.database_file() if pipeline and self.replay.shared else None
+        self._deferred = state_file is not None
+        self.state.apply(((k, v) for k, v in writes if v is not None),
+                         version=0 if self._deferred else None)
         # the state tree of the replay: version h is the state after block h; only the
         # newest internal record at each place is kept (the replay reads nothing older);
         # here or in the tree process
@@ -234,9 +240,11 @@ class ChainAuditor:
         self._pending: deque[_Pending] = deque()
         self._finished = False
         if pipeline:
-            self._worker = TreeWorker()
+            self._worker = TreeWorker(state_file)
             self._worker.submit(0, writes)
-            self.state_root = self._worker.result()[1].hex()
+            version, root = self._worker.result()
+            self._written(version)
+            self.state_root = root.hex()
         else:
             self.tree = StateTree(self.replay.nodes)
             self.state_root = self.tree.commit(WriteSet(writes).prepare(self.tree, 0)).hex()
@@ -247,7 +255,6 @@ class ChainAuditor:
         self.validators = validator_set_for(self.state, 1)
         self.txs = 0
         self.failed_txs = 0
-        self._tx_ids = self.replay.seen
 
     def close(self) -> None:
         """End the tree process, if any, and release the replay's scratch database (a
@@ -266,9 +273,17 @@ class ChainAuditor:
         """The oldest pending block and its root (hex), waiting for it if need be."""
         assert self._worker is not None
         version, root = self._worker.result()
+        self._written(version)
         entry = self._pending.popleft()
         assert version == entry.height, (version, entry.height)
         return entry, root.hex()
+
+    def _written(self, version: int) -> None:
+        """The tree process has answered ``version``'s root: with a shared scratch file,
+        its writes and tx ids are in the file now, no longer pending here."""
+        if self._deferred:
+            self.state.settle(version)
+            self._tx_ids.settle(version)
 
     def _confirm(self, entry: _Pending, root: str) -> None:
         """Compare a pending block's root with its header's: on a mismatch, the auditor
@@ -367,12 +382,13 @@ class ChainAuditor:
             raise CheckFailed("block_hash", block_hash, claimed_hash,
                               "the hash the source indexes or reports for this height")
         # Every check passed: advance.
-        self.state.apply(writes)
+        written = height if self._deferred else None  # pending until the tree process wrote
+        self.state.apply(writes, version=written)
         if update is not None:
             assert self.tree is not None
             self.tree.commit(update)
         self.history.append(bytes.fromhex(block_hash))
-        self._tx_ids.update(bytes.fromhex(tx.tx_id) for tx in block.txs)
+        self._tx_ids.update((bytes.fromhex(tx.tx_id) for tx in block.txs), version=written)
         self.height = height
         self.block_hash = block_hash
         self.time = header.time
@@ -446,7 +462,8 @@ class ChainAuditor:
             state_root = update.root.hex()
         else:
             # the tree process computes it; the header's, until then (_outcome_again)
-            self._worker.submit(height, writes)
+            self._worker.submit(height, writes, [bytes.fromhex(tx.tx_id) for tx in block.txs]
+                                if self._deferred else ())
             self._pending.append(_Pending(height, header, self._stand()))
             state_root = header.state_root
         try:
@@ -510,12 +527,13 @@ class ChainAuditor:
         return report
 
 
-def open_replay(replay_dir: str | Path | None) -> ReplayStore:
+def open_replay(replay_dir: str | Path | None, *, shared: bool = True) -> ReplayStore:
     """The replay's scratch database in a new temporary folder under ``replay_dir`` (the
-    system's temporary folder if None); ``scratch_unavailable`` if it cannot be made."""
+    system's temporary folder if None); ``scratch_unavailable`` if it cannot be made.
+    ``shared``: the tree process writes it too (the pipeline)."""
     try:
-        return ReplayStore.open(replay_dir)
-    except (OSError, plyvel.Error) as exc:
+        return ReplayStore.open(replay_dir, shared=shared)
+    except (OSError, sqlite3.Error) as exc:
         where = tempfile.gettempdir() if replay_dir is None else str(replay_dir)
         raise AuditError(
             "scratch_unavailable",
@@ -585,7 +603,7 @@ def audit_chain(
     in a second process (``ChainAuditor``), same findings."""
     started = time.monotonic()
     report = AuditReport(chain_id=genesis.chain_id, genesis_hash=genesis.hash)
-    replay = open_replay(replay_dir)
+    replay = open_replay(replay_dir, shared=pipeline)
     auditor: ChainAuditor | None = None
     try:
         auditor = ChainAuditor(genesis, executor, replay=replay, pipeline=pipeline)
@@ -617,7 +635,7 @@ def run_audit(
     started = time.monotonic()
     report = AuditReport(chain_id=genesis.chain_id, genesis_hash=genesis.hash,
                          source=source.describe())
-    replay = open_replay(replay_dir)
+    replay = open_replay(replay_dir, shared=pipeline)
     auditor: ChainAuditor | None = None
     try:
         auditor = ChainAuditor(genesis, executor, replay=replay, pipeline=pipeline)

@@ -21,6 +21,7 @@ from fcl.audit.tree_worker import TreeWorker
 from ledger.block import results_root
 from ledger.errors import LedgerError
 from ledger.genesis import Genesis
+from ledger.replay_store import ReplayStore
 from ledger.state import MemoryState, Overlay, WriteSet
 from ledger.state_tree import MemoryNodeStore, StateTree
 from ledger.store import Store
@@ -315,3 +316,33 @@ def test_the_state_after_a_block_reads_as_the_overlay(
     prefix = probe[: probe.index("/") + 1] if "/" in probe else ""
     assert after.last_at_or_before(prefix, probe, strict=strict) == \
         overlay.last_at_or_before(prefix, probe, strict=strict)
+
+
+def test_a_state_file_the_tree_process_cannot_open_is_an_error(tmp_path: Path) -> None:
+    worker = TreeWorker(tmp_path / "missing.sqlite")
+    try:
+        worker.submit(0, [("a", b"1")])
+        with pytest.raises(LedgerError) as err:
+            worker.result()
+        assert err.value.code == "replay_store" and "missing.sqlite" in err.value.message
+    finally:
+        worker.close()
+
+
+def test_the_tree_process_writes_the_state_file_before_it_answers(tmp_path: Path) -> None:
+    replay = ReplayStore.open(tmp_path, shared=True)
+    path = replay.database_file()
+    assert path is not None
+    worker = TreeWorker(path)
+    try:
+        replay.state.apply([("a", b"1"), ("b", b"2")], version=0)
+        worker.submit(0, [("a", b"1"), ("b", b"2")], [b"\x01" * 32])
+        assert worker.result()[0] == 0
+        # answered: in the file, read through a handle with nothing pending
+        assert replay.db.get(b"s/a") == b"1" and replay.db.get(b"t/" + b"\x01" * 32) == b""
+        worker.submit(1, [("a", None)], [])
+        assert worker.result()[0] == 1
+        assert replay.db.get(b"s/a") is None and replay.db.get(b"s/b") == b"2"
+    finally:
+        worker.close()
+        replay.close()

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.replay_store import ReplayStore
+from ledger.replay_store import ReplayStore, block_rows
+from ledger.sqlite_kv import SQLiteDB
 from ledger.state import MemoryState, WriteSet
 from ledger.state_tree import LatestNodeStore, StateTree
 
@@ -198,3 +199,69 @@ def test_open_makes_and_close_deletes_a_temporary_folder(tmp_path: Path) -> None
     store.close()
     store.close()  # idempotent
     assert list(tmp_path.iterdir()) == []
+
+
+# -- pending writes (the audit's tree process writes the state file) ---------------------------
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blocks=BLOCKS, cache_size=st.sampled_from([2, 1000]), data=st.data())
+def test_pending_writes_read_as_if_written(
+    tmp_path_factory: pytest.TempPathFactory, blocks: list[list[tuple[str, bytes | None]]],
+    cache_size: int, data: st.DataObject,
+) -> None:
+    """A version's writes kept pending (``apply(..., version=h)``) while another handle
+    writes them to the file at its own pace (``block_rows``), and forgotten once settled:
+    every read answers as the state with every version applied, whenever each is written
+    and settled; the tx ids likewise."""
+    replay = ReplayStore.open(tmp_path_factory.mktemp("replay"), cache_size=cache_size,
+                              shared=True)
+    path = replay.database_file()
+    assert path is not None
+    writer = SQLiteDB.attach(path)
+    ref = MemoryState()
+    queued: list[tuple[int, list[tuple[str, bytes | None]], list[bytes]]] = []
+    written = settled = 0
+    ids: list[bytes] = []
+    try:
+        for version, writes in enumerate(blocks, start=1):
+            for key in ["a", "b/z", "c/0"]:  # reads that fill the cache before the writes
+                replay.state.get(key)
+            block_ids = [b"tx-%d-%d" % (version, i) for i in range(2)]
+            replay.state.apply(writes, version=version)
+            replay.seen.update(block_ids, version=version)
+            ref.apply(writes)
+            ids += block_ids
+            queued.append((version, writes, block_ids))
+            # the writer catches up some versions, in order; the reader settles some of those
+            for _ in range(data.draw(st.integers(0, len(queued)), label="write")):
+                done, done_writes, done_ids = queued.pop(0)
+                writer.apply(block_rows(done_writes, done_ids))
+                written = done
+            if written > settled:
+                settled = data.draw(st.integers(settled, written), label="settle")
+                replay.state.settle(settled)
+                replay.seen.settle(settled)
+            _same_reads(replay, ref)
+            assert all(tx_id in replay.seen for tx_id in ids)
+            assert b"tx-0-0" not in replay.seen
+        for _, done_writes, done_ids in queued:
+            writer.apply(block_rows(done_writes, done_ids))
+        replay.state.settle(len(blocks))
+        replay.seen.settle(len(blocks))
+        assert not replay.state._pending.values  # everything in the file now
+        _same_reads(replay, ref)
+        assert all(tx_id in replay.seen for tx_id in ids)
+    finally:
+        writer.close()
+        replay.close()
+
+
+def test_pending_versions_increase(tmp_path: Path) -> None:
+    replay = ReplayStore.open(tmp_path, shared=True)
+    replay.state.apply([("a", b"1")], version=3)
+    with pytest.raises(ValueError, match="pending version 3 after 3"):
+        replay.state.apply([("a", b"2")], version=3)
+    replay.close()
+    assert replay.database_file() is None

@@ -87,3 +87,42 @@ def test_misuse_is_refused(tmp_path: Path) -> None:
         SQLiteDB(path)  # scratch: never an existing file
     with pytest.raises(RuntimeError):
         db.get(b"a")
+
+
+def test_iterators_read_in_chunks_that_join_exactly(tmp_path: Path) -> None:
+    """Past the first chunk of rows (16, then twice as many each time), forward and
+    backward, with and without bounds: every row once, in order."""
+    db = SQLiteDB(tmp_path / "db.sqlite")
+    ref = MemoryDB()
+    rows = [(b"k/%05d" % i, b"%d" % i) for i in range(0, 3000, 3)]
+    rows += [(b"k/%05d\xff" % i, b"x") for i in range(0, 3000, 250)]  # keys that share a prefix
+    _apply(db, rows)
+    _apply(ref, rows)
+    for start, stop in [(None, None), (b"k/00010", b"k/02000"), (b"k/00011", None),
+                        (None, b"k/00500\xff"), (b"k/01000", b"k/01000\xff\xff")]:
+        for reverse in (False, True):
+            assert list(db.iterator(start=start, stop=stop, reverse=reverse)) == \
+                list(ref.iterator(start=start, stop=stop, reverse=reverse))
+    assert list(db.iterator(prefix=b"k/00", include_value=False)) == \
+        list(ref.iterator(prefix=b"k/00", include_value=False))
+    db.close()
+
+
+def test_an_unfinished_iterator_does_not_hide_later_writes(tmp_path: Path) -> None:
+    """A scan the reader leaves half-read must not keep it on an old snapshot: what the
+    other process writes afterwards is read (a pending query would keep its read
+    transaction open)."""
+    db = SQLiteDB(tmp_path / "db.sqlite", shared=True)
+    _apply(db, [(b"k/%03d" % i, b"old") for i in range(100)])
+    writer = SQLiteDB.attach(tmp_path / "db.sqlite")
+    try:
+        scan = db.iterator(prefix=b"k/")
+        assert next(scan) == (b"k/000", b"old")
+        writer.apply([(b"k/050", b"new"), (b"z", b"1")])
+        assert db.get(b"z") == b"1" and db.get(b"k/050") == b"new"
+        assert sum(1 for _ in scan) == 99  # the scan itself goes on
+    finally:
+        writer.close()
+        db.close()
+    with pytest.raises(FileNotFoundError):
+        SQLiteDB.attach(tmp_path / "absent.sqlite")
