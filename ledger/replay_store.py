@@ -9,11 +9,14 @@ One database, three key spaces:
 * ``a/p<page>``: the state tree's newest record at each place below depth
   ``top_depth`` (16 unless said), grouped in pages of ``page_height`` levels, those above
   in a dict (:class:`LatestDBNodeStore`, the on-disk twin of
-  ``state_tree.LatestNodeStore``);
+  ``state_tree.LatestNodeStore``) -- for the one-process replay: the audit's tree process
+  computes roots without records (``ledger.root_tree``);
 * ``t/<tx id>``: the ids of the transactions replayed so far (:class:`DBKeySet`).
 
 The database is scratch: :meth:`ReplayStore.open` makes it in a fresh temporary folder
-and :meth:`ReplayStore.close` deletes it. Nothing here reaches consensus; the values,
+and :meth:`ReplayStore.close` deletes it. ``open(shared=True)``: another process (the
+audit's tree process) writes each block's state writes and tx ids (:func:`block_rows`)
+while they are pending here (``DBState.apply(..., version=h)`` until ``settle(h)``). Nothing here reaches consensus; the values,
 roots and verdicts are those of the in-memory replay (tests/ledger/test_replay_store.py).
 """
 

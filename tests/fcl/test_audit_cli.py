@@ -230,3 +230,21 @@ def test_scratch_folder_is_removed_after_the_audit(home: Path, capsys,
     assert fcl_audit("--data", str(home / "data"), "--genesis", str(home / "genesis.json"),
                      "--progress-every", "0") == EXIT_FAILED
     assert list(scratch.iterdir()) == []  # deleted after a discrepancy too
+
+
+def test_a_scratch_database_failure_mid_audit_exits_1(home: Path, capsys,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scratch file failing while the audit runs (a full disk, say) is the one-line
+    ``replay_store`` error, not a traceback."""
+    import sqlite3
+
+    from ledger.sqlite_kv import SQLiteDB
+
+    def full(self: SQLiteDB, key: bytes, default: bytes | None = None) -> bytes | None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(SQLiteDB, "get", full)
+    code = fcl_audit("--data", str(home / "data"), "--genesis", str(home / "genesis.json"))
+    assert code == EXIT_UNABLE
+    line = one_error(capsys.readouterr().err, "replay_store")
+    assert "disk is full" in line
