@@ -205,9 +205,3 @@ class RootTree:
                     kinds[parent] = _MANY
                     hashes[at:at + 32] = sha256(_NODE + hashes[at + at:at + at + 64]).digest()
             level = parents
-
-    def memory_bytes(self) -> int:
-        """What the top and the entries hold (the arrays, the entries' bytes and their
-        object headers), not counting the interpreter."""
-        entries = sum(len(b) + 33 for b in self._buckets if b)
-        return len(self._hashes) + len(self._kinds) + 8 * len(self._buckets) + entries
