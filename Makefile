@@ -54,6 +54,7 @@ run: $(STAMP_RUN)
 bench: $(STAMP_RUN)
 	$(PY) -m bench.bench_signatures
 	$(PY) -m bench.bench_merkle
+	$(PY) -m bench.bench_encoding
 	$(PY) -m bench.bench_pipeline
 	$(PY) -m bench.bench_ranges
 	$(PY) -m bench.bench_state_tree --sizes 10000,100000

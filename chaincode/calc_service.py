@@ -47,7 +47,7 @@ from chaincode.strata import (
     parse_plot_strata,
     sampled_strata,
 )
-from ledger.encoding import decode
+from ledger.encoding import decode_state
 from ledger.fixedpoint import floor_int, format_decimal
 from ledger.state import StateReader
 
@@ -142,7 +142,7 @@ def read_parameters(state: StateReader) -> dict[str, Any]:
     for name in CALCULATION_PARAMETERS:
         raw = state.get(PARAM_PREFIX + name)
         if raw is not None:
-            found[name] = decode(raw)
+            found[name] = decode_state(raw)
     return found
 
 

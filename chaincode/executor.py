@@ -28,7 +28,7 @@ from chaincode.registry import default_contracts
 from chaincode.schema import SchemaError, validate_args
 from chaincode.validator_state import VALIDATORS_KEY
 from ledger.block import tx_result
-from ledger.encoding import canonical, decode
+from ledger.encoding import canonical, decode_state
 from ledger.genesis import Genesis
 from ledger.state import MemoryState, Overlay, ReadCache, StateReader
 from ledger.tx import Transaction
@@ -94,7 +94,7 @@ class Executor:
         raw = overlay.get(VALIDATORS_KEY)
         if raw is None:
             return
-        record = decode(raw)
+        record = decode_state(raw)
         pending = record.get("pending")
         if pending is not None and height >= pending["height"]:
             overlay.put(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chaincode.schema import Arg
-from ledger.encoding import canonical, decode
+from ledger.encoding import canonical, decode_state
 from ledger.state import Overlay
 from ledger.validators import ValidatorSet
 
@@ -114,7 +114,7 @@ class TxContext:
     # -- state -------------------------------------------------------------------------
     def get(self, key: str) -> Any:
         raw = self.state.get(key)
-        return None if raw is None else decode(raw)
+        return None if raw is None else decode_state(raw)
 
     def put(self, key: str, value: Any) -> None:
         self._writes += 1
@@ -132,13 +132,13 @@ class TxContext:
         """Keys under ``prefix`` (from ``start`` on, if given: one ordered seek) in sorted
         order with their decoded values."""
         for key, raw in self.state.iter_prefix(prefix, start):
-            yield key, decode(raw)
+            yield key, decode_state(raw)
 
     def last_at_or_before(self, prefix: str, key: str) -> tuple[str, Any] | None:
         """The greatest key under ``prefix`` at or before ``key`` (which starts with
         ``prefix``) with its decoded value, or None: one ordered seek."""
         found = self.state.last_at_or_before(prefix, key)
-        return None if found is None else (found[0], decode(found[1]))
+        return None if found is None else (found[0], decode_state(found[1]))
 
     def param(self, name: str) -> Any:
         value = self.get(PARAM_PREFIX + name)
@@ -201,7 +201,7 @@ def lookup_signer(
     if cache is not None and raw in cache.members:
         member_info = cache.members[raw]
     else:
-        member = decode(raw)
+        member = decode_state(raw)
         if member.get("status") != "active":
             member_info = None
         else:
@@ -221,7 +221,7 @@ def lookup_signer(
             return None
         org = marshal.loads(packed)
     else:
-        org = decode(org_raw)
+        org = decode_state(org_raw)
         active = org.get("status") == "active"
         if cache is not None:
             cache.orgs[org_raw] = marshal.dumps(org) if active else None

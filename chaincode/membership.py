@@ -26,7 +26,6 @@ admin key; at least one active regulator organisation remains.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from chaincode.schema import ID_RE, Arg
 from chaincode.units import RESERVED_ACCOUNTS
 from chaincode.validator_state import VALIDATORS_KEY
 from ledger.crypto import is_hex_pubkey
+from ledger.encoding import decode_state
 from ledger.validators import ValidatorSet
 
 ORGKEY_PREFIX = "orgkey/"
@@ -111,15 +111,14 @@ def check_signers(state: StateGetter, signers: Sequence[str]) -> SignerCheck:
         raw = state.get(KEY_PREFIX + key) if isinstance(key, str) else None
         if raw is None:
             return SignerCheck(tuple(orgs), f"signer {key} is not an enrolled key")
-        # json.loads, not ledger.encoding.decode: the chaincode wrote these values in
-        # canonical form, and this runs for every signer of every transaction admitted or
-        # checked (about 3 us per signer instead of 11)
-        member = json.loads(raw)
+        # decode_state, not decode: the chaincode wrote these values in canonical form,
+        # and this runs for every signer of every transaction admitted or checked
+        member = decode_state(raw)
         org_id = member.get("org")
         if member.get("status") != "active":
             return SignerCheck(tuple(orgs), f"signer {key} is a revoked key of {org_id}")
         org_raw = state.get(ORG_PREFIX + str(org_id))
-        status = None if org_raw is None else json.loads(org_raw).get("status")
+        status = None if org_raw is None else decode_state(org_raw).get("status")
         if status != "active":
             return SignerCheck(
                 tuple(orgs), f"signer {key} belongs to organisation {org_id}, which is not active"
@@ -148,7 +147,7 @@ def is_active_observer(state: StateGetter, node_key: str) -> bool:
     if not isinstance(node_key, str) or not is_hex_pubkey(node_key):
         return False
     raw = state.get(OBSERVER_PREFIX + node_key)
-    return raw is not None and json.loads(raw).get("status") == "active"
+    return raw is not None and decode_state(raw).get("status") == "active"
 
 
 # -- helpers other contracts and queries may use ------------------------------------------
@@ -166,10 +165,10 @@ def key_holder(state: StateGetter, pub_key: str) -> dict[str, Any] | None:
     raw = state.get(KEY_PREFIX + pub_key)
     if raw is None:
         return None
-    member = json.loads(raw)
+    member = decode_state(raw)
     org_id = str(member.get("org"))
     org_raw = state.get(ORG_PREFIX + org_id)
-    org: dict[str, Any] = {} if org_raw is None else json.loads(org_raw)
+    org: dict[str, Any] = {} if org_raw is None else decode_state(org_raw)
     key = {name: member.get(name) for name in ("admin", "status", "enrolled_at", "revoked_at")}
     return {
         "pub_key": pub_key,

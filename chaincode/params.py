@@ -30,7 +30,7 @@ from typing import Any
 from chaincode.calculator import CalculationError, load_species_table
 from chaincode.framework import PARAM_PREFIX, ChaincodeError, Contract, TxContext, method
 from chaincode.schema import Arg
-from ledger.encoding import decode
+from ledger.encoding import decode_state
 from ledger.fixedpoint import FixedPointError, parse_decimal
 from ledger.state import StateReader
 
@@ -346,7 +346,7 @@ def validate_params(params: Mapping[str, Any]) -> None:
 # -- reading history -----------------------------------------------------------------
 def param_history(state: StateReader, name: str) -> list[dict[str, Any]]:
     """Every recorded setting of ``name``, oldest first."""
-    return [decode(raw) for _, raw in state.iter_prefix(f"{PARAMHIST_PREFIX}{name}/")]
+    return [decode_state(raw) for _, raw in state.iter_prefix(f"{PARAMHIST_PREFIX}{name}/")]
 
 
 def param_in_force(state: StateReader, name: str, height: int) -> Any:

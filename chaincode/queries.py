@@ -64,7 +64,7 @@ from chaincode.units import (
     holding_stats_prefix,
 )
 from ledger import cursor as key_cursor
-from ledger.encoding import decode
+from ledger.encoding import decode_state
 from ledger.errors import LedgerError
 from ledger.state import StateReader
 
@@ -117,12 +117,12 @@ STEP_STATES = {
 
 def _get(state: StateReader, key: str) -> Any:
     raw = state.get(key)
-    return None if raw is None else decode(raw)
+    return None if raw is None else decode_state(raw)
 
 
 def _scan(state: StateReader, prefix: str) -> Iterator[tuple[str, Any]]:
     for key, raw in state.iter_prefix(prefix):
-        yield key, decode(raw)
+        yield key, decode_state(raw)
 
 
 def _limit(limit: int) -> int:
@@ -361,7 +361,7 @@ def _newest(state: StateReader, prefix: str, limit: int) -> Iterator[dict[str, A
     newest first: a backward walk of ``limit`` ordered seeks."""
     found = state.last_at_or_before(prefix, prefix + "~")
     while found is not None and limit > 0:
-        yield decode(found[1])
+        yield decode_state(found[1])
         limit -= 1
         found = state.last_at_or_before(prefix, found[0], strict=True)
 

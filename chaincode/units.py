@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaincode.framework import ChaincodeError, TxContext
-from ledger.encoding import decode
+from ledger.encoding import decode_state
 from ledger.state import StateReader
 
 __all__ = [
@@ -201,7 +201,7 @@ def _step(ctx: TxContext, action: str, src: str | None, dst: str) -> dict[str, A
 def iter_ranges(state: StateReader, project_id: str) -> Iterator[dict[str, Any]]:
     """Every range of a project, ascending by first unit."""
     for _key, raw in state.iter_prefix(unit_prefix(project_id)):
-        yield decode(raw)
+        yield decode_state(raw)
 
 
 def _range_at_or_before(
@@ -211,7 +211,7 @@ def _range_at_or_before(
     ``<= unit`` (``1 <= unit <= MAX_UNIT``), or None: one ordered seek. Ranges never
     overlap, so only this range can hold ``unit``."""
     found = state.last_at_or_before(unit_prefix(project_id), unit_key(project_id, unit))
-    return None if found is None else (found[0], decode(found[1]))
+    return None if found is None else (found[0], decode_state(found[1]))
 
 
 def find_range(state: StateReader, project_id: str, unit: int) -> dict[str, Any] | None:
@@ -238,7 +238,7 @@ def _ranges_touching(
         found = _range_at_or_before(state, project_id, first)
         start = unit_key(project_id, first) if found is None else found[0]
     for _key, raw in state.iter_prefix(prefix, start):
-        r = decode(raw)
+        r = decode_state(raw)
         if r["first"] > last:
             return
         if r["last"] >= first:
@@ -257,7 +257,7 @@ def batch_stats(state: StateReader, batch_id: str) -> dict[str, int]:
     """A batch's unit counts (``held`` outside the buffer, ``listed``, ``retired``,
     ``cancelled``, ``buffer``, ``frozen``) from its counter record: one read."""
     raw = state.get(STATS_BATCH_PREFIX + batch_id)
-    return _zero(BATCH_FIELDS) if raw is None else dict(decode(raw))
+    return _zero(BATCH_FIELDS) if raw is None else dict(decode_state(raw))
 
 
 class _Tally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.encoding import decode
+from ledger.encoding import decode_state
 from ledger.state import StateReader
 from ledger.validators import ValidatorSet
 
@@ -15,7 +15,7 @@ def validator_set_for(state: StateReader, height: int) -> ValidatorSet:
     raw = state.get(VALIDATORS_KEY)
     if raw is None:
         raise LookupError("state has no validator set (genesis not applied)")
-    record = decode(raw)
+    record = decode_state(raw)
     pending = record.get("pending")
     if pending is not None and height >= pending["height"]:
         return ValidatorSet.from_json(pending["validators"])

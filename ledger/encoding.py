@@ -16,10 +16,14 @@ to RFC 8785; ``tests/test_encoding.py`` checks that against an independent imple
 Speed (every transaction, result, state value and write set passes through here): the
 common value -- built only of ``dict``, ``list``, ``str``, ``int``, ``bool`` and ``None``
 (exact types), with ASCII object keys -- is checked in one pass that builds nothing, and
-``json`` then writes it with ``sort_keys=True``: for ASCII keys code-point order *is*
-UTF-16 order. Anything else (a non-ASCII key, a subclass, a value that is refused) takes
-the general path, which alone produces the output or the error for such values, so both
-paths give the same bytes and the same errors (``tests/test_perf_equivalence.py``).
+``orjson`` then writes it with sorted keys (the bytes ``json.dumps`` writes with
+``sort_keys=True``, ten times faster): for ASCII keys code-point order *is* UTF-16 order.
+Anything else (a non-ASCII key, a subclass, a value that is refused) takes the general
+path (``json``), which alone produces the output or the error for such values, so both
+paths give the same bytes and the same errors (``tests/node/test_perf_equivalence.py``,
+``tests/ledger/test_encoding_fast_path.py``: every code point, generated values, RFC 8785's
+reference). The state's own values are read back by :func:`decode_state` (``orjson``,
+without :func:`decode`'s checks, which such bytes always pass).
 Admission uses a variant of that pass, :func:`canonical_str_measured`, which also sums the
 memory the decoded value holds (the mempool's charge, ``node/txpool/admission.py``).
 """
@@ -30,6 +34,8 @@ import json
 import sys
 import unicodedata
 from typing import Any
+
+import orjson
 
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 64
@@ -42,6 +48,7 @@ __all__ = [
     "canonical_str_measured",
     "check_canonical_value",
     "decode",
+    "decode_state",
     "decode_canonical_at",
 ]
 
@@ -266,13 +273,14 @@ def _plain_measured(value: Any, depth: int) -> int:
 # ``json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
 # sort_keys=True)`` without building an encoder per call. No circularity check is needed:
 # only values that passed ``_plain`` (depth-limited, hence acyclic) are written with it.
-_SORTED_ENCODER = json.JSONEncoder(
-    ensure_ascii=False,
-    separators=(",", ":"),
-    allow_nan=False,
-    sort_keys=True,
-    check_circular=False,
-)
+# The common value's writer: ``orjson`` with sorted keys writes exactly ``json.dumps(value,
+# ensure_ascii=False, separators=(",", ":"), sort_keys=True)`` for every value :func:`_plain`
+# accepts -- the same escapes (two-character ones for \b \t \n \f \r, ``\u00xx`` in
+# lower case for the other control characters, nothing else escaped: every code point was
+# compared), keys sorted by code point, which is UTF-16 order for ASCII keys -- ten times
+# faster (tests/ledger/test_encoding_fast_path.py compares the two on generated values).
+_fast_bytes = orjson.dumps
+_SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
 def check_canonical_value(value: Any) -> None:
@@ -281,10 +289,9 @@ def check_canonical_value(value: Any) -> None:
         _normalise(value, "", 0)
 
 
-def canonical_str(value: Any) -> str:
-    """The canonical JSON text of ``value``."""
-    if _plain(value, 0):
-        return _SORTED_ENCODER.encode(value)
+def _general_str(value: Any) -> str:
+    """The general path: the canonical text of any value :func:`_normalise` accepts; its
+    error for any other."""
     return json.dumps(
         _normalise(value, "", 0),
         ensure_ascii=False,
@@ -293,19 +300,32 @@ def canonical_str(value: Any) -> str:
     )
 
 
+def canonical_str(value: Any) -> str:
+    """The canonical JSON text of ``value``."""
+    if _plain(value, 0):
+        return _fast_bytes(value, option=_SORT_KEYS).decode("utf-8")
+    return _general_str(value)
+
+
 def canonical_str_measured(value: Any) -> tuple[str, int | None]:
     """``canonical_str(value)`` and, for the common value (:func:`_plain`), the memory it
     holds decoded (see :func:`_plain_measured`), from one walk over it; None for any other
     value (its text then comes from the general path, which raises if it is refused)."""
     size = _plain_measured(value, 0)
     if size >= 0:
-        return _SORTED_ENCODER.encode(value), size
-    return canonical_str(value), None
+        return _fast_bytes(value, option=_SORT_KEYS).decode("utf-8"), size
+    return _general_str(value), None
 
 
 def canonical(value: Any) -> bytes:
     """The canonical UTF-8 bytes of ``value`` (what is hashed and signed)."""
-    return canonical_str(value).encode("utf-8")
+    if _plain(value, 0):
+        # copied: orjson's own bytes object keeps the whole buffer it wrote into (4 KiB
+        # at least since orjson 3.12), and these bytes are kept -- in write sets, caches,
+        # the mempool: 2 million kept values took 800 MB instead of 50 (the copy costs
+        # 0.3 us)
+        return bytes(memoryview(_fast_bytes(value, option=_SORT_KEYS)))
+    return _general_str(value).encode("utf-8")
 
 
 def _reject_float(text: str) -> Any:
@@ -373,6 +393,23 @@ def decode(data: bytes | str) -> Any:
     return value
 
 
+def decode_state(data: bytes) -> Any:
+    """The value of bytes that :func:`canonical` wrote: the state's values, which only the
+    execution writes, and only through :func:`canonical` (``chaincode.framework.TxContext``
+    ``put``). Such bytes hold no float, no duplicate key, nothing :func:`decode` would
+    refuse, so this reads them without its checks, five times faster (the state is read
+    several times per transaction). Never for bytes from outside -- a request, a block, a
+    file: those take :func:`decode`. Bytes that are not JSON at all (a damaged database)
+    are a :class:`CanonicalEncodingError`, as with :func:`decode`."""
+    try:
+        return _fast_loads(data)
+    except ValueError as exc:  # orjson.JSONDecodeError
+        raise CanonicalEncodingError("", f"not valid JSON: {exc}") from exc
+
+
+_fast_loads = orjson.loads
+
+
 # Without the duplicate-key hook (its per-object call is what it costs): a repeated key
 # leaves one member fewer in the value, so the value's canonical text then differs from the
 # input and :func:`decode_canonical_at` answers None.
@@ -392,6 +429,7 @@ def decode_canonical_at(text: str, pos: int, depth: int) -> tuple[Any, int] | No
         value, end = _PIECE_DECODER.raw_decode(text, pos)
     except (ValueError, RecursionError):  # CanonicalEncodingError is a ValueError
         return None
-    if not _plain(value, depth) or _SORTED_ENCODER.encode(value) != text[pos:end]:
+    if not _plain(value, depth) \
+            or _fast_bytes(value, option=_SORT_KEYS) != text[pos:end].encode("utf-8", "surrogatepass"):
         return None
     return value, end

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from sortedcontainers import SortedList
 
-from ledger.encoding import canonical, decode
+from ledger.encoding import canonical, decode_state
 from ledger.state_tree import MemoryNodeStore, StateTree, TreeUpdate
 
 MAX_KEY_LEN = 512
@@ -184,7 +184,7 @@ class Overlay:
 
     def get_json(self, key: str) -> Any:
         raw = self.get(key)
-        return None if raw is None else decode(raw)
+        return None if raw is None else decode_state(raw)
 
     def _index_write(self, key: str, value: bytes | None) -> None:
         """Keep the indexes (if built) right for ``_writes[key] = value``, before it."""
