@@ -33,6 +33,7 @@ answers ``("done", cpu_seconds, peak_rss_mb)`` (for the benchmarks).
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import queue
@@ -110,6 +111,11 @@ def _serve(conn_in: Connection, conn_out: Connection, state_file: str | None) ->
                 conn_out.send(("error", "replay_store", f"cannot open {state_file}: {exc}"))
                 return
         tree = RootTree()
+        # the tree's 2^20 buckets, one list, stay alive to the end: frozen, the cyclic
+        # collector's full collections no longer walk them (4.7 % of this process at
+        # 100k transactions, 0.8 % frozen; they hold bytes only, which it never collects)
+        gc.collect()
+        gc.freeze()
         while True:
             raw = inbox.get()
             if raw is None:
