@@ -247,6 +247,12 @@ def test_restart_resumes_and_status_and_metrics(tmp_path: Path) -> None:
             third = [notary(i, "after") for i in range(10)]
             c[3].submit(third)
             await c.wait_committed(third)
+            # the store shows a block's transactions as soon as the app thread has written
+            # them; the driver counts them when it resumes after that write, a moment later
+            # (reading the counter at once made this test fail once: 10 where 20 were due)
+            await c.wait_for(
+                lambda: metric(c[3].rt.registry.render(), "fcl_txs_committed_total") >= 20,
+                10, "node 3 counting the 20 transactions it committed since its restart")
             status = c[3].rt.node.status()
             text = c[3].rt.registry.render()
             client = TestClient(create_app(c[3].rt.node))
