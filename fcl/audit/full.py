@@ -369,9 +369,10 @@ class ChainAuditor:
             validators=self.validators,
             history_root=self.history.root().hex(),
         )
+        tx_ids = [bytes.fromhex(tx.tx_id) for tx in block.txs]
         try:
             writes, update, next_set = self._check_rule(prev, height, block, commit,
-                                                        block_hash)
+                                                        block_hash, tx_ids)
             if claimed_hash is not None and claimed_hash != block_hash and self._pending \
                     and self._pending[-1].height == height:
                 # the block's own state root is checked before its hash: wait for it
@@ -388,7 +389,7 @@ class ChainAuditor:
             assert self.tree is not None
             self.tree.commit(update)
         self.history.append(bytes.fromhex(block_hash))
-        self._tx_ids.update((bytes.fromhex(tx.tx_id) for tx in block.txs), version=written)
+        self._tx_ids.update(tx_ids, version=written)
         self.height = height
         self.block_hash = block_hash
         self.time = header.time
@@ -404,9 +405,11 @@ class ChainAuditor:
         block: Block,
         commit: CommitCertificate,
         block_hash: str,
+        tx_ids: list[bytes],
     ) -> tuple[list[tuple[str, bytes | None]], TreeUpdate | None, ValidatorSet]:
         """The next-block rule (``ledger.next_block``) with this replay as the chain:
-        header, commit, body, then re-execution. Returns the write set, the state tree
+        header, commit, body, then re-execution (``tx_ids``: the block's transaction
+        ids as bytes, in order). Returns the write set, the state tree
         update (not stored yet; None with the pipeline: the tree process has the block's
         version, its root pending) and the next set."""
         header = block.header
@@ -462,8 +465,7 @@ class ChainAuditor:
             state_root = update.root.hex()
         else:
             # the tree process computes it; the header's, until then (_outcome_again)
-            self._worker.submit(height, writes, [bytes.fromhex(tx.tx_id) for tx in block.txs]
-                                if self._deferred else ())
+            self._worker.submit(height, writes, tx_ids if self._deferred else ())
             self._pending.append(_Pending(height, header, self._stand()))
             state_root = header.state_root
         try:
