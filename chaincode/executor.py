@@ -29,6 +29,7 @@ from chaincode.schema import SchemaError, validate_args
 from chaincode.validator_state import VALIDATORS_KEY
 from ledger.block import tx_result
 from ledger.encoding import canonical, decode_state
+from ledger.errors import StorageFailure
 from ledger.genesis import Genesis
 from ledger.state import MemoryState, Overlay, ReadCache, StateReader
 from ledger.tx import Transaction
@@ -131,6 +132,8 @@ class Executor:
             value = spec.fn(contract, tctx, args)
         except ChaincodeError as exc:
             return tx_result(tx.tx_id, exc.code, exc.message, [])
+        except StorageFailure:
+            raise  # the machine's storage failed: no result of this transaction at all
         except Exception as exc:  # a bug in a contract: deterministic, but never a crash
             log.exception("contract %s.%s raised", tx.contract, tx.method)
             return tx_result(tx.tx_id, "internal_error", f"contract error {type(exc).__name__}", [])

@@ -21,3 +21,17 @@ class TxError(LedgerError):
 
 class BlockError(LedgerError):
     """A block, header or commit certificate does not verify."""
+
+
+class StorageFailure(Exception):
+    """Reading or writing local storage failed (a full disk, a damaged or vanished
+    file): a fault of this machine, not of the data it holds. So it is never a
+    transaction's result (``chaincode.executor`` lets it through, where any other
+    exception of a contract becomes ``internal_error``) nor a discrepancy of the chain
+    (``fcl audit`` exits with the ``code``, not with a finding). ``code`` and ``message``
+    as ``LedgerError``'s."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

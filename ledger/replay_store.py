@@ -2,55 +2,65 @@
 ``ledger.store.MemoryDB`` for tests) instead of Python objects, so that a replay of a long
 chain (``fcl audit``) holds in memory only bounded caches, not the chain's state.
 
-One database, three key spaces:
+One database, two key spaces:
 
 * ``s/<key>``: the replayed state (:class:`DBState`, a ``StateReader`` with ``apply``),
-  with a bounded cache of point reads in front (values and absences);
+  with bounded caches of point reads (values and absences) and of short prefix scans in
+  front;
 * ``a/p<page>``: the state tree's newest record at each place below depth
   ``top_depth`` (16 unless said), grouped in pages of ``page_height`` levels, those above
   in a dict (:class:`LatestDBNodeStore`, the on-disk twin of
   ``state_tree.LatestNodeStore``) -- for the one-process replay: the audit's tree process
   computes roots without records (``ledger.root_tree``);
-* ``t/<tx id>``: the ids of the transactions replayed so far (:class:`DBKeySet`).
+
+and beside it the ids of the transactions replayed so far (``seen``, a
+``ledger.id_set.IdSet``: appended to a file of the same folder, fingerprints in memory).
 
 The database is scratch: :meth:`ReplayStore.open` makes it in a fresh temporary folder
 and :meth:`ReplayStore.close` deletes it. ``open(shared=True)``: another process (the
-audit's tree process) writes each block's state writes and tx ids (:func:`block_rows`)
-while they are pending here (``DBState.apply(..., version=h)`` until ``settle(h)``). Nothing here reaches consensus; the values,
-roots and verdicts are those of the in-memory replay (tests/ledger/test_replay_store.py).
+audit's tree process) writes each block's state writes (:func:`block_rows`) while they
+are pending here (``DBState.apply(..., version=h)`` until ``settle(h)``). Nothing here
+reaches consensus; the values, roots and verdicts are those of the in-memory replay
+(tests/ledger/test_replay_store.py).
 """
-
 from __future__ import annotations
 
 import bisect
 import itertools
 import marshal
 import shutil
+import sqlite3
 import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ledger.errors import StorageFailure
+from ledger.id_set import IdSet
 from ledger.sqlite_kv import SQLiteDB
 from ledger.state import check_seek
 from ledger.state_tree import _H
 from ledger.store import MemoryDB, iter_state, last_state_at_or_before
 
-__all__ = ["DBKeySet", "DBState", "LatestDBNodeStore", "ReplayStore", "block_rows"]
+__all__ = ["DBState", "LatestDBNodeStore", "ReplayStore", "block_rows"]
 
 _STATE = b"s/"
 _TREE = b"a/"
-_SEEN = b"t/"
 _PAGE = b"p"  # under _TREE: a page of the tree's records (LatestDBNodeStore)
 
 # entries in DBState's read cache: ~250 B of value + ~150 B of key and dict slot each,
 # so ~25 MB at most (docs/performance.md "The auditor's memory")
 DEFAULT_STATE_CACHE = 65_536
+# completed prefix scans kept (DBState.iter_prefix): a scan of at most this many rows is
+# remembered, and past this many rows in all the older half of the scans is dropped
+SCAN_CACHE_MAX_ROWS = 32
+DEFAULT_SCAN_CACHE_ROWS = 65_536
 # the scratch database is one SQLite file (ledger/sqlite_kv.py: no mapped files, no
 # compaction); its page cache holds at most this much
 _PAGE_CACHE_BYTES = 64 << 20
 DATABASE_FILE = "replay.sqlite"
+IDS_FILE = "tx-ids"
 # the state tree's records above this depth stay in memory (LatestDBNodeStore); those
 # below, in pages of this many levels, at most this many kept decoded
 DEFAULT_TOP_DEPTH = 16
@@ -102,11 +112,42 @@ class _Pending:
         return sorted(found)
 
 
+def scan_group(text: str) -> str | None:
+    """A key's or a prefix's *scan group*: its text up to and including its second
+    ``/`` (``holding/<account>/``, ``plotqt/<cell>/``), or None if it has fewer. Every key
+    under a prefix that has a group is in that group (the key starts with the prefix, so
+    with the group, and its second ``/`` is the group's): a write can only change the
+    scans of its own key's group."""
+    first = text.find("/")
+    if first < 0:
+        return None
+    second = text.find("/", first + 1)
+    return None if second < 0 else text[: second + 1]
+
+
+def _failure(exc: BaseException) -> StorageFailure:
+    return StorageFailure("replay_store", f"the replay's scratch database failed: {exc}")
+
+
+def _guarded(rows: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
+    """``rows`` with a failure of the database as the ``StorageFailure`` it is."""
+    try:
+        yield from rows
+    except sqlite3.Error as exc:
+        raise _failure(exc) from exc
+
+
 class DBState:
     """The replayed state under ``s/`` of ``db``: point reads through a bounded cache,
     ordered reads (``iter_prefix``, ``last_at_or_before``) by one seek of the database,
     writes by :meth:`apply` (one write batch per block). UTF-8 byte order of the keys is
     code point order, Python's ``str`` order, so the order is ``MemoryState``'s.
+
+    A prefix scan read to its end that found at most SCAN_CACHE_MAX_ROWS rows is
+    remembered (by its prefix, under its :func:`scan_group`; a prefix without a group is
+    never remembered) until a write of a key of that group: the replay scans an
+    account's holdings and the plot index's cells over and over, and most of those scans
+    find nothing or a few rows.
 
     ``apply(writes, version=h)`` does not write: another process writes version ``h`` to
     the database (``SQLiteDB(shared=True)``), and until :meth:`settle` ``(h)`` says it
@@ -119,6 +160,11 @@ class DBState:
         self._cache: dict[str, bytes | None] = {}
         self._cache_size = cache_size
         self._pending = _Pending()
+        # scan group -> prefix -> the scan's rows; how many rows they hold in all; a
+        # number that changes with every apply (a scan read across one is not kept)
+        self._scans: dict[str, dict[str, tuple[tuple[str, bytes], ...]]] = {}
+        self._scan_rows = 0
+        self._epoch = 0
 
     def _remember(self, key: str, value: bytes | None) -> None:
         cache = self._cache
@@ -136,16 +182,64 @@ class DBState:
         if key in pending:
             value = pending[key]
         else:
-            value = self._db.get(_STATE + key.encode("utf-8"))
+            try:
+                value = self._db.get(_STATE + key.encode("utf-8"))
+            except sqlite3.Error as exc:
+                raise _failure(exc) from exc
         self._remember(key, value)
         return value
 
     def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
+        if start is None or start <= prefix:
+            group = scan_group(prefix)
+            if group is not None:
+                scans = self._scans.get(group)
+                rows = None if scans is None else scans.get(prefix)
+                if rows is not None:
+                    return iter(rows)
+                return self._remembered(prefix, group)
+        return self._read(prefix, start)
+
+    def _remembered(self, prefix: str, group: str) -> Iterator[tuple[str, bytes]]:
+        """The scan of ``prefix``, kept if it is read to its end, is short enough, and no
+        apply came in between."""
+        epoch = self._epoch
+        rows: list[tuple[str, bytes]] | None = []
+        for item in self._read(prefix, None):
+            if rows is not None:
+                rows.append(item)
+                if len(rows) > SCAN_CACHE_MAX_ROWS:
+                    rows = None
+            yield item
+        if rows is None or epoch != self._epoch:
+            return
+        if self._scan_rows + len(rows) > DEFAULT_SCAN_CACHE_ROWS:
+            # drop the older half of the groups (dicts keep insertion order)
+            scans = self._scans
+            for old in list(scans)[: len(scans) // 2 + 1]:
+                self._scan_rows -= sum(len(r) for r in scans.pop(old).values())
+        self._scans.setdefault(group, {})[prefix] = tuple(rows)
+        self._scan_rows += len(rows)
+
+    def _forget_scans(self, keys: Iterable[str]) -> None:
+        """Drop the remembered scans of the groups of ``keys`` (written)."""
+        self._epoch += 1
+        scans = self._scans
+        if not scans:
+            return
+        for key in keys:
+            group = scan_group(key)
+            if group is not None:
+                dropped = scans.pop(group, None)
+                if dropped is not None:
+                    self._scan_rows -= sum(len(r) for r in dropped.values())
+
+    def _read(self, prefix: str, start: str | None) -> Iterator[tuple[str, bytes]]:
         if not self._pending.layers:
-            return iter_state(self._db, prefix, start)
+            return _guarded(iter_state(self._db, prefix, start))
         low = prefix if start is None or start <= prefix else start
-        return self._merged(iter_state(self._db, prefix, start),
-                            self._pending.between(prefix, low))
+        return _guarded(self._merged(iter_state(self._db, prefix, start),
+                                     self._pending.between(prefix, low)))
 
     def _merged(self, stored: Iterator[tuple[str, bytes]],
                 keys: list[str]) -> Iterator[tuple[str, bytes]]:
@@ -171,6 +265,13 @@ class DBState:
     def last_at_or_before(
         self, prefix: str, key: str, *, strict: bool = False
     ) -> tuple[str, bytes] | None:
+        try:
+            return self._last_at_or_before(prefix, key, strict)
+        except sqlite3.Error as exc:
+            raise _failure(exc) from exc
+
+    def _last_at_or_before(self, prefix: str, key: str,
+                           strict: bool) -> tuple[str, bytes] | None:
         if not self._pending.layers:
             return last_state_at_or_before(self._db, prefix, key, strict=strict)
         check_seek(prefix, key)
@@ -197,14 +298,15 @@ class DBState:
               version: int | None = None) -> None:
         """Write ``writes`` in order (None deletes), all in one batch; with ``version``,
         keep them pending instead (see the class)."""
+        staged = list(writes)
+        self._forget_scans(key for key, _ in staged)
         if version is not None:
-            staged = list(writes)
             self._pending.add(version, staged)
             for key, value in staged:
                 self._remember(key, value)
             return
         with self._db.write_batch(transaction=True) as wb:
-            for key, value in writes:
+            for key, value in staged:
                 raw = _STATE + key.encode("utf-8")
                 if value is None:
                     wb.delete(raw)
@@ -348,43 +450,10 @@ class LatestDBNodeStore:
             yield from marshal.loads(raw).items()
 
 
-class DBKeySet:
-    """A growing set of byte strings under ``t/`` of ``db`` (the replayed transaction
-    ids): membership is one read of the database. ``update(items, version=h)`` keeps them
-    pending until :meth:`settle` ``(h)``, as ``DBState`` does its writes."""
-
-    def __init__(self, db: Any) -> None:
-        self._db = db
-        self._pending: deque[tuple[int, frozenset[bytes]]] = deque()
-
-    def __contains__(self, item: bytes) -> bool:
-        for _, items in self._pending:
-            if item in items:
-                return True
-        return self._db.get(_SEEN + item) is not None
-
-    def update(self, items: Iterable[bytes], *, version: int | None = None) -> None:
-        if version is not None:
-            self._pending.append((version, frozenset(items)))
-            return
-        with self._db.write_batch(transaction=True) as wb:
-            for item in items:
-                wb.put(_SEEN + item, b"")
-
-    def settle(self, version: int) -> None:
-        while self._pending and self._pending[0][0] <= version:
-            self._pending.popleft()
-
-
-def block_rows(writes: Iterable[tuple[str, bytes | None]],
-               tx_ids: Iterable[bytes]) -> list[tuple[bytes, bytes | None]]:
-    """What a block adds to the scratch database, as ``SQLiteDB.apply`` takes it: its
-    state writes (None deletes) and its transaction ids (for the process that writes
-    what ``DBState`` and ``DBKeySet`` keep pending)."""
-    rows: list[tuple[bytes, bytes | None]] = [
-        (_STATE + key.encode("utf-8"), value) for key, value in writes]
-    rows.extend((_SEEN + tx_id, b"") for tx_id in tx_ids)
-    return rows
+def block_rows(writes: Iterable[tuple[str, bytes | None]]) -> list[tuple[bytes, bytes | None]]:
+    """A block's state writes as ``SQLiteDB.apply`` takes them (None deletes): for the
+    process that writes what ``DBState`` keeps pending."""
+    return [(_STATE + key.encode("utf-8"), value) for key, value in writes]
 
 
 class ReplayStore:
@@ -405,7 +474,7 @@ class ReplayStore:
         self.state = DBState(db, cache_size=cache_size)
         self.nodes = LatestDBNodeStore(db, top_depth=top_depth, page_height=page_height,
                                        cache_pages=cache_pages)
-        self.seen = DBKeySet(db)
+        self.seen = IdSet(None if folder is None else folder / IDS_FILE)
 
     @classmethod
     def open(
@@ -439,6 +508,7 @@ class ReplayStore:
     def close(self) -> None:
         """Close the database and delete its folder (idempotent)."""
         self.db.close()
+        self.seen.close()
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None

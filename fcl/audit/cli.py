@@ -35,7 +35,7 @@ from fcl.audit.run import (
     verify_checkpoint,
 )
 from fcl.cliargs import seconds
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StorageFailure
 from ledger.genesis import Genesis
 
 __all__ = ["EXIT_FAILED", "EXIT_INPUT", "EXIT_OK", "EXIT_UNABLE", "register", "run"]
@@ -239,6 +239,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_UNABLE
     except sqlite3.Error as exc:
         _err("replay_store", f"the audit's scratch database failed: {exc}")
+        return EXIT_UNABLE
+    except StorageFailure as exc:
+        _err(exc.code, exc.message)
         return EXIT_UNABLE
     except KeyboardInterrupt:
         _err("interrupted", "the audit was interrupted")

@@ -9,11 +9,13 @@ the *first* discrepancy: height, check name, expected, found.
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,16 +220,17 @@ class ChainAuditor:
             writes = self.executor.genesis_writes(genesis)
         except ValueError as exc:
             raise AuditError("bad_genesis", f"the chaincode refuses this genesis: {exc}") from None
-        # the replay's working data (state, state tree records, replayed tx ids) lives in
-        # a scratch database with bounded caches in front (ledger/replay_store.py), so the
-        # auditor's memory does not grow with the chain: ``replay`` (``ReplayStore.open()``
-        # for SQLite in a temporary folder), or a ``MemoryDB`` one; :meth:`close` ends it
+        # the replay's working data (state, state tree records) lives in a scratch
+        # database with bounded caches in front, the replayed tx ids in an append-only
+        # file (ledger/replay_store.py), so the auditor's memory does not grow with the
+        # state: ``replay`` (``ReplayStore.open()`` for SQLite in a temporary folder), or
+        # a ``MemoryDB`` one; :meth:`close` ends it
         self.replay = replay if replay is not None else ReplayStore.in_memory()
         self.state = self.replay.state
         self._tx_ids = self.replay.seen
         # with the pipeline and a shared scratch file, the tree process writes each
-        # block's state writes and tx ids to it, and they stay pending here until it has
-        # (the version's root answered): ``_written``
+        # block's state writes to it, and they stay pending here until it has (the
+        # version's root answered): ``_written``
         state_file = self.replay.database_file() if pipeline and self.replay.shared else None
         self._deferred = state_file is not None
         self.state.apply(((k, v) for k, v in writes if v is not None),
@@ -280,10 +283,9 @@ class ChainAuditor:
 
     def _written(self, version: int) -> None:
         """The tree process has answered ``version``'s root: with a shared scratch file,
-        its writes and tx ids are in the file now, no longer pending here."""
+        its writes are in the file now, no longer pending here."""
         if self._deferred:
             self.state.settle(version)
-            self._tx_ids.settle(version)
 
     def _confirm(self, entry: _Pending, root: str) -> None:
         """Compare a pending block's root with its header's: on a mismatch, the auditor
@@ -369,10 +371,9 @@ class ChainAuditor:
             validators=self.validators,
             history_root=self.history.root().hex(),
         )
-        tx_ids = [bytes.fromhex(tx.tx_id) for tx in block.txs]
         try:
             writes, update, next_set = self._check_rule(prev, height, block, commit,
-                                                        block_hash, tx_ids)
+                                                        block_hash)
             if claimed_hash is not None and claimed_hash != block_hash and self._pending \
                     and self._pending[-1].height == height:
                 # the block's own state root is checked before its hash: wait for it
@@ -389,7 +390,7 @@ class ChainAuditor:
             assert self.tree is not None
             self.tree.commit(update)
         self.history.append(bytes.fromhex(block_hash))
-        self._tx_ids.update(tx_ids, version=written)
+        self._tx_ids.update(bytes.fromhex(tx.tx_id) for tx in block.txs)
         self.height = height
         self.block_hash = block_hash
         self.time = header.time
@@ -405,11 +406,9 @@ class ChainAuditor:
         block: Block,
         commit: CommitCertificate,
         block_hash: str,
-        tx_ids: list[bytes],
     ) -> tuple[list[tuple[str, bytes | None]], TreeUpdate | None, ValidatorSet]:
         """The next-block rule (``ledger.next_block``) with this replay as the chain:
-        header, commit, body, then re-execution (``tx_ids``: the block's transaction
-        ids as bytes, in order). Returns the write set, the state tree
+        header, commit, body, then re-execution. Returns the write set, the state tree
         update (not stored yet; None with the pipeline: the tree process has the block's
         version, its root pending) and the next set."""
         header = block.header
@@ -465,7 +464,7 @@ class ChainAuditor:
             state_root = update.root.hex()
         else:
             # the tree process computes it; the header's, until then (_outcome_again)
-            self._worker.submit(height, writes, tx_ids if self._deferred else ())
+            self._worker.submit(height, writes)
             self._pending.append(_Pending(height, header, self._stand()))
             state_root = header.state_root
         try:
@@ -547,6 +546,31 @@ def open_replay(replay_dir: str | Path | None, *, shared: bool = True) -> Replay
 ProgressCallback = Callable[[AuditProgress], None]
 BlockItem = tuple[Block, CommitCertificate] | SourcedBlock
 
+# the cyclic garbage collector during a replay (docs/performance.md "The auditor's
+# collector"): young collections every this many container allocations (CPython's
+# default is 700) and a middle one every this many young ones; the full collection,
+# whose cost grows with every object alive, only every FULL_COLLECTION_BLOCKS blocks
+YOUNG_THRESHOLD = 10_000
+MIDDLE_THRESHOLD = 100
+FULL_COLLECTION_BLOCKS = 100
+
+
+@contextmanager
+def _replay_collector() -> Generator[None, None, None]:
+    """The collector tuned for a replay, and as it was again afterwards. A block's
+    objects (its decoded transactions, overlays, write set) live as long as the block,
+    so with the default thresholds they outlive two young collections, reach the oldest
+    generation and make it collect in full every few blocks -- walking every object
+    alive each time -- only to die at the block's end. Here the automatic full
+    collection is off (``_replay`` runs one every FULL_COLLECTION_BLOCKS blocks, so
+    garbage in cycles still goes) and the young ones are rarer."""
+    old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, 1 << 30)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
 
 def _replay(
     auditor: ChainAuditor,
@@ -560,11 +584,15 @@ def _replay(
 ) -> AuditReport:
     iterator = iter(blocks)
     try:
-        for item in iterator:
-            auditor.check_block(*item)
-            if progress is not None and progress_every > 0 and auditor.height % progress_every == 0:
-                progress(AuditProgress(auditor.height, target_height, auditor.txs,
-                                       time.monotonic() - started))
+        with _replay_collector():
+            for item in iterator:
+                auditor.check_block(*item)
+                if auditor.height % FULL_COLLECTION_BLOCKS == 0:
+                    gc.collect()
+                if progress is not None and progress_every > 0 \
+                        and auditor.height % progress_every == 0:
+                    progress(AuditProgress(auditor.height, target_height, auditor.txs,
+                                           time.monotonic() - started))
         auditor.settle()  # the state roots still to come (pipeline)
     except ChainDataError as exc:
         # a source's discrepancy comes after any block whose root still to come differs

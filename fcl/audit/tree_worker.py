@@ -18,17 +18,19 @@ leaf hashes of the state in memory and computes the same root as ``StateTree``
 
 Given the path of the auditor's scratch state file (``python -m fcl.audit.tree_worker
 READ_FD WRITE_FD STATE_FILE``; ``ledger.replay_store.ReplayStore.open(shared=True)``), the
-worker also writes each version's state writes and transaction ids there, before it
-answers that version's root: the auditor keeps them pending in memory until then
+worker also writes each version's state writes there, before it answers that version's
+root: the auditor keeps them pending in memory until then
 (``DBState.apply(..., version=h)``), so that the database writes -- a fifth of the
 auditor's time at 1M transactions -- are done on the other core.
 
-Protocol, over one pipe: the auditor sends ``(version, writes, tx_ids)`` (the write set
-as ``ledger.state.WriteSet`` takes it, the block's transaction ids as bytes) and the
-worker answers, in the same order, ``(version, root)`` or ``("error", code, message)``
-for a ``LedgerError`` the tree raised (re-raised in the auditor as the same code) or a
-failure of the state file (code ``replay_store``); ``None`` ends the worker, which
-answers ``("done", cpu_seconds, peak_rss_mb)`` (for the benchmarks).
+Protocol, over one pipe: the auditor sends ``(version, writes)`` (the write set as
+``ledger.state.WriteSet`` takes it) and the worker answers, in the same order,
+``(version, root)`` or ``("error", code, message)`` for a ``LedgerError`` the tree raised
+(re-raised in the auditor as the same code) or a failure of the state file (code
+``replay_store``); ``("sigs", height, txs)`` asks for the signatures of a block's
+transactions to be verified, answered ``("sigs", height, unverified indexes)``; ``None``
+ends the worker, which answers ``("done", cpu_seconds, peak_rss_mb)`` (for the
+benchmarks).
 """
 
 from __future__ import annotations
@@ -127,17 +129,17 @@ def _serve(conn_in: Connection, conn_out: Connection, state_file: str | None) ->
             if message[0] == "sigs":
                 conn_out.send(("sigs", message[1], _unverified(message[2])))
                 continue
-            version, writes, tx_ids = message
+            version, writes = message
             try:
                 root = tree.apply(version, WriteSet(writes).tree_changes())
             except LedgerError as exc:
                 conn_out.send(("error", exc.code, exc.message))
                 return
             if db is not None:
-                # the replayed state's writes and the transaction ids, in the database
-                # before the root is answered: the auditor reads them there from then on
+                # the replayed state's writes, in the database before the root is
+                # answered: the auditor reads them there from then on
                 try:
-                    db.apply(block_rows(writes, tx_ids))
+                    db.apply(block_rows(writes))
                 except sqlite3.Error as exc:
                     conn_out.send(("error", "replay_store",
                                    f"cannot write version {version} to {state_file}: {exc}"))
@@ -186,12 +188,11 @@ class TreeWorker:
         """The worker's CPU seconds and peak RSS, once :meth:`close` has ended it."""
         self.rss_mb = 0.0
 
-    def submit(self, version: int, writes: Writes, tx_ids: Sequence[bytes] = ()) -> None:
-        """Send ``version``'s write set (the tree applies it over the previous one) and,
-        with a state file, the ids of its transactions: both are written there before
-        the root is answered."""
+    def submit(self, version: int, writes: Writes) -> None:
+        """Send ``version``'s write set (the tree applies it over the previous one; with a
+        state file, it is written there before the root is answered)."""
         try:
-            self._out.send((version, list(writes), list(tx_ids)))
+            self._out.send((version, list(writes)))
         except OSError:
             self._failed()
         self.submitted += 1

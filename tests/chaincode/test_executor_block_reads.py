@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from chaincode.executor import Executor
 from chaincode.framework import BlockContext
 from ledger.block import tx_result
 from ledger.crypto import sha256
+from ledger.errors import StorageFailure
 from ledger.state import MemoryState
 from tests.support.harness import CHAIN_ID, Harness
 
@@ -71,3 +74,33 @@ def test_a_key_revoked_earlier_in_the_block_is_seen_by_later_transactions() -> N
     ]
     results = Executor().execute_block(CountingState(h.state.items()), ctx_of(h), txs).results
     assert [r["code"] for r in results] == ["ok", "ok", "unauthorized"]
+
+
+class FailingState(MemoryState):
+    """A committed state whose reads of one key fail: ``StorageFailure`` (a disk fault)
+    or a plain exception (as a contract bug would raise)."""
+
+    def __init__(self, items: list[tuple[str, bytes]], key: str, exc: Exception) -> None:
+        super().__init__(items)
+        self.key = key
+        self.exc = exc
+
+    def get(self, key: str) -> bytes | None:
+        if key == self.key:
+            raise self.exc
+        return super().get(key)
+
+
+def test_a_storage_failure_is_no_transaction_result() -> None:
+    """A contract bug is the transaction's deterministic ``internal_error``; the
+    machine's storage failing under a read is not a result at all: it reaches the
+    caller (the audit then exits with ``replay_store`` instead of reporting the chain's
+    recorded result as a discrepancy)."""
+    h = Harness()
+    tx = notary(h, "doc-x")
+    bug = FailingState(h.state.items(), "notary/doc-x", KeyError("a bug"))
+    assert Executor().execute_block(bug, ctx_of(h), [tx]).results[0]["code"] == "internal_error"
+    disk = FailingState(h.state.items(), "notary/doc-x",
+                        StorageFailure("replay_store", "disk full"))
+    with pytest.raises(StorageFailure, match="disk full"):
+        Executor().execute_block(disk, ctx_of(h), [tx])

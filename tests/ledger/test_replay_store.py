@@ -214,45 +214,36 @@ def test_pending_writes_read_as_if_written(
     """A version's writes kept pending (``apply(..., version=h)``) while another handle
     writes them to the file at its own pace (``block_rows``), and forgotten once settled:
     every read answers as the state with every version applied, whenever each is written
-    and settled; the tx ids likewise."""
+    and settled."""
     replay = ReplayStore.open(tmp_path_factory.mktemp("replay"), cache_size=cache_size,
                               shared=True)
     path = replay.database_file()
     assert path is not None
     writer = SQLiteDB.attach(path)
     ref = MemoryState()
-    queued: list[tuple[int, list[tuple[str, bytes | None]], list[bytes]]] = []
+    queued: list[tuple[int, list[tuple[str, bytes | None]]]] = []
     written = settled = 0
-    ids: list[bytes] = []
     try:
         for version, writes in enumerate(blocks, start=1):
             for key in ["a", "b/z", "c/0"]:  # reads that fill the cache before the writes
                 replay.state.get(key)
-            block_ids = [b"tx-%d-%d" % (version, i) for i in range(2)]
             replay.state.apply(writes, version=version)
-            replay.seen.update(block_ids, version=version)
             ref.apply(writes)
-            ids += block_ids
-            queued.append((version, writes, block_ids))
+            queued.append((version, writes))
             # the writer catches up some versions, in order; the reader settles some of those
             for _ in range(data.draw(st.integers(0, len(queued)), label="write")):
-                done, done_writes, done_ids = queued.pop(0)
-                writer.apply(block_rows(done_writes, done_ids))
+                done, done_writes = queued.pop(0)
+                writer.apply(block_rows(done_writes))
                 written = done
             if written > settled:
                 settled = data.draw(st.integers(settled, written), label="settle")
                 replay.state.settle(settled)
-                replay.seen.settle(settled)
             _same_reads(replay, ref)
-            assert all(tx_id in replay.seen for tx_id in ids)
-            assert b"tx-0-0" not in replay.seen
-        for _, done_writes, done_ids in queued:
-            writer.apply(block_rows(done_writes, done_ids))
+        for _, done_writes in queued:
+            writer.apply(block_rows(done_writes))
         replay.state.settle(len(blocks))
-        replay.seen.settle(len(blocks))
         assert not replay.state._pending.values  # everything in the file now
         _same_reads(replay, ref)
-        assert all(tx_id in replay.seen for tx_id in ids)
     finally:
         writer.close()
         replay.close()
@@ -265,3 +256,105 @@ def test_pending_versions_increase(tmp_path: Path) -> None:
         replay.state.apply([("a", b"2")], version=3)
     replay.close()
     assert replay.database_file() is None
+
+
+# -- remembered prefix scans ------------------------------------------------------------------
+
+GROUPED_KEYS = st.sampled_from([
+    "h/x/1", "h/x/2", "h/x/20", "h/x/", "h/y/1", "h/xy/1", "h/x", "p/c:1/q0/a",
+    "p/c:1/q01/b", "p/c:1/q1/a", "p/c:2/q0/a", "p/c:1/", "q",
+])
+GROUPED_PREFIXES = ["h/x/", "h/x/2", "h/y/", "h/", "p/c:1/q0", "p/c:1/q", "p/c:1/", "p/c:2/q0/",
+                    "h/x/1", "zz/a/"]
+SCAN_STEPS = st.lists(st.one_of(
+    st.tuples(st.just("write"), st.lists(st.tuples(GROUPED_KEYS, VALUES), max_size=4),
+              st.booleans()),
+    st.tuples(st.just("scan"), st.sampled_from(GROUPED_PREFIXES), st.integers(0, 3)),
+), max_size=30)
+
+
+def test_scan_group() -> None:
+    from ledger.replay_store import scan_group
+
+    assert scan_group("holding/acct/held/") == "holding/acct/"
+    assert scan_group("plotqt/1:2/q0") == "plotqt/1:2/"
+    assert scan_group("holding/acct") is None
+    assert scan_group("holding/") is None
+    assert scan_group("x") is None
+    assert scan_group("a//b") == "a//"
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=SCAN_STEPS, shared=st.booleans())
+def test_remembered_scans_answer_as_memory_state(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple], shared: bool,
+) -> None:
+    """Scans read whole (remembered), scans left after a few rows (not remembered), and
+    writes of keys of the same group, of another group, or of none, in any order, the
+    writes kept pending (another handle writes them) or not: every scan answers as the
+    in-memory state."""
+    replay = ReplayStore.open(tmp_path_factory.mktemp("scans"), cache_size=4, shared=shared)
+    path = replay.database_file()
+    assert path is not None
+    writer = SQLiteDB.attach(path) if shared else None
+    ref = MemoryState()
+    version = 0
+    try:
+        for step in steps:
+            if step[0] == "write":
+                _, writes, pending = step
+                version += 1
+                if shared and pending:
+                    replay.state.apply(writes, version=version)
+                    assert writer is not None
+                    writer.apply(block_rows(writes))
+                    replay.state.settle(version)
+                else:
+                    replay.state.apply(writes)
+                ref.apply(writes)
+            else:
+                _, prefix, stop_after = step
+                expected = list(ref.iter_prefix(prefix))
+                if stop_after:  # a scan the caller leaves after a few rows
+                    got = []
+                    for item in replay.state.iter_prefix(prefix):
+                        got.append(item)
+                        if len(got) == stop_after:
+                            break
+                    assert got == expected[:stop_after]
+                assert list(replay.state.iter_prefix(prefix)) == expected
+                assert list(replay.state.iter_prefix(prefix, prefix)) == expected
+        for prefix in GROUPED_PREFIXES:
+            assert list(replay.state.iter_prefix(prefix)) == list(ref.iter_prefix(prefix))
+    finally:
+        if writer is not None:
+            writer.close()
+        replay.close()
+
+
+def test_a_scan_read_across_a_write_is_not_remembered(replay: ReplayStore) -> None:
+    replay.state.apply([("h/x/1", b"1"), ("h/x/2", b"2")])
+    scan = replay.state.iter_prefix("h/x/")
+    assert next(scan) == ("h/x/1", b"1")
+    replay.state.apply([("h/x/3", b"3")])  # while the scan is half-read
+    list(scan)  # finished: it began before the write, so it must not be kept
+    assert list(replay.state.iter_prefix("h/x/")) == [
+        ("h/x/1", b"1"), ("h/x/2", b"2"), ("h/x/3", b"3")]
+
+
+def test_remembered_scans_are_bounded(replay: ReplayStore,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import ledger.replay_store as replay_store
+
+    monkeypatch.setattr(replay_store, "DEFAULT_SCAN_CACHE_ROWS", 10)
+    replay.state.apply([(f"h/{a:02d}/{i}", b"v") for a in range(20) for i in range(3)]
+                       + [(f"h/big/{i:03d}", b"v") for i in range(40)])
+    for a in range(20):
+        assert len(list(replay.state.iter_prefix(f"h/{a:02d}/"))) == 3
+        kept = replay.state._scans
+        assert replay.state._scan_rows == sum(len(r) for g in kept.values() for r in g.values())
+        assert replay.state._scan_rows <= 10
+    # a scan longer than SCAN_CACHE_MAX_ROWS is read whole, not kept
+    assert len(list(replay.state.iter_prefix("h/big/"))) == 40
+    assert "h/big/" not in replay.state._scans

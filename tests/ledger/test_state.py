@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.state import MemoryState, Overlay, WriteSet, state_root_of
@@ -12,11 +12,8 @@ keys = st.text(alphabet="abc/", min_size=1, max_size=4)
 ops = st.lists(st.tuples(keys, st.one_of(st.none(), st.binary(min_size=1, max_size=3))), max_size=30)
 
 
-@given(st.dictionaries(keys, st.binary(min_size=1, max_size=3)), ops, st.text(alphabet="abc/", max_size=2))
-def test_overlay_iteration_matches_model(base, writes, prefix):
-    state = MemoryState(base.items())
-    overlay = Overlay(state)
-    model = dict(base)
+def _write(overlay, model, writes):
+    """The writes into the overlay, and into the model (a dict) alike."""
     for k, v in writes:
         if v is None:
             overlay.delete(k)
@@ -24,6 +21,14 @@ def test_overlay_iteration_matches_model(base, writes, prefix):
         else:
             overlay.put(k, v)
             model[k] = v
+
+
+@given(st.dictionaries(keys, st.binary(min_size=1, max_size=3)), ops, st.text(alphabet="abc/", max_size=2))
+def test_overlay_iteration_matches_model(base, writes, prefix):
+    state = MemoryState(base.items())
+    overlay = Overlay(state)
+    model = dict(base)
+    _write(overlay, model, writes)
     expected = sorted((k, v) for k, v in model.items() if k.startswith(prefix))
     assert list(overlay.iter_prefix(prefix)) == expected
     state.apply(overlay.write_set())
@@ -85,3 +90,32 @@ def test_read_cache_reads_each_key_of_its_base_once() -> None:
     view.delete("b/1")
     assert (view.get("a/1"), view.get("b/1"), view.get("a/2")) == (b"x", None, b"2")
     assert list(view.iter_prefix("")) == [("a/1", b"x"), ("a/2", b"2")]
+
+
+GROUPED = st.text(alphabet="a/", min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(base=st.dictionaries(GROUPED, st.binary(min_size=1, max_size=2), max_size=10),
+       before=st.lists(st.tuples(GROUPED, st.one_of(st.none(), st.binary(min_size=1, max_size=2))),
+                       max_size=10),
+       after=st.lists(st.tuples(GROUPED, st.one_of(st.none(), st.binary(min_size=1, max_size=2))),
+                      max_size=10),
+       prefixes=st.lists(st.text(alphabet="a/", max_size=5), min_size=1, max_size=6))
+def test_overlay_scans_and_seeks_of_nested_keys_match_model(base, before, after, prefixes):
+    """Keys of many ``/`` (as the state's are), keys ending in one, keys of none; scans
+    and seeks of any prefix, the overlay's sorted indexes built between two series of
+    writes (so kept up to date by inserts and deletes)."""
+    overlay = Overlay(MemoryState(base.items()))
+    model = dict(base)
+    _write(overlay, model, before)
+    list(overlay.iter_prefix(""))  # builds the indexes
+    _write(overlay, model, after)
+    for prefix in prefixes:
+        assert list(overlay.iter_prefix(prefix)) == sorted(
+            (k, v) for k, v in model.items() if k.startswith(prefix))
+        for key in (prefix, prefix + "a", prefix + "/", prefix + "a/a"):
+            under = [k for k in model if k.startswith(prefix) and k <= key]
+            assert overlay.last_at_or_before(prefix, key) == (
+                (max(under), model[max(under)]) if under else None)
+
