@@ -53,7 +53,7 @@ _PAGE = b"p"  # under _TREE: a page of the tree's records (LatestDBNodeStore)
 # so ~25 MB at most (docs/performance.md "The auditor's memory")
 DEFAULT_STATE_CACHE = 65_536
 # completed prefix scans kept (DBState.iter_prefix): a scan of at most this many rows is
-# remembered, and past this many rows in all the older half of the scans is dropped
+# remembered, and past this many rows in all the oldest groups are dropped down to half
 SCAN_CACHE_MAX_ROWS = 32
 DEFAULT_SCAN_CACHE_ROWS = 65_536
 # the scratch database is one SQLite file (ledger/sqlite_kv.py: no mapped files, no
@@ -214,9 +214,11 @@ class DBState:
         if rows is None or epoch != self._epoch:
             return
         if self._scan_rows + len(rows) > DEFAULT_SCAN_CACHE_ROWS:
-            # drop the older half of the groups (dicts keep insertion order)
+            # drop the oldest groups (dicts keep insertion order) down to half the rows
             scans = self._scans
-            for old in list(scans)[: len(scans) // 2 + 1]:
+            for old in list(scans):
+                if self._scan_rows <= DEFAULT_SCAN_CACHE_ROWS // 2:
+                    break
                 self._scan_rows -= sum(len(r) for r in scans.pop(old).values())
         self._scans.setdefault(group, {})[prefix] = tuple(rows)
         self._scan_rows += len(rows)

@@ -352,6 +352,8 @@ def test_remembered_scans_are_bounded(replay: ReplayStore,
                        + [(f"h/big/{i:03d}", b"v") for i in range(40)])
     for a in range(20):
         assert len(list(replay.state.iter_prefix(f"h/{a:02d}/"))) == 3
+        # and scans of several prefixes in one group (one group of many rows)
+        assert list(replay.state.iter_prefix(f"h/{a:02d}/1")) == [(f"h/{a:02d}/1", b"v")]
         kept = replay.state._scans
         assert replay.state._scan_rows == sum(len(r) for g in kept.values() for r in g.values())
         assert replay.state._scan_rows <= 10
