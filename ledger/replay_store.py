@@ -215,26 +215,28 @@ class DBState:
             return
         if self._scan_rows + len(rows) > DEFAULT_SCAN_CACHE_ROWS:
             # drop the oldest groups (dicts keep insertion order) down to half the rows
-            scans = self._scans
-            for old in list(scans):
+            for old in list(self._scans):
                 if self._scan_rows <= DEFAULT_SCAN_CACHE_ROWS // 2:
                     break
-                self._scan_rows -= sum(len(r) for r in scans.pop(old).values())
+                self._drop_scans(old)
         self._scans.setdefault(group, {})[prefix] = tuple(rows)
         self._scan_rows += len(rows)
+
+    def _drop_scans(self, group: str) -> None:
+        """Forget the remembered scans of ``group`` (if any)."""
+        dropped = self._scans.pop(group, None)
+        if dropped is not None:
+            self._scan_rows -= sum(len(rows) for rows in dropped.values())
 
     def _forget_scans(self, keys: Iterable[str]) -> None:
         """Drop the remembered scans of the groups of ``keys`` (written)."""
         self._epoch += 1
-        scans = self._scans
-        if not scans:
+        if not self._scans:
             return
         for key in keys:
             group = scan_group(key)
             if group is not None:
-                dropped = scans.pop(group, None)
-                if dropped is not None:
-                    self._scan_rows -= sum(len(r) for r in dropped.values())
+                self._drop_scans(group)
 
     def _read(self, prefix: str, start: str | None) -> Iterator[tuple[str, bytes]]:
         if not self._pending.layers:

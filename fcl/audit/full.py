@@ -546,8 +546,8 @@ def open_replay(replay_dir: str | Path | None, *, shared: bool = True) -> Replay
 ProgressCallback = Callable[[AuditProgress], None]
 BlockItem = tuple[Block, CommitCertificate] | SourcedBlock
 
-# the cyclic garbage collector during a replay (docs/performance.md "The auditor's
-# collector"): young collections every this many container allocations (CPython's
+# the cyclic garbage collector during a replay (docs/performance.md "The replay's
+# transaction ids, scans and collector"): young collections every this many container allocations (CPython's
 # default is 700) and a middle one every this many young ones; the full collection,
 # whose cost grows with every object alive, only every FULL_COLLECTION_BLOCKS blocks
 YOUNG_THRESHOLD = 10_000
