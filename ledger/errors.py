@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class LedgerError(ValueError):
     """An input was refused. ``code`` is stable (clients match on it); ``message`` is for
@@ -35,3 +40,16 @@ class StorageFailure(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+def guarded_rows(
+    rows: Iterator[T],
+    errors: type[BaseException] | tuple[type[BaseException], ...],
+    failure: Callable[[BaseException], StorageFailure],
+) -> Iterator[T]:
+    """``rows`` (a database's iterator) with its database's ``errors`` raised as the
+    ``StorageFailure`` that ``failure`` makes of them."""
+    try:
+        yield from rows
+    except errors as exc:
+        raise failure(exc) from exc

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ledger.errors import StorageFailure
+from ledger.errors import StorageFailure, guarded_rows
 from ledger.id_set import IdSet
 from ledger.sqlite_kv import SQLiteDB
 from ledger.state import check_seek
@@ -131,10 +131,7 @@ def _failure(exc: BaseException) -> StorageFailure:
 
 def _guarded(rows: Iterator[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
     """``rows`` with a failure of the database as the ``StorageFailure`` it is."""
-    try:
-        yield from rows
-    except sqlite3.Error as exc:
-        raise _failure(exc) from exc
+    return guarded_rows(rows, sqlite3.Error, _failure)
 
 
 class DBState:

@@ -55,7 +55,7 @@ import plyvel
 from ledger.block import Block, CommitCertificate
 from ledger.crypto import is_hex_digest
 from ledger.encoding import canonical
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StorageFailure, guarded_rows
 from ledger.state import WriteSet, check_seek
 from ledger.state_tree import DBNodeStore, StateTree, StateTreeError, TreeUpdate
 
@@ -793,21 +793,36 @@ class Store:
                 wb.put(_EXTRA + bytes(key), bytes(value))
 
     # -- state (ledger.state.StateReader) --------------------------------------------------
+    # A failure of the database under these reads (a damaged table file, a full or vanished
+    # disk) is this machine's fault, not a transaction's: it is raised as StorageFailure,
+    # which the executor lets through instead of turning it into the transaction's
+    # ``internal_error`` -- a result no other validator computes -- and which halts the
+    # node (node/driver/asyncio_driver.py).
     def get(self, key: str) -> bytes | None:
         """Committed value of state key ``key``."""
-        return self.db.get(_STATE + key.encode("utf-8"))
+        try:
+            return self.db.get(_STATE + key.encode("utf-8"))
+        except plyvel.Error as exc:
+            raise _store_failure(exc) from exc
 
     def iter_prefix(self, prefix: str, start: str | None = None) -> Iterator[tuple[str, bytes]]:
         """Committed state under ``prefix`` (from ``start`` on, if given), in sorted key
         order (UTF-8 byte order equals code point order, which is Python's ``str`` order)."""
-        return iter_state(self.db, prefix, start)
+        return guarded_rows(iter_state(self.db, prefix, start), plyvel.Error, _store_failure)
 
     def last_at_or_before(
         self, prefix: str, key: str, *, strict: bool = False
     ) -> tuple[str, bytes] | None:
         """The committed key under ``prefix`` at or before ``key`` (before, if ``strict``),
         with its value: one reverse seek."""
-        return last_state_at_or_before(self.db, prefix, key, strict=strict)
+        try:
+            return last_state_at_or_before(self.db, prefix, key, strict=strict)
+        except plyvel.Error as exc:
+            raise _store_failure(exc) from exc
+
+
+def _store_failure(exc: BaseException) -> StorageFailure:
+    return StorageFailure("store_error", f"the store cannot be read: {exc}")
 
 
 # -- state reads over a database (the store's, and the auditor's scratch one) -------------

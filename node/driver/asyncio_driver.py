@@ -62,7 +62,7 @@ from typing import Any, Protocol, TypeVar, assert_never
 
 from ledger.block import Block, CommitCertificate
 from ledger.crypto import PrivateKey
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StorageFailure
 from node.chain.app import Application
 from node.chain.blockcodec import BlockCodec
 from node.consensus import (
@@ -327,6 +327,8 @@ class ConsensusDriver:
         if isinstance(event, _FeedSync):
             await self._feed_sync()
             return
+        if isinstance(event, _Failed):
+            raise event.failure  # run() records it as the reason the node halted
         await self._handle(event)
 
     async def _start_height(self, height: int) -> None:
@@ -456,7 +458,25 @@ class ConsensusDriver:
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A proposal built or checked in a task ended. A failure of this machine's storage
+        halts the node (through the loop, as a failed commit does): going on would leave it
+        voting without being able to check what it votes on. Any other exception is a bug,
+        logged; the core's timeouts carry the height on."""
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        failure = task.exception()
+        if failure is None:
+            return
+        if isinstance(failure, StorageFailure):
+            log.critical("the store failed; halting",
+                         extra={"code": failure.code, "detail": failure.message})
+            self._queue.put_nowait(_Failed(failure))
+        else:
+            log.error("a proposal task failed", exc_info=failure)
 
     async def _in_app(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._loop is not None
@@ -622,3 +642,10 @@ class _FeedSync:
 
 class _Stop:
     __slots__ = ()
+
+
+class _Failed:
+    __slots__ = ("failure",)
+
+    def __init__(self, failure: StorageFailure) -> None:
+        self.failure = failure
