@@ -23,6 +23,7 @@ are pending here (``DBState.apply(..., version=h)`` until ``settle(h)``). Nothin
 reaches consensus; the values, roots and verdicts are those of the in-memory replay
 (tests/ledger/test_replay_store.py).
 """
+
 from __future__ import annotations
 
 import bisect
